@@ -1,0 +1,28 @@
+# The everyday jobs. `make run` is the whole main job on the default preset.
+GO ?= go
+
+.PHONY: run train sample test smoke bench vet
+
+run: train sample
+
+train:
+	$(GO) run ./cmd/train -dataset mnist
+
+sample:
+	$(GO) run ./cmd/sample -out grid.png
+
+test:
+	$(GO) test ./...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; exit 1)
+
+# A few seconds of real MNIST training with a tiny network, a resume, and a grid.
+smoke:
+	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke -fresh -wipe -steps 10
+	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke
+	$(GO) run ./cmd/sample -ckpt checkpoints/smoke -out checkpoints/smoke/grid.png -n 16 -steps-per-level 5
+
+bench:
+	$(GO) test ./train -run '^$$' -bench . -benchtime 20x

@@ -1,0 +1,282 @@
+// Package checkpoint saves and loads training state: one self-checking file
+// per checkpoint (format version, configs, step, weights, EMA weights,
+// optimizer moments, RNG state, SHA-256 of it all), written atomically, with a
+// `latest` pointer beside it.
+package checkpoint
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+	"github.com/ncsn-go/ncsn/model"
+)
+
+// Version is the file format version this code writes and reads.
+const Version = 1
+
+var magic = [8]byte{'N', 'C', 'S', 'N', 'C', 'K', 'P', 'T'}
+
+// ErrCorrupt is wrapped by every error about an unreadable checkpoint.
+var ErrCorrupt = errors.New("checkpoint: corrupt or truncated file")
+
+// ErrNone is returned by Latest when a folder holds no checkpoint.
+var ErrNone = errors.New("checkpoint: no checkpoint")
+
+// State is everything a run needs to continue exactly where it stopped, and
+// everything sampling needs.
+type State struct {
+	Model   model.Config
+	Dataset string
+	Sigmas  []float64
+	// Train is the training configuration, kept as JSON so this package does
+	// not depend on the trainer.
+	Train json.RawMessage
+	Step  int
+	// AdamT is the optimizer's step count; M and V its moments, in Params order.
+	AdamT   int
+	Weights model.Params
+	EMA     model.Params
+	M, V    [][]float32
+	RNG     []byte // the PCG generator's state (MarshalBinary)
+}
+
+type header struct {
+	Model   model.Config    `json:"model"`
+	Dataset string          `json:"dataset"`
+	Sigmas  []float64       `json:"sigmas"`
+	Train   json.RawMessage `json:"train"`
+	Step    int             `json:"step"`
+	AdamT   int             `json:"adam_t"`
+	RNG     []byte          `json:"rng"`
+	Tensors []tensorInfo    `json:"tensors"`
+}
+
+type tensorInfo struct {
+	Name  string `json:"name"`
+	Shape []int  `json:"shape"`
+}
+
+// Encode writes s in the checkpoint format.
+func Encode(w io.Writer, s *State) error {
+	if len(s.EMA) != len(s.Weights) || len(s.M) != len(s.Weights) || len(s.V) != len(s.Weights) {
+		return fmt.Errorf("checkpoint: %d weights, %d EMA, %d/%d moments", len(s.Weights), len(s.EMA), len(s.M), len(s.V))
+	}
+	h := header{Model: s.Model, Dataset: s.Dataset, Sigmas: s.Sigmas, Train: s.Train, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG}
+	for _, p := range s.Weights {
+		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
+	}
+	js, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	sum := sha256.New()
+	mw := io.MultiWriter(w, sum)
+	var pre bytes.Buffer
+	pre.Write(magic[:])
+	binary.Write(&pre, binary.LittleEndian, uint32(Version))
+	binary.Write(&pre, binary.LittleEndian, uint64(len(js)))
+	pre.Write(js)
+	if _, err := mw.Write(pre.Bytes()); err != nil {
+		return err
+	}
+	buf := make([]byte, 0, 1<<16)
+	put := func(x []float32) error {
+		for len(x) > 0 {
+			n := min(len(x), cap(buf)/4)
+			buf = buf[:4*n]
+			for i, v := range x[:n] {
+				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+			}
+			if _, err := mw.Write(buf); err != nil {
+				return err
+			}
+			x = x[n:]
+		}
+		return nil
+	}
+	for i := range s.Weights {
+		for _, x := range [][]float32{s.Weights[i].Data, s.EMA[i].Data, s.M[i], s.V[i]} {
+			if len(x) != len(s.Weights[i].Data) {
+				return fmt.Errorf("checkpoint: tensor %s has parts of different sizes", s.Weights[i].Name)
+			}
+			if err := put(x); err != nil {
+				return err
+			}
+		}
+	}
+	_, err = w.Write(sum.Sum(nil))
+	return err
+}
+
+// Decode reads a checkpoint, checking its magic, version, layout and checksum.
+func Decode(r io.Reader) (*State, error) {
+	all, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	const pre = 8 + 4 + 8
+	if len(all) < pre+sha256.Size {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrCorrupt, len(all))
+	}
+	if !bytes.Equal(all[:8], magic[:]) {
+		return nil, fmt.Errorf("%w: not a checkpoint (bad magic)", ErrCorrupt)
+	}
+	if v := binary.LittleEndian.Uint32(all[8:12]); v != Version {
+		return nil, fmt.Errorf("%w: format version %d, this program reads version %d", ErrCorrupt, v, Version)
+	}
+	body, tail := all[:len(all)-sha256.Size], all[len(all)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], tail) {
+		return nil, fmt.Errorf("%w: checksum mismatch (truncated or damaged)", ErrCorrupt)
+	}
+	hl := binary.LittleEndian.Uint64(all[12:20])
+	if hl > uint64(len(body)-pre) {
+		return nil, fmt.Errorf("%w: header length %d beyond the file", ErrCorrupt, hl)
+	}
+	var h header
+	if err := json.Unmarshal(body[pre:pre+int(hl)], &h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
+	}
+	if err := h.Model.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	layout, err := model.Layout(h.Model)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if len(layout) != len(h.Tensors) {
+		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrCorrupt, len(h.Tensors), len(layout))
+	}
+	s := &State{Model: h.Model, Dataset: h.Dataset, Sigmas: h.Sigmas, Train: h.Train, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG}
+	s.Weights, s.EMA = layout, layout.Clone()
+	data := body[pre+int(hl):]
+	get := func(x []float32) error {
+		if len(data) < 4*len(x) {
+			return fmt.Errorf("%w: tensor data ends early", ErrCorrupt)
+		}
+		for i := range x {
+			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		}
+		data = data[4*len(x):]
+		return nil
+	}
+	for i, p := range layout {
+		if h.Tensors[i].Name != p.Name || !equalInts(h.Tensors[i].Shape, p.Shape) {
+			return nil, fmt.Errorf("%w: tensor %d is %s%v, the architecture wants %s%v", ErrCorrupt, i, h.Tensors[i].Name, h.Tensors[i].Shape, p.Name, p.Shape)
+		}
+		m, v := make([]float32, len(p.Data)), make([]float32, len(p.Data))
+		for _, x := range [][]float32{p.Data, s.EMA[i].Data, m, v} {
+			if err := get(x); err != nil {
+				return nil, err
+			}
+		}
+		s.M, s.V = append(s.M, m), append(s.V, v)
+	}
+	if len(data) != 0 {
+		return nil, fmt.Errorf("%w: %d bytes after the last tensor", ErrCorrupt, len(data))
+	}
+	return s, nil
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Load reads the checkpoint at path; errors name the file.
+func Load(path string) (*State, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	defer f.Close()
+	s, err := Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// FileName is the name of the checkpoint of a step.
+func FileName(step int) string { return fmt.Sprintf("ckpt-%08d.ckpt", step) }
+
+const latestName = "latest"
+
+// Save writes s into dir as FileName(s.Step) atomically, points `latest` at
+// it, and deletes the oldest checkpoints beyond keep (keep ≤ 0 keeps all).
+func Save(dir string, s *State, keep int) (string, error) {
+	path := filepath.Join(dir, FileName(s.Step))
+	if err := fsutil.WriteAtomic(path, func(w io.Writer) error { return Encode(w, s) }); err != nil {
+		return "", fmt.Errorf("checkpoint: writing %s: %w", path, err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, latestName), []byte(FileName(s.Step)+"\n")); err != nil {
+		return "", fmt.Errorf("checkpoint: writing %s: %w", filepath.Join(dir, latestName), err)
+	}
+	if keep > 0 {
+		all, _ := List(dir)
+		for len(all) > keep {
+			os.Remove(all[0])
+			all = all[1:]
+		}
+	}
+	return path, nil
+}
+
+// List returns the checkpoint files of dir, oldest step first.
+func List(dir string) ([]string, error) {
+	m, err := filepath.Glob(filepath.Join(dir, "ckpt-*.ckpt"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(m) // zero-padded steps sort in step order
+	return m, nil
+}
+
+// Latest returns the path `latest` in dir points to, or ErrNone.
+func Latest(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, latestName))
+	if errors.Is(err, os.ErrNotExist) {
+		if all, _ := List(dir); len(all) > 0 {
+			return all[len(all)-1], nil
+		}
+		return "", fmt.Errorf("%w in %s", ErrNone, dir)
+	}
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	name := strings.TrimSpace(string(b))
+	if name == "" || strings.ContainsAny(name, `/\`) {
+		return "", fmt.Errorf("%w: %s does not name a checkpoint file", ErrCorrupt, filepath.Join(dir, latestName))
+	}
+	return filepath.Join(dir, name), nil
+}
+
+// Resolve turns a -ckpt argument (a file, or a folder holding checkpoints)
+// into a file path.
+func Resolve(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if fi.IsDir() {
+		return Latest(path)
+	}
+	return path, nil
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.ckpt")
+	os.WriteFile(bad, []byte("NCSNCKPTgarbage"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-n", "x"}, 2, "invalid value"},
+		{[]string{"-ckpt", filepath.Join(dir, "none")}, 1, "none"},
+		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "g.png")}, 1, bad},
+		{[]string{"-ckpt", dir}, 1, "no checkpoint"},
+		{[]string{"-ckpt", bad, "-n", "0"}, 1, "-n 0"},
+	} {
+		var out bytes.Buffer
+		if code := run(tc.args, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d and %q", tc.args, code, out.String(), tc.code, tc.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "g.png")); err == nil {
+		t.Error("a PNG was written for a bad checkpoint")
+	}
+}

@@ -1,0 +1,91 @@
+// Command train fits a noise-conditional score network by denoising score
+// matching, checkpointing as it goes and resuming from its checkpoints.
+//
+//	go run ./cmd/train -dataset mnist [-preset default|smoke] [-steps N] ...
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ncsn-go/ncsn/train"
+	"golang.org/x/term"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataset := fs.String("dataset", "mnist", "dataset: mnist")
+	preset := fs.String("preset", "default", "preset: default or smoke")
+	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>)")
+	ckptDir := fs.String("ckpt-dir", "checkpoints", "checkpoint directory")
+	steps := fs.Int("steps", 0, "total number of steps to reach (default: the preset's)")
+	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
+	base := fs.Int("base", 0, "channels at full resolution (default: the preset's)")
+	lr := fs.Float64("lr", 0, "Adam learning rate (default: the preset's)")
+	saveEvery := fs.Int("save-every", 0, "save a checkpoint every this many steps (default: the preset's)")
+	seed := fs.Uint64("seed", 0, "random seed")
+	keep := fs.Int("keep", 5, "checkpoints to keep (0 keeps all)")
+	fresh := fs.Bool("fresh", false, "start over; earlier checkpoints are moved to an archive folder")
+	wipe := fs.Bool("wipe", false, "with -fresh: delete earlier checkpoints instead of archiving them")
+	resume := fs.String("resume", "", "resume from this checkpoint file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "train: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := train.Preset(*preset, *dataset)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	cfg.Set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { cfg.Set[f.Name] = true })
+	if cfg.Set["data-dir"] {
+		cfg.DataDir = *dataDir
+	} else {
+		cfg.DataDir = "data/" + *dataset
+	}
+	cfg.CkptDir = *ckptDir
+	if cfg.Set["steps"] {
+		cfg.Steps = *steps
+	}
+	if cfg.Set["batch"] {
+		cfg.Batch = *batch
+	}
+	if cfg.Set["base"] {
+		cfg.Model.Base = *base
+	}
+	if cfg.Set["lr"] {
+		cfg.LR = *lr
+	}
+	if cfg.Set["save-every"] {
+		cfg.SaveEvery = *saveEvery
+	}
+	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
+	cfg.Log = stderr
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		cfg.Bar = true
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := train.Run(ctx, cfg); err != nil {
+		if errors.Is(err, train.ErrInterrupted) {
+			return 130
+		}
+		fmt.Fprintln(stderr, "train:", err)
+		return 1
+	}
+	return 0
+}

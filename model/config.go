@@ -1,0 +1,79 @@
+// Package model defines the noise-conditional score network s_θ(x, σ): a small
+// U-Net written as a Gorgonia expression graph (operators from package nn).
+//
+// The model knows nothing of losses or noise schedules: it maps a batch of
+// images and one σ per image to a batch of scores. Training graphs (with
+// gradients) and sampling graphs (its own batch size, no gradients) are built
+// separately from the same Params.
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("model: bad config")
+
+// Config fixes the architecture. It is saved with every checkpoint.
+type Config struct {
+	Channels int   `json:"channels"` // image channels: 1 for MNIST, 3 for CIFAR-10
+	Height   int   `json:"height"`
+	Width    int   `json:"width"`
+	Base     int   `json:"base"` // channels at full resolution
+	Mult     []int `json:"mult"` // channel multiplier per resolution level
+	EmbDim   int   `json:"emb_dim"`
+	// FourierScale is the standard deviation of the fixed random frequencies
+	// applied to log σ (as in the PyTorch reference).
+	FourierScale float64 `json:"fourier_scale"`
+}
+
+// MNIST returns the default architecture for 28×28 grey images: the network of
+// ../shared/bench/torch_ref.py with base 16.
+func MNIST(base int) Config {
+	return Config{Channels: 1, Height: 28, Width: 28, Base: base, Mult: []int{1, 2, 2}, EmbDim: 128, FourierScale: 16}
+}
+
+// Validate reports what is wrong with c, if anything.
+func (c Config) Validate() error {
+	switch {
+	case c.Channels < 1 || c.Height < 1 || c.Width < 1:
+		return fmt.Errorf("%w: image shape %d×%d×%d", ErrConfig, c.Channels, c.Height, c.Width)
+	case c.Base < 1:
+		return fmt.Errorf("%w: base %d must be positive", ErrConfig, c.Base)
+	case len(c.Mult) == 0:
+		return fmt.Errorf("%w: no resolution levels", ErrConfig)
+	case c.EmbDim < 2 || c.EmbDim%2 != 0:
+		return fmt.Errorf("%w: emb_dim %d must be even and positive", ErrConfig, c.EmbDim)
+	}
+	for _, m := range c.Mult {
+		if m < 1 {
+			return fmt.Errorf("%w: channel multiplier %d", ErrConfig, m)
+		}
+	}
+	div := 1 << (len(c.Mult) - 1)
+	if c.Height%div != 0 || c.Width%div != 0 {
+		return fmt.Errorf("%w: %d×%d images cannot be halved %d times", ErrConfig, c.Height, c.Width, len(c.Mult)-1)
+	}
+	return nil
+}
+
+// Dim is the number of values in one image.
+func (c Config) Dim() int { return c.Channels * c.Height * c.Width }
+
+func (c Config) channels() []int {
+	ch := make([]int, len(c.Mult))
+	for i, m := range c.Mult {
+		ch[i] = c.Base * m
+	}
+	return ch
+}
+
+// groups is GroupNorm's group count: min(8, channels), as in the reference.
+func groups(c int) int {
+	g := min(8, c)
+	for c%g != 0 {
+		g--
+	}
+	return g
+}

@@ -1,0 +1,183 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// tiny is a configuration small enough for finite differences.
+func tiny() Config {
+	return Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 1}
+}
+
+func randomInput(r *rand.Rand, cfg Config, batch int) ([]float32, []float64) {
+	x := make([]float32, batch*cfg.Dim())
+	for i := range x {
+		x[i] = float32(r.Float64())
+	}
+	s := make([]float64, batch)
+	for i := range s {
+		s[i] = 0.05 + r.Float64()
+	}
+	return x, s
+}
+
+// TestScoreNetGradients checks gorgonia.Grad through the whole network, in
+// float64, against central finite differences on every parameter tensor.
+func TestScoreNetGradients(t *testing.T) {
+	cfg := tiny()
+	r := rand.New(rand.NewPCG(5, 6))
+	params, err := Init(cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Non-trivial norms and biases, so that no gradient is zero by symmetry.
+	for _, p := range params {
+		if !p.Fixed {
+			for i := range p.Data {
+				p.Data[i] += float32(0.1 * r.NormFloat64())
+			}
+		}
+	}
+	const batch = 3
+	net, err := Build(cfg, params, batch, tensor.Float64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, s := randomInput(r, cfg, batch)
+	if err := net.SetInput(x, s); err != nil {
+		t.Fatal(err)
+	}
+	rw := make([]float64, net.Out.Shape().TotalSize())
+	for i := range rw {
+		rw[i] = r.NormFloat64()
+	}
+	rn := G.NodeFromAny(net.Graph, tensor.New(tensor.WithShape(net.Out.Shape()...), tensor.WithBacking(rw)), G.WithName("R"))
+	loss := G.Must(G.Sum(G.Must(G.HadamardProd(net.Out, rn))))
+	grads, err := G.Grad(loss, net.Weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(net.Graph)
+	defer vm.Close()
+	eval := func() float64 {
+		vm.Reset()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return loss.Value().Data().(float64)
+	}
+	eval()
+	analytic := make([][]float64, len(grads))
+	for i, g := range grads {
+		analytic[i] = append([]float64(nil), g.Value().Data().([]float64)...)
+	}
+	const h = 1e-6
+	checked := 0
+	for i, w := range net.Weights {
+		data := w.Value().Data().([]float64)
+		for _, j := range []int{0, len(data) / 2, len(data) - 1} {
+			old := data[j]
+			data[j] = old + h
+			lp := eval()
+			data[j] = old - h
+			lm := eval()
+			data[j] = old
+			num := (lp - lm) / (2 * h)
+			if d := math.Abs(num - analytic[i][j]); d > 1e-5*(1+math.Abs(num)) {
+				t.Errorf("%s[%d]: analytic %.8g, finite difference %.8g", w.Name(), j, analytic[i][j], num)
+			}
+			checked++
+		}
+	}
+	if checked < 3*30 {
+		t.Fatalf("only %d gradient entries checked", checked)
+	}
+}
+
+// TestFloat32MatchesFloat64: the float32 graph (fast exp, OpenBLAS sgemm)
+// computes the same scores as the float64 one, to float32 accuracy.
+func TestFloat32MatchesFloat64(t *testing.T) {
+	cfg := tiny()
+	r := rand.New(rand.NewPCG(9, 9))
+	params, _ := Init(cfg, r)
+	x, s := randomInput(r, cfg, 4)
+	outs := [2][]float32{}
+	for k, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		net, err := Build(cfg, params, 4, dt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		net.SetInput(x, s)
+		vm := G.NewTapeMachine(net.Graph)
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		outs[k] = make([]float32, len(x))
+		net.ReadOutput(outs[k])
+		vm.Close()
+	}
+	for i := range outs[0] {
+		a, b := float64(outs[0][i]), float64(outs[1][i])
+		if math.Abs(a-b) > 1e-4*(1+math.Abs(b)) {
+			t.Fatalf("score[%d]: float32 %g, float64 %g", i, a, b)
+		}
+	}
+}
+
+// TestParamCount pins the default network to the PyTorch reference's size.
+func TestParamCount(t *testing.T) {
+	ps, err := Layout(MNIST(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ps.Count(); n != 214801 {
+		t.Fatalf("%d parameters; torch_ref.py's base-16 network has 214801", n)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []Config{
+		{Channels: 1, Height: 28, Width: 28, Base: 0, Mult: []int{1}, EmbDim: 8},
+		{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: nil, EmbDim: 8},
+		{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1, 2, 2, 2}, EmbDim: 8},
+		{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1}, EmbDim: 7},
+	} {
+		if _, err := Layout(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+// TestScorerChunks: the scorer's answer does not depend on how the images
+// are split into graph batches (padding included).
+func TestScorerChunks(t *testing.T) {
+	cfg := tiny()
+	r := rand.New(rand.NewPCG(2, 3))
+	params, _ := Init(cfg, r)
+	x := make([]float64, 5*cfg.Dim())
+	for i := range x {
+		x[i] = r.Float64()
+	}
+	var outs [2][]float64
+	for k, b := range []int{5, 2} {
+		s, err := NewScorer(cfg, params, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[k] = make([]float64, len(x))
+		if err := s.Score(x, 0.3, outs[k]); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+	for i := range outs[0] {
+		if math.Abs(outs[0][i]-outs[1][i]) > 1e-5*(1+math.Abs(outs[0][i])) {
+			t.Fatalf("score[%d]: batch 5 gives %g, batch 2 gives %g", i, outs[0][i], outs[1][i])
+		}
+	}
+}

@@ -1,0 +1,280 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// gnEps matches PyTorch's GroupNorm default.
+const gnEps = 1e-5
+
+// GroupNormSiLU is silu(GroupNorm(x)·γ + β) for x (C,B,H,W), γ and β (C), with
+// the channels split into `groups` groups. Every GroupNorm of the score network
+// is followed by SiLU, so the two are one pass over memory, not four.
+func GroupNormSiLU(x, gamma, beta *G.Node, groups int) (*G.Node, error) {
+	if x.Dims() != 4 || gamma.Dims() != 1 || beta.Dims() != 1 {
+		return nil, fmt.Errorf("nn: groupnorm wants x 4-D and γ, β 1-D; got %v %v %v", x.Shape(), gamma.Shape(), beta.Shape())
+	}
+	c := x.Shape()[0]
+	if groups < 1 || c%groups != 0 || gamma.Shape()[0] != c || beta.Shape()[0] != c {
+		return nil, fmt.Errorf("nn: groupnorm: %d channels, %d groups, γ %v, β %v", c, groups, gamma.Shape(), beta.Shape())
+	}
+	op := &gnOp{base: newBase(fmt.Sprintf("gnsilu%d", groups), 4, 4, 1, 1), groups: groups}
+	return G.ApplyOp(op, x, gamma, beta)
+}
+
+type gnOp struct {
+	base
+	groups int
+}
+
+func (op *gnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapes(in)
+	if err != nil {
+		return nil, err
+	}
+	return s[0].Clone(), nil
+}
+
+func (op *gnOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := dense(vs, 3)
+	if err != nil {
+		return nil, err
+	}
+	out := op.output(in[0].Dtype(), in[0].Shape(), false)
+	if in[0].Dtype() == tensor.Float32 {
+		gnForward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out), in[0].Shape(), op.groups)
+	} else {
+		gnForward(f64(in[0]), f64(in[1]), f64(in[2]), f64(out), in[0].Shape(), op.groups)
+	}
+	return out, nil
+}
+
+func (op *gnOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+func (op *gnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	back := &gnGradOp{base: newBase(op.name+".dx", 4, 4, 1, 1, 4), groups: op.groups}
+	dx, err := G.ApplyOp(back, inputs[0], inputs[1], inputs[2], grad)
+	if err != nil {
+		return nil, err
+	}
+	// ∂γ and ∂β fall out of the same pass as ∂x; these ops hand them over and
+	// take dx as input so that they run after it.
+	dg, err := G.ApplyOp(&stashOp{base: newBase(op.name+".dγ", 1, 4), from: back, which: 0}, dx)
+	if err != nil {
+		return nil, err
+	}
+	db, err := G.ApplyOp(&stashOp{base: newBase(op.name+".dβ", 1, 4), from: back, which: 1}, dx)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx, dg, db}, nil
+}
+
+// groupStats returns the mean and 1/sqrt(var+eps) of one (image, group) slab.
+func groupStats[T Float](x []T, b, bi, c0, cpg, hw int) (mean, rstd float64) {
+	var s float64
+	for c := c0; c < c0+cpg; c++ {
+		for _, v := range x[(c*b+bi)*hw:][:hw] {
+			s += float64(v)
+		}
+	}
+	n := float64(cpg * hw)
+	mean = s / n
+	var q float64
+	for c := c0; c < c0+cpg; c++ {
+		for _, v := range x[(c*b+bi)*hw:][:hw] {
+			d := float64(v) - mean
+			q += d * d
+		}
+	}
+	return mean, 1 / math.Sqrt(q/n+gnEps)
+}
+
+func gnForward[T Float](x, gamma, beta, y []T, s tensor.Shape, groups int) {
+	c, b, hw := s[0], s[1], s[2]*s[3]
+	cpg := c / groups
+	parallelFor(b*groups, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			bi, gi := t/groups, t%groups
+			mean, rstd := groupStats(x, b, bi, gi*cpg, cpg, hw)
+			for ch := gi * cpg; ch < (gi+1)*cpg; ch++ {
+				off := (ch*b + bi) * hw
+				xs, ys := x[off:off+hw], y[off:off+hw]
+				sc := T(rstd) * gamma[ch]
+				sh := beta[ch] - T(mean)*sc
+				for i, v := range xs {
+					a := v*sc + sh
+					ys[i] = a * sigmoid(a)
+				}
+			}
+		}
+	})
+}
+
+// gnGradOp computes ∂L/∂x of GroupNormSiLU, keeping ∂L/∂γ and ∂L/∂β aside.
+type gnGradOp struct {
+	base
+	groups int
+	dg, db any // []T of C, and per-worker partial sums
+}
+
+func (op *gnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapes(in)
+	if err != nil {
+		return nil, err
+	}
+	return s[0].Clone(), nil
+}
+
+func (op *gnGradOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := dense(vs, 4)
+	if err != nil {
+		return nil, err
+	}
+	out := op.output(in[0].Dtype(), in[0].Shape(), false)
+	c := in[0].Shape()[0]
+	if in[0].Dtype() == tensor.Float32 {
+		dg, db := scratch[float32](&op.dg, c), scratch[float32](&op.db, c)
+		gnBackward(f32(in[0]), f32(in[1]), f32(in[2]), f32(in[3]), f32(out), dg, db, in[0].Shape(), op.groups)
+	} else {
+		dg, db := scratch[float64](&op.dg, c), scratch[float64](&op.db, c)
+		gnBackward(f64(in[0]), f64(in[1]), f64(in[2]), f64(in[3]), f64(out), dg, db, in[0].Shape(), op.groups)
+	}
+	return out, nil
+}
+
+func gnBackward[T Float](x, gamma, beta, dy, dx, dgamma, dbeta []T, s tensor.Shape, groups int) {
+	c, b, hw := s[0], s[1], s[2]*s[3]
+	cpg := c / groups
+	// Per-image partial sums of ∂γ, ∂β, added in a fixed order afterwards, so
+	// that the result does not depend on how the work was split.
+	pg := make([]float64, b*c)
+	pb := make([]float64, b*c)
+	parallelFor(b*groups, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			bi, gi := t/groups, t%groups
+			mean, rstd := groupStats(x, b, bi, gi*cpg, cpg, hw)
+			var s1, s2 float64 // Σ ∂x̂ and Σ ∂x̂·x̂ over the group
+			for ch := gi * cpg; ch < (gi+1)*cpg; ch++ {
+				off := (ch*b + bi) * hw
+				xs, gs, ds := x[off:off+hw], dy[off:off+hw], dx[off:off+hw]
+				g, sc := gamma[ch], T(rstd)*gamma[ch]
+				sh := beta[ch] - T(mean)*sc
+				var cg, cb, c1, c2 float64
+				for i, v := range xs {
+					a := v*sc + sh
+					sg := sigmoid(a)
+					da := gs[i] * sg * (1 + a*(1-sg))
+					xh := (v - T(mean)) * T(rstd)
+					cg += float64(da * xh)
+					cb += float64(da)
+					dxh := da * g
+					c1 += float64(dxh)
+					c2 += float64(dxh * xh)
+					ds[i] = dxh
+				}
+				pg[bi*c+ch], pb[bi*c+ch] = cg, cb
+				s1 += c1
+				s2 += c2
+			}
+			n := float64(cpg * hw)
+			m1, m2 := T(s1/n), T(s2/n)
+			for ch := gi * cpg; ch < (gi+1)*cpg; ch++ {
+				off := (ch*b + bi) * hw
+				xs, ds := x[off:off+hw], dx[off:off+hw]
+				for i, v := range xs {
+					xh := (v - T(mean)) * T(rstd)
+					ds[i] = T(rstd) * (ds[i] - m1 - xh*m2)
+				}
+			}
+		}
+	})
+	for ch := 0; ch < c; ch++ {
+		var sg, sb float64
+		for bi := 0; bi < b; bi++ {
+			sg += pg[bi*c+ch]
+			sb += pb[bi*c+ch]
+		}
+		dgamma[ch], dbeta[ch] = T(sg), T(sb)
+	}
+}
+
+// stashOp hands over a result that another operator computed on the side.
+type stashOp struct {
+	base
+	from  *gnGradOp
+	which int
+}
+
+func (op *stashOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapes(in)
+	if err != nil {
+		return nil, err
+	}
+	return tensor.Shape{s[0][0]}, nil
+}
+
+func (op *stashOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := dense(vs, 1)
+	if err != nil {
+		return nil, err
+	}
+	src := op.from.dg
+	if op.which == 1 {
+		src = op.from.db
+	}
+	out := op.output(in[0].Dtype(), tensor.Shape{in[0].Shape()[0]}, false)
+	switch s := src.(type) {
+	case []float32:
+		copy(f32(out), s)
+	case []float64:
+		copy(f64(out), s)
+	default:
+		return nil, fmt.Errorf("nn: %s ran before its source", op.name)
+	}
+	return out, nil
+}
+
+// sigmoid uses a fast exp in float32 (relative error about 2e-7, below float32
+// rounding) and math.Exp in float64, where gradient checks need the accuracy.
+func sigmoid[T Float](a T) T {
+	// The size is a constant in each instantiation, so the branch compiles away.
+	if unsafe.Sizeof(a) == 4 {
+		return T(1 / (1 + exp32(float32(-a))))
+	}
+	return T(1 / (1 + math.Exp(-float64(a))))
+}
+
+// exp32 is e^x for float32: x = n·ln2 + r with |r| ≤ ln2/2, a degree-6
+// polynomial for e^r, and 2^n put straight into the exponent bits.
+func exp32(x float32) float32 {
+	if x > 88 {
+		return float32(math.Inf(1))
+	}
+	if x < -87 {
+		return 0
+	}
+	const log2e = 1.44269504088896341
+	const ln2hi, ln2lo = 0.693359375, -2.12194440e-4
+	t := x * log2e
+	var n float32
+	if t >= 0 {
+		n = float32(int32(t + 0.5))
+	} else {
+		n = float32(int32(t - 0.5))
+	}
+	r := x - n*ln2hi - n*ln2lo
+	p := float32(1.0 / 720)
+	p = p*r + 1.0/120
+	p = p*r + 1.0/24
+	p = p*r + 1.0/6
+	p = p*r + 0.5
+	p = p*r + 1
+	p = p*r + 1
+	return p * math.Float32frombits(uint32(int32(n)+127)<<23)
+}

@@ -1,0 +1,148 @@
+// Package nn holds the Gorgonia operators the score network is built from.
+//
+// Gorgonia's own Conv2d, GroupNorm and broadcasting ops allocate and copy far
+// more than they compute (see BENCHMARKS.md), so the hot paths are operators of
+// our own, each with symbolic gradients (Gorgonia's SDOp interface) so that
+// gorgonia.Grad differentiates graphs built from them.
+//
+// Image activations use a channel-major layout (C, B, H, W): a convolution over
+// a chunk of the batch is then one matrix product written straight into its
+// place in the output, and concatenation along channels is a plain copy.
+// Every operator works in float32 (training, sampling) and float64 (gradient
+// checks against finite differences).
+package nn
+
+import (
+	"fmt"
+	"hash"
+	"hash/fnv"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/chewxy/hm"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Float is the element type of the kernels.
+type Float interface{ ~float32 | ~float64 }
+
+var opCounter atomic.Uint64
+
+// base carries what every operator shares. Each operator instance gets its own
+// id, so that Gorgonia's hash-consing never merges two nodes whose operators
+// keep per-instance buffers.
+type base struct {
+	id    uint64
+	name  string
+	in    []int // number of dimensions of each input
+	out   int   // number of dimensions of the output
+	cache tensor.Tensor
+}
+
+func newBase(name string, out int, in ...int) base {
+	return base{id: opCounter.Add(1), name: name, in: in, out: out}
+}
+
+func (b *base) Arity() int { return len(b.in) }
+
+func (b *base) Type() hm.Type {
+	a := hm.TypeVariable('a')
+	ts := make([]hm.Type, 0, len(b.in)+1)
+	for _, d := range b.in {
+		ts = append(ts, G.TensorType{Dims: d, Of: a})
+	}
+	ts = append(ts, G.TensorType{Dims: b.out, Of: a})
+	return hm.NewFnType(ts...)
+}
+
+func (b *base) ReturnsPtr() bool     { return true }
+func (b *base) CallsExtern() bool    { return false }
+func (b *base) OverwritesInput() int { return -1 }
+func (b *base) WriteHash(h hash.Hash) {
+	fmt.Fprintf(h, "%s#%d", b.name, b.id)
+}
+func (b *base) Hashcode() uint32 {
+	h := fnv.New32a()
+	b.WriteHash(h)
+	return h.Sum32()
+}
+func (b *base) String() string { return b.name }
+
+// output returns the operator's own output buffer, reused from run to run so
+// that a training step allocates nothing in steady state. Gorgonia's liveness
+// analysis guarantees nobody reads it after the next run starts.
+func (b *base) output(dt tensor.Dtype, shape tensor.Shape, zero bool) *tensor.Dense {
+	if c, ok := b.cache.(*tensor.Dense); ok && c.Dtype() == dt && c.Shape().Eq(shape) {
+		if zero {
+			c.Zero()
+		}
+		return c
+	}
+	d := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+	b.cache = d
+	return d
+}
+
+// shapes converts InferShape's arguments.
+func shapes(in []G.DimSizer) ([]tensor.Shape, error) {
+	out := make([]tensor.Shape, len(in))
+	for i, d := range in {
+		s, ok := d.(tensor.Shape)
+		if !ok {
+			return nil, fmt.Errorf("nn: input %d has no shape (%T)", i, d)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+func dense(vs []G.Value, want int) ([]*tensor.Dense, error) {
+	if len(vs) != want {
+		return nil, fmt.Errorf("nn: want %d inputs, got %d", want, len(vs))
+	}
+	out := make([]*tensor.Dense, len(vs))
+	for i, v := range vs {
+		d, ok := v.(*tensor.Dense)
+		if !ok {
+			return nil, fmt.Errorf("nn: input %d is %T, not a dense tensor", i, v)
+		}
+		if i > 0 && d.Dtype() != out[0].Dtype() {
+			return nil, fmt.Errorf("nn: input %d is %v, input 0 is %v", i, d.Dtype(), out[0].Dtype())
+		}
+		out[i] = d
+	}
+	switch out[0].Dtype() {
+	case tensor.Float32, tensor.Float64:
+	default:
+		return nil, fmt.Errorf("nn: unsupported dtype %v", out[0].Dtype())
+	}
+	return out, nil
+}
+
+func f32(d *tensor.Dense) []float32 { return d.Data().([]float32) }
+func f64(d *tensor.Dense) []float64 { return d.Data().([]float64) }
+
+// parallelFor splits [0, n) over the available cores; the element-wise kernels
+// would otherwise leave one of the two cores idle.
+func parallelFor(n int, fn func(lo, hi int)) {
+	w := runtime.GOMAXPROCS(0)
+	if w > n {
+		w = n
+	}
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < w; i++ {
+		lo, hi := n*i/w, n*(i+1)/w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, hi)
+		}()
+	}
+	wg.Wait()
+}

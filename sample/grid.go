@@ -1,0 +1,74 @@
+package sample
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+)
+
+// Grid lays n images of c×h×w values (in [0,1], (N,C,H,W) order) out on a
+// ⌈√n⌉-wide grid with a 2-pixel border. One channel gives a grey image,
+// three an RGB one.
+func Grid(images []float64, n, c, h, w int) (image.Image, error) {
+	if n < 1 || len(images) != n*c*h*w {
+		return nil, fmt.Errorf("sample: %d values for %d images of %d×%d×%d", len(images), n, c, h, w)
+	}
+	if c != 1 && c != 3 {
+		return nil, fmt.Errorf("sample: %d channels; a grid needs 1 or 3", c)
+	}
+	cols := int(math.Ceil(math.Sqrt(float64(n))))
+	rows := (n + cols - 1) / cols
+	const pad = 2
+	W, H := cols*(w+pad)+pad, rows*(h+pad)+pad
+	var img image.Image
+	var set func(x, y int, v []float64)
+	if c == 1 {
+		g := image.NewGray(image.Rect(0, 0, W, H))
+		set = func(x, y int, v []float64) { g.SetGray(x, y, color.Gray{Y: toByte(v[0])}) }
+		img = g
+	} else {
+		g := image.NewRGBA(image.Rect(0, 0, W, H))
+		for i := range g.Pix {
+			g.Pix[i] = 0
+			if i%4 == 3 {
+				g.Pix[i] = 255
+			}
+		}
+		set = func(x, y int, v []float64) {
+			g.SetRGBA(x, y, color.RGBA{toByte(v[0]), toByte(v[1]), toByte(v[2]), 255})
+		}
+		img = g
+	}
+	v := make([]float64, c)
+	hw := h * w
+	for k := 0; k < n; k++ {
+		ox, oy := pad+(k%cols)*(w+pad), pad+(k/cols)*(h+pad)
+		im := images[k*c*hw : (k+1)*c*hw]
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				for ch := 0; ch < c; ch++ {
+					v[ch] = im[ch*hw+y*w+x]
+				}
+				set(ox+x, oy+y, v)
+			}
+		}
+	}
+	return img, nil
+}
+
+// WritePNG encodes img with the standard library's PNG encoder.
+func WritePNG(w io.Writer, img image.Image) error { return png.Encode(w, img) }
+
+// toByte clamps v to [0,1] and rounds it to 8 bits.
+func toByte(v float64) uint8 {
+	switch {
+	case !(v > 0): // also NaN
+		return 0
+	case v >= 1:
+		return 255
+	}
+	return uint8(math.Round(v * 255))
+}

@@ -1,0 +1,41 @@
+package train
+
+import "math"
+
+// Adam is the Adam optimizer (Kingma & Ba) with its moments held here, not
+// inside Gorgonia, so that a checkpoint can save them and a resumed run
+// continues bit for bit. Hyper-parameters are PyTorch's defaults.
+type Adam struct {
+	LR, Beta1, Beta2, Eps float64
+	T                     int // steps taken
+	M, V                  [][]float32
+}
+
+// NewAdam returns an optimizer for tensors of the given sizes.
+func NewAdam(lr float64, sizes []int) *Adam {
+	a := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	for _, n := range sizes {
+		a.M = append(a.M, make([]float32, n))
+		a.V = append(a.V, make([]float32, n))
+	}
+	return a
+}
+
+// Begin advances the step count; call it once per step before Update.
+func (a *Adam) Begin() { a.T++ }
+
+// Update applies one step to tensor i given its gradient.
+func (a *Adam) Update(i int, w, g []float32) {
+	b1, b2 := a.Beta1, a.Beta2
+	c1 := 1 - math.Pow(b1, float64(a.T))
+	c2 := 1 - math.Pow(b2, float64(a.T))
+	step := a.LR / c1
+	m, v := a.M[i], a.V[i]
+	for j, gj := range g {
+		gd := float64(gj)
+		mj := b1*float64(m[j]) + (1-b1)*gd
+		vj := b2*float64(v[j]) + (1-b2)*gd*gd
+		m[j], v[j] = float32(mj), float32(vj)
+		w[j] -= float32(step * mj / (math.Sqrt(vj/c2) + a.Eps))
+	}
+}

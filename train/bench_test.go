@@ -1,0 +1,73 @@
+package train
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/model"
+)
+
+// BenchmarkTrainStep times one forward+backward pass of the default MNIST
+// network at batch 128 (the optimizer update is not included; it is O(params)).
+func BenchmarkTrainStep(b *testing.B) {
+	b.Logf("backend: %s", blas.Backend())
+	cfg := model.MNIST(16)
+	r := rand.New(rand.NewPCG(1, 2))
+	params, err := model.Init(cfg, r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 128
+	g, err := newDSMGraph(cfg, params, batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.close()
+	x := make([]float32, batch*cfg.Dim())
+	z := make([]float32, len(x))
+	for i := range x {
+		x[i] = float32(r.Float64())
+		z[i] = float32(r.NormFloat64())
+	}
+	sig := make([]float64, batch)
+	for i := range sig {
+		sig[i] = 0.1
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := g.run(x, z, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+}
+
+// BenchmarkScore times one score evaluation of the default MNIST network at
+// batch 128 through the inference graph.
+func BenchmarkScore(b *testing.B) {
+	cfg := model.MNIST(16)
+	r := rand.New(rand.NewPCG(1, 2))
+	params, err := model.Init(cfg, r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 128
+	s, err := model.NewScorer(cfg, params, batch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	x := make([]float64, batch*cfg.Dim())
+	for i := range x {
+		x[i] = r.Float64()
+	}
+	out := make([]float64, len(x))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Score(x, 0.1, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "images/s")
+}

@@ -1,0 +1,117 @@
+package train
+
+import (
+	"bufio"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+const csvName = "train.csv"
+
+// csvLog appends one row per step to the run's CSV: the loss, the speed, the
+// training time, and the mean loss of the images at each noise level.
+type csvLog struct {
+	f      *os.File
+	w      *csv.Writer
+	levels int
+}
+
+// openCSV opens the run's CSV for appending. On resume the rows past the
+// checkpoint's step (written after it, then lost with the crash) are dropped,
+// so the file tells one consistent history.
+func openCSV(dir string, sigmas []float64, step int) (*csvLog, error) {
+	path := filepath.Join(dir, csvName)
+	header := []string{"step", "loss", "images_per_s", "elapsed_s"}
+	for _, s := range sigmas {
+		header = append(header, "loss_sigma_"+strconv.FormatFloat(s, 'g', 4, 64))
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		if err := truncateCSV(path, step); err != nil {
+			return nil, err
+		}
+	} else if err := fsutil.WriteAtomic(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write(header)
+		cw.Flush()
+		return cw.Error()
+	}); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return &csvLog{f: f, w: csv.NewWriter(f), levels: len(sigmas)}, nil
+}
+
+func truncateCSV(path string, step int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(bufio.NewReader(f)).ReadAll()
+	if err != nil {
+		return fmt.Errorf("train: %s: %w", path, err)
+	}
+	keep := rows[:0]
+	for i, row := range rows {
+		if i == 0 {
+			keep = append(keep, row)
+			continue
+		}
+		if s, err := strconv.Atoi(row[0]); err == nil && s <= step {
+			keep = append(keep, row)
+		}
+	}
+	if len(keep) == len(rows) {
+		return nil
+	}
+	return fsutil.WriteAtomic(path, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.WriteAll(keep)
+		return cw.Error()
+	})
+}
+
+func (l *csvLog) row(step int, loss, ips, elapsed float64, per []float64, lvl []int) error {
+	sum := make([]float64, l.levels)
+	cnt := make([]int, l.levels)
+	for i, p := range per {
+		sum[lvl[i]] += p
+		cnt[lvl[i]]++
+	}
+	rec := []string{strconv.Itoa(step), fmtF(loss), strconv.FormatFloat(ips, 'f', 1, 64), strconv.FormatFloat(elapsed, 'f', 1, 64)}
+	for k := 0; k < l.levels; k++ {
+		if cnt[k] == 0 {
+			rec = append(rec, "")
+		} else {
+			rec = append(rec, fmtF(sum[k]/float64(cnt[k])))
+		}
+	}
+	return l.w.Write(rec)
+}
+
+func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+
+func (l *csvLog) flush() error {
+	l.w.Flush()
+	if err := l.w.Error(); err != nil {
+		return fmt.Errorf("train: writing %s: %w", csvName, err)
+	}
+	return nil
+}
+
+func (l *csvLog) close() error {
+	l.flush()
+	return l.f.Close()
+}

@@ -1,0 +1,97 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/nn"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// DSMLoss is the denoising score-matching loss with λ(σ) = σ², for scores
+// s = s_θ(x + σz, σ) of a batch: per image ½‖σ·s + z‖², and their mean. It is
+// the reference the graph's loss is checked against.
+func DSMLoss(scores, z []float32, sigmas []float64) (mean float64, per []float64) {
+	b := len(sigmas)
+	d := len(z) / b
+	per = make([]float64, b)
+	for i := 0; i < b; i++ {
+		var s float64
+		for j := i * d; j < (i+1)*d; j++ {
+			r := sigmas[i]*float64(scores[j]) + float64(z[j])
+			s += r * r
+		}
+		per[i] = s / 2
+		mean += per[i]
+	}
+	return mean / float64(b), per
+}
+
+// dsmGraph is the training graph: the score network on x̃ = x + σz, the DSM
+// loss, and the symbolic gradients of the loss with respect to every weight.
+type dsmGraph struct {
+	net      *model.ScoreNet
+	sigma, z *G.Node
+	loss     *G.Node
+	lossOp   *nn.ResidualLossOp
+	grads    []*G.Node
+	vm       G.VM
+	input    []float32
+}
+
+func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, error) {
+	net, err := model.Build(cfg, params, batch, tensor.Float32)
+	if err != nil {
+		return nil, err
+	}
+	g := net.Graph
+	d := &dsmGraph{net: net, input: make([]float32, batch*cfg.Dim())}
+	d.sigma = G.NewTensor(g, G.Float32, 1, G.WithShape(batch), G.WithName("sigma"),
+		G.WithValue(tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(batch))))
+	zs := net.X.Shape()
+	d.z = G.NewTensor(g, G.Float32, 4, G.WithShape(zs...), G.WithName("z"),
+		G.WithValue(tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(zs...))))
+	if d.loss, d.lossOp, err = nn.ResidualLoss(net.Out, d.sigma, d.z); err != nil {
+		return nil, err
+	}
+	if d.grads, err = G.Grad(d.loss, net.Weights...); err != nil {
+		return nil, fmt.Errorf("train: differentiating the loss: %w", err)
+	}
+	d.vm = G.NewTapeMachine(g)
+	return d, nil
+}
+
+// run evaluates the loss and gradients for clean images x (B·D, in (B,C,H,W)
+// order), noise levels sigmas (B) and standard normal noise z (B·D).
+func (d *dsmGraph) run(x, z []float32, sigmas []float64) (float64, []float64, error) {
+	cfg := d.net.Config
+	b, hw := d.net.Batch, cfg.Height*cfg.Width
+	for i := range d.input {
+		d.input[i] = x[i] + float32(sigmas[i/cfg.Dim()])*z[i]
+	}
+	if err := d.net.SetInput(d.input, sigmas); err != nil {
+		return 0, nil, err
+	}
+	sv := d.sigma.Value().Data().([]float32)
+	zv := d.z.Value().Data().([]float32)
+	for i := 0; i < b; i++ {
+		sv[i] = float32(sigmas[i])
+		for c := 0; c < cfg.Channels; c++ {
+			copy(zv[(c*b+i)*hw:][:hw], z[i*cfg.Dim()+c*hw:][:hw])
+		}
+	}
+	d.vm.Reset()
+	if err := d.vm.RunAll(); err != nil {
+		return 0, nil, fmt.Errorf("train: running the training graph: %w", err)
+	}
+	per := append([]float64(nil), d.lossOp.PerImage...)
+	return float64(d.loss.Value().Data().(float32)), per, nil
+}
+
+// gradient returns the gradient of the last run for trainable weight i.
+func (d *dsmGraph) gradient(i int) []float32 {
+	return d.grads[i].Value().Data().([]float32)
+}
+
+func (d *dsmGraph) close() { d.vm.Close() }

@@ -1,0 +1,373 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/noise"
+	"github.com/schollz/progressbar/v3"
+)
+
+// ErrInterrupted is returned when the context ends a run; the state at that
+// point has been saved.
+var ErrInterrupted = errors.New("train: interrupted")
+
+// ErrMismatch is wrapped when a checkpoint does not fit the requested run.
+var ErrMismatch = errors.New("train: checkpoint does not match")
+
+// Result says where a run ended.
+type Result struct {
+	Step       int
+	Checkpoint string
+	Loss       float64 // mean loss of the last step
+}
+
+// run is the live state of a training run.
+type run struct {
+	cfg     Config
+	sigmas  []float64
+	weights model.Params
+	ema     model.Params
+	opt     *Adam
+	pcg     *rand.PCG
+	rng     *rand.Rand
+	step    int
+	elapsed float64 // training seconds before this session
+	log     io.Writer
+}
+
+// Run trains until cfg.Steps, resuming from a checkpoint where there is one
+// (see Config), saving every cfg.SaveEvery steps, at the end, and when ctx is
+// cancelled (then it returns ErrInterrupted).
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r, err := start(cfg)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(r.log, "backend: %s\n", blas.Backend())
+	ds := cfg.Data
+	if ds == nil {
+		if ds, err = loadDataset(r.cfg); err != nil {
+			return nil, err
+		}
+	}
+	mc := r.cfg.Model
+	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
+		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
+	}
+	return r.loop(ctx, ds)
+}
+
+func loadDataset(cfg Config) (*data.Dataset, error) {
+	switch cfg.Dataset {
+	case "mnist":
+		return data.LoadMNIST(data.Options{Dir: cfg.DataDir, Log: cfg.Log}, "train")
+	}
+	return nil, fmt.Errorf("%w: unknown dataset %q", ErrConfig, cfg.Dataset)
+}
+
+// start decides between a fresh run and a resumed one, and builds its state.
+func start(cfg Config) (*run, error) {
+	path := cfg.Resume
+	if path == "" && !cfg.Fresh {
+		p, err := checkpoint.Latest(cfg.CkptDir)
+		switch {
+		case err == nil:
+			path = p
+		case !errors.Is(err, checkpoint.ErrNone):
+			return nil, err
+		}
+	}
+	if path != "" {
+		return resume(cfg, path)
+	}
+	if cfg.Fresh {
+		if err := setAside(cfg); err != nil {
+			return nil, err
+		}
+	}
+	sigmas, err := noise.Geometric(cfg.SigmaMax, cfg.SigmaMin, cfg.Levels)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, sigmas: sigmas, log: cfg.Log}
+	r.pcg = rand.NewPCG(cfg.Seed, 0x6e63736e) // one generator for all randomness; its state is saved
+	r.rng = rand.New(r.pcg)
+	if r.weights, err = model.Init(cfg.Model, r.rng); err != nil {
+		return nil, err
+	}
+	r.ema = r.weights.Clone()
+	r.opt = NewAdam(cfg.LR, sizes(r.weights))
+	fmt.Fprintf(r.log, "starting a fresh run in %s: %s, %d steps of batch %d, %d parameters\n",
+		cfg.CkptDir, cfg.Dataset, cfg.Steps, cfg.Batch, r.weights.Count())
+	return r, nil
+}
+
+func sizes(ps model.Params) []int {
+	s := make([]int, len(ps))
+	for i, p := range ps {
+		s[i] = len(p.Data)
+	}
+	return s
+}
+
+// setAside moves an earlier run's files into an archive folder (or deletes
+// them with Wipe), so a fresh run never overwrites them silently.
+func setAside(cfg Config) error {
+	old, _ := checkpoint.List(cfg.CkptDir)
+	extra := []string{filepath.Join(cfg.CkptDir, "latest"), filepath.Join(cfg.CkptDir, csvName)}
+	var files []string
+	files = append(files, old...)
+	for _, f := range extra {
+		if _, err := os.Stat(f); err == nil {
+			files = append(files, f)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	if cfg.Wipe {
+		for _, f := range files {
+			if err := os.Remove(f); err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
+		}
+		fmt.Fprintf(cfg.Log, "-fresh -wipe: deleted %d files of the earlier run in %s\n", len(files), cfg.CkptDir)
+		return nil
+	}
+	dir := filepath.Join(cfg.CkptDir, "archive-"+time.Now().UTC().Format("20060102-150405"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for _, f := range files {
+		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			return fmt.Errorf("train: archiving the earlier run: %w", err)
+		}
+	}
+	fmt.Fprintf(cfg.Log, "-fresh: moved the earlier run's %d files to %s\n", len(files), dir)
+	return nil
+}
+
+// resumeFlags are the settings a resumed run takes from its checkpoint; the
+// user may not contradict them.
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base"}
+
+func resume(cfg Config, path string) (*run, error) {
+	st, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var saved Config
+	if err := json.Unmarshal(st.Train, &saved); err != nil {
+		return nil, fmt.Errorf("%s: %w: training config: %v", path, checkpoint.ErrCorrupt, err)
+	}
+	if st.Dataset != cfg.Dataset {
+		return nil, fmt.Errorf("%w: %s was trained on %s, not %s (use -fresh to start over, or another -ckpt-dir)", ErrMismatch, path, st.Dataset, cfg.Dataset)
+	}
+	for _, f := range resumeFlags {
+		if !cfg.Set[f] {
+			continue
+		}
+		var a, b any
+		switch f {
+		case "dataset":
+			continue
+		case "preset":
+			a, b = cfg.Preset, saved.Preset
+		case "batch":
+			a, b = cfg.Batch, saved.Batch
+		case "seed":
+			a, b = cfg.Seed, saved.Seed
+		case "lr":
+			a, b = cfg.LR, saved.LR
+		case "base":
+			a, b = cfg.Model.Base, saved.Model.Base
+		}
+		if a != b {
+			return nil, fmt.Errorf("%w: %s was trained with -%s %v; -%s %v contradicts it (use -fresh to start over)", ErrMismatch, path, f, b, f, a)
+		}
+	}
+	// Everything that shapes the computation comes from the checkpoint; only
+	// the target step count and the save interval are the user's to change.
+	keep := saved
+	keep.Steps, keep.SaveEvery = cfg.Steps, cfg.SaveEvery
+	keep.DataDir, keep.CkptDir, keep.Keep, keep.Log, keep.Bar, keep.Data, keep.Set = cfg.DataDir, cfg.CkptDir, cfg.Keep, cfg.Log, cfg.Bar, cfg.Data, cfg.Set
+	keep.Model = st.Model
+	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log}
+	r.opt = &Adam{LR: keep.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: st.AdamT, M: st.M, V: st.V}
+	r.pcg = &rand.PCG{}
+	if err := r.pcg.UnmarshalBinary(st.RNG); err != nil {
+		return nil, fmt.Errorf("%s: %w: RNG state: %v", path, checkpoint.ErrCorrupt, err)
+	}
+	r.rng = rand.New(r.pcg)
+	r.elapsed = elapsedOf(st)
+	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
+	return r, nil
+}
+
+type trainExtra struct {
+	Config
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+}
+
+func elapsedOf(st *checkpoint.State) float64 {
+	var e trainExtra
+	json.Unmarshal(st.Train, &e)
+	return e.ElapsedSeconds
+}
+
+func (r *run) save(elapsed float64) (string, error) {
+	js, err := json.Marshal(trainExtra{Config: r.cfg, ElapsedSeconds: elapsed})
+	if err != nil {
+		return "", err
+	}
+	rng, err := r.pcg.MarshalBinary()
+	if err != nil {
+		return "", err
+	}
+	st := &checkpoint.State{
+		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Sigmas: r.sigmas, Train: js,
+		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
+	}
+	return checkpoint.Save(r.cfg.CkptDir, st, r.cfg.Keep)
+}
+
+func (r *run) loop(ctx context.Context, ds *data.Dataset) (*Result, error) {
+	cfg := r.cfg
+	res := &Result{Step: r.step}
+	if r.step >= cfg.Steps {
+		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do\n", r.step, cfg.Steps)
+		return res, nil
+	}
+	g, err := newDSMGraph(cfg.Model, r.weights, cfg.Batch)
+	if err != nil {
+		return nil, err
+	}
+	defer g.close()
+	logw, err := openCSV(cfg.CkptDir, r.sigmas, r.step)
+	if err != nil {
+		return nil, err
+	}
+	defer logw.close()
+
+	d := ds.Dim()
+	x := make([]float32, cfg.Batch*d)
+	z := make([]float32, cfg.Batch*d)
+	sig := make([]float64, cfg.Batch)
+	lvl := make([]int, cfg.Batch)
+	var bar *progressbar.ProgressBar
+	if cfg.Bar {
+		bar = progressbar.NewOptions(cfg.Steps,
+			progressbar.OptionSetWriter(r.log), progressbar.OptionSetWidth(20),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetRenderBlankState(true), progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+		bar.Set(r.step)
+	}
+	t0 := time.Now()
+	firstStep := r.step
+	lastSaved := r.step
+	for r.step < cfg.Steps {
+		if err := ctx.Err(); err != nil {
+			break
+		}
+		// The order of draws is fixed: images, levels, noise.
+		for i := 0; i < cfg.Batch; i++ {
+			copy(x[i*d:(i+1)*d], ds.Image(r.rng.IntN(ds.N)))
+		}
+		for i := range sig {
+			lvl[i] = r.rng.IntN(len(r.sigmas))
+			sig[i] = r.sigmas[lvl[i]]
+		}
+		for i := range z {
+			z[i] = float32(r.rng.NormFloat64())
+		}
+		loss, per, err := g.run(x, z, sig)
+		if err != nil {
+			return nil, err
+		}
+		r.opt.Begin()
+		for i, p := range r.weights {
+			if p.Fixed {
+				continue
+			}
+			r.opt.Update(i, p.Data, g.gradient(gradIndex(r.weights, i)))
+		}
+		dec := float32(cfg.EMADecay)
+		for i, p := range r.weights {
+			e := r.ema[i].Data
+			for j, v := range p.Data {
+				e[j] = dec*e[j] + (1-dec)*v
+			}
+		}
+		r.step++
+		res.Step, res.Loss = r.step, loss
+		secs := time.Since(t0).Seconds()
+		ips := float64((r.step-firstStep)*cfg.Batch) / secs
+		if err := logw.row(r.step, loss, ips, r.elapsed+secs, per, lvl); err != nil {
+			return nil, err
+		}
+		if bar != nil {
+			bar.Describe(fmt.Sprintf("loss %.3f  %.0f img/s", loss, ips))
+			bar.Set(r.step)
+		} else if r.step%50 == 0 || r.step == cfg.Steps {
+			fmt.Fprintf(r.log, "step %d/%d loss %.4f %.0f img/s\n", r.step, cfg.Steps, loss, ips)
+		}
+		if r.step%cfg.SaveEvery == 0 && r.step < cfg.Steps {
+			if err := logw.flush(); err != nil {
+				return nil, err
+			}
+			if res.Checkpoint, err = r.save(r.elapsed + secs); err != nil {
+				return nil, err
+			}
+			lastSaved = r.step
+		}
+	}
+	if bar != nil {
+		bar.Finish()
+	}
+	if err := logw.flush(); err != nil {
+		return nil, err
+	}
+	secs := time.Since(t0).Seconds()
+	if r.step != lastSaved || res.Checkpoint == "" {
+		if res.Checkpoint, err = r.save(r.elapsed + secs); err != nil {
+			return nil, err
+		}
+	}
+	if ctx.Err() != nil && r.step < cfg.Steps {
+		fmt.Fprintf(r.log, "interrupted at step %d; saved %s\n", r.step, res.Checkpoint)
+		return res, ErrInterrupted
+	}
+	fmt.Fprintf(r.log, "done: step %d, loss %.4f, %.0f s this session; saved %s\n", r.step, res.Loss, secs, res.Checkpoint)
+	return res, nil
+}
+
+// gradIndex maps a parameter index to its gradient index (fixed parameters
+// have no node and no gradient).
+func gradIndex(ps model.Params, i int) int {
+	k := 0
+	for j := 0; j < i; j++ {
+		if !ps[j].Fixed {
+			k++
+		}
+	}
+	return k
+}

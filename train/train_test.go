@@ -1,0 +1,216 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/model"
+)
+
+func TestDSMLossByHand(t *testing.T) {
+	// Image 0 (σ=0.5): ½((0.5·1+0.5)² + (0.5·2−1)²) = 0.5.
+	// Image 1 (σ=2):   ½((2·0+1)² + (2·(−1)+1)²)   = 1.
+	scores := []float32{1, 2, 0, -1}
+	z := []float32{0.5, -1, 1, 1}
+	mean, per := DSMLoss(scores, z, []float64{0.5, 2})
+	if per[0] != 0.5 || per[1] != 1 || mean != 0.75 {
+		t.Fatalf("per %v mean %g", per, mean)
+	}
+}
+
+func tinyConfig(dir string) Config {
+	return Config{
+		Dataset: "mnist", Preset: "test",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 6, Batch: 5, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 4, Seed: 3, SaveEvery: 3,
+		CkptDir: dir, Keep: 0, Data: tinyData(),
+	}
+}
+
+func tinyData() *data.Dataset {
+	r := rand.New(rand.NewPCG(1, 1))
+	d := &data.Dataset{Name: "mnist", N: 20, Channels: 1, Height: 8, Width: 8}
+	d.Images = make([]float32, 20*64)
+	for i := range d.Images {
+		d.Images[i] = float32(r.Float64())
+	}
+	return d
+}
+
+// TestGraphLossMatchesReference: the training graph's loss and per-image
+// terms equal DSMLoss computed in Go from the network's own scores.
+func TestGraphLossMatchesReference(t *testing.T) {
+	cfg := tinyConfig(t.TempDir())
+	r := rand.New(rand.NewPCG(4, 4))
+	params, _ := model.Init(cfg.Model, r)
+	g, err := newDSMGraph(cfg.Model, params, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	x := make([]float32, 3*64)
+	z := make([]float32, len(x))
+	for i := range x {
+		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
+	}
+	sig := []float64{1, 0.3, 0.05}
+	loss, per, err := g.run(x, z, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := make([]float32, len(x))
+	if err := g.net.ReadOutput(scores); err != nil {
+		t.Fatal(err)
+	}
+	want, wantPer := DSMLoss(scores, z, sig)
+	if math.Abs(loss-want) > 1e-4*want {
+		t.Fatalf("graph loss %g, reference %g", loss, want)
+	}
+	for i := range per {
+		if math.Abs(per[i]-wantPer[i]) > 1e-4*wantPer[i] {
+			t.Fatalf("image %d: %g vs %g", i, per[i], wantPer[i])
+		}
+	}
+}
+
+func final(t *testing.T, dir string) *checkpoint.State {
+	t.Helper()
+	p, err := checkpoint.Latest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := checkpoint.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestResumeIsExact: 6 steps in one go, and 3 steps then a resume to 6, end
+// with bit-identical weights, EMA, optimizer moments and RNG state.
+func TestResumeIsExact(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	if _, err := Run(context.Background(), tinyConfig(a)); err != nil {
+		t.Fatal(err)
+	}
+	cb := tinyConfig(b)
+	cb.Steps = 3
+	if _, err := Run(context.Background(), cb); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cb.Steps, cb.Log = 6, &log
+	res, err := Run(context.Background(), cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(log.String(), "resuming from "+filepath.Join(b, checkpoint.FileName(3))) {
+		t.Fatalf("first line: %q", strings.SplitN(log.String(), "\n", 2)[0])
+	}
+	if res.Step != 6 {
+		t.Fatalf("ended at step %d", res.Step)
+	}
+	sa, sb := final(t, a), final(t, b)
+	if sa.Step != 6 || sb.Step != 6 {
+		t.Fatalf("steps %d %d", sa.Step, sb.Step)
+	}
+	if !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.EMA, sb.EMA) ||
+		!reflect.DeepEqual(sa.M, sb.M) || !reflect.DeepEqual(sa.V, sb.V) || !bytes.Equal(sa.RNG, sb.RNG) || sa.AdamT != sb.AdamT {
+		t.Fatal("resumed run differs from the uninterrupted one")
+	}
+	// The run did train: weights moved from their initial values.
+	init, _ := model.Init(tinyConfig(a).Model, rand.New(rand.NewPCG(3, 0x6e63736e)))
+	if reflect.DeepEqual(init, sa.Weights) {
+		t.Fatal("weights never changed")
+	}
+	// The CSV holds one row per step.
+	csv, _ := os.ReadFile(filepath.Join(b, csvName))
+	if n := strings.Count(string(csv), "\n"); n != 7 {
+		t.Fatalf("CSV has %d lines, want header + 6", n)
+	}
+}
+
+func TestResumeMismatch(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), tinyConfig(dir)); err != nil {
+		t.Fatal(err)
+	}
+	c := tinyConfig(dir)
+	c.Steps = 9
+	c.Dataset = "cifar10"
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "trained on mnist") {
+		t.Fatalf("other dataset: %v", err)
+	}
+	c = tinyConfig(dir)
+	c.Steps, c.Batch, c.Set = 9, 7, map[string]bool{"batch": true}
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-batch 5") {
+		t.Fatalf("other batch: %v", err)
+	}
+	// Nothing to do when the checkpoint already reached -steps.
+	c = tinyConfig(dir)
+	if res, err := Run(context.Background(), c); err != nil || res.Step != 6 {
+		t.Fatalf("rerun: %v", err)
+	}
+}
+
+func TestFreshArchives(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), tinyConfig(dir)); err != nil {
+		t.Fatal(err)
+	}
+	c := tinyConfig(dir)
+	c.Fresh, c.Steps = true, 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	arch, _ := filepath.Glob(filepath.Join(dir, "archive-*", checkpoint.FileName(6)))
+	if len(arch) != 1 {
+		t.Fatal("the earlier run's final checkpoint was not archived")
+	}
+	if s := final(t, dir); s.Step != 3 {
+		t.Fatalf("fresh run ended at %d", s.Step)
+	}
+}
+
+func TestInterruptSaves(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Run(ctx, tinyConfig(dir))
+	if !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := checkpoint.Latest(dir); err != nil {
+		t.Fatalf("nothing saved: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, mod := range []func(*Config){
+		func(c *Config) { c.Steps = 0 },
+		func(c *Config) { c.Batch = -1 },
+		func(c *Config) { c.LR = 0 },
+		func(c *Config) { c.Wipe = true },
+		func(c *Config) { c.Fresh, c.Resume = true, "x" },
+		func(c *Config) { c.SigmaMin = 2 },
+	} {
+		c := tinyConfig(t.TempDir())
+		mod(&c)
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("config accepted")
+		}
+	}
+	if _, err := Preset("huge", "mnist"); err == nil {
+		t.Error("unknown preset accepted")
+	}
+}
