@@ -203,15 +203,6 @@ func TestLayerGradients(t *testing.T) {
 	})
 }
 
-func TestExp32(t *testing.T) {
-	for x := float32(-80); x < 80; x += 0.37 {
-		got, want := float64(exp32(x)), math.Exp(float64(x))
-		if math.Abs(got-want) > 5e-7*want {
-			t.Fatalf("exp32(%g) = %g, want %g", x, got, want)
-		}
-	}
-}
-
 func randn(r *rand.Rand, n int) []float64 {
 	x := make([]float64, n)
 	for i := range x {
@@ -228,4 +219,16 @@ func TestResidualLossGradients(t *testing.T) {
 		l, _, err := ResidualLoss(in[0], w, z)
 		return l, err
 	})
+}
+
+func TestSigmoid32(t *testing.T) {
+	for x := float32(-30); x < 30; x += 0.0137 {
+		got, want := float64(sigmoid32(x)), 1/(1+math.Exp(-float64(x)))
+		if math.Abs(got-want) > 1e-6 {
+			t.Fatalf("sigmoid32(%g) = %g, want %g", x, got, want)
+		}
+	}
+	if v := sigmoid32(float32(math.NaN())); v == v {
+		t.Fatal("NaN in, not NaN out")
+	}
 }

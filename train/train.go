@@ -328,7 +328,8 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (*Result, error) {
 			bar.Describe(fmt.Sprintf("loss %.3f  %.0f img/s", loss, ips))
 			bar.Set(r.step)
 		} else if r.step%50 == 0 || r.step == cfg.Steps {
-			fmt.Fprintf(r.log, "step %d/%d loss %.4f %.0f img/s\n", r.step, cfg.Steps, loss, ips)
+			left := time.Duration(float64(cfg.Steps-r.step) * secs / float64(r.step-firstStep) * float64(time.Second))
+			fmt.Fprintf(r.log, "step %d/%d loss %.4f %.0f img/s, %s left\n", r.step, cfg.Steps, loss, ips, left.Round(time.Second))
 		}
 		if r.step%cfg.SaveEvery == 0 && r.step < cfg.Steps {
 			if err := logw.flush(); err != nil {
