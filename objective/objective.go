@@ -44,17 +44,17 @@ var ErrConfig = errors.New("objective: bad config")
 
 // Config is one training run.
 type Config struct {
-	Kind      Kind
-	Hidden    int     // MLP width (two hidden layers)
-	Steps     int     // Adam steps
-	Batch     int     // points per step
-	LR        float64 // Adam learning rate
-	Sigma     float64 // DSM's σ; ESM's kernel bandwidth h
-	SigmaMax  float64 // NCSN's σ₁
-	SigmaMin  float64 // NCSN's σ_L
-	Levels    int     // NCSN's L
-	Scale     float64 // inputs are divided by Scale (the data's spread) before the MLP
-	Seed      uint64
+	Kind     Kind
+	Hidden   int     // MLP width (two hidden layers)
+	Steps    int     // Adam steps
+	Batch    int     // points per step
+	LR       float64 // Adam learning rate
+	Sigma    float64 // DSM's σ; ESM's kernel bandwidth h
+	SigmaMax float64 // NCSN's σ₁
+	SigmaMin float64 // NCSN's σ_L
+	Levels   int     // NCSN's L
+	Scale    float64 // inputs are divided by Scale (the data's spread) before the MLP
+	Seed     uint64
 }
 
 // Defaults returns settings that learn the 2-D presets of package toy.

@@ -264,3 +264,8 @@ func Ring8() *Mixture {
 	m, _ := NewMixture(w, cs)
 	return m
 }
+
+// NewGaussian is N(mean, cov) as a one-component mixture.
+func NewGaussian(mean []float64, cov *mat.SymDense) (*Mixture, error) {
+	return NewMixture([]float64{1}, []Gaussian{{Mean: mean, Cov: cov}})
+}
