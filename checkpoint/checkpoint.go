@@ -42,7 +42,10 @@ type State struct {
 	// Train is the training configuration, kept as JSON so this package does
 	// not depend on the trainer.
 	Train json.RawMessage
-	Step  int
+	// Sampling defaults recommended with this model (0: the sampler's own).
+	SampleEps   float64
+	SampleSteps int
+	Step        int
 	// AdamT is the optimizer's step count; M and V its moments, in Params order.
 	AdamT   int
 	Weights model.Params
@@ -56,6 +59,8 @@ type header struct {
 	Dataset string          `json:"dataset"`
 	Sigmas  []float64       `json:"sigmas"`
 	Train   json.RawMessage `json:"train"`
+	Eps     float64         `json:"sample_eps,omitempty"`
+	T       int             `json:"sample_steps,omitempty"`
 	Step    int             `json:"step"`
 	AdamT   int             `json:"adam_t"`
 	RNG     []byte          `json:"rng"`
@@ -72,7 +77,7 @@ func Encode(w io.Writer, s *State) error {
 	if len(s.EMA) != len(s.Weights) || len(s.M) != len(s.Weights) || len(s.V) != len(s.Weights) {
 		return fmt.Errorf("checkpoint: %d weights, %d EMA, %d/%d moments", len(s.Weights), len(s.EMA), len(s.M), len(s.V))
 	}
-	h := header{Model: s.Model, Dataset: s.Dataset, Sigmas: s.Sigmas, Train: s.Train, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG}
+	h := header{Model: s.Model, Dataset: s.Dataset, Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
 	}
@@ -157,7 +162,7 @@ func Decode(r io.Reader) (*State, error) {
 	if len(layout) != len(h.Tensors) {
 		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrCorrupt, len(h.Tensors), len(layout))
 	}
-	s := &State{Model: h.Model, Dataset: h.Dataset, Sigmas: h.Sigmas, Train: h.Train, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG}
+	s := &State{Model: h.Model, Dataset: h.Dataset, Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG}
 	s.Weights, s.EMA = layout, layout.Clone()
 	data := body[pre+int(hl):]
 	get := func(x []float32) error {

@@ -1,9 +1,13 @@
 package data
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -102,8 +106,8 @@ func TestEnsureSources(t *testing.T) {
 	defer srv.Close()
 
 	dir := t.TempDir()
-	o := Options{Dir: dir, NoGoModule: true}
-	p, err := ensure(o, spec, []string{srv.URL + "/missing", srv.URL + "/ok"}, nil)
+	o := Options{Dir: dir, NoRegistry: true}
+	p, err := ensure(o, spec, sources{Mirrors: []string{srv.URL + "/missing", srv.URL + "/ok"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +115,7 @@ func TestEnsureSources(t *testing.T) {
 		t.Fatal("landed file differs")
 	}
 	// Present and verified: no download needed even with no mirror.
-	if _, err := ensure(Options{Dir: dir, Mirrors: []string{}, NoGoModule: true}, spec, nil, nil); err != nil {
+	if _, err := ensure(Options{Dir: dir, Mirrors: []string{}, NoRegistry: true}, spec, sources{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -119,7 +123,7 @@ func TestEnsureSources(t *testing.T) {
 	dir2 := t.TempDir()
 	serve = append([]byte(nil), good...)
 	serve[len(serve)-1] ^= 1
-	_, err = ensure(Options{Dir: dir2, NoGoModule: true}, spec, []string{srv.URL + "/ok"}, nil)
+	_, err = ensure(Options{Dir: dir2, NoRegistry: true}, spec, sources{Mirrors: []string{srv.URL + "/ok"}})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "MD5") {
 		t.Fatalf("bad download: %v", err)
 	}
@@ -130,14 +134,14 @@ func TestEnsureSources(t *testing.T) {
 	// A raw local copy is accepted on its raw checksum.
 	dir3 := t.TempDir()
 	os.WriteFile(filepath.Join(dir3, "x-images"), raw, 0o644)
-	if p, err := ensure(Options{Dir: dir3, Mirrors: []string{}, NoGoModule: true}, spec, nil, nil); err != nil || filepath.Base(p) != "x-images" {
+	if p, err := ensure(Options{Dir: dir3, Mirrors: []string{}, NoRegistry: true}, spec, sources{}); err != nil || filepath.Base(p) != "x-images" {
 		t.Fatalf("raw local copy: %q %v", p, err)
 	}
 
 	// A damaged local file is an error naming it, and it is left untouched.
 	bad := filepath.Join(dir3, "x-images")
 	os.WriteFile(bad, raw[:5], 0o644)
-	_, err = ensure(Options{Dir: dir3, NoGoModule: true}, spec, []string{srv.URL + "/ok"}, nil)
+	_, err = ensure(Options{Dir: dir3, NoRegistry: true}, spec, sources{Mirrors: []string{srv.URL + "/ok"}})
 	if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), bad) {
 		t.Fatalf("damaged local file: %v", err)
 	}
@@ -146,8 +150,69 @@ func TestEnsureSources(t *testing.T) {
 	}
 
 	// Nothing reachable: one error listing every source tried.
-	_, err = ensure(Options{Dir: t.TempDir(), NoGoModule: true}, spec, []string{"http://127.0.0.1:1"}, nil)
+	_, err = ensure(Options{Dir: t.TempDir(), NoRegistry: true}, spec, sources{Mirrors: []string{"http://127.0.0.1:1"}})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "not there") {
 		t.Fatalf("unreachable: %v", err)
+	}
+}
+
+// TestSystemCopy: a .gz copy with a rewritten header is accepted on its
+// decompressed bytes and lands decompressed; a damaged one is refused.
+func TestSystemCopy(t *testing.T) {
+	raw, _ := os.ReadFile("testdata/good-images.idx")
+	sys := t.TempDir()
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Name = "rewritten-by-a-packager"
+	zw.Write(raw)
+	zw.Close()
+	os.WriteFile(filepath.Join(sys, "x-images.gz"), buf.Bytes(), 0o644)
+	spec := fileSpec{Name: "x-images.gz", GzMD5: "00000000000000000000000000000000", RawMD5: md5hex(raw)}
+	dir := t.TempDir()
+	p, err := ensure(Options{Dir: dir, Mirrors: []string{}}, spec, sources{SystemDirs: []string{sys}})
+	if err != nil || filepath.Base(p) != "x-images" {
+		t.Fatalf("%q %v", p, err)
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, raw) {
+		t.Fatal("landed bytes differ")
+	}
+	spec.RawMD5 = md5hex([]byte("other"))
+	if _, err := ensure(Options{Dir: t.TempDir(), Mirrors: []string{}}, spec, sources{SystemDirs: []string{sys}}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("wrong content accepted: %v", err)
+	}
+}
+
+// TestRealFashion reads Debian's Fashion-MNIST package files when installed
+// (CI installs them); it checks the real verification path end to end.
+func TestRealFashion(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(FashionSystemDir, "t10k-images-idx3-ubyte.gz")); err != nil {
+		t.Skip("dataset-fashion-mnist is not installed")
+	}
+	ds, err := LoadFashion(Options{Dir: t.TempDir(), Mirrors: []string{}}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.N != 10000 || ds.Height != 28 || ds.Width != 28 || ds.Labels[0] != 9 {
+		t.Fatalf("Fashion test set: %d images %d×%d, first label %d", ds.N, ds.Height, ds.Width, ds.Labels[0])
+	}
+}
+
+// TestMaxPairwiseDistance against brute force, with blocks of uneven size.
+func TestMaxPairwiseDistance(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	ds := &Dataset{N: 1500, Channels: 1, Height: 2, Width: 3}
+	ds.Images = make([]float32, ds.N*6)
+	for i := range ds.Images {
+		ds.Images[i] = float32(r.Float64())
+	}
+	got, gi, gj := MaxPairwiseDistance(ds, nil)
+	var want float64
+	for i := 0; i < ds.N; i++ {
+		for j := i + 1; j < ds.N; j++ {
+			want = math.Max(want, math.Sqrt(exactD2(ds, i, j)))
+		}
+	}
+	if got != want || math.Sqrt(exactD2(ds, gi, gj)) != want {
+		t.Fatalf("max distance %g (pair %d,%d), brute force %g", got, gi, gj, want)
 	}
 }

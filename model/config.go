@@ -34,6 +34,14 @@ func MNIST(base int) Config {
 	return Config{Channels: 1, Height: 28, Width: 28, Base: base, Mult: []int{1, 2, 2}, EmbDim: 128, FourierScale: 16}
 }
 
+// CIFAR10 returns the same architecture for 32×32 colour images.
+func CIFAR10(base int, mult ...int) Config {
+	if len(mult) == 0 {
+		mult = []int{1, 2, 2}
+	}
+	return Config{Channels: 3, Height: 32, Width: 32, Base: base, Mult: mult, EmbDim: 128, FourierScale: 16}
+}
+
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
 	switch {

@@ -102,8 +102,11 @@ func TestBadSpecs(t *testing.T) {
 	for name, f := range map[string]func() error{
 		"no components": func() error { _, err := NewMixture(nil, nil); return err },
 		"zero weight":   func() error { _, err := NewMixture([]float64{0}, []Gaussian{{[]float64{0}, iso(1, 1)}}); return err },
-		"dims":          func() error { _, err := NewMixture([]float64{1, 1}, []Gaussian{{[]float64{0}, iso(1, 1)}, {[]float64{0, 0}, iso(2, 1)}}); return err },
-		"indefinite":    func() error { _, err := NewGaussian([]float64{0, 0}, neg); return err },
+		"dims": func() error {
+			_, err := NewMixture([]float64{1, 1}, []Gaussian{{[]float64{0}, iso(1, 1)}, {[]float64{0, 0}, iso(2, 1)}})
+			return err
+		},
+		"indefinite": func() error { _, err := NewGaussian([]float64{0, 0}, neg); return err },
 	} {
 		if err := f(); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -68,6 +68,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	if r.step == 0 && r.cfg.SigmasFromData {
+		v, err := ScheduleFromData(ds, r.cfg.SigmaMin, 5, r.log)
+		if err != nil {
+			return nil, err
+		}
+		if r.sigmas, err = v.Sigmas(); err != nil {
+			return nil, err
+		}
+		r.cfg.SigmaMax, r.cfg.Levels, r.cfg.SampleEps, r.cfg.SampleSteps = v.SigmaMax, v.Levels, v.Eps, v.T
+	}
 	mc := r.cfg.Model
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
 		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
@@ -76,9 +86,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func loadDataset(cfg Config) (*data.Dataset, error) {
+	o := data.Options{Dir: cfg.DataDir, Log: cfg.Log}
 	switch cfg.Dataset {
 	case "mnist":
-		return data.LoadMNIST(data.Options{Dir: cfg.DataDir, Log: cfg.Log}, "train")
+		return data.LoadMNIST(o, "train")
+	case "fashion":
+		return data.LoadFashion(o, "train")
+	case "cifar10":
+		return data.LoadCIFAR10(o, "train")
 	}
 	return nil, fmt.Errorf("%w: unknown dataset %q", ErrConfig, cfg.Dataset)
 }
@@ -244,6 +259,7 @@ func (r *run) save(elapsed float64) (string, error) {
 	}
 	st := &checkpoint.State{
 		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Sigmas: r.sigmas, Train: js,
+		SampleEps: r.cfg.SampleEps, SampleSteps: r.cfg.SampleSteps,
 		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
 	}
 	return checkpoint.Save(r.cfg.CkptDir, st, r.cfg.Keep)
@@ -371,4 +387,21 @@ func gradIndex(ps model.Params, i int) int {
 		}
 	}
 	return k
+}
+
+// ScheduleFromData applies NCSNv2's rules to a training set: σ₁ is its
+// largest pairwise distance (computed exactly), then γ, L and ε for T steps
+// per level. The values are printed to log.
+func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) (noise.V2, error) {
+	fmt.Fprintf(log, "computing the largest pairwise distance of %d images (exact, %d×%d products)...\n", ds.N, ds.N, ds.N)
+	t0 := time.Now()
+	dmax, i, j := data.MaxPairwiseDistance(ds, nil)
+	v, err := noise.NCSNv2(dmax, ds.Dim(), sigmaMin, T)
+	if err != nil {
+		return v, err
+	}
+	fmt.Fprintf(log, "σ from the data (NCSNv2): σ₁ = %.4f (images %d and %d, %.0f s), γ = %.5f, L = %d down to σ_L = %g; "+
+		"T = %d, ε = %.4g (NCSN's step_lr form %.4g), f(ε) = %.4f\n",
+		dmax, i, j, time.Since(t0).Seconds(), v.Gamma, v.Levels, v.SigmaMin, v.T, v.Eps, v.EpsNCSN, v.Stationary)
+	return v, nil
 }

@@ -214,3 +214,27 @@ func TestConfigErrors(t *testing.T) {
 		t.Error("unknown preset accepted")
 	}
 }
+
+// TestSigmasFromData: the schedule comes from the data's largest pairwise
+// distance and is saved with the checkpoint, sampling defaults included.
+func TestSigmasFromData(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.SigmasFromData, c.Steps = true, 2
+	var log bytes.Buffer
+	c.Log = &log
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	dmax, _, _ := data.MaxPairwiseDistance(c.Data, nil)
+	st := final(t, dir)
+	if st.Sigmas[0] != dmax || st.Sigmas[len(st.Sigmas)-1] != c.SigmaMin || len(st.Sigmas) < 3 {
+		t.Fatalf("sigmas %v, max distance %g", st.Sigmas, dmax)
+	}
+	if st.SampleSteps != 5 || !(st.SampleEps > 0) {
+		t.Fatalf("sampling defaults T=%d ε=%g", st.SampleSteps, st.SampleEps)
+	}
+	if !strings.Contains(log.String(), "σ from the data (NCSNv2)") {
+		t.Fatalf("values not printed: %q", log.String())
+	}
+}

@@ -26,8 +26,8 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&c.OutDir, "out-dir", "", "also write each sample as its own PNG in this folder")
 	fs.IntVar(&c.N, "n", 64, "number of samples")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed")
-	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 100, "Langevin steps per noise level (T)")
-	fs.Float64Var(&c.Eps, "eps", sample.DefaultEps, "step size ε: α_i = ε σ_i²/σ_L²")
+	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 0, "Langevin steps per noise level T (default: the checkpoint's, else 100)")
+	fs.Float64Var(&c.Eps, "eps", 0, fmt.Sprintf("step size ε, α_i = ε σ_i²/σ_L² (default: the checkpoint's, else %g)", sample.DefaultEps))
 	fs.BoolVar(&c.Denoise, "denoise", true, "final denoising step x + σ_L² s(x, σ_L)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -41,7 +41,7 @@ func run(args []string, stderr io.Writer) int {
 		c.Bar = true
 	}
 	if _, err := generate.Run(c); err != nil {
-		fmt.Fprintln(stderr, "sample:", err)
+		fmt.Fprintln(stderr, err) // library errors carry their package prefix
 		return 1
 	}
 	return 0

@@ -23,8 +23,8 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataset := fs.String("dataset", "mnist", "dataset: mnist")
-	preset := fs.String("preset", "default", "preset: default or smoke")
+	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion or cifar10")
+	preset := fs.String("preset", "default", "preset: default, smoke, or ncsnv2 (cifar10)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>)")
 	ckptDir := fs.String("ckpt-dir", "checkpoints", "checkpoint directory")
 	steps := fs.Int("steps", 0, "total number of steps to reach (default: the preset's)")
@@ -37,6 +37,7 @@ func run(args []string, stderr io.Writer) int {
 	fresh := fs.Bool("fresh", false, "start over; earlier checkpoints are moved to an archive folder")
 	wipe := fs.Bool("wipe", false, "with -fresh: delete earlier checkpoints instead of archiving them")
 	resume := fs.String("resume", "", "resume from this checkpoint file")
+	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -73,6 +74,7 @@ func run(args []string, stderr io.Writer) int {
 		cfg.SaveEvery = *saveEvery
 	}
 	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
+	cfg.SigmasFromData = *fromData
 	cfg.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.Bar = true
@@ -84,7 +86,7 @@ func run(args []string, stderr io.Writer) int {
 		if errors.Is(err, train.ErrInterrupted) {
 			return 130
 		}
-		fmt.Fprintln(stderr, "train:", err)
+		fmt.Fprintln(stderr, err) // library errors carry their package prefix
 		return 1
 	}
 	return 0

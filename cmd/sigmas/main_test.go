@@ -1,0 +1,25 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-nope"}, 2, "not defined"},
+		{[]string{"-dataset", "svhn"}, 2, "unknown dataset"},
+		{[]string{"-steps-per-level", "0"}, 2, "must be positive"},
+		{[]string{"-sigma-min", "-1"}, 2, "must be positive"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q", tc.args, code, errb.String())
+		}
+	}
+}

