@@ -4,8 +4,8 @@ import (
 	"image/color"
 	"math"
 	"math/rand/v2"
-	"os"
 
+	"github.com/ncsn-go/ncsn/internal/plotutil"
 	"github.com/ncsn-go/ncsn/objective"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/toy"
@@ -14,7 +14,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // densityGrid is log p on a grid, for contours.
@@ -118,31 +117,6 @@ func points(x []float64, max int) plotter.XYs {
 	return xy
 }
 
-// saveGrid lays plots out in rows and writes one PNG.
-func saveGrid(path string, rows [][]*plot.Plot, cell vg.Length) error {
-	nr, nc := len(rows), len(rows[0])
-	img := vgimg.New(cell*vg.Length(nc), cell*vg.Length(nr))
-	dc := draw.New(img)
-	t := draw.Tiles{Rows: nr, Cols: nc, PadX: vg.Millimeter, PadY: vg.Millimeter, PadTop: vg.Millimeter, PadBottom: vg.Millimeter, PadLeft: vg.Millimeter, PadRight: vg.Millimeter}
-	cs := plot.Align(rows, t, dc)
-	for i, row := range rows {
-		for j, p := range row {
-			if p != nil {
-				p.Draw(cs[i][j])
-			}
-		}
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 func plotDensityField(path string, m, ring *toy.Mixture) error {
 	var ps []*plot.Plot
 	for _, c := range []struct {
@@ -161,7 +135,7 @@ func plotDensityField(path string, m, ring *toy.Mixture) error {
 		square(p, -c.lim, c.lim)
 		ps = append(ps, p)
 	}
-	return saveGrid(path, [][]*plot.Plot{ps}, 14*vg.Centimeter)
+	return plotutil.SaveGrid(path, [][]*plot.Plot{ps}, 14*vg.Centimeter)
 }
 
 func contourLevels(g *densityGrid) []float64 {
@@ -195,7 +169,7 @@ func plotLangevinPaths(path string, m *toy.Mixture, r *rand.Rand) error {
 		p.Add(l)
 	}
 	square(p, -9, 9)
-	return saveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
+	return plotutil.SaveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
 }
 
 func plotSamplers(path string, m *toy.Mixture, res []samplerResult) error {
@@ -229,7 +203,7 @@ func plotSamplers(path string, m *toy.Mixture, res []samplerResult) error {
 		}
 		rows = append(rows, row)
 	}
-	return saveGrid(path, rows, 10*vg.Centimeter)
+	return plotutil.SaveGrid(path, rows, 10*vg.Centimeter)
 }
 
 func fmtWeights(w []float64) string {
@@ -286,7 +260,7 @@ func plotMixture1D(path string, n int, r *rand.Rand) error {
 		p.X.Min, p.X.Max = -10, 10
 		ps = append(ps, p)
 	}
-	return saveGrid(path, [][]*plot.Plot{ps}, 12*vg.Centimeter)
+	return plotutil.SaveGrid(path, [][]*plot.Plot{ps}, 12*vg.Centimeter)
 }
 
 func plotObjectives(path string, m *toy.Mixture, models map[objective.Kind]*objective.Model, rows []ObjectiveRow) error {
@@ -314,7 +288,7 @@ func plotObjectives(path string, m *toy.Mixture, models map[objective.Kind]*obje
 		}
 		ps = append(ps, p)
 	}
-	return saveGrid(path, [][]*plot.Plot{ps[:3], ps[3:6]}, 10*vg.Centimeter)
+	return plotutil.SaveGrid(path, [][]*plot.Plot{ps[:3], ps[3:6]}, 10*vg.Centimeter)
 }
 
 // plotODEvsSDE draws x(t) for the 1-D mixture: deterministic probability-flow
@@ -356,5 +330,5 @@ func plotODEvsSDE(path string, r *rand.Rand) error {
 		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, -30, 30
 		ps = append(ps, p)
 	}
-	return saveGrid(path, [][]*plot.Plot{ps}, 12*vg.Centimeter)
+	return plotutil.SaveGrid(path, [][]*plot.Plot{ps}, 12*vg.Centimeter)
 }

@@ -35,8 +35,11 @@ type Config struct {
 	Eps           float64 // ε; 0: the checkpoint's recommendation, else sample.DefaultEps
 	Denoise       bool    // the final denoising step
 	Batch         int     // images per network evaluation (0: min(N, 128))
-	Log           io.Writer
-	Bar           bool
+	// GIF, if set, receives the annealing film: the grid at x₀, after each
+	// noise level, and after the denoising step.
+	GIF string
+	Log io.Writer
+	Bar bool
 }
 
 // Validate reports what is wrong with c, if anything.
@@ -130,15 +133,26 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 			bar.Describe(fmt.Sprintf("level %d/%d", min(1+(done-1)/c.StepsPerLevel, len(st.Sigmas)), len(st.Sigmas)))
 			bar.Set(done)
 		}
-	} else {
-		a.AfterLevel = func(level int, _ []float64) {
+	}
+	var film *film
+	if c.GIF != "" {
+		film = newFilm(st.Model.Channels, st.Model.Height, st.Model.Width)
+	}
+	a.AfterLevel = func(level int, x []float64) {
+		if bar == nil {
 			fmt.Fprintf(c.Log, "level %d/%d done (σ = %.4g)\n", level+1, len(st.Sigmas), st.Sigmas[level])
+		}
+		if film != nil {
+			film.add(x, c.N, 50)
 		}
 	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
 	x := make([]float64, c.N*st.Model.Dim())
 	for i := range x {
 		x[i] = r.Float64() // x₀ ~ U[0,1], as NCSN
+	}
+	if film != nil {
+		film.add(x, c.N, 100)
 	}
 	t0 := time.Now()
 	if err := sample.AnnealedLangevin(sc, x, a, r); err != nil {
@@ -149,6 +163,13 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	}
 	for i, v := range x {
 		x[i] = min(1, max(0, v))
+	}
+	if film != nil {
+		film.add(x, c.N, 300)
+		if err := film.write(c.GIF); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(c.Log, "wrote %s (%d frames)\n", c.GIF, len(film.g.Image))
 	}
 	return &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
 		Seconds: time.Since(t0).Seconds()}, nil

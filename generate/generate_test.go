@@ -3,6 +3,7 @@ package generate
 import (
 	"bytes"
 	"context"
+	"image/gif"
 	"image/png"
 	"math/rand/v2"
 	"os"
@@ -55,6 +56,20 @@ func TestSmokeEndToEnd(t *testing.T) {
 	a := sample(7, filepath.Join(dir, "a.png"), outDir)
 	b := sample(7, filepath.Join(dir, "b.png"), "")
 	c := sample(8, filepath.Join(dir, "c.png"), "")
+	// The annealing film: x₀, one frame per level (3), the denoised end.
+	gifPath := filepath.Join(dir, "anneal.gif")
+	if _, err := Run(Config{Ckpt: dir, Out: filepath.Join(dir, "d.png"), GIF: gifPath, N: 5, Seed: 7, StepsPerLevel: 3, Eps: 1e-3, Denoise: true}); err != nil {
+		t.Fatal(err)
+	}
+	gf, err := os.Open(gifPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	film, err := gif.DecodeAll(gf)
+	gf.Close()
+	if err != nil || len(film.Image) != 5 {
+		t.Fatalf("film: %v, %d frames", err, len(film.Image))
+	}
 	if !bytes.Equal(a, b) {
 		t.Fatal("same seed, same checkpoint, different PNG bytes")
 	}

@@ -232,3 +232,29 @@ func TestSigmoid32(t *testing.T) {
 		t.Fatal("NaN in, not NaN out")
 	}
 }
+
+func TestClassifierOpGradients(t *testing.T) {
+	t.Run("flatten", func(t *testing.T) {
+		gradCheck(t, []tensor.Shape{{2, 3, 2, 2}}, func(in []*G.Node) (*G.Node, error) { return Flatten(in[0]) })
+	})
+	t.Run("cross-entropy", func(t *testing.T) {
+		gradCheck(t, []tensor.Shape{{3, 4}}, func(in []*G.Node) (*G.Node, error) {
+			y := G.NodeFromAny(in[0].Graph(), tensor.New(tensor.WithShape(3, 4), tensor.WithBacking([]float64{0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1})), G.WithName("y"))
+			l, _, err := SoftmaxCrossEntropy(in[0], y)
+			return l, err
+		})
+	})
+}
+
+func TestFlattenLayout(t *testing.T) {
+	// (C=2, B=2, 1×2): image b's row is [c0 pixels, c1 pixels].
+	x := []float64{1, 2, 3, 4, 5, 6, 7, 8} // c0b0 c0b1 c1b0 c1b1
+	y := make([]float64, 8)
+	flatten(x, y, tensor.Shape{2, 2, 1, 2}, false)
+	want := []float64{1, 2, 5, 6, 3, 4, 7, 8}
+	for i := range y {
+		if y[i] != want[i] {
+			t.Fatalf("%v, want %v", y, want)
+		}
+	}
+}

@@ -1,0 +1,53 @@
+// Command plot draws a training run from its checkpoint folder: the loss and
+// the loss per noise level against steps, the speed, and (with -progress) a
+// strip of samples from every saved checkpoint.
+//
+//	go run ./cmd/plot [-run checkpoints] [-out plots] [-progress]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/ncsn-go/ncsn/report"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+func run(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("run", "checkpoints", "the run's checkpoint folder (holds train.csv)")
+	out := fs.String("out", "plots", "folder for the PNGs")
+	smooth := fs.Int("smooth", 0, "moving-average window in steps (0: 1% of the run)")
+	progress := fs.Bool("progress", false, "also sample a grid from every saved checkpoint (slow)")
+	n := fs.Int("n", 16, "samples per checkpoint with -progress")
+	T := fs.Int("steps-per-level", 50, "Langevin steps per level with -progress")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "plot: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	files, err := report.Curves(filepath.Join(*dir, "train.csv"), *out, *smooth)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, f := range files {
+		fmt.Fprintln(stderr, "wrote", f)
+	}
+	if *progress {
+		p := filepath.Join(*out, "progress.png")
+		if err := report.Progress(*dir, p, *n, 0, *T, stderr); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stderr, "wrote", p)
+	}
+	return 0
+}

@@ -1,0 +1,345 @@
+package eval
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/generate"
+)
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("eval: bad config")
+
+// Config is one evaluation.
+type Config struct {
+	Dataset string // mnist, fashion or cifar10
+	DataDir string // default data/<dataset>; the classifier is cached here
+	// Samples is a checkpoint file or folder (N samples are drawn), a folder
+	// of PNGs, or a grid PNG written by cmd/sample.
+	Samples string
+	N       int    // samples to draw from a checkpoint
+	Seed    uint64 // for drawing and for the floor's subset
+	Epochs  int    // classifier training epochs, when it is not cached yet
+	Log     io.Writer
+}
+
+// Result is the JSON line cmd/eval prints.
+type Result struct {
+	N                  int     `json:"n"`
+	FID                float64 `json:"fid"`
+	FIDFloor           float64 `json:"fid_floor"`
+	MeanConf           float64 `json:"mean_conf"`
+	ConfGE09           float64 `json:"conf_ge_0_9"`
+	ClassEntropy       float64 `json:"class_entropy"` // bits; uniform over 10 classes is 3.32
+	ClassifierAccuracy float64 `json:"classifier_accuracy"`
+	Histogram          []int   `json:"class_histogram"`
+	Dataset            string  `json:"dataset"`
+	Source             string  `json:"source"`
+}
+
+// Run scores the samples against the dataset's test set.
+func Run(c Config) (*Result, error) {
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	if c.DataDir == "" {
+		c.DataDir = filepath.Join("data", c.Dataset)
+	}
+	if c.Epochs == 0 {
+		c.Epochs = 3
+		if c.Dataset == "cifar10" {
+			c.Epochs = 8
+		}
+	}
+	load, ok := loaders[c.Dataset]
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown dataset %q (mnist, fashion or cifar10)", ErrConfig, c.Dataset)
+	}
+	if c.Samples == "" {
+		return nil, fmt.Errorf("%w: no -samples given", ErrConfig)
+	}
+	if _, err := os.Stat(c.Samples); err != nil {
+		return nil, fmt.Errorf("eval: -samples: %w", err)
+	}
+	o := data.Options{Dir: c.DataDir, Log: c.Log}
+	test, err := load(o, "test")
+	if err != nil {
+		return nil, err
+	}
+	var trainSet *data.Dataset
+	trainSplit := func() (*data.Dataset, error) {
+		if trainSet == nil {
+			trainSet, err = load(o, "train")
+		}
+		return trainSet, err
+	}
+	clf, err := classifier(c, test, trainSplit)
+	if err != nil {
+		return nil, err
+	}
+	imgs, n, err := loadSamples(c, test)
+	if err != nil {
+		return nil, err
+	}
+	probs, feats, err := clf.Predict(imgs, n)
+	if err != nil {
+		return nil, err
+	}
+	_, testFeats, err := clf.Predict(test.Images, test.N)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{N: n, ClassifierAccuracy: clf.Accuracy, Dataset: c.Dataset, Source: c.Samples, Histogram: make([]int, 10)}
+	for i := 0; i < n; i++ {
+		p := probs[i*10 : (i+1)*10]
+		k := argmax(p)
+		res.Histogram[k]++
+		res.MeanConf += p[k] / float64(n)
+		if p[k] >= 0.9 {
+			res.ConfGE09 += 1 / float64(n)
+		}
+	}
+	for _, h := range res.Histogram {
+		if h > 0 {
+			q := float64(h) / float64(n)
+			res.ClassEntropy -= q * math.Log2(q)
+		}
+	}
+	mt, ct := Moments(testFeats, Features)
+	ms, cs := Moments(feats, Features)
+	if res.FID, err = Frechet(ms, cs, mt, ct); err != nil {
+		return nil, err
+	}
+	// The floor: n real training images against the test set. With as few
+	// samples as the evaluation has, it carries the same small-sample bias.
+	tr, err := trainSplit()
+	if err != nil {
+		return nil, err
+	}
+	r := rand.New(rand.NewPCG(c.Seed, 0x666c6f6f))
+	d := tr.Dim()
+	sub := make([]float32, n*d)
+	for i, k := range r.Perm(tr.N)[:n] {
+		copy(sub[i*d:(i+1)*d], tr.Image(k))
+	}
+	_, subFeats, err := clf.Predict(sub, n)
+	if err != nil {
+		return nil, err
+	}
+	mf, cf := Moments(subFeats, Features)
+	if res.FIDFloor, err = Frechet(mf, cf, mt, ct); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+var loaders = map[string]func(data.Options, string) (*data.Dataset, error){
+	"mnist": data.LoadMNIST, "fashion": data.LoadFashion, "cifar10": data.LoadCIFAR10,
+}
+
+// classifier loads the cached classifier, or trains and caches it.
+func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, error)) (*Classifier, error) {
+	path := filepath.Join(c.DataDir, "classifier-v1.gob")
+	clf, err := LoadClassifier(path)
+	if err == nil {
+		return clf, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w (delete it to train a new one)", err)
+	}
+	tr, err := trainSplit()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c.Log, "training the %s classifier (%d epochs; cached in %s)\n", c.Dataset, c.Epochs, path)
+	clf, err = TrainClassifier(c.Dataset, tr, test, c.Epochs, 1, c.Log)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(c.Log, "classifier test accuracy %.4f\n", clf.Accuracy)
+	if err := clf.Save(path); err != nil {
+		return nil, fmt.Errorf("eval: caching the classifier: %w", err)
+	}
+	return clf, nil
+}
+
+// loadSamples reads the samples as (N,C,H,W) values in [0,1].
+func loadSamples(c Config, test *data.Dataset) ([]float32, int, error) {
+	fi, err := os.Stat(c.Samples)
+	if err != nil {
+		return nil, 0, fmt.Errorf("eval: %w", err)
+	}
+	isCkpt := false
+	if fi.IsDir() {
+		if _, err := checkpoint.Latest(c.Samples); err == nil {
+			isCkpt = true
+		}
+	} else if head, err := readHead(c.Samples, 8); err == nil && string(head) == "NCSNCKPT" {
+		isCkpt = true
+	}
+	switch {
+	case isCkpt:
+		if c.N < 2 {
+			return nil, 0, fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
+		}
+		path, err := checkpoint.Resolve(c.Samples)
+		if err != nil {
+			return nil, 0, err
+		}
+		st, err := checkpoint.Load(path)
+		if err != nil {
+			return nil, 0, err
+		}
+		if st.Dataset != c.Dataset {
+			return nil, 0, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
+		}
+		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
+		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Log: c.Log})
+		if err != nil {
+			return nil, 0, err
+		}
+		out := make([]float32, len(res.Images))
+		for i, v := range res.Images {
+			out[i] = float32(v)
+		}
+		return out, c.N, nil
+	case fi.IsDir():
+		files, _ := filepath.Glob(filepath.Join(c.Samples, "*.png"))
+		sort.Strings(files)
+		if len(files) < 2 {
+			return nil, 0, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))
+		}
+		var out []float32
+		for _, f := range files {
+			img, err := decodePNG(f)
+			if err != nil {
+				return nil, 0, err
+			}
+			if img.Bounds().Dx() != test.Width || img.Bounds().Dy() != test.Height {
+				return nil, 0, fmt.Errorf("%w: %s is %v, %s images are %d×%d", ErrConfig, f, img.Bounds().Size(), c.Dataset, test.Width, test.Height)
+			}
+			out = append(out, pixels(img, img.Bounds(), test.Channels)...)
+		}
+		return out, len(files), nil
+	default:
+		img, err := decodePNG(c.Samples)
+		if err != nil {
+			return nil, 0, err
+		}
+		return gridTiles(img, c.Samples, test)
+	}
+}
+
+func readHead(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	_, err = io.ReadFull(f, b)
+	return b, err
+}
+
+func decodePNG(path string) (image.Image, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("eval: %s: %w", path, err)
+	}
+	return img, nil
+}
+
+// pixels reads a rectangle as c planes of values in [0,1].
+func pixels(img image.Image, r image.Rectangle, c int) []float32 {
+	w, h := r.Dx(), r.Dy()
+	out := make([]float32, c*w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			R, Gc, B, _ := img.At(r.Min.X+x, r.Min.Y+y).RGBA()
+			if c == 1 {
+				// The grey value as written by sample.Grid (R = G = B).
+				out[y*w+x] = float32(R>>8) / 255
+				continue
+			}
+			out[y*w+x] = float32(R>>8) / 255
+			out[w*h+y*w+x] = float32(Gc>>8) / 255
+			out[2*w*h+y*w+x] = float32(B>>8) / 255
+		}
+	}
+	return out
+}
+
+// gridTiles cuts a grid written by cmd/sample (2-pixel borders) into its
+// images; all-black tiles (the unused end of the last row) are dropped.
+func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int, error) {
+	const pad = 2
+	b := img.Bounds()
+	tw, th := test.Width+pad, test.Height+pad
+	if (b.Dx()-pad)%tw != 0 || (b.Dy()-pad)%th != 0 {
+		return nil, 0, fmt.Errorf("%w: %s is %v, not a grid of %d×%d tiles with %d-pixel borders", ErrConfig, path, b.Size(), test.Width, test.Height, pad)
+	}
+	cols, rows := (b.Dx()-pad)/tw, (b.Dy()-pad)/th
+	var out []float32
+	n := 0
+	for ty := 0; ty < rows; ty++ {
+		for tx := 0; tx < cols; tx++ {
+			r := image.Rect(b.Min.X+pad+tx*tw, b.Min.Y+pad+ty*th, b.Min.X+pad+tx*tw+test.Width, b.Min.Y+pad+ty*th+test.Height)
+			p := pixels(img, r, test.Channels)
+			blank := true
+			for _, v := range p {
+				if v != 0 {
+					blank = false
+					break
+				}
+			}
+			if blank && ty == rows-1 {
+				continue
+			}
+			out = append(out, p...)
+			n++
+		}
+	}
+	if n < 2 {
+		return nil, 0, fmt.Errorf("%w: %s holds %d images; need at least 2", ErrConfig, path, n)
+	}
+	return out, n, nil
+}
+
+// WriteTable prints the result for people.
+func (r *Result) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "%-34s %s\n", "samples", r.Source)
+	fmt.Fprintf(w, "%-34s %d\n", "n", r.N)
+	fmt.Fprintf(w, "%-34s %.2f   (floor: %d real training images vs test: %.2f)\n", "Fréchet distance (classifier feats)", r.FID, r.N, r.FIDFloor)
+	fmt.Fprintf(w, "%-34s %.3f\n", "mean top-class confidence", r.MeanConf)
+	fmt.Fprintf(w, "%-34s %.1f%%\n", "confidence ≥ 0.9", 100*r.ConfGE09)
+	fmt.Fprintf(w, "%-34s %.3f bits (uniform: 3.322)\n", "class entropy", r.ClassEntropy)
+	var hs []string
+	for k, h := range r.Histogram {
+		hs = append(hs, fmt.Sprintf("%d:%d", k, h))
+	}
+	fmt.Fprintf(w, "%-34s %s\n", "class histogram", strings.Join(hs, " "))
+	fmt.Fprintf(w, "%-34s %.2f%% on the %s test set\n", "classifier accuracy", 100*r.ClassifierAccuracy, r.Dataset)
+}
+
+// JSON is the one-line form.
+func (r *Result) JSON() string {
+	b, _ := json.Marshal(r)
+	return string(b)
+}

@@ -1,0 +1,84 @@
+package eval
+
+import (
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/sample"
+)
+
+// TestGridRoundTrip: a grid written by sample.Grid is cut back into the
+// same images (to 8-bit precision), without the blank tiles of its last row.
+func TestGridRoundTrip(t *testing.T) {
+	shape := &data.Dataset{Channels: 1, Height: 4, Width: 3}
+	n := 5 // a 3×2 grid with one blank tile
+	vals := make([]float64, n*12)
+	for i := range vals {
+		vals[i] = float64((i*37)%255+1) / 255
+	}
+	img, err := sample.Grid(vals, n, 1, 4, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "grid.png")
+	f, _ := os.Create(p)
+	png.Encode(f, img)
+	f.Close()
+	got, m, err := loadSamples(Config{Samples: p}, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m != n {
+		t.Fatalf("%d images, want %d", m, n)
+	}
+	for i := range vals {
+		if d := float64(got[i]) - vals[i]; d > 1.0/255 || d < -1.0/255 {
+			t.Fatalf("value %d: %g, want %g", i, got[i], vals[i])
+		}
+	}
+	// A PNG that is no grid of this shape.
+	odd := filepath.Join(dir, "odd.png")
+	f, _ = os.Create(odd)
+	png.Encode(f, image.NewGray(image.Rect(0, 0, 7, 7)))
+	f.Close()
+	if _, _, err := loadSamples(Config{Samples: odd}, shape); err == nil || !strings.Contains(err.Error(), "not a grid") {
+		t.Fatalf("odd PNG: %v", err)
+	}
+}
+
+func TestPNGFolder(t *testing.T) {
+	shape := &data.Dataset{Channels: 3, Height: 2, Width: 2}
+	dir := t.TempDir()
+	for k := 0; k < 3; k++ {
+		img := image.NewRGBA(image.Rect(0, 0, 2, 2))
+		img.Set(1, 0, color.RGBA{uint8(10 * k), 100, 200, 255})
+		f, _ := os.Create(filepath.Join(dir, "s"+string(rune('a'+k))+".png"))
+		png.Encode(f, img)
+		f.Close()
+	}
+	got, n, err := loadSamples(Config{Samples: dir}, shape)
+	if err != nil || n != 3 {
+		t.Fatalf("%d images: %v", n, err)
+	}
+	// Image 2, pixel (1,0): R plane index 1, G plane 4+1, B plane 8+1.
+	if got[2*12+1] != 20.0/255 || got[2*12+5] != 100.0/255 || got[2*12+9] != 200.0/255 {
+		t.Fatalf("pixels %v", got[24:36])
+	}
+	big := filepath.Join(dir, "big.png")
+	f, _ := os.Create(big)
+	png.Encode(f, image.NewRGBA(image.Rect(0, 0, 3, 3)))
+	f.Close()
+	if _, _, err := loadSamples(Config{Samples: dir}, shape); err == nil || !strings.Contains(err.Error(), "big.png") {
+		t.Fatalf("wrong-size PNG: %v", err)
+	}
+	if _, _, err := loadSamples(Config{Samples: filepath.Join(dir, "none")}, shape); err == nil {
+		t.Fatal("missing path accepted")
+	}
+}

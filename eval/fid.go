@@ -1,0 +1,95 @@
+package eval
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// Moments returns the mean and covariance (unbiased) of n feature rows of
+// dimension d, back to back.
+func Moments(f []float64, d int) ([]float64, *mat.SymDense) {
+	n := len(f) / d
+	mu := make([]float64, d)
+	for i := 0; i < n; i++ {
+		for k := 0; k < d; k++ {
+			mu[k] += f[i*d+k] / float64(n)
+		}
+	}
+	c := mat.NewDense(n, d, nil)
+	for i := 0; i < n; i++ {
+		for k := 0; k < d; k++ {
+			c.Set(i, k, f[i*d+k]-mu[k])
+		}
+	}
+	cov := mat.NewSymDense(d, nil)
+	cov.SymOuterK(1/float64(n-1), c.T())
+	return mu, cov
+}
+
+// sqrtPSD is the symmetric square root of a positive semi-definite matrix
+// (negative eigenvalues from rounding are clipped to zero).
+func sqrtPSD(a *mat.SymDense) (*mat.SymDense, error) {
+	var e mat.EigenSym
+	if !e.Factorize(a, true) {
+		return nil, fmt.Errorf("eval: eigendecomposition failed")
+	}
+	vals := e.Values(nil)
+	var v mat.Dense
+	e.VectorsTo(&v)
+	d := len(vals)
+	s := mat.NewDense(d, d, nil)
+	for i := 0; i < d; i++ {
+		for j := 0; j < d; j++ {
+			var acc float64
+			for k, l := range vals {
+				acc += v.At(i, k) * math.Sqrt(math.Max(l, 0)) * v.At(j, k)
+			}
+			s.Set(i, j, acc)
+		}
+	}
+	out := mat.NewSymDense(d, nil)
+	for i := 0; i < d; i++ {
+		for j := i; j < d; j++ {
+			out.SetSym(i, j, (s.At(i, j)+s.At(j, i))/2)
+		}
+	}
+	return out, nil
+}
+
+// Frechet is the Fréchet distance between N(mu1, cov1) and N(mu2, cov2):
+// ‖μ₁−μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁^{½} Σ₂ Σ₁^{½})^{½}), where the last trace is
+// that of the symmetric form of (Σ₁Σ₂)^{½}, computed with eigendecompositions.
+func Frechet(mu1 []float64, cov1 *mat.SymDense, mu2 []float64, cov2 *mat.SymDense) (float64, error) {
+	d := len(mu1)
+	if len(mu2) != d || cov1.SymmetricDim() != d || cov2.SymmetricDim() != d {
+		return 0, fmt.Errorf("eval: Fréchet distance of dimensions %d, %d, %d, %d", d, len(mu2), cov1.SymmetricDim(), cov2.SymmetricDim())
+	}
+	var m float64
+	for i := range mu1 {
+		m += (mu1[i] - mu2[i]) * (mu1[i] - mu2[i])
+	}
+	s1, err := sqrtPSD(cov1)
+	if err != nil {
+		return 0, err
+	}
+	var t mat.Dense
+	t.Mul(s1, cov2)
+	t.Mul(&t, s1)
+	sym := mat.NewSymDense(d, nil)
+	for i := 0; i < d; i++ {
+		for j := i; j < d; j++ {
+			sym.SetSym(i, j, (t.At(i, j)+t.At(j, i))/2)
+		}
+	}
+	var e mat.EigenSym
+	if !e.Factorize(sym, false) {
+		return 0, fmt.Errorf("eval: eigendecomposition failed")
+	}
+	var trSqrt float64
+	for _, l := range e.Values(nil) {
+		trSqrt += math.Sqrt(math.Max(l, 0))
+	}
+	return m + mat.Trace(cov1) + mat.Trace(cov2) - 2*trSqrt, nil
+}

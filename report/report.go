@@ -1,0 +1,203 @@
+// Package report draws a training run: loss and loss per noise level against
+// steps (smoothed), speed, and optionally a grid of samples from each saved
+// checkpoint, so progress can be watched.
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+	"github.com/ncsn-go/ncsn/internal/plotutil"
+	"github.com/ncsn-go/ncsn/sample"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"image/draw"
+	"image/png"
+)
+
+// Curves reads a run's train.csv and writes loss.png, loss_per_level.png and
+// speed.png into outDir; it returns the files written.
+func Curves(csvPath, outDir string, smooth int) ([]string, error) {
+	f, err := os.Open(csvPath)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	cr := csv.NewReader(f)
+	cr.FieldsPerRecord = -1 // a run still writing may have left a partial last line
+	rows, err := cr.ReadAll()
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("report: %s: %w", csvPath, err)
+	}
+	if n := len(rows); n > 1 && len(rows[n-1]) != len(rows[0]) {
+		rows = rows[:n-1]
+	}
+	if len(rows) < 3 || len(rows[0]) < 5 || rows[0][0] != "step" {
+		return nil, fmt.Errorf("report: %s is not a training log with at least two steps", csvPath)
+	}
+	head := rows[0]
+	cols := make([][]float64, len(head)) // NaN where empty
+	for _, r := range rows[1:] {
+		if len(r) != len(head) {
+			return nil, fmt.Errorf("report: %s: a row has %d fields, the header %d", csvPath, len(r), len(head))
+		}
+		for k, v := range r {
+			x := math.NaN()
+			if v != "" {
+				if x, err = strconv.ParseFloat(v, 64); err != nil {
+					return nil, fmt.Errorf("report: %s: %q: %w", csvPath, v, err)
+				}
+			}
+			cols[k] = append(cols[k], x)
+		}
+	}
+	if smooth < 1 {
+		smooth = max(1, len(cols[0])/100)
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	var files []string
+	// The first few percent of a run fall steeply; the axis shows the rest.
+	skip := cols[0][0] + 0.03*(cols[0][len(cols[0])-1]-cols[0][0])
+	clip := 0.0
+	line := func(p *plot.Plot, y []float64, c color.Color, label string) error {
+		xy := smoothXY(cols[0], y, smooth)
+		if len(xy) == 0 {
+			return nil
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return err
+		}
+		l.Color = c
+		l.Width = vg.Points(1.2)
+		p.Add(l)
+		if label != "" {
+			p.Legend.Add(label, l)
+		}
+		for _, q := range xy {
+			if q.X >= skip {
+				clip = math.Max(clip, 1.05*q.Y)
+			}
+		}
+		return nil
+	}
+	finish := func(p *plot.Plot) {
+		p.Y.Min, p.Y.Max = 0, clip
+		clip = 0
+	}
+	save := func(name string, p *plot.Plot) error {
+		path := filepath.Join(outDir, name)
+		if err := plotutil.SaveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter); err != nil {
+			return fmt.Errorf("report: %s: %w", path, err)
+		}
+		files = append(files, path)
+		return nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("DSM loss (moving average over %d steps)", smooth)
+	p.X.Label.Text, p.Y.Label.Text = "step", "loss"
+	if err := line(p, cols[1], color.RGBA{20, 60, 160, 255}, ""); err != nil {
+		return nil, err
+	}
+	finish(p)
+	if err := save("loss.png", p); err != nil {
+		return nil, err
+	}
+	p = plot.New()
+	p.Title.Text = fmt.Sprintf("loss per noise level (moving average over %d steps)", smooth)
+	p.X.Label.Text, p.Y.Label.Text = "step", "mean of ½‖σ s + z‖² at that σ"
+	levels := head[4:]
+	cmap := moreland.SmoothBlueRed()
+	cmap.SetMin(0)
+	cmap.SetMax(1)
+	for i := range levels {
+		c, _ := cmap.At(float64(i) / math.Max(1, float64(len(levels)-1)))
+		if err := line(p, cols[4+i], c, strings.Replace(levels[i], "loss_sigma_", "σ = ", 1)); err != nil {
+			return nil, err
+		}
+	}
+	finish(p)
+	p.Legend.Top = true
+	if err := save("loss_per_level.png", p); err != nil {
+		return nil, err
+	}
+	p = plot.New()
+	p.Title.Text = "training speed"
+	p.X.Label.Text, p.Y.Label.Text = "step", "images/s (running mean of the session)"
+	if err := line(p, cols[2], color.RGBA{30, 130, 60, 255}, ""); err != nil {
+		return nil, err
+	}
+	finish(p)
+	if err := save("speed.png", p); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// smoothXY is a trailing moving average over the non-missing values.
+func smoothXY(x, y []float64, k int) plotter.XYs {
+	var out plotter.XYs
+	var win []float64
+	var sum float64
+	for i := range x {
+		if math.IsNaN(y[i]) || y[i] <= 0 {
+			continue
+		}
+		win = append(win, y[i])
+		sum += y[i]
+		if len(win) > k {
+			sum -= win[0]
+			win = win[1:]
+		}
+		out = append(out, plotter.XY{X: x[i], Y: sum / float64(len(win))})
+	}
+	return out
+}
+
+// Progress samples n images (same seed) from every checkpoint in dir and
+// writes them side by side, oldest first, into one PNG.
+func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
+	files, err := checkpoint.List(dir)
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("report: no checkpoints in %s", dir)
+	}
+	var grids []image.Image
+	for _, f := range files {
+		st, err := checkpoint.Load(f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "sampling %d images from %s (step %d)\n", n, f, st.Step)
+		res, err := generate.Draw(st, generate.Config{N: n, Seed: seed, StepsPerLevel: T, Denoise: true})
+		if err != nil {
+			return err
+		}
+		g, err := sample.Grid(res.Images, n, res.Channels, res.Height, res.Width)
+		if err != nil {
+			return err
+		}
+		grids = append(grids, g)
+	}
+	w, h := grids[0].Bounds().Dx(), grids[0].Bounds().Dy()
+	canvas := image.NewRGBA(image.Rect(0, 0, len(grids)*(w+6), h))
+	draw.Draw(canvas, canvas.Bounds(), image.White, image.Point{}, draw.Src)
+	for i, g := range grids {
+		draw.Draw(canvas, image.Rect(i*(w+6), 0, i*(w+6)+w, h), g, g.Bounds().Min, draw.Src)
+	}
+	return fsutil.WriteAtomic(out, func(wr io.Writer) error { return png.Encode(wr, canvas) })
+}
