@@ -24,5 +24,6 @@ smoke:
 	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke
 	$(GO) run ./cmd/sample -ckpt checkpoints/smoke -out checkpoints/smoke/grid.png -n 16 -steps-per-level 5
 
+# Our training and forward speed beside PyTorch's (../shared/bench/torch_ref.py).
 bench:
-	$(GO) test ./train -run '^$$' -bench . -benchtime 20x
+	scripts/bench.sh

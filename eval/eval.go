@@ -94,6 +94,21 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	tr, err := trainSplit()
+	if err != nil {
+		return nil, err
+	}
+	res, err := Evaluate(clf, imgs, n, test, tr, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	res.Dataset, res.Source = c.Dataset, c.Samples
+	return res, nil
+}
+
+// Evaluate scores n images (N,C,H,W) with the classifier against the test
+// set; the floor compares n random training images with the test set.
+func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset, seed uint64) (*Result, error) {
 	probs, feats, err := clf.Predict(imgs, n)
 	if err != nil {
 		return nil, err
@@ -102,7 +117,7 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{N: n, ClassifierAccuracy: clf.Accuracy, Dataset: c.Dataset, Source: c.Samples, Histogram: make([]int, 10)}
+	res := &Result{N: n, ClassifierAccuracy: clf.Accuracy, Dataset: clf.Dataset, Histogram: make([]int, 10)}
 	for i := 0; i < n; i++ {
 		p := probs[i*10 : (i+1)*10]
 		k := argmax(p)
@@ -125,15 +140,14 @@ func Run(c Config) (*Result, error) {
 	}
 	// The floor: n real training images against the test set. With as few
 	// samples as the evaluation has, it carries the same small-sample bias.
-	tr, err := trainSplit()
-	if err != nil {
-		return nil, err
+	r := rand.New(rand.NewPCG(seed, 0x666c6f6f))
+	d := train.Dim()
+	if n > train.N {
+		return nil, fmt.Errorf("%w: %d samples, but only %d training images for the floor", ErrConfig, n, train.N)
 	}
-	r := rand.New(rand.NewPCG(c.Seed, 0x666c6f6f))
-	d := tr.Dim()
 	sub := make([]float32, n*d)
-	for i, k := range r.Perm(tr.N)[:n] {
-		copy(sub[i*d:(i+1)*d], tr.Image(k))
+	for i, k := range r.Perm(train.N)[:n] {
+		copy(sub[i*d:(i+1)*d], train.Image(k))
 	}
 	_, subFeats, err := clf.Predict(sub, n)
 	if err != nil {
