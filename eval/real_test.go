@@ -43,6 +43,10 @@ func TestRealClassifiers(t *testing.T) {
 			if clf.Accuracy < tc.acc {
 				t.Fatalf("test accuracy %.4f below %.3f", clf.Accuracy, tc.acc)
 			}
+			// cmd/eval reads it from the same cache, so CI trains it once.
+			if err := clf.Save(filepath.Join(o.Dir, "classifier-v1.gob")); err != nil {
+				t.Fatal(err)
+			}
 			const n = 1000
 			real, err := Evaluate(clf, te.Images[:n*te.Dim()], n, te, tr, 1)
 			if err != nil {

@@ -132,7 +132,7 @@ func (n *ScoreNet) resBlock(name string, x, emb *G.Node) (*G.Node, error) {
 			return nil, err
 		}
 	}
-	return G.Add(skip, h)
+	return nn.Add(skip, h)
 }
 
 func (n *ScoreNet) forward() (*G.Node, error) {

@@ -120,7 +120,8 @@ func gnForward[T Float](x, gamma, beta, y []T, s tensor.Shape, groups int) {
 type gnGradOp struct {
 	base
 	groups int
-	dg, db any // []T of C, and per-worker partial sums
+	dg, db any       // []T of C: ∂γ, ∂β for the stash operators
+	pg, pb []float64 // per-(image, channel) partial sums
 }
 
 func (op *gnGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -137,24 +138,25 @@ func (op *gnGradOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	out := op.output(in[0].Dtype(), in[0].Shape(), false)
-	c := in[0].Shape()[0]
+	c, b := in[0].Shape()[0], in[0].Shape()[1]
+	if len(op.pg) != b*c {
+		op.pg, op.pb = make([]float64, b*c), make([]float64, b*c)
+	}
 	if in[0].Dtype() == tensor.Float32 {
 		dg, db := scratch[float32](&op.dg, c), scratch[float32](&op.db, c)
-		gnBackward(f32(in[0]), f32(in[1]), f32(in[2]), f32(in[3]), f32(out), dg, db, in[0].Shape(), op.groups)
+		gnBackward(f32(in[0]), f32(in[1]), f32(in[2]), f32(in[3]), f32(out), dg, db, op.pg, op.pb, in[0].Shape(), op.groups)
 	} else {
 		dg, db := scratch[float64](&op.dg, c), scratch[float64](&op.db, c)
-		gnBackward(f64(in[0]), f64(in[1]), f64(in[2]), f64(in[3]), f64(out), dg, db, in[0].Shape(), op.groups)
+		gnBackward(f64(in[0]), f64(in[1]), f64(in[2]), f64(in[3]), f64(out), dg, db, op.pg, op.pb, in[0].Shape(), op.groups)
 	}
 	return out, nil
 }
 
-func gnBackward[T Float](x, gamma, beta, dy, dx, dgamma, dbeta []T, s tensor.Shape, groups int) {
+func gnBackward[T Float](x, gamma, beta, dy, dx, dgamma, dbeta []T, pg, pb []float64, s tensor.Shape, groups int) {
 	c, b, hw := s[0], s[1], s[2]*s[3]
 	cpg := c / groups
-	// Per-image partial sums of ∂γ, ∂β, added in a fixed order afterwards, so
-	// that the result does not depend on how the work was split.
-	pg := make([]float64, b*c)
-	pb := make([]float64, b*c)
+	// Per-image partial sums of ∂γ, ∂β (pg, pb: b×c), added in a fixed order
+	// afterwards, so that the result does not depend on how the work was split.
 	parallelFor(b*groups, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			bi, gi := t/groups, t%groups

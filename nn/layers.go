@@ -555,3 +555,50 @@ func siluGrad[T Float](x, g, dx []T) {
 		dx[i] = g[i] * s * (1 + v*(1-s))
 	}
 }
+
+// Add is a + b for tensors of one shape, into a buffer of its own (Gorgonia's
+// Add allocates a new output every run).
+func Add(a, b *G.Node) (*G.Node, error) {
+	if !a.Shape().Eq(b.Shape()) {
+		return nil, fmt.Errorf("nn: add wants one shape, got %v and %v", a.Shape(), b.Shape())
+	}
+	return G.ApplyOp(&addOp{base: newBase("add", a.Dims(), a.Dims(), a.Dims())}, a, b)
+}
+
+type addOp struct{ base }
+
+func (op *addOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	s, err := shapes(in)
+	if err != nil {
+		return nil, err
+	}
+	return s[0].Clone(), nil
+}
+
+func (op *addOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := dense(vs, 2)
+	if err != nil {
+		return nil, err
+	}
+	out := op.output(in[0].Dtype(), in[0].Shape(), false)
+	if in[0].Dtype() == tensor.Float32 {
+		addInto(f32(in[0]), f32(in[1]), f32(out))
+	} else {
+		addInto(f64(in[0]), f64(in[1]), f64(out))
+	}
+	return out, nil
+}
+
+func addInto[T Float](a, b, out []T) {
+	parallelFor(len(out)/4096+1, func(lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(out)); i++ {
+			out[i] = a[i] + b[i]
+		}
+	})
+}
+
+func (op *addOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *addOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
+	return G.Nodes{grad, grad}, nil
+}

@@ -195,6 +195,9 @@ func TestLayerGradients(t *testing.T) {
 			return SiLU(l)
 		})
 	})
+	t.Run("add", func(t *testing.T) {
+		gradCheck(t, []tensor.Shape{{2, 3, 2, 2}, {2, 3, 2, 2}}, func(in []*G.Node) (*G.Node, error) { return Add(in[0], in[1]) })
+	})
 	t.Run("scale batch", func(t *testing.T) {
 		gradCheck(t, []tensor.Shape{{2, 3, 2, 2}}, func(in []*G.Node) (*G.Node, error) {
 			s := G.NodeFromAny(in[0].Graph(), tensor.New(tensor.WithShape(3), tensor.WithBacking([]float64{0.5, 2, -1})), G.WithName("s"))
