@@ -33,6 +33,9 @@ type Config struct {
 	N       int    // samples to draw from a checkpoint
 	Seed    uint64 // for drawing and for the floor's subset
 	Epochs  int    // classifier training epochs, when it is not cached yet
+	// Sampler settings when drawing from a checkpoint (0: its defaults).
+	Eps           float64
+	StepsPerLevel int
 	Log     io.Writer
 }
 
@@ -221,7 +224,7 @@ func loadSamples(c Config, test *data.Dataset) ([]float32, int, error) {
 			return nil, 0, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
 		}
 		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
-		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Log: c.Log})
+		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true, Log: c.Log})
 		if err != nil {
 			return nil, 0, err
 		}

@@ -35,6 +35,8 @@ type Config struct {
 	Eps           float64 // ε; 0: the checkpoint's recommendation, else sample.DefaultEps
 	Denoise       bool    // the final denoising step
 	Batch         int     // images per network evaluation (0: min(N, 128))
+	// Raw samples from the trained weights instead of their moving average.
+	Raw bool
 	// GIF, if set, receives the annealing film: the grid at x₀, after each
 	// noise level, and after the denoising step.
 	GIF string
@@ -84,7 +86,11 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(c.Log, "sampling %d images from %s (step %d, %s), EMA weights; backend: %s\n", c.N, path, st.Step, st.Dataset, blas.Backend())
+	which := "EMA weights"
+	if c.Raw {
+		which = "raw weights"
+	}
+	fmt.Fprintf(c.Log, "sampling %d images from %s (step %d, %s), %s; backend: %s\n", c.N, path, st.Step, st.Dataset, which, blas.Backend())
 	res, err := Draw(st, c)
 	if err != nil {
 		return nil, err
@@ -117,7 +123,11 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if batch == 0 {
 		batch = min(c.N, 128)
 	}
-	sc, err := model.NewScorer(st.Model, st.EMA, batch)
+	weights := st.EMA
+	if c.Raw {
+		weights = st.Weights
+	}
+	sc, err := model.NewScorer(st.Model, weights, batch)
 	if err != nil {
 		return nil, err
 	}

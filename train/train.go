@@ -326,7 +326,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (*Result, error) {
 			}
 			r.opt.Update(i, p.Data, g.gradient(gradIndex(r.weights, i)))
 		}
-		dec := float32(cfg.EMADecay)
+		// Warm-up (as common NCSN code does): early on the average would
+		// otherwise be mostly the random initialisation.
+		dec := float32(min(cfg.EMADecay, float64(1+r.opt.T)/float64(10+r.opt.T)))
 		for i, p := range r.weights {
 			e := r.ema[i].Data
 			for j, v := range p.Data {

@@ -26,6 +26,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Samples, "samples", "", "a checkpoint file or folder, a folder of PNGs, or a grid PNG")
 	fs.IntVar(&c.N, "n", 256, "samples to draw when -samples is a checkpoint")
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed")
+	fs.Float64Var(&c.Eps, "eps", 0, "sampler step size ε when drawing from a checkpoint (default: the checkpoint's, else cmd/sample's)")
+	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 0, "Langevin steps per level when drawing from a checkpoint (default: the checkpoint's, else 100)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -29,6 +29,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 0, "Langevin steps per noise level T (default: the checkpoint's, else 100)")
 	fs.Float64Var(&c.Eps, "eps", 0, fmt.Sprintf("step size ε, α_i = ε σ_i²/σ_L² (default: the checkpoint's, else %g)", sample.DefaultEps))
 	fs.BoolVar(&c.Denoise, "denoise", true, "final denoising step x + σ_L² s(x, σ_L)")
+	fs.BoolVar(&c.Raw, "raw", false, "sample from the trained weights instead of their moving average (EMA)")
 	fs.StringVar(&c.GIF, "gif", "", "also write the annealing film (the grid after every noise level) as an animated GIF")
 	if err := fs.Parse(args); err != nil {
 		return 2
