@@ -36,7 +36,7 @@ type Config struct {
 	// Sampler settings when drawing from a checkpoint (0: its defaults).
 	Eps           float64
 	StepsPerLevel int
-	Log     io.Writer
+	Log           io.Writer
 }
 
 // Result is the JSON line cmd/eval prints.
