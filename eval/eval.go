@@ -64,7 +64,7 @@ func Run(c Config) (*Result, error) {
 	if c.Epochs == 0 {
 		c.Epochs = 3
 		if c.Dataset == "cifar10" {
-			c.Epochs = 8
+			c.Epochs = 4
 		}
 	}
 	load, ok := loaders[c.Dataset]
