@@ -11,8 +11,9 @@ import (
 
 // TestRealClassifiers trains the MNIST and Fashion-MNIST classifiers on the
 // real data (minutes; NCSN_SLOW=1, which CI sets) and checks the accuracy
-// the evaluation relies on, then the metrics' sanity: real test images score
-// near the floor with the classifier's own confidence, pure noise far worse.
+// the evaluation relies on, then the metrics' sanity: 1000 random real test
+// images score near the floor (within 3×) with the classifier's own
+// confidence, pure noise far worse (over 10×).
 func TestRealClassifiers(t *testing.T) {
 	if os.Getenv("NCSN_SLOW") == "" {
 		t.Skip("slow: set NCSN_SLOW=1 (CI does)")
@@ -48,7 +49,7 @@ func TestRealClassifiers(t *testing.T) {
 				t.Fatal(err)
 			}
 			const n = 1000
-			real, err := Evaluate(clf, te.Images[:n*te.Dim()], n, te, tr, 1)
+			real, err := Evaluate(clf, randomSubset(te, n, 2), n, te, tr, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,7 +64,7 @@ func TestRealClassifiers(t *testing.T) {
 			}
 			t.Logf("real: %s", real.JSON())
 			t.Logf("noise: %s", fake.JSON())
-			if real.FID > 2*real.FIDFloor+1 || real.MeanConf < 0.9 || real.ClassEntropy < 3.2 {
+			if real.FID > 3*real.FIDFloor+1 || real.MeanConf < 0.9 || real.ClassEntropy < 3.2 {
 				t.Errorf("real test images: FID %.2f (floor %.2f), confidence %.3f, entropy %.2f", real.FID, real.FIDFloor, real.MeanConf, real.ClassEntropy)
 			}
 			if fake.FID < 10*real.FID+10 {
@@ -71,4 +72,16 @@ func TestRealClassifiers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// randomSubset returns n images of ds in a seeded random order: a
+// representative slice (the first images of a split need not be).
+func randomSubset(ds *data.Dataset, n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 3))
+	d := ds.Dim()
+	out := make([]float32, n*d)
+	for i, k := range r.Perm(ds.N)[:n] {
+		copy(out[i*d:(i+1)*d], ds.Image(k))
+	}
+	return out
 }
