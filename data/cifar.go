@@ -11,7 +11,6 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path"
@@ -212,22 +211,18 @@ func (s *stage) commit() error {
 // cifarFromArchive streams the official tar.gz, unpacking as it goes, and
 // keeps the files only when the whole archive's MD5 is the official one.
 func cifarFromArchive(url, dst string, timeout time.Duration) error {
-	client := &http.Client{Timeout: timeout}
-	resp, err := client.Get(url)
+	body0, err := httpGet(url, timeout)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %s", resp.Status)
-	}
+	defer body0.Close()
 	st, err := newStage(dst)
 	if err != nil {
 		return err
 	}
 	defer st.cleanup()
 	h := md5.New()
-	body := io.TeeReader(resp.Body, h)
+	body := io.TeeReader(body0, h)
 	if err := untarCIFAR(body, st.dir); err != nil {
 		return err
 	}

@@ -134,16 +134,25 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 }
 
 func download(url, dst, wantMD5 string, timeout time.Duration) error {
-	client := &http.Client{Timeout: timeout}
-	resp, err := client.Get(url)
+	body, err := httpGet(url, timeout)
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %s", resp.Status)
+	defer body.Close()
+	return copyVerified(body, dst, wantMD5)
+}
+
+// httpGet opens url for reading, with a timeout on the whole transfer.
+func httpGet(url string, timeout time.Duration) (io.ReadCloser, error) {
+	resp, err := (&http.Client{Timeout: timeout}).Get(url)
+	if err != nil {
+		return nil, err
 	}
-	return copyVerified(resp.Body, dst, wantMD5)
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("HTTP %s", resp.Status)
+	}
+	return resp.Body, nil
 }
 
 // copyVerified streams r into dst atomically, keeping it only if its MD5 is

@@ -125,5 +125,21 @@ func ReadIDXPair(name, imgPath, labPath string) (*Dataset, error) {
 	return &Dataset{Name: name, Images: pix, Labels: lab, N: n, Channels: 1, Height: rows, Width: cols}, nil
 }
 
+// Names are the datasets Load knows.
+var Names = []string{"mnist", "fashion", "cifar10"}
+
+// Load returns the "train" or "test" split of a dataset by name.
+func Load(name string, o Options, split string) (*Dataset, error) {
+	switch name {
+	case "mnist":
+		return LoadMNIST(o, split)
+	case "fashion":
+		return LoadFashion(o, split)
+	case "cifar10":
+		return LoadCIFAR10(o, split)
+	}
+	return nil, fmt.Errorf("data: unknown dataset %q (mnist, fashion or cifar10)", name)
+}
+
 // IsFormat reports whether err is about a malformed file.
 func IsFormat(err error) bool { return errors.Is(err, ErrFormat) }

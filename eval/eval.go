@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,10 +68,10 @@ func Run(c Config) (*Result, error) {
 			c.Epochs = 4
 		}
 	}
-	load, ok := loaders[c.Dataset]
-	if !ok {
+	if !slices.Contains(data.Names, c.Dataset) {
 		return nil, fmt.Errorf("%w: unknown dataset %q (mnist, fashion or cifar10)", ErrConfig, c.Dataset)
 	}
+	load := func(o data.Options, split string) (*data.Dataset, error) { return data.Load(c.Dataset, o, split) }
 	if c.Samples == "" {
 		return nil, fmt.Errorf("%w: no -samples given", ErrConfig)
 	}
@@ -161,10 +162,6 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 		return nil, err
 	}
 	return res, nil
-}
-
-var loaders = map[string]func(data.Options, string) (*data.Dataset, error){
-	"mnist": data.LoadMNIST, "fashion": data.LoadFashion, "cifar10": data.LoadCIFAR10,
 }
 
 // classifier loads the cached classifier, or trains and caches it.

@@ -178,14 +178,9 @@ func (op *softmaxCEGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g float64
-	switch v := vs[2].(type) {
-	case *G.F32:
-		g = float64(*v)
-	case *G.F64:
-		g = float64(*v)
-	default:
-		return nil, fmt.Errorf("nn: %s: the upstream gradient is %T, not a scalar", op.name, vs[2])
+	g, err := scalarOf(op.name, vs[2])
+	if err != nil {
+		return nil, err
 	}
 	b := in[0].Shape()[0]
 	out := op.output(in[0].Dtype(), in[0].Shape(), false)

@@ -118,14 +118,9 @@ func (op *residualGradOp) Do(vs ...G.Value) (G.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	var g float64
-	switch v := vs[3].(type) {
-	case *G.F32:
-		g = float64(*v)
-	case *G.F64:
-		g = float64(*v)
-	default:
-		return nil, fmt.Errorf("nn: %s: the upstream gradient is %T, not a scalar", op.name, vs[3])
+	g, err := scalarOf(op.name, vs[3])
+	if err != nil {
+		return nil, err
 	}
 	out := op.output(in[0].Dtype(), in[0].Shape(), false)
 	if in[0].Dtype() == tensor.Float32 {

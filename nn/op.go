@@ -146,3 +146,14 @@ func parallelFor(n int, fn func(lo, hi int)) {
 	}
 	wg.Wait()
 }
+
+// scalarOf reads the upstream gradient of a scalar-valued operator.
+func scalarOf(name string, v G.Value) (float64, error) {
+	switch v := v.(type) {
+	case *G.F32:
+		return float64(*v), nil
+	case *G.F64:
+		return float64(*v), nil
+	}
+	return 0, fmt.Errorf("nn: %s: the upstream gradient is %T, not a scalar", name, v)
+}

@@ -86,16 +86,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 func loadDataset(cfg Config) (*data.Dataset, error) {
-	o := data.Options{Dir: cfg.DataDir, Log: cfg.Log}
-	switch cfg.Dataset {
-	case "mnist":
-		return data.LoadMNIST(o, "train")
-	case "fashion":
-		return data.LoadFashion(o, "train")
-	case "cifar10":
-		return data.LoadCIFAR10(o, "train")
-	}
-	return nil, fmt.Errorf("%w: unknown dataset %q", ErrConfig, cfg.Dataset)
+	return data.Load(cfg.Dataset, data.Options{Dir: cfg.DataDir, Log: cfg.Log}, "train")
 }
 
 // start decides between a fresh run and a resumed one, and builds its state.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/train"
@@ -34,20 +35,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sigmas: -steps-per-level %d and -sigma-min %g must be positive\n", *T, *sigmaMin)
 		return 2
 	}
-	o := data.Options{Dir: *dataDir, Log: stderr}
-	var ds *data.Dataset
-	var err error
-	switch *dataset {
-	case "mnist":
-		ds, err = data.LoadMNIST(o, "train")
-	case "fashion":
-		ds, err = data.LoadFashion(o, "train")
-	case "cifar10":
-		ds, err = data.LoadCIFAR10(o, "train")
-	default:
+	if !slices.Contains(data.Names, *dataset) {
 		fmt.Fprintf(stderr, "sigmas: unknown dataset %q (mnist, fashion or cifar10)\n", *dataset)
 		return 2
 	}
+	o := data.Options{Dir: *dataDir, Log: stderr}
+	ds, err := data.Load(*dataset, o, "train")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
