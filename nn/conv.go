@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/internal/kernel"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -18,6 +19,16 @@ func (g ConvGeom) outSize(n int) int { return (n+2*g.Pad-g.K)/g.Stride + 1 }
 // pointwise reports whether the convolution is a plain per-pixel product,
 // which needs no im2col at all.
 func (g ConvGeom) pointwise() bool { return g.K == 1 && g.Stride == 1 && g.Pad == 0 }
+
+// direct reports whether a float32 convolution of this geometry runs on the
+// AVX-512 kernels (3×3, stride 1, pad 1: nearly all of the network's work),
+// and gives their geometry for x (C,B,H,W) and o output channels.
+func (g ConvGeom) direct(dt tensor.Dtype, xs tensor.Shape, o int) (kernel.Conv3, bool) {
+	if dt != tensor.Float32 || g != (ConvGeom{K: 3, Stride: 1, Pad: 1}) || !kernel.Available() {
+		return kernel.Conv3{}, false
+	}
+	return kernel.Conv3{C: xs[0], O: o, B: xs[1], H: xs[2], W: xs[3]}, true
+}
 
 // colBudget bounds the im2col scratch (elements), so that batch 128 at 28×28
 // needs tens of megabytes, not hundreds; the chunked products stay large.
@@ -71,7 +82,9 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 	xs, ws := in[0].Shape(), in[1].Shape()
 	oh, ow := op.geom.outSize(xs[2]), op.geom.outSize(xs[3])
 	out := op.output(in[0].Dtype(), tensor.Shape{ws[0], xs[1], oh, ow}, false)
-	if in[0].Dtype() == tensor.Float32 {
+	if k, ok := op.geom.direct(in[0].Dtype(), xs, ws[0]); ok {
+		k.Forward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out))
+	} else if in[0].Dtype() == tensor.Float32 {
 		convForward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out), xs, ws[0], op.geom, &op.col)
 	} else {
 		convForward(f64(in[0]), f64(in[1]), f64(in[2]), f64(out), xs, ws[0], op.geom, &op.col)
@@ -280,7 +293,9 @@ func (op *convGradXOp) Do(vs ...G.Value) (G.Value, error) {
 	}
 	out := op.output(in[0].Dtype(), op.xShape, true)
 	o := in[0].Shape()[0]
-	if in[0].Dtype() == tensor.Float32 {
+	if k, ok := op.geom.direct(in[0].Dtype(), op.xShape, o); ok {
+		k.BackwardX(f32(in[0]), f32(in[1]), f32(out))
+	} else if in[0].Dtype() == tensor.Float32 {
 		convBackX(f32(in[0]), f32(in[1]), f32(out), op.xShape, o, op.geom, &op.col, &op.flip)
 	} else {
 		convBackX(f64(in[0]), f64(in[1]), f64(out), op.xShape, o, op.geom, &op.col, &op.flip)
@@ -345,6 +360,11 @@ func (op *convGradWOp) Do(vs ...G.Value) (G.Value, error) {
 	in, err := dense(vs, 2)
 	if err != nil {
 		return nil, err
+	}
+	if k, ok := op.geom.direct(in[0].Dtype(), in[0].Shape(), op.wShape[0]); ok {
+		out := op.output(in[0].Dtype(), op.wShape, false)
+		k.BackwardW(f32(in[0]), f32(in[1]), f32(out))
+		return out, nil
 	}
 	out := op.output(in[0].Dtype(), op.wShape, true)
 	if in[0].Dtype() == tensor.Float32 {

@@ -5,6 +5,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/ncsn-go/ncsn/internal/kernel"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -30,6 +31,9 @@ func GroupNormSiLU(x, gamma, beta *G.Node, groups int) (*G.Node, error) {
 type gnOp struct {
 	base
 	groups int
+	// stats holds each (image, group)'s mean and 1/sqrt(var+eps) from the
+	// last forward run, for the backward pass of the same run.
+	stats []float64
 }
 
 func (op *gnOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -46,10 +50,13 @@ func (op *gnOp) Do(vs ...G.Value) (G.Value, error) {
 		return nil, err
 	}
 	out := op.output(in[0].Dtype(), in[0].Shape(), false)
+	if n := 2 * in[0].Shape()[1] * op.groups; len(op.stats) != n {
+		op.stats = make([]float64, n)
+	}
 	if in[0].Dtype() == tensor.Float32 {
-		gnForward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out), in[0].Shape(), op.groups)
+		gnForward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out), op.stats, in[0].Shape(), op.groups)
 	} else {
-		gnForward(f64(in[0]), f64(in[1]), f64(in[2]), f64(out), in[0].Shape(), op.groups)
+		gnForward(f64(in[0]), f64(in[1]), f64(in[2]), f64(out), op.stats, in[0].Shape(), op.groups)
 	}
 	return out, nil
 }
@@ -57,7 +64,7 @@ func (op *gnOp) Do(vs ...G.Value) (G.Value, error) {
 func (op *gnOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (op *gnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	back := &gnGradOp{base: newBase(op.name+".dx", 4, 4, 1, 1, 4), groups: op.groups}
+	back := &gnGradOp{base: newBase(op.name+".dx", 4, 4, 1, 1, 4), groups: op.groups, fwd: op}
 	dx, err := G.ApplyOp(back, inputs[0], inputs[1], inputs[2], grad)
 	if err != nil {
 		return nil, err
@@ -77,13 +84,25 @@ func (op *gnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 
 // groupStats returns the mean and 1/sqrt(var+eps) of one (image, group) slab.
 func groupStats[T Float](x []T, b, bi, c0, cpg, hw int) (mean, rstd float64) {
+	n := float64(cpg * hw)
+	if xs, ok := any(x).([]float32); ok && kernel.Available() {
+		// One pass in float64: Σx² − n·mean² loses nothing that matters for
+		// float32 data at the scales of normalised activations.
+		var s, q float64
+		for c := c0; c < c0+cpg; c++ {
+			a, b := kernel.SumSq(xs[(c*b+bi)*hw:][:hw])
+			s += a
+			q += b
+		}
+		mean = s / n
+		return mean, 1 / math.Sqrt(max(q/n-mean*mean, 0)+gnEps)
+	}
 	var s float64
 	for c := c0; c < c0+cpg; c++ {
 		for _, v := range x[(c*b+bi)*hw:][:hw] {
 			s += float64(v)
 		}
 	}
-	n := float64(cpg * hw)
 	mean = s / n
 	var q float64
 	for c := c0; c < c0+cpg; c++ {
@@ -95,18 +114,25 @@ func groupStats[T Float](x []T, b, bi, c0, cpg, hw int) (mean, rstd float64) {
 	return mean, 1 / math.Sqrt(q/n+gnEps)
 }
 
-func gnForward[T Float](x, gamma, beta, y []T, s tensor.Shape, groups int) {
+func gnForward[T Float](x, gamma, beta, y []T, stats []float64, s tensor.Shape, groups int) {
 	c, b, hw := s[0], s[1], s[2]*s[3]
 	cpg := c / groups
+	x32, fast := any(x).([]float32)
+	fast = fast && kernel.Available()
 	parallelFor(b*groups, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			bi, gi := t/groups, t%groups
 			mean, rstd := groupStats(x, b, bi, gi*cpg, cpg, hw)
+			stats[2*t], stats[2*t+1] = mean, rstd
 			for ch := gi * cpg; ch < (gi+1)*cpg; ch++ {
 				off := (ch*b + bi) * hw
 				xs, ys := x[off:off+hw], y[off:off+hw]
 				sc := T(rstd) * gamma[ch]
 				sh := beta[ch] - T(mean)*sc
+				if fast {
+					kernel.SiLUAffine(x32[off:off+hw], any(ys).([]float32), float32(sc), float32(sh))
+					continue
+				}
 				for i, v := range xs {
 					a := v*sc + sh
 					ys[i] = a * sigmoid(a)
@@ -120,6 +146,7 @@ func gnForward[T Float](x, gamma, beta, y []T, s tensor.Shape, groups int) {
 type gnGradOp struct {
 	base
 	groups int
+	fwd    *gnOp     // its forward operator, whose statistics it reuses
 	dg, db any       // []T of C: ∂γ, ∂β for the stash operators
 	pg, pb []float64 // per-(image, channel) partial sums
 }
@@ -144,54 +171,64 @@ func (op *gnGradOp) Do(vs ...G.Value) (G.Value, error) {
 	}
 	if in[0].Dtype() == tensor.Float32 {
 		dg, db := scratch[float32](&op.dg, c), scratch[float32](&op.db, c)
-		gnBackward(f32(in[0]), f32(in[1]), f32(in[2]), f32(in[3]), f32(out), dg, db, op.pg, op.pb, in[0].Shape(), op.groups)
+		gnBackward(f32(in[0]), f32(in[1]), f32(in[2]), f32(in[3]), f32(out), dg, db, op.pg, op.pb, op.fwd.stats, in[0].Shape(), op.groups)
 	} else {
 		dg, db := scratch[float64](&op.dg, c), scratch[float64](&op.db, c)
-		gnBackward(f64(in[0]), f64(in[1]), f64(in[2]), f64(in[3]), f64(out), dg, db, op.pg, op.pb, in[0].Shape(), op.groups)
+		gnBackward(f64(in[0]), f64(in[1]), f64(in[2]), f64(in[3]), f64(out), dg, db, op.pg, op.pb, op.fwd.stats, in[0].Shape(), op.groups)
 	}
 	return out, nil
 }
 
-func gnBackward[T Float](x, gamma, beta, dy, dx, dgamma, dbeta []T, pg, pb []float64, s tensor.Shape, groups int) {
+func gnBackward[T Float](x, gamma, beta, dy, dx, dgamma, dbeta []T, pg, pb, stats []float64, s tensor.Shape, groups int) {
 	c, b, hw := s[0], s[1], s[2]*s[3]
 	cpg := c / groups
+	x32, fast := any(x).([]float32)
+	fast = fast && kernel.Available()
 	// Per-image partial sums of ∂γ, ∂β (pg, pb: b×c), added in a fixed order
 	// afterwards, so that the result does not depend on how the work was split.
 	parallelFor(b*groups, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			bi, gi := t/groups, t%groups
-			mean, rstd := groupStats(x, b, bi, gi*cpg, cpg, hw)
+			mean, rstd := stats[2*t], stats[2*t+1]
 			var s1, s2 float64 // Σ ∂x̂ and Σ ∂x̂·x̂ over the group
 			for ch := gi * cpg; ch < (gi+1)*cpg; ch++ {
 				off := (ch*b + bi) * hw
 				xs, gs, ds := x[off:off+hw], dy[off:off+hw], dx[off:off+hw]
 				g, sc := gamma[ch], T(rstd)*gamma[ch]
 				sh := beta[ch] - T(mean)*sc
-				var cg, cb, c1, c2 float64
-				for i, v := range xs {
-					a := v*sc + sh
-					sg := sigmoid(a)
-					da := gs[i] * sg * (1 + a*(1-sg))
-					xh := (v - T(mean)) * T(rstd)
-					cg += float64(da * xh)
-					cb += float64(da)
-					dxh := da * g
-					c1 += float64(dxh)
-					c2 += float64(dxh * xh)
-					ds[i] = dxh
+				var cg, cb float64
+				if fast {
+					cb, cg = kernel.GNSiLUBack1(x32[off:off+hw], any(gs).([]float32), any(ds).([]float32),
+						float32(sc), float32(sh), float32(g), float32(mean), float32(rstd))
+				} else {
+					for i, v := range xs {
+						a := v*sc + sh
+						sg := sigmoid(a)
+						da := gs[i] * sg * (1 + a*(1-sg))
+						xh := (v - T(mean)) * T(rstd)
+						cg += float64(da * xh)
+						cb += float64(da)
+						ds[i] = da * g
+					}
 				}
 				pg[bi*c+ch], pb[bi*c+ch] = cg, cb
-				s1 += c1
-				s2 += c2
+				// ∂x̂ = γ·∂a, so its sums are γ times those of ∂a.
+				s1 += float64(g) * cb
+				s2 += float64(g) * cg
 			}
 			n := float64(cpg * hw)
-			m1, m2 := T(s1/n), T(s2/n)
+			m1, m2 := s1/n, s2/n
+			// ∂x = rstd·(∂x̂ − m1 − x̂·m2) = ∂x̂·A + (x − mean)·B + C
+			A, B, C := rstd, -rstd*rstd*m2, -rstd*m1
 			for ch := gi * cpg; ch < (gi+1)*cpg; ch++ {
 				off := (ch*b + bi) * hw
 				xs, ds := x[off:off+hw], dx[off:off+hw]
+				if fast {
+					kernel.Affine2(x32[off:off+hw], any(ds).([]float32), float32(A), float32(B), float32(mean), float32(C))
+					continue
+				}
 				for i, v := range xs {
-					xh := (v - T(mean)) * T(rstd)
-					ds[i] = T(rstd) * (ds[i] - m1 - xh*m2)
+					ds[i] = ds[i]*T(A) + (v-T(mean))*T(B) + T(C)
 				}
 			}
 		}

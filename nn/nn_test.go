@@ -136,7 +136,7 @@ func TestGroupNormForward(t *testing.T) {
 	c, b, h, w, groups := 4, 3, 2, 3, 2
 	x, gam, bet := randn(r, c*b*h*w), randn(r, c), randn(r, c)
 	y := make([]float64, len(x))
-	gnForward(x, gam, bet, y, tensor.Shape{c, b, h, w}, groups)
+	gnForward(x, gam, bet, y, make([]float64, 2*b*groups), tensor.Shape{c, b, h, w}, groups)
 	cpg := c / groups
 	for bi := 0; bi < b; bi++ {
 		for gi := 0; gi < groups; gi++ {

@@ -1,0 +1,18 @@
+//go:build !amd64 || purego
+
+package kernel
+
+const haveAVX512 = false
+
+// Never called: Available is false without AVX-512.
+func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int) {}
+
+func convDw2(dy, x *float32, acc *float64, n, dystride, wp int) {}
+
+func siluAffine(x, y *float32, n int, sc, sh float32) {}
+
+func gnBack1(x, dy, dx *float32, n int, p *[5]float32, sums *[32]float32) {}
+
+func gnBack2(x, dx *float32, n int, a, b, m, c float32) {}
+
+func sumSq(x *float32, n int, out *[16]float64) {}
