@@ -63,6 +63,10 @@ type convOp struct {
 	base
 	geom ConvGeom
 	col  any
+	// With a gradient on the direct kernels, the forward pass keeps its
+	// padded input (xp) for the backward pass of the same run.
+	keep bool
+	xp   []float32
 }
 
 func (op *convOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
@@ -83,7 +87,14 @@ func (op *convOp) Do(vs ...G.Value) (G.Value, error) {
 	oh, ow := op.geom.outSize(xs[2]), op.geom.outSize(xs[3])
 	out := op.output(in[0].Dtype(), tensor.Shape{ws[0], xs[1], oh, ow}, false)
 	if k, ok := op.geom.direct(in[0].Dtype(), xs, ws[0]); ok {
-		k.Forward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out))
+		if !op.keep {
+			k.Forward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out))
+			return out, nil
+		}
+		if len(op.xp) != k.PaddedLen() {
+			op.xp = make([]float32, k.PaddedLen())
+		}
+		k.ForwardPadded(f32(in[0]), f32(in[1]), f32(in[2]), f32(out), op.xp)
 	} else if in[0].Dtype() == tensor.Float32 {
 		convForward(f32(in[0]), f32(in[1]), f32(in[2]), f32(out), xs, ws[0], op.geom, &op.col)
 	} else {
@@ -96,6 +107,9 @@ func (op *convOp) DiffWRT(int) []bool { return []bool{true, true, true} }
 
 func (op *convOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
+	if _, ok := op.geom.direct(x.Dtype(), x.Shape(), w.Shape()[0]); ok {
+		return op.directGrad(x, w, grad)
+	}
 	dx, err := G.ApplyOp(&convGradXOp{base: newBase(op.name+".dx", 4, 4, 4), geom: op.geom, xShape: x.Shape().Clone()}, w, grad)
 	if err != nil {
 		return nil, err
@@ -109,6 +123,61 @@ func (op *convOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error)
 		return nil, err
 	}
 	return G.Nodes{dx, dw, db}, nil
+}
+
+// directGrad is the gradient on the direct kernels: one operator pads ∂y once
+// and computes ∂x, ∂w and ∂bias; ∂w and ∂bias are handed over by stash
+// operators.
+func (op *convOp) directGrad(x, w, grad *G.Node) (G.Nodes, error) {
+	op.keep = true
+	back := &conv3GradOp{base: newBase(op.name+".grad", 4, 4, 4, 4), fwd: op, xShape: x.Shape().Clone(), wShape: w.Shape().Clone()}
+	dx, err := G.ApplyOp(back, x, w, grad)
+	if err != nil {
+		return nil, err
+	}
+	dw, err := G.ApplyOp(&stashOp{base: newBase(op.name+".dw", 4, 4), shape: w.Shape().Clone(), src: func() any { return back.dw }}, dx)
+	if err != nil {
+		return nil, err
+	}
+	db, err := G.ApplyOp(&stashOp{base: newBase(op.name+".db", 1, 4), shape: tensor.Shape{w.Shape()[0]}, src: func() any { return back.db }}, dx)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{dx, dw, db}, nil
+}
+
+// conv3GradOp computes ∂L/∂x of a direct 3×3 convolution from x, w and ∂L/∂y,
+// keeping ∂L/∂w and ∂L/∂bias aside (float32 only).
+type conv3GradOp struct {
+	base
+	fwd            *convOp
+	xShape, wShape tensor.Shape
+	dw, db         any
+}
+
+func (op *conv3GradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return op.xShape.Clone(), nil
+}
+
+func (op *conv3GradOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := dense(vs, 3)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := op.fwd.geom.direct(in[0].Dtype(), in[0].Shape(), op.wShape[0])
+	if !ok {
+		return nil, fmt.Errorf("nn: %s: the direct kernels do not take %v %v", op.name, in[0].Dtype(), in[0].Shape())
+	}
+	out := op.output(in[0].Dtype(), op.xShape, false)
+	dw := scratch[float32](&op.dw, op.wShape.TotalSize())
+	db := scratch[float32](&op.db, op.wShape[0])
+	xp := op.fwd.xp
+	if len(xp) != k.PaddedLen() {
+		xp = nil
+	}
+	k.Backward(f32(in[0]), xp, f32(in[1]), f32(in[2]), f32(out), dw)
+	rowSum(f32(in[2]), db)
+	return out, nil
 }
 
 // scratch returns a reusable buffer of at least n elements.
@@ -422,11 +491,20 @@ func (op *rowSumOp) Do(vs ...G.Value) (G.Value, error) {
 
 func rowSum[T Float](x, out []T) {
 	n := len(x) / len(out)
-	for i := range out {
-		var s float64
-		for _, v := range x[i*n : (i+1)*n] {
-			s += float64(v)
+	x32, fast := any(x).([]float32)
+	fast = fast && kernel.Available()
+	parallelFor(len(out), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if fast {
+				s, _ := kernel.SumSq(x32[i*n : (i+1)*n])
+				out[i] = T(s)
+				continue
+			}
+			var s float64
+			for _, v := range x[i*n : (i+1)*n] {
+				s += float64(v)
+			}
+			out[i] = T(s)
 		}
-		out[i] = T(s)
-	}
+	})
 }

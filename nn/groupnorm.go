@@ -71,11 +71,12 @@ func (op *gnOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	}
 	// ∂γ and ∂β fall out of the same pass as ∂x; these ops hand them over and
 	// take dx as input so that they run after it.
-	dg, err := G.ApplyOp(&stashOp{base: newBase(op.name+".dγ", 1, 4), from: back, which: 0}, dx)
+	c := inputs[0].Shape()[0]
+	dg, err := G.ApplyOp(&stashOp{base: newBase(op.name+".dγ", 1, 4), shape: tensor.Shape{c}, src: func() any { return back.dg }}, dx)
 	if err != nil {
 		return nil, err
 	}
-	db, err := G.ApplyOp(&stashOp{base: newBase(op.name+".dβ", 1, 4), from: back, which: 1}, dx)
+	db, err := G.ApplyOp(&stashOp{base: newBase(op.name+".dβ", 1, 4), shape: tensor.Shape{c}, src: func() any { return back.db }}, dx)
 	if err != nil {
 		return nil, err
 	}
@@ -241,42 +242,6 @@ func gnBackward[T Float](x, gamma, beta, dy, dx, dgamma, dbeta []T, pg, pb, stat
 		}
 		dgamma[ch], dbeta[ch] = T(sg), T(sb)
 	}
-}
-
-// stashOp hands over a result that another operator computed on the side.
-type stashOp struct {
-	base
-	from  *gnGradOp
-	which int
-}
-
-func (op *stashOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, err := shapes(in)
-	if err != nil {
-		return nil, err
-	}
-	return tensor.Shape{s[0][0]}, nil
-}
-
-func (op *stashOp) Do(vs ...G.Value) (G.Value, error) {
-	in, err := dense(vs, 1)
-	if err != nil {
-		return nil, err
-	}
-	src := op.from.dg
-	if op.which == 1 {
-		src = op.from.db
-	}
-	out := op.output(in[0].Dtype(), tensor.Shape{in[0].Shape()[0]}, false)
-	switch s := src.(type) {
-	case []float32:
-		copy(f32(out), s)
-	case []float64:
-		copy(f64(out), s)
-	default:
-		return nil, fmt.Errorf("nn: %s ran before its source", op.name)
-	}
-	return out, nil
 }
 
 // sigmoid interpolates a table in float32 (absolute error below 1e-6, about

@@ -157,3 +157,31 @@ func scalarOf(name string, v G.Value) (float64, error) {
 	}
 	return 0, fmt.Errorf("nn: %s: the upstream gradient is %T, not a scalar", name, v)
 }
+
+// stashOp hands over a result that another operator computed on the side, in
+// the same pass as its own output. It takes that output as its input, so that
+// it runs after it.
+type stashOp struct {
+	base
+	shape tensor.Shape
+	src   func() any // []float32 or []float64 of shape's size
+}
+
+func (op *stashOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return op.shape.Clone(), nil }
+
+func (op *stashOp) Do(vs ...G.Value) (G.Value, error) {
+	in, err := dense(vs, 1)
+	if err != nil {
+		return nil, err
+	}
+	out := op.output(in[0].Dtype(), op.shape, false)
+	switch s := op.src().(type) {
+	case []float32:
+		copy(f32(out), s)
+	case []float64:
+		copy(f64(out), s)
+	default:
+		return nil, fmt.Errorf("nn: %s ran before its source", op.name)
+	}
+	return out, nil
+}

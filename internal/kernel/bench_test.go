@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -41,6 +42,48 @@ func BenchmarkConv3(b *testing.B) {
 				f = flops
 			}
 			b.ReportMetric(f*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
+// BenchmarkConv3Net runs the shapes of the default MNIST network at batch 128.
+func BenchmarkConv3Net(b *testing.B) {
+	if !Available() {
+		b.Skip("no AVX-512 kernels here")
+	}
+	for _, g := range []Conv3{
+		{C: 16, O: 16, B: 128, H: 28, W: 28},
+		{C: 32, O: 16, B: 128, H: 28, W: 28},
+		{C: 32, O: 32, B: 128, H: 14, W: 14},
+		{C: 64, O: 32, B: 128, H: 14, W: 14},
+		{C: 32, O: 32, B: 128, H: 7, W: 7},
+	} {
+		r := rand.New(rand.NewPCG(1, 2))
+		x := randn(r, g.C*g.B*g.H*g.W)
+		w := randn(r, g.O*g.C*9)
+		bias := randn(r, g.O)
+		y := make([]float32, g.O*g.B*g.H*g.W)
+		dx := make([]float32, len(x))
+		dw := make([]float32, len(w))
+		flops := 2 * float64(g.O*g.C*9*g.B*g.H*g.W)
+		name := func(p string) string { return fmt.Sprintf("%s/%dx%d@%d", p, g.C, g.O, g.H) }
+		b.Run(name("fwd"), func(b *testing.B) {
+			for b.Loop() {
+				g.Forward(x, w, bias, y)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(name("dx"), func(b *testing.B) {
+			for b.Loop() {
+				g.BackwardX(w, y, dx)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		b.Run(name("dw"), func(b *testing.B) {
+			for b.Loop() {
+				g.BackwardW(x, y, dw)
+			}
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }

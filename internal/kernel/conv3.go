@@ -1,5 +1,11 @@
 package kernel
 
+import (
+	"math/bits"
+	"sync"
+	"unsafe"
+)
+
 // Conv3 is the geometry of a 3×3, stride 1, pad 1 convolution of C input and
 // O output channels over B images of H×W, in the channel-major layout
 // (C, B, H, W) of package nn.
@@ -58,61 +64,116 @@ func (g Conv3) pad(src []float32, nch int, dst []float32) {
 	}
 }
 
-// compact copies the valid positions of nch frame rows into dst (nch, B, H, W),
-// adding bias[c] when bias is not nil.
-func (g Conv3) compact(frame []float32, nch int, bias, dst []float32) {
-	f, wp := g.frame(), g.wp()
-	parallelFor(nch, func(lo, hi int) {
-		for c := lo; c < hi; c++ {
-			var bv float32
-			if bias != nil {
-				bv = bias[c]
-			}
-			for b := 0; b < g.B; b++ {
-				for y := 0; y < g.H; y++ {
-					src := frame[c*f+(b*(g.H+1)+y)*wp:][:g.W]
-					out := dst[((c*g.B+b)*g.H+y)*g.W:][:g.W]
-					if bias == nil {
-						copy(out, src)
-						continue
-					}
-					for i, v := range src {
-						out[i] = v + bv
-					}
-				}
+// storeTab is, for each vector of 16 output positions, the mask of valid
+// positions, the mask of as many low lanes, and their size in bytes: the
+// forward kernel packs the valid lanes straight into the (C,B,H,W) output.
+func (g Conv3) storeTab() [][4]uint16 {
+	key := [3]int{g.B, g.H, g.W}
+	if t, ok := tabs.Load(key); ok {
+		return t.([][4]uint16)
+	}
+	f, wp, n := g.frame(), g.wp(), g.B*(g.H+1)*g.wp()
+	t := make([][4]uint16, f/16)
+	for j := range t {
+		var m uint16
+		for l := 0; l < 16; l++ {
+			q := 16*j + l
+			if q < n && q%((g.H+1)*wp)/wp < g.H && q%wp < g.W {
+				m |= 1 << l
 			}
 		}
-	})
+		c := bits.OnesCount16(m)
+		t[j] = [4]uint16{m, uint16(1<<c - 1), uint16(4 * c)}
+	}
+	tabs.Store(key, t)
+	return t
+}
+
+var tabs sync.Map
+
+// validBefore counts the valid output positions before frame position q.
+func (g Conv3) validBefore(q int) int {
+	wp, img := g.wp(), (g.H+1)*g.wp()
+	b, r := q/img, q%img
+	if b >= g.B {
+		return g.B * g.H * g.W
+	}
+	y, x := r/wp, r%wp
+	if y >= g.H {
+		return (b + 1) * g.H * g.W
+	}
+	return b*g.H*g.W + y*g.W + min(x, g.W)
 }
 
 // conv runs the forward kernel: cin padded input streams, weights packed by
-// packFwd for cout outputs, into a frame of roundup(cout, 4) rows.
-func (g Conv3) conv(stream []float32, cin int, wk []float32, cout int, frame []float32) {
-	f, s, wp := g.frame(), g.stream(), g.wp()
-	nob := (cout + 3) / 4
+// packFwd for cout outputs, into y (cout, B, H, W) plus bias (nil: none).
+func (g Conv3) conv(stream []float32, cin int, wk []float32, cout int, bias, y []float32) {
+	f, s, wp, n := g.frame(), g.stream(), g.wp(), g.B*g.H*g.W
+	tab := g.storeTab()
+	nob := roundUp(cout, 4) / 4
+	bp := get32(4 * nob)
+	clear(bp)
+	copy(bp, bias)
+	// Outputs past cout (a partial last block) go to a scratch block.
+	full, last := cout/4, y
+	if full < nob {
+		last = get32(4 * n)
+		defer func() {
+			copy(y[full*4*n:], last[:(cout-full*4)*n])
+			put32(last)
+		}()
+	}
 	parallelFor(f/blockQ, func(lo, hi int) {
 		for blk := lo; blk < hi; blk++ {
 			q := blk * blockQ
+			at := g.validBefore(q)
 			for ob := 0; ob < nob; ob++ {
-				convFwd4x6(&stream[q], &wk[ob*cin*36], &frame[ob*4*f+q], cin, s, wp, f)
+				out, row := y, ob*4
+				if ob == full {
+					out, row = last, 0
+				}
+				dst := (*float32)(unsafe.Add(unsafe.Pointer(&out[0]), 4*(row*n+at)))
+				convFwd4x6(&stream[q], &wk[ob*cin*36], dst, cin, s, wp, n, &tab[q/16], &bp[ob*4])
 			}
 		}
 	})
+	put32(bp)
 }
+
+// PaddedLen is the length of the padded copy of x that ForwardPadded keeps.
+func (g Conv3) PaddedLen() int { return g.C * g.stream() }
 
 // Forward computes y = conv(x, w) + bias: x (C,B,H,W), w (O,C,3,3), bias (O),
 // y (O,B,H,W).
 func (g Conv3) Forward(x, w, bias, y []float32) {
-	xp := get32(g.C * g.stream())
+	xp := get32(g.PaddedLen())
+	g.ForwardPadded(x, w, bias, y, xp)
+	put32(xp)
+}
+
+// ForwardPadded is Forward that leaves the padded copy of x in xp
+// (PaddedLen() values) for Backward.
+func (g Conv3) ForwardPadded(x, w, bias, y, xp []float32) {
 	g.pad(x, g.C, xp)
 	wk := get32(roundUp(g.O, 4) * g.C * 9)
 	packFwd(w, g.O, g.C, false, wk)
-	frame := get32(roundUp(g.O, 4) * g.frame())
-	g.conv(xp, g.C, wk, g.O, frame)
-	g.compact(frame, g.O, bias, y)
-	put32(xp)
+	g.conv(xp, g.C, wk, g.O, bias, y)
 	put32(wk)
-	put32(frame)
+}
+
+// Backward computes ∂L/∂x and ∂L/∂w from ∂L/∂y, padding ∂y once for both.
+// xp is the padded x that ForwardPadded left; nil pads x again.
+func (g Conv3) Backward(x, xp, w, dy, dx, dw []float32) {
+	dyp := get32(roundUp(g.O, 2) * g.stream())
+	g.pad(dy, g.O, dyp)
+	g.backX(w, dyp, dx)
+	if xp == nil {
+		xp = get32(g.PaddedLen())
+		defer put32(xp)
+		g.pad(x, g.C, xp)
+	}
+	g.backW(xp, dyp, dw)
+	put32(dyp)
 }
 
 // BackwardX computes ∂L/∂x from w and ∂L/∂y: the convolution of ∂y with the
@@ -120,25 +181,33 @@ func (g Conv3) Forward(x, w, bias, y []float32) {
 func (g Conv3) BackwardX(w, dy, dx []float32) {
 	dyp := get32(g.O * g.stream())
 	g.pad(dy, g.O, dyp)
+	g.backX(w, dyp, dx)
+	put32(dyp)
+}
+
+func (g Conv3) backX(w, dyp, dx []float32) {
 	wk := get32(roundUp(g.C, 4) * g.O * 9)
 	packFwd(w, g.O, g.C, true, wk)
-	frame := get32(roundUp(g.C, 4) * g.frame())
-	g.conv(dyp, g.O, wk, g.C, frame)
-	g.compact(frame, g.C, nil, dx)
-	put32(dyp)
+	g.conv(dyp, g.O, wk, g.C, nil, dx)
 	put32(wk)
-	put32(frame)
 }
 
 // BackwardW computes ∂L/∂w (O,C,3,3) from x and ∂L/∂y, overwriting dw.
 func (g Conv3) BackwardW(x, dy, dw []float32) {
-	s, f, wp := g.stream(), g.frame(), g.wp()
-	xp := get32(g.C * s)
+	xp := get32(g.PaddedLen())
 	g.pad(x, g.C, xp)
-	op := roundUp(g.O, 2)
-	dyp := get32(op * s)
-	g.pad(dy, g.O, dyp) // an odd O gets a zero row
-	pairs := op / 2
+	dyp := get32(roundUp(g.O, 2) * g.stream())
+	g.pad(dy, g.O, dyp)
+	g.backW(xp, dyp, dw)
+	put32(xp)
+	put32(dyp)
+}
+
+// backW needs dyp padded to an even number of channels (pad clears the odd
+// one out).
+func (g Conv3) backW(xp, dyp, dw []float32) {
+	s, f, wp := g.stream(), g.frame(), g.wp()
+	pairs := roundUp(g.O, 2) / 2
 	acc := get64(pairs * g.C * 18 * 16)
 	clear(acc)
 	// Each (pair, channel) sum is made by one worker in a fixed order, so the
@@ -166,8 +235,6 @@ func (g Conv3) BackwardW(x, dy, dw []float32) {
 			dw[(o*g.C+c)*9+j%9] = float32(sum)
 		}
 	}
-	put32(xp)
-	put32(dyp)
 	put64(acc)
 }
 

@@ -72,9 +72,31 @@ func TestConv3MatchesNaive(t *testing.T) {
 		for i := range y { // stale values must be overwritten
 			y[i] = float32(math.NaN())
 		}
-		g.Forward(x, w, bias, y)
-		g.BackwardX(w, dy, dx)
-		g.BackwardW(x, dy, dw)
+		xp := make([]float32, g.PaddedLen())
+		g.ForwardPadded(x, w, bias, y, xp)
+		g.Backward(x, xp, w, dy, dx, dw)
+		// The separate passes give the same numbers, bit for bit.
+		y2 := make([]float32, len(y))
+		dx2 := make([]float32, len(x))
+		dw2 := make([]float32, len(w))
+		g.Forward(x, w, bias, y2)
+		g.BackwardX(w, dy, dx2)
+		g.BackwardW(x, dy, dw2)
+		for i := range y2 {
+			if y2[i] != y[i] {
+				t.Fatalf("%+v: Forward and ForwardPadded differ at %d", g, i)
+			}
+		}
+		for i := range dx2 {
+			if dx2[i] != dx[i] {
+				t.Fatalf("%+v: BackwardX and Backward differ at %d", g, i)
+			}
+		}
+		for i := range dw2 {
+			if dw2[i] != dw[i] {
+				t.Fatalf("%+v: BackwardW and Backward differ at %d", g, i)
+			}
+		}
 		check := func(name string, got []float32, want []float64, scale float64) {
 			t.Helper()
 			for i := range want {

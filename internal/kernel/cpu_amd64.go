@@ -7,7 +7,7 @@ import "golang.org/x/sys/cpu"
 var haveAVX512 = cpu.X86.HasAVX512F
 
 //go:noescape
-func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int)
+func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32)
 
 //go:noescape
 func convDw2(dy, x *float32, acc *float64, n, dystride, wp int)

@@ -5,7 +5,7 @@ package kernel
 const haveAVX512 = false
 
 // Never called: Available is false without AVX-512.
-func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int) {}
+func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32) {}
 
 func convDw2(dy, x *float32, acc *float64, n, dystride, wp int) {}
 

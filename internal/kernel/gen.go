@@ -30,21 +30,21 @@ const (
 	fwdV = 6 // 16-wide vectors of output positions per block
 )
 
-// convFwd: y[o][v] = Σ_c Σ_t w[c][t][o] · x[c][v + off_t], off_t = ky·wp + kx,
-// for 4 output channels and 96 consecutive positions.
+// convFwd: y[o][v] = bias[o] + Σ_c Σ_t w[c][t][o] · x[c][v + off_t],
+// off_t = ky·wp + kx, for 4 output channels and 96 consecutive positions, of
+// which only the valid ones are stored, packed, by VCOMPRESSPS: tab holds per
+// vector of 16 positions the valid-lane mask, the mask of as many low lanes,
+// and the bytes they take.
 func convFwd() {
-	b.WriteString("// func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int)\n")
-	b.WriteString("TEXT ·convFwd4x6(SB), NOSPLIT, $0-56\n")
+	b.WriteString("// func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32)\n")
+	b.WriteString("TEXT ·convFwd4x6(SB), NOSPLIT, $0-72\n")
 	p("MOVQ x+0(FP), SI")
 	p("MOVQ w+8(FP), DI")
-	p("MOVQ y+16(FP), R10")
 	p("MOVQ c+24(FP), CX")
 	p("MOVQ cstride+32(FP), DX")
 	p("SHLQ $2, DX")
 	p("MOVQ wp+40(FP), BX")
 	p("SHLQ $2, BX")
-	p("MOVQ ystride+48(FP), R11")
-	p("SHLQ $2, R11")
 	for i := 0; i < fwdO*fwdV; i++ {
 		p("VPXORD Z%d, Z%d, Z%d", i, i, i)
 	}
@@ -69,14 +69,25 @@ func convFwd() {
 	p("ADDQ $144, DI")
 	p("DECQ CX")
 	p("JNZ fwdloop")
-	outs := []string{"R10", "R12", "R13", "AX"}
-	p("LEAQ (R10)(R11*1), R12")
-	p("LEAQ (R12)(R11*1), R13")
-	p("LEAQ (R13)(R11*1), AX")
+	p("MOVQ y+16(FP), R10")
+	p("MOVQ ystride+48(FP), R11")
+	p("SHLQ $2, R11")
+	p("MOVQ tab+56(FP), R12")
+	p("MOVQ bias+64(FP), R13")
 	for o := 0; o < fwdO; o++ {
+		p("MOVQ R10, AX")
+		p("VBROADCASTSS %d(R13), Z30", o*4)
 		for v := 0; v < fwdV; v++ {
-			p("VMOVUPS Z%d, %d(%s)", o*fwdV+v, v*64, outs[o])
+			z := o*fwdV + v
+			p("KMOVW %d(R12), K1", v*8)
+			p("KMOVW %d(R12), K2", v*8+2)
+			p("MOVWQZX %d(R12), R8", v*8+4)
+			p("VADDPS Z30, Z%d, Z%d", z, z)
+			p("VCOMPRESSPS Z%d, K1, Z%d", z, z)
+			p("VMOVUPS Z%d, K2, (AX)", z)
+			p("ADDQ R8, AX")
 		}
+		p("ADDQ R11, R10")
 	}
 	p("VZEROUPPER")
 	p("RET")
