@@ -16,6 +16,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/blas"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
+	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/schollz/progressbar/v3"
@@ -90,7 +91,7 @@ func Run(c Config) (*Result, error) {
 	if c.Raw {
 		which = "raw weights"
 	}
-	fmt.Fprintf(c.Log, "sampling %d images from %s (step %d, %s), %s; backend: %s\n", c.N, path, st.Step, st.Dataset, which, blas.Backend())
+	fmt.Fprintf(c.Log, "sampling %d images from %s (step %d, %s), %s; backend: %s\n", c.N, path, st.Step, st.Dataset, which, blas.Backend()+"; "+kernel.Describe())
 	res, err := Draw(st, c)
 	if err != nil {
 		return nil, err

@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
 )
 
 // BenchmarkTrainStep times one forward+backward pass of the default MNIST
 // network at batch 128 (the optimizer update is not included; it is O(params)).
 func BenchmarkTrainStep(b *testing.B) {
-	b.Logf("backend: %s", blas.Backend())
+	b.Logf("backend: %s; %s", blas.Backend(), kernel.Describe())
 	cfg := model.MNIST(16)
 	r := rand.New(rand.NewPCG(1, 2))
 	params, err := model.Init(cfg, r)

@@ -14,6 +14,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/noise"
 	"github.com/schollz/progressbar/v3"
@@ -61,7 +62,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(r.log, "backend: %s\n", blas.Backend())
+	fmt.Fprintf(r.log, "backend: %s; %s\n", blas.Backend(), kernel.Describe())
 	ds := cfg.Data
 	if ds == nil {
 		if ds, err = loadDataset(r.cfg); err != nil {

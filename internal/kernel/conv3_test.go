@@ -3,6 +3,7 @@ package kernel
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -108,5 +109,35 @@ func TestConv3MatchesNaive(t *testing.T) {
 		check("y", y, wy, math.Sqrt(float64(g.C*9))+1)
 		check("dx", dx, wdx, math.Sqrt(float64(g.O*9))+1)
 		check("dw", dw, wdw, math.Sqrt(float64(g.B*g.H*g.W))+1)
+	}
+}
+
+// TestConv3SameOnAnyCoreCount: the work is split by output (forward) and by
+// (output pair, input channel) (∂w), never by a sum, so one core and two give
+// the same bits: a seed reproduces a run on any machine with the kernels.
+func TestConv3SameOnAnyCoreCount(t *testing.T) {
+	if !Available() {
+		t.Skip("no AVX-512 here (or NCSN_SIMD=off)")
+	}
+	g := Conv3{C: 8, O: 6, B: 5, H: 9, W: 9}
+	r := rand.New(rand.NewPCG(7, 7))
+	x, w, bias := randn(r, g.C*g.B*g.H*g.W), randn(r, g.O*g.C*9), randn(r, g.O)
+	dy := randn(r, g.O*g.B*g.H*g.W)
+	run := func(procs int) (y, dx, dw []float32) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		y, dx, dw = make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
+		xp := make([]float32, g.PaddedLen())
+		g.ForwardPadded(x, w, bias, y, xp)
+		g.Backward(x, xp, w, dy, dx, dw)
+		return
+	}
+	y1, dx1, dw1 := run(1)
+	y3, dx3, dw3 := run(3)
+	for _, p := range [][2][]float32{{y1, y3}, {dx1, dx3}, {dw1, dw3}} {
+		for i := range p[0] {
+			if p[0][i] != p[1][i] {
+				t.Fatalf("1 core and 3 cores differ at %d: %g vs %g", i, p[0][i], p[1][i])
+			}
+		}
 	}
 }
