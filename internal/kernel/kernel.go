@@ -7,6 +7,8 @@
 // portable path (im2col and BLAS in package nn).
 package kernel
 
+//go:generate go run gen.go
+
 import (
 	"os"
 	"runtime"
