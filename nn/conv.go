@@ -20,14 +20,29 @@ func (g ConvGeom) outSize(n int) int { return (n+2*g.Pad-g.K)/g.Stride + 1 }
 // which needs no im2col at all.
 func (g ConvGeom) pointwise() bool { return g.K == 1 && g.Stride == 1 && g.Pad == 0 }
 
+// directConv is a convolution on the AVX-512 kernels.
+type directConv interface {
+	PaddedLen() int
+	Forward(x, w, bias, y []float32)
+	ForwardPadded(x, w, bias, y, xp []float32)
+	Backward(x, xp, w, dy, dx, dw []float32)
+}
+
 // direct reports whether a float32 convolution of this geometry runs on the
-// AVX-512 kernels (3×3, stride 1, pad 1: nearly all of the network's work),
-// and gives their geometry for x (C,B,H,W) and o output channels.
-func (g ConvGeom) direct(dt tensor.Dtype, xs tensor.Shape, o int) (kernel.Conv3, bool) {
-	if dt != tensor.Float32 || g != (ConvGeom{K: 3, Stride: 1, Pad: 1}) || !kernel.Available() {
-		return kernel.Conv3{}, false
+// AVX-512 kernels (3×3 pad 1 with stride 1, or stride 2 on even sizes: all of
+// the network's 3×3 convolutions), and gives them for x (C,B,H,W) and o
+// output channels.
+func (g ConvGeom) direct(dt tensor.Dtype, xs tensor.Shape, o int) (directConv, bool) {
+	if dt != tensor.Float32 || g.K != 3 || g.Pad != 1 || !kernel.Available() {
+		return nil, false
 	}
-	return kernel.Conv3{C: xs[0], O: o, B: xs[1], H: xs[2], W: xs[3]}, true
+	switch {
+	case g.Stride == 1:
+		return kernel.Conv3{C: xs[0], O: o, B: xs[1], H: xs[2], W: xs[3]}, true
+	case g.Stride == 2 && xs[2]%2 == 0 && xs[3]%2 == 0:
+		return kernel.Conv3S2{C: xs[0], O: o, B: xs[1], H: xs[2], W: xs[3]}, true
+	}
+	return nil, false
 }
 
 // colBudget bounds the im2col scratch (elements), so that batch 128 at 28×28
@@ -362,9 +377,7 @@ func (op *convGradXOp) Do(vs ...G.Value) (G.Value, error) {
 	}
 	out := op.output(in[0].Dtype(), op.xShape, true)
 	o := in[0].Shape()[0]
-	if k, ok := op.geom.direct(in[0].Dtype(), op.xShape, o); ok {
-		k.BackwardX(f32(in[0]), f32(in[1]), f32(out))
-	} else if in[0].Dtype() == tensor.Float32 {
+	if in[0].Dtype() == tensor.Float32 {
 		convBackX(f32(in[0]), f32(in[1]), f32(out), op.xShape, o, op.geom, &op.col, &op.flip)
 	} else {
 		convBackX(f64(in[0]), f64(in[1]), f64(out), op.xShape, o, op.geom, &op.col, &op.flip)
@@ -429,11 +442,6 @@ func (op *convGradWOp) Do(vs ...G.Value) (G.Value, error) {
 	in, err := dense(vs, 2)
 	if err != nil {
 		return nil, err
-	}
-	if k, ok := op.geom.direct(in[0].Dtype(), in[0].Shape(), op.wShape[0]); ok {
-		out := op.output(in[0].Dtype(), op.wShape, false)
-		k.BackwardW(f32(in[0]), f32(in[1]), f32(out))
-		return out, nil
 	}
 	out := op.output(in[0].Dtype(), op.wShape, true)
 	if in[0].Dtype() == tensor.Float32 {

@@ -59,19 +59,24 @@ func tensorOf(g *G.ExprGraph, dt tensor.Dtype, name string, v []float64, shape .
 	return G.NodeFromAny(g, t, G.WithName(name))
 }
 
-// TestFloat32MatchesFloat64: conv 3×3 → GroupNorm+SiLU → conv 3×3 in float32
+// TestFloat32MatchesFloat64: conv 3×3 → GroupNorm+SiLU → conv 3×3 → conv 3×3
+// stride 2 in float32
 // (the kernels) against the same graph in float64 (the portable path, itself
 // checked against Gorgonia and finite differences), values and gradients.
 func TestFloat32MatchesFloat64(t *testing.T) {
 	t.Logf("%s", kernel.Describe())
 	for _, s := range []struct{ c, o, b, h, w, groups int }{
-		{1, 16, 3, 28, 28, 8}, {16, 32, 4, 14, 14, 8}, {6, 10, 5, 7, 7, 5}, {4, 8, 2, 3, 9, 2},
+		{1, 16, 3, 28, 28, 8}, {16, 32, 4, 14, 14, 8}, {6, 10, 5, 7, 7, 5}, {4, 8, 2, 3, 9, 2}, {3, 4, 2, 6, 10, 2},
 	} {
 		r := rand.New(rand.NewPCG(5, uint64(s.c)))
 		x := randn(r, s.c*s.b*s.h*s.w)
 		w1, b1 := randn(r, s.o*s.c*9), randn(r, s.o)
 		gam, bet := randn(r, s.o), randn(r, s.o)
 		w2, b2 := randn(r, s.c*s.o*9), randn(r, s.c)
+		w3, b3 := randn(r, s.c*s.c*9), randn(r, s.c)
+		for i := range w3 {
+			w3[i] /= 3 * math.Sqrt(float64(s.c))
+		}
 		for i := range w1 {
 			w1[i] /= 3 * math.Sqrt(float64(s.c))
 		}
@@ -83,13 +88,15 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 			nodes := []*G.Node{xn,
 				tensorOf(g, dt, "w1", w1, s.o, s.c, 3, 3), tensorOf(g, dt, "b1", b1, s.o),
 				tensorOf(g, dt, "gam", gam, s.o), tensorOf(g, dt, "bet", bet, s.o),
-				tensorOf(g, dt, "w2", w2, s.c, s.o, 3, 3), tensorOf(g, dt, "b2", b2, s.c)}
+				tensorOf(g, dt, "w2", w2, s.c, s.o, 3, 3), tensorOf(g, dt, "b2", b2, s.c),
+				tensorOf(g, dt, "w3", w3, s.c, s.c, 3, 3), tensorOf(g, dt, "b3", b3, s.c)}
 			h := G.Must(Conv2D(xn, nodes[1], nodes[2], ConvGeom{3, 1, 1}))
 			h = G.Must(GroupNormSiLU(h, nodes[3], nodes[4], s.groups))
 			h = G.Must(Conv2D(h, nodes[5], nodes[6], ConvGeom{3, 1, 1}))
+			h = G.Must(Conv2D(h, nodes[7], nodes[8], ConvGeom{3, 2, 1}))
 			return h, nodes
 		}
-		rr := randn(r, s.c*s.b*s.h*s.w)
+		rr := randn(r, s.c*s.b*((s.h+1)/2)*((s.w+1)/2))
 		g64 := G.NewGraph()
 		out64, wrt64 := build(g64, tensor.Float64)
 		want, wantG := runGrad(t, g64, out64, rr, wrt64...)
@@ -107,7 +114,7 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 			}
 		}
 		near("y", got, want)
-		for i, name := range []string{"∂x", "∂w1", "∂b1", "∂γ", "∂β", "∂w2", "∂b2"} {
+		for i, name := range []string{"∂x", "∂w1", "∂b1", "∂γ", "∂β", "∂w2", "∂b2", "∂w3", "∂b3"} {
 			near(name, gotG[i], wantG[i])
 		}
 	}

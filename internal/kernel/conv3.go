@@ -108,9 +108,17 @@ func (g Conv3) validBefore(q int) int {
 	return b*g.H*g.W + y*g.W + min(x, g.W)
 }
 
-// conv runs the forward kernel: cin padded input streams, weights packed by
-// packFwd for cout outputs, into y (cout, B, H, W) plus bias (nil: none).
+// fwdKernel is the signature of the generated forward kernels.
+type fwdKernel func(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32)
+
+// conv runs the 3×3 forward kernel: cin padded input streams, weights packed
+// by packFwd for cout outputs, into y (cout, B, H, W) plus bias (nil: none).
 func (g Conv3) conv(stream []float32, cin int, wk []float32, cout int, bias, y []float32) {
+	g.convWith(convFwd4x6, 9, stream, cin, wk, cout, bias, y)
+}
+
+// convWith runs kernel k, which has ntaps taps, over the padded streams.
+func (g Conv3) convWith(k fwdKernel, ntaps int, stream []float32, cin int, wk []float32, cout int, bias, y []float32) {
 	f, s, wp, n := g.frame(), g.stream(), g.wp(), g.B*g.H*g.W
 	tab := g.storeTab()
 	nob := roundUp(cout, 4) / 4
@@ -136,7 +144,7 @@ func (g Conv3) conv(stream []float32, cin int, wk []float32, cout int, bias, y [
 					out, row = last, 0
 				}
 				dst := (*float32)(unsafe.Add(unsafe.Pointer(&out[0]), 4*(row*n+at)))
-				convFwd4x6(&stream[q], &wk[ob*cin*36], dst, cin, s, wp, n, &tab[q/16], &bp[ob*4])
+				k(&stream[q], &wk[ob*cin*ntaps*4], dst, cin, s, wp, n, &tab[q/16], &bp[ob*4])
 			}
 		}
 	})

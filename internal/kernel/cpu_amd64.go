@@ -23,3 +23,12 @@ func gnBack2(x, dx *float32, n int, a, b, m, c float32)
 
 //go:noescape
 func sumSq(x *float32, n int, out *[16]float64)
+
+//go:noescape
+func convFwdLo(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32)
+
+//go:noescape
+func convFwdHi(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32)
+
+//go:noescape
+func convDwLo(dy, x *float32, acc *float64, n, dystride, wp int)

@@ -16,3 +16,9 @@ func gnBack1(x, dy, dx *float32, n int, p *[5]float32, sums *[32]float32) {}
 func gnBack2(x, dx *float32, n int, a, b, m, c float32) {}
 
 func sumSq(x *float32, n int, out *[16]float64) {}
+
+func convFwdLo(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32) {}
+
+func convFwdHi(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32) {}
+
+func convDwLo(dy, x *float32, acc *float64, n, dystride, wp int) {}
