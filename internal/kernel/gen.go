@@ -67,6 +67,14 @@ func convFwd(name string, taps [][2]int) {
 	fmt.Fprintf(&b, "%sloop:\n", name)
 	p("LEAQ (SI)(BX*1), R8")
 	p("LEAQ (SI)(BX*2), R9")
+	// The next channel's window is cstride away: too far for the hardware
+	// prefetchers to guess.
+	p("LEAQ (SI)(DX*1), R12")
+	p("LEAQ (R9)(DX*1), R13")
+	for k := 0; k < 7; k++ {
+		p("PREFETCHT0 %d(R12)", k*64)
+		p("PREFETCHT0 %d(R13)", k*64)
+	}
 	rows := []string{"SI", "R8", "R9"}
 	for t, tap := range taps {
 		for v := 0; v < fwdV; v++ {
@@ -139,7 +147,9 @@ func convDw(name string, no int, taps [][2]int) {
 				p("ADDQ DX, R8")
 			}
 			p("VMOVUPS (R8), Z%d", dyz+j)
+			p("PREFETCHT0 1024(R8)")
 		}
+		p("PREFETCHT0 1024(R10)")
 		rows := []string{"DI", "R9", "R10"}
 		for t, tap := range taps {
 			z := 30 + t%2
