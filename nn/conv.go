@@ -221,7 +221,7 @@ func convForward[T Float](x, w, bias, y []T, xs tensor.Shape, o int, g ConvGeom,
 			blas.Gemm(false, false, o, n*ohw, k, 1, w, k, buf, n*ohw, 0, y[b0*ohw:], b*ohw)
 		}
 	}
-	parallelFor(o, func(lo, hi int) {
+	kernel.ParallelFor(o, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			row := y[i*b*ohw : (i+1)*b*ohw]
 			bv := bias[i]
@@ -237,7 +237,7 @@ func convForward[T Float](x, w, bias, y []T, xs tensor.Shape, o int, g ConvGeom,
 func im2col[T Float](x []T, c, b, h, w, b0, n int, g ConvGeom, oh, ow int, col []T) {
 	ohw := oh * ow
 	rowLen := n * ohw
-	parallelFor(c, func(clo, chi int) {
+	kernel.ParallelFor(c, func(clo, chi int) {
 		for ci := clo; ci < chi; ci++ {
 			for ky := 0; ky < g.K; ky++ {
 				for kx := 0; kx < g.K; kx++ {
@@ -316,7 +316,7 @@ func shiftPlane[T Float](src, dst []T, h, w, dy, dx, lo, hi int) {
 func col2im[T Float](col []T, c, b, h, w, b0, n int, g ConvGeom, oh, ow int, x []T) {
 	ohw := oh * ow
 	rowLen := n * ohw
-	parallelFor(c, func(clo, chi int) {
+	kernel.ParallelFor(c, func(clo, chi int) {
 		for ci := clo; ci < chi; ci++ {
 			for ky := 0; ky < g.K; ky++ {
 				for kx := 0; kx < g.K; kx++ {
@@ -501,7 +501,7 @@ func rowSum[T Float](x, out []T) {
 	n := len(x) / len(out)
 	x32, fast := any(x).([]float32)
 	fast = fast && kernel.Available()
-	parallelFor(len(out), func(lo, hi int) {
+	kernel.ParallelFor(len(out), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if fast {
 				s, _ := kernel.SumSq(x32[i*n : (i+1)*n])

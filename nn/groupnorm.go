@@ -120,7 +120,7 @@ func gnForward[T Float](x, gamma, beta, y []T, stats []float64, s tensor.Shape, 
 	cpg := c / groups
 	x32, fast := any(x).([]float32)
 	fast = fast && kernel.Available()
-	parallelFor(b*groups, func(lo, hi int) {
+	kernel.ParallelFor(b*groups, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			bi, gi := t/groups, t%groups
 			mean, rstd := groupStats(x, b, bi, gi*cpg, cpg, hw)
@@ -187,7 +187,7 @@ func gnBackward[T Float](x, gamma, beta, dy, dx, dgamma, dbeta []T, pg, pb, stat
 	fast = fast && kernel.Available()
 	// Per-image partial sums of ∂γ, ∂β (pg, pb: b×c), added in a fixed order
 	// afterwards, so that the result does not depend on how the work was split.
-	parallelFor(b*groups, func(lo, hi int) {
+	kernel.ParallelFor(b*groups, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			bi, gi := t/groups, t%groups
 			mean, rstd := stats[2*t], stats[2*t+1]

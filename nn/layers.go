@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/internal/kernel"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -44,7 +45,7 @@ func (op *chanBiasOp) Do(vs ...G.Value) (G.Value, error) {
 
 func chanBias[T Float](h, e, out []T, s tensor.Shape) {
 	c, b, hw := s[0], s[1], s[2]*s[3]
-	parallelFor(c, func(lo, hi int) {
+	kernel.ParallelFor(c, func(lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
 			for bi := 0; bi < b; bi++ {
 				off := (ch*b + bi) * hw
@@ -198,7 +199,7 @@ func (op *upsampleOp) Do(vs ...G.Value) (G.Value, error) {
 
 func upsample[T Float](x, y []T, s tensor.Shape) {
 	planes, h, w := s[0]*s[1], s[2], s[3]
-	parallelFor(planes, func(lo, hi int) {
+	kernel.ParallelFor(planes, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			src, dst := x[p*h*w:][:h*w], y[p*4*h*w:][:4*h*w]
 			for i := 0; i < h; i++ {
@@ -590,7 +591,7 @@ func (op *addOp) Do(vs ...G.Value) (G.Value, error) {
 }
 
 func addInto[T Float](a, b, out []T) {
-	parallelFor(len(out)/4096+1, func(lo, hi int) {
+	kernel.ParallelFor(len(out)/4096+1, func(lo, hi int) {
 		for i := lo * 4096; i < min(hi*4096, len(out)); i++ {
 			out[i] = a[i] + b[i]
 		}

@@ -19,8 +19,6 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
-	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/chewxy/hm"
@@ -126,29 +124,6 @@ func dense(vs []G.Value, want int) ([]*tensor.Dense, error) {
 
 func f32(d *tensor.Dense) []float32 { return d.Data().([]float32) }
 func f64(d *tensor.Dense) []float64 { return d.Data().([]float64) }
-
-// parallelFor splits [0, n) over the available cores; the element-wise kernels
-// would otherwise leave one of the two cores idle.
-func parallelFor(n int, fn func(lo, hi int)) {
-	w := runtime.GOMAXPROCS(0)
-	if w > n {
-		w = n
-	}
-	if w <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for i := 0; i < w; i++ {
-		lo, hi := n*i/w, n*(i+1)/w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(lo, hi)
-		}()
-	}
-	wg.Wait()
-}
 
 // scalarOf reads the upstream gradient of a scalar-valued operator.
 func scalarOf(name string, v G.Value) (float64, error) {

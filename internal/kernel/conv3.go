@@ -18,6 +18,10 @@ import (
 // offset per tap, so 16 consecutive positions are one unaligned vector load.
 // Positions with x = W or y = H are computed and thrown away: 7% extra work
 // at 28×28, 13% at 14×14, 23% at 7×7.
+//
+// The slices passed to its methods must have the sizes the geometry implies:
+// the assembly reads and writes through raw pointers and checks nothing
+// (package nn validates shapes when it builds the graph).
 type Conv3 struct{ C, O, B, H, W int }
 
 const (
@@ -42,10 +46,11 @@ func (g Conv3) stream() int {
 }
 
 // pad writes the padded streams of nch channels of src (nch, B, H, W) into
-// dst, every position written (buffers come from a shared pool).
+// dst, every position of those channels written (buffers come from a shared
+// pool).
 func (g Conv3) pad(src []float32, nch int, dst []float32) {
 	s, wp := g.stream(), g.wp()
-	parallelFor(nch, func(lo, hi int) {
+	ParallelFor(nch, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			d := dst[c*s : (c+1)*s]
 			clear(d[:wp+1]) // the zero row before the first image, and its first left padding
@@ -62,9 +67,18 @@ func (g Conv3) pad(src []float32, nch int, dst []float32) {
 			clear(d[(1+g.B*(g.H+1))*wp:])
 		}
 	})
-	if nch%2 == 1 && len(dst) >= (nch+1)*s {
-		clear(dst[nch*s : (nch+1)*s])
-	}
+}
+
+// padRows pads the O channels of ∂y into a pooled buffer of rows ≥ O
+// channels: the ∂w kernels take whole groups of outputs. The rows past O
+// feed only accumulators whose results are dropped; they are cleared so
+// that stale pool contents (NaN, denormals) never enter the arithmetic.
+func (g Conv3) padRows(dy []float32, rows int) []float32 {
+	s := g.stream()
+	dyp := get32(rows * s)
+	g.pad(dy, g.O, dyp)
+	clear(dyp[g.O*s:])
+	return dyp
 }
 
 // storeTab is, for each vector of 16 output positions, the mask of valid
@@ -134,7 +148,7 @@ func (g Conv3) convWith(k fwdKernel, ntaps int, stream []float32, cin int, wk []
 			put32(last)
 		}()
 	}
-	parallelFor(f/blockQ, func(lo, hi int) {
+	ParallelFor(f/blockQ, func(lo, hi int) {
 		for blk := lo; blk < hi; blk++ {
 			q := blk * blockQ
 			at := g.validBefore(q)
@@ -175,8 +189,7 @@ func (g Conv3) ForwardPadded(x, w, bias, y, xp []float32) {
 // Backward computes ∂L/∂x and ∂L/∂w from ∂L/∂y, padding ∂y once for both.
 // xp is the padded x that ForwardPadded left; nil pads x again.
 func (g Conv3) Backward(x, xp, w, dy, dx, dw []float32) {
-	dyp := get32(roundUp(g.O, 2) * g.stream())
-	g.pad(dy, g.O, dyp)
+	dyp := g.padRows(dy, roundUp(g.O, 2))
 	g.backX(w, dyp, dx)
 	if xp == nil {
 		xp = get32(g.PaddedLen())
@@ -207,15 +220,13 @@ func (g Conv3) backX(w, dyp, dx []float32) {
 func (g Conv3) BackwardW(x, dy, dw []float32) {
 	xp := get32(g.PaddedLen())
 	g.pad(x, g.C, xp)
-	dyp := get32(roundUp(g.O, 2) * g.stream())
-	g.pad(dy, g.O, dyp)
+	dyp := g.padRows(dy, roundUp(g.O, 2))
 	g.backW(xp, dyp, dw)
 	put32(xp)
 	put32(dyp)
 }
 
-// backW needs dyp padded to an even number of channels (pad clears the odd
-// one out).
+// backW needs dyp padded to an even number of channels (padRows).
 func (g Conv3) backW(xp, dyp, dw []float32) {
 	s, f, wp := g.stream(), g.frame(), g.wp()
 	pairs := roundUp(g.O, 2) / 2
@@ -224,7 +235,7 @@ func (g Conv3) backW(xp, dyp, dw []float32) {
 	clear(acc)
 	// Each (pair, channel) sum is made by one worker in a fixed order, so the
 	// result does not depend on the number of cores.
-	parallelFor(pairs*g.C, func(lo, hi int) {
+	ParallelFor(pairs*g.C, func(lo, hi int) {
 		for q := 0; q < f; q += chunkQ {
 			n := min(chunkQ, f-q) / 16
 			for k := lo; k < hi; k++ {

@@ -1,34 +1,37 @@
 package kernel
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
 )
 
-// naive is the textbook 3×3, pad 1 convolution and its two gradients, in float64.
-func naive(g Conv3, x, w, bias, dy []float32) (y, dx, dw []float64) {
-	y = make([]float64, g.O*g.B*g.H*g.W)
+// naiveConv is the textbook 3×3, pad 1 convolution of the given stride and
+// its two gradients, in float64: x (c,b,h,w), w (o,c,3,3), dy (o,b,oh,ow).
+func naiveConv(c, o, b, h, w, stride int, x, wt, bias, dy []float32) (y, dx, dw []float64) {
+	oh, ow := (h-1)/stride+1, (w-1)/stride+1
+	y = make([]float64, o*b*oh*ow)
 	dx = make([]float64, len(x))
-	dw = make([]float64, len(w))
-	for o := 0; o < g.O; o++ {
-		for b := 0; b < g.B; b++ {
-			for r := 0; r < g.H; r++ {
-				for s := 0; s < g.W; s++ {
-					yi := ((o*g.B+b)*g.H+r)*g.W + s
-					sum := float64(bias[o])
-					for c := 0; c < g.C; c++ {
+	dw = make([]float64, len(wt))
+	for oo := 0; oo < o; oo++ {
+		for bi := 0; bi < b; bi++ {
+			for r := 0; r < oh; r++ {
+				for s := 0; s < ow; s++ {
+					yi := ((oo*b+bi)*oh+r)*ow + s
+					sum := float64(bias[oo])
+					for cc := 0; cc < c; cc++ {
 						for ky := 0; ky < 3; ky++ {
 							for kx := 0; kx < 3; kx++ {
-								ir, is := r+ky-1, s+kx-1
-								if ir < 0 || ir >= g.H || is < 0 || is >= g.W {
+								ir, is := stride*r+ky-1, stride*s+kx-1
+								if ir < 0 || ir >= h || is < 0 || is >= w {
 									continue
 								}
-								xi := ((c*g.B+b)*g.H+ir)*g.W + is
-								wi := ((o*g.C+c)*3+ky)*3 + kx
-								sum += float64(w[wi]) * float64(x[xi])
-								dx[xi] += float64(w[wi]) * float64(dy[yi])
+								xi := ((cc*b+bi)*h+ir)*w + is
+								wi := ((oo*c+cc)*3+ky)*3 + kx
+								sum += float64(wt[wi]) * float64(x[xi])
+								dx[xi] += float64(wt[wi]) * float64(dy[yi])
 								dw[wi] += float64(x[xi]) * float64(dy[yi])
 							}
 						}
@@ -39,6 +42,39 @@ func naive(g Conv3, x, w, bias, dy []float32) (y, dx, dw []float64) {
 		}
 	}
 	return
+}
+
+// poisonPool fills every pooled buffer, and a few new ones, with NaN: a
+// kernel that reads a scratch position it did not write shows it.
+func poisonPool() {
+	for i := 0; i < 4; i++ {
+		put32(make([]float32, 1<<20))
+		put64(make([]float64, 1<<18))
+	}
+	pool.Lock()
+	defer pool.Unlock()
+	for _, b := range pool.f32 {
+		b = b[:cap(b)]
+		for i := range b {
+			b[i] = float32(math.NaN())
+		}
+	}
+	for _, b := range pool.f64 {
+		b = b[:cap(b)]
+		for i := range b {
+			b[i] = math.NaN()
+		}
+	}
+}
+
+// near fails t where got strays from want by more than 1e-5·scale.
+func near(t *testing.T, what string, got []float32, want []float64, scale float64) {
+	t.Helper()
+	for i := range want {
+		if d := math.Abs(float64(got[i]) - want[i]); !(d <= 1e-5*scale) {
+			t.Fatalf("%s[%d] = %g, want %g", what, i, got[i], want[i])
+		}
+	}
 }
 
 func randn(r *rand.Rand, n int) []float32 {
@@ -61,12 +97,13 @@ func TestConv3MatchesNaive(t *testing.T) {
 		{C: 3, O: 6, B: 1, H: 5, W: 11},
 		{C: 2, O: 3, B: 9, H: 1, W: 1},
 	} {
+		poisonPool()
 		r := rand.New(rand.NewPCG(1, uint64(g.C*100+g.O)))
 		x := randn(r, g.C*g.B*g.H*g.W)
 		w := randn(r, g.O*g.C*9)
 		bias := randn(r, g.O)
 		dy := randn(r, g.O*g.B*g.H*g.W)
-		wy, wdx, wdw := naive(g, x, w, bias, dy)
+		wy, wdx, wdw := naiveConv(g.C, g.O, g.B, g.H, g.W, 1, x, w, bias, dy)
 		y := make([]float32, len(wy))
 		dx := make([]float32, len(x))
 		dw := make([]float32, len(w))
@@ -98,17 +135,10 @@ func TestConv3MatchesNaive(t *testing.T) {
 				t.Fatalf("%+v: BackwardW and Backward differ at %d", g, i)
 			}
 		}
-		check := func(name string, got []float32, want []float64, scale float64) {
-			t.Helper()
-			for i := range want {
-				if d := math.Abs(float64(got[i]) - want[i]); !(d <= 1e-5*scale) {
-					t.Fatalf("%+v %s[%d] = %g, want %g", g, name, i, got[i], want[i])
-				}
-			}
-		}
-		check("y", y, wy, math.Sqrt(float64(g.C*9))+1)
-		check("dx", dx, wdx, math.Sqrt(float64(g.O*9))+1)
-		check("dw", dw, wdw, math.Sqrt(float64(g.B*g.H*g.W))+1)
+		name := fmt.Sprintf("%+v ", g)
+		near(t, name+"y", y, wy, math.Sqrt(float64(g.C*9))+1)
+		near(t, name+"dx", dx, wdx, math.Sqrt(float64(g.O*9))+1)
+		near(t, name+"dw", dw, wdw, math.Sqrt(float64(g.B*g.H*g.W))+1)
 	}
 }
 

@@ -24,7 +24,7 @@ func (g Conv3S2) PaddedLen() int { return g.half().PaddedLen() }
 func (g Conv3S2) padPhases(x, dst []float32) {
 	h := g.half()
 	s, wp := h.stream(), h.wp()
-	parallelFor(4*g.C, func(lo, hi int) {
+	ParallelFor(4*g.C, func(lo, hi int) {
 		for pc := lo; pc < hi; pc++ {
 			c, a, bb := pc/4, pc/2%2, pc%2
 			d := dst[pc*s : (pc+1)*s]
@@ -48,7 +48,7 @@ func (g Conv3S2) padPhases(x, dst []float32) {
 // (4C, B, H/2, W/2)) back into dx (C, B, H, W).
 func (g Conv3S2) unphase(dp, dx []float32) {
 	hh, hw := g.H/2, g.W/2
-	parallelFor(g.C, func(lo, hi int) {
+	ParallelFor(g.C, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			for b := 0; b < g.B; b++ {
 				img := dx[(c*g.B+b)*g.H*g.W:][:g.H*g.W]
@@ -103,9 +103,7 @@ func (g Conv3S2) Backward(x, xp, w, dy, dx, dw []float32) {
 	h := g.half()
 	s := h.stream()
 	op := roundUp(g.O, 4)
-	dyp := get32(op * s)
-	h.pad(dy, g.O, dyp)
-	clear(dyp[g.O*s:])
+	dyp := h.padRows(dy, op)
 
 	// ∂P[pc] = Σ_o Σ_(u,v) W'[o,pc,u,v] ∂y[o][i−u+1][j−v+1]: the taps down and
 	// right (2−u, 2−v) of the padded ∂y.
@@ -141,7 +139,7 @@ func (g Conv3S2) Backward(x, xp, w, dy, dx, dw []float32) {
 	const stride = 16 * 16
 	acc := get64(quads * pcs * stride)
 	clear(acc)
-	parallelFor(quads*pcs, func(lo, hi int) {
+	ParallelFor(quads*pcs, func(lo, hi int) {
 		for q := 0; q < f; q += chunkQ {
 			n := min(chunkQ, f-q) / 16
 			for k := lo; k < hi; k++ {

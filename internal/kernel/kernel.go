@@ -32,8 +32,10 @@ func Describe() string {
 	}
 }
 
-// parallelFor splits [0, n) into one contiguous range per core.
-func parallelFor(n int, fn func(lo, hi int)) {
+// ParallelFor splits [0, n) into one contiguous range per core and runs fn
+// on each, concurrently: the element-wise loops would otherwise leave a core
+// idle. Package nn uses it too.
+func ParallelFor(n int, fn func(lo, hi int)) {
 	w := min(runtime.GOMAXPROCS(0), n)
 	if w <= 1 {
 		fn(0, n)
