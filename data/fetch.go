@@ -75,6 +75,54 @@ type sources struct {
 	// official ones (Debian rewrites gzip headers): they are verified on their
 	// decompressed bytes and land decompressed.
 	SystemDirs []string
+	// Hint, when set, ends the error that says no source had the file: how
+	// to install a source.
+	Hint string
+}
+
+// checkLocal reports whether p holds the official bytes (MD5 want). A file
+// with other bytes is never used and never deleted: it is renamed to
+// <name>.corrupt-<UTC time> beside itself, a notice is logged, and note says
+// so for the error listing the sources tried. A missing file is not an error.
+func checkLocal(o Options, p, want string) (ok bool, note string, err error) {
+	if _, err := os.Stat(p); err != nil {
+		return false, "", nil
+	}
+	got, err := md5File(p)
+	if err != nil {
+		return false, "", fmt.Errorf("data: reading %s: %w", p, err)
+	}
+	if got == want {
+		return true, "", nil
+	}
+	aside, err := moveAside(p, time.Now())
+	if err != nil {
+		return false, "", fmt.Errorf("%w: %s has MD5 %s, not the official %s, and moving it aside failed: %w", ErrChecksum, p, got, want, err)
+	}
+	o.logf("%s has MD5 %s, not the official %s: moved it to %s; fetching a fresh copy", p, got, want, aside)
+	return false, fmt.Sprintf("%s: MD5 %s, not the official %s; moved to %s", p, got, want, aside), nil
+}
+
+// moveAside renames p to p.corrupt-<UTC time> (with a -2, -3... suffix if
+// that name is taken) and returns the new path.
+func moveAside(p string, now time.Time) (string, error) {
+	base := p + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	for i := 1; i <= 100; i++ {
+		dst := base
+		if i > 1 {
+			dst = fmt.Sprintf("%s-%d", base, i)
+		}
+		if _, err := os.Lstat(dst); err == nil {
+			continue
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		if err := os.Rename(p, dst); err != nil {
+			return "", err
+		}
+		return dst, nil
+	}
+	return "", fmt.Errorf("100 names %s-* already taken", base)
 }
 
 // ensure returns the path of a verified copy of spec in o.Dir, fetching it
@@ -83,22 +131,22 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 	mirrors, mod := src.Mirrors, src.Module
 	gzPath := filepath.Join(o.Dir, spec.Name)
 	rawPath := strings.TrimSuffix(gzPath, ".gz")
-	for _, c := range []struct{ path, want string }{{gzPath, spec.GzMD5}, {rawPath, spec.RawMD5}} {
-		if _, err := os.Stat(c.path); err != nil {
-			continue
-		}
-		got, err := md5File(c.path)
-		if err != nil {
-			return "", fmt.Errorf("data: reading %s: %w", c.path, err)
-		}
-		if got != c.want {
-			// Never overwrite what the user put there; say what is wrong instead.
-			return "", fmt.Errorf("%w: %s has MD5 %s, the official file has %s (remove it to fetch a fresh copy)", ErrChecksum, c.path, got, c.want)
-		}
-		return c.path, nil
-	}
 	var tried []string
-	tried = append(tried, fmt.Sprintf("%s: not there", gzPath))
+	for _, c := range []struct{ path, want string }{{gzPath, spec.GzMD5}, {rawPath, spec.RawMD5}} {
+		ok, note, err := checkLocal(o, c.path, c.want)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return c.path, nil
+		}
+		if note != "" {
+			tried = append(tried, note)
+		}
+	}
+	if len(tried) == 0 {
+		tried = append(tried, fmt.Sprintf("%s: not there", gzPath))
+	}
 	if o.Mirrors != nil {
 		mirrors = o.Mirrors
 	}
@@ -129,6 +177,9 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 			return rawPath, nil
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", p, err))
+	}
+	if src.Hint != "" {
+		tried = append(tried, src.Hint)
 	}
 	return "", fmt.Errorf("%w %s; tried:\n  %s", ErrUnavailable, spec.Name, strings.Join(tried, "\n  "))
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // ErrFormat is wrapped by every error about a malformed data file.
@@ -20,7 +21,49 @@ const (
 	idxImagesMagic = 0x00000803
 	idxLabelsMagic = 0x00000801
 	maxIDXItems    = 1 << 24 // far beyond any real set; guards huge allocations from corrupt headers
+	maxIDXSide     = 4096
+	maxIDXBytes    = 1 << 30 // pixel bytes of one file: 20× the largest real set
 )
+
+// readUpTo reads r until it has n bytes or r ends, whichever comes first.
+// Its buffer grows as the bytes arrive (doubling from 64 KiB), so a header
+// that declares gigabytes costs no more memory than the bytes really there.
+// A reader that keeps returning nothing is an io.ErrNoProgress.
+func readUpTo(r io.Reader, n int) ([]byte, error) {
+	buf := make([]byte, 0, min(n, 64<<10))
+	for idle := 0; len(buf) < n; {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(n-len(buf), len(buf)))
+		}
+		k, err := r.Read(buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+k]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return buf, err
+		case k > 0:
+			idle = 0
+		default:
+			if idle++; idle > 100 {
+				return buf, io.ErrNoProgress
+			}
+		}
+	}
+	return buf, nil
+}
+
+// readPayload reads the want bytes a header declared, refusing a short file.
+func readPayload(r io.Reader, want int, what string) ([]byte, error) {
+	raw, err := readUpTo(r, want)
+	if err != nil {
+		return nil, fmt.Errorf("%w: truncated: header says %s (%d bytes), read %d: %v", ErrFormat, what, want, len(raw), err)
+	}
+	if len(raw) < want {
+		return nil, fmt.Errorf("%w: truncated: header says %s (%d bytes), the data ends after %d", ErrFormat, what, want, len(raw))
+	}
+	return raw, nil
+}
 
 // maybeGunzip returns a reader of the decompressed bytes when r starts with
 // the gzip magic, and of r itself otherwise.
@@ -54,13 +97,15 @@ func DecodeIDXImages(r io.Reader) (pix []float32, n, rows, cols int, err error) 
 	if err := binary.Read(zr, binary.BigEndian, hdr[1:]); err != nil {
 		return nil, 0, 0, 0, fmt.Errorf("%w: short header: %v", ErrFormat, err)
 	}
-	n, rows, cols = int(hdr[1]), int(hdr[2]), int(hdr[3])
-	if n == 0 || n > maxIDXItems || rows == 0 || cols == 0 || rows > 4096 || cols > 4096 {
-		return nil, 0, 0, 0, fmt.Errorf("%w: implausible dimensions %d×%d×%d", ErrFormat, n, rows, cols)
+	// Checked as uint64 before any conversion, so no int can overflow.
+	if hdr[1] == 0 || hdr[1] > maxIDXItems || hdr[2] == 0 || hdr[3] == 0 || hdr[2] > maxIDXSide || hdr[3] > maxIDXSide ||
+		uint64(hdr[1])*uint64(hdr[2])*uint64(hdr[3]) > maxIDXBytes {
+		return nil, 0, 0, 0, fmt.Errorf("%w: implausible dimensions %d×%d×%d", ErrFormat, hdr[1], hdr[2], hdr[3])
 	}
-	raw := make([]byte, n*rows*cols)
-	if _, err := io.ReadFull(zr, raw); err != nil {
-		return nil, 0, 0, 0, fmt.Errorf("%w: truncated: header says %d images of %d×%d: %v", ErrFormat, n, rows, cols, err)
+	n, rows, cols = int(hdr[1]), int(hdr[2]), int(hdr[3])
+	raw, err := readPayload(zr, n*rows*cols, fmt.Sprintf("%d images of %d×%d", n, rows, cols))
+	if err != nil {
+		return nil, 0, 0, 0, err
 	}
 	if err := trailing(zr, closeFn); err != nil {
 		return nil, 0, 0, 0, err
@@ -85,13 +130,13 @@ func DecodeIDXLabels(r io.Reader) ([]uint8, error) {
 	if hdr[0] != idxLabelsMagic {
 		return nil, fmt.Errorf("%w: magic %#08x, want %#08x (IDX labels)", ErrFormat, hdr[0], idxLabelsMagic)
 	}
-	n := int(hdr[1])
-	if n == 0 || n > maxIDXItems {
-		return nil, fmt.Errorf("%w: implausible label count %d", ErrFormat, n)
+	if hdr[1] == 0 || hdr[1] > maxIDXItems {
+		return nil, fmt.Errorf("%w: implausible label count %d", ErrFormat, hdr[1])
 	}
-	lab := make([]uint8, n)
-	if _, err := io.ReadFull(zr, lab); err != nil {
-		return nil, fmt.Errorf("%w: truncated: header says %d labels: %v", ErrFormat, n, err)
+	n := int(hdr[1])
+	lab, err := readPayload(zr, n, fmt.Sprintf("%d labels", n))
+	if err != nil {
+		return nil, err
 	}
 	if err := trailing(zr, closeFn); err != nil {
 		return nil, err

@@ -73,11 +73,18 @@ var FashionMirrors = []string{
 // the files.
 const FashionSystemDir = "/usr/share/datasets/fashion-mnist"
 
+// fashionSystemDirs are the folders LoadFashion reads Debian's copies from
+// (tests point it elsewhere).
+var fashionSystemDirs = []string{FashionSystemDir}
+
+// fashionHint ends the error when no source has a Fashion-MNIST file.
+const fashionHint = "hint: `apt-get install dataset-fashion-mnist` (Debian/Ubuntu) installs the files in " + FashionSystemDir + "/"
+
 // LoadFashion returns the "train" or "test" split of Fashion-MNIST (default
 // folder data/fashion), from the data directory, the official hosts, or
 // Debian's package files (verified on their decompressed bytes).
 func LoadFashion(o Options, split string) (*Dataset, error) {
-	return loadIDX(o, "fashion", split, fashionFiles, sources{Mirrors: FashionMirrors, SystemDirs: []string{FashionSystemDir}})
+	return loadIDX(o, "fashion", split, fashionFiles, sources{Mirrors: FashionMirrors, SystemDirs: fashionSystemDirs, Hint: fashionHint})
 }
 
 func loadIDX(o Options, name, split string, files map[string][2]fileSpec, src sources) (*Dataset, error) {
