@@ -14,6 +14,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
@@ -100,8 +101,8 @@ func (n *net) setImages(imgs []float32, c, b, hw int) {
 // TrainClassifier fits the classifier on the training split and measures it
 // on the test split.
 func TrainClassifier(name string, tr, te *data.Dataset, epochs int, seed uint64, log io.Writer) (*Classifier, error) {
-	if tr.Height%4 != 0 || tr.Width%4 != 0 {
-		return nil, fmt.Errorf("eval: %d×%d images cannot be halved twice", tr.Height, tr.Width)
+	if err := checkShape(tr.Channels, tr.Height, tr.Width); err != nil {
+		return nil, fmt.Errorf("eval: training the classifier: %w", err)
 	}
 	c := &Classifier{Dataset: name, Channels: tr.Channels, Height: tr.Height, Width: tr.Width}
 	c.Names, c.Shapes = layout(c.Channels, c.Height, c.Width)
@@ -197,6 +198,9 @@ func argmax(p []float64) int {
 // Predict returns class probabilities (n×10) and penultimate features
 // (n×Features) for n images (N,C,H,W) with values in [0,1].
 func (c *Classifier) Predict(images []float32, n int) (probs, feats []float64, err error) {
+	if err := c.check(); err != nil {
+		return nil, nil, fmt.Errorf("eval: classifier: %w", err)
+	}
 	const batch = 250
 	nt, err := c.build(batch)
 	if err != nil {
@@ -243,55 +247,157 @@ var ErrCache = errors.New("eval: bad classifier file")
 
 const cacheVersion = 1
 
-// Save writes the classifier atomically, with a SHA-256 trailer.
-func (c *Classifier) Save(path string) error {
+// Bounds on what a classifier file may declare; the datasets are 28×28×1
+// and 32×32×3. The sides must be multiples of 4 (two stride-2 halvings).
+const (
+	minSide = 4
+	maxSide = 256
+	// maxClassifierBytes bounds what DecodeClassifier reads: a 256×256×3
+	// classifier has about 34M weights, at most 9 gob bytes each.
+	maxClassifierBytes = 512 << 20
+)
+
+// Encode writes the classifier in the cache format: a gob stream (version,
+// classifier) and its SHA-256.
+func (c *Classifier) Encode(w io.Writer) error {
 	var b bytes.Buffer
 	enc := gob.NewEncoder(&b)
 	if err := enc.Encode(cacheVersion); err != nil {
-		return err
+		return fmt.Errorf("eval: encoding the classifier: %w", err)
 	}
 	if err := enc.Encode(c); err != nil {
-		return err
+		return fmt.Errorf("eval: encoding the classifier: %w", err)
 	}
 	sum := sha256.Sum256(b.Bytes())
 	b.Write(sum[:])
-	return fsutil.WriteFileAtomic(path, b.Bytes())
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("eval: writing the classifier: %w", err)
+	}
+	return nil
 }
 
-// LoadClassifier reads a classifier saved by Save.
+// Save writes the classifier atomically, with a SHA-256 trailer.
+func (c *Classifier) Save(path string) error {
+	var b bytes.Buffer
+	if err := c.Encode(&b); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(path, b.Bytes()); err != nil {
+		return fmt.Errorf("eval: saving the classifier: %w", err)
+	}
+	return nil
+}
+
+// LoadClassifier reads a classifier saved by Save. A missing file gives an
+// error that wraps os.ErrNotExist, a corrupt one an error that wraps
+// ErrCache; both name the file.
 func LoadClassifier(path string) (*Classifier, error) {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	defer f.Close()
+	return decodeClassifier(f, path)
+}
+
+// DecodeClassifier reads a classifier written by Encode (or Save). Errors
+// from a corrupt or hostile input wrap ErrCache.
+func DecodeClassifier(r io.Reader) (*Classifier, error) { return decodeClassifier(r, "") }
+
+// decodeClassifier is DecodeClassifier; name, if not empty, is put in the
+// errors.
+func decodeClassifier(r io.Reader, name string) (*Classifier, error) {
+	bad := func(format string, a ...any) error {
+		pre, args := "%w: ", []any{ErrCache}
+		if name != "" {
+			pre, args = "%w: %s: ", append(args, name)
+		}
+		return fmt.Errorf(pre+format, append(args, a...)...)
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, maxClassifierBytes+1))
+	if err != nil {
+		return nil, bad("reading: %w", err)
+	}
+	if len(raw) > maxClassifierBytes {
+		return nil, bad("larger than %d bytes", maxClassifierBytes)
 	}
 	if len(raw) < sha256.Size {
-		return nil, fmt.Errorf("%w: %s is truncated", ErrCache, path)
+		return nil, bad("truncated (%d bytes)", len(raw))
 	}
 	body := raw[:len(raw)-sha256.Size]
 	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], raw[len(raw)-sha256.Size:]) {
-		return nil, fmt.Errorf("%w: %s: checksum mismatch", ErrCache, path)
+		return nil, bad("checksum mismatch")
 	}
-	dec := gob.NewDecoder(bytes.NewReader(body))
+	br := bytes.NewReader(body)
+	dec := gob.NewDecoder(br)
 	var v int
-	if err := dec.Decode(&v); err != nil || v != cacheVersion {
-		return nil, fmt.Errorf("%w: %s: version %d, want %d", ErrCache, path, v, cacheVersion)
+	if err := dec.Decode(&v); err != nil {
+		return nil, bad("version: %w", err)
+	}
+	if v != cacheVersion {
+		return nil, bad("version %d, want %d", v, cacheVersion)
 	}
 	c := &Classifier{}
 	if err := dec.Decode(c); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCache, path, err)
+		return nil, bad("%w", err)
+	}
+	if br.Len() != 0 {
+		return nil, bad("%d bytes after the classifier", br.Len())
+	}
+	if err := c.check(); err != nil {
+		return nil, bad("%w", err)
+	}
+	if !(c.Accuracy >= 0 && c.Accuracy <= 1) {
+		return nil, bad("accuracy %g is not in [0,1]", c.Accuracy)
+	}
+	for i, w := range c.Weights {
+		for k, x := range w {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+				return nil, bad("tensor %s: value %d is %g", c.Names[i], k, x)
+			}
+		}
+	}
+	return c, nil
+}
+
+// check reports whether the classifier's shape is one the network supports
+// and its tensors are those of layout, so that build cannot fail on them.
+func (c *Classifier) check() error {
+	if err := checkShape(c.Channels, c.Height, c.Width); err != nil {
+		return err
 	}
 	names, shapes := layout(c.Channels, c.Height, c.Width)
-	if len(c.Weights) != len(names) {
-		return nil, fmt.Errorf("%w: %s has %d tensors, want %d", ErrCache, path, len(c.Weights), len(names))
+	if len(c.Names) != len(names) || len(c.Shapes) != len(names) || len(c.Weights) != len(names) {
+		return fmt.Errorf("%d names, %d shapes and %d tensors, want %d", len(c.Names), len(c.Shapes), len(c.Weights), len(names))
 	}
 	for i, s := range shapes {
+		if c.Names[i] != names[i] {
+			return fmt.Errorf("tensor %d is %q, want %q", i, c.Names[i], names[i])
+		}
+		if !slices.Equal(c.Shapes[i], s) {
+			return fmt.Errorf("tensor %s has shape %v, want %v", names[i], c.Shapes[i], s)
+		}
 		size := 1
 		for _, d := range s {
 			size *= d
 		}
 		if len(c.Weights[i]) != size {
-			return nil, fmt.Errorf("%w: %s: tensor %s has %d values, want %d", ErrCache, path, names[i], len(c.Weights[i]), size)
+			return fmt.Errorf("tensor %s has %d values, want %d", names[i], len(c.Weights[i]), size)
 		}
 	}
-	return c, nil
+	return nil
+}
+
+// checkShape reports whether the network supports c×h×w images: 1 or 3
+// channels, sides that can be halved twice, within bounds.
+func checkShape(c, h, w int) error {
+	if c != 1 && c != 3 {
+		return fmt.Errorf("%d channels, want 1 or 3", c)
+	}
+	for _, s := range []int{h, w} {
+		if s < minSide || s > maxSide || s%4 != 0 {
+			return fmt.Errorf("%d×%d images, want sides of %d to %d that are multiples of 4", h, w, minSide, maxSide)
+		}
+	}
+	return nil
 }

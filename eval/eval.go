@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -168,6 +169,9 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, error)) (*Classifier, error) {
 	path := filepath.Join(c.DataDir, "classifier-v1.gob")
 	clf, err := LoadClassifier(path)
+	if err == nil && (clf.Channels != test.Channels || clf.Height != test.Height || clf.Width != test.Width) {
+		err = fmt.Errorf("%w: %s is for %d×%d×%d images, %s images are %d×%d×%d", ErrCache, path, clf.Channels, clf.Height, clf.Width, c.Dataset, test.Channels, test.Height, test.Width)
+	}
 	if err == nil {
 		return clf, nil
 	}
@@ -242,10 +246,11 @@ func loadSamples(c Config, test *data.Dataset) ([]float32, int, error) {
 			if err != nil {
 				return nil, 0, err
 			}
-			if img.Bounds().Dx() != test.Width || img.Bounds().Dy() != test.Height {
-				return nil, 0, fmt.Errorf("%w: %s is %v, %s images are %d×%d", ErrConfig, f, img.Bounds().Size(), c.Dataset, test.Width, test.Height)
+			p, err := imagePixels(img, f, test)
+			if err != nil {
+				return nil, 0, err
 			}
-			out = append(out, pixels(img, img.Bounds(), test.Channels)...)
+			out = append(out, p...)
 		}
 		return out, len(files), nil
 	default:
@@ -268,49 +273,97 @@ func readHead(path string, n int) ([]byte, error) {
 	return b, err
 }
 
+// Bounds on a sample PNG's declared size, checked before it is decoded so
+// that a small file cannot declare a huge image (a decompression bomb).
+const (
+	maxPNGSide   = 16384
+	maxPNGPixels = 1 << 26
+)
+
+// decodePNG decodes the PNG file at path.
 func decodePNG(path string) (image.Image, error) {
-	raw, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
-	img, err := png.Decode(bytes.NewReader(raw))
+	defer f.Close()
+	return decodeSamplePNG(bufio.NewReader(f), path)
+}
+
+// decodeSamplePNG decodes a PNG read from r, refusing one whose declared
+// size is beyond maxPNGSide or maxPNGPixels; name is put in the errors.
+func decodeSamplePNG(r io.Reader, name string) (image.Image, error) {
+	var head bytes.Buffer
+	cfg, err := png.DecodeConfig(io.TeeReader(r, &head))
 	if err != nil {
-		return nil, fmt.Errorf("eval: %s: %w", path, err)
+		return nil, fmt.Errorf("eval: %s: %w", name, err)
+	}
+	if w, h := cfg.Width, cfg.Height; w < 1 || h < 1 || w > maxPNGSide || h > maxPNGSide || w*h > maxPNGPixels {
+		return nil, fmt.Errorf("eval: %s: %d×%d image refused (at most %d pixels a side and %d in all)", name, w, h, maxPNGSide, maxPNGPixels)
+	}
+	img, err := png.Decode(io.MultiReader(&head, r))
+	if err != nil {
+		return nil, fmt.Errorf("eval: %s: %w", name, err)
 	}
 	return img, nil
 }
 
-// pixels reads a rectangle as c planes of values in [0,1].
+// checkSampleShape reports whether samples of the test set's shape can be
+// read from images.
+func checkSampleShape(test *data.Dataset) error {
+	if test.Channels != 1 && test.Channels != 3 {
+		return fmt.Errorf("eval: %d-channel images cannot be read from PNGs (1 or 3)", test.Channels)
+	}
+	if test.Width < 1 || test.Height < 1 {
+		return fmt.Errorf("eval: %d×%d images cannot be read from PNGs", test.Width, test.Height)
+	}
+	return nil
+}
+
+// pixels reads a rectangle as c (1 or 3) planes of values in [0,1].
 func pixels(img image.Image, r image.Rectangle, c int) []float32 {
 	w, h := r.Dx(), r.Dy()
 	out := make([]float32, c*w*h)
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			R, Gc, B, _ := img.At(r.Min.X+x, r.Min.Y+y).RGBA()
-			if c == 1 {
-				// The grey value as written by sample.Grid (R = G = B).
-				out[y*w+x] = float32(R>>8) / 255
-				continue
-			}
 			out[y*w+x] = float32(R>>8) / 255
-			out[w*h+y*w+x] = float32(Gc>>8) / 255
-			out[2*w*h+y*w+x] = float32(B>>8) / 255
+			if c == 3 {
+				out[w*h+y*w+x] = float32(Gc>>8) / 255
+				out[2*w*h+y*w+x] = float32(B>>8) / 255
+			}
+			// With one channel: the grey value as written by sample.Grid
+			// (R = G = B).
 		}
 	}
 	return out
 }
 
+// imagePixels reads one sample image, which must have the test set's size.
+func imagePixels(img image.Image, path string, test *data.Dataset) ([]float32, error) {
+	if err := checkSampleShape(test); err != nil {
+		return nil, err
+	}
+	if img.Bounds().Dx() != test.Width || img.Bounds().Dy() != test.Height {
+		return nil, fmt.Errorf("%w: %s is %v, the test images are %d×%d", ErrConfig, path, img.Bounds().Size(), test.Width, test.Height)
+	}
+	return pixels(img, img.Bounds(), test.Channels), nil
+}
+
 // gridTiles cuts a grid written by cmd/sample (2-pixel borders) into its
 // images; all-black tiles (the unused end of the last row) are dropped.
 func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int, error) {
+	if err := checkSampleShape(test); err != nil {
+		return nil, 0, err
+	}
 	const pad = 2
 	b := img.Bounds()
 	tw, th := test.Width+pad, test.Height+pad
-	if (b.Dx()-pad)%tw != 0 || (b.Dy()-pad)%th != 0 {
+	if b.Dx() < pad+tw || b.Dy() < pad+th || (b.Dx()-pad)%tw != 0 || (b.Dy()-pad)%th != 0 {
 		return nil, 0, fmt.Errorf("%w: %s is %v, not a grid of %d×%d tiles with %d-pixel borders", ErrConfig, path, b.Size(), test.Width, test.Height, pad)
 	}
 	cols, rows := (b.Dx()-pad)/tw, (b.Dy()-pad)/th
-	var out []float32
+	out := make([]float32, 0, cols*rows*test.Dim())
 	n := 0
 	for ty := 0; ty < rows; ty++ {
 		for tx := 0; tx < cols; tx++ {

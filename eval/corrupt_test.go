@@ -1,0 +1,349 @@
+package eval
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/ncsn-go/ncsn/data"
+)
+
+var update = flag.Bool("update", false, "rewrite the corrupt inputs in testdata and the fuzz seed corpus")
+
+// testdataClassifiers are the small corrupt classifier files in testdata:
+// file name → contents.
+func testdataClassifiers(tb testing.TB) map[string][]byte {
+	seeds := classifierSeeds(tb)
+	flipped := withSum(seeds["two-channels"])
+	flipped[len(flipped)/3] ^= 0x10
+	return map[string][]byte{
+		"classifier-truncated.gob": withSum(seeds["two-channels"])[:20],
+		"classifier-flipped.gob":   flipped,
+		"classifier-channels.gob":  withSum(seeds["two-channels"]),
+		"classifier-huge.gob":      withSum(seeds["huge"]),
+		"classifier-negative.gob":  withSum(seeds["negative"]),
+		"classifier-version.gob":   withSum(seeds["version-2"]),
+		"classifier-other.gob":     withSum(seeds["not-classifier"]),
+	}
+}
+
+// testdataPNGs are the corrupt sample PNGs in testdata.
+func testdataPNGs(tb testing.TB) map[string][]byte {
+	seeds := samplePNGSeeds(tb)
+	return map[string][]byte{
+		"png-truncated.png":   seeds["truncated"],
+		"png-bomb.png":        seeds["bomb"],
+		"png-bomb-pixels.png": seeds["bomb-pixels"],
+		"png-garbage.png":     []byte("not a PNG at all\n"),
+		"png-short-rows.png":  seeds["short-rows"],
+	}
+}
+
+// TestUpdateTestdata rewrites testdata:
+//
+//	go test ./eval -run TestUpdateTestdata -args -update
+func TestUpdateTestdata(t *testing.T) {
+	if !*update {
+		t.Skip("run with -update to rewrite testdata")
+	}
+	write := func(dir string, files map[string][]byte, corpus bool) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range files {
+			if corpus {
+				b = []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b))
+			}
+			if len(b) > 20<<10 {
+				t.Fatalf("%s/%s: %d bytes", dir, name, len(b))
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("testdata", testdataClassifiers(t), false)
+	write("testdata", testdataPNGs(t), false)
+	write(filepath.Join("testdata", "fuzz", "FuzzDecodeClassifier"), classifierSeeds(t), true)
+	write(filepath.Join("testdata", "fuzz", "FuzzSamplePNG"), samplePNGSeeds(t), true)
+}
+
+func TestLoadClassifierCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	valid := withSum(classifierBody(t, cacheVersion, zeroClassifier(1, 8, 8)))
+	flipped := bytes.Clone(valid)
+	flipped[len(flipped)/2] ^= 1
+	nan := zeroClassifier(1, 8, 8)
+	nan.Weights[3][7] = float32(math.NaN())
+	inf := zeroClassifier(3, 8, 8)
+	inf.Weights[10][0] = float32(math.Inf(-1))
+	shape := zeroClassifier(1, 8, 8)
+	shape.Shapes[8] = []int{128, 256}
+	named := zeroClassifier(1, 8, 8)
+	named.Names[0] = "x"
+	short := zeroClassifier(1, 8, 8)
+	short.Weights[11] = short.Weights[11][:9]
+	acc := zeroClassifier(1, 8, 8)
+	acc.Accuracy = math.NaN()
+	generated := map[string][]byte{
+		"valid-flipped.gob": flipped,
+		"nan.gob":           withSum(classifierBody(t, cacheVersion, nan)),
+		"inf.gob":           withSum(classifierBody(t, cacheVersion, inf)),
+		"shape.gob":         withSum(classifierBody(t, cacheVersion, shape)),
+		"named.gob":         withSum(classifierBody(t, cacheVersion, named)),
+		"short.gob":         withSum(classifierBody(t, cacheVersion, short)),
+		"accuracy.gob":      withSum(classifierBody(t, cacheVersion, acc)),
+		"trailing.gob":      withSum(append(classifierBody(t, cacheVersion, zeroClassifier(1, 4, 4)), 0)),
+		"empty.gob":         nil,
+	}
+	for name, b := range generated {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		path, want string
+	}{
+		{"testdata/classifier-truncated.gob", "truncated (20 bytes)"},
+		{"testdata/classifier-flipped.gob", "checksum mismatch"},
+		{"testdata/classifier-channels.gob", "2 channels"},
+		{"testdata/classifier-huge.gob", "1099511627776×1099511627776 images"},
+		{"testdata/classifier-negative.gob", "-8×8 images"},
+		{"testdata/classifier-version.gob", "version 2, want 1"},
+		{"testdata/classifier-other.gob", "gob: "},
+		{filepath.Join(dir, "valid-flipped.gob"), "checksum mismatch"},
+		{filepath.Join(dir, "nan.gob"), "tensor c2.b: value 7 is NaN"},
+		{filepath.Join(dir, "inf.gob"), "tensor f2.w: value 0 is -Inf"},
+		{filepath.Join(dir, "shape.gob"), "tensor f1.w has shape [128 256]"},
+		{filepath.Join(dir, "named.gob"), `tensor 0 is "x"`},
+		{filepath.Join(dir, "short.gob"), "tensor f2.b has 9 values, want 10"},
+		{filepath.Join(dir, "accuracy.gob"), "accuracy NaN"},
+		{filepath.Join(dir, "trailing.gob"), "1 bytes after the classifier"},
+		{filepath.Join(dir, "empty.gob"), "truncated (0 bytes)"},
+	} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			c, err := LoadClassifier(tc.path)
+			if err == nil {
+				t.Fatalf("loaded %+v", c.Names)
+			}
+			if !errors.Is(err, ErrCache) || !strings.Contains(err.Error(), tc.path) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q: want ErrCache, the path and %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("missing", func(t *testing.T) {
+		p := filepath.Join(dir, "none.gob")
+		if _, err := LoadClassifier(p); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), p) {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+func TestDecodeClassifier(t *testing.T) {
+	var b bytes.Buffer
+	want := zeroClassifier(1, 8, 8)
+	if err := want.Encode(&b); err != nil {
+		t.Fatal(err)
+	}
+	valid := b.Bytes()
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string // "" for success
+	}{
+		{"valid", valid, ""},
+		{"last byte flipped", append(bytes.Clone(valid[:len(valid)-1]), valid[len(valid)-1]^0x80), "checksum mismatch"},
+		{"truncated", valid[:len(valid)-1], "checksum mismatch"},
+		{"short", valid[:sha256.Size-1], "truncated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := DecodeClassifier(bytes.NewReader(tc.in))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatal(err)
+			case tc.want == "":
+				// Zero weights: every class gets 1/10.
+				probs, feats, err := c.Predict(make([]float32, 2*64), 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(probs) != 20 || len(feats) != 2*Features || math.Abs(probs[13]-0.1) > 1e-9 {
+					t.Fatalf("%d probabilities (%v), %d features", len(probs), probs, len(feats))
+				}
+			case err == nil || !errors.Is(err, ErrCache) || !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("read error", func(t *testing.T) {
+		boom := errors.New("boom")
+		if _, err := DecodeClassifier(iotest.ErrReader(boom)); !errors.Is(err, boom) || !errors.Is(err, ErrCache) {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+// TestPredictChecks: a classifier built in code with a bad shape is refused
+// with an error, not a panic in the graph.
+func TestPredictChecks(t *testing.T) {
+	short := zeroClassifier(1, 8, 8)
+	short.Weights = short.Weights[:5]
+	odd := zeroClassifier(1, 8, 8)
+	odd.Height = 6
+	for _, tc := range []struct {
+		name string
+		c    *Classifier
+		want string
+	}{
+		{"empty", &Classifier{}, "0 channels"},
+		{"short", short, "5 tensors"},
+		{"odd side", odd, "6×8 images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, _, err := tc.c.Predict(make([]float32, 64), 1); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTrainClassifierShape(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		c, h, w int
+		want    string
+	}{
+		{"odd", 1, 30, 30, "30×30 images"},
+		{"channels", 2, 8, 8, "2 channels"},
+		{"huge", 1, 1 << 20, 1 << 20, "images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ds := &data.Dataset{N: 1, Channels: tc.c, Height: tc.h, Width: tc.w}
+			if _, err := TrainClassifier("x", ds, ds, 1, 1, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestClassifierShapeMismatch: a cached classifier for other images is
+// refused, not used.
+func TestClassifierShapeMismatch(t *testing.T) {
+	dir := t.TempDir()
+	if err := zeroClassifier(3, 32, 32).Save(filepath.Join(dir, "classifier-v1.gob")); err != nil {
+		t.Fatal(err)
+	}
+	noTrain := func() (*data.Dataset, error) { return nil, errors.New("no training here") }
+	_, err := classifier(Config{Dataset: "mnist", DataDir: dir}, mnistShape, noTrain)
+	if !errors.Is(err, ErrCache) || !strings.Contains(err.Error(), "3×32×32") {
+		t.Fatalf("error %v", err)
+	}
+	clf, err := classifier(Config{Dataset: "cifar10", DataDir: dir}, cifarShape, noTrain)
+	if err != nil || clf.Channels != 3 {
+		t.Fatalf("matching classifier: %v", err)
+	}
+}
+
+func TestSamplePNGCorrupt(t *testing.T) {
+	for _, tc := range []struct {
+		file, want string
+	}{
+		{"png-truncated.png", "not enough pixel data"},
+		{"png-bomb.png", "100000×100000 image refused"},
+		{"png-bomb-pixels.png", "16384×16384 image refused"},
+		{"png-garbage.png", "not a PNG file"},
+		{"png-short-rows.png", "not enough pixel data"},
+		{"none.png", "no such file"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			p := filepath.Join("testdata", tc.file)
+			for _, read := range []func() error{
+				func() error { _, err := decodePNG(p); return err },
+				func() error { _, _, err := loadSamples(Config{Samples: p}, mnistShape); return err },
+			} {
+				if err := read(); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want the path and %q", err, tc.want)
+				}
+			}
+		})
+	}
+	t.Run("folder", func(t *testing.T) {
+		dir := t.TempDir()
+		seeds := samplePNGSeeds(t)
+		for name, b := range map[string][]byte{"a.png": encodePNG(t, image.NewGray(image.Rect(0, 0, 28, 28))), "b.png": seeds["bomb"]} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := loadSamples(Config{Samples: dir}, mnistShape); err == nil || !strings.Contains(err.Error(), "b.png") || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
+
+// TestGridTilesEdges: grids of odd sizes and in every PNG colour type are
+// cut or refused with an error naming the file, never a panic.
+func TestGridTilesEdges(t *testing.T) {
+	seeds := samplePNGSeeds(t)
+	decode := func(name string) image.Image {
+		img, err := decodeSamplePNG(bytes.NewReader(seeds[name]), name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return img
+	}
+	bad := &data.Dataset{Channels: 2, Height: 28, Width: 28}
+	flat := &data.Dataset{Channels: 1, Height: 28, Width: 0}
+	for _, tc := range []struct {
+		name  string
+		img   image.Image
+		shape *data.Dataset
+		n     int     // images, when it is a grid
+		first float32 // the first value, when it is a grid
+		want  string  // the error, when it is not
+	}{
+		{"mnist grid", decode("mnist-grid"), mnistShape, 4, 1.0 / 5, ""},
+		{"cifar10 grid", decode("cifar10-grid"), cifarShape, 3, 1.0 / 4, ""},
+		{"paletted", decode("paletted"), mnistShape, 4, 128.0 / 255, ""},
+		{"gray16", decode("gray16"), mnistShape, 4, 128.0 / 255, ""},
+		{"grey+alpha", decode("grey-alpha"), mnistShape, 4, 200.0 / 255, ""},
+		{"grey as rgb", decode("grey-alpha"), &data.Dataset{Channels: 3, Height: 28, Width: 28}, 4, 200.0 / 255, ""},
+		{"cifar10 grid as mnist", decode("cifar10-grid"), mnistShape, 0, 0, "not a grid"},
+		{"not a multiple", decode("not-a-multiple"), mnistShape, 0, 0, "not a grid"},
+		{"one pixel", decode("one-pixel"), mnistShape, 0, 0, "not a grid"},
+		{"zero size", image.NewGray(image.Rect(0, 0, 0, 0)), mnistShape, 0, 0, "not a grid"},
+		{"border only", image.NewGray(image.Rect(0, 0, 2, 2)), mnistShape, 0, 0, "not a grid"},
+		{"offset blank", image.NewGray(image.Rect(5, 7, 5+62, 7+62)), mnistShape, 2, 0, ""}, // the blank last row is dropped
+		{"one tile", image.NewGray(image.Rect(0, 0, 32, 32)), mnistShape, 0, 0, "holds 0 images"},
+		{"two channels", decode("mnist-grid"), bad, 0, 0, "2-channel"},
+		{"zero width", decode("mnist-grid"), flat, 0, 0, "0×28 images"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, n, err := gridTiles(tc.img, "grid.png", tc.shape)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("error %v, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.n || len(out) != n*tc.shape.Dim() {
+				t.Fatalf("%d images, %d values; want %d images", n, len(out), tc.n)
+			}
+			if d := out[0] - tc.first; d > 0.5/255 || d < -0.5/255 {
+				t.Fatalf("first value %g, want %g", out[0], tc.first)
+			}
+		})
+	}
+}
