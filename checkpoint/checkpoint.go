@@ -33,6 +33,14 @@ var ErrCorrupt = errors.New("checkpoint: corrupt or truncated file")
 // ErrNone is returned by Latest when a folder holds no checkpoint.
 var ErrNone = errors.New("checkpoint: no checkpoint")
 
+// ErrNewer is wrapped when a file was written by a newer version of this
+// program, in a format this one cannot read.
+var ErrNewer = errors.New("checkpoint: written by a newer version of this program")
+
+// ErrNonFinite is wrapped when a state to be saved holds NaN or Inf weights:
+// such a state is never written, so it can never displace a good checkpoint.
+var ErrNonFinite = errors.New("checkpoint: non-finite weights")
+
 // State is everything a run needs to continue exactly where it stopped, and
 // everything sampling needs.
 type State struct {
@@ -52,6 +60,9 @@ type State struct {
 	EMA     model.Params
 	M, V    [][]float32
 	RNG     []byte // the PCG generator's state (MarshalBinary)
+	// Arith names the arithmetic path that computed the state (convolution
+	// kernels and BLAS): a resume is bit-exact only on the same path.
+	Arith string
 }
 
 type header struct {
@@ -64,6 +75,7 @@ type header struct {
 	Step    int             `json:"step"`
 	AdamT   int             `json:"adam_t"`
 	RNG     []byte          `json:"rng"`
+	Arith   string          `json:"arith,omitempty"`
 	Tensors []tensorInfo    `json:"tensors"`
 }
 
@@ -77,7 +89,15 @@ func Encode(w io.Writer, s *State) error {
 	if len(s.EMA) != len(s.Weights) || len(s.M) != len(s.Weights) || len(s.V) != len(s.Weights) {
 		return fmt.Errorf("checkpoint: %d weights, %d EMA, %d/%d moments", len(s.Weights), len(s.EMA), len(s.M), len(s.V))
 	}
-	h := header{Model: s.Model, Dataset: s.Dataset, Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG}
+	for i, p := range s.Weights {
+		if k := firstNonFinite(p.Data); k >= 0 {
+			return fmt.Errorf("%w: %s[%d] = %g", ErrNonFinite, p.Name, k, p.Data[k])
+		}
+		if k := firstNonFinite(s.EMA[i].Data); k >= 0 {
+			return fmt.Errorf("%w: EMA %s[%d] = %g", ErrNonFinite, p.Name, k, s.EMA[i].Data[k])
+		}
+	}
+	h := header{Model: s.Model, Dataset: s.Dataset, Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG, Arith: s.Arith}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
 	}
@@ -137,7 +157,9 @@ func Decode(r io.Reader) (*State, error) {
 	if !bytes.Equal(all[:8], magic[:]) {
 		return nil, fmt.Errorf("%w: not a checkpoint (bad magic)", ErrCorrupt)
 	}
-	if v := binary.LittleEndian.Uint32(all[8:12]); v != Version {
+	if v := binary.LittleEndian.Uint32(all[8:12]); v > Version {
+		return nil, fmt.Errorf("%w (format version %d; this one reads version %d): update the program to use it", ErrNewer, v, Version)
+	} else if v != Version {
 		return nil, fmt.Errorf("%w: format version %d, this program reads version %d", ErrCorrupt, v, Version)
 	}
 	body, tail := all[:len(all)-sha256.Size], all[len(all)-sha256.Size:]
@@ -152,8 +174,18 @@ func Decode(r io.Reader) (*State, error) {
 	if err := json.Unmarshal(body[pre:pre+int(hl)], &h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrCorrupt, err)
 	}
-	if err := h.Model.Validate(); err != nil {
+	if err := h.check(); err != nil {
+		return nil, err
+	}
+	data := body[pre+int(hl):]
+	// The tensors' size follows from the architecture: check it against the
+	// file before allocating anything of that size.
+	size, err := model.LayoutSize(h.Model)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if want := 4 * 4 * uint64(size); uint64(len(data)) != want {
+		return nil, fmt.Errorf("%w: %d bytes of tensor data, the architecture needs %d", ErrCorrupt, len(data), want)
 	}
 	layout, err := model.Layout(h.Model)
 	if err != nil {
@@ -162,9 +194,8 @@ func Decode(r io.Reader) (*State, error) {
 	if len(layout) != len(h.Tensors) {
 		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrCorrupt, len(h.Tensors), len(layout))
 	}
-	s := &State{Model: h.Model, Dataset: h.Dataset, Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG}
+	s := &State{Model: h.Model, Dataset: h.Dataset, Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG, Arith: h.Arith}
 	s.Weights, s.EMA = layout, layout.Clone()
-	data := body[pre+int(hl):]
 	get := func(x []float32) error {
 		if len(data) < 4*len(x) {
 			return fmt.Errorf("%w: tensor data ends early", ErrCorrupt)
@@ -191,6 +222,35 @@ func Decode(r io.Reader) (*State, error) {
 		return nil, fmt.Errorf("%w: %d bytes after the last tensor", ErrCorrupt, len(data))
 	}
 	return s, nil
+}
+
+// check rejects header values no writer produces.
+func (h *header) check() error {
+	if err := h.Model.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if len(h.Sigmas) == 0 {
+		return fmt.Errorf("%w: no noise levels", ErrCorrupt)
+	}
+	for _, s := range h.Sigmas {
+		if !(s > 0) || math.IsInf(s, 0) {
+			return fmt.Errorf("%w: noise level %g", ErrCorrupt, s)
+		}
+	}
+	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) {
+		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps)
+	}
+	return nil
+}
+
+// firstNonFinite is the index of the first NaN or Inf in x, or -1.
+func firstNonFinite(x []float32) int {
+	for i, v := range x {
+		if v-v != 0 { // NaN or ±Inf
+			return i
+		}
+	}
+	return -1
 }
 
 func equalInts(a, b []int) bool {
@@ -224,9 +284,10 @@ func FileName(step int) string { return fmt.Sprintf("ckpt-%08d.ckpt", step) }
 
 const latestName = "latest"
 
-// Save writes s into dir as FileName(s.Step) atomically, points `latest` at
-// it, and deletes the oldest checkpoints beyond keep (keep ≤ 0 keeps all).
-func Save(dir string, s *State, keep int) (string, error) {
+// Save writes s into dir as FileName(s.Step) atomically and then points
+// `latest` at it. A failed save (a full disk, say) leaves the folder as it was:
+// `latest` still names the previous checkpoint, and no partial file remains.
+func Save(dir string, s *State) (string, error) {
 	path := filepath.Join(dir, FileName(s.Step))
 	if err := fsutil.WriteAtomic(path, func(w io.Writer) error { return Encode(w, s) }); err != nil {
 		return "", fmt.Errorf("checkpoint: writing %s: %w", path, err)
@@ -234,14 +295,36 @@ func Save(dir string, s *State, keep int) (string, error) {
 	if err := fsutil.WriteFileAtomic(filepath.Join(dir, latestName), []byte(FileName(s.Step)+"\n")); err != nil {
 		return "", fmt.Errorf("checkpoint: writing %s: %w", filepath.Join(dir, latestName), err)
 	}
-	if keep > 0 {
-		all, _ := List(dir)
-		for len(all) > keep {
-			os.Remove(all[0])
-			all = all[1:]
+	return path, nil
+}
+
+// Prune deletes the oldest checkpoints of dir beyond the newest keep (keep ≤ 0
+// keeps all). The one `latest` names is never deleted.
+func Prune(dir string, keep int) error {
+	if keep <= 0 {
+		return nil
+	}
+	all, err := List(dir)
+	if err != nil {
+		return fmt.Errorf("checkpoint: listing %s: %w", dir, err)
+	}
+	latest, err := Latest(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range all[:max(0, len(all)-keep)] {
+		if p == latest {
+			continue
+		}
+		if err := os.Remove(p); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return path, nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("checkpoint: pruning %s: %w", dir, err)
+	}
+	return nil
 }
 
 // List returns the checkpoint files of dir, oldest step first.

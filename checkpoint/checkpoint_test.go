@@ -2,7 +2,11 @@ package checkpoint
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -13,7 +17,7 @@ import (
 	"github.com/ncsn-go/ncsn/model"
 )
 
-func tinyState(t *testing.T, step int) *State {
+func tinyState(t testing.TB, step int) *State {
 	t.Helper()
 	cfg := model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 1}
 	r := rand.New(rand.NewPCG(uint64(step), 1))
@@ -68,7 +72,7 @@ func TestCorrupt(t *testing.T) {
 	var ob bytes.Buffer
 	Encode(&ob, other)
 	ver := append([]byte(nil), good...)
-	ver[8] = 9
+	ver[8] = 0
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -76,7 +80,11 @@ func TestCorrupt(t *testing.T) {
 	}{
 		{"empty", nil, "too short"},
 		{"magic", append([]byte("PNG\x00\x00\x00\x00\x00"), good[8:]...), "bad magic"},
-		{"version", ver, "format version 9"},
+		{"version", ver, "format version 0"},
+		{"huge-architecture", withHeader(t, good, func(h map[string]any) { h["model"].(map[string]any)["base"] = 1000 }), "tensor data"},
+		{"no-sigmas", withHeader(t, good, func(h map[string]any) { h["sigmas"] = []float64{} }), "no noise levels"},
+		{"negative-sigma", withHeader(t, good, func(h map[string]any) { h["sigmas"] = []float64{1, -1} }), "noise level -1"},
+		{"negative-step", withHeader(t, good, func(h map[string]any) { h["step"] = -4 }), "step -4"},
 		{"truncated-half", good[:len(good)/2], "checksum"},
 		{"truncated-end", good[:len(good)-1], "checksum"},
 		{"flipped-header", flip(30), "checksum"},
@@ -104,7 +112,10 @@ func TestSaveLatestKeep(t *testing.T) {
 		t.Fatalf("empty folder: %v", err)
 	}
 	for _, step := range []int{10, 20, 30, 40} {
-		if _, err := Save(dir, tinyState(t, step), 2); err != nil {
+		if _, err := Save(dir, tinyState(t, step)); err != nil {
+			t.Fatal(err)
+		}
+		if err := Prune(dir, 2); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -133,5 +144,102 @@ func TestSaveLatestKeep(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "latest"), []byte("../../etc/passwd\n"), 0o644)
 	if _, err := Latest(dir); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("bad pointer: %v", err)
+	}
+}
+
+// withHeader returns a copy of a good file with its JSON header edited and a
+// valid checksum: what a buggy or hostile writer could produce.
+func withHeader(t *testing.T, good []byte, edit func(map[string]any)) []byte {
+	t.Helper()
+	hl := binary.LittleEndian.Uint64(good[12:20])
+	var h map[string]any
+	if err := json.Unmarshal(good[20:20+hl], &h); err != nil {
+		t.Fatal(err)
+	}
+	edit(h)
+	js, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	b.Write(good[:12])
+	binary.Write(&b, binary.LittleEndian, uint64(len(js)))
+	b.Write(js)
+	b.Write(good[20+hl : len(good)-sha256.Size])
+	sum := sha256.Sum256(b.Bytes())
+	b.Write(sum[:])
+	return b.Bytes()
+}
+
+// TestNewerVersion: a file of a future format is not called corrupt.
+func TestNewerVersion(t *testing.T) {
+	b := encoded(t)
+	binary.LittleEndian.PutUint32(b[8:12], Version+1)
+	p := filepath.Join(t.TempDir(), "future.ckpt")
+	os.WriteFile(p, b, 0o644)
+	_, err := Load(p)
+	if !errors.Is(err, ErrNewer) || errors.Is(err, ErrCorrupt) {
+		t.Fatalf("got %v", err)
+	}
+	if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "newer version") || !strings.Contains(err.Error(), "format version 2") {
+		t.Fatalf("message %q", err)
+	}
+}
+
+// TestNonFiniteNotSaved: a state with a NaN or Inf weight is refused, nothing
+// is written and `latest` keeps naming the last good checkpoint.
+func TestNonFiniteNotSaved(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Save(dir, tinyState(t, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(s *State)
+	}{
+		{"nan-weight", func(s *State) { s.Weights[3].Data[2] = float32(math.NaN()) }},
+		{"inf-ema", func(s *State) { s.EMA[5].Data[0] = float32(math.Inf(-1)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tinyState(t, 2)
+			tc.set(s)
+			if _, err := Save(dir, s); !errors.Is(err, ErrNonFinite) {
+				t.Fatalf("got %v", err)
+			}
+			all, _ := List(dir)
+			p, _ := Latest(dir)
+			if len(all) != 1 || filepath.Base(p) != FileName(1) {
+				t.Fatalf("files %v, latest %s", all, p)
+			}
+			if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+				t.Fatalf("%d entries left in the folder", len(ents))
+			}
+		})
+	}
+}
+
+// TestPruneKeepsLatest: pruning never deletes the checkpoint `latest` names,
+// even when it is not among the newest files, and reports failures.
+func TestPruneKeepsLatest(t *testing.T) {
+	dir := t.TempDir()
+	for _, step := range []int{10, 20, 30} {
+		if _, err := Save(dir, tinyState(t, step)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "latest"), []byte(FileName(10)+"\n"), 0o644)
+	if err := Prune(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := List(dir)
+	if len(all) != 2 || filepath.Base(all[0]) != FileName(10) || filepath.Base(all[1]) != FileName(30) {
+		t.Fatalf("kept %v", all)
+	}
+	// A removal that fails (here a non-empty folder with a checkpoint's name)
+	// is reported, not ignored.
+	stuck := filepath.Join(dir, FileName(5))
+	os.MkdirAll(filepath.Join(stuck, "x"), 0o755)
+	if err := Prune(dir, 1); err == nil || !strings.Contains(err.Error(), FileName(5)) {
+		t.Fatalf("a failed removal was not reported: %v", err)
 	}
 }

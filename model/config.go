@@ -42,6 +42,16 @@ func CIFAR10(base int, mult ...int) Config {
 	return Config{Channels: 3, Height: 32, Width: 32, Base: base, Mult: mult, EmbDim: 128, FourierScale: 16}
 }
 
+// Limits of Validate.
+const (
+	maxChannels = 4
+	maxSide     = 1024
+	maxBase     = 1024
+	maxMult     = 16
+	maxLevels   = 8
+	maxEmbDim   = 8192
+)
+
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
 	switch {
@@ -53,10 +63,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: no resolution levels", ErrConfig)
 	case c.EmbDim < 2 || c.EmbDim%2 != 0:
 		return fmt.Errorf("%w: emb_dim %d must be even and positive", ErrConfig, c.EmbDim)
+	// Bounds far beyond any network this code can train keep the arithmetic
+	// of sizes exact and a hostile checkpoint header from asking for
+	// unbounded memory.
+	case c.Channels > maxChannels || c.Height > maxSide || c.Width > maxSide:
+		return fmt.Errorf("%w: image shape %d×%d×%d beyond %d×%d×%d", ErrConfig, c.Channels, c.Height, c.Width, maxChannels, maxSide, maxSide)
+	case c.Base > maxBase:
+		return fmt.Errorf("%w: base %d beyond %d", ErrConfig, c.Base, maxBase)
+	case len(c.Mult) > maxLevels:
+		return fmt.Errorf("%w: %d resolution levels, at most %d", ErrConfig, len(c.Mult), maxLevels)
+	case c.EmbDim > maxEmbDim:
+		return fmt.Errorf("%w: emb_dim %d beyond %d", ErrConfig, c.EmbDim, maxEmbDim)
 	}
 	for _, m := range c.Mult {
-		if m < 1 {
-			return fmt.Errorf("%w: channel multiplier %d", ErrConfig, m)
+		if m < 1 || m > maxMult {
+			return fmt.Errorf("%w: channel multiplier %d (1 to %d)", ErrConfig, m, maxMult)
 		}
 	}
 	div := 1 << (len(c.Mult) - 1)

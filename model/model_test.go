@@ -141,14 +141,45 @@ func TestParamCount(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, c := range []Config{
-		{Channels: 1, Height: 28, Width: 28, Base: 0, Mult: []int{1}, EmbDim: 8},
-		{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: nil, EmbDim: 8},
-		{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1, 2, 2, 2}, EmbDim: 8},
-		{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1}, EmbDim: 7},
+	for _, tc := range []struct {
+		name string
+		c    Config
+	}{
+		{"no base", Config{Channels: 1, Height: 28, Width: 28, Base: 0, Mult: []int{1}, EmbDim: 8}},
+		{"no levels", Config{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: nil, EmbDim: 8}},
+		{"28 not halved 3 times", Config{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1, 2, 2, 2}, EmbDim: 8}},
+		{"odd emb_dim", Config{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1}, EmbDim: 7}},
+		{"huge base", Config{Channels: 1, Height: 28, Width: 28, Base: 1 << 40, Mult: []int{1}, EmbDim: 8}},
+		{"huge multiplier", Config{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1, 1 << 30}, EmbDim: 8}},
+		{"huge image", Config{Channels: 1, Height: 1 << 20, Width: 1 << 20, Base: 4, Mult: []int{1}, EmbDim: 8}},
+		{"many levels", Config{Channels: 1, Height: 512, Width: 512, Base: 4, Mult: []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, EmbDim: 8}},
+		{"huge emb_dim", Config{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1}, EmbDim: 1 << 30}},
 	} {
-		if _, err := Layout(c); err == nil {
-			t.Errorf("%+v accepted", c)
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Layout(tc.c); err == nil {
+				t.Errorf("%+v accepted", tc.c)
+			}
+			if _, err := LayoutSize(tc.c); err == nil {
+				t.Errorf("LayoutSize accepted %+v", tc.c)
+			}
+		})
+	}
+}
+
+// TestLayoutSize: the size computed without allocating is the layout's.
+func TestLayoutSize(t *testing.T) {
+	for _, c := range []Config{tiny(), MNIST(16), CIFAR10(128, 1, 2, 2, 2)} {
+		ps, err := Layout(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all := 0
+		for _, p := range ps {
+			all += len(p.Data)
+		}
+		n, err := LayoutSize(c)
+		if err != nil || n != all {
+			t.Fatalf("%+v: LayoutSize %d (%v), the layout has %d values", c, n, err, all)
 		}
 	}
 }

@@ -56,16 +56,42 @@ func (ps Params) Get(name string) (*Param, error) {
 // Layout lists, in order, the name and shape of every parameter of the
 // architecture, without values.
 func Layout(cfg Config) (Params, error) {
+	return layout(cfg, true)
+}
+
+// LayoutSize is the number of values of all the parameters of cfg, computed
+// without allocating them (readers check a file's length against it first).
+func LayoutSize(cfg Config) (int, error) {
+	ps, err := layout(cfg, false)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range ps {
+		k := 1
+		for _, d := range p.Shape {
+			k *= d
+		}
+		n += k
+	}
+	return n, nil
+}
+
+func layout(cfg Config, alloc bool) (Params, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	var ps Params
 	add := func(name string, fixed bool, shape ...int) {
-		n := 1
-		for _, d := range shape {
-			n *= d
+		p := &Param{Name: name, Shape: shape, Fixed: fixed}
+		if alloc {
+			n := 1
+			for _, d := range shape {
+				n *= d
+			}
+			p.Data = make([]float32, n)
 		}
-		ps = append(ps, &Param{Name: name, Shape: shape, Data: make([]float32, n), Fixed: fixed})
+		ps = append(ps, p)
 	}
 	e := cfg.EmbDim
 	add("emb.freq", true, e/2)

@@ -1,6 +1,7 @@
 // Package fsutil writes files atomically: a temporary file in the same
 // folder, synced, then renamed over the target, so a reader never sees half a
-// file and a crash never destroys the previous version.
+// file and a crash never destroys the previous version; and it takes advisory
+// locks that the operating system releases when their process dies.
 package fsutil
 
 import (
@@ -16,7 +17,7 @@ func WriteAtomic(path string, fill func(w io.Writer) error) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, tempPattern(filepath.Base(path)))
 	if err != nil {
 		return err
 	}
@@ -49,6 +50,29 @@ func WriteAtomic(path string, fill func(w io.Writer) error) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// tempPattern is the name of WriteAtomic's temporary file for a target name.
+func tempPattern(name string) string { return "." + name + ".tmp-*" }
+
+// RemoveTemps deletes the temporary files that writes of the named targets in
+// dir left behind when their process died mid-write, and returns how many it
+// removed. Call it only while no other process writes there (under a Lock).
+func RemoveTemps(dir string, names ...string) (int, error) {
+	n := 0
+	for _, name := range names {
+		m, err := filepath.Glob(filepath.Join(dir, tempPattern(name)))
+		if err != nil {
+			return n, err
+		}
+		for _, p := range m {
+			if err := os.Remove(p); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // WriteFileAtomic writes data to path atomically.

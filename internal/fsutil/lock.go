@@ -1,0 +1,78 @@
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// ErrLocked is matched (errors.Is) by TryLock's error when another process
+// holds the lock.
+var ErrLocked = errors.New("locked by another process")
+
+// LockedError says who holds a lock that TryLock could not take.
+type LockedError struct {
+	Path   string
+	Holder string // as the holder wrote it: "pid N on HOST since TIME"
+}
+
+func (e *LockedError) Error() string { return e.Path + " is locked by " + e.Holder }
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// Lock is an advisory exclusive lock on a file, held by this process until
+// Unlock or until the process ends: the operating system releases it when
+// the process dies, however it dies (kill -9 included), so a stale lock file
+// never blocks anyone. Readers that do not lock are not affected.
+type Lock struct {
+	f *os.File
+}
+
+// TryLock takes the lock on path (creating the file) without waiting. The
+// file then names the holder (process id, host, start time), which is what
+// the *LockedError of a second process reports.
+func TryLock(path string) (*Lock, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		if !errors.Is(err, errWouldBlock) {
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		// The holder writes its name just after locking: give it a moment.
+		holder := "another process"
+		for try := 0; try < 20; try++ {
+			if b, rerr := os.ReadFile(path); rerr == nil && len(strings.TrimSpace(string(b))) > 0 {
+				holder = strings.TrimSpace(string(b))
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil, &LockedError{Path: path, Holder: holder}
+	}
+	host, _ := os.Hostname()
+	info := fmt.Sprintf("pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(info), 0) // best effort: only error messages read it
+	}
+	return &Lock{f: f}, nil
+}
+
+// Unlock releases the lock. The file stays: removing it would let a third
+// process lock a new file while a second still waits on the old one.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := unlockFile(l.f)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}

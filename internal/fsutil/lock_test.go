@@ -1,0 +1,90 @@
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary act as a second process that holds a lock
+// until it is killed.
+func TestMain(m *testing.M) {
+	if p := os.Getenv("FSUTIL_HOLD_LOCK"); p != "" {
+		if _, err := TryLock(p); err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		fmt.Println("locked")
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestLockTwoProcesses: while another process holds the lock, TryLock fails
+// with ErrLocked naming that process; once it is killed with SIGKILL (no
+// chance to clean up), the lock is free again.
+func TestLockTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "FSUTIL_HOLD_LOCK="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 64)
+	n, _ := out.Read(buf)
+	if got := strings.TrimSpace(string(buf[:n])); got != "locked" {
+		t.Fatalf("holder said %q", got)
+	}
+	_, err = TryLock(path)
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v", err)
+	}
+	if want := fmt.Sprintf("pid %d on ", cmd.Process.Pid); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not name the holder (%s)", err, want)
+	}
+	cmd.Process.Kill() // SIGKILL
+	cmd.Wait()
+	l, err := TryLock(path)
+	if err != nil {
+		t.Fatalf("after the holder died: %v", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLockInProcess: a released lock can be taken again; the lock file
+// stays and names its last holder.
+func TestLockInProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	l, err := TryLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if !strings.HasPrefix(string(b), fmt.Sprintf("pid %d on ", os.Getpid())) {
+		t.Fatalf("lock file says %q", b)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := TryLock(path)
+	if err != nil {
+		t.Fatalf("relock: %v", err)
+	}
+	l2.Unlock()
+	if err := l2.Unlock(); err != nil {
+		t.Fatalf("second unlock: %v", err)
+	}
+}
