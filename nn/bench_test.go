@@ -15,6 +15,7 @@ import (
 // and ∂w), reported in GFLOP/s (2·9·64·64·256·64 multiply-adds per pass,
 // three passes).
 func BenchmarkConv3x3(b *testing.B) {
+	b.ReportAllocs()
 	const c, o, n, hw = 64, 64, 64, 16
 	r := rand.New(rand.NewPCG(1, 1))
 	g := G.NewGraph()
@@ -50,8 +51,10 @@ func BenchmarkConv3x3(b *testing.B) {
 
 // BenchmarkSgemm is the machine's product peak as this project calls it.
 func BenchmarkSgemm(b *testing.B) {
+	b.ReportAllocs()
 	for _, s := range []int{1024, 2048} {
 		b.Run(strconv.Itoa(s), func(b *testing.B) {
+			b.ReportAllocs()
 			a := make([]float32, s*s)
 			for i := range a {
 				a[i] = float32(i%7) * 0.1

@@ -25,14 +25,18 @@ func NewAdam(lr float64, sizes []int) *Adam {
 func (a *Adam) Begin() { a.T++ }
 
 // Update applies one step to tensor i given its gradient.
-func (a *Adam) Update(i int, w, g []float32) {
+func (a *Adam) Update(i int, w, g []float32) { a.UpdateScaled(i, w, g, 1) }
+
+// UpdateScaled applies one step to tensor i given its gradient times scale
+// (gradient clipping; scale 1 is exactly Update).
+func (a *Adam) UpdateScaled(i int, w, g []float32, scale float64) {
 	b1, b2 := a.Beta1, a.Beta2
 	c1 := 1 - math.Pow(b1, float64(a.T))
 	c2 := 1 - math.Pow(b2, float64(a.T))
 	step := a.LR / c1
 	m, v := a.M[i], a.V[i]
 	for j, gj := range g {
-		gd := float64(gj)
+		gd := float64(gj) * scale
 		mj := b1*float64(m[j]) + (1-b1)*gd
 		vj := b2*float64(v[j]) + (1-b2)*gd*gd
 		m[j], v[j] = float32(mj), float32(vj)

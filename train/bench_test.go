@@ -15,6 +15,7 @@ import (
 // BenchmarkTrainStep times one forward+backward pass of the default MNIST
 // network at batch 128 (the optimizer update is not included; it is O(params)).
 func BenchmarkTrainStep(b *testing.B) {
+	b.ReportAllocs()
 	b.Logf("backend: %s; %s", blas.Backend(), kernel.Describe())
 	cfg := model.MNIST(16)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -66,6 +67,7 @@ func peakRSSMiB() float64 {
 // BenchmarkScore times one score evaluation of the default MNIST network at
 // batch 128 through the inference graph.
 func BenchmarkScore(b *testing.B) {
+	b.ReportAllocs()
 	cfg := model.MNIST(16)
 	r := rand.New(rand.NewPCG(1, 2))
 	params, err := model.Init(cfg, r)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/model"
@@ -30,6 +31,9 @@ type Config struct {
 	// SigmasFromData replaces σ₁, L and the sampling ε by NCSNv2's rules
 	// applied to the training set (σ_L stays SigmaMin, T = 5).
 	SigmasFromData bool `json:"sigmas_from_data,omitempty"`
+	// MaxGradNorm, when positive, scales each step's gradients down to this
+	// Euclidean norm when they exceed it.
+	MaxGradNorm float64 `json:"max_grad_norm,omitempty"`
 	// Sampling defaults saved with the checkpoint (0: the sampler's own).
 	SampleEps   float64 `json:"sample_eps,omitempty"`
 	SampleSteps int     `json:"sample_steps,omitempty"`
@@ -109,6 +113,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: learning rate %g must be positive", ErrConfig, c.LR)
 	case !(c.EMADecay >= 0 && c.EMADecay < 1):
 		return fmt.Errorf("%w: EMA decay %g must be in [0,1)", ErrConfig, c.EMADecay)
+	case !(c.MaxGradNorm >= 0) || math.IsInf(c.MaxGradNorm, 0):
+		return fmt.Errorf("%w: -max-grad-norm %g must be a finite number ≥ 0 (0: no clipping)", ErrConfig, c.MaxGradNorm)
 	case c.CkptDir == "":
 		return fmt.Errorf("%w: empty -ckpt-dir", ErrConfig)
 	case c.Wipe && !c.Fresh:

@@ -112,6 +112,9 @@ func (l *csvLog) flush() error {
 }
 
 func (l *csvLog) close() error {
-	l.flush()
-	return l.f.Close()
+	err := l.flush()
+	if cerr := l.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("train: closing %s: %w", csvName, cerr)
+	}
+	return err
 }

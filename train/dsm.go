@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/nn"
@@ -92,6 +93,17 @@ func (d *dsmGraph) run(x, z []float32, sigmas []float64) (float64, []float64, er
 // gradient returns the gradient of the last run for trainable weight i.
 func (d *dsmGraph) gradient(i int) []float32 {
 	return d.grads[i].Value().Data().([]float32)
+}
+
+// gradNorm is the Euclidean norm of all the gradients of the last run.
+func (d *dsmGraph) gradNorm() float64 {
+	var s float64
+	for _, g := range d.grads {
+		for _, v := range g.Value().Data().([]float32) {
+			s += float64(v) * float64(v)
+		}
+	}
+	return math.Sqrt(s)
 }
 
 func (d *dsmGraph) close() { d.vm.Close() }

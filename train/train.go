@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/noise"
@@ -26,6 +28,14 @@ var ErrInterrupted = errors.New("train: interrupted")
 
 // ErrMismatch is wrapped when a checkpoint does not fit the requested run.
 var ErrMismatch = errors.New("train: checkpoint does not match")
+
+// ErrNonFinite is wrapped when a step's loss or gradient is NaN or Inf: the
+// run stops before that step changes anything, and saves nothing more.
+var ErrNonFinite = errors.New("train: non-finite")
+
+// ErrBusy is wrapped when another process is training in the same
+// checkpoint folder.
+var ErrBusy = errors.New("train: checkpoint folder in use")
 
 // Result says where a run ended.
 type Result struct {
@@ -46,7 +56,16 @@ type run struct {
 	step    int
 	elapsed float64 // training seconds before this session
 	log     io.Writer
+	arith   string // the arithmetic path of this process
+	ckpt    string // the newest checkpoint of the run, saved or resumed from
 }
+
+// lockName is the lock file that keeps a second trainer out of a folder.
+const lockName = "lock"
+
+// ArithPath names the arithmetic path this process computes on: the
+// convolution kernels and the BLAS. Resumes are bit-exact only on one path.
+func ArithPath() string { return kernel.Path() + "+" + blas.Name() }
 
 // Run trains until cfg.Steps, resuming from a checkpoint where there is one
 // (see Config), saving every cfg.SaveEvery steps, at the end, and when ctx is
@@ -57,6 +76,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	// One writer per folder: the lock is the operating system's, so it goes
+	// away with this process however it ends.
+	if err := os.MkdirAll(cfg.CkptDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	lock, err := fsutil.TryLock(filepath.Join(cfg.CkptDir, lockName))
+	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
+		return nil, fmt.Errorf("%w: %s is being trained by another process (%s); wait for it to end, or use another -ckpt-dir",
+			ErrBusy, cfg.CkptDir, le.Holder)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer lock.Unlock()
+	// Partial files of a save that a killed process never finished.
+	if n, err := fsutil.RemoveTemps(cfg.CkptDir, "ckpt-*.ckpt", "latest", csvName); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	} else if n > 0 {
+		fmt.Fprintf(cfg.Log, "removed %d partial files of an interrupted save from %s\n", n, cfg.CkptDir)
 	}
 	r, err := start(cfg)
 	if err != nil {
@@ -114,7 +153,7 @@ func start(cfg Config) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, sigmas: sigmas, log: cfg.Log}
+	r := &run{cfg: cfg, sigmas: sigmas, log: cfg.Log, arith: ArithPath()}
 	r.pcg = rand.NewPCG(cfg.Seed, 0x6e63736e) // one generator for all randomness; its state is saved
 	r.rng = rand.New(r.pcg)
 	if r.weights, err = model.Init(cfg.Model, r.rng); err != nil {
@@ -138,7 +177,10 @@ func sizes(ps model.Params) []int {
 // setAside moves an earlier run's files into an archive folder (or deletes
 // them with Wipe), so a fresh run never overwrites them silently.
 func setAside(cfg Config) error {
-	old, _ := checkpoint.List(cfg.CkptDir)
+	old, err := checkpoint.List(cfg.CkptDir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
 	extra := []string{filepath.Join(cfg.CkptDir, "latest"), filepath.Join(cfg.CkptDir, csvName)}
 	var files []string
 	files = append(files, old...)
@@ -174,17 +216,18 @@ func setAside(cfg Config) error {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "max-grad-norm"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, err
 	}
-	var saved Config
-	if err := json.Unmarshal(st.Train, &saved); err != nil {
+	var extra trainExtra
+	if err := json.Unmarshal(st.Train, &extra); err != nil {
 		return nil, fmt.Errorf("%s: %w: training config: %v", path, checkpoint.ErrCorrupt, err)
 	}
+	saved := extra.Config
 	if st.Dataset != cfg.Dataset {
 		return nil, fmt.Errorf("%w: %s was trained on %s, not %s (use -fresh to start over, or another -ckpt-dir)", ErrMismatch, path, st.Dataset, cfg.Dataset)
 	}
@@ -206,6 +249,8 @@ func resume(cfg Config, path string) (*run, error) {
 			a, b = cfg.LR, saved.LR
 		case "base":
 			a, b = cfg.Model.Base, saved.Model.Base
+		case "max-grad-norm":
+			a, b = cfg.MaxGradNorm, saved.MaxGradNorm
 		}
 		if a != b {
 			return nil, fmt.Errorf("%w: %s was trained with -%s %v; -%s %v contradicts it (use -fresh to start over)", ErrMismatch, path, f, b, f, a)
@@ -217,27 +262,25 @@ func resume(cfg Config, path string) (*run, error) {
 	keep.Steps, keep.SaveEvery = cfg.Steps, cfg.SaveEvery
 	keep.DataDir, keep.CkptDir, keep.Keep, keep.Log, keep.Bar, keep.Data, keep.Set = cfg.DataDir, cfg.CkptDir, cfg.Keep, cfg.Log, cfg.Bar, cfg.Data, cfg.Set
 	keep.Model = st.Model
-	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log}
+	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log, arith: ArithPath(), ckpt: path}
 	r.opt = &Adam{LR: keep.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: st.AdamT, M: st.M, V: st.V}
 	r.pcg = &rand.PCG{}
 	if err := r.pcg.UnmarshalBinary(st.RNG); err != nil {
 		return nil, fmt.Errorf("%s: %w: RNG state: %v", path, checkpoint.ErrCorrupt, err)
 	}
 	r.rng = rand.New(r.pcg)
-	r.elapsed = elapsedOf(st)
+	r.elapsed = extra.ElapsedSeconds
 	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
+	if st.Arith != "" && st.Arith != r.arith {
+		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",
+			path, st.Arith, r.arith)
+	}
 	return r, nil
 }
 
 type trainExtra struct {
 	Config
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
-}
-
-func elapsedOf(st *checkpoint.State) float64 {
-	var e trainExtra
-	json.Unmarshal(st.Train, &e)
-	return e.ElapsedSeconds
 }
 
 func (r *run) save(elapsed float64) (string, error) {
@@ -253,13 +296,23 @@ func (r *run) save(elapsed float64) (string, error) {
 		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Sigmas: r.sigmas, Train: js,
 		SampleEps: r.cfg.SampleEps, SampleSteps: r.cfg.SampleSteps,
 		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
+		Arith: r.arith,
 	}
-	return checkpoint.Save(r.cfg.CkptDir, st, r.cfg.Keep)
+	path, err := checkpoint.Save(r.cfg.CkptDir, st)
+	if err != nil {
+		return "", err
+	}
+	r.ckpt = path
+	// A failed prune loses nothing: say so and go on.
+	if err := checkpoint.Prune(r.cfg.CkptDir, r.cfg.Keep); err != nil {
+		fmt.Fprintf(r.log, "warning: %v\n", err)
+	}
+	return path, nil
 }
 
-func (r *run) loop(ctx context.Context, ds *data.Dataset) (*Result, error) {
+func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err error) {
 	cfg := r.cfg
-	res := &Result{Step: r.step}
+	res = &Result{Step: r.step}
 	if r.step >= cfg.Steps {
 		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do\n", r.step, cfg.Steps)
 		return res, nil
@@ -273,7 +326,11 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer logw.close()
+	defer func() {
+		if cerr := logw.close(); cerr != nil && err == nil {
+			res, err = nil, cerr
+		}
+	}()
 
 	d := ds.Dim()
 	x := make([]float32, cfg.Batch*d)
@@ -311,12 +368,21 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Nothing of a non-finite step is applied, logged or saved.
+		norm := g.gradNorm()
+		if err := r.checkFinite(loss, norm, per, lvl); err != nil {
+			return nil, err
+		}
+		scale := 1.0
+		if cfg.MaxGradNorm > 0 && norm > cfg.MaxGradNorm {
+			scale = cfg.MaxGradNorm / norm
+		}
 		r.opt.Begin()
 		for i, p := range r.weights {
 			if p.Fixed {
 				continue
 			}
-			r.opt.Update(i, p.Data, g.gradient(gradIndex(r.weights, i)))
+			r.opt.UpdateScaled(i, p.Data, g.gradient(gradIndex(r.weights, i)), scale)
 		}
 		// Warm-up (as common NCSN code does): early on the average would
 		// otherwise be mostly the random initialisation.
@@ -369,6 +435,35 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (*Result, error) {
 	}
 	fmt.Fprintf(r.log, "done: step %d, loss %.4f, %.0f s this session; saved %s\n", r.step, res.Loss, secs, res.Checkpoint)
 	return res, nil
+}
+
+// checkFinite returns an ErrNonFinite error naming the step and the noise
+// level when the loss or the gradient norm of the step being taken is NaN or
+// Inf.
+func (r *run) checkFinite(loss, norm float64, per []float64, lvl []int) error {
+	if !math.IsNaN(loss) && !math.IsInf(loss, 0) && !math.IsNaN(norm) && !math.IsInf(norm, 0) {
+		return nil
+	}
+	what, img := fmt.Sprintf("the loss is %g", loss), 0
+	for i, p := range per { // the first image whose loss is non-finite, else the largest
+		if math.IsNaN(p) || math.IsInf(p, 0) {
+			img = i
+			break
+		}
+		if p > per[img] {
+			img = i
+		}
+	}
+	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
+		what = fmt.Sprintf("the gradient norm is %g (largest image loss %g", norm, per[img]) + ")"
+	}
+	last := "no checkpoint was saved"
+	if r.ckpt != "" {
+		last = "the last checkpoint is " + r.ckpt
+	}
+	k := lvl[img]
+	return fmt.Errorf("%w: step %d: %s at noise level %d of %d (σ = %.4g); stopped without saving it: %s (try a lower -lr, or -max-grad-norm)",
+		ErrNonFinite, r.step+1, what, k+1, len(r.sigmas), r.sigmas[k], last)
 }
 
 // gradIndex maps a parameter index to its gradient index (fixed parameters

@@ -37,6 +37,7 @@ func run(args []string, stderr io.Writer) int {
 	fresh := fs.Bool("fresh", false, "start over; earlier checkpoints are moved to an archive folder")
 	wipe := fs.Bool("wipe", false, "with -fresh: delete earlier checkpoints instead of archiving them")
 	resume := fs.String("resume", "", "resume from this checkpoint file")
+	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -74,7 +75,7 @@ func run(args []string, stderr io.Writer) int {
 		cfg.SaveEvery = *saveEvery
 	}
 	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
-	cfg.SigmasFromData = *fromData
+	cfg.SigmasFromData, cfg.MaxGradNorm = *fromData, *maxGradNorm
 	cfg.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.Bar = true

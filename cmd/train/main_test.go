@@ -22,10 +22,16 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-wipe", "-ckpt-dir", dir}, 1, "-wipe only goes with -fresh"},
 		{[]string{"-resume", dir + "/none.ckpt", "-ckpt-dir", dir}, 1, "none.ckpt"},
 		{[]string{"extra"}, 2, "unexpected argument"},
+		{[]string{"-max-grad-norm", "-1", "-ckpt-dir", dir}, 1, "-max-grad-norm -1"},
 	} {
-		var out bytes.Buffer
-		if code := run(tc.args, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {
-			t.Errorf("%v: exit %d, output %q; want exit %d and %q", tc.args, code, out.String(), tc.code, tc.want)
-		}
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if code := run(tc.args, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {
+				t.Errorf("exit %d, output %q; want exit %d and %q", code, out.String(), tc.code, tc.want)
+			}
+			if n := strings.Count(strings.TrimSpace(out.String()), "\n"); tc.code == 1 && n != 0 {
+				t.Errorf("%d lines: %q", n+1, out.String())
+			}
+		})
 	}
 }

@@ -71,6 +71,15 @@ func load() {
 	backend = fmt.Sprintf("OpenBLAS (loaded at run time, %d-way split)", runtime.GOMAXPROCS(0))
 }
 
+// Name is a short name of the implementation that runs the products:
+// "openblas" or "gonum" (recorded with checkpoints, whose bits depend on it).
+func Name() string {
+	if Fast() {
+		return "openblas"
+	}
+	return "gonum"
+}
+
 // Backend says which implementation runs the products, for the start-up line.
 func Backend() string {
 	once.Do(load)

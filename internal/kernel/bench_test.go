@@ -9,6 +9,7 @@ import (
 // BenchmarkConv3 is the layer of issue 4: 64→64 channels, 16×16, batch 64,
 // forward + ∂x + ∂w (3 × 2·O·C·9·B·H·W flops).
 func BenchmarkConv3(b *testing.B) {
+	b.ReportAllocs()
 	if !Available() {
 		b.Skip("no AVX-512 kernels here")
 	}
@@ -23,6 +24,7 @@ func BenchmarkConv3(b *testing.B) {
 	flops := 3 * 2 * float64(g.O*g.C*9*g.B*g.H*g.W)
 	for _, part := range []string{"fwd", "dx", "dw", "all"} {
 		b.Run(part, func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
 				switch part {
 				case "fwd":
@@ -48,6 +50,7 @@ func BenchmarkConv3(b *testing.B) {
 
 // BenchmarkConv3Net runs the shapes of the default MNIST network at batch 128.
 func BenchmarkConv3Net(b *testing.B) {
+	b.ReportAllocs()
 	if !Available() {
 		b.Skip("no AVX-512 kernels here")
 	}
@@ -68,18 +71,21 @@ func BenchmarkConv3Net(b *testing.B) {
 		flops := 2 * float64(g.O*g.C*9*g.B*g.H*g.W)
 		name := func(p string) string { return fmt.Sprintf("%s/%dx%d@%d", p, g.C, g.O, g.H) }
 		b.Run(name("fwd"), func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
 				g.Forward(x, w, bias, y)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 		b.Run(name("dx"), func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
 				g.BackwardX(w, y, dx)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 		b.Run(name("dw"), func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
 				g.BackwardW(x, y, dw)
 			}

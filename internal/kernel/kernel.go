@@ -20,6 +20,15 @@ func Available() bool { return available }
 
 var available = haveAVX512 && os.Getenv("NCSN_SIMD") != "off"
 
+// Path is a short name of the convolution path: "avx512" or "portable"
+// (recorded with checkpoints, whose bits depend on it).
+func Path() string {
+	if available {
+		return "avx512"
+	}
+	return "portable"
+}
+
 // Describe says which convolution path runs, for the start-up line.
 func Describe() string {
 	switch {

@@ -5,6 +5,7 @@ import "testing"
 // The micro-benchmarks run one kernel on one core over data in L1/L2: the
 // ceiling that the layer benchmarks are measured against.
 func BenchmarkMicroFwd(b *testing.B) {
+	b.ReportAllocs()
 	if !Available() {
 		b.Skip("no AVX-512 kernels here")
 	}
@@ -27,6 +28,7 @@ func BenchmarkMicroFwd(b *testing.B) {
 }
 
 func BenchmarkMicroDw(b *testing.B) {
+	b.ReportAllocs()
 	if !Available() {
 		b.Skip("no AVX-512 kernels here")
 	}

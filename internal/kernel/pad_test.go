@@ -6,6 +6,7 @@ import (
 )
 
 func BenchmarkPad(b *testing.B) {
+	b.ReportAllocs()
 	g := Conv3{C: 16, O: 16, B: 128, H: 28, W: 28}
 	x := randn(rand.New(rand.NewPCG(1, 1)), g.C*g.B*g.H*g.W)
 	xp := make([]float32, g.PaddedLen())

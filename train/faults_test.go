@@ -1,0 +1,335 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+// TestMain lets the test binary act as a separate trainer process (for the
+// kill -9, full-disk and two-writer tests): with TRAIN_CHILD_DIR set it trains
+// tinyConfig in that folder up to TRAIN_CHILD_STEPS and exits 0 when done, 1
+// on an error (printed on one line).
+func TestMain(m *testing.M) {
+	if dir := os.Getenv("TRAIN_CHILD_DIR"); dir != "" {
+		os.Exit(childTrainer(dir))
+	}
+	os.Exit(m.Run())
+}
+
+func childTrainer(dir string) int {
+	if lim := os.Getenv("TRAIN_CHILD_FILE_LIMIT"); lim != "" {
+		n, _ := strconv.Atoi(lim)
+		if err := setFileSizeLimit(n); err != nil {
+			fmt.Println("child:", err)
+			return 3
+		}
+	}
+	c := faultConfig(dir)
+	c.Steps, _ = strconv.Atoi(os.Getenv("TRAIN_CHILD_STEPS"))
+	fmt.Println("child: training")
+	if _, err := Run(context.Background(), c); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	return 0
+}
+
+// faultConfig is the tiny run of the fault tests: saves every 7 steps, so a
+// kill usually loses steps that the resume must recompute exactly.
+func faultConfig(dir string) Config {
+	c := tinyConfig(dir)
+	c.SaveEvery, c.Keep = 7, 3
+	return c
+}
+
+func child(t *testing.T, dir string, steps int, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{"TRAIN_CHILD_DIR=" + dir, "TRAIN_CHILD_STEPS=" + strconv.Itoa(steps)}, env...)...)
+	return cmd
+}
+
+// sameState fails unless two checkpoints hold the same bits of everything a
+// run continues from.
+func sameState(t *testing.T, a, b *checkpoint.State) {
+	t.Helper()
+	if a.Step != b.Step || a.AdamT != b.AdamT || !bytes.Equal(a.RNG, b.RNG) ||
+		!reflect.DeepEqual(a.Weights, b.Weights) || !reflect.DeepEqual(a.EMA, b.EMA) ||
+		!reflect.DeepEqual(a.M, b.M) || !reflect.DeepEqual(a.V, b.V) {
+		t.Fatalf("states differ (steps %d and %d)", a.Step, b.Step)
+	}
+}
+
+// lossColumns is train.csv without its speed and time columns, which differ
+// between runs.
+func lossColumns(t *testing.T, dir string) [][]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, csvName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		rows[i] = append(r[:2:2], r[4:]...)
+	}
+	return rows
+}
+
+// TestKillAnywhereResumesExactly: a trainer killed with SIGKILL at random
+// moments (in a step, in a save, in the CSV) and resumed each time ends with
+// the bits of an uninterrupted run, and train.csv tells the same history.
+func TestKillAnywhereResumesExactly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a trainer process a few dozen times (-short)")
+	}
+	const steps = 600
+	want := t.TempDir()
+	c := faultConfig(want)
+	c.Steps = steps
+	t0 := time.Now()
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	// Each start lives for a random time up to its start-up plus a quarter
+	// of the whole run, so several kills land before the run can finish.
+	span := 100*time.Millisecond + time.Since(t0)/4
+
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(11, 12))
+	kills, done := 0, false
+	for try := 0; try < 60 && !done; try++ {
+		cmd := child(t, dir, steps)
+		var out bytes.Buffer
+		cmd.Stdout = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Fatalf("trainer failed: %v: %s", err, out.String())
+			}
+			done = true
+		case <-time.After(time.Duration(r.Float64() * float64(span))):
+			cmd.Process.Kill()
+			if err := <-exited; err == nil {
+				done = true // it finished first
+			} else {
+				kills++
+			}
+		}
+	}
+	if !done {
+		t.Fatalf("the trainer did not finish in 60 starts (%d kills)", kills)
+	}
+	if kills < 3 {
+		t.Fatalf("only %d kills landed: the test did not test much", kills)
+	}
+	t.Logf("%d kills before the run finished", kills)
+	sameState(t, final(t, want), final(t, dir))
+	if a, b := lossColumns(t, want), lossColumns(t, dir); !reflect.DeepEqual(a, b) {
+		t.Fatalf("train.csv: %d rows uninterrupted, %d after the kills, or their losses differ", len(a), len(b))
+	}
+	// The partial files of killed saves were cleared by the next start.
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
+}
+
+// TestSecondTrainerRefused: while one process trains in a folder, a second
+// trainer on the same folder stops at once with an error naming the first;
+// after the first is killed, training there works again.
+func TestSecondTrainerRefused(t *testing.T) {
+	dir := t.TempDir()
+	l, err := fsutil.TryLock(filepath.Join(dir, lockName)) // stands in for a trainer of this process
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), faultConfig(dir)); !errors.Is(err, ErrBusy) ||
+		!strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("got %v", err)
+	}
+	l.Unlock()
+
+	// A real second process holds the folder while it trains.
+	cmd := child(t, dir, 1_000_000)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	buf := make([]byte, 64)
+	if n, _ := out.Read(buf); !strings.HasPrefix(string(buf[:n]), "child: training") {
+		t.Fatalf("child said %q", buf[:n])
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := Run(context.Background(), faultConfig(dir))
+		if errors.Is(err, ErrBusy) {
+			if !strings.Contains(err.Error(), fmt.Sprintf("pid %d", cmd.Process.Pid)) {
+				t.Fatalf("error does not name the trainer (pid %d): %v", cmd.Process.Pid, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the second trainer was not refused: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // the child may not hold the lock yet
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	c := faultConfig(dir)
+	c.Steps = 1 << 30
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // resume, then stop at once: the folder is free again
+	if _, err := Run(ctx, c); err != nil && !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("after the first trainer died: %v", err)
+	}
+}
+
+// TestDivergenceStops: a learning rate that drives the loss to NaN stops the
+// run with an error naming the step and the noise level; every checkpoint
+// left is finite and earlier than that step, and the good ones were not
+// pruned away by bad ones.
+func TestDivergenceStops(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.LR, c.Steps, c.SaveEvery, c.Keep = 2e4, 500, 2, 2
+	_, err := Run(context.Background(), c)
+	if !errors.Is(err, ErrNonFinite) {
+		t.Fatalf("got %v", err)
+	}
+	var bad int
+	if _, serr := fmt.Sscanf(err.Error()[strings.Index(err.Error(), "step "):], "step %d:", &bad); serr != nil {
+		t.Fatalf("no step in %q", err)
+	}
+	if !strings.Contains(err.Error(), "noise level") || !strings.Contains(err.Error(), "σ = ") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("message %q", err)
+	}
+	all, _ := checkpoint.List(dir)
+	if len(all) != 2 {
+		t.Fatalf("%d checkpoints kept, want 2: %v", len(all), all)
+	}
+	for _, p := range all {
+		s, err := checkpoint.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Step >= bad {
+			t.Fatalf("%s is from step %d, at or after the bad step %d", p, s.Step, bad)
+		}
+		for _, w := range append(s.Weights, s.EMA...) {
+			for _, v := range w.Data {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Fatalf("%s: %s holds %g", p, w.Name, v)
+				}
+			}
+		}
+	}
+	if last := final(t, dir); last.Step < bad-c.SaveEvery {
+		t.Fatalf("the newest checkpoint is from step %d, the bad step %d: good ones were lost", last.Step, bad)
+	}
+	rows := lossColumns(t, dir)
+	if n, _ := strconv.Atoi(rows[len(rows)-1][0]); n != bad-1 {
+		t.Fatalf("train.csv ends at step %d, the bad step is %d", n, bad)
+	}
+}
+
+// TestArithPathRecorded: checkpoints name the arithmetic path that computed
+// them, and a resume on another path says so in one line and continues.
+func TestArithPathRecorded(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps = 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	s := final(t, dir)
+	if s.Arith != ArithPath() || s.Arith == "" {
+		t.Fatalf("recorded %q, this process runs %q", s.Arith, ArithPath())
+	}
+	s.Arith = "elsewhere+other"
+	if _, err := checkpoint.Save(dir, s); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	c.Steps, c.Log = 6, &log
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	var notes []string
+	for _, l := range strings.Split(log.String(), "\n") {
+		if strings.Contains(l, "elsewhere+other") {
+			notes = append(notes, l)
+		}
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], ArithPath()) {
+		t.Fatalf("notes %q in %q", notes, log.String())
+	}
+	if s := final(t, dir); s.Step != 6 || s.Arith != ArithPath() {
+		t.Fatalf("continued to step %d on %q", s.Step, s.Arith)
+	}
+}
+
+// TestGradientClipping: -max-grad-norm is applied (a tiny norm changes the
+// trajectory), saved with the checkpoint, and a contradicting value on resume
+// is refused. Without it, scale 1 leaves Adam's arithmetic exactly as it was.
+func TestGradientClipping(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	ca, cb := tinyConfig(a), tinyConfig(b)
+	cb.MaxGradNorm = 1e-6
+	for _, c := range []Config{ca, cb} {
+		if _, err := Run(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sa, sb := final(t, a), final(t, b)
+	if reflect.DeepEqual(sa.Weights, sb.Weights) {
+		t.Fatal("clipping changed nothing")
+	}
+	var saved Config
+	if err := json.Unmarshal(sb.Train, &saved); err != nil || saved.MaxGradNorm != 1e-6 {
+		t.Fatalf("not saved (%v): %s", err, sb.Train)
+	}
+	cb.Steps, cb.MaxGradNorm, cb.Set = 9, 1, map[string]bool{"max-grad-norm": true}
+	if _, err := Run(context.Background(), cb); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("contradicting -max-grad-norm: %v", err)
+	}
+
+	w1, w2 := []float32{1, -2, 3}, []float32{1, -2, 3}
+	g := []float32{0.5, -0.25, 4}
+	g2 := []float32{0.25, -0.125, 2}
+	o1, o2 := NewAdam(1e-3, []int{3}), NewAdam(1e-3, []int{3})
+	o1.Begin()
+	o2.Begin()
+	o1.UpdateScaled(0, w1, g, 0.5)
+	o2.Update(0, w2, g2)
+	if !reflect.DeepEqual(w1, w2) || !reflect.DeepEqual(o1.M, o2.M) || !reflect.DeepEqual(o1.V, o2.V) {
+		t.Fatalf("scale 0.5: %v, halved gradient: %v", w1, w2)
+	}
+}
