@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ncsn-go/ncsn/noise"
+	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/objective"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/toy"
@@ -134,7 +134,7 @@ func runSamplers(m *toy.Mixture, n int, r *rand.Rand) ([]samplerResult, []Row, e
 		veSDE.Prior(x, r)
 		return x
 	}
-	sig, _ := noise.Geometric(20, 0.01, 20)
+	sig, _ := sde.Geometric(20, 0.01, 20)
 	type run struct {
 		name  string
 		start func() []float64

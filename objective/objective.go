@@ -18,6 +18,7 @@ package objective
 import (
 	"errors"
 	"fmt"
+	"github.com/ncsn-go/ncsn/sde"
 	"math"
 	"math/rand/v2"
 
@@ -263,7 +264,10 @@ func Train(c Config, data []float64, d int) (*Model, error) {
 	}
 	var sigmas []float64
 	if c.Kind == NCSN {
-		sigmas = geometric(c.SigmaMax, c.SigmaMin, c.Levels)
+		var err error
+		if sigmas, err = sde.Geometric(c.SigmaMax, c.SigmaMin, c.Levels); err != nil {
+			return nil, fmt.Errorf("objective: %w", err)
+		}
 	}
 	model := &Model{cfg: c, dim: d}
 	for step := 0; step < c.Steps; step++ {

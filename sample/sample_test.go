@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ncsn-go/ncsn/noise"
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 // gaussian is N(mu, s²I) in dim dimensions; its score at noise level σ is
@@ -77,7 +77,7 @@ func TestLangevinGaussian(t *testing.T) {
 // step, and (b) the data's own moments — the point of the algorithm.
 func TestAnnealedLangevinGaussian(t *testing.T) {
 	g := gaussian{mu: []float64{0.3, 0.7}, s2: 0.04}
-	sig, err := noise.Geometric(1, 0.01, 10)
+	sig, err := sde.Geometric(1, 0.01, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

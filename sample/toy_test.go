@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/ncsn-go/ncsn/noise"
+	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/toy"
 )
 
@@ -129,7 +129,7 @@ func TestProbabilityFlowMixture(t *testing.T) {
 func TestAnnealedLangevinMixture(t *testing.T) {
 	m := toy.Mixture2D()
 	r := rand.New(rand.NewPCG(4, 4))
-	sig, _ := noise.Geometric(20, 0.01, 20)
+	sig, _ := sde.Geometric(20, 0.01, 20)
 	x := make([]float64, 2*nPoints)
 	for i := range x {
 		x[i] = 16*r.Float64() - 8

@@ -18,7 +18,7 @@ import (
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
-	"github.com/ncsn-go/ncsn/noise"
+	"github.com/ncsn-go/ncsn/sde"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -149,7 +149,7 @@ func start(cfg Config) (*run, error) {
 			return nil, err
 		}
 	}
-	sigmas, err := noise.Geometric(cfg.SigmaMax, cfg.SigmaMin, cfg.Levels)
+	sigmas, err := sde.Geometric(cfg.SigmaMax, cfg.SigmaMin, cfg.Levels)
 	if err != nil {
 		return nil, err
 	}
@@ -481,11 +481,11 @@ func gradIndex(ps model.Params, i int) int {
 // ScheduleFromData applies NCSNv2's rules to a training set: σ₁ is its
 // largest pairwise distance (computed exactly), then γ, L and ε for T steps
 // per level. The values are printed to log.
-func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) (noise.V2, error) {
+func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) (sde.V2, error) {
 	fmt.Fprintf(log, "computing the largest pairwise distance of %d images (exact, %d×%d products)...\n", ds.N, ds.N, ds.N)
 	t0 := time.Now()
 	dmax, i, j := data.MaxPairwiseDistance(ds, nil)
-	v, err := noise.NCSNv2(dmax, ds.Dim(), sigmaMin, T)
+	v, err := sde.NCSNv2(dmax, ds.Dim(), sigmaMin, T)
 	if err != nil {
 		return v, err
 	}

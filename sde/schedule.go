@@ -1,7 +1,4 @@
-// Package noise holds the noise schedules of score-based models: the
-// geometric sequence σ₁ > … > σ_L of NCSN, kept apart from the network, the
-// loss and the samplers.
-package noise
+package sde
 
 import (
 	"errors"
@@ -10,7 +7,7 @@ import (
 )
 
 // ErrSchedule is wrapped by every schedule error.
-var ErrSchedule = errors.New("noise: bad schedule")
+var ErrSchedule = errors.New("sde: bad schedule")
 
 // Geometric returns L levels from sigmaMax down to sigmaMin with a constant
 // ratio, as NCSN uses (σ₁ = sigmaMax, σ_L = sigmaMin).
