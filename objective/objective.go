@@ -18,10 +18,10 @@ package objective
 import (
 	"errors"
 	"fmt"
-	"github.com/ncsn-go/ncsn/sde"
 	"math"
 	"math/rand/v2"
 
+	"github.com/ncsn-go/ncsn/sde"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
