@@ -15,11 +15,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 // Version is the file format version this code writes and reads.
@@ -46,6 +48,9 @@ var ErrNonFinite = errors.New("checkpoint: non-finite weights")
 type State struct {
 	Model   model.Config
 	Dataset string
+	// Process is the diffusion process the model was trained on; Sigmas are
+	// the noise levels of an NCSN ladder (files without a process hold one).
+	Process sde.Spec
 	Sigmas  []float64
 	// Train is the training configuration, kept as JSON so this package does
 	// not depend on the trainer.
@@ -68,6 +73,7 @@ type State struct {
 type header struct {
 	Model   model.Config    `json:"model"`
 	Dataset string          `json:"dataset"`
+	Process *sde.Spec       `json:"process,omitempty"`
 	Sigmas  []float64       `json:"sigmas"`
 	Train   json.RawMessage `json:"train"`
 	Eps     float64         `json:"sample_eps,omitempty"`
@@ -97,7 +103,7 @@ func Encode(w io.Writer, s *State) error {
 			return fmt.Errorf("%w: EMA %s[%d] = %g", ErrNonFinite, p.Name, k, s.EMA[i].Data[k])
 		}
 	}
-	h := header{Model: s.Model, Dataset: s.Dataset, Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG, Arith: s.Arith}
+	h := header{Model: s.Model, Dataset: s.Dataset, Process: s.processSpec(), Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG, Arith: s.Arith}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
 	}
@@ -194,7 +200,7 @@ func Decode(r io.Reader) (*State, error) {
 	if len(layout) != len(h.Tensors) {
 		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrCorrupt, len(h.Tensors), len(layout))
 	}
-	s := &State{Model: h.Model, Dataset: h.Dataset, Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG, Arith: h.Arith}
+	s := &State{Model: h.Model, Dataset: h.Dataset, Process: h.process(), Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG, Arith: h.Arith}
 	s.Weights, s.EMA = layout, layout.Clone()
 	get := func(x []float32) error {
 		if len(data) < 4*len(x) {
@@ -229,18 +235,40 @@ func (h *header) check() error {
 	if err := h.Model.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if len(h.Sigmas) == 0 {
-		return fmt.Errorf("%w: no noise levels", ErrCorrupt)
-	}
 	for _, s := range h.Sigmas {
 		if !(s > 0) || math.IsInf(s, 0) {
 			return fmt.Errorf("%w: noise level %g", ErrCorrupt, s)
 		}
 	}
+	if h.Process == nil && len(h.Sigmas) == 0 {
+		return fmt.Errorf("%w: no noise levels", ErrCorrupt)
+	}
+	if _, err := sde.New(h.process()); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
 	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) {
 		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps)
 	}
 	return nil
+}
+
+// process is the header's process; files written before processes were
+// recorded hold NCSN's ladder.
+func (h *header) process() sde.Spec {
+	if h.Process != nil {
+		return *h.Process
+	}
+	return sde.Spec{Name: "ncsn", Sigmas: h.Sigmas}
+}
+
+// processSpec is the process to record: none for an NCSN ladder that Sigmas
+// already hold (the files stay as they were), else the spec.
+func (s *State) processSpec() *sde.Spec {
+	if s.Process.Name == "" || (s.Process.Name == "ncsn" && s.Process.MinT == 0 && slices.Equal(s.Process.Sigmas, s.Sigmas)) {
+		return nil
+	}
+	p := s.Process
+	return &p
 }
 
 // firstNonFinite is the index of the first NaN or Inf in x, or -1.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 func tinyState(t testing.TB, step int) *State {
@@ -25,7 +26,7 @@ func tinyState(t testing.TB, step int) *State {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &State{Model: cfg, Dataset: "mnist", Sigmas: []float64{1, 0.1}, Train: []byte(`{"batch":4}`), Step: step, AdamT: step,
+	s := &State{Model: cfg, Dataset: "mnist", Process: sde.Spec{Name: "ncsn", Sigmas: []float64{1, 0.1}}, Sigmas: []float64{1, 0.1}, Train: []byte(`{"batch":4}`), Step: step, AdamT: step,
 		Weights: w, EMA: w.Clone(), RNG: []byte{1, 2, 3}}
 	for i, p := range w {
 		s.EMA[i].Data[0] += 1
@@ -48,6 +49,39 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, s) {
 		t.Fatal("decoded state differs")
+	}
+}
+
+// TestRoundTripProcess: a continuous process is saved and read back; an
+// NCSN ladder is stored as it always was (the sigmas alone).
+func TestRoundTripProcess(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		spec   sde.Spec
+		sigmas []float64
+	}{
+		{"vp", sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}, nil},
+		{"ve", sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 25, MinT: 1e-3}, nil},
+		{"ncsn", sde.Spec{Name: "ncsn", Sigmas: []float64{1, 0.1}}, []float64{1, 0.1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tinyState(t, 5)
+			s.Process, s.Sigmas = tc.spec, tc.sigmas
+			var b bytes.Buffer
+			if err := Encode(&b, s); err != nil {
+				t.Fatal(err)
+			}
+			if got := bytes.Contains(b.Bytes(), []byte(`"process"`)); got != (tc.name != "ncsn") {
+				t.Fatalf("process recorded: %v", got)
+			}
+			got, err := Decode(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Process, tc.spec) || !reflect.DeepEqual(got.Sigmas, tc.sigmas) {
+				t.Fatalf("process %+v sigmas %v", got.Process, got.Sigmas)
+			}
+		})
 	}
 }
 
@@ -83,6 +117,7 @@ func TestCorrupt(t *testing.T) {
 		{"version", ver, "format version 0"},
 		{"huge-architecture", withHeader(t, good, func(h map[string]any) { h["model"].(map[string]any)["base"] = 1000 }), "tensor data"},
 		{"no-sigmas", withHeader(t, good, func(h map[string]any) { h["sigmas"] = []float64{} }), "no noise levels"},
+		{"bad-process", withHeader(t, good, func(h map[string]any) { h["process"] = map[string]any{"name": "vp", "beta_min": -1} }), "β_min = -1"},
 		{"negative-sigma", withHeader(t, good, func(h map[string]any) { h["sigmas"] = []float64{1, -1} }), "noise level -1"},
 		{"negative-step", withHeader(t, good, func(h map[string]any) { h["step"] = -4 }), "step -4"},
 		{"truncated-half", good[:len(good)/2], "checksum"},

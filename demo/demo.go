@@ -1,7 +1,8 @@
 // Package demo runs the score-based toolkit on distributions with known
 // scores and draws what it does: density and score field, Langevin paths,
-// every sampler's samples against the truth, the score fields learned by
-// each objective, and probability-flow ODE paths against reverse-SDE paths.
+// every sampler's samples against the truth (the continuous ones under VE,
+// VP and sub-VP), the score fields learned by each objective, and
+// probability-flow ODE paths against reverse-SDE paths.
 package demo
 
 import (
@@ -13,9 +14,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/objective"
 	"github.com/ncsn-go/ncsn/sample"
+	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/toy"
 )
 
@@ -52,8 +53,28 @@ type Report struct {
 	Files      []string
 }
 
-// veSDE covers the 2-D mixture: σ_max about its largest pairwise distance.
-var veSDE = sample.VESDE{SigmaMin: 0.01, SigmaMax: 20}
+// Processes of the demo. VE covers the 2-D mixture: σ_max = 20, about its
+// largest pairwise distance (NCSNv2's rule), down to σ_min = 0.01; VP and
+// sub-VP are score_sde's, β from 0.1 to 20.
+var (
+	veSpec    = sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 20}
+	vpSpec    = sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}
+	subVPSpec = sde.Spec{Name: "subvp", BetaMin: 0.1, BetaMax: 20}
+)
+
+// processes builds the demo's VE, VP and sub-VP processes.
+func processes() (ve, vp, subVP sde.Process, err error) {
+	if ve, err = sde.New(veSpec); err != nil {
+		return nil, nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	if vp, err = sde.New(vpSpec); err != nil {
+		return nil, nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	if subVP, err = sde.New(subVPSpec); err != nil {
+		return nil, nil, nil, fmt.Errorf("demo: %w", err)
+	}
+	return ve, vp, subVP, nil
+}
 
 // Run writes every picture into c.OutDir and returns the measured figures.
 func Run(c Config) (*Report, error) {
@@ -99,8 +120,9 @@ func Run(c Config) (*Report, error) {
 	if err := save("mixture1d.png", func(p string) error { return plotMixture1D(p, c.Points, r) }); err != nil {
 		return nil, err
 	}
-	// 4. Learned score fields.
-	models, orows, err := runObjectives(m, r)
+	// 4. Learned score fields, from data of their own generator, so that
+	// the samplers above do not change them.
+	models, orows, err := runObjectives(m, rand.New(rand.NewPCG(c.Seed, 2)))
 	if err != nil {
 		return nil, err
 	}
@@ -109,18 +131,31 @@ func Run(c Config) (*Report, error) {
 		return nil, err
 	}
 	// 5. Probability-flow ODE paths against reverse-SDE paths.
-	if err := save("ode_vs_sde.png", func(p string) error { return plotODEvsSDE(p, r) }); err != nil {
+	if err := save("ode_vs_sde.png", func(p string) error { return plotODEvsSDE(p, toy.Mixture1D(), r) }); err != nil {
 		return nil, err
 	}
 	return rep, nil
 }
 
 type samplerResult struct {
-	name string
-	x    []float64
+	name  string
+	group int // the row of the samplers' picture
+	x     []float64
 }
 
+// Rows of the samplers' picture.
+const (
+	groupLangevin = iota
+	groupVE
+	groupVP
+	groupSubVP
+)
+
 func runSamplers(m *toy.Mixture, n int, r *rand.Rand) ([]samplerResult, []Row, error) {
+	ve, vp, subVP, err := processes()
+	if err != nil {
+		return nil, nil, err
+	}
 	exact := m.Sample(n, rand.New(rand.NewPCG(99, 1)))
 	uniform := func() []float64 {
 		x := make([]float64, 2*n)
@@ -129,42 +164,74 @@ func runSamplers(m *toy.Mixture, n int, r *rand.Rand) ([]samplerResult, []Row, e
 		}
 		return x
 	}
-	prior := func() []float64 {
-		x := make([]float64, 2*n)
-		veSDE.Prior(x, r)
-		return x
+	prior := func(p sde.Process) func() []float64 {
+		return func() []float64 {
+			x := make([]float64, 2*n)
+			sample.Prior(x, p, r)
+			return x
+		}
 	}
-	sig, _ := sde.Geometric(20, 0.01, 20)
+	sig, err := sde.Geometric(20, 0.01, 20)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo: %w", err)
+	}
 	type run struct {
 		name  string
+		group int
 		start func() []float64
 		f     func(x []float64) (int, error)
 	}
+	// The continuous samplers see the mixture's exact score under their
+	// process; the corrector's norms are over the whole batch (Dim 0) but
+	// in the one row that shows why.
+	em := func(p sde.Process) func(x []float64) (int, error) {
+		return func(x []float64) (int, error) {
+			return sample.EulerMaruyama(toy.Diffused{Mixture: m, Process: p}, x, sample.Continuous{Process: p, Steps: 1000}, r)
+		}
+	}
+	pc := func(p sde.Process, dim int) func(x []float64) (int, error) {
+		return func(x []float64) (int, error) {
+			c := sample.Continuous{Process: p, Steps: 300, Corrector: 1, SNR: 0.16, Denoise: true, Dim: dim}
+			return sample.PredictorCorrector(toy.Diffused{Mixture: m, Process: p}, x, c, r)
+		}
+	}
+	rk45 := func(p sde.Process) func(x []float64) (int, error) {
+		return func(x []float64) (int, error) {
+			st, err := sample.ProbabilityFlowRK45(toy.Diffused{Mixture: m, Process: p}, x, sample.Continuous{Process: p, Tol: 1e-5})
+			return st.Evals, err
+		}
+	}
 	runs := []run{
-		{"gradient ascent (no noise)", uniform, func(x []float64) (int, error) {
+		{"gradient ascent (no noise)", groupLangevin, uniform, func(x []float64) (int, error) {
 			return 1000, sample.Langevin(m, x, 0, 0.1, 1000, false, r)
 		}},
-		{"Langevin, τ=0.1", uniform, func(x []float64) (int, error) {
+		{"Langevin, τ=0.1", groupLangevin, uniform, func(x []float64) (int, error) {
 			return 1000, sample.Langevin(m, x, 0, 0.1, 1000, true, r)
 		}},
-		{"annealed Langevin", uniform, func(x []float64) (int, error) {
+		{"annealed Langevin", groupLangevin, uniform, func(x []float64) (int, error) {
 			a := sample.Annealed{Sigmas: sig, StepsPerLevel: 100, Eps: 2e-5, Denoise: true}
 			return 2001, sample.AnnealedLangevin(m, x, a, r)
 		}},
-		{"reverse SDE (Euler–Maruyama)", prior, func(x []float64) (int, error) {
-			return sample.ReverseSDE(m, x, veSDE, 1000, r)
-		}},
-		{"predictor–corrector", prior, func(x []float64) (int, error) {
-			return sample.PredictorCorrector(m, x, sample.PC{SDE: veSDE, Steps: 300, Corrector: 1, SNR: 0.16, Denoise: true}, r)
-		}},
-		{"probability-flow ODE, RK45", prior, func(x []float64) (int, error) {
-			st, err := sample.ProbabilityFlowRK45(m, x, veSDE, 0, 1e-5, 1e-5)
+		{"reverse SDE, Euler–Maruyama (VE)", groupVE, prior(ve), em(ve)},
+		{"predictor–corrector (VE)", groupVE, prior(ve), pc(ve, 0)},
+		{"predictor–corrector, per-sample norms (VE)", groupVE, prior(ve), pc(ve, 2)},
+		{"probability-flow ODE, RK45 (VE)", groupVE, prior(ve), rk45(ve)},
+		{"probability-flow ODE, RK4 ×100 (VE)", groupVE, prior(ve), func(x []float64) (int, error) {
+			st, err := sample.ProbabilityFlowRK4(toy.Diffused{Mixture: m, Process: ve}, x, sample.Continuous{Process: ve, Steps: 100})
 			return st.Evals, err
 		}},
-		{"probability-flow ODE, RK4 ×100", prior, func(x []float64) (int, error) {
-			st, err := sample.ProbabilityFlowRK4(m, x, veSDE, 0, 100)
-			return st.Evals, err
+		{"reverse SDE, Euler–Maruyama (VP)", groupVP, prior(vp), em(vp)},
+		{"predictor–corrector (VP)", groupVP, prior(vp), pc(vp, 0)},
+		{"DDPM ancestral ×1000 (VP)", groupVP, prior(vp), func(x []float64) (int, error) {
+			return sample.Ancestral(toy.Diffused{Mixture: m, Process: vp}, x, sample.Continuous{Process: vp, Steps: 1000, Denoise: true}, r)
 		}},
+		{"DDIM ×100 (VP)", groupVP, prior(vp), func(x []float64) (int, error) {
+			return sample.DDIM(toy.Diffused{Mixture: m, Process: vp}, x, sample.Continuous{Process: vp, Steps: 100})
+		}},
+		{"probability-flow ODE, RK45 (VP)", groupVP, prior(vp), rk45(vp)},
+		{"reverse SDE, Euler–Maruyama (sub-VP)", groupSubVP, prior(subVP), em(subVP)},
+		{"predictor–corrector (sub-VP)", groupSubVP, prior(subVP), pc(subVP, 0)},
+		{"probability-flow ODE, RK45 (sub-VP)", groupSubVP, prior(subVP), rk45(subVP)},
 	}
 	var res []samplerResult
 	var rows []Row
@@ -184,7 +251,7 @@ func runSamplers(m *toy.Mixture, n int, r *rand.Rand) ([]samplerResult, []Row, e
 		k := min(n, 600)
 		et := toy.PermutationEnergyTest(x[:2*k], exact[:2*k], 2, 200, 0.01, rand.New(rand.NewPCG(7, 7)))
 		rows = append(rows, Row{Sampler: rn.name, Evals: evals, WeightError: we, Energy: et.Statistic, Threshold: et.Threshold, Seconds: secs})
-		res = append(res, samplerResult{rn.name, x})
+		res = append(res, samplerResult{rn.name, rn.group, x})
 	}
 	return res, rows, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/ncsn-go/ncsn/internal/plotutil"
 	"github.com/ncsn-go/ncsn/objective"
 	"github.com/ncsn-go/ncsn/sample"
+	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/toy"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -172,13 +173,20 @@ func plotLangevinPaths(path string, m *toy.Mixture, r *rand.Rand) error {
 	return plotutil.SaveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
 }
 
+// plotSamplers draws each sampler's points over the true density, one row
+// per group (Langevin; VE; VP; sub-VP), the exact samples first.
 func plotSamplers(path string, m *toy.Mixture, res []samplerResult) error {
-	var rows [][]*plot.Plot
-	var row []*plot.Plot
 	g := newDensityGrid(m, -9, 9, 80)
 	exact := m.Sample(1000, rand.New(rand.NewPCG(3, 3)))
-	all := append([]samplerResult{{"exact samples", exact}}, res...)
+	all := append([]samplerResult{{"exact samples", groupLangevin, exact}}, res...)
+	cols := 0
+	groups := map[int]int{}
 	for _, s := range all {
+		groups[s.group]++
+		cols = max(cols, groups[s.group])
+	}
+	var rows [][]*plot.Plot
+	for i, s := range all {
 		w := m.ModeWeights(s.x)
 		p := newPlot(s.name)
 		p.X.Label.Text = "weights " + fmtWeights(w)
@@ -191,17 +199,15 @@ func plotSamplers(path string, m *toy.Mixture, res []samplerResult) error {
 		sc.GlyphStyle.Color = color.RGBA{0, 60, 160, 255}
 		p.Add(sc)
 		square(p, -9, 9)
-		row = append(row, p)
-		if len(row) == 4 {
-			rows = append(rows, row)
-			row = nil
+		if i == 0 || s.group != all[i-1].group {
+			rows = append(rows, make([]*plot.Plot, 0, cols))
 		}
+		rows[len(rows)-1] = append(rows[len(rows)-1], p)
 	}
-	if len(row) > 0 {
-		for len(row) < 4 {
-			row = append(row, nil)
+	for i := range rows {
+		for len(rows[i]) < cols {
+			rows[i] = append(rows[i], nil)
 		}
-		rows = append(rows, row)
 	}
 	return plotutil.SaveGrid(path, rows, 10*vg.Centimeter)
 }
@@ -235,7 +241,10 @@ func plotMixture1D(path string, n int, r *rand.Rand) error {
 		return err
 	}
 	annealed := start()
-	sig := geometricSigmas(20, 0.01, 20)
+	sig, err := sde.Geometric(20, 0.01, 20)
+	if err != nil {
+		return err
+	}
 	if err := sample.AnnealedLangevin(m, annealed, sample.Annealed{Sigmas: sig, StepsPerLevel: 100, Eps: 2e-5, Denoise: true}, r); err != nil {
 		return err
 	}
@@ -291,44 +300,67 @@ func plotObjectives(path string, m *toy.Mixture, models map[objective.Kind]*obje
 	return plotutil.SaveGrid(path, [][]*plot.Plot{ps[:3], ps[3:6]}, 10*vg.Centimeter)
 }
 
-// plotODEvsSDE draws x(t) for the 1-D mixture: deterministic probability-flow
-// paths and stochastic reverse-SDE paths from the same prior points.
-func plotODEvsSDE(path string, r *rand.Rand) error {
-	m := toy.Mixture1D()
-	v := sample.VESDE{SigmaMin: 0.01, SigmaMax: 20}
-	const paths, steps = 24, 400
-	var ps []*plot.Plot
-	for _, kind := range []string{"probability-flow ODE", "reverse SDE"} {
-		p := newPlot(kind + ": x(t), t from 1 to 0")
-		p.X.Label.Text = "t"
-		rr := rand.New(rand.NewPCG(42, 42)) // same starting points for both
-		for i := 0; i < paths; i++ {
-			x := []float64{v.SigmaMax * rr.NormFloat64()}
-			line := plotter.XYs{{X: 1, Y: x[0]}}
-			g := []float64{0}
-			dt := 1.0 / steps
-			for s := 0; s < steps; s++ {
-				t := 1 - float64(s)*dt
-				if err := m.Score(x, v.Sigma(t), g); err != nil {
-					return err
+// plotODEvsSDE draws x(t) for the 1-D mixture m under VE and VP:
+// deterministic probability-flow paths (RK4, 100 steps) and stochastic
+// reverse-SDE paths (Euler–Maruyama, 400 steps) from the same prior points.
+// The paths are the samplers' own: a score that records x at the first
+// evaluation of each step (every RK4 step evaluates first at its start).
+func plotODEvsSDE(path string, m *toy.Mixture, r *rand.Rand) error {
+	ve, vp, _, err := processes()
+	if err != nil {
+		return err
+	}
+	const paths = 24
+	var rows [][]*plot.Plot
+	for _, pr := range []struct {
+		name string
+		p    sde.Process
+		lim  float64
+	}{{"VE", ve, 30}, {"VP", vp, 8}} {
+		var row []*plot.Plot
+		for _, kind := range []string{"probability-flow ODE", "reverse SDE"} {
+			x := make([]float64, paths)
+			sample.Prior(x, pr.p, rand.New(rand.NewPCG(42, 42))) // same starting points for both
+			lines := make([]plotter.XYs, paths)
+			calls := 0
+			record := sample.ScoreFunc(func(x []float64, sigma float64, dst []float64) error {
+				if kind == "reverse SDE" || calls%4 == 0 {
+					t := pr.p.TimeOf(sigma)
+					for i := range lines {
+						lines[i] = append(lines[i], plotter.XY{X: t, Y: x[i]})
+					}
 				}
-				if kind == "reverse SDE" {
-					x[0] += v.G2(t)*g[0]*dt + math.Sqrt(v.G2(t)*dt)*r.NormFloat64()
-				} else {
-					x[0] += 0.5 * v.G2(t) * g[0] * dt
-				}
-				line = append(line, plotter.XY{X: t - dt, Y: x[0]})
+				calls++
+				return toy.Diffused{Mixture: m, Process: pr.p}.Score(x, sigma, dst)
+			})
+			c := sample.Continuous{Process: pr.p, Steps: 400, Dim: 1}
+			end := 0.0 // Euler–Maruyama's last step ends at t = 0, the ODE at ε
+			if kind == "reverse SDE" {
+				_, err = sample.EulerMaruyama(record, x, c, r)
+			} else {
+				c.Steps = 100
+				end = pr.p.Eps()
+				_, err = sample.ProbabilityFlowRK4(record, x, c)
 			}
-			l, err := plotter.NewLine(line)
 			if err != nil {
 				return err
 			}
-			l.Width = vg.Points(0.6)
-			l.Color = color.RGBA{uint8(30 + 9*i), 60, uint8(220 - 8*i), 255}
-			p.Add(l)
+			p := newPlot(kind + " (" + pr.name + "): x(t), t from 1 to 0")
+			p.X.Label.Text = "t"
+			for i, line := range lines {
+				line = append(line, plotter.XY{X: end, Y: x[i]})
+				l, err := plotter.NewLine(line)
+				if err != nil {
+					return err
+				}
+				l.Width = vg.Points(0.6)
+				l.Color = color.RGBA{uint8(30 + 9*i), 60, uint8(220 - 8*i), 255}
+				p.Add(l)
+			}
+			p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, -pr.lim, pr.lim
+			row = append(row, p)
 		}
-		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, -30, 30
-		ps = append(ps, p)
+		rows = append(rows, row)
 	}
-	return plotutil.SaveGrid(path, [][]*plot.Plot{ps}, 12*vg.Centimeter)
+	return plotutil.SaveGrid(path, rows, 12*vg.Centimeter)
 }

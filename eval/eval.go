@@ -38,7 +38,12 @@ type Config struct {
 	// Sampler settings when drawing from a checkpoint (0: its defaults).
 	Eps           float64
 	StepsPerLevel int
-	Log           io.Writer
+	Sampler       string  // as cmd/sample's -sampler ("": the model's default)
+	Steps         int     // as cmd/sample's -steps
+	SNR, Tol      float64 // as cmd/sample's -snr and -tol
+	// BPD asks BitsPerDim for the likelihood of N test images instead.
+	BPD bool
+	Log io.Writer
 }
 
 // Result is the JSON line cmd/eval prints.
@@ -53,6 +58,11 @@ type Result struct {
 	Histogram          []int   `json:"class_histogram"`
 	Dataset            string  `json:"dataset"`
 	Source             string  `json:"source"`
+	// When the samples were drawn from a checkpoint: by which sampler, with
+	// how many network evaluations, in how many seconds.
+	Sampler       string  `json:"sampler,omitempty"`
+	Evals         int     `json:"evals,omitempty"`
+	SampleSeconds float64 `json:"sample_seconds,omitempty"`
 }
 
 // Run scores the samples against the dataset's test set.
@@ -95,7 +105,7 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	imgs, n, err := loadSamples(c, test)
+	imgs, n, drawn, err := drawOrRead(c, test)
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +118,9 @@ func Run(c Config) (*Result, error) {
 		return nil, err
 	}
 	res.Dataset, res.Source = c.Dataset, c.Samples
+	if drawn != nil {
+		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, math.Round(drawn.Seconds*10)/10
+	}
 	return res, nil
 }
 
@@ -196,9 +209,16 @@ func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, 
 
 // loadSamples reads the samples as (N,C,H,W) values in [0,1].
 func loadSamples(c Config, test *data.Dataset) ([]float32, int, error) {
+	imgs, n, _, err := drawOrRead(c, test)
+	return imgs, n, err
+}
+
+// drawOrRead is loadSamples, which also says how samples drawn from a
+// checkpoint were drawn (nil for images read from files).
+func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result, error) {
 	fi, err := os.Stat(c.Samples)
 	if err != nil {
-		return nil, 0, fmt.Errorf("eval: %w", err)
+		return nil, 0, nil, fmt.Errorf("eval: %w", err)
 	}
 	isCkpt := false
 	if fi.IsDir() {
@@ -211,54 +231,56 @@ func loadSamples(c Config, test *data.Dataset) ([]float32, int, error) {
 	switch {
 	case isCkpt:
 		if c.N < 2 {
-			return nil, 0, fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
+			return nil, 0, nil, fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
 		}
 		path, err := checkpoint.Resolve(c.Samples)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		st, err := checkpoint.Load(path)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		if st.Dataset != c.Dataset {
-			return nil, 0, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
+			return nil, 0, nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
 		}
 		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
-		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true, Log: c.Log})
+		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
+			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Log: c.Log})
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		out := make([]float32, len(res.Images))
 		for i, v := range res.Images {
 			out[i] = float32(v)
 		}
-		return out, c.N, nil
+		return out, c.N, res, nil
 	case fi.IsDir():
 		files, _ := filepath.Glob(filepath.Join(c.Samples, "*.png"))
 		sort.Strings(files)
 		if len(files) < 2 {
-			return nil, 0, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))
+			return nil, 0, nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))
 		}
 		var out []float32
 		for _, f := range files {
 			img, err := decodePNG(f)
 			if err != nil {
-				return nil, 0, err
+				return nil, 0, nil, err
 			}
 			p, err := imagePixels(img, f, test)
 			if err != nil {
-				return nil, 0, err
+				return nil, 0, nil, err
 			}
 			out = append(out, p...)
 		}
-		return out, len(files), nil
+		return out, len(files), nil, nil
 	default:
 		img, err := decodePNG(c.Samples)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
-		return gridTiles(img, c.Samples, test)
+		imgs, n, err := gridTiles(img, c.Samples, test)
+		return imgs, n, nil, err
 	}
 }
 
@@ -403,6 +425,9 @@ func (r *Result) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "%-34s %s\n", "class histogram", strings.Join(hs, " "))
 	fmt.Fprintf(w, "%-34s %.2f%% on the %s test set\n", "classifier accuracy", 100*r.ClassifierAccuracy, r.Dataset)
+	if r.Sampler != "" {
+		fmt.Fprintf(w, "%-34s %s, %d network evaluations, %.1f s\n", "drawn by", r.Sampler, r.Evals, r.SampleSeconds)
+	}
 }
 
 // JSON is the one-line form.

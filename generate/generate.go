@@ -1,6 +1,9 @@
 // Package generate draws images from a trained checkpoint: it wires the
-// checkpoint's EMA weights into an inference graph, runs annealed Langevin
-// dynamics on it, and writes a PNG grid (and, if asked, one PNG per sample).
+// checkpoint's EMA weights into an inference graph, runs a sampler of package
+// sample on it (annealed Langevin dynamics for NCSN models; the reverse SDE,
+// predictor–corrector, probability-flow ODE, DDPM and DDIM samplers for
+// continuous-time ones), and writes a PNG grid (and, if asked, one PNG per
+// sample).
 package generate
 
 import (
@@ -11,6 +14,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
@@ -19,6 +24,7 @@ import (
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
+	"github.com/ncsn-go/ncsn/sde"
 	"github.com/schollz/progressbar/v3"
 )
 
@@ -34,8 +40,14 @@ type Config struct {
 	Seed          uint64  // same seed, same checkpoint → same PNG bytes
 	StepsPerLevel int     // T; 0: the checkpoint's recommendation, else 100
 	Eps           float64 // ε; 0: the checkpoint's recommendation, else sample.DefaultEps
-	Denoise       bool    // the final denoising step
-	Batch         int     // images per network evaluation (0: min(N, 128))
+	Denoise       bool    // the final denoising step (or, for continuous samplers, a noise-free last step)
+	// Sampler is ald, em, pc, ode, ddpm or ddim ("": ald for NCSN models,
+	// pc for continuous-time ones).
+	Sampler string
+	Steps   int     // discretisation steps of em, pc, ddpm and ddim (0: DefaultSteps)
+	SNR     float64 // pc: the corrector's signal-to-noise ratio (0: 0.16)
+	Tol     float64 // ode: RK45's rtol = atol (0: 1e-5)
+	Batch   int     // images per network evaluation (0: min(N, 128))
 	// Raw samples from the trained weights instead of their moving average.
 	Raw bool
 	// GIF, if set, receives the annealing film: the grid at x₀, after each
@@ -58,8 +70,45 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: nothing to write: give -out or -out-dir", ErrConfig)
 	case c.Batch < 0:
 		return fmt.Errorf("%w: batch %d", ErrConfig, c.Batch)
+	case c.Steps < 0:
+		return fmt.Errorf("%w: -steps %d must be positive", ErrConfig, c.Steps)
+	case c.SNR < 0 || math.IsNaN(c.SNR):
+		return fmt.Errorf("%w: -snr %g must be positive", ErrConfig, c.SNR)
+	case c.Tol < 0 || math.IsNaN(c.Tol):
+		return fmt.Errorf("%w: -tol %g must be positive", ErrConfig, c.Tol)
+	}
+	if c.Sampler != "" && !slices.Contains(Samplers, c.Sampler) {
+		return fmt.Errorf("%w: unknown -sampler %q (%s)", ErrConfig, c.Sampler, strings.Join(Samplers, ", "))
 	}
 	return nil
+}
+
+// Samplers are the sampler names Config.Sampler takes.
+var Samplers = []string{"ald", "em", "pc", "ode", "ddpm", "ddim"}
+
+// DefaultSteps are the discretisation steps of each sampler when -steps is
+// not given.
+var DefaultSteps = map[string]int{"em": 1000, "pc": 1000, "ddpm": 1000, "ddim": 100}
+
+// samplerFor checks that a sampler fits the process a model was trained on
+// and returns the sampler to use ("" picks the process's default).
+func samplerFor(name string, p sde.Process) (string, error) {
+	discrete := p.Name() == "ncsn"
+	if name == "" {
+		if discrete {
+			return "ald", nil
+		}
+		return "pc", nil
+	}
+	switch {
+	case name == "ald" && !discrete:
+		return "", fmt.Errorf("%w: -sampler ald runs NCSN's ladder of noise levels; this model was trained on the continuous %s SDE (use em, pc or ode%s)", ErrConfig, p.Name(), map[bool]string{true: ", ddpm or ddim"}[p.Name() == "vp"])
+	case name != "ald" && discrete:
+		return "", fmt.Errorf("%w: -sampler %s needs a model trained in continuous time (cmd/train -sde ve, vp or subvp); this one knows only its %d noise levels (use ald)", ErrConfig, name, len(p.Spec().Sigmas))
+	case (name == "ddpm" || name == "ddim") && p.Name() != "vp":
+		return "", fmt.Errorf("%w: -sampler %s is for VP models; this one was trained on the %s SDE (use em, pc or ode)", ErrConfig, name, p.Name())
+	}
+	return name, nil
 }
 
 // Result describes what was drawn.
@@ -69,6 +118,8 @@ type Result struct {
 	Images                  []float64 // N images in (N,C,H,W) order, in [0,1]
 	Channels, Height, Width int
 	Seconds                 float64
+	Sampler                 string // the sampler that drew them
+	Evals                   int    // its network evaluations (each over all N images)
 }
 
 // Run loads the checkpoint, samples, and writes the PNGs.
@@ -108,17 +159,12 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
-	if c.StepsPerLevel == 0 {
-		c.StepsPerLevel = st.SampleSteps
-		if c.StepsPerLevel == 0 {
-			c.StepsPerLevel = 100
-		}
+	proc, err := sde.New(st.Process)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
 	}
-	if c.Eps == 0 {
-		c.Eps = st.SampleEps
-		if c.Eps == 0 {
-			c.Eps = sample.DefaultEps
-		}
+	if c.Sampler, err = samplerFor(c.Sampler, proc); err != nil {
+		return nil, err
 	}
 	batch := c.Batch
 	if batch == 0 {
@@ -133,14 +179,53 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 		return nil, err
 	}
 	defer sc.Close()
+	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
+	x := make([]float64, c.N*st.Model.Dim())
+	t0 := time.Now()
+	var evals int
+	if c.Sampler == "ald" {
+		if evals, err = annealed(st, c, sc, x, r); err != nil {
+			return nil, err
+		}
+	} else {
+		if evals, err = continuous(proc, st, c, sc, x, r); err != nil {
+			return nil, err
+		}
+	}
+	for i, v := range x {
+		x[i] = min(1, max(0, v))
+	}
+	secs := time.Since(t0).Seconds()
+	fmt.Fprintf(c.Log, "sampler %s: %d network evaluations, %.1f s\n", c.Sampler, evals, secs)
+	return &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
+		Seconds: secs, Sampler: c.Sampler, Evals: evals}, nil
+}
+
+// annealed runs annealed Langevin dynamics from x₀ ~ U[0,1], as NCSN does,
+// writing the film if asked; it returns the network evaluations.
+func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand) (int, error) {
+	if c.StepsPerLevel == 0 {
+		c.StepsPerLevel = st.SampleSteps
+		if c.StepsPerLevel == 0 {
+			c.StepsPerLevel = 100
+		}
+	}
+	if c.Eps == 0 {
+		c.Eps = st.SampleEps
+		if c.Eps == 0 {
+			c.Eps = sample.DefaultEps
+		}
+	}
 	a := sample.Annealed{Sigmas: st.Sigmas, StepsPerLevel: c.StepsPerLevel, Eps: c.Eps, Denoise: c.Denoise}
+	evals := 0
 	var bar *progressbar.ProgressBar
 	if c.Bar {
 		total := len(st.Sigmas)*c.StepsPerLevel + 1
-		bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(c.Log), progressbar.OptionSetWidth(20),
-			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
-			progressbar.OptionThrottle(200*time.Millisecond))
-		a.Progress = func(done, total int) {
+		bar = newBar(total, c.Log)
+	}
+	a.Progress = func(done, total int) {
+		evals = done
+		if bar != nil {
 			bar.Describe(fmt.Sprintf("level %d/%d", min(1+(done-1)/c.StepsPerLevel, len(st.Sigmas)), len(st.Sigmas)))
 			bar.Set(done)
 		}
@@ -157,33 +242,76 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 			film.add(x, c.N, 50)
 		}
 	}
-	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
-	x := make([]float64, c.N*st.Model.Dim())
 	for i := range x {
 		x[i] = r.Float64() // x₀ ~ U[0,1], as NCSN
 	}
 	if film != nil {
 		film.add(x, c.N, 100)
 	}
-	t0 := time.Now()
 	if err := sample.AnnealedLangevin(sc, x, a, r); err != nil {
-		return nil, err
+		return evals, err
 	}
 	if bar != nil {
 		bar.Finish()
 	}
-	for i, v := range x {
-		x[i] = min(1, max(0, v))
-	}
 	if film != nil {
-		film.add(x, c.N, 300)
+		clamped := make([]float64, len(x))
+		for i, v := range x {
+			clamped[i] = min(1, max(0, v))
+		}
+		film.add(clamped, c.N, 300)
 		if err := film.write(c.GIF); err != nil {
-			return nil, err
+			return evals, err
 		}
 		fmt.Fprintf(c.Log, "wrote %s (%d frames)\n", c.GIF, len(film.g.Image))
 	}
-	return &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
-		Seconds: time.Since(t0).Seconds()}, nil
+	return evals, nil
+}
+
+// continuous runs a sampler of a continuous-time process from its prior.
+func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand) (int, error) {
+	if c.GIF != "" {
+		return 0, fmt.Errorf("%w: -gif films annealed Langevin dynamics (-sampler ald) only", ErrConfig)
+	}
+	steps := c.Steps
+	if c.Sampler == "ode" {
+		if steps != 0 {
+			fmt.Fprintf(c.Log, "note: -steps %d is ignored by the adaptive ODE solver; -tol sets its accuracy\n", steps)
+		}
+	} else if steps == 0 {
+		steps = DefaultSteps[c.Sampler]
+	}
+	cc := sample.Continuous{Process: p, Steps: steps, SNR: c.SNR, Tol: c.Tol, Dim: st.Model.Dim(), Denoise: c.Denoise}
+	if c.Bar && c.Sampler != "ode" {
+		total := steps
+		if c.Sampler == "pc" {
+			total = 2 * steps
+		}
+		bar := newBar(total, c.Log)
+		defer bar.Finish()
+		cc.Progress = func(evals int) { bar.Set(evals) }
+	}
+	sample.Prior(x, p, r)
+	switch c.Sampler {
+	case "em":
+		return sample.EulerMaruyama(sc, x, cc, r)
+	case "pc":
+		return sample.PredictorCorrector(sc, x, cc, r)
+	case "ode":
+		stats, err := sample.ProbabilityFlowRK45(sc, x, cc)
+		return stats.Evals, err
+	case "ddpm":
+		return sample.Ancestral(sc, x, cc, r)
+	case "ddim":
+		return sample.DDIM(sc, x, cc)
+	}
+	return 0, fmt.Errorf("%w: unknown sampler %q", ErrConfig, c.Sampler)
+}
+
+func newBar(total int, w io.Writer) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total, progressbar.OptionSetWriter(w), progressbar.OptionSetWidth(20),
+		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(200*time.Millisecond))
 }
 
 func (r *Result) write(c Config) error {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ncsn-go/ncsn/data"
@@ -111,5 +112,88 @@ func TestRunErrors(t *testing.T) {
 		if _, err := Run(c); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// tinyRun trains a tiny network two steps on the named process.
+func tinyRun(t *testing.T, process string) string {
+	t.Helper()
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(1, 1))
+	ds := &data.Dataset{Name: "mnist", N: 16, Channels: 1, Height: 8, Width: 8, Images: make([]float32, 16*64)}
+	for i := range ds.Images {
+		ds.Images[i] = float32(r.Float64())
+	}
+	cfg := train.Config{
+		Dataset: "mnist", Preset: "test",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 2, Batch: 4, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1,
+		CkptDir: dir, Data: ds,
+	}
+	if err := cfg.UseSDE(process); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestSamplersByName: every sampler that fits a process draws from its
+// checkpoint, counts its network evaluations, and gives the same bytes for
+// the same seed; the pairings that do not fit are one-line errors.
+func TestSamplersByName(t *testing.T) {
+	dirs := map[string]string{}
+	for _, p := range []string{"ncsn", "ve", "vp"} {
+		dirs[p] = tinyRun(t, p)
+	}
+	for _, tc := range []struct {
+		process, sampler string
+		steps, evals     int // evals 0: adaptive, at least 2
+		want             string
+	}{
+		{"ncsn", "", 0, 3*3 + 1, ""},
+		{"ve", "", 4, 8, ""},
+		{"ve", "em", 5, 5, ""},
+		{"ve", "ode", 0, 0, ""},
+		{"vp", "pc", 30, 60, ""},
+		{"vp", "ddpm", 30, 30, ""},
+		{"vp", "ddim", 7, 7, ""},
+		{"vp", "ald", 0, 0, "-sampler ald runs NCSN's ladder"},
+		{"ncsn", "pc", 0, 0, "needs a model trained in continuous time"},
+		{"ve", "ddim", 0, 0, "is for VP models"},
+		{"ve", "ddpm", 0, 0, "is for VP models"},
+	} {
+		t.Run(tc.process+"-"+tc.sampler, func(t *testing.T) {
+			dir := dirs[tc.process]
+			c := Config{Ckpt: dir, Out: filepath.Join(t.TempDir(), "g.png"), N: 3, Seed: 5, StepsPerLevel: 3, Eps: 1e-3,
+				Denoise: true, Sampler: tc.sampler, Steps: tc.steps, Tol: 1e-3}
+			res, err := Run(c)
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("got %v, want an error saying %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.evals > 0 && res.Evals != tc.evals || res.Evals < 2 {
+				t.Fatalf("%s: %d evaluations, want %d", res.Sampler, res.Evals, tc.evals)
+			}
+			for _, v := range res.Images {
+				if !(v >= 0 && v <= 1) {
+					t.Fatalf("pixel %g", v)
+				}
+			}
+			first, _ := os.ReadFile(c.Out)
+			if _, err := Run(c); err != nil {
+				t.Fatal(err)
+			}
+			again, _ := os.ReadFile(c.Out)
+			if !bytes.Equal(first, again) {
+				t.Fatal("the same seed gave other bytes")
+			}
+		})
 	}
 }

@@ -127,7 +127,7 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 	cmap.SetMax(1)
 	for i := range levels {
 		c, _ := cmap.At(float64(i) / math.Max(1, float64(len(levels)-1)))
-		if err := line(p, cols[4+i], c, strings.Replace(levels[i], "loss_sigma_", "σ = ", 1)); err != nil {
+		if err := line(p, cols[4+i], c, strings.NewReplacer("loss_sigma_", "σ = ", "loss_t_", "t ≥ ").Replace(levels[i])); err != nil {
 			return nil, err
 		}
 	}

@@ -2,7 +2,6 @@ package sample
 
 import (
 	"fmt"
-	"math"
 )
 
 // ODEStats reports the cost of an ODE solve.
@@ -12,67 +11,76 @@ type ODEStats struct {
 	Rejected int // rejected steps (adaptive solver)
 }
 
-// flow is the probability-flow ODE of a VE SDE: dx/dt = −½ g(t)² s(x, σ(t)),
-// whose solution from t = 1 to 0 carries the prior to the data distribution
-// with the same marginals as the reverse SDE, and no noise.
-func flow(s Score, v VESDE, stats *ODEStats) func(t float64, x, dx []float64) error {
+// flow is the probability-flow ODE of a process, dx/dt = a(t)x − ½g(t)² s(x,
+// s(t)), whose solution from t = 1 to ε carries the prior to the data
+// distribution with the same marginals as the reverse SDE, and no noise.
+func flow(sc *scorer) func(t float64, x, dx []float64) error {
 	return func(t float64, x, dx []float64) error {
-		stats.Evals++
-		if err := s.Score(x, v.Sigma(t), dx); err != nil {
+		if err := sc.at(x, t, dx); err != nil {
 			return err
 		}
-		k := -0.5 * v.G2(t)
+		a, g := sc.p.Coefficients(t)
+		k := -0.5 * g * g
 		for i := range dx {
-			dx[i] *= k
+			dx[i] = a*x[i] + k*dx[i]
 		}
 		return nil
 	}
 }
 
-// ProbabilityFlowRK4 integrates the probability-flow ODE from t = 1 to
-// t = tEnd with `steps` fixed classical Runge–Kutta steps, in place.
-func ProbabilityFlowRK4(s Score, x []float64, v VESDE, tEnd float64, steps int) (ODEStats, error) {
+// ProbabilityFlowRK4 integrates the probability-flow ODE dx/dt = a x − ½ g² s
+// from t = 1 to ε with N fixed classical Runge–Kutta steps of (1−ε)/N, in
+// place on x (from the prior). Each step evaluates the score 4 times, the
+// first at the step's starting point; 4N in all. It ignores Denoise.
+func ProbabilityFlowRK4(s Score, x []float64, c Continuous) (ODEStats, error) {
 	var st ODEStats
-	if err := v.validate(); err != nil {
+	c, err := c.check("rk4", x, true, false, nil)
+	if err != nil {
 		return st, err
 	}
-	if steps < 1 || !(tEnd >= 0 && tEnd < 1) {
-		return st, fmt.Errorf("%w: RK4 with %d steps to t=%g", ErrConfig, steps, tEnd)
+	sc := newScorer(s, c)
+	done := func(err error) (ODEStats, error) {
+		st.Evals = sc.evals
+		return st, err
 	}
-	f := flow(s, v, &st)
+	f := flow(sc)
 	n := len(x)
 	k1, k2, k3, k4, tmp := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	h := (tEnd - 1) / float64(steps)
-	t := 1.0
-	for i := 0; i < steps; i++ {
+	eps := c.Process.Eps()
+	h := (eps - 1) / float64(c.Steps)
+	for i := 0; i < c.Steps; i++ {
+		t := 1 + float64(i)*h
 		if err := f(t, x, k1); err != nil {
-			return st, err
+			return done(err)
 		}
 		for j := range tmp {
 			tmp[j] = x[j] + h/2*k1[j]
 		}
 		if err := f(t+h/2, tmp, k2); err != nil {
-			return st, err
+			return done(err)
 		}
 		for j := range tmp {
 			tmp[j] = x[j] + h/2*k2[j]
 		}
 		if err := f(t+h/2, tmp, k3); err != nil {
-			return st, err
+			return done(err)
 		}
 		for j := range tmp {
 			tmp[j] = x[j] + h*k3[j]
 		}
-		if err := f(t+h, tmp, k4); err != nil {
-			return st, err
+		end := t + h
+		if i == c.Steps-1 {
+			end = eps
+		}
+		if err := f(end, tmp, k4); err != nil {
+			return done(err)
 		}
 		for j := range x {
 			x[j] += h / 6 * (k1[j] + 2*k2[j] + 2*k3[j] + k4[j])
 		}
-		t += h
 		st.Steps++
 	}
-	return st, nil
+	return done(nil)
 }
 
 // Dormand–Prince 5(4) tableau.
@@ -91,74 +99,23 @@ var (
 	dpE = [7]float64{71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40}
 )
 
-// ProbabilityFlowRK45 integrates the probability-flow ODE from t = 1 to tEnd
-// with the adaptive Dormand–Prince method: each step's local error estimate,
-// scaled by atol + rtol·|x| and averaged (RMS) over all values, must be ≤ 1.
-func ProbabilityFlowRK45(s Score, x []float64, v VESDE, tEnd, rtol, atol float64) (ODEStats, error) {
+// ProbabilityFlowRK45 integrates the probability-flow ODE dx/dt = a x − ½ g² s
+// from t = 1 to ε by adaptive Dormand–Prince 5(4) (dopri5) at rtol = atol =
+// Tol: each step's local error, scaled by Tol·(1 + max(|x|, |x_new|)) and
+// averaged (RMS) over all values, must be ≤ 1; the first step is (1−ε)/100.
+// It works in place on x (from the prior), ignores Denoise and Steps, gives
+// up after 100000 steps, and reports its score evaluations in ODEStats.
+func ProbabilityFlowRK45(s Score, x []float64, c Continuous) (ODEStats, error) {
 	var st ODEStats
-	if err := v.validate(); err != nil {
+	c, err := c.check("rk45", x, false, false, nil)
+	if err != nil {
 		return st, err
 	}
-	if !(tEnd >= 0 && tEnd < 1) || !(rtol > 0) || !(atol > 0) {
-		return st, fmt.Errorf("%w: RK45 to t=%g with rtol %g, atol %g", ErrConfig, tEnd, rtol, atol)
-	}
-	f := flow(s, v, &st)
-	n := len(x)
-	var k [7][]float64
-	for i := range k {
-		k[i] = make([]float64, n)
-	}
-	tmp, xn := make([]float64, n), make([]float64, n)
-	t, h := 1.0, (tEnd-1)/100
-	if err := f(t, x, k[0]); err != nil {
-		return st, err
-	}
-	for t-tEnd > 1e-12 {
-		if t+h < tEnd {
-			h = tEnd - t
-		}
-		for i := 1; i < 7; i++ {
-			for j := range tmp {
-				acc := x[j]
-				for m := 0; m < i; m++ {
-					acc += h * dpA[i][m] * k[m][j]
-				}
-				tmp[j] = acc
-			}
-			if i == 6 {
-				copy(xn, tmp) // row 7 of the tableau is the 5th-order solution
-			}
-			if err := f(t+dpC[i]*h, tmp, k[i]); err != nil {
-				return st, err
-			}
-		}
-		var e2 float64
-		for j := range x {
-			var e float64
-			for m := 0; m < 7; m++ {
-				e += dpE[m] * k[m][j]
-			}
-			sc := atol + rtol*math.Max(math.Abs(x[j]), math.Abs(xn[j]))
-			r := h * e / sc
-			e2 += r * r
-		}
-		errNorm := math.Sqrt(e2 / float64(n))
-		if errNorm <= 1 {
-			t += h
-			copy(x, xn)
-			k[0], k[6] = k[6], k[0] // first same as last
-			st.Steps++
-		} else {
-			st.Rejected++
-		}
-		fac := 5.0
-		if errNorm > 0 {
-			fac = math.Min(5, math.Max(0.2, 0.9*math.Pow(errNorm, -0.2)))
-		}
-		h *= fac
-		if st.Steps+st.Rejected > 100000 {
-			return st, fmt.Errorf("sample: RK45 took over 100000 steps (t = %g)", t)
-		}
+	sc := newScorer(s, c)
+	st.Steps, st.Rejected, err = dopri5(flow(sc), x, 1, c.Process.Eps(), c.Tol, c.Tol)
+	st.Evals = sc.evals
+	if err != nil {
+		return st, fmt.Errorf("sample: %w", err)
 	}
 	return st, nil
 }

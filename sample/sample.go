@@ -1,5 +1,8 @@
 // Package sample draws samples from a score function: Langevin dynamics and
-// annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1).
+// annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1), and the
+// samplers of the continuous-time processes of package sde (Song et al.
+// 2021): the reverse SDE, predictor–corrector and the probability-flow ODE
+// for any process, DDPM's ancestral sampling and DDIM for VP.
 //
 // The samplers see only the Score interface, never the network, so they are
 // tested on distributions whose score is known exactly.
@@ -15,9 +18,12 @@ import (
 // ErrConfig is wrapped by every sampler configuration error.
 var ErrConfig = errors.New("sample: bad config")
 
-// Score is a score function s(x, σ) ≈ ∇ₓ log p_σ(x), where p_σ is the data
-// density convolved with N(0, σ²I). x holds a batch of points of one
-// dimension back to back; the scores go to dst, of the same length.
+// Score is a score function s(x, σ) ≈ ∇ₓ log p_σ(x), where p_σ is the law of
+// the noised data whose noise scale is σ: the data density convolved with
+// N(0, σ²I) for NCSN and VE; for a process with marginal N(m(t)x₀, s(t)²I),
+// the law of m(t)x₀ + s(t)z at the time t where s(t) = σ. x holds a batch of
+// points of one dimension back to back; the scores go to dst, of the same
+// length.
 type Score interface {
 	Score(x []float64, sigma float64, dst []float64) error
 }

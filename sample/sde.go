@@ -4,135 +4,359 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/ncsn-go/ncsn/sde"
 )
 
-// VESDE is the variance-exploding SDE dx = g(t) dw with noise scale
-// σ(t) = σ_min (σ_max/σ_min)^t on t ∈ [0, 1], so g(t)² = d[σ²]/dt =
-// 2σ(t)² ln(σ_max/σ_min) (Song et al. 2021). Its marginal at t is the data
-// convolved with N(0, (σ(t)² − σ(0)²) I) ≈ N(0, σ(t)² I).
-type VESDE struct {
-	SigmaMin, SigmaMax float64
+// Continuous configures the samplers of continuous-time processes: the
+// reverse SDE (EulerMaruyama), the predictor–corrector sampler, the
+// probability-flow ODE (ProbabilityFlowRK45, ProbabilityFlowRK4) for any
+// sde.Process, and DDPM's ancestral sampling and DDIM for VP.
+//
+// EulerMaruyama, PredictorCorrector, Ancestral and DDIM run on score_sde's
+// time grid t_i = linspace(1, ε, N)_i, i = 0 … N−1, with ε = Process.Eps(),
+// and add t_N = 0: step i goes from t_i to t_{i+1}, so the N steps cover
+// [0, 1] and the last one, of length ε, ends at t = 0. (score_sde steps 1/N
+// from every grid point instead.) The ODE solvers integrate from 1 to ε. At
+// time t a sampler calls Score(x, s(t), ·), s(t) the marginal's noise scale.
+type Continuous struct {
+	Process   sde.Process
+	Steps     int     // discretisation steps N (em, pc, ddpm, ddim, rk4); time grid linspace(1, ε, N) as score_sde (rk4: N equal steps from 1 to ε)
+	SNR       float64 // pc: the Langevin corrector's signal-to-noise ratio r (0: 0.16)
+	Corrector int     // pc: corrector steps per predictor step (0: 1)
+	Tol       float64 // ode (RK45): rtol = atol (0: 1e-5)
+	Dim       int     // values per sample (x is a batch of len(x)/Dim samples); the corrector's norms are per sample; 0: all of x is one sample
+	// Denoise makes the last step return its mean, without noise (score_sde's
+	// noise_removal): for EulerMaruyama, PredictorCorrector and Ancestral the
+	// mean of the last predictor step. The ODE solvers and DDIM are
+	// deterministic and ignore it; DDIM's last step lands on x̂₀ anyway.
+	// No sampler spends an extra score evaluation on it.
+	Denoise  bool
+	Progress func(evals int) // optional, called after every score evaluation
 }
 
-// Sigma is σ(t).
-func (v VESDE) Sigma(t float64) float64 {
-	return v.SigmaMin * math.Pow(v.SigmaMax/v.SigmaMin, t)
+// Defaults of the zero values of Continuous.
+const (
+	DefaultSNR = 0.16
+	DefaultTol = 1e-5
+)
+
+// check validates c for a sampler (name) on x and fills in the defaults;
+// steps says whether the sampler uses Steps, noise whether it needs r.
+func (c Continuous) check(name string, x []float64, steps, noise bool, r *rand.Rand) (Continuous, error) {
+	if nilProcess(c.Process) {
+		return c, fmt.Errorf("%w: %s: no process", ErrConfig, name)
+	}
+	if e := c.Process.Eps(); !(e > 0 && e < 1) {
+		return c, fmt.Errorf("%w: %s: the %s process's smallest time %g is not in (0, 1)", ErrConfig, name, c.Process.Name(), e)
+	}
+	if steps && c.Steps < 1 {
+		return c, fmt.Errorf("%w: %s: %d steps (need at least 1)", ErrConfig, name, c.Steps)
+	}
+	if len(x) == 0 {
+		return c, fmt.Errorf("%w: %s: no values to sample", ErrConfig, name)
+	}
+	if c.Dim == 0 {
+		c.Dim = len(x)
+	}
+	if c.Dim < 0 || len(x)%c.Dim != 0 {
+		return c, fmt.Errorf("%w: %s: %d values are not a batch of samples of dimension %d", ErrConfig, name, len(x), c.Dim)
+	}
+	if c.SNR == 0 {
+		c.SNR = DefaultSNR
+	}
+	if !(c.SNR > 0) || math.IsInf(c.SNR, 0) {
+		return c, fmt.Errorf("%w: %s: signal-to-noise ratio %g (need > 0)", ErrConfig, name, c.SNR)
+	}
+	if c.Corrector == 0 {
+		c.Corrector = 1
+	}
+	if c.Corrector < 0 {
+		return c, fmt.Errorf("%w: %s: %d corrector steps", ErrConfig, name, c.Corrector)
+	}
+	if c.Tol == 0 {
+		c.Tol = DefaultTol
+	}
+	if !(c.Tol > 0) || math.IsInf(c.Tol, 0) {
+		return c, fmt.Errorf("%w: %s: tolerance %g (need > 0)", ErrConfig, name, c.Tol)
+	}
+	if noise && r == nil {
+		return c, fmt.Errorf("%w: %s: no random generator", ErrConfig, name)
+	}
+	return c, nil
 }
 
-// G2 is g(t)².
-func (v VESDE) G2(t float64) float64 {
-	s := v.Sigma(t)
-	return 2 * s * s * math.Log(v.SigmaMax/v.SigmaMin)
+// nilProcess reports a nil process, typed nil pointers of package sde included.
+func nilProcess(p sde.Process) bool {
+	switch v := p.(type) {
+	case nil:
+		return true
+	case *sde.VE:
+		return v == nil
+	case *sde.NCSN:
+		return v == nil
+	case *sde.VP:
+		return v == nil
+	case *sde.SubVP:
+		return v == nil
+	}
+	return false
 }
 
-func (v VESDE) validate() error {
-	if !(v.SigmaMin > 0) || !(v.SigmaMax > v.SigmaMin) {
-		return fmt.Errorf("%w: VE SDE needs σ_max > σ_min > 0, got %g, %g", ErrConfig, v.SigmaMax, v.SigmaMin)
+// vpOnly refuses every process but VP (sub-VP and VE included).
+func vpOnly(name string, p sde.Process) error {
+	if _, ok := p.(*sde.VP); !ok {
+		return fmt.Errorf("%w: %s needs the vp process, not %s", ErrConfig, name, p.Name())
 	}
 	return nil
 }
 
-// Prior fills x with draws from the SDE's prior N(0, σ_max² I).
-func (v VESDE) Prior(x []float64, r *rand.Rand) {
+// times is the grid t_0 = 1 > … > t_{N−1} = ε of linspace(1, ε, N), and
+// t_N = 0.
+func times(p sde.Process, n int) []float64 {
+	ts := make([]float64, n+1)
+	ts[0] = 1
+	if n > 1 {
+		eps := p.Eps()
+		for i := 1; i < n-1; i++ {
+			ts[i] = 1 + (eps-1)*float64(i)/float64(n-1)
+		}
+		ts[n-1] = eps
+	}
+	return ts
+}
+
+// chain returns the process's discrete steps (f_i, G_i) = Discretize(t_i,
+// t_i − t_{i+1}) on the grid, and an error where one is undefined or does not
+// keep its sign (1 + f ≤ 0): VP's β_i = β(t)·Δt must stay below 1, so a
+// coarse grid cannot carry its chain.
+func chain(name string, c Continuous, ts []float64) (f, G []float64, err error) {
+	f, G = make([]float64, c.Steps), make([]float64, c.Steps)
+	for i := range f {
+		f[i], G[i] = c.Process.Discretize(ts[i], ts[i]-ts[i+1])
+		if !(1+f[i] > 0) || math.IsInf(f[i], 0) || !(G[i] >= 0) || math.IsInf(G[i], 0) {
+			return nil, nil, fmt.Errorf("%w: %s: %d steps are too few for the %s process: its discrete step at t = %.4g is undefined (1+f = %g, G = %g)",
+				ErrConfig, name, c.Steps, c.Process.Name(), ts[i], 1+f[i], G[i])
+		}
+	}
+	return f, G, nil
+}
+
+// scorer evaluates the score at a time of the process and counts.
+type scorer struct {
+	s        Score
+	p        sde.Process
+	progress func(int)
+	evals    int
+}
+
+func newScorer(s Score, c Continuous) *scorer {
+	return &scorer{s: s, p: c.Process, progress: c.Progress}
+}
+
+// at writes s(x, s(t)) into dst.
+func (sc *scorer) at(x []float64, t float64, dst []float64) error {
+	_, std := sc.p.Marginal(t)
+	if err := sc.s.Score(x, std, dst); err != nil {
+		return fmt.Errorf("sample: score at t = %g (σ = %g): %w", t, std, err)
+	}
+	sc.evals++
+	if sc.progress != nil {
+		sc.progress(sc.evals)
+	}
+	return nil
+}
+
+// Prior fills x with draws of the process's prior N(0, PriorStd² I) (with
+// NaN for a nil process or generator: it has no error to return).
+func Prior(x []float64, p sde.Process, r *rand.Rand) {
+	if nilProcess(p) || r == nil {
+		for i := range x {
+			x[i] = math.NaN()
+		}
+		return
+	}
+	sd := p.PriorStd()
 	for i := range x {
-		x[i] = v.SigmaMax * r.NormFloat64()
+		x[i] = sd * r.NormFloat64()
 	}
 }
 
-// ReverseSDE integrates the reverse-time SDE dx = −g² s(x, σ(t)) dt + g dw̄
-// from t = 1 down to t = 0 with `steps` Euler–Maruyama steps, in place; x
-// should start from the prior. It returns the number of score evaluations.
-func ReverseSDE(s Score, x []float64, v VESDE, steps int, r *rand.Rand) (int, error) {
-	if err := v.validate(); err != nil {
+// EulerMaruyama integrates the reverse SDE dx = [a x − g² s] dt + g dw̄ from
+// t=1 to ε in N steps (the last of which goes on from ε to 0); returns score
+// evaluations.
+//
+// Step i, from t_i back to t_{i+1} (Δt = t_i − t_{i+1}, the last one from ε
+// to 0), is x ← x − [a(t_i)x − g(t_i)² s(x, s(t_i))]Δt + g(t_i)√Δt z, in place
+// on x, which should start from the prior (Prior). It makes N evaluations;
+// with Denoise the last step adds no noise.
+func EulerMaruyama(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
+	c, err := c.check("euler-maruyama", x, true, true, r)
+	if err != nil {
 		return 0, err
 	}
-	if steps < 1 {
-		return 0, fmt.Errorf("%w: %d steps", ErrConfig, steps)
-	}
+	ts := times(c.Process, c.Steps)
+	sc := newScorer(s, c)
 	g := make([]float64, len(x))
-	dt := 1 / float64(steps)
-	for i := 0; i < steps; i++ {
-		t := 1 - float64(i)*dt
-		if err := s.Score(x, v.Sigma(t), g); err != nil {
-			return i, err
+	for i := 0; i < c.Steps; i++ {
+		t, dt := ts[i], ts[i]-ts[i+1]
+		if err := sc.at(x, t, g); err != nil {
+			return sc.evals, err
 		}
-		g2 := v.G2(t)
-		sd := math.Sqrt(g2 * dt)
+		a, diff := c.Process.Coefficients(t)
+		g2, sd := diff*diff, diff*math.Sqrt(dt)
+		noise := !(c.Denoise && i == c.Steps-1)
 		for j := range x {
-			x[j] += g2*g[j]*dt + sd*r.NormFloat64()
-		}
-	}
-	return steps, nil
-}
-
-// PC configures the predictor–corrector sampler of Song et al. (2021): on the
-// discrete VE chain of N geometric levels from σ_max to σ_min, each step is
-// Corrector Langevin steps at the current level followed by one
-// reverse-diffusion predictor step to the next level.
-type PC struct {
-	SDE       VESDE
-	Steps     int     // N
-	Corrector int     // Langevin steps per level (0: predictor only)
-	SNR       float64 // signal-to-noise ratio r of the corrector
-	Denoise   bool    // return the predictor's mean at the last step
-}
-
-// PredictorCorrector runs the PC sampler in place on x (from the prior) and
-// returns the number of score evaluations.
-func PredictorCorrector(s Score, x []float64, pc PC, r *rand.Rand) (int, error) {
-	if err := pc.SDE.validate(); err != nil {
-		return 0, err
-	}
-	if pc.Steps < 1 || pc.Corrector < 0 || (pc.Corrector > 0 && !(pc.SNR > 0)) {
-		return 0, fmt.Errorf("%w: PC with %d steps, %d corrector steps, snr %g", ErrConfig, pc.Steps, pc.Corrector, pc.SNR)
-	}
-	g := make([]float64, len(x))
-	z := make([]float64, len(x))
-	evals := 0
-	sigma := func(i int) float64 { // level i = 0 … N−1, from σ_max down to σ_min
-		if pc.Steps == 1 {
-			return pc.SDE.SigmaMax
-		}
-		return pc.SDE.Sigma(1 - float64(i)/float64(pc.Steps-1))
-	}
-	for i := 0; i < pc.Steps; i++ {
-		si := sigma(i)
-		for c := 0; c < pc.Corrector; c++ {
-			if err := s.Score(x, si, g); err != nil {
-				return evals, err
-			}
-			evals++
-			var gn, zn float64
-			for j := range z {
-				z[j] = r.NormFloat64()
-				gn += g[j] * g[j]
-				zn += z[j] * z[j]
-			}
-			// Step size from the target signal-to-noise ratio ‖εs‖/‖√(2ε)z‖ = r.
-			eps := 2 * pc.SNR * pc.SNR * zn / gn
-			sd := math.Sqrt(2 * eps)
-			for j := range x {
-				x[j] += eps*g[j] + sd*z[j]
-			}
-		}
-		// Reverse diffusion from σ_i to σ_{i+1} (0 after the last level).
-		next := 0.0
-		if i+1 < pc.Steps {
-			next = sigma(i + 1)
-		}
-		if err := s.Score(x, si, g); err != nil {
-			return evals, err
-		}
-		evals++
-		g2 := si*si - next*next
-		sd := math.Sqrt(g2)
-		last := i == pc.Steps-1
-		for j := range x {
-			x[j] += g2 * g[j]
-			if !(last && pc.Denoise) {
+			x[j] -= (a*x[j] - g2*g[j]) * dt
+			if noise {
 				x[j] += sd * r.NormFloat64()
 			}
 		}
 	}
-	return evals, nil
+	return sc.evals, nil
+}
+
+// PredictorCorrector: reverse-diffusion predictor (via Process.Discretize) +
+// Langevin corrector whose step size is score_sde's LangevinCorrector's
+// (ε = 2 α (r‖z‖/‖s‖)², α = 1 for VE, 1 − β_i (=(1+f)² from Discretize) for
+// VP/sub-VP), with the norms taken per sample.
+//
+// At each t_i, with (f, G) = Discretize(t_i, t_i − t_{i+1}) and α = (1+f)²
+// (1 for VE, whose f is 0), it runs Corrector Langevin steps
+// x ← x + εs(x, s(t_i)) + √(2ε) z, each sample b of Dim values with its own
+// ε_b = 2α(r‖z_b‖/‖s_b‖)² (0 where ‖s_b‖ = 0), then the predictor
+// x ← x − f x + G² s(x, s(t_i)) + G z, which for VE removes the variance
+// σ(t_i)² − σ(t_{i+1})² (all that is left, at the last step). score_sde
+// averages the norms over the batch and takes one ε for all; per-sample
+// norms make a sample's path independent of the batch it is drawn in.
+//
+// It makes N·(Corrector+1) evaluations; with Denoise the last predictor step
+// adds no noise. A VP grid too coarse for DDPM's chain (β_i ≥ 1) is an error.
+func PredictorCorrector(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
+	const name = "predictor-corrector"
+	c, err := c.check(name, x, true, true, r)
+	if err != nil {
+		return 0, err
+	}
+	ts := times(c.Process, c.Steps)
+	fs, Gs, err := chain(name, c, ts)
+	if err != nil {
+		return 0, err
+	}
+	sc := newScorer(s, c)
+	g, z := make([]float64, len(x)), make([]float64, len(x))
+	for i := 0; i < c.Steps; i++ {
+		t, f, G := ts[i], fs[i], Gs[i]
+		alpha := (1 + f) * (1 + f)
+		for k := 0; k < c.Corrector; k++ {
+			if err := sc.at(x, t, g); err != nil {
+				return sc.evals, err
+			}
+			for j := range z {
+				z[j] = r.NormFloat64()
+			}
+			for b := 0; b < len(x); b += c.Dim {
+				xb, gb, zb := x[b:b+c.Dim], g[b:b+c.Dim], z[b:b+c.Dim]
+				var gn, zn float64
+				for j := range gb {
+					gn += gb[j] * gb[j]
+					zn += zb[j] * zb[j]
+				}
+				if gn == 0 {
+					continue
+				}
+				eps := 2 * alpha * c.SNR * c.SNR * zn / gn
+				sd := math.Sqrt(2 * eps)
+				for j := range xb {
+					xb[j] += eps*gb[j] + sd*zb[j]
+				}
+			}
+		}
+		if err := sc.at(x, t, g); err != nil {
+			return sc.evals, err
+		}
+		noise := !(c.Denoise && i == c.Steps-1)
+		g2 := G * G
+		for j := range x {
+			x[j] += -f*x[j] + g2*g[j]
+			if noise {
+				x[j] += G * r.NormFloat64()
+			}
+		}
+	}
+	return sc.evals, nil
+}
+
+// Ancestral is DDPM's ancestral sampling for VP (score_sde's
+// AncestralSamplingPredictor): β_i from Discretize, x ← (x + β s)/√(1−β) +
+// √β z. Error for a process that is not *sde.VP.
+//
+// On the grid, β_i = G_i² and √(1−β_i) = 1 + f_i from Discretize(t_i,
+// t_i − t_{i+1}), s = s(x, s(t_i)). It makes N evaluations; with Denoise
+// the last step adds no noise. A grid too coarse for the chain (β_i ≥ 1) is
+// an error.
+func Ancestral(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
+	const name = "ancestral"
+	c, err := c.check(name, x, true, true, r)
+	if err != nil {
+		return 0, err
+	}
+	if err := vpOnly(name, c.Process); err != nil {
+		return 0, err
+	}
+	ts := times(c.Process, c.Steps)
+	fs, Gs, err := chain(name, c, ts)
+	if err != nil {
+		return 0, err
+	}
+	sc := newScorer(s, c)
+	g := make([]float64, len(x))
+	for i := 0; i < c.Steps; i++ {
+		if err := sc.at(x, ts[i], g); err != nil {
+			return sc.evals, err
+		}
+		root, G := 1+fs[i], Gs[i]
+		beta := G * G
+		noise := !(c.Denoise && i == c.Steps-1)
+		for j := range x {
+			x[j] = (x[j] + beta*g[j]) / root
+			if noise {
+				x[j] += G * r.NormFloat64()
+			}
+		}
+	}
+	return sc.evals, nil
+}
+
+// DDIM (η = 0) for VP: ε̂ = −std_t s(x, std_t); x̂₀ = (x − std_t ε̂)/m_t;
+// x ← m_next x̂₀ + std_next ε̂. Error for a process that is not *sde.VP.
+//
+// Step i goes from t_i to t_{i+1} with (m, std) from Marginal; the last one
+// goes to t = 0, where m = 1 and std = 0, so it returns x̂₀ itself. It is
+// deterministic, makes N evaluations and ignores Denoise.
+func DDIM(s Score, x []float64, c Continuous) (int, error) {
+	const name = "ddim"
+	c, err := c.check(name, x, true, false, nil)
+	if err != nil {
+		return 0, err
+	}
+	if err := vpOnly(name, c.Process); err != nil {
+		return 0, err
+	}
+	ts := times(c.Process, c.Steps)
+	sc := newScorer(s, c)
+	g := make([]float64, len(x))
+	for i := 0; i < c.Steps; i++ {
+		if err := sc.at(x, ts[i], g); err != nil {
+			return sc.evals, err
+		}
+		m, std := c.Process.Marginal(ts[i])
+		mNext, stdNext := c.Process.Marginal(ts[i+1])
+		for j := range x {
+			e := -std * g[j]
+			x0 := (x[j] - std*e) / m
+			x[j] = mNext*x0 + stdNext*e
+		}
+	}
+	return sc.evals, nil
 }

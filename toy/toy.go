@@ -1,8 +1,10 @@
 // Package toy holds distributions whose density and score are known exactly:
 // Gaussians and mixtures of Gaussians in any dimension. Convolved with
-// N(0, σ²I) a mixture stays a mixture (each covariance grows by σ²I), so the
-// score of every noised version is exact too, and samplers and score-matching
-// objectives can be checked against the truth.
+// N(0, σ²I) a mixture stays a mixture (each covariance grows by σ²I), and so
+// does the law of m·X + s·Z, X from the mixture and Z ~ N(0, I) (component k
+// becomes N(m μ_k, m²Σ_k + s²I)), the marginal of every diffusion process of
+// package sde. So the score of every noised version is exact too, and
+// samplers and score-matching objectives can be checked against the truth.
 package toy
 
 import (
@@ -12,6 +14,7 @@ import (
 	"math/rand/v2"
 	"sync"
 
+	"github.com/ncsn-go/ncsn/sde"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -30,10 +33,18 @@ type Mixture struct {
 	Comps   []Gaussian
 	dim     int
 	mu      sync.Mutex
-	cache   map[float64][]noised // per σ: inverse covariance, log normaliser, Cholesky factor
+	cache   map[scaling][]noised // per (m, s): mean, inverse covariance, log normaliser, Cholesky factor
 }
 
+// scaling names the law of m·X + s·Z.
+type scaling struct{ mean, std float64 }
+
+// maxCache bounds the cached scalings: samplers with adaptive steps ask for a
+// new one at nearly every evaluation.
+const maxCache = 4096
+
 type noised struct {
+	mean    []float64 // m μ_k
 	inv     *mat.SymDense
 	logNorm float64 // log weight − ½ log det(2π Σ)
 	chol    *mat.TriDense
@@ -52,7 +63,7 @@ func NewMixture(weights []float64, comps []Gaussian) (*Mixture, error) {
 		sum += w
 	}
 	d := len(comps[0].Mean)
-	m := &Mixture{Weights: make([]float64, len(weights)), Comps: comps, dim: d, cache: map[float64][]noised{}}
+	m := &Mixture{Weights: make([]float64, len(weights)), Comps: comps, dim: d, cache: map[scaling][]noised{}}
 	for k, w := range weights {
 		m.Weights[k] = w / sum
 		c := comps[k]
@@ -60,7 +71,7 @@ func NewMixture(weights []float64, comps []Gaussian) (*Mixture, error) {
 			return nil, fmt.Errorf("%w: component %d does not have dimension %d", ErrSpec, k, d)
 		}
 	}
-	if _, err := m.level(0); err != nil {
+	if _, err := m.level(1, 0); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -69,19 +80,30 @@ func NewMixture(weights []float64, comps []Gaussian) (*Mixture, error) {
 // Dim is the dimension of the space.
 func (m *Mixture) Dim() int { return m.dim }
 
-// level returns the components convolved with N(0, σ²I).
-func (m *Mixture) level(sigma float64) ([]noised, error) {
+// level returns the components of m·X + s·Z: N(m μ_k, m²Σ_k + s²I).
+func (m *Mixture) level(mean, std float64) ([]noised, error) {
+	if !(mean > 0) || math.IsInf(mean, 0) || !(std >= 0) || math.IsInf(std, 0) {
+		return nil, fmt.Errorf("%w: scaling m = %g, s = %g (need m > 0, s ≥ 0, both finite)", ErrSpec, mean, std)
+	}
+	key := scaling{mean, std}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if l, ok := m.cache[sigma]; ok {
+	if l, ok := m.cache[key]; ok {
 		return l, nil
 	}
 	l := make([]noised, len(m.Comps))
 	for k, c := range m.Comps {
 		cov := mat.NewSymDense(m.dim, nil)
 		cov.CopySym(c.Cov)
+		if mean != 1 {
+			cov.ScaleSym(mean*mean, cov)
+		}
 		for i := 0; i < m.dim; i++ {
-			cov.SetSym(i, i, cov.At(i, i)+sigma*sigma)
+			cov.SetSym(i, i, cov.At(i, i)+std*std)
+		}
+		mu := make([]float64, m.dim)
+		for i := range mu {
+			mu[i] = mean * c.Mean[i]
 		}
 		var ch mat.Cholesky
 		if !ch.Factorize(cov) {
@@ -93,21 +115,23 @@ func (m *Mixture) level(sigma float64) ([]noised, error) {
 		}
 		var lt mat.TriDense
 		ch.LTo(&lt)
-		l[k] = noised{inv: inv, chol: &lt,
+		l[k] = noised{mean: mu, inv: inv, chol: &lt,
 			logNorm: math.Log(m.Weights[k]) - 0.5*(float64(m.dim)*math.Log(2*math.Pi)+ch.LogDet())}
 	}
-	m.cache[sigma] = l
+	if len(m.cache) >= maxCache {
+		clear(m.cache)
+	}
+	m.cache[key] = l
 	return l, nil
 }
 
-// logTerms writes log(w_k N(x; μ_k, Σ_k + σ²I)) for each k, and Σ⁻¹(x−μ) into
-// grads[k] when grads is not nil.
-func (m *Mixture) logTerms(x []float64, l []noised, terms []float64, grads [][]float64) {
+// logTerms writes log(w_k N(x; m μ_k, m²Σ_k + s²I)) for each k, and
+// Σ⁻¹(x−mμ) into grads[k] when grads is not nil; diff is scratch of length d.
+func (m *Mixture) logTerms(x []float64, l []noised, terms []float64, grads [][]float64, diff []float64) {
 	d := m.dim
-	diff := make([]float64, d)
-	for k, c := range m.Comps {
+	for k := range m.Comps {
 		for i := range diff {
-			diff[i] = x[i] - c.Mean[i]
+			diff[i] = x[i] - l[k].mean[i]
 		}
 		var q float64
 		for i := 0; i < d; i++ {
@@ -127,24 +151,38 @@ func (m *Mixture) logTerms(x []float64, l []noised, terms []float64, grads [][]f
 // LogDensity is log p_σ(x), the mixture convolved with N(0, σ²I) (σ = 0: the
 // mixture itself).
 func (m *Mixture) LogDensity(x []float64, sigma float64) float64 {
-	l, err := m.level(sigma)
-	if err != nil {
+	return m.ScaledLogDensity(x, 1, sigma)
+}
+
+// ScaledLogDensity is the log density at x of m·X + s·Z, X from the mixture
+// and Z ~ N(0, I) independent (NaN for m ≤ 0 or s < 0).
+func (m *Mixture) ScaledLogDensity(x []float64, mean, std float64) float64 {
+	l, err := m.level(mean, std)
+	if err != nil || len(x) != m.dim {
 		return math.NaN()
 	}
 	terms := make([]float64, len(m.Comps))
-	m.logTerms(x, l, terms, nil)
+	m.logTerms(x, l, terms, nil, make([]float64, m.dim))
 	return logSumExp(terms)
 }
 
 // Score writes ∇ₓ log p_σ(x) for a batch of points (back to back) into dst:
 // the responsibilities times each component's −(Σ_k+σ²I)⁻¹(x−μ_k). It
-// implements sample.Score.
+// implements sample.Score for the VE processes, whose marginal is the data
+// plus N(0, σ²I).
 func (m *Mixture) Score(x []float64, sigma float64, dst []float64) error {
+	return m.ScaledScore(x, 1, sigma, dst)
+}
+
+// ScaledScore writes the score of m·X + s·Z (X from the mixture, Z ~ N(0, I)
+// independent) for a batch of points into dst: the responsibilities times
+// each component's −(m²Σ_k + s²I)⁻¹(x − m μ_k). With m = 1 it is Score.
+func (m *Mixture) ScaledScore(x []float64, mean, std float64, dst []float64) error {
 	d := m.dim
 	if len(x)%d != 0 || len(dst) != len(x) {
 		return fmt.Errorf("toy: %d values into %d for dimension %d", len(x), len(dst), d)
 	}
-	l, err := m.level(sigma)
+	l, err := m.level(mean, std)
 	if err != nil {
 		return err
 	}
@@ -154,9 +192,10 @@ func (m *Mixture) Score(x []float64, sigma float64, dst []float64) error {
 	for k := range grads {
 		grads[k] = make([]float64, d)
 	}
+	diff := make([]float64, d)
 	for p := 0; p < len(x)/d; p++ {
 		xp, out := x[p*d:(p+1)*d], dst[p*d:(p+1)*d]
-		m.logTerms(xp, l, terms, grads)
+		m.logTerms(xp, l, terms, grads, diff)
 		lse := logSumExp(terms)
 		clear(out)
 		for k := 0; k < K; k++ {
@@ -169,15 +208,40 @@ func (m *Mixture) Score(x []float64, sigma float64, dst []float64) error {
 	return nil
 }
 
+// Diffused is a mixture carried forward by a diffusion process: p_t, the law
+// of m(t)·X + s(t)·Z. Its Score(x, σ) is the exact score of p_t at the time
+// t = Process.TimeOf(σ) where the marginal's noise scale s(t) is σ, with
+// m = the marginal's mean factor there: the convention of the samplers of
+// package sample, which it implements sample.Score for. For VE processes
+// (m = 1) it is the mixture's own Score.
+type Diffused struct {
+	Mixture *Mixture
+	Process sde.Process
+}
+
+// Score writes the exact score of p_t, s(t) = sigma, for a batch of points.
+func (d Diffused) Score(x []float64, sigma float64, dst []float64) error {
+	if d.Mixture == nil || d.Process == nil {
+		return fmt.Errorf("%w: diffused mixture without a mixture or a process", ErrSpec)
+	}
+	t := d.Process.TimeOf(sigma)
+	mean, _ := d.Process.Marginal(t)
+	if math.IsNaN(t) || math.IsInf(t, 0) || !(mean > 0) || math.IsInf(mean, 0) {
+		return fmt.Errorf("%w: the %s process has no time with noise scale %g (t = %g, m = %g)", ErrSpec, d.Process.Name(), sigma, t, mean)
+	}
+	return d.Mixture.ScaledScore(x, mean, sigma, dst)
+}
+
 // Assign returns, for each point, the index of the component most
 // likely to have produced it (at σ = 0).
 func (m *Mixture) Assign(x []float64) []int {
-	l, _ := m.level(0)
+	l, _ := m.level(1, 0)
 	d := m.dim
 	terms := make([]float64, len(m.Comps))
+	diff := make([]float64, d)
 	out := make([]int, len(x)/d)
 	for p := range out {
-		m.logTerms(x[p*d:(p+1)*d], l, terms, nil)
+		m.logTerms(x[p*d:(p+1)*d], l, terms, nil, diff)
 		best := 0
 		for k := range terms {
 			if terms[k] > terms[best] {
@@ -191,7 +255,7 @@ func (m *Mixture) Assign(x []float64) []int {
 
 // Sample draws n points, back to back.
 func (m *Mixture) Sample(n int, r *rand.Rand) []float64 {
-	l, _ := m.level(0)
+	l, _ := m.level(1, 0)
 	d := m.dim
 	x := make([]float64, n*d)
 	z := make([]float64, d)

@@ -35,13 +35,13 @@ func BenchmarkTrainStep(b *testing.B) {
 		x[i] = float32(r.Float64())
 		z[i] = float32(r.NormFloat64())
 	}
-	sig := make([]float64, batch)
+	sig, mean := make([]float64, batch), make([]float64, batch)
 	for i := range sig {
-		sig[i] = 0.1
+		sig[i], mean[i] = 0.1, 1
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := g.run(x, z, sig); err != nil {
+		if _, _, err := g.run(x, z, mean, sig); err != nil {
 			b.Fatal(err)
 		}
 	}

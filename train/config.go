@@ -8,6 +8,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -16,18 +17,25 @@ var ErrConfig = errors.New("train: bad config")
 // Config is one training run. The fields with JSON names are saved in every
 // checkpoint; the others say where things are and how to report.
 type Config struct {
-	Dataset   string       `json:"dataset"`
-	Preset    string       `json:"preset"`
-	Model     model.Config `json:"model"`
-	Steps     int          `json:"steps"` // total steps to reach
-	Batch     int          `json:"batch"`
-	LR        float64      `json:"lr"`
-	EMADecay  float64      `json:"ema_decay"`
-	SigmaMax  float64      `json:"sigma_max"`
-	SigmaMin  float64      `json:"sigma_min"`
-	Levels    int          `json:"levels"`
-	Seed      uint64       `json:"seed"`
-	SaveEvery int          `json:"save_every"`
+	Dataset  string       `json:"dataset"`
+	Preset   string       `json:"preset"`
+	Model    model.Config `json:"model"`
+	Steps    int          `json:"steps"` // total steps to reach
+	Batch    int          `json:"batch"`
+	LR       float64      `json:"lr"`
+	EMADecay float64      `json:"ema_decay"`
+	// SDE names the diffusion process (package sde): "" or "ncsn" for
+	// NCSN's discrete ladder of Levels noise levels from SigmaMax to
+	// SigmaMin; "ve" for the continuous VE SDE between the same σ's; "vp"
+	// and "subvp" for the VP and sub-VP SDEs with β from BetaMin to BetaMax.
+	SDE       string  `json:"sde,omitempty"`
+	SigmaMax  float64 `json:"sigma_max"`
+	SigmaMin  float64 `json:"sigma_min"`
+	Levels    int     `json:"levels"`
+	BetaMin   float64 `json:"beta_min,omitempty"`
+	BetaMax   float64 `json:"beta_max,omitempty"`
+	Seed      uint64  `json:"seed"`
+	SaveEvery int     `json:"save_every"`
 	// SigmasFromData replaces σ₁, L and the sampling ε by NCSNv2's rules
 	// applied to the training set (σ_L stays SigmaMin, T = 5).
 	SigmasFromData bool `json:"sigmas_from_data,omitempty"`
@@ -100,6 +108,48 @@ func Preset(name, dataset string) (Config, error) {
 	return c, nil
 }
 
+// UseSDE switches c to the named diffusion process with its default
+// parameters: for "ve" σ from 0.01 to 25 (above the largest pairwise distance
+// of MNIST and Fashion-MNIST, NCSNv2's technique 1) or 50 for CIFAR-10 (as
+// score_sde), for "vp" and "subvp" β from 0.1 to 20. "ncsn" keeps the
+// preset's ladder.
+func (c *Config) UseSDE(name string) error {
+	spec, err := sde.Default(name)
+	if err != nil {
+		return fmt.Errorf("%w: -sde: %v", ErrConfig, err)
+	}
+	c.SDE = name
+	switch name {
+	case "ve":
+		c.SigmaMax, c.SigmaMin = spec.SigmaMax, spec.SigmaMin
+		if c.Dataset == "cifar10" {
+			c.SigmaMax = 50
+		}
+	case "vp", "subvp":
+		c.BetaMin, c.BetaMax = spec.BetaMin, spec.BetaMax
+	}
+	return nil
+}
+
+// Process returns the diffusion process c trains on (for "ncsn", sigmas are
+// its levels).
+func (c Config) Process(sigmas []float64) (sde.Process, error) {
+	var spec sde.Spec
+	switch c.SDE {
+	case "", "ncsn":
+		spec = sde.Spec{Name: "ncsn", Sigmas: sigmas}
+	case "ve":
+		spec = sde.Spec{Name: "ve", SigmaMin: c.SigmaMin, SigmaMax: c.SigmaMax}
+	default:
+		spec = sde.Spec{Name: c.SDE, BetaMin: c.BetaMin, BetaMax: c.BetaMax}
+	}
+	p, err := sde.New(spec)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return p, nil
+}
+
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
 	switch {
@@ -121,6 +171,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":
 		return fmt.Errorf("%w: -fresh and -resume contradict each other", ErrConfig)
+	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn":
+		return fmt.Errorf("%w: -sigmas-from-data chooses NCSN's ladder; it does not go with -sde %s", ErrConfig, c.SDE)
+	}
+	if c.SDE != "" && c.SDE != "ncsn" {
+		if _, err := c.Process(nil); err != nil {
+			return err
+		}
 	}
 	return c.Model.Validate()
 }

@@ -15,7 +15,8 @@ import (
 const csvName = "train.csv"
 
 // csvLog appends one row per step to the run's CSV: the loss, the speed, the
-// training time, and the mean loss of the images at each noise level.
+// training time, and the mean loss of the images at each noise level (NCSN)
+// or in each tenth of [0, 1] in t (continuous processes).
 type csvLog struct {
 	f      *os.File
 	w      *csv.Writer
@@ -25,12 +26,9 @@ type csvLog struct {
 // openCSV opens the run's CSV for appending. On resume the rows past the
 // checkpoint's step (written after it, then lost with the crash) are dropped,
 // so the file tells one consistent history.
-func openCSV(dir string, sigmas []float64, step int) (*csvLog, error) {
+func openCSV(dir string, buckets []string, step int) (*csvLog, error) {
 	path := filepath.Join(dir, csvName)
-	header := []string{"step", "loss", "images_per_s", "elapsed_s"}
-	for _, s := range sigmas {
-		header = append(header, "loss_sigma_"+strconv.FormatFloat(s, 'g', 4, 64))
-	}
+	header := append([]string{"step", "loss", "images_per_s", "elapsed_s"}, buckets...)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -50,7 +48,7 @@ func openCSV(dir string, sigmas []float64, step int) (*csvLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return &csvLog{f: f, w: csv.NewWriter(f), levels: len(sigmas)}, nil
+	return &csvLog{f: f, w: csv.NewWriter(f), levels: len(buckets)}, nil
 }
 
 func truncateCSV(path string, step int) error {

@@ -64,12 +64,19 @@ func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, e
 }
 
 // run evaluates the loss and gradients for clean images x (B·D, in (B,C,H,W)
-// order), noise levels sigmas (B) and standard normal noise z (B·D).
-func (d *dsmGraph) run(x, z []float32, sigmas []float64) (float64, []float64, error) {
+// order) noised as x̃ = m·x + σ·z: means and sigmas (B) are each image's
+// marginal m and σ, z (B·D) standard normal noise. The network is
+// conditioned on σ.
+func (d *dsmGraph) run(x, z []float32, means, sigmas []float64) (float64, []float64, error) {
 	cfg := d.net.Config
 	b, hw := d.net.Batch, cfg.Height*cfg.Width
 	for i := range d.input {
-		d.input[i] = x[i] + float32(sigmas[i/cfg.Dim()])*z[i]
+		k := i / cfg.Dim()
+		if means[k] == 1 { // the VE family, as written before the mean existed
+			d.input[i] = x[i] + float32(sigmas[k])*z[i]
+		} else {
+			d.input[i] = float32(means[k])*x[i] + float32(sigmas[k])*z[i]
+		}
 	}
 	if err := d.net.SetInput(d.input, sigmas); err != nil {
 		return 0, nil, err

@@ -42,8 +42,9 @@ func TestFullDiskDuringSave(t *testing.T) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	err := cmd.Run()
-	msg := strings.TrimSpace(strings.TrimPrefix(out.String(), "child: training\n"))
-	if err == nil || !strings.Contains(msg, checkpoint.FileName(14)) || !strings.Contains(msg, "file too large") || strings.Contains(msg, "\n") {
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	msg := lines[len(lines)-1] // the error, one line, after the child's log
+	if err == nil || !strings.HasPrefix(msg, "checkpoint: writing ") || !strings.Contains(msg, checkpoint.FileName(14)) || !strings.Contains(msg, "file too large") {
 		t.Fatalf("exit %v, said %q", err, out.String())
 	}
 	p, err := checkpoint.Latest(dir)

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
@@ -47,7 +49,8 @@ type Result struct {
 // run is the live state of a training run.
 type run struct {
 	cfg     Config
-	sigmas  []float64
+	sigmas  []float64   // NCSN's levels; nil for a continuous process
+	proc    sde.Process // set when the loop starts
 	weights model.Params
 	ema     model.Params
 	opt     *Adam
@@ -149,13 +152,17 @@ func start(cfg Config) (*run, error) {
 			return nil, err
 		}
 	}
-	sigmas, err := sde.Geometric(cfg.SigmaMax, cfg.SigmaMin, cfg.Levels)
-	if err != nil {
-		return nil, err
+	var sigmas []float64
+	if cfg.SDE == "" || cfg.SDE == "ncsn" {
+		var err error
+		if sigmas, err = sde.Geometric(cfg.SigmaMax, cfg.SigmaMin, cfg.Levels); err != nil {
+			return nil, err
+		}
 	}
 	r := &run{cfg: cfg, sigmas: sigmas, log: cfg.Log, arith: ArithPath()}
 	r.pcg = rand.NewPCG(cfg.Seed, 0x6e63736e) // one generator for all randomness; its state is saved
 	r.rng = rand.New(r.pcg)
+	var err error
 	if r.weights, err = model.Init(cfg.Model, r.rng); err != nil {
 		return nil, err
 	}
@@ -216,7 +223,7 @@ func setAside(cfg Config) error {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "max-grad-norm"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "max-grad-norm", "sde"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -251,6 +258,8 @@ func resume(cfg Config, path string) (*run, error) {
 			a, b = cfg.Model.Base, saved.Model.Base
 		case "max-grad-norm":
 			a, b = cfg.MaxGradNorm, saved.MaxGradNorm
+		case "sde":
+			a, b = cmp.Or(cfg.SDE, "ncsn"), cmp.Or(saved.SDE, "ncsn")
 		}
 		if a != b {
 			return nil, fmt.Errorf("%w: %s was trained with -%s %v; -%s %v contradicts it (use -fresh to start over)", ErrMismatch, path, f, b, f, a)
@@ -293,7 +302,7 @@ func (r *run) save(elapsed float64) (string, error) {
 		return "", err
 	}
 	st := &checkpoint.State{
-		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Sigmas: r.sigmas, Train: js,
+		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Process: r.proc.Spec(), Sigmas: r.sigmas, Train: js,
 		SampleEps: r.cfg.SampleEps, SampleSteps: r.cfg.SampleSteps,
 		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
 		Arith: r.arith,
@@ -317,12 +326,15 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do\n", r.step, cfg.Steps)
 		return res, nil
 	}
+	if r.proc, err = cfg.Process(r.sigmas); err != nil {
+		return nil, err
+	}
 	g, err := newDSMGraph(cfg.Model, r.weights, cfg.Batch)
 	if err != nil {
 		return nil, err
 	}
 	defer g.close()
-	logw, err := openCSV(cfg.CkptDir, r.sigmas, r.step)
+	logw, err := openCSV(cfg.CkptDir, r.bucketNames(), r.step)
 	if err != nil {
 		return nil, err
 	}
@@ -335,8 +347,10 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	d := ds.Dim()
 	x := make([]float32, cfg.Batch*d)
 	z := make([]float32, cfg.Batch*d)
+	mean := make([]float64, cfg.Batch)
 	sig := make([]float64, cfg.Batch)
-	lvl := make([]int, cfg.Batch)
+	tt := make([]float64, cfg.Batch) // continuous processes: each image's t
+	lvl := make([]int, cfg.Batch)    // its level, or its bucket of t
 	var bar *progressbar.ProgressBar
 	if cfg.Bar {
 		bar = progressbar.NewOptions(cfg.Steps,
@@ -358,19 +372,26 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			copy(x[i*d:(i+1)*d], ds.Image(r.rng.IntN(ds.N)))
 		}
 		for i := range sig {
-			lvl[i] = r.rng.IntN(len(r.sigmas))
-			sig[i] = r.sigmas[lvl[i]]
+			if r.sigmas != nil { // NCSN: a level per image, m = 1
+				lvl[i] = r.rng.IntN(len(r.sigmas))
+				mean[i], sig[i] = 1, r.sigmas[lvl[i]]
+				continue
+			}
+			eps := r.proc.Eps()
+			tt[i] = eps + (1-eps)*r.rng.Float64() // t ~ U(ε, 1)
+			mean[i], sig[i] = r.proc.Marginal(tt[i])
+			lvl[i] = min(tBuckets-1, int(tt[i]*tBuckets))
 		}
 		for i := range z {
 			z[i] = float32(r.rng.NormFloat64())
 		}
-		loss, per, err := g.run(x, z, sig)
+		loss, per, err := g.run(x, z, mean, sig)
 		if err != nil {
 			return nil, err
 		}
 		// Nothing of a non-finite step is applied, logged or saved.
 		norm := g.gradNorm()
-		if err := r.checkFinite(loss, norm, per, lvl); err != nil {
+		if err := r.checkFinite(loss, norm, per, lvl, tt, sig); err != nil {
 			return nil, err
 		}
 		scale := 1.0
@@ -440,7 +461,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 // checkFinite returns an ErrNonFinite error naming the step and the noise
 // level when the loss or the gradient norm of the step being taken is NaN or
 // Inf.
-func (r *run) checkFinite(loss, norm float64, per []float64, lvl []int) error {
+func (r *run) checkFinite(loss, norm float64, per []float64, lvl []int, tt, sig []float64) error {
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) && !math.IsNaN(norm) && !math.IsInf(norm, 0) {
 		return nil
 	}
@@ -461,9 +482,30 @@ func (r *run) checkFinite(loss, norm float64, per []float64, lvl []int) error {
 	if r.ckpt != "" {
 		last = "the last checkpoint is " + r.ckpt
 	}
-	k := lvl[img]
-	return fmt.Errorf("%w: step %d: %s at noise level %d of %d (σ = %.4g); stopped without saving it: %s (try a lower -lr, or -max-grad-norm)",
-		ErrNonFinite, r.step+1, what, k+1, len(r.sigmas), r.sigmas[k], last)
+	where := fmt.Sprintf("at t = %.4g (σ = %.4g)", tt[img], sig[img])
+	if r.sigmas != nil {
+		where = fmt.Sprintf("at noise level %d of %d (σ = %.4g)", lvl[img]+1, len(r.sigmas), sig[img])
+	}
+	return fmt.Errorf("%w: step %d: %s %s; stopped without saving it: %s (try a lower -lr, or -max-grad-norm)",
+		ErrNonFinite, r.step+1, what, where, last)
+}
+
+// tBuckets is the number of columns of train.csv's per-t losses (t in
+// [0, 0.1), [0.1, 0.2), …) for continuous processes.
+const tBuckets = 10
+
+// bucketNames are train.csv's per-level (NCSN) or per-t loss columns.
+func (r *run) bucketNames() []string {
+	var names []string
+	for _, s := range r.sigmas {
+		names = append(names, "loss_sigma_"+strconv.FormatFloat(s, 'g', 4, 64))
+	}
+	if r.sigmas == nil {
+		for k := 0; k < tBuckets; k++ {
+			names = append(names, "loss_t_"+strconv.FormatFloat(float64(k)/tBuckets, 'f', 1, 64))
+		}
+	}
+	return names
 }
 
 // gradIndex maps a parameter index to its gradient index (fixed parameters

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestGraphLossMatchesReference(t *testing.T) {
 		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
 	}
 	sig := []float64{1, 0.3, 0.05}
-	loss, per, err := g.run(x, z, sig)
+	loss, per, err := g.run(x, z, []float64{1, 0.8, 0.5}, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,5 +237,58 @@ func TestSigmasFromData(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "σ from the data (NCSNv2)") {
 		t.Fatalf("values not printed: %q", log.String())
+	}
+}
+
+// TestContinuousProcesses: each continuous SDE trains (t ~ U(ε, 1), images
+// noised as m(t)x + s(t)z), resumes bit-exactly, records its process in the
+// checkpoint and logs its losses per tenth of t.
+func TestContinuousProcesses(t *testing.T) {
+	for _, name := range []string{"ve", "vp", "subvp"} {
+		t.Run(name, func(t *testing.T) {
+			a, b := t.TempDir(), t.TempDir()
+			ca := tinyConfig(a)
+			if err := ca.UseSDE(name); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Run(context.Background(), ca); err != nil {
+				t.Fatal(err)
+			}
+			cb := tinyConfig(b)
+			cb.UseSDE(name)
+			cb.Steps = 3
+			if _, err := Run(context.Background(), cb); err != nil {
+				t.Fatal(err)
+			}
+			cb.Steps = 6
+			if _, err := Run(context.Background(), cb); err != nil {
+				t.Fatal(err)
+			}
+			sa, sb := final(t, a), final(t, b)
+			if !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.M, sb.M) || !bytes.Equal(sa.RNG, sb.RNG) {
+				t.Fatal("resumed run differs from the uninterrupted one")
+			}
+			if sa.Process.Name != name || sa.Sigmas != nil {
+				t.Fatalf("process %+v, sigmas %v", sa.Process, sa.Sigmas)
+			}
+			rows := lossColumns(t, a)
+			if len(rows) != 7 || len(rows[0]) != 2+tBuckets || rows[0][2] != "loss_t_0.0" {
+				t.Fatalf("train.csv header %v, %d rows", rows[0], len(rows))
+			}
+			for _, r := range rows[1:] {
+				if l, err := strconv.ParseFloat(r[1], 64); err != nil || !(l > 0) {
+					t.Fatalf("loss %q", r[1])
+				}
+			}
+		})
+	}
+	c := tinyConfig(t.TempDir())
+	if err := c.UseSDE("edm"); err == nil {
+		t.Fatal("unknown process accepted")
+	}
+	c.UseSDE("vp")
+	c.SigmasFromData = true
+	if _, err := Run(context.Background(), c); err == nil {
+		t.Fatal("-sigmas-from-data with vp accepted")
 	}
 }

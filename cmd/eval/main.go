@@ -1,9 +1,11 @@
 // Command eval scores samples against a dataset's test set with a classifier
 // the project trains itself: confidence, class histogram and entropy, and the
 // Fréchet distance of its features (with the real-data floor). It prints one
-// JSON line, then a table.
+// JSON line, then a table. With -bpd it measures instead the bits per
+// dimension of test images under a continuous-time checkpoint.
 //
 //	go run ./cmd/eval -dataset mnist -samples PATH [-n 256]
+//	go run ./cmd/eval -dataset mnist -samples CHECKPOINT -bpd [-n 256]
 package main
 
 import (
@@ -28,6 +30,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed")
 	fs.Float64Var(&c.Eps, "eps", 0, "sampler step size ε when drawing from a checkpoint (default: the checkpoint's, else cmd/sample's)")
 	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 0, "Langevin steps per level when drawing from a checkpoint (default: the checkpoint's, else 100)")
+	fs.StringVar(&c.Sampler, "sampler", "", "sampler when drawing from a checkpoint, as cmd/sample's -sampler (default: the model's)")
+	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps when drawing from a checkpoint, as cmd/sample's -steps")
+	fs.Float64Var(&c.SNR, "snr", 0, "pc's signal-to-noise ratio, as cmd/sample's -snr")
+	fs.Float64Var(&c.Tol, "tol", 0, "ode's tolerance, as cmd/sample's -tol (and of -bpd's ODE)")
+	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -36,6 +43,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c.Log = stderr
+	if c.BPD {
+		res, err := eval.BitsPerDim(c)
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, res.JSON())
+		res.WriteTable(stdout)
+		return 0
+	}
 	res, err := eval.Run(c)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -1,5 +1,6 @@
-// Command sample draws images from a trained score network by annealed
-// Langevin dynamics and writes them as a PNG grid.
+// Command sample draws images from a trained score network, by annealed
+// Langevin dynamics or the samplers of continuous-time models, and writes
+// them as a PNG grid.
 //
 //	go run ./cmd/sample [-ckpt FILE|DIR] -out grid.png [-n 64] [-seed 0] ...
 package main
@@ -28,7 +29,11 @@ func run(args []string, stderr io.Writer) int {
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed")
 	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 0, "Langevin steps per noise level T (default: the checkpoint's, else 100)")
 	fs.Float64Var(&c.Eps, "eps", 0, fmt.Sprintf("step size ε, α_i = ε σ_i²/σ_L² (default: the checkpoint's, else %g)", sample.DefaultEps))
-	fs.BoolVar(&c.Denoise, "denoise", true, "final denoising step x + σ_L² s(x, σ_L)")
+	fs.BoolVar(&c.Denoise, "denoise", true, "final denoising step x + σ_L² s(x, σ_L) (continuous samplers: a noise-free last step)")
+	fs.StringVar(&c.Sampler, "sampler", "", "ald, em, pc, ode, ddpm or ddim (default: ald for ncsn models, pc for continuous-time ones)")
+	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps of em, pc, ddpm, ddim (default: 1000; ddim 100)")
+	fs.Float64Var(&c.SNR, "snr", 0, "pc: the Langevin corrector's signal-to-noise ratio (default 0.16)")
+	fs.Float64Var(&c.Tol, "tol", 0, "ode: the RK45 solver's relative and absolute tolerance (default 1e-5)")
 	fs.BoolVar(&c.Raw, "raw", false, "sample from the trained weights instead of their moving average (EMA)")
 	fs.StringVar(&c.GIF, "gif", "", "also write the annealing film (the grid after every noise level) as an animated GIF")
 	if err := fs.Parse(args); err != nil {

@@ -1,5 +1,6 @@
 // Command train fits a noise-conditional score network by denoising score
-// matching, checkpointing as it goes and resuming from its checkpoints.
+// matching, on NCSN's noise levels or a continuous-time SDE, checkpointing as
+// it goes and resuming from its checkpoints.
 //
 //	go run ./cmd/train -dataset mnist [-preset default|smoke] [-steps N] ...
 package main
@@ -25,6 +26,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion or cifar10")
 	preset := fs.String("preset", "default", "preset: default, smoke, or ncsnv2 (cifar10)")
+	process := fs.String("sde", "ncsn", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>)")
 	ckptDir := fs.String("ckpt-dir", "checkpoints", "checkpoint directory")
 	steps := fs.Int("steps", 0, "total number of steps to reach (default: the preset's)")
@@ -53,6 +55,10 @@ func run(args []string, stderr io.Writer) int {
 	}
 	cfg.Set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { cfg.Set[f.Name] = true })
+	if err := cfg.UseSDE(*process); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	if cfg.Set["data-dir"] {
 		cfg.DataDir = *dataDir
 	} else {

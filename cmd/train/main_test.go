@@ -23,6 +23,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-resume", dir + "/none.ckpt", "-ckpt-dir", dir}, 1, "none.ckpt"},
 		{[]string{"extra"}, 2, "unexpected argument"},
 		{[]string{"-max-grad-norm", "-1", "-ckpt-dir", dir}, 1, "-max-grad-norm -1"},
+		{[]string{"-sde", "edm"}, 2, "unknown process \"edm\""},
+		{[]string{"-sde", "vp", "-sigmas-from-data", "-ckpt-dir", dir}, 1, "does not go with -sde vp"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out bytes.Buffer
