@@ -476,7 +476,7 @@ func (r *run) checkFinite(loss, norm float64, per []float64, lvl []int, tt, sig 
 		}
 	}
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
-		what = fmt.Sprintf("the gradient norm is %g (largest image loss %g", norm, per[img]) + ")"
+		what = fmt.Sprintf("the gradient norm is %g (largest image loss %g)", norm, per[img])
 	}
 	last := "no checkpoint was saved"
 	if r.ckpt != "" {
@@ -486,7 +486,7 @@ func (r *run) checkFinite(loss, norm float64, per []float64, lvl []int, tt, sig 
 	if r.sigmas != nil {
 		where = fmt.Sprintf("at noise level %d of %d (σ = %.4g)", lvl[img]+1, len(r.sigmas), sig[img])
 	}
-	return fmt.Errorf("%w: step %d: %s %s; stopped without saving it: %s (try a lower -lr, or -max-grad-norm)",
+	return fmt.Errorf("%w: step %d: %s %s; stopped before applying it: %s (try a lower -lr, or -max-grad-norm)",
 		ErrNonFinite, r.step+1, what, where, last)
 }
 
