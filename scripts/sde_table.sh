@@ -15,7 +15,7 @@ row() { # family, checkpoint, then cmd/eval flags
   local fam=$1 ck=$2; shift 2
   [ "$ck" = "-" ] && return 0
   local js
-  js=$(/tmp/ncsn-eval -dataset mnist -samples "$ck" -n "$n" "$@" 2>/dev/null | head -1)
+  js=$(/tmp/ncsn-eval -dataset mnist -samples "$ck" -n "$n" "$@" 2>/dev/null | awk 'NR == 1')
   echo "{\"family\":\"$fam\",\"flags\":\"$*\",\"result\":$js}" >> "$out"
   python3 - "$fam" "$*" "$js" <<'PY'
 import json, sys
@@ -23,18 +23,19 @@ fam, flags, r = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 if "bpd" in r:
     print(f"| {fam} | bits/dim ({flags}) | {r['evals']} | {r['seconds']:.0f} | | | {r['bpd']:.3f} ± {r['bpd_se']:.3f} |")
 else:
-    print(f"| {fam} | {r['sampler']} {flags} | {r['evals']} | {r['sample_seconds']:.0f} | {100*r['conf_ge_0_9']:.1f}% | {r['class_entropy']:.3f} | {r['fid']:.1f} (floor {r['fid_floor']:.1f}) |")
+    print(f"| {fam} | {flags} | {r['evals']} | {r['sample_seconds']:.0f} | {100*r['conf_ge_0_9']:.1f}% | {r['class_entropy']:.3f} | {r['fid']:.1f} (floor {r['fid_floor']:.1f}) |")
 PY
 }
 echo "| model | sampler | network evaluations | seconds | conf ≥ 0.9 | class entropy | Fréchet distance / bits per dim |"
 echo "|---|---|---|---|---|---|---|"
 row ncsn "$ncsn" -sampler ald
-row ncsn "$ncsn" -sampler ald -steps-per-level 25
-row ve "$ve" -sampler pc -steps 1000
-row ve "$ve" -sampler pc -steps 250
+row ve "$ve" -sampler pc -steps 500
+row ve "$ve" -sampler pc -steps 100
 row ve "$ve" -sampler em -steps 1000
+row ve "$ve" -sampler em -steps 250
 row ve "$ve" -sampler ode
 row vp "$vp" -sampler ddpm -steps 1000
+row vp "$vp" -sampler em -steps 250
 row vp "$vp" -sampler pc -steps 250
 row vp "$vp" -sampler ddim -steps 100
 row vp "$vp" -sampler ddim -steps 50
