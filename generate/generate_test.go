@@ -19,21 +19,7 @@ import (
 // TestSmokeEndToEnd trains a tiny network a few steps, resumes it, and
 // samples a PNG grid and per-sample PNGs from the checkpoint folder.
 func TestSmokeEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	r := rand.New(rand.NewPCG(1, 1))
-	ds := &data.Dataset{Name: "mnist", N: 16, Channels: 1, Height: 8, Width: 8, Images: make([]float32, 16*64)}
-	for i := range ds.Images {
-		ds.Images[i] = float32(r.Float64())
-	}
-	cfg := train.Config{
-		Dataset: "mnist", Preset: "test",
-		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
-		Steps: 2, Batch: 4, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1,
-		CkptDir: dir, Data: ds,
-	}
-	if _, err := train.Run(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
+	dir, cfg := tinyRun(t, "ncsn")
 	cfg.Steps = 4
 	if res, err := train.Run(context.Background(), cfg); err != nil || res.Step != 4 {
 		t.Fatalf("resume: %v", err)
@@ -115,8 +101,9 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// tinyRun trains a tiny network two steps on the named process.
-func tinyRun(t *testing.T, process string) string {
+// tinyRun trains a tiny network two steps on the named process and returns
+// its folder and configuration.
+func tinyRun(t *testing.T, process string) (string, train.Config) {
 	t.Helper()
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(1, 1))
@@ -136,7 +123,7 @@ func tinyRun(t *testing.T, process string) string {
 	if _, err := train.Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	return dir, cfg
 }
 
 // TestSamplersByName: every sampler that fits a process draws from its
@@ -145,7 +132,7 @@ func tinyRun(t *testing.T, process string) string {
 func TestSamplersByName(t *testing.T) {
 	dirs := map[string]string{}
 	for _, p := range []string{"ncsn", "ve", "vp"} {
-		dirs[p] = tinyRun(t, p)
+		dirs[p], _ = tinyRun(t, p)
 	}
 	for _, tc := range []struct {
 		process, sampler string

@@ -43,17 +43,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	c.Log = stderr
-	if c.BPD {
-		res, err := eval.BitsPerDim(c)
-		if err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		fmt.Fprintln(stdout, res.JSON())
-		res.WriteTable(stdout)
-		return 0
+	var res interface {
+		JSON() string
+		WriteTable(io.Writer)
 	}
-	res, err := eval.Run(c)
+	var err error
+	if c.BPD {
+		res, err = eval.BitsPerDim(c)
+	} else {
+		res, err = eval.Run(c)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
