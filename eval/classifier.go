@@ -1,7 +1,8 @@
 // Package eval measures sample quality: a classifier the project trains
 // itself (LeNet-style, on package nn's operators), its confidence and class
 // histogram on samples, and the Fréchet distance between its penultimate
-// features of the samples and of the test set.
+// features of the samples and of the test set; and, for continuous-time
+// models, bits per dimension of test images by the probability-flow ODE.
 package eval
 
 import (
@@ -19,7 +20,7 @@ import (
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/nn"
-	"github.com/ncsn-go/ncsn/train"
+	"github.com/ncsn-go/ncsn/optim"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -146,7 +147,7 @@ func TrainClassifier(name string, tr, te *data.Dataset, epochs int, seed uint64,
 	for i, w := range c.Weights {
 		sizes[i] = len(w)
 	}
-	opt := train.NewAdam(1e-3, sizes)
+	opt := optim.New(1e-3, sizes)
 	d, hw := tr.Dim(), tr.Height*tr.Width
 	imgs := make([]float32, batch*d)
 	yv := y.Value().Data().([]float32)

@@ -1,4 +1,6 @@
 // Package train fits the score network by denoising score matching: it wires
-// the model, the loss, the data, the optimizer (Adam with state we own, so
-// that a checkpoint holds it), the EMA of the weights and the checkpoints.
+// the model (package model), the diffusion process that noises the data
+// (package sde), the loss, the data, the optimiser and the EMA of the weights
+// (package optim, whose state the checkpoints hold), train.csv and the
+// checkpoints, and resumes a run exactly where it stopped.
 package train

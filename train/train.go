@@ -20,6 +20,7 @@ import (
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/optim"
 	"github.com/ncsn-go/ncsn/sde"
 	"github.com/schollz/progressbar/v3"
 )
@@ -53,7 +54,7 @@ type run struct {
 	proc    sde.Process // set when the loop starts
 	weights model.Params
 	ema     model.Params
-	opt     *Adam
+	opt     *optim.Adam
 	pcg     *rand.PCG
 	rng     *rand.Rand
 	step    int
@@ -167,7 +168,7 @@ func start(cfg Config) (*run, error) {
 		return nil, err
 	}
 	r.ema = r.weights.Clone()
-	r.opt = NewAdam(cfg.LR, sizes(r.weights))
+	r.opt = optim.New(cfg.LR, sizes(r.weights))
 	fmt.Fprintf(r.log, "starting a fresh run in %s: %s, %d steps of batch %d, %d parameters\n",
 		cfg.CkptDir, cfg.Dataset, cfg.Steps, cfg.Batch, r.weights.Count())
 	return r, nil
@@ -272,7 +273,7 @@ func resume(cfg Config, path string) (*run, error) {
 	keep.DataDir, keep.CkptDir, keep.Keep, keep.Log, keep.Bar, keep.Data, keep.Set = cfg.DataDir, cfg.CkptDir, cfg.Keep, cfg.Log, cfg.Bar, cfg.Data, cfg.Set
 	keep.Model = st.Model
 	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log, arith: ArithPath(), ckpt: path}
-	r.opt = &Adam{LR: keep.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: st.AdamT, M: st.M, V: st.V}
+	r.opt = &optim.Adam{LR: keep.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: st.AdamT, M: st.M, V: st.V}
 	r.pcg = &rand.PCG{}
 	if err := r.pcg.UnmarshalBinary(st.RNG); err != nil {
 		return nil, fmt.Errorf("%s: %w: RNG state: %v", path, checkpoint.ErrCorrupt, err)
@@ -405,14 +406,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			}
 			r.opt.UpdateScaled(i, p.Data, g.gradient(gradIndex(r.weights, i)), scale)
 		}
-		// Warm-up (as common NCSN code does): early on the average would
-		// otherwise be mostly the random initialisation.
-		dec := float32(min(cfg.EMADecay, float64(1+r.opt.T)/float64(10+r.opt.T)))
+		dec := optim.EMADecay(cfg.EMADecay, r.opt.T)
 		for i, p := range r.weights {
-			e := r.ema[i].Data
-			for j, v := range p.Data {
-				e[j] = dec*e[j] + (1-dec)*v
-			}
+			optim.UpdateEMA(r.ema[i].Data, p.Data, dec)
 		}
 		r.step++
 		res.Step, res.Loss = r.step, loss

@@ -12,7 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/ncsn-go/ncsn/report"
+	"github.com/ncsn-go/ncsn/plot"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -33,7 +33,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plot: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	files, err := report.Curves(filepath.Join(*dir, "train.csv"), *out, *smooth)
+	files, err := plot.Curves(filepath.Join(*dir, "train.csv"), *out, *smooth)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -43,7 +43,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if *progress {
 		p := filepath.Join(*out, "progress.png")
-		if err := report.Progress(*dir, p, *n, 0, *T, stderr); err != nil {
+		if err := plot.Progress(*dir, p, *n, 0, *T, stderr); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}

@@ -11,7 +11,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/ncsn-go/ncsn/demo"
+	"github.com/ncsn-go/ncsn/toy/demo"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }

@@ -14,10 +14,10 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ncsn-go/ncsn/objective"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/toy"
+	"github.com/ncsn-go/ncsn/toy/objective"
 )
 
 // Config is one demo run.

@@ -1,4 +1,8 @@
-package train
+// Package optim holds the optimiser state that training owns outright, so
+// that a checkpoint can save it and a resumed run continues bit for bit: Adam
+// (its step count and moments) and the exponential moving average (EMA) of
+// the weights that sampling uses.
+package optim
 
 import "math"
 
@@ -11,8 +15,8 @@ type Adam struct {
 	M, V                  [][]float32
 }
 
-// NewAdam returns an optimizer for tensors of the given sizes.
-func NewAdam(lr float64, sizes []int) *Adam {
+// New returns an optimizer for tensors of the given sizes.
+func New(lr float64, sizes []int) *Adam {
 	a := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
 	for _, n := range sizes {
 		a.M = append(a.M, make([]float32, n))

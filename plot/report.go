@@ -1,7 +1,7 @@
-// Package report draws a training run: loss and loss per noise level against
+// Package plot draws a training run: loss and loss per noise level against
 // steps (smoothed), speed, and optionally a grid of samples from each saved
 // checkpoint, so progress can be watched.
-package report
+package plot
 
 import (
 	"encoding/csv"

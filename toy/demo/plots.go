@@ -6,10 +6,10 @@ import (
 	"math/rand/v2"
 
 	"github.com/ncsn-go/ncsn/internal/plotutil"
-	"github.com/ncsn-go/ncsn/objective"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/toy"
+	"github.com/ncsn-go/ncsn/toy/objective"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/plotter"

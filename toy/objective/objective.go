@@ -317,14 +317,6 @@ func Train(c Config, data []float64, d int) (*Model, error) {
 	return model, nil
 }
 
-func geometric(hi, lo float64, n int) []float64 {
-	s := make([]float64, n)
-	for i := range s {
-		s[i] = math.Exp(math.Log(hi) + (math.Log(lo)-math.Log(hi))*float64(i)/float64(n-1))
-	}
-	return s
-}
-
 // Score evaluates the trained network at points x (back to back), writing
 // into dst; sigma is the noise level for NCSN models and ignored otherwise.
 // It implements sample.Score.
