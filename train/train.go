@@ -281,6 +281,9 @@ func resume(cfg Config, path string) (*run, error) {
 	r.rng = rand.New(r.pcg)
 	r.elapsed = extra.ElapsedSeconds
 	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
+	if st.AdamT == 0 && st.Step > 0 {
+		fmt.Fprintf(r.log, "note: %s holds no optimiser state (imported weights): Adam starts afresh here\n", path)
+	}
 	if st.Arith != "" && st.Arith != r.arith {
 		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",
 			path, st.Arith, r.arith)

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Bad input: one line naming the flag or file, exit 1 (2 for unparsable
+// flags), and nothing written.
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.ckpt")
+	os.WriteFile(bad, []byte("NCSNCKPTgarbage"), 0o644)
+	png := filepath.Join(dir, "x.safetensors")
+	os.WriteFile(png, []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-force=x"}, 2, "invalid"},
+		{[]string{"-ckpt", bad}, 1, "-out is needed"},
+		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors")}, 1, bad},
+		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-weights", "best"}, 1, "-weights \"best\""},
+		{[]string{"-ckpt", bad, "-out", png}, 1, png + " exists"},
+		{[]string{"-import", png, "-out", filepath.Join(dir, "imp")}, 1, png + ": safetensors: malformed file"},
+		{[]string{"-import", filepath.Join(dir, "none"), "-out", filepath.Join(dir, "imp")}, 1, "none"},
+		{[]string{"extra"}, 2, "unexpected argument"},
+	} {
+		var out bytes.Buffer
+		code := run(tc.args, &out)
+		if code != tc.code || !strings.Contains(out.String(), tc.want) || (code == 1 && strings.Count(out.String(), "\n") != 1) {
+			t.Errorf("%v: exit %d, output %q; want exit %d and one line with %q", tc.args, code, out.String(), tc.code, tc.want)
+		}
+	}
+	for _, p := range []string{filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "imp")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s was written", p)
+		}
+	}
+}

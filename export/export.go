@@ -1,0 +1,410 @@
+// Package export carries a model's weights across to PyTorch and back as a
+// safetensors file (package safetensors) under the state_dict names and
+// layouts of the reference network ../shared/bench/torch_ref.py (ScoreNet):
+// Export writes a checkpoint's EMA (or raw) weights with the model
+// configuration, the diffusion process and the noise levels in the file's
+// metadata; Import turns such a file, or one PyTorch wrote for that
+// network, into a checkpoint that cmd/sample draws from and cmd/train can
+// resume from (with a fresh optimiser: the file holds no Adam state).
+//
+// scripts/torch_safetensors.py reads the files on the Python side.
+package export
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/safetensors"
+	"github.com/ncsn-go/ncsn/sde"
+	"github.com/ncsn-go/ncsn/train"
+)
+
+// ErrConfig is wrapped by errors in what the user asked for.
+var ErrConfig = errors.New("export: bad config")
+
+// ErrMismatch is wrapped by errors where a file's tensors do not match the
+// network they are meant for: a missing, extra or misshapen tensor.
+var ErrMismatch = errors.New("export: weights do not match the network")
+
+// Metadata keys of the files Export writes. Values are strings (JSON where
+// structured), as the format requires.
+const (
+	MetaTorch   = "torch_ref"     // ScoreNet's constructor arguments: {"C":…,"base":…,"mult":[…],"emb":…}
+	MetaModel   = "ncsn.model"    // model.Config
+	MetaProcess = "ncsn.process"  // sde.Spec
+	MetaSigmas  = "ncsn.sigmas"   // NCSN's noise levels, largest first
+	MetaDataset = "ncsn.dataset"  // dataset name
+	MetaStep    = "ncsn.step"     // training step of the weights
+	MetaWeights = "ncsn.weights"  // "ema" or "raw"
+	MetaTrain   = "ncsn.train"    // the training configuration
+	MetaSample  = "ncsn.sampling" // {"eps":…,"steps":…}: sampling defaults
+)
+
+// Config is one export or import.
+type Config struct {
+	// Ckpt is a checkpoint file or folder (its latest) to export; Out the
+	// safetensors file to write. Weights is "ema" (default) or "raw".
+	Ckpt, Out, Weights string
+	// Import is a safetensors file to import into the checkpoint folder
+	// OutDir. ModelConfig, if set, is a JSON file of the model configuration
+	// (model.Config) for files without our metadata; otherwise the
+	// architecture is read from the tensors' shapes and the image size from
+	// Dataset's. Dataset and SDE name the data and process for such files
+	// (default mnist, ncsn).
+	Import, OutDir, ModelConfig, Dataset, SDE string
+	// Force allows overwriting an existing -out file.
+	Force bool
+	Log   io.Writer
+}
+
+// Export writes c.Ckpt's weights to c.Out.
+func Export(c Config) error {
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	switch c.Weights {
+	case "":
+		c.Weights = "ema"
+	case "ema", "raw":
+	default:
+		return fmt.Errorf("%w: -weights %q must be ema or raw", ErrConfig, c.Weights)
+	}
+	if c.Out == "" {
+		return fmt.Errorf("%w: -out is needed (the safetensors file to write)", ErrConfig)
+	}
+	if err := noClobber(c.Out, c.Force); err != nil {
+		return err
+	}
+	path, err := checkpoint.Resolve(c.Ckpt)
+	if err != nil {
+		return err
+	}
+	st, err := checkpoint.Load(path)
+	if err != nil {
+		return err
+	}
+	weights := st.EMA
+	if c.Weights == "raw" {
+		weights = st.Weights
+	}
+	f, err := ToFile(st, weights)
+	if err != nil {
+		return err
+	}
+	f.Metadata[MetaWeights] = c.Weights
+	if err := fsutil.WriteAtomic(c.Out, func(w io.Writer) error { return safetensors.Encode(w, f) }); err != nil {
+		return fmt.Errorf("export: writing %s: %w", c.Out, err)
+	}
+	fmt.Fprintf(c.Log, "wrote %s: %d tensors, %d values (%s weights of %s, step %d)\n", c.Out, len(f.Tensors), weights.Count(), c.Weights, path, st.Step)
+	return nil
+}
+
+func noClobber(path string, force bool) error {
+	if _, err := os.Stat(path); err == nil && !force {
+		return fmt.Errorf("%w: %s exists; choose another -out, or -force to replace it", ErrConfig, path)
+	}
+	return nil
+}
+
+// ToFile lays out weights (of st's model) under the reference network's
+// names, with st's configuration in the metadata.
+func ToFile(st *checkpoint.State, weights model.Params) (*safetensors.File, error) {
+	names, err := model.TorchNames(st.Model)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := model.TorchGroupsDiffer(st.Model); ok {
+		return nil, fmt.Errorf("%w: the reference network cannot hold this configuration: its GroupNorm takes min(8, C) groups, which does not divide C = %d (base %d, mult %v)",
+			ErrMismatch, c, st.Model.Base, st.Model.Mult)
+	}
+	if len(names) != len(weights) {
+		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrMismatch, len(weights), len(names))
+	}
+	f := &safetensors.File{Metadata: map[string]string{"format": "pt"}}
+	for i, n := range names {
+		p := weights[i]
+		t := safetensors.Tensor{Name: n.Key, Shape: p.Shape, Data: p.Data}
+		if n.Transposed {
+			t.Shape, t.Data = []int{p.Shape[1], p.Shape[0]}, transpose(p.Data, p.Shape[0], p.Shape[1])
+		}
+		f.Tensors = append(f.Tensors, t)
+	}
+	m := st.Model
+	meta := map[string]any{
+		MetaTorch:   map[string]any{"C": m.Channels, "base": m.Base, "mult": m.Mult, "emb": m.EmbDim},
+		MetaModel:   m,
+		MetaProcess: st.Process,
+		MetaSigmas:  st.Sigmas,
+		MetaSample:  map[string]any{"eps": st.SampleEps, "steps": st.SampleSteps},
+	}
+	for k, v := range meta {
+		js, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		f.Metadata[k] = string(js)
+	}
+	f.Metadata[MetaDataset] = st.Dataset
+	f.Metadata[MetaStep] = strconv.Itoa(st.Step)
+	if len(st.Train) > 0 {
+		f.Metadata[MetaTrain] = string(st.Train)
+	}
+	return f, nil
+}
+
+// transpose returns the (c, r) transpose of an (r, c) row-major matrix.
+func transpose(a []float32, r, c int) []float32 {
+	out := make([]float32, len(a))
+	for i := 0; i < r; i++ {
+		for j := 0; j < c; j++ {
+			out[j*r+i] = a[i*c+j]
+		}
+	}
+	return out
+}
+
+// Import writes c.Import's weights as a checkpoint in c.OutDir and returns
+// its path.
+func Import(c Config) (string, error) {
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	if c.OutDir == "" {
+		return "", fmt.Errorf("%w: -out is needed (the checkpoint folder to write)", ErrConfig)
+	}
+	in, err := os.Open(c.Import)
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	f, err := safetensors.Decode(in)
+	in.Close()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.Import, err)
+	}
+	st, err := FromFile(f, c)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.Import, err)
+	}
+	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	if existing, _ := checkpoint.List(c.OutDir); len(existing) > 0 {
+		return "", fmt.Errorf("%w: %s already holds checkpoints (%s); import into an empty folder", ErrConfig, c.OutDir, filepath.Base(existing[len(existing)-1]))
+	}
+	path, err := checkpoint.Save(c.OutDir, st)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(c.Log, "wrote %s: %s model, %d weights, step %d; it holds no optimiser state: training resumed from it starts a fresh Adam (moments zero) from step %d\n",
+		path, st.Dataset, st.Weights.Count(), st.Step, st.Step)
+	return path, nil
+}
+
+// FromFile builds a checkpoint state from a safetensors file: the model
+// configuration, process and noise levels from its metadata where present
+// (else from c), the weights by the reference network's names. Weights and
+// EMA are both the file's tensors; the optimiser state is empty.
+func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
+	meta := f.Metadata
+	st := &checkpoint.State{Dataset: meta[MetaDataset]}
+	if st.Dataset == "" {
+		st.Dataset = c.Dataset
+	}
+	if st.Dataset == "" {
+		st.Dataset = "mnist"
+	}
+	tc, err := train.Preset("default", st.Dataset)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	switch {
+	case c.ModelConfig != "":
+		b, err := os.ReadFile(c.ModelConfig)
+		if err != nil {
+			return nil, fmt.Errorf("export: -config: %w", err)
+		}
+		if err := json.Unmarshal(b, &st.Model); err != nil {
+			return nil, fmt.Errorf("%w: -config %s: %v", ErrConfig, c.ModelConfig, err)
+		}
+	case meta[MetaModel] != "":
+		if err := json.Unmarshal([]byte(meta[MetaModel]), &st.Model); err != nil {
+			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaModel, err)
+		}
+	default:
+		if st.Model, err = inferModel(f, tc.Model); err != nil {
+			return nil, err
+		}
+	}
+	if err := st.Model.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMismatch, err)
+	}
+	if js := meta[MetaProcess]; js != "" {
+		if err := json.Unmarshal([]byte(js), &st.Process); err != nil {
+			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaProcess, err)
+		}
+		if js := meta[MetaSigmas]; js != "" {
+			if err := json.Unmarshal([]byte(js), &st.Sigmas); err != nil {
+				return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSigmas, err)
+			}
+		}
+	} else {
+		name := c.SDE
+		if name == "" {
+			name = "ncsn"
+		}
+		if err := tc.UseSDE(name); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
+		if name == "ncsn" {
+			if st.Sigmas, err = sde.Geometric(tc.SigmaMax, tc.SigmaMin, tc.Levels); err != nil {
+				return nil, err
+			}
+		}
+		p, err := tc.Process(st.Sigmas)
+		if err != nil {
+			return nil, err
+		}
+		st.Process = p.Spec()
+	}
+	if _, err := sde.New(st.Process); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMismatch, err)
+	}
+	if st.Process.Name == "ncsn" && st.Sigmas == nil {
+		st.Sigmas = st.Process.Sigmas
+	}
+	if js := meta[MetaSample]; js != "" {
+		var s struct {
+			Eps   float64 `json:"eps"`
+			Steps int     `json:"steps"`
+		}
+		if err := json.Unmarshal([]byte(js), &s); err != nil {
+			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSample, err)
+		}
+		st.SampleEps, st.SampleSteps = s.Eps, s.Steps
+	}
+	if s := meta[MetaStep]; s != "" {
+		if st.Step, err = strconv.Atoi(s); err != nil || st.Step < 0 {
+			return nil, fmt.Errorf("%w: metadata %s = %q", ErrMismatch, MetaStep, s)
+		}
+	}
+	if js := meta[MetaTrain]; js != "" {
+		st.Train = json.RawMessage(js)
+	} else {
+		tc.Model = st.Model
+		tc.Preset = "imported"
+		if st.Train, err = json.Marshal(tc); err != nil {
+			return nil, err
+		}
+	}
+	var seed struct {
+		Seed uint64 `json:"seed"`
+	}
+	json.Unmarshal(st.Train, &seed)
+	if st.RNG, err = rand.NewPCG(seed.Seed, 0x6e63736e).MarshalBinary(); err != nil {
+		return nil, err
+	}
+	if st.Weights, err = weightsFrom(f, st.Model); err != nil {
+		return nil, err
+	}
+	st.EMA = st.Weights.Clone()
+	for _, p := range st.Weights {
+		st.M = append(st.M, make([]float32, len(p.Data)))
+		st.V = append(st.V, make([]float32, len(p.Data)))
+	}
+	return st, nil
+}
+
+// weightsFrom reads every parameter of cfg from f by its PyTorch name; a
+// missing, extra or misshapen tensor is an error naming it.
+func weightsFrom(f *safetensors.File, cfg model.Config) (model.Params, error) {
+	names, err := model.TorchNames(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := model.Layout(cfg)
+	if err != nil {
+		return nil, err
+	}
+	used := map[string]bool{}
+	for i, n := range names {
+		p := ps[i]
+		t, ok := f.Get(n.Key)
+		if !ok {
+			return nil, fmt.Errorf("%w: tensor %s (our %s) is missing", ErrMismatch, n.Key, n.Name)
+		}
+		used[n.Key] = true
+		want := p.Shape
+		if n.Transposed {
+			want = []int{p.Shape[1], p.Shape[0]}
+		}
+		if !sameShape(t.Shape, want) {
+			return nil, fmt.Errorf("%w: tensor %s is %v, the network (base %d, mult %v, emb %d, %d channels) wants %v",
+				ErrMismatch, n.Key, t.Shape, cfg.Base, cfg.Mult, cfg.EmbDim, cfg.Channels, want)
+		}
+		if n.Transposed {
+			copy(p.Data, transpose(t.Data, want[0], want[1]))
+		} else {
+			copy(p.Data, t.Data)
+		}
+		p.Fixed = n.Name == "emb.freq"
+	}
+	for _, t := range f.Tensors {
+		if !used[t.Name] {
+			return nil, fmt.Errorf("%w: tensor %s %v is not part of the network", ErrMismatch, t.Name, t.Shape)
+		}
+	}
+	return ps, nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// inferModel reads the architecture from the tensors' shapes: channels and
+// base from inc.weight, the embedding from W, the channel multipliers from
+// enc.i.c1.weight; the image size and Fourier scale come from def.
+func inferModel(f *safetensors.File, def model.Config) (model.Config, error) {
+	cfg := def
+	inc, ok := f.Get("inc.weight")
+	if !ok || len(inc.Shape) != 4 {
+		return cfg, fmt.Errorf("%w: no 4-dimensional tensor inc.weight to read the architecture from (is this the reference ScoreNet's state_dict?)", ErrMismatch)
+	}
+	cfg.Base, cfg.Channels = inc.Shape[0], inc.Shape[1]
+	w, ok := f.Get("W")
+	if !ok || len(w.Shape) != 1 {
+		return cfg, fmt.Errorf("%w: no 1-dimensional tensor W (the Fourier frequencies)", ErrMismatch)
+	}
+	cfg.EmbDim = 2 * w.Shape[0]
+	cfg.Mult = nil
+	for i := 0; ; i++ {
+		t, ok := f.Get(fmt.Sprintf("enc.%d.c1.weight", i))
+		if !ok {
+			break
+		}
+		if len(t.Shape) != 4 || cfg.Base == 0 || t.Shape[0]%cfg.Base != 0 {
+			return cfg, fmt.Errorf("%w: tensor enc.%d.c1.weight is %v, not a multiple of base %d channels", ErrMismatch, i, t.Shape, cfg.Base)
+		}
+		cfg.Mult = append(cfg.Mult, t.Shape[0]/cfg.Base)
+	}
+	if len(cfg.Mult) == 0 {
+		return cfg, fmt.Errorf("%w: no encoder blocks (enc.0.c1.weight)", ErrMismatch)
+	}
+	return cfg, nil
+}
