@@ -27,7 +27,7 @@ var ErrConfig = errors.New("eval: bad config")
 
 // Config is one evaluation.
 type Config struct {
-	Dataset string // mnist, fashion or cifar10
+	Dataset string // mnist, fashion, cifar10, or folder:PATH (Folder)
 	DataDir string // default data/<dataset>; the classifier is cached here
 	// Samples is a checkpoint file or folder (N samples are drawn), a folder
 	// of PNGs, or a grid PNG written by cmd/sample.
@@ -43,7 +43,13 @@ type Config struct {
 	SNR, Tol      float64 // as cmd/sample's -snr and -tol
 	// BPD asks BitsPerDim for the likelihood of N test images instead.
 	BPD bool
-	Log io.Writer
+	// Folder datasets (Folder): the image size and colour when the samples
+	// are PNGs rather than a checkpoint, and where to write the picture of
+	// samples beside their nearest training images ("": none).
+	Size  int
+	Grey  bool
+	NNOut string
+	Log   io.Writer
 }
 
 // Result is the JSON line cmd/eval prints.

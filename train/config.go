@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/model"
@@ -45,6 +46,16 @@ type Config struct {
 	// Sampling defaults saved with the checkpoint (0: the sampler's own).
 	SampleEps   float64 `json:"sample_eps,omitempty"`
 	SampleSteps int     `json:"sample_steps,omitempty"`
+	// A folder of images (Dataset "folder:PATH"): the side the images are
+	// resized to (32 or 64), one grey channel instead of RGB, random
+	// horizontal flips; and the source the run started from (image count
+	// and a digest of the files' names, sizes and times), so that a resume
+	// can say the folder has changed.
+	ImageSize    int    `json:"image_size,omitempty"`
+	Grey         bool   `json:"grey,omitempty"`
+	Flip         bool   `json:"flip,omitempty"`
+	SourceImages int    `json:"source_images,omitempty"`
+	SourceDigest string `json:"source_digest,omitempty"`
 
 	DataDir string `json:"-"`
 	CkptDir string `json:"-"`
@@ -62,7 +73,8 @@ type Config struct {
 	Data *data.Dataset `json:"-"`
 }
 
-// Datasets are the datasets the trainer knows.
+// Datasets are the built-in datasets the trainer knows; "folder:PATH" names
+// a folder of the user's images.
 var Datasets = []string{"mnist", "fashion", "cifar10"}
 
 // Preset returns the configuration of a named preset for a dataset.
@@ -76,6 +88,10 @@ var Datasets = []string{"mnist", "fashion", "cifar10"}
 //     machines: σ₁=50, σ_L=0.01, L=232, batch 128, Adam 1e-4, EMA 0.999,
 //     300k steps, sampling T=5 and NCSNv2's step_lr 6.2e-6 (ε = 1.24e-5 here);
 //     our U-Net at base 128 stands in for their RefineNet.
+//   - default (folder:PATH): the CIFAR-10 network (base 32) at the folder's
+//     image size (UseImages: 32, or 64 with a fourth level), batch 64,
+//     2000 steps, and NCSN's σ ladder chosen from the images by NCSNv2's
+//     rules (σ_L = 0.01).
 //   - smoke: a tiny network and batch that trains a few steps in seconds.
 func Preset(name, dataset string) (Config, error) {
 	c := Config{
@@ -90,7 +106,23 @@ func Preset(name, dataset string) (Config, error) {
 		c.Model = model.CIFAR10(32)
 		c.Steps, c.Batch, c.SaveEvery = 2000, 64, 250
 	default:
-		return Config{}, fmt.Errorf("%w: unknown dataset %q (mnist, fashion or cifar10)", ErrConfig, dataset)
+		path, ok := data.IsFolder(dataset)
+		if !ok {
+			return Config{}, fmt.Errorf("%w: unknown dataset %q (mnist, fashion, cifar10 or folder:PATH)", ErrConfig, dataset)
+		}
+		if path == "" {
+			return Config{}, fmt.Errorf("%w: -dataset folder: needs a path (folder:PATH)", ErrConfig)
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("%w: -dataset %s: %v", ErrConfig, dataset, err)
+		}
+		c.Dataset = data.FolderPrefix + abs
+		c.Model = model.CIFAR10(32)
+		c.ImageSize = 32
+		c.Steps, c.Batch, c.SaveEvery = 2000, 64, 250
+		c.SigmasFromData = true
+		c.DataDir = filepath.Join("data", "folders")
 	}
 	switch {
 	case name == "default":
@@ -106,6 +138,35 @@ func Preset(name, dataset string) (Config, error) {
 		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
 	}
 	return c, nil
+}
+
+// UseImages sets the image size (32 or 64), colour and flips of a folder
+// dataset, and the network to match: three resolution levels at 32, four
+// (channel multipliers 1, 2, 2, 2) at 64.
+func (c *Config) UseImages(size int, grey, flip bool) error {
+	if _, ok := data.IsFolder(c.Dataset); !ok {
+		if size != 0 || grey || flip {
+			return fmt.Errorf("%w: -size, -grey and -flip are for folder datasets (-dataset folder:PATH)", ErrConfig)
+		}
+		return nil
+	}
+	if size == 0 {
+		size = 32
+	}
+	if size != 32 && size != 64 {
+		return fmt.Errorf("%w: -size %d: folders train at 32 or 64", ErrConfig, size)
+	}
+	c.ImageSize, c.Grey, c.Flip = size, grey, flip
+	c.Model.Height, c.Model.Width = size, size
+	c.Model.Channels = 3
+	if grey {
+		c.Model.Channels = 1
+	}
+	c.Model.Mult = []int{1, 2, 2}
+	if size == 64 {
+		c.Model.Mult = []int{1, 2, 2, 2}
+	}
+	return nil
 }
 
 // UseSDE switches c to the named diffusion process with its default
@@ -125,8 +186,11 @@ func (c *Config) UseSDE(name string) error {
 		if c.Dataset == "cifar10" {
 			c.SigmaMax = 50
 		}
+		// A folder's σ_max comes from its images (NCSNv2's technique 1,
+		// SigmasFromData, set by its preset).
 	case "vp", "subvp":
 		c.BetaMin, c.BetaMax = spec.BetaMin, spec.BetaMax
+		c.SigmasFromData = false
 	}
 	return nil
 }
@@ -171,8 +235,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":
 		return fmt.Errorf("%w: -fresh and -resume contradict each other", ErrConfig)
-	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn":
-		return fmt.Errorf("%w: -sigmas-from-data chooses NCSN's ladder; it does not go with -sde %s", ErrConfig, c.SDE)
+	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn" && c.SDE != "ve":
+		return fmt.Errorf("%w: -sigmas-from-data chooses NCSN's ladder or VE's σ_max; it does not go with -sde %s", ErrConfig, c.SDE)
 	}
 	if c.SDE != "" && c.SDE != "ncsn" {
 		if _, err := c.Process(nil); err != nil {

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -108,19 +109,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	fmt.Fprintf(r.log, "backend: %s; %s\n", blas.Backend(), kernel.Describe())
 	ds := cfg.Data
 	if ds == nil {
-		if ds, err = loadDataset(r.cfg); err != nil {
+		if ds, err = loadDataset(r); err != nil {
 			return nil, err
 		}
+	}
+	if ds.N < r.cfg.Batch {
+		return nil, fmt.Errorf("%w: %s has %d images, fewer than the batch of %d", ErrConfig, ds.Name, ds.N, r.cfg.Batch)
 	}
 	if r.step == 0 && r.cfg.SigmasFromData {
 		v, err := ScheduleFromData(ds, r.cfg.SigmaMin, 5, r.log)
 		if err != nil {
 			return nil, err
 		}
-		if r.sigmas, err = v.Sigmas(); err != nil {
-			return nil, err
+		if r.cfg.SDE == "ve" { // technique 1 only: σ_max
+			r.cfg.SigmaMax = v.SigmaMax
+		} else {
+			if r.sigmas, err = v.Sigmas(); err != nil {
+				return nil, err
+			}
+			r.cfg.SigmaMax, r.cfg.Levels, r.cfg.SampleEps, r.cfg.SampleSteps = v.SigmaMax, v.Levels, v.Eps, v.T
 		}
-		r.cfg.SigmaMax, r.cfg.Levels, r.cfg.SampleEps, r.cfg.SampleSteps = v.SigmaMax, v.Levels, v.Eps, v.T
 	}
 	mc := r.cfg.Model
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
@@ -129,8 +137,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return r.loop(ctx, ds)
 }
 
-func loadDataset(cfg Config) (*data.Dataset, error) {
-	return data.Load(cfg.Dataset, data.Options{Dir: cfg.DataDir, Log: cfg.Log}, "train")
+// flipRows mirrors an image's rows (of width w) left to right, in place.
+func flipRows(img []float32, w int) {
+	for row := 0; row+w <= len(img); row += w {
+		slices.Reverse(img[row : row+w])
+	}
+}
+
+func loadDataset(r *run) (*data.Dataset, error) {
+	cfg := r.cfg
+	path, ok := data.IsFolder(cfg.Dataset)
+	if !ok {
+		return data.Load(cfg.Dataset, data.Options{Dir: cfg.DataDir, Log: cfg.Log}, "train")
+	}
+	ds, info, err := data.LoadFolder(data.FolderOptions{Path: path, Size: cfg.ImageSize, Grey: cfg.Grey, CacheDir: cfg.DataDir, Log: cfg.Log, Bar: cfg.Bar})
+	if err != nil {
+		return nil, err
+	}
+	if r.step > 0 && cfg.SourceDigest != "" && info.Digest != cfg.SourceDigest {
+		fmt.Fprintf(r.log, "note: %s has changed since this run began (%d images then, %d now); training continues on the images it holds now\n",
+			info.Path, cfg.SourceImages, info.Images)
+	}
+	r.cfg.SourceImages, r.cfg.SourceDigest = info.Images, info.Digest
+	return ds, nil
 }
 
 // start decides between a fresh run and a resumed one, and builds its state.
@@ -224,7 +253,7 @@ func setAside(cfg Config) error {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "max-grad-norm", "sde"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "max-grad-norm", "sde", "size", "grey", "flip"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -261,6 +290,12 @@ func resume(cfg Config, path string) (*run, error) {
 			a, b = cfg.MaxGradNorm, saved.MaxGradNorm
 		case "sde":
 			a, b = cmp.Or(cfg.SDE, "ncsn"), cmp.Or(saved.SDE, "ncsn")
+		case "size":
+			a, b = cfg.ImageSize, saved.ImageSize
+		case "grey":
+			a, b = cfg.Grey, saved.Grey
+		case "flip":
+			a, b = cfg.Flip, saved.Flip
 		}
 		if a != b {
 			return nil, fmt.Errorf("%w: %s was trained with -%s %v; -%s %v contradicts it (use -fresh to start over)", ErrMismatch, path, f, b, f, a)
@@ -374,6 +409,13 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		// The order of draws is fixed: images, levels, noise.
 		for i := 0; i < cfg.Batch; i++ {
 			copy(x[i*d:(i+1)*d], ds.Image(r.rng.IntN(ds.N)))
+		}
+		if cfg.Flip { // a coin per image, after the images
+			for i := 0; i < cfg.Batch; i++ {
+				if r.rng.IntN(2) == 1 {
+					flipRows(x[i*d:(i+1)*d], ds.Width)
+				}
+			}
 		}
 		for i := range sig {
 			if r.sigmas != nil { // NCSN: a level per image, m = 1

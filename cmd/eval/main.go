@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/eval"
 )
 
@@ -23,7 +24,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c eval.Config
-	fs.StringVar(&c.Dataset, "dataset", "mnist", "dataset: mnist, fashion or cifar10")
+	fs.StringVar(&c.Dataset, "dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH (nearest training images and a thumbnail Fréchet distance instead of a classifier)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "data directory (default ./data/<dataset>); the classifier is cached there")
 	fs.StringVar(&c.Samples, "samples", "", "a checkpoint file or folder, a folder of PNGs, or a grid PNG")
 	fs.IntVar(&c.N, "n", 256, "samples to draw when -samples is a checkpoint")
@@ -34,6 +35,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps when drawing from a checkpoint, as cmd/sample's -steps")
 	fs.Float64Var(&c.SNR, "snr", 0, "pc's signal-to-noise ratio, as cmd/sample's -snr")
 	fs.Float64Var(&c.Tol, "tol", 0, "ode's tolerance, as cmd/sample's -tol (and of -bpd's ODE)")
+	fs.IntVar(&c.Size, "size", 0, "folder datasets, PNG samples: the image side (default: the checkpoint's, else 32)")
+	fs.BoolVar(&c.Grey, "grey", false, "folder datasets, PNG samples: grey images")
+	fs.StringVar(&c.NNOut, "nn-out", "nearest.png", "folder datasets: write samples beside their nearest training images here (empty: none)")
 	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -48,7 +52,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		WriteTable(io.Writer)
 	}
 	var err error
-	if c.BPD {
+	if _, ok := data.IsFolder(c.Dataset); ok && !c.BPD {
+		res, err = eval.Folder(c)
+	} else if c.BPD {
 		res, err = eval.BitsPerDim(c)
 	} else {
 		res, err = eval.Run(c)

@@ -24,10 +24,13 @@ func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion or cifar10")
+	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH (your own PNG, JPEG and GIF images)")
 	preset := fs.String("preset", "default", "preset: default, smoke, or ncsnv2 (cifar10)")
 	process := fs.String("sde", "ncsn", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time)")
-	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>)")
+	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>; for a folder, where its decoded cache goes: ./data/folders)")
+	size := fs.Int("size", 0, "folder datasets: image side, 32 or 64 (default 32)")
+	grey := fs.Bool("grey", false, "folder datasets: one grey channel instead of colour")
+	flip := fs.Bool("flip", false, "folder datasets: random horizontal flips")
 	ckptDir := fs.String("ckpt-dir", "checkpoints", "checkpoint directory")
 	steps := fs.Int("steps", 0, "total number of steps to reach (default: the preset's)")
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
@@ -55,14 +58,16 @@ func run(args []string, stderr io.Writer) int {
 	}
 	cfg.Set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { cfg.Set[f.Name] = true })
+	if err := cfg.UseImages(*size, *grey, *flip); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
 	if err := cfg.UseSDE(*process); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	if cfg.Set["data-dir"] {
 		cfg.DataDir = *dataDir
-	} else {
-		cfg.DataDir = "data/" + *dataset
 	}
 	cfg.CkptDir = *ckptDir
 	if cfg.Set["steps"] {
@@ -81,7 +86,10 @@ func run(args []string, stderr io.Writer) int {
 		cfg.SaveEvery = *saveEvery
 	}
 	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
-	cfg.SigmasFromData, cfg.MaxGradNorm = *fromData, *maxGradNorm
+	if cfg.Set["sigmas-from-data"] {
+		cfg.SigmasFromData = *fromData
+	}
+	cfg.MaxGradNorm = *maxGradNorm
 	cfg.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.Bar = true

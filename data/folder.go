@@ -1,0 +1,376 @@
+package data
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/gif" // registered decoders
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/image/draw"
+)
+
+// FolderPrefix starts the dataset name of a folder of the user's images:
+// "folder:PATH".
+const FolderPrefix = "folder:"
+
+// FolderSizes are the image sizes a folder can be trained at.
+var FolderSizes = []int{32, 64}
+
+// FolderOptions says which folder to read and how.
+type FolderOptions struct {
+	// Path is the folder; every .png, .jpg, .jpeg and .gif under it
+	// (recursively, hidden entries excepted) is read.
+	Path string
+	// Size is the side of the square images (32 or 64); Grey keeps one
+	// luminance channel instead of RGB.
+	Size int
+	Grey bool
+	// CacheDir holds the decoded set (default data/folders); nothing is ever
+	// written inside Path.
+	CacheDir string
+	// Log receives warnings and progress; Bar draws a progress bar on it.
+	Log io.Writer
+	Bar bool
+}
+
+// FolderInfo describes the set LoadFolder returned.
+type FolderInfo struct {
+	Path    string // absolute
+	Images  int
+	Skipped int // files with an image extension that could not be decoded
+	// Digest identifies the source files (names, sizes, modification
+	// times): it changes when the folder does.
+	Digest string
+	Cache  string // the cache file
+	Cached bool   // read from the cache rather than decoded
+}
+
+// IsFolder reports whether a dataset name is a folder's, and its path.
+func IsFolder(name string) (string, bool) {
+	p, ok := strings.CutPrefix(name, FolderPrefix)
+	return p, ok
+}
+
+type sourceFile struct {
+	Path    string `json:"path"` // relative to the folder, slash-separated
+	Size    int64  `json:"size"`
+	ModTime int64  `json:"mtime_ns"`
+}
+
+type folderHeader struct {
+	Source  string       `json:"source"`
+	Size    int          `json:"size"`
+	Grey    bool         `json:"grey"`
+	Files   []sourceFile `json:"files"`   // every candidate file, in walk order
+	Skipped []string     `json:"skipped"` // those that did not decode
+	Images  int          `json:"images"`
+}
+
+const folderMagic = "NCSNIMG1"
+
+// LoadFolder returns the images of a folder, centre-cropped to squares and
+// resized to Size×Size with a Catmull-Rom filter (transparent pixels over
+// black), decoding them on every core, or reads them from the cache when the
+// folder's files (names, sizes, modification times) are those it was built
+// from.
+func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if !slices.Contains(FolderSizes, o.Size) {
+		return nil, nil, fmt.Errorf("data: image size %d: folders train at 32 or 64", o.Size)
+	}
+	abs, err := filepath.Abs(o.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: folder %s: %w", o.Path, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data: folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, nil, fmt.Errorf("data: folder %s is not a directory", o.Path)
+	}
+	files, err := listImages(abs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(files) == 0 {
+		return nil, nil, fmt.Errorf("data: folder %s has no .png, .jpg, .jpeg or .gif files", o.Path)
+	}
+	hdr := folderHeader{Source: abs, Size: o.Size, Grey: o.Grey, Files: files}
+	digest := fileDigest(files)
+	if o.CacheDir == "" {
+		o.CacheDir = filepath.Join("data", "folders")
+	}
+	mode := "rgb"
+	if o.Grey {
+		mode = "grey"
+	}
+	cache := filepath.Join(o.CacheDir, fmt.Sprintf("%s-%s-%d-%s.cache", safeName(filepath.Base(abs)), digestOf(abs)[:8], o.Size, mode))
+	info := &FolderInfo{Path: abs, Digest: digest, Cache: cache}
+	if ds, h, err := readFolderCache(cache); err == nil && sameSource(h, &hdr) {
+		info.Images, info.Skipped, info.Cached = ds.N, len(h.Skipped), true
+		fmt.Fprintf(o.Log, "folder %s: %d images from the cache %s\n", abs, ds.N, cache)
+		return ds, info, nil
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		fmt.Fprintf(o.Log, "warning: ignoring the cache %s (%v); decoding the folder again\n", cache, err)
+	}
+	ds, skipped, err := decodeFolder(abs, files, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	hdr.Skipped, hdr.Images = skipped, ds.N
+	if err := writeFolderCache(cache, &hdr, ds); err != nil {
+		fmt.Fprintf(o.Log, "warning: could not cache the decoded folder: %v\n", err)
+	}
+	info.Images, info.Skipped = ds.N, len(skipped)
+	return ds, info, nil
+}
+
+func listImages(root string) ([]sourceFile, error) {
+	var files []sourceFile
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != root && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(p)) {
+		case ".png", ".jpg", ".jpeg", ".gif":
+		default:
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		files = append(files, sourceFile{Path: filepath.ToSlash(rel), Size: fi.Size(), ModTime: fi.ModTime().UnixNano()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data: folder %s: %w", root, err)
+	}
+	return files, nil
+}
+
+func fileDigest(files []sourceFile) string {
+	js, _ := json.Marshal(files)
+	return digestOf(string(js))
+}
+
+func digestOf(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%x", h[:])
+}
+
+func safeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	return string(b)
+}
+
+func sameSource(a, b *folderHeader) bool {
+	return a.Source == b.Source && a.Size == b.Size && a.Grey == b.Grey && slices.Equal(a.Files, b.Files)
+}
+
+// decodeFolder decodes, crops and resizes every file on all cores, in the
+// files' order; files that fail are skipped with a warning each.
+func decodeFolder(root string, files []sourceFile, o FolderOptions) (*Dataset, []string, error) {
+	c := 3
+	if o.Grey {
+		c = 1
+	}
+	s := o.Size
+	dim := c * s * s
+	pix := make([]uint8, len(files)*dim)
+	ok := make([]bool, len(files))
+	errs := make([]error, len(files))
+	var bar *progressbar.ProgressBar
+	if o.Bar {
+		bar = progressbar.NewOptions(len(files), progressbar.OptionSetWriter(o.Log), progressbar.OptionSetDescription("decoding"),
+			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = decodeOne(filepath.Join(root, filepath.FromSlash(files[i].Path)), s, o.Grey, pix[i*dim:(i+1)*dim])
+				ok[i] = errs[i] == nil
+				if bar != nil {
+					bar.Add(1)
+				}
+			}
+		}()
+	}
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var skipped []string
+	n := 0
+	for i := range files {
+		if !ok[i] {
+			skipped = append(skipped, files[i].Path)
+			fmt.Fprintf(o.Log, "warning: skipping %s: %v\n", filepath.Join(root, files[i].Path), errs[i])
+			continue
+		}
+		copy(pix[n*dim:(n+1)*dim], pix[i*dim:(i+1)*dim])
+		n++
+	}
+	if len(skipped) > 0 {
+		fmt.Fprintf(o.Log, "folder %s: %d images decoded, %d files skipped\n", root, n, len(skipped))
+	} else {
+		fmt.Fprintf(o.Log, "folder %s: %d images decoded\n", root, n)
+	}
+	if n == 0 {
+		return nil, skipped, fmt.Errorf("data: folder %s: none of its %d image files could be decoded", root, len(files))
+	}
+	return fromBytes(FolderPrefix+root, pix[:n*dim], n, c, s), skipped, nil
+}
+
+// decodeOne writes the image at path, centre-cropped and resized, into dst
+// as 8-bit planes (C, S, S).
+func decodeOne(path string, s int, grey bool, dst []uint8) (err error) {
+	defer func() { // the standard decoders should not panic; a bad file must not stop the run if one does
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder failed: %v", r)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > 1<<14 || cfg.Height > 1<<14 {
+		return fmt.Errorf("%d×%d pixels is outside 1 to 16384 on a side", cfg.Width, cfg.Height)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return err
+	}
+	b := img.Bounds()
+	side := min(b.Dx(), b.Dy())
+	x0, y0 := b.Min.X+(b.Dx()-side)/2, b.Min.Y+(b.Dy()-side)/2
+	out := image.NewRGBA(image.Rect(0, 0, s, s))
+	draw.Draw(out, out.Bounds(), image.NewUniform(color.Black), image.Point{}, draw.Src)
+	draw.CatmullRom.Scale(out, out.Bounds(), img, image.Rect(x0, y0, x0+side, y0+side), draw.Over, nil)
+	hw := s * s
+	for i := 0; i < hw; i++ {
+		r, g, bl := out.Pix[4*i], out.Pix[4*i+1], out.Pix[4*i+2]
+		if grey {
+			dst[i] = uint8((299*int(r) + 587*int(g) + 114*int(bl) + 500) / 1000)
+		} else {
+			dst[i], dst[hw+i], dst[2*hw+i] = r, g, bl
+		}
+	}
+	return nil
+}
+
+func fromBytes(name string, pix []uint8, n, c, s int) *Dataset {
+	img := make([]float32, len(pix))
+	for i, v := range pix {
+		img[i] = float32(v) / 255
+	}
+	return &Dataset{Name: name, Images: img, N: n, Channels: c, Height: s, Width: s}
+}
+
+// The cache file: magic, header length (uint32), JSON header, the 8-bit
+// pixels, and the SHA-256 of everything before it.
+func writeFolderCache(path string, h *folderHeader, ds *Dataset) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	js, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.WriteString(folderMagic)
+	binary.Write(&buf, binary.LittleEndian, uint32(len(js)))
+	buf.Write(js)
+	for _, v := range ds.Images {
+		buf.WriteByte(uint8(v*255 + 0.5))
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	buf.Write(sum[:])
+	return fsutil.WriteFileAtomic(path, buf.Bytes())
+}
+
+func readFolderCache(path string) (*Dataset, *folderHeader, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(b) < len(folderMagic)+4+32 || string(b[:len(folderMagic)]) != folderMagic {
+		return nil, nil, fmt.Errorf("%w: not a folder cache", ErrFormat)
+	}
+	body, sum := b[:len(b)-32], b[len(b)-32:]
+	if s := sha256.Sum256(body); !bytes.Equal(s[:], sum) {
+		return nil, nil, fmt.Errorf("%w: checksum mismatch", ErrFormat)
+	}
+	hl := int(binary.LittleEndian.Uint32(body[len(folderMagic):]))
+	rest := body[len(folderMagic)+4:]
+	if hl > len(rest) {
+		return nil, nil, fmt.Errorf("%w: header beyond the file", ErrFormat)
+	}
+	var h folderHeader
+	if err := json.Unmarshal(rest[:hl], &h); err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	c := 3
+	if h.Grey {
+		c = 1
+	}
+	pix := rest[hl:]
+	if !slices.Contains(FolderSizes, h.Size) || h.Images < 1 || len(pix) != h.Images*c*h.Size*h.Size {
+		return nil, nil, fmt.Errorf("%w: %d pixel bytes for %d images of %d×%d×%d", ErrFormat, len(pix), h.Images, c, h.Size, h.Size)
+	}
+	return fromBytes(FolderPrefix+h.Source, pix, h.Images, c, h.Size), &h, nil
+}

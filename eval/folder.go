@@ -1,0 +1,301 @@
+package eval
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+// FolderResult is what cmd/eval prints for a model of a folder of images,
+// which has no labels and so no classifier: how far each sample is from its
+// nearest training image (the memorisation check), and a Fréchet distance
+// in a feature space that needs no training.
+type FolderResult struct {
+	N       int    `json:"n"`
+	Dataset string `json:"dataset"`
+	Source  string `json:"source"`
+	Images  int    `json:"training_images"`
+	// Root-mean-square pixel distance (values in [0, 1]) from each sample to
+	// its nearest training image: mean, median and smallest; and the same
+	// for up to n training images to their nearest other training image,
+	// the yardstick: samples much nearer their neighbours than training
+	// images are to each other are copies.
+	NNMean    float64 `json:"nn_rms_mean"`
+	NNMedian  float64 `json:"nn_rms_median"`
+	NNMin     float64 `json:"nn_rms_min"`
+	TrainNN   float64 `json:"train_nn_rms_median"`
+	CloseFrac float64 `json:"frac_closer_than_train_min"` // samples nearer their neighbour than any training image is to its own
+	// Fréchet distance between 8×8 thumbnails (area averages, per channel)
+	// of the samples and of the training set, and its floor: n training
+	// images against the whole set.
+	FD      float64 `json:"fd_thumb8"`
+	FDFloor float64 `json:"fd_thumb8_floor"`
+	NNImage string  `json:"nn_image,omitempty"`
+	// How the samples were drawn, when from a checkpoint.
+	Sampler       string  `json:"sampler,omitempty"`
+	Evals         int     `json:"evals,omitempty"`
+	SampleSeconds float64 `json:"sample_seconds,omitempty"`
+}
+
+// JSON is the result on one line.
+func (r *FolderResult) JSON() string {
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+// WriteTable writes the result for people.
+func (r *FolderResult) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "samples                       %d (%s)\n", r.N, r.Source)
+	fmt.Fprintf(w, "training images               %d (%s)\n", r.Images, r.Dataset)
+	fmt.Fprintf(w, "nearest training image, RMS   mean %.4f, median %.4f, min %.4f\n", r.NNMean, r.NNMedian, r.NNMin)
+	fmt.Fprintf(w, "training images to each other median %.4f (samples nearer than the closest training pair: %.1f%%)\n", r.TrainNN, 100*r.CloseFrac)
+	fmt.Fprintf(w, "Fréchet distance, 8×8 thumbs  %.3f (floor at this n: %.3f)\n", r.FD, r.FDFloor)
+	if r.NNImage != "" {
+		fmt.Fprintf(w, "samples beside their nearest  %s\n", r.NNImage)
+	}
+}
+
+// Folder evaluates samples of a model of a folder of images (c.Dataset
+// "folder:PATH"); the samples are drawn from a checkpoint or read from PNGs
+// as Run does. The image size and colour come from the checkpoint, else
+// from c.Size and c.Grey.
+func Folder(c Config) (*FolderResult, error) {
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	path, ok := data.IsFolder(c.Dataset)
+	if !ok || path == "" {
+		return nil, fmt.Errorf("%w: -dataset %q is not folder:PATH", ErrConfig, c.Dataset)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: -dataset: %v", ErrConfig, err)
+	}
+	c.Dataset = data.FolderPrefix + abs
+	if c.DataDir == "" {
+		c.DataDir = filepath.Join("data", "folders")
+	}
+	if c.Samples == "" {
+		return nil, fmt.Errorf("%w: no -samples given", ErrConfig)
+	}
+	if _, err := os.Stat(c.Samples); err != nil {
+		return nil, fmt.Errorf("eval: -samples: %w", err)
+	}
+	return folderEval(c, abs)
+}
+
+// folderEval scores samples of a model of a folder dataset.
+func folderEval(c Config, path string) (*FolderResult, error) {
+	size, grey := c.Size, c.Grey
+	if st, ok := checkpointAt(c.Samples); ok {
+		size, grey = st.Model.Height, st.Model.Channels == 1
+		if st.Dataset != c.Dataset {
+			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.Samples, st.Dataset, c.Dataset)
+		}
+	}
+	if size == 0 {
+		size = 32
+	}
+	train, info, err := data.LoadFolder(data.FolderOptions{Path: path, Size: size, Grey: grey, CacheDir: c.DataDir, Log: c.Log})
+	if err != nil {
+		return nil, err
+	}
+	imgs, n, drawn, err := drawOrRead(c, train)
+	if err != nil {
+		return nil, err
+	}
+	res, nn, err := FolderStats(imgs, n, train, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	res.Dataset, res.Source, res.Images = c.Dataset, c.Samples, info.Images
+	if drawn != nil {
+		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, math.Round(drawn.Seconds*10)/10
+	}
+	if c.NNOut != "" {
+		if err := writeNearest(c.NNOut, imgs, nn, min(n, 32), train); err != nil {
+			return nil, err
+		}
+		res.NNImage = c.NNOut
+	}
+	return res, nil
+}
+
+func checkpointAt(p string) (*checkpoint.State, bool) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil, false
+	}
+	if fi.IsDir() {
+		if _, err := checkpoint.Latest(p); err != nil {
+			return nil, false
+		}
+	} else if head, err := readHead(p, 8); err != nil || string(head) != "NCSNCKPT" {
+		return nil, false
+	}
+	path, err := checkpoint.Resolve(p)
+	if err != nil {
+		return nil, false
+	}
+	st, err := checkpoint.Load(path)
+	return st, err == nil
+}
+
+// FolderStats computes the nearest-neighbour and thumbnail statistics of n
+// samples (N,C,H,W) against a training set; it also returns each sample's
+// nearest training image.
+func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*FolderResult, []int, error) {
+	d := train.Dim()
+	if len(imgs) != n*d || n < 2 {
+		return nil, nil, fmt.Errorf("%w: %d values for %d samples of %d", ErrConfig, len(imgs), n, d)
+	}
+	if train.N < 2 {
+		return nil, nil, fmt.Errorf("%w: %d training images; need at least 2", ErrConfig, train.N)
+	}
+	res := &FolderResult{N: n}
+	nn := make([]int, n)
+	dist := make([]float64, n)
+	for i := 0; i < n; i++ {
+		nn[i], dist[i] = nearest(imgs[i*d:(i+1)*d], train, -1)
+	}
+	// The yardstick: up to n training images to their nearest other one.
+	r := rand.New(rand.NewPCG(seed, 0x6e6e))
+	m := min(n, train.N)
+	own := make([]float64, m)
+	for k, j := range r.Perm(train.N)[:m] {
+		_, own[k] = nearest(train.Image(j), train, j)
+	}
+	trainMin := slices.Min(own)
+	close := 0
+	for _, v := range dist {
+		res.NNMean += v / float64(n)
+		if v < trainMin {
+			close++
+		}
+	}
+	res.NNMedian, res.NNMin = median(dist), slices.Min(dist)
+	res.TrainNN, res.CloseFrac = median(own), float64(close)/float64(n)
+	// Thumbnails: the set's moments against the samples' and against n
+	// random training images'.
+	all := thumbs(train.Images, train.N, train)
+	fd := len(all) / train.N
+	muT, covT := Moments(all, fd)
+	muS, covS := Moments(thumbs(imgs, n, train), fd)
+	var err error
+	if res.FD, err = Frechet(muS, covS, muT, covT); err != nil {
+		return nil, nil, err
+	}
+	sub := make([]float64, 0, m*fd)
+	for _, j := range r.Perm(train.N)[:m] {
+		sub = append(sub, all[j*fd:(j+1)*fd]...)
+	}
+	muF, covF := Moments(sub, fd)
+	if res.FDFloor, err = Frechet(muF, covF, muT, covT); err != nil {
+		return nil, nil, err
+	}
+	return res, nn, nil
+}
+
+// nearest is the training image nearest x (skipping index skip) and the RMS
+// distance to it.
+func nearest(x []float32, train *data.Dataset, skip int) (int, float64) {
+	best, bi := math.Inf(1), -1
+	for j := 0; j < train.N; j++ {
+		if j == skip {
+			continue
+		}
+		y := train.Image(j)
+		var s float64
+		for k, v := range x {
+			e := float64(v - y[k])
+			s += e * e
+			if s >= best {
+				break
+			}
+		}
+		if s < best {
+			best, bi = s, j
+		}
+	}
+	return bi, math.Sqrt(best / float64(len(x)))
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// thumbs averages each image's channels over an 8×8 grid of cells.
+func thumbs(imgs []float32, n int, shape *data.Dataset) []float64 {
+	c, h, w := shape.Channels, shape.Height, shape.Width
+	out := make([]float64, 0, n*c*64)
+	for i := 0; i < n; i++ {
+		img := imgs[i*c*h*w:]
+		for ch := 0; ch < c; ch++ {
+			for gy := 0; gy < 8; gy++ {
+				for gx := 0; gx < 8; gx++ {
+					var s float64
+					var k int
+					for y := gy * h / 8; y < (gy+1)*h/8; y++ {
+						for x := gx * w / 8; x < (gx+1)*w/8; x++ {
+							s += float64(img[(ch*h+y)*w+x])
+							k++
+						}
+					}
+					out = append(out, s/float64(k))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// writeNearest writes k rows of [sample | its nearest training image].
+func writeNearest(path string, imgs []float32, nn []int, k int, train *data.Dataset) error {
+	c, h, w := train.Channels, train.Height, train.Width
+	d := c * h * w
+	pad := 2
+	cols := 4 // pairs per row
+	rows := (k + cols - 1) / cols
+	W := cols*(2*w+3*pad) + pad
+	H := rows*(h+pad) + pad
+	out := image.NewRGBA(image.Rect(0, 0, W, H))
+	for i := range out.Pix {
+		out.Pix[i] = 255
+	}
+	put := func(px []float32, x0, y0 int) {
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				var rgb [3]uint8
+				for ch := 0; ch < 3; ch++ {
+					v := px[(min(ch, c-1)*h+y)*w+x]
+					rgb[ch] = uint8(math.Round(float64(min(1, max(0, v))) * 255))
+				}
+				out.Set(x0+x, y0+y, color.RGBA{rgb[0], rgb[1], rgb[2], 255})
+			}
+		}
+	}
+	for i := 0; i < k; i++ {
+		x0 := pad + (i%cols)*(2*w+3*pad)
+		y0 := pad + (i/cols)*(h+pad)
+		put(imgs[i*d:(i+1)*d], x0, y0)
+		put(train.Image(nn[i]), x0+w+pad/2, y0)
+	}
+	return fsutil.WriteAtomic(path, func(wr io.Writer) error { return png.Encode(wr, out) })
+}

@@ -1,0 +1,165 @@
+package eval
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/train"
+)
+
+// writePictures writes n PNGs of coloured squares on grey at odd sizes,
+// plus a text file and a corrupt PNG.
+func writePictures(t *testing.T, dir string, n, from int) {
+	t.Helper()
+	os.MkdirAll(dir, 0o755)
+	for i := from; i < from+n; i++ {
+		img := image.NewRGBA(image.Rect(0, 0, 36+i%7, 30+i%5))
+		c := color.RGBA{uint8(60 * (i % 4)), uint8(200 - 50*(i%3)), uint8(40 * (i % 6)), 255}
+		for y := 0; y < img.Bounds().Dy(); y++ {
+			for x := 0; x < img.Bounds().Dx(); x++ {
+				if x > 8+i%5 && x < 24 && y > 6 && y < 20+i%4 {
+					img.Set(x, y, c)
+				} else {
+					img.Set(x, y, color.RGBA{90, 90, 90, 255})
+				}
+			}
+		}
+		var buf bytes.Buffer
+		png.Encode(&buf, img)
+		if err := os.WriteFile(filepath.Join(dir, "p"+string(rune('a'+i/10))+string(rune('0'+i%10))+".png"), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "readme.txt"), []byte("hi"), 0o644)
+	os.WriteFile(filepath.Join(dir, "broken.png"), []byte("\x89PNG\r\n\x1a\nbroken"), 0o644)
+}
+
+// A folder of pictures trains a few steps at 32 (flips on), resumes, says
+// when the folder changed, refuses another size on resume, samples, and is
+// evaluated by nearest neighbours; at 64 it trains with a fourth level.
+func TestFolderEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	pics := filepath.Join(dir, "pics")
+	writePictures(t, pics, 20, 0)
+	var log bytes.Buffer
+	cfg := func(size int, steps int, set ...string) train.Config {
+		c, err := train.Preset("smoke", data.FolderPrefix+pics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.UseImages(size, false, true); err != nil {
+			t.Fatal(err)
+		}
+		c.Steps, c.Batch, c.SaveEvery = steps, 8, 2
+		c.DataDir, c.CkptDir = filepath.Join(dir, "cache"), filepath.Join(dir, "run"+string(rune('0'+size/32)))
+		c.Log = &log
+		c.Set = map[string]bool{}
+		for _, s := range set {
+			c.Set[s] = true
+		}
+		return c
+	}
+	if _, err := train.Run(context.Background(), cfg(32, 4)); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	for _, w := range []string{"20 images decoded, 1 files skipped", "skipping " + filepath.Join(pics, "broken.png"), "σ from the data"} {
+		if !strings.Contains(log.String(), w) {
+			t.Errorf("training log lacks %q:\n%s", w, log.String())
+		}
+	}
+	writePictures(t, pics, 3, 20) // the folder grows
+	log.Reset()
+	if _, err := train.Run(context.Background(), cfg(32, 6)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "has changed since this run began (20 images then, 23 now)") {
+		t.Errorf("resume on a changed folder did not say so:\n%s", log.String())
+	}
+	other := cfg(64, 8, "size")
+	other.CkptDir = filepath.Join(dir, "run1")
+	if _, err := train.Run(context.Background(), other); !errors.Is(err, train.ErrMismatch) || !strings.Contains(err.Error(), "-size") {
+		t.Errorf("resuming at another size: %v", err)
+	}
+	path, _ := checkpoint.Latest(filepath.Join(dir, "run1"))
+	st, err := checkpoint.Load(path)
+	if err != nil || st.Step != 6 || st.Dataset != data.FolderPrefix+pics || st.Model.Height != 32 || st.Model.Channels != 3 {
+		t.Fatalf("checkpoint: %v, %+v", err, st)
+	}
+	res, err := generate.Draw(st, generate.Config{N: 4, Seed: 1, StepsPerLevel: 1, Denoise: true})
+	if err != nil || len(res.Images) != 4*3*32*32 {
+		t.Fatalf("sampling: %v", err)
+	}
+	nnPath := filepath.Join(dir, "nearest.png")
+	fr, err := Folder(Config{Dataset: data.FolderPrefix + pics, DataDir: filepath.Join(dir, "cache"), Samples: filepath.Join(dir, "run1"),
+		N: 4, StepsPerLevel: 1, NNOut: nnPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fr.N != 4 || fr.Images != 23 || !(fr.NNMean > 0) || !(fr.TrainNN > 0) || !(fr.FD >= 0) || !(fr.FDFloor >= 0) {
+		t.Fatalf("result %+v", fr)
+	}
+	if fi, err := os.Stat(nnPath); err != nil || fi.Size() == 0 {
+		t.Fatalf("nearest-neighbour picture: %v", err)
+	}
+	// 64×64: four levels.
+	c64 := cfg(64, 2)
+	c64.CkptDir = filepath.Join(dir, "run64")
+	if _, err := train.Run(context.Background(), c64); err != nil {
+		t.Fatal(err)
+	}
+	p64, _ := checkpoint.Latest(c64.CkptDir)
+	st64, _ := checkpoint.Load(p64)
+	if st64.Model.Height != 64 || len(st64.Model.Mult) != 4 {
+		t.Fatalf("64: %+v", st64.Model)
+	}
+	// Fewer images than the batch: a clear error.
+	small := filepath.Join(dir, "small")
+	writePictures(t, small, 3, 0)
+	cs, _ := train.Preset("smoke", data.FolderPrefix+small)
+	cs.UseImages(32, true, false)
+	cs.DataDir, cs.CkptDir, cs.Log = filepath.Join(dir, "cache"), filepath.Join(dir, "runs"), &log
+	if _, err := train.Run(context.Background(), cs); err == nil || !strings.Contains(err.Error(), "has 3 images, fewer than the batch of 16") {
+		t.Fatalf("3 images, batch 16: %v", err)
+	}
+}
+
+// FolderStats sees copies: samples that are training images have distance
+// 0 to their neighbour; noise is far from every image.
+func TestFolderStats(t *testing.T) {
+	dir := t.TempDir()
+	writePictures(t, dir, 12, 0)
+	ds, _, err := data.LoadFolder(data.FolderOptions{Path: dir, Size: 32, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := append([]float32(nil), ds.Images[:4*ds.Dim()]...)
+	r, nn, err := FolderStats(copies, 4, ds, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.NNMean != 0 || nn[2] != 2 || r.CloseFrac != 1 {
+		t.Fatalf("copies: %+v, nearest %v", r, nn)
+	}
+	noise := make([]float32, 4*ds.Dim())
+	for i := range noise {
+		noise[i] = float32((i*7919)%101) / 100
+	}
+	rn, _, err := FolderStats(noise, 4, ds, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(rn.NNMin > 3*r.TrainNN) || rn.CloseFrac != 0 || !(rn.FD > 10*rn.FDFloor) {
+		t.Fatalf("noise: %+v (copies %+v)", rn, r)
+	}
+}
