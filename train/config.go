@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sde"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	Flip         bool   `json:"flip,omitempty"`
 	SourceImages int    `json:"source_images,omitempty"`
 	SourceDigest string `json:"source_digest,omitempty"`
+	// DataParallel: trained over MPI ranks (Comm), each image of a batch
+	// drawn from its own stream derived from (seed, step, image).
+	DataParallel bool `json:"data_parallel,omitempty"`
 
 	DataDir string `json:"-"`
 	CkptDir string `json:"-"`
@@ -71,6 +75,9 @@ type Config struct {
 	Bar bool      `json:"-"`
 	// Data, when set, is used instead of loading Dataset (tests).
 	Data *data.Dataset `json:"-"`
+	// Comm, when set, spreads each batch over the ranks of an MPI job
+	// (package internal/mpi, build tag mpi); rank 0 alone writes.
+	Comm mpi.Comm `json:"-"`
 }
 
 // Datasets are the built-in datasets the trainer knows; "folder:PATH" names

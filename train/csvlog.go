@@ -82,6 +82,9 @@ func truncateCSV(path string, step int) error {
 }
 
 func (l *csvLog) row(step int, loss, ips, elapsed float64, per []float64, lvl []int) error {
+	if l == nil { // a rank other than 0 writes nothing
+		return nil
+	}
 	sum := make([]float64, l.levels)
 	cnt := make([]int, l.levels)
 	for i, p := range per {
@@ -102,6 +105,9 @@ func (l *csvLog) row(step int, loss, ips, elapsed float64, per []float64, lvl []
 func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 
 func (l *csvLog) flush() error {
+	if l == nil {
+		return nil
+	}
 	l.w.Flush()
 	if err := l.w.Error(); err != nil {
 		return fmt.Errorf("train: writing %s: %w", csvName, err)
@@ -110,6 +116,9 @@ func (l *csvLog) flush() error {
 }
 
 func (l *csvLog) close() error {
+	if l == nil {
+		return nil
+	}
 	err := l.flush()
 	if cerr := l.f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("train: closing %s: %w", csvName, cerr)

@@ -61,8 +61,9 @@ type run struct {
 	step    int
 	elapsed float64 // training seconds before this session
 	log     io.Writer
-	arith   string // the arithmetic path of this process
-	ckpt    string // the newest checkpoint of the run, saved or resumed from
+	arith   string        // the arithmetic path of this process
+	ckpt    string        // the newest checkpoint of the run, saved or resumed from
+	dp      *dataParallel // nil for one process
 }
 
 // lockName is the lock file that keeps a second trainer out of a folder.
@@ -81,6 +82,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	dp, err := newDataParallel(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if dp != nil {
+		cfg.DataParallel = true
+		if dp.rank != 0 { // rank 0 alone writes and reports
+			cfg.Log, cfg.Bar = io.Discard, false
+			return runRank(ctx, cfg, dp)
+		}
 	}
 	// One writer per folder: the lock is the operating system's, so it goes
 	// away with this process however it ends.
@@ -103,9 +115,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		fmt.Fprintf(cfg.Log, "removed %d partial files of an interrupted save from %s\n", n, cfg.CkptDir)
 	}
 	r, err := start(cfg)
+	if dp != nil {
+		r, err = dp.share(r, err, cfg)
+	}
 	if err != nil {
 		return nil, err
 	}
+	return r.train(ctx, cfg, dp)
+}
+
+// runRank is a run on a rank other than 0: it starts from rank 0's state
+// and writes nothing.
+func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
+	r, err := dp.share(nil, nil, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return r.train(ctx, cfg, dp)
+}
+
+// train loads the data and runs the loop.
+func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
+	r.dp = dp
+	if dp != nil {
+		r.cfg.DataParallel = true
+		fmt.Fprintf(r.log, "data-parallel over %d MPI ranks: %d images of each batch of %d per rank\n", dp.size, dp.local, r.cfg.Batch)
+	}
+	var err error
 	fmt.Fprintf(r.log, "backend: %s; %s\n", blas.Backend(), kernel.Describe())
 	ds := cfg.Data
 	if ds == nil {
@@ -260,6 +296,11 @@ func resume(cfg Config, path string) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	return resumeState(cfg, st, path)
+}
+
+// resumeState continues the run of st (read from path) under cfg.
+func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	var extra trainExtra
 	if err := json.Unmarshal(st.Train, &extra); err != nil {
 		return nil, fmt.Errorf("%s: %w: training config: %v", path, checkpoint.ErrCorrupt, err)
@@ -306,6 +347,12 @@ func resume(cfg Config, path string) (*run, error) {
 	keep := saved
 	keep.Steps, keep.SaveEvery = cfg.Steps, cfg.SaveEvery
 	keep.DataDir, keep.CkptDir, keep.Keep, keep.Log, keep.Bar, keep.Data, keep.Set = cfg.DataDir, cfg.CkptDir, cfg.Keep, cfg.Log, cfg.Bar, cfg.Data, cfg.Set
+	keep.Comm = cfg.Comm
+	if saved.DataParallel != cfg.DataParallel && st.Step > 0 {
+		fmt.Fprintf(cfg.Log, "note: %s was trained %s MPI and this run is %s: it continues with other random draws than an uninterrupted run would make\n",
+			path, map[bool]string{true: "under", false: "without"}[saved.DataParallel], map[bool]string{true: "under MPI", false: "one process"}[cfg.DataParallel])
+	}
+	keep.DataParallel = cfg.DataParallel
 	keep.Model = st.Model
 	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log, arith: ArithPath(), ckpt: path}
 	r.opt = &optim.Adam{LR: keep.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: st.AdamT, M: st.M, V: st.V}
@@ -331,20 +378,37 @@ type trainExtra struct {
 	ElapsedSeconds float64 `json:"elapsed_seconds"`
 }
 
-func (r *run) save(elapsed float64) (string, error) {
+// state is the run as a checkpoint holds it.
+func (r *run) state(elapsed float64) (*checkpoint.State, error) {
 	js, err := json.Marshal(trainExtra{Config: r.cfg, ElapsedSeconds: elapsed})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	rng, err := r.pcg.MarshalBinary()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	st := &checkpoint.State{
-		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Process: r.proc.Spec(), Sigmas: r.sigmas, Train: js,
+	proc := r.proc
+	if proc == nil {
+		if proc, err = r.cfg.Process(r.sigmas); err != nil {
+			return nil, err
+		}
+	}
+	return &checkpoint.State{
+		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Process: proc.Spec(), Sigmas: r.sigmas, Train: js,
 		SampleEps: r.cfg.SampleEps, SampleSteps: r.cfg.SampleSteps,
 		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
 		Arith: r.arith,
+	}, nil
+}
+
+func (r *run) save(elapsed float64) (string, error) {
+	if r.dp != nil && r.dp.rank != 0 {
+		return "", nil
+	}
+	st, err := r.state(elapsed)
+	if err != nil {
+		return "", err
 	}
 	path, err := checkpoint.Save(r.cfg.CkptDir, st)
 	if err != nil {
@@ -368,14 +432,20 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if r.proc, err = cfg.Process(r.sigmas); err != nil {
 		return nil, err
 	}
-	g, err := newDSMGraph(cfg.Model, r.weights, cfg.Batch)
+	local, from := cfg.Batch, 0 // the images of each batch this process computes
+	if r.dp != nil {
+		local, from = r.dp.local, r.dp.from
+	}
+	g, err := newDSMGraph(cfg.Model, r.weights, local)
 	if err != nil {
 		return nil, err
 	}
 	defer g.close()
-	logw, err := openCSV(cfg.CkptDir, r.bucketNames(), r.step)
-	if err != nil {
-		return nil, err
+	var logw *csvLog // nil on ranks other than 0: they write nothing
+	if r.dp == nil || r.dp.rank == 0 {
+		if logw, err = openCSV(cfg.CkptDir, r.bucketNames(), r.step); err != nil {
+			return nil, err
+		}
 	}
 	defer func() {
 		if cerr := logw.close(); cerr != nil && err == nil {
@@ -384,12 +454,12 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	}()
 
 	d := ds.Dim()
-	x := make([]float32, cfg.Batch*d)
-	z := make([]float32, cfg.Batch*d)
-	mean := make([]float64, cfg.Batch)
-	sig := make([]float64, cfg.Batch)
-	tt := make([]float64, cfg.Batch) // continuous processes: each image's t
-	lvl := make([]int, cfg.Batch)    // its level, or its bucket of t
+	x := make([]float32, local*d)
+	z := make([]float32, local*d)
+	mean := make([]float64, local)
+	sig := make([]float64, local)
+	tt := make([]float64, local) // continuous processes: each image's t
+	lvl := make([]int, local)    // its level, or its bucket of t
 	var bar *progressbar.ProgressBar
 	if cfg.Bar {
 		bar = progressbar.NewOptions(cfg.Steps,
@@ -403,41 +473,31 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	firstStep := r.step
 	lastSaved := r.step
 	for r.step < cfg.Steps {
-		if err := ctx.Err(); err != nil {
+		stop := ctx.Err() != nil
+		if stop && r.dp == nil {
 			break
 		}
-		// The order of draws is fixed: images, levels, noise.
-		for i := 0; i < cfg.Batch; i++ {
-			copy(x[i*d:(i+1)*d], ds.Image(r.rng.IntN(ds.N)))
-		}
-		if cfg.Flip { // a coin per image, after the images
-			for i := 0; i < cfg.Batch; i++ {
-				if r.rng.IntN(2) == 1 {
-					flipRows(x[i*d:(i+1)*d], ds.Width)
-				}
-			}
-		}
-		for i := range sig {
-			if r.sigmas != nil { // NCSN: a level per image, m = 1
-				lvl[i] = r.rng.IntN(len(r.sigmas))
-				mean[i], sig[i] = 1, r.sigmas[lvl[i]]
-				continue
-			}
-			eps := r.proc.Eps()
-			tt[i] = eps + (1-eps)*r.rng.Float64() // t ~ U(ε, 1)
-			mean[i], sig[i] = r.proc.Marginal(tt[i])
-			lvl[i] = min(tBuckets-1, int(tt[i]*tBuckets))
-		}
-		for i := range z {
-			z[i] = float32(r.rng.NormFloat64())
+		if r.dp != nil {
+			r.drawImages(ds, from, x, z, mean, sig, tt, lvl)
+		} else {
+			r.draw(ds, x, z, mean, sig, tt, lvl)
 		}
 		loss, per, err := g.run(x, z, mean, sig)
 		if err != nil {
 			return nil, err
 		}
+		gper, glvl, gtt, gsig := per, lvl, tt, sig
+		if r.dp != nil {
+			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(g, cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
+				return nil, err
+			}
+			if stop { // every rank stops before the same step
+				break
+			}
+		}
 		// Nothing of a non-finite step is applied, logged or saved.
 		norm := g.gradNorm()
-		if err := r.checkFinite(loss, norm, per, lvl, tt, sig); err != nil {
+		if err := r.checkFinite(loss, norm, gper, glvl, gtt, gsig); err != nil {
 			return nil, err
 		}
 		scale := 1.0
@@ -459,7 +519,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		res.Step, res.Loss = r.step, loss
 		secs := time.Since(t0).Seconds()
 		ips := float64((r.step-firstStep)*cfg.Batch) / secs
-		if err := logw.row(r.step, loss, ips, r.elapsed+secs, per, lvl); err != nil {
+		if err := logw.row(r.step, loss, ips, r.elapsed+secs, gper, glvl); err != nil {
 			return nil, err
 		}
 		if bar != nil {
@@ -576,4 +636,58 @@ func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) 
 		"T = %d, ε = %.4g (NCSN's step_lr form %.4g), f(ε) = %.4f\n",
 		dmax, i, j, time.Since(t0).Seconds(), v.Gamma, v.Levels, v.SigmaMin, v.T, v.Eps, v.EpsNCSN, v.Stationary)
 	return v, nil
+}
+
+// draw fills one batch from the run's generator, in a fixed order: images,
+// flips, levels (or times), noise.
+func (r *run) draw(ds *data.Dataset, x, z []float32, mean, sig, tt []float64, lvl []int) {
+	d := ds.Dim()
+	b := len(sig)
+	for i := 0; i < b; i++ {
+		copy(x[i*d:(i+1)*d], ds.Image(r.rng.IntN(ds.N)))
+	}
+	if r.cfg.Flip { // a coin per image, after the images
+		for i := 0; i < b; i++ {
+			if r.rng.IntN(2) == 1 {
+				flipRows(x[i*d:(i+1)*d], ds.Width)
+			}
+		}
+	}
+	for i := range sig {
+		r.level(r.rng, i, mean, sig, tt, lvl)
+	}
+	for i := range z {
+		z[i] = float32(r.rng.NormFloat64())
+	}
+}
+
+// drawImages fills this rank's images of the batch, image from+i from its
+// own stream (imageRNG): image, flip, level (or time), noise.
+func (r *run) drawImages(ds *data.Dataset, from int, x, z []float32, mean, sig, tt []float64, lvl []int) {
+	d := ds.Dim()
+	for i := range sig {
+		rng := imageRNG(r.cfg.Seed, r.step, from+i)
+		xi := x[i*d : (i+1)*d]
+		copy(xi, ds.Image(rng.IntN(ds.N)))
+		if r.cfg.Flip && rng.IntN(2) == 1 {
+			flipRows(xi, ds.Width)
+		}
+		r.level(rng, i, mean, sig, tt, lvl)
+		for j := range d {
+			z[i*d+j] = float32(rng.NormFloat64())
+		}
+	}
+}
+
+// level draws image i's noise level (NCSN) or time t ~ U(ε, 1).
+func (r *run) level(rng *rand.Rand, i int, mean, sig, tt []float64, lvl []int) {
+	if r.sigmas != nil { // NCSN: a level per image, m = 1
+		lvl[i] = rng.IntN(len(r.sigmas))
+		mean[i], sig[i] = 1, r.sigmas[lvl[i]]
+		return
+	}
+	eps := r.proc.Eps()
+	tt[i] = eps + (1-eps)*rng.Float64()
+	mean[i], sig[i] = r.proc.Marginal(tt[i])
+	lvl[i] = min(tBuckets-1, int(tt[i]*tBuckets))
 }

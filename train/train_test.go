@@ -292,3 +292,11 @@ func TestContinuousProcesses(t *testing.T) {
 		t.Fatal("-sigmas-from-data with vp accepted")
 	}
 }
+
+func TestFlipRows(t *testing.T) {
+	img := []float32{1, 2, 3, 4, 5, 6} // two rows of three
+	flipRows(img, 3)
+	if want := []float32{3, 2, 1, 6, 5, 4}; !reflect.DeepEqual(img, want) {
+		t.Fatalf("flipped %v, want %v", img, want)
+	}
+}

@@ -1,7 +1,7 @@
 // Command sigmas prints the noise schedule NCSNv2's rules choose for a
 // training set: σ₁ (its largest pairwise distance, exact), γ, L and ε.
 //
-//	go run ./cmd/sigmas -dataset mnist|fashion|cifar10
+//	go run ./cmd/sigmas -dataset mnist|fashion|cifar10|folder:PATH [-size 32|64] [-grey]
 package main
 
 import (
@@ -20,8 +20,10 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sigmas", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion or cifar10")
-	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>)")
+	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH")
+	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>; folders: ./data/folders, the decoded cache)")
+	size := fs.Int("size", 32, "folder datasets: image side, 32 or 64")
+	grey := fs.Bool("grey", false, "folder datasets: grey images")
 	sigmaMin := fs.Float64("sigma-min", 0.01, "σ_L")
 	T := fs.Int("steps-per-level", 5, "Langevin steps per level T")
 	if err := fs.Parse(args); err != nil {
@@ -35,12 +37,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sigmas: -steps-per-level %d and -sigma-min %g must be positive\n", *T, *sigmaMin)
 		return 2
 	}
-	if !slices.Contains(data.Names, *dataset) {
-		fmt.Fprintf(stderr, "sigmas: unknown dataset %q (mnist, fashion or cifar10)\n", *dataset)
+	var ds *data.Dataset
+	var err error
+	if path, ok := data.IsFolder(*dataset); ok {
+		ds, _, err = data.LoadFolder(data.FolderOptions{Path: path, Size: *size, Grey: *grey, CacheDir: *dataDir, Log: stderr})
+	} else if !slices.Contains(data.Names, *dataset) {
+		fmt.Fprintf(stderr, "sigmas: unknown dataset %q (mnist, fashion, cifar10 or folder:PATH)\n", *dataset)
 		return 2
+	} else {
+		ds, err = data.Load(*dataset, data.Options{Dir: *dataDir, Log: stderr}, "train")
 	}
-	o := data.Options{Dir: *dataDir, Log: stderr}
-	ds, err := data.Load(*dataset, o, "train")
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

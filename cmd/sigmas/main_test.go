@@ -14,6 +14,7 @@ func TestBadFlags(t *testing.T) {
 	}{
 		{[]string{"-nope"}, 2, "not defined"},
 		{[]string{"-dataset", "svhn"}, 2, "unknown dataset"},
+		{[]string{"-dataset", "folder:/no/such/folder"}, 1, "data: folder"},
 		{[]string{"-steps-per-level", "0"}, 2, "must be positive"},
 		{[]string{"-sigma-min", "-1"}, 2, "must be positive"},
 	} {

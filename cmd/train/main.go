@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/train"
 	"golang.org/x/term"
 )
@@ -95,9 +96,21 @@ func run(args []string, stderr io.Writer) int {
 		cfg.Bar = true
 	}
 
+	if mpi.Built { // go build -tags mpi: one rank of `mpirun -np N` (or a job of one)
+		comm, err := mpi.Init()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		cfg.Comm = comm
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := train.Run(ctx, cfg); err != nil {
+	_, err = train.Run(ctx, cfg)
+	if err == nil && cfg.Comm != nil {
+		err = cfg.Comm.Finalize() // an error exit skips it, and mpirun stops the other ranks
+	}
+	if err != nil {
 		if errors.Is(err, train.ErrInterrupted) {
 			return 130
 		}

@@ -1,0 +1,125 @@
+package train
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/mpi"
+)
+
+// dataParallel is the side of a run spread over the ranks of an MPI job
+// (Config.Comm): each rank computes the gradients of its slice of every
+// global batch, one all-reduce per step sums them (with the per-image losses
+// for the log and a stop flag), and every rank applies the same Adam step,
+// so the weights stay identical. Rank 0 alone writes.
+type dataParallel struct {
+	comm        mpi.Comm
+	rank, size  int
+	local, from int // this rank's images of the global batch: [from, from+local)
+	buf         []float32
+}
+
+func newDataParallel(cfg Config) (*dataParallel, error) {
+	if cfg.Comm == nil {
+		return nil, nil
+	}
+	n := cfg.Comm.Size()
+	if cfg.Batch%n != 0 {
+		return nil, fmt.Errorf("%w: -batch %d is not a multiple of the %d ranks", ErrConfig, cfg.Batch, n)
+	}
+	r := cfg.Comm.Rank()
+	return &dataParallel{comm: cfg.Comm, rank: r, size: n, local: cfg.Batch / n, from: r * cfg.Batch / n}, nil
+}
+
+// imageRNG is the random stream of image i of the global batch at step: the
+// draws of an image do not depend on which rank makes them, so any number of
+// ranks computes the same batch, and a resumed run the same next batches.
+func imageRNG(seed uint64, step, i int) *rand.Rand {
+	return rand.New(rand.NewPCG(seed^0x6e63736e64617461, uint64(step)<<24|uint64(i)))
+}
+
+// share gives every rank rank 0's starting state: rank 0 has started (fresh
+// or resumed) as r, or failed with err; the others receive its state and
+// resume from it.
+func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
+	var payload []byte
+	if dp.rank == 0 {
+		if err == nil {
+			var st *checkpoint.State
+			if st, err = r.state(r.elapsed); err == nil {
+				var b bytes.Buffer
+				if err = checkpoint.Encode(&b, st); err == nil {
+					payload = b.Bytes()
+				}
+			}
+		}
+		if err != nil {
+			payload = nil // tells the others to stop
+		}
+	}
+	payload, berr := mpi.BroadcastBytes(dp.comm, payload, 0)
+	if berr != nil {
+		return nil, fmt.Errorf("train: %w", berr)
+	}
+	if dp.rank == 0 {
+		return r, err
+	}
+	if len(payload) == 0 {
+		return nil, errors.New("train: rank 0 could not start the run (its error is in its log)")
+	}
+	st, err := checkpoint.Decode(bytes.NewReader(payload))
+	if err != nil {
+		return nil, fmt.Errorf("train: rank 0's state: %w", err)
+	}
+	return resumeState(cfg, st, fmt.Sprintf("rank 0's state (step %d)", st.Step))
+}
+
+// reduce sums the gradients, the gathered per-image losses, levels, times
+// and noise scales, and the stop flags of every rank; it returns the global
+// mean loss, per-image arrays of the whole batch, and whether any rank is
+// stopping.
+func (dp *dataParallel) reduce(g *dsmGraph, batch int, loss float64, per []float64, lvl []int, tt, sig []float64, stop bool) (float64, []float64, []int, []float64, []float64, bool, error) {
+	n := 0
+	for _, gr := range g.grads {
+		n += len(gr.Value().Data().([]float32))
+	}
+	size := n + 4*batch + 2
+	if len(dp.buf) != size {
+		dp.buf = make([]float32, size)
+	}
+	b := dp.buf
+	clear(b)
+	k := 0
+	for _, gr := range g.grads {
+		k += copy(b[k:], gr.Value().Data().([]float32))
+	}
+	for i := range per {
+		j := dp.from + i
+		b[n+j], b[n+batch+j], b[n+2*batch+j], b[n+3*batch+j] = float32(per[i]), float32(lvl[i]), float32(tt[i]), float32(sig[i])
+	}
+	b[n+4*batch] = float32(loss)
+	if stop {
+		b[n+4*batch+1] = 1
+	}
+	if err := dp.comm.AllReduceSum(b); err != nil {
+		return 0, nil, nil, nil, nil, false, fmt.Errorf("train: %w", err)
+	}
+	inv := 1 / float32(dp.size)
+	k = 0
+	for _, gr := range g.grads {
+		d := gr.Value().Data().([]float32)
+		for i := range d {
+			d[i] = b[k+i] * inv
+		}
+		k += len(d)
+	}
+	gper, glvl := make([]float64, batch), make([]int, batch)
+	gtt, gsig := make([]float64, batch), make([]float64, batch)
+	for j := 0; j < batch; j++ {
+		gper[j], glvl[j], gtt[j], gsig[j] = float64(b[n+j]), int(b[n+batch+j]), float64(b[n+2*batch+j]), float64(b[n+3*batch+j])
+	}
+	return float64(b[n+4*batch]) / float64(dp.size), gper, glvl, gtt, gsig, b[n+4*batch+1] > 0, nil
+}

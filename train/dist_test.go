@@ -1,0 +1,289 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/model"
+)
+
+// fakeWorld is an in-process communicator: n goroutines play the ranks.
+type fakeWorld struct {
+	n     int
+	mu    sync.Mutex
+	cond  *sync.Cond
+	round int
+	count int
+	sum   []float32
+	bytes []byte
+}
+
+type fakeRank struct {
+	w    *fakeWorld
+	rank int
+}
+
+func newFakeWorld(n int) []*fakeRank {
+	w := &fakeWorld{n: n}
+	w.cond = sync.NewCond(&w.mu)
+	ranks := make([]*fakeRank, n)
+	for i := range ranks {
+		ranks[i] = &fakeRank{w: w, rank: i}
+	}
+	return ranks
+}
+
+func (r *fakeRank) Rank() int { return r.rank }
+func (r *fakeRank) Size() int { return r.w.n }
+
+// collective runs f under the lock as this rank's part of one collective,
+// and returns once every rank has taken part; finish runs for each rank
+// after all have.
+func (r *fakeRank) collective(f func(w *fakeWorld), finish func(w *fakeWorld)) {
+	w := r.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	round := w.round
+	f(w)
+	w.count++
+	if w.count == w.n {
+		w.count = 0
+		w.round++
+		w.cond.Broadcast()
+	} else {
+		for w.round == round {
+			w.cond.Wait()
+		}
+	}
+	finish(w)
+	// The last rank to leave resets the shared buffers for the next round.
+}
+
+func (r *fakeRank) AllReduceSum(buf []float32) error {
+	var mine []float32
+	r.collective(func(w *fakeWorld) {
+		if w.count == 0 {
+			w.sum = make([]float32, len(buf))
+		}
+		// Ranks add in rank order, as a deterministic reduction would.
+		for i, v := range buf {
+			w.sum[i] += v
+		}
+		mine = w.sum
+	}, func(w *fakeWorld) { copy(buf, mine) })
+	return nil
+}
+
+func (r *fakeRank) Broadcast(buf []byte, root int) error {
+	var got []byte
+	r.collective(func(w *fakeWorld) {
+		if w.count == 0 {
+			w.bytes = make([]byte, len(buf))
+		}
+		if r.rank == root {
+			copy(w.bytes, buf)
+		}
+		got = w.bytes
+	}, func(w *fakeWorld) { copy(buf, got) })
+	return nil
+}
+
+func (r *fakeRank) Finalize() error { return nil }
+
+// runRanks trains cfg over n in-process ranks.
+func runRanks(t *testing.T, cfg Config, n int) {
+	t.Helper()
+	ranks := newFakeWorld(n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range ranks {
+		c := cfg
+		c.Comm = ranks[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Run(context.Background(), c)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", i, err)
+		}
+	}
+}
+
+// The data-parallel loop in one process: 2 ranks × 4 images compute the
+// losses of 1 rank × 8 (the same images and noise) and close weights; a
+// 2-rank run stopped and resumed is bit-identical to an uninterrupted one;
+// only rank 0 writes. (The same over real MPI: TestMPIEquivalence.)
+func TestDataParallelInProcess(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(d string, steps int) Config {
+		c := tinyConfig(filepath.Join(dir, d))
+		c.Batch, c.Steps, c.SaveEvery = 8, steps, 100
+		return c
+	}
+	var log bytes.Buffer
+	one := cfg("one", 6)
+	one.Log = &log
+	runRanks(t, one, 1)
+	runRanks(t, cfg("two", 6), 2)
+	runRanks(t, cfg("one-1", 1), 1)
+	runRanks(t, cfg("two-1", 1), 2)
+	runRanks(t, cfg("resumed", 3), 2)
+	runRanks(t, cfg("resumed", 6), 2)
+	if !strings.Contains(log.String(), "data-parallel over 1 MPI ranks") {
+		t.Errorf("log: %s", log.String())
+	}
+	a, b, c := lastState(t, filepath.Join(dir, "one")), lastState(t, filepath.Join(dir, "two")), lastState(t, filepath.Join(dir, "resumed"))
+	la, _ := os.ReadFile(filepath.Join(dir, "one", csvName))
+	lb, _ := os.ReadFile(filepath.Join(dir, "two", csvName))
+	if strings.Count(string(lb), "\n") != 7 {
+		t.Fatalf("two ranks' train.csv:\n%s", lb)
+	}
+	ra, rb := strings.Split(string(la), "\n"), strings.Split(string(lb), "\n")
+	for i := 1; i < 7; i++ {
+		fa, fb := strings.Split(ra[i], ","), strings.Split(rb[i], ",")
+		if fa[1] != fb[1] {
+			t.Errorf("step %d: loss %s with 1 rank, %s with 2", i, fa[1], fb[1])
+		}
+	}
+	// One step: the averaged gradient equals the full batch's to rounding,
+	// so Adam's first step agrees except where a gradient is ~0 and its
+	// sign is rounding (Adam's first step is ±lr whatever the size).
+	// Later steps spread such differences (chaotically, through the
+	// per-weight normalisation), which is why the losses are compared there.
+	a1, b1 := lastState(t, filepath.Join(dir, "one-1")), lastState(t, filepath.Join(dir, "two-1"))
+	rel := func(x, y *checkpoint.State) float64 {
+		var num, den float64
+		for i, p := range x.Weights {
+			for j, v := range p.Data {
+				e := float64(v - y.Weights[i].Data[j])
+				num += e * e
+				den += float64(v) * float64(v)
+			}
+		}
+		return math.Sqrt(num / den)
+	}
+	t.Logf("weights, 1 rank × 8 against 2 ranks × 4: relative L2 %.3g after 1 step, %.3g after 6", rel(a1, b1), rel(a, b))
+	if r := rel(a1, b1); !(r < 1e-6) {
+		t.Errorf("after one step the weights differ by %.3g (relative L2)", r)
+	}
+	for i, p := range b.Weights {
+		if !bytes.Equal(f32(p.Data), f32(c.Weights[i].Data)) {
+			t.Fatalf("%s: a resumed 2-rank run differs", p.Name)
+		}
+	}
+}
+
+func lastState(t *testing.T, dir string) *checkpoint.State {
+	t.Helper()
+	p, err := checkpoint.Latest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := checkpoint.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// The all-reduce averages the ranks' gradients into the full batch's: two
+// graphs on halves of a batch, reduced, give the gradients, loss and
+// per-image losses of one graph on the whole batch (to float rounding).
+func TestReduceAveragesGradients(t *testing.T) {
+	cfg := tinyConfig(t.TempDir())
+	params, err := model.Init(cfg.Model, rand.New(rand.NewPCG(9, 9)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 6
+	d := cfg.Model.Dim()
+	r := rand.New(rand.NewPCG(2, 2))
+	x, z := make([]float32, batch*d), make([]float32, batch*d)
+	for i := range x {
+		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
+	}
+	mean := []float64{1, 1, 1, 1, 1, 1}
+	sig := []float64{0.05, 0.3, 1, 0.1, 0.5, 0.07}
+	full, err := newDSMGraph(cfg.Model, params, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.close()
+	wantLoss, wantPer, err := full.run(x, z, mean, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranks := newFakeWorld(2)
+	type out struct {
+		loss float64
+		per  []float64
+		g    [][]float32
+		err  error
+	}
+	res := make([]out, 2)
+	var wg sync.WaitGroup
+	for k := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := batch / 2
+			g, err := newDSMGraph(cfg.Model, params.Clone(), h)
+			if err != nil {
+				res[k].err = err
+				return
+			}
+			defer g.close()
+			sl := func(v []float32) []float32 { return v[k*h*d : (k+1)*h*d] }
+			loss, per, err := g.run(sl(x), sl(z), mean[k*h:(k+1)*h], sig[k*h:(k+1)*h])
+			if err != nil {
+				res[k].err = err
+				return
+			}
+			dp := &dataParallel{comm: ranks[k], rank: k, size: 2, local: h, from: k * h}
+			lvl := make([]int, h)
+			loss, per, _, _, _, _, err = dp.reduce(g, batch, loss, per, lvl, make([]float64, h), sig[k*h:(k+1)*h], false)
+			res[k] = out{loss: loss, per: per, err: err}
+			for _, gr := range g.grads {
+				res[k].g = append(res[k].g, append([]float32(nil), gr.Value().Data().([]float32)...))
+			}
+		}()
+	}
+	wg.Wait()
+	for k, o := range res {
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		if math.Abs(o.loss-wantLoss) > 1e-5*math.Abs(wantLoss) {
+			t.Errorf("rank %d: loss %g, full batch %g", k, o.loss, wantLoss)
+		}
+		for i := range wantPer {
+			if math.Abs(o.per[i]-wantPer[i]) > 1e-4*math.Abs(wantPer[i]) {
+				t.Errorf("rank %d: image %d loss %g, full batch %g", k, i, o.per[i], wantPer[i])
+			}
+		}
+		for j, gr := range full.grads {
+			want := gr.Value().Data().([]float32)
+			var num, den float64
+			for i, v := range want {
+				e := float64(o.g[j][i] - v)
+				num += e * e
+				den += float64(v) * float64(v)
+			}
+			if rel := math.Sqrt(num / den); !(rel < 1e-5) {
+				t.Errorf("rank %d: gradient %d differs from the full batch's by %.3g (relative L2)", k, j, rel)
+			}
+		}
+	}
+}
