@@ -53,8 +53,24 @@ type Config struct {
 	// GIF, if set, receives the annealing film: the grid at x₀, after each
 	// noise level, and after the denoising step.
 	GIF string
-	Log io.Writer
-	Bar bool
+	// Inpaint ("test:N" or an image file of the model's size) with Mask (a
+	// PNG, white = keep, or one of MaskNames: the part to fill in) draws
+	// completions of the image; Colorize ("test:N" or an image file) draws
+	// colour versions of its grey levels. The known part is re-imposed at
+	// the matching noise level after every step (stochastic samplers only)
+	// and exactly at the end; the grid starts with the input (and mask).
+	Inpaint, Mask, Colorize string
+	// DataDir holds the dataset for test:N (default data/<dataset>).
+	DataDir string
+	Log     io.Writer
+	Bar     bool
+}
+
+func (c Config) logw() io.Writer {
+	if c.Log == nil {
+		return io.Discard
+	}
+	return c.Log
 }
 
 // Validate reports what is wrong with c, if anything.
@@ -120,6 +136,10 @@ type Result struct {
 	Seconds                 float64
 	Sampler                 string // the sampler that drew them
 	Evals                   int    // its network evaluations (each over all N images)
+	// Tiles come before the samples in the grid: the input of an inpainting
+	// (its missing part grey) and its mask, or the grey input of a
+	// colourisation.
+	Tiles []float64
 }
 
 // Run loads the checkpoint, samples, and writes the PNGs.
@@ -174,6 +194,13 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if c.Raw {
 		weights = st.Weights
 	}
+	cons, tiles, err := constraint(st, c)
+	if err != nil {
+		return nil, err
+	}
+	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim") {
+		return nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc or ddpm", ErrConfig, c.Sampler)
+	}
 	sc, err := model.NewScorer(st.Model, weights, batch)
 	if err != nil {
 		return nil, err
@@ -184,26 +211,29 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	t0 := time.Now()
 	var evals int
 	if c.Sampler == "ald" {
-		if evals, err = annealed(st, c, sc, x, r); err != nil {
+		if evals, err = annealed(st, c, sc, x, r, cons); err != nil {
 			return nil, err
 		}
 	} else {
-		if evals, err = continuous(proc, st, c, sc, x, r); err != nil {
+		if evals, err = continuous(proc, st, c, sc, x, r, cons); err != nil {
 			return nil, err
 		}
 	}
 	for i, v := range x {
 		x[i] = min(1, max(0, v))
 	}
+	if cons != nil { // the known part, exactly, within [0, 1]
+		cons.Exact(x)
+	}
 	secs := time.Since(t0).Seconds()
 	fmt.Fprintf(c.Log, "sampler %s: %d network evaluations, %.1f s\n", c.Sampler, evals, secs)
 	return &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
-		Seconds: secs, Sampler: c.Sampler, Evals: evals}, nil
+		Seconds: secs, Sampler: c.Sampler, Evals: evals, Tiles: tiles}, nil
 }
 
 // annealed runs annealed Langevin dynamics from x₀ ~ U[0,1], as NCSN does,
 // writing the film if asked; it returns the network evaluations.
-func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand) (int, error) {
+func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand, cons sample.Constraint) (int, error) {
 	if c.StepsPerLevel == 0 {
 		c.StepsPerLevel = st.SampleSteps
 		if c.StepsPerLevel == 0 {
@@ -216,7 +246,7 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 			c.Eps = sample.DefaultEps
 		}
 	}
-	a := sample.Annealed{Sigmas: st.Sigmas, StepsPerLevel: c.StepsPerLevel, Eps: c.Eps, Denoise: c.Denoise}
+	a := sample.Annealed{Sigmas: st.Sigmas, StepsPerLevel: c.StepsPerLevel, Eps: c.Eps, Denoise: c.Denoise, Constraint: cons}
 	evals := 0
 	var bar *progressbar.ProgressBar
 	if c.Bar {
@@ -269,7 +299,7 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 }
 
 // continuous runs a sampler of a continuous-time process from its prior.
-func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand) (int, error) {
+func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand, cons sample.Constraint) (int, error) {
 	if c.GIF != "" {
 		return 0, fmt.Errorf("%w: -gif films annealed Langevin dynamics (-sampler ald) only", ErrConfig)
 	}
@@ -281,7 +311,7 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 	} else if steps == 0 {
 		steps = DefaultSteps[c.Sampler]
 	}
-	cc := sample.Continuous{Process: p, Steps: steps, SNR: c.SNR, Tol: c.Tol, Dim: st.Model.Dim(), Denoise: c.Denoise}
+	cc := sample.Continuous{Process: p, Steps: steps, SNR: c.SNR, Tol: c.Tol, Dim: st.Model.Dim(), Denoise: c.Denoise, Constraint: cons}
 	if c.Bar && c.Sampler != "ode" {
 		total := steps
 		if c.Sampler == "pc" {
@@ -317,7 +347,8 @@ func newBar(total int, w io.Writer) *progressbar.ProgressBar {
 func (r *Result) write(c Config) error {
 	n := len(r.Images) / (r.Channels * r.Height * r.Width)
 	if c.Out != "" {
-		img, err := sample.Grid(r.Images, n, r.Channels, r.Height, r.Width)
+		all := append(append([]float64(nil), r.Tiles...), r.Images...)
+		img, err := sample.Grid(all, len(all)/(r.Channels*r.Height*r.Width), r.Channels, r.Height, r.Width)
 		if err != nil {
 			return err
 		}

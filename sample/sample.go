@@ -69,6 +69,10 @@ type Annealed struct {
 	Progress func(done, total int)
 	// AfterLevel, when set, is called after each level with the current x.
 	AfterLevel func(level int, x []float64)
+	// Constraint, when set, ties part of each sample to known values
+	// (inpainting, colourisation): imposed at σᵢ after every Langevin step,
+	// exactly at the end.
+	Constraint Constraint
 }
 
 // DefaultEps is ε for the update x ← x + (α/2)s + √α z. NCSN's code takes
@@ -122,6 +126,9 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 			for j := range x {
 				x[j] += alpha/2*g[j] + sd*r.NormFloat64()
 			}
+			if a.Constraint != nil {
+				a.Constraint.Impose(x, 1, sigma, r)
+			}
 			done++
 			if a.Progress != nil {
 				a.Progress(done, total)
@@ -142,6 +149,9 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 		if a.Progress != nil {
 			a.Progress(done, total)
 		}
+	}
+	if a.Constraint != nil {
+		a.Constraint.Exact(x)
 	}
 	return nil
 }

@@ -33,6 +33,25 @@ type Continuous struct {
 	// No sampler spends an extra score evaluation on it.
 	Denoise  bool
 	Progress func(evals int) // optional, called after every score evaluation
+	// Constraint, when set, ties part of each sample to known values
+	// (inpainting, colourisation) after every step of the stochastic
+	// samplers (EulerMaruyama, PredictorCorrector, Ancestral); the
+	// deterministic ones refuse it.
+	Constraint Constraint
+}
+
+// constrain imposes c.Constraint, if any, after step i of n whose state is
+// at time next (the last step: exactly).
+func (c Continuous) constrain(x []float64, i, n int, next float64, r *rand.Rand) {
+	if c.Constraint == nil {
+		return
+	}
+	if i == n-1 {
+		c.Constraint.Exact(x)
+		return
+	}
+	m, s := c.Process.Marginal(next)
+	c.Constraint.Impose(x, m, s, r)
 }
 
 // Defaults of the zero values of Continuous.
@@ -44,6 +63,9 @@ const (
 // check validates c for a sampler (name) on x and fills in the defaults;
 // steps says whether the sampler uses Steps, noise whether it needs r.
 func (c Continuous) check(name string, x []float64, steps, noise bool, r *rand.Rand) (Continuous, error) {
+	if c.Constraint != nil && !noise {
+		return c, fmt.Errorf("%w: %s is deterministic; inpainting and colourisation need a stochastic sampler (ald, em, pc or ddpm)", ErrConfig, name)
+	}
 	if nilProcess(c.Process) {
 		return c, fmt.Errorf("%w: %s: no process", ErrConfig, name)
 	}
@@ -212,6 +234,7 @@ func EulerMaruyama(s Score, x []float64, c Continuous, r *rand.Rand) (int, error
 				x[j] += sd * r.NormFloat64()
 			}
 		}
+		c.constrain(x, i, c.Steps, ts[i+1], r)
 	}
 	return sc.evals, nil
 }
@@ -271,6 +294,10 @@ func PredictorCorrector(s Score, x []float64, c Continuous, r *rand.Rand) (int, 
 					xb[j] += eps*gb[j] + sd*zb[j]
 				}
 			}
+			if c.Constraint != nil {
+				m, s := c.Process.Marginal(t)
+				c.Constraint.Impose(x, m, s, r)
+			}
 		}
 		if err := sc.at(x, t, g); err != nil {
 			return sc.evals, err
@@ -283,6 +310,7 @@ func PredictorCorrector(s Score, x []float64, c Continuous, r *rand.Rand) (int, 
 				x[j] += G * r.NormFloat64()
 			}
 		}
+		c.constrain(x, i, c.Steps, ts[i+1], r)
 	}
 	return sc.evals, nil
 }
@@ -324,6 +352,7 @@ func Ancestral(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 				x[j] += G * r.NormFloat64()
 			}
 		}
+		c.constrain(x, i, c.Steps, ts[i+1], r)
 	}
 	return sc.evals, nil
 }

@@ -6,6 +6,7 @@
 # run must end with the weights, bit for bit, of the same two ranks on one
 # host. Needs root (ip netns), Open MPI, and MNIST in data/mnist.
 # Usage: scripts/mpi_netns.sh [steps, default 12]
+#        scripts/mpi_netns.sh bench   (times the all-reduce between the namespaces instead)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-12}
@@ -39,13 +40,17 @@ exec ip netns exec \$ns sh -c "\$*"
 AGENT
 chmod +x "$agent"
 mpi=(mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 -wdir "$PWD")
+hosts=(--host 10.77.0.1,10.77.0.2 --mca plm_rsh_agent "$agent" --mca btl tcp,self
+  --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24)
+if [ "$steps" = bench ]; then
+  go test -tags mpi -c -o "$out/mpi.test" ./internal/mpi
+  ip netns exec $h1 "${mpi[@]}" "${hosts[@]}" "$out/mpi.test" -test.run '^$' -test.bench AllReduce -test.benchtime 20x
+  exit 0
+fi
 run=("$bin" -dataset mnist -preset smoke -batch 16 -save-every 100 -steps "$steps")
 rm -rf "$out/hosts" "$out/local"
 t0=$(date +%s%N)
-ip netns exec $h1 "${mpi[@]}" --host 10.77.0.1,10.77.0.2 \
-  --mca plm_rsh_agent "$agent" --mca btl tcp,self \
-  --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24 \
-  "${run[@]}" -ckpt-dir "$out/hosts"
+ip netns exec $h1 "${mpi[@]}" "${hosts[@]}" "${run[@]}" -ckpt-dir "$out/hosts"
 t1=$(date +%s%N)
 "${mpi[@]}" "${run[@]}" -ckpt-dir "$out/local"
 t2=$(date +%s%N)

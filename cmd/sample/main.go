@@ -35,6 +35,10 @@ func run(args []string, stderr io.Writer) int {
 	fs.Float64Var(&c.SNR, "snr", 0, "pc: the Langevin corrector's signal-to-noise ratio (default 0.16)")
 	fs.Float64Var(&c.Tol, "tol", 0, "ode: the RK45 solver's relative and absolute tolerance (default 1e-5)")
 	fs.BoolVar(&c.Raw, "raw", false, "sample from the trained weights instead of their moving average (EMA)")
+	fs.StringVar(&c.Inpaint, "inpaint", "", "complete this image (test:N for test image N of the model's dataset, or an image file of the model's size); needs -mask")
+	fs.StringVar(&c.Mask, "mask", "", "with -inpaint: the part to fill in, top|bottom|left|right|centre|random, or a PNG (white = keep)")
+	fs.StringVar(&c.Colorize, "colorize", "", "colour models: draw colour versions of this image's grey levels (test:N or an image file)")
+	fs.StringVar(&c.DataDir, "data-dir", "", "where test:N finds the dataset (default ./data/<dataset>)")
 	fs.StringVar(&c.GIF, "gif", "", "also write the annealing film (the grid after every noise level) as an animated GIF")
 	if err := fs.Parse(args); err != nil {
 		return 2

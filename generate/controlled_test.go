@@ -1,0 +1,188 @@
+package generate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/train"
+)
+
+func writePNG(t *testing.T, path string, img image.Image) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tinyColourRun trains a tiny 8×8 colour network two steps on the process.
+func tinyColourRun(t *testing.T, process string) string {
+	t.Helper()
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(2, 2))
+	ds := &data.Dataset{Name: "cifar10", N: 16, Channels: 3, Height: 8, Width: 8, Images: make([]float32, 16*192)}
+	for i := range ds.Images {
+		ds.Images[i] = float32(r.Float64())
+	}
+	cfg := train.Config{
+		Dataset: "cifar10", Preset: "test",
+		Model: model.Config{Channels: 3, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 2, Batch: 4, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1,
+		CkptDir: dir, Data: ds,
+	}
+	if err := cfg.UseSDE(process); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func loadLatest(t *testing.T, dir string) *checkpoint.State {
+	t.Helper()
+	p, err := checkpoint.Latest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := checkpoint.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// Inpainting: with every stochastic sampler the kept pixels of every
+// completion equal the input exactly, the rest differ between completions;
+// the grid starts with the input and the mask. Colourisation: every
+// completion's grey level (R+G+B)/3 equals the input's, in [0, 1].
+func TestInpaintAndColorize(t *testing.T) {
+	dir := t.TempDir()
+	in := image.NewGray(image.Rect(0, 0, 8, 8))
+	for i := range in.Pix {
+		in.Pix[i] = uint8(37 * i)
+	}
+	inPath := filepath.Join(dir, "in.png")
+	writePNG(t, inPath, in)
+	for _, c := range []struct{ process, sampler string }{{"ncsn", "ald"}, {"vp", "pc"}, {"vp", "ddpm"}, {"ve", "em"}} {
+		ck, _ := tinyRun(t, c.process)
+		st := loadLatest(t, ck)
+		for _, m := range []string{"bottom", "random"} {
+			res, err := Draw(st, Config{N: 3, Seed: 1, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Inpaint: inPath, Mask: m})
+			if err != nil {
+				t.Fatalf("%s %s: %v", c.sampler, m, err)
+			}
+			keep, _ := mask(m, 8, 8, 1)
+			differ := false
+			for i := 0; i < 3; i++ {
+				for j, k := range keep {
+					v := res.Images[i*64+j]
+					want := float64(uint32(in.Pix[j])*0x101) / 0xffff // as image.Color.RGBA gives it
+					if k && v != want {
+						t.Fatalf("%s %s: completion %d pixel %d = %g, input %g", c.sampler, m, i, j, v, want)
+					}
+					if !k && v != res.Images[j] {
+						differ = true
+					}
+				}
+			}
+			if !differ {
+				t.Errorf("%s %s: the completions are all the same", c.sampler, m)
+			}
+			if len(res.Tiles) != 2*64 || (m == "bottom" && (res.Tiles[63] != 0.5 || res.Tiles[64] != 1 || res.Tiles[127] != 0)) {
+				t.Errorf("%s %s: tiles %d values", c.sampler, m, len(res.Tiles))
+			}
+		}
+	}
+	// Colour: a colourful input, of which only the grey levels count.
+	col := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := 0; i < 64; i++ {
+		col.Set(i%8, i/8, color.RGBA{uint8(30 * i), uint8(255 - 3*i), uint8(9 * i), 255})
+	}
+	colPath := filepath.Join(dir, "col.png")
+	writePNG(t, colPath, col)
+	for _, c := range []struct{ process, sampler string }{{"ncsn", "ald"}, {"vp", "pc"}} {
+		st := loadLatest(t, tinyColourRun(t, c.process))
+		res, err := Draw(st, Config{N: 4, Seed: 2, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Colorize: colPath})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 4; i++ {
+			for j := 0; j < 64; j++ {
+				r8, g8, b8, _ := col.At(j%8, j/8).RGBA()
+				want := (float64(r8) + float64(g8) + float64(b8)) / 3 / 0xffff
+				px := res.Images[i*192:]
+				got := (px[j] + px[64+j] + px[128+j]) / 3
+				if math.Abs(got-want) > 1e-12 {
+					t.Fatalf("%s: sample %d pixel %d grey %g, input %g", c.sampler, i, j, got, want)
+				}
+				for k := 0; k < 3; k++ {
+					if v := px[k*64+j]; v < 0 || v > 1 {
+						t.Fatalf("%s: value %g outside [0, 1]", c.sampler, v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Bad inputs are one-line errors naming the flag.
+func TestControlledErrors(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.png")
+	writePNG(t, big, image.NewGray(image.Rect(0, 0, 9, 8)))
+	ok := filepath.Join(dir, "ok.png")
+	writePNG(t, ok, image.NewGray(image.Rect(0, 0, 8, 8)))
+	colour := filepath.Join(dir, "colour.png")
+	c8 := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	c8.Set(1, 1, color.RGBA{200, 10, 10, 255})
+	writePNG(t, colour, c8)
+	white := filepath.Join(dir, "white.png")
+	w8 := image.NewGray(image.Rect(0, 0, 8, 8))
+	for i := range w8.Pix {
+		w8.Pix[i] = 255
+	}
+	writePNG(t, white, w8)
+	ncsn, _ := tinyRun(t, "ncsn")
+	vp, _ := tinyRun(t, "vp")
+	for _, c := range []struct {
+		ck   string
+		cfg  Config
+		want string
+	}{
+		{ncsn, Config{Inpaint: ok}, "-inpaint needs -mask"},
+		{ncsn, Config{Mask: "top"}, "-mask goes with -inpaint"},
+		{ncsn, Config{Inpaint: big, Mask: "top"}, "is 9×8; the model draws 8×8"},
+		{ncsn, Config{Inpaint: ok, Mask: big}, "-mask " + big + " is 9×8"},
+		{ncsn, Config{Inpaint: ok, Mask: "diagonal"}, "not one of top, bottom"},
+		{ncsn, Config{Inpaint: ok, Mask: white}, "white everywhere"},
+		{ncsn, Config{Inpaint: colour, Mask: "top"}, "is a colour image; this model draws grey ones"},
+		{ncsn, Config{Inpaint: "test:x", Mask: "top"}, "want test:N"},
+		{ncsn, Config{Colorize: ok}, "-colorize needs a colour model"},
+		{ncsn, Config{Inpaint: ok, Colorize: ok, Mask: "top"}, "one at a time"},
+		{vp, Config{Inpaint: ok, Mask: "top", Sampler: "ddim"}, "deterministic"},
+		{vp, Config{Inpaint: ok, Mask: "top", Sampler: "ode"}, "deterministic"},
+	} {
+		c.cfg.N, c.cfg.StepsPerLevel, c.cfg.Steps = 2, 1, 10
+		_, err := Draw(loadLatest(t, c.ck), c.cfg)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%+v: %v, want one line with %q", c.cfg, err, c.want)
+		}
+	}
+}
