@@ -2,5 +2,7 @@
 // the model (package model), the diffusion process that noises the data
 // (package sde), the loss, the data, the optimiser and the EMA of the weights
 // (package optim, whose state the checkpoints hold), train.csv and the
-// checkpoints, and resumes a run exactly where it stopped.
+// checkpoints, and resumes a run exactly where it stopped. Given an MPI
+// communicator (Config.Comm, build tag mpi) it spreads every batch over the
+// ranks of the job (dist.go).
 package train
