@@ -3,11 +3,11 @@
 # samplers and step counts, scored by cmd/eval at n samples (seed 0), plus
 # bits/dim of n test images for the continuous families. Prints one markdown
 # row per setting (and keeps the JSON lines in $out).
-# Usage: scripts/sde_table.sh NCSN_CKPT VE_CKPT VP_CKPT [n, default 256]
+# Usage: scripts/sde_table.sh NCSN_CKPT VE_CKPT VP_CKPT SUBVP_CKPT [n, default 256]
 # (checkpoint files or folders; "-" skips a family).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ncsn=$1 ve=$2 vp=$3 n=${4:-256}
+ncsn=$1 ve=$2 vp=$3 subvp=$4 n=${5:-256}
 out=${OUT:-checkpoints/sde_table.jsonl}
 mkdir -p "$(dirname "$out")"
 go build -o /tmp/ncsn-eval ./cmd/eval
@@ -41,5 +41,10 @@ row vp "$vp" -sampler ddim -steps 100
 row vp "$vp" -sampler ddim -steps 50
 row vp "$vp" -sampler ddim -steps 25
 row vp "$vp" -sampler ode
+row subvp "$subvp" -sampler pc -steps 125
+row subvp "$subvp" -sampler pc -steps 250
+row subvp "$subvp" -sampler em -steps 250
+row subvp "$subvp" -sampler ode
 row ve "$ve" -bpd
 row vp "$vp" -bpd
+row subvp "$subvp" -bpd
