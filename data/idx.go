@@ -1,6 +1,8 @@
-// Package data reads the training sets (MNIST from its IDX files) and fetches
-// them from the sources that can be reached, accepting a file only when its
-// checksum matches the official one.
+// Package data reads the training sets — MNIST and Fashion-MNIST from their
+// IDX files, CIFAR-10 from its binary batches — and fetches them from the
+// sources that can be reached, accepting a file only when its checksum
+// matches the official one; and it reads a folder of the user's own images
+// (LoadFolder), cached beside the data.
 package data
 
 import (

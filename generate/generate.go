@@ -3,7 +3,8 @@
 // sample on it (annealed Langevin dynamics for NCSN models; the reverse SDE,
 // predictor–corrector, probability-flow ODE, DDPM and DDIM samplers for
 // continuous-time ones), and writes a PNG grid (and, if asked, one PNG per
-// sample).
+// sample). With an image and a mask it inpaints, with a grey image it
+// colourises (controlled.go).
 package generate
 
 import (
