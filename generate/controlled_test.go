@@ -2,22 +2,17 @@ package generate
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"image"
 	"image/color"
 	"image/png"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
-	"github.com/ncsn-go/ncsn/data"
-	"github.com/ncsn-go/ncsn/model"
-	"github.com/ncsn-go/ncsn/train"
 )
 
 func writePNG(t *testing.T, path string, img image.Image) {
@@ -29,30 +24,6 @@ func writePNG(t *testing.T, path string, img image.Image) {
 	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// tinyColourRun trains a tiny 8×8 colour network two steps on the process.
-func tinyColourRun(t *testing.T, process string) string {
-	t.Helper()
-	dir := t.TempDir()
-	r := rand.New(rand.NewPCG(2, 2))
-	ds := &data.Dataset{Name: "cifar10", N: 16, Channels: 3, Height: 8, Width: 8, Images: make([]float32, 16*192)}
-	for i := range ds.Images {
-		ds.Images[i] = float32(r.Float64())
-	}
-	cfg := train.Config{
-		Dataset: "cifar10", Preset: "test",
-		Model: model.Config{Channels: 3, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
-		Steps: 2, Batch: 4, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1,
-		CkptDir: dir, Data: ds,
-	}
-	if err := cfg.UseSDE(process); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := train.Run(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 func loadLatest(t *testing.T, dir string) *checkpoint.State {
@@ -118,7 +89,8 @@ func TestInpaintAndColorize(t *testing.T) {
 	colPath := filepath.Join(dir, "col.png")
 	writePNG(t, colPath, col)
 	for _, c := range []struct{ process, sampler string }{{"ncsn", "ald"}, {"vp", "pc"}} {
-		st := loadLatest(t, tinyColourRun(t, c.process))
+		dir, _ := tinyRunOf(t, c.process, "cifar10", 3)
+		st := loadLatest(t, dir)
 		res, err := Draw(st, Config{N: 4, Seed: 2, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Colorize: colPath})
 		if err != nil {
 			t.Fatal(err)

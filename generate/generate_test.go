@@ -101,19 +101,25 @@ func TestRunErrors(t *testing.T) {
 	}
 }
 
-// tinyRun trains a tiny network two steps on the named process and returns
-// its folder and configuration.
+// tinyRun trains a tiny 8×8 grey network two steps on the named process
+// and returns its folder and configuration.
 func tinyRun(t *testing.T, process string) (string, train.Config) {
+	return tinyRunOf(t, process, "mnist", 1)
+}
+
+// tinyRunOf is tinyRun for a dataset name and channel count.
+func tinyRunOf(t *testing.T, process, dataset string, channels int) (string, train.Config) {
 	t.Helper()
 	dir := t.TempDir()
-	r := rand.New(rand.NewPCG(1, 1))
-	ds := &data.Dataset{Name: "mnist", N: 16, Channels: 1, Height: 8, Width: 8, Images: make([]float32, 16*64)}
+	r := rand.New(rand.NewPCG(uint64(channels), 1))
+	d := channels * 64
+	ds := &data.Dataset{Name: dataset, N: 16, Channels: channels, Height: 8, Width: 8, Images: make([]float32, 16*d)}
 	for i := range ds.Images {
 		ds.Images[i] = float32(r.Float64())
 	}
 	cfg := train.Config{
-		Dataset: "mnist", Preset: "test",
-		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Dataset: dataset, Preset: "test",
+		Model: model.Config{Channels: channels, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
 		Steps: 2, Batch: 4, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1,
 		CkptDir: dir, Data: ds,
 	}
