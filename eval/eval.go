@@ -41,6 +41,13 @@ type Config struct {
 	Sampler       string  // as cmd/sample's -sampler ("": the model's default)
 	Steps         int     // as cmd/sample's -steps
 	SNR, Tol      float64 // as cmd/sample's -snr and -tol
+	// Class, Guidance and Classifier draw class-conditional samples as
+	// cmd/sample's -class, -guidance and -classifier do (N of each class);
+	// the result then says how many the evaluation classifier assigns to
+	// the class asked for.
+	Class      string
+	Guidance   float64
+	Classifier string
 	// BPD asks BitsPerDim for the likelihood of N test images instead.
 	BPD bool
 	// Folder datasets (Folder): the image size and colour when the samples
@@ -69,6 +76,20 @@ type Result struct {
 	Sampler       string  `json:"sampler,omitempty"`
 	Evals         int     `json:"evals,omitempty"`
 	SampleSeconds float64 `json:"sample_seconds,omitempty"`
+	// Class-conditional samples: the fraction the classifier assigns to the
+	// class asked for, overall and per class asked for.
+	Guidance   float64      `json:"guidance,omitempty"`
+	RightClass float64      `json:"right_class,omitempty"`
+	PerClass   []ClassRight `json:"per_class,omitempty"`
+}
+
+// ClassRight counts the samples asked of one class and how many the
+// classifier assigns to it, and how many of those with confidence ≥ 0.9.
+type ClassRight struct {
+	Class     int `json:"class"`
+	N         int `json:"n"`
+	Right     int `json:"right"`
+	RightConf int `json:"right_conf_ge_0_9"`
 }
 
 // Run scores the samples against the dataset's test set.
@@ -126,6 +147,12 @@ func Run(c Config) (*Result, error) {
 	res.Dataset, res.Source = c.Dataset, c.Samples
 	if drawn != nil {
 		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, math.Round(drawn.Seconds*10)/10
+		if drawn.Labels != nil {
+			if err := res.rightClass(clf, imgs, drawn.Labels); err != nil {
+				return nil, err
+			}
+			res.Guidance = c.Guidance
+		}
 	}
 	return res, nil
 }
@@ -252,7 +279,8 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		}
 		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
 		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
-			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Log: c.Log})
+			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Log: c.Log,
+			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier})
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -260,7 +288,7 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		for i, v := range res.Images {
 			out[i] = float32(v)
 		}
-		return out, c.N, res, nil
+		return out, len(res.Images) / st.Model.Dim(), res, nil
 	case fi.IsDir():
 		files, _ := filepath.Glob(filepath.Join(c.Samples, "*.png"))
 		sort.Strings(files)
@@ -434,6 +462,42 @@ func (r *Result) WriteTable(w io.Writer) {
 	if r.Sampler != "" {
 		fmt.Fprintf(w, "%-34s %s, %d network evaluations, %.1f s\n", "drawn by", r.Sampler, r.Evals, r.SampleSeconds)
 	}
+	if r.PerClass != nil {
+		fmt.Fprintf(w, "%-34s %.1f%% (guidance w = %g)\n", "assigned the class asked for", 100*r.RightClass, r.Guidance)
+		for _, k := range r.PerClass {
+			fmt.Fprintf(w, "  class %d: %d/%d right, %d of them with confidence ≥ 0.9\n", k.Class, k.Right, k.N, k.RightConf)
+		}
+	}
+}
+
+// rightClass counts, per class asked for, the samples the classifier
+// assigns to it.
+func (r *Result) rightClass(clf *Classifier, imgs []float32, labels []int) error {
+	probs, _, err := clf.Predict(imgs, len(labels))
+	if err != nil {
+		return err
+	}
+	at := map[int]int{}
+	right := 0
+	for i, y := range labels {
+		j, ok := at[y]
+		if !ok {
+			j = len(r.PerClass)
+			at[y] = j
+			r.PerClass = append(r.PerClass, ClassRight{Class: y})
+		}
+		p := probs[i*10 : (i+1)*10]
+		r.PerClass[j].N++
+		if argmax(p) == y {
+			right++
+			r.PerClass[j].Right++
+			if p[y] >= 0.9 {
+				r.PerClass[j].RightConf++
+			}
+		}
+	}
+	r.RightClass = float64(right) / float64(len(labels))
+	return nil
 }
 
 // JSON is the one-line form.

@@ -63,8 +63,18 @@ type Config struct {
 	Inpaint, Mask, Colorize string
 	// DataDir holds the dataset for test:N (default data/<dataset>).
 	DataDir string
-	Log     io.Writer
-	Bar     bool
+	// Class asks for class-conditional samples by classifier guidance: one
+	// class, a comma-separated list, or "all"; then N samples of each
+	// class are drawn, one grid row per class. Guidance is the weight w of
+	// ∇ₓ log p(y | x, σ) added to the score (cmd/sample's default is 1,
+	// Bayes' rule; 0 draws unguided samples). Classifier is the
+	// noise-conditional classifier's checkpoint file or folder ("":
+	// DefaultClassifier), trained on the model's dataset and process.
+	Class      string
+	Guidance   float64
+	Classifier string
+	Log        io.Writer
+	Bar        bool
 }
 
 func (c Config) logw() io.Writer {
@@ -93,6 +103,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -snr %g must be positive", ErrConfig, c.SNR)
 	case c.Tol < 0 || math.IsNaN(c.Tol):
 		return fmt.Errorf("%w: -tol %g must be positive", ErrConfig, c.Tol)
+	}
+	return c.validateDraw()
+}
+
+// validateDraw checks the settings of drawing (Draw writes nothing).
+func (c Config) validateDraw() error {
+	switch {
+	case c.Class != "" && (c.Inpaint != "" || c.Colorize != ""):
+		return fmt.Errorf("%w: -class and -inpaint/-colorize are one at a time", ErrConfig)
+	case c.Class == "" && c.Guidance != 0 && c.Guidance != 1:
+		return fmt.Errorf("%w: -guidance goes with -class", ErrConfig)
+	case c.Guidance < 0 || math.IsNaN(c.Guidance) || math.IsInf(c.Guidance, 0):
+		return fmt.Errorf("%w: -guidance %g must be a finite number ≥ 0", ErrConfig, c.Guidance)
 	}
 	if c.Sampler != "" && !slices.Contains(Samplers, c.Sampler) {
 		return fmt.Errorf("%w: unknown -sampler %q (%s)", ErrConfig, c.Sampler, strings.Join(Samplers, ", "))
@@ -141,6 +164,10 @@ type Result struct {
 	// (its missing part grey) and its mask, or the grey input of a
 	// colourisation.
 	Tiles []float64
+	// Labels are the classes asked of the samples (class-conditional runs),
+	// one per sample; the grid then has one row per class.
+	Labels []int
+	Cols   int // grid columns (0: ⌈√n⌉)
 }
 
 // Run loads the checkpoint, samples, and writes the PNGs.
@@ -184,6 +211,12 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
+	if err := c.validateDraw(); err != nil {
+		return nil, err
+	}
+	if st.Model.IsClassifier() {
+		return nil, fmt.Errorf("%w: this checkpoint is a noise-conditional classifier, not a score model; give it to -classifier with -class", ErrConfig)
+	}
 	if c.Sampler, err = samplerFor(c.Sampler, proc); err != nil {
 		return nil, err
 	}
@@ -202,11 +235,20 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim") {
 		return nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc or ddpm", ErrConfig, c.Sampler)
 	}
-	sc, err := model.NewScorer(st.Model, weights, batch)
+	scorer, err := model.NewScorer(st.Model, weights, batch)
 	if err != nil {
 		return nil, err
 	}
-	defer sc.Close()
+	defer scorer.Close()
+	sc, labels, done, err := guide(st, c, scorer, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	perClass := c.N
+	if labels != nil {
+		c.N = len(labels)
+	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
 	x := make([]float64, c.N*st.Model.Dim())
 	t0 := time.Now()
@@ -228,8 +270,12 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	}
 	secs := time.Since(t0).Seconds()
 	fmt.Fprintf(c.Log, "sampler %s: %d network evaluations, %.1f s\n", c.Sampler, evals, secs)
-	return &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
-		Seconds: secs, Sampler: c.Sampler, Evals: evals, Tiles: tiles}, nil
+	res := &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
+		Seconds: secs, Sampler: c.Sampler, Evals: evals, Tiles: tiles, Labels: labels}
+	if labels != nil {
+		res.Cols = perClass
+	}
+	return res, nil
 }
 
 // annealed runs annealed Langevin dynamics from x₀ ~ U[0,1], as NCSN does,
@@ -349,7 +395,12 @@ func (r *Result) write(c Config) error {
 	n := len(r.Images) / (r.Channels * r.Height * r.Width)
 	if c.Out != "" {
 		all := append(append([]float64(nil), r.Tiles...), r.Images...)
-		img, err := sample.Grid(all, len(all)/(r.Channels*r.Height*r.Width), r.Channels, r.Height, r.Width)
+		k := len(all) / (r.Channels * r.Height * r.Width)
+		cols := r.Cols
+		if cols == 0 {
+			cols = int(math.Ceil(math.Sqrt(float64(k))))
+		}
+		img, err := sample.GridCols(all, k, cols, r.Channels, r.Height, r.Width)
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,11 @@ type Config struct {
 	// FourierScale is the standard deviation of the fixed random frequencies
 	// applied to log σ (as in the PyTorch reference).
 	FourierScale float64 `json:"fourier_scale"`
+	// Classes, when positive, makes the network a noise-conditional
+	// classifier p(y | x, σ) instead of a score network: the U-Net's
+	// encoder half (the same σ-conditioned residual blocks), then GroupNorm,
+	// SiLU and a linear layer to Classes logits.
+	Classes int `json:"classes,omitempty"`
 }
 
 // MNIST returns the default architecture for 28×28 grey images: the network of
@@ -50,6 +55,7 @@ const (
 	maxMult     = 16
 	maxLevels   = 8
 	maxEmbDim   = 8192
+	maxClasses  = 1000
 )
 
 // Validate reports what is wrong with c, if anything.
@@ -74,6 +80,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %d resolution levels, at most %d", ErrConfig, len(c.Mult), maxLevels)
 	case c.EmbDim > maxEmbDim:
 		return fmt.Errorf("%w: emb_dim %d beyond %d", ErrConfig, c.EmbDim, maxEmbDim)
+	case c.Classes < 0 || c.Classes == 1 || c.Classes > maxClasses:
+		return fmt.Errorf("%w: %d classes (a classifier has 2 to %d; 0 is a score network)", ErrConfig, c.Classes, maxClasses)
 	}
 	for _, m := range c.Mult {
 		if m < 1 || m > maxMult {
@@ -89,6 +97,18 @@ func (c Config) Validate() error {
 
 // Dim is the number of values in one image.
 func (c Config) Dim() int { return c.Channels * c.Height * c.Width }
+
+// IsClassifier reports whether cfg is a noise-conditional classifier rather
+// than a score network.
+func (c Config) IsClassifier() bool { return c.Classes > 0 }
+
+// headSize is the length of a classifier's flattened last feature map: the
+// deepest channels at the resolution after len(Mult)-1 halvings.
+func (c Config) headSize() int {
+	ch := c.channels()
+	div := 1 << (len(c.Mult) - 1)
+	return ch[len(ch)-1] * (c.Height / div) * (c.Width / div)
+}
 
 func (c Config) channels() []int {
 	ch := make([]int, len(c.Mult))

@@ -11,7 +11,8 @@ import (
 
 // ScoreNet is one expression graph of the score network for a fixed batch
 // size. Its inputs are filled with SetInput; after a run, Out holds s_θ(x, σ)
-// in the channel-major layout (C, B, H, W).
+// in the channel-major layout (C, B, H, W) — or, for a classifier
+// (Config.Classes > 0), the logits of p(y | x, σ), (B, Classes).
 type ScoreNet struct {
 	Config Config
 	Batch  int
@@ -167,6 +168,9 @@ func (n *ScoreNet) forward() (*G.Node, error) {
 	if h, err = n.resBlock("mid", h, emb); err != nil {
 		return nil, err
 	}
+	if cfg.IsClassifier() {
+		return n.head(h)
+	}
 	for i := len(chs) - 1; i >= 0; i-- {
 		sk := skips[i]
 		if i < len(chs)-1 {
@@ -192,6 +196,18 @@ func (n *ScoreNet) forward() (*G.Node, error) {
 	}
 	// NCSNv2: divide by σ so that the network need only learn a unit-scale output.
 	return nn.ScaleBatch(h, n.InvSigma)
+}
+
+// head turns a classifier's deepest features into logits (B, Classes).
+func (n *ScoreNet) head(h *G.Node) (*G.Node, error) {
+	h, err := nn.GroupNormSiLU(h, n.w("head.n.g"), n.w("head.n.b"), groups(h.Shape()[0]))
+	if err != nil {
+		return nil, err
+	}
+	if h, err = nn.Flatten(h); err != nil {
+		return nil, err
+	}
+	return nn.Linear(h, n.w("head.fc.w"), n.w("head.fc.b"))
 }
 
 // SetInput fills the graph's inputs from images in the usual (B,C,H,W)

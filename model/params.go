@@ -127,6 +127,13 @@ func layout(cfg Config, alloc bool) (Params, error) {
 		}
 	}
 	res("mid", c, c)
+	if cfg.IsClassifier() {
+		add("head.n.g", false, c)
+		add("head.n.b", false, c)
+		add("head.fc.w", false, cfg.headSize(), cfg.Classes)
+		add("head.fc.b", false, cfg.Classes)
+		return ps, nil
+	}
 	for i := len(chs) - 1; i >= 0; i-- {
 		if i < len(chs)-1 {
 			conv(fmt.Sprintf("up%d", i), c, c, 3)

@@ -18,6 +18,9 @@ type Scorer struct {
 
 // NewScorer builds the inference graph over params (typically the EMA weights).
 func NewScorer(cfg Config, params Params, batch int) (*Scorer, error) {
+	if cfg.IsClassifier() {
+		return nil, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
+	}
 	net, err := Build(cfg, params, batch, tensor.Float32)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,9 @@ type TorchParam struct {
 // convolutions in the order they run (deepest first); we number them by
 // resolution level.
 func TorchNames(cfg Config) ([]TorchParam, error) {
+	if cfg.IsClassifier() {
+		return nil, fmt.Errorf("%w: the PyTorch reference has no classifier (this network has %d classes)", ErrConfig, cfg.Classes)
+	}
 	ps, err := Layout(cfg)
 	if err != nil {
 		return nil, err

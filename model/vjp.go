@@ -29,6 +29,9 @@ func NewVJPScorer(cfg Config, params Params, batch int) (*VJPScorer, error) {
 }
 
 func newVJPScorer(cfg Config, params Params, batch int, dtype tensor.Dtype) (*VJPScorer, error) {
+	if cfg.IsClassifier() {
+		return nil, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
+	}
 	net, err := Build(cfg, params, batch, dtype)
 	if err != nil {
 		return nil, err

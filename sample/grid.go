@@ -13,13 +13,20 @@ import (
 // ⌈√n⌉-wide grid with a 2-pixel border. One channel gives a grey image,
 // three an RGB one.
 func Grid(images []float64, n, c, h, w int) (image.Image, error) {
+	return GridCols(images, n, int(math.Ceil(math.Sqrt(float64(n)))), c, h, w)
+}
+
+// GridCols is Grid with cols images per row.
+func GridCols(images []float64, n, cols, c, h, w int) (image.Image, error) {
 	if n < 1 || len(images) != n*c*h*w {
 		return nil, fmt.Errorf("sample: %d values for %d images of %d×%d×%d", len(images), n, c, h, w)
 	}
 	if c != 1 && c != 3 {
 		return nil, fmt.Errorf("sample: %d channels; a grid needs 1 or 3", c)
 	}
-	cols := int(math.Ceil(math.Sqrt(float64(n))))
+	if cols < 1 {
+		return nil, fmt.Errorf("sample: %d columns", cols)
+	}
 	rows := (n + cols - 1) / cols
 	const pad = 2
 	W, H := cols*(w+pad)+pad, rows*(h+pad)+pad

@@ -270,3 +270,36 @@ func (v *SubVP) Spec() Spec {
 	s.Name = "subvp"
 	return s
 }
+
+// Compatible reports why a network trained on the process trained (a
+// noise-conditional classifier, say) cannot be used beside one trained on
+// used, if it cannot: the processes must be the same family, the same
+// marginals for a given σ (VP and sub-VP: the same β), and the trained σ
+// range must cover the used one (NCSN and VE).
+func Compatible(trained, used Spec) error {
+	if trained.Name != used.Name {
+		return fmt.Errorf("sde: trained on the %s process, used with %s", trained.Name, used.Name)
+	}
+	cover := func(tlo, thi, ulo, uhi float64) error {
+		const tol = 1e-9
+		if tlo > ulo*(1+tol) || thi < uhi*(1-tol) {
+			return fmt.Errorf("sde: trained for σ from %g to %g, used from %g to %g", tlo, thi, ulo, uhi)
+		}
+		return nil
+	}
+	switch trained.Name {
+	case "ncsn":
+		if len(trained.Sigmas) == 0 || len(used.Sigmas) == 0 {
+			return fmt.Errorf("sde: an NCSN spec without levels")
+		}
+		t, u := trained.Sigmas, used.Sigmas
+		return cover(t[len(t)-1], t[0], u[len(u)-1], u[0])
+	case "ve":
+		return cover(trained.SigmaMin, trained.SigmaMax, used.SigmaMin, used.SigmaMax)
+	default:
+		if trained.BetaMin != used.BetaMin || trained.BetaMax != used.BetaMax {
+			return fmt.Errorf("sde: trained with β from %g to %g, used with %g to %g", trained.BetaMin, trained.BetaMax, used.BetaMin, used.BetaMax)
+		}
+	}
+	return nil
+}

@@ -157,3 +157,25 @@ func TestSpecErrors(t *testing.T) {
 		t.Fatal("unknown default accepted")
 	}
 }
+
+func TestCompatible(t *testing.T) {
+	n := func(s ...float64) Spec { return Spec{Name: "ncsn", Sigmas: s} }
+	for _, c := range []struct {
+		a, b Spec
+		ok   bool
+	}{
+		{n(1, 0.1, 0.01), n(1, 0.01), true},
+		{n(1, 0.1, 0.01), n(2, 0.01), false},
+		{n(1, 0.1), n(1, 0.01), false},
+		{n(1, 0.01), Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 1}, false},
+		{Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 50}, Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 25}, true},
+		{Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 25}, Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 50}, false},
+		{Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}, Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}, true},
+		{Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}, Spec{Name: "subvp", BetaMin: 0.1, BetaMax: 20}, false},
+		{Spec{Name: "subvp", BetaMin: 0.1, BetaMax: 20}, Spec{Name: "subvp", BetaMin: 0.1, BetaMax: 10}, false},
+	} {
+		if err := Compatible(c.a, c.b); (err == nil) != c.ok {
+			t.Errorf("Compatible(%+v, %+v) = %v, want ok %v", c.a, c.b, err, c.ok)
+		}
+	}
+}

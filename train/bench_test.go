@@ -41,7 +41,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, _, err := g.run(x, z, mean, sig); err != nil {
+		if _, _, err := g.run(x, z, nil, mean, sig); err != nil {
 			b.Fatal(err)
 		}
 	}

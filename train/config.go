@@ -60,6 +60,11 @@ type Config struct {
 	// DataParallel: trained over MPI ranks (Comm), each image of a batch
 	// drawn from its own stream derived from (seed, step, image).
 	DataParallel bool `json:"data_parallel,omitempty"`
+	// Classifier trains a noise-conditional classifier p(y | x̃, σ) on the
+	// dataset's labels instead of a score network (Model.Classes > 0): the
+	// same noise levels or times, the cross-entropy loss. Classifier
+	// guidance (cmd/sample -class) uses it.
+	Classifier bool `json:"classifier,omitempty"`
 
 	DataDir string `json:"-"`
 	CkptDir string `json:"-"`
@@ -176,6 +181,20 @@ func (c *Config) UseImages(size int, grey, flip bool) error {
 	return nil
 }
 
+// Classes is the number of classes of the built-in datasets.
+const Classes = 10
+
+// UseClassifier makes c a run that trains a noise-conditional classifier
+// of the dataset's classes with the preset's network, encoder half only.
+func (c *Config) UseClassifier() error {
+	if _, ok := data.IsFolder(c.Dataset); ok {
+		return fmt.Errorf("%w: -classifier needs labelled images; a folder dataset has none (mnist, fashion, cifar10)", ErrConfig)
+	}
+	c.Classifier = true
+	c.Model.Classes = Classes
+	return nil
+}
+
 // UseSDE switches c to the named diffusion process with its default
 // parameters: for "ve" σ from 0.01 to 25 (above the largest pairwise distance
 // of MNIST and Fashion-MNIST, NCSNv2's technique 1) or 50 for CIFAR-10 (as
@@ -242,6 +261,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":
 		return fmt.Errorf("%w: -fresh and -resume contradict each other", ErrConfig)
+	case c.Classifier != c.Model.IsClassifier():
+		return fmt.Errorf("%w: a classifier run needs a network with classes (UseClassifier)", ErrConfig)
 	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn" && c.SDE != "ve":
 		return fmt.Errorf("%w: -sigmas-from-data chooses NCSN's ladder or VE's σ_max; it does not go with -sde %s", ErrConfig, c.SDE)
 	}

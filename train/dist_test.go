@@ -221,7 +221,7 @@ func TestReduceAveragesGradients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer full.close()
-	wantLoss, wantPer, err := full.run(x, z, mean, sig)
+	wantLoss, wantPer, err := full.run(x, z, nil, mean, sig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,14 +246,14 @@ func TestReduceAveragesGradients(t *testing.T) {
 			}
 			defer g.close()
 			sl := func(v []float32) []float32 { return v[k*h*d : (k+1)*h*d] }
-			loss, per, err := g.run(sl(x), sl(z), mean[k*h:(k+1)*h], sig[k*h:(k+1)*h])
+			loss, per, err := g.run(sl(x), sl(z), nil, mean[k*h:(k+1)*h], sig[k*h:(k+1)*h])
 			if err != nil {
 				res[k].err = err
 				return
 			}
 			dp := &dataParallel{comm: ranks[k], rank: k, size: 2, local: h, from: k * h}
 			lvl := make([]int, h)
-			loss, per, _, _, _, _, err = dp.reduce(g, batch, loss, per, lvl, make([]float64, h), sig[k*h:(k+1)*h], false)
+			loss, per, _, _, _, _, err = dp.reduce(g.grads, batch, loss, per, lvl, make([]float64, h), sig[k*h:(k+1)*h], false)
 			res[k] = out{loss: loss, per: per, err: err}
 			for _, gr := range g.grads {
 				res[k].g = append(res[k].g, append([]float32(nil), gr.Value().Data().([]float32)...))

@@ -29,8 +29,49 @@ func DSMLoss(scores, z []float32, sigmas []float64) (mean float64, per []float64
 	return mean / float64(b), per
 }
 
-// dsmGraph is the training graph: the score network on x̃ = x + σz, the DSM
-// loss, and the symbolic gradients of the loss with respect to every weight.
+// objective is a training graph: a loss of the network on noised images
+// and its symbolic gradients with respect to every trainable weight.
+type objective interface {
+	// run evaluates the loss and gradients for clean images x (B·D, in
+	// (B,C,H,W) order) of classes labels, noised as x̃ = m·x + σ·z: means
+	// and sigmas (B) are each image's marginal m and σ, z (B·D) standard
+	// normal noise. It returns the batch's mean loss and each image's.
+	run(x, z []float32, labels []int, means, sigmas []float64) (float64, []float64, error)
+	// gradNodes are the gradient nodes, in the order of the trainable weights.
+	gradNodes() []*G.Node
+	close()
+}
+
+// gradient returns the gradient of o's last run for trainable weight i.
+func gradient(o objective, i int) []float32 {
+	return o.gradNodes()[i].Value().Data().([]float32)
+}
+
+// gradNorm is the Euclidean norm of all the gradients of o's last run.
+func gradNorm(o objective) float64 {
+	var s float64
+	for _, g := range o.gradNodes() {
+		for _, v := range g.Value().Data().([]float32) {
+			s += float64(v) * float64(v)
+		}
+	}
+	return math.Sqrt(s)
+}
+
+// noised writes x̃ = m·x + σ·z image by image (d values each) into dst.
+func noised(dst, x, z []float32, means, sigmas []float64, d int) {
+	for i := range dst {
+		k := i / d
+		if means[k] == 1 { // the VE family, as written before the mean existed
+			dst[i] = x[i] + float32(sigmas[k])*z[i]
+		} else {
+			dst[i] = float32(means[k])*x[i] + float32(sigmas[k])*z[i]
+		}
+	}
+}
+
+// dsmGraph is the score model's training graph: the score network on
+// x̃ = m·x + σz, the DSM loss, and its gradients.
 type dsmGraph struct {
 	net      *model.ScoreNet
 	sigma, z *G.Node
@@ -63,21 +104,12 @@ func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, e
 	return d, nil
 }
 
-// run evaluates the loss and gradients for clean images x (B·D, in (B,C,H,W)
-// order) noised as x̃ = m·x + σ·z: means and sigmas (B) are each image's
-// marginal m and σ, z (B·D) standard normal noise. The network is
-// conditioned on σ.
-func (d *dsmGraph) run(x, z []float32, means, sigmas []float64) (float64, []float64, error) {
+// run evaluates the DSM loss and gradients (labels are not used); the
+// network is conditioned on σ.
+func (d *dsmGraph) run(x, z []float32, _ []int, means, sigmas []float64) (float64, []float64, error) {
 	cfg := d.net.Config
 	b, hw := d.net.Batch, cfg.Height*cfg.Width
-	for i := range d.input {
-		k := i / cfg.Dim()
-		if means[k] == 1 { // the VE family, as written before the mean existed
-			d.input[i] = x[i] + float32(sigmas[k])*z[i]
-		} else {
-			d.input[i] = float32(means[k])*x[i] + float32(sigmas[k])*z[i]
-		}
-	}
+	noised(d.input, x, z, means, sigmas, cfg.Dim())
 	if err := d.net.SetInput(d.input, sigmas); err != nil {
 		return 0, nil, err
 	}
@@ -97,20 +129,6 @@ func (d *dsmGraph) run(x, z []float32, means, sigmas []float64) (float64, []floa
 	return float64(d.loss.Value().Data().(float32)), per, nil
 }
 
-// gradient returns the gradient of the last run for trainable weight i.
-func (d *dsmGraph) gradient(i int) []float32 {
-	return d.grads[i].Value().Data().([]float32)
-}
-
-// gradNorm is the Euclidean norm of all the gradients of the last run.
-func (d *dsmGraph) gradNorm() float64 {
-	var s float64
-	for _, g := range d.grads {
-		for _, v := range g.Value().Data().([]float32) {
-			s += float64(v) * float64(v)
-		}
-	}
-	return math.Sqrt(s)
-}
+func (d *dsmGraph) gradNodes() []*G.Node { return d.grads }
 
 func (d *dsmGraph) close() { d.vm.Close() }

@@ -149,6 +149,16 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 			return nil, err
 		}
 	}
+	if r.cfg.Classifier {
+		if ds.Labels == nil {
+			return nil, fmt.Errorf("%w: -classifier needs labelled images; %s has none", ErrConfig, ds.Name)
+		}
+		for i, y := range ds.Labels {
+			if int(y) >= r.cfg.Model.Classes {
+				return nil, fmt.Errorf("%w: %s: image %d has label %d, beyond the classifier's %d classes", ErrConfig, ds.Name, i, y, r.cfg.Model.Classes)
+			}
+		}
+	}
 	if ds.N < r.cfg.Batch {
 		return nil, fmt.Errorf("%w: %s has %d images, fewer than the batch of %d", ErrConfig, ds.Name, ds.N, r.cfg.Batch)
 	}
@@ -234,8 +244,12 @@ func start(cfg Config) (*run, error) {
 	}
 	r.ema = r.weights.Clone()
 	r.opt = optim.New(cfg.LR, sizes(r.weights))
-	fmt.Fprintf(r.log, "starting a fresh run in %s: %s, %d steps of batch %d, %d parameters\n",
-		cfg.CkptDir, cfg.Dataset, cfg.Steps, cfg.Batch, r.weights.Count())
+	what := "score model"
+	if cfg.Classifier {
+		what = "noise-conditional classifier"
+	}
+	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters\n",
+		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count())
 	return r, nil
 }
 
@@ -306,6 +320,10 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		return nil, fmt.Errorf("%s: %w: training config: %v", path, checkpoint.ErrCorrupt, err)
 	}
 	saved := extra.Config
+	if saved.Classifier != cfg.Classifier {
+		what := map[bool]string{true: "a noise-conditional classifier", false: "a score model"}
+		return nil, fmt.Errorf("%w: %s holds %s, and this run trains %s (use another -ckpt-dir)", ErrMismatch, path, what[saved.Classifier], what[cfg.Classifier])
+	}
 	if st.Dataset != cfg.Dataset {
 		return nil, fmt.Errorf("%w: %s was trained on %s, not %s (use -fresh to start over, or another -ckpt-dir)", ErrMismatch, path, st.Dataset, cfg.Dataset)
 	}
@@ -436,7 +454,12 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if r.dp != nil {
 		local, from = r.dp.local, r.dp.from
 	}
-	g, err := newDSMGraph(cfg.Model, r.weights, local)
+	var g objective
+	if cfg.Classifier {
+		g, err = newClassifierGraph(cfg.Model, r.weights, local)
+	} else {
+		g, err = newDSMGraph(cfg.Model, r.weights, local)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -460,6 +483,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	sig := make([]float64, local)
 	tt := make([]float64, local) // continuous processes: each image's t
 	lvl := make([]int, local)    // its level, or its bucket of t
+	labels := make([]int, local) // its class (classifiers)
 	var bar *progressbar.ProgressBar
 	if cfg.Bar {
 		bar = progressbar.NewOptions(cfg.Steps,
@@ -478,17 +502,17 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			break
 		}
 		if r.dp != nil {
-			r.drawImages(ds, from, x, z, mean, sig, tt, lvl)
+			r.drawImages(ds, from, x, z, labels, mean, sig, tt, lvl)
 		} else {
-			r.draw(ds, x, z, mean, sig, tt, lvl)
+			r.draw(ds, x, z, labels, mean, sig, tt, lvl)
 		}
-		loss, per, err := g.run(x, z, mean, sig)
+		loss, per, err := g.run(x, z, labels, mean, sig)
 		if err != nil {
 			return nil, err
 		}
 		gper, glvl, gtt, gsig := per, lvl, tt, sig
 		if r.dp != nil {
-			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(g, cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
+			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(g.gradNodes(), cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
 				return nil, err
 			}
 			if stop { // every rank stops before the same step
@@ -496,7 +520,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			}
 		}
 		// Nothing of a non-finite step is applied, logged or saved.
-		norm := g.gradNorm()
+		norm := gradNorm(g)
 		if err := r.checkFinite(loss, norm, gper, glvl, gtt, gsig); err != nil {
 			return nil, err
 		}
@@ -509,7 +533,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			if p.Fixed {
 				continue
 			}
-			r.opt.UpdateScaled(i, p.Data, g.gradient(gradIndex(r.weights, i)), scale)
+			r.opt.UpdateScaled(i, p.Data, gradient(g, gradIndex(r.weights, i)), scale)
 		}
 		dec := optim.EMADecay(cfg.EMADecay, r.opt.T)
 		for i, p := range r.weights {
@@ -638,13 +662,18 @@ func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) 
 	return v, nil
 }
 
-// draw fills one batch from the run's generator, in a fixed order: images,
-// flips, levels (or times), noise.
-func (r *run) draw(ds *data.Dataset, x, z []float32, mean, sig, tt []float64, lvl []int) {
+// draw fills one batch from the run's generator, in a fixed order: images
+// (and their labels, where the dataset has them), flips, levels (or times),
+// noise.
+func (r *run) draw(ds *data.Dataset, x, z []float32, labels []int, mean, sig, tt []float64, lvl []int) {
 	d := ds.Dim()
 	b := len(sig)
 	for i := 0; i < b; i++ {
-		copy(x[i*d:(i+1)*d], ds.Image(r.rng.IntN(ds.N)))
+		k := r.rng.IntN(ds.N)
+		copy(x[i*d:(i+1)*d], ds.Image(k))
+		if ds.Labels != nil {
+			labels[i] = int(ds.Labels[k])
+		}
 	}
 	if r.cfg.Flip { // a coin per image, after the images
 		for i := 0; i < b; i++ {
@@ -663,12 +692,16 @@ func (r *run) draw(ds *data.Dataset, x, z []float32, mean, sig, tt []float64, lv
 
 // drawImages fills this rank's images of the batch, image from+i from its
 // own stream (imageRNG): image, flip, level (or time), noise.
-func (r *run) drawImages(ds *data.Dataset, from int, x, z []float32, mean, sig, tt []float64, lvl []int) {
+func (r *run) drawImages(ds *data.Dataset, from int, x, z []float32, labels []int, mean, sig, tt []float64, lvl []int) {
 	d := ds.Dim()
 	for i := range sig {
 		rng := imageRNG(r.cfg.Seed, r.step, from+i)
 		xi := x[i*d : (i+1)*d]
-		copy(xi, ds.Image(rng.IntN(ds.N)))
+		k := rng.IntN(ds.N)
+		copy(xi, ds.Image(k))
+		if ds.Labels != nil {
+			labels[i] = int(ds.Labels[k])
+		}
 		if r.cfg.Flip && rng.IntN(2) == 1 {
 			flipRows(xi, ds.Width)
 		}

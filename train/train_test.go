@@ -65,7 +65,7 @@ func TestGraphLossMatchesReference(t *testing.T) {
 		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
 	}
 	sig := []float64{1, 0.3, 0.05}
-	loss, per, err := g.run(x, z, []float64{1, 0.8, 0.5}, sig)
+	loss, per, err := g.run(x, z, nil, []float64{1, 0.8, 0.5}, sig)
 	if err != nil {
 		t.Fatal(err)
 	}

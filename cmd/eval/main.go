@@ -2,10 +2,14 @@
 // the project trains itself: confidence, class histogram and entropy, and the
 // Fréchet distance of its features (with the real-data floor). It prints one
 // JSON line, then a table. With -bpd it measures instead the bits per
-// dimension of test images under a continuous-time checkpoint.
+// dimension of test images under a continuous-time checkpoint. Given a
+// noise-conditional classifier's checkpoint, it reports the classifier's
+// accuracy on noised test images per noise level.
 //
 //	go run ./cmd/eval -dataset mnist -samples PATH [-n 256]
 //	go run ./cmd/eval -dataset mnist -samples CHECKPOINT -bpd [-n 256]
+//	go run ./cmd/eval -dataset mnist -samples CHECKPOINT -class all -n 26 [-guidance w]
+//	go run ./cmd/eval -dataset mnist -samples checkpoints/classifier -n 2000
 package main
 
 import (
@@ -16,6 +20,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/eval"
+	"github.com/ncsn-go/ncsn/generate"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -38,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Size, "size", 0, "folder datasets, PNG samples: the image side (default: the checkpoint's, else 32)")
 	fs.BoolVar(&c.Grey, "grey", false, "folder datasets, PNG samples: grey images")
 	fs.StringVar(&c.NNOut, "nn-out", "nearest.png", "folder datasets: write samples beside their nearest training images here (empty: none)")
+	fs.StringVar(&c.Class, "class", "", "draw class-conditional samples (-n of each class), as cmd/sample's -class, and report how many the classifier assigns to the class asked for")
+	fs.Float64Var(&c.Guidance, "guidance", 1, "with -class: the guidance weight w, as cmd/sample's")
+	fs.StringVar(&c.Classifier, "classifier", "", "with -class: the noise-conditional classifier's checkpoint (default "+generate.DefaultClassifier+")")
 	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -54,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var err error
 	if _, ok := data.IsFolder(c.Dataset); ok && !c.BPD {
 		res, err = eval.Folder(c)
+	} else if eval.HoldsClassifier(c.Samples) {
+		res, err = eval.NoisyAccuracy(c)
 	} else if c.BPD {
 		res, err = eval.BitsPerDim(c)
 	} else {

@@ -39,12 +39,24 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&c.Mask, "mask", "", "with -inpaint: the part to fill in, top|bottom|left|right|centre|random, or a PNG (white = keep)")
 	fs.StringVar(&c.Colorize, "colorize", "", "colour models: draw colour versions of this image's grey levels (test:N or an image file)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "where test:N finds the dataset (default ./data/<dataset>)")
+	fs.StringVar(&c.Class, "class", "", "class-conditional samples by classifier guidance: a class (7), a list (0,1,2: one row each) or all; -n is then per class (default 8)")
+	fs.Float64Var(&c.Guidance, "guidance", 1, "with -class: the weight w of the classifier's gradient (1: Bayes' rule; larger: sharper classes; 0: unguided)")
+	fs.StringVar(&c.Classifier, "classifier", generate.DefaultClassifier, "with -class: the noise-conditional classifier's checkpoint (cmd/train -classifier)")
 	fs.StringVar(&c.GIF, "gif", "", "also write the annealing film (the grid after every noise level) as an animated GIF")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "sample: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if c.Class != "" && !set["n"] {
+		c.N = 8
+	}
+	if c.Class == "" && (set["guidance"] || set["classifier"]) {
+		fmt.Fprintln(stderr, "sample: -guidance and -classifier go with -class")
 		return 2
 	}
 	c.Log = stderr

@@ -1,8 +1,10 @@
 // Command train fits a noise-conditional score network by denoising score
 // matching, on NCSN's noise levels or a continuous-time SDE, checkpointing as
-// it goes and resuming from its checkpoints.
+// it goes and resuming from its checkpoints. With -classifier it trains a
+// noise-conditional classifier on the same noise instead (for guidance).
 //
 //	go run ./cmd/train -dataset mnist [-preset default|smoke] [-steps N] ...
+//	go run ./cmd/train -dataset mnist -classifier [-sde ve|vp|subvp]
 package main
 
 import (
@@ -45,6 +47,7 @@ func run(args []string, stderr io.Writer) int {
 	resume := fs.String("resume", "", "resume from this checkpoint file")
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
+	classifier := fs.Bool("classifier", false, "train a noise-conditional classifier p(y | x, σ) for cmd/sample -class (default -ckpt-dir checkpoints/classifier)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -67,10 +70,19 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	if *classifier {
+		if err := cfg.UseClassifier(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+	}
 	if cfg.Set["data-dir"] {
 		cfg.DataDir = *dataDir
 	}
 	cfg.CkptDir = *ckptDir
+	if *classifier && !cfg.Set["ckpt-dir"] {
+		cfg.CkptDir = "checkpoints/classifier"
+	}
 	if cfg.Set["steps"] {
 		cfg.Steps = *steps
 	}

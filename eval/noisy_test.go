@@ -1,0 +1,96 @@
+package eval
+
+import (
+	"io"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sde"
+)
+
+func TestNoisyLevels(t *testing.T) {
+	ten, _ := sde.Geometric(1, 0.01, 10)
+	lv, err := noisyLevels(sde.Spec{Name: "ncsn", Sigmas: ten})
+	if err != nil || len(lv) != 10 || lv[0].Sigma != 1 || lv[9].Sigma != 0.01 {
+		t.Fatalf("10 levels: %+v %v", lv, err)
+	}
+	long, _ := sde.Geometric(50, 0.01, 232)
+	lv, _ = noisyLevels(sde.Spec{Name: "ncsn", Sigmas: long})
+	if len(lv) < 10 || len(lv) > 12 || lv[0].Sigma != 50 || lv[len(lv)-1].Sigma != 0.01 {
+		t.Fatalf("232 levels → %d: first %g last %g", len(lv), lv[0].Sigma, lv[len(lv)-1].Sigma)
+	}
+	lv, _ = noisyLevels(sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20})
+	if len(lv) != 11 || lv[0].T <= 0 || lv[10].T != 1 || !(lv[10].Mean < 0.01) || lv[0].Mean < 0.999 {
+		t.Fatalf("vp levels %+v", lv)
+	}
+}
+
+// TestNoisyAccuracy: a classifier that ignores its input (all weights zero
+// but the head's bias, which favours class 2) is right exactly on the
+// images labelled 2, at every level; the same seed gives the same figures.
+func TestNoisyAccuracy(t *testing.T) {
+	cfg := model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 1, Classes: 3}
+	ps, err := model.Layout(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ps.Get("head.fc.b")
+	b.Data[2] = 1
+	st := &checkpoint.State{Model: cfg, EMA: ps}
+	r := rand.New(rand.NewPCG(1, 1))
+	test := &data.Dataset{N: 20, Channels: 1, Height: 8, Width: 8, Images: make([]float32, 20*64), Labels: make([]uint8, 20)}
+	for i := range test.Images {
+		test.Images[i] = float32(r.Float64())
+	}
+	for i := range test.Labels {
+		test.Labels[i] = uint8(i % 4 % 3) // 0 1 2 0 0 1 2 0 …: label 2 on 5 of 20
+	}
+	lv, _ := noisyLevels(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	if err := noisyAccuracy(st, test, 20, 3, lv, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lv {
+		if l.Accuracy != 0.25 {
+			t.Fatalf("σ %g: accuracy %g, want 0.25", l.Sigma, l.Accuracy)
+		}
+	}
+	// A classifier that reads its input: the figures depend on the noise,
+	// and the seed fixes them.
+	ps2, _ := model.Init(cfg, rand.New(rand.NewPCG(4, 4)))
+	st.EMA = ps2
+	a, _ := noisyLevels(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	c, _ := noisyLevels(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	noisyAccuracy(st, test, 20, 3, a, io.Discard)
+	noisyAccuracy(st, test, 20, 3, c, io.Discard)
+	if !slices.Equal(a, c) {
+		t.Fatal("the same seed gave other accuracies")
+	}
+}
+
+// TestRightClass: a classifier that always says 7 (zero weights, a bias
+// for 7) is right exactly on the samples asked to be 7s, class by class.
+func TestRightClass(t *testing.T) {
+	c := &Classifier{Channels: 1, Height: 8, Width: 8}
+	c.Names, c.Shapes = layout(1, 8, 8)
+	for _, s := range c.Shapes {
+		size := 1
+		for _, d := range s {
+			size *= d
+		}
+		c.Weights = append(c.Weights, make([]float32, size))
+	}
+	c.Weights[len(c.Weights)-1][7] = 5
+	labels := []int{7, 7, 7, 3, 3, 0}
+	r := &Result{}
+	if err := r.rightClass(c, make([]float32, len(labels)*64), labels); err != nil {
+		t.Fatal(err)
+	}
+	want := []ClassRight{{Class: 7, N: 3, Right: 3, RightConf: 3}, {Class: 3, N: 2}, {Class: 0, N: 1}}
+	if !slices.Equal(r.PerClass, want) || r.RightClass != 0.5 {
+		t.Fatalf("per class %+v, right %g; want %+v and 0.5", r.PerClass, r.RightClass, want)
+	}
+}

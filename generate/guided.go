@@ -1,0 +1,92 @@
+package generate
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sample"
+	"github.com/ncsn-go/ncsn/sde"
+)
+
+// DefaultClassifier is where Config.Classifier looks when it is empty: the
+// folder cmd/train -classifier writes to by default.
+const DefaultClassifier = "checkpoints/classifier"
+
+// parseClasses reads -class: one class, a comma-separated list, or "all".
+func parseClasses(s string, classes int) ([]int, error) {
+	if s == "all" {
+		out := make([]int, classes)
+		for i := range out {
+			out[i] = i
+		}
+		return out, nil
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%w: -class %q: %q is not a class number (give N, N,M,… or all)", ErrConfig, s, f)
+		}
+		if k < 0 || k >= classes {
+			return nil, fmt.Errorf("%w: -class %d out of range: the classifier knows %d classes (0 to %d)", ErrConfig, k, classes, classes-1)
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// guide loads the classifier of a class-conditional run, checks that it fits
+// the score model st, and returns the guided score over sc with one label
+// per sample (c.N of each requested class, in order), or sc itself when no
+// class is asked for.
+func guide(st *checkpoint.State, c Config, sc sample.Score, batch int) (sample.Score, []int, func(), error) {
+	if c.Class == "" {
+		return sc, nil, func() {}, nil
+	}
+	where := c.Classifier
+	if where == "" {
+		where = DefaultClassifier
+	}
+	path, err := checkpoint.Resolve(where)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("generate: -class needs a noise-conditional classifier (train one: go run ./cmd/train -dataset %s -classifier): %w", st.Dataset, err)
+	}
+	cst, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m, cm := st.Model, cst.Model
+	switch {
+	case !cm.IsClassifier():
+		return nil, nil, nil, fmt.Errorf("%w: -classifier %s is a score model, not a classifier (train one with cmd/train -classifier)", ErrConfig, path)
+	case cst.Dataset != st.Dataset:
+		return nil, nil, nil, fmt.Errorf("%w: -classifier %s was trained on %s, the model on %s", ErrConfig, path, cst.Dataset, st.Dataset)
+	case cm.Channels != m.Channels || cm.Height != m.Height || cm.Width != m.Width:
+		return nil, nil, nil, fmt.Errorf("%w: -classifier %s takes %d×%d×%d images, the model draws %d×%d×%d", ErrConfig, path, cm.Channels, cm.Height, cm.Width, m.Channels, m.Height, m.Width)
+	}
+	if err := sde.Compatible(cst.Process, st.Process); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: -classifier %s does not fit the model's noise: %v (train it with the model's -sde)", ErrConfig, path, err)
+	}
+	classes, err := parseClasses(c.Class, cm.Classes)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	labels := make([]int, 0, c.N*len(classes))
+	for _, k := range classes {
+		for i := 0; i < c.N; i++ {
+			labels = append(labels, k)
+		}
+	}
+	cg, err := model.NewClassGradient(cm, cst.EMA, batch)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fmt.Fprintf(c.logw(), "classifier guidance: w = %g, classes %v, %d samples each; classifier %s (step %d)\n", c.Guidance, classes, c.N, path, cst.Step)
+	g := sample.ScoreFunc(func(x []float64, sigma float64, dst []float64) error {
+		return cg.Gradient(x, labels, sigma, dst, nil)
+	})
+	return &sample.Guided{Base: sc, Guide: g, Weight: c.Guidance}, labels, func() { cg.Close() }, nil
+}

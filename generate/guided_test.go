@@ -1,0 +1,145 @@
+package generate
+
+import (
+	"context"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/train"
+)
+
+// tinyClassifier trains a tiny 8×8 grey noise-conditional classifier of 3
+// classes two steps on the named process, and returns its folder.
+func tinyClassifier(t *testing.T, process, dataset string) string {
+	t.Helper()
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(3, 4))
+	ds := &data.Dataset{Name: dataset, N: 16, Channels: 1, Height: 8, Width: 8, Images: make([]float32, 16*64), Labels: make([]uint8, 16)}
+	for i := range ds.Images {
+		ds.Images[i] = float32(r.Float64())
+	}
+	for i := range ds.Labels {
+		ds.Labels[i] = uint8(i % 3)
+	}
+	cfg := train.Config{
+		Dataset: dataset, Preset: "test",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 2, Batch: 4, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1,
+		CkptDir: dir, Data: ds,
+	}
+	if err := cfg.UseSDE(process); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.UseClassifier(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.Classes = 3
+	if _, err := train.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Class-conditional sampling: N samples of each class asked for, in order,
+// one grid row per class; the same seed gives the same bits; w = 0 is the
+// unguided sampler exactly, w > 0 changes the samples.
+func TestClassGuidance(t *testing.T) {
+	for _, c := range []struct{ process, sampler string }{{"ncsn", "ald"}, {"vp", "pc"}, {"vp", "ode"}} {
+		ck, _ := tinyRun(t, c.process)
+		clf := tinyClassifier(t, c.process, "mnist")
+		st := loadLatest(t, ck)
+		base := Config{N: 3, Seed: 2, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Classifier: clf}
+		draw := func(class string, w float64) *Result {
+			t.Helper()
+			cfg := base
+			cfg.Class, cfg.Guidance = class, w
+			res, err := Draw(st, cfg)
+			if err != nil {
+				t.Fatalf("%s %s -class %s: %v", c.process, c.sampler, class, err)
+			}
+			return res
+		}
+		g := draw("0,2", 2)
+		if !slices.Equal(g.Labels, []int{0, 0, 0, 2, 2, 2}) || g.Cols != 3 || len(g.Images) != 6*64 {
+			t.Fatalf("%s: labels %v, %d columns, %d values", c.process, g.Labels, g.Cols, len(g.Images))
+		}
+		if again := draw("0,2", 2); !slices.Equal(again.Images, g.Images) {
+			t.Fatalf("%s: the same seed drew other samples", c.process)
+		}
+		plain := base
+		plain.N = 6
+		unguided, err := Draw(st, plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w0 := draw("0,2", 0); !slices.Equal(w0.Images, unguided.Images) {
+			t.Fatalf("%s: w = 0 differs from the unguided sampler", c.process)
+		}
+		if slices.Equal(g.Images, unguided.Images) {
+			t.Fatalf("%s: w = 2 left the samples unchanged", c.process)
+		}
+		if all := draw("all", 1); len(all.Labels) != 9 || all.Labels[8] != 2 {
+			t.Fatalf("%s: -class all gave labels %v", c.process, all.Labels)
+		}
+	}
+	// The grid: one row per class.
+	ck, _ := tinyRun(t, "ncsn")
+	out := filepath.Join(t.TempDir(), "g.png")
+	if _, err := Run(Config{Ckpt: ck, Out: out, N: 4, StepsPerLevel: 1, Class: "0,1,2", Guidance: 1, Classifier: tinyClassifier(t, "ncsn", "mnist")}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 4*10+2 || b.Dy() != 3*10+2 {
+		t.Fatalf("grid %v, want 4 columns and 3 rows of 8×8 tiles", b)
+	}
+}
+
+func TestClassGuidanceErrors(t *testing.T) {
+	ck, _ := tinyRun(t, "ncsn")
+	st := loadLatest(t, ck)
+	clf := tinyClassifier(t, "ncsn", "mnist")
+	vpClf := tinyClassifier(t, "vp", "mnist")
+	fashion := tinyClassifier(t, "ncsn", "fashion")
+	inPath := filepath.Join(t.TempDir(), "none.png")
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Class: "3", Classifier: clf}, "out of range"},
+		{Config{Class: "-1", Classifier: clf}, "out of range"},
+		{Config{Class: "seven", Classifier: clf}, "not a class number"},
+		{Config{Class: "1", Classifier: fashion}, "trained on fashion"},
+		{Config{Class: "1", Classifier: vpClf}, "does not fit the model's noise"},
+		{Config{Class: "1", Classifier: ck}, "score model, not a classifier"},
+		{Config{Class: "1", Classifier: filepath.Join(t.TempDir(), "missing")}, "cmd/train -dataset mnist -classifier"},
+		{Config{Class: "1", Classifier: clf, Guidance: -1}, "-guidance"},
+		{Config{Class: "1", Classifier: clf, Inpaint: inPath, Mask: "top"}, "one at a time"},
+		{Config{Guidance: 3}, "-guidance goes with -class"},
+	} {
+		c.cfg.N, c.cfg.StepsPerLevel = 2, 1
+		_, err := Draw(st, c.cfg)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%+v: %v, want a one-line error with %q", c.cfg, err, c.want)
+		}
+	}
+	// A classifier's checkpoint is not a score model.
+	_, err := Draw(loadLatest(t, clf), Config{N: 2, StepsPerLevel: 1})
+	if err == nil || !strings.Contains(err.Error(), "noise-conditional classifier, not a score model") {
+		t.Errorf("sampling from a classifier: %v", err)
+	}
+}

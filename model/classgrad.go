@@ -1,0 +1,157 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ncsn-go/ncsn/nn"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// ClassGradient evaluates a noise-conditional classifier's log-probability
+// of given classes and its gradient with respect to the images,
+// ∇ₓ log p(y | x, σ), by gorgonia.Grad through the classifier's graph: the
+// term that classifier guidance adds to a score.
+type ClassGradient struct {
+	net    *ScoreNet
+	vm     G.VM
+	onehot *G.Node
+	ce     *nn.SoftmaxCEOp
+	grad   *G.Node
+	in     []float32
+	sig    []float64
+	dx     []float64
+}
+
+// NewClassGradient builds the graph of the classifier cfg over params (its
+// EMA weights, typically) for batch images at a time.
+func NewClassGradient(cfg Config, params Params, batch int) (*ClassGradient, error) {
+	return newClassGradient(cfg, params, batch, tensor.Float32)
+}
+
+func newClassGradient(cfg Config, params Params, batch int, dtype tensor.Dtype) (*ClassGradient, error) {
+	if !cfg.IsClassifier() {
+		return nil, fmt.Errorf("%w: a score network is not a classifier (no classes)", ErrConfig)
+	}
+	net, err := Build(cfg, params, batch, dtype)
+	if err != nil {
+		return nil, err
+	}
+	g := net.Graph
+	shape := net.Out.Shape()
+	onehot := G.NewTensor(g, net.Out.Dtype(), 2, G.WithShape(shape...), G.WithName("onehot"),
+		G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
+	cost, ce, err := nn.SoftmaxCrossEntropy(net.Out, onehot)
+	if err != nil {
+		return nil, err
+	}
+	grads, err := G.Grad(cost, net.X)
+	if err != nil {
+		return nil, fmt.Errorf("model: differentiating the classifier by its input: %w", err)
+	}
+	d := cfg.Dim()
+	return &ClassGradient{net: net, vm: G.NewTapeMachine(g), onehot: onehot, ce: ce, grad: grads[0],
+		in: make([]float32, batch*d), sig: make([]float64, batch), dx: make([]float64, batch*d)}, nil
+}
+
+// Dim is the number of values per image.
+func (c *ClassGradient) Dim() int { return c.net.Config.Dim() }
+
+// Classes is the number of classes.
+func (c *ClassGradient) Classes() int { return c.net.Config.Classes }
+
+// Close releases the graph's machine.
+func (c *ClassGradient) Close() error { return c.vm.Close() }
+
+// Gradient writes ∇ₓ log p(labels[i] | xᵢ, σ) for every image xᵢ of x
+// ((N,C,H,W) order) into dst, and returns each image's log p(labels[i] | xᵢ, σ)
+// into logp (len N; nil to skip).
+func (c *ClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
+	d, b, k := c.Dim(), c.net.Batch, c.Classes()
+	if len(x)%d != 0 || len(dst) != len(x) || len(labels) != len(x)/d || (logp != nil && len(logp) != len(labels)) {
+		return fmt.Errorf("model: class gradient of %d values, %d labels, into %d; images have %d", len(x), len(labels), len(dst), d)
+	}
+	if !(sigma > 0) {
+		return fmt.Errorf("model: σ must be positive, got %g", sigma)
+	}
+	for _, y := range labels {
+		if y < 0 || y >= k {
+			return fmt.Errorf("model: class %d out of range (the classifier has %d)", y, k)
+		}
+	}
+	for i := range c.sig {
+		c.sig[i] = sigma
+	}
+	cfg := c.net.Config
+	hw := cfg.Height * cfg.Width
+	n := len(x) / d
+	for start := 0; start < n; start += b {
+		m := min(b, n-start)
+		for i := 0; i < m*d; i++ {
+			c.in[i] = float32(x[start*d+i])
+		}
+		clear(c.in[m*d:]) // padding images of the last chunk: class 0, dropped
+		if err := c.net.SetInput(c.in, c.sig); err != nil {
+			return err
+		}
+		switch oh := c.onehot.Value().Data().(type) {
+		case []float32:
+			clear(oh)
+			for i := 0; i < b; i++ {
+				if i < m {
+					oh[i*k+labels[start+i]] = 1
+				} else {
+					oh[i*k] = 1
+				}
+			}
+		case []float64:
+			clear(oh)
+			for i := 0; i < b; i++ {
+				if i < m {
+					oh[i*k+labels[start+i]] = 1
+				} else {
+					oh[i*k] = 1
+				}
+			}
+		}
+		c.vm.Reset()
+		if err := c.vm.RunAll(); err != nil {
+			return fmt.Errorf("model: running the classifier and its input gradient: %w", err)
+		}
+		// The graph's cost is the batch mean of −log p: its gradient times −B
+		// is each image's ∇ₓ log p.
+		fromGraph(c.grad.Value().Data(), c.dx, b, cfg.Channels, hw)
+		for i := 0; i < m*d; i++ {
+			dst[start*d+i] = -float64(b) * c.dx[i]
+		}
+		if logp != nil {
+			for i := 0; i < m; i++ {
+				logp[start+i] = math.Log(c.ce.Probs[i*k+labels[start+i]])
+			}
+		}
+	}
+	return nil
+}
+
+// Probs returns the class probabilities p(· | xᵢ, σ) of every image of x,
+// N rows of Classes values.
+func (c *ClassGradient) Probs(x []float64, sigma float64) ([]float64, error) {
+	d, k := c.Dim(), c.Classes()
+	if len(x)%d != 0 {
+		return nil, fmt.Errorf("model: %d values are not whole images of %d", len(x), d)
+	}
+	n := len(x) / d
+	out := make([]float64, n*k)
+	dst := make([]float64, len(x))
+	labels := make([]int, n)
+	b := c.net.Batch
+	for start := 0; start < n; start += b {
+		m := min(b, n-start)
+		if err := c.Gradient(x[start*d:(start+m)*d], labels[start:start+m], sigma, dst[start*d:(start+m)*d], nil); err != nil {
+			return nil, err
+		}
+		copy(out[start*k:(start+m)*k], c.ce.Probs[:m*k])
+	}
+	return out, nil
+}
