@@ -190,7 +190,11 @@ func Run(c Config) (*Result, error) {
 	if c.Raw {
 		which = "raw weights"
 	}
-	fmt.Fprintf(c.Log, "sampling %d images from %s (step %d, %s), %s; backend: %s\n", c.N, path, st.Step, st.Dataset, which, blas.Backend()+"; "+kernel.Describe())
+	what := fmt.Sprintf("%d images", c.N)
+	if c.Class != "" {
+		what = fmt.Sprintf("%d images of each class of -class %s", c.N, c.Class)
+	}
+	fmt.Fprintf(c.Log, "sampling %s from %s (step %d, %s), %s; backend: %s\n", what, path, st.Step, st.Dataset, which, blas.Backend()+"; "+kernel.Describe())
 	res, err := Draw(st, c)
 	if err != nil {
 		return nil, err

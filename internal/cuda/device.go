@@ -1,0 +1,237 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// ErrNoDevice is wrapped when a driver loads but finds no usable GPU.
+var ErrNoDevice = errors.New("cuda: no GPU")
+
+// DevPtr is an address in device memory.
+type DevPtr uintptr
+
+// Buffer is n float32 values in device memory.
+type Buffer struct {
+	Ptr DevPtr
+	N   int
+}
+
+// backend runs kernels: the GPU through the driver (driver.go), or, in the
+// tests, the CPU emulation.
+type backend interface {
+	alloc(bytes int) (DevPtr, error)
+	free(p DevPtr)
+	copyIn(dst DevPtr, src unsafe.Pointer, bytes int) error
+	copyOut(dst unsafe.Pointer, src DevPtr, bytes int) error
+	// launch runs a kernel of the module over grid × block threads; params
+	// is the void** array of pointers to the argument values, in memory
+	// that does not move.
+	launch(kernel string, grid, block [3]uint32, params unsafe.Pointer) error
+	// argSpace is argBytes bytes of memory that does not move, for params.
+	argSpace() unsafe.Pointer
+	close()
+}
+
+// maxArgs bounds a kernel's parameters; argBytes holds their values and the
+// pointer array.
+const (
+	maxArgs  = 32
+	argBytes = 16 * maxArgs
+)
+
+// Device runs the kernels of Source on one backend. Its methods are not
+// safe for concurrent use.
+type Device struct {
+	b backend
+	// Describe is the start-up line: the GPU, its memory, the driver and
+	// the libraries.
+	Describe string
+}
+
+// Close releases the device's memory and context.
+func (d *Device) Close() { d.b.close() }
+
+// Alloc returns a buffer of n float32 values (uninitialised).
+func (d *Device) Alloc(n int) (Buffer, error) {
+	if n < 1 {
+		return Buffer{}, fmt.Errorf("cuda: allocating %d values", n)
+	}
+	p, err := d.b.alloc(4 * n)
+	return Buffer{Ptr: p, N: n}, err
+}
+
+// Free releases a buffer.
+func (d *Device) Free(b Buffer) {
+	if b.Ptr != 0 {
+		d.b.free(b.Ptr)
+	}
+}
+
+// Upload copies x into b (len(x) ≤ b.N).
+func (d *Device) Upload(b Buffer, x []float32) error {
+	if len(x) > b.N {
+		return fmt.Errorf("cuda: uploading %d values into a buffer of %d", len(x), b.N)
+	}
+	if len(x) == 0 {
+		return nil
+	}
+	return d.b.copyIn(b.Ptr, unsafe.Pointer(&x[0]), 4*len(x))
+}
+
+// Download copies the first len(x) values of b into x.
+func (d *Device) Download(x []float32, b Buffer) error {
+	if len(x) > b.N {
+		return fmt.Errorf("cuda: downloading %d values from a buffer of %d", len(x), b.N)
+	}
+	if len(x) == 0 {
+		return nil
+	}
+	return d.b.copyOut(unsafe.Pointer(&x[0]), b.Ptr, 4*len(x))
+}
+
+// pack writes the argument values into space and returns the pointer array.
+func pack(space unsafe.Pointer, args []any) (unsafe.Pointer, error) {
+	if len(args) > maxArgs {
+		return nil, fmt.Errorf("cuda: %d kernel arguments, at most %d", len(args), maxArgs)
+	}
+	vals := unsafe.Slice((*uint64)(space), maxArgs)
+	ptrs := unsafe.Slice((*uintptr)(unsafe.Add(space, 8*maxArgs)), maxArgs)
+	for i, a := range args {
+		var v uint64
+		switch x := a.(type) {
+		case DevPtr:
+			v = uint64(x)
+		case Buffer:
+			v = uint64(x.Ptr)
+		case int:
+			if x < math.MinInt32 || x > math.MaxInt32 {
+				return nil, fmt.Errorf("cuda: argument %d: %d does not fit an int", i, x)
+			}
+			v = uint64(uint32(int32(x)))
+		case uint64:
+			v = x
+		case float32:
+			v = uint64(math.Float32bits(x))
+		case float64:
+			v = math.Float64bits(x)
+		default:
+			return nil, fmt.Errorf("cuda: argument %d of type %T", i, a)
+		}
+		vals[i] = v // little-endian: a 4-byte value sits in the slot's first bytes
+		ptrs[i] = uintptr(unsafe.Pointer(&vals[i]))
+	}
+	return unsafe.Pointer(&ptrs[0]), nil
+}
+
+// threads is the block size of the one-element-per-thread kernels.
+const threads = 256
+
+// launch1D runs kernel over n elements, one per thread.
+func (d *Device) launch1D(kernel string, n int, args ...any) error {
+	if n == 0 {
+		return nil
+	}
+	p, err := pack(d.b.argSpace(), args)
+	if err != nil {
+		return err
+	}
+	blocks := (n + threads - 1) / threads
+	if blocks > math.MaxInt32 {
+		return fmt.Errorf("cuda: %s over %d elements", kernel, n)
+	}
+	return d.b.launch(kernel, [3]uint32{uint32(blocks), 1, 1}, [3]uint32{threads, 1, 1}, p)
+}
+
+func sameSize(kernel string, bs ...Buffer) (int, error) {
+	for _, b := range bs[1:] {
+		if b.N != bs[0].N {
+			return 0, fmt.Errorf("cuda: %s: buffers of %d and %d values", kernel, bs[0].N, b.N)
+		}
+	}
+	return bs[0].N, nil
+}
+
+// FillNormal writes normal numbers offset … offset+out.N−1 of the seed's
+// stream (Normal) into out.
+func (d *Device) FillNormal(out Buffer, seed, offset uint64) error {
+	return d.launch1D("ncsn_fill_normal", out.N, out, out.N, seed, offset)
+}
+
+// SiLU writes y = x·sigmoid(x).
+func (d *Device) SiLU(y, x Buffer) error {
+	n, err := sameSize("silu", y, x)
+	if err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_silu", n, y, x, n)
+}
+
+// SiLUGrad writes dx = dy·∂silu/∂x.
+func (d *Device) SiLUGrad(dx, x, dy Buffer) error {
+	n, err := sameSize("silu_grad", dx, x, dy)
+	if err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_silu_grad", n, dx, x, dy, n)
+}
+
+// AdamStep is one step of Adam for one tensor: t is the step count after
+// Begin, lr, β₁, β₂, ε the hyper-parameters, scale the gradient's factor
+// (clipping), exactly as optim.Adam.UpdateScaled computes it.
+type AdamStep struct {
+	T                     int
+	LR, Beta1, Beta2, Eps float64
+	Scale                 float64
+}
+
+// Adam updates w, m and v from the gradient g.
+func (d *Device) Adam(w, m, v, g Buffer, s AdamStep) error {
+	n, err := sameSize("adam", w, m, v, g)
+	if err != nil {
+		return err
+	}
+	c1 := 1 - math.Pow(s.Beta1, float64(s.T))
+	c2 := 1 - math.Pow(s.Beta2, float64(s.T))
+	return d.launch1D("ncsn_adam", n, w, m, v, g, n, s.Scale, s.Beta1, s.Beta2, s.LR/c1, c2, s.Eps)
+}
+
+// EMA moves ema towards w: ema ← dec·ema + (1−dec)·w.
+func (d *Device) EMA(ema, w Buffer, dec float32) error {
+	n, err := sameSize("ema", ema, w)
+	if err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_ema", n, ema, w, n, dec)
+}
+
+// Langevin is one step x ← x + (α/2)·s + √α·z of annealed Langevin dynamics,
+// z numbers offset … of the seed's stream.
+func (d *Device) Langevin(x, s Buffer, alpha float64, seed, offset uint64) error {
+	n, err := sameSize("langevin", x, s)
+	if err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_langevin", n, x, s, n, float32(alpha/2), float32(math.Sqrt(alpha)), seed, offset)
+}
+
+// gnThreads is ncsn_gn_silu's block size (GN_THREADS in kernels.cu).
+const gnThreads = 256
+
+// GroupNormSiLU writes y = silu(GroupNorm(x)·γ + β) for x laid out (C, B,
+// HW) and each (group, image)'s mean and 1/√(var+eps) into stats (2·groups·B).
+func (d *Device) GroupNormSiLU(y, stats, x, gamma, beta Buffer, c, b, hw, groups int, eps float32) error {
+	switch {
+	case groups < 1 || c%groups != 0:
+		return fmt.Errorf("cuda: groupnorm: %d channels in %d groups", c, groups)
+	case x.N != c*b*hw || y.N != x.N || gamma.N != c || beta.N != c || stats.N != 2*groups*b:
+		return fmt.Errorf("cuda: groupnorm: buffers x %d, y %d, γ %d, β %d, stats %d for C=%d B=%d HW=%d", x.N, y.N, gamma.N, beta.N, stats.N, c, b, hw)
+	}
+	p, err := pack(d.b.argSpace(), []any{y, stats, x, gamma, beta, c, b, hw, groups, eps})
+	if err != nil {
+		return err
+	}
+	return d.b.launch("ncsn_gn_silu", [3]uint32{uint32(groups * b), 1, 1}, [3]uint32{gnThreads, 1, 1}, p)
+}

@@ -1,0 +1,176 @@
+package cuda
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// The CPU emulation backend: kernels.cu compiled as C++ with testdata/emu.h
+// into a shared library, loaded with purego. "Device" memory is the C heap.
+
+var (
+	emuOnce sync.Once
+	emuLib  uintptr
+	emuErr  error
+	emuDir  string
+)
+
+// emuDispatch generates the C++ entry point that unpacks a void** argument
+// array, as cuLaunchKernel receives it, into a call of the named kernel.
+func emuDispatch(src string) (string, error) {
+	re := regexp.MustCompile(`(?s)extern "C" __global__ void (\w+)\(([^)]*)\)`)
+	var b strings.Builder
+	b.WriteString("extern \"C\" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** a) {\n")
+	b.WriteString("\tdim3 g{gx, gy, gz}, t{bx, by, bz};\n")
+	for _, m := range re.FindAllStringSubmatch(src, -1) {
+		var call []string
+		for i, p := range strings.Split(m[2], ",") {
+			p = strings.Join(strings.Fields(p), " ")
+			k := strings.LastIndexAny(p, " *")
+			if k < 0 {
+				return "", fmt.Errorf("parameter %q of %s", p, m[1])
+			}
+			typ := strings.TrimSpace(p[:k+1])
+			call = append(call, fmt.Sprintf("*(%s*)a[%d]", typ, i))
+		}
+		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) { emu_run(g, t, [=] { %s(%s); }); return 0; }\n", m[1], m[1], strings.Join(call, ", "))
+	}
+	b.WriteString("\treturn 1;\n}\n")
+	return b.String(), nil
+}
+
+func loadEmu() (uintptr, error) {
+	emuOnce.Do(func() {
+		gxx, err := exec.LookPath("g++")
+		if err != nil {
+			emuErr = fmt.Errorf("no g++ for the CPU emulation of the kernels: %v", err)
+			return
+		}
+		if emuDir, err = os.MkdirTemp("", "ncsn-cuda-emu"); err != nil {
+			emuErr = err
+			return
+		}
+		disp, err := emuDispatch(Source)
+		if err != nil {
+			emuErr = err
+			return
+		}
+		hdr, err := filepath.Abs("testdata/emu.h")
+		if err != nil {
+			emuErr = err
+			return
+		}
+		cpp := filepath.Join(emuDir, "kernels_emu.cpp")
+		full := "#include \"" + hdr + "\"\n" + Source + "\n" + disp
+		if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
+			emuErr = err
+			return
+		}
+		so := filepath.Join(emuDir, "kernels_emu.so")
+		out, err := exec.Command(gxx, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", "-o", so, cpp).CombinedOutput()
+		if err != nil {
+			emuErr = fmt.Errorf("g++ on kernels.cu: %v\n%s", err, out)
+			return
+		}
+		emuLib, emuErr = purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+	})
+	return emuLib, emuErr
+}
+
+type emuBackend struct {
+	launchFn func(name string, gx, gy, gz, bx, by, bz uint32, args unsafe.Pointer) int32
+	malloc   func(n uintptr) unsafe.Pointer
+	freeFn   func(p unsafe.Pointer)
+	args     unsafe.Pointer
+	live     map[DevPtr]unsafe.Pointer
+}
+
+func newEmu(t *testing.T) *Device {
+	t.Helper()
+	lib, err := loadEmu()
+	if err != nil {
+		t.Skip(err)
+	}
+	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		t.Skip(err)
+	}
+	e := &emuBackend{live: map[DevPtr]unsafe.Pointer{}}
+	purego.RegisterLibFunc(&e.launchFn, lib, "emu_launch")
+	purego.RegisterLibFunc(&e.malloc, libc, "malloc")
+	purego.RegisterLibFunc(&e.freeFn, libc, "free")
+	e.args = e.malloc(argBytes)
+	return &Device{b: e, Describe: "CPU emulation of kernels.cu (g++)"}
+}
+
+func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
+	p := e.malloc(uintptr(bytes))
+	if p == nil {
+		return 0, fmt.Errorf("emu: malloc(%d) failed", bytes)
+	}
+	// NaN-poisoned: a kernel that leaves an element unwritten shows.
+	f := unsafe.Slice((*uint32)(p), bytes/4)
+	for i := range f {
+		f[i] = 0x7fc00001
+	}
+	e.live[DevPtr(uintptr(p))] = p
+	return DevPtr(uintptr(p)), nil
+}
+
+func (e *emuBackend) free(p DevPtr) {
+	if q, ok := e.live[p]; ok {
+		delete(e.live, p)
+		e.freeFn(q)
+	}
+}
+
+// mem is the C memory behind a device pointer (whole allocations only).
+func (e *emuBackend) mem(p DevPtr, bytes int) ([]byte, error) {
+	q, ok := e.live[p]
+	if !ok {
+		return nil, fmt.Errorf("emu: %#x is not an allocation", p)
+	}
+	return unsafe.Slice((*byte)(q), bytes), nil
+}
+
+func (e *emuBackend) copyIn(dst DevPtr, src unsafe.Pointer, bytes int) error {
+	m, err := e.mem(dst, bytes)
+	if err != nil {
+		return err
+	}
+	copy(m, unsafe.Slice((*byte)(src), bytes))
+	return nil
+}
+
+func (e *emuBackend) copyOut(dst unsafe.Pointer, src DevPtr, bytes int) error {
+	m, err := e.mem(src, bytes)
+	if err != nil {
+		return err
+	}
+	copy(unsafe.Slice((*byte)(dst), bytes), m)
+	return nil
+}
+
+func (e *emuBackend) launch(kernel string, grid, block [3]uint32, params unsafe.Pointer) error {
+	if r := e.launchFn(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2], params); r != 0 {
+		return fmt.Errorf("emu: no kernel %s", kernel)
+	}
+	return nil
+}
+
+func (e *emuBackend) argSpace() unsafe.Pointer { return e.args }
+
+func (e *emuBackend) close() {
+	for p := range e.live {
+		e.free(p)
+	}
+}

@@ -1,0 +1,253 @@
+package cuda
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/optim"
+)
+
+// backends are the devices every kernel test runs on: the CPU emulation
+// (where g++ is) and the GPU (where a driver and a device are).
+func backends(t *testing.T) map[string]*Device {
+	t.Helper()
+	out := map[string]*Device{}
+	if lib, err := loadEmu(); err == nil && lib != 0 {
+		out["emu"] = newEmu(t)
+	} else {
+		t.Logf("no CPU emulation: %v", err)
+	}
+	if d, err := Open(); err == nil {
+		out["gpu"] = d
+		t.Log(d.Describe)
+	} else {
+		t.Logf("no GPU: %v", err)
+	}
+	if len(out) == 0 {
+		t.Skip("neither g++ (CPU emulation) nor a GPU")
+	}
+	t.Cleanup(func() {
+		for _, d := range out {
+			d.Close()
+		}
+	})
+	return out
+}
+
+func upload(t *testing.T, d *Device, x []float32) Buffer {
+	t.Helper()
+	b, err := d.Alloc(len(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Upload(b, x); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func download(t *testing.T, d *Device, b Buffer) []float32 {
+	t.Helper()
+	x := make([]float32, b.N)
+	if err := d.Download(x, b); err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+func randn(r *rand.Rand, n int, scale float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(scale * r.NormFloat64())
+	}
+	return x
+}
+
+func near(t *testing.T, what string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	for i := range want {
+		if g := float64(got[i]); !(math.Abs(g-want[i]) <= tol*(1+math.Abs(want[i]))) {
+			t.Fatalf("%s[%d] = %g, want %g (tolerance %g)", what, i, g, want[i], tol)
+		}
+	}
+}
+
+// TestFillNormal: the kernel's numbers are Normal's, for an offset that is
+// not a multiple of four and a length that is not a multiple of a block.
+func TestFillNormal(t *testing.T) {
+	for name, d := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			b, err := d.Alloc(1001)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := d.FillNormal(b, 42, 7); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float64, b.N)
+			for i := range want {
+				want[i] = Normal(42, 7+uint64(i))
+			}
+			near(t, "normal", download(t, d, b), want, 2e-5)
+		})
+	}
+}
+
+func TestSiLU(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	x, dy := randn(r, 777, 3), randn(r, 777, 1)
+	wantY, wantDx := make([]float64, len(x)), make([]float64, len(x))
+	for i, v := range x {
+		a := float64(v)
+		s := 1 / (1 + math.Exp(-a))
+		wantY[i] = a * s
+		wantDx[i] = float64(dy[i]) * s * (1 + a*(1-s))
+	}
+	for name, d := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			bx, bdy := upload(t, d, x), upload(t, d, dy)
+			by, _ := d.Alloc(len(x))
+			bdx, _ := d.Alloc(len(x))
+			if err := d.SiLU(by, bx); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.SiLUGrad(bdx, bx, bdy); err != nil {
+				t.Fatal(err)
+			}
+			near(t, "silu", download(t, d, by), wantY, 1e-6)
+			near(t, "silu grad", download(t, d, bdx), wantDx, 1e-6)
+			if err := d.SiLU(by, Buffer{Ptr: bdx.Ptr, N: 5}); err == nil {
+				t.Fatal("buffers of different sizes accepted")
+			}
+		})
+	}
+}
+
+// TestAdamAndEMA: three Adam steps (one with a clipping scale) and EMA
+// updates give optim's bits exactly: the kernel computes in double as optim
+// does, and kernels are compiled without contraction (--fmad=false; g++
+// -ffp-contract=off), as Go on amd64 computes.
+func TestAdamAndEMA(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const n = 600
+	w0 := randn(r, n, 1)
+	grads := [][]float32{randn(r, n, 1), randn(r, n, 0.1), randn(r, n, 10)}
+	scales := []float64{1, 0.5, 1}
+	for name, d := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			ref := optim.New(1e-3, []int{n})
+			w := append([]float32(nil), w0...)
+			ema := append([]float32(nil), w0...)
+			bw, bema := upload(t, d, w), upload(t, d, ema)
+			bm, bv := upload(t, d, make([]float32, n)), upload(t, d, make([]float32, n))
+			bg, _ := d.Alloc(n)
+			for k, g := range grads {
+				ref.Begin()
+				ref.UpdateScaled(0, w, g, scales[k])
+				dec := optim.EMADecay(0.999, ref.T)
+				optim.UpdateEMA(ema, w, dec)
+				if err := d.Upload(bg, g); err != nil {
+					t.Fatal(err)
+				}
+				s := AdamStep{T: ref.T, LR: ref.LR, Beta1: ref.Beta1, Beta2: ref.Beta2, Eps: ref.Eps, Scale: scales[k]}
+				if err := d.Adam(bw, bm, bv, bg, s); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.EMA(bema, bw, dec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, c := range []struct {
+				what      string
+				got, want []float32
+			}{{"w", download(t, d, bw), w}, {"m", download(t, d, bm), ref.M[0]}, {"v", download(t, d, bv), ref.V[0]}, {"ema", download(t, d, bema), ema}} {
+				for i := range c.want {
+					if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+						t.Fatalf("%s[%d] = %g, optim's %g", c.what, i, c.got[i], c.want[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestLangevin(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	x, s := randn(r, 500, 1), randn(r, 500, 5)
+	const alpha = 3e-3
+	want := make([]float64, len(x))
+	for i := range x {
+		want[i] = float64(x[i]) + alpha/2*float64(s[i]) + math.Sqrt(alpha)*Normal(9, 1000+uint64(i))
+	}
+	for name, d := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			bx, bs := upload(t, d, x), upload(t, d, s)
+			if err := d.Langevin(bx, bs, alpha, 9, 1000); err != nil {
+				t.Fatal(err)
+			}
+			near(t, "x", download(t, d, bx), want, 2e-6)
+		})
+	}
+}
+
+// gnReference is GroupNorm + SiLU in float64, textbook loops.
+func gnReference(x, gamma, beta []float32, c, b, hw, groups int, eps float64) (y, stats []float64) {
+	y = make([]float64, len(x))
+	stats = make([]float64, 2*groups*b)
+	cpg := c / groups
+	for g := 0; g < groups; g++ {
+		for bi := 0; bi < b; bi++ {
+			var s, s2 float64
+			for ch := g * cpg; ch < (g+1)*cpg; ch++ {
+				for p := 0; p < hw; p++ {
+					v := float64(x[(ch*b+bi)*hw+p])
+					s += v
+					s2 += v * v
+				}
+			}
+			n := float64(cpg * hw)
+			mean := s / n
+			rstd := 1 / math.Sqrt(s2/n-mean*mean+eps)
+			stats[2*(g*b+bi)], stats[2*(g*b+bi)+1] = mean, rstd
+			for ch := g * cpg; ch < (g+1)*cpg; ch++ {
+				for p := 0; p < hw; p++ {
+					i := (ch*b+bi)*hw + p
+					a := (float64(x[i])-mean)*rstd*float64(gamma[ch]) + float64(beta[ch])
+					y[i] = a / (1 + math.Exp(-a))
+				}
+			}
+		}
+	}
+	return y, stats
+}
+
+// TestGroupNormSiLU: against the float64 reference, for a group smaller
+// than a block (threads idle at the barrier) and one larger (a strided
+// loop), with an offset mean so that cancellation would show.
+func TestGroupNormSiLU(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, s := range []struct{ c, b, hw, groups int }{{8, 3, 49, 4}, {32, 2, 784, 8}, {6, 1, 9, 3}} {
+		x := randn(r, s.c*s.b*s.hw, 2)
+		for i := range x {
+			x[i] += 5
+		}
+		gamma, beta := randn(r, s.c, 1), randn(r, s.c, 1)
+		wantY, wantS := gnReference(x, gamma, beta, s.c, s.b, s.hw, s.groups, 1e-5)
+		for name, d := range backends(t) {
+			t.Run(name, func(t *testing.T) {
+				bx, bg, bb := upload(t, d, x), upload(t, d, gamma), upload(t, d, beta)
+				by, _ := d.Alloc(len(x))
+				bs, _ := d.Alloc(2 * s.groups * s.b)
+				if err := d.GroupNormSiLU(by, bs, bx, bg, bb, s.c, s.b, s.hw, s.groups, 1e-5); err != nil {
+					t.Fatal(err)
+				}
+				near(t, "y", download(t, d, by), wantY, 2e-5)
+				near(t, "stats", download(t, d, bs), wantS, 1e-6)
+				if err := d.GroupNormSiLU(by, bs, bx, bg, bb, s.c, s.b, s.hw, 5, 1e-5); err == nil {
+					t.Fatal("groups that do not divide the channels accepted")
+				}
+			})
+		}
+	}
+}

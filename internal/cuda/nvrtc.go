@@ -1,0 +1,142 @@
+package cuda
+
+import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// Source is the CUDA C source of every kernel.
+//
+//go:embed kernels.cu
+var Source string
+
+// SourceHash is a short hash of Source, the key of cached PTX.
+func SourceHash() string {
+	h := sha256.Sum256([]byte(Source))
+	return hex.EncodeToString(h[:8])
+}
+
+// ErrNoLibrary is wrapped when a native library cannot be loaded.
+var ErrNoLibrary = errors.New("cuda: library not found")
+
+// nvrtcNames are tried in order: CUDA 13, 12, then Debian's libnvrtc11.2.
+var nvrtcNames = []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so"}
+
+type nvrtcLib struct {
+	name         string
+	version      func(major, minor *int32) int32
+	create       func(prog *uintptr, src, name string, nh int32, headers, includes uintptr) int32
+	compile      func(prog uintptr, nopt int32, opts unsafe.Pointer) int32
+	ptxSize      func(prog uintptr, size *uintptr) int32
+	ptx          func(prog uintptr, out *byte) int32
+	logSize      func(prog uintptr, size *uintptr) int32
+	log          func(prog uintptr, out *byte) int32
+	destroy      func(prog *uintptr) int32
+	errString    func(res int32) string
+	major, minor int32
+}
+
+var (
+	nvrtcOnce sync.Once
+	nvrtc     *nvrtcLib
+	nvrtcErr  error
+)
+
+func loadNVRTC() (*nvrtcLib, error) {
+	nvrtcOnce.Do(func() {
+		var h uintptr
+		var name string
+		var errs []string
+		for _, n := range nvrtcNames {
+			lib, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+			if err == nil {
+				h, name = lib, n
+				break
+			}
+			errs = append(errs, err.Error())
+		}
+		if h == 0 {
+			nvrtcErr = fmt.Errorf("%w: NVRTC (%s): %s", ErrNoLibrary, strings.Join(nvrtcNames, ", "), strings.Join(errs, "; "))
+			return
+		}
+		l := &nvrtcLib{name: name}
+		for sym, fn := range map[string]any{
+			"nvrtcVersion": &l.version, "nvrtcCreateProgram": &l.create, "nvrtcCompileProgram": &l.compile,
+			"nvrtcGetPTXSize": &l.ptxSize, "nvrtcGetPTX": &l.ptx, "nvrtcGetProgramLogSize": &l.logSize,
+			"nvrtcGetProgramLog": &l.log, "nvrtcDestroyProgram": &l.destroy, "nvrtcGetErrorString": &l.errString,
+		} {
+			if _, err := purego.Dlsym(h, sym); err != nil {
+				nvrtcErr = fmt.Errorf("%w: %s has no %s", ErrNoLibrary, name, sym)
+				return
+			}
+			purego.RegisterLibFunc(fn, h, sym)
+		}
+		l.version(&l.major, &l.minor)
+		nvrtc = l
+	})
+	return nvrtc, nvrtcErr
+}
+
+// NVRTCVersion names the NVRTC library found ("" and the reason if none).
+func NVRTCVersion() (string, error) {
+	l, err := loadNVRTC()
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("NVRTC %d.%d (%s)", l.major, l.minor, l.name), nil
+}
+
+// Compile compiles CUDA C source to PTX for a virtual architecture
+// ("compute_90"); floating-point contraction is off (--fmad=false), so
+// that a kernel's arithmetic is the one its source spells, as the CPU's.
+func Compile(src, arch string) ([]byte, error) {
+	l, err := loadNVRTC()
+	if err != nil {
+		return nil, err
+	}
+	var prog uintptr
+	if r := l.create(&prog, src, "kernels.cu", 0, 0, 0); r != 0 {
+		return nil, fmt.Errorf("cuda: nvrtcCreateProgram: %s", l.errString(r))
+	}
+	defer l.destroy(&prog)
+	opts := []string{"--gpu-architecture=" + arch, "--fmad=false", "--std=c++14"}
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	cs := make([]*byte, len(opts))
+	for i, o := range opts {
+		b := append([]byte(o), 0)
+		pin.Pin(&b[0])
+		cs[i] = &b[0]
+	}
+	pin.Pin(&cs[0])
+	r := l.compile(prog, int32(len(cs)), unsafe.Pointer(&cs[0]))
+	if r != 0 {
+		var n uintptr
+		l.logSize(prog, &n)
+		msg := ""
+		if n > 1 {
+			buf := make([]byte, n)
+			l.log(prog, &buf[0])
+			msg = strings.TrimRight(string(buf[:n-1]), "\n")
+		}
+		return nil, fmt.Errorf("cuda: compiling kernels for %s: %s: %s", arch, l.errString(r), msg)
+	}
+	var n uintptr
+	if r := l.ptxSize(prog, &n); r != 0 || n == 0 {
+		return nil, fmt.Errorf("cuda: nvrtcGetPTXSize: %s", l.errString(r))
+	}
+	ptx := make([]byte, n)
+	if r := l.ptx(prog, &ptx[0]); r != 0 {
+		return nil, fmt.Errorf("cuda: nvrtcGetPTX: %s", l.errString(r))
+	}
+	return ptx, nil
+}

@@ -1,0 +1,52 @@
+package cuda
+
+import (
+	"errors"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// kernelNames lists the extern "C" kernels of Source.
+func kernelNames() []string {
+	re := regexp.MustCompile(`extern "C" __global__ void (\w+)\(`)
+	var out []string
+	for _, m := range re.FindAllStringSubmatch(Source, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// TestNVRTCCompilesEveryKernel: NVRTC compiles kernels.cu and the PTX
+// defines every kernel. Skipped where no libnvrtc loads, unless
+// NCSN_REQUIRE_NVRTC=1 (CI installs Debian's libnvrtc11.2).
+func TestNVRTCCompilesEveryKernel(t *testing.T) {
+	v, err := NVRTCVersion()
+	if errors.Is(err, ErrNoLibrary) {
+		if os.Getenv("NCSN_REQUIRE_NVRTC") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(v)
+	ptx, err := Compile(Source, "compute_70")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := kernelNames()
+	if len(names) < 7 {
+		t.Fatalf("found %d kernels in the source", len(names))
+	}
+	for _, k := range names {
+		if !strings.Contains(string(ptx), ".entry "+k+"(") {
+			t.Errorf("PTX has no entry %s", k)
+		}
+	}
+	if _, err := Compile(Source+"\n__global__ void broken( { }\n", "compute_70"); err == nil || !strings.Contains(err.Error(), "kernels.cu") {
+		t.Fatalf("a syntax error compiled: %v", err)
+	}
+}
