@@ -1,8 +1,297 @@
+//go:build linux
+
 package cuda
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"unsafe"
 
-// Open finds the first GPU.
+	"github.com/ebitengine/purego"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+// The CUDA driver API, loaded at run time. Versioned (_v2) symbols where
+// the API has them; the primary context of device 0 (CUDA 13 changed
+// cuCtxCreate's signature; the primary context is what the runtime uses).
+
+// driverNames are tried in order.
+var driverNames = []string{"libcuda.so.1", "libcuda.so"}
+
+// Device attributes (cuda.h, CUdevice_attribute).
+const (
+	attrCCMajor = 75
+	attrCCMinor = 76
+)
+
+type driverLib struct {
+	name           string
+	init           func(flags uint32) int32
+	driverVersion  func(v *int32) int32
+	deviceCount    func(n *int32) int32
+	deviceGet      func(dev *int32, ordinal int32) int32
+	deviceName     func(name *byte, n int32, dev int32) int32
+	totalMem       func(bytes *uint64, dev int32) int32
+	attribute      func(v *int32, attr int32, dev int32) int32
+	ctxRetain      func(ctx *uintptr, dev int32) int32
+	ctxRelease     func(dev int32) int32
+	ctxSetCurrent  func(ctx uintptr) int32
+	ctxSynchronize func() int32
+	memAlloc       func(p *uint64, bytes uint64) int32
+	memFree        func(p uint64) int32
+	memAllocHost   func(p *unsafe.Pointer, bytes uint64) int32
+	memFreeHost    func(p unsafe.Pointer) int32
+	memcpyHtoD     func(dst uint64, src unsafe.Pointer, bytes uint64) int32
+	memcpyDtoH     func(dst unsafe.Pointer, src uint64, bytes uint64) int32
+	moduleLoadData func(mod *uintptr, image unsafe.Pointer) int32
+	moduleFunction func(fn *uintptr, mod uintptr, name string) int32
+	moduleUnload   func(mod uintptr) int32
+	launchKernel   func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params, extra unsafe.Pointer) int32
+	errorString    func(res int32, s **byte) int32
+}
+
+func loadDriver() (*driverLib, error) {
+	var h uintptr
+	var errs []string
+	l := &driverLib{}
+	for _, n := range driverNames {
+		lib, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err == nil {
+			h, l.name = lib, n
+			break
+		}
+		errs = append(errs, err.Error())
+	}
+	if h == 0 {
+		return nil, fmt.Errorf("%w: the CUDA driver (%s): %s", ErrNoLibrary, strings.Join(driverNames, ", "), strings.Join(errs, "; "))
+	}
+	for sym, fn := range map[string]any{
+		"cuInit": &l.init, "cuDriverGetVersion": &l.driverVersion, "cuDeviceGetCount": &l.deviceCount,
+		"cuDeviceGet": &l.deviceGet, "cuDeviceGetName": &l.deviceName, "cuDeviceTotalMem_v2": &l.totalMem,
+		"cuDeviceGetAttribute": &l.attribute, "cuDevicePrimaryCtxRetain": &l.ctxRetain,
+		"cuDevicePrimaryCtxRelease_v2": &l.ctxRelease, "cuCtxSetCurrent": &l.ctxSetCurrent,
+		"cuCtxSynchronize": &l.ctxSynchronize, "cuMemAlloc_v2": &l.memAlloc, "cuMemFree_v2": &l.memFree,
+		"cuMemAllocHost_v2": &l.memAllocHost, "cuMemFreeHost": &l.memFreeHost,
+		"cuMemcpyHtoD_v2": &l.memcpyHtoD, "cuMemcpyDtoH_v2": &l.memcpyDtoH,
+		"cuModuleLoadData": &l.moduleLoadData, "cuModuleGetFunction": &l.moduleFunction,
+		"cuModuleUnload": &l.moduleUnload, "cuLaunchKernel": &l.launchKernel, "cuGetErrorString": &l.errorString,
+	} {
+		if _, err := purego.Dlsym(h, sym); err != nil {
+			return nil, fmt.Errorf("%w: %s has no %s", ErrNoLibrary, l.name, sym)
+		}
+		purego.RegisterLibFunc(fn, h, sym)
+	}
+	return l, nil
+}
+
+// check turns a CUresult into an error naming the call.
+func (l *driverLib) check(call string, r int32) error {
+	if r == 0 {
+		return nil
+	}
+	var s *byte
+	msg := fmt.Sprintf("error %d", r)
+	if l.errorString(r, &s) == 0 && s != nil {
+		msg = cString(s)
+	}
+	return fmt.Errorf("cuda: %s: %s", call, msg)
+}
+
+// cString copies a NUL-terminated C string.
+func cString(p *byte) string {
+	var b []byte
+	for q := unsafe.Pointer(p); *(*byte)(q) != 0; q = unsafe.Add(q, 1) {
+		b = append(b, *(*byte)(q))
+	}
+	return string(b)
+}
+
+// driverBackend runs every driver call on one goroutine locked to its OS
+// thread: a CUDA context is current per thread.
+type driverBackend struct {
+	l         *driverLib
+	work      chan func()
+	dev       int32
+	mod       uintptr
+	fns       map[string]uintptr
+	args      unsafe.Pointer // pinned host memory for kernel parameters
+	live      map[DevPtr]bool
+	closeOnce sync.Once
+}
+
+func (d *driverBackend) do(f func() error) error {
+	done := make(chan error, 1)
+	d.work <- func() { done <- f() }
+	return <-done
+}
+
+// Open finds device 0 through the driver, compiles the kernels for it (or
+// takes their PTX from the cache), and returns it. The errors wrap
+// ErrNoLibrary (no driver or no NVRTC) or ErrNoDevice.
 func Open() (*Device, error) {
-	return nil, fmt.Errorf("%w: the driver binding is not written yet", ErrNoLibrary)
+	l, err := loadDriver()
+	if err != nil {
+		return nil, err
+	}
+	d := &driverBackend{l: l, work: make(chan func()), fns: map[string]uintptr{}, live: map[DevPtr]bool{}}
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		for f := range d.work {
+			f()
+		}
+	}()
+	var describe string
+	err = d.do(func() error {
+		if r := l.init(0); r != 0 {
+			return fmt.Errorf("%w: %v", ErrNoDevice, l.check("cuInit", r))
+		}
+		var n, ver, major, minor int32
+		if err := l.check("cuDeviceGetCount", l.deviceCount(&n)); err != nil {
+			return fmt.Errorf("%w: %v", ErrNoDevice, err)
+		}
+		if n < 1 {
+			return fmt.Errorf("%w: the driver sees no device", ErrNoDevice)
+		}
+		if err := l.check("cuDeviceGet", l.deviceGet(&d.dev, 0)); err != nil {
+			return err
+		}
+		name := make([]byte, 256)
+		var mem uint64
+		l.deviceName(&name[0], int32(len(name)), d.dev)
+		l.totalMem(&mem, d.dev)
+		l.driverVersion(&ver)
+		l.attribute(&major, attrCCMajor, d.dev)
+		l.attribute(&minor, attrCCMinor, d.dev)
+		var ctx uintptr
+		if err := l.check("cuDevicePrimaryCtxRetain", l.ctxRetain(&ctx, d.dev)); err != nil {
+			return err
+		}
+		if err := l.check("cuCtxSetCurrent", l.ctxSetCurrent(ctx)); err != nil {
+			return err
+		}
+		arch := fmt.Sprintf("compute_%d%d", major, minor)
+		ptx, how, err := kernelPTX(arch)
+		if err != nil {
+			return err
+		}
+		var pin runtime.Pinner
+		pin.Pin(&ptx[0])
+		r := l.moduleLoadData(&d.mod, unsafe.Pointer(&ptx[0]))
+		pin.Unpin()
+		if err := l.check("cuModuleLoadData", r); err != nil {
+			return fmt.Errorf("%w (PTX for %s, %s)", err, arch, how)
+		}
+		if err := l.check("cuMemAllocHost", l.memAllocHost(&d.args, argBytes)); err != nil {
+			return err
+		}
+		nv, _ := NVRTCVersion()
+		describe = fmt.Sprintf("GPU %s (sm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), kernels %s by %s",
+			cString(&name[0]), major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, how, nv)
+		return nil
+	})
+	if err != nil {
+		close(d.work)
+		return nil, err
+	}
+	return &Device{b: d, Describe: describe}, nil
+}
+
+// kernelPTX compiles Source for arch, or reads the PTX compiled earlier
+// from the user's cache folder (keyed by the source's hash, the
+// architecture and the NVRTC version); it says which.
+func kernelPTX(arch string) ([]byte, string, error) {
+	nv, err := NVRTCVersion()
+	if err != nil {
+		return nil, "", err
+	}
+	var cache string
+	if dir, err := os.UserCacheDir(); err == nil {
+		key := strings.NewReplacer(" ", "_", "(", "", ")", "").Replace(nv)
+		cache = filepath.Join(dir, "ncsn", "ptx", fmt.Sprintf("%s-%s-%s.ptx", SourceHash(), arch, key))
+		if b, err := os.ReadFile(cache); err == nil && len(b) > 0 && b[len(b)-1] == 0 {
+			return b, "cached PTX (" + cache + ")", nil
+		}
+	}
+	ptx, err := Compile(Source, arch)
+	if err != nil {
+		return nil, "", err
+	}
+	if cache != "" {
+		if err := os.MkdirAll(filepath.Dir(cache), 0o755); err == nil {
+			_ = fsutil.WriteFileAtomic(cache, ptx) // a cache that cannot be written costs a compile next time
+		}
+	}
+	return ptx, "compiled", nil
+}
+
+func (d *driverBackend) alloc(bytes int) (DevPtr, error) {
+	var p uint64
+	err := d.do(func() error { return d.l.check("cuMemAlloc", d.l.memAlloc(&p, uint64(bytes))) })
+	if err == nil {
+		d.live[DevPtr(p)] = true
+	}
+	return DevPtr(p), err
+}
+
+func (d *driverBackend) free(p DevPtr) {
+	if d.live[p] {
+		delete(d.live, p)
+		d.do(func() error { return d.l.check("cuMemFree", d.l.memFree(uint64(p))) })
+	}
+}
+
+func (d *driverBackend) copyIn(dst DevPtr, src unsafe.Pointer, bytes int) error {
+	return d.do(func() error { return d.l.check("cuMemcpyHtoD", d.l.memcpyHtoD(uint64(dst), src, uint64(bytes))) })
+}
+
+func (d *driverBackend) copyOut(dst unsafe.Pointer, src DevPtr, bytes int) error {
+	return d.do(func() error { return d.l.check("cuMemcpyDtoH", d.l.memcpyDtoH(dst, uint64(src), uint64(bytes))) })
+}
+
+func (d *driverBackend) launch(kernel string, grid, block [3]uint32, params unsafe.Pointer) error {
+	return d.do(func() error {
+		fn, ok := d.fns[kernel]
+		if !ok {
+			if err := d.l.check("cuModuleGetFunction "+kernel, d.l.moduleFunction(&fn, d.mod, kernel)); err != nil {
+				return err
+			}
+			d.fns[kernel] = fn
+		}
+		r := d.l.launchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, 0, params, nil)
+		return d.l.check("cuLaunchKernel "+kernel, r)
+	})
+}
+
+func (d *driverBackend) argSpace() unsafe.Pointer { return d.args }
+
+// Synchronize waits for every launched kernel and reports the first error.
+func (d *Device) Synchronize() error {
+	if g, ok := d.b.(*driverBackend); ok {
+		return g.do(func() error { return g.l.check("cuCtxSynchronize", g.l.ctxSynchronize()) })
+	}
+	return nil
+}
+
+func (d *driverBackend) close() {
+	d.closeOnce.Do(func() {
+		d.do(func() error {
+			for p := range d.live {
+				d.l.memFree(uint64(p))
+			}
+			d.live = nil
+			if d.mod != 0 {
+				d.l.moduleUnload(d.mod)
+			}
+			if d.args != nil {
+				d.l.memFreeHost(d.args)
+			}
+			d.l.ctxRelease(d.dev)
+			return nil
+		})
+		close(d.work)
+	})
 }

@@ -1,10 +1,8 @@
+//go:build linux
+
 package cuda
 
 import (
-	"crypto/sha256"
-	_ "embed"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"runtime"
 	"strings"
@@ -13,20 +11,6 @@ import (
 
 	"github.com/ebitengine/purego"
 )
-
-// Source is the CUDA C source of every kernel.
-//
-//go:embed kernels.cu
-var Source string
-
-// SourceHash is a short hash of Source, the key of cached PTX.
-func SourceHash() string {
-	h := sha256.Sum256([]byte(Source))
-	return hex.EncodeToString(h[:8])
-}
-
-// ErrNoLibrary is wrapped when a native library cannot be loaded.
-var ErrNoLibrary = errors.New("cuda: library not found")
 
 // nvrtcNames are tried in order: CUDA 13, 12, then Debian's libnvrtc11.2.
 var nvrtcNames = []string{"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2", "libnvrtc.so"}
