@@ -146,3 +146,194 @@ extern "C" __global__ void ncsn_gn_silu(float* y, float* stats, const float* x, 
 		y[at] = a / (1.0f + expf(-a));
 	}
 }
+
+// ncsn_gn_silu_grad_x is ∂x of ncsn_gn_silu, one block of GN_THREADS per
+// (group, image) as the forward, from its stats: with a = x̂·γ + β,
+// s = sigmoid(a), da = ∂y·s·(1 + a(1 − s)), x̂ = (x − μ)·r and n values in
+// the group, ∂x = r·(γ·da − mean(γ·da) − x̂·mean(γ·da·x̂)).
+extern "C" __global__ void ncsn_gn_silu_grad_x(float* dx, const float* x, const float* dy, const float* gamma, const float* beta,
+                                               const float* stats, int C, int B, int HW, int groups) {
+	__shared__ double s1[GN_THREADS];
+	__shared__ double s2[GN_THREADS];
+	int g = blockIdx.x / B, b = blockIdx.x % B;
+	int cpg = C / groups;
+	int n = cpg * HW;
+	float mean = stats[2 * blockIdx.x], r = stats[2 * blockIdx.x + 1];
+	double a1 = 0, a2 = 0;
+	for (int k = threadIdx.x; k < n; k += blockDim.x) {
+		int c = g * cpg + k / HW, p = k % HW;
+		u64 at = ((u64)c * B + b) * HW + p;
+		float xh = (x[at] - mean) * r;
+		float a = xh * gamma[c] + beta[c];
+		float s = 1.0f / (1.0f + expf(-a));
+		float gda = gamma[c] * dy[at] * s * (1.0f + a * (1.0f - s));
+		a1 += gda;
+		a2 += (double)gda * xh;
+	}
+	s1[threadIdx.x] = a1;
+	s2[threadIdx.x] = a2;
+	__syncthreads();
+	for (int h = blockDim.x / 2; h > 0; h /= 2) {
+		if ((int)threadIdx.x < h) {
+			s1[threadIdx.x] += s1[threadIdx.x + h];
+			s2[threadIdx.x] += s2[threadIdx.x + h];
+		}
+		__syncthreads();
+	}
+	float m1 = (float)(s1[0] / n), m2 = (float)(s2[0] / n);
+	for (int k = threadIdx.x; k < n; k += blockDim.x) {
+		int c = g * cpg + k / HW, p = k % HW;
+		u64 at = ((u64)c * B + b) * HW + p;
+		float xh = (x[at] - mean) * r;
+		float a = xh * gamma[c] + beta[c];
+		float s = 1.0f / (1.0f + expf(-a));
+		float gda = gamma[c] * dy[at] * s * (1.0f + a * (1.0f - s));
+		dx[at] = r * (gda - m1 - xh * m2);
+	}
+}
+
+// ncsn_gn_silu_grad_affine is ∂γ and ∂β of ncsn_gn_silu: one block of
+// GN_THREADS per channel c, summing da·x̂ and da over its images and pixels.
+extern "C" __global__ void ncsn_gn_silu_grad_affine(float* dgamma, float* dbeta, const float* x, const float* dy, const float* gamma,
+                                                    const float* beta, const float* stats, int C, int B, int HW, int groups) {
+	__shared__ double s1[GN_THREADS];
+	__shared__ double s2[GN_THREADS];
+	int c = blockIdx.x;
+	int g = c / (C / groups);
+	int n = B * HW;
+	double a1 = 0, a2 = 0;
+	for (int k = threadIdx.x; k < n; k += blockDim.x) {
+		int b = k / HW;
+		u64 at = ((u64)c * B + b) * HW + k % HW;
+		float mean = stats[2 * (g * B + b)], r = stats[2 * (g * B + b) + 1];
+		float xh = (x[at] - mean) * r;
+		float a = xh * gamma[c] + beta[c];
+		float s = 1.0f / (1.0f + expf(-a));
+		float da = dy[at] * s * (1.0f + a * (1.0f - s));
+		a1 += (double)da * xh;
+		a2 += da;
+	}
+	s1[threadIdx.x] = a1;
+	s2[threadIdx.x] = a2;
+	__syncthreads();
+	for (int h = blockDim.x / 2; h > 0; h /= 2) {
+		if ((int)threadIdx.x < h) {
+			s1[threadIdx.x] += s1[threadIdx.x + h];
+			s2[threadIdx.x] += s2[threadIdx.x + h];
+		}
+		__syncthreads();
+	}
+	if (threadIdx.x == 0) {
+		dgamma[c] = (float)s1[0];
+		dbeta[c] = (float)s2[0];
+	}
+}
+
+// ncsn_im2col3 lays out the 3×3, pad 1 patches of x (C,B,H,W) for a matrix
+// product: col has C·9 rows (c, ky, kx) of N = B·OH·OW columns (b, oy, ox),
+// OH = (H−1)/stride + 1; then y (O, N) = w (O, C·9) · col is the
+// convolution in the channel-major layout. One thread per col element.
+extern "C" __global__ void ncsn_im2col3(float* col, const float* x, int C, int B, int H, int W, int stride) {
+	int OH = (H - 1) / stride + 1, OW = (W - 1) / stride + 1;
+	u64 N = (u64)B * OH * OW;
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)C * 9 * N) return;
+	u64 row = i / N, q = i % N;
+	int c = (int)(row / 9), k = (int)(row % 9);
+	int b = (int)(q / ((u64)OH * OW)), o = (int)(q % ((u64)OH * OW));
+	int iy = (o / OW) * stride + k / 3 - 1, ix = (o % OW) * stride + k % 3 - 1;
+	col[i] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? 0.0f : x[(((u64)c * B + b) * H + iy) * W + ix];
+}
+
+// ncsn_col2im3 is the adjoint of ncsn_im2col3: dx[c,b,y,x] is the sum of
+// the col entries that read it (a gather: one thread per dx element, no
+// atomics).
+extern "C" __global__ void ncsn_col2im3(float* dx, const float* col, int C, int B, int H, int W, int stride) {
+	int OH = (H - 1) / stride + 1, OW = (W - 1) / stride + 1;
+	u64 N = (u64)B * OH * OW;
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)C * B * H * W) return;
+	int xx = (int)(i % W), yy = (int)(i / W % H);
+	int b = (int)(i / ((u64)W * H) % B), c = (int)(i / ((u64)W * H * B));
+	float sum = 0;
+	for (int k = 0; k < 9; k++) {
+		int ty = yy + 1 - k / 3, tx = xx + 1 - k % 3; // = oy·stride, ox·stride
+		if (ty < 0 || tx < 0 || ty % stride != 0 || tx % stride != 0) continue;
+		int oy = ty / stride, ox = tx / stride;
+		if (oy >= OH || ox >= OW) continue;
+		sum += col[((u64)c * 9 + k) * N + ((u64)b * OH + oy) * OW + ox];
+	}
+	dx[i] = sum;
+}
+
+// ncsn_channel_bias adds e (B, C) to h (C, B, HW) in place: h[c,b,·] += e[b,c].
+extern "C" __global__ void ncsn_channel_bias(float* h, const float* e, int C, int B, int HW) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)C * B * HW) return;
+	int b = (int)(i / HW % B), c = (int)(i / ((u64)HW * B));
+	h[i] += e[b * C + c];
+}
+
+// ncsn_channel_bias_grad sums dh (C, B, HW) over the pixels: de[b,c].
+extern "C" __global__ void ncsn_channel_bias_grad(float* de, const float* dh, int C, int B, int HW) {
+	int i = gid();
+	if (i >= C * B) return;
+	int b = i / C, c = i % C;
+	const float* row = dh + ((u64)c * B + b) * HW;
+	double s = 0;
+	for (int p = 0; p < HW; p++) s += row[p];
+	de[i] = (float)s;
+}
+
+// ncsn_scale_batch writes y = h·v[b] for h (C, B, HW): NCSNv2's division by
+// σ (v = 1/σ), and its gradient with respect to h (the same product).
+extern "C" __global__ void ncsn_scale_batch(float* y, const float* h, const float* v, int C, int B, int HW) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)C * B * HW) return;
+	y[i] = h[i] * v[(int)(i / HW % B)];
+}
+
+// ncsn_upsample2x is nearest-neighbour doubling of P planes of H×W.
+extern "C" __global__ void ncsn_upsample2x(float* y, const float* x, int P, int H, int W) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)P * 4 * H * W) return;
+	int W2 = 2 * W;
+	int xx = (int)(i % W2), yy = (int)(i / W2 % (2 * H));
+	u64 p = i / ((u64)W2 * 2 * H);
+	y[i] = x[(p * H + yy / 2) * W + xx / 2];
+}
+
+// ncsn_upsample2x_grad sums each 2×2 block of dy into dx.
+extern "C" __global__ void ncsn_upsample2x_grad(float* dx, const float* dy, int P, int H, int W) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)P * H * W) return;
+	int xx = (int)(i % W), yy = (int)(i / W % H);
+	u64 p = i / ((u64)W * H);
+	const float* d = dy + (p * 2 * H + 2 * yy) * 2 * W + 2 * xx;
+	dx[i] = (d[0] + d[1]) + (d[2 * W] + d[2 * W + 1]);
+}
+
+// ncsn_residual_loss is the DSM loss with λ(σ) = σ² for scores s and noise
+// z (C, B, HW): per[b] = ½‖σ_b·s_b + z_b‖² (one block of GN_THREADS per
+// image), and its gradient ds = σ_b(σ_b·s + z)/B of the batch mean.
+extern "C" __global__ void ncsn_residual_loss(float* per, float* ds, const float* s, const float* sigma, const float* z,
+                                              int C, int B, int HW) {
+	__shared__ double acc[GN_THREADS];
+	int b = blockIdx.x;
+	float sg = sigma[b];
+	int n = C * HW;
+	double a = 0;
+	for (int k = threadIdx.x; k < n; k += blockDim.x) {
+		u64 at = ((u64)(k / HW) * B + b) * HW + k % HW;
+		float r = sg * s[at] + z[at];
+		a += (double)r * r;
+		ds[at] = sg * r / (float)B;
+	}
+	acc[threadIdx.x] = a;
+	__syncthreads();
+	for (int h = blockDim.x / 2; h > 0; h /= 2) {
+		if ((int)threadIdx.x < h) acc[threadIdx.x] += acc[threadIdx.x + h];
+		__syncthreads();
+	}
+	if (threadIdx.x == 0) per[b] = (float)(acc[0] / 2);
+}
