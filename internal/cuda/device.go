@@ -32,6 +32,11 @@ type backend interface {
 	launch(kernel string, grid, block [3]uint32, params unsafe.Pointer) error
 	// argSpace is argBytes bytes of memory that does not move, for params.
 	argSpace() unsafe.Pointer
+	// gemm is C = α·op(A)·op(B) + β·C for row-major matrices, op(A) m×k,
+	// op(B) k×n (cuBLAS on the GPU).
+	gemm(transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error
+	// copyDevice copies bytes within device memory.
+	copyDevice(dst, src DevPtr, bytes int) error
 	close()
 }
 

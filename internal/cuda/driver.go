@@ -47,6 +47,7 @@ type driverLib struct {
 	memFreeHost    func(p unsafe.Pointer) int32
 	memcpyHtoD     func(dst uint64, src unsafe.Pointer, bytes uint64) int32
 	memcpyDtoH     func(dst unsafe.Pointer, src uint64, bytes uint64) int32
+	memcpyDtoD     func(dst, src uint64, bytes uint64) int32
 	moduleLoadData func(mod *uintptr, image unsafe.Pointer) int32
 	moduleFunction func(fn *uintptr, mod uintptr, name string) int32
 	moduleUnload   func(mod uintptr) int32
@@ -76,7 +77,7 @@ func loadDriver() (*driverLib, error) {
 		"cuDevicePrimaryCtxRelease_v2": &l.ctxRelease, "cuCtxSetCurrent": &l.ctxSetCurrent,
 		"cuCtxSynchronize": &l.ctxSynchronize, "cuMemAlloc_v2": &l.memAlloc, "cuMemFree_v2": &l.memFree,
 		"cuMemAllocHost_v2": &l.memAllocHost, "cuMemFreeHost": &l.memFreeHost,
-		"cuMemcpyHtoD_v2": &l.memcpyHtoD, "cuMemcpyDtoH_v2": &l.memcpyDtoH,
+		"cuMemcpyHtoD_v2": &l.memcpyHtoD, "cuMemcpyDtoH_v2": &l.memcpyDtoH, "cuMemcpyDtoD_v2": &l.memcpyDtoD,
 		"cuModuleLoadData": &l.moduleLoadData, "cuModuleGetFunction": &l.moduleFunction,
 		"cuModuleUnload": &l.moduleUnload, "cuLaunchKernel": &l.launchKernel, "cuGetErrorString": &l.errorString,
 	} {
@@ -114,6 +115,8 @@ func cString(p *byte) string {
 // thread: a CUDA context is current per thread.
 type driverBackend struct {
 	l         *driverLib
+	blas      *cublasLib
+	handle    uintptr // the cuBLAS handle, made on the worker thread
 	work      chan func()
 	dev       int32
 	mod       uintptr
@@ -144,7 +147,7 @@ func Open() (*Device, error) {
 			f()
 		}
 	}()
-	var describe string
+	var describe, blasName string
 	err = d.do(func() error {
 		if r := l.init(0); r != 0 {
 			return fmt.Errorf("%w: %v", ErrNoDevice, l.check("cuInit", r))
@@ -185,12 +188,21 @@ func Open() (*Device, error) {
 		if err := l.check("cuModuleLoadData", r); err != nil {
 			return fmt.Errorf("%w (PTX for %s, %s)", err, arch, how)
 		}
-		if err := l.check("cuMemAllocHost", l.memAllocHost(&d.args, argBytes)); err != nil {
+		if err := l.check("cuMemAllocHost", l.memAllocHost(&d.args, argBytes+16)); err != nil {
 			return err
 		}
+		if d.blas, err = loadCublas(); err != nil {
+			return err
+		}
+		if r := d.blas.create(&d.handle); r != 0 {
+			return fmt.Errorf("cuda: cublasCreate: status %d", r)
+		}
+		var bv int32
+		d.blas.version(d.handle, &bv)
+		blasName = fmt.Sprintf("cuBLAS %d.%d.%d (%s)", bv/10000, bv/100%100, bv%100, d.blas.name)
 		nv, _ := NVRTCVersion()
-		describe = fmt.Sprintf("GPU %s (sm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), kernels %s by %s",
-			cString(&name[0]), major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, how, nv)
+		describe = fmt.Sprintf("GPU %s (sm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), %s, kernels %s by %s",
+			cString(&name[0]), major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, blasName, how, nv)
 		return nil
 	})
 	if err != nil {
@@ -289,9 +301,71 @@ func (d *driverBackend) close() {
 			if d.args != nil {
 				d.l.memFreeHost(d.args)
 			}
+			if d.handle != 0 {
+				d.blas.destroy(d.handle)
+			}
 			d.l.ctxRelease(d.dev)
 			return nil
 		})
 		close(d.work)
+	})
+}
+
+func (d *driverBackend) copyDevice(dst, src DevPtr, bytes int) error {
+	return d.do(func() error {
+		return d.l.check("cuMemcpyDtoD", d.l.memcpyDtoD(uint64(dst), uint64(src), uint64(bytes)))
+	})
+}
+
+// cublasNames are tried in order: CUDA 13, 12, 11.
+var cublasNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}
+
+type cublasLib struct {
+	name    string
+	create  func(h *uintptr) int32
+	destroy func(h uintptr) int32
+	version func(h uintptr, v *int32) int32
+	sgemm   func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uint64, lda int32, b uint64, ldb int32, beta unsafe.Pointer, c uint64, ldc int32) int32
+}
+
+func loadCublas() (*cublasLib, error) {
+	var h uintptr
+	var errs []string
+	l := &cublasLib{}
+	for _, n := range cublasNames {
+		lib, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err == nil {
+			h, l.name = lib, n
+			break
+		}
+		errs = append(errs, err.Error())
+	}
+	if h == 0 {
+		return nil, fmt.Errorf("%w: cuBLAS (%s): %s", ErrNoLibrary, strings.Join(cublasNames, ", "), strings.Join(errs, "; "))
+	}
+	for sym, fn := range map[string]any{"cublasCreate_v2": &l.create, "cublasDestroy_v2": &l.destroy,
+		"cublasGetVersion_v2": &l.version, "cublasSgemm_v2": &l.sgemm} {
+		if _, err := purego.Dlsym(h, sym); err != nil {
+			return nil, fmt.Errorf("%w: %s has no %s", ErrNoLibrary, l.name, sym)
+		}
+		purego.RegisterLibFunc(fn, h, sym)
+	}
+	return l, nil
+}
+
+// gemm runs the row-major product as cuBLAS's column-major one on the
+// transposes (cublasCall); α and β sit in the pinned block after the kernel
+// parameters (cuBLAS reads them from host memory by default).
+func (d *driverBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error {
+	g := cublasCall(transA, transB, m, n, k)
+	return d.do(func() error {
+		ab := unsafe.Add(d.args, argBytes)
+		*(*float32)(ab) = alpha
+		*(*float32)(unsafe.Add(ab, 4)) = beta
+		r := d.blas.sgemm(d.handle, g.opA, g.opB, g.m, g.n, g.k, ab, uint64(b), g.lda, uint64(a), g.ldb, unsafe.Add(ab, 4), uint64(c), g.ldc)
+		if r != 0 {
+			return fmt.Errorf("cuda: cublasSgemm (%d×%d×%d): status %d", m, n, k, r)
+		}
+		return nil
 	})
 }

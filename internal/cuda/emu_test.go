@@ -94,6 +94,7 @@ type emuBackend struct {
 	freeFn   func(p unsafe.Pointer)
 	args     unsafe.Pointer
 	live     map[DevPtr]unsafe.Pointer
+	size     map[DevPtr]int
 }
 
 func newEmu(t *testing.T) *Device {
@@ -106,7 +107,7 @@ func newEmu(t *testing.T) *Device {
 	if err != nil {
 		t.Skip(err)
 	}
-	e := &emuBackend{live: map[DevPtr]unsafe.Pointer{}}
+	e := &emuBackend{live: map[DevPtr]unsafe.Pointer{}, size: map[DevPtr]int{}}
 	purego.RegisterLibFunc(&e.launchFn, lib, "emu_launch")
 	purego.RegisterLibFunc(&e.malloc, libc, "malloc")
 	purego.RegisterLibFunc(&e.freeFn, libc, "free")
@@ -125,6 +126,7 @@ func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
 		f[i] = 0x7fc00001
 	}
 	e.live[DevPtr(uintptr(p))] = p
+	e.size[DevPtr(uintptr(p))] = bytes
 	return DevPtr(uintptr(p)), nil
 }
 
@@ -175,4 +177,68 @@ func (e *emuBackend) close() {
 	for p := range e.live {
 		e.free(p)
 	}
+}
+
+func (e *emuBackend) copyDevice(dst, src DevPtr, bytes int) error {
+	d, err := e.at(dst, bytes)
+	if err != nil {
+		return err
+	}
+	s, err := e.at(src, bytes)
+	if err != nil {
+		return err
+	}
+	copy(d, s)
+	return nil
+}
+
+// at is the C memory of bytes bytes from p, which may point inside an
+// allocation.
+func (e *emuBackend) at(p DevPtr, bytes int) ([]byte, error) {
+	for base, q := range e.live {
+		if p >= base && p+DevPtr(bytes) <= base+DevPtr(e.size[base]) {
+			return unsafe.Slice((*byte)(unsafe.Add(q, int(p-base))), bytes), nil
+		}
+	}
+	return nil, fmt.Errorf("emu: %d bytes at %#x are not inside an allocation", bytes, p)
+}
+
+// gemm is the textbook row-major product, accumulated in float64.
+func (e *emuBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error {
+	am, err := e.at(a, 4*m*k)
+	if err != nil {
+		return err
+	}
+	bm, err := e.at(b, 4*k*n)
+	if err != nil {
+		return err
+	}
+	cm, err := e.at(c, 4*m*n)
+	if err != nil {
+		return err
+	}
+	A := unsafe.Slice((*float32)(unsafe.Pointer(&am[0])), m*k)
+	B := unsafe.Slice((*float32)(unsafe.Pointer(&bm[0])), k*n)
+	C := unsafe.Slice((*float32)(unsafe.Pointer(&cm[0])), m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				ai, bi := i*k+p, p*n+j
+				if transA {
+					ai = p*m + i
+				}
+				if transB {
+					bi = j*k + p
+				}
+				s += float64(A[ai]) * float64(B[bi])
+			}
+			v := float64(alpha) * s
+			if beta != 0 {
+				v += float64(beta) * float64(C[i*n+j])
+			}
+			C[i*n+j] = float32(v)
+		}
+	}
+	return nil
 }

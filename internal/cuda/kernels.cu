@@ -337,3 +337,37 @@ extern "C" __global__ void ncsn_residual_loss(float* per, float* ds, const float
 	}
 	if (threadIdx.x == 0) per[b] = (float)(acc[0] / 2);
 }
+
+// ncsn_bias_rows adds bias[r] to every element of row r of y (R × N):
+// a convolution's bias over its (O, B·OH·OW) output.
+extern "C" __global__ void ncsn_bias_rows(float* y, const float* bias, int R, int N) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < (u64)R * N) y[i] += bias[(int)(i / N)];
+}
+
+// ncsn_bias_cols adds bias[j] to column j of every row of y (R × N): a
+// linear layer's bias.
+extern "C" __global__ void ncsn_bias_cols(float* y, const float* bias, int R, int N) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i < (u64)R * N) y[i] += bias[(int)(i % N)];
+}
+
+// ncsn_row_sums writes the sum of each row of x (R × N), in double: the
+// bias gradient of a convolution. One thread per row.
+extern "C" __global__ void ncsn_row_sums(float* out, const float* x, int R, int N) {
+	int r = gid();
+	if (r >= R) return;
+	double s = 0;
+	for (int j = 0; j < N; j++) s += x[(u64)r * N + j];
+	out[r] = (float)s;
+}
+
+// ncsn_col_sums writes the sum of each column of x (R × N), in double: the
+// bias gradient of a linear layer. One thread per column.
+extern "C" __global__ void ncsn_col_sums(float* out, const float* x, int R, int N) {
+	int j = gid();
+	if (j >= N) return;
+	double s = 0;
+	for (int r = 0; r < R; r++) s += x[(u64)r * N + j];
+	out[j] = (float)s;
+}

@@ -58,14 +58,6 @@ func download(t *testing.T, d *Device, b Buffer) []float32 {
 	return x
 }
 
-func randn(r *rand.Rand, n int, scale float64) []float32 {
-	x := make([]float32, n)
-	for i := range x {
-		x[i] = float32(scale * r.NormFloat64())
-	}
-	return x
-}
-
 func near(t *testing.T, what string, got []float32, want []float64, tol float64) {
 	t.Helper()
 	for i := range want {

@@ -113,3 +113,102 @@ func (d *Device) ResidualLoss(per, ds, s, sigma, z Buffer, c, b, hw int) error {
 	}
 	return d.b.launch("ncsn_residual_loss", [3]uint32{uint32(b), 1, 1}, [3]uint32{gnThreads, 1, 1}, p)
 }
+
+// Gemm is C = α·op(A)·op(B) + β·C for row-major matrices, op(A) m×k and
+// op(B) k×n, where op transposes when asked (cuBLAS's sgemm on the GPU).
+func (d *Device) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer, beta float32, c Buffer) error {
+	if err := want("gemm", a.N, m*k, b.N, k*n, c.N, m*n); err != nil {
+		return err
+	}
+	return d.b.gemm(transA, transB, m, n, k, alpha, a.Ptr, b.Ptr, beta, c.Ptr)
+}
+
+// Copy copies src into the first src.N values of dst (concatenating
+// channels in the channel-major layout is two copies).
+func (d *Device) Copy(dst Buffer, offset int, src Buffer) error {
+	if offset < 0 || offset+src.N > dst.N {
+		return fmt.Errorf("cuda: copying %d values to offset %d of a buffer of %d", src.N, offset, dst.N)
+	}
+	return d.b.copyDevice(dst.Ptr+DevPtr(4*offset), src.Ptr, 4*src.N)
+}
+
+// Conv3 is a 3×3, pad 1 convolution of C to O channels over B images of
+// H×W at a stride, run as im2col and one matrix product; Col is its
+// workspace of C·9 × B·OH·OW values, which Forward fills and BackwardW
+// reads.
+type Conv3 struct {
+	C, O, B, H, W, Stride int
+	Col                   Buffer
+}
+
+// ColSize is the number of values of the workspace.
+func (g Conv3) ColSize() int {
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	return g.C * 9 * g.B * oh * ow
+}
+
+func (g Conv3) n() int {
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	return g.B * oh * ow
+}
+
+// Forward writes y (O, B, OH, OW) = w ⋆ x + bias, w (O, C, 3, 3).
+func (d *Device) Conv3Forward(g Conv3, y, x, w, bias Buffer) error {
+	if err := want("conv bias", bias.N, g.O); err != nil {
+		return err
+	}
+	if err := d.Im2Col3(g.Col, x, g.C, g.B, g.H, g.W, g.Stride); err != nil {
+		return err
+	}
+	if err := d.Gemm(false, false, g.O, g.n(), g.C*9, 1, w, g.Col, 0, y); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_bias_rows", y.N, y, bias, g.O, g.n())
+}
+
+// Conv3BackwardW writes dw = dy · colᵀ and dbias = the row sums of dy,
+// from the workspace the forward pass filled.
+func (d *Device) Conv3BackwardW(g Conv3, dw, dbias, dy Buffer) error {
+	if err := want("conv bias grad", dbias.N, g.O, dy.N, g.O*g.n()); err != nil {
+		return err
+	}
+	if err := d.Gemm(false, true, g.O, g.C*9, g.n(), 1, dy, g.Col, 0, dw); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_row_sums", g.O, dbias, dy, g.O, g.n())
+}
+
+// Conv3BackwardX writes dx = col2im(wᵀ · dy), using dcol (ColSize values)
+// as its workspace.
+func (d *Device) Conv3BackwardX(g Conv3, dx, w, dy, dcol Buffer) error {
+	if err := d.Gemm(true, false, g.C*9, g.n(), g.O, 1, w, dy, 0, dcol); err != nil {
+		return err
+	}
+	return d.Col2Im3(dx, dcol, g.C, g.B, g.H, g.W, g.Stride)
+}
+
+// Linear writes y (B, Out) = x (B, In) · w (In, Out) + b.
+func (d *Device) Linear(y, x, w, b Buffer, batch, in, out int) error {
+	if err := want("linear bias", b.N, out); err != nil {
+		return err
+	}
+	if err := d.Gemm(false, false, batch, out, in, 1, x, w, 0, y); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_bias_cols", y.N, y, b, batch, out)
+}
+
+// LinearBackward writes dx = dy · wᵀ, dw = xᵀ · dy and db = the column sums
+// of dy.
+func (d *Device) LinearBackward(dx, dw, db, x, w, dy Buffer, batch, in, out int) error {
+	if err := want("linear bias grad", db.N, out); err != nil {
+		return err
+	}
+	if err := d.Gemm(false, true, batch, in, out, 1, dy, w, 0, dx); err != nil {
+		return err
+	}
+	if err := d.Gemm(true, false, in, out, batch, 1, x, dy, 0, dw); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_col_sums", out, db, dy, batch, out)
+}

@@ -282,3 +282,106 @@ func TestResidualLoss(t *testing.T) {
 		})
 	}
 }
+
+// TestConvAndLinear: the convolution and linear layers composed from
+// im2col, the matrix product and the bias kernels match float64 loops,
+// forward and backward.
+func TestConvAndLinear(t *testing.T) {
+	r := rand.New(rand.NewPCG(23, 24))
+	const c, o, b, h, w = 3, 4, 2, 6, 5
+	for _, stride := range []int{1, 2} {
+		oh, ow := Conv3Out(h, w, stride)
+		x, wt, bias, dy := randn(r, c*b*h*w, 1), randn(r, o*c*9, 1), randn(r, o, 1), randn(r, o*b*oh*ow, 1)
+		wantY, wantDx := naiveConv3(c, o, b, h, w, stride, x, wt, dy)
+		n := b * oh * ow
+		wantDw, wantDb := make([]float64, len(wt)), make([]float64, o)
+		for oo := 0; oo < o; oo++ {
+			for q := 0; q < n; q++ {
+				wantY[oo*n+q] += float64(bias[oo])
+				wantDb[oo] += float64(dy[oo*n+q])
+			}
+		}
+		for oo := 0; oo < o; oo++ { // ∂w[o,c,k] = Σ dy[o,b,r,s]·x[c,b,r·st+ky−1,s·st+kx−1]
+			for cc := 0; cc < c; cc++ {
+				for k := 0; k < 9; k++ {
+					for bi := 0; bi < b; bi++ {
+						for rr := 0; rr < oh; rr++ {
+							for ss := 0; ss < ow; ss++ {
+								ir, is := stride*rr+k/3-1, stride*ss+k%3-1
+								if ir < 0 || ir >= h || is < 0 || is >= w {
+									continue
+								}
+								wantDw[(oo*c+cc)*9+k] += float64(dy[((oo*b+bi)*oh+rr)*ow+ss]) * float64(x[((cc*b+bi)*h+ir)*w+is])
+							}
+						}
+					}
+				}
+			}
+		}
+		for name, d := range backends(t) {
+			t.Run(name, func(t *testing.T) {
+				g := Conv3{C: c, O: o, B: b, H: h, W: w, Stride: stride}
+				g.Col = alloc(t, d, g.ColSize())
+				bx, bw, bb, bdy := upload(t, d, x), upload(t, d, wt), upload(t, d, bias), upload(t, d, dy)
+				by, bdx, bdw, bdb, dcol := alloc(t, d, o*n), alloc(t, d, len(x)), alloc(t, d, len(wt)), alloc(t, d, o), alloc(t, d, g.ColSize())
+				if err := d.Conv3Forward(g, by, bx, bw, bb); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Conv3BackwardW(g, bdw, bdb, bdy); err != nil {
+					t.Fatal(err)
+				}
+				if err := d.Conv3BackwardX(g, bdx, bw, bdy, dcol); err != nil {
+					t.Fatal(err)
+				}
+				near(t, "y", download(t, d, by), wantY, 1e-5)
+				near(t, "∂x", download(t, d, bdx), wantDx, 1e-5)
+				near(t, "∂w", download(t, d, bdw), wantDw, 1e-5)
+				near(t, "∂bias", download(t, d, bdb), wantDb, 1e-5)
+			})
+		}
+	}
+	const batch, in, out = 3, 5, 4
+	x, wt, bias, dy := randn(r, batch*in, 1), randn(r, in*out, 1), randn(r, out, 1), randn(r, batch*out, 1)
+	wantY, wantDx, wantDw, wantDb := make([]float64, batch*out), make([]float64, batch*in), make([]float64, in*out), make([]float64, out)
+	for i := 0; i < batch; i++ {
+		for j := 0; j < out; j++ {
+			wantY[i*out+j] = float64(bias[j])
+			wantDb[j] += float64(dy[i*out+j])
+			for p := 0; p < in; p++ {
+				wantY[i*out+j] += float64(x[i*in+p]) * float64(wt[p*out+j])
+				wantDx[i*in+p] += float64(dy[i*out+j]) * float64(wt[p*out+j])
+				wantDw[p*out+j] += float64(x[i*in+p]) * float64(dy[i*out+j])
+			}
+		}
+	}
+	for name, d := range backends(t) {
+		t.Run("linear-"+name, func(t *testing.T) {
+			bx, bw, bb, bdy := upload(t, d, x), upload(t, d, wt), upload(t, d, bias), upload(t, d, dy)
+			by, bdx, bdw, bdb := alloc(t, d, batch*out), alloc(t, d, batch*in), alloc(t, d, in*out), alloc(t, d, out)
+			if err := d.Linear(by, bx, bw, bb, batch, in, out); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.LinearBackward(bdx, bdw, bdb, bx, bw, bdy, batch, in, out); err != nil {
+				t.Fatal(err)
+			}
+			near(t, "y", download(t, d, by), wantY, 1e-5)
+			near(t, "∂x", download(t, d, bdx), wantDx, 1e-5)
+			near(t, "∂w", download(t, d, bdw), wantDw, 1e-5)
+			near(t, "∂b", download(t, d, bdb), wantDb, 1e-5)
+			// Concatenation is two copies.
+			cat := alloc(t, d, batch*out+batch*in)
+			if err := d.Copy(cat, 0, by); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Copy(cat, batch*out, bdx); err != nil {
+				t.Fatal(err)
+			}
+			got := download(t, d, cat)
+			near(t, "concatenated", got[:batch*out], wantY, 1e-5)
+			near(t, "concatenated", got[batch*out:], wantDx, 1e-5)
+			if err := d.Copy(cat, batch*in+1, by); err == nil {
+				t.Fatal("a copy past the end accepted")
+			}
+		})
+	}
+}
