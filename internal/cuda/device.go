@@ -54,6 +54,9 @@ type Device struct {
 	// Describe is the start-up line: the GPU, its memory, the driver and
 	// the libraries.
 	Describe string
+	// ReduceThreads, if set, replaces the block size of the reducing
+	// kernels (a power of two up to 256).
+	ReduceThreads uint32
 }
 
 // Close releases the device's memory and context.
@@ -222,8 +225,19 @@ func (d *Device) Langevin(x, s Buffer, alpha float64, seed, offset uint64) error
 	return d.launch1D("ncsn_langevin", n, x, s, n, float32(alpha/2), float32(math.Sqrt(alpha)), seed, offset)
 }
 
-// gnThreads is ncsn_gn_silu's block size (GN_THREADS in kernels.cu).
+// gnThreads is the block size of the kernels that reduce within a block
+// (GN_THREADS in kernels.cu: their shared arrays' size).
 const gnThreads = 256
+
+// reduceThreads is the block size of the reducing kernels: GN_THREADS on a
+// GPU; 32 in the CPU emulation, where each thread of such a block is an OS
+// thread (any power of two up to GN_THREADS runs the same code).
+func (d *Device) reduceThreads() uint32 {
+	if d.ReduceThreads > 0 {
+		return d.ReduceThreads
+	}
+	return gnThreads
+}
 
 // GroupNormSiLU writes y = silu(GroupNorm(x)·γ + β) for x laid out (C, B,
 // HW) and each (group, image)'s mean and 1/√(var+eps) into stats (2·groups·B).
@@ -238,5 +252,5 @@ func (d *Device) GroupNormSiLU(y, stats, x, gamma, beta Buffer, c, b, hw, groups
 	if err != nil {
 		return err
 	}
-	return d.b.launch("ncsn_gn_silu", [3]uint32{uint32(groups * b), 1, 1}, [3]uint32{gnThreads, 1, 1}, p)
+	return d.b.launch("ncsn_gn_silu", [3]uint32{uint32(groups * b), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
 }

@@ -6,7 +6,7 @@
 // Every kernel has a Go reference and a test against it. The tests run each
 // kernel on every backend the machine has: the GPU where a driver and a
 // device are found, and everywhere g++ is installed a CPU emulation that
-// compiles kernels.cu as C++ with a small header (testdata/emu.h) and runs
+// compiles kernels.cu as C++ with a small header (emu.h) and runs
 // each block's threads as OS threads meeting at __syncthreads. A third test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
 // libnvrtc11.2 needs no GPU).

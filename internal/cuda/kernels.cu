@@ -1,5 +1,5 @@
 // Kernels of the GPU path (package cuda). NVRTC compiles this file at run
-// time; the tests also compile it as C++ for the CPU (testdata/emu.h) and
+// time; the tests also compile it as C++ for the CPU (emu.h) and
 // check every kernel there against a float64 reference.
 //
 // Rules that keep the CPU emulation faithful: block-level cooperation uses
@@ -370,4 +370,10 @@ extern "C" __global__ void ncsn_col_sums(float* out, const float* x, int R, int 
 	double s = 0;
 	for (int r = 0; r < R; r++) s += x[(u64)r * N + j];
 	out[j] = (float)s;
+}
+
+// ncsn_add: y = a + b.
+extern "C" __global__ void ncsn_add(float* y, const float* a, const float* b, int n) {
+	int i = gid();
+	if (i < n) y[i] = a[i] + b[i];
 }

@@ -15,8 +15,8 @@ import (
 func backends(t *testing.T) map[string]*Device {
 	t.Helper()
 	out := map[string]*Device{}
-	if lib, err := loadEmu(); err == nil && lib != 0 {
-		out["emu"] = newEmu(t)
+	if d, err := OpenEmulator(); err == nil {
+		out["emu"] = d
 	} else {
 		t.Logf("no CPU emulation: %v", err)
 	}

@@ -29,13 +29,13 @@ func (d *Device) GroupNormSiLUGrad(dx, dgamma, dbeta, x, dy, gamma, beta, stats 
 	if err != nil {
 		return err
 	}
-	if err := d.b.launch("ncsn_gn_silu_grad_x", [3]uint32{uint32(groups * b), 1, 1}, [3]uint32{gnThreads, 1, 1}, p); err != nil {
+	if err := d.b.launch("ncsn_gn_silu_grad_x", [3]uint32{uint32(groups * b), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p); err != nil {
 		return err
 	}
 	if p, err = pack(d.b.argSpace(), []any{dgamma, dbeta, x, dy, gamma, beta, stats, c, b, hw, groups}); err != nil {
 		return err
 	}
-	return d.b.launch("ncsn_gn_silu_grad_affine", [3]uint32{uint32(c), 1, 1}, [3]uint32{gnThreads, 1, 1}, p)
+	return d.b.launch("ncsn_gn_silu_grad_affine", [3]uint32{uint32(c), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
 }
 
 // Conv3Out is the output side of a 3×3, pad 1 convolution of the stride.
@@ -111,7 +111,7 @@ func (d *Device) ResidualLoss(per, ds, s, sigma, z Buffer, c, b, hw int) error {
 	if err != nil {
 		return err
 	}
-	return d.b.launch("ncsn_residual_loss", [3]uint32{uint32(b), 1, 1}, [3]uint32{gnThreads, 1, 1}, p)
+	return d.b.launch("ncsn_residual_loss", [3]uint32{uint32(b), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
 }
 
 // Gemm is C = α·op(A)·op(B) + β·C for row-major matrices, op(A) m×k and
@@ -211,4 +211,26 @@ func (d *Device) LinearBackward(dx, dw, db, x, w, dy Buffer, batch, in, out int)
 		return err
 	}
 	return d.launch1D("ncsn_col_sums", out, db, dy, batch, out)
+}
+
+// Add writes y = a + b.
+func (d *Device) Add(y, a, b Buffer) error {
+	n, err := sameSize("add", y, a, b)
+	if err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_add", n, y, a, b, n)
+}
+
+// Pointwise is a 1×1 convolution of C to O channels over n = B·H·W pixels:
+// y (O, n) = w (O, C) · x (C, n) + bias, as the channel-major layout lays
+// the images out.
+func (d *Device) Pointwise(y, x, w, bias Buffer, c, o, n int) error {
+	if err := want("pointwise bias", bias.N, o); err != nil {
+		return err
+	}
+	if err := d.Gemm(false, false, o, n, c, 1, w, x, 0, y); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_bias_rows", y.N, y, bias, o, n)
 }

@@ -21,6 +21,23 @@ thread_local std::barrier<>* emu_barrier;
 #define __shared__ static
 inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
 
+// emu_run_serial runs a kernel without barriers: every thread of every block
+// in turn, on the calling thread.
+template <class F>
+void emu_run_serial(dim3 g, dim3 b, F f) {
+	gridDim = g;
+	blockDim = b;
+	for (unsigned bz = 0; bz < g.z; bz++)
+		for (unsigned by = 0; by < g.y; by++)
+			for (unsigned bx = 0; bx < g.x; bx++)
+				for (unsigned t = 0; t < b.x * b.y * b.z; t++) {
+					threadIdx = dim3{t % b.x, (t / b.x) % b.y, t / (b.x * b.y)};
+					blockIdx = dim3{bx, by, bz};
+					f();
+				}
+}
+
+// emu_run runs a kernel with barriers: each block's threads as OS threads.
 template <class F>
 void emu_run(dim3 g, dim3 b, F f) {
 	gridDim = g;

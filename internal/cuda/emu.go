@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,14 +11,18 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"testing"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
 )
 
-// The CPU emulation backend: kernels.cu compiled as C++ with testdata/emu.h
-// into a shared library, loaded with purego. "Device" memory is the C heap.
+// The CPU emulation backend, for tests here and in the packages that run
+// graphs on a device: kernels.cu compiled as C++ with emu.h (g++, at run
+// time) into a shared library, loaded with purego. "Device" memory is the C
+// heap, NaN-poisoned when allocated; matrix products are float64 loops.
+
+//go:embed emu.h
+var emuHeader string
 
 var (
 	emuOnce sync.Once
@@ -33,7 +38,18 @@ func emuDispatch(src string) (string, error) {
 	var b strings.Builder
 	b.WriteString("extern \"C\" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** a) {\n")
 	b.WriteString("\tdim3 g{gx, gy, gz}, t{bx, by, bz};\n")
-	for _, m := range re.FindAllStringSubmatch(src, -1) {
+	locs := re.FindAllStringSubmatchIndex(src, -1)
+	for j, m := range re.FindAllStringSubmatch(src, -1) {
+		// A kernel without barriers runs its threads one after another on
+		// one thread (much faster); one with barriers needs them concurrent.
+		end := len(src)
+		if j+1 < len(locs) {
+			end = locs[j+1][0]
+		}
+		runner := "emu_run_serial"
+		if strings.Contains(src[locs[j][0]:end], "__syncthreads") {
+			runner = "emu_run"
+		}
 		var call []string
 		for i, p := range strings.Split(m[2], ",") {
 			p = strings.Join(strings.Fields(p), " ")
@@ -44,7 +60,7 @@ func emuDispatch(src string) (string, error) {
 			typ := strings.TrimSpace(p[:k+1])
 			call = append(call, fmt.Sprintf("*(%s*)a[%d]", typ, i))
 		}
-		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) { emu_run(g, t, [=] { %s(%s); }); return 0; }\n", m[1], m[1], strings.Join(call, ", "))
+		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) { %s(g, t, [=] { %s(%s); }); return 0; }\n", m[1], runner, m[1], strings.Join(call, ", "))
 	}
 	b.WriteString("\treturn 1;\n}\n")
 	return b.String(), nil
@@ -66,13 +82,8 @@ func loadEmu() (uintptr, error) {
 			emuErr = err
 			return
 		}
-		hdr, err := filepath.Abs("testdata/emu.h")
-		if err != nil {
-			emuErr = err
-			return
-		}
 		cpp := filepath.Join(emuDir, "kernels_emu.cpp")
-		full := "#include \"" + hdr + "\"\n" + Source + "\n" + disp
+		full := emuHeader + "\n" + Source + "\n" + disp
 		if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
 			emuErr = err
 			return
@@ -84,6 +95,7 @@ func loadEmu() (uintptr, error) {
 			return
 		}
 		emuLib, emuErr = purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		os.RemoveAll(emuDir) // the loaded library stays mapped
 	})
 	return emuLib, emuErr
 }
@@ -97,22 +109,25 @@ type emuBackend struct {
 	size     map[DevPtr]int
 }
 
-func newEmu(t *testing.T) *Device {
-	t.Helper()
+// OpenEmulator compiles the kernels for the CPU (once per process; it needs
+// g++) and returns a device that runs them there, block by block, each
+// block's threads as OS threads. It is for tests: slow, but it runs the
+// kernels' own code and the host code that launches them.
+func OpenEmulator() (*Device, error) {
 	lib, err := loadEmu()
 	if err != nil {
-		t.Skip(err)
+		return nil, err
 	}
 	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
-		t.Skip(err)
+		return nil, err
 	}
 	e := &emuBackend{live: map[DevPtr]unsafe.Pointer{}, size: map[DevPtr]int{}}
 	purego.RegisterLibFunc(&e.launchFn, lib, "emu_launch")
 	purego.RegisterLibFunc(&e.malloc, libc, "malloc")
 	purego.RegisterLibFunc(&e.freeFn, libc, "free")
 	e.args = e.malloc(argBytes)
-	return &Device{b: e, Describe: "CPU emulation of kernels.cu (g++)"}
+	return &Device{b: e, Describe: "CPU emulation of kernels.cu (g++)", ReduceThreads: 32}, nil
 }
 
 func (e *emuBackend) alloc(bytes int) (DevPtr, error) {

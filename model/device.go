@@ -1,0 +1,95 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/nn"
+	"gorgonia.org/tensor"
+)
+
+// DeviceScorer evaluates s_θ(x, σ) on a device (package cuda): the same
+// graph as Scorer's, its operators run by nn.DeviceRun, the weights
+// uploaded once, each batch's images and σ features uploaded per call.
+type DeviceScorer struct {
+	net     *ScoreNet
+	run     *nn.DeviceRun
+	in, out []float32
+	sig     []float64
+}
+
+// NewDeviceScorer builds the inference graph over params for batch images
+// at a time and uploads the weights to dev.
+func NewDeviceScorer(dev *cuda.Device, cfg Config, params Params, batch int) (*DeviceScorer, error) {
+	if cfg.IsClassifier() {
+		return nil, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
+	}
+	net, err := Build(cfg, params, batch, tensor.Float32)
+	if err != nil {
+		return nil, err
+	}
+	run, err := nn.NewDeviceRun(dev, net.Graph)
+	if err != nil {
+		return nil, err
+	}
+	if err := run.Upload(net.Weights...); err != nil {
+		run.Close()
+		return nil, err
+	}
+	d := cfg.Dim()
+	return &DeviceScorer{net: net, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d), sig: make([]float64, batch)}, nil
+}
+
+// Dim is the number of values per image.
+func (s *DeviceScorer) Dim() int { return s.net.Config.Dim() }
+
+// Close frees the device memory.
+func (s *DeviceScorer) Close() error {
+	s.run.Close()
+	return nil
+}
+
+// Score writes s_θ(x, σ) into dst; x holds whole images in (N,C,H,W) order.
+func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
+	d, b := s.Dim(), s.net.Batch
+	if len(x)%d != 0 || len(dst) != len(x) {
+		return fmt.Errorf("model: score of %d values into %d, images have %d", len(x), len(dst), d)
+	}
+	if !(sigma > 0) {
+		return fmt.Errorf("model: σ must be positive, got %g", sigma)
+	}
+	for i := range s.sig {
+		s.sig[i] = sigma
+	}
+	cfg := s.net.Config
+	hw := cfg.Height * cfg.Width
+	n := len(x) / d
+	for start := 0; start < n; start += b {
+		m := min(b, n-start)
+		for i := 0; i < m*d; i++ {
+			s.in[i] = float32(x[start*d+i])
+		}
+		clear(s.in[m*d:])
+		if err := s.net.SetInput(s.in, s.sig); err != nil {
+			return err
+		}
+		if err := s.run.Upload(s.net.X, s.net.Emb, s.net.InvSigma); err != nil {
+			return err
+		}
+		if err := s.run.Run(); err != nil {
+			return fmt.Errorf("model: running the score network on the device: %w", err)
+		}
+		if err := s.run.Download(s.net.Out, s.out); err != nil {
+			return err
+		}
+		// s.out is (C,B,H,W); the images are (B,C,H,W).
+		for i := 0; i < m; i++ {
+			for c := 0; c < cfg.Channels; c++ {
+				for p := 0; p < hw; p++ {
+					dst[(start+i)*d+c*hw+p] = float64(s.out[(c*b+i)*hw+p])
+				}
+			}
+		}
+	}
+	return nil
+}
