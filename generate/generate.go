@@ -23,7 +23,6 @@ import (
 	"github.com/ncsn-go/ncsn/internal/blas"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
-	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
 	"github.com/schollz/progressbar/v3"
@@ -73,6 +72,11 @@ type Config struct {
 	Class      string
 	Guidance   float64
 	Classifier string
+	// Device is where the score network runs: "cpu"; "cuda", a GPU (a
+	// build with -tags gpu); or "" — the GPU where the build has the tag
+	// and one is found, else the CPU. The samplers' own arithmetic and the
+	// classifier of -class stay on the CPU.
+	Device string
 	Log        io.Writer
 	Bar        bool
 }
@@ -239,7 +243,14 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim") {
 		return nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc or ddpm", ErrConfig, c.Sampler)
 	}
-	scorer, err := model.NewScorer(st.Model, weights, batch)
+	dev, err := pickDevice(c.Device, c.Log)
+	if err != nil {
+		return nil, err
+	}
+	if dev != nil {
+		defer dev.Close()
+	}
+	scorer, err := newScorer(dev, st.Model, weights, batch)
 	if err != nil {
 		return nil, err
 	}

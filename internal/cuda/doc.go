@@ -1,17 +1,25 @@
 // Package cuda reaches NVIDIA GPUs without cgo: the CUDA driver API
-// (libcuda.so.1) and NVRTC (libnvrtc) are loaded at run time with purego,
-// the kernels (kernels.cu, CUDA C kept in the repository) are compiled to
-// PTX by NVRTC once per process, and launched through the driver.
+// (libcuda.so.1), NVRTC (libnvrtc) and cuBLAS are loaded at run time with
+// purego; the kernels (kernels.cu, CUDA C kept in the repository) are
+// compiled to PTX by NVRTC once per process (cached per architecture under
+// the user's cache folder) and launched through the driver, on one
+// goroutine locked to its OS thread.
 //
-// Every kernel has a Go reference and a test against it. The tests run each
-// kernel on every backend the machine has: the GPU where a driver and a
-// device are found, and everywhere g++ is installed a CPU emulation that
-// compiles kernels.cu as C++ with a small header (emu.h) and runs
-// each block's threads as OS threads meeting at __syncthreads. A third test
+// Device holds buffers of float32 in device memory and runs the network's
+// operators on them (ops.go): 3×3 convolutions as im2col and a cuBLAS
+// product, 1×1 convolutions and linear layers as products, GroupNorm+SiLU,
+// the σ bias, upsampling, concatenation, the DSM loss, with their
+// gradients; Adam, the EMA, Langevin steps and Philox normal numbers.
+//
+// Every kernel is tested against a float64 reference on every backend the
+// machine has: the GPU where a driver and a device are found, and wherever
+// g++ is installed a CPU emulation (OpenEmulator) that compiles kernels.cu
+// as C++ with a small header (emu.h) and runs each block's threads, as OS
+// threads meeting at __syncthreads where a kernel has barriers. Another test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
-// libnvrtc11.2 needs no GPU).
+// libnvrtc11.2 needs no GPU). The driver and cuBLAS calls themselves run
+// only on a GPU.
 //
-// This package is the first part of the CUDA build tag (issue 18): bindings,
-// the random numbers, the optimiser and sampler updates and GroupNorm+SiLU.
-// The network's graph does not run on it yet.
+// Commands use it when built with -tags gpu (package generate); -tags cuda
+// would switch on Gorgonia's own cgo CUDA code instead.
 package cuda

@@ -55,21 +55,30 @@ type driverLib struct {
 	errorString    func(res int32, s **byte) int32
 }
 
-func loadDriver() (*driverLib, error) {
-	var h uintptr
+// dlopenAny opens the first library of names that loads.
+func dlopenAny(what string, names []string) (uintptr, string, error) {
 	var errs []string
-	l := &driverLib{}
-	for _, n := range driverNames {
+	for _, n := range names {
 		lib, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err == nil {
-			h, l.name = lib, n
-			break
+			return lib, n, nil
 		}
-		errs = append(errs, err.Error())
+		msg := err.Error()
+		if msg == "" { // dlerror read on another thread
+			msg = n + ": cannot be opened"
+		}
+		errs = append(errs, msg)
 	}
-	if h == 0 {
-		return nil, fmt.Errorf("%w: the CUDA driver (%s): %s", ErrNoLibrary, strings.Join(driverNames, ", "), strings.Join(errs, "; "))
+	return 0, "", fmt.Errorf("%w: %s (%s): %s", ErrNoLibrary, what, strings.Join(names, ", "), strings.Join(errs, "; "))
+}
+
+func loadDriver() (*driverLib, error) {
+	l := &driverLib{}
+	h, name, err := dlopenAny("the CUDA driver", driverNames)
+	if err != nil {
+		return nil, err
 	}
+	l.name = name
 	for sym, fn := range map[string]any{
 		"cuInit": &l.init, "cuDriverGetVersion": &l.driverVersion, "cuDeviceGetCount": &l.deviceCount,
 		"cuDeviceGet": &l.deviceGet, "cuDeviceGetName": &l.deviceName, "cuDeviceTotalMem_v2": &l.totalMem,
@@ -329,20 +338,12 @@ type cublasLib struct {
 }
 
 func loadCublas() (*cublasLib, error) {
-	var h uintptr
-	var errs []string
 	l := &cublasLib{}
-	for _, n := range cublasNames {
-		lib, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err == nil {
-			h, l.name = lib, n
-			break
-		}
-		errs = append(errs, err.Error())
+	h, name, err := dlopenAny("cuBLAS", cublasNames)
+	if err != nil {
+		return nil, err
 	}
-	if h == 0 {
-		return nil, fmt.Errorf("%w: cuBLAS (%s): %s", ErrNoLibrary, strings.Join(cublasNames, ", "), strings.Join(errs, "; "))
-	}
+	l.name = name
 	for sym, fn := range map[string]any{"cublasCreate_v2": &l.create, "cublasDestroy_v2": &l.destroy,
 		"cublasGetVersion_v2": &l.version, "cublasSgemm_v2": &l.sgemm} {
 		if _, err := purego.Dlsym(h, sym); err != nil {

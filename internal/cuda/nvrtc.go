@@ -37,19 +37,9 @@ var (
 
 func loadNVRTC() (*nvrtcLib, error) {
 	nvrtcOnce.Do(func() {
-		var h uintptr
-		var name string
-		var errs []string
-		for _, n := range nvrtcNames {
-			lib, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-			if err == nil {
-				h, name = lib, n
-				break
-			}
-			errs = append(errs, err.Error())
-		}
-		if h == 0 {
-			nvrtcErr = fmt.Errorf("%w: NVRTC (%s): %s", ErrNoLibrary, strings.Join(nvrtcNames, ", "), strings.Join(errs, "; "))
+		h, name, err := dlopenAny("NVRTC", nvrtcNames)
+		if err != nil {
+			nvrtcErr = err
 			return
 		}
 		l := &nvrtcLib{name: name}
