@@ -77,8 +77,8 @@ type Config struct {
 	// and one is found, else the CPU. The samplers' own arithmetic and the
 	// classifier of -class stay on the CPU.
 	Device string
-	Log        io.Writer
-	Bar        bool
+	Log    io.Writer
+	Bar    bool
 }
 
 func (c Config) logw() io.Writer {
