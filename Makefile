@@ -1,7 +1,7 @@
 # The everyday jobs. `make run` is the whole main job on the default preset.
 GO ?= go
 
-.PHONY: run train sample test smoke bench vet
+.PHONY: run train sample test smoke bench vet gpu-tests
 
 run: train sample
 
@@ -27,3 +27,11 @@ smoke:
 # Our training and forward speed beside PyTorch's (../shared/bench/torch_ref.py).
 bench:
 	scripts/bench.sh
+
+# Test binaries for a GPU machine that has no Go toolchain
+# (scripts/gpu_check.sh copies and runs them).
+gpu-tests:
+	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/cuda.test ./internal/cuda
+	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/model.test ./model
+	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/generate.test ./generate
+	CGO_ENABLED=0 $(GO) build -tags gpu -o gpu-bin/sample ./cmd/sample
