@@ -8,6 +8,9 @@ import (
 	"testing"
 
 	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/nn"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // TestDeviceScorerMatchesCPU: the score network's graph run by the device
@@ -72,5 +75,102 @@ func TestDeviceScorerMatchesCPU(t *testing.T) {
 				t.Fatalf("device scores differ from the CPU's by %g (relative L2)", rel)
 			}
 		})
+	}
+}
+
+// TestDeviceGradientsMatchCPU: the training graph — the score network, the
+// DSM loss and gorgonia.Grad's gradients of every weight — run by the
+// device kernels gives the tape machine's per-image losses and gradients to
+// float32 rounding.
+func TestDeviceGradientsMatchCPU(t *testing.T) {
+	dev, err := cuda.OpenEmulator()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer dev.Close()
+	cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+	r := rand.New(rand.NewPCG(10, 10))
+	params, err := Init(cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 3
+	net, err := Build(cfg, params, batch, tensor.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := net.Graph
+	sig := G.NewTensor(g, G.Float32, 1, G.WithShape(batch), G.WithName("sigma"), G.WithValue(tensor.New(tensor.WithShape(batch), tensor.WithBacking([]float32{0.05, 0.3, 1}))))
+	zs := net.X.Shape()
+	zv := make([]float32, zs.TotalSize())
+	for i := range zv {
+		zv[i] = float32(r.NormFloat64())
+	}
+	z := G.NewTensor(g, G.Float32, 4, G.WithShape(zs...), G.WithName("z"), G.WithValue(tensor.New(tensor.WithShape(zs...), tensor.WithBacking(zv))))
+	loss, lossOp, err := nn.ResidualLoss(net.Out, sig, z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grads, err := G.Grad(loss, net.Weights...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, batch*cfg.Dim())
+	for i := range x {
+		x[i] = float32(r.Float64())
+	}
+	if err := net.SetInput(x, []float64{0.05, 0.3, 1}); err != nil {
+		t.Fatal(err)
+	}
+	run, err := nn.NewDeviceRun(dev, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	if err := run.Upload(append([]*G.Node{net.X, net.Emb, net.InvSigma, sig, z}, net.Weights...)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Run(); err != nil {
+		t.Fatal(err)
+	}
+	vm := G.NewTapeMachine(g)
+	defer vm.Close()
+	if err := vm.RunAll(); err != nil {
+		t.Fatal(err)
+	}
+	per := make([]float32, batch)
+	if err := run.PerImage(loss, per); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range per {
+		if math.Abs(float64(p)-lossOp.PerImage[i]) > 1e-4*lossOp.PerImage[i] {
+			t.Fatalf("image %d: device loss %g, CPU %g", i, p, lossOp.PerImage[i])
+		}
+	}
+	// Gradients that are zero in exact arithmetic (a bias followed by a
+	// GroupNorm with one channel per group: its per-channel sums cancel)
+	// are float32 noise on both sides; the tolerance has a floor of 1e-6
+	// times the norm of all the gradients.
+	var all float64
+	for _, gn := range grads {
+		for _, v := range gn.Value().Data().([]float32) {
+			all += float64(v) * float64(v)
+		}
+	}
+	all = math.Sqrt(all)
+	for i, gn := range grads {
+		want := gn.Value().Data().([]float32)
+		got := make([]float32, len(want))
+		if err := run.Download(gn, got); err != nil {
+			t.Fatal(err)
+		}
+		var num, den float64
+		for j := range want {
+			num += float64(got[j]-want[j]) * float64(got[j]-want[j])
+			den += float64(want[j]) * float64(want[j])
+		}
+		if d := math.Sqrt(num); !(d <= 1e-4*math.Sqrt(den)+1e-6*all) {
+			t.Errorf("gradient of %s: ‖device − CPU‖ = %g, ‖CPU‖ = %g (all gradients %g)", net.Weights[i].Name(), d, math.Sqrt(den), all)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	G "gorgonia.org/gorgonia"
@@ -15,12 +16,20 @@ import (
 // value held in device memory. Leaves (weights and inputs) are uploaded
 // from their Go values by Upload; outputs are read back by Download.
 //
-// It runs forward graphs (sampling); gradient operators are not mapped yet.
+// Training graphs run too: the gradient operators of this package, and
+// the sums and the unit seed that gorgonia.Grad adds, have their kernels;
+// the loss stays on the device but for each image's value (PerImage).
 type DeviceRun struct {
 	dev   *cuda.Device
 	buf   map[*G.Node]cuda.Buffer
 	steps []func() error
 	owned []cuda.Buffer
+	// What gradient operators take from their forward operators, and the
+	// values that stash operators hand on (by role: dw, db, dγ, dβ).
+	convs map[*convOp]cuda.Conv3
+	stats map[*gnOp]cuda.Buffer
+	aux   map[*G.Node]map[string]cuda.Buffer
+	per   map[*G.Node]cuda.Buffer // a loss node's per-image values
 }
 
 // NewDeviceRun plans the graph g on dev, allocating a buffer for every node.
@@ -30,11 +39,21 @@ func NewDeviceRun(dev *cuda.Device, g *G.ExprGraph) (*DeviceRun, error) {
 		return nil, fmt.Errorf("nn: sorting the graph: %w", err)
 	}
 	slices.Reverse(sorted) // leaves first
-	r := &DeviceRun{dev: dev, buf: map[*G.Node]cuda.Buffer{}}
+	r := &DeviceRun{dev: dev, buf: map[*G.Node]cuda.Buffer{}, convs: map[*convOp]cuda.Conv3{},
+		stats: map[*gnOp]cuda.Buffer{}, aux: map[*G.Node]map[string]cuda.Buffer{}, per: map[*G.Node]cuda.Buffer{}}
 	for _, n := range sorted {
 		if n.Dtype() != tensor.Float32 {
 			r.Close()
 			return nil, fmt.Errorf("nn: device graphs are float32; %s is %v", n.Name(), n.Dtype())
+		}
+		if st, ok := n.Op().(*stashOp); ok { // a value another step computes
+			b, err := r.stashed(n, st)
+			if err != nil {
+				r.Close()
+				return nil, err
+			}
+			r.buf[n] = b
+			continue
 		}
 		b, err := r.alloc(n.Shape().TotalSize())
 		if err != nil {
@@ -43,6 +62,18 @@ func NewDeviceRun(dev *cuda.Device, g *G.ExprGraph) (*DeviceRun, error) {
 		}
 		r.buf[n] = b
 		if n.Op() == nil {
+			continue
+		}
+		if isConstant(n) {
+			v, ok := n.Value().Data().(float32)
+			if !ok {
+				r.Close()
+				return nil, fmt.Errorf("nn: constant %s is not a float32 scalar", n.Name())
+			}
+			if err := dev.Upload(b, []float32{v}); err != nil {
+				r.Close()
+				return nil, err
+			}
 			continue
 		}
 		step, err := r.plan(n)
@@ -99,6 +130,64 @@ func (r *DeviceRun) Run() error {
 	return nil
 }
 
+// PerImage copies each image's loss of a loss node (ResidualLoss) from the
+// last run into dst (the loss node's own value is their mean).
+func (r *DeviceRun) PerImage(loss *G.Node, dst []float32) error {
+	b, ok := r.per[loss]
+	if !ok {
+		return fmt.Errorf("nn: %s is not a loss of the device graph", loss.Name())
+	}
+	return r.dev.Download(dst, b)
+}
+
+// Buffer is the device buffer of a node (a weight, an input, a gradient).
+func (r *DeviceRun) Buffer(n *G.Node) (cuda.Buffer, bool) {
+	b, ok := r.buf[n]
+	return b, ok
+}
+
+// isConstant reports whether n is one of Gorgonia's constants (the seed
+// of gorgonia.Grad).
+func isConstant(n *G.Node) bool {
+	return fmt.Sprintf("%T", n.Op()) == "gorgonia.constantScalar"
+}
+
+// isSum reports whether n is Gorgonia's elementwise a + b of two operands
+// of its shape (gorgonia.Grad sums the gradients of a shared node so).
+func isSum(n *G.Node, in []*G.Node) bool {
+	return fmt.Sprintf("%T", n.Op()) == "gorgonia.elemBinOp" && strings.HasPrefix(n.Op().String(), "+") &&
+		len(in) == 2 && in[0].Shape().Eq(n.Shape()) && in[1].Shape().Eq(n.Shape())
+}
+
+// stashed is the buffer a stash operator hands on: the role its name
+// ends with, from the gradient step of its one operand.
+func (r *DeviceRun) stashed(n *G.Node, st *stashOp) (cuda.Buffer, error) {
+	var src *G.Node
+	for it := n.Graph().From(n.ID()); it.Next(); {
+		src = it.Node().(*G.Node)
+	}
+	role := st.name[strings.LastIndex(st.name, ".")+1:]
+	b, ok := r.aux[src][role]
+	if !ok {
+		return cuda.Buffer{}, fmt.Errorf("nn: %s: no %s from %s on the device", n.Name(), role, src.Name())
+	}
+	return b, nil
+}
+
+// keep allocates a buffer of n values that a step of node computes for a
+// stash operator under role.
+func (r *DeviceRun) keep(node *G.Node, role string, n int) (cuda.Buffer, error) {
+	b, err := r.alloc(n)
+	if err != nil {
+		return b, err
+	}
+	if r.aux[node] == nil {
+		r.aux[node] = map[string]cuda.Buffer{}
+	}
+	r.aux[node][role] = b
+	return b, nil
+}
+
 // Download copies a node's value from the device into dst.
 func (r *DeviceRun) Download(n *G.Node, dst []float32) error {
 	b, ok := r.buf[n]
@@ -138,6 +227,7 @@ func (r *DeviceRun) plan(n *G.Node) (func() error, error) {
 				return nil, err
 			}
 			g.Col = col
+			r.convs[op] = g
 			return func() error { return d.Conv3Forward(g, out, b(0), b(1), b(2)) }, nil
 		}
 		return nil, fmt.Errorf("nn: no device kernels for a %d×%d convolution of stride %d, pad %d", op.geom.K, op.geom.K, op.geom.Stride, op.geom.Pad)
@@ -147,6 +237,7 @@ func (r *DeviceRun) plan(n *G.Node) (func() error, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.stats[op] = stats
 		return func() error {
 			return d.GroupNormSiLU(out, stats, b(0), b(1), b(2), xs[0], xs[1], xs[2]*xs[3], op.groups, gnEps)
 		}, nil
@@ -172,5 +263,154 @@ func (r *DeviceRun) plan(n *G.Node) (func() error, error) {
 			return d.Copy(out, b(0).N, b(1))
 		}, nil
 	}
+	if isSum(n, in) {
+		return func() error { return d.Add(out, b(0), b(1)) }, nil
+	}
+	return r.planGrad(n, in, out)
+}
+
+// planGrad maps the gradient operators.
+func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() error, error) {
+	d := r.dev
+	b := func(i int) cuda.Buffer { return r.buf[in[i]] }
+	s := func(i int) tensor.Shape { return in[i].Shape() }
+	switch op := n.Op().(type) {
+	case *ResidualLossOp: // (s, σ, z): each image's loss, and ∂s of their mean
+		ss := s(0)
+		per, err := r.alloc(ss[1])
+		if err != nil {
+			return nil, err
+		}
+		ds, err := r.keep(n, "ds", ss.TotalSize())
+		if err != nil {
+			return nil, err
+		}
+		r.per[n] = per
+		return func() error { return d.ResidualLoss(per, ds, b(0), b(1), b(2), ss[0], ss[1], ss[2]*ss[3]) }, nil
+	case *residualGradOp: // (s, σ, z, ∂loss): the loss step's ∂s, for ∂loss = 1
+		seed := in[3]
+		if v, ok := seed.Value().Data().(float32); !isConstant(seed) || !ok || v != 1 {
+			return nil, fmt.Errorf("nn: %s: the device takes the loss's gradient seed as the constant 1", n.Name())
+		}
+		var loss *G.Node
+		for l := range r.per {
+			if l.Op().(*ResidualLossOp) != nil && sameOperands(l, in[:3]) {
+				loss = l
+			}
+		}
+		if loss == nil {
+			return nil, fmt.Errorf("nn: %s: its loss node is not on the device", n.Name())
+		}
+		ds := r.aux[loss]["ds"]
+		return func() error { return d.Copy(out, 0, ds) }, nil
+	case *conv3GradOp: // (x, w, ∂y) → ∂x; ∂w and ∂bias for the stash operators
+		g, ok := r.convs[op.fwd]
+		if !ok {
+			return nil, fmt.Errorf("nn: %s: its forward convolution is not on the device", n.Name())
+		}
+		dcol, err := r.alloc(g.ColSize())
+		if err != nil {
+			return nil, err
+		}
+		dw, err := r.keep(n, "dw", op.wShape.TotalSize())
+		if err != nil {
+			return nil, err
+		}
+		db, err := r.keep(n, "db", op.wShape[0])
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			if err := d.Conv3BackwardW(g, dw, db, b(2)); err != nil {
+				return err
+			}
+			return d.Conv3BackwardX(g, out, b(1), b(2), dcol)
+		}, nil
+	case *convGradXOp: // (w, ∂y) → ∂x
+		xs, ws := op.xShape, s(0)
+		if op.geom.pointwise() {
+			return func() error { return d.Gemm(true, false, xs[0], xs[1]*xs[2]*xs[3], ws[0], 1, b(0), b(1), 0, out) }, nil
+		}
+		if op.geom.K == 3 && op.geom.Pad == 1 {
+			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
+			dcol, err := r.alloc(g.ColSize())
+			if err != nil {
+				return nil, err
+			}
+			return func() error { return d.Conv3BackwardX(g, out, b(0), b(1), dcol) }, nil
+		}
+	case *convGradWOp: // (x, ∂y) → ∂w
+		xs, ws := s(0), op.wShape
+		if op.geom.pointwise() {
+			return func() error { return d.Gemm(false, true, ws[0], xs[0], xs[1]*xs[2]*xs[3], 1, b(1), b(0), 0, out) }, nil
+		}
+		if op.geom.K == 3 && op.geom.Pad == 1 {
+			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
+			col, err := r.alloc(g.ColSize())
+			if err != nil {
+				return nil, err
+			}
+			g.Col = col
+			db, err := r.alloc(ws[0])
+			if err != nil {
+				return nil, err
+			}
+			return func() error {
+				if err := d.Im2Col3(col, b(0), g.C, g.B, g.H, g.W, g.Stride); err != nil {
+					return err
+				}
+				return d.Conv3BackwardW(g, out, db, b(1))
+			}, nil
+		}
+	case *rowSumOp: // ∂y (O, B, H, W) → ∂bias (O)
+		ys := s(0)
+		return func() error { return d.RowSums(out, b(0), ys[0], ys[1]*ys[2]*ys[3]) }, nil
+	case *gnGradOp: // (x, γ, β, ∂y) → ∂x; ∂γ, ∂β for the stash operators
+		stats, ok := r.stats[op.fwd]
+		if !ok {
+			return nil, fmt.Errorf("nn: %s: its forward GroupNorm is not on the device", n.Name())
+		}
+		xs := s(0)
+		dg, err := r.keep(n, "dγ", xs[0])
+		if err != nil {
+			return nil, err
+		}
+		dbeta, err := r.keep(n, "dβ", xs[0])
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			return d.GroupNormSiLUGrad(out, dg, dbeta, b(0), b(3), b(1), b(2), stats, xs[0], xs[1], xs[2]*xs[3], op.groups)
+		}, nil
+	case *chanBiasGradOp: // ∂h (C, B, H, W) → ∂e (B, C)
+		hs := s(0)
+		return func() error { return d.ChannelBiasGrad(out, b(0), hs[0], hs[1], hs[2]*hs[3]) }, nil
+	case *colSumOp: // ∂y (B, Out) → ∂b (Out)
+		ys := s(0)
+		return func() error { return d.ColSums(out, b(0), ys[0], ys[1]) }, nil
+	case *matMulOp:
+		m, nn, k := op.dims(s(0), s(1))
+		return func() error { return d.Gemm(op.ta, op.tb, m, nn, k, 1, b(0), b(1), 0, out) }, nil
+	case *poolSumOp: // ∂y (C, B, 2H, 2W) → ∂x
+		ys := s(0)
+		return func() error { return d.Upsample2xGrad(out, b(0), ys[0]*ys[1], ys[2]/2, ys[3]/2) }, nil
+	case *siluGradOp: // (x, ∂y) → ∂x
+		return func() error { return d.SiLUGrad(out, b(0), b(1)) }, nil
+	case *sliceChanOp: // channels [from, to) of ∂y: one contiguous range
+		ys := s(0)
+		plane := ys[1] * ys[2] * ys[3]
+		return func() error { return d.CopyFrom(out, b(0), op.from*plane, (op.to-op.from)*plane) }, nil
+	}
 	return nil, fmt.Errorf("nn: no device kernels for operator %v (node %s)", n.Op(), n.Name())
+}
+
+// sameOperands reports whether node n's operands are ops, in order.
+func sameOperands(n *G.Node, ops []*G.Node) bool {
+	i := 0
+	for it := n.Graph().From(n.ID()); it.Next(); i++ {
+		if i >= len(ops) || it.Node().(*G.Node) != ops[i] {
+			return false
+		}
+	}
+	return i == len(ops)
 }

@@ -175,7 +175,7 @@ func (d *Device) Conv3BackwardW(g Conv3, dw, dbias, dy Buffer) error {
 	if err := d.Gemm(false, true, g.O, g.C*9, g.n(), 1, dy, g.Col, 0, dw); err != nil {
 		return err
 	}
-	return d.launch1D("ncsn_row_sums", g.O, dbias, dy, g.O, g.n())
+	return d.RowSums(dbias, dy, g.O, g.n())
 }
 
 // Conv3BackwardX writes dx = col2im(wᵀ · dy), using dcol (ColSize values)
@@ -210,7 +210,7 @@ func (d *Device) LinearBackward(dx, dw, db, x, w, dy Buffer, batch, in, out int)
 	if err := d.Gemm(true, false, in, out, batch, 1, x, dy, 0, dw); err != nil {
 		return err
 	}
-	return d.launch1D("ncsn_col_sums", out, db, dy, batch, out)
+	return d.ColSums(db, dy, batch, out)
 }
 
 // Add writes y = a + b.
@@ -233,4 +233,28 @@ func (d *Device) Pointwise(y, x, w, bias Buffer, c, o, n int) error {
 		return err
 	}
 	return d.launch1D("ncsn_bias_rows", y.N, y, bias, o, n)
+}
+
+// RowSums writes the sums of the rows of x (r × n) into out (r).
+func (d *Device) RowSums(out, x Buffer, r, n int) error {
+	if err := want("row sums", out.N, r, x.N, r*n); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_row_sums", r, out, x, r, n)
+}
+
+// ColSums writes the sums of the columns of x (r × n) into out (n).
+func (d *Device) ColSums(out, x Buffer, r, n int) error {
+	if err := want("column sums", out.N, n, x.N, r*n); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_col_sums", n, out, x, r, n)
+}
+
+// CopyFrom copies n values of src from offset into the start of dst.
+func (d *Device) CopyFrom(dst, src Buffer, offset, n int) error {
+	if offset < 0 || n < 0 || offset+n > src.N || n > dst.N {
+		return fmt.Errorf("cuda: copying %d values from offset %d of a buffer of %d into one of %d", n, offset, src.N, dst.N)
+	}
+	return d.b.copyDevice(dst.Ptr, src.Ptr+DevPtr(4*offset), 4*n)
 }
