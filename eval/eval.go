@@ -48,6 +48,9 @@ type Config struct {
 	Class      string
 	Guidance   float64
 	Classifier string
+	// Device is where the score network runs when drawing, as
+	// cmd/sample's -device.
+	Device string
 	// BPD asks BitsPerDim for the likelihood of N test images instead.
 	BPD bool
 	// Folder datasets (Folder): the image size and colour when the samples
@@ -280,7 +283,7 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
 		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
 			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Log: c.Log,
-			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier})
+			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Device: c.Device})
 		if err != nil {
 			return nil, 0, nil, err
 		}

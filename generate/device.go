@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -12,35 +13,16 @@ import (
 // Devices are the names Config.Device takes ("" picks).
 var Devices = []string{"cpu", "cuda"}
 
-// pickDevice opens the device a run asked for: nil for the CPU. "" takes
-// the GPU when the build has the gpu tag and one is found, and otherwise
-// says why on log and stays on the CPU; "cuda" fails when there is none.
-//
-// The build tag is gpu, not cuda: -tags cuda switches on Gorgonia's own
-// CUDA code (cgo against cuda.h and cuDNN), which this project does not use.
+// pickDevice opens the device of -device (cuda.Pick): nil for the CPU.
 func pickDevice(name string, log io.Writer) (*cuda.Device, error) {
-	switch name {
-	case "cpu":
-		return nil, nil
-	case "", "cuda":
-		if !cudaBuilt {
-			if name == "cuda" {
-				return nil, fmt.Errorf("%w: -device cuda: this program was built without GPU support; build it with -tags gpu (go run -tags gpu ./cmd/sample ...)", ErrConfig)
-			}
-			return nil, nil
-		}
-		dev, err := openGPU()
-		if err != nil {
-			if name == "cuda" {
-				return nil, fmt.Errorf("generate: -device cuda: %w", err)
-			}
-			fmt.Fprintf(log, "no GPU (%v): running on the CPU\n", err)
-			return nil, nil
-		}
-		fmt.Fprintf(log, "device: %s\n", dev.Describe)
-		return dev, nil
+	dev, err := cuda.Pick(name, log)
+	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	return nil, fmt.Errorf("%w: unknown -device %q (cpu or cuda)", ErrConfig, name)
+	if err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	return dev, nil
 }
 
 // scorer is the score network over weights on the device (nil: the CPU).

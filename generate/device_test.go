@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/ncsn-go/ncsn/internal/cuda"
 )
 
 // TestPickDevice: -device cpu is the CPU; an unknown name is an error;
@@ -24,7 +26,7 @@ func TestPickDevice(t *testing.T) {
 		d.Close()
 		t.Skip("a GPU is here: the fallbacks are not exercised")
 	}
-	if !cudaBuilt {
+	if !cuda.Built {
 		if err == nil || !strings.Contains(err.Error(), "-tags gpu") {
 			t.Fatalf("cuda without the tag: %v", err)
 		}

@@ -15,14 +15,14 @@ import (
 // labels, over the same noise levels (or times) as the score model, and the
 // gradients of that loss.
 type classifierGraph struct {
-	net    *model.ScoreNet
-	onehot *G.Node
-	loss   *G.Node
-	ce     *nn.SoftmaxCEOp
-	grads  []*G.Node
-	vm     G.VM
-	input  []float32
-	per    []float64
+	net       *model.ScoreNet
+	onehot    *G.Node
+	loss      *G.Node
+	ce        *nn.SoftmaxCEOp
+	gradNodes []*G.Node
+	vm        G.VM
+	input     []float32
+	per       []float64
 }
 
 func newClassifierGraph(cfg model.Config, params model.Params, batch int) (*classifierGraph, error) {
@@ -39,7 +39,7 @@ func newClassifierGraph(cfg model.Config, params model.Params, batch int) (*clas
 	if c.loss, c.ce, err = nn.SoftmaxCrossEntropy(net.Out, c.onehot); err != nil {
 		return nil, err
 	}
-	if c.grads, err = G.Grad(c.loss, net.Weights...); err != nil {
+	if c.gradNodes, err = G.Grad(c.loss, net.Weights...); err != nil {
 		return nil, fmt.Errorf("train: differentiating the classifier's loss: %w", err)
 	}
 	c.vm = G.NewTapeMachine(net.Graph)
@@ -76,6 +76,6 @@ func (c *classifierGraph) run(x, z []float32, labels []int, means, sigmas []floa
 	return float64(c.loss.Value().Data().(float32)), append([]float64(nil), c.per...), nil
 }
 
-func (c *classifierGraph) gradNodes() []*G.Node { return c.grads }
+func (c *classifierGraph) grads() [][]float32 { return nodeValues(c.gradNodes) }
 
 func (c *classifierGraph) close() { c.vm.Close() }

@@ -68,10 +68,14 @@ type Config struct {
 
 	DataDir string `json:"-"`
 	CkptDir string `json:"-"`
-	Keep    int    `json:"-"` // checkpoints kept; ≤ 0 keeps all
-	Fresh   bool   `json:"-"` // start over; earlier checkpoints are archived
-	Wipe    bool   `json:"-"` // with Fresh: delete earlier checkpoints instead
-	Resume  string `json:"-"` // resume from this file
+	// Device is where the score model trains: "cpu", "cuda" (a GPU; a
+	// build with -tags gpu), or "" (the GPU where the build has the tag and
+	// one is found). Checkpoints are the same files either way.
+	Device string `json:"-"`
+	Keep   int    `json:"-"` // checkpoints kept; ≤ 0 keeps all
+	Fresh  bool   `json:"-"` // start over; earlier checkpoints are archived
+	Wipe   bool   `json:"-"` // with Fresh: delete earlier checkpoints instead
+	Resume string `json:"-"` // resume from this file
 	// Set names the settings the user gave explicitly (flag names); on resume
 	// they must agree with the checkpoint's.
 	Set map[string]bool `json:"-"`

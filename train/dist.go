@@ -8,7 +8,6 @@ import (
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/mpi"
-	G "gorgonia.org/gorgonia"
 )
 
 // dataParallel is the side of a run spread over the ranks of an MPI job
@@ -82,10 +81,10 @@ func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
 // and noise scales, and the stop flags of every rank; it returns the global
 // mean loss, per-image arrays of the whole batch, and whether any rank is
 // stopping.
-func (dp *dataParallel) reduce(grads []*G.Node, batch int, loss float64, per []float64, lvl []int, tt, sig []float64, stop bool) (float64, []float64, []int, []float64, []float64, bool, error) {
+func (dp *dataParallel) reduce(grads [][]float32, batch int, loss float64, per []float64, lvl []int, tt, sig []float64, stop bool) (float64, []float64, []int, []float64, []float64, bool, error) {
 	n := 0
 	for _, gr := range grads {
-		n += len(gr.Value().Data().([]float32))
+		n += len(gr)
 	}
 	size := n + 4*batch + 2
 	if len(dp.buf) != size {
@@ -95,7 +94,7 @@ func (dp *dataParallel) reduce(grads []*G.Node, batch int, loss float64, per []f
 	clear(b)
 	k := 0
 	for _, gr := range grads {
-		k += copy(b[k:], gr.Value().Data().([]float32))
+		k += copy(b[k:], gr)
 	}
 	for i := range per {
 		j := dp.from + i
@@ -110,8 +109,7 @@ func (dp *dataParallel) reduce(grads []*G.Node, batch int, loss float64, per []f
 	}
 	inv := 1 / float32(dp.size)
 	k = 0
-	for _, gr := range grads {
-		d := gr.Value().Data().([]float32)
+	for _, d := range grads {
 		for i := range d {
 			d[i] = b[k+i] * inv
 		}

@@ -253,10 +253,10 @@ func TestReduceAveragesGradients(t *testing.T) {
 			}
 			dp := &dataParallel{comm: ranks[k], rank: k, size: 2, local: h, from: k * h}
 			lvl := make([]int, h)
-			loss, per, _, _, _, _, err = dp.reduce(g.grads, batch, loss, per, lvl, make([]float64, h), sig[k*h:(k+1)*h], false)
+			loss, per, _, _, _, _, err = dp.reduce(g.grads(), batch, loss, per, lvl, make([]float64, h), sig[k*h:(k+1)*h], false)
 			res[k] = out{loss: loss, per: per, err: err}
-			for _, gr := range g.grads {
-				res[k].g = append(res[k].g, append([]float32(nil), gr.Value().Data().([]float32)...))
+			for _, gr := range g.grads() {
+				res[k].g = append(res[k].g, append([]float32(nil), gr...))
 			}
 		}()
 	}
@@ -273,8 +273,7 @@ func TestReduceAveragesGradients(t *testing.T) {
 				t.Errorf("rank %d: image %d loss %g, full batch %g", k, i, o.per[i], wantPer[i])
 			}
 		}
-		for j, gr := range full.grads {
-			want := gr.Value().Data().([]float32)
+		for j, want := range full.grads() {
 			var num, den float64
 			for i, v := range want {
 				e := float64(o.g[j][i] - v)

@@ -37,25 +37,34 @@ type objective interface {
 	// and sigmas (B) are each image's marginal m and σ, z (B·D) standard
 	// normal noise. It returns the batch's mean loss and each image's.
 	run(x, z []float32, labels []int, means, sigmas []float64) (float64, []float64, error)
-	// gradNodes are the gradient nodes, in the order of the trainable weights.
-	gradNodes() []*G.Node
+	// grads are the gradients of the last run, in the order of the
+	// trainable weights, in host memory (the data-parallel all-reduce
+	// averages them in place).
+	grads() [][]float32
 	close()
 }
 
 // gradient returns the gradient of o's last run for trainable weight i.
-func gradient(o objective, i int) []float32 {
-	return o.gradNodes()[i].Value().Data().([]float32)
-}
+func gradient(o objective, i int) []float32 { return o.grads()[i] }
 
 // gradNorm is the Euclidean norm of all the gradients of o's last run.
 func gradNorm(o objective) float64 {
 	var s float64
-	for _, g := range o.gradNodes() {
-		for _, v := range g.Value().Data().([]float32) {
+	for _, g := range o.grads() {
+		for _, v := range g {
 			s += float64(v) * float64(v)
 		}
 	}
 	return math.Sqrt(s)
+}
+
+// nodeValues are the float32 values of nodes.
+func nodeValues(ns []*G.Node) [][]float32 {
+	out := make([][]float32, len(ns))
+	for i, n := range ns {
+		out[i] = n.Value().Data().([]float32)
+	}
+	return out
 }
 
 // noised writes x̃ = m·x + σ·z image by image (d values each) into dst.
@@ -73,13 +82,13 @@ func noised(dst, x, z []float32, means, sigmas []float64, d int) {
 // dsmGraph is the score model's training graph: the score network on
 // x̃ = m·x + σz, the DSM loss, and its gradients.
 type dsmGraph struct {
-	net      *model.ScoreNet
-	sigma, z *G.Node
-	loss     *G.Node
-	lossOp   *nn.ResidualLossOp
-	grads    []*G.Node
-	vm       G.VM
-	input    []float32
+	net       *model.ScoreNet
+	sigma, z  *G.Node
+	loss      *G.Node
+	lossOp    *nn.ResidualLossOp
+	gradNodes []*G.Node
+	vm        G.VM
+	input     []float32
 }
 
 func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, error) {
@@ -97,7 +106,7 @@ func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, e
 	if d.loss, d.lossOp, err = nn.ResidualLoss(net.Out, d.sigma, d.z); err != nil {
 		return nil, err
 	}
-	if d.grads, err = G.Grad(d.loss, net.Weights...); err != nil {
+	if d.gradNodes, err = G.Grad(d.loss, net.Weights...); err != nil {
 		return nil, fmt.Errorf("train: differentiating the loss: %w", err)
 	}
 	d.vm = G.NewTapeMachine(g)
@@ -107,19 +116,8 @@ func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, e
 // run evaluates the DSM loss and gradients (labels are not used); the
 // network is conditioned on σ.
 func (d *dsmGraph) run(x, z []float32, _ []int, means, sigmas []float64) (float64, []float64, error) {
-	cfg := d.net.Config
-	b, hw := d.net.Batch, cfg.Height*cfg.Width
-	noised(d.input, x, z, means, sigmas, cfg.Dim())
-	if err := d.net.SetInput(d.input, sigmas); err != nil {
+	if err := d.prepare(x, z, means, sigmas); err != nil {
 		return 0, nil, err
-	}
-	sv := d.sigma.Value().Data().([]float32)
-	zv := d.z.Value().Data().([]float32)
-	for i := 0; i < b; i++ {
-		sv[i] = float32(sigmas[i])
-		for c := 0; c < cfg.Channels; c++ {
-			copy(zv[(c*b+i)*hw:][:hw], z[i*cfg.Dim()+c*hw:][:hw])
-		}
 	}
 	d.vm.Reset()
 	if err := d.vm.RunAll(); err != nil {
@@ -129,6 +127,25 @@ func (d *dsmGraph) run(x, z []float32, _ []int, means, sigmas []float64) (float6
 	return float64(d.loss.Value().Data().(float32)), per, nil
 }
 
-func (d *dsmGraph) gradNodes() []*G.Node { return d.grads }
+// prepare fills the graph's inputs: x̃, σ's features, σ and z.
+func (d *dsmGraph) prepare(x, z []float32, means, sigmas []float64) error {
+	cfg := d.net.Config
+	b, hw := d.net.Batch, cfg.Height*cfg.Width
+	noised(d.input, x, z, means, sigmas, cfg.Dim())
+	if err := d.net.SetInput(d.input, sigmas); err != nil {
+		return err
+	}
+	sv := d.sigma.Value().Data().([]float32)
+	zv := d.z.Value().Data().([]float32)
+	for i := 0; i < b; i++ {
+		sv[i] = float32(sigmas[i])
+		for c := 0; c < cfg.Channels; c++ {
+			copy(zv[(c*b+i)*hw:][:hw], z[i*cfg.Dim()+c*hw:][:hw])
+		}
+	}
+	return nil
+}
+
+func (d *dsmGraph) grads() [][]float32 { return nodeValues(d.gradNodes) }
 
 func (d *dsmGraph) close() { d.vm.Close() }

@@ -18,6 +18,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
@@ -454,10 +455,26 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if r.dp != nil {
 		local, from = r.dp.local, r.dp.from
 	}
+	dev, err := openDevice(cfg.Device, r.log)
+	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if dev != nil && (cfg.Classifier || r.dp != nil) {
+		fmt.Fprintf(r.log, "note: %s trains on the CPU (the device path takes the score model in one process)\n", map[bool]string{true: "the classifier", false: "a data-parallel run"}[cfg.Classifier])
+		dev.Close()
+		dev = nil
+	}
 	var g objective
-	if cfg.Classifier {
+	switch {
+	case dev != nil:
+		defer dev.Close()
+		r.arith = deviceArith
+		g, err = newDeviceDSM(dev, cfg.Model, r.weights, local)
+	case cfg.Classifier:
 		g, err = newClassifierGraph(cfg.Model, r.weights, local)
-	} else {
+	default:
 		g, err = newDSMGraph(cfg.Model, r.weights, local)
 	}
 	if err != nil {
@@ -512,7 +529,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		}
 		gper, glvl, gtt, gsig := per, lvl, tt, sig
 		if r.dp != nil {
-			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(g.gradNodes(), cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
+			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(g.grads(), cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
 				return nil, err
 			}
 			if stop { // every rank stops before the same step

@@ -47,6 +47,7 @@ func run(args []string, stderr io.Writer) int {
 	resume := fs.String("resume", "", "resume from this checkpoint file")
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
+	device := fs.String("device", "", "where the score model trains: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
 	classifier := fs.Bool("classifier", false, "train a noise-conditional classifier p(y | x, σ) for cmd/sample -class (default -ckpt-dir checkpoints/classifier)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -99,6 +100,7 @@ func run(args []string, stderr io.Writer) int {
 		cfg.SaveEvery = *saveEvery
 	}
 	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
+	cfg.Device = *device
 	if cfg.Set["sigmas-from-data"] {
 		cfg.SigmasFromData = *fromData
 	}
