@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sde"
@@ -265,6 +266,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":
 		return fmt.Errorf("%w: -fresh and -resume contradict each other", ErrConfig)
+	case c.Device != "" && c.Device != "cpu" && c.Device != "cuda":
+		return fmt.Errorf("%w: unknown -device %q (cpu or cuda)", ErrConfig, c.Device)
+	case c.Device == "cuda" && !cuda.Built:
+		return fmt.Errorf("%w: -device cuda: %v; build with -tags gpu (go run -tags gpu ./cmd/train ...)", ErrConfig, cuda.ErrNotBuilt)
 	case c.Classifier != c.Model.IsClassifier():
 		return fmt.Errorf("%w: a classifier run needs a network with classes (UseClassifier)", ErrConfig)
 	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn" && c.SDE != "ve":

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 )
 
@@ -204,6 +205,7 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.Wipe = true },
 		func(c *Config) { c.Fresh, c.Resume = true, "x" },
 		func(c *Config) { c.SigmaMin = 2 },
+		func(c *Config) { c.Device = "tpu" },
 	} {
 		c := tinyConfig(t.TempDir())
 		mod(&c)
@@ -213,6 +215,11 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := Preset("huge", "mnist"); err == nil {
 		t.Error("unknown preset accepted")
+	}
+	c := tinyConfig(t.TempDir())
+	c.Device = "cuda"
+	if err := c.Validate(); cuda.Built == (err != nil) {
+		t.Errorf("-device cuda in a build with gpu %v: %v", cuda.Built, err)
 	}
 }
 
