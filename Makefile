@@ -35,3 +35,4 @@ gpu-tests:
 	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/model.test ./model
 	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/generate.test ./generate
 	CGO_ENABLED=0 $(GO) build -tags gpu -o gpu-bin/sample ./cmd/sample
+	CGO_ENABLED=0 $(GO) build -tags gpu -o gpu-bin/train ./cmd/train

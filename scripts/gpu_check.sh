@@ -7,7 +7,9 @@
 #
 # runs every kernel test on the GPU (and in the CPU emulation if g++ is
 # there), NVRTC 12/13 compiling kernels.cu, the score network's graph on the
-# GPU against the CPU scorer, and -device's choice. About a minute.
+# GPU against the CPU scorer, and -device's choice; then, if data/mnist is
+# there (carry it), 100 steps of the default MNIST run on the GPU and on the
+# CPU (their img/s lines), and 64 samples from each. A few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" != run ]; then
@@ -19,3 +21,10 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader ||
 (cd internal/cuda && ../../gpu-bin/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(=== RUN|--- |\s+\w+_test\.go|ok|FAIL|PASS)')
 (cd model && ../gpu-bin/model.test -test.v -test.count=1 -test.run 'DeviceScorer' 2>&1 | grep -E '^(=== RUN|--- |\s+\w+_test\.go|ok|FAIL|PASS)')
 (cd generate && ../gpu-bin/generate.test -test.v -test.count=1 -test.run 'PickDevice' 2>&1 | grep -E '^(=== RUN|--- |\s+\w+_test\.go|ok|FAIL|PASS)')
+if [ -d data/mnist ]; then
+  for dev in cuda cpu; do
+    rm -rf "/tmp/gpu-check-$dev"
+    gpu-bin/train -dataset mnist -steps 100 -save-every 100 -device "$dev" -ckpt-dir "/tmp/gpu-check-$dev" 2>&1 | grep -E 'device|no GPU|step 100/|done|error|panic'
+    /usr/bin/time -f "sample on $dev: %e s" gpu-bin/sample -ckpt "/tmp/gpu-check-$dev" -device "$dev" -n 64 -out "/tmp/gpu-check-$dev/grid.png" 2>&1 | grep -E 'device|sampler|sample on|error'
+  done
+fi
