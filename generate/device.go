@@ -25,6 +25,10 @@ func pickDevice(name string, log io.Writer) (*cuda.Device, error) {
 	return dev, nil
 }
 
+// openDevice opens the device of a run (a variable: tests put the CPU
+// emulation of the kernels here).
+var openDevice = pickDevice
+
 // scorer is the score network over weights on the device (nil: the CPU).
 type scorer interface {
 	sample.Score

@@ -23,6 +23,7 @@ import (
 	"github.com/ncsn-go/ncsn/internal/blas"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
+	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
 	"github.com/schollz/progressbar/v3"
@@ -243,7 +244,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim") {
 		return nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc or ddpm", ErrConfig, c.Sampler)
 	}
-	dev, err := pickDevice(c.Device, c.Log)
+	dev, err := openDevice(c.Device, c.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -268,11 +269,17 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	x := make([]float64, c.N*st.Model.Dim())
 	t0 := time.Now()
 	var evals int
-	if c.Sampler == "ald" {
+	ds, onDevice := scorer.(*model.DeviceScorer)
+	switch {
+	case onDevice && c.Sampler == "ald" && cons == nil && labels == nil && c.GIF == "":
+		if evals, err = annealedOnDevice(dev, ds, st, c, x, r); err != nil {
+			return nil, err
+		}
+	case c.Sampler == "ald":
 		if evals, err = annealed(st, c, sc, x, r, cons); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		if evals, err = continuous(proc, st, c, sc, x, r, cons); err != nil {
 			return nil, err
 		}

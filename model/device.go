@@ -93,3 +93,42 @@ func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
 	}
 	return nil
 }
+
+// ScoreOnDevice writes s_θ(x, σ) for the n images of x (N,C,H,W order,
+// device memory) into out, without leaving the device but for σ's
+// features.
+func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sigma float64, out cuda.Buffer) error {
+	cfg := s.net.Config
+	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
+	if n < 1 || x.N < n*d || out.N < n*d {
+		return fmt.Errorf("model: device score of %d images from %d values into %d", n, x.N, out.N)
+	}
+	if !(sigma > 0) {
+		return fmt.Errorf("model: σ must be positive, got %g", sigma)
+	}
+	for i := range s.sig {
+		s.sig[i] = sigma
+	}
+	clear(s.in)
+	if err := s.net.SetInput(s.in, s.sig); err != nil { // σ's features and 1/σ
+		return err
+	}
+	if err := s.run.Upload(s.net.Emb, s.net.InvSigma); err != nil {
+		return err
+	}
+	xb, _ := s.run.Buffer(s.net.X)
+	ob, _ := s.run.Buffer(s.net.Out)
+	for start := 0; start < n; start += b {
+		m := min(b, n-start)
+		if err := dev.ToGraph(xb, x, start, m, cfg.Channels, b, hw); err != nil {
+			return err
+		}
+		if err := s.run.Run(); err != nil {
+			return fmt.Errorf("model: running the score network on the device: %w", err)
+		}
+		if err := dev.FromGraph(out, ob, start, m, cfg.Channels, b, hw); err != nil {
+			return err
+		}
+	}
+	return nil
+}

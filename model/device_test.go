@@ -174,3 +174,49 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreOnDevice: scores of images that stay in device memory equal the
+// host path's, for a colour network (the layout changes) and a padded
+// last chunk.
+func TestScoreOnDevice(t *testing.T) {
+	dev, err := cuda.OpenEmulator()
+	if err != nil {
+		t.Skip(err)
+	}
+	defer dev.Close()
+	cfg := Config{Channels: 3, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+	r := rand.New(rand.NewPCG(11, 11))
+	params, err := Init(cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	x := make([]float64, n*cfg.Dim())
+	xf := make([]float32, len(x))
+	for i := range x {
+		xf[i] = float32(r.Float64())
+		x[i] = float64(xf[i])
+	}
+	s, err := NewDeviceScorer(dev, cfg, params, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := make([]float64, len(x))
+	if err := s.Score(x, 0.4, want); err != nil {
+		t.Fatal(err)
+	}
+	bx, _ := dev.Alloc(len(x))
+	bo, _ := dev.Alloc(len(x))
+	dev.Upload(bx, xf)
+	if err := s.ScoreOnDevice(dev, bx, n, 0.4, bo); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, len(x))
+	dev.Download(got, bo)
+	for i := range want {
+		if math.Abs(float64(got[i])-want[i]) > 1e-6*(1+math.Abs(want[i])) {
+			t.Fatalf("score %d: on the device %g, through the host %g", i, got[i], want[i])
+		}
+	}
+}

@@ -102,6 +102,12 @@ func (a Annealed) Validate() error {
 	return nil
 }
 
+// StepSize is level i's step αᵢ = ε σᵢ²/σ_L².
+func (a Annealed) StepSize(i int) float64 {
+	sL := a.Sigmas[len(a.Sigmas)-1]
+	return a.Eps * (a.Sigmas[i] / sL) * (a.Sigmas[i] / sL)
+}
+
 // AnnealedLangevin runs NCSN's Algorithm 1 on x in place: for each σᵢ,
 // αᵢ = ε σᵢ²/σ_L², and T steps of x ← x + (αᵢ/2) s(x, σᵢ) + √αᵢ z; then,
 // if a.Denoise, x ← x + σ_L² s(x, σ_L).
@@ -117,7 +123,7 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 	}
 	done := 0
 	for i, sigma := range a.Sigmas {
-		alpha := a.Eps * (sigma / sL) * (sigma / sL)
+		alpha := a.StepSize(i)
 		sd := math.Sqrt(alpha)
 		for t := 0; t < a.StepsPerLevel; t++ {
 			if err := s.Score(x, sigma, g); err != nil {

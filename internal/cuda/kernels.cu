@@ -377,3 +377,21 @@ extern "C" __global__ void ncsn_add(float* y, const float* a, const float* b, in
 	int i = gid();
 	if (i < n) y[i] = a[i] + b[i];
 }
+
+// ncsn_to_graph copies m images (m, C, HW) into the graph's layout
+// (C, B, HW), zeroing images m … B−1 (padding of a last chunk).
+extern "C" __global__ void ncsn_to_graph(float* dst, const float* src, int C, int B, int HW, int m) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)C * B * HW) return;
+	int p = (int)(i % HW), b = (int)(i / HW % B), c = (int)(i / ((u64)HW * B));
+	dst[i] = b < m ? src[((u64)b * C + c) * HW + p] : 0.0f;
+}
+
+// ncsn_from_graph copies the first m images of the graph's layout
+// (C, B, HW) into (m, C, HW).
+extern "C" __global__ void ncsn_from_graph(float* dst, const float* src, int C, int B, int HW, int m) {
+	u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x;
+	if (i >= (u64)m * C * HW) return;
+	int p = (int)(i % HW), c = (int)(i / HW % C), b = (int)(i / ((u64)HW * C));
+	dst[i] = src[((u64)c * B + b) * HW + p];
+}

@@ -258,3 +258,30 @@ func (d *Device) CopyFrom(dst, src Buffer, offset, n int) error {
 	}
 	return d.b.copyDevice(dst.Ptr, src.Ptr+DevPtr(4*offset), 4*n)
 }
+
+// ToGraph copies m images (m, C, HW) from src at image offset from into
+// dst laid out (C, B, HW), zeroing the images past m.
+func (d *Device) ToGraph(dst, src Buffer, from, m, c, b, hw int) error {
+	if m < 1 || m > b || (from+m)*c*hw > src.N || dst.N != c*b*hw {
+		return fmt.Errorf("cuda: to graph: images %d…%d of a buffer of %d values into %d×%d×%d", from, from+m, src.N, c, b, hw)
+	}
+	return d.launch1D("ncsn_to_graph", dst.N, dst, Buffer{Ptr: src.Ptr + DevPtr(4*from*c*hw), N: m * c * hw}, c, b, hw, m)
+}
+
+// FromGraph copies the first m images of src laid out (C, B, HW) into dst
+// (images from … from+m−1 of (N, C, HW)).
+func (d *Device) FromGraph(dst, src Buffer, from, m, c, b, hw int) error {
+	if m < 1 || m > b || (from+m)*c*hw > dst.N || src.N != c*b*hw {
+		return fmt.Errorf("cuda: from graph: %d images of %d×%d×%d into images %d… of a buffer of %d values", m, c, b, hw, from, dst.N)
+	}
+	return d.launch1D("ncsn_from_graph", m*c*hw, Buffer{Ptr: dst.Ptr + DevPtr(4*from*c*hw), N: m * c * hw}, src, c, b, hw, m)
+}
+
+// Axpy writes x ← x + a·s.
+func (d *Device) Axpy(x, s Buffer, a float64) error {
+	n, err := sameSize("axpy", x, s)
+	if err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_langevin", n, x, s, n, float32(a), float32(0), uint64(0), uint64(0))
+}
