@@ -66,8 +66,9 @@ type Config struct {
 	// Class asks for class-conditional samples by classifier guidance: one
 	// class, a comma-separated list, or "all"; then N samples of each
 	// class are drawn, one grid row per class. Guidance is the weight w of
-	// ∇ₓ log p(y | x, σ) added to the score (cmd/sample's default is 1,
-	// Bayes' rule; 0 draws unguided samples). Classifier is the
+	// ∇ₓ log p(y | x, σ) added to the score (1 is Bayes' rule; the
+	// commands' default is DefaultGuidance; 0 draws unguided samples, and is
+	// the only value without a class). Classifier is the
 	// noise-conditional classifier's checkpoint file or folder ("":
 	// DefaultClassifier), trained on the model's dataset and process.
 	Class      string
@@ -117,7 +118,7 @@ func (c Config) validateDraw() error {
 	switch {
 	case c.Class != "" && (c.Inpaint != "" || c.Colorize != ""):
 		return fmt.Errorf("%w: -class and -inpaint/-colorize are one at a time", ErrConfig)
-	case c.Class == "" && c.Guidance != 0 && c.Guidance != 1:
+	case c.Class == "" && c.Guidance != 0:
 		return fmt.Errorf("%w: -guidance goes with -class", ErrConfig)
 	case c.Guidance < 0 || math.IsNaN(c.Guidance) || math.IsInf(c.Guidance, 0):
 		return fmt.Errorf("%w: -guidance %g must be a finite number ≥ 0", ErrConfig, c.Guidance)

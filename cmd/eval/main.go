@@ -44,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.Grey, "grey", false, "folder datasets, PNG samples: grey images")
 	fs.StringVar(&c.NNOut, "nn-out", "nearest.png", "folder datasets: write samples beside their nearest training images here (empty: none)")
 	fs.StringVar(&c.Class, "class", "", "draw class-conditional samples (-n of each class), as cmd/sample's -class, and report how many the classifier assigns to the class asked for")
-	fs.Float64Var(&c.Guidance, "guidance", 1, "with -class: the guidance weight w, as cmd/sample's")
+	fs.Float64Var(&c.Guidance, "guidance", generate.DefaultGuidance, "with -class: the guidance weight w, as cmd/sample's")
 	fs.StringVar(&c.Classifier, "classifier", "", "with -class: the noise-conditional classifier's checkpoint (default "+generate.DefaultClassifier+")")
 	fs.StringVar(&c.Device, "device", "", "where the network runs when drawing: cpu, or cuda (build with -tags gpu), as cmd/sample's")
 	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
@@ -54,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "eval: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if c.Class == "" {
+		c.Guidance = 0
 	}
 	c.Log = stderr
 	var res interface {

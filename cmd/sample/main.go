@@ -40,7 +40,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&c.Colorize, "colorize", "", "colour models: draw colour versions of this image's grey levels (test:N or an image file)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "where test:N finds the dataset (default ./data/<dataset>)")
 	fs.StringVar(&c.Class, "class", "", "class-conditional samples by classifier guidance: a class (7), a list (0,1,2: one row each) or all; -n is then per class (default 8)")
-	fs.Float64Var(&c.Guidance, "guidance", 1, "with -class: the weight w of the classifier's gradient (1: Bayes' rule; larger: sharper classes; 0: unguided)")
+	fs.Float64Var(&c.Guidance, "guidance", generate.DefaultGuidance, "with -class: the weight w of the classifier's gradient (1: Bayes' rule; larger: sharper classes; 0: unguided)")
 	fs.StringVar(&c.Classifier, "classifier", generate.DefaultClassifier, "with -class: the noise-conditional classifier's checkpoint (cmd/train -classifier)")
 	fs.StringVar(&c.Device, "device", "", "where the network runs: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
 	fs.StringVar(&c.GIF, "gif", "", "also write the annealing film (the grid after every noise level) as an animated GIF")
@@ -59,6 +59,9 @@ func run(args []string, stderr io.Writer) int {
 	if c.Class == "" && (set["guidance"] || set["classifier"]) {
 		fmt.Fprintln(stderr, "sample: -guidance and -classifier go with -class")
 		return 2
+	}
+	if c.Class == "" {
+		c.Guidance = 0
 	}
 	c.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
