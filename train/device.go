@@ -3,25 +3,38 @@ package train
 import (
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/nn"
+	"github.com/ncsn-go/ncsn/optim"
 )
 
 // deviceDSM is the DSM training graph run on a device: the same graph and
 // gorgonia.Grad gradients as dsmGraph, its operators run by nn.DeviceRun.
-// In this first version the weights go up and the gradients come back
-// every step (the default MNIST network: 0.9 MB each way); Adam and the
-// EMA stay with the trainer on the CPU.
+// The weights, their gradients, Adam's moments and the EMA stay in device
+// memory for the whole run; each step sends up the noised batch and brings
+// back each image's loss and each tensor's Σ(gradient²) (for the norm that
+// clipping and the finiteness check need). sync brings the state back for
+// checkpoints.
 type deviceDSM struct {
-	g    *dsmGraph
-	dr   *nn.DeviceRun
-	host [][]float32
-	per  []float32
+	g          *dsmGraph
+	dr         *nn.DeviceRun
+	dev        *cuda.Device
+	host       [][]float32 // gradients, downloaded only when asked (grads)
+	per        []float32
+	w, gr      []cuda.Buffer // the trainable weights and their gradients (the graph's buffers)
+	m, v, ema  []cuda.Buffer
+	sq         cuda.Buffer // Σ(gradient²) per tensor
+	sqHost     []float32
+	trainables []int // the trainer's parameter index of each trainable weight
 }
 
-func newDeviceDSM(dev *cuda.Device, cfg model.Config, params model.Params, batch int) (*deviceDSM, error) {
+// newDeviceDSM builds the graph on dev and uploads the run's state: the
+// weights (params), their moving average and Adam's moments (in params
+// order, fixed parameters included, as optim keeps them).
+func newDeviceDSM(dev *cuda.Device, cfg model.Config, params, ema model.Params, m, v [][]float32, batch int) (d *deviceDSM, err error) {
 	g, err := newDSMGraph(cfg, params, batch)
 	if err != nil {
 		return nil, err
@@ -31,10 +44,46 @@ func newDeviceDSM(dev *cuda.Device, cfg model.Config, params model.Params, batch
 		g.close()
 		return nil, err
 	}
-	d := &deviceDSM{g: g, dr: run, per: make([]float32, batch)}
-	for _, n := range g.gradNodes {
-		d.host = append(d.host, make([]float32, n.Shape().TotalSize()))
+	d = &deviceDSM{g: g, dr: run, dev: dev, per: make([]float32, batch)}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	for i, p := range params {
+		if !p.Fixed {
+			d.trainables = append(d.trainables, i)
+		}
 	}
+	if len(d.trainables) != len(g.gradNodes) {
+		return nil, fmt.Errorf("train: %d trainable parameters, %d gradients", len(d.trainables), len(g.gradNodes))
+	}
+	if err := run.Upload(g.net.Weights...); err != nil {
+		return nil, err
+	}
+	for k, i := range d.trainables {
+		wb, _ := run.Buffer(g.net.Weights[k])
+		gb, _ := run.Buffer(g.gradNodes[k])
+		d.w, d.gr = append(d.w, wb), append(d.gr, gb)
+		d.host = append(d.host, make([]float32, len(params[i].Data)))
+		for _, pair := range []struct {
+			dst  *[]cuda.Buffer
+			data []float32
+		}{{&d.m, m[i]}, {&d.v, v[i]}, {&d.ema, ema[i].Data}} {
+			b, err := dev.Alloc(len(pair.data))
+			if err != nil {
+				return nil, err
+			}
+			*pair.dst = append(*pair.dst, b)
+			if err := dev.Upload(b, pair.data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if d.sq, err = dev.Alloc(len(d.trainables)); err != nil {
+		return nil, err
+	}
+	d.sqHost = make([]float32, len(d.trainables))
 	return d, nil
 }
 
@@ -46,19 +95,11 @@ func (d *deviceDSM) step(x, z []float32, means, sigmas []float64) (float64, []fl
 	if err := d.dr.Upload(net.X, net.Emb, net.InvSigma, d.g.sigma, d.g.z); err != nil {
 		return 0, nil, err
 	}
-	if err := d.dr.Upload(net.Weights...); err != nil {
-		return 0, nil, err
-	}
 	if err := d.dr.Run(); err != nil {
 		return 0, nil, fmt.Errorf("train: running the training graph on the device: %w", err)
 	}
 	if err := d.dr.PerImage(d.g.loss, d.per); err != nil {
 		return 0, nil, err
-	}
-	for i, n := range d.g.gradNodes {
-		if err := d.dr.Download(n, d.host[i]); err != nil {
-			return 0, nil, err
-		}
 	}
 	per := make([]float64, len(d.per))
 	var mean float64
@@ -73,9 +114,75 @@ func (d *deviceDSM) run(x, z []float32, _ []int, means, sigmas []float64) (float
 	return d.step(x, z, means, sigmas)
 }
 
-func (d *deviceDSM) grads() [][]float32 { return d.host }
+// grads downloads the gradients of the last run (the trainer does not
+// need them: it uses norm and update; the data-parallel all-reduce would).
+func (d *deviceDSM) grads() [][]float32 {
+	for k, n := range d.g.gradNodes {
+		if err := d.dr.Download(n, d.host[k]); err != nil {
+			for i := range d.host[k] {
+				d.host[k][i] = float32(math.NaN()) // a failed download is not a gradient
+			}
+		}
+	}
+	return d.host
+}
+
+// norm is the Euclidean norm of all the gradients of the last run.
+func (d *deviceDSM) norm() (float64, error) {
+	for k, g := range d.gr {
+		if err := d.dev.SumSquares(d.sq, k, g); err != nil {
+			return 0, err
+		}
+	}
+	if err := d.dev.Download(d.sqHost, d.sq); err != nil {
+		return 0, err
+	}
+	var s float64
+	for _, v := range d.sqHost {
+		s += float64(v)
+	}
+	return math.Sqrt(s), nil
+}
+
+// update is one Adam step of opt's hyper-parameters at its step count
+// (after Begin) on every trainable weight, the gradients times scale, then
+// the EMA with decay dec — on the device, as optim computes them.
+func (d *deviceDSM) update(opt *optim.Adam, scale float64, dec float32) error {
+	s := cuda.AdamStep{T: opt.T, LR: opt.LR, Beta1: opt.Beta1, Beta2: opt.Beta2, Eps: opt.Eps, Scale: scale}
+	for k := range d.w {
+		if err := d.dev.Adam(d.w[k], d.m[k], d.v[k], d.gr[k], s); err != nil {
+			return err
+		}
+		if err := d.dev.EMA(d.ema[k], d.w[k], dec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sync copies the weights, their average and Adam's moments from the
+// device into the trainer's state (before a checkpoint is written).
+func (d *deviceDSM) sync(params, ema model.Params, m, v [][]float32) error {
+	for k, i := range d.trainables {
+		for _, pair := range []struct {
+			dst []float32
+			src cuda.Buffer
+		}{{params[i].Data, d.w[k]}, {ema[i].Data, d.ema[k]}, {m[i], d.m[k]}, {v[i], d.v[k]}} {
+			if err := d.dev.Download(pair.dst, pair.src); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 func (d *deviceDSM) close() {
+	for _, bs := range [][]cuda.Buffer{d.m, d.v, d.ema} {
+		for _, b := range bs {
+			d.dev.Free(b)
+		}
+	}
+	d.dev.Free(d.sq)
 	d.dr.Close()
 	d.g.close()
 }

@@ -15,8 +15,9 @@ import (
 	"github.com/ncsn-go/ncsn/internal/cuda"
 )
 
-// TestTrainOnDevice: a run whose graph runs on the device kernels (their
-// CPU emulation here) follows the CPU run step for step — the same losses
+// TestTrainOnDevice: a run whose graph, Adam and EMA run on the device
+// kernels (their CPU emulation here), with gradients clipped by the norm
+// the device computes, follows the CPU run step for step — the same losses
 // and weights to float32 rounding — records the device's arithmetic path,
 // and its checkpoint resumes on the CPU.
 //
@@ -24,6 +25,9 @@ import (
 func TestTrainOnDevice(t *testing.T) {
 	if os.Getenv("NCSN_SLOW") != "1" {
 		t.Skip("slow in the CPU emulation: NCSN_SLOW=1 runs it")
+	}
+	if !cuda.Built {
+		t.Skip("-device cuda needs a build with -tags gpu")
 	}
 	dev, err := cuda.OpenEmulator()
 	if err != nil {
@@ -43,12 +47,12 @@ func TestTrainOnDevice(t *testing.T) {
 	// Adam would turn their float32 noise into full steps).
 	cpuDir, devDir := t.TempDir(), t.TempDir()
 	c := tinyConfig(cpuDir)
-	c.Steps, c.Model.Base = 4, 16
+	c.Steps, c.Model.Base, c.MaxGradNorm = 4, 16, 0.5 // clipping: the norm computed on the device
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	d := tinyConfig(devDir)
-	d.Steps, d.Device, d.Model.Base = 4, "cuda", 16
+	d.Steps, d.Device, d.Model.Base, d.MaxGradNorm = 4, "cuda", 16, 0.5
 	res, err := Run(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)

@@ -471,7 +471,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	case dev != nil:
 		defer dev.Close()
 		r.arith = deviceArith
-		g, err = newDeviceDSM(dev, cfg.Model, r.weights, local)
+		g, err = newDeviceDSM(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
 	case cfg.Classifier:
 		g, err = newClassifierGraph(cfg.Model, r.weights, local)
 	default:
@@ -537,7 +537,15 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			}
 		}
 		// Nothing of a non-finite step is applied, logged or saved.
-		norm := gradNorm(g)
+		dg, onDevice := g.(*deviceDSM)
+		var norm float64
+		if onDevice {
+			if norm, err = dg.norm(); err != nil {
+				return nil, err
+			}
+		} else {
+			norm = gradNorm(g)
+		}
 		if err := r.checkFinite(loss, norm, gper, glvl, gtt, gsig); err != nil {
 			return nil, err
 		}
@@ -546,15 +554,21 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			scale = cfg.MaxGradNorm / norm
 		}
 		r.opt.Begin()
-		for i, p := range r.weights {
-			if p.Fixed {
-				continue
-			}
-			r.opt.UpdateScaled(i, p.Data, gradient(g, gradIndex(r.weights, i)), scale)
-		}
 		dec := optim.EMADecay(cfg.EMADecay, r.opt.T)
-		for i, p := range r.weights {
-			optim.UpdateEMA(r.ema[i].Data, p.Data, dec)
+		if onDevice {
+			if err := dg.update(r.opt, scale, dec); err != nil {
+				return nil, err
+			}
+		} else {
+			for i, p := range r.weights {
+				if p.Fixed {
+					continue
+				}
+				r.opt.UpdateScaled(i, p.Data, gradient(g, gradIndex(r.weights, i)), scale)
+			}
+			for i, p := range r.weights {
+				optim.UpdateEMA(r.ema[i].Data, p.Data, dec)
+			}
 		}
 		r.step++
 		res.Step, res.Loss = r.step, loss
@@ -574,11 +588,17 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			if err := logw.flush(); err != nil {
 				return nil, err
 			}
+			if err := syncFrom(g, r); err != nil {
+				return nil, err
+			}
 			if res.Checkpoint, err = r.save(r.elapsed + secs); err != nil {
 				return nil, err
 			}
 			lastSaved = r.step
 		}
+	}
+	if err := syncFrom(g, r); err != nil {
+		return nil, err
 	}
 	if bar != nil {
 		bar.Finish()
@@ -598,6 +618,14 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	}
 	fmt.Fprintf(r.log, "done: step %d, loss %.4f, %.0f s this session; saved %s\n", r.step, res.Loss, secs, res.Checkpoint)
 	return res, nil
+}
+
+// syncFrom brings the state of a run on a device back into r.
+func syncFrom(g objective, r *run) error {
+	if dg, ok := g.(*deviceDSM); ok {
+		return dg.sync(r.weights, r.ema, r.opt.M, r.opt.V)
+	}
+	return nil
 }
 
 // checkFinite returns an ErrNonFinite error naming the step and the noise

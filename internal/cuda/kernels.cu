@@ -395,3 +395,18 @@ extern "C" __global__ void ncsn_from_graph(float* dst, const float* src, int C, 
 	int p = (int)(i % HW), c = (int)(i / HW % C), b = (int)(i / ((u64)HW * C));
 	dst[i] = src[((u64)c * B + b) * HW + p];
 }
+
+// ncsn_sumsq writes Σ x² (in double) of x (n values) to out[0]: one block
+// of GN_THREADS threads (the gradient norm for clipping, per tensor).
+extern "C" __global__ void ncsn_sumsq(float* out, const float* x, int n) {
+	__shared__ double acc[GN_THREADS];
+	double a = 0;
+	for (int k = threadIdx.x; k < n; k += blockDim.x) a += (double)x[k] * x[k];
+	acc[threadIdx.x] = a;
+	__syncthreads();
+	for (int h = blockDim.x / 2; h > 0; h /= 2) {
+		if ((int)threadIdx.x < h) acc[threadIdx.x] += acc[threadIdx.x + h];
+		__syncthreads();
+	}
+	if (threadIdx.x == 0) out[0] = (float)acc[0];
+}

@@ -245,3 +245,25 @@ func TestGroupNormSiLU(t *testing.T) {
 		}
 	}
 }
+
+func TestSumSquares(t *testing.T) {
+	r := rand.New(rand.NewPCG(30, 31))
+	x := randn(r, 1000, 3)
+	var want float64
+	for _, v := range x {
+		want += float64(v) * float64(v)
+	}
+	for name, d := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			bx, out := upload(t, d, x), upload(t, d, make([]float32, 3))
+			if err := d.SumSquares(out, 1, bx); err != nil {
+				t.Fatal(err)
+			}
+			got := download(t, d, out)
+			near(t, "Σx²", got[1:2], []float64{want}, 1e-6)
+			if got[0] != 0 || got[2] != 0 {
+				t.Fatalf("wrote outside its value: %v", got)
+			}
+		})
+	}
+}

@@ -285,3 +285,16 @@ func (d *Device) Axpy(x, s Buffer, a float64) error {
 	}
 	return d.launch1D("ncsn_langevin", n, x, s, n, float32(a), float32(0), uint64(0), uint64(0))
 }
+
+// SumSquares writes Σ x² of x into out[at] (accumulated in double, stored
+// as float32).
+func (d *Device) SumSquares(out Buffer, at int, x Buffer) error {
+	if at < 0 || at >= out.N {
+		return fmt.Errorf("cuda: sum of squares into value %d of a buffer of %d", at, out.N)
+	}
+	p, err := pack(d.b.argSpace(), []any{DevPtr(uintptr(out.Ptr) + uintptr(4*at)), x, x.N})
+	if err != nil {
+		return err
+	}
+	return d.b.launch("ncsn_sumsq", [3]uint32{1, 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
+}
