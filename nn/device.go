@@ -30,7 +30,18 @@ type DeviceRun struct {
 	stats map[*gnOp]cuda.Buffer
 	aux   map[*G.Node]map[string]cuda.Buffer
 	per   map[*G.Node]cuda.Buffer // a loss node's per-image values
+	// The 3×3 convolutions' im2col workspaces, one of each shared by all
+	// (steps run one after another): patches of the input, and of ∂y's
+	// product with the weights; colNeed is the largest size asked.
+	col, dcol cuda.Buffer
+	colNeed   int
 }
+
+// need records a convolution's workspace size.
+func (r *DeviceRun) need(g cuda.Conv3) { r.colNeed = max(r.colNeed, g.ColSize()) }
+
+// view is the first n values of a shared workspace.
+func (r *DeviceRun) view(b cuda.Buffer, n int) cuda.Buffer { return cuda.Buffer{Ptr: b.Ptr, N: n} }
 
 // NewDeviceRun plans the graph g on dev, allocating a buffer for every node.
 func NewDeviceRun(dev *cuda.Device, g *G.ExprGraph) (*DeviceRun, error) {
@@ -82,6 +93,15 @@ func NewDeviceRun(dev *cuda.Device, g *G.ExprGraph) (*DeviceRun, error) {
 			return nil, err
 		}
 		r.steps = append(r.steps, step)
+	}
+	if r.colNeed > 0 {
+		if r.col, err = r.alloc(r.colNeed); err == nil {
+			r.dcol, err = r.alloc(r.colNeed)
+		}
+		if err != nil {
+			r.Close()
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -222,13 +242,12 @@ func (r *DeviceRun) plan(n *G.Node) (func() error, error) {
 			return func() error { return d.Pointwise(out, b(0), b(1), b(2), xs[0], ws[0], xs[1]*xs[2]*xs[3]) }, nil
 		case op.geom.K == 3 && op.geom.Pad == 1:
 			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
-			col, err := r.alloc(g.ColSize())
-			if err != nil {
-				return nil, err
-			}
-			g.Col = col
+			r.need(g)
 			r.convs[op] = g
-			return func() error { return d.Conv3Forward(g, out, b(0), b(1), b(2)) }, nil
+			return func() error {
+				g.Col = r.view(r.col, g.ColSize())
+				return d.Conv3Forward(g, out, b(0), b(1), b(2))
+			}, nil
 		}
 		return nil, fmt.Errorf("nn: no device kernels for a %d×%d convolution of stride %d, pad %d", op.geom.K, op.geom.K, op.geom.Stride, op.geom.Pad)
 	case *gnOp:
@@ -308,10 +327,6 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		if !ok {
 			return nil, fmt.Errorf("nn: %s: its forward convolution is not on the device", n.Name())
 		}
-		dcol, err := r.alloc(g.ColSize())
-		if err != nil {
-			return nil, err
-		}
 		dw, err := r.keep(n, "dw", op.wShape.TotalSize())
 		if err != nil {
 			return nil, err
@@ -321,10 +336,16 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 			return nil, err
 		}
 		return func() error {
+			// The shared workspace no longer holds this convolution's
+			// patches: they are laid out again from x.
+			g.Col = r.view(r.col, g.ColSize())
+			if err := d.Im2Col3(g.Col, b(0), g.C, g.B, g.H, g.W, g.Stride); err != nil {
+				return err
+			}
 			if err := d.Conv3BackwardW(g, dw, db, b(2)); err != nil {
 				return err
 			}
-			return d.Conv3BackwardX(g, out, b(1), b(2), dcol)
+			return d.Conv3BackwardX(g, out, b(1), b(2), r.view(r.dcol, g.ColSize()))
 		}, nil
 	case *convGradXOp: // (w, ∂y) → ∂x
 		xs, ws := op.xShape, s(0)
@@ -333,11 +354,8 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		if op.geom.K == 3 && op.geom.Pad == 1 {
 			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
-			dcol, err := r.alloc(g.ColSize())
-			if err != nil {
-				return nil, err
-			}
-			return func() error { return d.Conv3BackwardX(g, out, b(0), b(1), dcol) }, nil
+			r.need(g)
+			return func() error { return d.Conv3BackwardX(g, out, b(0), b(1), r.view(r.dcol, g.ColSize())) }, nil
 		}
 	case *convGradWOp: // (x, ∂y) → ∂w
 		xs, ws := s(0), op.wShape
@@ -346,17 +364,14 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		if op.geom.K == 3 && op.geom.Pad == 1 {
 			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
-			col, err := r.alloc(g.ColSize())
-			if err != nil {
-				return nil, err
-			}
-			g.Col = col
+			r.need(g)
 			db, err := r.alloc(ws[0])
 			if err != nil {
 				return nil, err
 			}
 			return func() error {
-				if err := d.Im2Col3(col, b(0), g.C, g.B, g.H, g.W, g.Stride); err != nil {
+				g.Col = r.view(r.col, g.ColSize())
+				if err := d.Im2Col3(g.Col, b(0), g.C, g.B, g.H, g.W, g.Stride); err != nil {
 					return err
 				}
 				return d.Conv3BackwardW(g, out, db, b(1))
