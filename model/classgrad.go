@@ -72,48 +72,20 @@ func (c *ClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, 
 	if len(x)%d != 0 || len(dst) != len(x) || len(labels) != len(x)/d || (logp != nil && len(logp) != len(labels)) {
 		return fmt.Errorf("model: class gradient of %d values, %d labels, into %d; images have %d", len(x), len(labels), len(dst), d)
 	}
-	if !(sigma > 0) {
-		return fmt.Errorf("model: σ must be positive, got %g", sigma)
-	}
 	for _, y := range labels {
 		if y < 0 || y >= k {
 			return fmt.Errorf("model: class %d out of range (the classifier has %d)", y, k)
 		}
 	}
-	for i := range c.sig {
-		c.sig[i] = sigma
-	}
 	cfg := c.net.Config
 	hw := cfg.Height * cfg.Width
-	n := len(x) / d
-	for start := 0; start < n; start += b {
-		m := min(b, n-start)
-		for i := 0; i < m*d; i++ {
-			c.in[i] = float32(x[start*d+i])
-		}
-		clear(c.in[m*d:]) // padding images of the last chunk: class 0, dropped
-		if err := c.net.SetInput(c.in, c.sig); err != nil {
-			return err
-		}
+	return c.net.chunks(x, sigma, c.in, c.sig, func(start, m int) error {
+		// One-hot rows; padding images take class 0, their gradients dropped.
 		switch oh := c.onehot.Value().Data().(type) {
 		case []float32:
-			clear(oh)
-			for i := 0; i < b; i++ {
-				if i < m {
-					oh[i*k+labels[start+i]] = 1
-				} else {
-					oh[i*k] = 1
-				}
-			}
+			oneHot(oh, labels[start:start+m], b, k)
 		case []float64:
-			clear(oh)
-			for i := 0; i < b; i++ {
-				if i < m {
-					oh[i*k+labels[start+i]] = 1
-				} else {
-					oh[i*k] = 1
-				}
-			}
+			oneHot(oh, labels[start:start+m], b, k)
 		}
 		c.vm.Reset()
 		if err := c.vm.RunAll(); err != nil {
@@ -130,8 +102,20 @@ func (c *ClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, 
 				logp[start+i] = math.Log(c.ce.Probs[i*k+labels[start+i]])
 			}
 		}
+		return nil
+	})
+}
+
+// oneHot writes b one-hot rows of k classes: labels, then class 0.
+func oneHot[T float32 | float64](oh []T, labels []int, b, k int) {
+	clear(oh)
+	for i := 0; i < b; i++ {
+		y := 0
+		if i < len(labels) {
+			y = labels[i]
+		}
+		oh[i*k+y] = 1
 	}
-	return nil
 }
 
 // Probs returns the class probabilities p(· | xᵢ, σ) of every image of x,

@@ -51,28 +51,12 @@ func (s *DeviceScorer) Close() error {
 
 // Score writes s_θ(x, σ) into dst; x holds whole images in (N,C,H,W) order.
 func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
-	d, b := s.Dim(), s.net.Batch
+	cfg := s.net.Config
+	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if len(x)%d != 0 || len(dst) != len(x) {
 		return fmt.Errorf("model: score of %d values into %d, images have %d", len(x), len(dst), d)
 	}
-	if !(sigma > 0) {
-		return fmt.Errorf("model: σ must be positive, got %g", sigma)
-	}
-	for i := range s.sig {
-		s.sig[i] = sigma
-	}
-	cfg := s.net.Config
-	hw := cfg.Height * cfg.Width
-	n := len(x) / d
-	for start := 0; start < n; start += b {
-		m := min(b, n-start)
-		for i := 0; i < m*d; i++ {
-			s.in[i] = float32(x[start*d+i])
-		}
-		clear(s.in[m*d:])
-		if err := s.net.SetInput(s.in, s.sig); err != nil {
-			return err
-		}
+	return s.net.chunks(x, sigma, s.in, s.sig, func(start, m int) error {
 		if err := s.run.Upload(s.net.X, s.net.Emb, s.net.InvSigma); err != nil {
 			return err
 		}
@@ -90,8 +74,8 @@ func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
 				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ScoreOnDevice writes s_θ(x, σ) for the n images of x (N,C,H,W order,

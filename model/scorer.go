@@ -43,26 +43,11 @@ func (s *Scorer) Close() error { return s.vm.Close() }
 
 // Score writes s_θ(x, σ) into dst; x holds whole images in (N,C,H,W) order.
 func (s *Scorer) Score(x []float64, sigma float64, dst []float64) error {
-	d, b := s.Dim(), s.net.Batch
+	d := s.Dim()
 	if len(x)%d != 0 || len(dst) != len(x) {
 		return fmt.Errorf("model: score of %d values into %d, images have %d", len(x), len(dst), d)
 	}
-	if !(sigma > 0) {
-		return fmt.Errorf("model: σ must be positive, got %g", sigma)
-	}
-	for i := range s.sig {
-		s.sig[i] = sigma
-	}
-	n := len(x) / d
-	for start := 0; start < n; start += b {
-		m := min(b, n-start)
-		for i := 0; i < m*d; i++ {
-			s.in[i] = float32(x[start*d+i])
-		}
-		clear(s.in[m*d:]) // padding images of the last chunk; their scores are dropped
-		if err := s.net.SetInput(s.in, s.sig); err != nil {
-			return err
-		}
+	return s.net.chunks(x, sigma, s.in, s.sig, func(start, m int) error {
 		s.vm.Reset()
 		if err := s.vm.RunAll(); err != nil {
 			return fmt.Errorf("model: running the score network: %w", err)
@@ -72,6 +57,37 @@ func (s *Scorer) Score(x []float64, sigma float64, dst []float64) error {
 		}
 		for i := 0; i < m*d; i++ {
 			dst[start*d+i] = float64(s.out[i])
+		}
+		return nil
+	})
+}
+
+// chunks feeds the images of x (whole images, (N,C,H,W) order) to the
+// graph a batch at a time, all at noise level σ: for each chunk it copies
+// the images into in (float32; a last chunk's padding images zeroed, their
+// outputs to be dropped), sets the graph's inputs, and calls run with the
+// chunk's first image and its number of images. sig is the per-image σ
+// buffer (Batch values).
+func (n *ScoreNet) chunks(x []float64, sigma float64, in []float32, sig []float64, run func(start, m int) error) error {
+	if !(sigma > 0) {
+		return fmt.Errorf("model: σ must be positive, got %g", sigma)
+	}
+	for i := range sig {
+		sig[i] = sigma
+	}
+	d, b := n.Config.Dim(), n.Batch
+	count := len(x) / d
+	for start := 0; start < count; start += b {
+		m := min(b, count-start)
+		for i := 0; i < m*d; i++ {
+			in[i] = float32(x[start*d+i])
+		}
+		clear(in[m*d:])
+		if err := n.SetInput(in, sig); err != nil {
+			return err
+		}
+		if err := run(start, m); err != nil {
+			return err
 		}
 	}
 	return nil

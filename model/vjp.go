@@ -70,24 +70,9 @@ func (s *VJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64
 	if len(x)%d != 0 || len(v) != len(x) || len(score) != len(x) || len(vjp) != len(x) {
 		return fmt.Errorf("model: score and VJP of %d values (probe %d, outputs %d and %d), images have %d", len(x), len(v), len(score), len(vjp), d)
 	}
-	if !(sigma > 0) {
-		return fmt.Errorf("model: σ must be positive, got %g", sigma)
-	}
-	for i := range s.sig {
-		s.sig[i] = sigma
-	}
 	cfg := s.net.Config
 	hw := cfg.Height * cfg.Width
-	n := len(x) / d
-	for start := 0; start < n; start += b {
-		m := min(b, n-start)
-		for i := 0; i < m*d; i++ {
-			s.in[i] = float32(x[start*d+i])
-		}
-		clear(s.in[m*d:])
-		if err := s.net.SetInput(s.in, s.sig); err != nil {
-			return err
-		}
+	return s.net.chunks(x, sigma, s.in, s.sig, func(start, m int) error {
 		// The probe in the graph's (C,B,H,W) layout; zero for padding images.
 		copy(s.vin, v[start*d:start*d+m*d])
 		clear(s.vin[m*d:])
@@ -100,8 +85,8 @@ func (s *VJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64
 		fromGraph(s.grad.Value().Data(), s.dxv, b, cfg.Channels, hw)
 		copy(score[start*d:start*d+m*d], s.sco)
 		copy(vjp[start*d:start*d+m*d], s.dxv)
-	}
-	return nil
+		return nil
+	})
 }
 
 // toGraph copies images (B,C,H,W) into a graph tensor laid out (C,B,H,W).

@@ -40,14 +40,15 @@ func emuDispatch(src string) (string, error) {
 	b.WriteString("\tdim3 g{gx, gy, gz}, t{bx, by, bz};\n")
 	locs := re.FindAllStringSubmatchIndex(src, -1)
 	for j, m := range re.FindAllStringSubmatch(src, -1) {
-		// A kernel without barriers runs its threads one after another on
-		// one thread (much faster); one with barriers needs them concurrent.
+		// A kernel whose threads cooperate (it declares __shared__ memory,
+		// kernels.cu's rule) needs them concurrent, meeting at barriers;
+		// any other runs its threads one after another (much faster).
 		end := len(src)
 		if j+1 < len(locs) {
 			end = locs[j+1][0]
 		}
 		runner := "emu_run_serial"
-		if strings.Contains(src[locs[j][0]:end], "__syncthreads") {
+		if strings.Contains(src[locs[j][0]:end], "__shared__") {
 			runner = "emu_run"
 		}
 		var call []string

@@ -4,7 +4,9 @@
 //
 // Rules that keep the CPU emulation faithful: block-level cooperation uses
 // __shared__ arrays and __syncthreads() only (no warp shuffles, no atomics
-// on shared memory, no dynamic shared memory); every kernel is extern "C"
+// on shared memory, no dynamic shared memory), and a kernel that
+// cooperates declares a __shared__ array in its own body (the emulation
+// runs the threads of such kernels concurrently, of others one by one); every kernel is extern "C"
 // with parameters of the types float*, const float*, int, unsigned long
 // long, float and double; one element per thread unless said.
 
@@ -43,6 +45,16 @@ __device__ inline float normal(u64 seed, u64 i) {
 }
 
 __device__ inline int gid() { return blockIdx.x * blockDim.x + threadIdx.x; }
+
+// block_sum adds s[0 … blockDim.x) into s[0], blockDim.x a power of two at
+// most GN_THREADS; every thread of the block calls it (it has barriers).
+__device__ inline void block_sum(double* s) {
+	__syncthreads();
+	for (int h = blockDim.x / 2; h > 0; h /= 2) {
+		if ((int)threadIdx.x < h) s[threadIdx.x] += s[threadIdx.x + h];
+		__syncthreads();
+	}
+}
 
 // ncsn_fill_normal writes normal numbers offset … offset+n−1 of the seed's
 // stream.
@@ -121,14 +133,8 @@ extern "C" __global__ void ncsn_gn_silu(float* y, float* stats, const float* x, 
 	}
 	s1[threadIdx.x] = a1;
 	s2[threadIdx.x] = a2;
-	__syncthreads();
-	for (int h = blockDim.x / 2; h > 0; h /= 2) {
-		if ((int)threadIdx.x < h) {
-			s1[threadIdx.x] += s1[threadIdx.x + h];
-			s2[threadIdx.x] += s2[threadIdx.x + h];
-		}
-		__syncthreads();
-	}
+	block_sum(s1);
+	block_sum(s2);
 	double mean = s1[0] / n;
 	double var = s2[0] / n - mean * mean;
 	if (var < 0) var = 0;
@@ -172,14 +178,8 @@ extern "C" __global__ void ncsn_gn_silu_grad_x(float* dx, const float* x, const 
 	}
 	s1[threadIdx.x] = a1;
 	s2[threadIdx.x] = a2;
-	__syncthreads();
-	for (int h = blockDim.x / 2; h > 0; h /= 2) {
-		if ((int)threadIdx.x < h) {
-			s1[threadIdx.x] += s1[threadIdx.x + h];
-			s2[threadIdx.x] += s2[threadIdx.x + h];
-		}
-		__syncthreads();
-	}
+	block_sum(s1);
+	block_sum(s2);
 	float m1 = (float)(s1[0] / n), m2 = (float)(s2[0] / n);
 	for (int k = threadIdx.x; k < n; k += blockDim.x) {
 		int c = g * cpg + k / HW, p = k % HW;
@@ -215,14 +215,8 @@ extern "C" __global__ void ncsn_gn_silu_grad_affine(float* dgamma, float* dbeta,
 	}
 	s1[threadIdx.x] = a1;
 	s2[threadIdx.x] = a2;
-	__syncthreads();
-	for (int h = blockDim.x / 2; h > 0; h /= 2) {
-		if ((int)threadIdx.x < h) {
-			s1[threadIdx.x] += s1[threadIdx.x + h];
-			s2[threadIdx.x] += s2[threadIdx.x + h];
-		}
-		__syncthreads();
-	}
+	block_sum(s1);
+	block_sum(s2);
 	if (threadIdx.x == 0) {
 		dgamma[c] = (float)s1[0];
 		dbeta[c] = (float)s2[0];
@@ -330,11 +324,7 @@ extern "C" __global__ void ncsn_residual_loss(float* per, float* ds, const float
 		ds[at] = sg * r / (float)B;
 	}
 	acc[threadIdx.x] = a;
-	__syncthreads();
-	for (int h = blockDim.x / 2; h > 0; h /= 2) {
-		if ((int)threadIdx.x < h) acc[threadIdx.x] += acc[threadIdx.x + h];
-		__syncthreads();
-	}
+	block_sum(acc);
 	if (threadIdx.x == 0) per[b] = (float)(acc[0] / 2);
 }
 
@@ -403,10 +393,6 @@ extern "C" __global__ void ncsn_sumsq(float* out, const float* x, int n) {
 	double a = 0;
 	for (int k = threadIdx.x; k < n; k += blockDim.x) a += (double)x[k] * x[k];
 	acc[threadIdx.x] = a;
-	__syncthreads();
-	for (int h = blockDim.x / 2; h > 0; h /= 2) {
-		if ((int)threadIdx.x < h) acc[threadIdx.x] += acc[threadIdx.x + h];
-		__syncthreads();
-	}
+	block_sum(acc);
 	if (threadIdx.x == 0) out[0] = (float)acc[0];
 }
