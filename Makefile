@@ -1,7 +1,7 @@
 # The everyday jobs. `make run` is the whole main job on the default preset.
 GO ?= go
 
-.PHONY: run train sample test smoke bench vet gpu-tests
+.PHONY: run train sample test smoke bench bench-gpu vet gpu-tests
 
 run: train sample
 
@@ -28,11 +28,12 @@ smoke:
 bench:
 	scripts/bench.sh
 
-# Test binaries for a GPU machine that has no Go toolchain
-# (scripts/gpu_check.sh copies and runs them).
+# Our speed on a GPU beside PyTorch eager's on the same GPU (needs -tags gpu
+# to build, a GPU and PyTorch with CUDA): scripts/bench_gpu.sh.
+bench-gpu:
+	scripts/bench_gpu.sh
+
+# Test binaries and commands for a GPU machine that has no Go toolchain,
+# packed into gpu-pack/ (scripts/gpu_check.sh run uses them there).
 gpu-tests:
-	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/cuda.test ./internal/cuda
-	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/model.test ./model
-	CGO_ENABLED=0 $(GO) test -c -tags gpu -o gpu-bin/generate.test ./generate
-	CGO_ENABLED=0 $(GO) build -tags gpu -o gpu-bin/sample ./cmd/sample
-	CGO_ENABLED=0 $(GO) build -tags gpu -o gpu-bin/train ./cmd/train
+	scripts/gpu_check.sh pack

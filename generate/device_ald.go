@@ -57,14 +57,20 @@ func annealedOnDevice(dev *cuda.Device, sc *model.DeviceScorer, st *checkpoint.S
 	stride := uint64(len(x))
 	for i, sigma := range a.Sigmas {
 		alpha := a.StepSize(i)
-		for t := 0; t < a.StepsPerLevel; t++ {
-			if err := sc.ScoreOnDevice(dev, bx, c.N, sigma, bs); err != nil {
-				return evals, err
+		err := dev.Batch(func() error { // a level's steps: one unit of work on the GPU's thread
+			for t := 0; t < a.StepsPerLevel; t++ {
+				if err := sc.ScoreOnDevice(dev, bx, c.N, sigma, bs); err != nil {
+					return err
+				}
+				if err := dev.Langevin(bx, bs, alpha, c.Seed, uint64(evals)*stride); err != nil {
+					return err
+				}
+				evals++
 			}
-			if err := dev.Langevin(bx, bs, alpha, c.Seed, uint64(evals)*stride); err != nil {
-				return evals, err
-			}
-			evals++
+			return nil
+		})
+		if err != nil {
+			return evals, err
 		}
 		fmt.Fprintf(c.logw(), "level %d/%d done (σ = %.4g)\n", i+1, len(a.Sigmas), sigma)
 	}

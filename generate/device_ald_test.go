@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/ncsn-go/ncsn/internal/cuda"
@@ -15,78 +14,83 @@ import (
 )
 
 // TestAnnealedOnDevice: annealed Langevin dynamics with the images on the
-// device (the kernels' CPU emulation here) is the CPU's algorithm with the
+// device (the kernels' CPU emulation, or the GPU) is the CPU's algorithm with the
 // device's noise: a float64 re-run on the CPU scorer, with z from
 // cuda.Normal (the Philox stream's Go reference), lands on the same
 // samples; the same seed gives the same bytes.
 //
-// About 20 s in the emulation on 2 cores: it runs with NCSN_SLOW=1 (CI).
+// About 20 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
 func TestAnnealedOnDevice(t *testing.T) {
-	if os.Getenv("NCSN_SLOW") != "1" {
-		t.Skip("slow in the CPU emulation: NCSN_SLOW=1 runs it")
+	bs, missing := cuda.Backends(true)
+	for _, m := range missing {
+		t.Log("not run: " + m)
 	}
-	if _, err := cuda.OpenEmulator(); err != nil {
-		t.Skip(err)
+	if len(bs) == 0 {
+		t.Skip("no device backend")
 	}
 	saved := openDevice
 	defer func() { openDevice = saved }()
-	openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
-		if name != "cuda" {
-			return nil, nil
-		}
-		return cuda.OpenEmulator()
-	}
-	ck, _ := tinyRun(t, "ncsn")
-	st := loadLatest(t, ck)
-	c := Config{N: 3, Seed: 5, StepsPerLevel: 2, Denoise: true, Device: "cuda"}
-	res, err := Draw(st, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := Draw(st, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range res.Images {
-		if res.Images[i] != again.Images[i] {
-			t.Fatal("the same seed drew other samples on the device")
-		}
-	}
-	if res.Evals != len(st.Sigmas)*2+1 {
-		t.Fatalf("%d evaluations", res.Evals)
-	}
-	// The reference, in float64 on the CPU.
-	sc, err := model.NewScorer(st.Model, st.EMA, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
-	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
-	x := make([]float64, 3*st.Model.Dim())
-	for i := range x {
-		x[i] = float64(float32(r.Float64()))
-	}
-	a := sample.Annealed{Sigmas: st.Sigmas, StepsPerLevel: 2, Eps: sample.DefaultEps}
-	s := make([]float64, len(x))
-	k := 0
-	for i, sigma := range a.Sigmas {
-		alpha := a.StepSize(i)
-		for range 2 {
-			sc.Score(x, sigma, s)
-			for j := range x {
-				x[j] += alpha/2*s[j] + math.Sqrt(alpha)*cuda.Normal(c.Seed, uint64(k*len(x)+j))
+	for _, b := range bs {
+		t.Run(b.Name, func(t *testing.T) {
+			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
+				if name != "cuda" {
+					return nil, nil
+				}
+				return b.Open()
 			}
-			k++
-		}
-	}
-	sL := a.Sigmas[len(a.Sigmas)-1]
-	sc.Score(x, sL, s)
-	for j := range x {
-		x[j] = min(1, max(0, x[j]+sL*sL*s[j]))
-	}
-	for j := range x {
-		if math.Abs(res.Images[j]-x[j]) > 2e-3 {
-			t.Fatalf("pixel %d: device %g, reference %g", j, res.Images[j], x[j])
-		}
+			ck, _ := tinyRun(t, "ncsn")
+			st := loadLatest(t, ck)
+			c := Config{N: 3, Seed: 5, StepsPerLevel: 2, Denoise: true, Device: "cuda"}
+			res, err := Draw(st, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := Draw(st, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range res.Images {
+				if res.Images[i] != again.Images[i] {
+					t.Fatal("the same seed drew other samples on the device")
+				}
+			}
+			if res.Evals != len(st.Sigmas)*2+1 {
+				t.Fatalf("%d evaluations", res.Evals)
+			}
+			// The reference, in float64 on the CPU.
+			sc, err := model.NewScorer(st.Model, st.EMA, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
+			x := make([]float64, 3*st.Model.Dim())
+			for i := range x {
+				x[i] = float64(float32(r.Float64()))
+			}
+			a := sample.Annealed{Sigmas: st.Sigmas, StepsPerLevel: 2, Eps: sample.DefaultEps}
+			s := make([]float64, len(x))
+			k := 0
+			for i, sigma := range a.Sigmas {
+				alpha := a.StepSize(i)
+				for range 2 {
+					sc.Score(x, sigma, s)
+					for j := range x {
+						x[j] += alpha/2*s[j] + math.Sqrt(alpha)*cuda.Normal(c.Seed, uint64(k*len(x)+j))
+					}
+					k++
+				}
+			}
+			sL := a.Sigmas[len(a.Sigmas)-1]
+			sc.Score(x, sL, s)
+			for j := range x {
+				x[j] = min(1, max(0, x[j]+sL*sL*s[j]))
+			}
+			for j := range x {
+				if math.Abs(res.Images[j]-x[j]) > 2e-3 {
+					t.Fatalf("pixel %d: device %g, reference %g", j, res.Images[j], x[j])
+				}
+			}
+		})
 	}
 }

@@ -43,6 +43,10 @@ func NewDeviceScorer(dev *cuda.Device, cfg Config, params Params, batch int) (*D
 // Dim is the number of values per image.
 func (s *DeviceScorer) Dim() int { return s.net.Config.Dim() }
 
+// Profile is the time each operator took so far (NCSN_DEVICE_PROFILE=1;
+// nn.DeviceRun.Profile).
+func (s *DeviceScorer) Profile() string { return s.run.Profile() }
+
 // Close frees the device memory.
 func (s *DeviceScorer) Close() error {
 	s.run.Close()

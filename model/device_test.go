@@ -13,27 +13,35 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// eachDevice runs f as a subtest on every device backend of this machine
+// (cuda.Backends): the CPU emulation of the kernels and the GPU.
+func eachDevice(t *testing.T, f func(t *testing.T, dev *cuda.Device)) {
+	t.Helper()
+	bs, missing := cuda.Backends(false)
+	for _, m := range missing {
+		t.Log("not run: " + m)
+	}
+	if len(bs) == 0 {
+		t.Skip("neither g++ (CPU emulation) nor a GPU")
+	}
+	for _, b := range bs {
+		t.Run(b.Name, func(t *testing.T) {
+			dev, err := b.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			f(t, dev)
+		})
+	}
+}
+
 // TestDeviceScorerMatchesCPU: the score network's graph run by the device
 // kernels (the CPU emulation of kernels.cu here; the GPU where there is
 // one) gives the CPU scorer's scores to float32 rounding, for a network
 // with every operator of the forward pass (stride-2 and 1×1 convolutions,
 // GroupNorm, the σ bias, upsampling, concatenation, scaling by 1/σ).
 func TestDeviceScorerMatchesCPU(t *testing.T) {
-	devs := map[string]*cuda.Device{}
-	if d, err := cuda.OpenEmulator(); err == nil {
-		devs["emu"] = d
-	} else {
-		t.Logf("no CPU emulation: %v", err)
-	}
-	if d, err := cuda.Open(); err == nil {
-		devs["gpu"] = d
-		t.Log(d.Describe)
-	} else {
-		t.Logf("no GPU: %v", err)
-	}
-	if len(devs) == 0 {
-		t.Skip("neither g++ nor a GPU")
-	}
 	cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
 	r := rand.New(rand.NewPCG(9, 9))
 	params, err := Init(cfg, r)
@@ -54,28 +62,25 @@ func TestDeviceScorerMatchesCPU(t *testing.T) {
 	if err := cpu.Score(x, 0.3, want); err != nil {
 		t.Fatal(err)
 	}
-	for name, dev := range devs {
-		t.Run(name, func(t *testing.T) {
-			defer dev.Close()
-			s, err := NewDeviceScorer(dev, cfg, params, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			got := make([]float64, len(x))
-			if err := s.Score(x, 0.3, got); err != nil {
-				t.Fatal(err)
-			}
-			var num, den float64
-			for i := range got {
-				num += (got[i] - want[i]) * (got[i] - want[i])
-				den += want[i] * want[i]
-			}
-			if rel := math.Sqrt(num / den); !(rel < 1e-5) {
-				t.Fatalf("device scores differ from the CPU's by %g (relative L2)", rel)
-			}
-		})
-	}
+	eachDevice(t, func(t *testing.T, dev *cuda.Device) {
+		s, err := NewDeviceScorer(dev, cfg, params, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		got := make([]float64, len(x))
+		if err := s.Score(x, 0.3, got); err != nil {
+			t.Fatal(err)
+		}
+		var num, den float64
+		for i := range got {
+			num += (got[i] - want[i]) * (got[i] - want[i])
+			den += want[i] * want[i]
+		}
+		if rel := math.Sqrt(num / den); !(rel < 1e-5) {
+			t.Fatalf("device scores differ from the CPU's by %g (relative L2)", rel)
+		}
+	})
 }
 
 // TestDeviceGradientsMatchCPU: the training graph — the score network, the
@@ -83,140 +88,134 @@ func TestDeviceScorerMatchesCPU(t *testing.T) {
 // device kernels gives the tape machine's per-image losses and gradients to
 // float32 rounding.
 func TestDeviceGradientsMatchCPU(t *testing.T) {
-	dev, err := cuda.OpenEmulator()
-	if err != nil {
-		t.Skip(err)
-	}
-	defer dev.Close()
-	cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
-	r := rand.New(rand.NewPCG(10, 10))
-	params, err := Init(cfg, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const batch = 3
-	net, err := Build(cfg, params, batch, tensor.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := net.Graph
-	sig := G.NewTensor(g, G.Float32, 1, G.WithShape(batch), G.WithName("sigma"), G.WithValue(tensor.New(tensor.WithShape(batch), tensor.WithBacking([]float32{0.05, 0.3, 1}))))
-	zs := net.X.Shape()
-	zv := make([]float32, zs.TotalSize())
-	for i := range zv {
-		zv[i] = float32(r.NormFloat64())
-	}
-	z := G.NewTensor(g, G.Float32, 4, G.WithShape(zs...), G.WithName("z"), G.WithValue(tensor.New(tensor.WithShape(zs...), tensor.WithBacking(zv))))
-	loss, lossOp, err := nn.ResidualLoss(net.Out, sig, z)
-	if err != nil {
-		t.Fatal(err)
-	}
-	grads, err := G.Grad(loss, net.Weights...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	x := make([]float32, batch*cfg.Dim())
-	for i := range x {
-		x[i] = float32(r.Float64())
-	}
-	if err := net.SetInput(x, []float64{0.05, 0.3, 1}); err != nil {
-		t.Fatal(err)
-	}
-	run, err := nn.NewDeviceRun(dev, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer run.Close()
-	if err := run.Upload(append([]*G.Node{net.X, net.Emb, net.InvSigma, sig, z}, net.Weights...)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := run.Run(); err != nil {
-		t.Fatal(err)
-	}
-	vm := G.NewTapeMachine(g)
-	defer vm.Close()
-	if err := vm.RunAll(); err != nil {
-		t.Fatal(err)
-	}
-	per := make([]float32, batch)
-	if err := run.PerImage(loss, per); err != nil {
-		t.Fatal(err)
-	}
-	for i, p := range per {
-		if math.Abs(float64(p)-lossOp.PerImage[i]) > 1e-4*lossOp.PerImage[i] {
-			t.Fatalf("image %d: device loss %g, CPU %g", i, p, lossOp.PerImage[i])
-		}
-	}
-	// Gradients that are zero in exact arithmetic (a bias followed by a
-	// GroupNorm with one channel per group: its per-channel sums cancel)
-	// are float32 noise on both sides; the tolerance has a floor of 1e-6
-	// times the norm of all the gradients.
-	var all float64
-	for _, gn := range grads {
-		for _, v := range gn.Value().Data().([]float32) {
-			all += float64(v) * float64(v)
-		}
-	}
-	all = math.Sqrt(all)
-	for i, gn := range grads {
-		want := gn.Value().Data().([]float32)
-		got := make([]float32, len(want))
-		if err := run.Download(gn, got); err != nil {
+	eachDevice(t, func(t *testing.T, dev *cuda.Device) {
+		cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+		r := rand.New(rand.NewPCG(10, 10))
+		params, err := Init(cfg, r)
+		if err != nil {
 			t.Fatal(err)
 		}
-		var num, den float64
-		for j := range want {
-			num += float64(got[j]-want[j]) * float64(got[j]-want[j])
-			den += float64(want[j]) * float64(want[j])
+		const batch = 3
+		net, err := Build(cfg, params, batch, tensor.Float32)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if d := math.Sqrt(num); !(d <= 1e-4*math.Sqrt(den)+1e-6*all) {
-			t.Errorf("gradient of %s: ‖device − CPU‖ = %g, ‖CPU‖ = %g (all gradients %g)", net.Weights[i].Name(), d, math.Sqrt(den), all)
+		g := net.Graph
+		sig := G.NewTensor(g, G.Float32, 1, G.WithShape(batch), G.WithName("sigma"), G.WithValue(tensor.New(tensor.WithShape(batch), tensor.WithBacking([]float32{0.05, 0.3, 1}))))
+		zs := net.X.Shape()
+		zv := make([]float32, zs.TotalSize())
+		for i := range zv {
+			zv[i] = float32(r.NormFloat64())
 		}
-	}
+		z := G.NewTensor(g, G.Float32, 4, G.WithShape(zs...), G.WithName("z"), G.WithValue(tensor.New(tensor.WithShape(zs...), tensor.WithBacking(zv))))
+		loss, lossOp, err := nn.ResidualLoss(net.Out, sig, z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grads, err := G.Grad(loss, net.Weights...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, batch*cfg.Dim())
+		for i := range x {
+			x[i] = float32(r.Float64())
+		}
+		if err := net.SetInput(x, []float64{0.05, 0.3, 1}); err != nil {
+			t.Fatal(err)
+		}
+		run, err := nn.NewDeviceRun(dev, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer run.Close()
+		if err := run.Upload(append([]*G.Node{net.X, net.Emb, net.InvSigma, sig, z}, net.Weights...)...); err != nil {
+			t.Fatal(err)
+		}
+		if err := run.Run(); err != nil {
+			t.Fatal(err)
+		}
+		vm := G.NewTapeMachine(g)
+		defer vm.Close()
+		if err := vm.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		per := make([]float32, batch)
+		if err := run.PerImage(loss, per); err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range per {
+			if math.Abs(float64(p)-lossOp.PerImage[i]) > 1e-4*lossOp.PerImage[i] {
+				t.Fatalf("image %d: device loss %g, CPU %g", i, p, lossOp.PerImage[i])
+			}
+		}
+		// Gradients that are zero in exact arithmetic (a bias followed by a
+		// GroupNorm with one channel per group: its per-channel sums cancel)
+		// are float32 noise on both sides; the tolerance has a floor of 1e-6
+		// times the norm of all the gradients.
+		var all float64
+		for _, gn := range grads {
+			for _, v := range gn.Value().Data().([]float32) {
+				all += float64(v) * float64(v)
+			}
+		}
+		all = math.Sqrt(all)
+		for i, gn := range grads {
+			want := gn.Value().Data().([]float32)
+			got := make([]float32, len(want))
+			if err := run.Download(gn, got); err != nil {
+				t.Fatal(err)
+			}
+			var num, den float64
+			for j := range want {
+				num += float64(got[j]-want[j]) * float64(got[j]-want[j])
+				den += float64(want[j]) * float64(want[j])
+			}
+			if d := math.Sqrt(num); !(d <= 1e-4*math.Sqrt(den)+1e-6*all) {
+				t.Errorf("gradient of %s: ‖device − CPU‖ = %g, ‖CPU‖ = %g (all gradients %g)", net.Weights[i].Name(), d, math.Sqrt(den), all)
+			}
+		}
+	})
 }
 
 // TestScoreOnDevice: scores of images that stay in device memory equal the
 // host path's, for a colour network (the layout changes) and a padded
 // last chunk.
 func TestScoreOnDevice(t *testing.T) {
-	dev, err := cuda.OpenEmulator()
-	if err != nil {
-		t.Skip(err)
-	}
-	defer dev.Close()
-	cfg := Config{Channels: 3, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
-	r := rand.New(rand.NewPCG(11, 11))
-	params, err := Init(cfg, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 5
-	x := make([]float64, n*cfg.Dim())
-	xf := make([]float32, len(x))
-	for i := range x {
-		xf[i] = float32(r.Float64())
-		x[i] = float64(xf[i])
-	}
-	s, err := NewDeviceScorer(dev, cfg, params, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	want := make([]float64, len(x))
-	if err := s.Score(x, 0.4, want); err != nil {
-		t.Fatal(err)
-	}
-	bx, _ := dev.Alloc(len(x))
-	bo, _ := dev.Alloc(len(x))
-	dev.Upload(bx, xf)
-	if err := s.ScoreOnDevice(dev, bx, n, 0.4, bo); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]float32, len(x))
-	dev.Download(got, bo)
-	for i := range want {
-		if math.Abs(float64(got[i])-want[i]) > 1e-6*(1+math.Abs(want[i])) {
-			t.Fatalf("score %d: on the device %g, through the host %g", i, got[i], want[i])
+	eachDevice(t, func(t *testing.T, dev *cuda.Device) {
+		cfg := Config{Channels: 3, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+		r := rand.New(rand.NewPCG(11, 11))
+		params, err := Init(cfg, r)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		const n = 5
+		x := make([]float64, n*cfg.Dim())
+		xf := make([]float32, len(x))
+		for i := range x {
+			xf[i] = float32(r.Float64())
+			x[i] = float64(xf[i])
+		}
+		s, err := NewDeviceScorer(dev, cfg, params, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		want := make([]float64, len(x))
+		if err := s.Score(x, 0.4, want); err != nil {
+			t.Fatal(err)
+		}
+		bx, _ := dev.Alloc(len(x))
+		bo, _ := dev.Alloc(len(x))
+		dev.Upload(bx, xf)
+		if err := s.ScoreOnDevice(dev, bx, n, 0.4, bo); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, len(x))
+		dev.Download(got, bo)
+		for i := range want {
+			if math.Abs(float64(got[i])-want[i]) > 1e-6*(1+math.Abs(want[i])) {
+				t.Fatalf("score %d: on the device %g, through the host %g", i, got[i], want[i])
+			}
+		}
+	})
 }

@@ -1,9 +1,12 @@
 package nn
 
 import (
+	"cmp"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	G "gorgonia.org/gorgonia"
@@ -35,6 +38,16 @@ type DeviceRun struct {
 	// product with the weights; colNeed is the largest size asked.
 	col, dcol cuda.Buffer
 	colNeed   int
+	// With NCSN_DEVICE_PROFILE=1, Run waits for each step and adds its
+	// time to its operator's line (Profile).
+	labels []string
+	prof   map[string]*opTime
+}
+
+// opTime is an operator's share of the profiled runs.
+type opTime struct {
+	d time.Duration
+	n int
 }
 
 // need records a convolution's workspace size.
@@ -93,6 +106,10 @@ func NewDeviceRun(dev *cuda.Device, g *G.ExprGraph) (*DeviceRun, error) {
 			return nil, err
 		}
 		r.steps = append(r.steps, step)
+		r.labels = append(r.labels, stepLabel(n))
+	}
+	if os.Getenv("NCSN_DEVICE_PROFILE") == "1" {
+		r.prof = map[string]*opTime{}
 	}
 	if r.colNeed > 0 {
 		if r.col, err = r.alloc(r.colNeed); err == nil {
@@ -142,12 +159,73 @@ func (r *DeviceRun) Upload(nodes ...*G.Node) error {
 
 // Run executes the graph on the device.
 func (r *DeviceRun) Run() error {
-	for _, s := range r.steps {
+	if r.prof != nil {
+		return r.runProfiled()
+	}
+	return r.dev.Batch(func() error {
+		for _, s := range r.steps {
+			if err := s(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (r *DeviceRun) runProfiled() error {
+	if err := r.dev.Synchronize(); err != nil {
+		return err
+	}
+	for i, s := range r.steps {
+		t := time.Now()
 		if err := s(); err != nil {
 			return err
 		}
+		if err := r.dev.Synchronize(); err != nil {
+			return err
+		}
+		p := r.prof[r.labels[i]]
+		if p == nil {
+			p = &opTime{}
+			r.prof[r.labels[i]] = p
+		}
+		p.d += time.Since(t)
+		p.n++
 	}
 	return nil
+}
+
+// Profile is the time each operator took in the runs so far, by
+// operator, longest first (NCSN_DEVICE_PROFILE=1; empty otherwise).
+func (r *DeviceRun) Profile() string {
+	var total time.Duration
+	var names []string
+	for k, p := range r.prof {
+		names = append(names, k)
+		total += p.d
+	}
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(r.prof[b].d, r.prof[a].d) })
+	var sb strings.Builder
+	for _, k := range names {
+		p := r.prof[k]
+		fmt.Fprintf(&sb, "%-28s %9.3f ms %5.1f%% (%d calls)\n", k, float64(p.d.Microseconds())/1000, 100*float64(p.d)/float64(total), p.n)
+	}
+	fmt.Fprintf(&sb, "%-28s %9.3f ms\n", "total", float64(total.Microseconds())/1000)
+	return sb.String()
+}
+
+// stepLabel names a step's operator for the profile.
+func stepLabel(n *G.Node) string {
+	switch op := n.Op().(type) {
+	case *convOp:
+		if op.geom.pointwise() {
+			return "conv1x1"
+		}
+		return fmt.Sprintf("conv3x3 stride %d", op.geom.Stride)
+	}
+	t := fmt.Sprintf("%T", n.Op())
+	t = strings.TrimPrefix(strings.TrimPrefix(t, "*"), "nn.")
+	return strings.TrimPrefix(t, "gorgonia.")
 }
 
 // PerImage copies each image's loss of a loss node (ResidualLoss) from the

@@ -1,30 +1,150 @@
 #!/usr/bin/env bash
 # The GPU checks of the gpu build, for a machine with an NVIDIA GPU and no Go
-# toolchain (DEVELOPERS.md: the device tool). Here: build the test binaries
-# (make gpu-tests). There, from the repository root with gpu-bin/ carried:
+# toolchain (DEVELOPERS.md: the device tool).
 #
-#   scripts/gpu_check.sh run
+# Here:   scripts/gpu_check.sh pack    (make gpu-tests: stripped test binaries
+#         and commands, xz-packed, the PyTorch reference and 5000 CIFAR-10
+#         training images as PNG into gpu-pack/, ≈ 40 MB)
+# There:  scripts/gpu_check.sh run     (carry gpu-pack and data/mnist)
 #
-# runs every kernel test on the GPU (and in the CPU emulation if g++ is
-# there), NVRTC 12/13 compiling kernels.cu, the score network's graph on the
-# GPU against the CPU scorer, and -device's choice; then, if data/mnist is
-# there (carry it), 100 steps of the default MNIST run on the GPU and on the
-# CPU (their img/s lines), and 64 samples from each. A few minutes.
-set -euo pipefail
+# run: the GPU, driver and libraries found; every device test on the GPU
+# (kernels against float64 references, the score network and its gradients
+# against the CPU, a whole training run and a sampling run against the
+# CPU's); make bench-gpu's figures (ours and PyTorch eager, both networks,
+# our CPU path on the same machine); 200 steps of the default MNIST run on
+# the GPU and a grid; 300 steps of the ncsnv2-sized network on the CIFAR-10
+# images and a grid. Logs and pictures go to $OUT (or /tmp/gpu-check).
+#
+# profile: the kernel and network tests, then where a training step's and a
+# forward pass's time goes, operator by operator (NCSN_DEVICE_PROFILE=1),
+# for both networks; our speed with exact float32 products and with TF32
+# tensor cores (NCSN_TF32=1); PyTorch's with its defaults and with TF32
+# off (NVIDIA_TF32_OVERRIDE=0).
+#
+# product: the default MNIST run (4000 steps) trained on the GPU, a grid,
+# and cmd/eval's scores of 256 samples drawn on the GPU (carry
+# data/mnist/classifier-v1.gob too); a run begun on the CPU resumed on the
+# GPU; the ncsnv2 training step's profile with TF32.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-if [ "${1:-}" != run ]; then
-  make gpu-tests
-  echo "built gpu-bin/; on the GPU machine run: scripts/gpu_check.sh run"
+case "${1:-}" in
+pack)
+  set -e
+  rm -rf gpu-pack && mkdir -p gpu-pack/bin
+  for p in internal/cuda model generate train; do
+    CGO_ENABLED=0 go test -c -tags gpu -ldflags='-s -w' -o "gpu-pack/bin/$(basename $p).test" "./$p"
+  done
+  for c in train sample eval; do
+    CGO_ENABLED=0 go build -tags gpu -ldflags='-s -w' -o "gpu-pack/bin/$c" "./cmd/$c"
+  done
+  tar -C gpu-pack -cJf gpu-pack/bin.tar.xz bin && rm -rf gpu-pack/bin
+  cp "${TORCH_REF:-../shared/bench/torch_ref.py}" gpu-pack/torch_ref.py
+  if [ "${NCSN_PACK_CIFAR:-1}" = 1 ] && [ -f data/cifar10/cifar-10-batches-bin/data_batch_1.bin ] && command -v /usr/bin/python3 >/dev/null; then
+    /usr/bin/python3 - <<'EOF'
+import io, os, tarfile, zlib, struct
+# 5000 CIFAR-10 training images (data_batch_1) as PNG files, stdlib only.
+raw = open('data/cifar10/cifar-10-batches-bin/data_batch_1.bin', 'rb').read()
+def png(rgb):
+    rows = b''.join(b'\x00' + rgb[y * 96:(y + 1) * 96] for y in range(32))
+    chunk = lambda t, d: struct.pack('>I', len(d)) + t + d + struct.pack('>I', zlib.crc32(t + d))
+    return b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 32, 32, 8, 2, 0, 0, 0)) + \
+        chunk(b'IDAT', zlib.compress(rows, 9)) + chunk(b'IEND', b'')
+with tarfile.open('gpu-pack/cifar5k.tar.gz', 'w:gz') as tf:
+    for i in range(5000):
+        r = raw[i * 3073 + 1:(i + 1) * 3073]
+        rgb = bytes(v for px in zip(r[0:1024], r[1024:2048], r[2048:3072]) for v in px)
+        b = png(rgb)
+        ti = tarfile.TarInfo(f'cifar5k/{i:05d}.png'); ti.size = len(b)
+        tf.addfile(ti, io.BytesIO(b))
+EOF
+  fi
+  du -sh gpu-pack/*
+  echo "packed gpu-pack/; on the GPU machine, with gpu-pack and data/mnist carried: scripts/gpu_check.sh run"
+  exit 0 ;;
+run|profile|product) ;;
+*) echo "usage: scripts/gpu_check.sh pack|run|profile|product" >&2; exit 2 ;;
+esac
+
+out=${OUT:-/tmp/gpu-check}
+mkdir -p "$out"
+exec > >(tee "$out/log.txt") 2>&1
+t0=$(date +%s)
+stage() { echo; echo "=== $1 (at $(( $(date +%s) - t0 )) s)"; }
+
+stage "machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
+nproc; grep -m1 'model name' /proc/cpuinfo; grep -o -m1 'avx512f' /proc/cpuinfo || echo "no avx512f"
+ldconfig -p | grep -E 'libcuda\.so|libnvrtc\.so|libcublas\.so' | head
+libs=$(find /usr/local/cuda*/ /usr/local/nvidia /opt /usr/lib/x86_64-linux-gnu /usr/local/lib -maxdepth 8 \( -name 'libnvrtc.so*' -o -name 'libcublas.so*' -o -name 'libcuda.so*' \) 2>/dev/null | head -20)
+echo "$libs"
+# Every folder holding one of them, for our loader (it also searches the usual ones itself).
+export NCSN_CUDA_LIBS=$(echo "$libs" | xargs -r -n1 dirname | awk '!s[$0]++' | paste -sd:)
+echo "NCSN_CUDA_LIBS=$NCSN_CUDA_LIBS"
+
+stage "unpack"
+mkdir -p /tmp/gb && tar -C /tmp/gb -xJf gpu-pack/bin.tar.xz || python3 -c "import tarfile; tarfile.open('gpu-pack/bin.tar.xz').extractall('/tmp/gb')"
+B=/tmp/gb/bin; ls -la $B
+export NCSN_TEST_EMU=0 # the CPU emulation is CI's; here only the GPU
+
+if [ "$1" = profile ]; then
+  stage "tests"
+  (cd internal/cuda && timeout 60 $B/cuda.test -test.count=1 2>&1 | tail -3)
+  (cd model && timeout 60 $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
+  (cd train && timeout 60 $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
+  for net in mnist ncsnv2; do
+    stage "$net: profile"
+    (cd train && NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=$net timeout 90 $B/train.test -test.run '^$' -test.bench 'Device' -test.benchtime 10x -test.v 2>&1 | grep -v '^=== ')
+    for tf in 0 1; do
+      stage "$net: ours, NCSN_TF32=$tf"
+      (cd train && NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout 60 $B/train.test -test.run '^$' -test.bench 'Device' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic')
+    done
+    case $net in mnist) targs="--base 16" ;; *) targs="--channels 3 --size 32 --base 128 --mult 1,2,2,2" ;; esac
+    stage "$net: PyTorch defaults"; timeout 60 python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 $targs
+    stage "$net: PyTorch, NVIDIA_TF32_OVERRIDE=0"; NVIDIA_TF32_OVERRIDE=0 timeout 60 python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 $targs
+  done
+  stage "done"
   exit 0
 fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-(cd internal/cuda && ../../gpu-bin/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(=== RUN|--- |\s+\w+_test\.go|ok|FAIL|PASS)')
-(cd model && ../gpu-bin/model.test -test.v -test.count=1 -test.run 'DeviceScorer' 2>&1 | grep -E '^(=== RUN|--- |\s+\w+_test\.go|ok|FAIL|PASS)')
-(cd generate && ../gpu-bin/generate.test -test.v -test.count=1 -test.run 'PickDevice' 2>&1 | grep -E '^(=== RUN|--- |\s+\w+_test\.go|ok|FAIL|PASS)')
-if [ -d data/mnist ]; then
-  for dev in cuda cpu; do
-    rm -rf "/tmp/gpu-check-$dev"
-    gpu-bin/train -dataset mnist -steps 100 -save-every 100 -device "$dev" -ckpt-dir "/tmp/gpu-check-$dev" 2>&1 | grep -E 'device|no GPU|step 100/|done|error|panic'
-    gpu-bin/sample -ckpt "/tmp/gpu-check-$dev" -device "$dev" -n 64 -out "/tmp/gpu-check-$dev/grid.png" 2>&1 | grep -E 'device|no GPU|sampler|error'
-  done
+
+if [ "$1" = product ]; then
+  stage "the default MNIST run on the GPU"
+  timeout 150 $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-default 2>&1 | grep -E '^step (1000|2000|3000|4000)/|^done|^device|^starting|rror|panic'
+  timeout 60 $B/sample -ckpt /tmp/gpu-default -device cuda -n 64 -out "$out/mnist_gpu_default.png" 2>&1 | tail -3
+  timeout 90 $B/eval -dataset mnist -samples /tmp/gpu-default -n 256 -seed 0 -device cuda 2>&1 | tail -25
+  stage "begun on the CPU (100 steps), resumed on the GPU (to 150)"
+  timeout 60 $B/train -dataset mnist -steps 100 -save-every 100 -device cpu -ckpt-dir /tmp/gpu-resume 2>&1 | tail -2
+  timeout 60 $B/train -dataset mnist -steps 150 -save-every 50 -device cuda -ckpt-dir /tmp/gpu-resume 2>&1 | tail -4
+  stage "ncsnv2 training step with TF32 (NCSN_TF32=1, NCSN_DEVICE_PROFILE=1)"
+  (cd train && NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v '^=== ' | tail -32)
+  stage "done"
+  exit 0
 fi
+
+stage "kernel tests (internal/cuda)"
+(cd internal/cuda && timeout 90 $B/cuda.test -test.v -test.count=1 2>&1 | grep -v 'not run: CPU emulation')
+if [ $? = 124 ]; then echo "kernel tests hung: stopping"; exit 1; fi
+stage "score network and gradients (model)"
+(cd model && timeout 60 $B/model.test -test.v -test.count=1 -test.run 'Device|OnDevice' 2>&1 | grep -v 'not run: CPU emulation')
+stage "a training run against the CPU's (train)"
+(cd train && timeout 60 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice' 2>&1 | grep -v 'not run: CPU emulation')
+stage "sampling against the CPU (generate)"
+(cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|PickDevice' 2>&1 | grep -v 'not run: CPU emulation')
+
+stage "bench-gpu"
+TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py NCSN_BENCH_CPU=1 timeout 180 scripts/bench_gpu.sh mnist ncsnv2
+
+if [ -d data/mnist ]; then
+  stage "MNIST default run on the GPU: 200 steps, 64 samples"
+  timeout 120 $B/train -dataset mnist -steps 200 -save-every 200 -device cuda -ckpt-dir /tmp/gpu-mnist 2>&1 | tail -15
+  timeout 120 $B/sample -ckpt /tmp/gpu-mnist -device cuda -n 64 -out "$out/mnist_gpu_200.png" 2>&1 | tail -5
+fi
+if [ -f gpu-pack/cifar5k.tar.gz ]; then
+  stage "CIFAR-10 images, ncsnv2-sized network on the GPU: 300 steps, 64 samples"
+  tar -C /tmp -xzf gpu-pack/cifar5k.tar.gz
+  timeout 200 $B/train -dataset folder:/tmp/cifar5k -base 128 -mult 1,2,2,2 -batch 128 -lr 1e-4 -steps 300 -save-every 300 \
+    -device cuda -ckpt-dir /tmp/gpu-cifar -data-dir /tmp/gpu-folders 2>&1 | tail -12
+  timeout 150 $B/sample -ckpt /tmp/gpu-cifar -device cuda -n 64 -out "$out/cifar_gpu_300.png" 2>&1 | tail -5
+fi
+stage "where the ncsnv2 network's training step goes (NCSN_DEVICE_PROFILE=1)"
+(cd train && NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v '^=== ')
+stage "done"

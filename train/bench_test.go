@@ -12,18 +12,37 @@ import (
 	"github.com/ncsn-go/ncsn/model"
 )
 
-// BenchmarkTrainStep times one forward+backward pass of the default MNIST
-// network at batch 128 (the optimizer update is not included; it is O(params)).
+// benchNet is the network and batch the benchmarks time, by
+// NCSN_BENCH_NET: "mnist" (the default: the default MNIST network, base 16,
+// batch 128) or "ncsnv2" (the CIFAR-10 ncsnv2 preset's: 32×32 colour,
+// base 128, multipliers 1,2,2,2, batch 128); "tiny" (base 4, batch 4)
+// checks the benchmarks themselves.
+func benchNet(b *testing.B) (model.Config, int) {
+	switch n := os.Getenv("NCSN_BENCH_NET"); n {
+	case "", "mnist":
+		return model.MNIST(16), 128
+	case "ncsnv2":
+		return model.CIFAR10(128, 1, 2, 2, 2), 128
+	case "tiny": // to check the benchmarks themselves, in the CPU emulation
+		return model.MNIST(4), 4
+	default:
+		b.Fatalf("NCSN_BENCH_NET=%q: mnist or ncsnv2", n)
+	}
+	return model.Config{}, 0
+}
+
+// BenchmarkTrainStep times one forward+backward pass of the network of
+// benchNet (the default MNIST network at batch 128) on the CPU (the
+// optimizer update is not included; it is O(params)).
 func BenchmarkTrainStep(b *testing.B) {
 	b.ReportAllocs()
 	b.Logf("backend: %s; %s", blas.Backend(), kernel.Describe())
-	cfg := model.MNIST(16)
+	cfg, batch := benchNet(b)
 	r := rand.New(rand.NewPCG(1, 2))
 	params, err := model.Init(cfg, r)
 	if err != nil {
 		b.Fatal(err)
 	}
-	const batch = 128
 	g, err := newDSMGraph(cfg, params, batch)
 	if err != nil {
 		b.Fatal(err)
@@ -64,17 +83,17 @@ func peakRSSMiB() float64 {
 	return 0
 }
 
-// BenchmarkScore times one score evaluation of the default MNIST network at
-// batch 128 through the inference graph.
+// BenchmarkScore times one score evaluation of the network of benchNet
+// (the default MNIST network at batch 128) through the CPU's inference
+// graph.
 func BenchmarkScore(b *testing.B) {
 	b.ReportAllocs()
-	cfg := model.MNIST(16)
+	cfg, batch := benchNet(b)
 	r := rand.New(rand.NewPCG(1, 2))
 	params, err := model.Init(cfg, r)
 	if err != nil {
 		b.Fatal(err)
 	}
-	const batch = 128
 	s, err := model.NewScorer(cfg, params, batch)
 	if err != nil {
 		b.Fatal(err)

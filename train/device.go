@@ -92,13 +92,16 @@ func (d *deviceDSM) step(x, z []float32, means, sigmas []float64) (float64, []fl
 		return 0, nil, err
 	}
 	net := d.g.net
-	if err := d.dr.Upload(net.X, net.Emb, net.InvSigma, d.g.sigma, d.g.z); err != nil {
-		return 0, nil, err
-	}
-	if err := d.dr.Run(); err != nil {
-		return 0, nil, fmt.Errorf("train: running the training graph on the device: %w", err)
-	}
-	if err := d.dr.PerImage(d.g.loss, d.per); err != nil {
+	err := d.dev.Batch(func() error {
+		if err := d.dr.Upload(net.X, net.Emb, net.InvSigma, d.g.sigma, d.g.z); err != nil {
+			return err
+		}
+		if err := d.dr.Run(); err != nil {
+			return fmt.Errorf("train: running the training graph on the device: %w", err)
+		}
+		return d.dr.PerImage(d.g.loss, d.per)
+	})
+	if err != nil {
 		return 0, nil, err
 	}
 	per := make([]float64, len(d.per))
@@ -129,12 +132,15 @@ func (d *deviceDSM) grads() [][]float32 {
 
 // norm is the Euclidean norm of all the gradients of the last run.
 func (d *deviceDSM) norm() (float64, error) {
-	for k, g := range d.gr {
-		if err := d.dev.SumSquares(d.sq, k, g); err != nil {
-			return 0, err
+	err := d.dev.Batch(func() error {
+		for k, g := range d.gr {
+			if err := d.dev.SumSquares(d.sq, k, g); err != nil {
+				return err
+			}
 		}
-	}
-	if err := d.dev.Download(d.sqHost, d.sq); err != nil {
+		return d.dev.Download(d.sqHost, d.sq)
+	})
+	if err != nil {
 		return 0, err
 	}
 	var s float64
@@ -149,15 +155,17 @@ func (d *deviceDSM) norm() (float64, error) {
 // the EMA with decay dec — on the device, as optim computes them.
 func (d *deviceDSM) update(opt *optim.Adam, scale float64, dec float32) error {
 	s := cuda.AdamStep{T: opt.T, LR: opt.LR, Beta1: opt.Beta1, Beta2: opt.Beta2, Eps: opt.Eps, Scale: scale}
-	for k := range d.w {
-		if err := d.dev.Adam(d.w[k], d.m[k], d.v[k], d.gr[k], s); err != nil {
-			return err
+	return d.dev.Batch(func() error {
+		for k := range d.w {
+			if err := d.dev.Adam(d.w[k], d.m[k], d.v[k], d.gr[k], s); err != nil {
+				return err
+			}
+			if err := d.dev.EMA(d.ema[k], d.w[k], dec); err != nil {
+				return err
+			}
 		}
-		if err := d.dev.EMA(d.ema[k], d.w[k], dec); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // sync copies the weights, their average and Adam's moments from the

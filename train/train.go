@@ -304,7 +304,7 @@ func setAside(cfg Config) error {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "max-grad-norm", "sde", "size", "grey", "flip"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "mult", "max-grad-norm", "sde", "size", "grey", "flip"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -346,6 +346,8 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.LR, saved.LR
 		case "base":
 			a, b = cfg.Model.Base, saved.Model.Base
+		case "mult":
+			a, b = fmt.Sprint(cfg.Model.Mult), fmt.Sprint(saved.Model.Mult)
 		case "max-grad-norm":
 			a, b = cfg.MaxGradNorm, saved.MaxGradNorm
 		case "sde":

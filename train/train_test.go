@@ -158,6 +158,12 @@ func TestResumeMismatch(t *testing.T) {
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-batch 5") {
 		t.Fatalf("other batch: %v", err)
 	}
+	c = tinyConfig(dir)
+	c.Steps, c.Set = 9, map[string]bool{"mult": true}
+	c.Model.Mult = append(append([]int(nil), c.Model.Mult...), 2)
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-mult") {
+		t.Fatalf("other multipliers: %v", err)
+	}
 	// Nothing to do when the checkpoint already reached -steps.
 	c = tinyConfig(dir)
 	if res, err := Run(context.Background(), c); err != nil || res.Step != 6 {

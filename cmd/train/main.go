@@ -15,6 +15,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/ncsn-go/ncsn/internal/mpi"
@@ -38,6 +40,7 @@ func run(args []string, stderr io.Writer) int {
 	steps := fs.Int("steps", 0, "total number of steps to reach (default: the preset's)")
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
 	base := fs.Int("base", 0, "channels at full resolution (default: the preset's)")
+	mult := fs.String("mult", "", "channel multipliers of the resolution levels, comma-separated (default: the preset's, e.g. 1,2,2)")
 	lr := fs.Float64("lr", 0, "Adam learning rate (default: the preset's)")
 	saveEvery := fs.Int("save-every", 0, "save a checkpoint every this many steps (default: the preset's)")
 	seed := fs.Uint64("seed", 0, "random seed")
@@ -93,6 +96,12 @@ func run(args []string, stderr io.Writer) int {
 	if cfg.Set["base"] {
 		cfg.Model.Base = *base
 	}
+	if cfg.Set["mult"] {
+		if cfg.Model.Mult, err = parseMult(*mult); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+	}
 	if cfg.Set["lr"] {
 		cfg.LR = *lr
 	}
@@ -132,4 +141,17 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// parseMult reads -mult: positive whole numbers separated by commas.
+func parseMult(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		m, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || m < 1 {
+			return nil, fmt.Errorf("train: -mult %q: want positive whole numbers separated by commas, like 1,2,2", s)
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }

@@ -22,6 +22,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-wipe", "-ckpt-dir", dir}, 1, "-wipe only goes with -fresh"},
 		{[]string{"-resume", dir + "/none.ckpt", "-ckpt-dir", dir}, 1, "none.ckpt"},
 		{[]string{"extra"}, 2, "unexpected argument"},
+		{[]string{"-mult", "1,x,2"}, 2, "-mult \"1,x,2\": want positive whole numbers"},
+		{[]string{"-mult", "1,0"}, 2, "-mult \"1,0\""},
 		{[]string{"-max-grad-norm", "-1", "-ckpt-dir", dir}, 1, "-max-grad-norm -1"},
 		{[]string{"-sde", "edm"}, 2, "unknown process \"edm\""},
 		{[]string{"-sde", "vp", "-sigmas-from-data", "-ckpt-dir", dir}, 1, "does not go with -sde vp"},

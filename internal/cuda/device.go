@@ -37,6 +37,9 @@ type backend interface {
 	gemm(transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error
 	// copyDevice copies bytes within device memory.
 	copyDevice(dst, src DevPtr, bytes int) error
+	// batch runs f where the backend's calls are cheapest (the driver's
+	// thread: each call inside f then skips the hand-over to it).
+	batch(f func() error) error
 	close()
 }
 
@@ -57,10 +60,23 @@ type Device struct {
 	// ReduceThreads, if set, replaces the block size of the reducing
 	// kernels (a power of two up to 256).
 	ReduceThreads uint32
+	scratch       Buffer // partial sums of SumSquares
 }
 
 // Close releases the device's memory and context.
-func (d *Device) Close() { d.b.close() }
+func (d *Device) Close() {
+	if d.scratch.Ptr != 0 {
+		d.Free(d.scratch)
+		d.scratch = Buffer{}
+	}
+	d.b.close()
+}
+
+// Batch runs f, which calls the device's methods, as one unit of work on
+// the thread that owns the GPU's context: the many short launches of a
+// graph's run then cost a driver call each, not a hand-over between
+// threads each. f must not use the device from another goroutine.
+func (d *Device) Batch(f func() error) error { return d.b.batch(f) }
 
 // Alloc returns a buffer of n float32 values (uninitialised).
 func (d *Device) Alloc(n int) (Buffer, error) {
@@ -151,6 +167,22 @@ func (d *Device) launch1D(kernel string, n int, args ...any) error {
 		return fmt.Errorf("cuda: %s over %d elements", kernel, n)
 	}
 	return d.b.launch(kernel, [3]uint32{uint32(blocks), 1, 1}, [3]uint32{threads, 1, 1}, p)
+}
+
+// launchRows runs a reducing kernel with one block of reduceThreads per
+// row, rows blocks.
+func (d *Device) launchRows(kernel string, rows int, args ...any) error {
+	if rows == 0 {
+		return nil
+	}
+	if rows > math.MaxInt32 {
+		return fmt.Errorf("cuda: %s over %d rows", kernel, rows)
+	}
+	p, err := pack(d.b.argSpace(), args)
+	if err != nil {
+		return err
+	}
+	return d.b.launch(kernel, [3]uint32{uint32(rows), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
 }
 
 func sameSize(kernel string, bs ...Buffer) (int, error) {

@@ -1,9 +1,11 @@
 // Package cuda reaches NVIDIA GPUs without cgo: the CUDA driver API
 // (libcuda.so.1), NVRTC (libnvrtc) and cuBLAS are loaded at run time with
-// purego; the kernels (kernels.cu, CUDA C kept in the repository) are
-// compiled to PTX by NVRTC once per process (cached per architecture under
-// the user's cache folder) and launched through the driver, on one
-// goroutine locked to its OS thread.
+// purego (by name, then in the usual CUDA folders or NCSN_CUDA_LIBS); the
+// kernels (kernels.cu, CUDA C kept in the repository) are compiled by
+// NVRTC into machine code for the GPU (CUBIN, else PTX) once (cached per
+// architecture under the user's cache folder) and launched through the
+// driver, on one goroutine locked to its OS thread (Batch runs a whole
+// graph there).
 //
 // Device holds buffers of float32 in device memory and runs the network's
 // operators on them (ops.go): 3×3 convolutions as im2col and a cuBLAS
@@ -18,7 +20,8 @@
 // threads meeting at __syncthreads where a kernel has barriers. Another test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
 // libnvrtc11.2 needs no GPU). The driver and cuBLAS calls themselves run
-// only on a GPU.
+// only on a GPU. Backends lists what a machine has, for the tests of the
+// packages that run graphs on a device.
 //
 // Commands use it when built with -tags gpu (package generate); -tags cuda
 // would switch on Gorgonia's own cgo CUDA code instead.

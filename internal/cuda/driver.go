@@ -55,21 +55,74 @@ type driverLib struct {
 	errorString    func(res int32, s **byte) int32
 }
 
-// dlopenAny opens the first library of names that loads.
+// LibraryDirsEnv names the variable of extra folders (colon-separated)
+// searched for libcuda, libnvrtc and libcublas before the usual places.
+const LibraryDirsEnv = "NCSN_CUDA_LIBS"
+
+// libraryDirs are searched, in order, for a library the dynamic loader does
+// not find by its name alone (neither in ld.so's cache nor on
+// LD_LIBRARY_PATH): NCSN_CUDA_LIBS, the toolkit named by CUDA_HOME or
+// CUDA_PATH, the usual toolkit and driver folders (containers mount the
+// driver under /usr/local/nvidia; WSL under /usr/lib/wsl/lib), and the
+// NVIDIA wheels of a Python environment under /opt or /usr/local.
+func libraryDirs() []string {
+	var dirs []string
+	for _, d := range filepath.SplitList(os.Getenv(LibraryDirsEnv)) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, v := range []string{"CUDA_HOME", "CUDA_PATH"} {
+		if h := os.Getenv(v); h != "" {
+			dirs = append(dirs, filepath.Join(h, "lib64"), filepath.Join(h, "lib"))
+		}
+	}
+	dirs = append(dirs, "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib",
+		"/usr/local/cuda/targets/sbsa-linux/lib", "/usr/local/nvidia/lib64", "/usr/local/nvidia/lib",
+		"/usr/lib/wsl/lib", "/usr/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu")
+	for _, pat := range []string{"/opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib",
+		"/usr/local/lib/python3*/dist-packages/nvidia/*/lib", "/usr/local/lib/python3*/site-packages/nvidia/*/lib"} {
+		m, _ := filepath.Glob(pat)
+		dirs = append(dirs, m...)
+	}
+	return dirs
+}
+
+// dlopenAny opens the first library of names that loads: each name as the
+// dynamic loader finds it, then in each of libraryDirs.
 func dlopenAny(what string, names []string) (uintptr, string, error) {
 	var errs []string
-	for _, n := range names {
+	try := func(n string) (uintptr, bool) {
 		lib, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err == nil {
+			return lib, true
+		}
+		if msg := err.Error(); msg != "" && !strings.Contains(msg, "No such file") {
+			errs = append(errs, msg) // found but not loadable: worth saying
+		}
+		return 0, false
+	}
+	for _, n := range names {
+		if lib, ok := try(n); ok {
 			return lib, n, nil
 		}
-		msg := err.Error()
-		if msg == "" { // dlerror read on another thread
-			msg = n + ": cannot be opened"
-		}
-		errs = append(errs, msg)
 	}
-	return 0, "", fmt.Errorf("%w: %s (%s): %s", ErrNoLibrary, what, strings.Join(names, ", "), strings.Join(errs, "; "))
+	for _, dir := range libraryDirs() {
+		for _, n := range names {
+			p := filepath.Join(dir, n)
+			if _, err := os.Stat(p); err != nil {
+				continue
+			}
+			if lib, ok := try(p); ok {
+				return lib, p, nil
+			}
+		}
+	}
+	msg := "not found by the dynamic loader nor in the CUDA folders; set " + LibraryDirsEnv + " to its folder"
+	if len(errs) > 0 {
+		msg = strings.Join(errs, "; ")
+	}
+	return 0, "", fmt.Errorf("%w: %s (%s): %s", ErrNoLibrary, what, strings.Join(names, ", "), msg)
 }
 
 func loadDriver() (*driverLib, error) {
@@ -133,13 +186,27 @@ type driverBackend struct {
 	args      unsafe.Pointer // pinned host memory for kernel parameters
 	live      map[DevPtr]bool
 	closeOnce sync.Once
+	// onWorker is true while the worker thread runs a function handed to
+	// it (written only there; the hand-over orders it with the reads).
+	onWorker bool
 }
 
+// do runs f on the worker thread, directly when already there (inside batch).
 func (d *driverBackend) do(f func() error) error {
+	if d.onWorker {
+		return f()
+	}
 	done := make(chan error, 1)
-	d.work <- func() { done <- f() }
+	d.work <- func() {
+		d.onWorker = true
+		err := f()
+		d.onWorker = false
+		done <- err
+	}
 	return <-done
 }
+
+func (d *driverBackend) batch(f func() error) error { return d.do(f) }
 
 // Open finds device 0 through the driver, compiles the kernels for it (or
 // takes their PTX from the cache), and returns it. The errors wrap
@@ -185,17 +252,29 @@ func Open() (*Device, error) {
 		if err := l.check("cuCtxSetCurrent", l.ctxSetCurrent(ctx)); err != nil {
 			return err
 		}
-		arch := fmt.Sprintf("compute_%d%d", major, minor)
-		ptx, how, err := kernelPTX(arch)
-		if err != nil {
-			return err
+		// Machine code for this GPU first; where NVRTC cannot make it or
+		// the driver refuses it, PTX for the driver to compile.
+		var how string
+		var loadErrs []string
+		for _, arch := range []string{fmt.Sprintf("sm_%d%d", major, minor), fmt.Sprintf("compute_%d%d", major, minor)} {
+			img, h, err := kernelImage(arch)
+			if err != nil {
+				loadErrs = append(loadErrs, err.Error())
+				continue
+			}
+			var pin runtime.Pinner
+			pin.Pin(&img[0])
+			r := l.moduleLoadData(&d.mod, unsafe.Pointer(&img[0]))
+			pin.Unpin()
+			if err := l.check("cuModuleLoadData", r); err != nil {
+				loadErrs = append(loadErrs, fmt.Sprintf("%v (%s, %s)", err, arch, h))
+				continue
+			}
+			how = h + " for " + arch
+			break
 		}
-		var pin runtime.Pinner
-		pin.Pin(&ptx[0])
-		r := l.moduleLoadData(&d.mod, unsafe.Pointer(&ptx[0]))
-		pin.Unpin()
-		if err := l.check("cuModuleLoadData", r); err != nil {
-			return fmt.Errorf("%w (PTX for %s, %s)", err, arch, how)
+		if how == "" {
+			return fmt.Errorf("cuda: loading the kernels: %s", strings.Join(loadErrs, "; "))
 		}
 		if err := l.check("cuMemAllocHost", l.memAllocHost(&d.args, argBytes+16)); err != nil {
 			return err
@@ -209,6 +288,12 @@ func Open() (*Device, error) {
 		var bv int32
 		d.blas.version(d.handle, &bv)
 		blasName = fmt.Sprintf("cuBLAS %d.%d.%d (%s)", bv/10000, bv/100%100, bv%100, d.blas.name)
+		if os.Getenv(TF32Env) == "1" {
+			if r := d.blas.setMath(d.handle, cublasTF32TensorOpMath); r != 0 {
+				return fmt.Errorf("cuda: cublasSetMathMode: status %d", r)
+			}
+			blasName += " with TF32 tensor cores (" + TF32Env + "=1)"
+		}
 		nv, _ := NVRTCVersion()
 		describe = fmt.Sprintf("GPU %s (sm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), %s, kernels %s by %s",
 			cString(&name[0]), major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, blasName, how, nv)
@@ -221,32 +306,39 @@ func Open() (*Device, error) {
 	return &Device{b: d, Describe: describe}, nil
 }
 
-// kernelPTX compiles Source for arch, or reads the PTX compiled earlier
-// from the user's cache folder (keyed by the source's hash, the
-// architecture and the NVRTC version); it says which.
-func kernelPTX(arch string) ([]byte, string, error) {
+// kernelImage compiles Source for arch (Compile: CUBIN for sm_XY, PTX for
+// compute_XY), or reads the image compiled earlier from the user's cache
+// folder (keyed by the source's hash, the architecture and the NVRTC
+// version); it says which.
+func kernelImage(arch string) ([]byte, string, error) {
 	nv, err := NVRTCVersion()
 	if err != nil {
 		return nil, "", err
 	}
+	ext := ".ptx"
+	valid := func(b []byte) bool { return len(b) > 0 && b[len(b)-1] == 0 } // PTX is NUL-terminated text
+	if strings.HasPrefix(arch, "sm_") {
+		ext = ".cubin"
+		valid = func(b []byte) bool { return len(b) > 4 && string(b[:4]) == "\x7fELF" }
+	}
 	var cache string
 	if dir, err := os.UserCacheDir(); err == nil {
-		key := strings.NewReplacer(" ", "_", "(", "", ")", "").Replace(nv)
-		cache = filepath.Join(dir, "ncsn", "ptx", fmt.Sprintf("%s-%s-%s.ptx", SourceHash(), arch, key))
-		if b, err := os.ReadFile(cache); err == nil && len(b) > 0 && b[len(b)-1] == 0 {
-			return b, "cached PTX (" + cache + ")", nil
+		key := strings.NewReplacer(" ", "_", "(", "", ")", "", "/", "_").Replace(nv)
+		cache = filepath.Join(dir, "ncsn", "ptx", fmt.Sprintf("%s-%s-%s%s", SourceHash(), arch, key, ext))
+		if b, err := os.ReadFile(cache); err == nil && valid(b) {
+			return b, "cached (" + cache + ")", nil
 		}
 	}
-	ptx, err := Compile(Source, arch)
+	img, err := Compile(Source, arch)
 	if err != nil {
 		return nil, "", err
 	}
 	if cache != "" {
 		if err := os.MkdirAll(filepath.Dir(cache), 0o755); err == nil {
-			_ = fsutil.WriteFileAtomic(cache, ptx) // a cache that cannot be written costs a compile next time
+			_ = fsutil.WriteFileAtomic(cache, img) // a cache that cannot be written costs a compile next time
 		}
 	}
-	return ptx, "compiled", nil
+	return img, "compiled", nil
 }
 
 func (d *driverBackend) alloc(bytes int) (DevPtr, error) {
@@ -326,6 +418,14 @@ func (d *driverBackend) copyDevice(dst, src DevPtr, bytes int) error {
 	})
 }
 
+// TF32Env names the variable that lets cuBLAS run the float32 matrix
+// products on TF32 tensor cores (inputs rounded to a 10-bit mantissa, as
+// PyTorch's convolutions do by default): NCSN_TF32=1.
+const TF32Env = "NCSN_TF32"
+
+// cublasTF32TensorOpMath is CUBLAS_TF32_TENSOR_OP_MATH (cublas_api.h).
+const cublasTF32TensorOpMath = 3
+
 // cublasNames are tried in order: CUDA 13, 12, 11.
 var cublasNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}
 
@@ -334,6 +434,7 @@ type cublasLib struct {
 	create  func(h *uintptr) int32
 	destroy func(h uintptr) int32
 	version func(h uintptr, v *int32) int32
+	setMath func(h uintptr, mode int32) int32
 	sgemm   func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uint64, lda int32, b uint64, ldb int32, beta unsafe.Pointer, c uint64, ldc int32) int32
 }
 
@@ -345,7 +446,7 @@ func loadCublas() (*cublasLib, error) {
 	}
 	l.name = name
 	for sym, fn := range map[string]any{"cublasCreate_v2": &l.create, "cublasDestroy_v2": &l.destroy,
-		"cublasGetVersion_v2": &l.version, "cublasSgemm_v2": &l.sgemm} {
+		"cublasGetVersion_v2": &l.version, "cublasSetMathMode": &l.setMath, "cublasSgemm_v2": &l.sgemm} {
 		if _, err := purego.Dlsym(h, sym); err != nil {
 			return nil, fmt.Errorf("%w: %s has no %s", ErrNoLibrary, l.name, sym)
 		}

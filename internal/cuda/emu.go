@@ -189,6 +189,8 @@ func (e *emuBackend) launch(kernel string, grid, block [3]uint32, params unsafe.
 
 func (e *emuBackend) argSpace() unsafe.Pointer { return e.args }
 
+func (e *emuBackend) batch(f func() error) error { return f() }
+
 func (e *emuBackend) close() {
 	for p := range e.live {
 		e.free(p)

@@ -268,15 +268,17 @@ extern "C" __global__ void ncsn_channel_bias(float* h, const float* e, int C, in
 	h[i] += e[b * C + c];
 }
 
-// ncsn_channel_bias_grad sums dh (C, B, HW) over the pixels: de[b,c].
+// ncsn_channel_bias_grad sums dh (C, B, HW) over the pixels: de[b,c]. One
+// block of GN_THREADS per (c, b) row, blockIdx.x = c·B + b.
 extern "C" __global__ void ncsn_channel_bias_grad(float* de, const float* dh, int C, int B, int HW) {
-	int i = gid();
-	if (i >= C * B) return;
-	int b = i / C, c = i % C;
-	const float* row = dh + ((u64)c * B + b) * HW;
+	__shared__ double acc[GN_THREADS];
+	int c = blockIdx.x / B, b = blockIdx.x % B;
+	const float* row = dh + (u64)blockIdx.x * HW;
 	double s = 0;
-	for (int p = 0; p < HW; p++) s += row[p];
-	de[i] = (float)s;
+	for (int p = threadIdx.x; p < HW; p += blockDim.x) s += row[p];
+	acc[threadIdx.x] = s;
+	block_sum(acc);
+	if (threadIdx.x == 0) de[b * C + c] = (float)acc[0];
 }
 
 // ncsn_scale_batch writes y = h·v[b] for h (C, B, HW): NCSNv2's division by
@@ -343,13 +345,15 @@ extern "C" __global__ void ncsn_bias_cols(float* y, const float* bias, int R, in
 }
 
 // ncsn_row_sums writes the sum of each row of x (R × N), in double: the
-// bias gradient of a convolution. One thread per row.
+// bias gradient of a convolution. One block of GN_THREADS per row.
 extern "C" __global__ void ncsn_row_sums(float* out, const float* x, int R, int N) {
-	int r = gid();
-	if (r >= R) return;
+	__shared__ double acc[GN_THREADS];
+	const float* row = x + (u64)blockIdx.x * N;
 	double s = 0;
-	for (int j = 0; j < N; j++) s += x[(u64)r * N + j];
-	out[r] = (float)s;
+	for (int j = threadIdx.x; j < N; j += blockDim.x) s += row[j];
+	acc[threadIdx.x] = s;
+	block_sum(acc);
+	if (threadIdx.x == 0) out[blockIdx.x] = (float)acc[0];
 }
 
 // ncsn_col_sums writes the sum of each column of x (R × N), in double: the
@@ -386,12 +390,26 @@ extern "C" __global__ void ncsn_from_graph(float* dst, const float* src, int C, 
 	dst[i] = src[((u64)c * B + b) * HW + p];
 }
 
-// ncsn_sumsq writes Σ x² (in double) of x (n values) to out[0]: one block
-// of GN_THREADS threads (the gradient norm for clipping, per tensor).
-extern "C" __global__ void ncsn_sumsq(float* out, const float* x, int n) {
+// ncsn_sumsq_part writes the partial sums Σ x² (in double, stored as
+// float) of x (n values) in gridDim.x slices, slice j to part[j]; one block
+// of GN_THREADS per slice (the gradient norm for clipping, per tensor).
+extern "C" __global__ void ncsn_sumsq_part(float* part, const float* x, int n) {
+	__shared__ double acc[GN_THREADS];
+	int per = (n + gridDim.x - 1) / gridDim.x;
+	int lo = blockIdx.x * per, hi = lo + per < n ? lo + per : n;
+	double a = 0;
+	for (int k = lo + threadIdx.x; k < hi; k += blockDim.x) a += (double)x[k] * x[k];
+	acc[threadIdx.x] = a;
+	block_sum(acc);
+	if (threadIdx.x == 0) part[blockIdx.x] = (float)acc[0];
+}
+
+// ncsn_sum writes the sum (in double) of the m values of part to out[0]:
+// one block.
+extern "C" __global__ void ncsn_sum(float* out, const float* part, int m) {
 	__shared__ double acc[GN_THREADS];
 	double a = 0;
-	for (int k = threadIdx.x; k < n; k += blockDim.x) a += (double)x[k] * x[k];
+	for (int k = threadIdx.x; k < m; k += blockDim.x) a += part[k];
 	acc[threadIdx.x] = a;
 	block_sum(acc);
 	if (threadIdx.x == 0) out[0] = (float)acc[0];

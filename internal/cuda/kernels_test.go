@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -10,21 +11,24 @@ import (
 	"github.com/ncsn-go/ncsn/optim"
 )
 
-// backends are the devices every kernel test runs on: the CPU emulation
-// (where g++ is) and the GPU (where a driver and a device are).
+// backends are the devices every kernel test runs on (Backends): the CPU
+// emulation (where g++ is) and the GPU (where a driver and a device are).
 func backends(t *testing.T) map[string]*Device {
 	t.Helper()
 	out := map[string]*Device{}
-	if d, err := OpenEmulator(); err == nil {
-		out["emu"] = d
-	} else {
-		t.Logf("no CPU emulation: %v", err)
+	bs, missing := Backends(false)
+	for _, m := range missing {
+		t.Log("not run: " + m)
 	}
-	if d, err := Open(); err == nil {
-		out["gpu"] = d
-		t.Log(d.Describe)
-	} else {
-		t.Logf("no GPU: %v", err)
+	for _, b := range bs {
+		d, err := b.Open()
+		if err != nil {
+			t.Fatalf("%s: %v", b.Name, err)
+		}
+		if b.Name == "gpu" {
+			t.Log(d.Describe)
+		}
+		out[b.Name] = d
 	}
 	if len(out) == 0 {
 		t.Skip("neither g++ (CPU emulation) nor a GPU")
@@ -248,22 +252,25 @@ func TestGroupNormSiLU(t *testing.T) {
 
 func TestSumSquares(t *testing.T) {
 	r := rand.New(rand.NewPCG(30, 31))
-	x := randn(r, 1000, 3)
-	var want float64
-	for _, v := range x {
-		want += float64(v) * float64(v)
-	}
-	for name, d := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			bx, out := upload(t, d, x), upload(t, d, make([]float32, 3))
-			if err := d.SumSquares(out, 1, bx); err != nil {
-				t.Fatal(err)
-			}
-			got := download(t, d, out)
-			near(t, "Σx²", got[1:2], []float64{want}, 1e-6)
-			if got[0] != 0 || got[2] != 0 {
-				t.Fatalf("wrote outside its value: %v", got)
-			}
-		})
+	// One slice; several, the last one short; the most slices there are.
+	for _, n := range []int{1000, 3*sliceValues + 77, maxSlices*sliceValues + 5} {
+		x := randn(r, n, 3)
+		var want float64
+		for _, v := range x {
+			want += float64(v) * float64(v)
+		}
+		for name, d := range backends(t) {
+			t.Run(fmt.Sprint(name, n), func(t *testing.T) {
+				bx, out := upload(t, d, x), upload(t, d, make([]float32, 3))
+				if err := d.SumSquares(out, 1, bx); err != nil {
+					t.Fatal(err)
+				}
+				got := download(t, d, out)
+				near(t, "Σx²", got[1:2], []float64{want}, 1e-6)
+				if got[0] != 0 || got[2] != 0 {
+					t.Fatalf("wrote outside its value: %v", got)
+				}
+			})
+		}
 	}
 }

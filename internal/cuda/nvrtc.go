@@ -22,6 +22,8 @@ type nvrtcLib struct {
 	compile      func(prog uintptr, nopt int32, opts unsafe.Pointer) int32
 	ptxSize      func(prog uintptr, size *uintptr) int32
 	ptx          func(prog uintptr, out *byte) int32
+	cubinSize    func(prog uintptr, size *uintptr) int32 // nil where NVRTC has no CUBIN output
+	cubin        func(prog uintptr, out *byte) int32
 	logSize      func(prog uintptr, size *uintptr) int32
 	log          func(prog uintptr, out *byte) int32
 	destroy      func(prog *uintptr) int32
@@ -54,6 +56,10 @@ func loadNVRTC() (*nvrtcLib, error) {
 			}
 			purego.RegisterLibFunc(fn, h, sym)
 		}
+		if _, err := purego.Dlsym(h, "nvrtcGetCUBIN"); err == nil {
+			purego.RegisterLibFunc(&l.cubinSize, h, "nvrtcGetCUBINSize")
+			purego.RegisterLibFunc(&l.cubin, h, "nvrtcGetCUBIN")
+		}
 		l.version(&l.major, &l.minor)
 		nvrtc = l
 	})
@@ -69,9 +75,12 @@ func NVRTCVersion() (string, error) {
 	return fmt.Sprintf("NVRTC %d.%d (%s)", l.major, l.minor, l.name), nil
 }
 
-// Compile compiles CUDA C source to PTX for a virtual architecture
-// ("compute_90"); floating-point contraction is off (--fmad=false), so
-// that a kernel's arithmetic is the one its source spells, as the CPU's.
+// Compile compiles CUDA C source for an architecture: PTX for a virtual
+// one ("compute_90"), which the driver compiles when it loads it, or
+// machine code (CUBIN, an ELF image) for a real one ("sm_90"), which needs
+// no compiler in the driver and so loads on a driver older than NVRTC.
+// Floating-point contraction is off (--fmad=false), so that a kernel's
+// arithmetic is the one its source spells, as the CPU's.
 func Compile(src, arch string) ([]byte, error) {
 	l, err := loadNVRTC()
 	if err != nil {
@@ -82,7 +91,11 @@ func Compile(src, arch string) ([]byte, error) {
 		return nil, fmt.Errorf("cuda: nvrtcCreateProgram: %s", l.errString(r))
 	}
 	defer l.destroy(&prog)
-	opts := []string{"--gpu-architecture=" + arch, "--fmad=false", "--std=c++14"}
+	cubin := strings.HasPrefix(arch, "sm_")
+	if cubin && l.cubin == nil {
+		return nil, fmt.Errorf("cuda: %s makes no CUBIN (machine code for %s)", l.name, arch)
+	}
+	opts := []string{"--gpu-architecture=" + arch, "--fmad=false", "--std=c++17"}
 	var pin runtime.Pinner
 	defer pin.Unpin()
 	cs := make([]*byte, len(opts))
@@ -105,6 +118,16 @@ func Compile(src, arch string) ([]byte, error) {
 		return nil, fmt.Errorf("cuda: compiling kernels for %s: %s: %s", arch, l.errString(r), msg)
 	}
 	var n uintptr
+	if cubin {
+		if r := l.cubinSize(prog, &n); r != 0 || n == 0 {
+			return nil, fmt.Errorf("cuda: nvrtcGetCUBINSize: %s", l.errString(r))
+		}
+		bin := make([]byte, n)
+		if r := l.cubin(prog, &bin[0]); r != 0 {
+			return nil, fmt.Errorf("cuda: nvrtcGetCUBIN: %s", l.errString(r))
+		}
+		return bin, nil
+	}
 	if r := l.ptxSize(prog, &n); r != 0 || n == 0 {
 		return nil, fmt.Errorf("cuda: nvrtcGetPTXSize: %s", l.errString(r))
 	}

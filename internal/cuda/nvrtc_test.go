@@ -35,7 +35,7 @@ func TestNVRTCCompilesEveryKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Log(v)
-	ptx, err := Compile(Source, "compute_70")
+	ptx, err := Compile(Source, "compute_75")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,16 @@ func TestNVRTCCompilesEveryKernel(t *testing.T) {
 			t.Errorf("PTX has no entry %s", k)
 		}
 	}
-	if _, err := Compile(Source+"\n__global__ void broken( { }\n", "compute_70"); err == nil || !strings.Contains(err.Error(), "kernels.cu") {
+	// Machine code for a real architecture: an ELF image (what Open loads
+	// first; its driver then needs no compiler of its own).
+	bin, err := Compile(Source, "sm_75")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bin) < 4 || string(bin[:4]) != "\x7fELF" {
+		t.Fatalf("CUBIN for sm_75 is not an ELF image (%d bytes)", len(bin))
+	}
+	if _, err := Compile(Source+"\n__global__ void broken( { }\n", "compute_75"); err == nil || !strings.Contains(err.Error(), "kernels.cu") {
 		t.Fatalf("a syntax error compiled: %v", err)
 	}
 }

@@ -73,7 +73,7 @@ func (d *Device) ChannelBiasGrad(de, dh Buffer, c, b, hw int) error {
 	if err := want("channel bias grad", dh.N, c*b*hw, de.N, b*c); err != nil {
 		return err
 	}
-	return d.launch1D("ncsn_channel_bias_grad", de.N, de, dh, c, b, hw)
+	return d.launchRows("ncsn_channel_bias_grad", c*b, de, dh, c, b, hw)
 }
 
 // ScaleBatch writes y = h·v[b] for h (C, B, HW) and v (B).
@@ -240,7 +240,7 @@ func (d *Device) RowSums(out, x Buffer, r, n int) error {
 	if err := want("row sums", out.N, r, x.N, r*n); err != nil {
 		return err
 	}
-	return d.launch1D("ncsn_row_sums", r, out, x, r, n)
+	return d.launchRows("ncsn_row_sums", r, out, x, r, n)
 }
 
 // ColSums writes the sums of the columns of x (r × n) into out (n).
@@ -286,15 +286,37 @@ func (d *Device) Axpy(x, s Buffer, a float64) error {
 	return d.launch1D("ncsn_langevin", n, x, s, n, float32(a), float32(0), uint64(0), uint64(0))
 }
 
-// SumSquares writes Σ x² of x into out[at] (accumulated in double, stored
-// as float32).
+// SumSquares writes Σ x² of x into out[at] (accumulated in double within
+// slices of x, whose partial sums are stored as float32 and added in
+// double).
 func (d *Device) SumSquares(out Buffer, at int, x Buffer) error {
 	if at < 0 || at >= out.N {
 		return fmt.Errorf("cuda: sum of squares into value %d of a buffer of %d", at, out.N)
 	}
-	p, err := pack(d.b.argSpace(), []any{DevPtr(uintptr(out.Ptr) + uintptr(4*at)), x, x.N})
+	if d.scratch.Ptr == 0 {
+		s, err := d.Alloc(maxSlices)
+		if err != nil {
+			return err
+		}
+		d.scratch = s
+	}
+	slices := min(maxSlices, max(1, x.N/sliceValues))
+	p, err := pack(d.b.argSpace(), []any{d.scratch, x, x.N})
 	if err != nil {
 		return err
 	}
-	return d.b.launch("ncsn_sumsq", [3]uint32{1, 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
+	if err := d.b.launch("ncsn_sumsq_part", [3]uint32{uint32(slices), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p); err != nil {
+		return err
+	}
+	if p, err = pack(d.b.argSpace(), []any{DevPtr(uintptr(out.Ptr) + uintptr(4*at)), d.scratch, slices}); err != nil {
+		return err
+	}
+	return d.b.launch("ncsn_sum", [3]uint32{1, 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
 }
+
+// SumSquares splits a tensor into at most maxSlices slices of at least
+// sliceValues values, one block each.
+const (
+	maxSlices   = 256
+	sliceValues = 8192
+)
