@@ -1,14 +1,18 @@
 // Package blas runs the dense matrix products of the score network.
 //
-// It prefers OpenBLAS, loaded at run time with purego (no cgo, no C toolchain
-// at build time), and falls back to gonum's pure-Go BLAS where the library is
-// missing, so a plain `go run` works on any machine. Matrices are row-major.
+// It prefers a system BLAS loaded at run time (no cgo, no C toolchain at
+// build time): OpenBLAS on Linux and Windows, Apple's Accelerate on macOS,
+// or the library NCSN_BLAS names; it falls back to gonum's pure-Go BLAS
+// where none loads, so a plain `go run` works on any machine. Matrices are
+// row-major.
 package blas
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -20,76 +24,133 @@ import (
 // Float is the element type the kernels are written for.
 type Float interface{ ~float32 | ~float64 }
 
+// Env names the variable that chooses the BLAS: "go" for gonum's pure-Go
+// one, or the path of a shared library with the Fortran interface (sgemm_,
+// dgemm_): an OpenBLAS, BLIS, MKL or Accelerate the search does not find.
+const Env = "NCSN_BLAS"
+
+// library is what loading found.
+type library struct {
+	sgemm, dgemm uintptr // the Fortran sgemm_ and dgemm_; 0: gonum runs the products
+	name         string  // "openblas", "accelerate", "blas" (another, named by NCSN_BLAS) or "gonum"
+	describe     string  // for the start-up line
+}
+
 var (
-	once      sync.Once
-	sgemmPtr  uintptr
-	dgemmPtr  uintptr
-	setThread uintptr
-	backend   string
-	loadErr   error
-	pureGo    gonum.Implementation
+	once   sync.Once
+	loaded library
+	pureGo gonum.Implementation
 )
 
-// libNames are tried in order; Debian's libopenblas0 installs the first.
-var libNames = []string{"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0"}
+// candidates are the libraries tried, in order, on an operating system,
+// given NCSN_BLAS: each name as the system's loader finds it, then the
+// usual full paths (Debian/Ubuntu, Fedora/RHEL, Homebrew).
+func candidates(goos, env string) []string {
+	if env != "" {
+		return []string{env}
+	}
+	switch goos {
+	case "darwin":
+		return []string{"/System/Library/Frameworks/Accelerate.framework/Accelerate",
+			"/opt/homebrew/opt/openblas/lib/libopenblas.dylib", "/usr/local/opt/openblas/lib/libopenblas.dylib", "libopenblas.dylib"}
+	case "windows":
+		return []string{"libopenblas.dll", "openblas.dll"}
+	}
+	return []string{"libopenblas.so.0", "libopenblas.so", "libopenblasp.so.0", "libopenblaso.so.0",
+		"/usr/lib64/libopenblas.so.0", "/usr/lib64/libopenblasp.so.0", "/usr/lib64/libopenblaso.so.0",
+		"/usr/lib/x86_64-linux-gnu/libopenblas.so.0", "/usr/lib/aarch64-linux-gnu/libopenblas.so.0",
+		"/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0", "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0"}
+}
+
+// kind names a library by its path.
+func kind(path string) string {
+	base := strings.ToLower(filepath.Base(path))
+	switch {
+	case strings.Contains(path, "Accelerate.framework"):
+		return "accelerate"
+	case strings.Contains(base, "openblas"):
+		return "openblas"
+	}
+	return "blas"
+}
+
+// open loads the first candidate that has sgemm_ and dgemm_.
+func open(goos, env string) library {
+	if env == "go" {
+		return library{name: "gonum", describe: "gonum (pure Go; " + Env + "=go)"}
+	}
+	var why []string
+	for _, path := range candidates(goos, env) {
+		h, err := openLibrary(path)
+		if err != nil {
+			if env != "" || !strings.Contains(path, string(filepath.Separator)) {
+				why = append(why, firstLine(err.Error()))
+			}
+			continue
+		}
+		sg, err1 := symbol(h, "sgemm_")
+		dg, err2 := symbol(h, "dgemm_")
+		if err1 != nil || err2 != nil {
+			why = append(why, path+": no sgemm_ and dgemm_")
+			continue
+		}
+		l := library{sgemm: sg, dgemm: dg, name: kind(path)}
+		// OpenBLAS's own threads spin while Go code runs between products
+		// and steal the cores from it; one OpenBLAS thread per call, with
+		// the calls split across goroutines here, keeps every core doing
+		// useful work.
+		if st, err := symbol(h, "openblas_set_num_threads"); err == nil && st != 0 {
+			purego.SyscallN(st, 1)
+		}
+		label := map[string]string{"openblas": "OpenBLAS", "accelerate": "Accelerate", "blas": "BLAS"}[l.name]
+		l.describe = fmt.Sprintf("%s (%s, loaded at run time, %d-way split)", label, path, runtime.GOMAXPROCS(0))
+		return l
+	}
+	hint := map[string]string{"linux": "apt-get install libopenblas0, dnf install openblas, or set " + Env,
+		"windows": "put libopenblas.dll on the PATH, or set " + Env, "darwin": "set " + Env}[goos]
+	if hint == "" {
+		hint = "set " + Env
+	}
+	if env != "" {
+		hint = Env + "=" + env + " did not load"
+	}
+	return library{name: "gonum", describe: fmt.Sprintf("gonum (pure Go, slow path: no BLAS found; %s: %s)", hint, strings.Join(why, "; "))}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
 
 func load() {
-	if os.Getenv("NCSN_BLAS") == "go" {
-		backend = "gonum (pure Go; NCSN_BLAS=go)"
-		return
+	if runtime.GOOS == "darwin" && os.Getenv("VECLIB_MAXIMUM_THREADS") == "" {
+		// Accelerate's own threads would compete with the goroutines that
+		// split each product (as OpenBLAS's would; see open).
+		os.Setenv("VECLIB_MAXIMUM_THREADS", "1")
 	}
-	var lib uintptr
-	for _, name := range libNames {
-		h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err == nil {
-			lib = h
-			break
-		}
-		loadErr = err
-	}
-	if lib == 0 {
-		backend = "gonum (pure Go, slow path: libopenblas.so.0 not found; apt-get install libopenblas0)"
-		return
-	}
-	var err error
-	if sgemmPtr, err = purego.Dlsym(lib, "sgemm_"); err != nil {
-		loadErr, backend = err, "gonum (pure Go, slow path: OpenBLAS has no sgemm_)"
-		return
-	}
-	if dgemmPtr, err = purego.Dlsym(lib, "dgemm_"); err != nil {
-		sgemmPtr = 0
-		loadErr, backend = err, "gonum (pure Go, slow path: OpenBLAS has no dgemm_)"
-		return
-	}
-	// OpenBLAS's own threads spin while Go code runs between products and
-	// steal the cores from it; one OpenBLAS thread per call, with the calls
-	// split across goroutines here, keeps every core doing useful work.
-	setThread, _ = purego.Dlsym(lib, "openblas_set_num_threads")
-	if setThread != 0 {
-		purego.SyscallN(setThread, 1)
-	}
-	backend = fmt.Sprintf("OpenBLAS (loaded at run time, %d-way split)", runtime.GOMAXPROCS(0))
+	loaded = open(runtime.GOOS, os.Getenv(Env))
 }
 
 // Name is a short name of the implementation that runs the products:
-// "openblas" or "gonum" (recorded with checkpoints, whose bits depend on it).
+// "openblas", "accelerate", "blas" or "gonum" (recorded with checkpoints,
+// whose bits depend on it).
 func Name() string {
-	if Fast() {
-		return "openblas"
-	}
-	return "gonum"
+	once.Do(load)
+	return loaded.name
 }
 
 // Backend says which implementation runs the products, for the start-up line.
 func Backend() string {
 	once.Do(load)
-	return backend
+	return loaded.describe
 }
 
-// Fast reports whether OpenBLAS was loaded.
+// Fast reports whether a system BLAS was loaded.
 func Fast() bool {
 	once.Do(load)
-	return sgemmPtr != 0
+	return loaded.sgemm != 0
 }
 
 // gemmArgs lives on the heap so that the pointers handed to OpenBLAS stay
@@ -116,7 +177,7 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	}
 	once.Do(load)
 	w := runtime.GOMAXPROCS(0)
-	if sgemmPtr == 0 || w < 2 || m*n*k < splitFlops {
+	if loaded.sgemm == 0 || w < 2 || m*n*k < splitFlops {
 		gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
@@ -153,7 +214,7 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	switch cc := any(c).(type) {
 	case []float32:
 		aa, bb := any(a).([]float32), any(b).([]float32)
-		if sgemmPtr == 0 {
+		if loaded.sgemm == 0 {
 			pureGo.Sgemm(tr(transA), tr(transB), m, n, k, float32(alpha), aa, lda, bb, ldb, float32(beta), cc, ldc)
 			return
 		}
@@ -163,7 +224,7 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 		p.m, p.n, p.k = int32(n), int32(m), int32(k)
 		p.lda, p.ldb, p.ldc = int32(ldb), int32(lda), int32(ldc)
 		p.alpha32, p.beta32 = float32(alpha), float32(beta)
-		purego.SyscallN(sgemmPtr,
+		purego.SyscallN(loaded.sgemm,
 			uintptr(unsafe.Pointer(&p.ta)), uintptr(unsafe.Pointer(&p.tb)),
 			uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
 			uintptr(unsafe.Pointer(&p.alpha32)), uintptr(unsafe.Pointer(&bb[0])), uintptr(unsafe.Pointer(&p.lda)),
@@ -175,7 +236,7 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 		argPool.Put(p)
 	case []float64:
 		aa, bb := any(a).([]float64), any(b).([]float64)
-		if dgemmPtr == 0 {
+		if loaded.dgemm == 0 {
 			pureGo.Dgemm(tr(transA), tr(transB), m, n, k, float64(alpha), aa, lda, bb, ldb, float64(beta), cc, ldc)
 			return
 		}
@@ -184,7 +245,7 @@ func gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 		p.m, p.n, p.k = int32(n), int32(m), int32(k)
 		p.lda, p.ldb, p.ldc = int32(ldb), int32(lda), int32(ldc)
 		p.alpha64, p.beta64 = float64(alpha), float64(beta)
-		purego.SyscallN(dgemmPtr,
+		purego.SyscallN(loaded.dgemm,
 			uintptr(unsafe.Pointer(&p.ta)), uintptr(unsafe.Pointer(&p.tb)),
 			uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
 			uintptr(unsafe.Pointer(&p.alpha64)), uintptr(unsafe.Pointer(&bb[0])), uintptr(unsafe.Pointer(&p.lda)),

@@ -2,6 +2,10 @@ package blas
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -88,4 +92,69 @@ func to32(x []float64) []float32 {
 		y[i] = float32(v)
 	}
 	return y
+}
+
+// TestCandidates: each system's search order, and NCSN_BLAS replacing it.
+func TestCandidates(t *testing.T) {
+	for _, tc := range []struct {
+		goos, env, first string
+	}{
+		{"linux", "", "libopenblas.so.0"},
+		{"darwin", "", "/System/Library/Frameworks/Accelerate.framework/Accelerate"},
+		{"windows", "", "libopenblas.dll"},
+		{"freebsd", "", "libopenblas.so.0"},
+		{"linux", "/opt/blis/libblis.so", "/opt/blis/libblis.so"},
+		{"windows", `C:\blas\mkl_rt.dll`, `C:\blas\mkl_rt.dll`},
+	} {
+		c := candidates(tc.goos, tc.env)
+		if len(c) == 0 || c[0] != tc.first {
+			t.Errorf("%s, NCSN_BLAS=%q: %v", tc.goos, tc.env, c)
+		}
+		if tc.env != "" && len(c) != 1 {
+			t.Errorf("NCSN_BLAS=%q should be the only candidate: %v", tc.env, c)
+		}
+	}
+	for path, want := range map[string]string{
+		"/System/Library/Frameworks/Accelerate.framework/Accelerate": "accelerate",
+		"/usr/lib64/libopenblasp.so.0": "openblas", "libopenblas.dll": "openblas", "/opt/blis/libblis.so": "blas",
+	} {
+		if got := kind(path); got != want {
+			t.Errorf("kind(%s) = %s, want %s", path, got, want)
+		}
+	}
+}
+
+// TestOpenNamed: NCSN_BLAS=go is gonum; a path that does not load falls
+// back to gonum and says which path failed; the path of the OpenBLAS this
+// machine has (if any) loads and is named in the start-up line.
+func TestOpenNamed(t *testing.T) {
+	if l := open(runtime.GOOS, "go"); l.sgemm != 0 || l.name != "gonum" || !strings.Contains(l.describe, "NCSN_BLAS=go") {
+		t.Fatalf("go: %+v", l)
+	}
+	bad := filepath.Join(t.TempDir(), "libnothing.so")
+	if l := open(runtime.GOOS, bad); l.sgemm != 0 || l.name != "gonum" || !strings.Contains(l.describe, "NCSN_BLAS="+bad+" did not load") {
+		t.Fatalf("missing library: %+v", l)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	def := open("linux", "")
+	if def.sgemm == 0 {
+		t.Skip("no OpenBLAS on this machine: ", def.describe)
+	}
+	// The library the search found, by its full path.
+	var path string
+	for _, p := range candidates("linux", "")[4:] {
+		if _, err := os.Stat(p); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		t.Skip("OpenBLAS is not at any of the full paths searched")
+	}
+	l := open("linux", path)
+	if l.sgemm == 0 || l.name != "openblas" || !strings.Contains(l.describe, path) {
+		t.Fatalf("NCSN_BLAS=%s: %+v", path, l)
+	}
 }
