@@ -116,7 +116,7 @@ func TestCandidates(t *testing.T) {
 	}
 	for path, want := range map[string]string{
 		"/System/Library/Frameworks/Accelerate.framework/Accelerate": "accelerate",
-		"/usr/lib64/libopenblasp.so.0": "openblas", "libopenblas.dll": "openblas", "/opt/blis/libblis.so": "blas",
+		"/usr/lib64/libopenblasp.so.0":                               "openblas", "libopenblas.dll": "openblas", "/opt/blis/libblis.so": "blas",
 	} {
 		if got := kind(path); got != want {
 			t.Errorf("kind(%s) = %s, want %s", path, got, want)
