@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sampler settings of one trained model, scored by cmd/eval (issue 15's
+# experiment table): for each "T:ε" pair, annealed Langevin dynamics with T
+# steps per noise level and step size ε (and NCSN's final denoising step), N
+# samples at a fixed seed; one markdown row each (network evaluations,
+# sampling seconds, conf ≥ 0.9, class entropy, Fréchet distance and its
+# floor), the JSON lines kept in $OUT.
+# Usage: scripts/sampler_table.sh CKPT [n, default 256] [T:ε ...]   (default: 100:2e-5)
+# SEED (default 0) is the sampling seed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ckpt=$1 n=${2:-256}
+shift $(( $# < 2 ? $# : 2 ))
+sets=("$@")
+[ ${#sets[@]} -eq 0 ] && sets=(100:2e-5)
+out=${OUT:-checkpoints/sampler_table.jsonl}
+mkdir -p "$(dirname "$out")"
+go build -o /tmp/ncsn-eval ./cmd/eval
+echo "| T | ε | evaluations | seconds | conf ≥ 0.9 | mean conf | class entropy | Fréchet distance (floor) |"
+echo "|---|---|---|---|---|---|---|---|"
+for s in "${sets[@]}"; do
+  t=${s%%:*} eps=${s#*:}
+  js=$(/tmp/ncsn-eval -dataset mnist -samples "$ckpt" -n "$n" -seed "${SEED:-0}" -steps-per-level "$t" -eps "$eps" 2>/dev/null | awk 'NR == 1')
+  echo "{\"T\":$t,\"eps\":$eps,\"seed\":${SEED:-0},\"result\":$js}" >> "$out"
+  python3 - "$t" "$eps" "$js" <<'PY'
+import json, sys
+t, eps, r = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+print(f"| {t} | {eps} | {r['evals']} | {r['sample_seconds']:.0f} | {100*r['conf_ge_0_9']:.1f}% | {r['mean_conf']:.3f} | {r['class_entropy']:.3f} | {r['fid']:.1f} ({r['fid_floor']:.1f}) |")
+PY
+done
