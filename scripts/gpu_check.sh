@@ -38,7 +38,8 @@ pack)
     CGO_ENABLED=0 go build -tags gpu -ldflags='-s -w' -o "gpu-pack/bin/$c" "./cmd/$c"
   done
   tar -C gpu-pack -cJf gpu-pack/bin.tar.xz bin && rm -rf gpu-pack/bin
-  cp "${TORCH_REF:-../shared/bench/torch_ref.py}" gpu-pack/torch_ref.py
+  ref=${TORCH_REF:-../shared/bench/torch_ref.py}
+  if [ -f "$ref" ]; then cp "$ref" gpu-pack/torch_ref.py; else echo "no $ref: bench-gpu there will time ours only"; fi
   if [ "${NCSN_PACK_CIFAR:-1}" = 1 ] && [ -f data/cifar10/cifar-10-batches-bin/data_batch_1.bin ] && command -v /usr/bin/python3 >/dev/null; then
     /usr/bin/python3 - <<'EOF'
 import io, os, tarfile, zlib, struct

@@ -56,16 +56,7 @@ func BenchmarkDeviceTrainStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer d.close()
-	x := make([]float32, batch*cfg.Dim())
-	z := make([]float32, len(x))
-	for i := range x {
-		x[i] = float32(r.Float64())
-		z[i] = float32(r.NormFloat64())
-	}
-	sig, mean := make([]float64, batch), make([]float64, batch)
-	for i := range sig {
-		sig[i], mean[i] = 0.1, 1
-	}
+	x, z, mean, sig := benchBatch(r, batch, cfg.Dim())
 	opt := optim.New(1e-4, sizes)
 	// With NCSN_DEVICE_PROFILE=1: the time of each phase, and of each
 	// operator of the graph (each waited for: slower in all).

@@ -31,6 +31,21 @@ func benchNet(b *testing.B) (model.Config, int) {
 	return model.Config{}, 0
 }
 
+// benchBatch is a training batch of the benchmarks: uniform images, normal
+// noise, every image at σ = 0.1 with mean factor 1.
+func benchBatch(r *rand.Rand, batch, dim int) (x, z []float32, mean, sig []float64) {
+	x, z = make([]float32, batch*dim), make([]float32, batch*dim)
+	for i := range x {
+		x[i] = float32(r.Float64())
+		z[i] = float32(r.NormFloat64())
+	}
+	sig, mean = make([]float64, batch), make([]float64, batch)
+	for i := range sig {
+		sig[i], mean[i] = 0.1, 1
+	}
+	return x, z, mean, sig
+}
+
 // BenchmarkTrainStep times one forward+backward pass of the network of
 // benchNet (the default MNIST network at batch 128) on the CPU (the
 // optimizer update is not included; it is O(params)).
@@ -48,16 +63,7 @@ func BenchmarkTrainStep(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer g.close()
-	x := make([]float32, batch*cfg.Dim())
-	z := make([]float32, len(x))
-	for i := range x {
-		x[i] = float32(r.Float64())
-		z[i] = float32(r.NormFloat64())
-	}
-	sig, mean := make([]float64, batch), make([]float64, batch)
-	for i := range sig {
-		sig[i], mean[i] = 0.1, 1
-	}
+	x, z, mean, sig := benchBatch(r, batch, cfg.Dim())
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if _, _, err := g.run(x, z, nil, mean, sig); err != nil {
