@@ -20,7 +20,7 @@ func (g ConvGeom) outSize(n int) int { return (n+2*g.Pad-g.K)/g.Stride + 1 }
 // which needs no im2col at all.
 func (g ConvGeom) pointwise() bool { return g.K == 1 && g.Stride == 1 && g.Pad == 0 }
 
-// directConv is a convolution on the AVX-512 kernels.
+// directConv is a convolution on the SIMD kernels (AVX-512 or AVX2).
 type directConv interface {
 	PaddedLen() int
 	Forward(x, w, bias, y []float32)
@@ -29,7 +29,7 @@ type directConv interface {
 }
 
 // direct reports whether a float32 convolution of this geometry runs on the
-// AVX-512 kernels (3×3 pad 1 with stride 1, or stride 2 on even sizes: all of
+// SIMD kernels (3×3 pad 1 with stride 1, or stride 2 on even sizes: all of
 // the network's 3×3 convolutions), and gives them for x (C,B,H,W) and o
 // output channels.
 func (g ConvGeom) direct(dt tensor.Dtype, xs tensor.Shape, o int) (directConv, bool) {

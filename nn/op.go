@@ -9,7 +9,7 @@
 // a chunk of the batch is then one matrix product written straight into its
 // place in the output, and concatenation along channels is a plain copy.
 // Every operator works in float32 (training, sampling) and float64 (gradient
-// checks against finite differences). In float32 on a CPU with AVX-512, the
+// checks against finite differences). In float32 on a CPU with AVX-512 or AVX2, the
 // 3×3 convolutions and GroupNorm+SiLU hand their loops to internal/kernel;
 // the portable code here (im2col + BLAS, scalar loops) is the reference the
 // kernels are tested against and the path everywhere else.

@@ -11,7 +11,7 @@ import (
 func BenchmarkConv3(b *testing.B) {
 	b.ReportAllocs()
 	if !Available() {
-		b.Skip("no AVX-512 kernels here")
+		b.Skip("no SIMD kernels here")
 	}
 	g := Conv3{C: 64, O: 64, B: 64, H: 16, W: 16}
 	r := rand.New(rand.NewPCG(1, 2))
@@ -52,7 +52,7 @@ func BenchmarkConv3(b *testing.B) {
 func BenchmarkConv3Net(b *testing.B) {
 	b.ReportAllocs()
 	if !Available() {
-		b.Skip("no AVX-512 kernels here")
+		b.Skip("no SIMD kernels here")
 	}
 	for _, g := range []Conv3{
 		{C: 16, O: 16, B: 128, H: 28, W: 28},

@@ -128,7 +128,7 @@ type fwdKernel func(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint1
 // conv runs the 3×3 forward kernel: cin padded input streams, weights packed
 // by packFwd for cout outputs, into y (cout, B, H, W) plus bias (nil: none).
 func (g Conv3) conv(stream []float32, cin int, wk []float32, cout int, bias, y []float32) {
-	g.convWith(convFwd4x6, 9, stream, cin, wk, cout, bias, y)
+	g.convWith(cur.fwd, 9, stream, cin, wk, cout, bias, y)
 }
 
 // convWith runs kernel k, which has ntaps taps, over the padded streams.
@@ -189,7 +189,7 @@ func (g Conv3) ForwardPadded(x, w, bias, y, xp []float32) {
 // Backward computes ∂L/∂x and ∂L/∂w from ∂L/∂y, padding ∂y once for both.
 // xp is the padded x that ForwardPadded left; nil pads x again.
 func (g Conv3) Backward(x, xp, w, dy, dx, dw []float32) {
-	dyp := g.padRows(dy, roundUp(g.O, 2))
+	dyp := g.padRows(dy, roundUp(g.O, cur.dwOut))
 	g.backX(w, dyp, dx)
 	if xp == nil {
 		xp = get32(g.PaddedLen())
@@ -220,39 +220,41 @@ func (g Conv3) backX(w, dyp, dx []float32) {
 func (g Conv3) BackwardW(x, dy, dw []float32) {
 	xp := get32(g.PaddedLen())
 	g.pad(x, g.C, xp)
-	dyp := g.padRows(dy, roundUp(g.O, 2))
+	dyp := g.padRows(dy, roundUp(g.O, cur.dwOut))
 	g.backW(xp, dyp, dw)
 	put32(xp)
 	put32(dyp)
 }
 
-// backW needs dyp padded to an even number of channels (padRows).
+// backW needs dyp padded to whole groups of the ∂w kernel's outputs
+// (padRows).
 func (g Conv3) backW(xp, dyp, dw []float32) {
 	s, f, wp := g.stream(), g.frame(), g.wp()
-	pairs := roundUp(g.O, 2) / 2
-	const stride = 18 * 16
-	acc := get64(pairs * g.C * stride)
+	no, lanes := cur.dwOut, cur.lanes
+	groups := roundUp(g.O, no) / no
+	stride := no * 9 * lanes
+	acc := get64(groups * g.C * stride)
 	clear(acc)
-	// Each (pair, channel) sum is made by one worker in a fixed order, so the
-	// result does not depend on the number of cores.
-	ParallelFor(pairs*g.C, func(lo, hi int) {
+	// Each (group, channel) sum is made by one worker in a fixed order, so
+	// the result does not depend on the number of cores.
+	ParallelFor(groups*g.C, func(lo, hi int) {
 		for q := 0; q < f; q += chunkQ {
 			n := min(chunkQ, f-q) / 16
 			for k := lo; k < hi; k++ {
-				pr, c := k/g.C, k%g.C
-				convDw2(&dyp[pr*2*s+wp+1+q], &xp[c*s+q], &acc[k*stride], n, s, wp)
+				gr, c := k/g.C, k%g.C
+				cur.dw(&dyp[gr*no*s+wp+1+q], &xp[c*s+q], &acc[k*stride], n, s, wp)
 			}
 		}
 	})
-	for k := 0; k < pairs*g.C; k++ {
-		pr, c := k/g.C, k%g.C
-		for j := 0; j < 18; j++ {
-			o := pr*2 + j/9
+	for k := 0; k < groups*g.C; k++ {
+		gr, c := k/g.C, k%g.C
+		for j := 0; j < no*9; j++ {
+			o := gr*no + j/9
 			if o >= g.O {
 				continue
 			}
 			var sum float64
-			for _, v := range acc[k*stride+j*16:][:16] {
+			for _, v := range acc[k*stride+j*lanes:][:lanes] {
 				sum += v
 			}
 			dw[(o*g.C+c)*9+j%9] = float32(sum)

@@ -86,88 +86,175 @@ func randn(r *rand.Rand, n int) []float32 {
 }
 
 func TestConv3MatchesNaive(t *testing.T) {
-	if !Available() {
-		t.Skip("no AVX-512 here (or NCSN_SIMD=off): the kernels cannot run; nn's tests cover the portable path")
-	}
-	for _, g := range []Conv3{
-		{C: 1, O: 16, B: 3, H: 28, W: 28},
-		{C: 16, O: 1, B: 2, H: 28, W: 28},
-		{C: 5, O: 7, B: 4, H: 7, W: 7},
-		{C: 64, O: 32, B: 2, H: 14, W: 14},
-		{C: 3, O: 6, B: 1, H: 5, W: 11},
-		{C: 2, O: 3, B: 9, H: 1, W: 1},
-	} {
-		poisonPool()
-		r := rand.New(rand.NewPCG(1, uint64(g.C*100+g.O)))
-		x := randn(r, g.C*g.B*g.H*g.W)
-		w := randn(r, g.O*g.C*9)
-		bias := randn(r, g.O)
-		dy := randn(r, g.O*g.B*g.H*g.W)
-		wy, wdx, wdw := naiveConv(g.C, g.O, g.B, g.H, g.W, 1, x, w, bias, dy)
-		y := make([]float32, len(wy))
-		dx := make([]float32, len(x))
-		dw := make([]float32, len(w))
-		for i := range y { // stale values must be overwritten
-			y[i] = float32(math.NaN())
-		}
-		xp := make([]float32, g.PaddedLen())
-		g.ForwardPadded(x, w, bias, y, xp)
-		g.Backward(x, xp, w, dy, dx, dw)
-		// The separate passes give the same numbers, bit for bit.
-		y2 := make([]float32, len(y))
-		dx2 := make([]float32, len(x))
-		dw2 := make([]float32, len(w))
-		g.Forward(x, w, bias, y2)
-		g.BackwardX(w, dy, dx2)
-		g.BackwardW(x, dy, dw2)
-		for i := range y2 {
-			if y2[i] != y[i] {
-				t.Fatalf("%+v: Forward and ForwardPadded differ at %d", g, i)
+	eachSet(t, func(t *testing.T) {
+		for _, g := range []Conv3{
+			{C: 1, O: 16, B: 3, H: 28, W: 28},
+			{C: 16, O: 1, B: 2, H: 28, W: 28},
+			{C: 5, O: 7, B: 4, H: 7, W: 7},
+			{C: 64, O: 32, B: 2, H: 14, W: 14},
+			{C: 3, O: 6, B: 1, H: 5, W: 11},
+			{C: 2, O: 3, B: 9, H: 1, W: 1},
+		} {
+			poisonPool()
+			r := rand.New(rand.NewPCG(1, uint64(g.C*100+g.O)))
+			x := randn(r, g.C*g.B*g.H*g.W)
+			w := randn(r, g.O*g.C*9)
+			bias := randn(r, g.O)
+			dy := randn(r, g.O*g.B*g.H*g.W)
+			wy, wdx, wdw := naiveConv(g.C, g.O, g.B, g.H, g.W, 1, x, w, bias, dy)
+			y := make([]float32, len(wy))
+			dx := make([]float32, len(x))
+			dw := make([]float32, len(w))
+			for i := range y { // stale values must be overwritten
+				y[i] = float32(math.NaN())
 			}
-		}
-		for i := range dx2 {
-			if dx2[i] != dx[i] {
-				t.Fatalf("%+v: BackwardX and Backward differ at %d", g, i)
+			xp := make([]float32, g.PaddedLen())
+			g.ForwardPadded(x, w, bias, y, xp)
+			g.Backward(x, xp, w, dy, dx, dw)
+			// The separate passes give the same numbers, bit for bit.
+			y2 := make([]float32, len(y))
+			dx2 := make([]float32, len(x))
+			dw2 := make([]float32, len(w))
+			g.Forward(x, w, bias, y2)
+			g.BackwardX(w, dy, dx2)
+			g.BackwardW(x, dy, dw2)
+			for i := range y2 {
+				if y2[i] != y[i] {
+					t.Fatalf("%+v: Forward and ForwardPadded differ at %d", g, i)
+				}
 			}
-		}
-		for i := range dw2 {
-			if dw2[i] != dw[i] {
-				t.Fatalf("%+v: BackwardW and Backward differ at %d", g, i)
+			for i := range dx2 {
+				if dx2[i] != dx[i] {
+					t.Fatalf("%+v: BackwardX and Backward differ at %d", g, i)
+				}
 			}
+			for i := range dw2 {
+				if dw2[i] != dw[i] {
+					t.Fatalf("%+v: BackwardW and Backward differ at %d", g, i)
+				}
+			}
+			name := fmt.Sprintf("%+v ", g)
+			near(t, name+"y", y, wy, math.Sqrt(float64(g.C*9))+1)
+			near(t, name+"dx", dx, wdx, math.Sqrt(float64(g.O*9))+1)
+			near(t, name+"dw", dw, wdw, math.Sqrt(float64(g.B*g.H*g.W))+1)
 		}
-		name := fmt.Sprintf("%+v ", g)
-		near(t, name+"y", y, wy, math.Sqrt(float64(g.C*9))+1)
-		near(t, name+"dx", dx, wdx, math.Sqrt(float64(g.O*9))+1)
-		near(t, name+"dw", dw, wdw, math.Sqrt(float64(g.B*g.H*g.W))+1)
-	}
+	})
 }
 
 // TestConv3SameOnAnyCoreCount: the work is split by output (forward) and by
 // (output pair, input channel) (∂w), never by a sum, so one core and two give
 // the same bits: a seed reproduces a run on any machine with the kernels.
 func TestConv3SameOnAnyCoreCount(t *testing.T) {
-	if !Available() {
-		t.Skip("no AVX-512 here (or NCSN_SIMD=off)")
-	}
-	g := Conv3{C: 8, O: 6, B: 5, H: 9, W: 9}
-	r := rand.New(rand.NewPCG(7, 7))
-	x, w, bias := randn(r, g.C*g.B*g.H*g.W), randn(r, g.O*g.C*9), randn(r, g.O)
-	dy := randn(r, g.O*g.B*g.H*g.W)
-	run := func(procs int) (y, dx, dw []float32) {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		y, dx, dw = make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
-		xp := make([]float32, g.PaddedLen())
-		g.ForwardPadded(x, w, bias, y, xp)
-		g.Backward(x, xp, w, dy, dx, dw)
-		return
-	}
-	y1, dx1, dw1 := run(1)
-	y3, dx3, dw3 := run(3)
-	for _, p := range [][2][]float32{{y1, y3}, {dx1, dx3}, {dw1, dw3}} {
-		for i := range p[0] {
-			if p[0][i] != p[1][i] {
-				t.Fatalf("1 core and 3 cores differ at %d: %g vs %g", i, p[0][i], p[1][i])
+	eachSet(t, func(t *testing.T) {
+		g := Conv3{C: 8, O: 6, B: 5, H: 9, W: 9}
+		r := rand.New(rand.NewPCG(7, 7))
+		x, w, bias := randn(r, g.C*g.B*g.H*g.W), randn(r, g.O*g.C*9), randn(r, g.O)
+		dy := randn(r, g.O*g.B*g.H*g.W)
+		run := func(procs int) (y, dx, dw []float32) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			y, dx, dw = make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
+			xp := make([]float32, g.PaddedLen())
+			g.ForwardPadded(x, w, bias, y, xp)
+			g.Backward(x, xp, w, dy, dx, dw)
+			return
+		}
+		y1, dx1, dw1 := run(1)
+		y3, dx3, dw3 := run(3)
+		for _, p := range [][2][]float32{{y1, y3}, {dx1, dx3}, {dw1, dw3}} {
+			for i := range p[0] {
+				if p[0][i] != p[1][i] {
+					t.Fatalf("1 core and 3 cores differ at %d: %g vs %g", i, p[0][i], p[1][i])
+				}
 			}
+		}
+	})
+}
+
+// eachSet runs f once for each kernel set this CPU supports (AVX-512 and
+// AVX2 here), with that set chosen, whatever NCSN_SIMD says.
+func eachSet(t *testing.T, f func(t *testing.T)) {
+	sets := supported()
+	if len(sets) == 0 {
+		t.Skip("no AVX2 or AVX-512 here: the kernels cannot run; nn's tests cover the portable path")
+	}
+	defer func(c *set) { cur = c }(cur)
+	for _, k := range sets {
+		cur = k
+		t.Run(k.name, f)
+	}
+}
+
+// TestSetsAgree: the AVX2 forward kernels add the same products in the same
+// order as the AVX-512 ones, so y and ∂x are the same bits; ∂w's partial
+// sums run in lanes of another width, so it agrees to float32 rounding.
+func TestSetsAgree(t *testing.T) {
+	if !haveAVX512 || !haveAVX2 {
+		t.Skip("needs a CPU with both AVX-512 and AVX2")
+	}
+	defer func(c *set) { cur = c }(cur)
+	for _, g := range []Conv3{{C: 16, O: 5, B: 3, H: 28, W: 28}, {C: 7, O: 32, B: 2, H: 7, W: 7}} {
+		r := rand.New(rand.NewPCG(5, uint64(g.C)))
+		x, w, bias := randn(r, g.C*g.B*g.H*g.W), randn(r, g.O*g.C*9), randn(r, g.O)
+		dy := randn(r, g.O*g.B*g.H*g.W)
+		var ys, dxs, dws [2][]float32
+		for i, k := range []*set{avx512Set, avx2Set} {
+			cur = k
+			ys[i], dxs[i], dws[i] = make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
+			g.Forward(x, w, bias, ys[i])
+			g.Backward(x, nil, w, dy, dxs[i], dws[i])
+		}
+		for i := range ys[0] {
+			if ys[0][i] != ys[1][i] {
+				t.Fatalf("%+v: y[%d] avx512 %g, avx2 %g", g, i, ys[0][i], ys[1][i])
+			}
+		}
+		for i := range dxs[0] {
+			if dxs[0][i] != dxs[1][i] {
+				t.Fatalf("%+v: dx[%d] avx512 %g, avx2 %g", g, i, dxs[0][i], dxs[1][i])
+			}
+		}
+		for i := range dws[0] {
+			if d := math.Abs(float64(dws[0][i] - dws[1][i])); d > 1e-5*math.Sqrt(float64(g.B*g.H*g.W)) {
+				t.Fatalf("%+v: dw[%d] avx512 %g, avx2 %g", g, i, dws[0][i], dws[1][i])
+			}
+		}
+	}
+}
+
+func TestChooseSet(t *testing.T) {
+	best := supported()
+	for _, c := range []struct {
+		env      string
+		want     string // "" for the best set
+		wantNote bool
+	}{
+		{"", "", false}, {"auto", "", false}, {"off", "portable", false},
+		{"avx2", "avx2", false}, {"avx512", "avx512", false}, {"sse", "", true},
+	} {
+		k, note := choose(c.env)
+		got := "portable"
+		if k != nil {
+			got = k.name
+		}
+		want := c.want
+		if want == "" {
+			want = "portable"
+			if len(best) > 0 {
+				want = best[0].name
+			}
+		}
+		has := want == "portable"
+		for _, b := range best {
+			has = has || b.name == want
+		}
+		if !has { // asked for a set this CPU lacks: the best instead, with a note
+			want, c.wantNote = "portable", true
+			if len(best) > 0 {
+				want = best[0].name
+			}
+		}
+		if got != want || (note != "") != c.wantNote {
+			t.Errorf("NCSN_SIMD=%q: set %s, note %q; want %s (note: %v)", c.env, got, note, want, c.wantNote)
 		}
 	}
 }

@@ -93,7 +93,7 @@ func (g Conv3S2) ForwardPadded(x, w, bias, y, xp []float32) {
 			}
 		}
 	}
-	h.convWith(convFwdLo, 4, xp, 4*g.C, wk, g.O, bias, y)
+	h.convWith(cur.fwdLo, 4, xp, 4*g.C, wk, g.O, bias, y)
 	put32(wk)
 }
 
@@ -102,8 +102,8 @@ func (g Conv3S2) ForwardPadded(x, w, bias, y, xp []float32) {
 func (g Conv3S2) Backward(x, xp, w, dy, dx, dw []float32) {
 	h := g.half()
 	s := h.stream()
-	op := roundUp(g.O, 4)
-	dyp := h.padRows(dy, op)
+	no, lanes := cur.dwLoOut, cur.lanes
+	dyp := h.padRows(dy, roundUp(g.O, no))
 
 	// ∂P[pc] = Σ_o Σ_(u,v) W'[o,pc,u,v] ∂y[o][i−u+1][j−v+1]: the taps down and
 	// right (2−u, 2−v) of the padded ∂y.
@@ -123,7 +123,7 @@ func (g Conv3S2) Backward(x, xp, w, dy, dx, dw []float32) {
 		}
 	}
 	dp := get32(4 * g.C * g.B * h.H * h.W)
-	h.convWith(convFwdHi, 4, dyp, g.O, wk, 4*g.C, nil, dp)
+	h.convWith(cur.fwdHi, 4, dyp, g.O, wk, 4*g.C, nil, dp)
 	g.unphase(dp, dx)
 	put32(dp)
 	put32(wk)
@@ -133,18 +133,18 @@ func (g Conv3S2) Backward(x, xp, w, dy, dx, dw []float32) {
 		defer put32(xp)
 		g.padPhases(x, xp)
 	}
-	// ∂W'[o,pc,u,v] = Σ ∂y[o][i][j]·P[pc][i+u−1][j+v−1], four outputs a call.
+	// ∂W'[o,pc,u,v] = Σ ∂y[o][i][j]·P[pc][i+u−1][j+v−1], no outputs a call.
 	f, wp := h.frame(), h.wp()
-	quads, pcs := op/4, 4*g.C
-	const stride = 16 * 16
-	acc := get64(quads * pcs * stride)
+	groups, pcs := roundUp(g.O, no)/no, 4*g.C
+	stride := no * 4 * lanes
+	acc := get64(groups * pcs * stride)
 	clear(acc)
-	ParallelFor(quads*pcs, func(lo, hi int) {
+	ParallelFor(groups*pcs, func(lo, hi int) {
 		for q := 0; q < f; q += chunkQ {
 			n := min(chunkQ, f-q) / 16
 			for k := lo; k < hi; k++ {
-				qd, pc := k/pcs, k%pcs
-				convDwLo(&dyp[qd*4*s+wp+1+q], &xp[pc*s+q], &acc[k*stride], n, s, wp)
+				gr, pc := k/pcs, k%pcs
+				cur.dwLo(&dyp[gr*no*s+wp+1+q], &xp[pc*s+q], &acc[k*stride], n, s, wp)
 			}
 		}
 	})
@@ -154,9 +154,9 @@ func (g Conv3S2) Backward(x, xp, w, dy, dx, dw []float32) {
 				for kx := 0; kx < 3; kx++ {
 					a, u := phaseOf[ky][0], phaseOf[ky][1]
 					bb, v := phaseOf[kx][0], phaseOf[kx][1]
-					k := o/4*pcs + c*4 + a*2 + bb
+					k := o/no*pcs + c*4 + a*2 + bb
 					var sum float64
-					for _, x := range acc[k*stride+((o%4)*4+u*2+v)*16:][:16] {
+					for _, x := range acc[k*stride+((o%no)*4+u*2+v)*lanes:][:lanes] {
 						sum += x
 					}
 					dw[((o*g.C+c)*3+ky)*3+kx] = float32(sum)

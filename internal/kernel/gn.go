@@ -17,7 +17,7 @@ func SumSq(row []float32) (sum, sumSq float64) {
 	return sum, sumSq
 }
 
-func sumSq16(row []float32, acc *[16]float64) { sumSq(&row[0], len(row), acc) }
+func sumSq16(row []float32, acc *[16]float64) { cur.sumSq(&row[0], len(row), acc) }
 
 // SiLUAffine writes y = a·sigmoid(a), a = x·sc + sh.
 func SiLUAffine(x, y []float32, sc, sh float32) {
@@ -25,7 +25,7 @@ func SiLUAffine(x, y []float32, sc, sh float32) {
 		return
 	}
 	_ = y[len(x)-1]
-	siluAffine(&x[0], &y[0], len(x), sc, sh)
+	cur.siluAffine(&x[0], &y[0], len(x), sc, sh)
 }
 
 // GNSiLUBack1 is the first backward pass over a row: with a = x·sc + sh and
@@ -38,7 +38,7 @@ func GNSiLUBack1(x, dy, dx []float32, sc, sh, gamma, mean, rstd float32) (sumDa,
 	_, _ = dy[len(x)-1], dx[len(x)-1]
 	p := [5]float32{sc, sh, gamma, mean, rstd}
 	var sums [32]float32
-	gnBack1(&x[0], &dy[0], &dx[0], len(x), &p, &sums)
+	cur.gnBack1(&x[0], &dy[0], &dx[0], len(x), &p, &sums)
 	for i := 0; i < 16; i++ {
 		sumDa += float64(sums[i])
 		sumDaXh += float64(sums[16+i])
@@ -52,5 +52,5 @@ func Affine2(x, dx []float32, a, b, m, c float32) {
 		return
 	}
 	_ = dx[len(x)-1]
-	gnBack2(&x[0], &dx[0], len(x), a, b, m, c)
+	cur.gnBack2(&x[0], &dx[0], len(x), a, b, m, c)
 }
