@@ -55,3 +55,26 @@ func TestEMA(t *testing.T) {
 		t.Fatalf("ema = %v, want [0.25 7.5]", ema)
 	}
 }
+
+func TestScheduledLR(t *testing.T) {
+	for _, c := range []struct {
+		step, warmup, total int
+		decay               string
+		want                float64
+	}{
+		{0, 0, 100, "", 2},
+		{99, 0, 100, "none", 2},
+		{0, 10, 100, "", 0.2},
+		{4, 10, 100, "", 1},
+		{9, 10, 100, "cosine", 2},
+		{10, 10, 100, "cosine", 2},
+		{55, 10, 100, "cosine", 1},
+		{100, 10, 100, "cosine", 0},
+		{150, 10, 100, "cosine", 0},
+		{0, 0, 1, "cosine", 2},
+	} {
+		if got := ScheduledLR(2, c.step, c.warmup, c.total, c.decay); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("ScheduledLR(2, %d, %d, %d, %q) = %g, want %g", c.step, c.warmup, c.total, c.decay, got, c.want)
+		}
+	}
+}

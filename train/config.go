@@ -6,11 +6,14 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/optim"
 	"github.com/ncsn-go/ncsn/sde"
 )
 
@@ -27,6 +30,11 @@ type Config struct {
 	Batch    int          `json:"batch"`
 	LR       float64      `json:"lr"`
 	EMADecay float64      `json:"ema_decay"`
+	// LRWarmup steps ramp the learning rate up linearly from LR/LRWarmup;
+	// LRDecay "cosine" then decays it to 0 at step Steps ("" or "none": it
+	// stays at LR). See optim.ScheduledLR.
+	LRWarmup int    `json:"lr_warmup,omitempty"`
+	LRDecay  string `json:"lr_decay,omitempty"`
 	// SDE names the diffusion process (package sde): "" or "ncsn" for
 	// NCSN's discrete ladder of Levels noise levels from SigmaMax to
 	// SigmaMin; "ve" for the continuous VE SDE between the same σ's; "vp"
@@ -257,7 +265,11 @@ func (c Config) Validate() error {
 	case !(c.LR > 0):
 		return fmt.Errorf("%w: learning rate %g must be positive", ErrConfig, c.LR)
 	case !(c.EMADecay >= 0 && c.EMADecay < 1):
-		return fmt.Errorf("%w: EMA decay %g must be in [0,1)", ErrConfig, c.EMADecay)
+		return fmt.Errorf("%w: -ema %g must be in [0,1)", ErrConfig, c.EMADecay)
+	case c.LRWarmup < 0:
+		return fmt.Errorf("%w: -lr-warmup %d must be ≥ 0", ErrConfig, c.LRWarmup)
+	case c.LRDecay != "" && !slices.Contains(optim.Schedules, c.LRDecay):
+		return fmt.Errorf("%w: unknown -lr-decay %q (%s)", ErrConfig, c.LRDecay, strings.Join(optim.Schedules, " or "))
 	case !(c.MaxGradNorm >= 0) || math.IsInf(c.MaxGradNorm, 0):
 		return fmt.Errorf("%w: -max-grad-norm %g must be a finite number ≥ 0 (0: no clipping)", ErrConfig, c.MaxGradNorm)
 	case c.CkptDir == "":

@@ -249,8 +249,15 @@ func start(cfg Config) (*run, error) {
 	if cfg.Classifier {
 		what = "noise-conditional classifier"
 	}
-	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters\n",
-		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count())
+	sched := ""
+	if cfg.LRWarmup > 0 {
+		sched += fmt.Sprintf(", %d warm-up steps", cfg.LRWarmup)
+	}
+	if cfg.LRDecay == "cosine" {
+		sched += ", cosine decay"
+	}
+	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g\n",
+		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay)
 	return r, nil
 }
 
@@ -304,7 +311,7 @@ func setAside(cfg Config) error {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "base", "mult", "max-grad-norm", "sde", "size", "grey", "flip"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "base", "mult", "max-grad-norm", "sde", "size", "grey", "flip"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -344,6 +351,12 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.Seed, saved.Seed
 		case "lr":
 			a, b = cfg.LR, saved.LR
+		case "lr-warmup":
+			a, b = cfg.LRWarmup, saved.LRWarmup
+		case "lr-decay":
+			a, b = cmp.Or(cfg.LRDecay, "none"), cmp.Or(saved.LRDecay, "none")
+		case "ema":
+			a, b = cfg.EMADecay, saved.EMADecay
 		case "base":
 			a, b = cfg.Model.Base, saved.Model.Base
 		case "mult":
@@ -555,6 +568,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		if cfg.MaxGradNorm > 0 && norm > cfg.MaxGradNorm {
 			scale = cfg.MaxGradNorm / norm
 		}
+		r.opt.LR = optim.ScheduledLR(cfg.LR, r.step, cfg.LRWarmup, cfg.Steps, cfg.LRDecay)
 		r.opt.Begin()
 		dec := optim.EMADecay(cfg.EMADecay, r.opt.T)
 		if onDevice {

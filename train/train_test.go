@@ -142,6 +142,29 @@ func TestResumeIsExact(t *testing.T) {
 	}
 }
 
+// TestScheduleResumes: with a warm-up and cosine decay, a resumed run is
+// still exact, and the schedule does change the result.
+func TestScheduleResumes(t *testing.T) {
+	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
+	sched := func(dir string, steps int) Config {
+		cfg := tinyConfig(dir)
+		cfg.Steps, cfg.LRWarmup, cfg.LRDecay = steps, 2, "cosine"
+		return cfg
+	}
+	for _, cfg := range []Config{sched(a, 6), sched(b, 3), sched(b, 6), tinyConfig(c)} {
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sa, sb, sc := final(t, a), final(t, b), final(t, c)
+	if !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.EMA, sb.EMA) || !reflect.DeepEqual(sa.M, sb.M) {
+		t.Fatal("resumed scheduled run differs from the uninterrupted one")
+	}
+	if reflect.DeepEqual(sa.Weights, sc.Weights) {
+		t.Fatal("the schedule changed nothing")
+	}
+}
+
 func TestResumeMismatch(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Run(context.Background(), tinyConfig(dir)); err != nil {
@@ -163,6 +186,16 @@ func TestResumeMismatch(t *testing.T) {
 	c.Model.Mult = append(append([]int(nil), c.Model.Mult...), 2)
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-mult") {
 		t.Fatalf("other multipliers: %v", err)
+	}
+	c = tinyConfig(dir)
+	c.Steps, c.EMADecay, c.Set = 9, 0.99, map[string]bool{"ema": true}
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-ema 0.9") {
+		t.Fatalf("other EMA decay: %v", err)
+	}
+	c = tinyConfig(dir)
+	c.Steps, c.LRDecay, c.Set = 9, "cosine", map[string]bool{"lr-decay": true}
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-lr-decay none") {
+		t.Fatalf("other schedule: %v", err)
 	}
 	// Nothing to do when the checkpoint already reached -steps.
 	c = tinyConfig(dir)
@@ -212,6 +245,9 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.Fresh, c.Resume = true, "x" },
 		func(c *Config) { c.SigmaMin = 2 },
 		func(c *Config) { c.Device = "tpu" },
+		func(c *Config) { c.LRWarmup = -1 },
+		func(c *Config) { c.LRDecay = "linear" },
+		func(c *Config) { c.EMADecay = 1 },
 	} {
 		c := tinyConfig(t.TempDir())
 		mod(&c)

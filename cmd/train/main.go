@@ -42,6 +42,9 @@ func run(args []string, stderr io.Writer) int {
 	base := fs.Int("base", 0, "channels at full resolution (default: the preset's)")
 	mult := fs.String("mult", "", "channel multipliers of the resolution levels, comma-separated (default: the preset's, e.g. 1,2,2)")
 	lr := fs.Float64("lr", 0, "Adam learning rate (default: the preset's)")
+	lrWarmup := fs.Int("lr-warmup", 0, "ramp the learning rate up linearly over this many first steps")
+	lrDecay := fs.String("lr-decay", "none", "learning-rate decay after the warm-up: none, or cosine (to 0 at -steps)")
+	ema := fs.Float64("ema", 0, "decay of the weights' moving average that samples (default: the preset's, e.g. 0.999)")
 	saveEvery := fs.Int("save-every", 0, "save a checkpoint every this many steps (default: the preset's)")
 	seed := fs.Uint64("seed", 0, "random seed")
 	keep := fs.Int("keep", 5, "checkpoints to keep (0 keeps all)")
@@ -104,6 +107,15 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if cfg.Set["lr"] {
 		cfg.LR = *lr
+	}
+	if cfg.Set["lr-warmup"] {
+		cfg.LRWarmup = *lrWarmup
+	}
+	if cfg.Set["lr-decay"] {
+		cfg.LRDecay = *lrDecay
+	}
+	if cfg.Set["ema"] {
+		cfg.EMADecay = *ema
 	}
 	if cfg.Set["save-every"] {
 		cfg.SaveEvery = *saveEvery

@@ -25,6 +25,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-mult", "1,x,2"}, 2, "-mult \"1,x,2\": want positive whole numbers"},
 		{[]string{"-mult", "1,0"}, 2, "-mult \"1,0\""},
 		{[]string{"-max-grad-norm", "-1", "-ckpt-dir", dir}, 1, "-max-grad-norm -1"},
+		{[]string{"-lr-decay", "linear", "-ckpt-dir", dir}, 1, "unknown -lr-decay \"linear\" (none or cosine)"},
+		{[]string{"-lr-warmup", "-5", "-ckpt-dir", dir}, 1, "-lr-warmup -5"},
+		{[]string{"-ema", "1", "-ckpt-dir", dir}, 1, "-ema 1 must be in [0,1)"},
 		{[]string{"-sde", "edm"}, 2, "unknown process \"edm\""},
 		{[]string{"-sde", "vp", "-sigmas-from-data", "-ckpt-dir", dir}, 1, "does not go with -sde vp"},
 	} {
