@@ -221,40 +221,32 @@ func TestSetsAgree(t *testing.T) {
 	}
 }
 
+// TestChooseSet: the best set by default, the one asked for where the CPU
+// has it, else the best with a note; on CPUs with both sets, AVX2 only, and
+// neither.
 func TestChooseSet(t *testing.T) {
-	best := supported()
+	both, avx2, none := []*set{avx512Set, avx2Set}, []*set{avx2Set}, []*set(nil)
 	for _, c := range []struct {
-		env      string
-		want     string // "" for the best set
-		wantNote bool
+		env  string
+		sup  []*set
+		want *set
+		note bool
 	}{
-		{"", "", false}, {"auto", "", false}, {"off", "portable", false},
-		{"avx2", "avx2", false}, {"avx512", "avx512", false}, {"sse", "", true},
+		{"", both, avx512Set, false},
+		{"auto", both, avx512Set, false},
+		{"avx2", both, avx2Set, false},
+		{"avx512", both, avx512Set, false},
+		{"off", both, nil, false},
+		{"sse", both, avx512Set, true},
+		{"", avx2, avx2Set, false}, // a CPU without AVX-512 gets AVX2
+		{"avx512", avx2, avx2Set, true},
+		{"off", avx2, nil, false},
+		{"", none, nil, false},
+		{"avx2", none, nil, true},
 	} {
-		k, note := choose(c.env)
-		got := "portable"
-		if k != nil {
-			got = k.name
-		}
-		want := c.want
-		if want == "" {
-			want = "portable"
-			if len(best) > 0 {
-				want = best[0].name
-			}
-		}
-		has := want == "portable"
-		for _, b := range best {
-			has = has || b.name == want
-		}
-		if !has { // asked for a set this CPU lacks: the best instead, with a note
-			want, c.wantNote = "portable", true
-			if len(best) > 0 {
-				want = best[0].name
-			}
-		}
-		if got != want || (note != "") != c.wantNote {
-			t.Errorf("NCSN_SIMD=%q: set %s, note %q; want %s (note: %v)", c.env, got, note, want, c.wantNote)
+		k, note := choose(c.env, c.sup)
+		if k != c.want || (note != "") != c.note {
+			t.Errorf("NCSN_SIMD=%q on %d sets: got %v, note %q", c.env, len(c.sup), k, note)
 		}
 	}
 }

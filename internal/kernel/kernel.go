@@ -58,10 +58,10 @@ func supported() []*set {
 	return s
 }
 
-// choose picks the set for the NCSN_SIMD value want ("" for the best), and
-// a note when it cannot honour want.
-func choose(want string) (*set, string) {
-	sup := supported()
+// choose picks among the supported sets sup (best first) the one for the
+// NCSN_SIMD value want ("" for the best), and a note when it cannot honour
+// want.
+func choose(want string, sup []*set) (*set, string) {
 	switch want {
 	case "", "auto":
 		if len(sup) == 0 {
@@ -87,7 +87,7 @@ func choose(want string) (*set, string) {
 	return sup[0], fmt.Sprintf("NCSN_SIMD=%q is not avx512, avx2 or off; ignored", want)
 }
 
-var cur, curNote = choose(os.Getenv("NCSN_SIMD"))
+var cur, curNote = choose(os.Getenv("NCSN_SIMD"), supported())
 
 // Available reports whether a set of kernels runs here.
 func Available() bool { return cur != nil }
