@@ -5,14 +5,14 @@
 # samples at a fixed seed; one markdown row each (network evaluations,
 # sampling seconds, conf ≥ 0.9, class entropy, Fréchet distance and its
 # floor), the JSON lines kept in $OUT.
-# Usage: scripts/sampler_table.sh CKPT [n, default 256] [T:ε ...]   (default: 100:2e-5)
+# Usage: scripts/sampler_table.sh CKPT [n, default 256] [T:ε ...]   (default: 100:4e-5, the sampler's default)
 # SEED (default 0) is the sampling seed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ckpt=$1 n=${2:-256}
 shift $(( $# < 2 ? $# : 2 ))
 sets=("$@")
-[ ${#sets[@]} -eq 0 ] && sets=(100:2e-5)
+[ ${#sets[@]} -eq 0 ] && sets=(100:4e-5)
 out=${OUT:-checkpoints/sampler_table.jsonl}
 mkdir -p "$(dirname "$out")"
 go build -o /tmp/ncsn-eval ./cmd/eval
