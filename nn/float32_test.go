@@ -10,8 +10,8 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// runF32 is runGrad in float32: the path training takes, on the AVX-512
-// kernels where the CPU has them.
+// runF32 is runGrad in float32: the path training takes, on the SIMD kernels
+// (AVX-512, AVX2, or the set NCSN_SIMD names) where the CPU has them.
 func runF32(t *testing.T, build func(g *G.ExprGraph, dt tensor.Dtype) (*G.Node, []*G.Node), r []float64) ([]float64, [][]float64) {
 	t.Helper()
 	g := G.NewGraph()
