@@ -6,7 +6,8 @@
 # sampling seconds, conf ≥ 0.9, class entropy, Fréchet distance and its
 # floor), the JSON lines kept in $OUT.
 # Usage: scripts/sampler_table.sh CKPT [n, default 256] [T:ε ...]   (default: 100:4e-5, the sampler's default)
-# SEED (default 0) is the sampling seed.
+# SEED (default 0) is the sampling seed; DATASET (default mnist) the data the
+# checkpoint was trained on (mnist or fashion: cmd/eval has a classifier for each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ckpt=$1 n=${2:-256}
@@ -20,7 +21,7 @@ echo "| T | ε | evaluations | seconds | conf ≥ 0.9 | mean conf | class entrop
 echo "|---|---|---|---|---|---|---|---|"
 for s in "${sets[@]}"; do
   t=${s%%:*} eps=${s#*:}
-  js=$(/tmp/ncsn-eval -dataset mnist -samples "$ckpt" -n "$n" -seed "${SEED:-0}" -steps-per-level "$t" -eps "$eps" 2>/dev/null | awk 'NR == 1')
+  js=$(/tmp/ncsn-eval -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" -steps-per-level "$t" -eps "$eps" 2>/dev/null | awk 'NR == 1')
   echo "{\"T\":$t,\"eps\":$eps,\"seed\":${SEED:-0},\"result\":$js}" >> "$out"
   python3 - "$t" "$eps" "$js" <<'PY'
 import json, sys
