@@ -45,7 +45,7 @@ func main() {
 	avx2Fwd("convFwdA", all)
 	avx2Fwd("convFwdLoA", lo)
 	avx2Fwd("convFwdHiA", hi)
-	avx2Dw("convDwA", 1, all)
+	avx2Dw("convDwA", 2, all, 0, 5)
 	avx2Dw("convDwLoA", 2, lo)
 	avx2RowKernels()
 	write("avx2_amd64.s")
@@ -348,69 +348,89 @@ func avx2Fwd(name string, taps [][2]int) {
 
 // avx2Dw: acc[o][t] += Σ_q dy[o][q] · x[q + off_t] as convDw, for no outputs
 // and the taps, n steps of 16 positions (two 8-lane halves), into float64 acc
-// laid out (no·len(taps)) × 8 lanes, output major. The x loads are FMA memory
-// operands: with no = 1 each is used once.
-func avx2Dw(name string, no int, taps [][2]int) {
+// laid out (no·len(taps)) × 8 lanes, output major. Where no·len(taps)
+// accumulators do not fit in 16 registers the taps are done in passes over
+// the data (passes: the first tap of each), each loading ∂y again: for 3×3
+// with two outputs, 5 then 4 taps, 26 loads per 36 FMAs where one output a
+// call needs 40.
+func avx2Dw(name string, no int, taps [][2]int, passes ...int) {
 	nt := len(taps)
-	nacc := nt * no
-	if nacc+2*no+2 > 16 {
-		panic(name + ": too many registers")
-	}
 	fmt.Fprintf(&b, "// func %s(dy, x *float32, acc *float64, n, dystride, wp int)\n", name)
 	fmt.Fprintf(&b, "TEXT ·%s(SB), NOSPLIT, $0-48\n", name)
-	p("MOVQ dy+0(FP), SI")
-	p("MOVQ x+8(FP), DI")
 	p("MOVQ acc+16(FP), AX")
-	p("MOVQ n+24(FP), CX")
 	p("MOVQ dystride+32(FP), DX")
 	p("SHLQ $2, DX")
 	p("MOVQ wp+40(FP), BX")
-	p("LEAQ (DI)(BX*4), R9")
-	p("LEAQ (R9)(BX*4), R10")
-	for i := 0; i < nacc; i++ {
-		p("VXORPS Y%d, Y%d, Y%d", i, i, i)
+	bounds := append(append([]int{}, passes...), nt)
+	if len(passes) == 0 {
+		bounds = []int{0, nt}
 	}
-	dyr := nacc // dy registers: output j, half hh at dyr + 2j + hh
-	xr := nacc + 2*no
-	fmt.Fprintf(&b, "%sloop:\n", name)
-	p("MOVQ SI, R8")
-	for j := 0; j < no; j++ {
-		if j > 0 {
-			p("ADDQ DX, R8")
+	for pi := 0; pi+1 < len(bounds); pi++ {
+		pt := taps[bounds[pi]:bounds[pi+1]] // this pass's taps
+		np := len(pt)
+		nacc := np * no
+		if nacc+2*no+2 > 16 {
+			panic(name + ": too many registers")
 		}
-		p("VMOVUPS (R8), Y%d", dyr+2*j)
-		p("VMOVUPS 32(R8), Y%d", dyr+2*j+1)
-		p("PREFETCHT0 1024(R8)")
-	}
-	p("PREFETCHT0 1024(R10)")
-	rows := []string{"DI", "R9", "R10"}
-	for hh := 0; hh < 2; hh++ {
-		for t, tap := range taps {
-			mem := fmt.Sprintf("%d(%s)", tap[1]*4+hh*32, rows[tap[0]])
-			if no == 1 {
-				p("VFMADD231PS %s, Y%d, Y%d", mem, dyr+hh, t)
-				continue
+		p("MOVQ dy+0(FP), SI")
+		p("MOVQ x+8(FP), DI")
+		p("MOVQ n+24(FP), CX")
+		p("LEAQ (DI)(BX*4), R9")
+		p("LEAQ (R9)(BX*4), R10")
+		for i := 0; i < nacc; i++ {
+			p("VXORPS Y%d, Y%d, Y%d", i, i, i)
+		}
+		dyr := nacc // dy registers: output j, half hh at dyr + 2j + hh
+		xr := nacc + 2*no
+		lbl := fmt.Sprintf("%s_%d", name, pi)
+		fmt.Fprintf(&b, "%s:\n", lbl)
+		p("MOVQ SI, R8")
+		for j := 0; j < no; j++ {
+			if j > 0 {
+				p("ADDQ DX, R8")
 			}
-			x := xr + t%2
-			p("VMOVUPS %s, Y%d", mem, x)
-			for j := 0; j < no; j++ {
-				p("VFMADD231PS Y%d, Y%d, Y%d", x, dyr+2*j+hh, j*nt+t)
+			p("VMOVUPS (R8), Y%d", dyr+2*j)
+			p("VMOVUPS 32(R8), Y%d", dyr+2*j+1)
+			if pi == 0 {
+				p("PREFETCHT0 1024(R8)")
 			}
 		}
-	}
-	for _, r := range []string{"SI", "DI", "R9", "R10"} {
-		p("ADDQ $64, %s", r)
-	}
-	p("DECQ CX")
-	fmt.Fprintf(&b, "\tJNZ %sloop\n", name)
-	for i := 0; i < nacc; i++ {
-		p("VEXTRACTF128 $1, Y%d, X15", i)
-		p("VCVTPS2PD X%d, Y14", i)
-		p("VCVTPS2PD X15, Y15")
-		p("VADDPD %d(AX), Y14, Y14", i*64)
-		p("VADDPD %d(AX), Y15, Y15", i*64+32)
-		p("VMOVUPD Y14, %d(AX)", i*64)
-		p("VMOVUPD Y15, %d(AX)", i*64+32)
+		if pi == 0 {
+			p("PREFETCHT0 1024(R10)")
+		}
+		rows := []string{"DI", "R9", "R10"}
+		for hh := 0; hh < 2; hh++ {
+			for t, tap := range pt {
+				mem := fmt.Sprintf("%d(%s)", tap[1]*4+hh*32, rows[tap[0]])
+				if no == 1 {
+					p("VFMADD231PS %s, Y%d, Y%d", mem, dyr+hh, t)
+					continue
+				}
+				x := xr + t%2
+				p("VMOVUPS %s, Y%d", mem, x)
+				for j := 0; j < no; j++ {
+					p("VFMADD231PS Y%d, Y%d, Y%d", x, dyr+2*j+hh, j*np+t)
+				}
+			}
+		}
+		for _, r := range []string{"SI", "DI", "R9", "R10"} {
+			p("ADDQ $64, %s", r)
+		}
+		p("DECQ CX")
+		fmt.Fprintf(&b, "\tJNZ %s\n", lbl)
+		for j := 0; j < no; j++ {
+			for t := 0; t < np; t++ {
+				i := j*np + t                       // register
+				off := (j*nt + bounds[pi] + t) * 64 // acc[j][tap], 8 float64s
+				p("VEXTRACTF128 $1, Y%d, X15", i)
+				p("VCVTPS2PD X%d, Y14", i)
+				p("VCVTPS2PD X15, Y15")
+				p("VADDPD %d(AX), Y14, Y14", off)
+				p("VADDPD %d(AX), Y15, Y15", off+32)
+				p("VMOVUPD Y14, %d(AX)", off)
+				p("VMOVUPD Y15, %d(AX)", off+32)
+			}
+		}
 	}
 	p("VZEROUPPER")
 	p("RET")

@@ -42,7 +42,7 @@ var (
 		dw: convDw2, dwLo: convDwLo, dwOut: 2, dwLoOut: 4, lanes: 16,
 		siluAffine: siluAffine, gnBack1: gnBack1, gnBack2: gnBack2, sumSq: sumSq}
 	avx2Set = &set{name: "avx2", fwd: convFwdA, fwdLo: convFwdLoA, fwdHi: convFwdHiA,
-		dw: convDwA, dwLo: convDwLoA, dwOut: 1, dwLoOut: 2, lanes: 8,
+		dw: convDwA, dwLo: convDwLoA, dwOut: 2, dwLoOut: 2, lanes: 8,
 		siluAffine: siluAffineA, gnBack1: gnBack1A, gnBack2: gnBack2A, sumSq: sumSqA}
 )
 
