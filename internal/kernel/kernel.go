@@ -62,12 +62,13 @@ func supported() []*set {
 // NCSN_SIMD value want ("" for the best), and a note when it cannot honour
 // want.
 func choose(want string, sup []*set) (*set, string) {
+	var best *set
+	if len(sup) > 0 {
+		best = sup[0]
+	}
 	switch want {
 	case "", "auto":
-		if len(sup) == 0 {
-			return nil, ""
-		}
-		return sup[0], ""
+		return best, ""
 	case "off":
 		return nil, ""
 	case "avx512", "avx2":
@@ -76,15 +77,9 @@ func choose(want string, sup []*set) (*set, string) {
 				return k, ""
 			}
 		}
-		if len(sup) == 0 {
-			return nil, fmt.Sprintf("NCSN_SIMD=%s, but this CPU lacks it", want)
-		}
-		return sup[0], fmt.Sprintf("NCSN_SIMD=%s, but this CPU lacks it", want)
+		return best, fmt.Sprintf("NCSN_SIMD=%s, but this CPU lacks it", want)
 	}
-	if len(sup) == 0 {
-		return nil, fmt.Sprintf("NCSN_SIMD=%q is not avx512, avx2 or off; ignored", want)
-	}
-	return sup[0], fmt.Sprintf("NCSN_SIMD=%q is not avx512, avx2 or off; ignored", want)
+	return best, fmt.Sprintf("NCSN_SIMD=%q is not avx512, avx2 or off; ignored", want)
 }
 
 var cur, curNote = choose(os.Getenv("NCSN_SIMD"), supported())
