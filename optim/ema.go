@@ -1,9 +1,15 @@
 package optim
 
 // EMADecay is the decay of the weights' moving average after t optimiser
-// steps: min(decay, (1+t)/(10+t)). The warm-up (as common NCSN code has it)
-// keeps the early average from being mostly the random initialisation.
-func EMADecay(decay float64, t int) float32 {
+// steps: with warmup, min(decay, (1+t)/(10+t)) (TensorFlow's
+// ExponentialMovingAverage with num_updates), which keeps the early average
+// from being mostly the random initialisation but stays below 0.999 until
+// step 8990; without it, decay from the first step (as NCSNv2's and
+// score_sde's code have it).
+func EMADecay(decay float64, t int, warmup bool) float32 {
+	if !warmup {
+		return float32(decay)
+	}
 	return float32(min(decay, float64(1+t)/float64(10+t)))
 }
 

@@ -43,11 +43,14 @@ func TestAdamStep(t *testing.T) {
 }
 
 func TestEMA(t *testing.T) {
-	if d := EMADecay(0.999, 0); d != float32(0.1) {
+	if d := EMADecay(0.999, 0, true); d != float32(0.1) {
 		t.Fatalf("decay at step 0 = %g, want 0.1 (warm-up)", d)
 	}
-	if d := EMADecay(0.999, 1_000_000); d != float32(0.999) {
+	if d := EMADecay(0.999, 1_000_000, true); d != float32(0.999) {
 		t.Fatalf("decay late = %g, want 0.999", d)
+	}
+	if d := EMADecay(0.999, 0, false); d != float32(0.999) {
+		t.Fatalf("decay at step 0 without warm-up = %g, want 0.999", d)
 	}
 	ema, w := []float32{0, 10}, []float32{1, 0}
 	UpdateEMA(ema, w, 0.75)

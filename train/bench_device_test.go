@@ -82,7 +82,7 @@ func BenchmarkDeviceTrainStep(b *testing.B) {
 		}
 		t = mark(1, t)
 		opt.Begin()
-		if err := d.update(opt, 1, optim.EMADecay(0.999, opt.T)); err != nil {
+		if err := d.update(opt, 1, optim.EMADecay(0.999, opt.T, true)); err != nil {
 			b.Fatal(err)
 		}
 		mark(2, t)

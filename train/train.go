@@ -256,8 +256,8 @@ func start(cfg Config) (*run, error) {
 	if cfg.LRDecay == "cosine" {
 		sched += ", cosine decay"
 	}
-	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g\n",
-		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay)
+	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s\n",
+		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg))
 	return r, nil
 }
 
@@ -309,9 +309,17 @@ func setAside(cfg Config) error {
 	return nil
 }
 
+// emaNote says when the moving average has no warm-up.
+func emaNote(cfg Config) string {
+	if cfg.EMANoWarmup {
+		return " (no warm-up)"
+	}
+	return ""
+}
+
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "base", "mult", "max-grad-norm", "sde", "size", "grey", "flip"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "max-grad-norm", "sde", "size", "grey", "flip"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -357,6 +365,12 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cmp.Or(cfg.LRDecay, "none"), cmp.Or(saved.LRDecay, "none")
 		case "ema":
 			a, b = cfg.EMADecay, saved.EMADecay
+		case "sigma-max":
+			a, b = cfg.SigmaMax, saved.SigmaMax
+		case "levels":
+			a, b = cfg.Levels, saved.Levels
+		case "ema-warmup":
+			a, b = !cfg.EMANoWarmup, !saved.EMANoWarmup
 		case "base":
 			a, b = cfg.Model.Base, saved.Model.Base
 		case "mult":
@@ -373,7 +387,11 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.Flip, saved.Flip
 		}
 		if a != b {
-			return nil, fmt.Errorf("%w: %s was trained with -%s %v; -%s %v contradicts it (use -fresh to start over)", ErrMismatch, path, f, b, f, a)
+			sep := " "
+			if _, ok := a.(bool); ok {
+				sep = "=" // -flag=false is how a bool flag is given
+			}
+			return nil, fmt.Errorf("%w: %s was trained with -%s%s%v; -%s%s%v contradicts it (use -fresh to start over)", ErrMismatch, path, f, sep, b, f, sep, a)
 		}
 	}
 	// Everything that shapes the computation comes from the checkpoint; only
@@ -570,7 +588,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		}
 		r.opt.LR = optim.ScheduledLR(cfg.LR, r.step, cfg.LRWarmup, cfg.Steps, cfg.LRDecay)
 		r.opt.Begin()
-		dec := optim.EMADecay(cfg.EMADecay, r.opt.T)
+		dec := optim.EMADecay(cfg.EMADecay, r.opt.T, !cfg.EMANoWarmup)
 		if onDevice {
 			if err := dg.update(r.opt, scale, dec); err != nil {
 				return nil, err

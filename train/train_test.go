@@ -149,6 +149,7 @@ func TestScheduleResumes(t *testing.T) {
 	sched := func(dir string, steps int) Config {
 		cfg := tinyConfig(dir)
 		cfg.Steps, cfg.LRWarmup, cfg.LRDecay = steps, 2, "cosine"
+		cfg.EMANoWarmup = true
 		return cfg
 	}
 	for _, cfg := range []Config{sched(a, 6), sched(b, 3), sched(b, 6), tinyConfig(c)} {
@@ -162,6 +163,16 @@ func TestScheduleResumes(t *testing.T) {
 	}
 	if reflect.DeepEqual(sa.Weights, sc.Weights) {
 		t.Fatal("the schedule changed nothing")
+	}
+	// The same run with the EMA's warm-up: the same weights, another average.
+	d := sched(t.TempDir(), 6)
+	d.EMANoWarmup = false
+	if _, err := Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	sd := final(t, d.CkptDir)
+	if !reflect.DeepEqual(sa.Weights, sd.Weights) || reflect.DeepEqual(sa.EMA, sd.EMA) {
+		t.Fatal("-ema-warmup=false should change the average and nothing else")
 	}
 }
 
@@ -191,6 +202,11 @@ func TestResumeMismatch(t *testing.T) {
 	c.Steps, c.EMADecay, c.Set = 9, 0.99, map[string]bool{"ema": true}
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-ema 0.9") {
 		t.Fatalf("other EMA decay: %v", err)
+	}
+	c = tinyConfig(dir)
+	c.Steps, c.EMANoWarmup, c.Set = 9, true, map[string]bool{"ema-warmup": true}
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-ema-warmup=true; -ema-warmup=false") {
+		t.Fatalf("other EMA warm-up: %v", err)
 	}
 	c = tinyConfig(dir)
 	c.Steps, c.LRDecay, c.Set = 9, "cosine", map[string]bool{"lr-decay": true}
@@ -244,6 +260,8 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.Wipe = true },
 		func(c *Config) { c.Fresh, c.Resume = true, "x" },
 		func(c *Config) { c.SigmaMin = 2 },
+		func(c *Config) { c.SigmaMax = math.Inf(1) },
+		func(c *Config) { c.Levels = 1 },
 		func(c *Config) { c.Device = "tpu" },
 		func(c *Config) { c.LRWarmup = -1 },
 		func(c *Config) { c.LRDecay = "linear" },
@@ -257,6 +275,24 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := Preset("huge", "mnist"); err == nil {
 		t.Error("unknown preset accepted")
+	}
+	if _, err := Preset("long", "cifar10"); err == nil {
+		t.Error("-preset long accepted for cifar10")
+	}
+	// long is the default recipe trained three times as long.
+	for _, ds := range []string{"mnist", "fashion"} {
+		def, err1 := Preset("default", ds)
+		long, err2 := Preset("long", ds)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: %v, %v", ds, err1, err2)
+		}
+		if long.Steps != 3*def.Steps {
+			t.Errorf("%s: long preset %d steps, want %d", ds, long.Steps, 3*def.Steps)
+		}
+		long.Steps, long.Preset = def.Steps, def.Preset
+		if !reflect.DeepEqual(def, long) {
+			t.Errorf("%s: long preset differs from the default beyond its steps:\n%+v\n%+v", ds, long, def)
+		}
 	}
 	c := tinyConfig(t.TempDir())
 	c.Device = "cuda"

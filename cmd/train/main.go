@@ -3,7 +3,7 @@
 // it goes and resuming from its checkpoints. With -classifier it trains a
 // noise-conditional classifier on the same noise instead (for guidance).
 //
-//	go run ./cmd/train -dataset mnist [-preset default|smoke] [-steps N] ...
+//	go run ./cmd/train -dataset mnist [-preset default|long|smoke] [-steps N] ...
 //	go run ./cmd/train -dataset mnist -classifier [-sde ve|vp|subvp]
 package main
 
@@ -30,7 +30,7 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH (your own PNG, JPEG and GIF images)")
-	preset := fs.String("preset", "default", "preset: default, smoke, or ncsnv2 (cifar10)")
+	preset := fs.String("preset", "default", "preset: default, long (mnist, fashion), smoke, or ncsnv2 (cifar10)")
 	process := fs.String("sde", "ncsn", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>; for a folder, where its decoded cache goes: ./data/folders)")
 	size := fs.Int("size", 0, "folder datasets: image side, 32 or 64 (default 32)")
@@ -44,6 +44,7 @@ func run(args []string, stderr io.Writer) int {
 	lr := fs.Float64("lr", 0, "Adam learning rate (default: the preset's)")
 	lrWarmup := fs.Int("lr-warmup", 0, "ramp the learning rate up linearly over this many first steps")
 	lrDecay := fs.String("lr-decay", "none", "learning-rate decay after the warm-up: none, or cosine (to 0 at -steps)")
+	emaWarmup := fs.Bool("ema-warmup", true, "warm the moving average's decay up as min(ema, (1+t)/(10+t)); -ema-warmup=false decays by -ema from the first step")
 	ema := fs.Float64("ema", 0, "decay of the weights' moving average that samples (default: the preset's, e.g. 0.999)")
 	saveEvery := fs.Int("save-every", 0, "save a checkpoint every this many steps (default: the preset's)")
 	seed := fs.Uint64("seed", 0, "random seed")
@@ -52,6 +53,8 @@ func run(args []string, stderr io.Writer) int {
 	wipe := fs.Bool("wipe", false, "with -fresh: delete earlier checkpoints instead of archiving them")
 	resume := fs.String("resume", "", "resume from this checkpoint file")
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
+	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's, e.g. 1 for MNIST)")
+	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's, e.g. 10)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	device := fs.String("device", "", "where the score model trains: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
 	classifier := fs.Bool("classifier", false, "train a noise-conditional classifier p(y | x, σ) for cmd/sample -class (default -ckpt-dir checkpoints/classifier)")
@@ -117,6 +120,9 @@ func run(args []string, stderr io.Writer) int {
 	if cfg.Set["ema"] {
 		cfg.EMADecay = *ema
 	}
+	if cfg.Set["ema-warmup"] {
+		cfg.EMANoWarmup = !*emaWarmup
+	}
 	if cfg.Set["save-every"] {
 		cfg.SaveEvery = *saveEvery
 	}
@@ -124,6 +130,16 @@ func run(args []string, stderr io.Writer) int {
 	cfg.Device = *device
 	if cfg.Set["sigmas-from-data"] {
 		cfg.SigmasFromData = *fromData
+	}
+	if cfg.SigmasFromData && (cfg.Set["sigma-max"] || cfg.Set["levels"]) {
+		fmt.Fprintln(stderr, "train: -sigmas-from-data chooses σ₁ and L itself; it does not go with -sigma-max or -levels")
+		return 2
+	}
+	if cfg.Set["sigma-max"] {
+		cfg.SigmaMax = *sigmaMax
+	}
+	if cfg.Set["levels"] {
+		cfg.Levels = *levels
 	}
 	cfg.MaxGradNorm = *maxGradNorm
 	cfg.Log = stderr

@@ -30,6 +30,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-ema", "1", "-ckpt-dir", dir}, 1, "-ema 1 must be in [0,1)"},
 		{[]string{"-sde", "edm"}, 2, "unknown process \"edm\""},
 		{[]string{"-sde", "vp", "-sigmas-from-data", "-ckpt-dir", dir}, 1, "does not go with -sde vp"},
+		{[]string{"-sigma-max", "0.005", "-ckpt-dir", dir}, 1, "-sigma-max 0.005 must be a finite number above σ_L = 0.01"},
+		{[]string{"-levels", "1", "-ckpt-dir", dir}, 1, "-levels 1 must be from 2 to 10000"},
+		{[]string{"-levels", "20", "-sigmas-from-data", "-ckpt-dir", dir}, 2, "does not go with -sigma-max or -levels"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out bytes.Buffer

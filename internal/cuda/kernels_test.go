@@ -143,7 +143,7 @@ func TestAdamAndEMA(t *testing.T) {
 			for k, g := range grads {
 				ref.Begin()
 				ref.UpdateScaled(0, w, g, scales[k])
-				dec := optim.EMADecay(0.999, ref.T)
+				dec := optim.EMADecay(0.999, ref.T, true)
 				optim.UpdateEMA(ema, w, dec)
 				if err := d.Upload(bg, g); err != nil {
 					t.Fatal(err)
