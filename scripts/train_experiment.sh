@@ -18,7 +18,10 @@ shift $(( $# < 2 ? $# : 2 ))
 flags=("$@")
 dataset=mnist
 for ((i = 0; i < ${#flags[@]}; i++)); do
-  [ "${flags[i]}" = "-dataset" ] && dataset=${flags[i+1]}
+  case ${flags[i]} in
+    -dataset | --dataset) dataset=${flags[i+1]:-mnist} ;;
+    -dataset=* | --dataset=*) dataset=${flags[i]#*=} ;;
+  esac
 done
 dir=checkpoints/exp/$name
 out=${OUT:-checkpoints/exp/experiments.jsonl}

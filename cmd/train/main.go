@@ -135,6 +135,15 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "train: -sigmas-from-data chooses σ₁ and L itself; it does not go with -sigma-max or -levels")
 		return 2
 	}
+	continuous := cfg.SDE != "" && cfg.SDE != "ncsn"
+	if cfg.Set["levels"] && continuous {
+		fmt.Fprintf(stderr, "train: -levels sets NCSN's ladder; -sde %s is continuous in time\n", cfg.SDE)
+		return 2
+	}
+	if cfg.Set["sigma-max"] && continuous && cfg.SDE != "ve" {
+		fmt.Fprintf(stderr, "train: -sigma-max is for -sde ncsn or ve; -sde %s has no σ\n", cfg.SDE)
+		return 2
+	}
 	if cfg.Set["sigma-max"] {
 		cfg.SigmaMax = *sigmaMax
 	}

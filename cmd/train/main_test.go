@@ -33,6 +33,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-sigma-max", "0.005", "-ckpt-dir", dir}, 1, "-sigma-max 0.005 must be a finite number above σ_L = 0.01"},
 		{[]string{"-levels", "1", "-ckpt-dir", dir}, 1, "-levels 1 must be from 2 to 10000"},
 		{[]string{"-levels", "20", "-sigmas-from-data", "-ckpt-dir", dir}, 2, "does not go with -sigma-max or -levels"},
+		{[]string{"-levels", "20", "-sde", "ve", "-ckpt-dir", dir}, 2, "-sde ve is continuous in time"},
+		{[]string{"-sigma-max", "5", "-sde", "vp", "-ckpt-dir", dir}, 2, "-sde vp has no σ"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out bytes.Buffer
