@@ -122,6 +122,9 @@ func ToFile(st *checkpoint.State, weights model.Params) (*safetensors.File, erro
 	if err != nil {
 		return nil, err
 	}
+	if st.Model.Precond != model.PrecondNCSNv2 {
+		return nil, fmt.Errorf("%w: the reference network computes s = F/σ; this model's score has %s preconditioning, which it cannot hold", ErrMismatch, st.Model.Precond)
+	}
 	if c, ok := model.TorchGroupsDiffer(st.Model); ok {
 		return nil, fmt.Errorf("%w: the reference network cannot hold this configuration: its GroupNorm takes min(8, C) groups, which does not divide C = %d (base %d, mult %v)",
 			ErrMismatch, c, st.Model.Base, st.Model.Mult)

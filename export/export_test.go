@@ -177,6 +177,11 @@ func TestImportErrors(t *testing.T) {
 	if _, err := ToFile(&checkpoint.State{Model: odd}, nil); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "GroupNorm") {
 		t.Fatalf("base 4: %v", err)
 	}
+	edm := st.Model
+	edm.Precond, edm.SigmaData = model.PrecondEDM, 0.33
+	if _, err := ToFile(&checkpoint.State{Model: edm}, st.EMA); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "edm") {
+		t.Fatalf("EDM network exported: %v", err)
+	}
 	mutate := func(f func(fl *safetensors.File)) *safetensors.File {
 		c := &safetensors.File{Metadata: good.Metadata}
 		for _, t := range good.Tensors {

@@ -31,7 +31,20 @@ type Config struct {
 	// encoder half (the same σ-conditioned residual blocks), then GroupNorm,
 	// SiLU and a linear layer to Classes logits.
 	Classes int `json:"classes,omitempty"`
+	// Precond is the network's parameterisation of the score: "" for
+	// NCSNv2's s = F(x, σ)/σ, or "edm" for the preconditioning of Karras et
+	// al. 2022 (package sde's EDMPreconditioning): F sees c_in·x and
+	// s = (c_skip·x + c_out·F − x)/σ². SigmaData is EDM's σ_data, the root
+	// mean square of the training values.
+	Precond   string  `json:"precond,omitempty"`
+	SigmaData float64 `json:"sigma_data,omitempty"`
 }
+
+// Parameterisations of the score (Config.Precond).
+const (
+	PrecondNCSNv2 = ""
+	PrecondEDM    = "edm"
+)
 
 // MNIST returns the default architecture for 28×28 grey images: the network of
 // ../shared/bench/torch_ref.py with base 16.
@@ -56,10 +69,36 @@ const (
 	maxLevels   = 8
 	maxEmbDim   = 8192
 	maxClasses  = 1000
+	// maxSigmaData bounds σ_data far above any image's values (in [0, 1]).
+	maxSigmaData = 1000
 )
 
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
+	if err := c.validateShape(); err != nil {
+		return err
+	}
+	switch c.Precond {
+	case PrecondNCSNv2:
+		if c.SigmaData != 0 {
+			return fmt.Errorf("%w: sigma_data %g without EDM preconditioning", ErrConfig, c.SigmaData)
+		}
+	case PrecondEDM:
+		if c.IsClassifier() {
+			return fmt.Errorf("%w: EDM preconditioning is for score networks, not classifiers", ErrConfig)
+		}
+		if !(c.SigmaData > 0 && c.SigmaData <= maxSigmaData) {
+			return fmt.Errorf("%w: EDM's sigma_data %g must be in (0, %g]", ErrConfig, c.SigmaData, float64(maxSigmaData))
+		}
+	default:
+		return fmt.Errorf("%w: unknown preconditioning %q (none, or edm)", ErrConfig, c.Precond)
+	}
+	return nil
+}
+
+// validateShape checks what fixes the weights' layout: everything but the
+// preconditioning, which the weights do not depend on.
+func (c Config) validateShape() error {
 	switch {
 	case c.Channels < 1 || c.Height < 1 || c.Width < 1:
 		return fmt.Errorf("%w: image shape %d×%d×%d", ErrConfig, c.Channels, c.Height, c.Width)

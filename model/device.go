@@ -61,7 +61,7 @@ func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
 		return fmt.Errorf("model: score of %d values into %d, images have %d", len(x), len(dst), d)
 	}
 	return s.net.chunks(x, sigma, s.in, s.sig, func(start, m int) error {
-		if err := s.run.Upload(s.net.X, s.net.Emb, s.net.InvSigma); err != nil {
+		if err := s.run.Upload(s.net.Inputs()...); err != nil {
 			return err
 		}
 		if err := s.run.Run(); err != nil {
@@ -98,10 +98,10 @@ func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sig
 		s.sig[i] = sigma
 	}
 	clear(s.in)
-	if err := s.net.SetInput(s.in, s.sig); err != nil { // σ's features and 1/σ
+	if err := s.net.SetInput(s.in, s.sig); err != nil { // σ's features and scales
 		return err
 	}
-	if err := s.run.Upload(s.net.Emb, s.net.InvSigma); err != nil {
+	if err := s.run.Upload(s.net.SigmaInputs()...); err != nil {
 		return err
 	}
 	xb, _ := s.run.Buffer(s.net.X)

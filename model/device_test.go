@@ -3,6 +3,7 @@
 package model
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -40,9 +41,18 @@ func eachDevice(t *testing.T, f func(t *testing.T, dev *cuda.Device)) {
 // kernels (the CPU emulation of kernels.cu here; the GPU where there is
 // one) gives the CPU scorer's scores to float32 rounding, for a network
 // with every operator of the forward pass (stride-2 and 1×1 convolutions,
-// GroupNorm, the σ bias, upsampling, concatenation, scaling by 1/σ).
+// GroupNorm, the σ bias, upsampling, concatenation, scaling by 1/σ), and
+// for the EDM-preconditioned network (the input's scale and the skip term).
 func TestDeviceScorerMatchesCPU(t *testing.T) {
-	cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+	plain := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+	edm := plain
+	edm.Precond, edm.SigmaData = PrecondEDM, 0.4
+	for _, cfg := range []Config{plain, edm} {
+		t.Run(cmp.Or(cfg.Precond, "ncsnv2"), func(t *testing.T) { deviceScorerMatchesCPU(t, cfg) })
+	}
+}
+
+func deviceScorerMatchesCPU(t *testing.T, cfg Config) {
 	r := rand.New(rand.NewPCG(9, 9))
 	params, err := Init(cfg, r)
 	if err != nil {
@@ -128,7 +138,7 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer run.Close()
-		if err := run.Upload(append([]*G.Node{net.X, net.Emb, net.InvSigma, sig, z}, net.Weights...)...); err != nil {
+		if err := run.Upload(append([]*G.Node{net.X, net.Emb, net.OutScale, sig, z}, net.Weights...)...); err != nil {
 			t.Fatal(err)
 		}
 		if err := run.Run(); err != nil {
@@ -179,10 +189,20 @@ func TestDeviceGradientsMatchCPU(t *testing.T) {
 
 // TestScoreOnDevice: scores of images that stay in device memory equal the
 // host path's, for a colour network (the layout changes) and a padded
-// last chunk.
+// last chunk; with EDM preconditioning too (its σ inputs are uploaded
+// apart from the images).
 func TestScoreOnDevice(t *testing.T) {
+	for _, precond := range []string{PrecondNCSNv2, PrecondEDM} {
+		t.Run(cmp.Or(precond, "ncsnv2"), func(t *testing.T) { scoreOnDevice(t, precond) })
+	}
+}
+
+func scoreOnDevice(t *testing.T, precond string) {
 	eachDevice(t, func(t *testing.T, dev *cuda.Device) {
 		cfg := Config{Channels: 3, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+		if precond == PrecondEDM {
+			cfg.Precond, cfg.SigmaData = PrecondEDM, 0.4
+		}
 		r := rand.New(rand.NewPCG(11, 11))
 		params, err := Init(cfg, r)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/ncsn-go/ncsn/nn"
+	"github.com/ncsn-go/ncsn/sde"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -18,8 +19,12 @@ type ScoreNet struct {
 	Batch  int
 	Graph  *G.ExprGraph
 	// Inputs: the images (C,B,H,W), the Fourier features of log σ (B,EmbDim),
-	// and 1/σ (B).
-	X, Emb, InvSigma *G.Node
+	// and the output's scale per image (B): 1/σ, or with EDM
+	// preconditioning c_out/σ². With EDM also c_in (B), the input's scale,
+	// and (c_skip − 1)/σ² (B), the score's coefficient of the input; nil
+	// otherwise.
+	X, Emb, OutScale *G.Node
+	InScale, Skip    *G.Node
 	Out              *G.Node
 	// Weights are the trainable parameter nodes, in Params order (fixed
 	// parameters are read in Go and have no node).
@@ -33,6 +38,9 @@ type ScoreNet struct {
 // nodes are bound to params' own storage (float32), so an update of params is
 // seen by the next run; with dtype Float64 (gradient checks) they are copies.
 func Build(cfg Config, params Params, batch int, dtype tensor.Dtype) (*ScoreNet, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	layout, err := Layout(cfg)
 	if err != nil {
 		return nil, err
@@ -83,7 +91,11 @@ func Build(cfg Config, params Params, batch int, dtype tensor.Dtype) (*ScoreNet,
 	}
 	n.X = input("x", cfg.Channels, batch, cfg.Height, cfg.Width)
 	n.Emb = input("sigma_features", batch, cfg.EmbDim)
-	n.InvSigma = input("inv_sigma", batch)
+	n.OutScale = input("out_scale", batch)
+	if cfg.Precond == PrecondEDM {
+		n.InScale = input("in_scale", batch)
+		n.Skip = input("skip_scale", batch)
+	}
 	if n.Out, err = n.forward(); err != nil {
 		return nil, fmt.Errorf("model: building the graph: %w", err)
 	}
@@ -148,7 +160,13 @@ func (n *ScoreNet) forward() (*G.Node, error) {
 	if emb, err = nn.Linear(emb, n.w("emb.l2.w"), n.w("emb.l2.b")); err != nil {
 		return nil, err
 	}
-	h, err := n.conv("inc", n.X, conv3)
+	x := n.X
+	if n.InScale != nil {
+		if x, err = nn.ScaleBatch(x, n.InScale); err != nil {
+			return nil, err
+		}
+	}
+	h, err := n.conv("inc", x, conv3)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +212,39 @@ func (n *ScoreNet) forward() (*G.Node, error) {
 	if h, err = n.conv("out.c", h, conv3); err != nil {
 		return nil, err
 	}
-	// NCSNv2: divide by σ so that the network need only learn a unit-scale output.
-	return nn.ScaleBatch(h, n.InvSigma)
+	// NCSNv2: divide by σ so that the network need only learn a unit-scale
+	// output; EDM: c_out/σ², plus (c_skip − 1)/σ² times the input.
+	if h, err = nn.ScaleBatch(h, n.OutScale); err != nil || n.Skip == nil {
+		return h, err
+	}
+	skip, err := nn.ScaleBatch(n.X, n.Skip)
+	if err != nil {
+		return nil, err
+	}
+	return nn.Add(h, skip)
+}
+
+// SigmaInputs are the input nodes that depend on σ alone: what SetInput
+// fills besides the images.
+func (n *ScoreNet) SigmaInputs() []*G.Node {
+	if n.Skip == nil {
+		return []*G.Node{n.Emb, n.OutScale}
+	}
+	return []*G.Node{n.Emb, n.OutScale, n.InScale, n.Skip}
+}
+
+// Inputs are all the input nodes SetInput fills: the images, then
+// SigmaInputs.
+func (n *ScoreNet) Inputs() []*G.Node { return append([]*G.Node{n.X}, n.SigmaInputs()...) }
+
+// scales returns, for σ, the output's scale, and with EDM the input's scale
+// and the score's coefficient of the input.
+func (n *ScoreNet) scales(sigma float64) (out, in, skip float64) {
+	if n.Config.Precond != PrecondEDM {
+		return 1 / sigma, 1, 0
+	}
+	e := sde.EDMPreconditioning(sigma, n.Config.SigmaData)
+	return e.OutScale, e.In, e.SkipScale
 }
 
 // head turns a classifier's deepest features into logits (B, Classes).
@@ -229,7 +278,11 @@ func (n *ScoreNet) SetInput(images []float32, sigmas []float64) error {
 	case tensor.Float64:
 		x := n.X.Value().Data().([]float64)
 		emb := n.Emb.Value().Data().([]float64)
-		inv := n.InvSigma.Value().Data().([]float64)
+		inv := n.OutScale.Value().Data().([]float64)
+		var cin, skip []float64
+		if n.Skip != nil {
+			cin, skip = n.InScale.Value().Data().([]float64), n.Skip.Value().Data().([]float64)
+		}
 		for b := 0; b < n.Batch; b++ {
 			for c := 0; c < cfg.Channels; c++ {
 				for i := 0; i < hw; i++ {
@@ -238,12 +291,20 @@ func (n *ScoreNet) SetInput(images []float32, sigmas []float64) error {
 			}
 			fourier(sigmas[b], freq.Data, half, feat)
 			copy(emb[b*cfg.EmbDim:], feat)
-			inv[b] = 1 / sigmas[b]
+			o, i, k := n.scales(sigmas[b])
+			inv[b] = o
+			if skip != nil {
+				cin[b], skip[b] = i, k
+			}
 		}
 	default:
 		x := n.X.Value().Data().([]float32)
 		emb := n.Emb.Value().Data().([]float32)
-		inv := n.InvSigma.Value().Data().([]float32)
+		inv := n.OutScale.Value().Data().([]float32)
+		var cin, skip []float32
+		if n.Skip != nil {
+			cin, skip = n.InScale.Value().Data().([]float32), n.Skip.Value().Data().([]float32)
+		}
 		for b := 0; b < n.Batch; b++ {
 			for c := 0; c < cfg.Channels; c++ {
 				copy(x[(c*n.Batch+b)*hw:][:hw], images[b*d+c*hw:][:hw])
@@ -252,7 +313,11 @@ func (n *ScoreNet) SetInput(images []float32, sigmas []float64) error {
 			for i, v := range feat {
 				emb[b*cfg.EmbDim+i] = float32(v)
 			}
-			inv[b] = float32(1 / sigmas[b])
+			o, i, k := n.scales(sigmas[b])
+			inv[b] = float32(o)
+			if skip != nil {
+				cin[b], skip[b] = float32(i), float32(k)
+			}
 		}
 	}
 	return nil

@@ -78,7 +78,7 @@ func LayoutSize(cfg Config) (int, error) {
 }
 
 func layout(cfg Config, alloc bool) (Params, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validateShape(); err != nil {
 		return nil, err
 	}
 	var ps Params

@@ -305,11 +305,23 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: a classifier run needs a network with classes (UseClassifier)", ErrConfig)
 	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn" && c.SDE != "ve":
 		return fmt.Errorf("%w: -sigmas-from-data chooses NCSN's ladder or VE's σ_max; it does not go with -sde %s", ErrConfig, c.SDE)
+	case c.Model.Precond == model.PrecondEDM && c.Classifier:
+		return fmt.Errorf("%w: -precond edm is for score models, not the classifier", ErrConfig)
+	case c.Model.Precond == model.PrecondEDM && c.SDE != "" && c.SDE != "ncsn" && c.SDE != "ve":
+		return fmt.Errorf("%w: -precond edm needs -sde ncsn or ve (x̃ = x + σz); -sde %s scales the image", ErrConfig, c.SDE)
+	case c.Model.Precond == model.PrecondEDM && (c.Model.SigmaData < 0 || math.IsNaN(c.Model.SigmaData) || math.IsInf(c.Model.SigmaData, 0)):
+		return fmt.Errorf("%w: -sigma-data %g must be a positive finite number (0: from the data)", ErrConfig, c.Model.SigmaData)
+	case c.Model.Precond != model.PrecondEDM && c.Model.SigmaData != 0:
+		return fmt.Errorf("%w: -sigma-data goes with -precond edm", ErrConfig)
 	}
 	if c.SDE != "" && c.SDE != "ncsn" {
 		if _, err := c.Process(nil); err != nil {
 			return err
 		}
 	}
-	return c.Model.Validate()
+	m := c.Model
+	if m.Precond == model.PrecondEDM && m.SigmaData == 0 {
+		m.SigmaData = 1 // chosen from the training set when the run starts
+	}
+	return m.Validate()
 }

@@ -93,7 +93,7 @@ func (d *deviceDSM) step(x, z []float32, means, sigmas []float64) (float64, []fl
 	}
 	net := d.g.net
 	err := d.dev.Batch(func() error {
-		if err := d.dr.Upload(net.X, net.Emb, net.InvSigma, d.g.sigma, d.g.z); err != nil {
+		if err := d.dr.Upload(append(net.Inputs(), d.g.sigma, d.g.z)...); err != nil {
 			return err
 		}
 		if err := d.dr.Run(); err != nil {

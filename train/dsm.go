@@ -6,13 +6,15 @@ import (
 
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/nn"
+	"github.com/ncsn-go/ncsn/sde"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
 // DSMLoss is the denoising score-matching loss with λ(σ) = σ², for scores
 // s = s_θ(x + σz, σ) of a batch: per image ½‖σ·s + z‖², and their mean. It is
-// the reference the graph's loss is checked against.
+// the reference the graph's loss is checked against. (An EDM-preconditioned
+// network's loss is this times (σ/c_out)² per image.)
 func DSMLoss(scores, z []float32, sigmas []float64) (mean float64, per []float64) {
 	b := len(sigmas)
 	d := len(z) / b
@@ -141,6 +143,17 @@ func (d *dsmGraph) prepare(x, z []float32, means, sigmas []float64) error {
 		sv[i] = float32(sigmas[i])
 		for c := 0; c < cfg.Channels; c++ {
 			copy(zv[(c*b+i)*hw:][:hw], z[i*cfg.Dim()+c*hw:][:hw])
+		}
+		if cfg.Precond == model.PrecondEDM {
+			// EDM's weighting: ½‖σs + z‖² times (σ/c_out)², which is
+			// ½‖D − x‖²/c_out², so σ·k and z·k with k = σ/c_out.
+			k := sde.EDMPreconditioning(sigmas[i], cfg.SigmaData).LossScale
+			sv[i] = float32(sigmas[i] * k)
+			for c := 0; c < cfg.Channels; c++ {
+				for j := range zv[(c*b+i)*hw:][:hw] {
+					zv[(c*b+i)*hw+j] *= float32(k)
+				}
+			}
 		}
 	}
 	return nil

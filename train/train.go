@@ -177,11 +177,25 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 			r.cfg.SigmaMax, r.cfg.Levels, r.cfg.SampleEps, r.cfg.SampleSteps = v.SigmaMax, v.Levels, v.Eps, v.T
 		}
 	}
+	if r.step == 0 && r.cfg.Model.Precond == model.PrecondEDM && r.cfg.Model.SigmaData == 0 {
+		r.cfg.Model.SigmaData = RootMeanSquare(ds)
+		fmt.Fprintf(r.log, "EDM preconditioning: σ_data = %.4f, the root mean square of %s's training values\n", r.cfg.Model.SigmaData, ds.Name)
+	}
 	mc := r.cfg.Model
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
 		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
 	}
 	return r.loop(ctx, ds)
+}
+
+// RootMeanSquare is √(mean x²) over every value of ds: EDM's σ_data for
+// data that is not centred.
+func RootMeanSquare(ds *data.Dataset) float64 {
+	var s float64
+	for _, v := range ds.Images {
+		s += float64(v) * float64(v)
+	}
+	return math.Sqrt(s / float64(len(ds.Images)))
 }
 
 // flipRows mirrors an image's rows (of width w) left to right, in place.
@@ -256,6 +270,9 @@ func start(cfg Config) (*run, error) {
 	if cfg.LRDecay == "cosine" {
 		sched += ", cosine decay"
 	}
+	if cfg.Model.Precond == model.PrecondEDM {
+		what += " (EDM preconditioning)"
+	}
 	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s\n",
 		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg))
 	return r, nil
@@ -319,7 +336,7 @@ func emaNote(cfg Config) string {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "max-grad-norm", "sde", "size", "grey", "flip"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "size", "grey", "flip"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -375,6 +392,10 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.Model.Base, saved.Model.Base
 		case "mult":
 			a, b = fmt.Sprint(cfg.Model.Mult), fmt.Sprint(saved.Model.Mult)
+		case "precond":
+			a, b = cmp.Or(cfg.Model.Precond, "ncsnv2"), cmp.Or(saved.Model.Precond, "ncsnv2")
+		case "sigma-data":
+			a, b = cfg.Model.SigmaData, saved.Model.SigmaData
 		case "max-grad-norm":
 			a, b = cfg.MaxGradNorm, saved.MaxGradNorm
 		case "sde":

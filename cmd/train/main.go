@@ -41,6 +41,8 @@ func run(args []string, stderr io.Writer) int {
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
 	base := fs.Int("base", 0, "channels at full resolution (default: the preset's)")
 	mult := fs.String("mult", "", "channel multipliers of the resolution levels, comma-separated (default: the preset's, e.g. 1,2,2)")
+	precond := fs.String("precond", "", "the score's parameterisation: ncsnv2 (s = F/σ) or edm (Karras et al. 2022's preconditioning) (default: the preset's)")
+	sigmaData := fs.Float64("sigma-data", 0, "with -precond edm: σ_data (default: the root mean square of the training values)")
 	lr := fs.Float64("lr", 0, "Adam learning rate (default: the preset's)")
 	lrWarmup := fs.Int("lr-warmup", 0, "ramp the learning rate up linearly over this many first steps")
 	lrDecay := fs.String("lr-decay", "none", "learning-rate decay after the warm-up: none, or cosine (to 0 at -steps)")
@@ -107,6 +109,24 @@ func run(args []string, stderr io.Writer) int {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
+	}
+	if cfg.Set["precond"] {
+		switch *precond {
+		case "ncsnv2":
+			cfg.Model.Precond, cfg.Model.SigmaData = "", 0
+		case "edm":
+			cfg.Model.Precond = *precond
+		default:
+			fmt.Fprintf(stderr, "train: unknown -precond %q (ncsnv2 or edm)\n", *precond)
+			return 2
+		}
+	}
+	if cfg.Set["sigma-data"] {
+		if cfg.Model.Precond != "edm" {
+			fmt.Fprintln(stderr, "train: -sigma-data goes with -precond edm")
+			return 2
+		}
+		cfg.Model.SigmaData = *sigmaData
 	}
 	if cfg.Set["lr"] {
 		cfg.LR = *lr

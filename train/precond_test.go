@@ -1,0 +1,138 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sde"
+)
+
+func edmConfig(dir string) Config {
+	c := tinyConfig(dir)
+	c.Model.Precond = model.PrecondEDM
+	return c
+}
+
+// TestEDMLoss: with EDM preconditioning the graph's per-image loss is
+// DSMLoss of the network's own scores times (σ/c_out)², which is
+// ½‖D − x‖²/c_out².
+func TestEDMLoss(t *testing.T) {
+	cfg := edmConfig(t.TempDir())
+	cfg.Model.SigmaData = 0.5
+	r := rand.New(rand.NewPCG(4, 5))
+	params, _ := model.Init(cfg.Model, r)
+	g, err := newDSMGraph(cfg.Model, params, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	x := make([]float32, 3*64)
+	z := make([]float32, len(x))
+	for i := range x {
+		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
+	}
+	sig := []float64{1, 0.3, 0.05}
+	loss, per, err := g.run(x, z, nil, []float64{1, 1, 1}, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := make([]float32, len(x))
+	if err := g.net.ReadOutput(scores); err != nil {
+		t.Fatal(err)
+	}
+	_, plain := DSMLoss(scores, z, sig)
+	var mean float64
+	for i := range per {
+		k := sde.EDMPreconditioning(sig[i], 0.5).LossScale
+		want := k * k * plain[i]
+		mean += want / 3
+		if math.Abs(per[i]-want) > 1e-4*want {
+			t.Fatalf("image %d: loss %g, want (σ/c_out)²·%g = %g", i, per[i], plain[i], want)
+		}
+	}
+	if math.Abs(loss-mean) > 1e-4*mean {
+		t.Fatalf("mean loss %g, want %g", loss, mean)
+	}
+}
+
+// TestEDMRun: σ_data comes from the data and is saved; a resumed EDM run is
+// exact; the preconditioning changes the training; a contradicting -precond
+// on resume is an error.
+func TestEDMRun(t *testing.T) {
+	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
+	var log bytes.Buffer
+	ca := edmConfig(a)
+	ca.Log = &log
+	if _, err := Run(context.Background(), ca); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "EDM preconditioning") || !strings.Contains(log.String(), "σ_data = ") {
+		t.Fatalf("log does not state the preconditioning:\n%s", log.String())
+	}
+	sa := final(t, a)
+	if want := RootMeanSquare(tinyData()); sa.Model.Precond != model.PrecondEDM || sa.Model.SigmaData != want {
+		t.Fatalf("saved %q, σ_data %g; want edm, %g", sa.Model.Precond, sa.Model.SigmaData, want)
+	}
+	cb := edmConfig(b)
+	cb.Steps = 3
+	for _, steps := range []int{3, 6} {
+		cb.Steps = steps
+		if _, err := Run(context.Background(), cb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb := final(t, b)
+	if !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.EMA, sb.EMA) || !reflect.DeepEqual(sa.M, sb.M) {
+		t.Fatal("resumed EDM run differs from the uninterrupted one")
+	}
+	if _, err := Run(context.Background(), tinyConfig(c)); err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(final(t, c).Weights, sa.Weights) {
+		t.Fatal("EDM preconditioning changed nothing")
+	}
+	cr := tinyConfig(a)
+	cr.Steps, cr.Set = 9, map[string]bool{"precond": true}
+	if _, err := Run(context.Background(), cr); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-precond edm; -precond ncsnv2") {
+		t.Fatalf("other preconditioning on resume: %v", err)
+	}
+	cr = edmConfig(a)
+	cr.Steps, cr.Model.SigmaData, cr.Set = 9, 0.3, map[string]bool{"sigma-data": true}
+	if _, err := Run(context.Background(), cr); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-sigma-data") {
+		t.Fatalf("other σ_data on resume: %v", err)
+	}
+}
+
+func TestEDMConfigErrors(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"vp":                 func(c *Config) { c.SDE = "vp" },
+		"negative σ_data":    func(c *Config) { c.Model.SigmaData = -1 },
+		"infinite σ_data":    func(c *Config) { c.Model.SigmaData = math.Inf(1) },
+		"σ_data without EDM": func(c *Config) { c.Model.Precond, c.Model.SigmaData = "", 0.3 },
+		"unknown":            func(c *Config) { c.Model.Precond = "vdm" },
+	} {
+		c := edmConfig(t.TempDir())
+		mod(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) && !errors.Is(err, model.ErrConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	c := edmConfig(t.TempDir())
+	if err := c.UseClassifier(); err == nil {
+		if err := c.Validate(); err == nil {
+			t.Error("EDM classifier accepted")
+		}
+	}
+	c = edmConfig(t.TempDir())
+	c.SDE = "ve"
+	if err := c.Validate(); err != nil {
+		t.Errorf("edm with ve: %v", err)
+	}
+}
