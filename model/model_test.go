@@ -29,8 +29,18 @@ func randomInput(r *rand.Rand, cfg Config, batch int) ([]float32, []float64) {
 // TestScoreNetGradients checks gorgonia.Grad through the whole network, in
 // float64, against central finite differences on every parameter tensor.
 func TestScoreNetGradients(t *testing.T) {
-	cfg := tiny()
-	r := rand.New(rand.NewPCG(5, 6))
+	if checked := checkGradients(t, tiny(), rand.New(rand.NewPCG(5, 6)), 3, []int{0, -2, -1}); checked < 3*30 {
+		t.Fatalf("only %d gradient entries checked", checked)
+	}
+}
+
+// checkGradients builds cfg's float64 graph for batch images, perturbs the
+// trainable weights away from symmetric values, and compares gorgonia.Grad
+// of ⟨Out, R⟩ (R random) with central finite differences at the given
+// entries of every weight tensor (-1 the last, -2 the middle). It returns
+// how many entries it checked.
+func checkGradients(t *testing.T, cfg Config, r *rand.Rand, batch int, entries []int) int {
+	t.Helper()
 	params, err := Init(cfg, r)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +53,6 @@ func TestScoreNetGradients(t *testing.T) {
 			}
 		}
 	}
-	const batch = 3
 	net, err := Build(cfg, params, batch, tensor.Float64)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +89,14 @@ func TestScoreNetGradients(t *testing.T) {
 	checked := 0
 	for i, w := range net.Weights {
 		data := w.Value().Data().([]float64)
-		for _, j := range []int{0, len(data) / 2, len(data) - 1} {
+		for _, e := range entries {
+			j := e
+			switch e {
+			case -1:
+				j = len(data) - 1
+			case -2:
+				j = len(data) / 2
+			}
 			old := data[j]
 			data[j] = old + h
 			lp := eval()
@@ -94,9 +110,7 @@ func TestScoreNetGradients(t *testing.T) {
 			checked++
 		}
 	}
-	if checked < 3*30 {
-		t.Fatalf("only %d gradient entries checked", checked)
-	}
+	return checked
 }
 
 // TestFloat32MatchesFloat64: the float32 graph (fast exp, OpenBLAS sgemm)

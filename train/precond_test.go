@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -26,27 +25,8 @@ func edmConfig(dir string) Config {
 func TestEDMLoss(t *testing.T) {
 	cfg := edmConfig(t.TempDir())
 	cfg.Model.SigmaData = 0.5
-	r := rand.New(rand.NewPCG(4, 5))
-	params, _ := model.Init(cfg.Model, r)
-	g, err := newDSMGraph(cfg.Model, params, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.close()
-	x := make([]float32, 3*64)
-	z := make([]float32, len(x))
-	for i := range x {
-		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
-	}
 	sig := []float64{1, 0.3, 0.05}
-	loss, per, err := g.run(x, z, nil, []float64{1, 1, 1}, sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scores := make([]float32, len(x))
-	if err := g.net.ReadOutput(scores); err != nil {
-		t.Fatal(err)
-	}
+	loss, per, scores, z := runLossGraph(t, cfg.Model, []float64{1, 1, 1}, sig)
 	_, plain := DSMLoss(scores, z, sig)
 	var mean float64
 	for i := range per {
@@ -125,10 +105,11 @@ func TestEDMConfigErrors(t *testing.T) {
 		}
 	}
 	c := edmConfig(t.TempDir())
-	if err := c.UseClassifier(); err == nil {
-		if err := c.Validate(); err == nil {
-			t.Error("EDM classifier accepted")
-		}
+	if err := c.UseClassifier(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "not the classifier") {
+		t.Errorf("EDM classifier: %v", err)
 	}
 	c = edmConfig(t.TempDir())
 	c.SDE = "ve"

@@ -52,28 +52,8 @@ func tinyData() *data.Dataset {
 // TestGraphLossMatchesReference: the training graph's loss and per-image
 // terms equal DSMLoss computed in Go from the network's own scores.
 func TestGraphLossMatchesReference(t *testing.T) {
-	cfg := tinyConfig(t.TempDir())
-	r := rand.New(rand.NewPCG(4, 4))
-	params, _ := model.Init(cfg.Model, r)
-	g, err := newDSMGraph(cfg.Model, params, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.close()
-	x := make([]float32, 3*64)
-	z := make([]float32, len(x))
-	for i := range x {
-		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
-	}
 	sig := []float64{1, 0.3, 0.05}
-	loss, per, err := g.run(x, z, nil, []float64{1, 0.8, 0.5}, sig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scores := make([]float32, len(x))
-	if err := g.net.ReadOutput(scores); err != nil {
-		t.Fatal(err)
-	}
+	loss, per, scores, z := runLossGraph(t, tinyConfig(t.TempDir()).Model, []float64{1, 0.8, 0.5}, sig)
 	want, wantPer := DSMLoss(scores, z, sig)
 	if math.Abs(loss-want) > 1e-4*want {
 		t.Fatalf("graph loss %g, reference %g", loss, want)
@@ -83,6 +63,34 @@ func TestGraphLossMatchesReference(t *testing.T) {
 			t.Fatalf("image %d: %g vs %g", i, per[i], wantPer[i])
 		}
 	}
+}
+
+// runLossGraph runs the DSM training graph of a network of cfg (random
+// weights) on 3 random 8×8 images noised with the given means and σs; it
+// returns the mean and per-image losses, the network's scores and the noise.
+func runLossGraph(t *testing.T, cfg model.Config, means, sig []float64) (float64, []float64, []float32, []float32) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(4, 4))
+	params, _ := model.Init(cfg, r)
+	g, err := newDSMGraph(cfg, params, len(sig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	x := make([]float32, len(sig)*cfg.Dim())
+	z := make([]float32, len(x))
+	for i := range x {
+		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
+	}
+	loss, per, err := g.run(x, z, nil, means, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := make([]float32, len(x))
+	if err := g.net.ReadOutput(scores); err != nil {
+		t.Fatal(err)
+	}
+	return loss, per, scores, z
 }
 
 func final(t *testing.T, dir string) *checkpoint.State {
