@@ -50,8 +50,16 @@ type opTime struct {
 	n int
 }
 
-// need records a convolution's workspace size.
-func (r *DeviceRun) need(g cuda.Conv3) { r.colNeed = max(r.colNeed, g.ColSize()) }
+// need prepares a convolution: the device plans it (cuDNN's algorithms and
+// workspace), and where it runs as im2col and products its workspace size
+// is recorded.
+func (r *DeviceRun) need(g cuda.Conv3) error {
+	if !r.dev.UsesIm2col() {
+		return r.dev.PlanConv3(g)
+	}
+	r.colNeed = max(r.colNeed, g.ColSize())
+	return nil
+}
 
 // view is the first n values of a shared workspace.
 func (r *DeviceRun) view(b cuda.Buffer, n int) cuda.Buffer { return cuda.Buffer{Ptr: b.Ptr, N: n} }
@@ -320,7 +328,9 @@ func (r *DeviceRun) plan(n *G.Node) (func() error, error) {
 			return func() error { return d.Pointwise(out, b(0), b(1), b(2), xs[0], ws[0], xs[1]*xs[2]*xs[3]) }, nil
 		case op.geom.K == 3 && op.geom.Pad == 1:
 			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
-			r.need(g)
+			if err := r.need(g); err != nil {
+				return nil, err
+			}
 			r.convs[op] = g
 			return func() error {
 				g.Col = r.view(r.col, g.ColSize())
@@ -415,12 +425,9 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		return func() error {
 			// The shared workspace no longer holds this convolution's
-			// patches: they are laid out again from x.
+			// patches: BackwardW lays them out again from x.
 			g.Col = r.view(r.col, g.ColSize())
-			if err := d.Im2Col3(g.Col, b(0), g.C, g.B, g.H, g.W, g.Stride); err != nil {
-				return err
-			}
-			if err := d.Conv3BackwardW(g, dw, db, b(2)); err != nil {
+			if err := d.Conv3BackwardW(g, dw, db, b(0), b(2)); err != nil {
 				return err
 			}
 			return d.Conv3BackwardX(g, out, b(1), b(2), r.view(r.dcol, g.ColSize()))
@@ -432,7 +439,9 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		if op.geom.K == 3 && op.geom.Pad == 1 {
 			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
-			r.need(g)
+			if err := r.need(g); err != nil {
+				return nil, err
+			}
 			return func() error { return d.Conv3BackwardX(g, out, b(0), b(1), r.view(r.dcol, g.ColSize())) }, nil
 		}
 	case *convGradWOp: // (x, ∂y) → ∂w
@@ -442,17 +451,16 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		if op.geom.K == 3 && op.geom.Pad == 1 {
 			g := cuda.Conv3{C: xs[0], O: ws[0], B: xs[1], H: xs[2], W: xs[3], Stride: op.geom.Stride}
-			r.need(g)
+			if err := r.need(g); err != nil {
+				return nil, err
+			}
 			db, err := r.alloc(ws[0])
 			if err != nil {
 				return nil, err
 			}
 			return func() error {
 				g.Col = r.view(r.col, g.ColSize())
-				if err := d.Im2Col3(g.Col, b(0), g.C, g.B, g.H, g.W, g.Stride); err != nil {
-					return err
-				}
-				return d.Conv3BackwardW(g, out, db, b(1))
+				return d.Conv3BackwardW(g, out, db, b(0), b(1))
 			}, nil
 		}
 	case *rowSumOp: // ∂y (O, B, H, W) → ∂bias (O)

@@ -21,6 +21,11 @@
 # tensor cores (NCSN_TF32=1); PyTorch's with its defaults and with TF32
 # off (NVIDIA_TF32_OVERRIDE=0).
 #
+# convs: the kernel, network and training tests with cuDNN's convolutions
+# and without; make bench-gpu; our training and forward speed with cuDNN
+# off and on, exact and TF32; where the ncsnv2 step goes; 200 MNIST steps
+# and 300 CIFAR-10 steps of the ncsnv2 network trained and sampled.
+#
 # product: the default MNIST run (4000 steps) trained on the GPU, a grid,
 # and cmd/eval's scores of 256 samples drawn on the GPU (carry
 # data/mnist/classifier-v1.gob too); a run begun on the CPU resumed on the
@@ -62,8 +67,8 @@ EOF
   du -sh gpu-pack/*
   echo "packed gpu-pack/; on the GPU machine, with gpu-pack and data/mnist carried: scripts/gpu_check.sh run"
   exit 0 ;;
-run|profile|product) ;;
-*) echo "usage: scripts/gpu_check.sh pack|run|profile|product" >&2; exit 2 ;;
+run|profile|product|convs) ;;
+*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs" >&2; exit 2 ;;
 esac
 
 out=${OUT:-/tmp/gpu-check}
@@ -78,6 +83,14 @@ nproc; grep -m1 'model name' /proc/cpuinfo; grep -o -m1 'avx512f' /proc/cpuinfo 
 ldconfig -p | grep -E 'libcuda\.so|libnvrtc\.so|libcublas\.so' | head
 libs=$(find /usr/local/cuda*/ /usr/local/nvidia /opt /usr/lib/x86_64-linux-gnu /usr/local/lib -maxdepth 8 \( -name 'libnvrtc.so*' -o -name 'libcublas.so*' -o -name 'libcuda.so*' \) 2>/dev/null | head -20)
 echo "$libs"
+# cuDNN: wherever PyTorch's comes from, else anywhere on the machine.
+python3 -c 'import torch; print("torch", torch.__version__, torch.__file__, "cuDNN", torch.backends.cudnn.version())' 2>&1 | tail -1
+dnn=$(find / \( -path /proc -o -path /sys -o -path /dev \) -prune -o -name 'libcudnn.so.*' -print 2>/dev/null | head -5)
+echo "$dnn"
+if [ -n "$dnn" ]; then
+  libs="$libs"$'\n'"$(echo "$dnn" | head -1)"
+  export LD_LIBRARY_PATH=$(dirname "$(echo "$dnn" | head -1)")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
 # Every folder holding one of them, for our loader (it also searches the usual ones itself).
 export NCSN_CUDA_LIBS=$(echo "$libs" | xargs -r -n1 dirname | awk '!s[$0]++' | paste -sd:)
 echo "NCSN_CUDA_LIBS=$NCSN_CUDA_LIBS"
@@ -103,6 +116,44 @@ if [ "$1" = profile ]; then
     stage "$net: PyTorch defaults"; timeout 60 python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 $targs
     stage "$net: PyTorch, NVIDIA_TF32_OVERRIDE=0"; NVIDIA_TF32_OVERRIDE=0 timeout 60 python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 $targs
   done
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = convs ]; then
+  stage "kernel tests (internal/cuda): convolutions on cuDNN and on im2col"
+  (cd internal/cuda && timeout 90 $B/cuda.test -test.v -test.count=1 -test.run 'ConvAndLinear|Swap01|Cudnn' 2>&1 | grep -v -E 'not run: CPU emulation|^=== ')
+  (cd internal/cuda && timeout 90 $B/cuda.test -test.count=1 2>&1 | tail -3)
+  for m in on off; do
+    stage "NCSN_CUDNN=$m: network, training run, sampling against the CPU"
+    (cd model && NCSN_CUDNN=$m timeout 60 $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
+    (cd train && NCSN_CUDNN=$m timeout 60 $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
+    (cd generate && NCSN_CUDNN=$m timeout 60 $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|PickDevice' 2>&1 | tail -3)
+  done
+  stage "bench-gpu"
+  TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout 150 scripts/bench_gpu.sh mnist ncsnv2
+  stage "ours: cuDNN off and on"
+  for net in mnist ncsnv2; do
+    for m in off on; do
+      for tf in 0 1; do
+        echo "-- $net NCSN_CUDNN=$m NCSN_TF32=$tf: $(cd train && NCSN_CUDNN=$m NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout 60 $B/train.test -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
+      done
+    done
+  done
+  stage "ncsnv2: where the step goes, cuDNN, NCSN_TF32=1"
+  (cd train && NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== |^ +C=')
+  if [ -d data/mnist ]; then
+    stage "MNIST default run on the GPU with cuDNN: 200 steps, 64 samples"
+    timeout 120 $B/train -dataset mnist -steps 200 -save-every 200 -device cuda -ckpt-dir /tmp/gpu-mnist 2>&1 | tail -6
+    timeout 120 $B/sample -ckpt /tmp/gpu-mnist -device cuda -n 64 -out "$out/mnist_gpu_200.png" 2>&1 | tail -3
+  fi
+  if [ -f gpu-pack/cifar5k.tar.gz ]; then
+    stage "CIFAR-10 images, ncsnv2-sized network on the GPU with cuDNN: 300 steps, 64 samples"
+    tar -C /tmp -xzf gpu-pack/cifar5k.tar.gz
+    timeout 150 $B/train -dataset folder:/tmp/cifar5k -base 128 -mult 1,2,2,2 -batch 128 -lr 1e-4 -steps 300 -save-every 300 \
+      -device cuda -ckpt-dir /tmp/gpu-cifar -data-dir /tmp/gpu-folders 2>&1 | tail -6
+    timeout 120 $B/sample -ckpt /tmp/gpu-cifar -device cuda -n 64 -out "$out/cifar_gpu_300.png" 2>&1 | tail -3
+  fi
   stage "done"
   exit 0
 fi

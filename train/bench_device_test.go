@@ -5,6 +5,7 @@ package train
 import (
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,6 +105,9 @@ func BenchmarkDeviceTrainStep(b *testing.B) {
 	if profile {
 		b.Logf("phases over %d steps (warm-up included): graph %v, gradient norm %v, Adam+EMA %v\n%s",
 			b.N+3, phases[0], phases[1], phases[2], d.dr.Profile())
+		if plans := dev.ConvPlans(); len(plans) > 0 {
+			b.Logf("cuDNN's algorithms:\n%s", strings.Join(plans, "\n"))
+		}
 	}
 }
 

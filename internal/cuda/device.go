@@ -61,6 +61,9 @@ type Device struct {
 	// kernels (a power of two up to 256).
 	ReduceThreads uint32
 	scratch       Buffer // partial sums of SumSquares
+	// dnn runs the 3×3 convolutions where the GPU has cuDNN (nil: im2col
+	// and products).
+	dnn *dnnState
 }
 
 // Close releases the device's memory and context.
@@ -69,6 +72,7 @@ func (d *Device) Close() {
 		d.Free(d.scratch)
 		d.scratch = Buffer{}
 	}
+	d.closeDnn()
 	d.b.close()
 }
 

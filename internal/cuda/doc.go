@@ -1,14 +1,15 @@
 // Package cuda reaches NVIDIA GPUs without cgo: the CUDA driver API
-// (libcuda.so.1), NVRTC (libnvrtc) and cuBLAS are loaded at run time with
-// purego (by name, then in the usual CUDA folders or NCSN_CUDA_LIBS); the
-// kernels (kernels.cu, CUDA C kept in the repository) are compiled by
-// NVRTC into machine code for the GPU (CUBIN, else PTX) once (cached per
-// architecture under the user's cache folder) and launched through the
-// driver, on one goroutine locked to its OS thread (Batch runs a whole
+// (libcuda.so.1), NVRTC (libnvrtc), cuBLAS and, where installed, cuDNN
+// are loaded at run time with purego (by name, then in the usual CUDA
+// folders or NCSN_CUDA_LIBS); the kernels (kernels.cu, CUDA C kept in the
+// repository) are compiled by NVRTC into machine code for the GPU (CUBIN,
+// else PTX) once (cached per architecture under the user's cache folder)
+// and launched through the driver, on one goroutine locked to its OS thread (Batch runs a whole
 // graph there).
 //
 // Device holds buffers of float32 in device memory and runs the network's
-// operators on them (ops.go): 3×3 convolutions as im2col and a cuBLAS
+// operators on them (ops.go): 3×3 convolutions on cuDNN (cudnn.go, on
+// NCHW copies of the channel-major tensors) or as im2col and a cuBLAS
 // product, 1×1 convolutions and linear layers as products, GroupNorm+SiLU,
 // the σ bias, upsampling, concatenation, the DSM loss, with their
 // gradients; Adam, the EMA, Langevin steps and Philox normal numbers.
@@ -19,8 +20,8 @@
 // as C++ with a small header (emu.h) and runs each block's threads, as OS
 // threads meeting at __syncthreads where a kernel has barriers. Another test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
-// libnvrtc11.2 needs no GPU). The driver and cuBLAS calls themselves run
-// only on a GPU. Backends lists what a machine has, for the tests of the
+// libnvrtc11.2 needs no GPU). The driver, cuBLAS and cuDNN calls
+// themselves run only on a GPU. Backends lists what a machine has, for the tests of the
 // packages that run graphs on a device.
 //
 // Commands use it when built with -tags gpu (package generate); -tags cuda

@@ -179,6 +179,9 @@ type driverBackend struct {
 	l         *driverLib
 	blas      *cublasLib
 	handle    uintptr // the cuBLAS handle, made on the worker thread
+	dnn       *cudnnLib
+	dnnHandle uintptr // the cuDNN handle, made on the worker thread
+	dnnConvs  map[Conv3]*dnnConv
 	work      chan func()
 	dev       int32
 	mod       uintptr
@@ -223,7 +226,8 @@ func Open() (*Device, error) {
 			f()
 		}
 	}()
-	var describe, blasName string
+	var describe, blasName, convName string
+	var dnn *dnnState
 	err = d.do(func() error {
 		if r := l.init(0); r != 0 {
 			return fmt.Errorf("%w: %v", ErrNoDevice, l.check("cuInit", r))
@@ -288,22 +292,26 @@ func Open() (*Device, error) {
 		var bv int32
 		d.blas.version(d.handle, &bv)
 		blasName = fmt.Sprintf("cuBLAS %d.%d.%d (%s)", bv/10000, bv/100%100, bv%100, d.blas.name)
-		if os.Getenv(TF32Env) == "1" {
+		tf32 := os.Getenv(TF32Env) == "1"
+		if tf32 {
 			if r := d.blas.setMath(d.handle, cublasTF32TensorOpMath); r != 0 {
 				return fmt.Errorf("cuda: cublasSetMathMode: status %d", r)
 			}
 			blasName += " with TF32 tensor cores (" + TF32Env + "=1)"
 		}
+		if dnn, convName, err = d.openCudnn(tf32); err != nil {
+			return err
+		}
 		nv, _ := NVRTCVersion()
-		describe = fmt.Sprintf("GPU %s (sm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), %s, kernels %s by %s",
-			cString(&name[0]), major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, blasName, how, nv)
+		describe = fmt.Sprintf("GPU %s (sm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), %s, %s, kernels %s by %s",
+			cString(&name[0]), major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, blasName, convName, how, nv)
 		return nil
 	})
 	if err != nil {
 		close(d.work)
 		return nil, err
 	}
-	return &Device{b: d, Describe: describe}, nil
+	return &Device{b: d, Describe: describe, dnn: dnn}, nil
 }
 
 // kernelImage compiles Source for arch (Compile: CUBIN for sm_XY, PTX for
@@ -404,6 +412,9 @@ func (d *driverBackend) close() {
 			}
 			if d.handle != 0 {
 				d.blas.destroy(d.handle)
+			}
+			if d.dnnHandle != 0 {
+				d.dnn.destroy(d.dnnHandle)
 			}
 			d.l.ctxRelease(d.dev)
 			return nil

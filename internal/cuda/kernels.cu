@@ -239,6 +239,25 @@ extern "C" __global__ void ncsn_im2col3(float* col, const float* x, int C, int B
 	col[i] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? 0.0f : x[(((u64)c * B + b) * H + iy) * W + ix];
 }
 
+// ncsn_swap01 writes dst (B, A, n) from src (A, B, n), adding bias[r / A]
+// to each value of dst's row r where bias is not null: the channel-major
+// layout (C, B, H·W) as cuDNN's NCHW (B, C, H·W), and back (A and B
+// exchanged) with a convolution's bias. One block row per row of dst
+// (blockIdx.x); its n values over blockIdx.y·blockDim.x + threadIdx.x,
+// striding by the grid: contiguous reads and writes, no 64-bit division.
+extern "C" __global__ void ncsn_swap01(float* dst, const float* src, const float* bias, int A, int B, int n) {
+	unsigned r = blockIdx.x, a = r % (unsigned)A, b = r / (unsigned)A;
+	const float* s = src + ((u64)a * B + b) * n;
+	float* d = dst + (u64)r * n;
+	int step = gridDim.y * blockDim.x;
+	if (bias) {
+		float add = bias[b];
+		for (int k = blockIdx.y * blockDim.x + threadIdx.x; k < n; k += step) d[k] = s[k] + add;
+	} else {
+		for (int k = blockIdx.y * blockDim.x + threadIdx.x; k < n; k += step) d[k] = s[k];
+	}
+}
+
 // ncsn_col2im3 is the adjoint of ncsn_im2col3: dx[c,b,y,x] is the sum of
 // the col entries that read it (a gather: one thread per dx element, no
 // atomics).

@@ -274,3 +274,50 @@ func TestSumSquares(t *testing.T) {
 		}
 	}
 }
+
+// TestSwap01: the layout change around cuDNN's NCHW convolutions moves
+// every value of (A, B, n) to (B, A, n), and back, with a bias per row of
+// the result where one is given; rows shorter than a warp and longer than
+// a block.
+func TestSwap01(t *testing.T) {
+	const a, b = 3, 5
+	devs := backends(t)
+	for _, n := range []int{7, 600} {
+		x := make([]float32, a*b*n)
+		for i := range x {
+			x[i] = float32(i) - 0.5
+		}
+		bias := []float32{0.25, -1, 2, 4, 8}
+		want, wantBias, orig := make([]float64, len(x)), make([]float64, len(x)), make([]float64, len(x))
+		for ia := 0; ia < a; ia++ {
+			for ib := 0; ib < b; ib++ {
+				for k := 0; k < n; k++ {
+					v := float64(x[(ia*b+ib)*n+k])
+					want[(ib*a+ia)*n+k] = v
+					wantBias[(ib*a+ia)*n+k] = v + float64(bias[ib])
+					orig[(ia*b+ib)*n+k] = v
+				}
+			}
+		}
+		for name, d := range devs {
+			t.Run(fmt.Sprintf("%s/n=%d", name, n), func(t *testing.T) {
+				src, dst, back, bb := upload(t, d, x), alloc(t, d, len(x)), alloc(t, d, len(x)), upload(t, d, bias)
+				if err := d.swap01(dst, src, Buffer{}, a, b, n); err != nil {
+					t.Fatal(err)
+				}
+				near(t, "swapped", download(t, d, dst), want, 0)
+				if err := d.swap01(back, dst, Buffer{}, b, a, n); err != nil {
+					t.Fatal(err)
+				}
+				near(t, "swapped back", download(t, d, back), orig, 0)
+				if err := d.swap01(dst, src, bb, a, b, n); err != nil {
+					t.Fatal(err)
+				}
+				near(t, "swapped with a bias", download(t, d, dst), wantBias, 0)
+				if err := d.swap01(dst, src, Buffer{Ptr: bb.Ptr, N: b - 1}, a, b, n); err == nil {
+					t.Error("a bias too short accepted")
+				}
+			})
+		}
+	}
+}

@@ -133,9 +133,10 @@ func (d *Device) Copy(dst Buffer, offset int, src Buffer) error {
 }
 
 // Conv3 is a 3×3, pad 1 convolution of C to O channels over B images of
-// H×W at a stride, run as im2col and one matrix product; Col is its
-// workspace of C·9 × B·OH·OW values, which Forward fills and BackwardW
-// reads.
+// H×W at a stride. With cuDNN (the GPU, unless NCSN_CUDNN=off) it runs
+// cuDNN's convolutions; otherwise im2col and one matrix product, Col then
+// being its workspace of C·9 × B·OH·OW values (ColSize), which Forward and
+// BackwardW fill.
 type Conv3 struct {
 	C, O, B, H, W, Stride int
 	Col                   Buffer
@@ -152,10 +153,31 @@ func (g Conv3) n() int {
 	return g.B * oh * ow
 }
 
-// Forward writes y (O, B, OH, OW) = w ⋆ x + bias, w (O, C, 3, 3).
+// UsesIm2col reports whether the device's 3×3 convolutions need the im2col
+// workspaces (Conv3.Col, and dcol for BackwardX): false where cuDNN runs
+// them.
+func (d *Device) UsesIm2col() bool { return d.dnn == nil }
+
+// PlanConv3 prepares g ahead of its first run: with cuDNN, its descriptors,
+// its algorithms and the shared workspace (memory is not allocated while a
+// graph runs); nothing otherwise.
+func (d *Device) PlanConv3(g Conv3) error {
+	if d.dnn == nil {
+		return nil
+	}
+	if _, err := d.dnnPrepare(g); err != nil {
+		return fmt.Errorf("%w (%s=off runs the convolutions without cuDNN)", err, CudnnEnv)
+	}
+	return nil
+}
+
+// Conv3Forward writes y (O, B, OH, OW) = w ⋆ x + bias, w (O, C, 3, 3).
 func (d *Device) Conv3Forward(g Conv3, y, x, w, bias Buffer) error {
 	if err := want("conv bias", bias.N, g.O); err != nil {
 		return err
+	}
+	if d.dnn != nil {
+		return d.dnnForward(g, y, x, w, bias) // the bias added as the layout is restored
 	}
 	if err := d.Im2Col3(g.Col, x, g.C, g.B, g.H, g.W, g.Stride); err != nil {
 		return err
@@ -166,21 +188,33 @@ func (d *Device) Conv3Forward(g Conv3, y, x, w, bias Buffer) error {
 	return d.launch1D("ncsn_bias_rows", y.N, y, bias, g.O, g.n())
 }
 
-// Conv3BackwardW writes dw = dy · colᵀ and dbias = the row sums of dy,
-// from the workspace the forward pass filled.
-func (d *Device) Conv3BackwardW(g Conv3, dw, dbias, dy Buffer) error {
+// Conv3BackwardW writes dw = ∂y ⋆ x (the weights' gradient) and dbias =
+// the row sums of dy.
+func (d *Device) Conv3BackwardW(g Conv3, dw, dbias, x, dy Buffer) error {
 	if err := want("conv bias grad", dbias.N, g.O, dy.N, g.O*g.n()); err != nil {
 		return err
 	}
-	if err := d.Gemm(false, true, g.O, g.C*9, g.n(), 1, dy, g.Col, 0, dw); err != nil {
-		return err
+	if d.dnn != nil {
+		if err := d.dnnBackwardW(g, dw, x, dy); err != nil {
+			return err
+		}
+	} else {
+		if err := d.Im2Col3(g.Col, x, g.C, g.B, g.H, g.W, g.Stride); err != nil {
+			return err
+		}
+		if err := d.Gemm(false, true, g.O, g.C*9, g.n(), 1, dy, g.Col, 0, dw); err != nil {
+			return err
+		}
 	}
 	return d.RowSums(dbias, dy, g.O, g.n())
 }
 
-// Conv3BackwardX writes dx = col2im(wᵀ · dy), using dcol (ColSize values)
-// as its workspace.
+// Conv3BackwardX writes dx, the input's gradient: col2im(wᵀ · dy) with dcol
+// (ColSize values) as its workspace, or cuDNN's (dcol unused).
 func (d *Device) Conv3BackwardX(g Conv3, dx, w, dy, dcol Buffer) error {
+	if d.dnn != nil {
+		return d.dnnBackwardX(g, dx, w, dy)
+	}
 	if err := d.Gemm(true, false, g.C*9, g.n(), g.O, 1, w, dy, 0, dcol); err != nil {
 		return err
 	}

@@ -6,6 +6,11 @@ import (
 	"io"
 )
 
+// CudnnEnv names the variable that chooses how a GPU runs the 3×3
+// convolutions: "" or "on" (cuDNN where it is found), "off" (im2col and
+// cuBLAS products, never cuDNN).
+const CudnnEnv = "NCSN_CUDNN"
+
 // ErrNotBuilt is wrapped when a GPU is asked of a build without -tags gpu.
 var ErrNotBuilt = errors.New("built without GPU support")
 

@@ -1,0 +1,452 @@
+//go:build linux
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// cuDNN's convolutions, loaded at run time like the driver and cuBLAS: the
+// 3×3 convolutions then run on the kernels PyTorch runs (its convolutions
+// are cuDNN's), where the library is found. Only the legacy convolution
+// API (cudnn_cnn.h, present in cuDNN 8 and 9) is used: tensor, filter and
+// convolution descriptors, the v7 heuristics, and the three convolution
+// calls. Our tensors are channel-major (C, B, H, W); cuDNN runs on copies
+// laid out as NCHW (ncsn_swap01), because described by their strides
+// cuDNN 9 has no deterministic algorithm for the input's gradient. Without
+// cuDNN, or with NCSN_CUDNN=off, the convolutions stay im2col and cuBLAS
+// products.
+
+// cudnnNames are tried in order: cuDNN 9, 8.
+var cudnnNames = []string{"libcudnn.so.9", "libcudnn.so.8", "libcudnn.so"}
+
+// cuDNN's enumerations (cudnn_graph.h, cudnn_cnn.h).
+const (
+	dnnFloat             = 0 // CUDNN_DATA_FLOAT
+	dnnNCHW              = 0 // CUDNN_TENSOR_NCHW
+	dnnCrossCorrelation  = 1 // CUDNN_CROSS_CORRELATION
+	dnnDefaultMath       = 0 // CUDNN_DEFAULT_MATH
+	dnnTensorOpMath      = 1 // CUDNN_TENSOR_OP_MATH
+	dnnTensorOpMathConv  = 2 // CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+	dnnFMAMath           = 3 // CUDNN_FMA_MATH
+	dnnDeterministic     = 1 // CUDNN_DETERMINISTIC
+	dnnMaxAlgos          = 16
+	dnnMaxWorkspaceBytes = 1 << 30
+)
+
+// dnnAlgoPerf is cudnnConvolution{Fwd,BwdData,BwdFilter}AlgoPerf_t (the
+// three share one layout: 48 bytes).
+type dnnAlgoPerf struct {
+	Algo, Status int32
+	Time         float32
+	_            int32
+	Memory       uint64
+	Determinism  int32
+	MathType     int32
+	_            [4]int32
+}
+
+type cudnnLib struct {
+	name        string
+	version     func() uint64
+	errorString func(status int32) string
+	create      func(h *uintptr) int32
+	destroy     func(h uintptr) int32
+	newTensor   func(d *uintptr) int32
+	setTensor   func(d uintptr, dtype int32, n, c, h, w, ns, cs, hs, ws int32) int32
+	newFilter   func(d *uintptr) int32
+	setFilter   func(d uintptr, dtype, format int32, k, c, h, w int32) int32
+	newConv     func(d *uintptr) int32
+	setConv     func(d uintptr, padH, padW, u, v, dilH, dilW, mode, dtype int32) int32
+	setMath     func(d uintptr, math int32) int32
+	fwdAlgos    func(h, x, w, conv, y uintptr, want int32, got *int32, perf unsafe.Pointer) int32
+	dataAlgos   func(h, w, dy, conv, dx uintptr, want int32, got *int32, perf unsafe.Pointer) int32
+	filterAlgos func(h, x, dy, conv, dw uintptr, want int32, got *int32, perf unsafe.Pointer) int32
+	fwdWS       func(h, x, w, conv, y uintptr, algo int32, bytes *uint64) int32
+	dataWS      func(h, w, dy, conv, dx uintptr, algo int32, bytes *uint64) int32
+	filterWS    func(h, x, dy, conv, dw uintptr, algo int32, bytes *uint64) int32
+	forward     func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, wd uintptr, w uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, yd uintptr, y uint64) int32
+	backData    func(h uintptr, alpha unsafe.Pointer, wd uintptr, w uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dxd uintptr, dx uint64) int32
+	backFilter  func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dwd uintptr, dw uint64) int32
+}
+
+// cudnnSublibraries are cuDNN 9's parts, which its front library opens by
+// name when first needed: loaded first from the folder it was found in,
+// so that a folder unknown to the dynamic loader still works.
+var cudnnSublibraries = []string{"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9",
+	"libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",
+	"libcudnn_cnn.so.9", "libcudnn_adv.so.9"}
+
+func loadCudnn() (*cudnnLib, error) {
+	for _, dir := range libraryDirs() {
+		if _, err := os.Stat(filepath.Join(dir, cudnnNames[0])); err != nil {
+			continue
+		}
+		for _, s := range cudnnSublibraries {
+			purego.Dlopen(filepath.Join(dir, s), purego.RTLD_NOW|purego.RTLD_GLOBAL) // best effort
+		}
+		break
+	}
+	h, name, err := dlopenAny("cuDNN", cudnnNames)
+	if err != nil {
+		return nil, err
+	}
+	l := &cudnnLib{name: name}
+	for sym, fn := range l.symbols() {
+		if _, err := purego.Dlsym(h, sym); err != nil {
+			return nil, fmt.Errorf("%w: %s has no %s", ErrNoLibrary, name, sym)
+		}
+		purego.RegisterLibFunc(fn, h, sym)
+	}
+	return l, nil
+}
+
+// symbols maps each function of cuDNN that is used to the field it is
+// bound to.
+func (l *cudnnLib) symbols() map[string]any {
+	return map[string]any{
+		"cudnnGetVersion": &l.version, "cudnnGetErrorString": &l.errorString,
+		"cudnnCreate": &l.create, "cudnnDestroy": &l.destroy,
+		"cudnnCreateTensorDescriptor": &l.newTensor, "cudnnSetTensor4dDescriptorEx": &l.setTensor,
+		"cudnnCreateFilterDescriptor": &l.newFilter, "cudnnSetFilter4dDescriptor": &l.setFilter,
+		"cudnnCreateConvolutionDescriptor": &l.newConv, "cudnnSetConvolution2dDescriptor": &l.setConv,
+		"cudnnSetConvolutionMathType":                    &l.setMath,
+		"cudnnGetConvolutionForwardAlgorithm_v7":         &l.fwdAlgos,
+		"cudnnGetConvolutionBackwardDataAlgorithm_v7":    &l.dataAlgos,
+		"cudnnGetConvolutionBackwardFilterAlgorithm_v7":  &l.filterAlgos,
+		"cudnnGetConvolutionForwardWorkspaceSize":        &l.fwdWS,
+		"cudnnGetConvolutionBackwardDataWorkspaceSize":   &l.dataWS,
+		"cudnnGetConvolutionBackwardFilterWorkspaceSize": &l.filterWS,
+		"cudnnConvolutionForward":                        &l.forward, "cudnnConvolutionBackwardData": &l.backData,
+		"cudnnConvolutionBackwardFilter": &l.backFilter,
+	}
+}
+
+// check turns a cudnnStatus_t into an error naming the call.
+func (l *cudnnLib) check(call string, r int32) error {
+	if r == 0 {
+		return nil
+	}
+	return fmt.Errorf("cuda: %s: %s (status %d)", call, l.errorString(r), r)
+}
+
+// versionString is cuDNN's version as major.minor.patch.
+func (l *cudnnLib) versionString() string {
+	v := l.version()
+	if v >= 90000 { // cuDNN 9: major·10000 + minor·100 + patch
+		return fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
+	}
+	return fmt.Sprintf("%d.%d.%d", v/1000, v/100%10, v%100) // cuDNN 8: major·1000 + minor·100 + patch
+}
+
+// dnnConv is one convolution geometry's descriptors and chosen algorithms.
+type dnnConv struct {
+	x, y, w              uintptr // tensor and filter descriptors
+	fwdC, dataC, filterC uintptr // a convolution descriptor per direction (each its algorithm's math type)
+	fwd, data, filter    dnnAlgoPerf
+	describe             string
+}
+
+// conv3Key is a convolution's geometry without its workspace.
+func conv3Key(g Conv3) Conv3 { g.Col = Buffer{}; return g }
+
+// dnnPlan makes (once per geometry) the descriptors of g and picks each
+// direction's algorithm: the first of cuDNN's heuristics that succeeds, is
+// deterministic (a seed gives the same run), needs at most 1 GiB of
+// workspace and, unless tf32, does exact float32 arithmetic (FMA).
+func (d *driverBackend) dnnPlan(g Conv3, tf32 bool) (*dnnConv, error) {
+	key := conv3Key(g)
+	if c, ok := d.dnnConvs[key]; ok {
+		return c, nil
+	}
+	l := d.dnn
+	c := &dnnConv{}
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	err := d.do(func() error {
+		for _, p := range []*uintptr{&c.x, &c.y} {
+			if err := l.check("cudnnCreateTensorDescriptor", l.newTensor(p)); err != nil {
+				return err
+			}
+		}
+		// Packed NCHW: the copies of our (C, B, H, W) tensors.
+		setT := func(t uintptr, n, ch, h, w int) error {
+			return l.check("cudnnSetTensor4dDescriptorEx", l.setTensor(t, dnnFloat, int32(n), int32(ch), int32(h), int32(w), int32(ch*h*w), int32(h*w), int32(w), 1))
+		}
+		if err := setT(c.x, g.B, g.C, g.H, g.W); err != nil {
+			return err
+		}
+		if err := setT(c.y, g.B, g.O, oh, ow); err != nil {
+			return err
+		}
+		if err := l.check("cudnnCreateFilterDescriptor", l.newFilter(&c.w)); err != nil {
+			return err
+		}
+		if err := l.check("cudnnSetFilter4dDescriptor", l.setFilter(c.w, dnnFloat, dnnNCHW, int32(g.O), int32(g.C), 3, 3)); err != nil {
+			return err
+		}
+		math := int32(dnnFMAMath)
+		if tf32 {
+			math = dnnTensorOpMath
+		}
+		for _, p := range []*uintptr{&c.fwdC, &c.dataC, &c.filterC} {
+			if err := l.check("cudnnCreateConvolutionDescriptor", l.newConv(p)); err != nil {
+				return err
+			}
+			if err := l.check("cudnnSetConvolution2dDescriptor", l.setConv(*p, 1, 1, int32(g.Stride), int32(g.Stride), 1, 1, dnnCrossCorrelation, dnnFloat)); err != nil {
+				return err
+			}
+			if err := l.check("cudnnSetConvolutionMathType", l.setMath(*p, math)); err != nil {
+				return err
+			}
+		}
+		pick := func(what string, conv uintptr, query func(perf unsafe.Pointer, got *int32) int32, into *dnnAlgoPerf, size func(algo int32, bytes *uint64) int32) error {
+			perf := make([]dnnAlgoPerf, dnnMaxAlgos)
+			var got int32
+			if err := l.check(what, query(unsafe.Pointer(&perf[0]), &got)); err != nil {
+				return err
+			}
+			for _, p := range perf[:min(int(got), len(perf))] {
+				exact := p.MathType != dnnTensorOpMath && p.MathType != dnnTensorOpMathConv
+				if p.Status != 0 || p.Determinism != dnnDeterministic || p.Memory > dnnMaxWorkspaceBytes || (!tf32 && !exact) {
+					continue
+				}
+				if tf32 { // the algorithm's own math type (exact runs keep FMA)
+					if err := l.check("cudnnSetConvolutionMathType", l.setMath(conv, p.MathType)); err != nil {
+						return err
+					}
+				}
+				// The workspace as the descriptor now set asks (the heuristics'
+				// figure may be for another math type).
+				if err := l.check(what+" workspace size", size(p.Algo, &p.Memory)); err != nil {
+					return err
+				}
+				*into = p
+				return nil
+			}
+			return fmt.Errorf("cuda: %s: none of cuDNN's %d algorithms for C=%d O=%d B=%d %d×%d stride %d is deterministic and %s", what, got, g.C, g.O, g.B, g.H, g.W, g.Stride, map[bool]string{true: "within 1 GiB", false: "exact float32 within 1 GiB"}[tf32])
+		}
+		if err := pick("cudnnGetConvolutionForwardAlgorithm_v7", c.fwdC, func(perf unsafe.Pointer, got *int32) int32 {
+			return l.fwdAlgos(d.dnnHandle, c.x, c.w, c.fwdC, c.y, dnnMaxAlgos, got, perf)
+		}, &c.fwd, func(algo int32, bytes *uint64) int32 {
+			return l.fwdWS(d.dnnHandle, c.x, c.w, c.fwdC, c.y, algo, bytes)
+		}); err != nil {
+			return err
+		}
+		if err := pick("cudnnGetConvolutionBackwardDataAlgorithm_v7", c.dataC, func(perf unsafe.Pointer, got *int32) int32 {
+			return l.dataAlgos(d.dnnHandle, c.w, c.y, c.dataC, c.x, dnnMaxAlgos, got, perf)
+		}, &c.data, func(algo int32, bytes *uint64) int32 {
+			return l.dataWS(d.dnnHandle, c.w, c.y, c.dataC, c.x, algo, bytes)
+		}); err != nil {
+			return err
+		}
+		return pick("cudnnGetConvolutionBackwardFilterAlgorithm_v7", c.filterC, func(perf unsafe.Pointer, got *int32) int32 {
+			return l.filterAlgos(d.dnnHandle, c.x, c.y, c.filterC, c.w, dnnMaxAlgos, got, perf)
+		}, &c.filter, func(algo int32, bytes *uint64) int32 {
+			return l.filterWS(d.dnnHandle, c.x, c.y, c.filterC, c.w, algo, bytes)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.describe = fmt.Sprintf("C=%d O=%d B=%d %d×%d stride %d: forward algo %d (math %d, %d B), data algo %d (math %d, %d B), filter algo %d (math %d, %d B)",
+		g.C, g.O, g.B, g.H, g.W, g.Stride, c.fwd.Algo, c.fwd.MathType, c.fwd.Memory, c.data.Algo, c.data.MathType, c.data.Memory, c.filter.Algo, c.filter.MathType, c.filter.Memory)
+	d.dnnConvs[key] = c
+	return c, nil
+}
+
+// dnnAlphaBeta writes α = 1, β = 0 after the kernel parameters in the
+// pinned block (cuDNN reads them from host memory) and returns their
+// addresses.
+func (d *driverBackend) dnnAlphaBeta() (unsafe.Pointer, unsafe.Pointer) {
+	ab := unsafe.Add(d.args, argBytes+8)
+	*(*float32)(ab) = 1
+	*(*float32)(unsafe.Add(ab, 4)) = 0
+	return ab, unsafe.Add(ab, 4)
+}
+
+func (d *driverBackend) conv3Forward(c *dnnConv, y, x, w DevPtr, ws Buffer) error {
+	return d.do(func() error {
+		a, b := d.dnnAlphaBeta()
+		return d.dnn.check("cudnnConvolutionForward", d.dnn.forward(d.dnnHandle, a, c.x, uint64(x), c.w, uint64(w), c.fwdC, c.fwd.Algo, uint64(ws.Ptr), c.fwd.Memory, b, c.y, uint64(y)))
+	})
+}
+
+func (d *driverBackend) conv3BackwardData(c *dnnConv, dx, w, dy DevPtr, ws Buffer) error {
+	return d.do(func() error {
+		a, b := d.dnnAlphaBeta()
+		return d.dnn.check("cudnnConvolutionBackwardData", d.dnn.backData(d.dnnHandle, a, c.w, uint64(w), c.y, uint64(dy), c.dataC, c.data.Algo, uint64(ws.Ptr), c.data.Memory, b, c.x, uint64(dx)))
+	})
+}
+
+func (d *driverBackend) conv3BackwardFilter(c *dnnConv, dw, x, dy DevPtr, ws Buffer) error {
+	return d.do(func() error {
+		a, b := d.dnnAlphaBeta()
+		return d.dnn.check("cudnnConvolutionBackwardFilter", d.dnn.backFilter(d.dnnHandle, a, c.x, uint64(x), c.y, uint64(dy), c.filterC, c.filter.Algo, uint64(ws.Ptr), c.filter.Memory, b, c.w, uint64(dw)))
+	})
+}
+
+// dnnState is a device's cuDNN: how its convolutions are computed, and the
+// workspaces they share (grown by PlanConv3): cuDNN's, and the NCHW copies
+// of a convolution's input (tX) and output (tY).
+type dnnState struct {
+	b          *driverBackend
+	tf32       bool
+	ws, tX, tY Buffer
+	plans      []string
+}
+
+// openCudnn loads cuDNN for the worker's context unless NCSN_CUDNN=off; nil
+// and the reason where the convolutions stay im2col and cuBLAS products.
+func (d *driverBackend) openCudnn(tf32 bool) (*dnnState, string, error) {
+	switch mode := os.Getenv(CudnnEnv); mode {
+	case "off":
+		return nil, "convolutions: im2col + cuBLAS (" + CudnnEnv + "=off)", nil
+	case "", "on":
+	default:
+		return nil, "", fmt.Errorf("cuda: %s=%q: want on or off", CudnnEnv, mode)
+	}
+	l, err := loadCudnn()
+	if err != nil {
+		return nil, fmt.Sprintf("convolutions: im2col + cuBLAS (no cuDNN: %v)", err), nil
+	}
+	if err := l.check("cudnnCreate", l.create(&d.dnnHandle)); err != nil {
+		return nil, fmt.Sprintf("convolutions: im2col + cuBLAS (%v)", err), nil
+	}
+	d.dnn = l
+	d.dnnConvs = map[Conv3]*dnnConv{}
+	s := &dnnState{b: d, tf32: tf32}
+	how := "exact float32"
+	if tf32 {
+		how = "TF32 tensor cores"
+	}
+	return s, fmt.Sprintf("convolutions: cuDNN %s (%s) on NCHW copies, %s", l.versionString(), l.name, how), nil
+}
+
+// grow makes b hold at least n values (its contents are not kept).
+func (d *Device) grow(b *Buffer, n int) error {
+	if b.N >= n {
+		return nil
+	}
+	d.Free(*b)
+	nb, err := d.Alloc(n)
+	if err != nil {
+		*b = Buffer{}
+		return err
+	}
+	*b = nb
+	return nil
+}
+
+// dnnPrepare plans g with cuDNN and grows the shared workspaces to fit it.
+func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
+	s := d.dnn
+	c, err := s.b.dnnPlan(g, s.tf32)
+	if err != nil {
+		return nil, err
+	}
+	if c.describe != "" {
+		s.plans = append(s.plans, c.describe)
+		c.describe = ""
+	}
+	ws := max(c.fwd.Memory, c.data.Memory, c.filter.Memory, 4)
+	if err := d.grow(&s.ws, int((ws+3)/4)); err != nil {
+		return nil, err
+	}
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	if err := d.grow(&s.tX, g.C*g.B*g.H*g.W); err != nil {
+		return nil, err
+	}
+	return c, d.grow(&s.tY, g.O*g.B*oh*ow)
+}
+
+// swap01 writes dst (B, A, n) from src (A, B, n), plus bias[j] on dst's
+// rows (j, ·) where bias is not empty.
+func (d *Device) swap01(dst, src, bias Buffer, a, b, n int) error {
+	switch {
+	case dst.N < a*b*n || src.N < a*b*n:
+		return fmt.Errorf("cuda: swap01: buffers of %d and %d values for %d×%d×%d", dst.N, src.N, a, b, n)
+	case bias.Ptr != 0 && bias.N < b:
+		return fmt.Errorf("cuda: swap01: a bias of %d values for %d rows", bias.N, b)
+	case a*b*n == 0:
+		return nil
+	}
+	p, err := pack(d.b.argSpace(), []any{dst, src, bias, a, b, n})
+	if err != nil {
+		return err
+	}
+	t := min(threads, (n+31)/32*32)
+	return d.b.launch("ncsn_swap01", [3]uint32{uint32(a * b), uint32(min((n+t-1)/t, 65535)), 1}, [3]uint32{uint32(t), 1, 1}, p)
+}
+
+// dnnForward writes y = w ⋆ x + bias.
+func (d *Device) dnnForward(g Conv3, y, x, w, bias Buffer) error {
+	c, err := d.dnnPrepare(g)
+	if err != nil {
+		return err
+	}
+	s := d.dnn
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	if err := d.swap01(s.tX, x, Buffer{}, g.C, g.B, g.H*g.W); err != nil {
+		return err
+	}
+	if err := s.b.conv3Forward(c, s.tY.Ptr, s.tX.Ptr, w.Ptr, s.ws); err != nil {
+		return err
+	}
+	return d.swap01(y, s.tY, bias, g.B, g.O, oh*ow)
+}
+
+func (d *Device) dnnBackwardW(g Conv3, dw, x, dy Buffer) error {
+	c, err := d.dnnPrepare(g)
+	if err != nil {
+		return err
+	}
+	s := d.dnn
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	if err := d.swap01(s.tX, x, Buffer{}, g.C, g.B, g.H*g.W); err != nil {
+		return err
+	}
+	if err := d.swap01(s.tY, dy, Buffer{}, g.O, g.B, oh*ow); err != nil {
+		return err
+	}
+	return s.b.conv3BackwardFilter(c, dw.Ptr, s.tX.Ptr, s.tY.Ptr, s.ws)
+}
+
+func (d *Device) dnnBackwardX(g Conv3, dx, w, dy Buffer) error {
+	c, err := d.dnnPrepare(g)
+	if err != nil {
+		return err
+	}
+	s := d.dnn
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	if err := d.swap01(s.tY, dy, Buffer{}, g.O, g.B, oh*ow); err != nil {
+		return err
+	}
+	if err := s.b.conv3BackwardData(c, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err != nil {
+		return err
+	}
+	return d.swap01(dx, s.tX, Buffer{}, g.B, g.C, g.H*g.W)
+}
+
+// ConvPlans lists the cuDNN algorithms chosen so far, one line per
+// convolution geometry (empty without cuDNN).
+func (d *Device) ConvPlans() []string {
+	if d.dnn == nil {
+		return nil
+	}
+	return d.dnn.plans
+}
+
+// closeDnn frees the convolutions' workspaces.
+func (d *Device) closeDnn() {
+	if d.dnn != nil {
+		for _, b := range []Buffer{d.dnn.ws, d.dnn.tX, d.dnn.tY} {
+			d.Free(b)
+		}
+		d.dnn = nil
+	}
+}
