@@ -212,6 +212,15 @@ func Import(c Config) (string, error) {
 	return path, nil
 }
 
+// The noise ladder of ../shared/bench/torch_ref.py's trainer (its --s1,
+// --sL and --L defaults): an imported file without our metadata was trained
+// on it.
+const (
+	refSigmaMax = 1.0
+	refSigmaMin = 0.01
+	refLevels   = 10
+)
+
 // FromFile builds a checkpoint state from a safetensors file: the model
 // configuration, process and noise levels from its metadata where present
 // (else from c), the weights by the reference network's names. Weights and
@@ -229,6 +238,11 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	// A file without our metadata is the reference's: its network has the
+	// plain F/σ head and its trainer NCSN's ladder σ₁ = 1, σ_L = 0.01, L = 10
+	// (torch_ref.py's defaults), whatever our preset trains.
+	tc.Model.Precond, tc.Model.SigmaData = "", 0
+	tc.SigmaMax, tc.SigmaMin, tc.Levels = refSigmaMax, refSigmaMin, refLevels
 	switch {
 	case c.ModelConfig != "":
 		b, err := os.ReadFile(c.ModelConfig)

@@ -104,12 +104,36 @@ func TestEDMConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// Asked for together (-classifier -precond edm: the flag is applied
+	// after UseClassifier) they are refused; a preset's EDM gives way to the
+	// classifier and to the continuous-time processes.
 	c := edmConfig(t.TempDir())
-	if err := c.UseClassifier(); err != nil {
-		t.Fatal(err)
-	}
+	c.Classifier, c.Model.Classes = true, Classes
 	if err := c.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "not the classifier") {
 		t.Errorf("EDM classifier: %v", err)
+	}
+	mnist, err := Preset("default", "mnist")
+	if err != nil || mnist.Model.Precond != model.PrecondEDM {
+		t.Fatalf("the MNIST preset: %v, precond %q", err, mnist.Model.Precond)
+	}
+	for name, use := range map[string]func(*Config) error{
+		"-classifier": (*Config).UseClassifier,
+		"-sde vp":     func(c *Config) error { return c.UseSDE("vp") },
+		"-sde subvp":  func(c *Config) error { return c.UseSDE("subvp") },
+		"-sde ve":     func(c *Config) error { return c.UseSDE("ve") },
+	} {
+		c := mnist
+		c.CkptDir = t.TempDir()
+		if err := use(&c); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil || c.Model.Precond != "" {
+			t.Errorf("the MNIST preset with %s: %v, precond %q", name, err, c.Model.Precond)
+		}
+	}
+	ncsn := mnist
+	if err := ncsn.UseSDE("ncsn"); err != nil || ncsn.Model.Precond != model.PrecondEDM {
+		t.Errorf("the MNIST preset with -sde ncsn: %v, precond %q", err, ncsn.Model.Precond)
 	}
 	c = edmConfig(t.TempDir())
 	c.SDE = "ve"
