@@ -120,7 +120,9 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 	}
 	p = plot.New()
 	p.Title.Text = fmt.Sprintf("loss per noise level (moving average over %d steps)", smooth)
-	p.X.Label.Text, p.Y.Label.Text = "step", "mean of ½‖σ s + z‖² at that σ"
+	// The training loss's terms as the run weighted them: ½‖σ s + z‖², or
+	// with EDM's preconditioning that times (σ/c_out)².
+	p.X.Label.Text, p.Y.Label.Text = "step", "mean training loss of the images at that σ"
 	levels := head[4:]
 	cmap := moreland.SmoothBlueRed()
 	cmap.SetMin(0)
@@ -131,6 +133,8 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 			return nil, err
 		}
 	}
+	// Room above the curves for the legend, one line per level.
+	clip *= 1 + 0.045*float64(len(levels))
 	finish(p)
 	p.Legend.Top = true
 	if err := save("loss_per_level.png", p); err != nil {
