@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ncsn-go/ncsn/model"
 	"math/rand/v2"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
@@ -50,6 +51,11 @@ func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
 		if err == nil {
 			var st *checkpoint.State
 			if st, err = r.state(r.elapsed); err == nil {
+				if st.Step == 0 && st.Model.Precond == model.PrecondEDM && st.Model.SigmaData == 0 {
+					// σ_data comes from the data when the loop starts, on every
+					// rank alike; the state file needs a valid one meanwhile.
+					st.Model.SigmaData = 1
+				}
 				var b bytes.Buffer
 				if err = checkpoint.Encode(&b, st); err == nil {
 					payload = b.Bytes()
@@ -74,7 +80,11 @@ func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: rank 0's state: %w", err)
 	}
-	return resumeState(cfg, st, fmt.Sprintf("rank 0's state (step %d)", st.Step))
+	r, err = resumeState(cfg, st, fmt.Sprintf("rank 0's state (step %d)", st.Step))
+	if err == nil && st.Step == 0 && st.Model.Precond == model.PrecondEDM {
+		r.cfg.Model.SigmaData = cfg.Model.SigmaData // as rank 0: 0 = from the data
+	}
+	return r, err
 }
 
 // reduce sums the gradients, the gathered per-image losses, levels, times
