@@ -100,6 +100,23 @@ mkdir -p /tmp/gb && tar -C /tmp/gb -xJf gpu-pack/bin.tar.xz || python3 -c "impor
 B=/tmp/gb/bin; ls -la $B
 export NCSN_TEST_EMU=0 # the CPU emulation is CI's; here only the GPU
 
+# short_runs: 200 steps of the default MNIST run and 300 of the ncsnv2-sized
+# network on the carried CIFAR-10 images, each sampled into a grid in $out.
+short_runs() {
+  if [ -d data/mnist ]; then
+    stage "MNIST default run on the GPU: 200 steps, 64 samples"
+    timeout 120 $B/train -dataset mnist -steps 200 -save-every 200 -device cuda -ckpt-dir /tmp/gpu-mnist 2>&1 | tail -15
+    timeout 120 $B/sample -ckpt /tmp/gpu-mnist -device cuda -n 64 -out "$out/mnist_gpu_200.png" 2>&1 | tail -5
+  fi
+  if [ -f gpu-pack/cifar5k.tar.gz ]; then
+    stage "CIFAR-10 images, ncsnv2-sized network on the GPU: 300 steps, 64 samples"
+    tar -C /tmp -xzf gpu-pack/cifar5k.tar.gz
+    timeout 200 $B/train -dataset folder:/tmp/cifar5k -base 128 -mult 1,2,2,2 -batch 128 -lr 1e-4 -steps 300 -save-every 300 \
+      -device cuda -ckpt-dir /tmp/gpu-cifar -data-dir /tmp/gpu-folders 2>&1 | tail -12
+    timeout 150 $B/sample -ckpt /tmp/gpu-cifar -device cuda -n 64 -out "$out/cifar_gpu_300.png" 2>&1 | tail -5
+  fi
+}
+
 if [ "$1" = profile ]; then
   stage "tests"
   (cd internal/cuda && timeout 60 $B/cuda.test -test.count=1 2>&1 | tail -3)
@@ -142,18 +159,7 @@ if [ "$1" = convs ]; then
   done
   stage "ncsnv2: where the step goes, cuDNN, NCSN_TF32=1"
   (cd train && NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== |^ +C=')
-  if [ -d data/mnist ]; then
-    stage "MNIST default run on the GPU with cuDNN: 200 steps, 64 samples"
-    timeout 120 $B/train -dataset mnist -steps 200 -save-every 200 -device cuda -ckpt-dir /tmp/gpu-mnist 2>&1 | tail -6
-    timeout 120 $B/sample -ckpt /tmp/gpu-mnist -device cuda -n 64 -out "$out/mnist_gpu_200.png" 2>&1 | tail -3
-  fi
-  if [ -f gpu-pack/cifar5k.tar.gz ]; then
-    stage "CIFAR-10 images, ncsnv2-sized network on the GPU with cuDNN: 300 steps, 64 samples"
-    tar -C /tmp -xzf gpu-pack/cifar5k.tar.gz
-    timeout 150 $B/train -dataset folder:/tmp/cifar5k -base 128 -mult 1,2,2,2 -batch 128 -lr 1e-4 -steps 300 -save-every 300 \
-      -device cuda -ckpt-dir /tmp/gpu-cifar -data-dir /tmp/gpu-folders 2>&1 | tail -6
-    timeout 120 $B/sample -ckpt /tmp/gpu-cifar -device cuda -n 64 -out "$out/cifar_gpu_300.png" 2>&1 | tail -3
-  fi
+  short_runs
   stage "done"
   exit 0
 fi
@@ -185,18 +191,7 @@ stage "sampling against the CPU (generate)"
 stage "bench-gpu"
 TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py NCSN_BENCH_CPU=1 timeout 180 scripts/bench_gpu.sh mnist ncsnv2
 
-if [ -d data/mnist ]; then
-  stage "MNIST default run on the GPU: 200 steps, 64 samples"
-  timeout 120 $B/train -dataset mnist -steps 200 -save-every 200 -device cuda -ckpt-dir /tmp/gpu-mnist 2>&1 | tail -15
-  timeout 120 $B/sample -ckpt /tmp/gpu-mnist -device cuda -n 64 -out "$out/mnist_gpu_200.png" 2>&1 | tail -5
-fi
-if [ -f gpu-pack/cifar5k.tar.gz ]; then
-  stage "CIFAR-10 images, ncsnv2-sized network on the GPU: 300 steps, 64 samples"
-  tar -C /tmp -xzf gpu-pack/cifar5k.tar.gz
-  timeout 200 $B/train -dataset folder:/tmp/cifar5k -base 128 -mult 1,2,2,2 -batch 128 -lr 1e-4 -steps 300 -save-every 300 \
-    -device cuda -ckpt-dir /tmp/gpu-cifar -data-dir /tmp/gpu-folders 2>&1 | tail -12
-  timeout 150 $B/sample -ckpt /tmp/gpu-cifar -device cuda -n 64 -out "$out/cifar_gpu_300.png" 2>&1 | tail -5
-fi
+short_runs
 stage "where the ncsnv2 network's training step goes (NCSN_DEVICE_PROFILE=1)"
 (cd train && NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v '^=== ')
 stage "done"
