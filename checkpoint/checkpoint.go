@@ -55,10 +55,15 @@ type State struct {
 	// Train is the training configuration, kept as JSON so this package does
 	// not depend on the trainer.
 	Train json.RawMessage
-	// Sampling defaults recommended with this model (0: the sampler's own).
-	SampleEps   float64
-	SampleSteps int
-	Step        int
+	// Sampling defaults recommended with this model ("" and 0: the
+	// sampler's own): the sampler's name, its steps (annealed Langevin
+	// dynamics: T per level; the continuous-time samplers: -steps), ALD's
+	// step size ε and heun's S_churn.
+	SampleSampler string
+	SampleEps     float64
+	SampleSteps   int
+	SampleChurn   float64
+	Step          int
 	// AdamT is the optimizer's step count; M and V its moments, in Params order.
 	AdamT   int
 	Weights model.Params
@@ -78,6 +83,8 @@ type header struct {
 	Train   json.RawMessage `json:"train"`
 	Eps     float64         `json:"sample_eps,omitempty"`
 	T       int             `json:"sample_steps,omitempty"`
+	Sampler string          `json:"sample_sampler,omitempty"`
+	Churn   float64         `json:"sample_churn,omitempty"`
 	Step    int             `json:"step"`
 	AdamT   int             `json:"adam_t"`
 	RNG     []byte          `json:"rng"`
@@ -103,7 +110,7 @@ func Encode(w io.Writer, s *State) error {
 			return fmt.Errorf("%w: EMA %s[%d] = %g", ErrNonFinite, p.Name, k, s.EMA[i].Data[k])
 		}
 	}
-	h := header{Model: s.Model, Dataset: s.Dataset, Process: s.processSpec(), Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG, Arith: s.Arith}
+	h := header{Model: s.Model, Dataset: s.Dataset, Process: s.processSpec(), Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Sampler: s.SampleSampler, Churn: s.SampleChurn, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG, Arith: s.Arith}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
 	}
@@ -200,7 +207,7 @@ func Decode(r io.Reader) (*State, error) {
 	if len(layout) != len(h.Tensors) {
 		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrCorrupt, len(h.Tensors), len(layout))
 	}
-	s := &State{Model: h.Model, Dataset: h.Dataset, Process: h.process(), Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG, Arith: h.Arith}
+	s := &State{Model: h.Model, Dataset: h.Dataset, Process: h.process(), Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, SampleSampler: h.Sampler, SampleChurn: h.Churn, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG, Arith: h.Arith}
 	s.Weights, s.EMA = layout, layout.Clone()
 	get := func(x []float32) error {
 		if len(data) < 4*len(x) {
@@ -246,8 +253,8 @@ func (h *header) check() error {
 	if _, err := sde.New(h.process()); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) {
-		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps)
+	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || len(h.Sampler) > 16 {
+		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g churn %g sampler %.20q", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps, h.Churn, h.Sampler)
 	}
 	return nil
 }

@@ -39,6 +39,7 @@ func tinyState(t testing.TB, step int) *State {
 
 func TestRoundTrip(t *testing.T) {
 	s := tinyState(t, 7)
+	s.SampleSampler, s.SampleSteps, s.SampleChurn = "heun", 300, 120
 	var b bytes.Buffer
 	if err := Encode(&b, s); err != nil {
 		t.Fatal(err)
@@ -120,6 +121,8 @@ func TestCorrupt(t *testing.T) {
 		{"bad-process", withHeader(t, good, func(h map[string]any) { h["process"] = map[string]any{"name": "vp", "beta_min": -1} }), "β_min = -1"},
 		{"negative-sigma", withHeader(t, good, func(h map[string]any) { h["sigmas"] = []float64{1, -1} }), "noise level -1"},
 		{"negative-step", withHeader(t, good, func(h map[string]any) { h["step"] = -4 }), "step -4"},
+		{"negative-churn", withHeader(t, good, func(h map[string]any) { h["sample_churn"] = -2 }), "churn -2"},
+		{"long-sampler", withHeader(t, good, func(h map[string]any) { h["sample_sampler"] = strings.Repeat("x", 40) }), "sampler"},
 		{"truncated-half", good[:len(good)/2], "checksum"},
 		{"truncated-end", good[:len(good)-1], "checksum"},
 		{"flipped-header", flip(30), "checksum"},

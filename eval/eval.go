@@ -41,6 +41,9 @@ type Config struct {
 	Sampler       string  // as cmd/sample's -sampler ("": the model's default)
 	Steps         int     // as cmd/sample's -steps
 	SNR, Tol      float64 // as cmd/sample's -snr and -tol
+	// As cmd/sample's -churn, -churn-min, -churn-max and -churn-noise.
+	Churn, ChurnMin, ChurnMax, ChurnNoise float64
+	ChurnSet                              bool // -churn was given (0 included)
 	// Class, Guidance and Classifier draw class-conditional samples as
 	// cmd/sample's -class, -guidance and -classifier do (N of each class);
 	// the result then says how many the evaluation classifier assigns to
@@ -282,7 +285,7 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		}
 		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
 		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
-			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Log: c.Log,
+			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, ChurnSet: c.ChurnSet, Log: c.Log,
 			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Device: c.Device})
 		if err != nil {
 			return nil, 0, nil, err

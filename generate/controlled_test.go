@@ -39,7 +39,7 @@ func loadLatest(t *testing.T, dir string) *checkpoint.State {
 	return st
 }
 
-// Inpainting: with every stochastic sampler the kept pixels of every
+// Inpainting: with every stochastic sampler (heun with churn among them) the kept pixels of every
 // completion equal the input exactly, the rest differ between completions;
 // the grid starts with the input and the mask. Colourisation: every
 // completion's grey level (R+G+B)/3 equals the input's, in [0, 1].
@@ -51,11 +51,14 @@ func TestInpaintAndColorize(t *testing.T) {
 	}
 	inPath := filepath.Join(dir, "in.png")
 	writePNG(t, inPath, in)
-	for _, c := range []struct{ process, sampler string }{{"ncsn", "ald"}, {"vp", "pc"}, {"vp", "ddpm"}, {"ve", "em"}} {
+	for _, c := range []struct {
+		process, sampler string
+		churn            float64
+	}{{"ncsn", "ald", 0}, {"vp", "pc", 0}, {"vp", "ddpm", 0}, {"ve", "em", 0}, {"ve", "heun", 20}} {
 		ck, _ := tinyRun(t, c.process)
 		st := loadLatest(t, ck)
 		for _, m := range []string{"bottom", "random"} {
-			res, err := Draw(st, Config{N: 3, Seed: 1, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Inpaint: inPath, Mask: m})
+			res, err := Draw(st, Config{N: 3, Seed: 1, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Churn: c.churn, Inpaint: inPath, Mask: m})
 			if err != nil {
 				t.Fatalf("%s %s: %v", c.sampler, m, err)
 			}
@@ -133,6 +136,7 @@ func TestControlledErrors(t *testing.T) {
 	writePNG(t, white, w8)
 	ncsn, _ := tinyRun(t, "ncsn")
 	vp, _ := tinyRun(t, "vp")
+	ve, _ := tinyRun(t, "ve")
 	for _, c := range []struct {
 		ck   string
 		cfg  Config
@@ -150,6 +154,8 @@ func TestControlledErrors(t *testing.T) {
 		{ncsn, Config{Inpaint: ok, Colorize: ok, Mask: "top"}, "one at a time"},
 		{vp, Config{Inpaint: ok, Mask: "top", Sampler: "ddim"}, "deterministic"},
 		{vp, Config{Inpaint: ok, Mask: "top", Sampler: "ode"}, "deterministic"},
+		{ncsn, Config{Inpaint: ok, Mask: "top", Sampler: "heun"}, "needs a model trained in continuous time"},
+		{ve, Config{Inpaint: ok, Mask: "top", Sampler: "heun"}, "heun with -churn"},
 	} {
 		c.cfg.N, c.cfg.StepsPerLevel, c.cfg.Steps = 2, 1, 10
 		_, err := Draw(loadLatest(t, c.ck), c.cfg)

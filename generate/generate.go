@@ -42,13 +42,20 @@ type Config struct {
 	StepsPerLevel int     // T; 0: the checkpoint's recommendation, else 100
 	Eps           float64 // ε; 0: the checkpoint's recommendation, else sample.DefaultEps
 	Denoise       bool    // the final denoising step (or, for continuous samplers, a noise-free last step)
-	// Sampler is ald, em, pc, ode, ddpm or ddim ("": ald for NCSN models,
-	// pc for continuous-time ones).
+	// Sampler is ald, em, pc, ode, ddpm, ddim or heun ("": the checkpoint's
+	// recommendation, else ald for NCSN models, pc for continuous-time ones).
 	Sampler string
-	Steps   int     // discretisation steps of em, pc, ddpm and ddim (0: DefaultSteps)
+	Steps   int     // discretisation steps of em, pc, ddpm, ddim and heun (0: the checkpoint's for its own sampler, else DefaultSteps)
 	SNR     float64 // pc: the corrector's signal-to-noise ratio (0: 0.16)
 	Tol     float64 // ode: RK45's rtol = atol (0: 1e-5)
-	Batch   int     // images per network evaluation (0: min(N, 128))
+	// heun: EDM's S_churn (0: the deterministic sampler), at σ in
+	// [ChurnMin, ChurnMax] (both 0: every σ), its noise scaled by ChurnNoise
+	// (0: 1); sample.Continuous says more.
+	Churn, ChurnMin, ChurnMax, ChurnNoise float64
+	// ChurnSet says Churn was given (-churn 0 included): otherwise a
+	// checkpoint whose recommended sampler is heun lends its S_churn.
+	ChurnSet bool
+	Batch    int // images per network evaluation (0: min(N, 128))
 	// Raw samples from the trained weights instead of their moving average.
 	Raw bool
 	// GIF, if set, receives the annealing film: the grid at x₀, after each
@@ -122,6 +129,12 @@ func (c Config) validateDraw() error {
 		return fmt.Errorf("%w: -guidance goes with -class", ErrConfig)
 	case c.Guidance < 0 || math.IsNaN(c.Guidance) || math.IsInf(c.Guidance, 0):
 		return fmt.Errorf("%w: -guidance %g must be a finite number ≥ 0", ErrConfig, c.Guidance)
+	case c.Churn < 0 || math.IsNaN(c.Churn) || math.IsInf(c.Churn, 0):
+		return fmt.Errorf("%w: -churn %g must be a finite number ≥ 0", ErrConfig, c.Churn)
+	case c.ChurnMin < 0 || math.IsNaN(c.ChurnMin) || c.ChurnMax < 0 || math.IsNaN(c.ChurnMax) || (c.ChurnMax > 0 && c.ChurnMin > c.ChurnMax):
+		return fmt.Errorf("%w: -churn-min %g and -churn-max %g must be 0 ≤ min ≤ max", ErrConfig, c.ChurnMin, c.ChurnMax)
+	case c.ChurnNoise < 0 || math.IsNaN(c.ChurnNoise) || math.IsInf(c.ChurnNoise, 0):
+		return fmt.Errorf("%w: -churn-noise %g must be a finite number > 0", ErrConfig, c.ChurnNoise)
 	}
 	if c.Sampler != "" && !slices.Contains(Samplers, c.Sampler) {
 		return fmt.Errorf("%w: unknown -sampler %q (%s)", ErrConfig, c.Sampler, strings.Join(Samplers, ", "))
@@ -130,11 +143,11 @@ func (c Config) validateDraw() error {
 }
 
 // Samplers are the sampler names Config.Sampler takes.
-var Samplers = []string{"ald", "em", "pc", "ode", "ddpm", "ddim"}
+var Samplers = []string{"ald", "em", "pc", "ode", "ddpm", "ddim", "heun"}
 
 // DefaultSteps are the discretisation steps of each sampler when -steps is
 // not given.
-var DefaultSteps = map[string]int{"em": 1000, "pc": 1000, "ddpm": 1000, "ddim": 100}
+var DefaultSteps = map[string]int{"em": 1000, "pc": 1000, "ddpm": 1000, "ddim": 100, "heun": 50}
 
 // samplerFor checks that a sampler fits the process a model was trained on
 // and returns the sampler to use ("" picks the process's default).
@@ -148,13 +161,26 @@ func samplerFor(name string, p sde.Process) (string, error) {
 	}
 	switch {
 	case name == "ald" && !discrete:
-		return "", fmt.Errorf("%w: -sampler ald runs NCSN's ladder of noise levels; this model was trained on the continuous %s SDE (use em, pc or ode%s)", ErrConfig, p.Name(), map[bool]string{true: ", ddpm or ddim"}[p.Name() == "vp"])
+		return "", fmt.Errorf("%w: -sampler ald runs NCSN's ladder of noise levels; this model was trained on the continuous %s SDE (use %s)", ErrConfig, p.Name(), fitting(p))
 	case name != "ald" && discrete:
 		return "", fmt.Errorf("%w: -sampler %s needs a model trained in continuous time (cmd/train -sde ve, vp or subvp); this one knows only its %d noise levels (use ald)", ErrConfig, name, len(p.Spec().Sigmas))
 	case (name == "ddpm" || name == "ddim") && p.Name() != "vp":
-		return "", fmt.Errorf("%w: -sampler %s is for VP models; this one was trained on the %s SDE (use em, pc or ode)", ErrConfig, name, p.Name())
+		return "", fmt.Errorf("%w: -sampler %s is for VP models; this one was trained on the %s SDE (use %s)", ErrConfig, name, p.Name(), fitting(p))
+	case name == "heun" && p.Name() != "ve":
+		return "", fmt.Errorf("%w: -sampler heun integrates the VE process in σ; this model was trained on the %s SDE (use %s)", ErrConfig, p.Name(), fitting(p))
 	}
 	return name, nil
+}
+
+// fitting names the samplers of a continuous process.
+func fitting(p sde.Process) string {
+	switch p.Name() {
+	case "ve":
+		return "em, pc, ode or heun"
+	case "vp":
+		return "em, pc, ode, ddpm or ddim"
+	}
+	return "em, pc or ode"
 }
 
 // Result describes what was drawn.
@@ -227,8 +253,20 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if st.Model.IsClassifier() {
 		return nil, fmt.Errorf("%w: this checkpoint is a noise-conditional classifier, not a score model; give it to -classifier with -class", ErrConfig)
 	}
+	if c.Sampler == "" {
+		c.Sampler = st.SampleSampler // "" still: the process's default
+	}
 	if c.Sampler, err = samplerFor(c.Sampler, proc); err != nil {
 		return nil, err
+	}
+	if c.Sampler == st.SampleSampler && c.Sampler != "ald" {
+		// The checkpoint's own sampler: its recommended settings, unless given.
+		if c.Steps == 0 {
+			c.Steps = st.SampleSteps
+		}
+		if !c.ChurnSet && c.Churn == 0 {
+			c.Churn = st.SampleChurn
+		}
 	}
 	batch := c.Batch
 	if batch == 0 {
@@ -242,8 +280,14 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim") {
-		return nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc or ddpm", ErrConfig, c.Sampler)
+	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim" || (c.Sampler == "heun" && c.Churn == 0)) {
+		return nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc, ddpm or heun with -churn", ErrConfig, c.Sampler)
+	}
+	if (c.Churn != 0 || c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) && c.Sampler != "heun" {
+		return nil, fmt.Errorf("%w: -churn, -churn-min, -churn-max and -churn-noise are heun's; this run samples with %s", ErrConfig, c.Sampler)
+	}
+	if c.ChurnMin != 0 && c.ChurnMax == 0 {
+		c.ChurnMax = math.Inf(1)
 	}
 	dev, err := openDevice(c.Device, c.Log)
 	if err != nil {
@@ -381,11 +425,14 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 	} else if steps == 0 {
 		steps = DefaultSteps[c.Sampler]
 	}
-	cc := sample.Continuous{Process: p, Steps: steps, SNR: c.SNR, Tol: c.Tol, Dim: st.Model.Dim(), Denoise: c.Denoise, Constraint: cons}
+	cc := sample.Continuous{Process: p, Steps: steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, Dim: st.Model.Dim(), Denoise: c.Denoise, Constraint: cons}
 	if c.Bar && c.Sampler != "ode" {
 		total := steps
-		if c.Sampler == "pc" {
+		switch c.Sampler {
+		case "pc":
 			total = 2 * steps
+		case "heun":
+			total = 2*steps - 1
 		}
 		bar := newBar(total, c.Log)
 		defer bar.Finish()
@@ -404,6 +451,8 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 		return sample.Ancestral(sc, x, cc, r)
 	case "ddim":
 		return sample.DDIM(sc, x, cc)
+	case "heun":
+		return sample.Heun(sc, x, cc, r)
 	}
 	return 0, fmt.Errorf("%w: unknown sampler %q", ErrConfig, c.Sampler)
 }

@@ -3,11 +3,13 @@ package generate
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"image/gif"
 	"image/png"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -144,23 +146,30 @@ func TestSamplersByName(t *testing.T) {
 		process, sampler string
 		steps, evals     int // evals 0: adaptive, at least 2
 		want             string
+		churn            float64
 	}{
-		{"ncsn", "", 0, 3*3 + 1, ""},
-		{"ve", "", 4, 8, ""},
-		{"ve", "em", 5, 5, ""},
-		{"ve", "ode", 0, 0, ""},
-		{"vp", "pc", 30, 60, ""},
-		{"vp", "ddpm", 30, 30, ""},
-		{"vp", "ddim", 7, 7, ""},
-		{"vp", "ald", 0, 0, "-sampler ald runs NCSN's ladder"},
-		{"ncsn", "pc", 0, 0, "needs a model trained in continuous time"},
-		{"ve", "ddim", 0, 0, "is for VP models"},
-		{"ve", "ddpm", 0, 0, "is for VP models"},
+		{"ncsn", "", 0, 3*3 + 1, "", 0},
+		{"ve", "", 4, 8, "", 0},
+		{"ve", "em", 5, 5, "", 0},
+		{"ve", "ode", 0, 0, "", 0},
+		{"vp", "pc", 30, 60, "", 0},
+		{"vp", "ddpm", 30, 30, "", 0},
+		{"vp", "ddim", 7, 7, "", 0},
+		{"vp", "ald", 0, 0, "-sampler ald runs NCSN's ladder", 0},
+		{"ncsn", "pc", 0, 0, "needs a model trained in continuous time", 0},
+		{"ve", "ddim", 0, 0, "is for VP models", 0},
+		{"ve", "ddpm", 0, 0, "is for VP models", 0},
+		{"ve", "heun", 6, 11, "", 0},
+		{"ve", "heun", 6, 11, "", 20},
+		{"vp", "heun", 0, 0, "integrates the VE process in σ", 0},
+		{"ncsn", "heun", 0, 0, "needs a model trained in continuous time", 0},
+		{"ve", "pc", 4, 0, "-churn-noise are heun's", 5},
+		{"ve", "heun", 4, 0, "-churn -1 must be", -1},
 	} {
-		t.Run(tc.process+"-"+tc.sampler, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s-%s-churn%g", tc.process, tc.sampler, tc.churn), func(t *testing.T) {
 			dir := dirs[tc.process]
 			c := Config{Ckpt: dir, Out: filepath.Join(t.TempDir(), "g.png"), N: 3, Seed: 5, StepsPerLevel: 3, Eps: 1e-3,
-				Denoise: true, Sampler: tc.sampler, Steps: tc.steps, Tol: 1e-3}
+				Denoise: true, Sampler: tc.sampler, Steps: tc.steps, Tol: 1e-3, Churn: tc.churn}
 			res, err := Run(c)
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
@@ -188,5 +197,45 @@ func TestSamplersByName(t *testing.T) {
 				t.Fatal("the same seed gave other bytes")
 			}
 		})
+	}
+}
+
+// TestCheckpointSampler: a checkpoint that recommends heun (the edm preset's)
+// is drawn by heun with its steps and churn unless told otherwise: -churn 0
+// (ChurnSet) gives the deterministic sampler, -steps its own count, and
+// another -sampler ignores the recommendation.
+func TestCheckpointSampler(t *testing.T) {
+	dir, _ := tinyRun(t, "ve")
+	st := loadLatest(t, dir)
+	st.SampleSampler, st.SampleSteps, st.SampleChurn = "heun", 5, 20
+	draw := func(c Config) *Result {
+		t.Helper()
+		c.N, c.Seed = 2, 3
+		res, err := Draw(st, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	def := draw(Config{})
+	if def.Sampler != "heun" || def.Evals != 9 {
+		t.Fatalf("default: %s, %d evaluations; want heun, 9", def.Sampler, def.Evals)
+	}
+	same := draw(Config{Churn: 20})
+	det := draw(Config{ChurnSet: true})
+	if !reflect.DeepEqual(def.Images, same.Images) || reflect.DeepEqual(def.Images, det.Images) {
+		t.Error("the checkpoint's churn is not the one used, or -churn 0 did not turn it off")
+	}
+	if r := draw(Config{Steps: 3}); r.Evals != 5 {
+		t.Errorf("-steps 3: %d evaluations", r.Evals)
+	}
+	if r := draw(Config{Sampler: "em", Steps: 4}); r.Sampler != "em" || r.Evals != 4 {
+		t.Errorf("-sampler em: %s, %d evaluations", r.Sampler, r.Evals)
+	}
+	// The continuous samplers' steps come from the checkpoint only for its
+	// own sampler: an ALD-only T (the MNIST preset's 50) does not make pc's.
+	st.SampleSampler, st.SampleChurn = "", 0
+	if r := draw(Config{Sampler: "pc"}); r.Evals != 2*DefaultSteps["pc"] {
+		t.Errorf("pc without a recommendation: %d evaluations", r.Evals)
 	}
 }

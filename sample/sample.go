@@ -2,7 +2,8 @@
 // annealed Langevin dynamics (Song & Ermon 2019, Algorithm 1), and the
 // samplers of the continuous-time processes of package sde (Song et al.
 // 2021): the reverse SDE, predictor–corrector and the probability-flow ODE
-// for any process, DDPM's ancestral sampling and DDIM for VP.
+// for any process, DDPM's ancestral sampling and DDIM for VP, and the Heun
+// sampler of Karras et al. (2022, EDM), deterministic or stochastic, for VE.
 //
 // The samplers see only the Score interface, never the network, so they are
 // tested on distributions whose score is known exactly.

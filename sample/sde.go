@@ -11,7 +11,8 @@ import (
 // Continuous configures the samplers of continuous-time processes: the
 // reverse SDE (EulerMaruyama), the predictor–corrector sampler, the
 // probability-flow ODE (ProbabilityFlowRK45, ProbabilityFlowRK4) for any
-// sde.Process, and DDPM's ancestral sampling and DDIM for VP.
+// sde.Process, DDPM's ancestral sampling and DDIM for VP, and EDM's Heun
+// sampler for VE (on its own σ grid, see Heun).
 //
 // EulerMaruyama, PredictorCorrector, Ancestral and DDIM run on score_sde's
 // time grid t_i = linspace(1, ε, N)_i, i = 0 … N−1, with ε = Process.Eps(),
@@ -25,7 +26,12 @@ type Continuous struct {
 	SNR       float64 // pc: the Langevin corrector's signal-to-noise ratio r (0: 0.16)
 	Corrector int     // pc: corrector steps per predictor step (0: 1)
 	Tol       float64 // ode (RK45): rtol = atol (0: 1e-5)
-	Dim       int     // values per sample (x is a batch of len(x)/Dim samples); the corrector's norms are per sample; 0: all of x is one sample
+	// heun: EDM's S_churn (0: the deterministic sampler), applied at the
+	// grid's σ in [ChurnMin, ChurnMax] (S_tmin, S_tmax; both 0: every σ),
+	// with the added noise's standard deviation scaled by ChurnNoise
+	// (S_noise; 0: 1).
+	Churn, ChurnMin, ChurnMax, ChurnNoise float64
+	Dim                                   int // values per sample (x is a batch of len(x)/Dim samples); the corrector's norms are per sample; 0: all of x is one sample
 	// Denoise makes the last step return its mean, without noise (score_sde's
 	// noise_removal): for EulerMaruyama, PredictorCorrector and Ancestral the
 	// mean of the last predictor step. The ODE solvers and DDIM are
@@ -182,11 +188,24 @@ func (sc *scorer) at(x []float64, t float64, dst []float64) error {
 	if err := sc.s.Score(x, std, dst); err != nil {
 		return fmt.Errorf("sample: score at t = %g (σ = %g): %w", t, std, err)
 	}
+	sc.count()
+	return nil
+}
+
+// atSigma writes s(x, σ) into dst.
+func (sc *scorer) atSigma(x []float64, sigma float64, dst []float64) error {
+	if err := sc.s.Score(x, sigma, dst); err != nil {
+		return fmt.Errorf("sample: score at σ = %g: %w", sigma, err)
+	}
+	sc.count()
+	return nil
+}
+
+func (sc *scorer) count() {
 	sc.evals++
 	if sc.progress != nil {
 		sc.progress(sc.evals)
 	}
-	return nil
 }
 
 // Prior fills x with draws of the process's prior N(0, PriorStd² I) (with

@@ -41,3 +41,21 @@ func EDMPreconditioning(sigma, sigmaData float64) EDM {
 	e.LossScale = sigma / e.Out
 	return e
 }
+
+// EDM's training distribution of σ (Karras et al. 2022, Table 1): ln σ ~
+// N(P_mean, P_std²) with P_mean = −1.2, P_std = 1.2, for data of σ_data =
+// 0.5 (images in [−1, 1]).
+const (
+	EDMPMean = -1.2
+	EDMPStd  = 1.2
+	// edmSigmaData is the σ_data for which P_mean was chosen.
+	edmSigmaData = 0.5
+)
+
+// EDMTrainingSigma maps a standard normal draw z to a training noise level of
+// EDM's log-normal distribution, carried to data of root mean square
+// sigmaData by scaling σ with sigmaData/0.5 (images in [0, 1] have half the
+// spread of EDM's [−1, 1]): σ = (sigmaData/0.5)·exp(P_mean + P_std·z).
+func EDMTrainingSigma(z, sigmaData float64) float64 {
+	return sigmaData / edmSigmaData * math.Exp(EDMPMean+EDMPStd*z)
+}

@@ -57,3 +57,14 @@ func TestEDMPreconditioning(t *testing.T) {
 		}
 	}
 }
+
+// TestEDMTrainingSigma: the median of EDM's training σ is e^{P_mean} at
+// σ_data = 0.5 and scales with σ_data; P_std widens it in ln σ.
+func TestEDMTrainingSigma(t *testing.T) {
+	if got, want := EDMTrainingSigma(0, 0.5), math.Exp(-1.2); math.Abs(got-want) > 1e-15 {
+		t.Errorf("median at σ_data 0.5: %g, want %g", got, want)
+	}
+	if got, want := EDMTrainingSigma(1, 0.25), 0.5*math.Exp(0); math.Abs(got-want) > 1e-15 {
+		t.Errorf("z = 1 at σ_data 0.25: %g, want %g", got, want)
+	}
+}

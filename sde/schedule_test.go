@@ -1,6 +1,7 @@
 package sde
 
 import (
+	"errors"
 	"math"
 	"testing"
 )
@@ -57,4 +58,47 @@ func TestNCSNv2CIFAR(t *testing.T) {
 		t.Fatalf("ε = %g (NCSN form %g)", v.Eps, v.EpsNCSN)
 	}
 	t.Logf("CIFAR-10 at σ₁=50: %+v", v)
+}
+
+// TestKarrasSigmas: the grid of EDM's eq. 5 against its formula, its ends, its
+// order, and its refusals.
+func TestKarrasSigmas(t *testing.T) {
+	s, err := KarrasSigmas(80, 0.002, 18, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != 19 || s[0] != 80 || s[17] != 0.002 || s[18] != 0 {
+		t.Fatalf("grid %v", s)
+	}
+	for i := 1; i < len(s); i++ {
+		if !(s[i] < s[i-1]) {
+			t.Fatalf("not decreasing at %d: %v", i, s)
+		}
+	}
+	// σ_i^{1/ρ} is linear in i.
+	for i := 1; i < 17; i++ {
+		want := math.Pow(math.Pow(80, 1.0/7)+float64(i)/17*(math.Pow(0.002, 1.0/7)-math.Pow(80, 1.0/7)), 7)
+		if math.Abs(s[i]-want) > 1e-12*want {
+			t.Errorf("σ_%d = %g, want %g", i, s[i], want)
+		}
+	}
+	// ρ = 1 is an even grid; one step is σ_max then 0.
+	if s, _ := KarrasSigmas(3, 1, 3, 1); s[1] != 2 {
+		t.Errorf("ρ = 1: %v", s)
+	}
+	if s, _ := KarrasSigmas(3, 1, 1, 7); len(s) != 2 || s[0] != 3 || s[1] != 0 {
+		t.Errorf("one step: %v", s)
+	}
+	for _, bad := range []struct {
+		max, min float64
+		n        int
+		rho      float64
+	}{{1, 2, 5, 7}, {1, 0, 5, 7}, {math.Inf(1), 1, 5, 7}, {2, 1, 0, 7}, {2, 1, 5, 0}, {2, 1, 5, math.NaN()}} {
+		if _, err := KarrasSigmas(bad.max, bad.min, bad.n, bad.rho); !errors.Is(err, ErrSchedule) {
+			t.Errorf("%+v: error %v", bad, err)
+		}
+	}
+	if EDMChurn(2, 0, 10) != 2 || math.Abs(EDMChurn(2, 1, 10)-2.2) > 1e-15 || math.Abs(EDMChurn(2, 100, 10)-2*math.Sqrt2) > 1e-15 {
+		t.Errorf("churn: %g %g %g", EDMChurn(2, 0, 10), EDMChurn(2, 1, 10), EDMChurn(2, 100, 10))
+	}
 }

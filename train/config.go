@@ -42,10 +42,15 @@ type Config struct {
 	// NCSN's discrete ladder of Levels noise levels from SigmaMax to
 	// SigmaMin; "ve" for the continuous VE SDE between the same σ's; "vp"
 	// and "subvp" for the VP and sub-VP SDEs with β from BetaMin to BetaMax.
-	SDE       string  `json:"sde,omitempty"`
-	SigmaMax  float64 `json:"sigma_max"`
-	SigmaMin  float64 `json:"sigma_min"`
-	Levels    int     `json:"levels"`
+	SDE      string  `json:"sde,omitempty"`
+	SigmaMax float64 `json:"sigma_max"`
+	SigmaMin float64 `json:"sigma_min"`
+	Levels   int     `json:"levels"`
+	// SigmaDist is how a continuous VE run draws each image's σ: "" (t
+	// uniform in (ε, 1), so ln σ uniform between SigmaMin and SigmaMax) or
+	// "lognormal", EDM's ln σ ~ N(P_mean, P_std²) carried to the data's σ_data
+	// (sde.EDMTrainingSigma; with -precond edm).
+	SigmaDist string  `json:"sigma_dist,omitempty"`
 	BetaMin   float64 `json:"beta_min,omitempty"`
 	BetaMax   float64 `json:"beta_max,omitempty"`
 	Seed      uint64  `json:"seed"`
@@ -56,9 +61,14 @@ type Config struct {
 	// MaxGradNorm, when positive, scales each step's gradients down to this
 	// Euclidean norm when they exceed it.
 	MaxGradNorm float64 `json:"max_grad_norm,omitempty"`
-	// Sampling defaults saved with the checkpoint (0: the sampler's own).
-	SampleEps   float64 `json:"sample_eps,omitempty"`
-	SampleSteps int     `json:"sample_steps,omitempty"`
+	// Sampling defaults saved with the checkpoint ("" and 0: the sampler's
+	// own): the sampler (cmd/sample's -sampler; "": ald for NCSN, pc for the
+	// continuous processes), its steps (ald: T per level; a named
+	// continuous sampler: -steps), ald's ε and heun's S_churn.
+	SampleSampler string  `json:"sample_sampler,omitempty"`
+	SampleEps     float64 `json:"sample_eps,omitempty"`
+	SampleSteps   int     `json:"sample_steps,omitempty"`
+	SampleChurn   float64 `json:"sample_churn,omitempty"`
 	// A folder of images (Dataset "folder:PATH"): the side the images are
 	// resized to (32 or 64), one grey channel instead of RGB, random
 	// horizontal flips; and the source the run started from (image count
@@ -101,6 +111,10 @@ type Config struct {
 	Comm mpi.Comm `json:"-"`
 }
 
+// SigmaDistLogNormal names EDM's log-normal training distribution of σ
+// (Config.SigmaDist).
+const SigmaDistLogNormal = "lognormal"
+
 // Datasets are the built-in datasets the trainer knows; "folder:PATH" names
 // a folder of the user's images.
 var Datasets = []string{"mnist", "fashion", "cifar10"}
@@ -126,6 +140,10 @@ var Datasets = []string{"mnist", "fashion", "cifar10"}
 //     rules (σ_L = 0.01).
 //   - long (mnist, fashion): the default for 12000 steps, under an hour on
 //     2 cores.
+//   - edm (mnist): EDM's recipe in the default's 4000 steps (BENCHMARKS.md,
+//     issue 15): the VE process from σ 5 to 0.01 with σ drawn from EDM's
+//     log-normal distribution, EDM's preconditioning, Adam 2e-3, sampled by
+//     EDM's Heun sampler, 300 steps with S_churn = 120 (599 evaluations).
 //   - smoke: a tiny network and batch that trains a few steps in seconds.
 func Preset(name, dataset string) (Config, error) {
 	c := Config{
@@ -168,6 +186,9 @@ func Preset(name, dataset string) (Config, error) {
 		// EMA then reaches its full decay (step 8990) and averages over the
 		// last ~1000 steps.
 		c.Steps = 12000
+	case name == "edm" && dataset == "mnist":
+		c.SDE, c.SigmaDist = "ve", SigmaDistLogNormal
+		c.SampleSampler, c.SampleSteps, c.SampleChurn, c.SampleEps = "heun", 300, 120, 0
 	case name == "smoke":
 		c.Model.Base, c.Model.EmbDim = 8, 32
 		c.Steps, c.Batch, c.SaveEvery = 20, 16, 10
@@ -177,7 +198,7 @@ func Preset(name, dataset string) (Config, error) {
 		c.Batch, c.LR, c.Steps, c.SaveEvery = 128, 1e-4, 300000, 5000
 		c.SampleSteps, c.SampleEps = 5, 2*6.2e-6
 	default:
-		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, long for mnist and fashion, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
+		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, long for mnist and fashion, edm for mnist, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
 	}
 	return c, nil
 }
@@ -232,12 +253,20 @@ func (c *Config) UseClassifier() error {
 // parameters: for "ve" σ from 0.01 to 25 (above the largest pairwise distance
 // of MNIST and Fashion-MNIST, NCSNv2's technique 1) or 50 for CIFAR-10 (as
 // score_sde), for "vp" and "subvp" β from 0.1 to 20; each with score_sde's
-// plain F/σ network. "ncsn" keeps the preset's ladder and network.
+// plain F/σ network. "ncsn" keeps the preset's ladder and network. A
+// preset's log-normal σ's and its named sampler (the edm preset's) give way
+// to the process's defaults.
 func (c *Config) UseSDE(name string) error {
 	spec, err := sde.Default(name)
 	if err != nil {
 		return fmt.Errorf("%w: -sde: %v", ErrConfig, err)
 	}
+	// A preset's σ distribution and named sampler go with its process (the
+	// edm preset's log-normal VE and Heun sampler): -sde gives them up.
+	if c.SampleSampler != "" {
+		c.SampleSampler, c.SampleSteps, c.SampleChurn = "", 0, 0
+	}
+	c.SigmaDist = ""
 	c.SDE = name
 	switch name {
 	case "ve":
@@ -324,6 +353,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -sigma-data %g must be a positive finite number (0: from the data)", ErrConfig, c.Model.SigmaData)
 	case c.Model.Precond != model.PrecondEDM && c.Model.SigmaData != 0:
 		return fmt.Errorf("%w: -sigma-data goes with -precond edm", ErrConfig)
+	case c.SigmaDist != "" && c.SigmaDist != SigmaDistLogNormal:
+		return fmt.Errorf("%w: unknown -sigma-dist %q (uniform, or lognormal)", ErrConfig, c.SigmaDist)
+	case c.SigmaDist == SigmaDistLogNormal && (c.SDE != "ve" || c.Model.Precond != model.PrecondEDM):
+		return fmt.Errorf("%w: -sigma-dist lognormal is EDM's: it needs -sde ve and -precond edm", ErrConfig)
 	}
 	if c.SDE != "" && c.SDE != "ncsn" {
 		if _, err := c.Process(nil); err != nil {

@@ -141,3 +141,99 @@ func TestEDMConfigErrors(t *testing.T) {
 		t.Errorf("edm with ve: %v", err)
 	}
 }
+
+// TestLogNormalSigmaRun: -sigma-dist lognormal trains (and resumes exactly),
+// draws other σ's than the uniform default, is saved and checked on resume,
+// and is refused without VE and EDM.
+func TestLogNormalSigmaRun(t *testing.T) {
+	cfgOf := func(dir string, dist string) Config {
+		c := edmConfig(dir)
+		if err := c.UseSDE("ve"); err != nil {
+			t.Fatal(err)
+		}
+		c.Model.Precond, c.SigmaDist = model.PrecondEDM, dist
+		return c
+	}
+	a, b, u := t.TempDir(), t.TempDir(), t.TempDir()
+	if _, err := Run(context.Background(), cfgOf(a, SigmaDistLogNormal)); err != nil {
+		t.Fatal(err)
+	}
+	sa := final(t, a)
+	cb := cfgOf(b, SigmaDistLogNormal)
+	for _, steps := range []int{3, 6} {
+		cb.Steps = steps
+		if _, err := Run(context.Background(), cb); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sb := final(t, b); !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.EMA, sb.EMA) {
+		t.Fatal("resumed log-normal run differs from the uninterrupted one")
+	}
+	if _, err := Run(context.Background(), cfgOf(u, "")); err != nil {
+		t.Fatal(err)
+	}
+	if reflect.DeepEqual(final(t, u).Weights, sa.Weights) {
+		t.Fatal("the log-normal σ's changed nothing")
+	}
+	cr := cfgOf(a, "")
+	cr.Steps, cr.Set = 9, map[string]bool{"sigma-dist": true}
+	if _, err := Run(context.Background(), cr); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-sigma-dist lognormal; -sigma-dist uniform") {
+		t.Fatalf("other σ distribution on resume: %v", err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"unknown":     func(c *Config) { c.SigmaDist = "cauchy" },
+		"without EDM": func(c *Config) { c.Model.Precond, c.Model.SigmaData = "", 0 },
+		"on NCSN":     func(c *Config) { c.SDE = "" },
+	} {
+		c := cfgOf(t.TempDir(), SigmaDistLogNormal)
+		mod(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-sigma-dist") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestEDMPreset: the edm preset is the log-normal VE with EDM's
+// preconditioning and recommends heun; -sde gives its σ distribution and
+// sampler up; the recommendation reaches the checkpoint.
+func TestEDMPreset(t *testing.T) {
+	c, err := Preset("edm", "mnist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.SDE != "ve" || c.SigmaDist != SigmaDistLogNormal || c.Model.Precond != model.PrecondEDM || c.SigmaMax != 5 ||
+		c.SampleSampler != "heun" || c.SampleSteps != 300 || c.SampleChurn != 120 || c.Steps != 4000 {
+		t.Fatalf("edm preset: %+v", c)
+	}
+	if _, err := Preset("edm", "fashion"); !errors.Is(err, ErrConfig) {
+		t.Errorf("edm preset for fashion: %v", err)
+	}
+	for _, name := range []string{"ncsn", "ve", "vp"} {
+		c, _ := Preset("edm", "mnist")
+		if err := c.UseSDE(name); err != nil {
+			t.Fatal(err)
+		}
+		if c.SigmaDist != "" || c.SampleSampler != "" || c.SampleSteps != 0 || c.SampleChurn != 0 {
+			t.Errorf("-sde %s kept the preset's σ distribution or sampler: %+v", name, c)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("-sde %s: %v", name, err)
+		}
+	}
+	dir := t.TempDir()
+	tc := edmConfig(dir)
+	if err := tc.UseSDE("ve"); err != nil {
+		t.Fatal(err)
+	}
+	tc.Model.Precond, tc.SigmaDist = model.PrecondEDM, SigmaDistLogNormal
+	tc.SampleSampler, tc.SampleSteps, tc.SampleChurn = "heun", 300, 120
+	if _, err := Run(context.Background(), tc); err != nil {
+		t.Fatal(err)
+	}
+	if st := final(t, dir); st.SampleSampler != "heun" || st.SampleSteps != 300 || st.SampleChurn != 120 {
+		t.Errorf("saved sampler %q, steps %d, churn %g", st.SampleSampler, st.SampleSteps, st.SampleChurn)
+	}
+}

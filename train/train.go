@@ -336,7 +336,7 @@ func emaNote(cfg Config) string {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "size", "grey", "flip"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "size", "grey", "flip"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -400,6 +400,8 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.MaxGradNorm, saved.MaxGradNorm
 		case "sde":
 			a, b = cmp.Or(cfg.SDE, "ncsn"), cmp.Or(saved.SDE, "ncsn")
+		case "sigma-dist":
+			a, b = cmp.Or(cfg.SigmaDist, "uniform"), cmp.Or(saved.SigmaDist, "uniform")
 		case "size":
 			a, b = cfg.ImageSize, saved.ImageSize
 		case "grey":
@@ -469,7 +471,7 @@ func (r *run) state(elapsed float64) (*checkpoint.State, error) {
 	}
 	return &checkpoint.State{
 		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Process: proc.Spec(), Sigmas: r.sigmas, Train: js,
-		SampleEps: r.cfg.SampleEps, SampleSteps: r.cfg.SampleSteps,
+		SampleEps: r.cfg.SampleEps, SampleSteps: r.cfg.SampleSteps, SampleSampler: r.cfg.SampleSampler, SampleChurn: r.cfg.SampleChurn,
 		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
 		Arith: r.arith,
 	}, nil
@@ -817,6 +819,12 @@ func (r *run) level(rng *rand.Rand, i int, mean, sig, tt []float64, lvl []int) {
 	if r.sigmas != nil { // NCSN: a level per image, m = 1
 		lvl[i] = rng.IntN(len(r.sigmas))
 		mean[i], sig[i] = 1, r.sigmas[lvl[i]]
+		return
+	}
+	if r.cfg.SigmaDist == SigmaDistLogNormal { // VE: m = 1, σ itself drawn
+		sig[i] = sde.EDMTrainingSigma(rng.NormFloat64(), r.cfg.Model.SigmaData)
+		mean[i], tt[i] = 1, r.proc.TimeOf(sig[i]) // t may lie outside [0, 1]
+		lvl[i] = min(tBuckets-1, max(0, int(math.Floor(tt[i]*tBuckets))))
 		return
 	}
 	eps := r.proc.Eps()

@@ -40,6 +40,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps when drawing from a checkpoint, as cmd/sample's -steps")
 	fs.Float64Var(&c.SNR, "snr", 0, "pc's signal-to-noise ratio, as cmd/sample's -snr")
 	fs.Float64Var(&c.Tol, "tol", 0, "ode's tolerance, as cmd/sample's -tol (and of -bpd's ODE)")
+	fs.Float64Var(&c.Churn, "churn", 0, "heun's S_churn, as cmd/sample's -churn")
+	fs.Float64Var(&c.ChurnMin, "churn-min", 0, "as cmd/sample's -churn-min")
+	fs.Float64Var(&c.ChurnMax, "churn-max", 0, "as cmd/sample's -churn-max")
+	fs.Float64Var(&c.ChurnNoise, "churn-noise", 0, "as cmd/sample's -churn-noise")
 	fs.IntVar(&c.Size, "size", 0, "folder datasets, PNG samples: the image side (default: the checkpoint's, else 32)")
 	fs.BoolVar(&c.Grey, "grey", false, "folder datasets, PNG samples: grey images")
 	fs.StringVar(&c.NNOut, "nn-out", "nearest.png", "folder datasets: write samples beside their nearest training images here (empty: none)")
@@ -55,6 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eval: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	fs.Visit(func(f *flag.Flag) { c.ChurnSet = c.ChurnSet || f.Name == "churn" })
 	if c.Class == "" {
 		c.Guidance = 0
 	}

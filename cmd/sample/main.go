@@ -30,10 +30,14 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 0, "Langevin steps per noise level T (default: the checkpoint's, else 100)")
 	fs.Float64Var(&c.Eps, "eps", 0, fmt.Sprintf("step size ε, α_i = ε σ_i²/σ_L² (default: the checkpoint's, else %g)", sample.DefaultEps))
 	fs.BoolVar(&c.Denoise, "denoise", true, "final denoising step x + σ_L² s(x, σ_L) (continuous samplers: a noise-free last step)")
-	fs.StringVar(&c.Sampler, "sampler", "", "ald, em, pc, ode, ddpm or ddim (default: ald for ncsn models, pc for continuous-time ones)")
-	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps of em, pc, ddpm, ddim (default: 1000; ddim 100)")
+	fs.StringVar(&c.Sampler, "sampler", "", "ald, em, pc, ode, ddpm, ddim or heun (EDM's second-order sampler, ve models) (default: ald for ncsn models, pc for continuous-time ones)")
+	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps of em, pc, ddpm, ddim, heun (default: 1000; ddim 100, heun 50)")
 	fs.Float64Var(&c.SNR, "snr", 0, "pc: the Langevin corrector's signal-to-noise ratio (default 0.16)")
 	fs.Float64Var(&c.Tol, "tol", 0, "ode: the RK45 solver's relative and absolute tolerance (default 1e-5)")
+	fs.Float64Var(&c.Churn, "churn", 0, "heun: EDM's S_churn, noise added before each step (default 0: the deterministic sampler)")
+	fs.Float64Var(&c.ChurnMin, "churn-min", 0, "heun: churn only at σ ≥ this (EDM's S_tmin)")
+	fs.Float64Var(&c.ChurnMax, "churn-max", 0, "heun: churn only at σ ≤ this (EDM's S_tmax; default: no limit)")
+	fs.Float64Var(&c.ChurnNoise, "churn-noise", 0, "heun: scale of the churn's noise (EDM's S_noise; default 1)")
 	fs.BoolVar(&c.Raw, "raw", false, "sample from the trained weights instead of their moving average (EMA)")
 	fs.StringVar(&c.Inpaint, "inpaint", "", "complete this image (test:N for test image N of the model's dataset, or an image file of the model's size); needs -mask")
 	fs.StringVar(&c.Mask, "mask", "", "with -inpaint: the part to fill in, top|bottom|left|right|centre|random, or a PNG (white = keep)")
@@ -53,6 +57,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.ChurnSet = set["churn"]
 	if c.Class != "" && !set["n"] {
 		c.N = 8
 	}

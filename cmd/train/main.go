@@ -8,6 +8,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -30,8 +31,8 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH (your own PNG, JPEG and GIF images)")
-	preset := fs.String("preset", "default", "preset: default, long (mnist, fashion), smoke, or ncsnv2 (cifar10)")
-	process := fs.String("sde", "ncsn", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time)")
+	preset := fs.String("preset", "default", "preset: default, long (mnist, fashion), edm (mnist), smoke, or ncsnv2 (cifar10)")
+	process := fs.String("sde", "", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time) (default: the preset's, ncsn but for -preset edm's ve)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>; for a folder, where its decoded cache goes: ./data/folders)")
 	size := fs.Int("size", 0, "folder datasets: image side, 32 or 64 (default 32)")
 	grey := fs.Bool("grey", false, "folder datasets: one grey channel instead of colour")
@@ -56,6 +57,7 @@ func run(args []string, stderr io.Writer) int {
 	resume := fs.String("resume", "", "resume from this checkpoint file")
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
 	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's, e.g. 1 for MNIST)")
+	sigmaDist := fs.String("sigma-dist", "uniform", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm)")
 	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's, e.g. 10)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	device := fs.String("device", "", "where the score model trains: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
@@ -78,9 +80,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if err := cfg.UseSDE(*process); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+	if cfg.Set["sde"] || cfg.SDE == "" { // the presets but edm train NCSN's ladder
+		if err := cfg.UseSDE(cmp.Or(*process, "ncsn")); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
 	}
 	if *classifier {
 		if err := cfg.UseClassifier(); err != nil {
@@ -171,6 +175,9 @@ func run(args []string, stderr io.Writer) int {
 		cfg.Levels = *levels
 	}
 	cfg.MaxGradNorm = *maxGradNorm
+	if *sigmaDist != "uniform" {
+		cfg.SigmaDist = *sigmaDist
+	}
 	cfg.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		cfg.Bar = true
