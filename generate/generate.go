@@ -49,7 +49,7 @@ type Config struct {
 	SNR     float64 // pc: the corrector's signal-to-noise ratio (0: 0.16)
 	Tol     float64 // ode: RK45's rtol = atol (0: 1e-5)
 	// heun: EDM's S_churn (0: the deterministic sampler), at σ in
-	// [ChurnMin, ChurnMax] (both 0: every σ), its noise scaled by ChurnNoise
+	// [ChurnMin, ChurnMax] (ChurnMax 0: no upper limit), its noise scaled by ChurnNoise
 	// (0: 1); sample.Continuous says more.
 	Churn, ChurnMin, ChurnMax, ChurnNoise float64
 	// ChurnSet says Churn was given (-churn 0 included): otherwise a
@@ -285,9 +285,6 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	}
 	if (c.Churn != 0 || c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) && c.Sampler != "heun" {
 		return nil, fmt.Errorf("%w: -churn, -churn-min, -churn-max and -churn-noise are heun's; this run samples with %s", ErrConfig, c.Sampler)
-	}
-	if c.ChurnMin != 0 && c.ChurnMax == 0 {
-		c.ChurnMax = math.Inf(1)
 	}
 	dev, err := openDevice(c.Device, c.Log)
 	if err != nil {

@@ -34,7 +34,7 @@ func Heun(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 	if !(c.Churn >= 0) || math.IsInf(c.Churn, 0) {
 		return 0, fmt.Errorf("%w: %s: churn %g (need ≥ 0)", ErrConfig, name, c.Churn)
 	}
-	if c.ChurnMax == 0 && c.ChurnMin == 0 {
+	if c.ChurnMax == 0 {
 		c.ChurnMax = math.Inf(1)
 	}
 	if !(c.ChurnMin >= 0 && c.ChurnMax >= c.ChurnMin) {

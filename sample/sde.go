@@ -27,7 +27,7 @@ type Continuous struct {
 	Corrector int     // pc: corrector steps per predictor step (0: 1)
 	Tol       float64 // ode (RK45): rtol = atol (0: 1e-5)
 	// heun: EDM's S_churn (0: the deterministic sampler), applied at the
-	// grid's σ in [ChurnMin, ChurnMax] (S_tmin, S_tmax; both 0: every σ),
+	// grid's σ in [ChurnMin, ChurnMax] (S_tmin, S_tmax; ChurnMax 0: no upper limit),
 	// with the added noise's standard deviation scaled by ChurnNoise
 	// (S_noise; 0: 1).
 	Churn, ChurnMin, ChurnMax, ChurnNoise float64
