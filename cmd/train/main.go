@@ -3,7 +3,7 @@
 // it goes and resuming from its checkpoints. With -classifier it trains a
 // noise-conditional classifier on the same noise instead (for guidance).
 //
-//	go run ./cmd/train -dataset mnist [-preset default|long|smoke] [-steps N] ...
+//	go run ./cmd/train -dataset mnist [-preset default|long|edm|smoke] [-steps N] ...
 //	go run ./cmd/train -dataset mnist -classifier [-sde ve|vp|subvp]
 package main
 
