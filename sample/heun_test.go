@@ -7,16 +7,11 @@ import (
 	"testing"
 
 	"github.com/ncsn-go/ncsn/sde"
-	"github.com/ncsn-go/ncsn/toy"
 )
 
-var (
-	heun      = sampler{"heun", false, Heun}
-	heunChurn = sampler{"heun-churn", true, func(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
-		c.Churn = 40
-		return Heun(s, x, c, r)
-	}}
-)
+// heun is the Heun sampler behind the continuous samplers' test signature;
+// TestContinuousMixture runs both its forms on the 2-D mixture.
+var heun = sampler{"heun", false, Heun}
 
 // gaussScore is the score of N(μ, s²) (each coordinate) plus N(0, σ²): −(x − μ)/(s² + σ²).
 func gaussScore(mu, s float64) Score {
@@ -67,49 +62,6 @@ func TestHeunGaussianOrder(t *testing.T) {
 		if ratio < 3 || ratio > 5.5 {
 			t.Errorf("doubling the steps divided the error by %.2f, not about 4 (errors %.3g %.3g %.3g)", ratio, e1, e2, e3)
 		}
-	}
-}
-
-// TestHeunMixture: both forms of the sampler on the exact score of the 2-D
-// mixture under VE; the deterministic one from the exact marginal at σ_max,
-// as the ODE rows of TestContinuousMixture (it carries its start's error),
-// the stochastic one from the Gaussian prior, whose error its noise corrects.
-func TestHeunMixture(t *testing.T) {
-	m := toy.Mixture2D()
-	p := newProcess(t, veSpec)
-	for i, tc := range []struct {
-		s          sampler
-		steps      int
-		exactStart bool
-	}{
-		{heun, 60, true},
-		{heunChurn, 150, false},
-	} {
-		t.Run(tc.s.name, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(uint64(i+21), 1))
-			var x []float64
-			if tc.exactStart {
-				x = marginal(m, p, nPoints, r)
-			} else {
-				x = make([]float64, 2*nPoints)
-				Prior(x, p, r)
-			}
-			progress := 0
-			c := Continuous{Process: p, Steps: tc.steps, Progress: func(e int) {
-				if e != progress+1 {
-					t.Errorf("progress %d after %d", e, progress)
-				}
-				progress = e
-			}}
-			evals, err := tc.s.run(toy.Diffused{Mixture: m, Process: p}, x, c, r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if evals != 2*tc.steps-1 || progress != evals {
-				t.Fatalf("%d evaluations, progress saw %d; want %d", evals, progress, 2*tc.steps-1)
-			}
-			checkMixture(t, tc.s.name, m, x)
-		})
 	}
 }
 

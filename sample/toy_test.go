@@ -108,7 +108,7 @@ func marginal(m *toy.Mixture, p sde.Process, n int, r *rand.Rand) []float64 {
 // The corrector's norms are taken over the whole batch (Dim 0): in 2-D
 // per-sample norms fail (TestCorrectorNormsLesson).
 //
-// The VE ODE rows start from the exact marginal at t = 1 (the mixture plus
+// The VE ODE rows (and deterministic heun's) start from the exact marginal at t = 1 (the mixture plus
 // N(0, σ_max² I) noise): being deterministic, the ODE carries any mismatch of
 // its starting distribution to the end, and the Gaussian prior N(0, σ_max² I)
 // misses the mixture's off-centre mass; from it the 0.2 mode ends with about
@@ -137,8 +137,13 @@ func TestContinuousMixture(t *testing.T) {
 		{rk45, subVPSpec, Continuous{}, 0, false},
 		{rk4, veSpec, Continuous{Steps: 100}, 400, true},
 		{rk4, vpSpec, Continuous{Steps: 100}, 400, false},
+		{heun, veSpec, Continuous{Steps: 60}, 119, true},
+		{heun, veSpec, Continuous{Steps: 150, Churn: 40}, 299, false},
 	} {
 		name := tc.s.name + "/" + tc.spec.Name
+		if tc.c.Churn > 0 {
+			name += "-churn"
+		}
 		t.Run(name, func(t *testing.T) {
 			p := newProcess(t, tc.spec)
 			r := rand.New(rand.NewPCG(uint64(i+1), 1))
