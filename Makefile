@@ -22,7 +22,7 @@ vet:
 smoke:
 	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke -fresh -wipe -steps 10
 	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke
-	$(GO) run ./cmd/sample -ckpt checkpoints/smoke -out checkpoints/smoke/grid.png -n 16 -steps-per-level 5
+	$(GO) run ./cmd/sample -ckpt checkpoints/smoke -out checkpoints/smoke/grid.png -n 16 -steps 10
 
 # Our training and forward speed beside PyTorch's (../shared/bench/torch_ref.py).
 bench:

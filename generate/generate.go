@@ -58,8 +58,10 @@ type Config struct {
 	Batch    int // images per network evaluation (0: min(N, 128))
 	// Raw samples from the trained weights instead of their moving average.
 	Raw bool
-	// GIF, if set, receives the annealing film: the grid at x₀, after each
-	// noise level, and after the denoising step.
+	// GIF, if set, receives the sampling film: the grid at x₀, then for
+	// annealed Langevin dynamics after each noise level and the denoising
+	// step, for the continuous samplers with fixed steps after about every
+	// twelfth of their steps and the last (the adaptive ode solver has none).
 	GIF string
 	// Inpaint ("test:N" or an image file of the model's size) with Mask (a
 	// PNG, white = keep, or one of MaskNames: the part to fill in) draws
@@ -411,8 +413,8 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 
 // continuous runs a sampler of a continuous-time process from its prior.
 func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand, cons sample.Constraint) (int, error) {
-	if c.GIF != "" {
-		return 0, fmt.Errorf("%w: -gif films annealed Langevin dynamics (-sampler ald) only", ErrConfig)
+	if c.GIF != "" && c.Sampler == "ode" {
+		return 0, fmt.Errorf("%w: -gif films the samplers with fixed steps (ald, em, pc, ddpm, ddim, heun); the adaptive ode solver has none", ErrConfig)
 	}
 	steps := c.Steps
 	if c.Sampler == "ode" {
@@ -436,7 +438,38 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 		cc.Progress = func(evals int) { bar.Set(evals) }
 	}
 	sample.Prior(x, p, r)
-	switch c.Sampler {
+	var film *film
+	if c.GIF != "" {
+		// About filmFrames frames from the prior to the last step.
+		film = newFilm(st.Model.Channels, st.Model.Height, st.Model.Width)
+		film.add(x, c.N, 100)
+		every := max(1, (steps+filmFrames-1)/filmFrames)
+		cc.AfterStep = func(i, n int, x []float64) {
+			switch {
+			case i == n-1:
+				film.add(x, c.N, 300)
+			case (i+1)%every == 0:
+				film.add(x, c.N, 50)
+			}
+		}
+	}
+	evals, err := runContinuous(c.Sampler, sc, x, cc, r)
+	if err != nil || film == nil {
+		return evals, err
+	}
+	if err := film.write(c.GIF); err != nil {
+		return evals, err
+	}
+	fmt.Fprintf(c.Log, "wrote %s (%d frames)\n", c.GIF, len(film.g.Image))
+	return evals, nil
+}
+
+// filmFrames is about how many frames -gif takes of a continuous sampler.
+const filmFrames = 12
+
+// runContinuous runs the named sampler of a continuous-time process on x.
+func runContinuous(name string, sc sample.Score, x []float64, cc sample.Continuous, r *rand.Rand) (int, error) {
+	switch name {
 	case "em":
 		return sample.EulerMaruyama(sc, x, cc, r)
 	case "pc":
@@ -451,7 +484,7 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 	case "heun":
 		return sample.Heun(sc, x, cc, r)
 	}
-	return 0, fmt.Errorf("%w: unknown sampler %q", ErrConfig, c.Sampler)
+	return 0, fmt.Errorf("%w: unknown sampler %q", ErrConfig, name)
 }
 
 func newBar(total int, w io.Writer) *progressbar.ProgressBar {

@@ -3,6 +3,7 @@ package generate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"image/gif"
 	"image/png"
@@ -237,5 +238,59 @@ func TestCheckpointSampler(t *testing.T) {
 	st.SampleSampler, st.SampleChurn = "", 0
 	if r := draw(Config{Sampler: "pc"}); r.Evals != 2*DefaultSteps["pc"] {
 		t.Errorf("pc without a recommendation: %d evaluations", r.Evals)
+	}
+}
+
+// The film of a continuous sampler: the prior, about filmFrames frames on the
+// way and the last step, without changing the samples.
+func TestContinuousFilm(t *testing.T) {
+	dir, _ := tinyRun(t, "ve")
+	st := loadLatest(t, dir)
+	frames := func(path string) int {
+		t.Helper()
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		g, err := gif.DecodeAll(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(g.Image)
+	}
+	for _, tc := range []struct {
+		sampler      string
+		steps, churn int
+		want         int
+	}{
+		{"heun", 5, 20, 1 + 5},   // every step
+		{"pc", 30, 0, 1 + 10},    // every third step, the last among them
+		{"em", 13, 0, 1 + 6 + 1}, // every second step, then the last
+		{"heun", 24, 0, 1 + 12},  // every second step
+	} {
+		c := Config{N: 2, Seed: 3, Sampler: tc.sampler, Steps: tc.steps, Churn: float64(tc.churn), ChurnSet: true}
+		plain, err := Draw(st, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.GIF = filepath.Join(dir, fmt.Sprintf("%s-%d.gif", tc.sampler, tc.steps))
+		filmed, err := Draw(st, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(plain.Images, filmed.Images) {
+			t.Errorf("%s: filming changed the samples", tc.sampler)
+		}
+		if n := frames(c.GIF); n != tc.want {
+			t.Errorf("%s, %d steps: %d frames, want %d", tc.sampler, tc.steps, n, tc.want)
+		}
+	}
+	_, err := Draw(st, Config{N: 2, Sampler: "ode", GIF: filepath.Join(dir, "ode.gif")})
+	if !errors.Is(err, ErrConfig) {
+		t.Errorf("ode with -gif: %v, want ErrConfig", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ode.gif")); !os.IsNotExist(err) {
+		t.Error("a refused film left a file")
 	}
 }

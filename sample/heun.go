@@ -95,6 +95,9 @@ func Heun(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 				c.Constraint.Impose(x, 1, next, r)
 			}
 		}
+		if c.AfterStep != nil {
+			c.AfterStep(i, n, x)
+		}
 	}
 	return sc.evals, nil
 }

@@ -44,20 +44,26 @@ type Continuous struct {
 	// samplers (EulerMaruyama, PredictorCorrector, Ancestral); the
 	// deterministic ones refuse it.
 	Constraint Constraint
+	// AfterStep, when set, sees the state after step i (0-based) of n of
+	// the fixed-grid samplers (all but the ODE solvers), constraint applied:
+	// the sampling film of cmd/sample -gif. It must not keep or change x.
+	AfterStep func(i, n int, x []float64)
 }
 
 // constrain imposes c.Constraint, if any, after step i of n whose state is
-// at time next (the last step: exactly).
+// at time next (the last step: exactly), then shows x to AfterStep.
 func (c Continuous) constrain(x []float64, i, n int, next float64, r *rand.Rand) {
-	if c.Constraint == nil {
-		return
+	if c.Constraint != nil {
+		if i == n-1 {
+			c.Constraint.Exact(x)
+		} else {
+			m, s := c.Process.Marginal(next)
+			c.Constraint.Impose(x, m, s, r)
+		}
 	}
-	if i == n-1 {
-		c.Constraint.Exact(x)
-		return
+	if c.AfterStep != nil {
+		c.AfterStep(i, n, x)
 	}
-	m, s := c.Process.Marginal(next)
-	c.Constraint.Impose(x, m, s, r)
 }
 
 // Defaults of the zero values of Continuous.
@@ -404,6 +410,9 @@ func DDIM(s Score, x []float64, c Continuous) (int, error) {
 			e := -std * g[j]
 			x0 := (x[j] - std*e) / m
 			x[j] = mNext*x0 + stdNext*e
+		}
+		if c.AfterStep != nil {
+			c.AfterStep(i, c.Steps, x)
 		}
 	}
 	return sc.evals, nil

@@ -122,12 +122,15 @@ var Datasets = []string{"mnist", "fashion", "cifar10"}
 // Preset returns the configuration of a named preset for a dataset.
 //
 //   - default (mnist, fashion): the network of ../shared/bench/torch_ref.py at
-//     base 16, batch 128, NCSN's schedule (σ₁=1, σ_L=0.01, L=10), Adam 1e-3,
-//     EMA 0.999; 4000 steps, 15 minutes on 2 cores (README.md). For MNIST,
-//     the best of BENCHMARKS.md's experiments (issue 15): EDM's
-//     preconditioning (σ_data from the data) on σ₁=5, L=12, Adam 2e-3 and
-//     sampling T=50, ε=8e-5 (not measured on Fashion-MNIST, which keeps the
-//     rest: F/σ, 1e-3 and the sampler's T=100, ε=4e-5).
+//     base 16, batch 128, Adam 1e-3, EMA 0.999, 4000 steps: 15 minutes on 2
+//     cores (README.md). For MNIST, the best of BENCHMARKS.md's experiments
+//     (issue 15), EDM's recipe (Karras et al. 2022): the VE process from
+//     σ_max = 5 to 0.01 with each image's σ drawn from EDM's log-normal
+//     distribution, EDM's preconditioning (σ_data from the data), Adam 2e-3,
+//     and the checkpoint recommends EDM's Heun sampler, 300 steps with
+//     S_churn = 120 (599 evaluations). Fashion-MNIST keeps NCSN's ladder
+//     (σ₁=1, σ_L=0.01, L=10), F/σ and annealed Langevin dynamics with T=100,
+//     ε=4e-5.
 //   - default (cifar10): the same network for 32×32 colour at base 32,
 //     batch 64, 2000 steps: a CPU budget (README.md says what to expect).
 //   - ncsnv2 (cifar10): NCSNv2's CIFAR-10 settings for long runs on bigger
@@ -140,10 +143,10 @@ var Datasets = []string{"mnist", "fashion", "cifar10"}
 //     rules (σ_L = 0.01).
 //   - long (mnist, fashion): the default for 12000 steps, under an hour on
 //     2 cores.
-//   - edm (mnist): EDM's recipe in the default's 4000 steps (BENCHMARKS.md,
-//     issue 15): the VE process from σ 5 to 0.01 with σ drawn from EDM's
-//     log-normal distribution, EDM's preconditioning, Adam 2e-3, sampled by
-//     EDM's Heun sampler, 300 steps with S_churn = 120 (599 evaluations).
+//   - edm (mnist): the default's recipe by name.
+//   - ladder (mnist): the MNIST default before EDM's recipe: EDM's
+//     preconditioning on NCSN's ladder σ₁=5, σ_L=0.01, L=12, Adam 2e-3,
+//     annealed Langevin dynamics with T=50, ε=8e-5 (601 evaluations).
 //   - smoke: a tiny network and batch that trains a few steps in seconds.
 func Preset(name, dataset string) (Config, error) {
 	c := Config{
@@ -154,8 +157,12 @@ func Preset(name, dataset string) (Config, error) {
 	}
 	switch dataset {
 	case "mnist":
-		c.LR, c.SampleSteps, c.SampleEps = 2e-3, 50, 8e-5
+		// EDM's recipe (issue 15): the VE process from σ 5 to 0.01 with σ
+		// drawn log-normally, EDM's preconditioning, Heun's sampler with
+		// churn. Levels is the ladder -sde ncsn and -preset ladder train.
+		c.SDE, c.SigmaDist, c.LR = "ve", SigmaDistLogNormal, 2e-3
 		c.Model.Precond, c.SigmaMax, c.Levels = model.PrecondEDM, 5, 12
+		c.SampleSampler, c.SampleSteps, c.SampleChurn = "heun", 300, 120
 	case "fashion":
 	case "cifar10":
 		c.Model = model.CIFAR10(32)
@@ -187,8 +194,11 @@ func Preset(name, dataset string) (Config, error) {
 		// last ~1000 steps.
 		c.Steps = 12000
 	case name == "edm" && dataset == "mnist":
-		c.SDE, c.SigmaDist = "ve", SigmaDistLogNormal
-		c.SampleSampler, c.SampleSteps, c.SampleChurn, c.SampleEps = "heun", 300, 120, 0
+		// The default's recipe under its own name (a preset of its own
+		// before it became the default).
+	case name == "ladder" && dataset == "mnist":
+		c.SDE, c.SigmaDist = "", ""
+		c.SampleSampler, c.SampleSteps, c.SampleChurn, c.SampleEps = "", 50, 0, 8e-5
 	case name == "smoke":
 		c.Model.Base, c.Model.EmbDim = 8, 32
 		c.Steps, c.Batch, c.SaveEvery = 20, 16, 10
@@ -198,7 +208,7 @@ func Preset(name, dataset string) (Config, error) {
 		c.Batch, c.LR, c.Steps, c.SaveEvery = 128, 1e-4, 300000, 5000
 		c.SampleSteps, c.SampleEps = 5, 2*6.2e-6
 	default:
-		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, long for mnist and fashion, edm for mnist, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
+		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, long for mnist and fashion, edm and ladder for mnist, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
 	}
 	return c, nil
 }
@@ -246,6 +256,9 @@ func (c *Config) UseClassifier() error {
 	// The classifier's network has no score head: a preset's EDM
 	// preconditioning does not apply (-precond edm with it is refused).
 	c.Model.Precond, c.Model.SigmaData = "", 0
+	// Nor do its log-normal σ's (they go with EDM's loss): the classifier
+	// draws t as its process does.
+	c.SigmaDist = ""
 	return nil
 }
 
@@ -321,6 +334,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: learning rate %g must be positive", ErrConfig, c.LR)
 	case (c.SDE == "" || c.SDE == "ncsn") && !(c.SigmaMax > c.SigmaMin && c.SigmaMin > 0 && !math.IsInf(c.SigmaMax, 0)):
 		return fmt.Errorf("%w: -sigma-max %g must be a finite number above σ_L = %g", ErrConfig, c.SigmaMax, c.SigmaMin)
+	case c.SDE == "ve" && !(c.SigmaMax > c.SigmaMin && c.SigmaMin > 0 && !math.IsInf(c.SigmaMax, 0)):
+		return fmt.Errorf("%w: -sigma-max %g must be a finite number above the VE process's σ_min = %g", ErrConfig, c.SigmaMax, c.SigmaMin)
 	case (c.SDE == "" || c.SDE == "ncsn") && (c.Levels < 2 || c.Levels > 10000):
 		return fmt.Errorf("%w: -levels %d must be from 2 to 10000", ErrConfig, c.Levels)
 	case !(c.EMADecay >= 0 && c.EMADecay < 1):

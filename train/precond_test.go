@@ -208,8 +208,32 @@ func TestEDMPreset(t *testing.T) {
 		c.SampleSampler != "heun" || c.SampleSteps != 300 || c.SampleChurn != 120 || c.Steps != 4000 {
 		t.Fatalf("edm preset: %+v", c)
 	}
-	if _, err := Preset("edm", "fashion"); !errors.Is(err, ErrConfig) {
-		t.Errorf("edm preset for fashion: %v", err)
+	// It is MNIST's default and long recipe, and smoke's process; ladder
+	// is the previous default; Fashion-MNIST keeps NCSN's ladder.
+	for _, name := range []string{"default", "long", "smoke"} {
+		p, err := Preset(name, "mnist")
+		if err != nil || p.SDE != "ve" || p.SigmaDist != SigmaDistLogNormal || p.Model.Precond != model.PrecondEDM || p.SampleSampler != "heun" || p.LR != 2e-3 {
+			t.Errorf("mnist %s: %v, %+v", name, err, p)
+		}
+	}
+	if d, _ := Preset("default", "mnist"); !reflect.DeepEqual(d, func() Config { c.Preset = "default"; return c }()) {
+		t.Errorf("the default and edm presets differ:\n%+v\n%+v", d, c)
+	}
+	if l, _ := Preset("long", "mnist"); l.Steps != 12000 {
+		t.Errorf("long: %d steps", l.Steps)
+	}
+	ladder, err := Preset("ladder", "mnist")
+	if err != nil || ladder.SDE != "" || ladder.SigmaDist != "" || ladder.Model.Precond != model.PrecondEDM || ladder.SigmaMax != 5 || ladder.Levels != 12 ||
+		ladder.SampleSampler != "" || ladder.SampleSteps != 50 || ladder.SampleEps != 8e-5 || ladder.LR != 2e-3 || ladder.Validate() != nil {
+		t.Errorf("ladder: %v, %+v", err, ladder)
+	}
+	if f, _ := Preset("default", "fashion"); f.SDE != "" || f.SigmaDist != "" || f.Model.Precond != "" || f.SampleSampler != "" {
+		t.Errorf("fashion: %+v", f)
+	}
+	for _, name := range []string{"edm", "ladder"} {
+		if _, err := Preset(name, "fashion"); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s preset for fashion: %v", name, err)
+		}
 	}
 	for _, name := range []string{"ncsn", "ve", "vp"} {
 		c, _ := Preset("edm", "mnist")

@@ -273,6 +273,17 @@ func start(cfg Config) (*run, error) {
 	if cfg.Model.Precond == model.PrecondEDM {
 		what += " (EDM preconditioning)"
 	}
+	switch {
+	case cfg.SDE == "ve":
+		what += fmt.Sprintf(" on the VE process, σ %g → %g", cfg.SigmaMax, cfg.SigmaMin)
+		if cfg.SigmaDist == SigmaDistLogNormal {
+			what += " (EDM's log-normal σ's)"
+		}
+	case cfg.SDE == "vp" || cfg.SDE == "subvp":
+		what += fmt.Sprintf(" on the %s process, β %g → %g", cfg.SDE, cfg.BetaMin, cfg.BetaMax)
+	case len(sigmas) > 0 && !cfg.SigmasFromData:
+		what += fmt.Sprintf(" on NCSN's %d levels, σ %g → %g", len(sigmas), sigmas[0], sigmas[len(sigmas)-1])
+	}
 	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s\n",
 		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg))
 	return r, nil

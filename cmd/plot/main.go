@@ -25,7 +25,7 @@ func run(args []string, stderr io.Writer) int {
 	smooth := fs.Int("smooth", 0, "moving-average window in steps (0: 1% of the run)")
 	progress := fs.Bool("progress", false, "also sample a grid from every saved checkpoint (slow)")
 	n := fs.Int("n", 16, "samples per checkpoint with -progress")
-	T := fs.Int("steps-per-level", 50, "Langevin steps per level with -progress")
+	T := fs.Int("steps-per-level", 0, "Langevin steps per level with -progress, for checkpoints sampled by annealed Langevin dynamics (default: the checkpoint's)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

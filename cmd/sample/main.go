@@ -47,7 +47,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.Float64Var(&c.Guidance, "guidance", generate.DefaultGuidance, "with -class: the weight w of the classifier's gradient (1: Bayes' rule; larger: sharper classes; 0: unguided)")
 	fs.StringVar(&c.Classifier, "classifier", generate.DefaultClassifier, "with -class: the noise-conditional classifier's checkpoint (cmd/train -classifier)")
 	fs.StringVar(&c.Device, "device", "", "where the network runs: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
-	fs.StringVar(&c.GIF, "gif", "", "also write the annealing film (the grid after every noise level) as an animated GIF")
+	fs.StringVar(&c.GIF, "gif", "", "also write the sampling film as an animated GIF: the grid after every noise level (ald) or about every twelfth step (em, pc, ddpm, ddim, heun)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
