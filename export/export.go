@@ -46,7 +46,7 @@ const (
 	MetaStep    = "ncsn.step"     // training step of the weights
 	MetaWeights = "ncsn.weights"  // "ema" or "raw"
 	MetaTrain   = "ncsn.train"    // the training configuration
-	MetaSample  = "ncsn.sampling" // {"eps":…,"steps":…}: sampling defaults
+	MetaSample  = "ncsn.sampling" // sampling: the checkpoint's sampling defaults
 )
 
 // Config is one export or import.
@@ -147,7 +147,7 @@ func ToFile(st *checkpoint.State, weights model.Params) (*safetensors.File, erro
 		MetaModel:   m,
 		MetaProcess: st.Process,
 		MetaSigmas:  st.Sigmas,
-		MetaSample:  map[string]any{"eps": st.SampleEps, "steps": st.SampleSteps},
+		MetaSample:  sampling{Eps: st.SampleEps, Steps: st.SampleSteps, Sampler: st.SampleSampler, Churn: st.SampleChurn},
 	}
 	for k, v := range meta {
 		js, err := json.Marshal(v)
@@ -299,14 +299,14 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		st.Sigmas = st.Process.Sigmas
 	}
 	if js := meta[MetaSample]; js != "" {
-		var s struct {
-			Eps   float64 `json:"eps"`
-			Steps int     `json:"steps"`
-		}
+		var s sampling
 		if err := json.Unmarshal([]byte(js), &s); err != nil {
 			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSample, err)
 		}
-		st.SampleEps, st.SampleSteps = s.Eps, s.Steps
+		if !(s.Churn >= 0) || len(s.Sampler) > 16 {
+			return nil, fmt.Errorf("%w: metadata %s: sampler %q, churn %g", ErrMismatch, MetaSample, s.Sampler, s.Churn)
+		}
+		st.SampleEps, st.SampleSteps, st.SampleSampler, st.SampleChurn = s.Eps, s.Steps, s.Sampler, s.Churn
 	}
 	if s := meta[MetaStep]; s != "" {
 		if st.Step, err = strconv.Atoi(s); err != nil || st.Step < 0 {
@@ -424,4 +424,14 @@ func inferModel(f *safetensors.File, def model.Config) (model.Config, error) {
 		return cfg, fmt.Errorf("%w: no encoder blocks (enc.0.c1.weight)", ErrMismatch)
 	}
 	return cfg, nil
+}
+
+// sampling is a checkpoint's recommended sampling (metadata MetaSample):
+// annealed Langevin dynamics' ε and T, or a named sampler with its steps
+// and S_churn.
+type sampling struct {
+	Eps     float64 `json:"eps"`
+	Steps   int     `json:"steps"`
+	Sampler string  `json:"sampler,omitempty"`
+	Churn   float64 `json:"churn,omitempty"`
 }

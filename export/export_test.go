@@ -105,6 +105,7 @@ func TestRoundTrip(t *testing.T) {
 	for name, cfg := range configs() {
 		dir := t.TempDir()
 		st := state(t, cfg, 1)
+		st.SampleSampler, st.SampleSteps, st.SampleChurn, st.SampleEps = "heun", 300, 120, 3e-5
 		if _, err := checkpoint.Save(filepath.Join(dir, "run"), st); err != nil {
 			t.Fatal(err)
 		}
@@ -131,6 +132,9 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if back.Step != 7 || back.AdamT != 0 || back.Process.Name != "ncsn" || len(back.Sigmas) != 10 || back.Model.Base != cfg.Base {
 			t.Fatalf("%s: imported step %d, Adam step %d, process %+v, config %+v", name, back.Step, back.AdamT, back.Process, back.Model)
+		}
+		if back.SampleSampler != "heun" || back.SampleSteps != 300 || back.SampleChurn != 120 || back.SampleEps != 3e-5 {
+			t.Fatalf("%s: imported sampling %q, %d steps, churn %g, ε %g", name, back.SampleSampler, back.SampleSteps, back.SampleChurn, back.SampleEps)
 		}
 		x, sig := inputs(cfg, 3)
 		a, b := scores(t, cfg, st.EMA, x, sig), scores(t, back.Model, back.EMA, x, sig)
