@@ -122,15 +122,13 @@ var Datasets = []string{"mnist", "fashion", "cifar10"}
 // Preset returns the configuration of a named preset for a dataset.
 //
 //   - default (mnist, fashion): the network of ../shared/bench/torch_ref.py at
-//     base 16, batch 128, Adam 1e-3, EMA 0.999, 4000 steps: 15 minutes on 2
-//     cores (README.md). For MNIST, the best of BENCHMARKS.md's experiments
-//     (issue 15), EDM's recipe (Karras et al. 2022): the VE process from
-//     σ_max = 5 to 0.01 with each image's σ drawn from EDM's log-normal
-//     distribution, EDM's preconditioning (σ_data from the data), Adam 2e-3,
-//     and the checkpoint recommends EDM's Heun sampler, 300 steps with
-//     S_churn = 120 (599 evaluations). Fashion-MNIST keeps NCSN's ladder
-//     (σ₁=1, σ_L=0.01, L=10), F/σ and annealed Langevin dynamics with T=100,
-//     ε=4e-5.
+//     base 16, batch 128, EMA 0.999, 4000 steps: 15 minutes on 2 cores
+//     (README.md), with the best of BENCHMARKS.md's experiments (issue 15),
+//     EDM's recipe (Karras et al. 2022): the VE process from σ_max = 5 to
+//     0.01 with each image's σ drawn from EDM's log-normal distribution,
+//     EDM's preconditioning (σ_data from the data), Adam 2e-3, and the
+//     checkpoint recommends EDM's Heun sampler, 300 steps with S_churn = 120
+//     (599 evaluations).
 //   - default (cifar10): the same network for 32×32 colour at base 32,
 //     batch 64, 2000 steps: a CPU budget (README.md says what to expect).
 //   - ncsnv2 (cifar10): NCSNv2's CIFAR-10 settings for long runs on bigger
@@ -143,10 +141,11 @@ var Datasets = []string{"mnist", "fashion", "cifar10"}
 //     rules (σ_L = 0.01).
 //   - long (mnist, fashion): the default for 12000 steps, under an hour on
 //     2 cores.
-//   - edm (mnist): the default's recipe by name.
-//   - ladder (mnist): the MNIST default before EDM's recipe: EDM's
-//     preconditioning on NCSN's ladder σ₁=5, σ_L=0.01, L=12, Adam 2e-3,
-//     annealed Langevin dynamics with T=50, ε=8e-5 (601 evaluations).
+//   - edm (mnist, fashion): the default's recipe by name.
+//   - ladder (mnist, fashion): the default before EDM's recipe. MNIST:
+//     EDM's preconditioning on NCSN's ladder σ₁=5, σ_L=0.01, L=12, Adam
+//     2e-3, annealed Langevin dynamics with T=50, ε=8e-5 (601 evaluations);
+//     Fashion-MNIST: NCSN's F/σ on σ₁=1, L=10, Adam 1e-3, T=100, ε=4e-5.
 //   - smoke: a tiny network and batch that trains a few steps in seconds.
 func Preset(name, dataset string) (Config, error) {
 	c := Config{
@@ -156,14 +155,13 @@ func Preset(name, dataset string) (Config, error) {
 		DataDir: "data/" + dataset, CkptDir: "checkpoints", Keep: 5,
 	}
 	switch dataset {
-	case "mnist":
+	case "mnist", "fashion":
 		// EDM's recipe (issue 15): the VE process from σ 5 to 0.01 with σ
 		// drawn log-normally, EDM's preconditioning, Heun's sampler with
-		// churn. Levels is the ladder -sde ncsn and -preset ladder train.
+		// churn. Levels is the ladder -sde ncsn trains.
 		c.SDE, c.SigmaDist, c.LR = "ve", SigmaDistLogNormal, 2e-3
 		c.Model.Precond, c.SigmaMax, c.Levels = model.PrecondEDM, 5, 12
 		c.SampleSampler, c.SampleSteps, c.SampleChurn = "heun", 300, 120
-	case "fashion":
 	case "cifar10":
 		c.Model = model.CIFAR10(32)
 		c.Steps, c.Batch, c.SaveEvery = 2000, 64, 250
@@ -193,12 +191,16 @@ func Preset(name, dataset string) (Config, error) {
 		// EMA then reaches its full decay (step 8990) and averages over the
 		// last ~1000 steps.
 		c.Steps = 12000
-	case name == "edm" && dataset == "mnist":
+	case name == "edm" && (dataset == "mnist" || dataset == "fashion"):
 		// The default's recipe under its own name (a preset of its own
 		// before it became the default).
 	case name == "ladder" && dataset == "mnist":
 		c.SDE, c.SigmaDist = "", ""
 		c.SampleSampler, c.SampleSteps, c.SampleChurn, c.SampleEps = "", 50, 0, 8e-5
+	case name == "ladder" && dataset == "fashion":
+		c.SDE, c.SigmaDist, c.LR = "", "", 1e-3
+		c.Model.Precond, c.SigmaMax, c.Levels = "", 1, 10
+		c.SampleSampler, c.SampleSteps, c.SampleChurn = "", 0, 0
 	case name == "smoke":
 		c.Model.Base, c.Model.EmbDim = 8, 32
 		c.Steps, c.Batch, c.SaveEvery = 20, 16, 10
@@ -208,7 +210,7 @@ func Preset(name, dataset string) (Config, error) {
 		c.Batch, c.LR, c.Steps, c.SaveEvery = 128, 1e-4, 300000, 5000
 		c.SampleSteps, c.SampleEps = 5, 2*6.2e-6
 	default:
-		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, long for mnist and fashion, edm and ladder for mnist, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
+		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, long for mnist and fashion, edm and ladder for mnist and fashion, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
 	}
 	return c, nil
 }

@@ -208,8 +208,8 @@ func TestEDMPreset(t *testing.T) {
 		c.SampleSampler != "heun" || c.SampleSteps != 300 || c.SampleChurn != 120 || c.Steps != 4000 {
 		t.Fatalf("edm preset: %+v", c)
 	}
-	// It is MNIST's default and long recipe, and smoke's process; ladder
-	// is the previous default; Fashion-MNIST keeps NCSN's ladder.
+	// It is MNIST's (and Fashion-MNIST's) default and long recipe, and
+	// smoke's process; ladder is the previous default.
 	for _, name := range []string{"default", "long", "smoke"} {
 		p, err := Preset(name, "mnist")
 		if err != nil || p.SDE != "ve" || p.SigmaDist != SigmaDistLogNormal || p.Model.Precond != model.PrecondEDM || p.SampleSampler != "heun" || p.LR != 2e-3 {
@@ -227,12 +227,16 @@ func TestEDMPreset(t *testing.T) {
 		ladder.SampleSampler != "" || ladder.SampleSteps != 50 || ladder.SampleEps != 8e-5 || ladder.LR != 2e-3 || ladder.Validate() != nil {
 		t.Errorf("ladder: %v, %+v", err, ladder)
 	}
-	if f, _ := Preset("default", "fashion"); f.SDE != "" || f.SigmaDist != "" || f.Model.Precond != "" || f.SampleSampler != "" {
+	if f, _ := Preset("default", "fashion"); f.SDE != "ve" || f.SigmaDist != SigmaDistLogNormal || f.Model.Precond != model.PrecondEDM || f.SampleSampler != "heun" || f.LR != 2e-3 {
 		t.Errorf("fashion: %+v", f)
 	}
+	if f, err := Preset("ladder", "fashion"); err != nil || f.SDE != "" || f.SigmaDist != "" || f.Model.Precond != "" || f.SampleSampler != "" ||
+		f.LR != 1e-3 || f.SigmaMax != 1 || f.Levels != 10 || f.SampleSteps != 0 || f.SampleEps != 0 || f.Validate() != nil {
+		t.Errorf("fashion's ladder: %v, %+v", err, f)
+	}
 	for _, name := range []string{"edm", "ladder"} {
-		if _, err := Preset(name, "fashion"); !errors.Is(err, ErrConfig) {
-			t.Errorf("%s preset for fashion: %v", name, err)
+		if _, err := Preset(name, "cifar10"); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s preset for cifar10: %v", name, err)
 		}
 	}
 	for _, name := range []string{"ncsn", "ve", "vp"} {

@@ -31,8 +31,8 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH (your own PNG, JPEG and GIF images)")
-	preset := fs.String("preset", "default", "preset: default, long (mnist, fashion), edm or ladder (mnist), smoke, or ncsnv2 (cifar10)")
-	process := fs.String("sde", "", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time) (default: the preset's: ve for mnist's default, long and edm, ncsn otherwise)")
+	preset := fs.String("preset", "default", "preset: default, long, edm or ladder (mnist, fashion), smoke, or ncsnv2 (cifar10)")
+	process := fs.String("sde", "", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time) (default: the preset's: ve for mnist's and fashion's default, long and edm, ncsn otherwise)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>; for a folder, where its decoded cache goes: ./data/folders)")
 	size := fs.Int("size", 0, "folder datasets: image side, 32 or 64 (default 32)")
 	grey := fs.Bool("grey", false, "folder datasets: one grey channel instead of colour")
@@ -56,8 +56,8 @@ func run(args []string, stderr io.Writer) int {
 	wipe := fs.Bool("wipe", false, "with -fresh: delete earlier checkpoints instead of archiving them")
 	resume := fs.String("resume", "", "resume from this checkpoint file")
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
-	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's, e.g. 1 for MNIST)")
-	sigmaDist := fs.String("sigma-dist", "", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm) (default: the preset's, lognormal for mnist, else uniform)")
+	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's: 5 for MNIST and Fashion-MNIST)")
+	sigmaDist := fs.String("sigma-dist", "", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm) (default: the preset's, lognormal for mnist and fashion, else uniform)")
 	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's, e.g. 10)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	device := fs.String("device", "", "where the score model trains: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
@@ -80,7 +80,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if cfg.Set["sde"] || cfg.SDE == "" { // the presets but MNIST's VE ones train NCSN's ladder
+	if cfg.Set["sde"] || cfg.SDE == "" { // the presets but the VE ones (MNIST's, Fashion-MNIST's) train NCSN's ladder
 		if err := cfg.UseSDE(cmp.Or(*process, "ncsn")); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 2
