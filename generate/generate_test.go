@@ -51,14 +51,8 @@ func TestSmokeEndToEnd(t *testing.T) {
 	if _, err := Run(Config{Ckpt: dir, Out: filepath.Join(dir, "d.png"), GIF: gifPath, N: 5, Seed: 7, StepsPerLevel: 3, Eps: 1e-3, Denoise: true}); err != nil {
 		t.Fatal(err)
 	}
-	gf, err := os.Open(gifPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	film, err := gif.DecodeAll(gf)
-	gf.Close()
-	if err != nil || len(film.Image) != 5 {
-		t.Fatalf("film: %v, %d frames", err, len(film.Image))
+	if n := gifFrames(t, gifPath); n != 5 {
+		t.Fatalf("film: %d frames", n)
 	}
 	if !bytes.Equal(a, b) {
 		t.Fatal("same seed, same checkpoint, different PNG bytes")
@@ -246,19 +240,6 @@ func TestCheckpointSampler(t *testing.T) {
 func TestContinuousFilm(t *testing.T) {
 	dir, _ := tinyRun(t, "ve")
 	st := loadLatest(t, dir)
-	frames := func(path string) int {
-		t.Helper()
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		g, err := gif.DecodeAll(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(g.Image)
-	}
 	for _, tc := range []struct {
 		sampler      string
 		steps, churn int
@@ -282,7 +263,7 @@ func TestContinuousFilm(t *testing.T) {
 		if !reflect.DeepEqual(plain.Images, filmed.Images) {
 			t.Errorf("%s: filming changed the samples", tc.sampler)
 		}
-		if n := frames(c.GIF); n != tc.want {
+		if n := gifFrames(t, c.GIF); n != tc.want {
 			t.Errorf("%s, %d steps: %d frames, want %d", tc.sampler, tc.steps, n, tc.want)
 		}
 	}
@@ -293,4 +274,19 @@ func TestContinuousFilm(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ode.gif")); !os.IsNotExist(err) {
 		t.Error("a refused film left a file")
 	}
+}
+
+// gifFrames is the number of frames of the animated GIF at path.
+func gifFrames(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g, err := gif.DecodeAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(g.Image)
 }

@@ -118,7 +118,7 @@ func run(args []string, stderr io.Writer) int {
 		switch *precond {
 		case "ncsnv2":
 			cfg.Model.Precond, cfg.Model.SigmaData = "", 0
-			if !cfg.Set["sigma-dist"] { // the MNIST preset's log-normal σ's are EDM's
+			if !cfg.Set["sigma-dist"] { // the MNIST and Fashion-MNIST presets' log-normal σ's are EDM's
 				cfg.SigmaDist = ""
 			}
 		case "edm":
@@ -182,7 +182,7 @@ func run(args []string, stderr io.Writer) int {
 		cfg.Levels = *levels
 	}
 	cfg.MaxGradNorm = *maxGradNorm
-	if cfg.Set["sigma-dist"] { // uniform is the zero value; the MNIST preset's is lognormal
+	if cfg.Set["sigma-dist"] { // uniform is the zero value; the MNIST and Fashion-MNIST presets' is lognormal
 		cfg.SigmaDist = *sigmaDist
 		if *sigmaDist == "uniform" {
 			cfg.SigmaDist = ""
