@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -213,6 +214,14 @@ func TestImportErrors(t *testing.T) {
 			f.Metadata = map[string]string{MetaModel: `{"channels":1,"height":28,"width":28,"base":8,"mult":[1,2,2],"emb_dim":16,"fourier_scale":16}`}
 		}), "tensor inc.weight is [2 1 3 3]"},
 		"not ours": {&safetensors.File{Tensors: []safetensors.Tensor{{Name: "fc.weight", Shape: []int{2}, Data: []float32{1, 2}}}}, "no 4-dimensional tensor inc.weight"},
+		"negative churn": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSample] = `{"eps":0,"steps":300,"sampler":"heun","churn":-1}`
+		}), "metadata ncsn.sampling: sampler \"heun\", churn -1"},
+		"long sampler": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSample] = `{"eps":0,"steps":3,"sampler":"` + strings.Repeat("x", 17) + `"}`
+		}), "metadata ncsn.sampling: sampler"},
 	}
 	for name, c := range cases {
 		_, err := FromFile(c.file, Config{})
