@@ -58,7 +58,7 @@ func TestInpaintAndColorize(t *testing.T) {
 		ck, _ := tinyRun(t, c.process)
 		st := loadLatest(t, ck)
 		for _, m := range []string{"bottom", "random"} {
-			res, err := Draw(st, Config{N: 3, Seed: 1, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Churn: c.churn, Inpaint: inPath, Mask: m})
+			res, err := Draw(st, onlyItsFlags(c.process, Config{N: 3, Seed: 1, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Churn: c.churn, Inpaint: inPath, Mask: m}))
 			if err != nil {
 				t.Fatalf("%s %s: %v", c.sampler, m, err)
 			}
@@ -94,7 +94,7 @@ func TestInpaintAndColorize(t *testing.T) {
 	for _, c := range []struct{ process, sampler string }{{"ncsn", "ald"}, {"vp", "pc"}} {
 		dir, _ := tinyRunOf(t, c.process, "cifar10", 3)
 		st := loadLatest(t, dir)
-		res, err := Draw(st, Config{N: 4, Seed: 2, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Colorize: colPath})
+		res, err := Draw(st, onlyItsFlags(c.process, Config{N: 4, Seed: 2, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Colorize: colPath}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,9 @@ func TestControlledErrors(t *testing.T) {
 		{ve, Config{Inpaint: ok, Mask: "top", Sampler: "heun"}, "heun with -churn"},
 	} {
 		c.cfg.N, c.cfg.StepsPerLevel, c.cfg.Steps = 2, 1, 10
-		_, err := Draw(loadLatest(t, c.ck), c.cfg)
+		st := loadLatest(t, c.ck)
+		c.cfg = onlyItsFlags(st.Process.Name, c.cfg)
+		_, err := Draw(st, c.cfg)
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: %v, want one line with %q", c.cfg, err, c.want)
 		}

@@ -174,6 +174,22 @@ func samplerFor(name string, p sde.Process) (string, error) {
 	return name, nil
 }
 
+// fitsSampler refuses the settings of other samplers than c.Sampler's,
+// which it would silently ignore.
+func (c Config) fitsSampler() error {
+	switch {
+	case c.Sampler != "ald" && (c.StepsPerLevel != 0 || c.Eps != 0):
+		return fmt.Errorf("%w: -steps-per-level and -eps are ald's (annealed Langevin dynamics); this run samples with %s (its -steps sets the steps)", ErrConfig, c.Sampler)
+	case c.Sampler == "ald" && c.Steps != 0:
+		return fmt.Errorf("%w: -steps is for the continuous-time samplers; ald takes -steps-per-level (Langevin steps per noise level)", ErrConfig)
+	case c.Sampler != "pc" && c.SNR != 0:
+		return fmt.Errorf("%w: -snr is pc's (its corrector's signal-to-noise ratio); this run samples with %s", ErrConfig, c.Sampler)
+	case c.Sampler != "ode" && c.Tol != 0:
+		return fmt.Errorf("%w: -tol is ode's (its solver's tolerance); this run samples with %s", ErrConfig, c.Sampler)
+	}
+	return nil
+}
+
 // fitting names the samplers of a continuous process.
 func fitting(p sde.Process) string {
 	switch p.Name() {
@@ -287,6 +303,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	}
 	if (c.Churn != 0 || c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) && c.Sampler != "heun" {
 		return nil, fmt.Errorf("%w: -churn, -churn-min, -churn-max and -churn-noise are heun's; this run samples with %s", ErrConfig, c.Sampler)
+	}
+	if err := c.fitsSampler(); err != nil {
+		return nil, err
 	}
 	dev, err := openDevice(c.Device, c.Log)
 	if err != nil {

@@ -163,8 +163,8 @@ func TestSamplersByName(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("%s-%s-churn%g", tc.process, tc.sampler, tc.churn), func(t *testing.T) {
 			dir := dirs[tc.process]
-			c := Config{Ckpt: dir, Out: filepath.Join(t.TempDir(), "g.png"), N: 3, Seed: 5, StepsPerLevel: 3, Eps: 1e-3,
-				Denoise: true, Sampler: tc.sampler, Steps: tc.steps, Tol: 1e-3, Churn: tc.churn}
+			c := onlyItsFlags(tc.process, Config{Ckpt: dir, Out: filepath.Join(t.TempDir(), "g.png"), N: 3, Seed: 5, StepsPerLevel: 3, Eps: 1e-3,
+				Denoise: true, Sampler: tc.sampler, Steps: tc.steps, Tol: 1e-3, Churn: tc.churn})
 			res, err := Run(c)
 			if tc.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
@@ -192,6 +192,60 @@ func TestSamplersByName(t *testing.T) {
 				t.Fatal("the same seed gave other bytes")
 			}
 		})
+	}
+}
+
+// onlyItsFlags keeps the settings of c that its sampler (on a model of the
+// process) uses: Draw refuses the others.
+func onlyItsFlags(process string, c Config) Config {
+	sampler := c.Sampler
+	if sampler == "" {
+		sampler = "pc"
+		if process == "ncsn" {
+			sampler = "ald"
+		}
+	}
+	if sampler == "ald" {
+		c.Steps = 0
+	} else {
+		c.StepsPerLevel, c.Eps = 0, 0
+	}
+	if sampler != "pc" {
+		c.SNR = 0
+	}
+	if sampler != "ode" {
+		c.Tol = 0
+	}
+	return c
+}
+
+// TestOtherSamplersFlags: settings the run's sampler would ignore are
+// one-line errors naming the flag and the sampler, not silently dropped.
+func TestOtherSamplersFlags(t *testing.T) {
+	dirs := map[string]string{}
+	for _, p := range []string{"ncsn", "ve"} {
+		dirs[p], _ = tinyRun(t, p)
+	}
+	for _, tc := range []struct {
+		process string
+		cfg     Config
+		want    string
+	}{
+		{"ve", Config{Sampler: "heun", StepsPerLevel: 3}, "-steps-per-level and -eps are ald's (annealed Langevin dynamics); this run samples with heun"},
+		{"ve", Config{Eps: 1e-3}, "this run samples with pc"},
+		{"ncsn", Config{Steps: 30}, "-steps is for the continuous-time samplers; ald takes -steps-per-level"},
+		{"ncsn", Config{SNR: 0.2}, "-snr is pc's"},
+		{"ve", Config{Sampler: "em", SNR: 0.2}, "-snr is pc's (its corrector's signal-to-noise ratio); this run samples with em"},
+		{"ve", Config{Sampler: "pc", Tol: 1e-3}, "-tol is ode's (its solver's tolerance); this run samples with pc"},
+	} {
+		tc.cfg.Ckpt, tc.cfg.Out, tc.cfg.N = dirs[tc.process], filepath.Join(t.TempDir(), "g.png"), 2
+		_, err := Run(tc.cfg)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s %+v: got %v, want one line with %q", tc.process, tc.cfg, err, tc.want)
+		}
+		if _, serr := os.Stat(tc.cfg.Out); serr == nil {
+			t.Errorf("%s %+v: refused, but wrote %s", tc.process, tc.cfg, tc.cfg.Out)
+		}
 	}
 }
 

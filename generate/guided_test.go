@@ -55,7 +55,7 @@ func TestClassGuidance(t *testing.T) {
 		ck, _ := tinyRun(t, c.process)
 		clf := tinyClassifier(t, c.process, "mnist")
 		st := loadLatest(t, ck)
-		base := Config{N: 3, Seed: 2, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Classifier: clf}
+		base := onlyItsFlags(c.process, Config{N: 3, Seed: 2, StepsPerLevel: 2, Steps: 30, Denoise: true, Sampler: c.sampler, Classifier: clf})
 		draw := func(class string, w float64) *Result {
 			t.Helper()
 			cfg := base

@@ -187,7 +187,11 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(log, "sampling %d images from %s (step %d)\n", n, f, st.Step)
-		res, err := generate.Draw(st, generate.Config{N: n, Seed: seed, StepsPerLevel: T, Denoise: true})
+		cfg := generate.Config{N: n, Seed: seed, Denoise: true}
+		if st.Process.Name == "ncsn" { // annealed Langevin dynamics: T applies
+			cfg.StepsPerLevel = T
+		}
+		res, err := generate.Draw(st, cfg)
 		if err != nil {
 			return err
 		}
