@@ -44,7 +44,8 @@ func EDMPreconditioning(sigma, sigmaData float64) EDM {
 
 // EDM's training distribution of σ (Karras et al. 2022, Table 1): ln σ ~
 // N(P_mean, P_std²) with P_mean = −1.2, P_std = 1.2, for data of σ_data =
-// 0.5 (images in [−1, 1]).
+// 0.5 (images in [−1, 1]). These are EDM's values; a run may choose others
+// (EDMTrainingSigma's pMean and pStd).
 const (
 	EDMPMean = -1.2
 	EDMPStd  = 1.2
@@ -53,9 +54,10 @@ const (
 )
 
 // EDMTrainingSigma maps a standard normal draw z to a training noise level of
-// EDM's log-normal distribution, carried to data of root mean square
-// sigmaData by scaling σ with sigmaData/0.5 (images in [0, 1] have half the
-// spread of EDM's [−1, 1]): σ = (sigmaData/0.5)·exp(P_mean + P_std·z).
-func EDMTrainingSigma(z, sigmaData float64) float64 {
-	return sigmaData / edmSigmaData * math.Exp(EDMPMean+EDMPStd*z)
+// EDM's log-normal distribution ln σ ~ N(pMean, pStd²) (EDM's own: EDMPMean,
+// EDMPStd), carried to data of root mean square sigmaData by scaling σ with
+// sigmaData/0.5 (images in [0, 1] have half the spread of EDM's [−1, 1]):
+// σ = (sigmaData/0.5)·exp(pMean + pStd·z).
+func EDMTrainingSigma(z, sigmaData, pMean, pStd float64) float64 {
+	return sigmaData / edmSigmaData * math.Exp(pMean+pStd*z)
 }

@@ -61,10 +61,16 @@ func TestEDMPreconditioning(t *testing.T) {
 // TestEDMTrainingSigma: the median of EDM's training σ is e^{P_mean} at
 // σ_data = 0.5 and scales with σ_data; P_std widens it in ln σ.
 func TestEDMTrainingSigma(t *testing.T) {
-	if got, want := EDMTrainingSigma(0, 0.5), math.Exp(-1.2); math.Abs(got-want) > 1e-15 {
+	if got, want := EDMTrainingSigma(0, 0.5, EDMPMean, EDMPStd), math.Exp(-1.2); math.Abs(got-want) > 1e-15 {
 		t.Errorf("median at σ_data 0.5: %g, want %g", got, want)
 	}
-	if got, want := EDMTrainingSigma(1, 0.25), 0.5*math.Exp(0); math.Abs(got-want) > 1e-15 {
+	if got, want := EDMTrainingSigma(1, 0.25, EDMPMean, EDMPStd), 0.5*math.Exp(0); math.Abs(got-want) > 1e-15 {
 		t.Errorf("z = 1 at σ_data 0.25: %g, want %g", got, want)
+	}
+	if got, want := EDMTrainingSigma(0, 0.5, -0.8, 1.2), math.Exp(-0.8); math.Abs(got-want) > 1e-15 {
+		t.Errorf("median at P_mean −0.8: %g, want %g", got, want)
+	}
+	if got, want := EDMTrainingSigma(-1, 1, 0.5, 2), 2*math.Exp(-1.5); math.Abs(got-want) > 1e-15 {
+		t.Errorf("z = −1 at P_mean 0.5, P_std 2, σ_data 1: %g, want %g", got, want)
 	}
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -216,8 +217,21 @@ func TestEDMPreset(t *testing.T) {
 			t.Errorf("mnist %s: %v, %+v", name, err, p)
 		}
 	}
-	if d, _ := Preset("default", "mnist"); !reflect.DeepEqual(d, func() Config { c.Preset = "default"; return c }()) {
-		t.Errorf("the default and edm presets differ:\n%+v\n%+v", d, c)
+	// The default is edm with P_mean moved up from EDM's −1.2 to −0.8
+	// (MNIST only); edm keeps EDM's.
+	if pm, ps := c.LogNormal(); pm != -1.2 || ps != 1.2 {
+		t.Errorf("edm: P_mean %g, P_std %g, want EDM's −1.2, 1.2", pm, ps)
+	}
+	if d, _ := Preset("default", "mnist"); !reflect.DeepEqual(d, func() Config { c.Preset, c.PMean = "default", -0.8; return c }()) {
+		t.Errorf("the default and edm presets differ in more than P_mean:\n%+v\n%+v", d, c)
+	}
+	if l, _ := Preset("long", "mnist"); l.PMean != -1.2 || l.PStd != 1.2 {
+		t.Errorf("mnist long: P_mean %g, P_std %g, want EDM's (measured with them)", l.PMean, l.PStd)
+	}
+	for _, name := range []string{"default", "long", "edm"} {
+		if f, _ := Preset(name, "fashion"); f.PMean != -1.2 || f.PStd != 1.2 {
+			t.Errorf("fashion %s: P_mean %g, P_std %g, want EDM's (not measured there)", name, f.PMean, f.PStd)
+		}
 	}
 	if l, _ := Preset("long", "mnist"); l.Steps != 12000 {
 		t.Errorf("long: %d steps", l.Steps)
@@ -244,7 +258,7 @@ func TestEDMPreset(t *testing.T) {
 		if err := c.UseSDE(name); err != nil {
 			t.Fatal(err)
 		}
-		if c.SigmaDist != "" || c.SampleSampler != "" || c.SampleSteps != 0 || c.SampleChurn != 0 {
+		if c.SigmaDist != "" || c.PMean != 0 || c.PStd != 0 || c.SampleSampler != "" || c.SampleSteps != 0 || c.SampleChurn != 0 {
 			t.Errorf("-sde %s kept the preset's σ distribution or sampler: %+v", name, c)
 		}
 		if err := c.Validate(); err != nil {
@@ -264,4 +278,81 @@ func TestEDMPreset(t *testing.T) {
 	if st := final(t, dir); st.SampleSampler != "heun" || st.SampleSteps != 300 || st.SampleChurn != 120 {
 		t.Errorf("saved sampler %q, steps %d, churn %g", st.SampleSampler, st.SampleSteps, st.SampleChurn)
 	}
+}
+
+// TestLogNormalParams: P_mean and P_std shape the log-normal σ's; EDM's
+// values given explicitly train the same bits as none given (checkpoints of
+// before they were saved); they are saved, checked on resume, and refused
+// where the σ's are not log-normal.
+func TestLogNormalParams(t *testing.T) {
+	cfgOf := func(dir string, pMean, pStd float64) Config {
+		c := edmConfig(dir)
+		if err := c.UseSDE("ve"); err != nil {
+			t.Fatal(err)
+		}
+		c.Model.Precond, c.SigmaDist, c.PMean, c.PStd = model.PrecondEDM, SigmaDistLogNormal, pMean, pStd
+		return c
+	}
+	none, edm, moved := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, c := range map[string]Config{none: cfgOf(none, 0, 0), edm: cfgOf(edm, -1.2, 1.2), moved: cfgOf(moved, -0.8, 1.2)} {
+		if _, err := Run(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sn, se, sm := final(t, none), final(t, edm), final(t, moved)
+	if !reflect.DeepEqual(sn.Weights, se.Weights) {
+		t.Error("EDM's P_mean and P_std given explicitly trained other weights than none given")
+	}
+	if reflect.DeepEqual(sm.Weights, se.Weights) {
+		t.Error("P_mean −0.8 changed nothing")
+	}
+	if pm, ps := savedConfig(t, moved).LogNormal(); pm != -0.8 || ps != 1.2 {
+		t.Errorf("saved P_mean %g, P_std %g", pm, ps)
+	}
+	// Resume: the saved values hold; a contradicting flag is refused, one
+	// that agrees (EDM's against a checkpoint that has none) is not.
+	cr := cfgOf(moved, -1, 1.2)
+	cr.Steps, cr.Set = 4, map[string]bool{"p-mean": true}
+	if _, err := Run(context.Background(), cr); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-p-mean -0.8; -p-mean -1 contradicts") {
+		t.Errorf("other P_mean on resume: %v", err)
+	}
+	cr = cfgOf(none, -1.2, 1.2)
+	cr.Steps, cr.Set = 4, map[string]bool{"p-mean": true, "p-std": true}
+	if _, err := Run(context.Background(), cr); err != nil {
+		t.Errorf("EDM's P_mean on resume of a run with none saved: %v", err)
+	}
+	for name, mod := range map[string]func(*Config){
+		"uniform σ's":    func(c *Config) { c.SigmaDist = "" },
+		"NaN P_mean":     func(c *Config) { c.PMean = math.NaN() },
+		"huge P_mean":    func(c *Config) { c.PMean = 40 },
+		"negative P_std": func(c *Config) { c.PStd = -1 },
+		"P_mean alone":   func(c *Config) { c.PStd = 0 },
+		"infinite P_std": func(c *Config) { c.PStd = math.Inf(1) },
+	} {
+		c := cfgOf(t.TempDir(), -0.8, 1.2)
+		mod(&c)
+		if err := c.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-p-") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// What drops the log-normal σ's drops its parameters too.
+	for name, use := range map[string]func(*Config) error{
+		"-classifier": (*Config).UseClassifier,
+		"-sde vp":     func(c *Config) error { return c.UseSDE("vp") },
+	} {
+		c := cfgOf(t.TempDir(), -0.8, 1.2)
+		if err := use(&c); err != nil || c.PMean != 0 || c.PStd != 0 || c.Validate() != nil {
+			t.Errorf("%s: %v, P_mean %g, P_std %g, %v", name, err, c.PMean, c.PStd, c.Validate())
+		}
+	}
+}
+
+// savedConfig is the training config saved with dir's latest checkpoint.
+func savedConfig(t *testing.T, dir string) Config {
+	t.Helper()
+	var extra trainExtra
+	if err := json.Unmarshal(final(t, dir).Train, &extra); err != nil {
+		t.Fatal(err)
+	}
+	return extra.Config
 }

@@ -277,7 +277,8 @@ func start(cfg Config) (*run, error) {
 	case cfg.SDE == "ve":
 		what += fmt.Sprintf(" on the VE process, σ %g → %g", cfg.SigmaMax, cfg.SigmaMin)
 		if cfg.SigmaDist == SigmaDistLogNormal {
-			what += " (EDM's log-normal σ's)"
+			pMean, pStd := cfg.LogNormal()
+			what += fmt.Sprintf(" (log-normal σ's, P_mean %g, P_std %g)", pMean, pStd)
 		}
 	case cfg.SDE == "vp" || cfg.SDE == "subvp":
 		what += fmt.Sprintf(" on the %s process, β %g → %g", cfg.SDE, cfg.BetaMin, cfg.BetaMax)
@@ -347,7 +348,7 @@ func emaNote(cfg Config) string {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "size", "grey", "flip"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "p-mean", "p-std", "size", "grey", "flip"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -413,6 +414,16 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cmp.Or(cfg.SDE, "ncsn"), cmp.Or(saved.SDE, "ncsn")
 		case "sigma-dist":
 			a, b = cmp.Or(cfg.SigmaDist, "uniform"), cmp.Or(saved.SigmaDist, "uniform")
+		case "p-mean", "p-std":
+			pMean, pStd := cfg.LogNormal()
+			sMean, sStd := saved.LogNormal()
+			a, b = pMean, sMean
+			if f == "p-std" {
+				a, b = pStd, sStd
+			}
+			if saved.SigmaDist != SigmaDistLogNormal {
+				b = "none (σ's not log-normal)"
+			}
 		case "size":
 			a, b = cfg.ImageSize, saved.ImageSize
 		case "grey":
@@ -833,7 +844,8 @@ func (r *run) level(rng *rand.Rand, i int, mean, sig, tt []float64, lvl []int) {
 		return
 	}
 	if r.cfg.SigmaDist == SigmaDistLogNormal { // VE: m = 1, σ itself drawn
-		sig[i] = sde.EDMTrainingSigma(rng.NormFloat64(), r.cfg.Model.SigmaData)
+		pMean, pStd := r.cfg.LogNormal()
+		sig[i] = sde.EDMTrainingSigma(rng.NormFloat64(), r.cfg.Model.SigmaData, pMean, pStd)
 		mean[i], tt[i] = 1, r.proc.TimeOf(sig[i]) // t may lie outside [0, 1]
 		lvl[i] = min(tBuckets-1, max(0, int(math.Floor(tt[i]*tBuckets))))
 		return

@@ -58,6 +58,8 @@ func run(args []string, stderr io.Writer) int {
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
 	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's: 5 for MNIST and Fashion-MNIST)")
 	sigmaDist := fs.String("sigma-dist", "", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm) (default: the preset's, lognormal for mnist and fashion, else uniform)")
+	pMean := fs.Float64("p-mean", 0, "with -sigma-dist lognormal: the mean P_mean of ln σ before the σ_data/0.5 scaling (EDM's: −1.2; default: the preset's, −0.8 for mnist)")
+	pStd := fs.Float64("p-std", 0, "with -sigma-dist lognormal: the spread P_std of ln σ (default: the preset's, EDM's 1.2)")
 	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's, e.g. 10)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	device := fs.String("device", "", "where the score model trains: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
@@ -119,7 +121,7 @@ func run(args []string, stderr io.Writer) int {
 		case "ncsnv2":
 			cfg.Model.Precond, cfg.Model.SigmaData = "", 0
 			if !cfg.Set["sigma-dist"] { // the MNIST and Fashion-MNIST presets' log-normal σ's are EDM's
-				cfg.SigmaDist = ""
+				cfg.DropLogNormal()
 			}
 		case "edm":
 			cfg.Model.Precond = *precond
@@ -184,9 +186,26 @@ func run(args []string, stderr io.Writer) int {
 	cfg.MaxGradNorm = *maxGradNorm
 	if cfg.Set["sigma-dist"] { // uniform is the zero value; the MNIST and Fashion-MNIST presets' is lognormal
 		cfg.SigmaDist = *sigmaDist
-		if *sigmaDist == "uniform" {
-			cfg.SigmaDist = ""
+		switch {
+		case *sigmaDist == "uniform":
+			cfg.DropLogNormal()
+		case *sigmaDist == train.SigmaDistLogNormal && cfg.PStd == 0: // a preset without them: EDM's
+			cfg.PMean, cfg.PStd = cfg.LogNormal()
 		}
+	}
+	if (cfg.Set["p-mean"] || cfg.Set["p-std"]) && cfg.SigmaDist != train.SigmaDistLogNormal {
+		fmt.Fprintln(stderr, "train: -p-mean and -p-std shape the log-normal σ's; this run's σ's are not log-normal (-sigma-dist lognormal with -sde ve -precond edm)")
+		return 2
+	}
+	if cfg.Set["p-mean"] {
+		cfg.PMean = *pMean
+	}
+	if cfg.Set["p-std"] {
+		if !(*pStd > 0) {
+			fmt.Fprintf(stderr, "train: -p-std %g must be positive (EDM's: 1.2)\n", *pStd)
+			return 2
+		}
+		cfg.PStd = *pStd
 	}
 	cfg.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
