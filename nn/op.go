@@ -64,12 +64,11 @@ func (b *base) WriteHash(h hash.Hash) {
 	fmt.Fprintf(h, "%s#%d", b.name, b.id)
 }
 
-// Hashcode is unique among our operators (a bijection of the id): Gorgonia
-// takes two nodes with equal operator hashcodes, arity, type and shape for
-// the same node (nodeEq) and merges them, so a 32-bit hash of the name and id
-// could, rarely and depending on how many operators the process had made,
-// merge two different operators (seen once: a GroupNorm backward that never
-// ran). An odd multiplier keeps distinct ids distinct modulo 2³².
+// Hashcode is unique among our operators by construction (a bijection of
+// the id), not only with high probability: Gorgonia takes two nodes whose
+// hashes and operator hashcodes agree (with the same arity, type and shape)
+// for one node (nodeEq) and merges them, and a 32-bit hash of name and id does
+// collide (conv3#114897 and add#391038).
 func (b *base) Hashcode() uint32 {
 	return uint32(b.id) * 0x9e3779b1
 }
