@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 
+	"github.com/ncsn-go/ncsn/nn"
+
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -21,9 +23,18 @@ func NewScorer(cfg Config, params Params, batch int) (*Scorer, error) {
 	if cfg.IsClassifier() {
 		return nil, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
 	}
-	net, err := Build(cfg, params, batch, tensor.Float32)
+	var net *ScoreNet
+	var err error
+	for range nn.MaxGraphBuilds { // new operator ids if two nodes' hashes collide
+		if net, err = Build(cfg, params, batch, tensor.Float32); err != nil {
+			return nil, err
+		}
+		if err = nn.CheckHashes(net.Graph); err == nil {
+			break
+		}
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("model: building the inference graph: %w", err)
 	}
 	d := cfg.Dim()
 	return &Scorer{

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -94,6 +95,21 @@ type dsmGraph struct {
 }
 
 func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, error) {
+	var err error
+	for range nn.MaxGraphBuilds {
+		var d *dsmGraph
+		if d, err = buildDSMGraph(cfg, params, batch); err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, nn.ErrHashCollision) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("train: building the training graph: %w", err)
+}
+
+// buildDSMGraph is one try of newDSMGraph.
+func buildDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, error) {
 	net, err := model.Build(cfg, params, batch, tensor.Float32)
 	if err != nil {
 		return nil, err
@@ -110,6 +126,9 @@ func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, e
 	}
 	if d.gradNodes, err = G.Grad(d.loss, net.Weights...); err != nil {
 		return nil, fmt.Errorf("train: differentiating the loss: %w", err)
+	}
+	if err := nn.CheckHashes(g); err != nil {
+		return nil, err
 	}
 	d.vm = G.NewTapeMachine(g)
 	return d, nil
