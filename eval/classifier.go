@@ -127,20 +127,32 @@ func TrainClassifier(name string, tr, te *data.Dataset, epochs int, seed uint64,
 		c.Weights = append(c.Weights, w)
 	}
 	const batch = 128
-	n, err := c.build(batch)
-	if err != nil {
-		return nil, err
+	type trainGraph struct {
+		n       *net
+		y, loss *G.Node
+		grads   G.Nodes
 	}
-	y := G.NewMatrix(n.g, G.Float32, G.WithShape(batch, 10), G.WithName("y"),
-		G.WithValue(tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(batch, 10))))
-	loss, _, err := nn.SoftmaxCrossEntropy(n.logit, y)
+	tg, err := nn.BuildChecked(func() (trainGraph, *G.ExprGraph, error) {
+		n, err := c.build(batch)
+		if err != nil {
+			return trainGraph{}, nil, err
+		}
+		y := G.NewMatrix(n.g, G.Float32, G.WithShape(batch, 10), G.WithName("y"),
+			G.WithValue(tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(batch, 10))))
+		loss, _, err := nn.SoftmaxCrossEntropy(n.logit, y)
+		if err != nil {
+			return trainGraph{}, nil, err
+		}
+		grads, err := G.Grad(loss, n.w...)
+		if err != nil {
+			return trainGraph{}, nil, err
+		}
+		return trainGraph{n, y, loss, grads}, n.g, nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("eval: building the classifier's training graph: %w", err)
 	}
-	grads, err := G.Grad(loss, n.w...)
-	if err != nil {
-		return nil, err
-	}
+	n, y, loss, grads := tg.n, tg.y, tg.loss, tg.grads
 	vm := G.NewTapeMachine(n.g)
 	defer vm.Close()
 	sizes := make([]int, len(c.Weights))
@@ -203,9 +215,15 @@ func (c *Classifier) Predict(images []float32, n int) (probs, feats []float64, e
 		return nil, nil, fmt.Errorf("eval: classifier: %w", err)
 	}
 	const batch = 250
-	nt, err := c.build(batch)
+	nt, err := nn.BuildChecked(func() (*net, *G.ExprGraph, error) {
+		nt, err := c.build(batch)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nt, nt.g, nil
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("eval: building the classifier's graph: %w", err)
 	}
 	vm := G.NewTapeMachine(nt.g)
 	defer vm.Close()

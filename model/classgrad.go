@@ -34,25 +34,32 @@ func newClassGradient(cfg Config, params Params, batch int, dtype tensor.Dtype) 
 	if !cfg.IsClassifier() {
 		return nil, fmt.Errorf("%w: a score network is not a classifier (no classes)", ErrConfig)
 	}
-	net, err := Build(cfg, params, batch, dtype)
+	c, err := nn.BuildChecked(func() (*ClassGradient, *G.ExprGraph, error) {
+		net, err := Build(cfg, params, batch, dtype)
+		if err != nil {
+			return nil, nil, err
+		}
+		g := net.Graph
+		shape := net.Out.Shape()
+		onehot := G.NewTensor(g, net.Out.Dtype(), 2, G.WithShape(shape...), G.WithName("onehot"),
+			G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
+		cost, ce, err := nn.SoftmaxCrossEntropy(net.Out, onehot)
+		if err != nil {
+			return nil, nil, err
+		}
+		grads, err := G.Grad(cost, net.X)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model: differentiating the classifier by its input: %w", err)
+		}
+		return &ClassGradient{net: net, onehot: onehot, ce: ce, grad: grads[0]}, g, nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	g := net.Graph
-	shape := net.Out.Shape()
-	onehot := G.NewTensor(g, net.Out.Dtype(), 2, G.WithShape(shape...), G.WithName("onehot"),
-		G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
-	cost, ce, err := nn.SoftmaxCrossEntropy(net.Out, onehot)
-	if err != nil {
-		return nil, err
-	}
-	grads, err := G.Grad(cost, net.X)
-	if err != nil {
-		return nil, fmt.Errorf("model: differentiating the classifier by its input: %w", err)
+		return nil, fmt.Errorf("model: building the classifier's gradient graph: %w", err)
 	}
 	d := cfg.Dim()
-	return &ClassGradient{net: net, vm: G.NewTapeMachine(g), onehot: onehot, ce: ce, grad: grads[0],
-		in: make([]float32, batch*d), sig: make([]float64, batch), dx: make([]float64, batch*d)}, nil
+	c.vm = G.NewTapeMachine(c.net.Graph)
+	c.in, c.sig, c.dx = make([]float32, batch*d), make([]float64, batch), make([]float64, batch*d)
+	return c, nil
 }
 
 // Dim is the number of values per image.

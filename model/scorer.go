@@ -23,16 +23,13 @@ func NewScorer(cfg Config, params Params, batch int) (*Scorer, error) {
 	if cfg.IsClassifier() {
 		return nil, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
 	}
-	var net *ScoreNet
-	var err error
-	for range nn.MaxGraphBuilds { // new operator ids if two nodes' hashes collide
-		if net, err = Build(cfg, params, batch, tensor.Float32); err != nil {
-			return nil, err
+	net, err := nn.BuildChecked(func() (*ScoreNet, *G.ExprGraph, error) {
+		net, err := Build(cfg, params, batch, tensor.Float32)
+		if err != nil {
+			return nil, nil, err
 		}
-		if err = nn.CheckHashes(net.Graph); err == nil {
-			break
-		}
-	}
+		return net, net.Graph, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("model: building the inference graph: %w", err)
 	}

@@ -32,28 +32,33 @@ func newVJPScorer(cfg Config, params Params, batch int, dtype tensor.Dtype) (*VJ
 	if cfg.IsClassifier() {
 		return nil, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
 	}
-	net, err := Build(cfg, params, batch, dtype)
+	s, err := nn.BuildChecked(func() (*VJPScorer, *G.ExprGraph, error) {
+		net, err := Build(cfg, params, batch, dtype)
+		if err != nil {
+			return nil, nil, err
+		}
+		g := net.Graph
+		shape := net.Out.Shape()
+		probe := G.NewTensor(g, net.Out.Dtype(), len(shape), G.WithShape(shape...), G.WithName("probe"),
+			G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
+		cost, err := nn.ProbeDot(net.Out, probe)
+		if err != nil {
+			return nil, nil, err
+		}
+		grads, err := G.Grad(cost, net.X)
+		if err != nil {
+			return nil, nil, fmt.Errorf("model: differentiating the score by its input: %w", err)
+		}
+		return &VJPScorer{net: net, probe: probe, grad: grads[0]}, g, nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	g := net.Graph
-	shape := net.Out.Shape()
-	probe := G.NewTensor(g, net.Out.Dtype(), len(shape), G.WithShape(shape...), G.WithName("probe"),
-		G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
-	cost, err := nn.ProbeDot(net.Out, probe)
-	if err != nil {
-		return nil, err
-	}
-	grads, err := G.Grad(cost, net.X)
-	if err != nil {
-		return nil, fmt.Errorf("model: differentiating the score by its input: %w", err)
+		return nil, fmt.Errorf("model: building the score's vector–Jacobian graph: %w", err)
 	}
 	d := cfg.Dim()
-	return &VJPScorer{
-		net: net, vm: G.NewTapeMachine(g), probe: probe, grad: grads[0],
-		in: make([]float32, batch*d), sig: make([]float64, batch),
-		vin: make([]float64, batch*d), sco: make([]float64, batch*d), dxv: make([]float64, batch*d),
-	}, nil
+	s.vm = G.NewTapeMachine(s.net.Graph)
+	s.in, s.sig = make([]float32, batch*d), make([]float64, batch)
+	s.vin, s.sco, s.dxv = make([]float64, batch*d), make([]float64, batch*d), make([]float64, batch*d)
+	return s, nil
 }
 
 // Dim is the number of values per image.

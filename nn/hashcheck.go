@@ -33,3 +33,22 @@ func CheckHashes(g *G.ExprGraph) error {
 // is given up on (each build draws new operator ids; a collision has a
 // chance of about 10⁻³ per build of the default network's graphs).
 const MaxGraphBuilds = 4
+
+// BuildChecked calls build, which must make a new graph on every call, until
+// the graph passes CheckHashes, at most MaxGraphBuilds times: each new graph
+// draws new operator ids, and so new hashes. An error from build returns at
+// once; after MaxGraphBuilds collisions the last ErrHashCollision does.
+func BuildChecked[T any](build func() (T, *G.ExprGraph, error)) (T, error) {
+	var zero T
+	var err error
+	for range MaxGraphBuilds {
+		v, g, berr := build()
+		if berr != nil {
+			return zero, berr
+		}
+		if err = CheckHashes(g); err == nil {
+			return v, nil
+		}
+	}
+	return zero, err
+}

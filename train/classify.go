@@ -29,20 +29,27 @@ func newClassifierGraph(cfg model.Config, params model.Params, batch int) (*clas
 	if !cfg.IsClassifier() {
 		return nil, fmt.Errorf("%w: the network has no classes", ErrConfig)
 	}
-	net, err := model.Build(cfg, params, batch, tensor.Float32)
+	c, err := nn.BuildChecked(func() (*classifierGraph, *G.ExprGraph, error) {
+		net, err := model.Build(cfg, params, batch, tensor.Float32)
+		if err != nil {
+			return nil, nil, err
+		}
+		c := &classifierGraph{net: net}
+		c.onehot = G.NewMatrix(net.Graph, G.Float32, G.WithShape(batch, cfg.Classes), G.WithName("onehot"),
+			G.WithValue(tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(batch, cfg.Classes))))
+		if c.loss, c.ce, err = nn.SoftmaxCrossEntropy(net.Out, c.onehot); err != nil {
+			return nil, nil, err
+		}
+		if c.gradNodes, err = G.Grad(c.loss, net.Weights...); err != nil {
+			return nil, nil, fmt.Errorf("train: differentiating the classifier's loss: %w", err)
+		}
+		return c, net.Graph, nil
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("train: building the classifier's training graph: %w", err)
 	}
-	c := &classifierGraph{net: net, input: make([]float32, batch*cfg.Dim()), per: make([]float64, batch)}
-	c.onehot = G.NewMatrix(net.Graph, G.Float32, G.WithShape(batch, cfg.Classes), G.WithName("onehot"),
-		G.WithValue(tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(batch, cfg.Classes))))
-	if c.loss, c.ce, err = nn.SoftmaxCrossEntropy(net.Out, c.onehot); err != nil {
-		return nil, err
-	}
-	if c.gradNodes, err = G.Grad(c.loss, net.Weights...); err != nil {
-		return nil, fmt.Errorf("train: differentiating the classifier's loss: %w", err)
-	}
-	c.vm = G.NewTapeMachine(net.Graph)
+	c.input, c.per = make([]float32, batch*cfg.Dim()), make([]float64, batch)
+	c.vm = G.NewTapeMachine(c.net.Graph)
 	return c, nil
 }
 

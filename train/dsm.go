@@ -1,7 +1,6 @@
 package train
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
@@ -95,20 +94,21 @@ type dsmGraph struct {
 }
 
 func newDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, error) {
-	var err error
-	for range nn.MaxGraphBuilds {
-		var d *dsmGraph
-		if d, err = buildDSMGraph(cfg, params, batch); err == nil {
-			return d, nil
+	d, err := nn.BuildChecked(func() (*dsmGraph, *G.ExprGraph, error) {
+		d, err := buildDSMGraph(cfg, params, batch)
+		if err != nil {
+			return nil, nil, err
 		}
-		if !errors.Is(err, nn.ErrHashCollision) {
-			return nil, err
-		}
+		return d, d.net.Graph, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: building the training graph: %w", err)
 	}
-	return nil, fmt.Errorf("train: building the training graph: %w", err)
+	d.vm = G.NewTapeMachine(d.net.Graph)
+	return d, nil
 }
 
-// buildDSMGraph is one try of newDSMGraph.
+// buildDSMGraph is one try of newDSMGraph: the graph, not yet compiled.
 func buildDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph, error) {
 	net, err := model.Build(cfg, params, batch, tensor.Float32)
 	if err != nil {
@@ -127,10 +127,6 @@ func buildDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph,
 	if d.gradNodes, err = G.Grad(d.loss, net.Weights...); err != nil {
 		return nil, fmt.Errorf("train: differentiating the loss: %w", err)
 	}
-	if err := nn.CheckHashes(g); err != nil {
-		return nil, err
-	}
-	d.vm = G.NewTapeMachine(g)
 	return d, nil
 }
 

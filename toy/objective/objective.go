@@ -21,6 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/ncsn-go/ncsn/nn"
 	"github.com/ncsn-go/ncsn/sde"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -249,6 +250,11 @@ func Train(c Config, data []float64, d int) (*Model, error) {
 	}
 	if _, err := G.Grad(loss, w...); err != nil {
 		return nil, fmt.Errorf("objective: differentiating the %s loss: %w", c.Kind, err)
+	}
+	// Gorgonia's own operators only: the hashes are fixed by the graph's
+	// shape, so a collision cannot be built away, only refused.
+	if err := nn.CheckHashes(g); err != nil {
+		return nil, fmt.Errorf("objective: %w", err)
 	}
 	vm := G.NewTapeMachine(g, G.BindDualValues(w...))
 	defer vm.Close()
