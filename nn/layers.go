@@ -97,15 +97,17 @@ func (op *chanBiasGradOp) Do(vs ...G.Value) (G.Value, error) {
 
 func pixelSum[T Float](g, out []T, s tensor.Shape) {
 	c, b, hw := s[0], s[1], s[2]*s[3]
-	for ch := 0; ch < c; ch++ {
-		for bi := 0; bi < b; bi++ {
-			var sum float64
-			for _, v := range g[(ch*b+bi)*hw:][:hw] {
-				sum += float64(v)
+	kernel.ParallelFor(c, func(lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			for bi := 0; bi < b; bi++ {
+				var sum float64
+				for _, v := range g[(ch*b+bi)*hw:][:hw] {
+					sum += float64(v)
+				}
+				out[bi*c+ch] = T(sum)
 			}
-			out[bi*c+ch] = T(sum)
 		}
-	}
+	})
 }
 
 // ScaleBatch is h·s with one scale per image: h (C,B,H,W), s (B). The score
@@ -291,11 +293,11 @@ func (op *concatOp) Do(vs ...G.Value) (G.Value, error) {
 	out := op.output(in[0].Dtype(), s, false)
 	n := in[0].Shape().TotalSize()
 	if in[0].Dtype() == tensor.Float32 {
-		copy(f32(out), f32(in[0]))
-		copy(f32(out)[n:], f32(in[1]))
+		parallelCopy(f32(out), f32(in[0]))
+		parallelCopy(f32(out)[n:], f32(in[1]))
 	} else {
-		copy(f64(out), f64(in[0]))
-		copy(f64(out)[n:], f64(in[1]))
+		parallelCopy(f64(out), f64(in[0]))
+		parallelCopy(f64(out)[n:], f64(in[1]))
 	}
 	return out, nil
 }
@@ -341,9 +343,9 @@ func (op *sliceChanOp) Do(vs ...G.Value) (G.Value, error) {
 	s[0] = op.to - op.from
 	out := op.output(in[0].Dtype(), s, false)
 	if in[0].Dtype() == tensor.Float32 {
-		copy(f32(out), f32(in[0])[op.from*per:op.to*per])
+		parallelCopy(f32(out), f32(in[0])[op.from*per:op.to*per])
 	} else {
-		copy(f64(out), f64(in[0])[op.from*per:op.to*per])
+		parallelCopy(f64(out), f64(in[0])[op.from*per:op.to*per])
 	}
 	return out, nil
 }
@@ -588,6 +590,17 @@ func (op *addOp) Do(vs ...G.Value) (G.Value, error) {
 		addInto(f64(in[0]), f64(in[1]), f64(out))
 	}
 	return out, nil
+}
+
+// parallelCopy is copy(dst, src) split over the cores in blocks of 64K
+// values: the channel concatenations copy megabytes, which one core leaves
+// the other waiting for.
+func parallelCopy[T Float](dst, src []T) {
+	const block = 1 << 16
+	n := min(len(dst), len(src))
+	kernel.ParallelFor((n+block-1)/block, func(lo, hi int) {
+		copy(dst[lo*block:min(hi*block, n)], src[lo*block:min(hi*block, n)])
+	})
 }
 
 func addInto[T Float](a, b, out []T) {

@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -259,5 +260,55 @@ func TestFlattenLayout(t *testing.T) {
 		if y[i] != want[i] {
 			t.Fatalf("%v, want %v", y, want)
 		}
+	}
+}
+
+// TestParallelCopyAndPixelSum: the split copy equals copy at lengths around
+// its block size, and the parallel per-channel sum gives the serial loop's
+// bits, on one core and on several.
+func TestParallelCopyAndPixelSum(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 8))
+	for _, procs := range []int{1, 2, 3} {
+		prev := runtime.GOMAXPROCS(procs)
+		for _, n := range []int{0, 1, 1<<16 - 1, 1 << 16, 1<<16 + 1, 3<<16 + 7} {
+			src := make([]float32, n)
+			for i := range src {
+				src[i] = float32(r.NormFloat64())
+			}
+			dst := make([]float32, n+3)
+			for i := range dst {
+				dst[i] = float32(math.NaN())
+			}
+			parallelCopy(dst, src)
+			for i := range src {
+				if dst[i] != src[i] {
+					t.Fatalf("GOMAXPROCS %d, n %d: dst[%d] = %g, want %g", procs, n, i, dst[i], src[i])
+				}
+			}
+			for i := n; i < len(dst); i++ {
+				if dst[i] == dst[i] {
+					t.Fatalf("GOMAXPROCS %d, n %d: wrote past the source (dst[%d])", procs, n, i)
+				}
+			}
+		}
+		s := tensor.Shape{5, 3, 4, 7}
+		g := make([]float32, s.TotalSize())
+		for i := range g {
+			g[i] = float32(r.NormFloat64())
+		}
+		got := make([]float32, 15)
+		pixelSum(g, got, s)
+		for ch := 0; ch < 5; ch++ {
+			for b := 0; b < 3; b++ {
+				var sum float64
+				for _, v := range g[(ch*3+b)*28:][:28] {
+					sum += float64(v)
+				}
+				if got[b*5+ch] != float32(sum) {
+					t.Fatalf("GOMAXPROCS %d: pixel sum [%d,%d] = %g, want %g", procs, b, ch, got[b*5+ch], sum)
+				}
+			}
+		}
+		runtime.GOMAXPROCS(prev)
 	}
 }
