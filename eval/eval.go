@@ -51,6 +51,10 @@ type Config struct {
 	Class      string
 	Guidance   float64
 	Classifier string
+	// Autoguide and AutoguideWeight guide the sampler away from a weaker
+	// score model, as cmd/sample's -autoguide and -autoguide-weight.
+	Autoguide       string
+	AutoguideWeight float64
 	// Device is where the score network runs when drawing, as
 	// cmd/sample's -device.
 	Device string
@@ -286,7 +290,7 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
 		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
 			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, ChurnSet: c.ChurnSet, Log: c.Log,
-			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Device: c.Device})
+			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device})
 		if err != nil {
 			return nil, 0, nil, err
 		}

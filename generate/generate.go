@@ -83,6 +83,13 @@ type Config struct {
 	Class      string
 	Guidance   float64
 	Classifier string
+	// Autoguide, a score model's checkpoint file or folder, guides the
+	// sampler away from that weaker model of the same data and noise (an
+	// earlier checkpoint of the same run, or a smaller network): the score
+	// is w s + (1 − w) s_guide for w = AutoguideWeight (sample.Autoguided;
+	// 0: DefaultAutoguidance). Every step then evaluates both networks.
+	Autoguide       string
+	AutoguideWeight float64
 	// Device is where the score network runs: "cpu"; "cuda", a GPU (a
 	// build with -tags gpu); or "" — the GPU where the build has the tag
 	// and one is found, else the CPU. The samplers' own arithmetic and the
@@ -131,6 +138,10 @@ func (c Config) validateDraw() error {
 		return fmt.Errorf("%w: -guidance goes with -class", ErrConfig)
 	case c.Guidance < 0 || math.IsNaN(c.Guidance) || math.IsInf(c.Guidance, 0):
 		return fmt.Errorf("%w: -guidance %g must be a finite number ≥ 0", ErrConfig, c.Guidance)
+	case c.Autoguide == "" && c.AutoguideWeight != 0:
+		return fmt.Errorf("%w: -autoguide-weight goes with -autoguide (the weaker model's checkpoint)", ErrConfig)
+	case c.AutoguideWeight != 0 && !(c.AutoguideWeight >= 1 && c.AutoguideWeight <= 100):
+		return fmt.Errorf("%w: -autoguide-weight %g must be a number from 1 (no guidance) to 100", ErrConfig, c.AutoguideWeight)
 	case c.Churn < 0 || math.IsNaN(c.Churn) || math.IsInf(c.Churn, 0):
 		return fmt.Errorf("%w: -churn %g must be a finite number ≥ 0", ErrConfig, c.Churn)
 	case c.ChurnMin < 0 || math.IsNaN(c.ChurnMin) || c.ChurnMax < 0 || math.IsNaN(c.ChurnMax) || (c.ChurnMax > 0 && c.ChurnMin > c.ChurnMax):
@@ -319,7 +330,12 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 		return nil, err
 	}
 	defer scorer.Close()
-	sc, labels, done, err := guide(st, c, scorer, batch)
+	main, perEval, closeGuide, err := autoguide(st, c, dev, scorer, batch)
+	if err != nil {
+		return nil, err
+	}
+	defer closeGuide()
+	sc, labels, done, err := guide(st, c, main, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +350,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	var evals int
 	ds, onDevice := scorer.(*model.DeviceScorer)
 	switch {
-	case onDevice && c.Sampler == "ald" && cons == nil && labels == nil && c.GIF == "":
+	case onDevice && c.Sampler == "ald" && cons == nil && labels == nil && c.GIF == "" && c.Autoguide == "":
 		if evals, err = annealedOnDevice(dev, ds, st, c, x, r); err != nil {
 			return nil, err
 		}
@@ -347,6 +363,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 			return nil, err
 		}
 	}
+	evals *= perEval // autoguidance: two networks per score
 	for i, v := range x {
 		x[i] = min(1, max(0, v))
 	}

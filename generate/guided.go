@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
@@ -15,6 +16,10 @@ import (
 // weights measured on MNIST (README, "Class-conditional samples") with 95%
 // of the samples of the class asked for; w = 1 (Bayes' rule) gave 81%.
 const DefaultGuidance = 8
+
+// DefaultAutoguidance is the autoguidance weight w when -autoguide is given
+// without -autoguide-weight.
+const DefaultAutoguidance = 2
 
 // DefaultClassifier is where Config.Classifier looks when it is empty: the
 // folder cmd/train -classifier writes to by default.
@@ -94,4 +99,48 @@ func guide(st *checkpoint.State, c Config, sc sample.Score, batch int) (sample.S
 		return cg.Gradient(x, labels, sigma, dst, nil)
 	})
 	return &sample.Guided{Base: sc, Guide: g, Weight: c.Guidance}, labels, func() { cg.Close() }, nil
+}
+
+// autoguide loads the weaker score model of -autoguide, checks that it fits
+// the model st, and returns the autoguided score over main with the network
+// evaluations per score (2) and the guide's closer, or main itself and 1
+// without -autoguide. The guide runs where main runs, on its EMA weights.
+func autoguide(st *checkpoint.State, c Config, dev *cuda.Device, main scorer, batch int) (sample.Score, int, func(), error) {
+	if c.Autoguide == "" {
+		return main, 1, func() {}, nil
+	}
+	path, err := checkpoint.Resolve(c.Autoguide)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
+	}
+	gst, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
+	}
+	m, gm := st.Model, gst.Model
+	switch {
+	case gm.IsClassifier():
+		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s is a classifier; it needs a score model of the same data (an earlier checkpoint, or a smaller network)", ErrConfig, path)
+	case gst.Dataset != st.Dataset:
+		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s was trained on %s, the model on %s", ErrConfig, path, gst.Dataset, st.Dataset)
+	case gm.Channels != m.Channels || gm.Height != m.Height || gm.Width != m.Width:
+		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s draws %d×%d×%d images, the model %d×%d×%d", ErrConfig, path, gm.Channels, gm.Height, gm.Width, m.Channels, m.Height, m.Width)
+	}
+	if err := sde.Compatible(gst.Process, st.Process); err != nil {
+		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s does not fit the model's noise: %v", ErrConfig, path, err)
+	}
+	g, err := newScorer(dev, gm, gst.EMA, batch)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	w := c.AutoguideWeight
+	if w == 0 {
+		w = DefaultAutoguidance
+	}
+	fmt.Fprintf(c.logw(), "autoguidance: w = %g, guided away from %s (step %d)\n", w, path, gst.Step)
+	per := 2
+	if w == 1 { // the main model alone: the guide is never evaluated
+		per = 1
+	}
+	return &sample.Autoguided{Main: main, Guide: g, Weight: w}, per, func() { g.Close() }, nil
 }
