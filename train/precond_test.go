@@ -225,8 +225,8 @@ func TestEDMPreset(t *testing.T) {
 	if d, _ := Preset("default", "mnist"); !reflect.DeepEqual(d, func() Config { c.Preset, c.PMean = "default", -0.8; return c }()) {
 		t.Errorf("the default and edm presets differ in more than P_mean:\n%+v\n%+v", d, c)
 	}
-	if l, _ := Preset("long", "mnist"); l.PMean != -1.2 || l.PStd != 1.2 {
-		t.Errorf("mnist long: P_mean %g, P_std %g, want EDM's (measured with them)", l.PMean, l.PStd)
+	if l, _ := Preset("long", "mnist"); l.PMean != -0.8 || l.PStd != 1.2 {
+		t.Errorf("mnist long: P_mean %g, P_std %g, want the default's −0.8, 1.2", l.PMean, l.PStd)
 	}
 	for _, name := range []string{"default", "long", "edm"} {
 		if f, _ := Preset(name, "fashion"); f.PMean != -1.2 || f.PStd != 1.2 {

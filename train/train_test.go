@@ -287,10 +287,9 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := Preset("long", "cifar10"); err == nil {
 		t.Error("-preset long accepted for cifar10")
 	}
-	// long is the edm recipe (MNIST's default but EDM's P_mean; Fashion's
-	// default) trained three times as long.
+	// long is the default recipe trained three times as long.
 	for _, ds := range []string{"mnist", "fashion"} {
-		def, err1 := Preset("edm", ds)
+		def, err1 := Preset("default", ds)
 		long, err2 := Preset("long", ds)
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: %v, %v", ds, err1, err2)
@@ -300,7 +299,7 @@ func TestConfigErrors(t *testing.T) {
 		}
 		long.Steps, long.Preset = def.Steps, def.Preset
 		if !reflect.DeepEqual(def, long) {
-			t.Errorf("%s: long preset differs from edm beyond its steps:\n%+v\n%+v", ds, long, def)
+			t.Errorf("%s: long preset differs from the default beyond its steps:\n%+v\n%+v", ds, long, def)
 		}
 	}
 	c := tinyConfig(t.TempDir())
