@@ -86,6 +86,9 @@ type Result struct {
 	Sampler       string  `json:"sampler,omitempty"`
 	Evals         int     `json:"evals,omitempty"`
 	SampleSeconds float64 `json:"sample_seconds,omitempty"`
+	// Autoguidance, when the sampler used it: the guide as given and w.
+	Autoguide       string  `json:"autoguide,omitempty"`
+	AutoguideWeight float64 `json:"autoguide_weight,omitempty"`
 	// Class-conditional samples: the fraction the classifier assigns to the
 	// class asked for, overall and per class asked for.
 	Guidance   float64      `json:"guidance,omitempty"`
@@ -157,6 +160,7 @@ func Run(c Config) (*Result, error) {
 	res.Dataset, res.Source = c.Dataset, c.Samples
 	if drawn != nil {
 		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, math.Round(drawn.Seconds*10)/10
+		res.Autoguide, res.AutoguideWeight = drawn.Autoguide, drawn.AutoguideWeight
 		if drawn.Labels != nil {
 			if err := res.rightClass(clf, imgs, drawn.Labels); err != nil {
 				return nil, err
@@ -471,6 +475,9 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%-34s %.2f%% on the %s test set\n", "classifier accuracy", 100*r.ClassifierAccuracy, r.Dataset)
 	if r.Sampler != "" {
 		fmt.Fprintf(w, "%-34s %s, %d network evaluations, %.1f s\n", "drawn by", r.Sampler, r.Evals, r.SampleSeconds)
+		if r.Autoguide != "" {
+			fmt.Fprintf(w, "%-34s w = %g, away from %s\n", "autoguidance", r.AutoguideWeight, r.Autoguide)
+		}
 	}
 	if r.PerClass != nil {
 		fmt.Fprintf(w, "%-34s %.1f%% (guidance w = %g)\n", "assigned the class asked for", 100*r.RightClass, r.Guidance)

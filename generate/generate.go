@@ -87,7 +87,8 @@ type Config struct {
 	// sampler away from that weaker model of the same data and noise (an
 	// earlier checkpoint of the same run, or a smaller network): the score
 	// is w s + (1 − w) s_guide for w = AutoguideWeight (sample.Autoguided;
-	// 0: DefaultAutoguidance). Every step then evaluates both networks.
+	// 0: DefaultAutoguidance; 1 to 100). Every step then evaluates both
+	// networks (except at w = 1, the unguided sampler).
 	Autoguide       string
 	AutoguideWeight float64
 	// Device is where the score network runs: "cpu"; "cuda", a GPU (a
@@ -221,6 +222,10 @@ type Result struct {
 	Seconds                 float64
 	Sampler                 string // the sampler that drew them
 	Evals                   int    // its network evaluations (each over all N images)
+	// Autoguide is the guide of autoguidance as given (Config.Autoguide) and
+	// AutoguideWeight its weight w ("" and 0: none).
+	Autoguide       string
+	AutoguideWeight float64
 	// Tiles come before the samples in the grid: the input of an inpainting
 	// (its missing part grey) and its mask, or the grey input of a
 	// colourisation.
@@ -350,7 +355,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	var evals int
 	ds, onDevice := scorer.(*model.DeviceScorer)
 	switch {
-	case onDevice && c.Sampler == "ald" && cons == nil && labels == nil && c.GIF == "" && c.Autoguide == "":
+	case onDevice && c.Sampler == "ald" && cons == nil && labels == nil && c.GIF == "" && perEval == 1:
 		if evals, err = annealedOnDevice(dev, ds, st, c, x, r); err != nil {
 			return nil, err
 		}
@@ -374,6 +379,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	fmt.Fprintf(c.Log, "sampler %s: %d network evaluations, %.1f s\n", c.Sampler, evals, secs)
 	res := &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
 		Seconds: secs, Sampler: c.Sampler, Evals: evals, Tiles: tiles, Labels: labels}
+	if ag, ok := main.(*sample.Autoguided); ok {
+		res.Autoguide, res.AutoguideWeight = c.Autoguide, ag.Weight
+	}
 	if labels != nil {
 		res.Cols = perClass
 	}

@@ -103,8 +103,9 @@ func guide(st *checkpoint.State, c Config, sc sample.Score, batch int) (sample.S
 
 // autoguide loads the weaker score model of -autoguide, checks that it fits
 // the model st, and returns the autoguided score over main with the network
-// evaluations per score (2) and the guide's closer, or main itself and 1
-// without -autoguide. The guide runs where main runs, on its EMA weights.
+// evaluations per score (2; 1 at w = 1, where the guide is never
+// evaluated) and the guide's closer, or main itself and 1 without
+// -autoguide. The guide runs where main runs, on its EMA weights.
 func autoguide(st *checkpoint.State, c Config, dev *cuda.Device, main scorer, batch int) (sample.Score, int, func(), error) {
 	if c.Autoguide == "" {
 		return main, 1, func() {}, nil
@@ -131,7 +132,7 @@ func autoguide(st *checkpoint.State, c Config, dev *cuda.Device, main scorer, ba
 	}
 	g, err := newScorer(dev, gm, gst.EMA, batch)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, 0, nil, fmt.Errorf("generate: -autoguide %s: %w", path, err)
 	}
 	w := c.AutoguideWeight
 	if w == 0 {

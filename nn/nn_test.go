@@ -268,8 +268,9 @@ func TestFlattenLayout(t *testing.T) {
 // bits, on one core and on several.
 func TestParallelCopyAndPixelSum(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 8))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
 	for _, procs := range []int{1, 2, 3} {
-		prev := runtime.GOMAXPROCS(procs)
+		runtime.GOMAXPROCS(procs)
 		for _, n := range []int{0, 1, 1<<16 - 1, 1 << 16, 1<<16 + 1, 3<<16 + 7} {
 			src := make([]float32, n)
 			for i := range src {
@@ -309,6 +310,5 @@ func TestParallelCopyAndPixelSum(t *testing.T) {
 				}
 			}
 		}
-		runtime.GOMAXPROCS(prev)
 	}
 }

@@ -11,10 +11,11 @@ import "fmt"
 //
 // the paper's D_guide + w (D_main − D_guide) written in scores (a denoiser
 // D = x + σ² s, and the weights sum to 1). Where the weak model errs in the
-// same direction as the main one, only less precisely, the difference points
-// towards the data: w > 1 sharpens the samples without the loss of variety
-// of classifier guidance. w = 1 is Main alone. Each score costs one
-// evaluation of each model.
+// same direction as the main one, only more, the difference points towards
+// the data: w > 1 sharpens the samples (the paper finds it keeps their
+// variety better than classifier guidance; on MNIST here a larger w still
+// trades variety for confidence: BENCHMARKS.md). w = 1 is Main alone and
+// never evaluates Guide; otherwise each score evaluates both models.
 type Autoguided struct {
 	Main, Guide Score
 	Weight      float64

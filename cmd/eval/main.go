@@ -61,7 +61,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eval: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	fs.Visit(func(f *flag.Flag) { c.ChurnSet = c.ChurnSet || f.Name == "churn" })
+	weightSet := false
+	fs.Visit(func(f *flag.Flag) {
+		c.ChurnSet = c.ChurnSet || f.Name == "churn"
+		weightSet = weightSet || f.Name == "autoguide-weight"
+	})
+	if weightSet && c.AutoguideWeight == 0 { // 0 is "unset" to generate
+		fmt.Fprintln(stderr, "eval: -autoguide-weight 0 must be a number from 1 (no guidance) to 100")
+		return 2
+	}
 	if c.Class == "" {
 		c.Guidance = 0
 	}

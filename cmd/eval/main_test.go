@@ -16,6 +16,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-dataset", "svhn", "-samples", "x"}, 1, "unknown dataset"},
 		{[]string{"-dataset", "mnist"}, 1, "no -samples"},
 		{[]string{"x"}, 2, "unexpected argument"},
+		{[]string{"-samples", "x", "-autoguide", "y", "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {

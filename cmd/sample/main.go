@@ -47,7 +47,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.Float64Var(&c.Guidance, "guidance", generate.DefaultGuidance, "with -class: the weight w of the classifier's gradient (1: Bayes' rule; larger: sharper classes; 0: unguided)")
 	fs.StringVar(&c.Classifier, "classifier", generate.DefaultClassifier, "with -class: the noise-conditional classifier's checkpoint (cmd/train -classifier)")
 	fs.StringVar(&c.Autoguide, "autoguide", "", "autoguidance: a weaker score model of the same data and noise (an earlier checkpoint of the run, or a smaller network) to guide away from; each step then evaluates both")
-	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, fmt.Sprintf("with -autoguide: the weight w of w·s + (1−w)·s_guide (1: no guidance; default %g)", float64(generate.DefaultAutoguidance)))
+	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, fmt.Sprintf("with -autoguide: the weight w of w·s + (1−w)·s_guide, from 1 (no guidance) to 100 (default %g)", float64(generate.DefaultAutoguidance)))
 	fs.StringVar(&c.Device, "device", "", "where the network runs: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
 	fs.StringVar(&c.GIF, "gif", "", "also write the sampling film as an animated GIF: the grid after every noise level (ald) or about every twelfth step (em, pc, ddpm, ddim, heun)")
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +60,10 @@ func run(args []string, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.ChurnSet = set["churn"]
+	if set["autoguide-weight"] && c.AutoguideWeight == 0 { // 0 is "unset" to generate
+		fmt.Fprintln(stderr, "sample: -autoguide-weight 0 must be a number from 1 (no guidance) to 100")
+		return 2
+	}
 	if c.Class != "" && !set["n"] {
 		c.N = 8
 	}

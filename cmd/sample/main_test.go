@@ -24,6 +24,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-ckpt", bad, "-n", "0"}, 1, "-n 0"},
 		{[]string{"-ckpt", bad, "-autoguide-weight", "2"}, 1, "-autoguide-weight goes with -autoguide"},
 		{[]string{"-ckpt", bad, "-autoguide", bad, "-autoguide-weight", "0.5"}, 1, "from 1 (no guidance) to 100"},
+		{[]string{"-ckpt", bad, "-autoguide", bad, "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
+		{[]string{"-ckpt", bad, "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
 	} {
 		var out bytes.Buffer
 		if code := run(tc.args, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {
