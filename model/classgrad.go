@@ -49,7 +49,7 @@ func newClassGradient(cfg Config, params Params, batch int, dtype tensor.Dtype) 
 		}
 		grads, err := G.Grad(cost, net.X)
 		if err != nil {
-			return nil, nil, fmt.Errorf("model: differentiating the classifier by its input: %w", err)
+			return nil, nil, fmt.Errorf("differentiating the classifier by its input: %w", err)
 		}
 		return &ClassGradient{net: net, onehot: onehot, ce: ce, grad: grads[0]}, g, nil
 	})

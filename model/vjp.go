@@ -47,7 +47,7 @@ func newVJPScorer(cfg Config, params Params, batch int, dtype tensor.Dtype) (*VJ
 		}
 		grads, err := G.Grad(cost, net.X)
 		if err != nil {
-			return nil, nil, fmt.Errorf("model: differentiating the score by its input: %w", err)
+			return nil, nil, fmt.Errorf("differentiating the score by its input: %w", err)
 		}
 		return &VJPScorer{net: net, probe: probe, grad: grads[0]}, g, nil
 	})

@@ -41,7 +41,7 @@ func newClassifierGraph(cfg model.Config, params model.Params, batch int) (*clas
 			return nil, nil, err
 		}
 		if c.gradNodes, err = G.Grad(c.loss, net.Weights...); err != nil {
-			return nil, nil, fmt.Errorf("train: differentiating the classifier's loss: %w", err)
+			return nil, nil, fmt.Errorf("differentiating the classifier's loss: %w", err)
 		}
 		return c, net.Graph, nil
 	})

@@ -125,7 +125,7 @@ func buildDSMGraph(cfg model.Config, params model.Params, batch int) (*dsmGraph,
 		return nil, err
 	}
 	if d.gradNodes, err = G.Grad(d.loss, net.Weights...); err != nil {
-		return nil, fmt.Errorf("train: differentiating the loss: %w", err)
+		return nil, fmt.Errorf("differentiating the loss: %w", err)
 	}
 	return d, nil
 }
