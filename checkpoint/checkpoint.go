@@ -1,6 +1,7 @@
 // Package checkpoint saves and loads training state: one self-checking file
 // per checkpoint (format version, configs, step, weights, EMA weights,
-// optimizer moments, RNG state, SHA-256 of it all), written atomically, with a
+// optimizer moments, an earlier EMA kept as autoguidance's guide where the
+// run keeps one, RNG state, SHA-256 of it all), written atomically, with a
 // `latest` pointer beside it.
 package checkpoint
 
@@ -24,8 +25,14 @@ import (
 	"github.com/ncsn-go/ncsn/sde"
 )
 
-// Version is the file format version this code writes and reads.
-const Version = 1
+// Version is the newest file format version this code writes and reads.
+// Version 2 adds an embedded guide (State.Guide) after the tensors; a state
+// without one is still written as version 1, which every earlier program
+// reads.
+const Version = 2
+
+// versionNoGuide is the format of a state without a guide.
+const versionNoGuide = 1
 
 var magic = [8]byte{'N', 'C', 'S', 'N', 'C', 'K', 'P', 'T'}
 
@@ -63,7 +70,10 @@ type State struct {
 	SampleEps     float64
 	SampleSteps   int
 	SampleChurn   float64
-	Step          int
+	// SampleAutoguide is the recommended autoguidance weight w for the
+	// checkpoint's own sampler, guided by Guide (0: none).
+	SampleAutoguide float64
+	Step            int
 	// AdamT is the optimizer's step count; M and V its moments, in Params order.
 	AdamT   int
 	Weights model.Params
@@ -73,6 +83,11 @@ type State struct {
 	// Arith names the arithmetic path that computed the state (convolution
 	// kernels and BLAS): a resume is bit-exact only on the same path.
 	Arith string
+	// Guide is the EMA weights as they were at step GuideStep of this run,
+	// kept for autoguidance (a less-trained version of the same network);
+	// nil and 0 when the run keeps none.
+	Guide     model.Params
+	GuideStep int
 }
 
 type header struct {
@@ -85,11 +100,14 @@ type header struct {
 	T       int             `json:"sample_steps,omitempty"`
 	Sampler string          `json:"sample_sampler,omitempty"`
 	Churn   float64         `json:"sample_churn,omitempty"`
+	Guided  float64         `json:"sample_autoguide,omitempty"`
 	Step    int             `json:"step"`
 	AdamT   int             `json:"adam_t"`
 	RNG     []byte          `json:"rng"`
 	Arith   string          `json:"arith,omitempty"`
-	Tensors []tensorInfo    `json:"tensors"`
+	// GuideStep > 0: the tensors are followed by the guide's (version 2).
+	GuideStep int          `json:"guide_step,omitempty"`
+	Tensors   []tensorInfo `json:"tensors"`
 }
 
 type tensorInfo struct {
@@ -110,7 +128,25 @@ func Encode(w io.Writer, s *State) error {
 			return fmt.Errorf("%w: EMA %s[%d] = %g", ErrNonFinite, p.Name, k, s.EMA[i].Data[k])
 		}
 	}
-	h := header{Model: s.Model, Dataset: s.Dataset, Process: s.processSpec(), Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Sampler: s.SampleSampler, Churn: s.SampleChurn, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG, Arith: s.Arith}
+	version := versionNoGuide
+	if s.Guide != nil {
+		if len(s.Guide) != len(s.Weights) || s.GuideStep <= 0 {
+			return fmt.Errorf("checkpoint: %d weights, %d guide tensors at step %d", len(s.Weights), len(s.Guide), s.GuideStep)
+		}
+		for i, p := range s.Guide {
+			if len(p.Data) != len(s.Weights[i].Data) {
+				return fmt.Errorf("checkpoint: guide tensor %s has %d values, the weights %d", p.Name, len(p.Data), len(s.Weights[i].Data))
+			}
+			if k := firstNonFinite(p.Data); k >= 0 {
+				return fmt.Errorf("%w: guide %s[%d] = %g", ErrNonFinite, p.Name, k, p.Data[k])
+			}
+		}
+		version = Version
+	}
+	h := header{Model: s.Model, Dataset: s.Dataset, Process: s.processSpec(), Sigmas: s.Sigmas, Train: s.Train, Eps: s.SampleEps, T: s.SampleSteps, Sampler: s.SampleSampler, Churn: s.SampleChurn, Guided: s.SampleAutoguide, Step: s.Step, AdamT: s.AdamT, RNG: s.RNG, Arith: s.Arith}
+	if s.Guide != nil {
+		h.GuideStep = s.GuideStep
+	}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
 	}
@@ -122,7 +158,7 @@ func Encode(w io.Writer, s *State) error {
 	mw := io.MultiWriter(w, sum)
 	var pre bytes.Buffer
 	pre.Write(magic[:])
-	binary.Write(&pre, binary.LittleEndian, uint32(Version))
+	binary.Write(&pre, binary.LittleEndian, uint32(version))
 	binary.Write(&pre, binary.LittleEndian, uint64(len(js)))
 	pre.Write(js)
 	if _, err := mw.Write(pre.Bytes()); err != nil {
@@ -153,6 +189,11 @@ func Encode(w io.Writer, s *State) error {
 			}
 		}
 	}
+	for _, p := range s.Guide {
+		if err := put(p.Data); err != nil {
+			return err
+		}
+	}
 	_, err = w.Write(sum.Sum(nil))
 	return err
 }
@@ -170,10 +211,11 @@ func Decode(r io.Reader) (*State, error) {
 	if !bytes.Equal(all[:8], magic[:]) {
 		return nil, fmt.Errorf("%w: not a checkpoint (bad magic)", ErrCorrupt)
 	}
-	if v := binary.LittleEndian.Uint32(all[8:12]); v > Version {
-		return nil, fmt.Errorf("%w (format version %d; this one reads version %d): update the program to use it", ErrNewer, v, Version)
-	} else if v != Version {
-		return nil, fmt.Errorf("%w: format version %d, this program reads version %d", ErrCorrupt, v, Version)
+	v := binary.LittleEndian.Uint32(all[8:12])
+	if v > Version {
+		return nil, fmt.Errorf("%w (format version %d; this one reads versions up to %d): update the program to use it", ErrNewer, v, Version)
+	} else if v < versionNoGuide {
+		return nil, fmt.Errorf("%w: format version %d, this program reads versions %d to %d", ErrCorrupt, v, versionNoGuide, Version)
 	}
 	body, tail := all[:len(all)-sha256.Size], all[len(all)-sha256.Size:]
 	if got := sha256.Sum256(body); !bytes.Equal(got[:], tail) {
@@ -190,6 +232,9 @@ func Decode(r io.Reader) (*State, error) {
 	if err := h.check(); err != nil {
 		return nil, err
 	}
+	if guided := h.GuideStep > 0; guided != (v == Version) {
+		return nil, fmt.Errorf("%w: format version %d with guide step %d", ErrCorrupt, v, h.GuideStep)
+	}
 	data := body[pre+int(hl):]
 	// The tensors' size follows from the architecture: check it against the
 	// file before allocating anything of that size.
@@ -197,7 +242,11 @@ func Decode(r io.Reader) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if want := 4 * 4 * uint64(size); uint64(len(data)) != want {
+	want := 4 * 4 * uint64(size)
+	if h.GuideStep > 0 {
+		want += 4 * uint64(size)
+	}
+	if uint64(len(data)) != want {
 		return nil, fmt.Errorf("%w: %d bytes of tensor data, the architecture needs %d", ErrCorrupt, len(data), want)
 	}
 	layout, err := model.Layout(h.Model)
@@ -207,7 +256,7 @@ func Decode(r io.Reader) (*State, error) {
 	if len(layout) != len(h.Tensors) {
 		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrCorrupt, len(h.Tensors), len(layout))
 	}
-	s := &State{Model: h.Model, Dataset: h.Dataset, Process: h.process(), Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, SampleSampler: h.Sampler, SampleChurn: h.Churn, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG, Arith: h.Arith}
+	s := &State{Model: h.Model, Dataset: h.Dataset, Process: h.process(), Sigmas: h.Sigmas, Train: h.Train, SampleEps: h.Eps, SampleSteps: h.T, SampleSampler: h.Sampler, SampleChurn: h.Churn, SampleAutoguide: h.Guided, Step: h.Step, AdamT: h.AdamT, RNG: h.RNG, Arith: h.Arith}
 	s.Weights, s.EMA = layout, layout.Clone()
 	get := func(x []float32) error {
 		if len(data) < 4*len(x) {
@@ -230,6 +279,14 @@ func Decode(r io.Reader) (*State, error) {
 			}
 		}
 		s.M, s.V = append(s.M, m), append(s.V, v)
+	}
+	if h.GuideStep > 0 {
+		s.Guide, s.GuideStep = layout.Clone(), h.GuideStep
+		for _, p := range s.Guide {
+			if err := get(p.Data); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if len(data) != 0 {
 		return nil, fmt.Errorf("%w: %d bytes after the last tensor", ErrCorrupt, len(data))
@@ -255,6 +312,9 @@ func (h *header) check() error {
 	}
 	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || len(h.Sampler) > 16 {
 		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g churn %g sampler %.20q", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps, h.Churn, h.Sampler)
+	}
+	if h.GuideStep < 0 || h.GuideStep > h.Step || !(h.Guided == 0 || h.Guided >= 1 && h.Guided <= 100) || h.Guided > 0 && h.GuideStep == 0 {
+		return fmt.Errorf("%w: guide step %d at step %d, autoguidance weight %g", ErrCorrupt, h.GuideStep, h.Step, h.Guided)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -50,6 +51,59 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, s) {
 		t.Fatal("decoded state differs")
+	}
+}
+
+// withGuide gives s a guide of its own, kept at step at, and recommends
+// autoguidance at w 2.
+func withGuide(s *State, at int) *State {
+	s.Guide, s.GuideStep, s.SampleAutoguide = s.EMA.Clone(), at, 2
+	for i := range s.Guide {
+		s.Guide[i].Data[len(s.Guide[i].Data)-1] -= float32(i + 1)
+	}
+	return s
+}
+
+// TestGuide: a state with its own guide is written as format version 2 and
+// read back whole; one without stays version 1 (what earlier programs
+// read); an inconsistent guide is refused before anything is written.
+func TestGuide(t *testing.T) {
+	s := withGuide(tinyState(t, 7), 4)
+	var b bytes.Buffer
+	if err := Encode(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if v := binary.LittleEndian.Uint32(b.Bytes()[8:12]); v != 2 {
+		t.Fatalf("format version %d, want 2", v)
+	}
+	got, err := Decode(bytes.NewReader(b.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatal("decoded state differs")
+	}
+	if v := binary.LittleEndian.Uint32(encoded(t)[8:12]); v != 1 {
+		t.Fatalf("a state without a guide written as version %d, want 1", v)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*State)
+		want string
+	}{
+		{"short-guide", func(s *State) { s.Guide = s.Guide[1:] }, "guide tensors"},
+		{"no-guide-step", func(s *State) { s.GuideStep = 0 }, "guide tensors at step 0"},
+		{"guide-size", func(s *State) { s.Guide[2].Data = s.Guide[2].Data[1:] }, "guide tensor"},
+		{"nan-guide", func(s *State) { s.Guide[1].Data[0] = float32(math.NaN()) }, "non-finite"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := withGuide(tinyState(t, 7), 4)
+			tc.edit(s)
+			var b bytes.Buffer
+			if err := Encode(&b, s); err == nil || !strings.Contains(err.Error(), tc.want) || b.Len() != 0 {
+				t.Fatalf("got %v (%d bytes written), want %q", err, b.Len(), tc.want)
+			}
+		})
 	}
 }
 
@@ -108,6 +162,11 @@ func TestCorrupt(t *testing.T) {
 	Encode(&ob, other)
 	ver := append([]byte(nil), good...)
 	ver[8] = 0
+	var gb bytes.Buffer
+	if err := Encode(&gb, withGuide(tinyState(t, 3), 2)); err != nil {
+		t.Fatal(err)
+	}
+	guided := gb.Bytes()
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -129,6 +188,12 @@ func TestCorrupt(t *testing.T) {
 		{"flipped-data", flip(len(good) - 100), "checksum"},
 		{"trailing", append(append([]byte(nil), good...), 0), "checksum"},
 		{"other-architecture", ob.Bytes(), "architecture"},
+		{"guide-step-without-guide", withHeader(t, good, func(h map[string]any) { h["guide_step"] = 2 }), "format version 1 with guide step 2"},
+		{"recommended-guide-missing", withHeader(t, good, func(h map[string]any) { h["sample_autoguide"] = 2 }), "autoguidance weight 2"},
+		{"guide-after-step", withHeader(t, guided, func(h map[string]any) { h["guide_step"] = 9 }), "guide step 9 at step 3"},
+		{"guide-weight-below-1", withHeader(t, guided, func(h map[string]any) { h["sample_autoguide"] = 0.5 }), "autoguidance weight 0.5"},
+		{"version-2-without-guide", withHeader(t, guided, func(h map[string]any) { delete(h, "guide_step"); delete(h, "sample_autoguide") }), "format version 2 with guide step 0"},
+		{"guide-truncated", withHeader(t, guided[:len(guided)-4], func(map[string]any) {}) /* the guide's last value cut */, "tensor data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), tc.name+".ckpt")
@@ -219,7 +284,7 @@ func TestNewerVersion(t *testing.T) {
 	if !errors.Is(err, ErrNewer) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("got %v", err)
 	}
-	if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "newer version") || !strings.Contains(err.Error(), "format version 2") {
+	if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "newer version") || !strings.Contains(err.Error(), fmt.Sprintf("format version %d", Version+1)) {
 		t.Fatalf("message %q", err)
 	}
 }

@@ -5,7 +5,9 @@
 // configuration, the diffusion process and the noise levels in the file's
 // metadata; Import turns such a file, or one PyTorch wrote for that
 // network, into a checkpoint that cmd/sample draws from and cmd/train can
-// resume from (with a fresh optimiser: the file holds no Adam state).
+// resume from (with a fresh optimiser: the file holds no Adam state). A
+// checkpoint's own autoguidance guide (checkpoint.State.Guide) and the
+// autoguidance it recommends stay behind.
 //
 // scripts/torch_safetensors.py reads the files on the Python side.
 package export

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ncsn-go/ncsn/checkpoint"
 )
 
 // TestAutoguidance: guided away from the run's own first checkpoint, the
@@ -70,6 +72,72 @@ func TestAutoguidanceErrors(t *testing.T) {
 		c.cfg.N, c.cfg.Steps, c.cfg.Sampler = 2, 3, "heun"
 		_, err := Draw(st, c.cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%+v: %v, want a one-line error with %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+// TestOwnGuide: a checkpoint that keeps a guide of its own run and
+// recommends autoguidance gets it with its own sampler, bit for bit what the
+// same weights as a separate -autoguide file give; "none" and another
+// sampler turn it off, "self" turns it on for any sampler, and
+// -autoguide-weight alone changes w.
+func TestOwnGuide(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	st := loadLatest(t, ck)
+	first := filepath.Join(ck, "ckpt-00000001.ckpt")
+	g, err := checkpoint.Load(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SampleSampler, st.SampleSteps, st.SampleChurn = "heun", 20, 10
+	plain := *st
+	st.Guide, st.GuideStep, st.SampleAutoguide = g.EMA, g.Step, 2
+	draw := func(st *checkpoint.State, c Config) *Result {
+		t.Helper()
+		c.N, c.Seed = 3, 2
+		res, err := Draw(st, c)
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		return res
+	}
+	var log strings.Builder
+	rec := draw(st, Config{Log: &log})
+	if !strings.Contains(log.String(), "autoguidance: w = 2, guided away from the checkpoint's own EMA of step 1") {
+		t.Fatalf("log: %q", log.String())
+	}
+	unguided := draw(&plain, Config{})
+	if rec.Evals != 2*unguided.Evals || rec.Autoguide != AutoguideSelf || rec.AutoguideWeight != 2 || rec.Sampler != "heun" {
+		t.Fatalf("recommended: %d evaluations (unguided %d), autoguide %q w %g, %s", rec.Evals, unguided.Evals, rec.Autoguide, rec.AutoguideWeight, rec.Sampler)
+	}
+	if file := draw(&plain, Config{Autoguide: first}); !slices.Equal(file.Images, rec.Images) {
+		t.Fatal("the own guide differs from the same weights given as a file")
+	}
+	if none := draw(st, Config{Autoguide: AutoguideNone}); !slices.Equal(none.Images, unguided.Images) || none.Autoguide != "" {
+		t.Fatal("-autoguide none is not the unguided sampler")
+	}
+	if w := draw(st, Config{AutoguideWeight: 1.5}); slices.Equal(w.Images, rec.Images) || w.AutoguideWeight != 1.5 || w.Evals != rec.Evals {
+		t.Fatal("-autoguide-weight 1.5 did not change the recommended w")
+	}
+	pc := draw(st, Config{Sampler: "pc", Steps: 10})
+	if pc2 := draw(&plain, Config{Sampler: "pc", Steps: 10}); pc.Evals != pc2.Evals || !slices.Equal(pc.Images, pc2.Images) {
+		t.Fatal("another sampler than the checkpoint's was autoguided unasked")
+	}
+	if self := draw(st, Config{Sampler: "pc", Steps: 10, Autoguide: AutoguideSelf}); self.Evals != 2*pc.Evals {
+		t.Fatalf("-sampler pc -autoguide self: %d evaluations, want %d", self.Evals, 2*pc.Evals)
+	}
+	for _, c := range []struct {
+		st   *checkpoint.State
+		cfg  Config
+		want string
+	}{
+		{&plain, Config{Autoguide: AutoguideSelf}, "keeps no guide"},
+		{st, Config{Autoguide: AutoguideNone, AutoguideWeight: 2}, "-autoguide none turns it off"},
+		{st, Config{Sampler: "pc", AutoguideWeight: 2}, "recommends no autoguidance for -sampler pc"},
+	} {
+		c.cfg.N = 2
+		if _, err := Draw(c.st, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: %v, want a one-line error with %q", c.cfg, err, c.want)
 		}
 	}

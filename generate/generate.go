@@ -87,8 +87,11 @@ type Config struct {
 	// sampler away from that weaker model of the same data and noise (an
 	// earlier checkpoint of the same run, or a smaller network): the score
 	// is w s + (1 − w) s_guide for w = AutoguideWeight (sample.Autoguided;
-	// 0: DefaultAutoguidance; 1 to 100). Every step then evaluates both
-	// networks (except at w = 1, the unguided sampler).
+	// 0: the checkpoint's recommendation, else DefaultAutoguidance; 1 to
+	// 100). AutoguideSelf is the guide the checkpoint keeps of its own run;
+	// "" is that guide where the checkpoint recommends it for the sampler
+	// in use (its own), else none; AutoguideNone is none. Every step then
+	// evaluates both networks (except at w = 1, the unguided sampler).
 	Autoguide       string
 	AutoguideWeight float64
 	// Device is where the score network runs: "cpu"; "cuda", a GPU (a
@@ -139,8 +142,8 @@ func (c Config) validateDraw() error {
 		return fmt.Errorf("%w: -guidance goes with -class", ErrConfig)
 	case c.Guidance < 0 || math.IsNaN(c.Guidance) || math.IsInf(c.Guidance, 0):
 		return fmt.Errorf("%w: -guidance %g must be a finite number ≥ 0", ErrConfig, c.Guidance)
-	case c.Autoguide == "" && c.AutoguideWeight != 0:
-		return fmt.Errorf("%w: -autoguide-weight goes with -autoguide (the weaker model's checkpoint)", ErrConfig)
+	case c.Autoguide == AutoguideNone && c.AutoguideWeight != 0:
+		return fmt.Errorf("%w: -autoguide-weight goes with autoguidance, and -autoguide none turns it off", ErrConfig)
 	case c.AutoguideWeight != 0 && !(c.AutoguideWeight >= 1 && c.AutoguideWeight <= 100):
 		return fmt.Errorf("%w: -autoguide-weight %g must be a number from 1 (no guidance) to 100", ErrConfig, c.AutoguideWeight)
 	case c.Churn < 0 || math.IsNaN(c.Churn) || math.IsInf(c.Churn, 0):
@@ -301,6 +304,18 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 		if !c.ChurnSet && c.Churn == 0 {
 			c.Churn = st.SampleChurn
 		}
+		if c.Autoguide == "" && st.SampleAutoguide > 0 && st.Guide != nil {
+			c.Autoguide = AutoguideSelf
+			if c.AutoguideWeight == 0 {
+				c.AutoguideWeight = st.SampleAutoguide
+			}
+		}
+	}
+	switch {
+	case c.Autoguide == "" && c.AutoguideWeight != 0:
+		return nil, fmt.Errorf("%w: -autoguide-weight goes with -autoguide (the weaker model's checkpoint, or self); this checkpoint recommends no autoguidance for -sampler %s", ErrConfig, c.Sampler)
+	case c.Autoguide == AutoguideNone:
+		c.Autoguide = ""
 	}
 	batch := c.Batch
 	if batch == 0 {

@@ -101,44 +101,67 @@ func guide(st *checkpoint.State, c Config, sc sample.Score, batch int) (sample.S
 	return &sample.Guided{Base: sc, Guide: g, Weight: c.Guidance}, labels, func() { cg.Close() }, nil
 }
 
-// autoguide loads the weaker score model of -autoguide, checks that it fits
-// the model st, and returns the autoguided score over main with the network
+// Autoguide's two names that are not files: the checkpoint's own guide
+// (checkpoint.State.Guide, the EMA of an earlier step of its run), and no
+// autoguidance even where the checkpoint recommends it.
+const (
+	AutoguideSelf = "self"
+	AutoguideNone = "none"
+)
+
+// autoguide loads the weaker score model of -autoguide (a checkpoint, or
+// the model's own guide for AutoguideSelf), checks that it fits the model
+// st, and returns the autoguided score over main with the network
 // evaluations per score (2; 1 at w = 1, where the guide is never
 // evaluated) and the guide's closer, or main itself and 1 without
 // -autoguide. The guide runs where main runs, on its EMA weights.
 func autoguide(st *checkpoint.State, c Config, dev *cuda.Device, main scorer, batch int) (sample.Score, int, func(), error) {
-	if c.Autoguide == "" {
+	var (
+		gm      = st.Model
+		weights = st.Guide
+		name    string
+	)
+	switch c.Autoguide {
+	case "":
 		return main, 1, func() {}, nil
+	case AutoguideSelf:
+		if st.Guide == nil {
+			return nil, 0, nil, fmt.Errorf("%w: -autoguide self: the checkpoint keeps no guide of its own (train with -guide-at, or give a weaker checkpoint)", ErrConfig)
+		}
+		name = fmt.Sprintf("the checkpoint's own EMA of step %d", st.GuideStep)
+	default:
+		path, err := checkpoint.Resolve(c.Autoguide)
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
+		}
+		gst, err := checkpoint.Load(path)
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
+		}
+		m := st.Model
+		gm, weights = gst.Model, gst.EMA
+		switch {
+		case gm.IsClassifier():
+			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s is a classifier; it needs a score model of the same data (an earlier checkpoint, or a smaller network)", ErrConfig, path)
+		case gst.Dataset != st.Dataset:
+			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s was trained on %s, the model on %s", ErrConfig, path, gst.Dataset, st.Dataset)
+		case gm.Channels != m.Channels || gm.Height != m.Height || gm.Width != m.Width:
+			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s draws %d×%d×%d images, the model %d×%d×%d", ErrConfig, path, gm.Channels, gm.Height, gm.Width, m.Channels, m.Height, m.Width)
+		}
+		if err := sde.Compatible(gst.Process, st.Process); err != nil {
+			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s does not fit the model's noise: %v", ErrConfig, path, err)
+		}
+		name = fmt.Sprintf("%s (step %d)", path, gst.Step)
 	}
-	path, err := checkpoint.Resolve(c.Autoguide)
+	g, err := newScorer(dev, gm, weights, batch)
 	if err != nil {
-		return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
-	}
-	gst, err := checkpoint.Load(path)
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
-	}
-	m, gm := st.Model, gst.Model
-	switch {
-	case gm.IsClassifier():
-		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s is a classifier; it needs a score model of the same data (an earlier checkpoint, or a smaller network)", ErrConfig, path)
-	case gst.Dataset != st.Dataset:
-		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s was trained on %s, the model on %s", ErrConfig, path, gst.Dataset, st.Dataset)
-	case gm.Channels != m.Channels || gm.Height != m.Height || gm.Width != m.Width:
-		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s draws %d×%d×%d images, the model %d×%d×%d", ErrConfig, path, gm.Channels, gm.Height, gm.Width, m.Channels, m.Height, m.Width)
-	}
-	if err := sde.Compatible(gst.Process, st.Process); err != nil {
-		return nil, 0, nil, fmt.Errorf("%w: -autoguide %s does not fit the model's noise: %v", ErrConfig, path, err)
-	}
-	g, err := newScorer(dev, gm, gst.EMA, batch)
-	if err != nil {
-		return nil, 0, nil, fmt.Errorf("generate: -autoguide %s: %w", path, err)
+		return nil, 0, nil, fmt.Errorf("generate: -autoguide %s: %w", c.Autoguide, err)
 	}
 	w := c.AutoguideWeight
 	if w == 0 {
 		w = DefaultAutoguidance
 	}
-	fmt.Fprintf(c.logw(), "autoguidance: w = %g, guided away from %s (step %d)\n", w, path, gst.Step)
+	fmt.Fprintf(c.logw(), "autoguidance: w = %g, guided away from %s\n", w, name)
 	per := 2
 	if w == 1 { // the main model alone: the guide is never evaluated
 		per = 1

@@ -217,13 +217,18 @@ func TestEDMPreset(t *testing.T) {
 			t.Errorf("mnist %s: %v, %+v", name, err, p)
 		}
 	}
-	// The default is edm with P_mean moved up from EDM's −1.2 to −0.8
-	// (MNIST only); edm keeps EDM's.
+	// The default is edm with P_mean moved up from EDM's −1.2 to −0.8,
+	// 3600 steps saved every 400, and Heun at half the steps and churn
+	// autoguided by its half-way EMA (MNIST only); edm keeps EDM's.
 	if pm, ps := c.LogNormal(); pm != -1.2 || ps != 1.2 {
 		t.Errorf("edm: P_mean %g, P_std %g, want EDM's −1.2, 1.2", pm, ps)
 	}
-	if d, _ := Preset("default", "mnist"); !reflect.DeepEqual(d, func() Config { c.Preset, c.PMean = "default", -0.8; return c }()) {
-		t.Errorf("the default and edm presets differ in more than P_mean:\n%+v\n%+v", d, c)
+	if d, _ := Preset("default", "mnist"); !reflect.DeepEqual(d, func() Config {
+		c.Preset, c.PMean, c.Steps, c.SaveEvery = "default", -0.8, 3600, 400
+		c.SampleSteps, c.SampleChurn, c.SampleAutoguide = 150, 60, 2
+		return c
+	}()) {
+		t.Errorf("the default and edm presets differ in more than P_mean, steps and sampler:\n%+v\n%+v", d, c)
 	}
 	if l, _ := Preset("long", "mnist"); l.PMean != -0.8 || l.PStd != 1.2 {
 		t.Errorf("mnist long: P_mean %g, P_std %g, want the default's −0.8, 1.2", l.PMean, l.PStd)

@@ -65,6 +65,33 @@ type run struct {
 	arith   string        // the arithmetic path of this process
 	ckpt    string        // the newest checkpoint of the run, saved or resumed from
 	dp      *dataParallel // nil for one process
+	// guide is the EMA as it was at step guideStep (Config.GuideAt); nil
+	// until the run has passed that step.
+	guide     model.Params
+	guideStep int
+}
+
+// guideStep is the step at which a run keeps its EMA as the guide (0: none).
+func (c Config) guideStep() int {
+	if c.GuideAt <= 0 {
+		return 0
+	}
+	return max(1, int(math.Round(c.GuideAt*float64(c.Steps))))
+}
+
+// keepGuide keeps the EMA as the guide when the run is at the guide's step
+// of its current -steps. A run resumed with more steps thus moves its guide
+// to the new fraction while that is still ahead, and keeps the one it has
+// otherwise.
+func (r *run) keepGuide(g objective) error {
+	if k := r.cfg.guideStep(); k == 0 || r.step != k || r.guideStep == k {
+		return nil
+	}
+	if err := syncFrom(g, r); err != nil {
+		return err
+	}
+	r.guide, r.guideStep = r.ema.Clone(), r.step
+	return nil
 }
 
 // lockName is the lock file that keeps a second trainer out of a folder.
@@ -285,8 +312,12 @@ func start(cfg Config) (*run, error) {
 	case len(sigmas) > 0 && !cfg.SigmasFromData:
 		what += fmt.Sprintf(" on NCSN's %d levels, σ %g → %g", len(sigmas), sigmas[0], sigmas[len(sigmas)-1])
 	}
-	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s\n",
-		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg))
+	guide := ""
+	if k := cfg.guideStep(); k > 0 {
+		guide = fmt.Sprintf(", the EMA of step %d kept as autoguidance's guide", k)
+	}
+	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
+		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
 	return r, nil
 }
 
@@ -348,7 +379,7 @@ func emaNote(cfg Config) string {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "p-mean", "p-std", "size", "grey", "flip"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "p-mean", "p-std", "size", "grey", "flip", "guide-at"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -430,6 +461,8 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.Grey, saved.Grey
 		case "flip":
 			a, b = cfg.Flip, saved.Flip
+		case "guide-at":
+			a, b = cfg.GuideAt, saved.GuideAt
 		}
 		if a != b {
 			sep := " "
@@ -451,7 +484,7 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	}
 	keep.DataParallel = cfg.DataParallel
 	keep.Model = st.Model
-	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log, arith: ArithPath(), ckpt: path}
+	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log, arith: ArithPath(), ckpt: path, guide: st.Guide, guideStep: st.GuideStep}
 	r.opt = &optim.Adam{LR: keep.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: st.AdamT, M: st.M, V: st.V}
 	r.pcg = &rand.PCG{}
 	if err := r.pcg.UnmarshalBinary(st.RNG); err != nil {
@@ -491,12 +524,16 @@ func (r *run) state(elapsed float64) (*checkpoint.State, error) {
 			return nil, err
 		}
 	}
-	return &checkpoint.State{
+	st := &checkpoint.State{
 		Model: r.cfg.Model, Dataset: r.cfg.Dataset, Process: proc.Spec(), Sigmas: r.sigmas, Train: js,
 		SampleEps: r.cfg.SampleEps, SampleSteps: r.cfg.SampleSteps, SampleSampler: r.cfg.SampleSampler, SampleChurn: r.cfg.SampleChurn,
 		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
 		Arith: r.arith,
-	}, nil
+	}
+	if r.guide != nil { // the recommendation of autoguidance goes with its guide
+		st.Guide, st.GuideStep, st.SampleAutoguide = r.guide, r.guideStep, r.cfg.SampleAutoguide
+	}
+	return st, nil
 }
 
 func (r *run) save(elapsed float64) (string, error) {
@@ -591,6 +628,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	t0 := time.Now()
 	firstStep := r.step
 	lastSaved := r.step
+	if err := r.keepGuide(g); err != nil { // resumed at the guide's step
+		return nil, err
+	}
 	for r.step < cfg.Steps {
 		stop := ctx.Err() != nil
 		if stop && r.dp == nil {
@@ -650,6 +690,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			}
 		}
 		r.step++
+		if err := r.keepGuide(g); err != nil {
+			return nil, err
+		}
 		res.Step, res.Loss = r.step, loss
 		secs := time.Since(t0).Seconds()
 		ips := float64((r.step-firstStep)*cfg.Batch) / secs

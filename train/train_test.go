@@ -184,6 +184,119 @@ func TestScheduleResumes(t *testing.T) {
 	}
 }
 
+// TestGuideKept: GuideAt keeps the EMA of its step in every later
+// checkpoint (bit-identical to that step's EMA, and not the latest EMA), with
+// the recommended autoguidance weight; earlier checkpoints have none; a
+// resume across the guide's step keeps the same guide, and a longer resume
+// after it keeps it too. Without GuideAt nothing changes.
+func TestGuideKept(t *testing.T) {
+	guided := func(dir string, steps int) Config {
+		c := tinyConfig(dir)
+		c.Steps, c.SaveEvery, c.GuideAt, c.SampleAutoguide = steps, 1, 0.5, 2
+		return c
+	}
+	a := t.TempDir()
+	var log bytes.Buffer
+	ca := guided(a, 6)
+	ca.Log = &log
+	if _, err := Run(context.Background(), ca); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "the EMA of step 3 kept as autoguidance's guide") {
+		t.Fatalf("first line: %q", strings.SplitN(log.String(), "\n", 2)[0])
+	}
+	load := func(dir string, step int) *checkpoint.State {
+		t.Helper()
+		st, err := checkpoint.Load(filepath.Join(dir, checkpoint.FileName(step)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	at3 := load(a, 3)
+	for step := 1; step <= 6; step++ {
+		st := load(a, step)
+		if step < 3 {
+			if st.Guide != nil || st.GuideStep != 0 || st.SampleAutoguide != 0 {
+				t.Fatalf("step %d: a guide of step %d before its step", step, st.GuideStep)
+			}
+			continue
+		}
+		if st.GuideStep != 3 || st.SampleAutoguide != 2 || !reflect.DeepEqual(st.Guide, at3.EMA) {
+			t.Fatalf("step %d: guide of step %d, w %g, equal to step 3's EMA: %v", step, st.GuideStep, st.SampleAutoguide, reflect.DeepEqual(st.Guide, at3.EMA))
+		}
+	}
+	if reflect.DeepEqual(load(a, 6).EMA, at3.EMA) {
+		t.Fatal("the EMA never moved after the guide's step")
+	}
+	// Stopped at step 2 (its checkpoint alone), resumed to 6: the same
+	// guide, bit for bit.
+	b := t.TempDir()
+	copyFile(t, filepath.Join(a, checkpoint.FileName(2)), filepath.Join(b, checkpoint.FileName(2)))
+	if _, err := Run(context.Background(), guided(b, 6)); err != nil {
+		t.Fatal(err)
+	}
+	if sb := final(t, b); sb.GuideStep != 3 || !reflect.DeepEqual(sb.Guide, at3.EMA) || !reflect.DeepEqual(sb.EMA, load(a, 6).EMA) {
+		t.Fatalf("resumed run: guide of step %d, differs from the uninterrupted run's", sb.GuideStep)
+	}
+	// A run of 2 steps keeps its guide at step 1; resumed to 6 the guide
+	// moves to step 3; resumed at step 6 to 12 it moves to step 6 (now);
+	// resumed at 12 to 14 (guide step 7, passed) it stays.
+	c := t.TempDir()
+	for _, tc := range []struct{ steps, guide int }{{2, 1}, {6, 3}, {12, 6}, {14, 6}} {
+		if _, err := Run(context.Background(), guided(c, tc.steps)); err != nil {
+			t.Fatal(err)
+		}
+		sc := final(t, c)
+		want := load(c, tc.guide).EMA
+		if sc.Step != tc.steps || sc.GuideStep != tc.guide || !reflect.DeepEqual(sc.Guide, want) {
+			t.Fatalf("-steps %d: at step %d, guide of step %d, want %d", tc.steps, sc.Step, sc.GuideStep, tc.guide)
+		}
+	}
+	// A contradicting -guide-at on resume is refused.
+	cm := guided(b, 14)
+	cm.GuideAt, cm.Set = 0.25, map[string]bool{"guide-at": true}
+	if _, err := Run(context.Background(), cm); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-guide-at 0.5") {
+		t.Fatalf("other -guide-at: %v", err)
+	}
+	// Without GuideAt: no guide, the same training.
+	d := tinyConfig(t.TempDir())
+	d.SaveEvery = 1
+	if _, err := Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if sd := final(t, d.CkptDir); sd.Guide != nil || !reflect.DeepEqual(sd.EMA, load(a, 6).EMA) {
+		t.Fatal("without -guide-at: a guide, or other weights")
+	}
+}
+
+// TestKeepGuide: the MNIST default recommends autoguidance by its guide;
+// -guide-at 0 gives it up for the unguided sampler at the same cost.
+func TestKeepGuide(t *testing.T) {
+	c, err := Preset("default", "mnist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.GuideAt != 0.5 || c.SampleAutoguide != 2 || c.SampleSampler != "heun" || c.SampleSteps != 150 || c.SampleChurn != 60 {
+		t.Fatalf("default: guide at %g, w %g, %s %d churn %g", c.GuideAt, c.SampleAutoguide, c.SampleSampler, c.SampleSteps, c.SampleChurn)
+	}
+	c.KeepGuide(0)
+	if c.GuideAt != 0 || c.SampleAutoguide != 0 || c.SampleSteps != 300 || c.SampleChurn != 120 {
+		t.Fatalf("-guide-at 0: guide at %g, w %g, %d steps churn %g", c.GuideAt, c.SampleAutoguide, c.SampleSteps, c.SampleChurn)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = Preset("default", "mnist")
+	if err := c.UseClassifier(); err != nil || c.GuideAt != 0 || c.SampleAutoguide != 0 {
+		t.Fatalf("classifier: %v, guide at %g, w %g", err, c.GuideAt, c.SampleAutoguide)
+	}
+	c, _ = Preset("default", "mnist")
+	if err := c.UseSDE("vp"); err != nil || c.SampleAutoguide != 0 || c.SampleSampler != "" {
+		t.Fatalf("-sde vp: %v, w %g, sampler %q", err, c.SampleAutoguide, c.SampleSampler)
+	}
+}
+
 func TestResumeMismatch(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Run(context.Background(), tinyConfig(dir)); err != nil {
@@ -274,6 +387,11 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.LRWarmup = -1 },
 		func(c *Config) { c.LRDecay = "linear" },
 		func(c *Config) { c.EMADecay = 1 },
+		func(c *Config) { c.GuideAt = 1 },
+		func(c *Config) { c.GuideAt = -0.5 },
+		func(c *Config) { c.GuideAt = math.NaN() },
+		func(c *Config) { c.SampleAutoguide = 2 },                   // no guide kept
+		func(c *Config) { c.GuideAt, c.SampleAutoguide = 0.5, 0.5 }, // w below 1
 	} {
 		c := tinyConfig(t.TempDir())
 		mod(&c)
@@ -287,15 +405,21 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := Preset("long", "cifar10"); err == nil {
 		t.Error("-preset long accepted for cifar10")
 	}
-	// long is the default recipe trained three times as long.
+	// long is the default recipe trained for 12,000 steps.
 	for _, ds := range []string{"mnist", "fashion"} {
 		def, err1 := Preset("default", ds)
 		long, err2 := Preset("long", ds)
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: %v, %v", ds, err1, err2)
 		}
-		if long.Steps != 3*def.Steps {
-			t.Errorf("%s: long preset %d steps, want %d", ds, long.Steps, 3*def.Steps)
+		if long.Steps != 12000 {
+			t.Errorf("%s: long preset %d steps, want 12000", ds, long.Steps)
+		}
+		if ds == "mnist" { // sampled as measured: Heun 300/120, unguided (its guide is kept)
+			if long.SampleSteps != 300 || long.SampleChurn != 120 || long.SampleAutoguide != 0 || long.GuideAt != 0.5 {
+				t.Errorf("mnist long samples by %d steps, churn %g, autoguidance %g, guide at %g", long.SampleSteps, long.SampleChurn, long.SampleAutoguide, long.GuideAt)
+			}
+			long.SampleSteps, long.SampleChurn, long.SampleAutoguide = def.SampleSteps, def.SampleChurn, def.SampleAutoguide
 		}
 		long.Steps, long.Preset = def.Steps, def.Preset
 		if !reflect.DeepEqual(def, long) {
@@ -391,5 +515,16 @@ func TestFlipRows(t *testing.T) {
 	flipRows(img, 3)
 	if want := []float32{3, 2, 1, 6, 5, 4}; !reflect.DeepEqual(img, want) {
 		t.Fatalf("flipped %v, want %v", img, want)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -50,8 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Class, "class", "", "draw class-conditional samples (-n of each class), as cmd/sample's -class, and report how many the classifier assigns to the class asked for")
 	fs.Float64Var(&c.Guidance, "guidance", generate.DefaultGuidance, "with -class: the guidance weight w, as cmd/sample's")
 	fs.StringVar(&c.Classifier, "classifier", "", "with -class: the noise-conditional classifier's checkpoint (default "+generate.DefaultClassifier+")")
-	fs.StringVar(&c.Autoguide, "autoguide", "", "autoguidance when drawing: the weaker score model's checkpoint, as cmd/sample's -autoguide")
-	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, "with -autoguide: the weight w, as cmd/sample's")
+	fs.StringVar(&c.Autoguide, "autoguide", "", "autoguidance when drawing: the weaker score model's checkpoint, self or none, as cmd/sample's -autoguide (default: the checkpoint's recommendation)")
+	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, "autoguidance's weight w, as cmd/sample's")
 	fs.StringVar(&c.Device, "device", "", "where the network runs when drawing: cpu, or cuda (build with -tags gpu), as cmd/sample's")
 	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
 	if err := fs.Parse(args); err != nil {

@@ -22,7 +22,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "g.png")}, 1, bad},
 		{[]string{"-ckpt", dir}, 1, "no checkpoint"},
 		{[]string{"-ckpt", bad, "-n", "0"}, 1, "-n 0"},
-		{[]string{"-ckpt", bad, "-autoguide-weight", "2"}, 1, "-autoguide-weight goes with -autoguide"},
+		{[]string{"-ckpt", bad, "-autoguide", "none", "-autoguide-weight", "2"}, 1, "-autoguide none turns it off"},
 		{[]string{"-ckpt", bad, "-autoguide", bad, "-autoguide-weight", "0.5"}, 1, "from 1 (no guidance) to 100"},
 		{[]string{"-ckpt", bad, "-autoguide", bad, "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
 		{[]string{"-ckpt", bad, "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},

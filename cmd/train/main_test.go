@@ -39,6 +39,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-p-std", "1", "-sigma-dist", "uniform", "-ckpt-dir", dir}, 2, "this run's σ's are not log-normal"},
 		{[]string{"-p-std", "0", "-ckpt-dir", dir}, 2, "-p-std 0 must be positive"},
 		{[]string{"-p-mean", "NaN", "-ckpt-dir", dir}, 1, "-p-mean NaN must be a number in"},
+		{[]string{"-guide-at", "1", "-ckpt-dir", dir}, 1, "-guide-at 1 must be a fraction of -steps in (0, 1)"},
+		{[]string{"-guide-at", "0.5", "-classifier", "-ckpt-dir", dir}, 1, "-guide-at keeps a score model's guide"},
 		{[]string{"-levels", "20", "-sigmas-from-data", "-ckpt-dir", dir}, 2, "does not go with -sigma-max or -levels"},
 		{[]string{"-levels", "20", "-sde", "ve", "-ckpt-dir", dir}, 2, "-sde ve is continuous in time"},
 		{[]string{"-sigma-max", "5", "-sde", "vp", "-ckpt-dir", dir}, 2, "-sde vp has no σ"},
