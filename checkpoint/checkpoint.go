@@ -147,6 +147,10 @@ func Encode(w io.Writer, s *State) error {
 	if s.Guide != nil {
 		h.GuideStep = s.GuideStep
 	}
+	// Never write what Decode would refuse.
+	if err := h.check(); err != nil {
+		return fmt.Errorf("checkpoint: refusing to write an unreadable state: %w", err)
+	}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
 	}
@@ -326,6 +330,16 @@ func (h *header) process() sde.Spec {
 		return *h.Process
 	}
 	return sde.Spec{Name: "ncsn", Sigmas: h.Sigmas}
+}
+
+// DropGuide removes the guide and the autoguidance recommended with it; a
+// recommended Heun sampler then keeps its cost unguided, at twice its
+// steps and S_churn (the setting it halved for the guide's evaluations).
+func (s *State) DropGuide() {
+	if s.SampleAutoguide != 0 {
+		s.SampleSteps, s.SampleChurn = 2*s.SampleSteps, 2*s.SampleChurn
+	}
+	s.Guide, s.GuideStep, s.SampleAutoguide = nil, 0, 0
 }
 
 // processSpec is the process to record: none for an NCSN ladder that Sigmas

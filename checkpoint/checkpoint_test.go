@@ -95,6 +95,9 @@ func TestGuide(t *testing.T) {
 		{"no-guide-step", func(s *State) { s.GuideStep = 0 }, "guide tensors at step 0"},
 		{"guide-size", func(s *State) { s.Guide[2].Data = s.Guide[2].Data[1:] }, "guide tensor"},
 		{"nan-guide", func(s *State) { s.Guide[1].Data[0] = float32(math.NaN()) }, "non-finite"},
+		{"guide-after-step", func(s *State) { s.GuideStep = 8 }, "refusing to write an unreadable state"},
+		{"weight-below-1", func(s *State) { s.SampleAutoguide = 0.5 }, "refusing to write an unreadable state"},
+		{"recommended-without-guide", func(s *State) { s.Guide, s.GuideStep = nil, 0 }, "refusing to write an unreadable state"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := withGuide(tinyState(t, 7), 4)
@@ -104,6 +107,25 @@ func TestGuide(t *testing.T) {
 				t.Fatalf("got %v (%d bytes written), want %q", err, b.Len(), tc.want)
 			}
 		})
+	}
+}
+
+// TestDropGuide: without its guide a state recommends the Heun sampler it
+// halved for the guide at its full steps and churn, and nothing else moves.
+func TestDropGuide(t *testing.T) {
+	s := withGuide(tinyState(t, 7), 4)
+	s.SampleSampler, s.SampleSteps, s.SampleChurn = "heun", 150, 60
+	s.DropGuide()
+	if s.Guide != nil || s.GuideStep != 0 || s.SampleAutoguide != 0 || s.SampleSteps != 300 || s.SampleChurn != 120 || s.SampleSampler != "heun" {
+		t.Fatalf("dropped: guide %v step %d w %g, %s %d churn %g", s.Guide != nil, s.GuideStep, s.SampleAutoguide, s.SampleSampler, s.SampleSteps, s.SampleChurn)
+	}
+	s.DropGuide() // no recommendation left: nothing doubles again
+	if s.SampleSteps != 300 || s.SampleChurn != 120 {
+		t.Fatalf("dropped twice: %d steps, churn %g", s.SampleSteps, s.SampleChurn)
+	}
+	var b bytes.Buffer
+	if err := Encode(&b, s); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -34,6 +34,13 @@ func FuzzDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	g := good.Bytes()
+	guided := *st // version 2: the same with a guide of its own
+	guided.Guide, guided.GuideStep, guided.SampleAutoguide = w.Clone(), 2, 2
+	var gb bytes.Buffer
+	if err := Encode(&gb, &guided); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(gb.Bytes())
 	f.Add(g)
 	f.Add(g[:len(g)/2])
 	f.Add(g[:20])
@@ -60,13 +67,16 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// seal puts the magic and the current version in front of b when it is long
-// enough, and a valid SHA-256 trailer after it.
+// seal puts the magic and a version this code reads (b's own where it is
+// one) in front of b when it is long enough, and a valid SHA-256 trailer
+// after it.
 func seal(b []byte) []byte {
 	out := append([]byte(nil), b...)
 	if len(out) >= 12 {
 		copy(out, magic[:])
-		binary.LittleEndian.PutUint32(out[8:12], Version)
+		if v := binary.LittleEndian.Uint32(out[8:12]); v < versionNoGuide || v > Version {
+			binary.LittleEndian.PutUint32(out[8:12], versionNoGuide+uint32(len(out))%2)
+		}
 	}
 	sum := sha256.Sum256(out)
 	return append(out, sum[:]...)

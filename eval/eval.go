@@ -86,7 +86,8 @@ type Result struct {
 	Sampler       string  `json:"sampler,omitempty"`
 	Evals         int     `json:"evals,omitempty"`
 	SampleSeconds float64 `json:"sample_seconds,omitempty"`
-	// Autoguidance, when the sampler used it: the guide as given and w.
+	// Autoguidance, when the sampler used it: the guide (a checkpoint, or
+	// "self": the checkpoint's own) and w.
 	Autoguide       string  `json:"autoguide,omitempty"`
 	AutoguideWeight float64 `json:"autoguide_weight,omitempty"`
 	// Class-conditional samples: the fraction the classifier assigns to the

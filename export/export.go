@@ -149,7 +149,7 @@ func ToFile(st *checkpoint.State, weights model.Params) (*safetensors.File, erro
 		MetaModel:   m,
 		MetaProcess: st.Process,
 		MetaSigmas:  st.Sigmas,
-		MetaSample:  sampling{Eps: st.SampleEps, Steps: st.SampleSteps, Sampler: st.SampleSampler, Churn: st.SampleChurn},
+		MetaSample:  unguided(st),
 	}
 	for k, v := range meta {
 		js, err := json.Marshal(v)
@@ -164,6 +164,14 @@ func ToFile(st *checkpoint.State, weights model.Params) (*safetensors.File, erro
 		f.Metadata[MetaTrain] = string(st.Train)
 	}
 	return f, nil
+}
+
+// unguided is st's recommended sampling without its guide, which the file
+// does not carry (checkpoint.State.DropGuide).
+func unguided(st *checkpoint.State) sampling {
+	s := *st
+	s.DropGuide()
+	return sampling{Eps: s.SampleEps, Steps: s.SampleSteps, Sampler: s.SampleSampler, Churn: s.SampleChurn}
 }
 
 // transpose returns the (c, r) transpose of an (r, c) row-major matrix.

@@ -127,6 +127,20 @@ func TestOwnGuide(t *testing.T) {
 	if self := draw(st, Config{Sampler: "pc", Steps: 10, Autoguide: AutoguideSelf}); self.Evals != 2*pc.Evals {
 		t.Fatalf("-sampler pc -autoguide self: %d evaluations, want %d", self.Evals, 2*pc.Evals)
 	}
+	// "self" takes the recommended w; read back from a saved file, the
+	// recommendation is the same.
+	st.SampleAutoguide = 3
+	if self := draw(st, Config{Autoguide: AutoguideSelf}); self.AutoguideWeight != 3 {
+		t.Fatalf("-autoguide self: w %g, want the recommended 3", self.AutoguideWeight)
+	}
+	dir := t.TempDir()
+	if _, err := checkpoint.Save(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	saved := loadLatest(t, dir)
+	if a, b := draw(saved, Config{}), draw(st, Config{}); !slices.Equal(a.Images, b.Images) || a.AutoguideWeight != 3 {
+		t.Fatal("the saved checkpoint draws other samples than the state it was saved from")
+	}
 	for _, c := range []struct {
 		st   *checkpoint.State
 		cfg  Config

@@ -90,7 +90,8 @@ type Config struct {
 	// 0: the checkpoint's recommendation, else DefaultAutoguidance; 1 to
 	// 100). AutoguideSelf is the guide the checkpoint keeps of its own run;
 	// "" is that guide where the checkpoint recommends it for the sampler
-	// in use (its own), else none; AutoguideNone is none. Every step then
+	// in use (its own), else none; AutoguideNone is none (a checkpoint
+	// file named "self" or "none" is given as ./self). Every step then
 	// evaluates both networks (except at w = 1, the unguided sampler).
 	Autoguide       string
 	AutoguideWeight float64
@@ -225,7 +226,8 @@ type Result struct {
 	Seconds                 float64
 	Sampler                 string // the sampler that drew them
 	Evals                   int    // its network evaluations (each over all N images)
-	// Autoguide is the guide of autoguidance as given (Config.Autoguide) and
+	// Autoguide is the guide of autoguidance (Config.Autoguide as given, or
+	// AutoguideSelf where the checkpoint recommended its own) and
 	// AutoguideWeight its weight w ("" and 0: none).
 	Autoguide       string
 	AutoguideWeight float64
@@ -310,6 +312,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 				c.AutoguideWeight = st.SampleAutoguide
 			}
 		}
+	}
+	if c.Autoguide == AutoguideSelf && c.AutoguideWeight == 0 && st.SampleAutoguide > 0 {
+		c.AutoguideWeight = st.SampleAutoguide
 	}
 	switch {
 	case c.Autoguide == "" && c.AutoguideWeight != 0:

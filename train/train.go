@@ -71,12 +71,15 @@ type run struct {
 	guideStep int
 }
 
-// guideStep is the step at which a run keeps its EMA as the guide (0: none).
+// guideStep is the step at which a run keeps its EMA as the guide: 0 (none)
+// without GuideAt, and where it would not come before the last step (the
+// guide would be the model itself).
 func (c Config) guideStep() int {
-	if c.GuideAt <= 0 {
+	k := int(math.Round(c.GuideAt * float64(c.Steps)))
+	if c.GuideAt <= 0 || k < 1 || k >= c.Steps {
 		return 0
 	}
-	return max(1, int(math.Round(c.GuideAt*float64(c.Steps))))
+	return k
 }
 
 // keepGuide keeps the EMA as the guide when the run is at the guide's step
@@ -493,6 +496,9 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	r.rng = rand.New(r.pcg)
 	r.elapsed = extra.ElapsedSeconds
 	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
+	if !cfg.Set["steps"] && saved.Steps != keep.Steps && st.Step < saved.Steps {
+		fmt.Fprintf(r.log, "note: %s was started for %d steps; the preset now trains %d (-steps %d finishes it as planned)\n", path, saved.Steps, keep.Steps, saved.Steps)
+	}
 	if st.AdamT == 0 && st.Step > 0 {
 		fmt.Fprintf(r.log, "note: %s holds no optimiser state (imported weights): Adam starts afresh here\n", path)
 	}
@@ -530,8 +536,11 @@ func (r *run) state(elapsed float64) (*checkpoint.State, error) {
 		Step: r.step, AdamT: r.opt.T, Weights: r.weights, EMA: r.ema, M: r.opt.M, V: r.opt.V, RNG: rng,
 		Arith: r.arith,
 	}
-	if r.guide != nil { // the recommendation of autoguidance goes with its guide
-		st.Guide, st.GuideStep, st.SampleAutoguide = r.guide, r.guideStep, r.cfg.SampleAutoguide
+	// The recommendation of autoguidance goes with its guide; before the
+	// guide's step (or where a resume passed it), the unguided sampler.
+	st.Guide, st.GuideStep, st.SampleAutoguide = r.guide, r.guideStep, r.cfg.SampleAutoguide
+	if r.guide == nil {
+		st.DropGuide()
 	}
 	return st, nil
 }

@@ -193,6 +193,7 @@ func TestGuideKept(t *testing.T) {
 	guided := func(dir string, steps int) Config {
 		c := tinyConfig(dir)
 		c.Steps, c.SaveEvery, c.GuideAt, c.SampleAutoguide = steps, 1, 0.5, 2
+		c.SampleSampler, c.SampleSteps, c.SampleChurn = "heun", 5, 1
 		return c
 	}
 	a := t.TempDir()
@@ -216,13 +217,13 @@ func TestGuideKept(t *testing.T) {
 	at3 := load(a, 3)
 	for step := 1; step <= 6; step++ {
 		st := load(a, step)
-		if step < 3 {
-			if st.Guide != nil || st.GuideStep != 0 || st.SampleAutoguide != 0 {
-				t.Fatalf("step %d: a guide of step %d before its step", step, st.GuideStep)
+		if step < 3 { // no guide yet: the unguided sampler at the same cost
+			if st.Guide != nil || st.GuideStep != 0 || st.SampleAutoguide != 0 || st.SampleSteps != 10 || st.SampleChurn != 2 {
+				t.Fatalf("step %d: a guide of step %d before its step, or sampling %d steps churn %g", step, st.GuideStep, st.SampleSteps, st.SampleChurn)
 			}
 			continue
 		}
-		if st.GuideStep != 3 || st.SampleAutoguide != 2 || !reflect.DeepEqual(st.Guide, at3.EMA) {
+		if st.GuideStep != 3 || st.SampleAutoguide != 2 || st.SampleSteps != 5 || st.SampleChurn != 1 || !reflect.DeepEqual(st.Guide, at3.EMA) {
 			t.Fatalf("step %d: guide of step %d, w %g, equal to step 3's EMA: %v", step, st.GuideStep, st.SampleAutoguide, reflect.DeepEqual(st.Guide, at3.EMA))
 		}
 	}
@@ -252,6 +253,35 @@ func TestGuideKept(t *testing.T) {
 		if sc.Step != tc.steps || sc.GuideStep != tc.guide || !reflect.DeepEqual(sc.Guide, want) {
 			t.Fatalf("-steps %d: at step %d, guide of step %d, want %d", tc.steps, sc.Step, sc.GuideStep, tc.guide)
 		}
+	}
+	// Resumed from step 2 with -steps 3, whose guide step (2) it is at: the
+	// guide is that EMA. Resumed from step 4 with -steps 5 (guide step 2,
+	// passed without a guide): none, and the unguided sampler. One step
+	// (guide step 1 = the last): none.
+	for _, tc := range []struct{ from, steps, guide int }{{2, 3, 2}, {4, 5, 0}} {
+		d := t.TempDir()
+		from := load(a, tc.from)
+		from.Guide, from.GuideStep, from.SampleAutoguide = nil, 0, 0
+		if _, err := checkpoint.Save(d, from); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(context.Background(), guided(d, tc.steps)); err != nil {
+			t.Fatal(err)
+		}
+		sd := final(t, d)
+		if sd.GuideStep != tc.guide || (tc.guide == 0) != (sd.Guide == nil) || tc.guide == 0 && (sd.SampleAutoguide != 0 || sd.SampleSteps != 10) {
+			t.Fatalf("from %d to %d: guide of step %d, w %g, %d sampling steps", tc.from, tc.steps, sd.GuideStep, sd.SampleAutoguide, sd.SampleSteps)
+		}
+		if tc.guide > 0 && !reflect.DeepEqual(sd.Guide, load(a, tc.guide).EMA) {
+			t.Fatalf("from %d to %d: the guide is not step %d's EMA", tc.from, tc.steps, tc.guide)
+		}
+	}
+	one := guided(t.TempDir(), 1)
+	if _, err := Run(context.Background(), one); err != nil {
+		t.Fatal(err)
+	}
+	if so := final(t, one.CkptDir); so.Guide != nil {
+		t.Fatalf("a one-step run kept its only EMA (step %d) as the guide", so.GuideStep)
 	}
 	// A contradicting -guide-at on resume is refused.
 	cm := guided(b, 14)
