@@ -219,7 +219,7 @@ func TestEDMPreset(t *testing.T) {
 	}
 	// The default is edm with P_mean moved up from EDM's −1.2 to −0.8,
 	// 3600 steps saved every 400, and Heun at half the steps and churn
-	// autoguided by its half-way EMA (MNIST only); edm keeps EDM's.
+	// autoguided by its EMA of a third of the way (MNIST only); edm keeps EDM's.
 	if pm, ps := c.LogNormal(); pm != -1.2 || ps != 1.2 {
 		t.Errorf("edm: P_mean %g, P_std %g, want EDM's −1.2, 1.2", pm, ps)
 	}

@@ -307,7 +307,7 @@ func TestKeepGuide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.GuideAt != 0.5 || c.SampleAutoguide != 2 || c.SampleSampler != "heun" || c.SampleSteps != 150 || c.SampleChurn != 60 {
+	if c.GuideAt != 1.0/3 || c.SampleAutoguide != 2 || c.SampleSampler != "heun" || c.SampleSteps != 150 || c.SampleChurn != 60 {
 		t.Fatalf("default: guide at %g, w %g, %s %d churn %g", c.GuideAt, c.SampleAutoguide, c.SampleSampler, c.SampleSteps, c.SampleChurn)
 	}
 	c.KeepGuide(0)
@@ -446,7 +446,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: long preset %d steps, want 12000", ds, long.Steps)
 		}
 		if ds == "mnist" { // sampled as measured: Heun 300/120, unguided (its guide is kept)
-			if long.SampleSteps != 300 || long.SampleChurn != 120 || long.SampleAutoguide != 0 || long.GuideAt != 0.5 {
+			if long.SampleSteps != 300 || long.SampleChurn != 120 || long.SampleAutoguide != 0 || long.GuideAt != 1.0/3 {
 				t.Errorf("mnist long samples by %d steps, churn %g, autoguidance %g, guide at %g", long.SampleSteps, long.SampleChurn, long.SampleAutoguide, long.GuideAt)
 			}
 			long.SampleSteps, long.SampleChurn, long.SampleAutoguide = def.SampleSteps, def.SampleChurn, def.SampleAutoguide
