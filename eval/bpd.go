@@ -41,6 +41,10 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 	if c.N < 1 {
 		return nil, fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
 	}
+	// -tol is the ODE's; the likelihood runs on the CPU.
+	if err := c.onlyDrawing("-bpd", false, "-tol"); err != nil {
+		return nil, err
+	}
 	if c.DataDir == "" {
 		c.DataDir = filepath.Join("data", c.Dataset)
 	}

@@ -2,7 +2,10 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -44,5 +47,58 @@ func TestBitsPerDimRefusals(t *testing.T) {
 				t.Fatalf("got %v, want one line saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestDrawingFlagsRefused: a flag that only drawing from a checkpoint uses
+// is a one-line error naming it where nothing is drawn — samples that are
+// PNGs (a grid, a folder; a folder dataset too), -bpd (but its -tol), a
+// classifier's evaluation — before any data is loaded; -device cpu is
+// never refused.
+func TestDrawingFlagsRefused(t *testing.T) {
+	dir := t.TempDir()
+	grid := filepath.Join(dir, "grid.png")
+	if err := os.WriteFile(grid, []byte("not read"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noData := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		run  func(Config) error
+		c    Config
+		want string
+	}{
+		{"grid, sampler", func(c Config) error { _, err := Run(c); return err },
+			Config{Dataset: "mnist", Samples: grid, Sampler: "heun", Steps: 10}, "-sampler, -steps are for drawing samples from a checkpoint, and -samples " + grid + " holds images"},
+		{"PNG folder, autoguide", func(c Config) error { _, err := Run(c); return err },
+			Config{Dataset: "mnist", Samples: dir, Autoguide: "self"}, "-autoguide is for drawing"},
+		{"churn 0 given", func(c Config) error { _, err := Run(c); return err },
+			Config{Dataset: "mnist", Samples: dir, ChurnSet: true}, "-churn is for drawing"},
+		{"device cuda", func(c Config) error { _, err := Run(c); return err },
+			Config{Dataset: "mnist", Samples: grid, Device: "cuda", Class: "all"}, "-class, -device are for"},
+		{"folder dataset", func(c Config) error { _, err := Folder(c); return err },
+			Config{Dataset: "folder:" + dir, Samples: grid, AutoguideWeight: 2}, "-autoguide-weight is for"},
+		{"bpd", func(c Config) error { _, err := BitsPerDim(c); return err },
+			Config{Dataset: "mnist", Samples: dir, N: 4, Tol: 1e-3, Sampler: "ode", Eps: 0.1}, "-eps, -sampler are for drawing samples from a score model's checkpoint, and -bpd draws none"},
+		{"classifier", func(c Config) error { _, err := NoisyAccuracy(c); return err },
+			Config{Dataset: "mnist", Samples: dir, N: 4, Autoguide: "none"}, "-autoguide is for drawing samples from a score model's checkpoint, and a classifier's evaluation draws none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.DataDir = noData
+			err := tc.run(tc.c)
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line saying %q", err, tc.want)
+			}
+		})
+	}
+	// -device cpu anywhere, and -bpd's -tol, pass the check.
+	if err := (Config{Samples: grid, Device: "cpu"}).onlyDrawing("", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Config{Samples: dir, Tol: 1e-3, Device: "cpu"}).onlyDrawing("-bpd", false, "-tol"); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Config{Samples: dir, Sampler: "pc", Autoguide: "self"}).onlyDrawing("", true); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -106,6 +106,57 @@ type ClassRight struct {
 	RightConf int `json:"right_conf_ge_0_9"`
 }
 
+// isCheckpoint reports whether path is a checkpoint file or a folder of
+// them.
+func isCheckpoint(path string) bool {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		_, err := checkpoint.Latest(path)
+		return err == nil
+	}
+	head, err := readHead(path, 8)
+	return err == nil && string(head) == "NCSNCKPT"
+}
+
+// drawingFlags names the flags set in c that only drawing samples from a
+// checkpoint uses (cmd/eval's names), other than those in keep.
+func (c Config) drawingFlags(keep ...string) []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"-eps", c.Eps != 0}, {"-steps-per-level", c.StepsPerLevel != 0}, {"-sampler", c.Sampler != ""},
+		{"-steps", c.Steps != 0}, {"-snr", c.SNR != 0}, {"-tol", c.Tol != 0}, {"-churn", c.Churn != 0 || c.ChurnSet},
+		{"-churn-min", c.ChurnMin != 0}, {"-churn-max", c.ChurnMax != 0}, {"-churn-noise", c.ChurnNoise != 0},
+		{"-class", c.Class != ""}, {"-classifier", c.Classifier != ""}, {"-autoguide", c.Autoguide != ""},
+		{"-autoguide-weight", c.AutoguideWeight != 0}, {"-device", c.Device != "" && c.Device != "cpu"},
+	} {
+		if f.set && !slices.Contains(keep, f.name) {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// onlyDrawing is an ErrConfig error where c sets a flag that only drawing
+// from a checkpoint uses (other than keep) and -samples is not one (drawing
+// false), or where the evaluation what ("-bpd", a classifier's) draws
+// nothing: such a flag would be ignored silently.
+func (c Config) onlyDrawing(what string, drawing bool, keep ...string) error {
+	flags := c.drawingFlags(keep...)
+	if len(flags) == 0 || (drawing && what == "") {
+		return nil
+	}
+	are := "is"
+	if len(flags) > 1 {
+		are = "are"
+	}
+	if what != "" {
+		return fmt.Errorf("%w: %s %s for drawing samples from a score model's checkpoint, and %s draws none", ErrConfig, strings.Join(flags, ", "), are, what)
+	}
+	return fmt.Errorf("%w: %s %s for drawing samples from a checkpoint, and -samples %s holds images", ErrConfig, strings.Join(flags, ", "), are, c.Samples)
+}
+
 // Run scores the samples against the dataset's test set.
 func Run(c Config) (*Result, error) {
 	if c.Log == nil {
@@ -129,6 +180,9 @@ func Run(c Config) (*Result, error) {
 	}
 	if _, err := os.Stat(c.Samples); err != nil {
 		return nil, fmt.Errorf("eval: -samples: %w", err)
+	}
+	if err := c.onlyDrawing("", isCheckpoint(c.Samples)); err != nil {
+		return nil, err
 	}
 	o := data.Options{Dir: c.DataDir, Log: c.Log}
 	test, err := load(o, "test")
@@ -268,13 +322,9 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("eval: %w", err)
 	}
-	isCkpt := false
-	if fi.IsDir() {
-		if _, err := checkpoint.Latest(c.Samples); err == nil {
-			isCkpt = true
-		}
-	} else if head, err := readHead(c.Samples, 8); err == nil && string(head) == "NCSNCKPT" {
-		isCkpt = true
+	isCkpt := isCheckpoint(c.Samples)
+	if err := c.onlyDrawing("", isCkpt); err != nil {
+		return nil, 0, nil, err
 	}
 	switch {
 	case isCkpt:

@@ -93,6 +93,9 @@ func Folder(c Config) (*FolderResult, error) {
 	if _, err := os.Stat(c.Samples); err != nil {
 		return nil, fmt.Errorf("eval: -samples: %w", err)
 	}
+	if err := c.onlyDrawing("", isCheckpoint(c.Samples)); err != nil {
+		return nil, err
+	}
 	return folderEval(c, abs)
 }
 

@@ -55,6 +55,9 @@ func NoisyAccuracy(c Config) (*NoisyResult, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
+	if err := c.onlyDrawing("a classifier's evaluation", false); err != nil {
+		return nil, err
+	}
 	path, err := checkpoint.Resolve(c.Samples)
 	if err != nil {
 		return nil, err

@@ -6,8 +6,10 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
@@ -91,6 +93,65 @@ func TestAnnealedOnDevice(t *testing.T) {
 					t.Fatalf("pixel %d: device %g, reference %g", j, res.Images[j], x[j])
 				}
 			}
+		})
+	}
+}
+
+// TestAutoguidedHeunOnDevice: MNIST's default sampler — Heun with churn,
+// autoguided by the checkpoint's own guide, the main network and the guide
+// both on the device (the kernels' CPU emulation, or the GPU) — draws the
+// CPU's samples to float32 rounding (the churn's noise comes from the same
+// CPU generator), with both networks evaluated at each step.
+//
+// About 12 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
+func TestAutoguidedHeunOnDevice(t *testing.T) {
+	bs, missing := cuda.Backends(true)
+	for _, m := range missing {
+		t.Log("not run: " + m)
+	}
+	if len(bs) == 0 {
+		t.Skip("no device backend")
+	}
+	ck, _ := tinyRun(t, "ve")
+	st := loadLatest(t, ck)
+	g, err := checkpoint.Load(filepath.Join(ck, "ckpt-00000001.ckpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SampleSampler, st.SampleSteps, st.SampleChurn = "heun", 6, 3
+	st.Guide, st.GuideStep, st.SampleAutoguide = g.EMA, g.Step, 2
+	c := Config{N: 5, Seed: 4, Batch: 3} // two batches, the second padded
+	want, err := Draw(st, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := openDevice
+	defer func() { openDevice = saved }()
+	for _, b := range bs {
+		t.Run(b.Name, func(t *testing.T) {
+			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
+				if name != "cuda" {
+					return nil, nil
+				}
+				return b.Open()
+			}
+			c := c
+			c.Device = "cuda"
+			got, err := Draw(st, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Evals != want.Evals || got.Autoguide != AutoguideSelf || got.AutoguideWeight != 2 {
+				t.Fatalf("%d evaluations (CPU %d), autoguide %q w %g", got.Evals, want.Evals, got.Autoguide, got.AutoguideWeight)
+			}
+			var worst float64
+			for j := range want.Images {
+				worst = max(worst, math.Abs(got.Images[j]-want.Images[j]))
+			}
+			if !(worst < 1e-3) {
+				t.Fatalf("device and CPU samples differ by up to %g", worst)
+			}
+			t.Logf("largest pixel difference %.2g", worst)
 		})
 	}
 }

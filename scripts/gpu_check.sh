@@ -145,7 +145,7 @@ if [ "$1" = convs ]; then
     stage "NCSN_CUDNN=$m: network, training run, sampling against the CPU"
     (cd model && NCSN_CUDNN=$m timeout 60 $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
     (cd train && NCSN_CUDNN=$m timeout 60 $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
-    (cd generate && NCSN_CUDNN=$m timeout 60 $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|PickDevice' 2>&1 | tail -3)
+    (cd generate && NCSN_CUDNN=$m timeout 60 $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|PickDevice' 2>&1 | tail -3)
   done
   stage "bench-gpu"
   TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout 150 scripts/bench_gpu.sh mnist ncsnv2
@@ -186,7 +186,7 @@ stage "score network and gradients (model)"
 stage "a training run against the CPU's (train)"
 (cd train && timeout 60 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice' 2>&1 | grep -v 'not run: CPU emulation')
 stage "sampling against the CPU (generate)"
-(cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|PickDevice' 2>&1 | grep -v 'not run: CPU emulation')
+(cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|PickDevice' 2>&1 | grep -v 'not run: CPU emulation')
 
 stage "bench-gpu"
 TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py NCSN_BENCH_CPU=1 timeout 180 scripts/bench_gpu.sh mnist ncsnv2

@@ -7,18 +7,26 @@ import (
 	"context"
 	"io"
 	"math"
+	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/model"
 )
 
 // TestTrainOnDevice: a run whose graph, Adam and EMA run on the device
-// kernels (their CPU emulation, the GPU where there is one), with gradients clipped by the norm
-// the device computes, follows the CPU run step for step — the same losses
-// and weights to float32 rounding — records the device's arithmetic path,
-// and its checkpoint resumes on the CPU.
+// kernels (their CPU emulation, the GPU where there is one), with gradients
+// clipped by the norm the device computes, follows the CPU run step for
+// step — the same losses and weights to float32 rounding — records the
+// device's arithmetic path, and its checkpoint resumes on the CPU. Two
+// recipes: NCSN's ladder, and MNIST's default (the VE process with σ drawn
+// log-normally, EDM's preconditioning, the EMA of half-way kept as the
+// guide: the guide downloaded from the device is the CPU run's guide and,
+// bit for bit, the device run's own EMA of that step).
 //
 // About 40 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
 func TestTrainOnDevice(t *testing.T) {
@@ -34,64 +42,105 @@ func TestTrainOnDevice(t *testing.T) {
 	}
 	saved := openDevice
 	defer func() { openDevice = saved }()
-	for _, b := range bs {
-		t.Run(b.Name, func(t *testing.T) {
-			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
-				if name != "cuda" {
-					return nil, nil
-				}
-				return b.Open()
-			}
+	recipes := []struct {
+		name string
+		cfg  func(dir string) Config
+	}{
+		{"ladder", func(dir string) Config {
 			// Base 16: two channels per GroupNorm group, so that no gradient is
 			// zero in exact arithmetic (with one, the σ embedding's cancel, and
 			// Adam would turn their float32 noise into full steps).
-			cpuDir, devDir := t.TempDir(), t.TempDir()
-			c := tinyConfig(cpuDir)
+			c := tinyConfig(dir)
 			c.Steps, c.Model.Base, c.MaxGradNorm = 4, 16, 0.5 // clipping: the norm computed on the device
-			if _, err := Run(context.Background(), c); err != nil {
+			return c
+		}},
+		{"default", func(dir string) Config {
+			c := tinyConfig(dir)
+			if err := c.UseSDE("ve"); err != nil {
 				t.Fatal(err)
 			}
-			d := tinyConfig(devDir)
-			d.Steps, d.Device, d.Model.Base, d.MaxGradNorm = 4, "cuda", 16, 0.5
-			res, err := Run(context.Background(), d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, b := final(t, cpuDir), final(t, devDir)
-			if b.Arith != deviceArith {
-				t.Fatalf("device run recorded arithmetic path %q", b.Arith)
-			}
-			for i := range a.Weights {
-				var num, den float64
-				for j, v := range a.Weights[i].Data {
-					e := float64(b.Weights[i].Data[j] - v)
-					num += e * e
-					den += float64(v) * float64(v)
+			c.Model.Precond, c.SigmaDist, c.PMean, c.PStd = model.PrecondEDM, SigmaDistLogNormal, -0.8, 1.2
+			c.Steps, c.Model.Base, c.MaxGradNorm, c.SaveEvery = 4, 16, 0.5, 1
+			c.GuideAt, c.SampleSampler, c.SampleSteps, c.SampleChurn, c.SampleAutoguide = 0.5, "heun", 5, 2, 2
+			return c
+		}},
+	}
+	for _, b := range bs {
+		for _, rc := range recipes {
+			t.Run(b.Name+"/"+rc.name, func(t *testing.T) {
+				openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
+					if name != "cuda" {
+						return nil, nil
+					}
+					return b.Open()
 				}
-				if rel := math.Sqrt(num / den); !(rel < 1e-4) {
-					t.Errorf("%s after 4 steps: device and CPU differ by %g (relative L2)", a.Weights[i].Name, rel)
+				cpuDir, devDir := t.TempDir(), t.TempDir()
+				if _, err := Run(context.Background(), rc.cfg(cpuDir)); err != nil {
+					t.Fatal(err)
 				}
-			}
-			cpuLoss := lossColumnsOf(t, cpuDir)
-			devLoss := lossColumnsOf(t, devDir)
-			for i := range cpuLoss {
-				if math.Abs(devLoss[i]-cpuLoss[i]) > 1e-4*math.Abs(cpuLoss[i]) {
-					t.Fatalf("step %d loss: device %g, CPU %g", i+1, devLoss[i], cpuLoss[i])
+				d := rc.cfg(devDir)
+				d.Device = "cuda"
+				res, err := Run(context.Background(), d)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if res.Step != 4 {
-				t.Fatalf("ended at step %d", res.Step)
-			}
-			// The device's checkpoint continues on the CPU, saying the path changed.
-			var log bytes.Buffer
-			d.Steps, d.Device, d.Log = 6, "cpu", &log
-			if _, err := Run(context.Background(), d); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(log.String(), "was computed on the "+deviceArith+" arithmetic path") {
-				t.Fatalf("no note of the path change: %q", log.String())
-			}
-		})
+				a, b := final(t, cpuDir), final(t, devDir)
+				if b.Arith != deviceArith {
+					t.Fatalf("device run recorded arithmetic path %q", b.Arith)
+				}
+				closeTo(t, "weights after 4 steps", a.Weights, b.Weights)
+				closeTo(t, "EMA after 4 steps", a.EMA, b.EMA)
+				if d.GuideAt > 0 {
+					if a.GuideStep != 2 || b.GuideStep != 2 || b.Guide == nil {
+						t.Fatalf("guide of step %d on the CPU, %d on the device", a.GuideStep, b.GuideStep)
+					}
+					closeTo(t, "guide", a.Guide, b.Guide)
+					at2, err := checkpoint.Load(filepath.Join(devDir, checkpoint.FileName(2)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(at2.EMA, b.Guide) || reflect.DeepEqual(b.EMA, b.Guide) {
+						t.Fatal("the device run's guide is not its EMA of step 2, or the EMA never moved after it")
+					}
+				}
+				cpuLoss := lossColumnsOf(t, cpuDir)
+				devLoss := lossColumnsOf(t, devDir)
+				for i := range cpuLoss {
+					if math.Abs(devLoss[i]-cpuLoss[i]) > 1e-4*math.Abs(cpuLoss[i]) {
+						t.Fatalf("step %d loss: device %g, CPU %g", i+1, devLoss[i], cpuLoss[i])
+					}
+				}
+				if res.Step != 4 {
+					t.Fatalf("ended at step %d", res.Step)
+				}
+				// The device's checkpoint continues on the CPU, saying the path changed.
+				var log bytes.Buffer
+				d.Steps, d.Device, d.Log = 6, "cpu", &log
+				if _, err := Run(context.Background(), d); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(log.String(), "was computed on the "+deviceArith+" arithmetic path") {
+					t.Fatalf("no note of the path change: %q", log.String())
+				}
+			})
+		}
+	}
+}
+
+// closeTo fails t where two sets of weights differ by more than float32
+// rounding (relative L2 per tensor 1e-4).
+func closeTo(t *testing.T, what string, a, b model.Params) {
+	t.Helper()
+	for i := range a {
+		var num, den float64
+		for j, v := range a[i].Data {
+			e := float64(b[i].Data[j] - v)
+			num += e * e
+			den += float64(v) * float64(v)
+		}
+		if rel := math.Sqrt(num / den); !(rel < 1e-4) {
+			t.Errorf("%s, %s: device and CPU differ by %g (relative L2)", what, a[i].Name, rel)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-dataset", "mnist"}, 1, "no -samples"},
 		{[]string{"x"}, 2, "unexpected argument"},
 		{[]string{"-samples", "x", "-autoguide", "y", "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
+		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-autoguide", "self"}, 1, "-autoguide is for drawing samples from a checkpoint, and -samples ../../eval/testdata/png-garbage.png holds images"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {
