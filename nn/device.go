@@ -480,8 +480,12 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		if err != nil {
 			return nil, err
 		}
+		part, err := r.alloc(2 * xs[0] * xs[1])
+		if err != nil {
+			return nil, err
+		}
 		return func() error {
-			return d.GroupNormSiLUGrad(out, dg, dbeta, b(0), b(3), b(1), b(2), stats, xs[0], xs[1], xs[2]*xs[3], op.groups)
+			return d.GroupNormSiLUGrad(out, dg, dbeta, b(0), b(3), b(1), b(2), stats, part, xs[0], xs[1], xs[2]*xs[3], op.groups)
 		}, nil
 	case *chanBiasGradOp: // ∂h (C, B, H, W) → ∂e (B, C)
 		hs := s(0)

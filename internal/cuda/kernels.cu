@@ -125,11 +125,13 @@ extern "C" __global__ void ncsn_gn_silu(float* y, float* stats, const float* x, 
 	int cpg = C / groups;
 	int n = cpg * HW;
 	double a1 = 0, a2 = 0;
-	for (int k = threadIdx.x; k < n; k += blockDim.x) {
-		int c = g * cpg + k / HW, p = k % HW;
-		double v = x[((u64)c * B + b) * HW + p];
-		a1 += v;
-		a2 += v * v;
+	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+		const float* xc = x + ((u64)c * B + b) * HW;
+		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+			double v = xc[p];
+			a1 += v;
+			a2 += v * v;
+		}
 	}
 	s1[threadIdx.x] = a1;
 	s2[threadIdx.x] = a2;
@@ -143,84 +145,88 @@ extern "C" __global__ void ncsn_gn_silu(float* y, float* stats, const float* x, 
 		stats[2 * blockIdx.x] = (float)mean;
 		stats[2 * blockIdx.x + 1] = (float)r;
 	}
-	for (int k = threadIdx.x; k < n; k += blockDim.x) {
-		int c = g * cpg + k / HW, p = k % HW;
-		u64 at = ((u64)c * B + b) * HW + p;
+	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+		const float* xc = x + ((u64)c * B + b) * HW;
+		float* yc = y + ((u64)c * B + b) * HW;
 		float sc = (float)(gamma[c] * r);
 		float sh = (float)(beta[c] - mean * gamma[c] * r);
-		float a = x[at] * sc + sh;
-		y[at] = a / (1.0f + expf(-a));
+		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+			float a = xc[p] * sc + sh;
+			yc[p] = a / (1.0f + expf(-a));
+		}
 	}
 }
 
 // ncsn_gn_silu_grad_x is ∂x of ncsn_gn_silu, one block of GN_THREADS per
 // (group, image) as the forward, from its stats: with a = x̂·γ + β,
 // s = sigmoid(a), da = ∂y·s·(1 + a(1 − s)), x̂ = (x − μ)·r and n values in
-// the group, ∂x = r·(γ·da − mean(γ·da) − x̂·mean(γ·da·x̂)).
-extern "C" __global__ void ncsn_gn_silu_grad_x(float* dx, const float* x, const float* dy, const float* gamma, const float* beta,
-                                               const float* stats, int C, int B, int HW, int groups) {
+// the group, ∂x = r·(γ·da − mean(γ·da) − x̂·mean(γ·da·x̂)). The group's
+// sums come from each channel's Σda·x̂ and Σda over the image, which it
+// also writes to part[2(c·B+b)], [2(c·B+b)+1] for ∂γ and ∂β
+// (ncsn_gn_silu_grad_affine): x and ∂y are read twice in all.
+extern "C" __global__ void ncsn_gn_silu_grad_x(float* dx, float* part, const float* x, const float* dy, const float* gamma,
+                                               const float* beta, const float* stats, int C, int B, int HW, int groups) {
 	__shared__ double s1[GN_THREADS];
 	__shared__ double s2[GN_THREADS];
+	__shared__ double tot[2];
 	int g = blockIdx.x / B, b = blockIdx.x % B;
 	int cpg = C / groups;
-	int n = cpg * HW;
 	float mean = stats[2 * blockIdx.x], r = stats[2 * blockIdx.x + 1];
-	double a1 = 0, a2 = 0;
-	for (int k = threadIdx.x; k < n; k += blockDim.x) {
-		int c = g * cpg + k / HW, p = k % HW;
-		u64 at = ((u64)c * B + b) * HW + p;
-		float xh = (x[at] - mean) * r;
-		float a = xh * gamma[c] + beta[c];
-		float s = 1.0f / (1.0f + expf(-a));
-		float gda = gamma[c] * dy[at] * s * (1.0f + a * (1.0f - s));
-		a1 += gda;
-		a2 += (double)gda * xh;
+	if (threadIdx.x == 0) tot[0] = tot[1] = 0;
+	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+		const float* xc = x + ((u64)c * B + b) * HW;
+		const float* dyc = dy + ((u64)c * B + b) * HW;
+		float gc = gamma[c], bc = beta[c];
+		double a1 = 0, a2 = 0;
+		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+			float xh = (xc[p] - mean) * r;
+			float a = xh * gc + bc;
+			float s = 1.0f / (1.0f + expf(-a));
+			float da = dyc[p] * s * (1.0f + a * (1.0f - s));
+			a1 += (double)da * xh;
+			a2 += da;
+		}
+		s1[threadIdx.x] = a1;
+		s2[threadIdx.x] = a2;
+		block_sum(s1);
+		block_sum(s2);
+		if (threadIdx.x == 0) {
+			part[2 * ((u64)c * B + b)] = (float)s1[0];
+			part[2 * ((u64)c * B + b) + 1] = (float)s2[0];
+			tot[0] += gc * s2[0]; // Σγ·da
+			tot[1] += gc * s1[0]; // Σγ·da·x̂
+		}
+		__syncthreads(); // s1, s2 are written again for the next channel
 	}
-	s1[threadIdx.x] = a1;
-	s2[threadIdx.x] = a2;
-	block_sum(s1);
-	block_sum(s2);
-	float m1 = (float)(s1[0] / n), m2 = (float)(s2[0] / n);
-	for (int k = threadIdx.x; k < n; k += blockDim.x) {
-		int c = g * cpg + k / HW, p = k % HW;
-		u64 at = ((u64)c * B + b) * HW + p;
-		float xh = (x[at] - mean) * r;
-		float a = xh * gamma[c] + beta[c];
-		float s = 1.0f / (1.0f + expf(-a));
-		float gda = gamma[c] * dy[at] * s * (1.0f + a * (1.0f - s));
-		dx[at] = r * (gda - m1 - xh * m2);
+	double n = (double)cpg * HW;
+	float m1 = (float)(tot[0] / n), m2 = (float)(tot[1] / n);
+	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+		const float* xc = x + ((u64)c * B + b) * HW;
+		const float* dyc = dy + ((u64)c * B + b) * HW;
+		float* dxc = dx + ((u64)c * B + b) * HW;
+		float gc = gamma[c], bc = beta[c];
+		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+			float xh = (xc[p] - mean) * r;
+			float a = xh * gc + bc;
+			float s = 1.0f / (1.0f + expf(-a));
+			float gda = gc * dyc[p] * s * (1.0f + a * (1.0f - s));
+			dxc[p] = r * (gda - m1 - xh * m2);
+		}
 	}
 }
 
-// ncsn_gn_silu_grad_affine is ∂γ and ∂β of ncsn_gn_silu: one block of
-// GN_THREADS per channel c, summing da·x̂ and da over its images and pixels.
-extern "C" __global__ void ncsn_gn_silu_grad_affine(float* dgamma, float* dbeta, const float* x, const float* dy, const float* gamma,
-                                                    const float* beta, const float* stats, int C, int B, int HW, int groups) {
-	__shared__ double s1[GN_THREADS];
-	__shared__ double s2[GN_THREADS];
-	int c = blockIdx.x;
-	int g = c / (C / groups);
-	int n = B * HW;
+// ncsn_gn_silu_grad_affine is ∂γ and ∂β of ncsn_gn_silu: one thread per
+// channel c adds the B images' sums ncsn_gn_silu_grad_x left in part.
+extern "C" __global__ void ncsn_gn_silu_grad_affine(float* dgamma, float* dbeta, const float* part, int C, int B) {
+	int c = gid();
+	if (c >= C) return;
 	double a1 = 0, a2 = 0;
-	for (int k = threadIdx.x; k < n; k += blockDim.x) {
-		int b = k / HW;
-		u64 at = ((u64)c * B + b) * HW + k % HW;
-		float mean = stats[2 * (g * B + b)], r = stats[2 * (g * B + b) + 1];
-		float xh = (x[at] - mean) * r;
-		float a = xh * gamma[c] + beta[c];
-		float s = 1.0f / (1.0f + expf(-a));
-		float da = dy[at] * s * (1.0f + a * (1.0f - s));
-		a1 += (double)da * xh;
-		a2 += da;
+	for (int b = 0; b < B; b++) {
+		a1 += part[2 * ((u64)c * B + b)];
+		a2 += part[2 * ((u64)c * B + b) + 1];
 	}
-	s1[threadIdx.x] = a1;
-	s2[threadIdx.x] = a2;
-	block_sum(s1);
-	block_sum(s2);
-	if (threadIdx.x == 0) {
-		dgamma[c] = (float)s1[0];
-		dbeta[c] = (float)s2[0];
-	}
+	dgamma[c] = (float)a1;
+	dbeta[c] = (float)a2;
 }
 
 // ncsn_im2col3 lays out the 3×3, pad 1 patches of x (C,B,H,W) for a matrix

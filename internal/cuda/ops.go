@@ -16,26 +16,24 @@ func want(op string, pairs ...int) error {
 }
 
 // GroupNormSiLUGrad writes ∂x, ∂γ and ∂β of GroupNormSiLU from ∂y and the
-// forward pass's stats.
-func (d *Device) GroupNormSiLUGrad(dx, dgamma, dbeta, x, dy, gamma, beta, stats Buffer, c, b, hw, groups int) error {
+// forward pass's stats; part (2·c·b values) is its workspace: each
+// channel's sums over each image, which ∂γ and ∂β add up.
+func (d *Device) GroupNormSiLUGrad(dx, dgamma, dbeta, x, dy, gamma, beta, stats, part Buffer, c, b, hw, groups int) error {
 	if groups < 1 || c%groups != 0 {
 		return fmt.Errorf("cuda: groupnorm grad: %d channels in %d groups", c, groups)
 	}
 	n := c * b * hw
-	if err := want("groupnorm grad", dx.N, n, x.N, n, dy.N, n, dgamma.N, c, dbeta.N, c, gamma.N, c, beta.N, c, stats.N, 2*groups*b); err != nil {
+	if err := want("groupnorm grad", dx.N, n, x.N, n, dy.N, n, dgamma.N, c, dbeta.N, c, gamma.N, c, beta.N, c, stats.N, 2*groups*b, part.N, 2*c*b); err != nil {
 		return err
 	}
-	p, err := pack(d.b.argSpace(), []any{dx, x, dy, gamma, beta, stats, c, b, hw, groups})
+	p, err := pack(d.b.argSpace(), []any{dx, part, x, dy, gamma, beta, stats, c, b, hw, groups})
 	if err != nil {
 		return err
 	}
 	if err := d.b.launch("ncsn_gn_silu_grad_x", [3]uint32{uint32(groups * b), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p); err != nil {
 		return err
 	}
-	if p, err = pack(d.b.argSpace(), []any{dgamma, dbeta, x, dy, gamma, beta, stats, c, b, hw, groups}); err != nil {
-		return err
-	}
-	return d.b.launch("ncsn_gn_silu_grad_affine", [3]uint32{uint32(c), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
+	return d.launch1D("ncsn_gn_silu_grad_affine", c, dgamma, dbeta, part, c, b)
 }
 
 // Conv3Out is the output side of a 3×3, pad 1 convolution of the stride.

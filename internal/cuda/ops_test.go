@@ -103,8 +103,8 @@ func TestGroupNormSiLUGrad(t *testing.T) {
 				if err := d.GroupNormSiLU(by, bs, bx, bg, bb, s.c, s.b, s.hw, s.groups, 1e-5); err != nil {
 					t.Fatal(err)
 				}
-				bdx, bdg, bdb := alloc(t, d, len(x)), alloc(t, d, s.c), alloc(t, d, s.c)
-				if err := d.GroupNormSiLUGrad(bdx, bdg, bdb, bx, bdy, bg, bb, bs, s.c, s.b, s.hw, s.groups); err != nil {
+				bdx, bdg, bdb, part := alloc(t, d, len(x)), alloc(t, d, s.c), alloc(t, d, s.c), alloc(t, d, 2*s.c*s.b)
+				if err := d.GroupNormSiLUGrad(bdx, bdg, bdb, bx, bdy, bg, bb, bs, part, s.c, s.b, s.hw, s.groups); err != nil {
 					t.Fatal(err)
 				}
 				near(t, "∂x", download(t, d, bdx), wdx, 1e-4)
