@@ -239,3 +239,64 @@ func scoreOnDevice(t *testing.T, precond string) {
 		}
 	})
 }
+
+// TestDeviceScorerGraphs: with the device's Graphs on, the score network's
+// steps replayed as one captured graph give the same bits as run one by
+// one, call after call with other images and σ (the graph reads its input
+// buffers anew, and two scorers on one device keep their own graphs), for
+// the EDM-preconditioned network.
+func TestDeviceScorerGraphs(t *testing.T) {
+	cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4, Precond: PrecondEDM, SigmaData: 0.4}
+	r := rand.New(rand.NewPCG(12, 12))
+	params, err := Init(cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Init(cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5 // two batches of 3 per call, the second padded
+	xs := make([][]float64, 4)
+	for i := range xs {
+		xs[i] = make([]float64, n*cfg.Dim())
+		for j := range xs[i] {
+			xs[i][j] = r.NormFloat64()
+		}
+	}
+	sigmas := []float64{3, 0.5, 0.05, 1.2}
+	eachDevice(t, func(t *testing.T, dev *cuda.Device) {
+		scores := func(graphs bool) [][]float64 {
+			dev.Graphs = graphs
+			a, err := NewDeviceScorer(dev, cfg, params, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			b, err := NewDeviceScorer(dev, cfg, other, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			var out [][]float64
+			for i, x := range xs {
+				for _, s := range []*DeviceScorer{a, b} {
+					got := make([]float64, len(x))
+					if err := s.Score(x, sigmas[i], got); err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, got)
+				}
+			}
+			return out
+		}
+		plain, graphed := scores(false), scores(true)
+		for i := range plain {
+			for j := range plain[i] {
+				if plain[i][j] != graphed[i][j] {
+					t.Fatalf("call %d, value %d: %g one by one, %g from the graph", i, j, plain[i][j], graphed[i][j])
+				}
+			}
+		}
+	})
+}

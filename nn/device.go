@@ -42,6 +42,11 @@ type DeviceRun struct {
 	// time to its operator's line (Profile).
 	labels []string
 	prof   map[string]*opTime
+	// With the device's Graphs, the steps run one by one the first time
+	// (anything done once happens there) and are captured as graph at the
+	// second run, which it and every later run launch.
+	runs  int
+	graph *cuda.Graph
 }
 
 // opTime is an operator's share of the profiled runs.
@@ -141,6 +146,8 @@ func (r *DeviceRun) alloc(n int) (cuda.Buffer, error) {
 
 // Close frees the run's device memory.
 func (r *DeviceRun) Close() {
+	r.graph.Close()
+	r.graph = nil
 	for _, b := range r.owned {
 		r.dev.Free(b)
 	}
@@ -171,13 +178,33 @@ func (r *DeviceRun) Run() error {
 		return r.runProfiled()
 	}
 	return r.dev.Batch(func() error {
-		for _, s := range r.steps {
-			if err := s(); err != nil {
-				return err
-			}
+		r.runs++
+		if !r.dev.Graphs || r.runs == 1 {
+			return r.runSteps()
 		}
-		return nil
+		if r.graph != nil && r.graph.Stale() { // a later graph's convolutions grew the workspaces
+			r.graph.Close()
+			r.graph = nil
+		}
+		if r.graph == nil {
+			g, err := r.dev.Capture(r.runSteps)
+			if err != nil {
+				return fmt.Errorf("nn: capturing the graph's %d steps (%s=1; unset it to run them one by one): %w", len(r.steps), cuda.GraphEnv, err)
+			}
+			r.graph = g
+		}
+		return r.graph.Launch()
 	})
+}
+
+// runSteps runs the steps one by one.
+func (r *DeviceRun) runSteps() error {
+	for _, s := range r.steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (r *DeviceRun) runProfiled() error {

@@ -15,6 +15,8 @@
 # (a test binary of ./train built with -tags gpu, for a machine without Go;
 # default: built here), BENCHTIME (default 20x), NCSN_BENCH_CPU=1 (also
 # time our CPU path on this machine: the train step without Adam, 2 steps).
+# Ours is also timed with each run's steps replayed as one CUDA graph
+# (NCSN_CUDA_GRAPH=1, float32), on its own line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ref=${TORCH_REF:-../shared/bench/torch_ref.py}
@@ -36,9 +38,9 @@ metric() { # metric BENCHNAME UNIT < go bench output
   awk -v b="$1" -v u="$2" '$1 ~ "^"b"(-[0-9]+)?$" {for (i=1;i<=NF;i++) if ($(i+1)==u) print $i}'
 }
 
-ours() { # ours NET TF32 → "train forward" images/s
+ours() { # ours NET TF32 [GRAPHS] → "train forward" images/s
   local out
-  out=$(NCSN_BENCH_NET=$1 NCSN_TF32=$2 "$bin" -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime "$benchtime" -test.v 2>&1) || { echo "$out" >&2; return 1; }
+  out=$(NCSN_BENCH_NET=$1 NCSN_TF32=$2 NCSN_CUDA_GRAPH=${3:-0} "$bin" -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime "$benchtime" -test.v 2>&1) || { echo "$out" >&2; return 1; }
   [ "$2" = 1 ] || echo "$out" | grep -m1 'device:' | sed 's/^ *//' >&2
   local tr fw
   tr=$(echo "$out" | metric BenchmarkDeviceTrainStep images/s)
@@ -65,9 +67,10 @@ for net in "${nets[@]}"; do
   echo "== $net network, batch 128"
   read -r o32t o32f < <(ours "$net" 0) || { echo "no GPU measurement"; exit 1; }
   read -r otft otff < <(ours "$net" 1) || { echo "no GPU measurement"; exit 1; }
+  read -r ogrt ogrf < <(ours "$net" 0 1) || { echo "no GPU measurement with CUDA graphs"; ogrt=0; ogrf=0; }
   if [ -z "$py" ] || [ ! -f "$ref" ]; then
     echo "PyTorch reference unavailable (need python3 with torch and $ref)"
-    echo "ours: train ${o32t} images/s, forward ${o32f} images/s (float32); ${otft}, ${otff} (NCSN_TF32=1)"
+    echo "ours: train ${o32t} images/s, forward ${o32f} images/s (float32); ${otft}, ${otff} (NCSN_TF32=1); ${ogrt}, ${ogrf} (NCSN_CUDA_GRAPH=1)"
     continue
   fi
   read -r pdt pdf < <(torch default "${targs[@]}")
@@ -76,6 +79,7 @@ for net in "${nets[@]}"; do
   printf '%-22s %14s %14s %16s %16s\n' "images/s" "ours float32" "ours TF32" "PyTorch float32" "PyTorch default"
   printf '%-22s %14.1f %14.1f %16.1f %16.1f\n' "train step" "$o32t" "$otft" "$p32t" "$pdt"
   printf '%-22s %14.1f %14.1f %16.1f %16.1f\n' "forward" "$o32f" "$otff" "$p32f" "$pdf"
+  printf '%-22s %14.1f %14.1f  (ours float32, each run one CUDA graph: NCSN_CUDA_GRAPH=1)\n' "graphs: train, fwd" "$ogrt" "$ogrf"
   if [ "${NCSN_BENCH_CPU:-}" = 1 ]; then
     cpu=$(NCSN_BENCH_NET=$net "$bin" -test.run '^$' -test.bench 'BenchmarkTrainStep$|BenchmarkScore$' -test.benchtime 2x -test.v 2>&1) || { echo "$cpu"; exit 1; }
     echo "$cpu" | grep -m1 'backend' | sed 's/^ *//' || true
@@ -84,5 +88,6 @@ for net in "${nets[@]}"; do
   fi
   awk -v a="$o32t" -v b="$p32t" -v c="$o32f" -v d="$p32f" 'BEGIN { printf "like for like, float32:  ratio train=%.2f forward=%.2f\n", a/b, c/d }'
   awk -v a="$otft" -v b="$pdt" -v c="$otff" -v d="$pdf" 'BEGIN { printf "like for like, TF32:     ratio train=%.2f forward=%.2f\n", a/b, c/d }'
+  awk -v a="$ogrt" -v b="$p32t" -v c="$ogrf" -v d="$p32f" 'BEGIN { printf "CUDA graphs, float32:    ratio train=%.2f forward=%.2f\n", a/b, c/d }'
   awk -v a="$o32t" -v b="$pdt" -v c="$o32f" -v d="$pdf" 'BEGIN { printf "ratio train=%.2f forward=%.2f\n", a/b, c/d }'
 done

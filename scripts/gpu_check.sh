@@ -26,6 +26,15 @@
 # off and on, exact and TF32; where the ncsnv2 step goes; 200 MNIST steps
 # and 300 CIFAR-10 steps of the ncsnv2 network trained and sampled.
 #
+# graphs (the checks waiting for the next GPU): every device test (the
+# kernels, CUDA graph capture, the network, training runs of the ladder
+# and of MNIST's default recipe with the guide, the step replayed as a
+# graph, annealed Langevin and autoguided Heun against the CPU); make
+# bench-gpu (ours with and without CUDA graphs beside PyTorch); where the
+# ncsnv2 step goes with TF32 (the GroupNorm backward); then the default
+# MNIST run (3600 steps, EDM on VE, autoguided Heun) with CUDA graphs,
+# scored by cmd/eval (carry data/mnist/classifier-v1.gob).
+#
 # product: the default MNIST run (3600 steps) trained on the GPU, a grid,
 # and cmd/eval's scores of 256 samples drawn on the GPU (carry
 # data/mnist/classifier-v1.gob too); a run begun on the CPU resumed on the
@@ -67,8 +76,8 @@ EOF
   du -sh gpu-pack/*
   echo "packed gpu-pack/; on the GPU machine, with gpu-pack and data/mnist carried: scripts/gpu_check.sh run"
   exit 0 ;;
-run|profile|product|convs) ;;
-*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs" >&2; exit 2 ;;
+run|profile|product|convs|graphs) ;;
+*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs|graphs" >&2; exit 2 ;;
 esac
 
 out=${OUT:-/tmp/gpu-check}
@@ -160,6 +169,25 @@ if [ "$1" = convs ]; then
   stage "ncsnv2: where the step goes, cuDNN, NCSN_TF32=1"
   (cd train && NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== |^ +C=')
   short_runs
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = graphs ]; then
+  stage "kernel tests (internal/cuda), CUDA graph capture included"
+  (cd internal/cuda && timeout 90 $B/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  stage "network, training runs and sampling against the CPU; graphs against steps one by one"
+  (cd model && timeout 60 $B/model.test -test.v -test.count=1 -test.run 'Device|OnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  (cd train && timeout 90 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  (cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|PickDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  stage "bench-gpu (ours with and without CUDA graphs; PyTorch)"
+  TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout 200 scripts/bench_gpu.sh mnist ncsnv2
+  stage "where the ncsnv2 step goes, TF32 (NCSN_DEVICE_PROFILE=1)"
+  (cd train && NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== |^ +C=' | tail -30)
+  stage "the default MNIST run on the GPU with CUDA graphs (NCSN_CUDA_GRAPH=1)"
+  NCSN_CUDA_GRAPH=1 timeout 150 $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-default 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|^starting|rror|panic'
+  NCSN_CUDA_GRAPH=1 timeout 60 $B/sample -ckpt /tmp/gpu-default -device cuda -n 64 -out "$out/mnist_gpu_default.png" 2>&1 | tail -3
+  NCSN_CUDA_GRAPH=1 timeout 120 $B/eval -dataset mnist -samples /tmp/gpu-default -n 256 -seed 0 -device cuda 2>&1 | tail -25
   stage "done"
   exit 0
 fi

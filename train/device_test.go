@@ -26,7 +26,8 @@ import (
 // recipes: NCSN's ladder, and MNIST's default (the VE process with σ drawn
 // log-normally, EDM's preconditioning, the EMA of half-way kept as the
 // guide: the guide downloaded from the device is the CPU run's guide and,
-// bit for bit, the device run's own EMA of that step).
+// bit for bit, the device run's own EMA of that step; and with the step
+// replayed as a captured graph, the same bits as its steps one by one).
 //
 // About 40 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
 func TestTrainOnDevice(t *testing.T) {
@@ -68,11 +69,16 @@ func TestTrainOnDevice(t *testing.T) {
 	for _, b := range bs {
 		for _, rc := range recipes {
 			t.Run(b.Name+"/"+rc.name, func(t *testing.T) {
+				graphs := false
 				openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
 					if name != "cuda" {
 						return nil, nil
 					}
-					return b.Open()
+					d, err := b.Open()
+					if d != nil {
+						d.Graphs = graphs
+					}
+					return d, err
 				}
 				cpuDir, devDir := t.TempDir(), t.TempDir()
 				if _, err := Run(context.Background(), rc.cfg(cpuDir)); err != nil {
@@ -112,6 +118,20 @@ func TestTrainOnDevice(t *testing.T) {
 				}
 				if res.Step != 4 {
 					t.Fatalf("ended at step %d", res.Step)
+				}
+				if rc.name == "default" {
+					// The step's graph captured and replayed (cuda.GraphEnv): the same bits.
+					graphs = true
+					gDir := t.TempDir()
+					dg := rc.cfg(gDir)
+					dg.Device = "cuda"
+					if _, err := Run(context.Background(), dg); err != nil {
+						t.Fatal(err)
+					}
+					graphs = false
+					if c := final(t, gDir); !reflect.DeepEqual(c.Weights, b.Weights) || !reflect.DeepEqual(c.EMA, b.EMA) || !reflect.DeepEqual(c.Guide, b.Guide) {
+						t.Fatal("the run with the step's graph replayed differs from the run of its steps one by one")
+					}
 				}
 				// The device's checkpoint continues on the CPU, saying the path changed.
 				var log bytes.Buffer

@@ -57,6 +57,7 @@ type cudnnLib struct {
 	errorString func(status int32) string
 	create      func(h *uintptr) int32
 	destroy     func(h uintptr) int32
+	setStream   func(h uintptr, s uintptr) int32
 	newTensor   func(d *uintptr) int32
 	setTensor   func(d uintptr, dtype int32, n, c, h, w, ns, cs, hs, ws int32) int32
 	newFilter   func(d *uintptr) int32
@@ -111,7 +112,7 @@ func loadCudnn() (*cudnnLib, error) {
 func (l *cudnnLib) symbols() map[string]any {
 	return map[string]any{
 		"cudnnGetVersion": &l.version, "cudnnGetErrorString": &l.errorString,
-		"cudnnCreate": &l.create, "cudnnDestroy": &l.destroy,
+		"cudnnCreate": &l.create, "cudnnDestroy": &l.destroy, "cudnnSetStream": &l.setStream,
 		"cudnnCreateTensorDescriptor": &l.newTensor, "cudnnSetTensor4dDescriptorEx": &l.setTensor,
 		"cudnnCreateFilterDescriptor": &l.newFilter, "cudnnSetFilter4dDescriptor": &l.setFilter,
 		"cudnnCreateConvolutionDescriptor": &l.newConv, "cudnnSetConvolution2dDescriptor": &l.setConv,
@@ -333,6 +334,7 @@ func (d *Device) grow(b *Buffer, n int) error {
 		return nil
 	}
 	d.Free(*b)
+	d.gen++ // graphs captured on the old buffer are stale
 	nb, err := d.Alloc(n)
 	if err != nil {
 		*b = Buffer{}

@@ -40,6 +40,8 @@ type backend interface {
 	// batch runs f where the backend's calls are cheapest (the driver's
 	// thread: each call inside f then skips the hand-over to it).
 	batch(f func() error) error
+	// capture records the work f queues, without running it (Graph).
+	capture(f func() error) (replayer, error)
 	close()
 }
 
@@ -64,6 +66,12 @@ type Device struct {
 	// dnn runs the 3×3 convolutions where the GPU has cuDNN (nil: im2col
 	// and products).
 	dnn *dnnState
+	// Graphs asks the graphs run on the device (nn.DeviceRun) to replay
+	// their steps as one captured Graph (GraphEnv; Open and OpenEmulator
+	// set it from the environment).
+	Graphs bool
+	// gen counts the reallocations of shared workspaces (Graph.Stale).
+	gen int
 }
 
 // Close releases the device's memory and context.

@@ -53,6 +53,26 @@ type driverLib struct {
 	moduleUnload   func(mod uintptr) int32
 	launchKernel   func(fn uintptr, gx, gy, gz, bx, by, bz, shared uint32, stream uintptr, params, extra unsafe.Pointer) int32
 	errorString    func(res int32, s **byte) int32
+	// CUDA graphs (Graph): optional, nil where the driver lacks them.
+	streamCreate      func(s *uintptr, flags uint32) int32
+	streamDestroy     func(s uintptr) int32
+	beginCapture      func(s uintptr, mode int32) int32
+	endCapture        func(s uintptr, g *uintptr) int32
+	graphInstantiate  func(exec *uintptr, g uintptr, flags uint64) int32
+	graphLaunch       func(exec, s uintptr) int32
+	graphExecDestroy  func(exec uintptr) int32
+	graphDestroy      func(g uintptr) int32
+	memcpyDtoDAsync   func(dst, src uint64, bytes uint64, s uintptr) int32
+	graphSymbolsError error
+}
+
+// graphSymbols are the driver's calls that Graph needs (CUDA ≥ 11.4).
+func (l *driverLib) graphSymbols() map[string]any {
+	return map[string]any{"cuStreamCreate": &l.streamCreate, "cuStreamDestroy_v2": &l.streamDestroy,
+		"cuStreamBeginCapture_v2": &l.beginCapture, "cuStreamEndCapture": &l.endCapture,
+		"cuGraphInstantiateWithFlags": &l.graphInstantiate, "cuGraphLaunch": &l.graphLaunch,
+		"cuGraphExecDestroy": &l.graphExecDestroy, "cuGraphDestroy": &l.graphDestroy,
+		"cuMemcpyDtoDAsync_v2": &l.memcpyDtoDAsync}
 }
 
 // LibraryDirsEnv names the variable of extra folders (colon-separated)
@@ -148,6 +168,16 @@ func loadDriver() (*driverLib, error) {
 		}
 		purego.RegisterLibFunc(fn, h, sym)
 	}
+	graphs := l.graphSymbols()
+	for sym := range graphs {
+		if _, err := purego.Dlsym(h, sym); err != nil {
+			l.graphSymbolsError = fmt.Errorf("cuda: %s has no %s: no CUDA graphs", l.name, sym)
+			return l, nil
+		}
+	}
+	for sym, fn := range graphs {
+		purego.RegisterLibFunc(fn, h, sym)
+	}
 	return l, nil
 }
 
@@ -192,6 +222,11 @@ type driverBackend struct {
 	// onWorker is true while the worker thread runs a function handed to
 	// it (written only there; the hand-over orders it with the reads).
 	onWorker bool
+	// stream is where launches go: 0 (the legacy default stream), or
+	// capStream while a capture records them; capStream, made at the first
+	// capture, is where graphs are launched (a blocking stream: ordered
+	// with the default stream's work both ways).
+	stream, capStream uintptr
 }
 
 // do runs f on the worker thread, directly when already there (inside batch).
@@ -216,6 +251,13 @@ func (d *driverBackend) batch(f func() error) error { return d.do(f) }
 // ErrNoLibrary (no driver or no NVRTC) or ErrNoDevice.
 func Open() (*Device, error) {
 	l, err := loadDriver()
+	if err != nil {
+		return nil, err
+	}
+	graphs, err := graphsFromEnv()
+	if err == nil && graphs && l.graphSymbolsError != nil {
+		err = fmt.Errorf("%w (%s=1)", l.graphSymbolsError, GraphEnv)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +353,10 @@ func Open() (*Device, error) {
 		close(d.work)
 		return nil, err
 	}
-	return &Device{b: d, Describe: describe, dnn: dnn}, nil
+	if graphs {
+		describe += ", CUDA graphs (" + GraphEnv + "=1)"
+	}
+	return &Device{b: d, Describe: describe, dnn: dnn, Graphs: graphs}, nil
 }
 
 // kernelImage compiles Source for arch (Compile: CUBIN for sm_XY, PTX for
@@ -351,7 +396,12 @@ func kernelImage(arch string) ([]byte, string, error) {
 
 func (d *driverBackend) alloc(bytes int) (DevPtr, error) {
 	var p uint64
-	err := d.do(func() error { return d.l.check("cuMemAlloc", d.l.memAlloc(&p, uint64(bytes))) })
+	err := d.do(func() error {
+		if err := d.capturing("an allocation"); err != nil {
+			return err
+		}
+		return d.l.check("cuMemAlloc", d.l.memAlloc(&p, uint64(bytes)))
+	})
 	if err == nil {
 		d.live[DevPtr(p)] = true
 	}
@@ -366,11 +416,21 @@ func (d *driverBackend) free(p DevPtr) {
 }
 
 func (d *driverBackend) copyIn(dst DevPtr, src unsafe.Pointer, bytes int) error {
-	return d.do(func() error { return d.l.check("cuMemcpyHtoD", d.l.memcpyHtoD(uint64(dst), src, uint64(bytes))) })
+	return d.do(func() error {
+		if err := d.capturing("an upload"); err != nil {
+			return err
+		}
+		return d.l.check("cuMemcpyHtoD", d.l.memcpyHtoD(uint64(dst), src, uint64(bytes)))
+	})
 }
 
 func (d *driverBackend) copyOut(dst unsafe.Pointer, src DevPtr, bytes int) error {
-	return d.do(func() error { return d.l.check("cuMemcpyDtoH", d.l.memcpyDtoH(dst, uint64(src), uint64(bytes))) })
+	return d.do(func() error {
+		if err := d.capturing("a download"); err != nil {
+			return err
+		}
+		return d.l.check("cuMemcpyDtoH", d.l.memcpyDtoH(dst, uint64(src), uint64(bytes)))
+	})
 }
 
 func (d *driverBackend) launch(kernel string, grid, block [3]uint32, params unsafe.Pointer) error {
@@ -382,7 +442,7 @@ func (d *driverBackend) launch(kernel string, grid, block [3]uint32, params unsa
 			}
 			d.fns[kernel] = fn
 		}
-		r := d.l.launchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, 0, params, nil)
+		r := d.l.launchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, d.stream, params, nil)
 		return d.l.check("cuLaunchKernel "+kernel, r)
 	})
 }
@@ -392,7 +452,12 @@ func (d *driverBackend) argSpace() unsafe.Pointer { return d.args }
 // Synchronize waits for every launched kernel and reports the first error.
 func (d *Device) Synchronize() error {
 	if g, ok := d.b.(*driverBackend); ok {
-		return g.do(func() error { return g.l.check("cuCtxSynchronize", g.l.ctxSynchronize()) })
+		return g.do(func() error {
+			if err := g.capturing("a wait"); err != nil {
+				return err
+			}
+			return g.l.check("cuCtxSynchronize", g.l.ctxSynchronize())
+		})
 	}
 	return nil
 }
@@ -416,6 +481,9 @@ func (d *driverBackend) close() {
 			if d.dnnHandle != 0 {
 				d.dnn.destroy(d.dnnHandle)
 			}
+			if d.capStream != 0 {
+				d.l.streamDestroy(d.capStream)
+			}
 			d.l.ctxRelease(d.dev)
 			return nil
 		})
@@ -425,6 +493,9 @@ func (d *driverBackend) close() {
 
 func (d *driverBackend) copyDevice(dst, src DevPtr, bytes int) error {
 	return d.do(func() error {
+		if d.stream != 0 {
+			return d.l.check("cuMemcpyDtoDAsync", d.l.memcpyDtoDAsync(uint64(dst), uint64(src), uint64(bytes), d.stream))
+		}
 		return d.l.check("cuMemcpyDtoD", d.l.memcpyDtoD(uint64(dst), uint64(src), uint64(bytes)))
 	})
 }
@@ -441,12 +512,13 @@ const cublasTF32TensorOpMath = 3
 var cublasNames = []string{"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"}
 
 type cublasLib struct {
-	name    string
-	create  func(h *uintptr) int32
-	destroy func(h uintptr) int32
-	version func(h uintptr, v *int32) int32
-	setMath func(h uintptr, mode int32) int32
-	sgemm   func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uint64, lda int32, b uint64, ldb int32, beta unsafe.Pointer, c uint64, ldc int32) int32
+	name      string
+	create    func(h *uintptr) int32
+	destroy   func(h uintptr) int32
+	version   func(h uintptr, v *int32) int32
+	setMath   func(h uintptr, mode int32) int32
+	sgemm     func(h uintptr, ta, tb int32, m, n, k int32, alpha unsafe.Pointer, a uint64, lda int32, b uint64, ldb int32, beta unsafe.Pointer, c uint64, ldc int32) int32
+	setStream func(h uintptr, s uintptr) int32
 }
 
 func loadCublas() (*cublasLib, error) {
@@ -457,7 +529,8 @@ func loadCublas() (*cublasLib, error) {
 	}
 	l.name = name
 	for sym, fn := range map[string]any{"cublasCreate_v2": &l.create, "cublasDestroy_v2": &l.destroy,
-		"cublasGetVersion_v2": &l.version, "cublasSetMathMode": &l.setMath, "cublasSgemm_v2": &l.sgemm} {
+		"cublasGetVersion_v2": &l.version, "cublasSetMathMode": &l.setMath, "cublasSgemm_v2": &l.sgemm,
+		"cublasSetStream_v2": &l.setStream} {
 		if _, err := purego.Dlsym(h, sym); err != nil {
 			return nil, fmt.Errorf("%w: %s has no %s", ErrNoLibrary, l.name, sym)
 		}

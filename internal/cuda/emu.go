@@ -108,6 +108,47 @@ type emuBackend struct {
 	args     unsafe.Pointer
 	live     map[DevPtr]unsafe.Pointer
 	size     map[DevPtr]int
+	// rec, while a capture runs, collects the calls instead of running them.
+	rec *emuGraph
+}
+
+// emuGraph is the emulation's Graph: the recorded calls, in order.
+type emuGraph struct{ calls []func() error }
+
+func (g *emuGraph) replay() error {
+	for _, c := range g.calls {
+		if err := c(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *emuGraph) destroy() { g.calls = nil }
+
+// capture runs f with every launch, product and copy within device memory
+// recorded, not run; uploads, downloads and allocations are errors there,
+// as a CUDA stream capture refuses them.
+func (e *emuBackend) capture(f func() error) (replayer, error) {
+	if e.rec != nil {
+		return nil, fmt.Errorf("emu: a capture inside a capture")
+	}
+	g := &emuGraph{}
+	e.rec = g
+	err := f()
+	e.rec = nil
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// capturing is the error of a call that a capture cannot record.
+func (e *emuBackend) capturing(call string) error {
+	if e.rec != nil {
+		return fmt.Errorf("emu: %s while capturing a graph", call)
+	}
+	return nil
 }
 
 // OpenEmulator compiles the kernels for the CPU (once per process; it needs
@@ -127,11 +168,22 @@ func OpenEmulator() (*Device, error) {
 	purego.RegisterLibFunc(&e.launchFn, lib, "emu_launch")
 	purego.RegisterLibFunc(&e.malloc, libc, "malloc")
 	purego.RegisterLibFunc(&e.freeFn, libc, "free")
+	graphs, err := graphsFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	e.args = e.malloc(argBytes)
-	return &Device{b: e, Describe: "CPU emulation of kernels.cu (g++)", ReduceThreads: 32}, nil
+	describe := "CPU emulation of kernels.cu (g++)"
+	if graphs {
+		describe += ", graphs recorded and replayed (" + GraphEnv + "=1)"
+	}
+	return &Device{b: e, Describe: describe, ReduceThreads: 32, Graphs: graphs}, nil
 }
 
 func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
+	if err := e.capturing("an allocation"); err != nil {
+		return 0, err
+	}
 	p := e.malloc(uintptr(bytes))
 	if p == nil {
 		return 0, fmt.Errorf("emu: malloc(%d) failed", bytes)
@@ -163,6 +215,9 @@ func (e *emuBackend) mem(p DevPtr, bytes int) ([]byte, error) {
 }
 
 func (e *emuBackend) copyIn(dst DevPtr, src unsafe.Pointer, bytes int) error {
+	if err := e.capturing("an upload"); err != nil {
+		return err
+	}
 	m, err := e.mem(dst, bytes)
 	if err != nil {
 		return err
@@ -172,6 +227,9 @@ func (e *emuBackend) copyIn(dst DevPtr, src unsafe.Pointer, bytes int) error {
 }
 
 func (e *emuBackend) copyOut(dst unsafe.Pointer, src DevPtr, bytes int) error {
+	if err := e.capturing("a download"); err != nil {
+		return err
+	}
 	m, err := e.mem(src, bytes)
 	if err != nil {
 		return err
@@ -181,6 +239,16 @@ func (e *emuBackend) copyOut(dst unsafe.Pointer, src DevPtr, bytes int) error {
 }
 
 func (e *emuBackend) launch(kernel string, grid, block [3]uint32, params unsafe.Pointer) error {
+	if e.rec != nil {
+		// The parameters by value: the argument slots of the pinned block
+		// (pack points params at them) are written back before the replay.
+		vals := *(*[maxArgs]uint64)(e.args)
+		e.rec.calls = append(e.rec.calls, func() error {
+			*(*[maxArgs]uint64)(e.args) = vals
+			return e.launch(kernel, grid, block, params)
+		})
+		return nil
+	}
 	if r := e.launchFn(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2], params); r != 0 {
 		return fmt.Errorf("emu: no kernel %s", kernel)
 	}
@@ -198,6 +266,10 @@ func (e *emuBackend) close() {
 }
 
 func (e *emuBackend) copyDevice(dst, src DevPtr, bytes int) error {
+	if e.rec != nil {
+		e.rec.calls = append(e.rec.calls, func() error { return e.copyDevice(dst, src, bytes) })
+		return nil
+	}
 	d, err := e.at(dst, bytes)
 	if err != nil {
 		return err
@@ -223,6 +295,10 @@ func (e *emuBackend) at(p DevPtr, bytes int) ([]byte, error) {
 
 // gemm is the textbook row-major product, accumulated in float64.
 func (e *emuBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error {
+	if e.rec != nil {
+		e.rec.calls = append(e.rec.calls, func() error { return e.gemm(transA, transB, m, n, k, alpha, a, b, beta, c) })
+		return nil
+	}
 	am, err := e.at(a, 4*m*k)
 	if err != nil {
 		return err

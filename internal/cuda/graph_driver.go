@@ -1,0 +1,99 @@
+//go:build linux
+
+package cuda
+
+import (
+	"errors"
+	"fmt"
+)
+
+// cuStreamCaptureModeGlobal is CU_STREAM_CAPTURE_MODE_GLOBAL: a call that
+// could touch the capture from elsewhere (a synchronous copy, an
+// allocation) fails instead of going unrecorded.
+const cuStreamCaptureModeGlobal = 0
+
+// driverGraph is an instantiated CUDA graph.
+type driverGraph struct {
+	d          *driverBackend
+	graph, exe uintptr
+}
+
+func (g *driverGraph) replay() error {
+	return g.d.do(func() error { return g.d.l.check("cuGraphLaunch", g.d.l.graphLaunch(g.exe, g.d.capStream)) })
+}
+
+func (g *driverGraph) destroy() {
+	g.d.do(func() error {
+		g.d.l.graphExecDestroy(g.exe)
+		g.d.l.graphDestroy(g.graph)
+		return nil
+	})
+}
+
+// capturing is the error of a call that a capture cannot record.
+func (d *driverBackend) capturing(call string) error {
+	if d.stream != 0 {
+		return fmt.Errorf("cuda: %s while capturing a graph", call)
+	}
+	return nil
+}
+
+// setStreams points cuBLAS and cuDNN at stream s (0: the default stream).
+func (d *driverBackend) setStreams(s uintptr) error {
+	if r := d.blas.setStream(d.handle, s); r != 0 {
+		return fmt.Errorf("cuda: cublasSetStream: status %d", r)
+	}
+	if d.dnnHandle != 0 {
+		if err := d.dnn.check("cudnnSetStream", d.dnn.setStream(d.dnnHandle, s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// capture records f's launches, products, copies and convolutions on a
+// stream of its own (stream capture, global mode) and instantiates them as
+// a CUDA graph; afterwards everything goes to the default stream again.
+func (d *driverBackend) capture(f func() error) (replayer, error) {
+	var out replayer
+	err := d.do(func() error {
+		l := d.l
+		switch {
+		case l.graphSymbolsError != nil:
+			return l.graphSymbolsError
+		case d.stream != 0:
+			return errors.New("cuda: a capture inside a capture")
+		}
+		if d.capStream == 0 {
+			if err := l.check("cuStreamCreate", l.streamCreate(&d.capStream, 0)); err != nil {
+				return err
+			}
+		}
+		s := d.capStream
+		if err := d.setStreams(s); err != nil {
+			return err
+		}
+		if err := l.check("cuStreamBeginCapture", l.beginCapture(s, cuStreamCaptureModeGlobal)); err != nil {
+			return errors.Join(err, d.setStreams(0))
+		}
+		d.stream = s
+		ferr := f()
+		d.stream = 0
+		var graph uintptr
+		eerr := l.check("cuStreamEndCapture", l.endCapture(s, &graph))
+		if err := errors.Join(ferr, eerr, d.setStreams(0)); err != nil {
+			if graph != 0 {
+				l.graphDestroy(graph)
+			}
+			return err
+		}
+		var exe uintptr
+		if err := l.check("cuGraphInstantiate", l.graphInstantiate(&exe, graph, 0)); err != nil {
+			l.graphDestroy(graph)
+			return err
+		}
+		out = &driverGraph{d: d, graph: graph, exe: exe}
+		return nil
+	})
+	return out, err
+}
