@@ -15,9 +15,10 @@ import (
 // gorgonia.Grad gradients as dsmGraph, its operators run by nn.DeviceRun.
 // The weights, their gradients, Adam's moments and the EMA stay in device
 // memory for the whole run; each step sends up the noised batch and brings
-// back each image's loss and each tensor's Σ(gradient²) (for the norm that
-// clipping and the finiteness check need). sync brings the state back for
-// checkpoints.
+// back each image's loss and the gradients' Σ(gradient²) (for the norm that
+// clipping and the finiteness check need). Adam with the EMA is one launch
+// over all the tensors, and so is the sum of squares (cuda.ParamSet). sync
+// brings the state back for checkpoints.
 type deviceDSM struct {
 	g          *dsmGraph
 	dr         *nn.DeviceRun
@@ -26,7 +27,8 @@ type deviceDSM struct {
 	per        []float32
 	w, gr      []cuda.Buffer // the trainable weights and their gradients (the graph's buffers)
 	m, v, ema  []cuda.Buffer
-	sq         cuda.Buffer // Σ(gradient²) per tensor
+	set        *cuda.ParamSet // all of them at once, for the norm and the update
+	sq         cuda.Buffer    // Σ(gradient²) over all the gradients
 	sqHost     []float32
 	trainables []int // the trainer's parameter index of each trainable weight
 }
@@ -80,10 +82,13 @@ func newDeviceDSM(dev *cuda.Device, cfg model.Config, params, ema model.Params, 
 			}
 		}
 	}
-	if d.sq, err = dev.Alloc(len(d.trainables)); err != nil {
+	if d.set, err = dev.NewParamSet(d.w, d.gr, d.m, d.v, d.ema); err != nil {
 		return nil, err
 	}
-	d.sqHost = make([]float32, len(d.trainables))
+	if d.sq, err = dev.Alloc(1); err != nil {
+		return nil, err
+	}
+	d.sqHost = make([]float32, 1)
 	return d, nil
 }
 
@@ -133,21 +138,15 @@ func (d *deviceDSM) grads() [][]float32 {
 // norm is the Euclidean norm of all the gradients of the last run.
 func (d *deviceDSM) norm() (float64, error) {
 	err := d.dev.Batch(func() error {
-		for k, g := range d.gr {
-			if err := d.dev.SumSquares(d.sq, k, g); err != nil {
-				return err
-			}
+		if err := d.dev.GradSumSquares(d.sq, d.set); err != nil {
+			return err
 		}
 		return d.dev.Download(d.sqHost, d.sq)
 	})
 	if err != nil {
 		return 0, err
 	}
-	var s float64
-	for _, v := range d.sqHost {
-		s += float64(v)
-	}
-	return math.Sqrt(s), nil
+	return math.Sqrt(float64(d.sqHost[0])), nil
 }
 
 // update is one Adam step of opt's hyper-parameters at its step count
@@ -155,17 +154,7 @@ func (d *deviceDSM) norm() (float64, error) {
 // the EMA with decay dec — on the device, as optim computes them.
 func (d *deviceDSM) update(opt *optim.Adam, scale float64, dec float32) error {
 	s := cuda.AdamStep{T: opt.T, LR: opt.LR, Beta1: opt.Beta1, Beta2: opt.Beta2, Eps: opt.Eps, Scale: scale}
-	return d.dev.Batch(func() error {
-		for k := range d.w {
-			if err := d.dev.Adam(d.w[k], d.m[k], d.v[k], d.gr[k], s); err != nil {
-				return err
-			}
-			if err := d.dev.EMA(d.ema[k], d.w[k], dec); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return d.dev.Batch(func() error { return d.dev.AdamEMA(d.set, s, dec) })
 }
 
 // sync copies the weights, their average and Adam's moments from the
@@ -191,6 +180,7 @@ func (d *deviceDSM) close() {
 		}
 	}
 	d.dev.Free(d.sq)
+	d.dev.FreeParamSet(d.set)
 	d.dr.Close()
 	d.g.close()
 }

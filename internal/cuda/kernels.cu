@@ -46,6 +46,10 @@ __device__ inline float normal(u64 seed, u64 i) {
 
 __device__ inline int gid() { return blockIdx.x * blockDim.x + threadIdx.x; }
 
+// GN_THREADS is the block size of the kernels that reduce within a block
+// (the size of their shared arrays).
+#define GN_THREADS 256
+
 // block_sum adds s[0 … blockDim.x) into s[0], blockDim.x a power of two at
 // most GN_THREADS; every thread of the block calls it (it has barriers).
 __device__ inline void block_sum(double* s) {
@@ -103,14 +107,57 @@ extern "C" __global__ void ncsn_ema(float* ema, const float* w, int n, float d) 
 	if (i < n) ema[i] = d * ema[i] + (1.0f - d) * w[i];
 }
 
+// A parameter set (ParamSet in params.go) is a table of chunks, CHUNK_WORDS
+// 64-bit words each: the device addresses of a tensor's weights, gradient,
+// Adam moments m and v and EMA, then the chunk's first index in the tensor
+// and its length.
+#define CHUNK_WORDS 8
+
+// ncsn_adam_ema_chunks is ncsn_adam and then ncsn_ema, with the same
+// arithmetic, on every tensor of a parameter set: one block per chunk.
+extern "C" __global__ void ncsn_adam_ema_chunks(const float* tab, double scale, double b1, double b2, double step, double c2,
+                                                double eps, float d) {
+	const u64* c = (const u64*)tab + (u64)blockIdx.x * CHUNK_WORDS;
+	float* w = (float*)c[0];
+	const float* g = (const float*)c[1];
+	float* m = (float*)c[2];
+	float* v = (float*)c[3];
+	float* ema = (float*)c[4];
+	u64 lo = c[5], n = c[6];
+	for (u64 k = threadIdx.x; k < n; k += blockDim.x) {
+		u64 i = lo + k;
+		double gd = (double)g[i] * scale;
+		double mj = b1 * (double)m[i] + (1.0 - b1) * gd;
+		double vj = b2 * (double)v[i] + (1.0 - b2) * gd * gd;
+		m[i] = (float)mj;
+		v[i] = (float)vj;
+		float wi = w[i] - (float)(step * mj / (sqrt(vj / c2) + eps));
+		w[i] = wi;
+		ema[i] = d * ema[i] + (1.0f - d) * wi;
+	}
+}
+
+// ncsn_sumsq_chunks writes each chunk's Σ g² of the gradients of a
+// parameter set (in double, stored as float) to part[chunk]: one block of
+// GN_THREADS per chunk.
+extern "C" __global__ void ncsn_sumsq_chunks(float* part, const float* tab) {
+	__shared__ double acc[GN_THREADS];
+	const u64* c = (const u64*)tab + (u64)blockIdx.x * CHUNK_WORDS;
+	const float* g = (const float*)c[1];
+	u64 lo = c[5], n = c[6];
+	double a = 0;
+	for (u64 k = threadIdx.x; k < n; k += blockDim.x) a += (double)g[lo + k] * g[lo + k];
+	acc[threadIdx.x] = a;
+	block_sum(acc);
+	if (threadIdx.x == 0) part[blockIdx.x] = (float)acc[0];
+}
+
 // ncsn_langevin is one step of annealed Langevin dynamics on x in place:
 // x ← x + (α/2)·s + √α·z, z number offset+i of the seed's stream.
 extern "C" __global__ void ncsn_langevin(float* x, const float* s, int n, float halfAlpha, float sd, u64 seed, u64 offset) {
 	int i = gid();
 	if (i < n) x[i] += halfAlpha * s[i] + sd * normal(seed, offset + (u64)i);
 }
-
-#define GN_THREADS 256
 
 // ncsn_gn_silu is GroupNorm followed by SiLU over x (C,B,HW), channel-major
 // as package nn lays it out: one block of GN_THREADS threads per (group,

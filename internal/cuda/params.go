@@ -1,0 +1,99 @@
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// chunkWords and chunkValues lay out a ParamSet's table (CHUNK_WORDS in
+// kernels.cu): each chunk is at most chunkValues values of one tensor.
+const (
+	chunkWords  = 8
+	chunkValues = 8192
+)
+
+// ParamSet is the trainable tensors of a run seen as one: for each, its
+// weights, gradient, Adam moments and EMA, cut into chunks of at most
+// chunkValues values, so that Adam with the EMA, and the gradients' sum of
+// squares, are one launch for all of them rather than one per tensor.
+type ParamSet struct {
+	tab    Buffer // the chunks' table (chunkWords 64-bit words each)
+	part   Buffer // each chunk's Σ g²
+	chunks int
+}
+
+// NewParamSet lays out the table of the tensors whose weights, gradients,
+// moments and EMA are the buffers at one index of w, g, m, v and ema.
+func (d *Device) NewParamSet(w, g, m, v, ema []Buffer) (*ParamSet, error) {
+	if len(w) == 0 || len(g) != len(w) || len(m) != len(w) || len(v) != len(w) || len(ema) != len(w) {
+		return nil, fmt.Errorf("cuda: a parameter set of %d weights, %d gradients, %d and %d moments, %d averages", len(w), len(g), len(m), len(v), len(ema))
+	}
+	var tab []uint64
+	for k := range w {
+		n, err := sameSize(fmt.Sprintf("parameter set, tensor %d", k), w[k], g[k], m[k], v[k], ema[k])
+		if err != nil {
+			return nil, err
+		}
+		for lo := 0; lo < n; lo += chunkValues {
+			tab = append(tab, uint64(w[k].Ptr), uint64(g[k].Ptr), uint64(m[k].Ptr), uint64(v[k].Ptr), uint64(ema[k].Ptr),
+				uint64(lo), uint64(min(chunkValues, n-lo)), 0)
+		}
+	}
+	p := &ParamSet{chunks: len(tab) / chunkWords}
+	var err error
+	if p.tab, err = d.Alloc(2 * len(tab)); err != nil {
+		return nil, err
+	}
+	if p.part, err = d.Alloc(p.chunks); err != nil {
+		d.Free(p.tab)
+		return nil, err
+	}
+	if err := d.Upload(p.tab, unsafe.Slice((*float32)(unsafe.Pointer(&tab[0])), 2*len(tab))); err != nil {
+		d.FreeParamSet(p)
+		return nil, err
+	}
+	return p, nil
+}
+
+// FreeParamSet releases the set's table (not its tensors).
+func (d *Device) FreeParamSet(p *ParamSet) {
+	if p != nil {
+		d.Free(p.tab)
+		d.Free(p.part)
+		p.tab, p.part = Buffer{}, Buffer{}
+	}
+}
+
+// AdamEMA is Adam and then the EMA with decay dec on every tensor of the
+// set: each value as Adam and EMA compute it, in one launch.
+func (d *Device) AdamEMA(p *ParamSet, s AdamStep, dec float32) error {
+	if p.chunks == 0 {
+		return nil
+	}
+	c1 := 1 - math.Pow(s.Beta1, float64(s.T))
+	c2 := 1 - math.Pow(s.Beta2, float64(s.T))
+	args, err := pack(d.b.argSpace(), []any{p.tab, s.Scale, s.Beta1, s.Beta2, s.LR / c1, c2, s.Eps, dec})
+	if err != nil {
+		return err
+	}
+	return d.b.launch("ncsn_adam_ema_chunks", [3]uint32{uint32(p.chunks), 1, 1}, [3]uint32{threads, 1, 1}, args)
+}
+
+// GradSumSquares writes Σ g² over every gradient of the set to out[0].
+func (d *Device) GradSumSquares(out Buffer, p *ParamSet) error {
+	if out.N < 1 {
+		return fmt.Errorf("cuda: the gradients' sum of squares into a buffer of %d values", out.N)
+	}
+	args, err := pack(d.b.argSpace(), []any{p.part, p.tab})
+	if err != nil {
+		return err
+	}
+	if err := d.b.launch("ncsn_sumsq_chunks", [3]uint32{uint32(p.chunks), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, args); err != nil {
+		return err
+	}
+	if args, err = pack(d.b.argSpace(), []any{out, p.part, p.chunks}); err != nil {
+		return err
+	}
+	return d.b.launch("ncsn_sum", [3]uint32{1, 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, args)
+}
