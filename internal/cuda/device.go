@@ -62,7 +62,6 @@ type Device struct {
 	// ReduceThreads, if set, replaces the block size of the reducing
 	// kernels (a power of two up to 256).
 	ReduceThreads uint32
-	scratch       Buffer // partial sums of SumSquares
 	// dnn runs the 3×3 convolutions where the GPU has cuDNN (nil: im2col
 	// and products).
 	dnn *dnnState
@@ -76,10 +75,6 @@ type Device struct {
 
 // Close releases the device's memory and context.
 func (d *Device) Close() {
-	if d.scratch.Ptr != 0 {
-		d.Free(d.scratch)
-		d.scratch = Buffer{}
-	}
 	d.closeDnn()
 	d.b.close()
 }
@@ -228,35 +223,6 @@ func (d *Device) SiLUGrad(dx, x, dy Buffer) error {
 		return err
 	}
 	return d.launch1D("ncsn_silu_grad", n, dx, x, dy, n)
-}
-
-// AdamStep is one step of Adam for one tensor: t is the step count after
-// Begin, lr, β₁, β₂, ε the hyper-parameters, scale the gradient's factor
-// (clipping), exactly as optim.Adam.UpdateScaled computes it.
-type AdamStep struct {
-	T                     int
-	LR, Beta1, Beta2, Eps float64
-	Scale                 float64
-}
-
-// Adam updates w, m and v from the gradient g.
-func (d *Device) Adam(w, m, v, g Buffer, s AdamStep) error {
-	n, err := sameSize("adam", w, m, v, g)
-	if err != nil {
-		return err
-	}
-	c1 := 1 - math.Pow(s.Beta1, float64(s.T))
-	c2 := 1 - math.Pow(s.Beta2, float64(s.T))
-	return d.launch1D("ncsn_adam", n, w, m, v, g, n, s.Scale, s.Beta1, s.Beta2, s.LR/c1, c2, s.Eps)
-}
-
-// EMA moves ema towards w: ema ← dec·ema + (1−dec)·w.
-func (d *Device) EMA(ema, w Buffer, dec float32) error {
-	n, err := sameSize("ema", ema, w)
-	if err != nil {
-		return err
-	}
-	return d.launch1D("ncsn_ema", n, ema, w, n, dec)
 }
 
 // Langevin is one step x ← x + (α/2)·s + √α·z of annealed Langevin dynamics,

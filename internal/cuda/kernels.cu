@@ -86,35 +86,16 @@ extern "C" __global__ void ncsn_silu_grad(float* dx, const float* x, const float
 	}
 }
 
-// ncsn_adam is one Adam step of optim.Adam.UpdateScaled, in double as there:
-// step = lr/(1−β₁ᵗ), c2 = 1−β₂ᵗ (computed on the host), gradients times scale.
-extern "C" __global__ void ncsn_adam(float* w, float* m, float* v, const float* g, int n,
-                                     double scale, double b1, double b2, double step, double c2, double eps) {
-	int i = gid();
-	if (i < n) {
-		double gd = (double)g[i] * scale;
-		double mj = b1 * (double)m[i] + (1.0 - b1) * gd;
-		double vj = b2 * (double)v[i] + (1.0 - b2) * gd * gd;
-		m[i] = (float)mj;
-		v[i] = (float)vj;
-		w[i] -= (float)(step * mj / (sqrt(vj / c2) + eps));
-	}
-}
-
-// ncsn_ema: ema ← d·ema + (1−d)·w, in float as optim.UpdateEMA.
-extern "C" __global__ void ncsn_ema(float* ema, const float* w, int n, float d) {
-	int i = gid();
-	if (i < n) ema[i] = d * ema[i] + (1.0f - d) * w[i];
-}
-
 // A parameter set (ParamSet in params.go) is a table of chunks, CHUNK_WORDS
 // 64-bit words each: the device addresses of a tensor's weights, gradient,
 // Adam moments m and v and EMA, then the chunk's first index in the tensor
 // and its length.
 #define CHUNK_WORDS 8
 
-// ncsn_adam_ema_chunks is ncsn_adam and then ncsn_ema, with the same
-// arithmetic, on every tensor of a parameter set: one block per chunk.
+// ncsn_adam_ema_chunks is one Adam step of optim.Adam.UpdateScaled, in
+// double as there (step = lr/(1−β₁ᵗ), c2 = 1−β₂ᵗ computed on the host,
+// gradients times scale), then the EMA ema ← d·ema + (1−d)·w in float as
+// optim.UpdateEMA, on every tensor of a parameter set: one block per chunk.
 extern "C" __global__ void ncsn_adam_ema_chunks(const float* tab, double scale, double b1, double b2, double step, double c2,
                                                 double eps, float d) {
 	const u64* c = (const u64*)tab + (u64)blockIdx.x * CHUNK_WORDS;
@@ -460,20 +441,6 @@ extern "C" __global__ void ncsn_from_graph(float* dst, const float* src, int C, 
 	if (i >= (u64)m * C * HW) return;
 	int p = (int)(i % HW), c = (int)(i / HW % C), b = (int)(i / ((u64)HW * C));
 	dst[i] = src[((u64)c * B + b) * HW + p];
-}
-
-// ncsn_sumsq_part writes the partial sums Σ x² (in double, stored as
-// float) of x (n values) in gridDim.x slices, slice j to part[j]; one block
-// of GN_THREADS per slice (the gradient norm for clipping, per tensor).
-extern "C" __global__ void ncsn_sumsq_part(float* part, const float* x, int n) {
-	__shared__ double acc[GN_THREADS];
-	int per = (n + gridDim.x - 1) / gridDim.x;
-	int lo = blockIdx.x * per, hi = lo + per < n ? lo + per : n;
-	double a = 0;
-	for (int k = lo + threadIdx.x; k < hi; k += blockDim.x) a += (double)x[k] * x[k];
-	acc[threadIdx.x] = a;
-	block_sum(acc);
-	if (threadIdx.x == 0) part[blockIdx.x] = (float)acc[0];
 }
 
 // ncsn_sum writes the sum (in double) of the m values of part to out[0]:

@@ -7,8 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
-
-	"github.com/ncsn-go/ncsn/optim"
 )
 
 // backends are the devices every kernel test runs on (Backends): the CPU
@@ -122,54 +120,6 @@ func TestSiLU(t *testing.T) {
 	}
 }
 
-// TestAdamAndEMA: three Adam steps (one with a clipping scale) and EMA
-// updates give optim's bits exactly: the kernel computes in double as optim
-// does, and kernels are compiled without contraction (--fmad=false; g++
-// -ffp-contract=off), as Go on amd64 computes.
-func TestAdamAndEMA(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	const n = 600
-	w0 := randn(r, n, 1)
-	grads := [][]float32{randn(r, n, 1), randn(r, n, 0.1), randn(r, n, 10)}
-	scales := []float64{1, 0.5, 1}
-	for name, d := range backends(t) {
-		t.Run(name, func(t *testing.T) {
-			ref := optim.New(1e-3, []int{n})
-			w := append([]float32(nil), w0...)
-			ema := append([]float32(nil), w0...)
-			bw, bema := upload(t, d, w), upload(t, d, ema)
-			bm, bv := upload(t, d, make([]float32, n)), upload(t, d, make([]float32, n))
-			bg, _ := d.Alloc(n)
-			for k, g := range grads {
-				ref.Begin()
-				ref.UpdateScaled(0, w, g, scales[k])
-				dec := optim.EMADecay(0.999, ref.T, true)
-				optim.UpdateEMA(ema, w, dec)
-				if err := d.Upload(bg, g); err != nil {
-					t.Fatal(err)
-				}
-				s := AdamStep{T: ref.T, LR: ref.LR, Beta1: ref.Beta1, Beta2: ref.Beta2, Eps: ref.Eps, Scale: scales[k]}
-				if err := d.Adam(bw, bm, bv, bg, s); err != nil {
-					t.Fatal(err)
-				}
-				if err := d.EMA(bema, bw, dec); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for _, c := range []struct {
-				what      string
-				got, want []float32
-			}{{"w", download(t, d, bw), w}, {"m", download(t, d, bm), ref.M[0]}, {"v", download(t, d, bv), ref.V[0]}, {"ema", download(t, d, bema), ema}} {
-				for i := range c.want {
-					if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
-						t.Fatalf("%s[%d] = %g, optim's %g", c.what, i, c.got[i], c.want[i])
-					}
-				}
-			}
-		})
-	}
-}
-
 func TestLangevin(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	x, s := randn(r, 500, 1), randn(r, 500, 5)
@@ -244,31 +194,6 @@ func TestGroupNormSiLU(t *testing.T) {
 				near(t, "stats", download(t, d, bs), wantS, 1e-6)
 				if err := d.GroupNormSiLU(by, bs, bx, bg, bb, s.c, s.b, s.hw, 5, 1e-5); err == nil {
 					t.Fatal("groups that do not divide the channels accepted")
-				}
-			})
-		}
-	}
-}
-
-func TestSumSquares(t *testing.T) {
-	r := rand.New(rand.NewPCG(30, 31))
-	// One slice; several, the last one short; the most slices there are.
-	for _, n := range []int{1000, 3*sliceValues + 77, maxSlices*sliceValues + 5} {
-		x := randn(r, n, 3)
-		var want float64
-		for _, v := range x {
-			want += float64(v) * float64(v)
-		}
-		for name, d := range backends(t) {
-			t.Run(fmt.Sprint(name, n), func(t *testing.T) {
-				bx, out := upload(t, d, x), upload(t, d, make([]float32, 3))
-				if err := d.SumSquares(out, 1, bx); err != nil {
-					t.Fatal(err)
-				}
-				got := download(t, d, out)
-				near(t, "Σx²", got[1:2], []float64{want}, 1e-6)
-				if got[0] != 0 || got[2] != 0 {
-					t.Fatalf("wrote outside its value: %v", got)
 				}
 			})
 		}

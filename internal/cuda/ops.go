@@ -317,38 +317,3 @@ func (d *Device) Axpy(x, s Buffer, a float64) error {
 	}
 	return d.launch1D("ncsn_langevin", n, x, s, n, float32(a), float32(0), uint64(0), uint64(0))
 }
-
-// SumSquares writes Σ x² of x into out[at] (accumulated in double within
-// slices of x, whose partial sums are stored as float32 and added in
-// double).
-func (d *Device) SumSquares(out Buffer, at int, x Buffer) error {
-	if at < 0 || at >= out.N {
-		return fmt.Errorf("cuda: sum of squares into value %d of a buffer of %d", at, out.N)
-	}
-	if d.scratch.Ptr == 0 {
-		s, err := d.Alloc(maxSlices)
-		if err != nil {
-			return err
-		}
-		d.scratch = s
-	}
-	slices := min(maxSlices, max(1, x.N/sliceValues))
-	p, err := pack(d.b.argSpace(), []any{d.scratch, x, x.N})
-	if err != nil {
-		return err
-	}
-	if err := d.b.launch("ncsn_sumsq_part", [3]uint32{uint32(slices), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p); err != nil {
-		return err
-	}
-	if p, err = pack(d.b.argSpace(), []any{DevPtr(uintptr(out.Ptr) + uintptr(4*at)), d.scratch, slices}); err != nil {
-		return err
-	}
-	return d.b.launch("ncsn_sum", [3]uint32{1, 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, p)
-}
-
-// SumSquares splits a tensor into at most maxSlices slices of at least
-// sliceValues values, one block each.
-const (
-	maxSlices   = 256
-	sliceValues = 8192
-)

@@ -13,6 +13,16 @@ const (
 	chunkValues = 8192
 )
 
+// AdamStep is one step of Adam for every tensor of a ParamSet: t is the
+// step count after Begin, lr, β₁, β₂, ε the hyper-parameters, scale the
+// gradients' factor (clipping), exactly as optim.Adam.UpdateScaled takes
+// them.
+type AdamStep struct {
+	T                     int
+	LR, Beta1, Beta2, Eps float64
+	Scale                 float64
+}
+
 // ParamSet is the trainable tensors of a run seen as one: for each, its
 // weights, gradient, Adam moments and EMA, cut into chunks of at most
 // chunkValues values, so that Adam with the EMA, and the gradients' sum of
