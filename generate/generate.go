@@ -120,8 +120,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -steps-per-level %d must be positive", ErrConfig, c.StepsPerLevel)
 	case c.Eps < 0 || math.IsNaN(c.Eps):
 		return fmt.Errorf("%w: -eps %g must be positive", ErrConfig, c.Eps)
-	case c.Out == "" && c.OutDir == "":
-		return fmt.Errorf("%w: nothing to write: give -out or -out-dir", ErrConfig)
+	case c.Out == "" && c.OutDir == "" && c.GIF == "":
+		return fmt.Errorf("%w: nothing to write: give -out, -out-dir or -gif", ErrConfig)
 	case c.Batch < 0:
 		return fmt.Errorf("%w: batch %d", ErrConfig, c.Batch)
 	case c.Steps < 0:
@@ -249,6 +249,9 @@ func Run(c Config) (*Result, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if err := c.checkOutputs(); err != nil {
+		return nil, err
+	}
 	path, err := checkpoint.Resolve(c.Ckpt)
 	if err != nil {
 		return nil, err
@@ -276,6 +279,10 @@ func Run(c Config) (*Result, error) {
 	}
 	return res, nil
 }
+
+// maxSampleBytes bounds the memory of the samples of one run (float64
+// values), so that a huge -n is an error rather than an out-of-memory crash.
+const maxSampleBytes = 4 << 30
 
 // Draw samples from a loaded checkpoint without writing anything.
 func Draw(st *checkpoint.State, c Config) (*Result, error) {
@@ -369,6 +376,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if labels != nil {
 		c.N = len(labels)
 	}
+	if need := float64(c.N) * float64(st.Model.Dim()) * 8; need > maxSampleBytes {
+		return nil, fmt.Errorf("%w: -n %d: %d images of %d values would take %.0f GiB of memory (at most %d GiB); draw them in several runs with other -seed", ErrConfig, perClass, c.N, st.Model.Dim(), need/(1<<30), maxSampleBytes>>30)
+	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
 	x := make([]float64, c.N*st.Model.Dim())
 	t0 := time.Now()
@@ -389,8 +399,15 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 		}
 	}
 	evals *= perEval // autoguidance: two networks per score
+	bad := 0
 	for i, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			bad++
+		}
 		x[i] = min(1, max(0, v))
+	}
+	if bad > 0 {
+		return nil, fmt.Errorf("generate: the sampler diverged: %d of %d sample values are NaN or infinite", bad, len(x))
 	}
 	if cons != nil { // the known part, exactly, within [0, 1]
 		cons.Exact(x)
@@ -467,10 +484,11 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 			clamped[i] = min(1, max(0, v))
 		}
 		film.add(clamped, c.N, 300)
-		if err := film.write(c.GIF); err != nil {
+		note := replacing(c.GIF)
+	if err := film.write(c.GIF); err != nil {
 			return evals, err
 		}
-		fmt.Fprintf(c.Log, "wrote %s (%d frames)\n", c.GIF, len(film.g.Image))
+		fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(film.g.Image), note)
 	}
 	return evals, nil
 }
@@ -521,10 +539,11 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 	if err != nil || film == nil {
 		return evals, err
 	}
+	note := replacing(c.GIF)
 	if err := film.write(c.GIF); err != nil {
 		return evals, err
 	}
-	fmt.Fprintf(c.Log, "wrote %s (%d frames)\n", c.GIF, len(film.g.Image))
+	fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(film.g.Image), note)
 	return evals, nil
 }
 
@@ -570,10 +589,11 @@ func (r *Result) write(c Config) error {
 		if err != nil {
 			return err
 		}
+		note := replacing(c.Out)
 		if err := fsutil.WriteAtomic(c.Out, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
 			return fmt.Errorf("generate: writing %s: %w", c.Out, err)
 		}
-		fmt.Fprintf(c.Log, "wrote %s (%d samples, %.0f s)\n", c.Out, n, r.Seconds)
+		fmt.Fprintf(c.Log, "wrote %s (%d samples, %.0f s%s)\n", c.Out, n, r.Seconds, note)
 	}
 	if c.OutDir != "" {
 		if err := os.MkdirAll(c.OutDir, 0o755); err != nil {

@@ -1,0 +1,114 @@
+package generate
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestOutputs: outputs that cannot be written, or that would replace what
+// is not an earlier output of the same kind (a checkpoint, a text file, a
+// folder of samples of an earlier run), are one-line errors before any
+// sampling, and the file stays as it was; an earlier PNG is replaced, and
+// the log says so; -gif alone is something to write.
+func TestOutputs(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ckpt := filepath.Join(ck, "ckpt-00000002.ckpt")
+	ckptBytes, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := write("notes.png", "my notes")
+	oldSamples := filepath.Join(dir, "old")
+	os.Mkdir(oldSamples, 0o755)
+	write("old/sample-00000.png", pngMagic)
+	write("old/sample-00001.png", pngMagic)
+	file := write("file", "x")
+	for _, tc := range []struct {
+		name string
+		c    Config
+		want string
+	}{
+		{"a checkpoint", Config{Out: ckpt}, "the file is written as PNG"},
+		{"a checkpoint named .png", Config{Out: write("run.png", string(ckptBytes[:64]))}, "exists and is not a PNG written before: not replaced"},
+		{"a text file", Config{Out: notes}, "exists and is not a PNG"},
+		{"jpg", Config{Out: filepath.Join(dir, "grid.jpg")}, "give a name ending in .png"},
+		{"a folder", Config{Out: filepath.Join(dir, "old.png")}, ""},
+		{"no folder", Config{Out: filepath.Join(dir, "none", "x.png")}, "no folder"},
+		{"under a file", Config{Out: filepath.Join(file, "x.png")}, "is a file, not a folder"},
+		{"gif as png", Config{Out: "", GIF: filepath.Join(dir, "film.png")}, "give a name ending in .gif"},
+		{"gif over notes", Config{Out: "", GIF: write("film.gif", "notes")}, "-gif " + dir + "/film.gif exists and is not a GIF"},
+		{"samples of an earlier run", Config{Out: "", OutDir: oldSamples}, "already holds 2 samples (sample-*.png) of an earlier run"},
+		{"out-dir a file", Config{Out: "", OutDir: file}, "is a file, not a folder"},
+		{"nothing", Config{Out: ""}, "nothing to write"},
+	} {
+		if tc.name == "a folder" {
+			os.Mkdir(tc.c.Out, 0o755)
+			tc.want = "is a folder"
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.Ckpt, tc.c.N, tc.c.Sampler, tc.c.Steps = ck, 2, "pc", 2
+			var log bytes.Buffer
+			tc.c.Log = &log
+			_, err := Run(tc.c)
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("got %v, want one line saying %q", err, tc.want)
+			}
+			if strings.Contains(log.String(), "sampler") {
+				t.Fatalf("sampled before refusing: %q", log.String())
+			}
+		})
+	}
+	if b, _ := os.ReadFile(ckpt); !bytes.Equal(b, ckptBytes) {
+		t.Fatal("the checkpoint changed")
+	}
+	if b, _ := os.ReadFile(notes); string(b) != "my notes" {
+		t.Fatal("the notes changed")
+	}
+	// An earlier grid is replaced, and the log says so; a GIF alone is written.
+	grid := filepath.Join(dir, "grid.png")
+	for i, want := range []string{"", ", replacing the earlier one"} {
+		var log bytes.Buffer
+		if _, err := Run(Config{Ckpt: ck, Out: grid, N: 2, Sampler: "pc", Steps: 2, Log: &log}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(log.String(), "s"+want+")\n") {
+			t.Fatalf("run %d: log %q", i, log.String())
+		}
+	}
+	film := filepath.Join(dir, "alone.gif")
+	if _, err := Run(Config{Ckpt: ck, GIF: film, N: 2, Sampler: "pc", Steps: 2}); err != nil || !hasMagic(film, gifMagic) {
+		t.Fatalf("-gif alone: %v", err)
+	}
+}
+
+// TestDivergedAndHuge: samples that are not finite (here from a NaN
+// weight) are an error, not a black grid; a -n whose images would not fit
+// in memory is an error before anything is allocated.
+func TestDivergedAndHuge(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	st := loadLatest(t, ck)
+	if _, err := Draw(st, Config{N: 1 << 40, Sampler: "pc", Steps: 2}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "GiB of memory") {
+		t.Fatalf("huge -n: %v", err)
+	}
+	for i := range st.EMA {
+		for j := range st.EMA[i].Data {
+			st.EMA[i].Data[j] = float32(math.NaN())
+		}
+	}
+	if _, err := Draw(st, Config{N: 2, Sampler: "pc", Steps: 2}); err == nil || !strings.Contains(err.Error(), "diverged") {
+		t.Fatalf("NaN weights: %v", err)
+	}
+}
