@@ -462,7 +462,11 @@ func Latest(dir string) (string, error) {
 	if name == "" || strings.ContainsAny(name, `/\`) {
 		return "", fmt.Errorf("%w: %s does not name a checkpoint file", ErrCorrupt, filepath.Join(dir, latestName))
 	}
-	return filepath.Join(dir, name), nil
+	p := filepath.Join(dir, name)
+	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%w: %s names %s, which is not there", ErrCorrupt, filepath.Join(dir, latestName), name)
+	}
+	return p, nil
 }
 
 // Resolve turns a -ckpt argument (a file, or a folder holding checkpoints)

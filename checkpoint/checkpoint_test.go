@@ -270,6 +270,10 @@ func TestSaveLatestKeep(t *testing.T) {
 	if _, err := Latest(dir); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("bad pointer: %v", err)
 	}
+	os.WriteFile(filepath.Join(dir, "latest"), []byte("garbage\n"), 0o644)
+	if _, err := Latest(dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "latest names garbage, which is not there") {
+		t.Fatalf("a pointer to nothing: %v", err)
+	}
 }
 
 // withHeader returns a copy of a good file with its JSON header edited and a

@@ -485,7 +485,7 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 		}
 		film.add(clamped, c.N, 300)
 		note := replacing(c.GIF)
-	if err := film.write(c.GIF); err != nil {
+		if err := film.write(c.GIF); err != nil {
 			return evals, err
 		}
 		fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(film.g.Image), note)

@@ -389,7 +389,33 @@ func resume(cfg Config, path string) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Resume != "" {
+		if err := wouldOverwrite(cfg.CkptDir, path, st.Step); err != nil {
+			return nil, err
+		}
+	}
 	return resumeState(cfg, st, path)
+}
+
+// wouldOverwrite refuses a -resume whose run would write over checkpoints
+// in dir that are not its own past: any checkpoint there when the file
+// comes from another folder, and those after its step when it is one of
+// dir's own (its later checkpoints and train.csv rows would be replaced).
+func wouldOverwrite(dir, path string, step int) error {
+	all, err := checkpoint.List(dir)
+	if err != nil || len(all) == 0 {
+		return nil
+	}
+	last := all[len(all)-1]
+	from, _ := filepath.Abs(filepath.Dir(path))
+	into, _ := filepath.Abs(dir)
+	switch {
+	case from != into:
+		return fmt.Errorf("%w: -ckpt-dir %s already holds another run (%d checkpoints, the last %s); resuming %s there would overwrite them: give an empty or new -ckpt-dir", ErrConfig, dir, len(all), filepath.Base(last), path)
+	case filepath.Base(last) > checkpoint.FileName(step):
+		return fmt.Errorf("%w: -resume %s: %s holds later checkpoints (to %s) that this run would overwrite: copy the checkpoint into an empty -ckpt-dir to branch from it", ErrConfig, path, dir, filepath.Base(last))
+	}
+	return nil
 }
 
 // resumeState continues the run of st (read from path) under cfg.
@@ -479,6 +505,20 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	// the target step count and the save interval are the user's to change.
 	keep := saved
 	keep.Steps, keep.SaveEvery = cfg.Steps, cfg.SaveEvery
+	if !cfg.Set["preset"] && cfg.Preset != saved.Preset {
+		// No -preset: the run's own preset's steps and save interval, not
+		// those of the preset the command line defaults to.
+		keep.Steps, keep.SaveEvery = saved.Steps, saved.SaveEvery
+		if p, err := Preset(saved.Preset, saved.Dataset); err == nil {
+			keep.Steps, keep.SaveEvery = p.Steps, p.SaveEvery
+		}
+		if cfg.Set["steps"] {
+			keep.Steps = cfg.Steps
+		}
+		if cfg.Set["save-every"] {
+			keep.SaveEvery = cfg.SaveEvery
+		}
+	}
 	keep.DataDir, keep.CkptDir, keep.Keep, keep.Log, keep.Bar, keep.Data, keep.Set = cfg.DataDir, cfg.CkptDir, cfg.Keep, cfg.Log, cfg.Bar, cfg.Data, cfg.Set
 	keep.Comm = cfg.Comm
 	if saved.DataParallel != cfg.DataParallel && st.Step > 0 {

@@ -558,3 +558,73 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestResumeKeepsItsPreset: resumed without -preset, a run keeps its own
+// preset's steps and save interval (here the saved ones: "test" is no
+// preset of Preset's), not those of the preset the command line defaults
+// to; -steps still changes them, and a contradicting -preset is refused.
+func TestResumeKeepsItsPreset(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps, c.SaveEvery = 4, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	d := tinyConfig(dir)
+	d.Preset, d.Steps, d.SaveEvery = "default", 3600, 400 // cmd/train's defaults, -preset not given
+	res, err := Run(context.Background(), d)
+	if err != nil || res.Step != 4 {
+		t.Fatalf("resumed without -preset: step %v, %v", res, err)
+	}
+	d.Steps, d.Set = 6, map[string]bool{"steps": true}
+	if res, err := Run(context.Background(), d); err != nil || res.Step != 6 {
+		t.Fatalf("-steps 6: %v, %v", res, err)
+	}
+	if _, err := checkpoint.Load(filepath.Join(dir, checkpoint.FileName(6))); err != nil {
+		t.Fatalf("no checkpoint at step 6 (the run's save interval 2): %v", err)
+	}
+	d.Set = map[string]bool{"preset": true}
+	if _, err := Run(context.Background(), d); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("-preset default on a test run: %v", err)
+	}
+}
+
+// TestResumeNeverOverwrites: -resume refuses a -ckpt-dir holding another
+// run's checkpoints, and an earlier checkpoint of its own folder where
+// later ones would be overwritten, leaving every file as it was; it
+// continues the newest checkpoint of its folder, and any into a new one.
+func TestResumeNeverOverwrites(t *testing.T) {
+	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
+	for _, dir := range []string{a, b} {
+		cfg := tinyConfig(dir)
+		cfg.Steps, cfg.SaveEvery = 4, 2
+		if dir == b {
+			cfg.Seed = 9
+		}
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := os.ReadFile(filepath.Join(b, checkpoint.FileName(4)))
+	resume := func(dir string, step, to int) error {
+		cfg := tinyConfig(dir)
+		cfg.Steps, cfg.SaveEvery, cfg.Resume = to, 2, filepath.Join(a, checkpoint.FileName(step))
+		_, err := Run(context.Background(), cfg)
+		return err
+	}
+	if err := resume(b, 2, 6); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "already holds another run (2 checkpoints, the last ckpt-00000004.ckpt)") {
+		t.Fatalf("into another run's folder: %v", err)
+	}
+	if err := resume(a, 2, 6); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "holds later checkpoints (to ckpt-00000004.ckpt)") {
+		t.Fatalf("an earlier checkpoint of its own folder: %v", err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(b, checkpoint.FileName(4))); !bytes.Equal(before, after) {
+		t.Fatal("the other run's checkpoint changed")
+	}
+	if err := resume(a, 4, 6); err != nil {
+		t.Fatalf("the newest checkpoint of its folder: %v", err)
+	}
+	if err := resume(c, 2, 4); err != nil {
+		t.Fatalf("into a new folder: %v", err)
+	}
+}
