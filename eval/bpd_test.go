@@ -48,6 +48,14 @@ func TestBitsPerDimRefusals(t *testing.T) {
 			}
 		})
 	}
+	// Scoring samples drawn from a checkpoint of another dataset is refused
+	// before the test set or the classifier is loaded (noData holds neither).
+	if _, err := Run(Config{Dataset: "fashion", Samples: dir, N: 4, DataDir: noData}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "trained on mnist, not fashion") {
+		t.Fatalf("samples of another dataset: %v", err)
+	}
+	if err := (Config{Samples: dir, NSet: true}).onlyDrawing("", true); err != nil {
+		t.Fatalf("-n with a checkpoint: %v", err)
+	}
 }
 
 // TestDrawingFlagsRefused: a flag that only drawing from a checkpoint uses
@@ -72,6 +80,8 @@ func TestDrawingFlagsRefused(t *testing.T) {
 			Config{Dataset: "mnist", Samples: grid, Sampler: "heun", Steps: 10}, "-sampler, -steps are for drawing samples from a checkpoint, and -samples " + grid + " holds images"},
 		{"PNG folder, autoguide", func(c Config) error { _, err := Run(c); return err },
 			Config{Dataset: "mnist", Samples: dir, Autoguide: "self"}, "-autoguide is for drawing"},
+		{"-n given", func(c Config) error { _, err := Run(c); return err },
+			Config{Dataset: "mnist", Samples: dir, NSet: true}, "-n is for drawing"},
 		{"churn 0 given", func(c Config) error { _, err := Run(c); return err },
 			Config{Dataset: "mnist", Samples: dir, ChurnSet: true}, "-churn is for drawing"},
 		{"device cuda", func(c Config) error { _, err := Run(c); return err },

@@ -33,6 +33,7 @@ type Config struct {
 	// of PNGs, or a grid PNG written by cmd/sample.
 	Samples string
 	N       int    // samples to draw from a checkpoint
+	NSet    bool   // N was given: an error where the samples are PNGs (scored whole)
 	Seed    uint64 // for drawing and for the floor's subset
 	Epochs  int    // classifier training epochs, when it is not cached yet
 	// Sampler settings when drawing from a checkpoint (0: its defaults).
@@ -144,6 +145,9 @@ func (c Config) drawingFlags(keep ...string) []string {
 // nothing: such a flag would be ignored silently.
 func (c Config) onlyDrawing(what string, drawing bool, keep ...string) error {
 	flags := c.drawingFlags(keep...)
+	if c.NSet && !drawing && what == "" { // -n goes with -bpd and classifiers too
+		flags = append(flags, "-n")
+	}
 	if len(flags) == 0 || (drawing && what == "") {
 		return nil
 	}
@@ -181,8 +185,22 @@ func Run(c Config) (*Result, error) {
 	if _, err := os.Stat(c.Samples); err != nil {
 		return nil, fmt.Errorf("eval: -samples: %w", err)
 	}
-	if err := c.onlyDrawing("", isCheckpoint(c.Samples)); err != nil {
+	drawing := isCheckpoint(c.Samples)
+	if err := c.onlyDrawing("", drawing); err != nil {
 		return nil, err
+	}
+	if drawing { // its dataset and its file are checked before the data and the classifier are loaded
+		path, err := checkpoint.Resolve(c.Samples)
+		if err != nil {
+			return nil, err
+		}
+		st, err := checkpoint.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		if st.Dataset != c.Dataset {
+			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
+		}
 	}
 	o := data.Options{Dir: c.DataDir, Log: c.Log}
 	test, err := load(o, "test")

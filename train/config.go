@@ -147,6 +147,11 @@ func (c *Config) DropLogNormal() {
 // a folder of the user's images.
 var Datasets = []string{"mnist", "fashion", "cifar10"}
 
+// MaxSigma bounds -sigma-max: NCSNv2's rule gives σ₁ ≈ 50 for CIFAR-10 and
+// about 100 for 64×64 images in [0, 1]; far larger noise only loses
+// float32 precision (σ = 1e300 trains, and samples NaN).
+const MaxSigma = 1e4
+
 // Preset returns the configuration of a named preset for a dataset.
 //
 //   - default (mnist, fashion): the network of ../shared/bench/torch_ref.py at
@@ -413,12 +418,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -batch %d must be positive", ErrConfig, c.Batch)
 	case c.SaveEvery < 1:
 		return fmt.Errorf("%w: -save-every %d must be positive", ErrConfig, c.SaveEvery)
-	case !(c.LR > 0):
-		return fmt.Errorf("%w: learning rate %g must be positive", ErrConfig, c.LR)
-	case (c.SDE == "" || c.SDE == "ncsn") && !(c.SigmaMax > c.SigmaMin && c.SigmaMin > 0 && !math.IsInf(c.SigmaMax, 0)):
-		return fmt.Errorf("%w: -sigma-max %g must be a finite number above σ_L = %g", ErrConfig, c.SigmaMax, c.SigmaMin)
-	case c.SDE == "ve" && !(c.SigmaMax > c.SigmaMin && c.SigmaMin > 0 && !math.IsInf(c.SigmaMax, 0)):
-		return fmt.Errorf("%w: -sigma-max %g must be a finite number above the VE process's σ_min = %g", ErrConfig, c.SigmaMax, c.SigmaMin)
+	case !(c.LR > 0 && !math.IsInf(c.LR, 0)):
+		return fmt.Errorf("%w: -lr %g must be a positive finite learning rate", ErrConfig, c.LR)
+	case c.Keep < 0:
+		return fmt.Errorf("%w: -keep %d must be ≥ 0 (0 keeps every checkpoint)", ErrConfig, c.Keep)
+	case (c.SDE == "" || c.SDE == "ncsn") && !(c.SigmaMax > c.SigmaMin && c.SigmaMin > 0 && c.SigmaMax <= MaxSigma):
+		return fmt.Errorf("%w: -sigma-max %g must be above σ_L = %g and at most %g (images are in [0, 1])", ErrConfig, c.SigmaMax, c.SigmaMin, float64(MaxSigma))
+	case c.SDE == "ve" && !(c.SigmaMax > c.SigmaMin && c.SigmaMin > 0 && c.SigmaMax <= MaxSigma):
+		return fmt.Errorf("%w: -sigma-max %g must be above the VE process's σ_min = %g and at most %g (images are in [0, 1])", ErrConfig, c.SigmaMax, c.SigmaMin, float64(MaxSigma))
 	case (c.SDE == "" || c.SDE == "ncsn") && (c.Levels < 2 || c.Levels > 10000):
 		return fmt.Errorf("%w: -levels %d must be from 2 to 10000", ErrConfig, c.Levels)
 	case !(c.EMADecay >= 0 && c.EMADecay < 1):

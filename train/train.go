@@ -107,7 +107,7 @@ func ArithPath() string { return kernel.Path() + "+" + blas.Name() }
 // Run trains until cfg.Steps, resuming from a checkpoint where there is one
 // (see Config), saving every cfg.SaveEvery steps, at the end, and when ctx is
 // cancelled (then it returns ErrInterrupted).
-func Run(ctx context.Context, cfg Config) (*Result, error) {
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
@@ -118,6 +118,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	_, statErr := os.Stat(cfg.CkptDir)
+	created := errors.Is(statErr, os.ErrNotExist)
 	if dp != nil {
 		cfg.DataParallel = true
 		if dp.rank != 0 { // rank 0 alone writes and reports
@@ -138,7 +140,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	defer lock.Unlock()
+	defer func() {
+		lock.Unlock()
+		if err != nil && created {
+			// A run that failed before writing anything leaves no folder
+			// (Remove takes only an empty one).
+			os.Remove(filepath.Join(cfg.CkptDir, lockName))
+			os.Remove(cfg.CkptDir)
+		}
+	}()
 	// Partial files of a save that a killed process never finished.
 	if n, err := fsutil.RemoveTemps(cfg.CkptDir, "ckpt-*.ckpt", "latest", csvName); err != nil {
 		return nil, fmt.Errorf("train: %w", err)

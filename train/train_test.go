@@ -628,3 +628,26 @@ func TestResumeNeverOverwrites(t *testing.T) {
 		t.Fatalf("into a new folder: %v", err)
 	}
 }
+
+// TestFailedRunLeavesNoFolder: a run that fails before writing anything
+// removes the -ckpt-dir it created (lock file included); a folder that was
+// there stays.
+func TestFailedRunLeavesNoFolder(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "new")
+	cfg := tinyConfig(dir)
+	cfg.Resume = filepath.Join(parent, "none.ckpt")
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("resumed a missing file")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed run left %s: %v", dir, err)
+	}
+	cfg.CkptDir = parent
+	if _, err := Run(context.Background(), cfg); err == nil {
+		t.Fatal("resumed a missing file")
+	}
+	if _, err := os.Stat(parent); err != nil {
+		t.Fatalf("the folder that was there is gone: %v", err)
+	}
+}

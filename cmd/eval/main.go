@@ -61,11 +61,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eval: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	weightSet := false
-	fs.Visit(func(f *flag.Flag) {
-		c.ChurnSet = c.ChurnSet || f.Name == "churn"
-		weightSet = weightSet || f.Name == "autoguide-weight"
-	})
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c.ChurnSet, c.NSet = set["churn"], set["n"]
+	weightSet := set["autoguide-weight"]
+	if _, folder := data.IsFolder(c.Dataset); !folder && (set["size"] || set["grey"] || set["nn-out"]) {
+		fmt.Fprintln(stderr, "eval: -size, -grey and -nn-out go with -dataset folder:PATH")
+		return 2
+	}
 	if weightSet && c.AutoguideWeight == 0 { // 0 is "unset" to generate
 		fmt.Fprintln(stderr, "eval: -autoguide-weight 0 must be a number from 1 (no guidance) to 100")
 		return 2

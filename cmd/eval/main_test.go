@@ -17,6 +17,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-dataset", "mnist"}, 1, "no -samples"},
 		{[]string{"x"}, 2, "unexpected argument"},
 		{[]string{"-samples", "x", "-autoguide", "y", "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
+		{[]string{"-samples", "x", "-grey"}, 2, "-size, -grey and -nn-out go with -dataset folder:PATH"},
+		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-n", "3"}, 1, "-n is for drawing samples from a checkpoint"},
 		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-autoguide", "self"}, 1, "-autoguide is for drawing samples from a checkpoint, and -samples ../../eval/testdata/png-garbage.png holds images"},
 	} {
 		var out, errb bytes.Buffer

@@ -33,6 +33,25 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plot: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case *smooth < 0:
+		fmt.Fprintf(stderr, "plot: -smooth %d must be ≥ 0 (0: 1%% of the run)\n", *smooth)
+		return 2
+	case (set["n"] || set["steps-per-level"]) && !*progress:
+		fmt.Fprintln(stderr, "plot: -n and -steps-per-level go with -progress")
+		return 2
+	case *n < 1:
+		fmt.Fprintf(stderr, "plot: -n %d must be positive\n", *n)
+		return 2
+	case *T < 0:
+		fmt.Fprintf(stderr, "plot: -steps-per-level %d must be ≥ 0\n", *T)
+		return 2
+	case *out == "":
+		fmt.Fprintln(stderr, "plot: -out must name a folder")
+		return 2
+	}
 	files, err := plot.Curves(filepath.Join(*dir, "train.csv"), *out, *smooth)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

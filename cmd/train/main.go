@@ -224,7 +224,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 		cfg.Comm = comm
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE) // a closed terminal or pipe too: save and stop
 	defer stop()
 	_, err = train.Run(ctx, cfg)
 	if err == nil && cfg.Comm != nil {
