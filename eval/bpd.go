@@ -41,6 +41,9 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 	if c.N < 1 {
 		return nil, fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
 	}
+	if c.Tol < 0 || math.IsNaN(c.Tol) {
+		return nil, fmt.Errorf("%w: -tol %g must be positive (0: the default)", ErrConfig, c.Tol)
+	}
 	// -tol is the ODE's; the likelihood runs on the CPU.
 	if err := c.onlyDrawing("-bpd", false, "-tol"); err != nil {
 		return nil, err
@@ -71,6 +74,9 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 		return nil, err
 	}
 	n := min(c.N, test.N)
+	if n < c.N {
+		fmt.Fprintf(c.Log, "note: -n %d: the test set holds %d images; all of them are used\n", c.N, n)
+	}
 	d := test.Dim()
 	r := rand.New(rand.NewPCG(c.Seed, 0x627064))
 	x := make([]float64, n*d)

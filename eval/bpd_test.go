@@ -40,6 +40,7 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{"dataset", Config{Dataset: "fashion", Samples: dir, N: 4, DataDir: noData}, "trained on mnist, not fashion"},
 		{"missing", Config{Dataset: "mnist", Samples: dir + "/none", N: 4, DataDir: noData}, "needs a checkpoint"},
 		{"n", Config{Dataset: "mnist", Samples: dir, N: 0, DataDir: noData}, "-n 0"},
+		{"tol", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: -1, DataDir: noData}, "-tol -1 must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := BitsPerDim(tc.c)

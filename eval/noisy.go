@@ -88,6 +88,9 @@ func NoisyAccuracy(c Config) (*NoisyResult, error) {
 		return nil, err
 	}
 	n := min(c.N, test.N)
+	if n < c.N {
+		fmt.Fprintf(c.Log, "note: -n %d: the test set holds %d images; all of them are used\n", c.N, n)
+	}
 	if err := noisyAccuracy(st, test, n, c.Seed, levels, c.Log); err != nil {
 		return nil, err
 	}

@@ -111,7 +111,13 @@ func Export(c Config) error {
 }
 
 func noClobber(path string, force bool) error {
-	if _, err := os.Stat(path); err == nil && !force {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return nil
+	case fi.IsDir():
+		return fmt.Errorf("%w: -out %s is a folder; give a file name", ErrConfig, path)
+	case !force:
 		return fmt.Errorf("%w: %s exists; choose another -out, or -force to replace it", ErrConfig, path)
 	}
 	return nil
@@ -237,6 +243,13 @@ const (
 // EMA are both the file's tensors; the optimiser state is empty.
 func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 	meta := f.Metadata
+	for _, o := range []struct{ flag, given, key string }{
+		{"-dataset", c.Dataset, MetaDataset}, {"-sde", c.SDE, MetaProcess}, {"-config", c.ModelConfig, MetaModel},
+	} {
+		if o.given != "" && meta[o.key] != "" {
+			return nil, fmt.Errorf("%w: %s %s: the file's metadata gives it (%s); the flag is for files without", ErrConfig, o.flag, o.given, o.key)
+		}
+	}
 	st := &checkpoint.State{Dataset: meta[MetaDataset]}
 	if st.Dataset == "" {
 		st.Dataset = c.Dataset

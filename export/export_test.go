@@ -147,6 +147,14 @@ func TestRoundTrip(t *testing.T) {
 		if _, err := Import(Config{Import: file, OutDir: filepath.Join(dir, "imported")}); !errors.Is(err, ErrConfig) {
 			t.Fatalf("%s: importing into a folder with checkpoints: %v", name, err)
 		}
+		// The file's metadata names its dataset and process: the flags for
+		// files without it are refused, not ignored.
+		for _, c := range []Config{{Dataset: "cifar10"}, {SDE: "bogus"}} {
+			c.Import, c.OutDir = file, filepath.Join(dir, "again")
+			if _, err := Import(c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "the file's metadata gives it") {
+				t.Fatalf("%s: %+v on a file with metadata: %v", name, c, err)
+			}
+		}
 	}
 }
 

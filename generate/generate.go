@@ -114,6 +114,8 @@ func (c Config) logw() io.Writer {
 // Validate reports what is wrong with c, if anything.
 func (c Config) Validate() error {
 	switch {
+	case c.Ckpt == "":
+		return fmt.Errorf("%w: -ckpt must name a checkpoint file or a folder of them", ErrConfig)
 	case c.N < 1:
 		return fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
 	case c.StepsPerLevel < 0:

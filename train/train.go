@@ -439,7 +439,14 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		what := map[bool]string{true: "a noise-conditional classifier", false: "a score model"}
 		return nil, fmt.Errorf("%w: %s holds %s, and this run trains %s (use another -ckpt-dir)", ErrMismatch, path, what[saved.Classifier], what[cfg.Classifier])
 	}
+	fresh := "use -fresh to start over" // with -resume (which -fresh refuses): drop the flag
+	if cfg.Resume != "" {
+		fresh = "drop the flag to continue the run as it was"
+	}
 	if st.Dataset != cfg.Dataset {
+		if cfg.Resume != "" {
+			return nil, fmt.Errorf("%w: %s was trained on %s, not %s (give -dataset %s)", ErrMismatch, path, st.Dataset, cfg.Dataset, st.Dataset)
+		}
 		return nil, fmt.Errorf("%w: %s was trained on %s, not %s (use -fresh to start over, or another -ckpt-dir)", ErrMismatch, path, st.Dataset, cfg.Dataset)
 	}
 	for _, f := range resumeFlags {
@@ -508,7 +515,7 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			if _, ok := a.(bool); ok {
 				sep = "=" // -flag=false is how a bool flag is given
 			}
-			return nil, fmt.Errorf("%w: %s was trained with -%s%s%v; -%s%s%v contradicts it (use -fresh to start over)", ErrMismatch, path, f, sep, b, f, sep, a)
+			return nil, fmt.Errorf("%w: %s was trained with -%s%s%v; -%s%s%v contradicts it (%s)", ErrMismatch, path, f, sep, b, f, sep, a, fresh)
 		}
 	}
 	// Everything that shapes the computation comes from the checkpoint; only

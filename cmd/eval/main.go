@@ -85,6 +85,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if _, ok := data.IsFolder(c.Dataset); ok && !c.BPD {
 		res, err = eval.Folder(c)
 	} else if eval.HoldsClassifier(c.Samples) {
+		if c.BPD {
+			fmt.Fprintf(stderr, "eval: -bpd needs a score model; %s is a noise-conditional classifier\n", c.Samples)
+			return 1
+		}
 		res, err = eval.NoisyAccuracy(c)
 	} else if c.BPD {
 		res, err = eval.BitsPerDim(c)

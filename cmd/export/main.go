@@ -37,6 +37,19 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "export: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	importOnly, exportOnly := []string{"config", "dataset", "sde"}, []string{"ckpt", "weights", "force"}
+	wrong, mode := importOnly, "export (without -import)"
+	if c.Import != "" {
+		wrong, mode = exportOnly, "-import"
+	}
+	for _, f := range wrong {
+		if set[f] {
+			fmt.Fprintf(stderr, "export: -%s does not go with %s\n", f, mode)
+			return 2
+		}
+	}
 	c.Log = stderr
 	var err error
 	if c.Import != "" {

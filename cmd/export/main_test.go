@@ -29,6 +29,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-import", png, "-out", filepath.Join(dir, "imp")}, 1, png + ": safetensors: malformed file"},
 		{[]string{"-import", filepath.Join(dir, "none"), "-out", filepath.Join(dir, "imp")}, 1, "none"},
 		{[]string{"extra"}, 2, "unexpected argument"},
+		{[]string{"-ckpt", bad, "-out", dir, "-force"}, 1, "is a folder; give a file name"},
+		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-sde", "ve"}, 2, "-sde does not go with export"},
+		{[]string{"-import", png, "-out", filepath.Join(dir, "imp"), "-weights", "raw"}, 2, "-weights does not go with -import"},
 	} {
 		var out bytes.Buffer
 		code := run(tc.args, &out)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/sample"
@@ -73,6 +74,10 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if c.Class == "" {
 		c.Guidance = 0
+	}
+	if set["data-dir"] && !strings.HasPrefix(c.Inpaint, "test:") && !strings.HasPrefix(c.Colorize, "test:") {
+		fmt.Fprintln(stderr, "sample: -data-dir goes with -inpaint test:N or -colorize test:N (the test image's dataset)")
+		return 2
 	}
 	c.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {

@@ -18,6 +18,8 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"-n", "x"}, 2, "invalid value"},
+		{[]string{"-ckpt", ""}, 1, "-ckpt must name a checkpoint"},
+		{[]string{"-data-dir", dir}, 2, "-data-dir goes with -inpaint test:N"},
 		{[]string{"-ckpt", filepath.Join(dir, "none")}, 1, "none"},
 		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "g.png")}, 1, bad},
 		{[]string{"-ckpt", dir}, 1, "no checkpoint"},

@@ -33,8 +33,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sigmas: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *T < 1 || !(*sigmaMin > 0) {
-		fmt.Fprintf(stderr, "sigmas: -steps-per-level %d and -sigma-min %g must be positive\n", *T, *sigmaMin)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	_, folder := data.IsFolder(*dataset)
+	switch {
+	case *T < 1:
+		fmt.Fprintf(stderr, "sigmas: -steps-per-level %d must be positive\n", *T)
+		return 2
+	case !(*sigmaMin > 0 && *sigmaMin < 1):
+		fmt.Fprintf(stderr, "sigmas: -sigma-min %g must be in (0, 1): the smallest noise on images in [0, 1]\n", *sigmaMin)
+		return 2
+	case !folder && (set["size"] || set["grey"]):
+		fmt.Fprintln(stderr, "sigmas: -size and -grey go with -dataset folder:PATH")
 		return 2
 	}
 	var ds *data.Dataset

@@ -16,7 +16,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-dataset", "svhn"}, 2, "unknown dataset"},
 		{[]string{"-dataset", "folder:/no/such/folder"}, 1, "data: folder"},
 		{[]string{"-steps-per-level", "0"}, 2, "must be positive"},
-		{[]string{"-sigma-min", "-1"}, 2, "must be positive"},
+		{[]string{"-sigma-min", "-1"}, 2, "-sigma-min -1 must be in (0, 1)"},
+		{[]string{"-sigma-min", "1000"}, 2, "-sigma-min 1000 must be in (0, 1)"},
+		{[]string{"-grey"}, 2, "-size and -grey go with -dataset folder:PATH"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {

@@ -21,10 +21,14 @@ import (
 )
 
 // Config is one demo run.
+// MaxPoints bounds Config.Points: a million 2-D points per sampler plot in
+// seconds; a billion would not fit in memory.
+const MaxPoints = 1_000_000
+
 type Config struct {
 	OutDir string
 	Seed   uint64
-	Points int // samples per sampler
+	Points int // samples per sampler (100 … MaxPoints)
 	Log    io.Writer
 }
 
@@ -81,8 +85,8 @@ func Run(c Config) (*Report, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
-	if c.Points < 100 {
-		return nil, fmt.Errorf("demo: -points %d: need at least 100", c.Points)
+	if c.Points < 100 || c.Points > MaxPoints {
+		return nil, fmt.Errorf("demo: -points %d: need 100 to %d", c.Points, MaxPoints)
 	}
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
