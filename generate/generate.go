@@ -52,6 +52,9 @@ type Config struct {
 	// [ChurnMin, ChurnMax] (ChurnMax 0: no upper limit), its noise scaled by ChurnNoise
 	// (0: 1); sample.Continuous says more.
 	Churn, ChurnMin, ChurnMax, ChurnNoise float64
+	// DenoiseSet says Denoise was given: -denoise=false on a sampler whose
+	// last step is noise-free anyway (heun, ode, ddim) is then an error.
+	DenoiseSet bool
 	// ChurnSet says Churn was given (-churn 0 included): otherwise a
 	// checkpoint whose recommended sampler is heun lends its S_churn.
 	ChurnSet bool
@@ -351,6 +354,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	}
 	if err := c.fitsSampler(); err != nil {
 		return nil, err
+	}
+	if c.DenoiseSet && !c.Denoise && slices.Contains([]string{"heun", "ode", "ddim"}, c.Sampler) {
+		return nil, fmt.Errorf("%w: -denoise=false: %s's last step adds no noise anyway; -denoise goes with ald, em, pc and ddpm", ErrConfig, c.Sampler)
 	}
 	dev, err := openDevice(c.Device, c.Log)
 	if err != nil {

@@ -112,3 +112,18 @@ func TestDivergedAndHuge(t *testing.T) {
 		t.Fatalf("NaN weights: %v", err)
 	}
 }
+
+// TestDenoiseIgnored: -denoise=false given to a sampler whose last step is
+// noise-free anyway is an error; given to pc it is taken.
+func TestDenoiseIgnored(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	st := loadLatest(t, ck)
+	for _, s := range []string{"heun", "ode"} {
+		if _, err := Draw(st, Config{N: 2, Sampler: s, Steps: 2, DenoiseSet: true}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-denoise=false: "+s) {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if _, err := Draw(st, Config{N: 2, Sampler: "pc", Steps: 2, DenoiseSet: true}); err != nil {
+		t.Fatalf("pc: %v", err)
+	}
+}

@@ -15,6 +15,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-nope"}, 2, "not defined"},
 		{[]string{"-points", "5", "-out", t.TempDir()}, 1, "-points 5"},
 		{[]string{"-points", "100000000000", "-out", t.TempDir()}, 1, "need 100 to 1000000"},
+		{[]string{"-out", ""}, 2, "-out must name a folder"},
 		{[]string{"x"}, 2, "unexpected argument"},
 	} {
 		var out, errb bytes.Buffer
