@@ -176,6 +176,12 @@ fi
 if [ "$1" = graphs ]; then
   stage "kernel tests (internal/cuda), CUDA graph capture included"
   (cd internal/cuda && timeout 90 $B/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  if command -v compute-sanitizer >/dev/null; then
+    stage "races and barriers in the reducing kernels (compute-sanitizer racecheck, synccheck)"
+    for tool in racecheck synccheck; do
+      (cd internal/cuda && timeout 120 compute-sanitizer --tool $tool --print-limit 20 $B/cuda.test -test.count=1 -test.run 'GroupNorm|ParamSet|Capture' 2>&1 | tail -6)
+    done
+  fi
   stage "network, training runs and sampling against the CPU; graphs against steps one by one"
   (cd model && timeout 60 $B/model.test -test.v -test.count=1 -test.run 'Device|OnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
   (cd train && timeout 90 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')

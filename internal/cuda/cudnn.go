@@ -333,6 +333,9 @@ func (d *Device) grow(b *Buffer, n int) error {
 	if b.N >= n {
 		return nil
 	}
+	if err := d.b.capturing("a workspace reallocation"); err != nil {
+		return err
+	}
 	d.Free(*b)
 	d.gen++ // graphs captured on the old buffer are stale
 	nb, err := d.Alloc(n)

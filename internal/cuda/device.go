@@ -42,6 +42,8 @@ type backend interface {
 	batch(f func() error) error
 	// capture records the work f queues, without running it (Graph).
 	capture(f func() error) (replayer, error)
+	// capturing is the error of call while a capture runs (nil otherwise).
+	capturing(call string) error
 	close()
 }
 

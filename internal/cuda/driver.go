@@ -219,6 +219,7 @@ type driverBackend struct {
 	args      unsafe.Pointer // pinned host memory for kernel parameters
 	live      map[DevPtr]bool
 	closeOnce sync.Once
+	closed    bool // after close: graphs left are gone with the context
 	// onWorker is true while the worker thread runs a function handed to
 	// it (written only there; the hand-over orders it with the reads).
 	onWorker bool
@@ -409,7 +410,7 @@ func (d *driverBackend) alloc(bytes int) (DevPtr, error) {
 }
 
 func (d *driverBackend) free(p DevPtr) {
-	if d.live[p] {
+	if d.live[p] && d.stream == 0 { // during a capture cuMemFree would invalidate it (grow refuses before)
 		delete(d.live, p)
 		d.do(func() error { return d.l.check("cuMemFree", d.l.memFree(uint64(p))) })
 	}
@@ -451,6 +452,9 @@ func (d *driverBackend) argSpace() unsafe.Pointer { return d.args }
 
 // Synchronize waits for every launched kernel and reports the first error.
 func (d *Device) Synchronize() error {
+	if err := d.b.capturing("a wait"); err != nil {
+		return err
+	}
 	if g, ok := d.b.(*driverBackend); ok {
 		return g.do(func() error {
 			if err := g.capturing("a wait"); err != nil {
@@ -465,6 +469,7 @@ func (d *Device) Synchronize() error {
 func (d *driverBackend) close() {
 	d.closeOnce.Do(func() {
 		d.do(func() error {
+			d.closed = true
 			for p := range d.live {
 				d.l.memFree(uint64(p))
 			}

@@ -199,7 +199,7 @@ func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
 }
 
 func (e *emuBackend) free(p DevPtr) {
-	if q, ok := e.live[p]; ok {
+	if q, ok := e.live[p]; ok && e.rec == nil { // as the driver: nothing is freed during a capture
 		delete(e.live, p)
 		e.freeFn(q)
 	}

@@ -54,7 +54,12 @@ func (d *Device) Capture(f func() error) (*Graph, error) {
 
 // Launch runs the recorded work once more, after the work queued before it
 // and before the work queued after it.
-func (g *Graph) Launch() error { return g.r.replay() }
+func (g *Graph) Launch() error {
+	if g.r == nil {
+		return fmt.Errorf("cuda: launching a closed graph")
+	}
+	return g.r.replay()
+}
 
 // Stale reports whether the device's shared workspaces (cuDNN's) were
 // reallocated since the capture: the graph would use freed memory and must

@@ -23,6 +23,9 @@ func (g *driverGraph) replay() error {
 }
 
 func (g *driverGraph) destroy() {
+	if g.d.closed { // the device's context took the graph with it
+		return
+	}
 	g.d.do(func() error {
 		g.d.l.graphExecDestroy(g.exe)
 		g.d.l.graphDestroy(g.graph)
@@ -71,16 +74,28 @@ func (d *driverBackend) capture(f func() error) (replayer, error) {
 		}
 		s := d.capStream
 		if err := d.setStreams(s); err != nil {
-			return err
+			return errors.Join(err, d.setStreams(0))
 		}
 		if err := l.check("cuStreamBeginCapture", l.beginCapture(s, cuStreamCaptureModeGlobal)); err != nil {
 			return errors.Join(err, d.setStreams(0))
 		}
 		d.stream = s
+		var graph uintptr
+		ended := false
+		defer func() { // f panicked: leave no capture running, no library on s
+			if !ended {
+				d.stream = 0
+				l.endCapture(s, &graph)
+				if graph != 0 {
+					l.graphDestroy(graph)
+				}
+				d.setStreams(0)
+			}
+		}()
 		ferr := f()
 		d.stream = 0
-		var graph uintptr
 		eerr := l.check("cuStreamEndCapture", l.endCapture(s, &graph))
+		ended = true
 		if err := errors.Join(ferr, eerr, d.setStreams(0)); err != nil {
 			if graph != 0 {
 				l.graphDestroy(graph)

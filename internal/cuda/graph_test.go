@@ -37,7 +37,6 @@ func TestCapture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer g.Close()
 			if err := d.Synchronize(); err != nil {
 				t.Fatal(err)
 			}
@@ -81,6 +80,7 @@ func TestCapture(t *testing.T) {
 				"an upload":     func() error { return d.Upload(x, make([]float32, m*k)) },
 				"an allocation": func() error { _, err := d.Alloc(4); return err },
 				"a capture":     func() error { _, err := d.Capture(func() error { return nil }); return err },
+				"a wait":        d.Synchronize,
 			} {
 				if _, err := d.Capture(f); err == nil || !strings.Contains(err.Error(), "captur") {
 					t.Errorf("%s inside a capture: %v", what, err)
@@ -99,6 +99,10 @@ func TestCapture(t *testing.T) {
 				if want := float64(v) / (1 + math.Exp(-float64(v))); math.Abs(float64(got[i])-want) > 1e-6 {
 					t.Fatalf("silu after the refused captures: %g, want %g", got[i], want)
 				}
+			}
+			g.Close()
+			if err := g.Launch(); err == nil {
+				t.Fatal("a closed graph launched")
 			}
 			if g.Stale() {
 				t.Fatal("stale without a reallocation")
