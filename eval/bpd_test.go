@@ -102,6 +102,11 @@ func TestDrawingFlagsRefused(t *testing.T) {
 			}
 		})
 	}
+	empty := filepath.Join(dir, "empty.ckpt")
+	os.WriteFile(empty, nil, 0o644)
+	if _, _, _, err := drawOrRead(Config{Samples: empty}, nil); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is an empty file") {
+		t.Fatalf("an empty file: %v", err)
+	}
 	// -device cpu anywhere, and -bpd's -tol, pass the check.
 	if err := (Config{Samples: grid, Device: "cpu"}).onlyDrawing("", false); err != nil {
 		t.Fatal(err)

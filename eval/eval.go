@@ -392,6 +392,9 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		}
 		return out, len(files), nil, nil
 	default:
+		if fi.Size() == 0 {
+			return nil, 0, nil, fmt.Errorf("%w: -samples %s is an empty file (neither a checkpoint nor a PNG)", ErrConfig, c.Samples)
+		}
 		img, err := decodePNG(c.Samples)
 		if err != nil {
 			return nil, 0, nil, err

@@ -187,13 +187,11 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(log, "sampling %d images from %s (step %d)\n", n, f, st.Step)
-		cfg := generate.Config{N: n, Seed: seed, Denoise: true}
-		if st.Process.Name == "ncsn" { // annealed Langevin dynamics: T applies
-			cfg.StepsPerLevel = T
-		}
+		// T is annealed Langevin dynamics': Draw refuses it for other samplers.
+		cfg := generate.Config{N: n, Seed: seed, Denoise: true, StepsPerLevel: T}
 		res, err := generate.Draw(st, cfg)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", f, err)
 		}
 		g, err := sample.Grid(res.Images, n, res.Channels, res.Height, res.Width)
 		if err != nil {

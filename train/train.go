@@ -392,7 +392,7 @@ func emaNote(cfg Config) string {
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
 // user may not contradict them.
-var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "p-mean", "p-std", "size", "grey", "flip", "guide-at"}
+var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "p-mean", "p-std", "size", "grey", "flip", "guide-at", "sigmas-from-data"}
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
@@ -509,6 +509,8 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.Flip, saved.Flip
 		case "guide-at":
 			a, b = cfg.GuideAt, saved.GuideAt
+		case "sigmas-from-data":
+			a, b = cfg.SigmasFromData, saved.SigmasFromData
 		}
 		if a != b {
 			sep := " "

@@ -587,6 +587,10 @@ func TestResumeKeepsItsPreset(t *testing.T) {
 	if _, err := Run(context.Background(), d); !errors.Is(err, ErrMismatch) {
 		t.Fatalf("-preset default on a test run: %v", err)
 	}
+	d.Preset, d.SigmasFromData, d.Set = "test", true, map[string]bool{"sigmas-from-data": true}
+	if _, err := Run(context.Background(), d); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-sigmas-from-data=false") {
+		t.Fatalf("-sigmas-from-data on a run without: %v", err)
+	}
 }
 
 // TestResumeNeverOverwrites: -resume refuses a -ckpt-dir holding another
