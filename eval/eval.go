@@ -346,7 +346,7 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 	}
 	switch {
 	case isCkpt:
-		if c.N < 2 {
+		if c.N < 2 && (c.Class == "" || c.N < 1) { // with -class, -n is per class
 			return nil, 0, nil, fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
 		}
 		path, err := checkpoint.Resolve(c.Samples)

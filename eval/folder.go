@@ -96,6 +96,9 @@ func Folder(c Config) (*FolderResult, error) {
 	if err := c.onlyDrawing("", isCheckpoint(c.Samples)); err != nil {
 		return nil, err
 	}
+	if err := fsutil.CheckOutFile("-nn-out", c.NNOut, ".png", fsutil.PNGMagic); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
 	return folderEval(c, abs)
 }
 

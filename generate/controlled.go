@@ -33,6 +33,9 @@ func constraint(st *checkpoint.State, c Config) (sample.Constraint, []float64, e
 	if c.Inpaint != "" && c.Colorize != "" {
 		return nil, nil, fmt.Errorf("%w: -inpaint and -colorize are one at a time", ErrConfig)
 	}
+	if c.Colorize != "" && c.Mask != "" {
+		return nil, nil, fmt.Errorf("%w: -mask goes with -inpaint; -colorize keeps the grey of the whole image", ErrConfig)
+	}
 	m := st.Model
 	hw, d := m.Height*m.Width, m.Dim()
 	if c.Colorize != "" {

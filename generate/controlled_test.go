@@ -144,6 +144,7 @@ func TestControlledErrors(t *testing.T) {
 	}{
 		{ncsn, Config{Inpaint: ok}, "-inpaint needs -mask"},
 		{ncsn, Config{Mask: "top"}, "-mask goes with -inpaint"},
+		{ncsn, Config{Mask: "top", Colorize: "test:0"}, "-mask goes with -inpaint; -colorize"},
 		{ncsn, Config{Inpaint: big, Mask: "top"}, "is 9×8; the model draws 8×8"},
 		{ncsn, Config{Inpaint: ok, Mask: big}, "-mask " + big + " is 9×8"},
 		{ncsn, Config{Inpaint: ok, Mask: "diagonal"}, "not one of top, bottom"},

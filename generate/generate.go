@@ -492,7 +492,7 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 			clamped[i] = min(1, max(0, v))
 		}
 		film.add(clamped, c.N, 300)
-		note := replacing(c.GIF)
+		note := fsutil.Replacing(c.GIF)
 		if err := film.write(c.GIF); err != nil {
 			return evals, err
 		}
@@ -547,7 +547,7 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 	if err != nil || film == nil {
 		return evals, err
 	}
-	note := replacing(c.GIF)
+	note := fsutil.Replacing(c.GIF)
 	if err := film.write(c.GIF); err != nil {
 		return evals, err
 	}
@@ -597,7 +597,7 @@ func (r *Result) write(c Config) error {
 		if err != nil {
 			return err
 		}
-		note := replacing(c.Out)
+		note := fsutil.Replacing(c.Out)
 		if err := fsutil.WriteAtomic(c.Out, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
 			return fmt.Errorf("generate: writing %s: %w", c.Out, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
 // TestOutputs: outputs that cannot be written, or that would replace what
@@ -33,8 +35,8 @@ func TestOutputs(t *testing.T) {
 	notes := write("notes.png", "my notes")
 	oldSamples := filepath.Join(dir, "old")
 	os.Mkdir(oldSamples, 0o755)
-	write("old/sample-00000.png", pngMagic)
-	write("old/sample-00001.png", pngMagic)
+	write("old/sample-00000.png", fsutil.PNGMagic)
+	write("old/sample-00001.png", fsutil.PNGMagic)
 	file := write("file", "x")
 	for _, tc := range []struct {
 		name string
@@ -46,7 +48,7 @@ func TestOutputs(t *testing.T) {
 		{"a text file", Config{Out: notes}, "exists and is not a PNG"},
 		{"jpg", Config{Out: filepath.Join(dir, "grid.jpg")}, "give a name ending in .png"},
 		{"a folder", Config{Out: filepath.Join(dir, "old.png")}, ""},
-		{"no folder", Config{Out: filepath.Join(dir, "none", "x.png")}, "no folder"},
+		{"under a folder that is a file", Config{Out: filepath.Join(dir, "file", "sub", "x.png")}, "is a file, not a folder"},
 		{"under a file", Config{Out: filepath.Join(file, "x.png")}, "is a file, not a folder"},
 		{"gif as png", Config{Out: "", GIF: filepath.Join(dir, "film.png")}, "give a name ending in .gif"},
 		{"gif over notes", Config{Out: "", GIF: write("film.gif", "notes")}, "-gif " + dir + "/film.gif exists and is not a GIF"},
@@ -88,8 +90,12 @@ func TestOutputs(t *testing.T) {
 			t.Fatalf("run %d: log %q", i, log.String())
 		}
 	}
+	// A folder that is not there yet is made.
+	if _, err := Run(Config{Ckpt: ck, Out: filepath.Join(dir, "new", "grid.png"), N: 2, Sampler: "pc", Steps: 2}); err != nil {
+		t.Fatalf("-out in a new folder: %v", err)
+	}
 	film := filepath.Join(dir, "alone.gif")
-	if _, err := Run(Config{Ckpt: ck, GIF: film, N: 2, Sampler: "pc", Steps: 2}); err != nil || !hasMagic(film, gifMagic) {
+	if _, err := Run(Config{Ckpt: ck, GIF: film, N: 2, Sampler: "pc", Steps: 2}); err != nil || !fsutil.HasMagic(film, fsutil.GIFMagic) {
 		t.Fatalf("-gif alone: %v", err)
 	}
 }

@@ -50,22 +50,34 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 	}
 	head := rows[0]
 	cols := make([][]float64, len(head)) // NaN where empty
-	for _, r := range rows[1:] {
+	for i, r := range rows[1:] {
+		line := i + 2
 		if len(r) != len(head) {
-			return nil, fmt.Errorf("report: %s: a row has %d fields, the header %d", csvPath, len(r), len(head))
+			return nil, fmt.Errorf("report: %s line %d: %d fields, the header %d", csvPath, line, len(r), len(head))
 		}
 		for k, v := range r {
 			x := math.NaN()
 			if v != "" {
 				if x, err = strconv.ParseFloat(v, 64); err != nil {
-					return nil, fmt.Errorf("report: %s: %q: %w", csvPath, v, err)
+					return nil, fmt.Errorf("report: %s line %d: %s %q: %w", csvPath, line, head[k], v, err)
 				}
+				if math.IsInf(x, 0) {
+					return nil, fmt.Errorf("report: %s line %d: %s is %v (a training log holds finite values)", csvPath, line, head[k], x)
+				}
+			}
+			if k == 0 && len(cols[0]) > 0 && !(x > cols[0][len(cols[0])-1]) {
+				return nil, fmt.Errorf("report: %s line %d: step %v after step %v (steps go up)", csvPath, line, x, cols[0][len(cols[0])-1])
 			}
 			cols[k] = append(cols[k], x)
 		}
 	}
 	if smooth < 1 {
 		smooth = max(1, len(cols[0])/100)
+	}
+	for _, name := range CurveFiles {
+		if err := fsutil.CheckOutFile("-out", filepath.Join(outDir, name), ".png", fsutil.PNGMagic); err != nil {
+			return nil, fmt.Errorf("report: %w", err)
+		}
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -171,6 +183,31 @@ func smoothXY(x, y []float64, k int) plotter.XYs {
 		out = append(out, plotter.XY{X: x[i], Y: sum / float64(len(win))})
 	}
 	return out
+}
+
+// CurveFiles are the PNGs Curves writes into its folder (where there is
+// something to draw).
+var CurveFiles = []string{"loss.png", "loss_per_level.png", "speed.png"}
+
+// CheckProgress reports, before any work, why Progress could not draw from
+// dir into out: no checkpoints, a classifier's run, an output that would
+// replace what is not an earlier PNG.
+func CheckProgress(dir, out string) error {
+	latest, err := checkpoint.Latest(dir)
+	if err != nil {
+		return fmt.Errorf("report: -progress: %w", err)
+	}
+	st, err := checkpoint.Load(latest)
+	if err != nil {
+		return fmt.Errorf("report: -progress: %w", err)
+	}
+	if st.Model.IsClassifier() {
+		return fmt.Errorf("report: -progress draws samples from a score model's run; %s holds a noise-conditional classifier's", dir)
+	}
+	if err := fsutil.CheckOutFile("-out", out, ".png", fsutil.PNGMagic); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
 }
 
 // Progress samples n images (same seed) from every checkpoint in dir and

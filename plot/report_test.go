@@ -1,12 +1,17 @@
 package plot
 
 import (
+	"context"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/train"
 )
 
 func TestCurves(t *testing.T) {
@@ -42,6 +47,56 @@ func TestCurves(t *testing.T) {
 	if _, err := Curves(filepath.Join(dir, "none.csv"), dir, 0); err == nil {
 		t.Fatal("missing file accepted")
 	}
+	// Damaged logs name the file and the line; an output folder holding a
+	// file of a curve's name that is not an earlier PNG is refused, untouched.
+	good := "step,loss,images_per_s,elapsed_s,loss_sigma_1\n1,5,1,1,5\n2,4,1,2,4\n"
+	for _, tc := range []struct{ csv, want string }{
+		{good + "3,Inf,1,3,3\n", "line 4: loss is +Inf"},
+		{good + "1,3,1,3,3\n", "line 4: step 1 after step 2"},
+		{good + "3,x,1,3,3\n", "line 4: loss \"x\""},
+	} {
+		os.WriteFile(p, []byte(tc.csv), 0o644)
+		if _, err := Curves(p, filepath.Join(dir, "o2"), 0); err == nil || !strings.Contains(err.Error(), p+" "+tc.want) {
+			t.Errorf("%q: %v, want %q", tc.csv, err, tc.want)
+		}
+	}
+	os.WriteFile(p, []byte(good), 0o644)
+	own := filepath.Join(dir, "own")
+	os.Mkdir(own, 0o755)
+	os.WriteFile(filepath.Join(own, "speed.png"), []byte("important"), 0o644)
+	if _, err := Curves(p, own, 0); err == nil || !strings.Contains(err.Error(), "speed.png exists and is not a PNG") {
+		t.Fatalf("over a file that is not a PNG: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(own, "speed.png")); string(b) != "important" {
+		t.Fatal("the file was replaced")
+	}
 }
 
 func itoa(v int) string { return strconv.Itoa(v) }
+
+// TestCheckProgress: -progress on a classifier's run is refused before any
+// curve is drawn; on a score model's run it passes.
+func TestCheckProgress(t *testing.T) {
+	d := &data.Dataset{Name: "mnist", N: 8, Channels: 1, Height: 8, Width: 8, Labels: make([]uint8, 8), Images: make([]float32, 8*64)}
+	for i := range d.Images {
+		d.Images[i] = float32(i%7) / 7
+	}
+	for _, classifier := range []bool{false, true} {
+		dir := t.TempDir()
+		c := train.Config{Dataset: "mnist", Preset: "test",
+			Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+			Steps: 1, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1, CkptDir: dir, Data: d}
+		if classifier {
+			if err := c.UseClassifier(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := train.Run(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		err := CheckProgress(dir, filepath.Join(dir, "plots", "progress.png"))
+		if classifier != (err != nil) || classifier && !strings.Contains(err.Error(), "holds a noise-conditional classifier's") {
+			t.Fatalf("classifier %v: %v", classifier, err)
+		}
+	}
+}

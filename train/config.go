@@ -432,6 +432,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -ema %g must be in [0,1)", ErrConfig, c.EMADecay)
 	case c.LRWarmup < 0:
 		return fmt.Errorf("%w: -lr-warmup %d must be ≥ 0", ErrConfig, c.LRWarmup)
+	case c.LRWarmup >= c.Steps && c.LRWarmup > 0:
+		return fmt.Errorf("%w: -lr-warmup %d must be shorter than the run's -steps %d (the learning rate would never reach -lr)", ErrConfig, c.LRWarmup, c.Steps)
 	case c.LRDecay != "" && !slices.Contains(optim.Schedules, c.LRDecay):
 		return fmt.Errorf("%w: unknown -lr-decay %q (%s)", ErrConfig, c.LRDecay, strings.Join(optim.Schedules, " or "))
 	case !(c.MaxGradNorm >= 0) || math.IsInf(c.MaxGradNorm, 0):

@@ -52,6 +52,12 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "plot: -out must name a folder")
 		return 2
 	}
+	if *progress {
+		if err := plot.CheckProgress(*dir, filepath.Join(*out, "progress.png")); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	}
 	files, err := plot.Curves(filepath.Join(*dir, "train.csv"), *out, *smooth)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -79,6 +79,10 @@ func run(args []string, stderr io.Writer) int {
 	}
 	cfg.Set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { cfg.Set[f.Name] = true })
+	if cfg.Set["size"] && *size == 0 {
+		fmt.Fprintln(stderr, "train: -size 0: give 32 or 64 (or leave -size out for 32)")
+		return 2
+	}
 	if err := cfg.UseImages(*size, *grey, *flip); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -185,6 +189,10 @@ func run(args []string, stderr io.Writer) int {
 		cfg.Levels = *levels
 	}
 	cfg.MaxGradNorm = *maxGradNorm
+	if cfg.Set["sigma-dist"] && cfg.SDE != "ve" {
+		fmt.Fprintf(stderr, "train: -sigma-dist is how the VE process draws its σ's; this run trains -sde %s\n", cmp.Or(cfg.SDE, "ncsn"))
+		return 2
+	}
 	if cfg.Set["sigma-dist"] { // uniform is the zero value; the MNIST and Fashion-MNIST presets' is lognormal
 		cfg.SigmaDist = *sigmaDist
 		switch {
