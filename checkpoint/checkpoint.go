@@ -469,6 +469,17 @@ func Latest(dir string) (string, error) {
 	return p, nil
 }
 
+// LoadFrom loads the checkpoint that a -ckpt argument names (Resolve: a
+// file, or a folder's latest) and returns it with its file's path.
+func LoadFrom(path string) (*State, string, error) {
+	p, err := Resolve(path)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := Load(p)
+	return st, p, err
+}
+
 // Resolve turns a -ckpt argument (a file, or a folder holding checkpoints)
 // into a file path.
 func Resolve(path string) (string, error) {

@@ -68,6 +68,10 @@ type Config struct {
 	Grey  bool
 	NNOut string
 	Log   io.Writer
+	// loaded is the checkpoint -samples names, once Run has read it (from
+	// loadedPath).
+	loaded     *checkpoint.State
+	loadedPath string
 }
 
 // Result is the JSON line cmd/eval prints.
@@ -190,16 +194,12 @@ func Run(c Config) (*Result, error) {
 		return nil, err
 	}
 	if drawing { // its dataset and its file are checked before the data and the classifier are loaded
-		path, err := checkpoint.Resolve(c.Samples)
-		if err != nil {
+		var err error
+		if c.loaded, c.loadedPath, err = checkpoint.LoadFrom(c.Samples); err != nil {
 			return nil, err
 		}
-		st, err := checkpoint.Load(path)
-		if err != nil {
-			return nil, err
-		}
-		if st.Dataset != c.Dataset {
-			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
+		if c.loaded.Dataset != c.Dataset {
+			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.loadedPath, c.loaded.Dataset, c.Dataset)
 		}
 	}
 	o := data.Options{Dir: c.DataDir, Log: c.Log}
@@ -349,13 +349,11 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		if c.N < 2 && (c.Class == "" || c.N < 1) { // with -class, -n is per class
 			return nil, 0, nil, fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
 		}
-		path, err := checkpoint.Resolve(c.Samples)
-		if err != nil {
-			return nil, 0, nil, err
-		}
-		st, err := checkpoint.Load(path)
-		if err != nil {
-			return nil, 0, nil, err
+		st, path := c.loaded, c.loadedPath // loaded by Run already
+		if st == nil {
+			if st, path, err = checkpoint.LoadFrom(c.Samples); err != nil {
+				return nil, 0, nil, err
+			}
 		}
 		if st.Dataset != c.Dataset {
 			return nil, 0, nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)

@@ -105,7 +105,12 @@ func Folder(c Config) (*FolderResult, error) {
 // folderEval scores samples of a model of a folder dataset.
 func folderEval(c Config, path string) (*FolderResult, error) {
 	size, grey := c.Size, c.Grey
-	if st, ok := checkpointAt(c.Samples); ok {
+	if isCheckpoint(c.Samples) { // read once: drawOrRead takes it from c
+		var err error
+		if c.loaded, c.loadedPath, err = checkpoint.LoadFrom(c.Samples); err != nil {
+			return nil, err
+		}
+		st := c.loaded
 		size, grey = st.Model.Height, st.Model.Channels == 1
 		if st.Dataset != c.Dataset {
 			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.Samples, st.Dataset, c.Dataset)
@@ -137,26 +142,6 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 		res.NNImage = c.NNOut
 	}
 	return res, nil
-}
-
-func checkpointAt(p string) (*checkpoint.State, bool) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return nil, false
-	}
-	if fi.IsDir() {
-		if _, err := checkpoint.Latest(p); err != nil {
-			return nil, false
-		}
-	} else if head, err := readHead(p, 8); err != nil || string(head) != "NCSNCKPT" {
-		return nil, false
-	}
-	path, err := checkpoint.Resolve(p)
-	if err != nil {
-		return nil, false
-	}
-	st, err := checkpoint.Load(path)
-	return st, err == nil
 }
 
 // FolderStats computes the nearest-neighbour and thumbnail statistics of n

@@ -58,11 +58,7 @@ func NoisyAccuracy(c Config) (*NoisyResult, error) {
 	if err := c.onlyDrawing("a classifier's evaluation", false); err != nil {
 		return nil, err
 	}
-	path, err := checkpoint.Resolve(c.Samples)
-	if err != nil {
-		return nil, err
-	}
-	st, err := checkpoint.Load(path)
+	st, path, err := checkpoint.LoadFrom(c.Samples)
 	if err != nil {
 		return nil, err
 	}

@@ -86,11 +86,7 @@ func Export(c Config) error {
 	if err := noClobber(c.Out, c.Force); err != nil {
 		return err
 	}
-	path, err := checkpoint.Resolve(c.Ckpt)
-	if err != nil {
-		return err
-	}
-	st, err := checkpoint.Load(path)
+	st, path, err := checkpoint.LoadFrom(c.Ckpt)
 	if err != nil {
 		return err
 	}

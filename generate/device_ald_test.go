@@ -34,12 +34,7 @@ func TestAnnealedOnDevice(t *testing.T) {
 	defer func() { openDevice = saved }()
 	for _, b := range bs {
 		t.Run(b.Name, func(t *testing.T) {
-			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
-				if name != "cuda" {
-					return nil, nil
-				}
-				return b.Open()
-			}
+			useBackend(b)
 			ck, _ := tinyRun(t, "ncsn")
 			st := loadLatest(t, ck)
 			c := Config{N: 3, Seed: 5, StepsPerLevel: 2, Denoise: true, Device: "cuda"}
@@ -129,12 +124,7 @@ func TestAutoguidedHeunOnDevice(t *testing.T) {
 	defer func() { openDevice = saved }()
 	for _, b := range bs {
 		t.Run(b.Name, func(t *testing.T) {
-			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
-				if name != "cuda" {
-					return nil, nil
-				}
-				return b.Open()
-			}
+			useBackend(b)
 			c := c
 			c.Device = "cuda"
 			got, err := Draw(st, c)
@@ -153,5 +143,15 @@ func TestAutoguidedHeunOnDevice(t *testing.T) {
 			}
 			t.Logf("largest pixel difference %.2g", worst)
 		})
+	}
+}
+
+// useBackend makes -device cuda open backend b (the test restores openDevice).
+func useBackend(b cuda.Backend) {
+	openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
+		if name != "cuda" {
+			return nil, nil
+		}
+		return b.Open()
 	}
 }

@@ -257,11 +257,7 @@ func Run(c Config) (*Result, error) {
 	if err := c.checkOutputs(); err != nil {
 		return nil, err
 	}
-	path, err := checkpoint.Resolve(c.Ckpt)
-	if err != nil {
-		return nil, err
-	}
-	st, err := checkpoint.Load(path)
+	st, path, err := checkpoint.LoadFrom(c.Ckpt)
 	if err != nil {
 		return nil, err
 	}

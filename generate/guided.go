@@ -130,11 +130,7 @@ func autoguide(st *checkpoint.State, c Config, dev *cuda.Device, main scorer, ba
 		}
 		name = fmt.Sprintf("the checkpoint's own EMA of step %d", st.GuideStep)
 	default:
-		path, err := checkpoint.Resolve(c.Autoguide)
-		if err != nil {
-			return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
-		}
-		gst, err := checkpoint.Load(path)
+		gst, path, err := checkpoint.LoadFrom(c.Autoguide)
 		if err != nil {
 			return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
 		}
