@@ -42,8 +42,9 @@ type FolderOptions struct {
 	// luminance channel instead of RGB.
 	Size int
 	Grey bool
-	// CacheDir holds the decoded set (default data/folders); nothing is ever
-	// written inside Path.
+	// CacheDir holds the decoded set (default data/folders, or the user's
+	// cache folder's ncsn/folders where that would be inside Path); nothing
+	// is ever written inside Path, and a CacheDir inside it is an error.
 	CacheDir string
 	// Log receives warnings and progress; Bar draws a progress bar on it.
 	Log io.Writer
@@ -85,6 +86,31 @@ type folderHeader struct {
 
 const folderMagic = "NCSNIMG1"
 
+// within reports whether path is dir or lies inside it, symbolic links
+// resolved (path need not exist yet: its nearest existing folder is).
+func within(dir, path string) bool {
+	resolve := func(p string) string {
+		p, err := filepath.Abs(p)
+		if err != nil {
+			return p
+		}
+		var rest []string
+		for {
+			if r, err := filepath.EvalSymlinks(p); err == nil {
+				return filepath.Join(append([]string{r}, rest...)...)
+			}
+			parent := filepath.Dir(p)
+			if parent == p {
+				return filepath.Join(append([]string{p}, rest...)...)
+			}
+			rest = append([]string{filepath.Base(p)}, rest...)
+			p = parent
+		}
+	}
+	rel, err := filepath.Rel(resolve(dir), resolve(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
 // LoadFolder returns the images of a folder, centre-cropped to squares and
 // resized to Size×Size with a Catmull-Rom filter (transparent pixels over
 // black), decoding them on every core, or reads them from the cache when the
@@ -117,8 +143,21 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	}
 	hdr := folderHeader{Source: abs, Size: o.Size, Grey: o.Grey, Files: files}
 	digest := fileDigest(files)
-	if o.CacheDir == "" {
+	given := o.CacheDir != ""
+	if !given {
 		o.CacheDir = filepath.Join("data", "folders")
+	}
+	if within(abs, o.CacheDir) {
+		if given {
+			return nil, nil, fmt.Errorf("data: the cache folder %s (-data-dir) is inside the image folder %s, where nothing is written; give one outside it", o.CacheDir, o.Path)
+		}
+		// Run from inside the image folder: the default would write there.
+		ucd, err := os.UserCacheDir()
+		if err != nil || within(abs, filepath.Join(ucd, "ncsn", "folders")) {
+			return nil, nil, fmt.Errorf("data: the default cache folder %s is inside the image folder %s, where nothing is written; give -data-dir outside it", o.CacheDir, o.Path)
+		}
+		o.CacheDir = filepath.Join(ucd, "ncsn", "folders")
+		fmt.Fprintf(o.Log, "the decoded images are cached in %s (./data/folders would be inside the image folder)\n", o.CacheDir)
 	}
 	mode := "rgb"
 	if o.Grey {

@@ -194,3 +194,42 @@ func TestLoadFolderErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadFolderCacheOutside: the cache is never written inside the image
+// folder — a -data-dir there (directly or through a link) is refused, and
+// run from inside the folder the default moves to the user's cache folder.
+func TestLoadFolderCacheOutside(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "pics")
+	want := makeTestFolder(t, src, 4)
+	before := snapshot(t, src)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(src, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, cache := range []string{src, filepath.Join(src, "cache"), filepath.Join(link, "new", "cache")} {
+		_, _, err := LoadFolder(FolderOptions{Path: src, Size: 32, CacheDir: cache})
+		if err == nil || !strings.Contains(err.Error(), "is inside the image folder") {
+			t.Errorf("-data-dir %s: %v, want it refused", cache, err)
+		}
+	}
+	xdg := filepath.Join(dir, "xdg")
+	t.Setenv("XDG_CACHE_HOME", xdg)
+	t.Setenv("HOME", filepath.Join(dir, "home"))
+	t.Chdir(src)
+	var log bytes.Buffer
+	ds, info, err := LoadFolder(FolderOptions{Path: ".", Size: 32, Log: &log})
+	if err != nil || ds.N != want {
+		t.Fatalf("from inside the folder: %v", err)
+	}
+	if !strings.HasPrefix(info.Cache, filepath.Join(xdg, "ncsn", "folders")) || !strings.Contains(log.String(), "would be inside the image folder") {
+		t.Errorf("cache %s, log %q", info.Cache, log.String())
+	}
+	if after := snapshot(t, src); len(after) != len(before) {
+		t.Errorf("the folder changed: %d files before, %d after", len(before), len(after))
+	}
+	// Outside the folder, a sibling whose name starts like it is not inside.
+	if within(src, src+"-cache") || !within(src, src) || within(src, dir) {
+		t.Error("within: wrong on a sibling, the folder itself or its parent")
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -72,6 +73,8 @@ type Config struct {
 	// loadedPath).
 	loaded     *checkpoint.State
 	loadedPath string
+	// opened is the device Run opened for drawing (nil: the CPU).
+	opened *cuda.Device
 }
 
 // Result is the JSON line cmd/eval prints.
@@ -200,6 +203,16 @@ func Run(c Config) (*Result, error) {
 		}
 		if c.loaded.Dataset != c.Dataset {
 			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.loadedPath, c.loaded.Dataset, c.Dataset)
+		}
+		// So is the device: a missing GPU is found before minutes of
+		// downloads and classifier training.
+		if c.opened, err = generate.OpenDevice(c.Device, c.Log); err != nil {
+			return nil, err
+		}
+		if c.opened != nil {
+			defer c.opened.Close()
+		} else {
+			c.Device = "cpu" // said once why, where it was ""
 		}
 	}
 	o := data.Options{Dir: c.DataDir, Log: c.Log}
@@ -361,7 +374,7 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
 		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
 			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, ChurnSet: c.ChurnSet, Log: c.Log,
-			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device})
+			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device, Opened: c.opened})
 		if err != nil {
 			return nil, 0, nil, err
 		}

@@ -3,11 +3,14 @@ package eval
 import (
 	"io"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sde"
 )
@@ -92,5 +95,38 @@ func TestRightClass(t *testing.T) {
 	want := []ClassRight{{Class: 7, N: 3, Right: 3, RightConf: 3}, {Class: 3, N: 2}, {Class: 0, N: 1}}
 	if !slices.Equal(r.PerClass, want) || r.RightClass != 0.5 {
 		t.Fatalf("per class %+v, right %g; want %+v and 0.5", r.PerClass, r.RightClass, want)
+	}
+}
+
+// TestDeviceCheckedFirst: a -device that cannot be opened is found before
+// the test set is downloaded or a classifier trained (it was found after
+// both, minutes in).
+func TestDeviceCheckedFirst(t *testing.T) {
+	if cuda.Built {
+		t.Skip("needs a build without -tags gpu, where -device cuda cannot open")
+	}
+	cfg := model.Config{Channels: 1, Height: 28, Width: 28, Base: 2, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 1}
+	ps, err := model.Layout(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &checkpoint.State{Model: cfg, Dataset: "mnist", Process: sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5},
+		Train: []byte(`{}`), Weights: ps, EMA: ps.Clone(), Step: 1}
+	for _, p := range ps {
+		st.M = append(st.M, make([]float32, len(p.Data)))
+		st.V = append(st.V, make([]float32, len(p.Data)))
+	}
+	st.RNG, _ = rand.NewPCG(1, 1).MarshalBinary()
+	path, err := checkpoint.Save(t.TempDir(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dataDir := t.TempDir()
+	_, err = Run(Config{Dataset: "mnist", Samples: path, Device: "cuda", N: 4, DataDir: dataDir})
+	if err == nil || !strings.Contains(err.Error(), "-device cuda") {
+		t.Fatalf("got %v, want -device cuda's error", err)
+	}
+	if left, _ := os.ReadDir(dataDir); len(left) > 0 {
+		t.Errorf("the data folder was written before the device failed: %d entries", len(left))
 	}
 }

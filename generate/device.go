@@ -25,6 +25,11 @@ func pickDevice(name string, log io.Writer) (*cuda.Device, error) {
 	return dev, nil
 }
 
+// OpenDevice opens the device of -device as Draw would (nil for the CPU),
+// for a caller that wants a missing GPU found before its own slow work;
+// it goes to Config.Opened, and the caller closes it.
+func OpenDevice(name string, log io.Writer) (*cuda.Device, error) { return openDevice(name, log) }
+
 // openDevice opens the device of a run (a variable: tests put the CPU
 // emulation of the kernels here).
 var openDevice = pickDevice

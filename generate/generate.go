@@ -21,6 +21,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/blas"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
@@ -103,6 +104,9 @@ type Config struct {
 	// and one is found, else the CPU. The samplers' own arithmetic and the
 	// classifier of -class stay on the CPU.
 	Device string
+	// Opened, when not nil, is the device to run on, opened by the caller
+	// with OpenDevice (which closes it); Device is then not looked at.
+	Opened *cuda.Device
 	Log    io.Writer
 	Bar    bool
 }
@@ -354,12 +358,14 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if c.DenoiseSet && !c.Denoise && slices.Contains([]string{"heun", "ode", "ddim"}, c.Sampler) {
 		return nil, fmt.Errorf("%w: -denoise=false: %s's last step adds no noise anyway; -denoise goes with ald, em, pc and ddpm", ErrConfig, c.Sampler)
 	}
-	dev, err := openDevice(c.Device, c.Log)
-	if err != nil {
-		return nil, err
-	}
-	if dev != nil {
-		defer dev.Close()
+	dev := c.Opened
+	if dev == nil {
+		if dev, err = openDevice(c.Device, c.Log); err != nil {
+			return nil, err
+		}
+		if dev != nil {
+			defer dev.Close()
+		}
 	}
 	scorer, err := newScorer(dev, st.Model, weights, batch)
 	if err != nil {

@@ -26,14 +26,17 @@
 # off and on, exact and TF32; where the ncsnv2 step goes; 200 MNIST steps
 # and 300 CIFAR-10 steps of the ncsnv2 network trained and sampled.
 #
-# graphs (the checks waiting for the next GPU): every device test (the
-# kernels, CUDA graph capture, the network, training runs of the ladder
-# and of MNIST's default recipe with the guide, the step replayed as a
-# graph, annealed Langevin and autoguided Heun against the CPU); make
-# bench-gpu (ours with and without CUDA graphs beside PyTorch); where the
-# ncsnv2 step goes with TF32 (the GroupNorm backward); then the default
-# MNIST run (3600 steps, EDM on VE, autoguided Heun) with CUDA graphs,
-# scored by cmd/eval (carry data/mnist/classifier-v1.gob).
+# graphs (the checks waiting for the next GPU, most needed first, each
+# stage cut to what is left of GPU_CHECK_BUDGET seconds, default 540): every
+# device test (the kernels, CUDA graph capture, the network, training runs
+# of the ladder and of MNIST's default recipe with the guide, the step
+# replayed as a graph, annealed Langevin and autoguided Heun against the
+# CPU); the default MNIST run (3600 steps, EDM on VE, autoguided Heun) with
+# CUDA graphs (without them if that fails), a grid, scored by cmd/eval
+# (carry data/mnist/classifier-v1.gob); make bench-gpu (ours with and
+# without CUDA graphs beside PyTorch); where the ncsnv2 step goes with TF32
+# (the GroupNorm backward); compute-sanitizer's racecheck and synccheck on
+# the reducing kernels where installed.
 #
 # product: the default MNIST run (3600 steps) trained on the GPU, a grid,
 # and cmd/eval's scores of 256 samples drawn on the GPU (carry
@@ -174,26 +177,39 @@ if [ "$1" = convs ]; then
 fi
 
 if [ "$1" = graphs ]; then
+  # Most needed first; every stage's limit is cut to what is left of
+  # GPU_CHECK_BUDGET seconds (default 540), so that the log still comes back.
+  budget=${GPU_CHECK_BUDGET:-540}
+  cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
   stage "kernel tests (internal/cuda), CUDA graph capture included"
-  (cd internal/cuda && timeout 90 $B/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  stage "network, training runs and sampling against the CPU; graphs against steps one by one"
+  (cd model && timeout $(cap 60) $B/model.test -test.v -test.count=1 -test.run 'Device|OnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  (cd train && timeout $(cap 90) $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  (cd generate && timeout $(cap 60) $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|PickDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
+  stage "the default MNIST run on the GPU with CUDA graphs (NCSN_CUDA_GRAPH=1)"
+  g=1
+  NCSN_CUDA_GRAPH=1 timeout $(cap 150) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-default 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|^starting|rror|panic'
+  if ! ls /tmp/gpu-default/ckpt-00003600.ckpt >/dev/null 2>&1; then
+    echo "no step-3600 checkpoint with graphs: the same run without them"; g=0
+    rm -rf /tmp/gpu-default
+    timeout $(cap 150) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-default 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|^starting|rror|panic'
+  fi
+  cp /tmp/gpu-default/train.csv "$out/mnist_gpu_default_train.csv" 2>/dev/null || true
+  NCSN_CUDA_GRAPH=$g timeout $(cap 60) $B/sample -ckpt /tmp/gpu-default -device cuda -n 64 -out "$out/mnist_gpu_default.png" 2>&1 | tail -3
+  NCSN_CUDA_GRAPH=$g timeout $(cap 120) $B/eval -dataset mnist -samples /tmp/gpu-default -n 256 -seed 0 -device cuda 2>&1 | tail -25
+  stage "bench-gpu (ours with and without CUDA graphs; PyTorch)"
+  TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout $(cap 200) scripts/bench_gpu.sh mnist ncsnv2
+  stage "where the ncsnv2 step goes, TF32 (NCSN_DEVICE_PROFILE=1)"
+  (cd train && NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== |^ +C=' | tail -30)
   if command -v compute-sanitizer >/dev/null; then
     stage "races and barriers in the reducing kernels (compute-sanitizer racecheck, synccheck)"
     for tool in racecheck synccheck; do
-      (cd internal/cuda && timeout 120 compute-sanitizer --tool $tool --print-limit 20 $B/cuda.test -test.count=1 -test.run 'GroupNorm|ParamSet|Capture' 2>&1 | tail -6)
+      (cd internal/cuda && timeout $(cap 60) compute-sanitizer --tool $tool --print-limit 20 $B/cuda.test -test.count=1 -test.run 'GroupNorm|ParamSet|Capture' 2>&1 | tail -6)
     done
+  else
+    stage "compute-sanitizer: not installed"
   fi
-  stage "network, training runs and sampling against the CPU; graphs against steps one by one"
-  (cd model && timeout 60 $B/model.test -test.v -test.count=1 -test.run 'Device|OnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
-  (cd train && timeout 90 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
-  (cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|PickDevice' 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
-  stage "bench-gpu (ours with and without CUDA graphs; PyTorch)"
-  TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout 200 scripts/bench_gpu.sh mnist ncsnv2
-  stage "where the ncsnv2 step goes, TF32 (NCSN_DEVICE_PROFILE=1)"
-  (cd train && NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout 60 $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== |^ +C=' | tail -30)
-  stage "the default MNIST run on the GPU with CUDA graphs (NCSN_CUDA_GRAPH=1)"
-  NCSN_CUDA_GRAPH=1 timeout 150 $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-default 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|^starting|rror|panic'
-  NCSN_CUDA_GRAPH=1 timeout 60 $B/sample -ckpt /tmp/gpu-default -device cuda -n 64 -out "$out/mnist_gpu_default.png" 2>&1 | tail -3
-  NCSN_CUDA_GRAPH=1 timeout 120 $B/eval -dataset mnist -samples /tmp/gpu-default -n 256 -seed 0 -device cuda 2>&1 | tail -25
   stage "done"
   exit 0
 fi

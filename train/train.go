@@ -65,6 +65,8 @@ type run struct {
 	arith   string        // the arithmetic path of this process
 	ckpt    string        // the newest checkpoint of the run, saved or resumed from
 	dp      *dataParallel // nil for one process
+	dev     *cuda.Device  // the device Run opened; nil for the CPU
+	fresh   string        // a fresh run's first line, written once its data is loaded
 	// guide is the EMA as it was at step guideStep (Config.GuideAt); nil
 	// until the run has passed that step.
 	guide     model.Params
@@ -127,6 +129,15 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			return runRank(ctx, cfg, dp)
 		}
 	}
+	// The device first: a -device cuda that cannot work fails before any
+	// folder, download or checkpoint is touched.
+	dev, err := pickDevice(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if dev != nil {
+		defer dev.Close()
+	}
 	// One writer per folder: the lock is the operating system's, so it goes
 	// away with this process however it ends.
 	if err := os.MkdirAll(cfg.CkptDir, 0o755); err != nil {
@@ -162,17 +173,37 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
+	r.dev = dev
 	return r.train(ctx, cfg, dp)
 }
 
 // runRank is a run on a rank other than 0: it starts from rank 0's state
 // and writes nothing.
 func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
+	dev, err := pickDevice(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if dev != nil {
+		defer dev.Close()
+	}
 	r, err := dp.share(nil, nil, cfg)
 	if err != nil {
 		return nil, err
 	}
+	r.dev = dev
 	return r.train(ctx, cfg, dp)
+}
+
+// pickDevice opens the device of cfg.Device: nil for the CPU.
+func pickDevice(cfg Config) (*cuda.Device, error) {
+	dev, err := openDevice(cfg.Device, cfg.Log)
+	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return dev, nil
 }
 
 // train loads the data and runs the loop.
@@ -225,6 +256,7 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
 		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
 	}
+	fmt.Fprint(r.log, r.fresh) // once the data is there: a run that cannot start does not say it starts
 	return r.loop(ctx, ds)
 }
 
@@ -329,7 +361,7 @@ func start(cfg Config) (*run, error) {
 	if k := cfg.guideStep(); k > 0 {
 		guide = fmt.Sprintf(", the EMA of step %d kept as autoguidance's guide", k)
 	}
-	fmt.Fprintf(r.log, "starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
+	r.fresh = fmt.Sprintf("starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
 		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
 	return r, nil
 }
@@ -638,21 +670,14 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if r.dp != nil {
 		local, from = r.dp.local, r.dp.from
 	}
-	dev, err := openDevice(cfg.Device, r.log)
-	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
-	} else if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
+	dev := r.dev // opened by Run, closed there
 	if dev != nil && (cfg.Classifier || r.dp != nil) {
 		fmt.Fprintf(r.log, "note: %s trains on the CPU (the device path takes the score model in one process)\n", map[bool]string{true: "the classifier", false: "a data-parallel run"}[cfg.Classifier])
-		dev.Close()
 		dev = nil
 	}
 	var g objective
 	switch {
 	case dev != nil:
-		defer dev.Close()
 		r.arith = deviceArith
 		g, err = newDeviceDSM(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
 	case cfg.Classifier:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -460,6 +461,32 @@ func TestConfigErrors(t *testing.T) {
 	c.Device = "cuda"
 	if err := c.Validate(); cuda.Built == (err != nil) {
 		t.Errorf("-device cuda in a build with gpu %v: %v", cuda.Built, err)
+	}
+}
+
+// TestDeviceFailsFirst: a device that cannot be opened fails the run before
+// its folder, its data or a checkpoint is touched (it failed after the data's
+// download before).
+func TestDeviceFailsFirst(t *testing.T) {
+	saved := openDevice
+	defer func() { openDevice = saved }()
+	openDevice = func(string, io.Writer) (*cuda.Device, error) { return nil, errors.New("no GPU here") }
+	dir := filepath.Join(t.TempDir(), "run")
+	c := tinyConfig(dir)
+	// Device "" passes Validate in every build; the stub fails it as a
+	// missing GPU fails -device cuda in a gpu build.
+	c.Device, c.Data, c.Dataset = "", nil, "folder:"+filepath.Join(t.TempDir(), "missing")
+	var log bytes.Buffer
+	c.Log = &log
+	_, err := Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "no GPU here") {
+		t.Fatalf("got %v, want the device's error", err)
+	}
+	if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("the run's folder exists after the device failed: %v", serr)
+	}
+	if log.Len() > 0 {
+		t.Errorf("the run wrote before its device failed:\n%s", log.String())
 	}
 }
 

@@ -42,6 +42,12 @@ func (d *driverBackend) capturing(call string) error {
 }
 
 // setStreams points cuBLAS and cuDNN at stream s (0: the default stream).
+// cuBLAS keeps its own workspace (cublasSetStream resets it to the default
+// pool): from cuBLAS 12.2 on that pool allocates with cudaMallocAsync,
+// which a capture records, so no cublasSetWorkspace is needed (PyTorch
+// dropped its explicit one for 12.2+, pytorch#113994). cuBLAS 11 and
+// 12.0–12.1 take a new workspace per captured graph: memory that grows
+// with each recapture, which here happens only when Graph.Stale says so.
 func (d *driverBackend) setStreams(s uintptr) error {
 	if r := d.blas.setStream(d.handle, s); r != 0 {
 		return fmt.Errorf("cuda: cublasSetStream: status %d", r)

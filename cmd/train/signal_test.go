@@ -1,0 +1,96 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain runs this test binary as a trainer when TRAIN_CHILD_ARGS is set
+// (the arguments, one per line), so that a test can signal a real process.
+func TestMain(m *testing.M) {
+	if a := os.Getenv("TRAIN_CHILD_ARGS"); a != "" {
+		os.Exit(run(strings.Split(a, "\n"), os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestSignalsSave: Ctrl-C, SIGTERM, a closed terminal (SIGHUP) and a closed
+// pipe (SIGPIPE) each stop a training run with a checkpoint of the step it
+// reached and exit status 130; a later run resumes from it.
+func TestSignalsSave(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains in child processes")
+	}
+	pics := filepath.Join(t.TempDir(), "pics")
+	if err := os.MkdirAll(pics, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 8 {
+		im := image.NewGray(image.Rect(0, 0, 32, 32))
+		for p := range im.Pix {
+			im.Pix[p] = uint8(p*7 + i*31)
+		}
+		im.Set(i, i, color.Gray{255})
+		var b bytes.Buffer
+		png.Encode(&b, im)
+		if err := os.WriteFile(filepath.Join(pics, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cache := t.TempDir()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			args := []string{"-dataset", "folder:" + pics, "-grey", "-base", "4", "-mult", "1,2", "-batch", "4",
+				"-steps", "1000000", "-save-every", "1000000", "-ckpt-dir", dir, "-data-dir", cache}
+			cmd := exec.Command(os.Args[0], "-test.run", "^$")
+			cmd.Env = append(os.Environ(), "TRAIN_CHILD_ARGS="+strings.Join(args, "\n"))
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			// Signal once a few steps are in train.csv.
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+				b, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
+				if bytes.Count(b, []byte("\n")) > 3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no steps after 60 s:\n%s", out.String())
+				}
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+				t.Fatalf("%v: %v, want exit status 130:\n%s", sig, err, out.String())
+			}
+			ckpts, _ := filepath.Glob(filepath.Join(dir, "ckpt-*.ckpt"))
+			if len(ckpts) != 1 {
+				t.Fatalf("%v: %d checkpoints, want the one saved on the signal:\n%s", sig, len(ckpts), out.String())
+			}
+			var res bytes.Buffer
+			code := run(append(args[:len(args)-8:len(args)-8], "-steps", "2", "-save-every", "1000000", "-ckpt-dir", dir, "-data-dir", cache), &res)
+			if code != 0 || !strings.Contains(res.String(), "nothing to do") && !strings.Contains(res.String(), "resuming") {
+				t.Errorf("after %v: the run does not resume (exit %d):\n%s", sig, code, res.String())
+			}
+		})
+	}
+}
