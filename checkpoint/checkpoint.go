@@ -337,10 +337,15 @@ func (h *header) process() sde.Spec {
 // steps and S_churn (the setting it halved for the guide's evaluations).
 func (s *State) DropGuide() {
 	if s.SampleAutoguide != 0 {
-		s.SampleSteps, s.SampleChurn = 2*s.SampleSteps, 2*s.SampleChurn
+		s.SampleSteps, s.SampleChurn = Unguided(s.SampleSteps, s.SampleChurn)
 	}
 	s.Guide, s.GuideStep, s.SampleAutoguide = nil, 0, 0
 }
+
+// Unguided is the Heun sampler that costs as many network evaluations as
+// an autoguided one of steps and S_churn (which evaluates two networks per
+// step): twice the steps, and S_churn scaled with them.
+func Unguided(steps int, churn float64) (int, float64) { return 2 * steps, 2 * churn }
 
 // processSpec is the process to record: none for an NCSN ladder that Sigmas
 // already hold (the files stay as they were), else the spec.

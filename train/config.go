@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/mpi"
@@ -290,12 +291,12 @@ func Preset(name, dataset string) (Config, error) {
 
 // KeepGuide sets GuideAt. Without a guide (at = 0) a recommended autoguided
 // sampler becomes the same sampler unguided at the same number of network
-// evaluations: twice its steps and S_churn.
+// evaluations (checkpoint.Unguided).
 func (c *Config) KeepGuide(at float64) {
 	c.GuideAt = at
 	if at == 0 && c.SampleAutoguide != 0 {
 		c.SampleAutoguide = 0
-		c.SampleSteps, c.SampleChurn = 2*c.SampleSteps, 2*c.SampleChurn
+		c.SampleSteps, c.SampleChurn = checkpoint.Unguided(c.SampleSteps, c.SampleChurn)
 	}
 }
 
