@@ -371,7 +371,11 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 		if st.Dataset != c.Dataset {
 			return nil, 0, nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
 		}
-		fmt.Fprintf(c.Log, "drawing %d samples from %s (step %d)\n", c.N, path, st.Step)
+		what := fmt.Sprintf("%d samples", c.N)
+		if c.Class != "" {
+			what = fmt.Sprintf("%d samples of each class of -class %s", c.N, c.Class)
+		}
+		fmt.Fprintf(c.Log, "drawing %s from %s (step %d)\n", what, path, st.Step)
 		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
 			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, ChurnSet: c.ChurnSet, Log: c.Log,
 			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device, Opened: c.opened})

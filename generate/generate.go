@@ -1,10 +1,14 @@
 // Package generate draws images from a trained checkpoint: it wires the
-// checkpoint's EMA weights into an inference graph, runs a sampler of package
-// sample on it (annealed Langevin dynamics for NCSN models; the reverse SDE,
-// predictor–corrector, probability-flow ODE, DDPM and DDIM samplers for
-// continuous-time ones), and writes a PNG grid (and, if asked, one PNG per
-// sample). With an image and a mask it inpaints, with a grey image it
-// colourises (controlled.go).
+// checkpoint's EMA weights (or, asked, its raw weights) into an inference
+// graph, on the CPU or a GPU, runs a sampler of package sample on it
+// (annealed Langevin dynamics for NCSN models; the reverse SDE,
+// predictor–corrector, probability-flow ODE, DDPM, DDIM and EDM's Heun
+// samplers for continuous-time ones, with the settings the checkpoint
+// recommends), optionally guided by a noise-conditional classifier (-class)
+// or autoguided by a weaker model (the run's own kept guide, or another
+// checkpoint), and writes a PNG grid (and, if asked, one PNG per sample).
+// With an image and a mask it inpaints, with a grey image it colourises
+// (controlled.go).
 package generate
 
 import (

@@ -2,7 +2,9 @@
 // U-Net written as a Gorgonia expression graph (operators from package nn).
 //
 // The model knows nothing of losses or noise schedules: it maps a batch of
-// images and one σ per image to a batch of scores. Training graphs (with
+// images and one σ per image to a batch of scores. Of package sde it takes
+// only EDM's preconditioning coefficients (c_in, c_out, c_skip, c_noise of
+// σ), which live there with every other σ formula. Training graphs (with
 // gradients) and sampling graphs (its own batch size, no gradients) are built
 // separately from the same Params.
 package model

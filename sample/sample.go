@@ -5,6 +5,12 @@
 // for any process, DDPM's ancestral sampling and DDIM for VP, and the Heun
 // sampler of Karras et al. (2022, EDM), deterministic or stochastic, for VE.
 //
+// Scores combine before a sampler sees them: classifier guidance (Guided)
+// and autoguidance (Autoguided, Karras et al. 2024); constraints steer a
+// sampler for inpainting and colourisation (constraint.go). The
+// probability-flow ODE also gives likelihoods in bits/dim (likelihood.go),
+// and grid.go lays samples out as a PNG grid.
+//
 // The samplers see only the Score interface, never the network, so they are
 // tested on distributions whose score is known exactly.
 package sample

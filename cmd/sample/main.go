@@ -35,7 +35,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps of em, pc, ddpm, ddim, heun (default: the checkpoint's for its own sampler, else 1000; ddim 100, heun 50)")
 	fs.Float64Var(&c.SNR, "snr", 0, "pc: the Langevin corrector's signal-to-noise ratio (default 0.16)")
 	fs.Float64Var(&c.Tol, "tol", 0, "ode: the RK45 solver's relative and absolute tolerance (default 1e-5)")
-	fs.Float64Var(&c.Churn, "churn", 0, "heun: EDM's S_churn, noise added before each step (default 0: the deterministic sampler)")
+	fs.Float64Var(&c.Churn, "churn", 0, "heun: EDM's S_churn, noise added before each step; 0 is the deterministic sampler (default: the checkpoint's for its own sampler, else 0)")
 	fs.Float64Var(&c.ChurnMin, "churn-min", 0, "heun: churn only at σ ≥ this (EDM's S_tmin)")
 	fs.Float64Var(&c.ChurnMax, "churn-max", 0, "heun: churn only at σ ≤ this (EDM's S_tmax; default: no limit)")
 	fs.Float64Var(&c.ChurnNoise, "churn-noise", 0, "heun: scale of the churn's noise (EDM's S_noise; default 1)")

@@ -56,7 +56,7 @@ func run(args []string, stderr io.Writer) int {
 	wipe := fs.Bool("wipe", false, "with -fresh: delete earlier checkpoints instead of archiving them")
 	resume := fs.String("resume", "", "resume from this checkpoint file")
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
-	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's: 5 for MNIST and Fashion-MNIST)")
+	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's: 5 for MNIST's and Fashion-MNIST's default; score_sde's 25 with -sde ve, 50 on CIFAR-10)")
 	sigmaDist := fs.String("sigma-dist", "", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm) (default: the preset's, lognormal for mnist and fashion, else uniform)")
 	pMean := fs.Float64("p-mean", 0, "with -sigma-dist lognormal: the mean P_mean of ln σ before the σ_data/0.5 scaling (EDM's: −1.2; default: the preset's, −0.8 for mnist)")
 	pStd := fs.Float64("p-std", 0, "with -sigma-dist lognormal: the spread P_std of ln σ (default: the preset's, EDM's 1.2)")
