@@ -413,18 +413,19 @@ func Save(dir string, s *State) (string, error) {
 }
 
 // Prune deletes the oldest checkpoints of dir beyond the newest keep (keep ≤ 0
-// keeps all). The one `latest` names is never deleted.
-func Prune(dir string, keep int) error {
+// keeps all) and returns those it deleted. The one `latest` names is never
+// deleted.
+func Prune(dir string, keep int) (removed []string, err error) {
 	if keep <= 0 {
-		return nil
+		return nil, nil
 	}
 	all, err := List(dir)
 	if err != nil {
-		return fmt.Errorf("checkpoint: listing %s: %w", dir, err)
+		return nil, fmt.Errorf("checkpoint: listing %s: %w", dir, err)
 	}
 	latest, err := Latest(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var errs []error
 	for _, p := range all[:max(0, len(all)-keep)] {
@@ -433,12 +434,14 @@ func Prune(dir string, keep int) error {
 		}
 		if err := os.Remove(p); err != nil {
 			errs = append(errs, err)
+		} else {
+			removed = append(removed, p)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("checkpoint: pruning %s: %w", dir, err)
+		return removed, fmt.Errorf("checkpoint: pruning %s: %w", dir, err)
 	}
-	return nil
+	return removed, nil
 }
 
 // List returns the checkpoint files of dir, oldest step first.

@@ -240,7 +240,7 @@ func TestSaveLatestKeep(t *testing.T) {
 		if _, err := Save(dir, tinyState(t, step)); err != nil {
 			t.Fatal(err)
 		}
-		if err := Prune(dir, 2); err != nil {
+		if _, err := Prune(dir, 2); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -357,7 +357,7 @@ func TestPruneKeepsLatest(t *testing.T) {
 		}
 	}
 	os.WriteFile(filepath.Join(dir, "latest"), []byte(FileName(10)+"\n"), 0o644)
-	if err := Prune(dir, 1); err != nil {
+	if _, err := Prune(dir, 1); err != nil {
 		t.Fatal(err)
 	}
 	all, _ := List(dir)
@@ -368,7 +368,7 @@ func TestPruneKeepsLatest(t *testing.T) {
 	// is reported, not ignored.
 	stuck := filepath.Join(dir, FileName(5))
 	os.MkdirAll(filepath.Join(stuck, "x"), 0o755)
-	if err := Prune(dir, 1); err == nil || !strings.Contains(err.Error(), FileName(5)) {
+	if _, err := Prune(dir, 1); err == nil || !strings.Contains(err.Error(), FileName(5)) {
 		t.Fatalf("a failed removal was not reported: %v", err)
 	}
 }

@@ -108,12 +108,17 @@ type Config struct {
 	// build with -tags gpu), or "" (the GPU where the build has the tag and
 	// one is found). Checkpoints are the same files either way.
 	Device string `json:"-"`
-	Keep   int    `json:"-"` // checkpoints kept; ≤ 0 keeps all
+	// Keep is how many checkpoints are kept (≤ 0 keeps all); saved, so that
+	// a resume without -keep prunes as the run did (files written before it
+	// was saved read as 0: keep all).
+	Keep   int    `json:"keep"`
 	Fresh  bool   `json:"-"` // start over; earlier checkpoints are archived
 	Wipe   bool   `json:"-"` // with Fresh: delete earlier checkpoints instead
 	Resume string `json:"-"` // resume from this file
 	// Set names the settings the user gave explicitly (flag names); on resume
-	// they must agree with the checkpoint's.
+	// they must agree with the checkpoint's, and Steps, SaveEvery and Keep
+	// not named come from the checkpoint (all three are taken as given when
+	// Set is nil and Preset is the checkpoint's).
 	Set map[string]bool `json:"-"`
 	// Log receives progress lines; Bar draws a progress bar on it.
 	Log io.Writer `json:"-"`

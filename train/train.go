@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
@@ -67,6 +68,8 @@ type run struct {
 	dp      *dataParallel // nil for one process
 	dev     *cuda.Device  // the device Run opened; nil for the CPU
 	fresh   string        // a fresh run's first line, written once its data is loaded
+	// prunedSaid: the first pruning of this session was said.
+	prunedSaid bool
 	// guide is the EMA as it was at step guideStep (Config.GuideAt); nil
 	// until the run has passed that step.
 	guide     model.Params
@@ -234,6 +237,7 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 	if ds.N < r.cfg.Batch {
 		return nil, fmt.Errorf("%w: %s has %d images, fewer than the batch of %d", ErrConfig, ds.Name, ds.N, r.cfg.Batch)
 	}
+	fmt.Fprint(r.log, r.fresh) // once the data is there: a run that cannot start does not say it starts
 	if r.step == 0 && r.cfg.SigmasFromData {
 		v, err := ScheduleFromData(ds, r.cfg.SigmaMin, 5, r.log)
 		if err != nil {
@@ -256,7 +260,6 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
 		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
 	}
-	fmt.Fprint(r.log, r.fresh) // once the data is there: a run that cannot start does not say it starts
 	return r.loop(ctx, ds)
 }
 
@@ -553,24 +556,25 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		}
 	}
 	// Everything that shapes the computation comes from the checkpoint; only
-	// the target step count and the save interval are the user's to change.
+	// the target step count, the save interval and how many checkpoints are
+	// kept are the user's to change, and those not given are the run's own
+	// (its plan, not the defaults of the command line). Without Set, a
+	// library caller's values count as given when the preset is the run's.
 	keep := saved
-	keep.Steps, keep.SaveEvery = cfg.Steps, cfg.SaveEvery
-	if !cfg.Set["preset"] && cfg.Preset != saved.Preset {
-		// No -preset: the run's own preset's steps and save interval, not
-		// those of the preset the command line defaults to.
-		keep.Steps, keep.SaveEvery = saved.Steps, saved.SaveEvery
-		if p, err := Preset(saved.Preset, saved.Dataset); err == nil {
-			keep.Steps, keep.SaveEvery = p.Steps, p.SaveEvery
-		}
-		if cfg.Set["steps"] {
-			keep.Steps = cfg.Steps
-		}
-		if cfg.Set["save-every"] {
-			keep.SaveEvery = cfg.SaveEvery
-		}
+	given := func(flag string) bool {
+		return cfg.Set[flag] || cfg.Set == nil && cfg.Preset == saved.Preset
 	}
-	keep.DataDir, keep.CkptDir, keep.Keep, keep.Log, keep.Bar, keep.Data, keep.Set = cfg.DataDir, cfg.CkptDir, cfg.Keep, cfg.Log, cfg.Bar, cfg.Data, cfg.Set
+	keep.Steps, keep.SaveEvery, keep.Keep = cfg.Steps, cfg.SaveEvery, cfg.Keep
+	if !given("steps") {
+		keep.Steps = saved.Steps
+	}
+	if !given("save-every") {
+		keep.SaveEvery = saved.SaveEvery
+	}
+	if !given("keep") {
+		keep.Keep = saved.Keep
+	}
+	keep.DataDir, keep.CkptDir, keep.Log, keep.Bar, keep.Data, keep.Set = cfg.DataDir, cfg.CkptDir, cfg.Log, cfg.Bar, cfg.Data, cfg.Set
 	keep.Comm = cfg.Comm
 	if saved.DataParallel != cfg.DataParallel && st.Step > 0 {
 		fmt.Fprintf(cfg.Log, "note: %s was trained %s MPI and this run is %s: it continues with other random draws than an uninterrupted run would make\n",
@@ -587,8 +591,8 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	r.rng = rand.New(r.pcg)
 	r.elapsed = extra.ElapsedSeconds
 	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
-	if !cfg.Set["steps"] && saved.Steps != keep.Steps && st.Step < saved.Steps {
-		fmt.Fprintf(r.log, "note: %s was started for %d steps; the preset now trains %d (-steps %d finishes it as planned)\n", path, saved.Steps, keep.Steps, saved.Steps)
+	if p, err := Preset(saved.Preset, saved.Dataset); err == nil && !given("steps") && p.Steps != saved.Steps && st.Step < saved.Steps {
+		fmt.Fprintf(r.log, "note: the %s preset trains %d steps today; this run keeps its own %d (-steps %d stops it there)\n", saved.Preset, p.Steps, saved.Steps, max(p.Steps, st.Step))
 	}
 	if st.AdamT == 0 && st.Step > 0 {
 		fmt.Fprintf(r.log, "note: %s holds no optimiser state (imported weights): Adam starts afresh here\n", path)
@@ -650,8 +654,17 @@ func (r *run) save(elapsed float64) (string, error) {
 	}
 	r.ckpt = path
 	// A failed prune loses nothing: say so and go on.
-	if err := checkpoint.Prune(r.cfg.CkptDir, r.cfg.Keep); err != nil {
+	removed, err := checkpoint.Prune(r.cfg.CkptDir, r.cfg.Keep)
+	if err != nil {
 		fmt.Fprintf(r.log, "warning: %v\n", err)
+	}
+	if len(removed) > 0 && !r.prunedSaid {
+		r.prunedSaid = true
+		names := make([]string, len(removed))
+		for i, p := range removed {
+			names[i] = filepath.Base(p)
+		}
+		fmt.Fprintf(r.log, "note: keeping the newest %d checkpoints (-keep %d; 0 keeps all): removed %s\n", r.cfg.Keep, r.cfg.Keep, strings.Join(names, ", "))
 	}
 	return path, nil
 }

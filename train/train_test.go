@@ -620,6 +620,41 @@ func TestResumeKeepsItsPreset(t *testing.T) {
 	}
 }
 
+// TestResumeKeepsItsPlan: a resume without -steps, -save-every or -keep
+// keeps the run's own (a -steps 300 run resumed by a bare command stopped
+// at the preset's 20, and the default -keep 5 pruned checkpoints a -keep 0
+// run had kept); given, they change; pruning says what it removed, once.
+func TestResumeKeepsItsPlan(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps, c.SaveEvery, c.Keep = 4, 1, 0
+	c.Set = map[string]bool{"steps": true, "save-every": true, "keep": true}
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	d := tinyConfig(dir)
+	d.Steps, d.SaveEvery, d.Keep, d.Set = 6, 3, 1, map[string]bool{} // a bare command's defaults
+	if res, err := Run(context.Background(), d); err != nil || res.Step != 4 {
+		t.Fatalf("a bare resume: %+v, %v; want the run's own 4 steps", res, err)
+	}
+	d.Set = map[string]bool{"steps": true}
+	if res, err := Run(context.Background(), d); err != nil || res.Step != 6 {
+		t.Fatalf("-steps 6: %+v, %v", res, err)
+	}
+	if all, _ := checkpoint.List(dir); len(all) != 6 {
+		t.Fatalf("%d checkpoints after -steps 6; want 6 (the run's -save-every 1 and -keep 0)", len(all))
+	}
+	var log bytes.Buffer
+	d.Log, d.Steps, d.Keep, d.Set = &log, 8, 2, map[string]bool{"steps": true, "keep": true}
+	if _, err := Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	all, _ := checkpoint.List(dir)
+	if len(all) != 2 || strings.Count(log.String(), "note: keeping the newest 2 checkpoints (-keep 2; 0 keeps all): removed "+checkpoint.FileName(1)+", ") != 1 {
+		t.Fatalf("-keep 2: %d checkpoints, log:\n%s", len(all), log.String())
+	}
+}
+
 // TestResumeNeverOverwrites: -resume refuses a -ckpt-dir holding another
 // run's checkpoints, and an earlier checkpoint of its own folder where
 // later ones would be overwritten, leaving every file as it was; it
