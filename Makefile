@@ -21,7 +21,7 @@ vet:
 # A few seconds of real MNIST training with a tiny network, a resume, and a grid.
 smoke:
 	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke -fresh -wipe -steps 10
-	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke
+	$(GO) run ./cmd/train -dataset mnist -preset smoke -ckpt-dir checkpoints/smoke -steps 20
 	$(GO) run ./cmd/sample -ckpt checkpoints/smoke -out checkpoints/smoke/grid.png -n 16 -steps 10
 
 # Our training and forward speed beside PyTorch's (../shared/bench/torch_ref.py).

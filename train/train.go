@@ -673,7 +673,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	cfg := r.cfg
 	res = &Result{Step: r.step}
 	if r.step >= cfg.Steps {
-		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do\n", r.step, cfg.Steps)
+		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do (a larger -steps trains on)\n", r.step, cfg.Steps)
 		return res, nil
 	}
 	if r.proc, err = cfg.Process(r.sigmas); err != nil {
