@@ -412,6 +412,11 @@ func Save(dir string, s *State) (string, error) {
 	return path, nil
 }
 
+// LockName is the file of a run's folder whose lock (fsutil.TryLock) keeps
+// a second writer out: the trainer holds it while it runs, and an import
+// into the folder takes it too.
+const LockName = "lock"
+
 // Prune deletes the oldest checkpoints of dir beyond the newest keep (keep ≤ 0
 // keeps all) and returns those it deleted. The one `latest` names is never
 // deleted.

@@ -37,6 +37,10 @@ var ErrConfig = errors.New("export: bad config")
 // network they are meant for: a missing, extra or misshapen tensor.
 var ErrMismatch = errors.New("export: weights do not match the network")
 
+// ErrUnsupported is wrapped when the reference network has no place for
+// the model: EDM's preconditioning, or GroupNorm groups it counts otherwise.
+var ErrUnsupported = errors.New("export: the reference network cannot hold this model")
+
 // Metadata keys of the files Export writes. Values are strings (JSON where
 // structured), as the format requires.
 const (
@@ -103,9 +107,16 @@ func Export(c Config) error {
 		return fmt.Errorf("export: writing %s: %w", c.Out, err)
 	}
 	fmt.Fprintf(c.Log, "wrote %s: %d tensors, %d values (%s weights of %s, step %d)\n", c.Out, len(f.Tensors), weights.Count(), c.Weights, path, st.Step)
+	if st.Guide != nil {
+		u := unguided(st)
+		fmt.Fprintf(c.Log, "note: the guide (the EMA of step %d, for autoguidance) is not exported; the file recommends %s at %d steps, S_churn %g, unguided\n", st.GuideStep, u.Sampler, u.Steps, u.Churn)
+	}
 	return nil
 }
 
+// noClobber refuses an -out that exists, but for an earlier safetensors
+// file with force: a checkpoint, a run's latest or train.csv, or anything
+// else, is never replaced.
 func noClobber(path string, force bool) error {
 	fi, err := os.Stat(path)
 	switch {
@@ -113,6 +124,8 @@ func noClobber(path string, force bool) error {
 		return nil
 	case fi.IsDir():
 		return fmt.Errorf("%w: -out %s is a folder; give a file name", ErrConfig, path)
+	case !fi.Mode().IsRegular() || !safetensors.Looks(path):
+		return fmt.Errorf("%w: -out %s exists and is not a safetensors file: not replaced, -force or not (remove it, or give another name)", ErrConfig, path)
 	case !force:
 		return fmt.Errorf("%w: %s exists; choose another -out, or -force to replace it", ErrConfig, path)
 	}
@@ -127,11 +140,11 @@ func ToFile(st *checkpoint.State, weights model.Params) (*safetensors.File, erro
 		return nil, err
 	}
 	if st.Model.Precond != model.PrecondNCSNv2 {
-		return nil, fmt.Errorf("%w: the reference network computes s = F/σ; this model's score has %s preconditioning, which it cannot hold", ErrMismatch, st.Model.Precond)
+		return nil, fmt.Errorf("%w: it computes s = F/σ, and this model's score has %s preconditioning (train with -precond ncsnv2 for a model to export)", ErrUnsupported, st.Model.Precond)
 	}
 	if c, ok := model.TorchGroupsDiffer(st.Model); ok {
-		return nil, fmt.Errorf("%w: the reference network cannot hold this configuration: its GroupNorm takes min(8, C) groups, which does not divide C = %d (base %d, mult %v)",
-			ErrMismatch, c, st.Model.Base, st.Model.Mult)
+		return nil, fmt.Errorf("%w: its GroupNorm takes min(8, C) groups, which does not divide C = %d (base %d, mult %v)",
+			ErrUnsupported, c, st.Model.Base, st.Model.Mult)
 	}
 	if len(names) != len(weights) {
 		return nil, fmt.Errorf("%w: %d tensors, the architecture has %d", ErrMismatch, len(weights), len(names))
@@ -212,6 +225,14 @@ func Import(c Config) (string, error) {
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}
+	// A trainer's folder is its own while it runs, checkpoint or not.
+	lock, err := fsutil.TryLock(filepath.Join(c.OutDir, checkpoint.LockName))
+	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
+		return "", fmt.Errorf("%w: %s is being trained by another process (%s); import into another folder", ErrConfig, c.OutDir, le.Holder)
+	} else if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	defer lock.Unlock()
 	if existing, _ := checkpoint.List(c.OutDir); len(existing) > 0 {
 		return "", fmt.Errorf("%w: %s already holds checkpoints (%s); import into an empty folder", ErrConfig, c.OutDir, filepath.Base(existing[len(existing)-1]))
 	}

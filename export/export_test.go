@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/safetensors"
 	"github.com/ncsn-go/ncsn/sde"
@@ -117,6 +118,35 @@ func TestRoundTrip(t *testing.T) {
 		if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: file}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "exists") {
 			t.Fatalf("%s: exporting over an existing file: %v", name, err)
 		}
+		if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: file, Force: true}); err != nil {
+			t.Fatalf("%s: -force over an earlier export: %v", name, err)
+		}
+		// -force never replaces what is not an earlier export: the
+		// checkpoint read, the run's latest (it replaced them before).
+		ckpt := filepath.Join(dir, "run", checkpoint.FileName(st.Step))
+		for _, out := range []string{ckpt, filepath.Join(dir, "run", "latest")} {
+			before, _ := os.ReadFile(out)
+			if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: out, Force: true}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is not a safetensors file") {
+				t.Fatalf("%s: -force -out %s: %v", name, out, err)
+			}
+			if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
+				t.Fatalf("%s: %s changed", name, out)
+			}
+		}
+		// A trainer's folder, even before its first checkpoint, is refused.
+		busy := filepath.Join(dir, "busy")
+		os.MkdirAll(busy, 0o755)
+		l, err := fsutil.TryLock(filepath.Join(busy, checkpoint.LockName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Import(Config{Import: file, OutDir: busy}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "being trained by another process") {
+			t.Fatalf("%s: importing into a trainer's folder: %v", name, err)
+		}
+		l.Unlock()
+		if left, _ := checkpoint.List(busy); len(left) > 0 {
+			t.Fatalf("%s: the import wrote %v into a trainer's folder", name, left)
+		}
 		path, err := Import(Config{Import: file, OutDir: filepath.Join(dir, "imported")})
 		if err != nil {
 			t.Fatal(err)
@@ -187,12 +217,12 @@ func TestImportErrors(t *testing.T) {
 	}
 	odd := st.Model
 	odd.Base = 4 // 4+8 channels into a decoder block: 12 is not a multiple of min(8, 12)
-	if _, err := ToFile(&checkpoint.State{Model: odd}, nil); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "GroupNorm") {
+	if _, err := ToFile(&checkpoint.State{Model: odd}, nil); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "GroupNorm") {
 		t.Fatalf("base 4: %v", err)
 	}
 	edm := st.Model
 	edm.Precond, edm.SigmaData = model.PrecondEDM, 0.33
-	if _, err := ToFile(&checkpoint.State{Model: edm}, st.EMA); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "edm") {
+	if _, err := ToFile(&checkpoint.State{Model: edm}, st.EMA); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "edm") {
 		t.Fatalf("EDM network exported: %v", err)
 	}
 	mutate := func(f func(fl *safetensors.File)) *safetensors.File {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -123,6 +124,26 @@ func Encode(w io.Writer, f *File) error {
 	}
 	_, err = w.Write(buf)
 	return err
+}
+
+// Looks reports whether the file at path begins as a safetensors file does:
+// a header length that fits the file, then '{'. It reads 9 bytes.
+func Looks(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	var b [9]byte
+	if err != nil || fi.Size() < 10 {
+		return false
+	}
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return false
+	}
+	hl := binary.LittleEndian.Uint64(b[:8])
+	return hl >= 2 && hl <= MaxHeader && hl <= uint64(fi.Size()-8) && b[8] == '{'
 }
 
 // Decode reads a whole safetensors file from r.

@@ -103,7 +103,7 @@ func (r *run) keepGuide(g objective) error {
 }
 
 // lockName is the lock file that keeps a second trainer out of a folder.
-const lockName = "lock"
+const lockName = checkpoint.LockName
 
 // ArithPath names the arithmetic path this process computes on: the
 // convolution kernels and the BLAS. Resumes are bit-exact only on one path.
