@@ -12,8 +12,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/toy"
@@ -80,13 +82,24 @@ func processes() (ve, vp, subVP sde.Process, err error) {
 	return ve, vp, subVP, nil
 }
 
-// Run writes every picture into c.OutDir and returns the measured figures.
+// Pictures are the files Run writes into Config.OutDir.
+var Pictures = []string{"density_score.png", "langevin_paths.png", "samplers.png", "mixture1d.png", "objectives.png", "ode_vs_sde.png"}
+
+// Run writes every picture into c.OutDir (an earlier picture of the same
+// name is replaced; any other file there refuses the run before it starts)
+// and returns the measured figures.
 func Run(c Config) (*Report, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
 	if c.Points < 100 || c.Points > MaxPoints {
 		return nil, fmt.Errorf("demo: -points %d: need 100 to %d", c.Points, MaxPoints)
+	}
+	// Before any work: each picture may replace an earlier one, nothing else.
+	for _, name := range Pictures {
+		if err := fsutil.CheckOutFile("-out", filepath.Join(c.OutDir, name), ".png", fsutil.PNGMagic); err != nil {
+			return nil, fmt.Errorf("demo: %w", err)
+		}
 	}
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -96,6 +109,9 @@ func Run(c Config) (*Report, error) {
 	r := rand.New(rand.NewPCG(c.Seed, 1))
 	save := func(name string, f func(path string) error) error {
 		p := filepath.Join(c.OutDir, name)
+		if !slices.Contains(Pictures, name) {
+			return fmt.Errorf("demo: %s is not among the pictures checked before writing", name)
+		}
 		if err := f(p); err != nil {
 			return fmt.Errorf("demo: %s: %w", p, err)
 		}
