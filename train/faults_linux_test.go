@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -63,4 +64,54 @@ func TestFullDiskDuringSave(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameState(t, final(t, want), final(t, dir))
+}
+
+// TestReadOnlyFolderFailsFirst: a -ckpt-dir that takes no new files (its
+// lock file writable, as in a folder made read-only after a run) fails
+// before the first step, not after -save-every steps of work at the first
+// save. Root writes anywhere, so as root the trainer runs as nobody.
+func TestReadOnlyFolderFailsFirst(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "run")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(dir, checkpoint.LockName)
+	if err := os.WriteFile(lock, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(lock, 0o666)
+	for _, d := range []string{filepath.Dir(base), base} {
+		os.Chmod(d, 0o755) // the trainer below may be another user
+	}
+	os.Chmod(dir, 0o555)
+	defer os.Chmod(dir, 0o755)
+	cmd := child(t, dir, 20)
+	if os.Geteuid() == 0 {
+		// This binary, where nobody may run it.
+		bin, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		self := filepath.Join(base, "train.test")
+		if err := os.WriteFile(self, bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i, a := range cmd.Args { // after NCSN_TEST_EXEC's emulator, if any
+			if a == os.Args[0] {
+				cmd.Args[i] = self
+				if i == 0 {
+					cmd.Path = self
+				}
+			}
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	}
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-ckpt-dir "+dir+": cannot write in") {
+		t.Fatalf("trainer in a read-only folder: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "starting a fresh run") {
+		t.Errorf("the run started before the folder was found read-only:\n%s", out)
+	}
 }

@@ -163,6 +163,10 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			os.Remove(cfg.CkptDir)
 		}
 	}()
+	// A folder that takes no files fails now, not at the first save.
+	if err := fsutil.CheckWritableDir("-ckpt-dir", cfg.CkptDir, cfg.CkptDir); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	// Partial files of a save that a killed process never finished.
 	if n, err := fsutil.RemoveTemps(cfg.CkptDir, "ckpt-*.ckpt", "latest", csvName); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
