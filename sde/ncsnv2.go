@@ -54,7 +54,11 @@ func NCSNv2(maxDist float64, dim int, sigmaMin float64, T int) (V2, error) {
 		}
 	}
 	gamma := (lo + hi) / 2
-	levels := int(math.Ceil(math.Log(maxDist/sigmaMin)/math.Log(gamma))) + 1
+	lf := math.Ceil(math.Log(maxDist/sigmaMin)/math.Log(gamma)) + 1
+	if !(lf <= MaxLevels) {
+		return V2{}, fmt.Errorf("%w: σ₁/σ_L = %g/%g needs %g levels at γ = %g, more than %d; give a larger σ_L (-sigma-min)", ErrSchedule, maxDist, sigmaMin, lf, gamma, MaxLevels)
+	}
+	levels := int(lf)
 	// Technique 4 in u = ε/σ_L²: f(u) = 2/(2−u) + (1−u)^{2T}(γ² − 2/(2−u)) > 1;
 	// minimise it (golden section on log u).
 	f := func(u float64) float64 {
@@ -72,6 +76,9 @@ func NCSNv2(maxDist float64, dim int, sigmaMin float64, T int) (V2, error) {
 	}
 	u := math.Exp((a + b) / 2)
 	eps := u * sigmaMin * sigmaMin
+	if !(eps > 0) {
+		return V2{}, fmt.Errorf("%w: σ_L = %g gives a Langevin step size ε = u·σ_L² that is 0 in float64; give a larger σ_L (-sigma-min)", ErrSchedule, sigmaMin)
+	}
 	return V2{SigmaMax: maxDist, SigmaMin: sigmaMin, Gamma: gamma, Levels: levels, T: T,
 		EpsNCSN: eps, Eps: 2 * eps, Stationary: f(u)}, nil
 }

@@ -9,6 +9,9 @@ import (
 // ErrSchedule is wrapped by every schedule error.
 var ErrSchedule = errors.New("sde: bad schedule")
 
+// MaxLevels is the most noise levels a ladder may have.
+const MaxLevels = 10000
+
 // Geometric returns L levels from sigmaMax down to sigmaMin with a constant
 // ratio, as NCSN uses (σ₁ = sigmaMax, σ_L = sigmaMin).
 func Geometric(sigmaMax, sigmaMin float64, levels int) ([]float64, error) {

@@ -3,6 +3,7 @@ package sde
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -100,5 +101,23 @@ func TestKarrasSigmas(t *testing.T) {
 	}
 	if EDMChurn(2, 0, 10) != 2 || math.Abs(EDMChurn(2, 1, 10)-2.2) > 1e-15 || math.Abs(EDMChurn(2, 100, 10)-2*math.Sqrt2) > 1e-15 {
 		t.Errorf("churn: %g %g %g", EDMChurn(2, 0, 10), EDMChurn(2, 1, 10), EDMChurn(2, 100, 10))
+	}
+}
+
+// TestNCSNv2Extremes: a σ_L so small that the ladder would need more than
+// MaxLevels levels (it overflowed int: L = -9223372036854775807), or that
+// ε = u·σ_L² underflows to 0, is an error, not a schedule.
+func TestNCSNv2Extremes(t *testing.T) {
+	for _, c := range []struct {
+		sigmaMin float64
+		want     string
+	}{{5e-324, "more than 10000"}, {1e-300, "is 0 in float64"}} {
+		v, err := NCSNv2(16.9, 784, c.sigmaMin, 5)
+		if !errors.Is(err, ErrSchedule) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("σ_L = %g: %+v, %v; want %q", c.sigmaMin, v, err, c.want)
+		}
+	}
+	if v, err := NCSNv2(16.9, 784, 1e-20, 5); err != nil || v.Levels < 2 || v.Levels > MaxLevels || !(v.Eps > 0) {
+		t.Errorf("σ_L = 1e-20: %+v, %v", v, err)
 	}
 }

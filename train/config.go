@@ -432,8 +432,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -sigma-max %g must be above σ_L = %g and at most %g (images are in [0, 1])", ErrConfig, c.SigmaMax, c.SigmaMin, float64(MaxSigma))
 	case c.SDE == "ve" && !(c.SigmaMax > c.SigmaMin && c.SigmaMin > 0 && c.SigmaMax <= MaxSigma):
 		return fmt.Errorf("%w: -sigma-max %g must be above the VE process's σ_min = %g and at most %g (images are in [0, 1])", ErrConfig, c.SigmaMax, c.SigmaMin, float64(MaxSigma))
-	case (c.SDE == "" || c.SDE == "ncsn") && (c.Levels < 2 || c.Levels > 10000):
-		return fmt.Errorf("%w: -levels %d must be from 2 to 10000", ErrConfig, c.Levels)
+	case (c.SDE == "" || c.SDE == "ncsn") && (c.Levels < 2 || c.Levels > sde.MaxLevels):
+		return fmt.Errorf("%w: -levels %d must be from 2 to %d", ErrConfig, c.Levels, sde.MaxLevels)
 	case !(c.EMADecay >= 0 && c.EMADecay < 1):
 		return fmt.Errorf("%w: -ema %g must be in [0,1)", ErrConfig, c.EMADecay)
 	case c.LRWarmup < 0:
