@@ -477,7 +477,11 @@ func Latest(dir string) (string, error) {
 	}
 	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("%w: %s names %s, which is not there", ErrCorrupt, filepath.Join(dir, latestName), name)
+		hint := ""
+		if all, _ := List(dir); len(all) > 0 {
+			hint = fmt.Sprintf(" (delete it to take the newest there, %s)", filepath.Base(all[len(all)-1]))
+		}
+		return "", fmt.Errorf("%w: %s names %s, which is not there%s", ErrCorrupt, filepath.Join(dir, latestName), name, hint)
 	}
 	return p, nil
 }

@@ -435,6 +435,9 @@ var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmu
 
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
+	if errors.Is(err, checkpoint.ErrCorrupt) && cfg.Resume == "" {
+		return nil, fmt.Errorf("%w; to resume from the checkpoint before it, move %s out of %s and delete %s (which names it)", err, filepath.Base(path), cfg.CkptDir, filepath.Join(cfg.CkptDir, "latest"))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -717,3 +717,33 @@ func TestFailedRunLeavesNoFolder(t *testing.T) {
 		t.Fatalf("the folder that was there is gone: %v", err)
 	}
 }
+
+// TestCorruptNewestSaysHow: a damaged newest checkpoint stops the resume
+// with the way round it, and that way resumes from the one before.
+func TestCorruptNewestSaysHow(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps, c.SaveEvery = 4, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	newest := filepath.Join(dir, checkpoint.FileName(4))
+	b, _ := os.ReadFile(newest)
+	b[len(b)/2] ^= 1
+	os.WriteFile(newest, b, 0o644)
+	c.Steps = 6
+	_, err := Run(context.Background(), c)
+	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "move "+checkpoint.FileName(4)+" out of "+dir+" and delete "+filepath.Join(dir, "latest")) {
+		t.Fatalf("a corrupt newest checkpoint: %v", err)
+	}
+	os.Rename(newest, filepath.Join(t.TempDir(), "aside.ckpt"))
+	if _, err := Run(context.Background(), c); !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "delete it to take the newest there, "+checkpoint.FileName(2)) {
+		t.Fatalf("latest naming the moved file: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "latest"))
+	var log bytes.Buffer
+	c.Log = &log
+	if res, err := Run(context.Background(), c); err != nil || res.Step != 6 || !strings.Contains(log.String(), "resuming from "+filepath.Join(dir, checkpoint.FileName(2))) {
+		t.Fatalf("after the moves: %+v, %v\n%s", res, err, log.String())
+	}
+}
