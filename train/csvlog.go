@@ -33,7 +33,7 @@ func openCSV(dir string, buckets []string, step int) (*csvLog, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if _, err := os.Stat(path); err == nil {
-		if err := truncateCSV(path, step); err != nil {
+		if err := truncateCSV(path, header, step); err != nil {
 			return nil, err
 		}
 	} else if err := fsutil.WriteAtomic(path, func(w io.Writer) error {
@@ -51,7 +51,9 @@ func openCSV(dir string, buckets []string, step int) (*csvLog, error) {
 	return &csvLog{f: f, w: csv.NewWriter(f), levels: len(buckets)}, nil
 }
 
-func truncateCSV(path string, step int) error {
+// truncateCSV drops the rows of path past step; an empty file gets its
+// header back, and a file that is not a training log is refused.
+func truncateCSV(path string, header []string, step int) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -59,7 +61,18 @@ func truncateCSV(path string, step int) error {
 	defer f.Close()
 	rows, err := csv.NewReader(bufio.NewReader(f)).ReadAll()
 	if err != nil {
-		return fmt.Errorf("train: %s: %w", path, err)
+		return fmt.Errorf("train: %s: %w (the run's training log: move it aside to go on with a new one)", path, err)
+	}
+	if len(rows) == 0 { // emptied: the history is gone, the header comes back
+		return fsutil.WriteAtomic(path, func(w io.Writer) error {
+			cw := csv.NewWriter(w)
+			cw.Write(header)
+			cw.Flush()
+			return cw.Error()
+		})
+	}
+	if rows[0][0] != "step" {
+		return fmt.Errorf("train: %s does not begin with the training log's header (step,loss,…): not this run's log; move it aside to go on with a new one", path)
 	}
 	keep := rows[:0]
 	for i, row := range rows {

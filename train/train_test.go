@@ -747,3 +747,34 @@ func TestCorruptNewestSaysHow(t *testing.T) {
 		t.Fatalf("after the moves: %+v, %v\n%s", res, err, log.String())
 	}
 }
+
+// TestDamagedLog: a train.csv emptied gets its header back (rows were
+// appended headerless, which cmd/plot then refused); one that is not a
+// training log, or has a broken row, stops the run with the way round it.
+func TestDamagedLog(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps, c.SaveEvery = 2, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, csvName)
+	os.WriteFile(log, nil, 0o644)
+	c.Steps = 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(log); !bytes.HasPrefix(b, []byte("step,loss,")) || bytes.Count(b, []byte("\n")) != 2 {
+		t.Fatalf("an emptied log after a step:\n%s", b)
+	}
+	for _, bad := range []string{"notes,not,a,log\n", "step,loss\n1,2\n3\n"} {
+		os.WriteFile(log, []byte(bad), 0o644)
+		c.Steps++
+		if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "move it aside to go on with a new one") {
+			t.Errorf("%q: %v", bad, err)
+		}
+		if b, _ := os.ReadFile(log); string(b) != bad {
+			t.Errorf("%q became %q", bad, b)
+		}
+	}
+}
