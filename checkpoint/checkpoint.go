@@ -22,6 +22,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/safetensors"
 	"github.com/ncsn-go/ncsn/sde"
 )
 
@@ -387,6 +388,9 @@ func Load(path string) (*State, error) {
 	}
 	defer f.Close()
 	s, err := Decode(f)
+	if err != nil && safetensors.Looks(path) {
+		return nil, fmt.Errorf("%s: %w: it is a safetensors file; import it into a checkpoint folder first (go run ./cmd/export -import %s -out DIR)", path, ErrCorrupt, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

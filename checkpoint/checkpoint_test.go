@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/safetensors"
 	"github.com/ncsn-go/ncsn/sde"
 )
 
@@ -370,5 +371,19 @@ func TestPruneKeepsLatest(t *testing.T) {
 	os.MkdirAll(filepath.Join(stuck, "x"), 0o755)
 	if _, err := Prune(dir, 1); err == nil || !strings.Contains(err.Error(), FileName(5)) {
 		t.Fatalf("a failed removal was not reported: %v", err)
+	}
+}
+
+// TestSafetensorsGiven: an exported file given where a checkpoint goes
+// says how to import it, not only that it is "corrupt".
+func TestSafetensorsGiven(t *testing.T) {
+	var b bytes.Buffer
+	if err := safetensors.Encode(&b, &safetensors.File{Tensors: []safetensors.Tensor{{Name: "w", Shape: []int{2}, Data: []float32{1, 2}}}}); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	os.WriteFile(p, b.Bytes(), 0o644)
+	if _, err := Load(p); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "it is a safetensors file; import it") {
+		t.Fatalf("%v", err)
 	}
 }

@@ -17,12 +17,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/safetensors"
@@ -209,6 +214,9 @@ func Import(c Config) (string, error) {
 	if c.OutDir == "" {
 		return "", fmt.Errorf("%w: -out is needed (the checkpoint folder to write)", ErrConfig)
 	}
+	if fi, err := os.Stat(c.Import); err == nil && fi.IsDir() {
+		return "", fmt.Errorf("%w: -import %s is a folder; give the .safetensors file", ErrConfig, c.Import)
+	}
 	in, err := os.Open(c.Import)
 	if err != nil {
 		return "", fmt.Errorf("export: %w", err)
@@ -304,6 +312,9 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 	if err := st.Model.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMismatch, err)
 	}
+	if _, folder := data.IsFolder(st.Dataset); !folder && st.Model.Channels != tc.Model.Channels {
+		return nil, fmt.Errorf("%w: the network takes %d channel(s) and %s has %d", ErrMismatch, st.Model.Channels, st.Dataset, tc.Model.Channels)
+	}
 	if js := meta[MetaProcess]; js != "" {
 		if err := json.Unmarshal([]byte(js), &st.Process); err != nil {
 			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaProcess, err)
@@ -343,8 +354,10 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		if err := json.Unmarshal([]byte(js), &s); err != nil {
 			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSample, err)
 		}
-		if !(s.Churn >= 0) || len(s.Sampler) > 16 {
-			return nil, fmt.Errorf("%w: metadata %s: sampler %q, churn %g", ErrMismatch, MetaSample, s.Sampler, s.Churn)
+		if !(s.Churn >= 0) || math.IsInf(s.Churn, 0) || !(s.Eps >= 0) || math.IsInf(s.Eps, 0) || s.Steps < 0 ||
+			(s.Sampler != "" && !slices.Contains(generate.Samplers, s.Sampler)) {
+			return nil, fmt.Errorf("%w: metadata %s: sampler %q, %d steps, churn %g, ε %g (samplers: %s; the numbers finite, ≥ 0)",
+				ErrMismatch, MetaSample, s.Sampler, s.Steps, s.Churn, s.Eps, strings.Join(generate.Samplers, ", "))
 		}
 		st.SampleEps, st.SampleSteps, st.SampleSampler, st.SampleChurn = s.Eps, s.Steps, s.Sampler, s.Churn
 	}
@@ -354,6 +367,12 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		}
 	}
 	if js := meta[MetaTrain]; js != "" {
+		// Read as a resume reads it, so that a bad one fails here, naming
+		// the file, and not when the imported checkpoint is resumed.
+		var saved train.Config
+		if err := json.Unmarshal([]byte(js), &saved); err != nil {
+			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaTrain, err)
+		}
 		st.Train = json.RawMessage(js)
 	} else {
 		tc.Model = st.Model

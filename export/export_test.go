@@ -40,7 +40,11 @@ func state(t *testing.T, cfg model.Config, seed uint64) *checkpoint.State {
 		}
 	}
 	sig, _ := sde.Geometric(1, 0.01, 10)
-	st := &checkpoint.State{Model: cfg, Dataset: "mnist", Process: sde.Spec{Name: "ncsn", Sigmas: sig}, Sigmas: sig,
+	dataset := "mnist"
+	if cfg.Channels == 3 {
+		dataset = "cifar10"
+	}
+	st := &checkpoint.State{Model: cfg, Dataset: dataset, Process: sde.Spec{Name: "ncsn", Sigmas: sig}, Sigmas: sig,
 		Train: json.RawMessage(`{"seed":3}`), Step: 7, Weights: ps, EMA: ps.Clone(), RNG: []byte{}}
 	for _, p := range ps {
 		st.M = append(st.M, make([]float32, len(p.Data)))
@@ -255,7 +259,27 @@ func TestImportErrors(t *testing.T) {
 		"negative churn": {mutate(func(f *safetensors.File) {
 			f.Metadata = maps.Clone(good.Metadata)
 			f.Metadata[MetaSample] = `{"eps":0,"steps":300,"sampler":"heun","churn":-1}`
-		}), "metadata ncsn.sampling: sampler \"heun\", churn -1"},
+		}), "metadata ncsn.sampling: sampler \"heun\", 300 steps, churn -1"},
+		"bogus sampler": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSample] = `{"eps":0,"steps":3,"sampler":"bogus"}`
+		}), "sampler \"bogus\", 3 steps"},
+		"negative steps": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSample] = `{"eps":0,"steps":-5,"sampler":"heun"}`
+		}), "-5 steps"},
+		"bad training config": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaTrain] = `{"seed":"x"}`
+		}), "metadata ncsn.train: json: cannot unmarshal string"},
+		"not json": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaTrain] = `{seed`
+		}), "metadata ncsn.train: invalid character"},
+		"wrong channels": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaDataset] = "cifar10"
+		}), "the network takes 1 channel(s) and cifar10 has 3"},
 		"long sampler": {mutate(func(f *safetensors.File) {
 			f.Metadata = maps.Clone(good.Metadata)
 			f.Metadata[MetaSample] = `{"eps":0,"steps":3,"sampler":"` + strings.Repeat("x", 17) + `"}`
