@@ -123,6 +123,9 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	if !slices.Contains(FolderSizes, o.Size) {
 		return nil, nil, fmt.Errorf("data: image size %d: folders train at 32 or 64", o.Size)
 	}
+	if o.Path == "" {
+		return nil, nil, fmt.Errorf("data: folder: no path after %q (give %sPATH; . for the working folder)", FolderPrefix, FolderPrefix)
+	}
 	abs, err := filepath.Abs(o.Path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("data: folder %s: %w", o.Path, err)

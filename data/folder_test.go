@@ -187,6 +187,7 @@ func TestLoadFolderErrors(t *testing.T) {
 		{FolderOptions{Path: empty, Size: 32}, "has no .png, .jpg, .jpeg or .gif files"},
 		{FolderOptions{Path: bad, Size: 32, CacheDir: dir}, "none of its 1 image files could be decoded"},
 		{FolderOptions{Path: empty, Size: 48}, "image size 48"},
+		{FolderOptions{Path: "", Size: 32}, "no path after \"folder:\""},
 	} {
 		_, _, err := LoadFolder(c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "data: ") {

@@ -92,6 +92,9 @@ func Export(c Config) error {
 	if c.Out == "" {
 		return fmt.Errorf("%w: -out is needed (the safetensors file to write)", ErrConfig)
 	}
+	if c.Ckpt == "" {
+		return fmt.Errorf("%w: -ckpt is empty; give a checkpoint file or a run's folder", ErrConfig)
+	}
 	if err := noClobber(c.Out, c.Force); err != nil {
 		return err
 	}
@@ -207,7 +210,7 @@ func transpose(a []float32, r, c int) []float32 {
 
 // Import writes c.Import's weights as a checkpoint in c.OutDir and returns
 // its path.
-func Import(c Config) (string, error) {
+func Import(c Config) (_ string, err error) {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -230,8 +233,17 @@ func Import(c Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c.Import, err)
 	}
+	_, statErr := os.Stat(c.OutDir)
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return "", fmt.Errorf("export: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		defer func() { // a failed import leaves no folder it made
+			if err != nil {
+				os.Remove(filepath.Join(c.OutDir, checkpoint.LockName))
+				os.Remove(c.OutDir)
+			}
+		}()
 	}
 	// A trainer's folder is its own while it runs, checkpoint or not.
 	lock, err := fsutil.TryLock(filepath.Join(c.OutDir, checkpoint.LockName))

@@ -151,6 +151,26 @@ func TestRoundTrip(t *testing.T) {
 		if left, _ := checkpoint.List(busy); len(left) > 0 {
 			t.Fatalf("%s: the import wrote %v into a trainer's folder", name, left)
 		}
+		// A failed import leaves no folder behind (a NaN weight: refused).
+		{
+			in, _ := os.Open(file)
+			f, err := safetensors.Decode(in)
+			in.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Tensors[0].Data[0] = float32(math.NaN())
+			nan := filepath.Join(dir, "nan.safetensors")
+			out, _ := os.Create(nan)
+			safetensors.Encode(out, f)
+			out.Close()
+			if _, err := Import(Config{Import: nan, OutDir: filepath.Join(dir, "nan")}); err == nil {
+				t.Fatalf("%s: a NaN weight imported", name)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "nan")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s: the failed import left its folder: %v", name, err)
+			}
+		}
 		path, err := Import(Config{Import: file, OutDir: filepath.Join(dir, "imported")})
 		if err != nil {
 			t.Fatal(err)
