@@ -848,7 +848,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		}
 	}
 	if ctx.Err() != nil && r.step < cfg.Steps {
-		fmt.Fprintf(r.log, "interrupted at step %d; saved %s\n", r.step, res.Checkpoint)
+		fmt.Fprintf(r.log, "interrupted at step %d of %d; saved %s; the same command resumes it\n", r.step, cfg.Steps, res.Checkpoint)
 		return res, ErrInterrupted
 	}
 	fmt.Fprintf(r.log, "done: step %d, loss %.4f, %.0f s this session; saved %s\n", r.step, res.Loss, secs, res.Checkpoint)
