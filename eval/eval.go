@@ -231,11 +231,14 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	imgs, n, drawn, err := drawOrRead(c, test)
+	tr, err := trainSplit()
 	if err != nil {
 		return nil, err
 	}
-	tr, err := trainSplit()
+	if drawing && c.Class == "" && c.N > tr.N { // found before the drawing, not after
+		return nil, fmt.Errorf("%w: -n %d: the floor compares as many real training images, and %s has %d", ErrConfig, c.N, c.Dataset, tr.N)
+	}
+	imgs, n, drawn, err := drawOrRead(c, test)
 	if err != nil {
 		return nil, err
 	}

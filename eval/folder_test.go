@@ -80,7 +80,7 @@ func TestFolderEndToEnd(t *testing.T) {
 	}
 	writePictures(t, pics, 3, 20) // the folder grows
 	log.Reset()
-	if _, err := train.Run(context.Background(), cfg(32, 6)); err != nil {
+	if _, err := train.Run(context.Background(), cfg(32, 6, "steps")); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "has changed since this run began (20 images then, 23 now)") {
