@@ -86,6 +86,10 @@ type folderHeader struct {
 
 const folderMagic = "NCSNIMG1"
 
+// DefaultCacheDir is where LoadFolder caches a folder's decoded images
+// unless told otherwise (relative to the working folder).
+var DefaultCacheDir = filepath.Join("data", "folders")
+
 // within reports whether path is dir or lies inside it, symbolic links
 // resolved (path need not exist yet: its nearest existing folder is).
 func within(dir, path string) bool {
@@ -146,9 +150,10 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	}
 	hdr := folderHeader{Source: abs, Size: o.Size, Grey: o.Grey, Files: files}
 	digest := fileDigest(files)
-	given := o.CacheDir != ""
+	// The commands fill in the default themselves: it counts as not given.
+	given := o.CacheDir != "" && filepath.Clean(o.CacheDir) != DefaultCacheDir
 	if !given {
-		o.CacheDir = filepath.Join("data", "folders")
+		o.CacheDir = DefaultCacheDir
 	}
 	if within(abs, o.CacheDir) {
 		if given {

@@ -219,7 +219,8 @@ func TestLoadFolderCacheOutside(t *testing.T) {
 	t.Setenv("HOME", filepath.Join(dir, "home"))
 	t.Chdir(src)
 	var log bytes.Buffer
-	ds, info, err := LoadFolder(FolderOptions{Path: ".", Size: 32, Log: &log})
+	// The default as the commands fill it in counts as not given.
+	ds, info, err := LoadFolder(FolderOptions{Path: ".", Size: 32, CacheDir: "data/folders", Log: &log})
 	if err != nil || ds.N != want {
 		t.Fatalf("from inside the folder: %v", err)
 	}

@@ -85,7 +85,7 @@ func Folder(c Config) (*FolderResult, error) {
 	}
 	c.Dataset = data.FolderPrefix + abs
 	if c.DataDir == "" {
-		c.DataDir = filepath.Join("data", "folders")
+		c.DataDir = data.DefaultCacheDir
 	}
 	if c.Samples == "" {
 		return nil, fmt.Errorf("%w: no -samples given", ErrConfig)

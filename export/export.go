@@ -237,14 +237,6 @@ func Import(c Config) (_ string, err error) {
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}
-	if errors.Is(statErr, os.ErrNotExist) {
-		defer func() { // a failed import leaves no folder it made
-			if err != nil {
-				os.Remove(filepath.Join(c.OutDir, checkpoint.LockName))
-				os.Remove(c.OutDir)
-			}
-		}()
-	}
 	// A trainer's folder is its own while it runs, checkpoint or not.
 	lock, err := fsutil.TryLock(filepath.Join(c.OutDir, checkpoint.LockName))
 	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
@@ -253,6 +245,16 @@ func Import(c Config) (_ string, err error) {
 		return "", fmt.Errorf("export: %w", err)
 	}
 	defer lock.Unlock()
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A failed import leaves no folder it made: with the lock held, the
+		// folder is this process's alone (this runs before the unlock).
+		defer func() {
+			if err != nil {
+				os.Remove(filepath.Join(c.OutDir, checkpoint.LockName))
+				os.Remove(c.OutDir)
+			}
+		}()
+	}
 	if existing, _ := checkpoint.List(c.OutDir); len(existing) > 0 {
 		return "", fmt.Errorf("%w: %s already holds checkpoints (%s); import into an empty folder", ErrConfig, c.OutDir, filepath.Base(existing[len(existing)-1]))
 	}

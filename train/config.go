@@ -249,7 +249,7 @@ func Preset(name, dataset string) (Config, error) {
 		c.ImageSize = 32
 		c.Steps, c.Batch, c.SaveEvery = 2000, 64, 250
 		c.SigmasFromData = true
-		c.DataDir = filepath.Join("data", "folders")
+		c.DataDir = data.DefaultCacheDir
 	}
 	switch {
 	case name == "default":

@@ -3,7 +3,9 @@ package train
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -108,6 +110,12 @@ func TestReadOnlyFolderFailsFirst(t *testing.T) {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	}
 	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		// Root in a user namespace without uid 65534, or a temporary folder
+		// nobody may enter: the trainer cannot be started as another user.
+		t.Skipf("cannot run the trainer as nobody here: %v", err)
+	}
 	if err == nil || !strings.Contains(string(out), "-ckpt-dir "+dir+": cannot write in") {
 		t.Fatalf("trainer in a read-only folder: %v\n%s", err, out)
 	}

@@ -134,7 +134,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	// The device first: a -device cuda that cannot work fails before any
 	// folder, download or checkpoint is touched.
-	dev, err := pickDevice(cfg)
+	dev, err := pickDevice(cfg, dp)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 // runRank is a run on a rank other than 0: it starts from rank 0's state
 // and writes nothing.
 func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
-	dev, err := pickDevice(cfg)
+	dev, err := pickDevice(cfg, dp)
 	if err != nil {
 		return nil, err
 	}
@@ -202,13 +202,20 @@ func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error)
 	return r.train(ctx, cfg, dp)
 }
 
-// pickDevice opens the device of cfg.Device: nil for the CPU.
-func pickDevice(cfg Config) (*cuda.Device, error) {
+// pickDevice opens the device of cfg.Device: nil for the CPU, and for the
+// runs the device path does not take (a classifier, a data-parallel run),
+// which it gives back at once, saying so.
+func pickDevice(cfg Config, dp *dataParallel) (*cuda.Device, error) {
 	dev, err := openDevice(cfg.Device, cfg.Log)
 	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	} else if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if dev != nil && (cfg.Classifier || dp != nil) {
+		fmt.Fprintf(cfg.Log, "note: %s trains on the CPU (the device path takes the score model in one process)\n", map[bool]string{true: "the classifier", false: "a data-parallel run"}[cfg.Classifier])
+		dev.Close()
+		return nil, nil
 	}
 	return dev, nil
 }
@@ -436,6 +443,9 @@ var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmu
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
 	if errors.Is(err, checkpoint.ErrCorrupt) && cfg.Resume == "" {
+		if all, _ := checkpoint.List(cfg.CkptDir); len(all) < 2 {
+			return nil, fmt.Errorf("%w; it is the run's only checkpoint: -fresh starts over (moving it into an archive folder)", err)
+		}
 		return nil, fmt.Errorf("%w; to resume from the checkpoint before it, move %s out of %s and delete %s (which names it)", err, filepath.Base(path), cfg.CkptDir, filepath.Join(cfg.CkptDir, "latest"))
 	}
 	if err != nil {
@@ -690,9 +700,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if r.dp != nil {
 		local, from = r.dp.local, r.dp.from
 	}
-	dev := r.dev // opened by Run, closed there
-	if dev != nil && (cfg.Classifier || r.dp != nil) {
-		fmt.Fprintf(r.log, "note: %s trains on the CPU (the device path takes the score model in one process)\n", map[bool]string{true: "the classifier", false: "a data-parallel run"}[cfg.Classifier])
+	dev := r.dev // opened by Run (nil where the run trains on the CPU), closed there
+	if dev != nil && cfg.Classifier { // a resumed classifier, known only from its checkpoint (Run closes the device)
+		fmt.Fprintf(r.log, "note: the classifier trains on the CPU (the device path takes the score model)\n")
 		dev = nil
 	}
 	var g objective
