@@ -700,7 +700,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if r.dp != nil {
 		local, from = r.dp.local, r.dp.from
 	}
-	dev := r.dev // opened by Run (nil where the run trains on the CPU), closed there
+	dev := r.dev                      // opened by Run (nil where the run trains on the CPU), closed there
 	if dev != nil && cfg.Classifier { // a resumed classifier, known only from its checkpoint (Run closes the device)
 		fmt.Fprintf(r.log, "note: the classifier trains on the CPU (the device path takes the score model)\n")
 		dev = nil
