@@ -36,12 +36,7 @@ func openCSV(dir string, buckets []string, step int) (*csvLog, error) {
 		if err := truncateCSV(path, header, step); err != nil {
 			return nil, err
 		}
-	} else if err := fsutil.WriteAtomic(path, func(w io.Writer) error {
-		cw := csv.NewWriter(w)
-		cw.Write(header)
-		cw.Flush()
-		return cw.Error()
-	}); err != nil {
+	} else if err := writeRows(path, [][]string{header}); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o644)
@@ -64,12 +59,7 @@ func truncateCSV(path string, header []string, step int) error {
 		return fmt.Errorf("train: %s: %w (the run's training log: move it aside to go on with a new one)", path, err)
 	}
 	if len(rows) == 0 { // emptied: the history is gone, the header comes back
-		return fsutil.WriteAtomic(path, func(w io.Writer) error {
-			cw := csv.NewWriter(w)
-			cw.Write(header)
-			cw.Flush()
-			return cw.Error()
-		})
+		return writeRows(path, [][]string{header})
 	}
 	if rows[0][0] != "step" {
 		return fmt.Errorf("train: %s does not begin with the training log's header (step,loss,…): not this run's log; move it aside to go on with a new one", path)
@@ -87,9 +77,14 @@ func truncateCSV(path string, header []string, step int) error {
 	if len(keep) == len(rows) {
 		return nil
 	}
+	return writeRows(path, keep)
+}
+
+// writeRows replaces the CSV at path with rows, atomically.
+func writeRows(path string, rows [][]string) error {
 	return fsutil.WriteAtomic(path, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
-		cw.WriteAll(keep)
+		cw.WriteAll(rows)
 		return cw.Error()
 	})
 }
