@@ -701,8 +701,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		local, from = r.dp.local, r.dp.from
 	}
 	dev := r.dev                      // opened by Run (nil where the run trains on the CPU), closed there
-	if dev != nil && cfg.Classifier { // a resumed classifier, known only from its checkpoint (Run closes the device)
+	if dev != nil && cfg.Classifier { // a resumed classifier, known only from its checkpoint
 		fmt.Fprintf(r.log, "note: the classifier trains on the CPU (the device path takes the score model)\n")
+		dev.Close() // given back now; Run's Close then does nothing
 		dev = nil
 	}
 	var g objective

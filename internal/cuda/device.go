@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"unsafe"
 )
 
@@ -72,13 +73,16 @@ type Device struct {
 	// set it from the environment).
 	Graphs bool
 	// gen counts the reallocations of shared workspaces (Graph.Stale).
-	gen int
+	gen    int
+	closed sync.Once
 }
 
-// Close releases the device's memory and context.
+// Close releases the device's memory and context; later calls do nothing.
 func (d *Device) Close() {
-	d.closeDnn()
-	d.b.close()
+	d.closed.Do(func() {
+		d.closeDnn()
+		d.b.close()
+	})
 }
 
 // Batch runs f, which calls the device's methods, as one unit of work on

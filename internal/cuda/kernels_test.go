@@ -246,3 +246,26 @@ func TestSwap01(t *testing.T) {
 		}
 	}
 }
+
+// closeCounter counts its backend's closes.
+type closeCounter struct {
+	backend
+	n int
+}
+
+func (c *closeCounter) close() { c.n++; c.backend.close() }
+
+// TestCloseTwice: a second Close does nothing (a trainer gives a device it
+// will not use back early, and its deferred Close runs later); the driver's
+// backend must not be closed twice.
+func TestCloseTwice(t *testing.T) {
+	for name, d := range backends(t) {
+		c := &closeCounter{backend: d.b}
+		d.b = c
+		d.Close()
+		d.Close()
+		if c.n != 1 {
+			t.Errorf("%s: the backend was closed %d times", name, c.n)
+		}
+	}
+}
