@@ -235,8 +235,15 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if drawing && c.Class == "" && c.N > tr.N { // found before the drawing, not after
-		return nil, fmt.Errorf("%w: -n %d: the floor compares as many real training images, and %s has %d", ErrConfig, c.N, c.Dataset, tr.N)
+	total := c.N // found before the drawing, not after
+	switch {
+	case c.Class == "all":
+		total *= 10 // every dataset of cmd/eval has 10 classes
+	case c.Class != "":
+		total *= len(strings.Split(c.Class, ","))
+	}
+	if drawing && total > tr.N {
+		return nil, fmt.Errorf("%w: -n %d draws %d samples: the floor compares as many real training images, and %s has %d", ErrConfig, c.N, total, c.Dataset, tr.N)
 	}
 	imgs, n, drawn, err := drawOrRead(c, test)
 	if err != nil {
