@@ -132,15 +132,6 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			return runRank(ctx, cfg, dp)
 		}
 	}
-	// The device first: a -device cuda that cannot work fails before any
-	// folder, download or checkpoint is touched.
-	dev, err := pickDevice(cfg, dp)
-	if err != nil {
-		return nil, err
-	}
-	if dev != nil {
-		defer dev.Close()
-	}
 	// One writer per folder: the lock is the operating system's, so it goes
 	// away with this process however it ends.
 	if err := os.MkdirAll(cfg.CkptDir, 0o755); err != nil {
@@ -172,6 +163,16 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, fmt.Errorf("train: %w", err)
 	} else if n > 0 {
 		fmt.Fprintf(cfg.Log, "removed %d partial files of an interrupted save from %s\n", n, cfg.CkptDir)
+	}
+	// The device, once the folder is this run's (a second trainer is told
+	// the folder is busy, not that the GPU is) and before any checkpoint or
+	// download: a -device cuda that cannot work leaves nothing behind.
+	dev, err := pickDevice(cfg, dp)
+	if err != nil {
+		return nil, err
+	}
+	if dev != nil {
+		defer dev.Close()
 	}
 	r, err := start(cfg)
 	if dp != nil {

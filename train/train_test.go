@@ -17,6 +17,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 )
 
@@ -487,6 +488,17 @@ func TestDeviceFailsFirst(t *testing.T) {
 	}
 	if log.Len() > 0 {
 		t.Errorf("the run wrote before its device failed:\n%s", log.String())
+	}
+	// A folder another trainer holds is said to be busy, whatever the
+	// device (on a GPU in exclusive mode the device would fail too).
+	os.MkdirAll(dir, 0o755)
+	l, err := fsutil.TryLock(filepath.Join(dir, lockName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrBusy) {
+		t.Errorf("a busy folder and a failing device: %v, want ErrBusy", err)
 	}
 }
 
