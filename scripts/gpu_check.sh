@@ -26,7 +26,7 @@
 # off and on, exact and TF32; where the ncsnv2 step goes; 200 MNIST steps
 # and 300 CIFAR-10 steps of the ncsnv2 network trained and sampled.
 #
-# graphs (the checks waiting for the next GPU, most needed first, each
+# graphs (a whole check of a new build in one call, most needed first, each
 # stage cut to what is left of GPU_CHECK_BUDGET seconds, default 540): every
 # device test (the kernels, CUDA graph capture, the network, training runs
 # of the ladder and of MNIST's default recipe with the guide, the step
@@ -37,6 +37,16 @@
 # without CUDA graphs beside PyTorch); where the ncsnv2 step goes with TF32
 # (the GroupNorm backward); compute-sanitizer's racecheck and synccheck on
 # the reducing kernels where installed.
+#
+# algos: every kernel test, and the device tests with the algorithms
+# cuDNN's Find measures (the default, kept per GPU in the user's cache
+# folder) and with its heuristics (NCSN_CUDNN=heuristics); one seed trained
+# twice in two processes (the same losses, the same samples?); the
+# default MNIST run, a grid and cmd/eval; make bench-gpu; the ncsnv2
+# network's images/s with Find's and the heuristics' algorithms (and an
+# earlier build's, where gpu-pack/old/train.test.xz is there); where its
+# step goes; PyTorch's step profiled kernel by kernel
+# (scripts/torch_profile.py).
 #
 # product: the default MNIST run (3600 steps) trained on the GPU, a grid,
 # and cmd/eval's scores of 256 samples drawn on the GPU (carry
@@ -79,8 +89,8 @@ EOF
   du -sh gpu-pack/*
   echo "packed gpu-pack/; on the GPU machine, with gpu-pack and data/mnist carried: scripts/gpu_check.sh run"
   exit 0 ;;
-run|profile|product|convs|graphs) ;;
-*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs|graphs" >&2; exit 2 ;;
+run|profile|product|convs|graphs|algos) ;;
+*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs|graphs|algos" >&2; exit 2 ;;
 esac
 
 out=${OUT:-/tmp/gpu-check}
@@ -210,6 +220,58 @@ if [ "$1" = graphs ]; then
   else
     stage "compute-sanitizer: not installed"
   fi
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = algos ]; then
+  # cuDNN's algorithms measured by its Find (the default since 2026-11-27,
+  # kept in the user's cache folder) against its heuristics
+  # (NCSN_CUDNN=heuristics); the same seed run twice; PyTorch's step
+  # profiled beside ours. gpu-pack/old/train.test.xz (optional): an
+  # earlier build's train test binary, timed in the same call.
+  budget=${GPU_CHECK_BUDGET:-540}
+  cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
+  rm -rf "${XDG_CACHE_HOME:-$HOME/.cache}/ncsn/cudnn"
+  stage "kernel tests: convolutions with cuDNN's Find, its heuristics, im2col"
+  (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS|panic)|_test.go.*(rror|want|differ)' | head -20)
+  stage "network, training runs, sampling against the CPU (Find, then heuristics)"
+  for m in on heuristics; do
+    (cd model && NCSN_CUDNN=$m timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -1)
+    (cd train && NCSN_CUDNN=$m timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -1)
+    (cd generate && NCSN_CUDNN=$m timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice' 2>&1 | tail -1)
+  done
+  stage "the choices kept"
+  ls -la "${XDG_CACHE_HOME:-$HOME/.cache}/ncsn/cudnn"; head -c 600 "${XDG_CACHE_HOME:-$HOME/.cache}"/ncsn/cudnn/*float32.json; echo
+  stage "one seed, two processes: 300 MNIST steps each, train.csv's losses compared"
+  for r in 1 2; do timeout $(cap 60) $B/train -dataset mnist -steps 300 -save-every 300 -device cuda -ckpt-dir /tmp/seed$r 2>&1 | grep -E '^done|rror'; done
+  if [ -s /tmp/seed1/train.csv ] && cmp <(cut -d, -f1,2,5- /tmp/seed1/train.csv) <(cut -d, -f1,2,5- /tmp/seed2/train.csv); then echo "the same losses, row for row ($(wc -l < /tmp/seed1/train.csv) rows)"; else echo "DIFFERENT losses"; fi
+  for r in 1 2; do timeout $(cap 30) $B/sample -ckpt /tmp/seed$r -device cuda -n 16 -seed 3 -out /tmp/seed$r.png 2>&1 | grep -E 'rror'; done
+  [ -s /tmp/seed1.png ] && cmp /tmp/seed1.png /tmp/seed2.png && echo "their samples (seed 3) byte-identical"
+  stage "the default MNIST run on the GPU (3600 steps), a grid, cmd/eval"
+  timeout $(cap 120) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-default 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|^starting|rror|panic'
+  cp /tmp/gpu-default/train.csv "$out/mnist_gpu_default_train.csv" 2>/dev/null || true
+  timeout $(cap 60) $B/sample -ckpt /tmp/gpu-default -device cuda -n 64 -out "$out/mnist_gpu_default.png" 2>&1 | tail -2
+  timeout $(cap 90) $B/eval -dataset mnist -samples /tmp/gpu-default -n 256 -seed 0 -device cuda 2>&1 | tail -12
+  stage "bench-gpu (ours: Find's algorithms, with and without CUDA graphs; PyTorch)"
+  TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout $(cap 150) scripts/bench_gpu.sh mnist ncsnv2
+  if [ -f gpu-pack/old/train.test.xz ]; then xz -dc gpu-pack/old/train.test.xz > /tmp/gb/old.test && chmod +x /tmp/gb/old.test; fi
+  stage "ncsnv2 images/s: train step, forward (20 steps each), in this call"
+  for tf in 0 1; do
+    for m in old heuristics on; do
+      bin=$B/train.test; [ $m = old ] && { [ -x /tmp/gb/old.test ] || continue; bin=/tmp/gb/old.test; }
+      echo "-- ncsnv2 NCSN_TF32=$tf $m: $(cd train && NCSN_CUDNN=${m/old/on} NCSN_TF32=$tf NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $bin -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
+    done
+  done
+  for tf in 0 1; do
+    stage "where the ncsnv2 step goes, NCSN_TF32=$tf, Find's algorithms (kept)"
+    (cd train && NCSN_TF32=$tf NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== ' | cut -c1-260)
+  done
+  for o in default 0; do
+    stage "PyTorch's ncsnv2 step profiled (NVIDIA_TF32_OVERRIDE=$o; its own cuDNN)"
+    if [ $o = default ]; then env -u LD_LIBRARY_PATH timeout $(cap 60) python3 scripts/torch_profile.py gpu-pack/torch_ref.py
+    else env -u LD_LIBRARY_PATH NVIDIA_TF32_OVERRIDE=0 timeout $(cap 60) python3 scripts/torch_profile.py gpu-pack/torch_ref.py; fi
+  done
   stage "done"
   exit 0
 fi

@@ -6,19 +6,29 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
 )
 
 // cuDNN's convolutions, loaded at run time like the driver and cuBLAS: the
-// 3×3 convolutions then run on the kernels PyTorch runs (its convolutions
-// are cuDNN's), where the library is found. Only the legacy convolution
-// API (cudnn_cnn.h, present in cuDNN 8 and 9) is used: tensor, filter and
-// convolution descriptors, the v7 heuristics, and the three convolution
-// calls. Our tensors are channel-major (C, B, H, W); cuDNN runs on copies
-// laid out as NCHW (ncsn_swap01), because described by their strides
-// cuDNN 9 has no deterministic algorithm for the input's gradient. Without
+// 3×3 convolutions then run on cuDNN's kernels where the library is found
+// (PyTorch's are cuDNN's too, reached through its graph API, which also
+// offers the Hopper tensor-core kernels that the legacy API does not: the
+// reason for our 0.65× PyTorch in TF32 on the ncsnv2 network). Only the
+// legacy convolution API (cudnn_cnn.h, present in cuDNN 8 and 9) is used:
+// tensor, filter and convolution descriptors, the v7 heuristics, Find, and
+// the three convolution calls. Each geometry's algorithms are the fastest
+// deterministic ones that cuDNN's Find measures on this GPU (Winograd's in
+// float32 on an H200: 1.7× the heuristics' choice on the ncsnv2 network);
+// the choices are kept in the user's cache folder (algoCache), so that
+// every later run on that GPU takes the same ones and a seed gives the same
+// bits. NCSN_CUDNN=heuristics takes the heuristics' first deterministic
+// algorithm instead, measuring nothing. Our tensors are channel-major
+// (C, B, H, W); cuDNN runs on copies laid out as NCHW (ncsn_swap01), because
+// described by their strides cuDNN 9 has no deterministic algorithm for the
+// input's gradient. Without
 // cuDNN, or with NCSN_CUDNN=off, the convolutions stay im2col and cuBLAS
 // products.
 
@@ -74,6 +84,10 @@ type cudnnLib struct {
 	forward     func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, wd uintptr, w uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, yd uintptr, y uint64) int32
 	backData    func(h uintptr, alpha unsafe.Pointer, wd uintptr, w uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dxd uintptr, dx uint64) int32
 	backFilter  func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dwd uintptr, dw uint64) int32
+	// cuDNN's Find: every algorithm run and timed on the given buffers.
+	findFwd    func(h, xd uintptr, x uint64, wd uintptr, w uint64, conv, yd uintptr, y uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
+	findData   func(h, wd uintptr, w uint64, dyd uintptr, dy uint64, conv, dxd uintptr, dx uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
+	findFilter func(h, xd uintptr, x uint64, dyd uintptr, dy uint64, conv, dwd uintptr, dw uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
 }
 
 // cudnnSublibraries are cuDNN 9's parts, which its front library opens by
@@ -124,7 +138,10 @@ func (l *cudnnLib) symbols() map[string]any {
 		"cudnnGetConvolutionBackwardDataWorkspaceSize":   &l.dataWS,
 		"cudnnGetConvolutionBackwardFilterWorkspaceSize": &l.filterWS,
 		"cudnnConvolutionForward":                        &l.forward, "cudnnConvolutionBackwardData": &l.backData,
-		"cudnnConvolutionBackwardFilter": &l.backFilter,
+		"cudnnConvolutionBackwardFilter":                &l.backFilter,
+		"cudnnFindConvolutionForwardAlgorithmEx":        &l.findFwd,
+		"cudnnFindConvolutionBackwardDataAlgorithmEx":   &l.findData,
+		"cudnnFindConvolutionBackwardFilterAlgorithmEx": &l.findFilter,
 	}
 }
 
@@ -151,6 +168,7 @@ type dnnConv struct {
 	fwdC, dataC, filterC uintptr // a convolution descriptor per direction (each its algorithm's math type)
 	fwd, data, filter    dnnAlgoPerf
 	describe             string
+	measured             bool // chosen by cuDNN's Find
 }
 
 // conv3Key is a convolution's geometry without its workspace.
@@ -211,53 +229,77 @@ func (d *driverBackend) dnnPlan(g Conv3, tf32 bool) (*dnnConv, error) {
 			if err := l.check(what, query(unsafe.Pointer(&perf[0]), &got)); err != nil {
 				return err
 			}
-			for _, p := range perf[:min(int(got), len(perf))] {
-				exact := p.MathType != dnnTensorOpMath && p.MathType != dnnTensorOpMathConv
-				if p.Status != 0 || p.Determinism != dnnDeterministic || p.Memory > dnnMaxWorkspaceBytes || (!tf32 && !exact) {
-					continue
-				}
-				if tf32 { // the algorithm's own math type (exact runs keep FMA)
-					if err := l.check("cudnnSetConvolutionMathType", l.setMath(conv, p.MathType)); err != nil {
-						return err
-					}
-				}
-				// The workspace as the descriptor now set asks (the heuristics'
-				// figure may be for another math type).
-				if err := l.check(what+" workspace size", size(p.Algo, &p.Memory)); err != nil {
-					return err
-				}
-				*into = p
-				return nil
-			}
-			return fmt.Errorf("cuda: %s: none of cuDNN's %d algorithms for C=%d O=%d B=%d %d×%d stride %d is deterministic and %s", what, got, g.C, g.O, g.B, g.H, g.W, g.Stride, map[bool]string{true: "within 1 GiB", false: "exact float32 within 1 GiB"}[tf32])
+			return d.dnnChoose(what, g, tf32, conv, perf[:min(int(got), len(perf))], size, into)
 		}
 		if err := pick("cudnnGetConvolutionForwardAlgorithm_v7", c.fwdC, func(perf unsafe.Pointer, got *int32) int32 {
 			return l.fwdAlgos(d.dnnHandle, c.x, c.w, c.fwdC, c.y, dnnMaxAlgos, got, perf)
-		}, &c.fwd, func(algo int32, bytes *uint64) int32 {
-			return l.fwdWS(d.dnnHandle, c.x, c.w, c.fwdC, c.y, algo, bytes)
-		}); err != nil {
+		}, &c.fwd, d.dnnSizes(c)[0]); err != nil {
 			return err
 		}
 		if err := pick("cudnnGetConvolutionBackwardDataAlgorithm_v7", c.dataC, func(perf unsafe.Pointer, got *int32) int32 {
 			return l.dataAlgos(d.dnnHandle, c.w, c.y, c.dataC, c.x, dnnMaxAlgos, got, perf)
-		}, &c.data, func(algo int32, bytes *uint64) int32 {
-			return l.dataWS(d.dnnHandle, c.w, c.y, c.dataC, c.x, algo, bytes)
-		}); err != nil {
+		}, &c.data, d.dnnSizes(c)[1]); err != nil {
 			return err
 		}
 		return pick("cudnnGetConvolutionBackwardFilterAlgorithm_v7", c.filterC, func(perf unsafe.Pointer, got *int32) int32 {
 			return l.filterAlgos(d.dnnHandle, c.x, c.y, c.filterC, c.w, dnnMaxAlgos, got, perf)
-		}, &c.filter, func(algo int32, bytes *uint64) int32 {
-			return l.filterWS(d.dnnHandle, c.x, c.y, c.filterC, c.w, algo, bytes)
-		})
+		}, &c.filter, d.dnnSizes(c)[2])
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.describe = fmt.Sprintf("C=%d O=%d B=%d %d×%d stride %d: forward algo %d (math %d, %d B), data algo %d (math %d, %d B), filter algo %d (math %d, %d B)",
-		g.C, g.O, g.B, g.H, g.W, g.Stride, c.fwd.Algo, c.fwd.MathType, c.fwd.Memory, c.data.Algo, c.data.MathType, c.data.Memory, c.filter.Algo, c.filter.MathType, c.filter.Memory)
+	c.describe = c.choices(g)
 	d.dnnConvs[key] = c
 	return c, nil
+}
+
+// choices says which algorithm each direction of g runs.
+func (c *dnnConv) choices(g Conv3) string {
+	return fmt.Sprintf("C=%d O=%d B=%d %d×%d stride %d: forward algo %d (math %d, %d B), data algo %d (math %d, %d B), filter algo %d (math %d, %d B)",
+		g.C, g.O, g.B, g.H, g.W, g.Stride, c.fwd.Algo, c.fwd.MathType, c.fwd.Memory, c.data.Algo, c.data.MathType, c.data.Memory, c.filter.Algo, c.filter.MathType, c.filter.Memory)
+}
+
+// dnnSizes are the workspace-size queries of c's three directions
+// (forward, data, filter), for the descriptors as they are set when called.
+func (d *driverBackend) dnnSizes(c *dnnConv) [3]func(algo int32, bytes *uint64) int32 {
+	l := d.dnn
+	return [3]func(algo int32, bytes *uint64) int32{
+		func(algo int32, bytes *uint64) int32 { return l.fwdWS(d.dnnHandle, c.x, c.w, c.fwdC, c.y, algo, bytes) },
+		func(algo int32, bytes *uint64) int32 {
+			return l.dataWS(d.dnnHandle, c.w, c.y, c.dataC, c.x, algo, bytes)
+		},
+		func(algo int32, bytes *uint64) int32 {
+			return l.filterWS(d.dnnHandle, c.x, c.y, c.filterC, c.w, algo, bytes)
+		},
+	}
+}
+
+// dnnChoose takes the first of perf (in cuDNN's order: the heuristics'
+// guess or the measured time) that succeeded, is deterministic (a seed
+// gives the same run), needs at most 1 GiB of workspace and, unless tf32,
+// does exact float32 arithmetic (FMA); it sets conv's math type to the
+// algorithm's and the workspace to what conv then asks.
+func (d *driverBackend) dnnChoose(what string, g Conv3, tf32 bool, conv uintptr, perf []dnnAlgoPerf, size func(algo int32, bytes *uint64) int32, into *dnnAlgoPerf) error {
+	l := d.dnn
+	for _, p := range perf {
+		exact := p.MathType != dnnTensorOpMath && p.MathType != dnnTensorOpMathConv
+		if p.Status != 0 || p.Determinism != dnnDeterministic || p.Memory > dnnMaxWorkspaceBytes || (!tf32 && !exact) {
+			continue
+		}
+		if tf32 { // the algorithm's own math type (exact runs keep FMA)
+			if err := l.check("cudnnSetConvolutionMathType", l.setMath(conv, p.MathType)); err != nil {
+				return err
+			}
+		}
+		// The workspace as the descriptor now set asks (the heuristics'
+		// figure may be for another math type).
+		if err := l.check(what+" workspace size", size(p.Algo, &p.Memory)); err != nil {
+			return err
+		}
+		*into = p
+		return nil
+	}
+	return fmt.Errorf("cuda: %s: none of cuDNN's %d algorithms for C=%d O=%d B=%d %d×%d stride %d is deterministic and %s", what, len(perf), g.C, g.O, g.B, g.H, g.W, g.Stride, map[bool]string{true: "within 1 GiB", false: "exact float32 within 1 GiB"}[tf32])
 }
 
 // dnnAlphaBeta writes α = 1, β = 0 after the kernel parameters in the
@@ -297,19 +339,22 @@ func (d *driverBackend) conv3BackwardFilter(c *dnnConv, dw, x, dy DevPtr, ws Buf
 type dnnState struct {
 	b          *driverBackend
 	tf32       bool
+	find       bool       // algorithms measured by cuDNN's Find (not NCSN_CUDNN=heuristics)
+	cache      *algoCache // the choices measured on this GPU before
 	ws, tX, tY Buffer
 	plans      []string
 }
 
 // openCudnn loads cuDNN for the worker's context unless NCSN_CUDNN=off; nil
 // and the reason where the convolutions stay im2col and cuBLAS products.
-func (d *driverBackend) openCudnn(tf32 bool) (*dnnState, string, error) {
-	switch mode := os.Getenv(CudnnEnv); mode {
+func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, error) {
+	mode := os.Getenv(CudnnEnv)
+	switch mode {
 	case "off":
 		return nil, "convolutions: im2col + cuBLAS (" + CudnnEnv + "=off)", nil
-	case "", "on":
+	case "", "on", "heuristics":
 	default:
-		return nil, "", fmt.Errorf("cuda: %s=%q: want on or off", CudnnEnv, mode)
+		return nil, "", fmt.Errorf("cuda: %s=%q: want on, heuristics or off", CudnnEnv, mode)
 	}
 	l, err := loadCudnn()
 	if err != nil {
@@ -320,10 +365,19 @@ func (d *driverBackend) openCudnn(tf32 bool) (*dnnState, string, error) {
 	}
 	d.dnn = l
 	d.dnnConvs = map[Conv3]*dnnConv{}
-	s := &dnnState{b: d, tf32: tf32}
+	s := &dnnState{b: d, tf32: tf32, find: mode != "heuristics"}
 	how := "exact float32"
 	if tf32 {
 		how = "TF32 tensor cores"
+	}
+	if s.find {
+		s.cache = loadAlgoCache(algoCachePath(gpu, l.versionString(), tf32))
+		how += ", algorithms measured by cuDNN's Find"
+		if s.cache.path != "" {
+			how += " and kept in " + s.cache.path
+		}
+	} else {
+		how += ", algorithms of cuDNN's heuristics (" + CudnnEnv + "=heuristics)"
 	}
 	return s, fmt.Sprintf("convolutions: cuDNN %s (%s) on NCHW copies, %s", l.versionString(), l.name, how), nil
 }
@@ -354,19 +408,140 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 	if err != nil {
 		return nil, err
 	}
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	if err := d.grow(&s.tX, g.C*g.B*g.H*g.W); err != nil {
+		return nil, err
+	}
+	if err := d.grow(&s.tY, g.O*g.B*oh*ow); err != nil {
+		return nil, err
+	}
+	if s.find && !c.measured {
+		if ch, ok := s.cache.get(g); ok && s.b.dnnApply(c, ch) == nil {
+			c.measured = true
+			c.describe = c.choices(g) + " (kept from an earlier run)"
+		} else {
+			if err := d.dnnFind(g, c); err != nil {
+				return nil, err
+			}
+			ch := Conv3Choice{Forward: [2]int32{c.fwd.Algo, c.fwd.MathType}, Data: [2]int32{c.data.Algo, c.data.MathType}, Filter: [2]int32{c.filter.Algo, c.filter.MathType}}
+			if err := s.cache.put(g, ch); err != nil {
+				c.describe += " (not kept: " + err.Error() + ")"
+			}
+		}
+	}
 	if c.describe != "" {
 		s.plans = append(s.plans, c.describe)
 		c.describe = ""
 	}
 	ws := max(c.fwd.Memory, c.data.Memory, c.filter.Memory, 4)
-	if err := d.grow(&s.ws, int((ws+3)/4)); err != nil {
-		return nil, err
+	return c, d.grow(&s.ws, int((ws+3)/4))
+}
+
+// dnnApply sets c's algorithms to ch (kept from an earlier measurement),
+// with the workspaces they ask; an error where cuDNN refuses one of them
+// now (the caller then measures again).
+func (d *driverBackend) dnnApply(c *dnnConv, ch Conv3Choice) error {
+	l := d.dnn
+	return d.do(func() error {
+		for _, s := range []struct {
+			conv uintptr
+			algo [2]int32
+			size func(algo int32, bytes *uint64) int32
+			into *dnnAlgoPerf
+		}{
+			{c.fwdC, ch.Forward, d.dnnSizes(c)[0], &c.fwd},
+			{c.dataC, ch.Data, d.dnnSizes(c)[1], &c.data},
+			{c.filterC, ch.Filter, d.dnnSizes(c)[2], &c.filter},
+		} {
+			if err := l.check("cudnnSetConvolutionMathType", l.setMath(s.conv, s.algo[1])); err != nil {
+				return err
+			}
+			var mem uint64
+			if err := l.check("workspace size", s.size(s.algo[0], &mem)); err != nil {
+				return err
+			}
+			if mem > dnnMaxWorkspaceBytes {
+				return fmt.Errorf("cuda: algorithm %d asks %d bytes", s.algo[0], mem)
+			}
+			*s.into = dnnAlgoPerf{Algo: s.algo[0], MathType: s.algo[1], Memory: mem, Determinism: dnnDeterministic}
+		}
+		return nil
+	})
+}
+
+// dnnFind replaces c's heuristic choices by the fastest of the algorithms
+// dnnChoose allows, as cuDNN's Find measures them on the NCHW copies'
+// workspaces, a scratch filter and a scratch workspace of up to 1 GiB.
+// Timings vary from run to run, and so may the choice (two runs of one
+// seed would then differ in float32 rounding): dnnPrepare keeps it in the
+// algorithm cache for every later run.
+func (d *Device) dnnFind(g Conv3, c *dnnConv) error {
+	if err := d.b.capturing("cuDNN's Find"); err != nil {
+		return err
 	}
-	oh, ow := Conv3Out(g.H, g.W, g.Stride)
-	if err := d.grow(&s.tX, g.C*g.B*g.H*g.W); err != nil {
-		return nil, err
+	s := d.dnn
+	w, err := d.Alloc(g.O * g.C * 9)
+	if err != nil {
+		return err
 	}
-	return c, d.grow(&s.tY, g.O*g.B*oh*ow)
+	defer d.Free(w)
+	var ws Buffer
+	for n := dnnMaxWorkspaceBytes / 4; n >= 1<<22; n /= 2 {
+		if ws, err = d.Alloc(n); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cuda: cuDNN's Find: no workspace: %w", err)
+	}
+	defer d.Free(ws)
+	b, l := s.b, s.b.dnn
+	math := int32(dnnFMAMath)
+	if s.tf32 {
+		math = dnnTensorOpMath
+	}
+	x, y, wp, wsp, wsb := uint64(s.tX.Ptr), uint64(s.tY.Ptr), uint64(w.Ptr), uint64(ws.Ptr), uint64(4*ws.N)
+	var times []string
+	find := func(what string, conv uintptr, run func(perf unsafe.Pointer, got *int32) int32, size func(algo int32, bytes *uint64) int32, into *dnnAlgoPerf) error {
+		if err := l.check("cudnnSetConvolutionMathType", l.setMath(conv, math)); err != nil {
+			return err
+		}
+		perf := make([]dnnAlgoPerf, dnnMaxAlgos)
+		var got int32
+		if err := l.check(what, run(unsafe.Pointer(&perf[0]), &got)); err != nil {
+			return err
+		}
+		perf = perf[:min(int(got), len(perf))]
+		t := what[len("cudnnFindConvolution"):len(what)-len("AlgorithmEx")] + ":"
+		for _, p := range perf {
+			if p.Status == 0 {
+				t += fmt.Sprintf(" %d/m%d%s %.3f ms", p.Algo, p.MathType, map[bool]string{true: "", false: " (nondet.)"}[p.Determinism == dnnDeterministic], p.Time)
+			}
+		}
+		times = append(times, t)
+		return b.dnnChoose(what, g, s.tf32, conv, perf, size, into)
+	}
+	err = b.do(func() error {
+		if err := find("cudnnFindConvolutionForwardAlgorithmEx", c.fwdC, func(perf unsafe.Pointer, got *int32) int32 {
+			return l.findFwd(b.dnnHandle, c.x, x, c.w, wp, c.fwdC, c.y, y, dnnMaxAlgos, got, perf, wsp, wsb)
+		}, b.dnnSizes(c)[0], &c.fwd); err != nil {
+			return err
+		}
+		if err := find("cudnnFindConvolutionBackwardDataAlgorithmEx", c.dataC, func(perf unsafe.Pointer, got *int32) int32 {
+			return l.findData(b.dnnHandle, c.w, wp, c.y, y, c.dataC, c.x, x, dnnMaxAlgos, got, perf, wsp, wsb)
+		}, b.dnnSizes(c)[1], &c.data); err != nil {
+			return err
+		}
+		return find("cudnnFindConvolutionBackwardFilterAlgorithmEx", c.filterC, func(perf unsafe.Pointer, got *int32) int32 {
+			return l.findFilter(b.dnnHandle, c.x, x, c.y, y, c.filterC, c.w, wp, dnnMaxAlgos, got, perf, wsp, wsb)
+		}, b.dnnSizes(c)[2], &c.filter)
+	})
+	if err != nil {
+		return err
+	}
+	c.measured = true
+	c.describe = c.choices(g) + "; measured " + strings.Join(times, "; ")
+	return nil
 }
 
 // swap01 writes dst (B, A, n) from src (A, B, n), plus bias[j] on dst's
@@ -426,15 +601,35 @@ func (d *Device) dnnBackwardX(g Conv3, dx, w, dy Buffer) error {
 	if err != nil {
 		return err
 	}
-	s := d.dnn
 	oh, ow := Conv3Out(g.H, g.W, g.Stride)
-	if err := d.swap01(s.tY, dy, Buffer{}, g.O, g.B, oh*ow); err != nil {
+	if err := d.swap01(d.dnn.tY, dy, Buffer{}, g.O, g.B, oh*ow); err != nil {
 		return err
 	}
+	return d.dnnDataFromCopy(c, g, dx, w)
+}
+
+// dnnDataFromCopy writes dx from the NCHW copy of dy in the workspace tY,
+// through the workspace tX.
+func (d *Device) dnnDataFromCopy(c *dnnConv, g Conv3, dx, w Buffer) error {
+	s := d.dnn
 	if err := s.b.conv3BackwardData(c, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err != nil {
 		return err
 	}
 	return d.swap01(dx, s.tX, Buffer{}, g.B, g.C, g.H*g.W)
+}
+
+// dnnBackward writes dw and dx from one NCHW copy of dy: the filter's
+// gradient first, while the copy of x is still there, then the input's
+// into the same workspace.
+func (d *Device) dnnBackward(g Conv3, dx, dw, x, w, dy Buffer) error {
+	if err := d.dnnBackwardW(g, dw, x, dy); err != nil {
+		return err
+	}
+	c, err := d.dnnPrepare(g)
+	if err != nil {
+		return err
+	}
+	return d.dnnDataFromCopy(c, g, dx, w)
 }
 
 // ConvPlans lists the cuDNN algorithms chosen so far, one line per

@@ -9,7 +9,9 @@
 //
 // Device holds buffers of float32 in device memory and runs the network's
 // operators on them (ops.go): 3×3 convolutions on cuDNN (cudnn.go, on
-// NCHW copies of the channel-major tensors) or as im2col and a cuBLAS
+// NCHW copies of the channel-major tensors, with the algorithms cuDNN's Find
+// measures fastest, kept per GPU in the user's cache folder: algocache.go)
+// or as im2col and a cuBLAS
 // product, 1×1 convolutions and linear layers as products, GroupNorm+SiLU,
 // the σ bias, upsampling, concatenation, the DSM loss, with their
 // gradients; Adam, the EMA, Langevin steps and Philox normal numbers.

@@ -342,7 +342,7 @@ func Open() (*Device, error) {
 			}
 			blasName += " with TF32 tensor cores (" + TF32Env + "=1)"
 		}
-		if dnn, convName, err = d.openCudnn(tf32); err != nil {
+		if dnn, convName, err = d.openCudnn(tf32, fmt.Sprintf("%s-sm_%d%d", cString(&name[0]), major, minor)); err != nil {
 			return err
 		}
 		nv, _ := NVRTCVersion()

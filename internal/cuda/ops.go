@@ -207,6 +207,25 @@ func (d *Device) Conv3BackwardW(g Conv3, dw, dbias, x, dy Buffer) error {
 	return d.RowSums(dbias, dy, g.O, g.n())
 }
 
+// Conv3Backward writes both gradients of a convolution: dw and dbias as
+// Conv3BackwardW, dx as Conv3BackwardX. With cuDNN the NCHW copy of dy is
+// made once for both.
+func (d *Device) Conv3Backward(g Conv3, dx, dw, dbias, x, w, dy, dcol Buffer) error {
+	if d.dnn == nil {
+		if err := d.Conv3BackwardW(g, dw, dbias, x, dy); err != nil {
+			return err
+		}
+		return d.Conv3BackwardX(g, dx, w, dy, dcol)
+	}
+	if err := want("conv bias grad", dbias.N, g.O, dy.N, g.O*g.n()); err != nil {
+		return err
+	}
+	if err := d.dnnBackward(g, dx, dw, x, w, dy); err != nil {
+		return err
+	}
+	return d.RowSums(dbias, dy, g.O, g.n())
+}
+
 // Conv3BackwardX writes dx, the input's gradient: col2im(wᵀ · dy) with dcol
 // (ColSize values) as its workspace, or cuDNN's (dcol unused).
 func (d *Device) Conv3BackwardX(g Conv3, dx, w, dy, dcol Buffer) error {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -350,6 +351,20 @@ func TestConvAndLinear(t *testing.T) {
 				near(t, "∂x", download(t, d, bdx), wantDx, tol)
 				near(t, "∂w", download(t, d, bdw), wantDw, tol)
 				near(t, "∂bias", download(t, d, bdb), wantDb, 1e-5)
+				// Both gradients in one call: the same algorithms on the same
+				// values, so the same bits.
+				bdx2, bdw2, bdb2 := alloc(t, d, len(x)), alloc(t, d, len(wt)), alloc(t, d, o)
+				if err := d.Conv3Backward(g, bdx2, bdw2, bdb2, bx, bw, bdy, dcol); err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range []struct {
+					what      string
+					one, both Buffer
+				}{{"∂x", bdx, bdx2}, {"∂w", bdw, bdw2}, {"∂bias", bdb, bdb2}} {
+					if a, b := download(t, d, p.one), download(t, d, p.both); !slices.Equal(a, b) {
+						t.Errorf("Conv3Backward's %s differs from the separate call's", p.what)
+					}
+				}
 				if plans := d.ConvPlans(); len(plans) > 0 {
 					t.Log(plans[len(plans)-1])
 				}
@@ -403,11 +418,12 @@ func TestConvAndLinear(t *testing.T) {
 }
 
 // convBackends is backends, and where the GPU runs convolutions with cuDNN,
-// that GPU again without it (NCSN_CUDNN=off).
+// that GPU again without it (NCSN_CUDNN=off) and with the algorithms that
+// cuDNN's heuristics choose (NCSN_CUDNN=heuristics).
 func convBackends(t *testing.T) map[string]*Device {
 	devs := backends(t)
 	if g, ok := devs["gpu"]; ok && !g.UsesIm2col() {
-		for name, mode := range map[string]string{"gpu-im2col": "off"} {
+		for name, mode := range map[string]string{"gpu-im2col": "off", "gpu-heuristics": "heuristics"} {
 			t.Setenv(CudnnEnv, mode)
 			d, err := Open()
 			if err != nil {

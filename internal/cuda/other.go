@@ -30,10 +30,11 @@ func (d *Device) Synchronize() error { return nil }
 // dnnState is cuDNN's state, which a device on this system never has.
 type dnnState struct{}
 
-func (d *Device) dnnPrepare(g Conv3) (struct{}, error)           { return struct{}{}, nil }
-func (d *Device) dnnForward(g Conv3, y, x, w, bias Buffer) error { return nil }
-func (d *Device) dnnBackwardW(g Conv3, dw, x, dy Buffer) error   { return nil }
-func (d *Device) dnnBackwardX(g Conv3, dx, w, dy Buffer) error   { return nil }
+func (d *Device) dnnPrepare(g Conv3) (struct{}, error)               { return struct{}{}, nil }
+func (d *Device) dnnForward(g Conv3, y, x, w, bias Buffer) error     { return nil }
+func (d *Device) dnnBackwardW(g Conv3, dw, x, dy Buffer) error       { return nil }
+func (d *Device) dnnBackwardX(g Conv3, dx, w, dy Buffer) error       { return nil }
+func (d *Device) dnnBackward(g Conv3, dx, dw, x, w, dy Buffer) error { return nil }
 
 // ConvPlans is empty: no cuDNN on this system.
 func (d *Device) ConvPlans() []string { return nil }

@@ -7,8 +7,11 @@ import (
 )
 
 // CudnnEnv names the variable that chooses how a GPU runs the 3×3
-// convolutions: "" or "on" (cuDNN where it is found), "off" (im2col and
-// cuBLAS products, never cuDNN).
+// convolutions: "" or "on" (cuDNN where it is found, each geometry's
+// algorithms the fastest deterministic ones cuDNN's Find measures, kept per
+// GPU in the user's cache folder), "heuristics" (cuDNN with the algorithms
+// its heuristics guess, nothing measured or kept), "off" (im2col and cuBLAS
+// products, never cuDNN).
 const CudnnEnv = "NCSN_CUDNN"
 
 // ErrNotBuilt is wrapped when a GPU is asked of a build without -tags gpu.

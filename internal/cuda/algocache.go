@@ -1,0 +1,97 @@
+package cuda
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+// Conv3Choice is the cuDNN algorithm and math type of each direction of a
+// 3×3 convolution, as cuDNN's Find chose them.
+type Conv3Choice struct {
+	Forward, Data, Filter [2]int32 // algorithm, math type
+}
+
+// algoCache is the file in the user's cache folder where the choices
+// measured on one GPU with one cuDNN and one arithmetic are kept, so that
+// every later run there takes the same algorithms (and so the same bits)
+// without measuring again. A cache that cannot be read or written costs a
+// measurement per run: the choice then follows that run's timings.
+type algoCache struct {
+	path    string
+	choices map[string]Conv3Choice
+}
+
+// algoCachePath is the cache file for a GPU, cuDNN and arithmetic ("" where
+// the user has no cache folder).
+func algoCachePath(gpu, cudnn string, tf32 bool) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	math := "float32"
+	if tf32 {
+		math = "tf32"
+	}
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, fmt.Sprintf("%s-cudnn%s-%s", gpu, cudnn, math))
+	return filepath.Join(dir, "ncsn", "cudnn", name+".json")
+}
+
+// loadAlgoCache reads path; a missing or damaged file is an empty cache.
+func loadAlgoCache(path string) *algoCache {
+	c := &algoCache{path: path, choices: map[string]Conv3Choice{}}
+	if path == "" {
+		return c
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c
+	}
+	var m map[string]Conv3Choice
+	if json.Unmarshal(b, &m) == nil {
+		c.choices = m
+	}
+	return c
+}
+
+// conv3CacheKey names a geometry in the cache.
+func conv3CacheKey(g Conv3) string {
+	return fmt.Sprintf("C=%d O=%d B=%d %dx%d stride %d", g.C, g.O, g.B, g.H, g.W, g.Stride)
+}
+
+// get returns g's choice, if one is kept.
+func (c *algoCache) get(g Conv3) (Conv3Choice, bool) {
+	ch, ok := c.choices[conv3CacheKey(g)]
+	return ch, ok
+}
+
+// put keeps g's choice and writes the file atomically, merged with what
+// another process may have written meanwhile (its choices for other
+// geometries are kept; for this one, ours).
+func (c *algoCache) put(g Conv3, ch Conv3Choice) error {
+	c.choices[conv3CacheKey(g)] = ch
+	if c.path == "" {
+		return nil
+	}
+	merged := loadAlgoCache(c.path).choices
+	for k, v := range c.choices {
+		merged[k] = v
+	}
+	b, err := json.MarshalIndent(merged, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(c.path, append(b, '\n'))
+}
