@@ -48,6 +48,12 @@
 # step goes; PyTorch's step profiled kernel by kernel
 # (scripts/torch_profile.py).
 #
+# engines: cuDNN's graph API (NCSN_CUDNN=graph, opt-in, written without a
+# GPU): the convolution tests and the device tests on it, its images/s
+# beside Find's legacy algorithms for both networks in float32 and TF32,
+# PyTorch's ncsnv2 figures in the same call, its plans and profile, and the
+# default MNIST run trained on it and scored.
+#
 # product: the default MNIST run (3600 steps) trained on the GPU, a grid,
 # and cmd/eval's scores of 256 samples drawn on the GPU (carry
 # data/mnist/classifier-v1.gob too); a run begun on the CPU resumed on the
@@ -89,8 +95,8 @@ EOF
   du -sh gpu-pack/*
   echo "packed gpu-pack/; on the GPU machine, with gpu-pack and data/mnist carried: scripts/gpu_check.sh run"
   exit 0 ;;
-run|profile|product|convs|graphs|algos) ;;
-*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs|graphs|algos" >&2; exit 2 ;;
+run|profile|product|convs|graphs|algos|engines) ;;
+*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs|graphs|algos|engines" >&2; exit 2 ;;
 esac
 
 out=${OUT:-/tmp/gpu-check}
@@ -272,6 +278,38 @@ if [ "$1" = algos ]; then
     if [ $o = default ]; then env -u LD_LIBRARY_PATH timeout $(cap 60) python3 scripts/torch_profile.py gpu-pack/torch_ref.py
     else env -u LD_LIBRARY_PATH NVIDIA_TF32_OVERRIDE=0 timeout $(cap 60) python3 scripts/torch_profile.py gpu-pack/torch_ref.py; fi
   done
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = engines ]; then
+  # cuDNN's graph API (NCSN_CUDNN=graph, written without a GPU on
+  # 2026-11-27): does it plan, is it right, is it faster than Find's legacy
+  # algorithms, above all in TF32 on the ncsnv2 network?
+  budget=${GPU_CHECK_BUDGET:-540}
+  cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
+  stage "kernel tests: convolutions on the graph API (gpu-graph) beside Find, the heuristics, im2col"
+  (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 -test.run 'ConvAndLinear|Cudnn|GraphNotes' 2>&1 | grep -v -E 'not run|^=== ' | grep -E 'graph|FAIL|^(--- |ok|PASS)|panic|rror' | cut -c1-400)
+  stage "NCSN_CUDNN=graph: network, training runs, sampling against the CPU"
+  (cd model && NCSN_CUDNN=graph timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
+  (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
+  (cd generate && NCSN_CUDNN=graph timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice' 2>&1 | tail -3)
+  stage "images/s: Find's legacy algorithms (on) against the graph API (graph), 20 steps each"
+  for net in ncsnv2 mnist; do
+    for tf in 1 0; do
+      for m in on graph; do
+        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDNN=$m NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
+      done
+    done
+  done
+  stage "PyTorch in the same call (ncsnv2: defaults, then TF32 off)"
+  env -u LD_LIBRARY_PATH timeout $(cap 60) python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 --channels 3 --size 32 --base 128 --mult 1,2,2,2
+  env -u LD_LIBRARY_PATH NVIDIA_TF32_OVERRIDE=0 timeout $(cap 60) python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 --channels 3 --size 32 --base 128 --mult 1,2,2,2
+  stage "ncsnv2, TF32, graph API: the plans and where the step goes"
+  (cd train && NCSN_CUDNN=graph NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== ' | cut -c1-300)
+  stage "the default MNIST run with the graph API (3600 steps; Find's gave 60.2775)"
+  NCSN_CUDNN=graph timeout $(cap 90) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-graph 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|rror|panic' | cut -c1-400
+  NCSN_CUDNN=graph timeout $(cap 60) $B/eval -dataset mnist -samples /tmp/gpu-graph -n 256 -seed 0 -device cuda 2>&1 | tail -9
   stage "done"
   exit 0
 fi

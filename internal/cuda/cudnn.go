@@ -13,24 +13,25 @@ import (
 )
 
 // cuDNN's convolutions, loaded at run time like the driver and cuBLAS: the
-// 3×3 convolutions then run on cuDNN's kernels where the library is found
-// (PyTorch's are cuDNN's too, reached through its graph API, which also
-// offers the Hopper tensor-core kernels that the legacy API does not: the
-// reason for our 0.65× PyTorch in TF32 on the ncsnv2 network). Only the
-// legacy convolution API (cudnn_cnn.h, present in cuDNN 8 and 9) is used:
-// tensor, filter and convolution descriptors, the v7 heuristics, Find, and
-// the three convolution calls. Each geometry's algorithms are the fastest
-// deterministic ones that cuDNN's Find measures on this GPU (Winograd's in
-// float32 on an H200: 1.7× the heuristics' choice on the ncsnv2 network);
-// the choices are kept in the user's cache folder (algoCache), so that
-// every later run on that GPU takes the same ones and a seed gives the same
-// bits. NCSN_CUDNN=heuristics takes the heuristics' first deterministic
-// algorithm instead, measuring nothing. Our tensors are channel-major
-// (C, B, H, W); cuDNN runs on copies laid out as NCHW (ncsn_swap01), because
-// described by their strides cuDNN 9 has no deterministic algorithm for the
-// input's gradient. Without
-// cuDNN, or with NCSN_CUDNN=off, the convolutions stay im2col and cuBLAS
-// products.
+// 3×3 convolutions then run on cuDNN's kernels where the library is found.
+// By default through the legacy convolution API (cudnn_cnn.h, present in
+// cuDNN 8 and 9): tensor, filter and convolution descriptors, the v7
+// heuristics, Find, and the three convolution calls. Each geometry's
+// algorithms are the fastest deterministic ones that cuDNN's Find measures
+// on this GPU (Winograd's in float32 on an H200: 1.7× the heuristics'
+// choice on the ncsnv2 network); the choices are kept in the user's cache
+// folder (algoCache), so that every later run on that GPU takes the same
+// ones and a seed gives the same bits. NCSN_CUDNN=heuristics takes the
+// heuristics' first deterministic algorithm instead, measuring nothing.
+// PyTorch reaches cuDNN through its graph API, and its sm90 tensor-core
+// kernels there; the legacy API's fastest TF32 algorithms take about twice
+// as long on an H200, so cudnn_graph.go (NCSN_CUDNN=graph, opt-in) plans on
+// the graph API instead.
+//
+// Our tensors are channel-major (C, B, H, W); cuDNN runs on copies laid out
+// as NCHW (ncsn_swap01), because described by their strides cuDNN 9 has no
+// deterministic algorithm for the input's gradient. Without cuDNN, or with
+// NCSN_CUDNN=off, the convolutions stay im2col and cuBLAS products.
 
 // cudnnNames are tried in order: cuDNN 9, 8.
 var cudnnNames = []string{"libcudnn.so.9", "libcudnn.so.8", "libcudnn.so"}
@@ -88,6 +89,7 @@ type cudnnLib struct {
 	findFwd    func(h, xd uintptr, x uint64, wd uintptr, w uint64, conv, yd uintptr, y uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
 	findData   func(h, wd uintptr, w uint64, dyd uintptr, dy uint64, conv, dxd uintptr, dx uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
 	findFilter func(h, xd uintptr, x uint64, dyd uintptr, dy uint64, conv, dwd uintptr, dw uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
+	graph      *dnnGraphLib // the graph (backend) API, where the library has it
 }
 
 // cudnnSublibraries are cuDNN 9's parts, which its front library opens by
@@ -118,6 +120,7 @@ func loadCudnn() (*cudnnLib, error) {
 		}
 		purego.RegisterLibFunc(fn, h, sym)
 	}
+	l.graph = loadGraphAPI(h)
 	return l, nil
 }
 
@@ -169,6 +172,10 @@ type dnnConv struct {
 	fwd, data, filter    dnnAlgoPerf
 	describe             string
 	measured             bool // chosen by cuDNN's Find
+	// graph holds the direction's plan on the graph API (NCSN_CUDNN=graph;
+	// nil: the legacy algorithm); graphTried, whether it was planned.
+	graph      [3]*dnnGraphPlan
+	graphTried bool
 }
 
 // conv3Key is a convolution's geometry without its workspace.
@@ -313,6 +320,9 @@ func (d *driverBackend) dnnAlphaBeta() (unsafe.Pointer, unsafe.Pointer) {
 }
 
 func (d *driverBackend) conv3Forward(c *dnnConv, y, x, w DevPtr, ws Buffer) error {
+	if p := c.graph[0]; p != nil {
+		return d.graphRun(p, x, w, y, ws)
+	}
 	return d.do(func() error {
 		a, b := d.dnnAlphaBeta()
 		return d.dnn.check("cudnnConvolutionForward", d.dnn.forward(d.dnnHandle, a, c.x, uint64(x), c.w, uint64(w), c.fwdC, c.fwd.Algo, uint64(ws.Ptr), c.fwd.Memory, b, c.y, uint64(y)))
@@ -320,6 +330,9 @@ func (d *driverBackend) conv3Forward(c *dnnConv, y, x, w DevPtr, ws Buffer) erro
 }
 
 func (d *driverBackend) conv3BackwardData(c *dnnConv, dx, w, dy DevPtr, ws Buffer) error {
+	if p := c.graph[1]; p != nil {
+		return d.graphRun(p, dx, w, dy, ws)
+	}
 	return d.do(func() error {
 		a, b := d.dnnAlphaBeta()
 		return d.dnn.check("cudnnConvolutionBackwardData", d.dnn.backData(d.dnnHandle, a, c.w, uint64(w), c.y, uint64(dy), c.dataC, c.data.Algo, uint64(ws.Ptr), c.data.Memory, b, c.x, uint64(dx)))
@@ -327,6 +340,9 @@ func (d *driverBackend) conv3BackwardData(c *dnnConv, dx, w, dy DevPtr, ws Buffe
 }
 
 func (d *driverBackend) conv3BackwardFilter(c *dnnConv, dw, x, dy DevPtr, ws Buffer) error {
+	if p := c.graph[2]; p != nil {
+		return d.graphRun(p, x, dw, dy, ws)
+	}
 	return d.do(func() error {
 		a, b := d.dnnAlphaBeta()
 		return d.dnn.check("cudnnConvolutionBackwardFilter", d.dnn.backFilter(d.dnnHandle, a, c.x, uint64(x), c.y, uint64(dy), c.filterC, c.filter.Algo, uint64(ws.Ptr), c.filter.Memory, b, c.w, uint64(dw)))
@@ -339,7 +355,8 @@ func (d *driverBackend) conv3BackwardFilter(c *dnnConv, dw, x, dy DevPtr, ws Buf
 type dnnState struct {
 	b          *driverBackend
 	tf32       bool
-	find       bool       // algorithms measured by cuDNN's Find (not NCSN_CUDNN=heuristics)
+	find       bool       // algorithms measured by cuDNN's Find (NCSN_CUDNN unset or on)
+	graph      bool       // plans on the graph API where it has an engine (NCSN_CUDNN=graph)
 	cache      *algoCache // the choices measured on this GPU before
 	ws, tX, tY Buffer
 	plans      []string
@@ -352,9 +369,9 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 	switch mode {
 	case "off":
 		return nil, "convolutions: im2col + cuBLAS (" + CudnnEnv + "=off)", nil
-	case "", "on", "heuristics":
+	case "", "on", "heuristics", "graph":
 	default:
-		return nil, "", fmt.Errorf("cuda: %s=%q: want on, heuristics or off", CudnnEnv, mode)
+		return nil, "", fmt.Errorf("cuda: %s=%q: want on, heuristics, graph or off", CudnnEnv, mode)
 	}
 	l, err := loadCudnn()
 	if err != nil {
@@ -365,7 +382,7 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 	}
 	d.dnn = l
 	d.dnnConvs = map[Conv3]*dnnConv{}
-	s := &dnnState{b: d, tf32: tf32, find: mode != "heuristics"}
+	s := &dnnState{b: d, tf32: tf32, find: mode == "" || mode == "on", graph: mode == "graph"}
 	how := "exact float32"
 	if tf32 {
 		how = "TF32 tensor cores"
@@ -376,8 +393,14 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 		if s.cache.path != "" {
 			how += " and kept in " + s.cache.path
 		}
-	} else {
+	} else if !s.graph {
 		how += ", algorithms of cuDNN's heuristics (" + CudnnEnv + "=heuristics)"
+	} else if l.graph == nil {
+		s.graph = false
+		how += ", algorithms of cuDNN's heuristics (" + CudnnEnv + "=graph, but " + l.name + " has no graph API)"
+	} else {
+		d.dnnGraph = l.graph
+		how += ", engines of cuDNN's graph API where it has one, else the heuristics' algorithms (" + CudnnEnv + "=graph)"
 	}
 	return s, fmt.Sprintf("convolutions: cuDNN %s (%s) on NCHW copies, %s", l.versionString(), l.name, how), nil
 }
@@ -429,11 +452,36 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 			}
 		}
 	}
+	if s.graph && !c.graphTried {
+		if err := d.b.capturing("planning on cuDNN's graph API"); err != nil {
+			return nil, err
+		}
+		c.graphTried = true
+		for dir, name := range []string{"forward", "data", "filter"} {
+			var p *dnnGraphPlan
+			err := s.b.do(func() error {
+				var err error
+				p, err = s.b.graphPlan(dir, g, s.tf32)
+				return err
+			})
+			if err != nil {
+				c.describe += fmt.Sprintf("; %s: legacy (graph API: %v)", name, err)
+				continue
+			}
+			c.graph[dir] = p
+			c.describe += fmt.Sprintf("; %s: graph API engine %d (%d B)", name, p.engine, p.ws)
+		}
+	}
 	if c.describe != "" {
 		s.plans = append(s.plans, c.describe)
 		c.describe = ""
 	}
 	ws := max(c.fwd.Memory, c.data.Memory, c.filter.Memory, 4)
+	for _, p := range c.graph {
+		if p != nil {
+			ws = max(ws, p.ws)
+		}
+	}
 	return c, d.grow(&s.ws, int((ws+3)/4))
 }
 
@@ -641,8 +689,22 @@ func (d *Device) ConvPlans() []string {
 	return d.dnn.plans
 }
 
-// closeDnn frees the convolutions' workspaces.
+// closeDnn frees the convolutions' workspaces and graph-API plans.
 func (d *Device) closeDnn() {
+	if d.dnn != nil && d.dnn.graph {
+		b := d.dnn.b
+		b.do(func() error {
+			for _, c := range b.dnnConvs {
+				for i, p := range c.graph {
+					if p != nil {
+						b.graphFree(p)
+						c.graph[i] = nil
+					}
+				}
+			}
+			return nil
+		})
+	}
 	if d.dnn != nil {
 		for _, b := range []Buffer{d.dnn.ws, d.dnn.tX, d.dnn.tY} {
 			d.Free(b)

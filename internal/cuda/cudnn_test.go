@@ -13,23 +13,56 @@ import (
 // the algorithm record has C's layout (48 bytes, memory at 16, math type
 // at 28).
 func TestCudnnBindings(t *testing.T) {
-	l := &cudnnLib{}
+	l, g := &cudnnLib{}, &dnnGraphLib{}
+	allBound(t, l, l.symbols())
+	allBound(t, g, g.symbols()) // the graph API's
+	var p dnnAlgoPerf
+	if s, m, mt := unsafe.Sizeof(p), unsafe.Offsetof(p.Memory), unsafe.Offsetof(p.MathType); s != 48 || m != 16 || mt != 28 {
+		t.Errorf("dnnAlgoPerf: size %d, memory at %d, math type at %d; want 48, 16, 28", s, m, mt)
+	}
+}
+
+// allBound checks that every function field of *lib is in symbols.
+func allBound(t *testing.T, lib any, symbols map[string]any) {
+	t.Helper()
 	bound := map[uintptr]bool{}
-	for sym, fn := range l.symbols() {
+	for sym, fn := range symbols {
 		v := reflect.ValueOf(fn)
 		if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Func {
 			t.Fatalf("%s is bound to a %T, not a pointer to a function", sym, fn)
 		}
 		bound[v.Pointer()] = true
 	}
-	v := reflect.ValueOf(l).Elem()
+	v := reflect.ValueOf(lib).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		if f := v.Field(i); f.Kind() == reflect.Func && !bound[f.Addr().Pointer()] {
-			t.Errorf("cudnnLib.%s is bound to no symbol", v.Type().Field(i).Name)
+			t.Errorf("%s.%s is bound to no symbol", v.Type().Name(), v.Type().Field(i).Name)
 		}
 	}
-	var p dnnAlgoPerf
-	if s, m, mt := unsafe.Sizeof(p), unsafe.Offsetof(p.Memory), unsafe.Offsetof(p.MathType); s != 48 || m != 16 || mt != 28 {
-		t.Errorf("dnnAlgoPerf: size %d, memory at %d, math type at %d; want 48, 16, 28", s, m, mt)
+}
+
+// The graph API's engines are filtered by their numerical notes: never a
+// nondeterministic one; in exact float32 none on tensor cores, with inputs
+// converted down or sums of reduced precision.
+func TestGraphNotesAllowed(t *testing.T) {
+	for _, c := range []struct {
+		notes      []int32
+		exact, tf2 bool
+	}{
+		{nil, true, true},
+		{[]int32{dnNoteNondet}, false, false},
+		{[]int32{dnNoteTensorCore}, false, true},
+		{[]int32{dnNoteDownConvert}, false, true},
+		{[]int32{dnNoteReducedPrecSum}, false, true},
+		{[]int32{5, 6}, true, true}, // Winograd, its 4×4 tile: exact float32
+		{[]int32{dnNoteTensorCore, dnNoteNondet}, false, false},
+		{[]int32{3}, true, true}, // FFT
+	} {
+		if got := graphNotesAllowed(c.notes, false); got != c.exact {
+			t.Errorf("notes %v in exact float32: allowed %v, want %v", c.notes, got, c.exact)
+		}
+		if got := graphNotesAllowed(c.notes, true); got != c.tf2 {
+			t.Errorf("notes %v with TF32: allowed %v, want %v", c.notes, got, c.tf2)
+		}
 	}
 }

@@ -212,6 +212,7 @@ type driverBackend struct {
 	dnn       *cudnnLib
 	dnnHandle uintptr // the cuDNN handle, made on the worker thread
 	dnnConvs  map[Conv3]*dnnConv
+	dnnGraph  *dnnGraphLib // cuDNN's graph API, where NCSN_CUDNN=graph asks for it
 	work      chan func()
 	dev       int32
 	mod       uintptr

@@ -419,11 +419,12 @@ func TestConvAndLinear(t *testing.T) {
 
 // convBackends is backends, and where the GPU runs convolutions with cuDNN,
 // that GPU again without it (NCSN_CUDNN=off) and with the algorithms that
-// cuDNN's heuristics choose (NCSN_CUDNN=heuristics).
+// cuDNN's heuristics choose (NCSN_CUDNN=heuristics), and with the engines of
+// cuDNN's graph API (NCSN_CUDNN=graph).
 func convBackends(t *testing.T) map[string]*Device {
 	devs := backends(t)
 	if g, ok := devs["gpu"]; ok && !g.UsesIm2col() {
-		for name, mode := range map[string]string{"gpu-im2col": "off", "gpu-heuristics": "heuristics"} {
+		for name, mode := range map[string]string{"gpu-im2col": "off", "gpu-heuristics": "heuristics", "gpu-graph": "graph"} {
 			t.Setenv(CudnnEnv, mode)
 			d, err := Open()
 			if err != nil {

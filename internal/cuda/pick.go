@@ -10,8 +10,10 @@ import (
 // convolutions: "" or "on" (cuDNN where it is found, each geometry's
 // algorithms the fastest deterministic ones cuDNN's Find measures, kept per
 // GPU in the user's cache folder), "heuristics" (cuDNN with the algorithms
-// its heuristics guess, nothing measured or kept), "off" (im2col and cuBLAS
-// products, never cuDNN).
+// its heuristics guess, nothing measured or kept), "graph" (opt-in, not yet
+// run on a GPU: each direction on the engine of cuDNN's graph API that its
+// heuristics rank first among the allowed ones, else the heuristics' legacy
+// algorithm), "off" (im2col and cuBLAS products, never cuDNN).
 const CudnnEnv = "NCSN_CUDNN"
 
 // ErrNotBuilt is wrapped when a GPU is asked of a build without -tags gpu.

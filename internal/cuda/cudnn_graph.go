@@ -1,0 +1,353 @@
+//go:build linux
+
+package cuda
+
+import (
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// cuDNN's graph (backend) API for the 3×3 convolutions (NCSN_CUDNN=graph,
+// opt-in, not yet run on a GPU): each direction of a geometry is an
+// operation graph of one convolution on the NCHW copies, planned with the
+// first engine configuration of cuDNN's heuristics (mode A) that is
+// deterministic, exact float32 unless TF32 is on (no tensor-core, down-
+// converting or reduced-precision note), finalizes, and asks at most 1 GiB
+// of workspace. This is the road to the Hopper tensor-core kernels that
+// PyTorch's TF32 convolutions run and the legacy API does not offer. A
+// direction with no such engine keeps the legacy algorithm.
+
+// The backend API's enumerations (cudnn_graph.h of cuDNN 9).
+const (
+	dnbConvolution       = 1  // CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR
+	dnbEngine            = 2  // CUDNN_BACKEND_ENGINE_DESCRIPTOR
+	dnbEngineCfg         = 3  // CUDNN_BACKEND_ENGINECFG_DESCRIPTOR
+	dnbEngineHeur        = 4  // CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR
+	dnbExecutionPlan     = 5  // CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR
+	dnbOpConvForward     = 10 // CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR
+	dnbOpConvBackFilter  = 11 // CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR
+	dnbOpConvBackData    = 12 // CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR
+	dnbOperationGraph    = 15 // CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR
+	dnbVariantPack       = 16 // CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR
+	dnbTensor            = 17 // CUDNN_BACKEND_TENSOR_DESCRIPTOR
+	dnaConvCompType      = 100
+	dnaConvMode          = 101
+	dnaConvDilations     = 102
+	dnaConvStrides       = 103
+	dnaConvPostPad       = 104
+	dnaConvPrePad        = 105
+	dnaConvSpatialDims   = 106
+	dnaHeurMode          = 200
+	dnaHeurGraph         = 201
+	dnaHeurResults       = 202
+	dnaCfgEngine         = 300
+	dnaPlanHandle        = 400
+	dnaPlanConfig        = 401
+	dnaPlanWorkspace     = 402
+	dnaFwdAlpha          = 700 // …_FORWARD_ALPHA; BETA, CONV_DESC, W, X, Y follow
+	dnaDataAlpha         = 706 // …_BWD_DATA_ALPHA; BETA, CONV_DESC, W, DX, DY follow
+	dnaFilterAlpha       = 712 // …_BWD_FILTER_ALPHA; BETA, CONV_DESC, DW, X, DY follow
+	dnaGraphHandle       = 800
+	dnaGraphOps          = 801
+	dnaTensorAlignment   = 900
+	dnaTensorDataType    = 901
+	dnaTensorDims        = 902
+	dnaTensorStrides     = 903
+	dnaTensorUID         = 906
+	dnaPackUIDs          = 1000
+	dnaPackPointers      = 1001
+	dnaPackWorkspace     = 1003
+	dnaEngineIndex       = 1301
+	dnaEngineNotes       = 1303
+	dntHandle            = 0 // CUDNN_TYPE_HANDLE
+	dntDataType          = 1
+	dntInt64             = 3
+	dntFloat             = 4
+	dntVoidPtr           = 6
+	dntConvMode          = 7
+	dntHeurMode          = 8
+	dntNumericalNote     = 11
+	dntDescriptor        = 15
+	dnHeurModeA          = 3 // CUDNN_HEUR_MODE_A
+	dnNoteTensorCore     = 0 // CUDNN_NUMERICAL_NOTE_TENSOR_CORE
+	dnNoteDownConvert    = 1
+	dnNoteReducedPrecSum = 2
+	dnNoteNondet         = 4
+)
+
+// dnnGraphLib is the backend API's functions, where the loaded cuDNN has
+// them (cuDNN 8.x and 9).
+type dnnGraphLib struct {
+	create   func(typ int32, desc *uintptr) int32
+	destroy  func(desc uintptr) int32
+	finalize func(desc uintptr) int32
+	set      func(desc uintptr, name, typ int32, n int64, values unsafe.Pointer) int32
+	get      func(desc uintptr, name, typ int32, want int64, got *int64, values unsafe.Pointer) int32
+	execute  func(handle, plan, pack uintptr) int32
+}
+
+// loadGraphAPI binds the backend API from cuDNN's handle h; nil where a
+// symbol is missing.
+func loadGraphAPI(h uintptr) *dnnGraphLib {
+	g := &dnnGraphLib{}
+	for sym, fn := range g.symbols() {
+		if _, err := purego.Dlsym(h, sym); err != nil {
+			return nil
+		}
+		purego.RegisterLibFunc(fn, h, sym)
+	}
+	return g
+}
+
+// symbols maps each function of the backend API to its field.
+func (g *dnnGraphLib) symbols() map[string]any {
+	return map[string]any{
+		"cudnnBackendCreateDescriptor": &g.create, "cudnnBackendDestroyDescriptor": &g.destroy,
+		"cudnnBackendFinalize": &g.finalize, "cudnnBackendSetAttribute": &g.set,
+		"cudnnBackendGetAttribute": &g.get, "cudnnBackendExecute": &g.execute,
+	}
+}
+
+// dnnGraphPlan is one direction of a geometry planned on the graph API.
+type dnnGraphPlan struct {
+	plan   uintptr
+	ws     uint64 // workspace bytes
+	engine int64  // the engine's global index
+	descs  []uintptr
+	packs  map[[4]DevPtr]uintptr // variant packs by (x, w, y, workspace)
+}
+
+// The unique ids of the three tensors of every plan: x, w, y in the
+// forward direction (dx, dy in the data gradient's, dw, dy in the
+// filter's).
+var dnnGraphUIDs = [3]int64{1, 2, 3}
+
+// dnnBuilder makes descriptors, keeping the first error and every
+// descriptor made (destroyed with the plan, or at once if it fails).
+type dnnBuilder struct {
+	l     *dnnGraphLib
+	err   error
+	descs []uintptr
+}
+
+func (b *dnnBuilder) make(typ int32) uintptr {
+	var d uintptr
+	if b.err == nil {
+		if r := b.l.create(typ, &d); r != 0 {
+			b.err = fmt.Errorf("cudnnBackendCreateDescriptor(%d): status %d", typ, r)
+			return 0
+		}
+		b.descs = append(b.descs, d)
+	}
+	return d
+}
+
+func (b *dnnBuilder) set(d uintptr, name, typ int32, n int, p unsafe.Pointer) {
+	if b.err == nil {
+		if r := b.l.set(d, name, typ, int64(n), p); r != 0 {
+			b.err = fmt.Errorf("cudnnBackendSetAttribute(%d): status %d", name, r)
+		}
+	}
+}
+
+func (b *dnnBuilder) finalize(d uintptr, what string) {
+	if b.err == nil {
+		if r := b.l.finalize(d); r != 0 {
+			b.err = fmt.Errorf("cudnnBackendFinalize(%s): status %d", what, r)
+		}
+	}
+}
+
+func (b *dnnBuilder) free() {
+	for i := len(b.descs) - 1; i >= 0; i-- {
+		b.l.destroy(b.descs[i])
+	}
+	b.descs = nil
+}
+
+// graphPlan plans direction dir (0 forward, 1 data gradient, 2 filter
+// gradient) of g on the NCHW copies; it runs on the worker thread.
+func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, error) {
+	l := d.dnnGraph
+	b := &dnnBuilder{l: l}
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	tensor := func(uid int64, dims [4]int64) uintptr {
+		t := b.make(dnbTensor)
+		dt := int32(dnnFloat)
+		strides := [4]int64{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1}
+		align := int64(16)
+		b.set(t, dnaTensorDataType, dntDataType, 1, unsafe.Pointer(&dt))
+		b.set(t, dnaTensorDims, dntInt64, 4, unsafe.Pointer(&dims[0]))
+		b.set(t, dnaTensorStrides, dntInt64, 4, unsafe.Pointer(&strides[0]))
+		b.set(t, dnaTensorUID, dntInt64, 1, unsafe.Pointer(&uid))
+		b.set(t, dnaTensorAlignment, dntInt64, 1, unsafe.Pointer(&align))
+		b.finalize(t, "tensor")
+		return t
+	}
+	x := tensor(dnnGraphUIDs[0], [4]int64{int64(g.B), int64(g.C), int64(g.H), int64(g.W)})
+	w := tensor(dnnGraphUIDs[1], [4]int64{int64(g.O), int64(g.C), 3, 3})
+	y := tensor(dnnGraphUIDs[2], [4]int64{int64(g.B), int64(g.O), int64(oh), int64(ow)})
+
+	cv := b.make(dnbConvolution)
+	comp, mode, dims := int32(dnnFloat), int32(dnnCrossCorrelation), int64(2)
+	ones, strides := [2]int64{1, 1}, [2]int64{int64(g.Stride), int64(g.Stride)}
+	b.set(cv, dnaConvCompType, dntDataType, 1, unsafe.Pointer(&comp))
+	b.set(cv, dnaConvMode, dntConvMode, 1, unsafe.Pointer(&mode))
+	b.set(cv, dnaConvSpatialDims, dntInt64, 1, unsafe.Pointer(&dims))
+	b.set(cv, dnaConvDilations, dntInt64, 2, unsafe.Pointer(&ones[0]))
+	b.set(cv, dnaConvStrides, dntInt64, 2, unsafe.Pointer(&strides[0]))
+	b.set(cv, dnaConvPrePad, dntInt64, 2, unsafe.Pointer(&ones[0]))
+	b.set(cv, dnaConvPostPad, dntInt64, 2, unsafe.Pointer(&ones[0]))
+	b.finalize(cv, "convolution")
+
+	// Each operation's attributes: α, β, the convolution, then its three
+	// tensors in the header's order.
+	typ, first, tensors := int32(dnbOpConvForward), int32(dnaFwdAlpha), [3]uintptr{w, x, y}
+	switch dir {
+	case 1:
+		typ, first, tensors = dnbOpConvBackData, dnaDataAlpha, [3]uintptr{w, x, y} // W, DX, DY
+	case 2:
+		typ, first, tensors = dnbOpConvBackFilter, dnaFilterAlpha, [3]uintptr{w, x, y} // DW, X, DY
+	}
+	op := b.make(typ)
+	alpha, beta := float32(1), float32(0)
+	b.set(op, first, dntFloat, 1, unsafe.Pointer(&alpha))
+	b.set(op, first+1, dntFloat, 1, unsafe.Pointer(&beta))
+	b.set(op, first+2, dntDescriptor, 1, unsafe.Pointer(&cv))
+	for i := range tensors {
+		b.set(op, first+3+int32(i), dntDescriptor, 1, unsafe.Pointer(&tensors[i]))
+	}
+	b.finalize(op, "convolution operation")
+
+	og := b.make(dnbOperationGraph)
+	handle := d.dnnHandle
+	b.set(og, dnaGraphHandle, dntHandle, 1, unsafe.Pointer(&handle))
+	b.set(og, dnaGraphOps, dntDescriptor, 1, unsafe.Pointer(&op))
+	b.finalize(og, "operation graph")
+
+	heur := b.make(dnbEngineHeur)
+	hmode := int32(dnHeurModeA)
+	b.set(heur, dnaHeurGraph, dntDescriptor, 1, unsafe.Pointer(&og))
+	b.set(heur, dnaHeurMode, dntHeurMode, 1, unsafe.Pointer(&hmode))
+	b.finalize(heur, "engine heuristics")
+	var n int64
+	if b.err == nil {
+		if r := l.get(heur, dnaHeurResults, dntDescriptor, 0, &n, nil); r != 0 {
+			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d", r)
+		}
+	}
+	cfgs := make([]uintptr, n)
+	for i := range cfgs {
+		cfgs[i] = b.make(dnbEngineCfg)
+	}
+	if b.err == nil && n > 0 {
+		if r := l.get(heur, dnaHeurResults, dntDescriptor, n, &n, unsafe.Pointer(&cfgs[0])); r != 0 {
+			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d", r)
+		}
+	}
+	if b.err != nil {
+		b.free()
+		return nil, b.err
+	}
+	runtime.KeepAlive(cfgs)
+	tried := 0
+	for _, cfg := range cfgs[:n] {
+		eng := b.make(dnbEngine)
+		var k, index int64
+		notes := make([]int32, 16)
+		if b.err != nil || l.get(cfg, dnaCfgEngine, dntDescriptor, 1, &k, unsafe.Pointer(&eng)) != 0 ||
+			l.get(eng, dnaEngineNotes, dntNumericalNote, int64(len(notes)), &k, unsafe.Pointer(&notes[0])) != 0 {
+			continue
+		}
+		l.get(eng, dnaEngineIndex, dntInt64, 1, &k, unsafe.Pointer(&index))
+		if !graphNotesAllowed(notes[:min(int(k), len(notes))], tf32) {
+			continue
+		}
+		tried++
+		var plan uintptr
+		if l.create(dnbExecutionPlan, &plan) != 0 {
+			continue
+		}
+		cfgv := cfg
+		var ws int64
+		if l.set(plan, dnaPlanHandle, dntHandle, 1, unsafe.Pointer(&handle)) != 0 ||
+			l.set(plan, dnaPlanConfig, dntDescriptor, 1, unsafe.Pointer(&cfgv)) != 0 ||
+			l.finalize(plan) != 0 ||
+			l.get(plan, dnaPlanWorkspace, dntInt64, 1, &k, unsafe.Pointer(&ws)) != 0 ||
+			ws < 0 || ws > dnnMaxWorkspaceBytes {
+			l.destroy(plan)
+			continue
+		}
+		return &dnnGraphPlan{plan: plan, ws: uint64(ws), engine: index, descs: b.descs, packs: map[[4]DevPtr]uintptr{}}, nil
+	}
+	b.free()
+	return nil, fmt.Errorf("none of the heuristics' %d engine configurations (%d of them deterministic and %s) gave a plan", n, tried,
+		map[bool]string{true: "allowed in TF32", false: "exact float32"}[tf32])
+}
+
+// graphNotesAllowed says whether an engine with these numerical notes may
+// run: deterministic always, and without tensor cores, down-converted
+// inputs or reduced-precision sums unless TF32 is on.
+func graphNotesAllowed(notes []int32, tf32 bool) bool {
+	for _, n := range notes {
+		switch n {
+		case dnNoteNondet:
+			return false
+		case dnNoteTensorCore, dnNoteDownConvert, dnNoteReducedPrecSum:
+			if !tf32 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// graphRun executes p on the tensors x, w, y (its direction's roles, in the
+// order of dnnGraphUIDs) with the workspace ws.
+func (d *driverBackend) graphRun(p *dnnGraphPlan, x, w, y DevPtr, ws Buffer) error {
+	return d.do(func() error {
+		l := d.dnnGraph
+		key := [4]DevPtr{x, w, y, ws.Ptr}
+		pack, kept := p.packs[key]
+		if !kept {
+			b := &dnnBuilder{l: l}
+			pack = b.make(dnbVariantPack)
+			uids := dnnGraphUIDs
+			ptrs := [3]uintptr{uintptr(x), uintptr(w), uintptr(y)}
+			wsp := uintptr(ws.Ptr)
+			b.set(pack, dnaPackUIDs, dntInt64, 3, unsafe.Pointer(&uids[0]))
+			b.set(pack, dnaPackPointers, dntVoidPtr, 3, unsafe.Pointer(&ptrs[0]))
+			b.set(pack, dnaPackWorkspace, dntVoidPtr, 1, unsafe.Pointer(&wsp))
+			b.finalize(pack, "variant pack")
+			if b.err != nil {
+				b.free()
+				return fmt.Errorf("cuda: cuDNN graph API: %w", b.err)
+			}
+			if len(p.packs) < 256 { // the buffers of a graph run stay put: a few packs per plan
+				p.packs[key] = pack
+				kept = true
+			}
+		}
+		r := l.execute(d.dnnHandle, p.plan, pack)
+		if !kept {
+			l.destroy(pack)
+		}
+		if r != 0 {
+			return d.dnn.check("cudnnBackendExecute", r)
+		}
+		return nil
+	})
+}
+
+// graphFree destroys p's plan, variant packs and descriptors.
+func (d *driverBackend) graphFree(p *dnnGraphPlan) {
+	l := d.dnnGraph
+	for _, pack := range p.packs {
+		l.destroy(pack)
+	}
+	l.destroy(p.plan)
+	(&dnnBuilder{l: l, descs: p.descs}).free()
+}
