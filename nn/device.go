@@ -454,10 +454,7 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 			// The shared workspace no longer holds this convolution's
 			// patches: BackwardW lays them out again from x.
 			g.Col = r.view(r.col, g.ColSize())
-			if err := d.Conv3BackwardW(g, dw, db, b(0), b(2)); err != nil {
-				return err
-			}
-			return d.Conv3BackwardX(g, out, b(1), b(2), r.view(r.dcol, g.ColSize()))
+			return d.Conv3Backward(g, out, dw, db, b(0), b(1), b(2), r.view(r.dcol, g.ColSize()))
 		}, nil
 	case *convGradXOp: // (w, ∂y) → ∂x
 		xs, ws := op.xShape, s(0)

@@ -43,7 +43,9 @@ func algoCachePath(gpu, cudnn string, tf32 bool) string {
 		}
 		return '_'
 	}, fmt.Sprintf("%s-cudnn%s-%s", gpu, cudnn, math))
-	return filepath.Join(dir, "ncsn", "cudnn", name+".json")
+	// v1: the rules of dnnChoose (deterministic, ≤ 1 GiB, FMA unless TF32);
+	// other rules would take another name.
+	return filepath.Join(dir, "ncsn", "cudnn", name+".v1.json")
 }
 
 // loadAlgoCache reads path; a missing or damaged file is an empty cache.
@@ -57,7 +59,7 @@ func loadAlgoCache(path string) *algoCache {
 		return c
 	}
 	var m map[string]Conv3Choice
-	if json.Unmarshal(b, &m) == nil {
+	if json.Unmarshal(b, &m) == nil && m != nil { // "null" decodes to no map
 		c.choices = m
 	}
 	return c
@@ -75,23 +77,33 @@ func (c *algoCache) get(g Conv3) (Conv3Choice, bool) {
 }
 
 // put keeps g's choice and writes the file atomically, merged with what
-// another process may have written meanwhile (its choices for other
-// geometries are kept; for this one, ours).
-func (c *algoCache) put(g Conv3, ch Conv3Choice) error {
-	c.choices[conv3CacheKey(g)] = ch
+// another process may have written meanwhile. The first choice written
+// wins: where the file already holds one for g (another process measured
+// it since this one read the file), put returns that one, for the caller
+// to take instead of its own, so that both runs use the same algorithms.
+func (c *algoCache) put(g Conv3, ch Conv3Choice) (Conv3Choice, error) {
+	key := conv3CacheKey(g)
 	if c.path == "" {
-		return nil
+		c.choices[key] = ch
+		return ch, nil
 	}
 	merged := loadAlgoCache(c.path).choices
-	for k, v := range c.choices {
-		merged[k] = v
+	if first, ok := merged[key]; ok {
+		ch = first
 	}
+	for k, v := range c.choices {
+		if _, ok := merged[k]; !ok {
+			merged[k] = v
+		}
+	}
+	merged[key] = ch
+	c.choices = merged
 	b, err := json.MarshalIndent(merged, "", " ")
 	if err != nil {
-		return err
+		return ch, err
 	}
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
-		return err
+		return ch, err
 	}
-	return fsutil.WriteFileAtomic(c.path, append(b, '\n'))
+	return ch, fsutil.WriteFileAtomic(c.path, append(b, '\n'))
 }

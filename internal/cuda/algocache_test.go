@@ -11,7 +11,7 @@ func TestAlgoCache(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
 	p := algoCachePath("NVIDIA H200 (sm_90)", "9.14.0", true)
-	if p == "" || !strings.HasSuffix(p, filepath.Join("ncsn", "cudnn", "NVIDIA_H200__sm_90_-cudnn9.14.0-tf32.json")) {
+	if p == "" || !strings.HasSuffix(p, filepath.Join("ncsn", "cudnn", "NVIDIA_H200__sm_90_-cudnn9.14.0-tf32.v1.json")) {
 		t.Fatalf("cache path %q", p)
 	}
 	if algoCachePath("x", "9", false) == algoCachePath("x", "9", true) {
@@ -24,14 +24,14 @@ func TestAlgoCache(t *testing.T) {
 		t.Fatal("a choice in an empty cache")
 	}
 	c1 := Conv3Choice{Forward: [2]int32{7, 3}, Data: [2]int32{5, 3}, Filter: [2]int32{5, 1}}
+	c2 := Conv3Choice{Forward: [2]int32{1, 1}}
 	// Another process writes g2 between our load and our put: both stay.
 	b := loadAlgoCache(p)
-	c2 := Conv3Choice{Forward: [2]int32{1, 1}}
-	if err := b.put(g2, c2); err != nil {
-		t.Fatal(err)
+	if got, err := b.put(g2, c2); err != nil || got != c2 {
+		t.Fatal(got, err)
 	}
-	if err := a.put(g1, c1); err != nil {
-		t.Fatal(err)
+	if got, err := a.put(g1, c1); err != nil || got != c1 {
+		t.Fatal(got, err)
 	}
 	r := loadAlgoCache(p)
 	if got, ok := r.get(g1); !ok || got != c1 {
@@ -40,18 +40,38 @@ func TestAlgoCache(t *testing.T) {
 	if got, ok := r.get(g2); !ok || got != c2 {
 		t.Errorf("g2: %v %v, want %v (another process's choice lost)", got, ok, c2)
 	}
-	// A damaged file is an empty cache, and the next put replaces it.
-	if err := os.WriteFile(p, []byte("{not json"), 0o644); err != nil {
-		t.Fatal(err)
+	// Two processes measure one geometry: the first written wins, and the
+	// second is told to take it.
+	g3 := Conv3{C: 8, O: 8, B: 2, H: 4, W: 4, Stride: 1}
+	first, second := loadAlgoCache(p), loadAlgoCache(p)
+	c3 := Conv3Choice{Forward: [2]int32{2, 3}}
+	if got, err := first.put(g3, c3); err != nil || got != c3 {
+		t.Fatal(got, err)
 	}
-	d := loadAlgoCache(p)
-	if len(d.choices) != 0 {
-		t.Fatalf("a damaged file gave %v", d.choices)
+	if got, err := second.put(g3, c1); err != nil || got != c3 {
+		t.Fatalf("the second measurement of a geometry: told %v (%v), want the first's %v", got, err, c3)
 	}
-	if err := d.put(g1, c1); err != nil {
-		t.Fatal(err)
+	if got, _ := loadAlgoCache(p).get(g3); got != c3 {
+		t.Fatalf("the file holds %v for g3, want the first's %v", got, c3)
 	}
-	if got, ok := loadAlgoCache(p).get(g1); !ok || got != c1 {
-		t.Errorf("after a damaged file: %v %v", got, ok)
+	if got, _ := second.get(g2); got != c2 {
+		t.Fatalf("the second run's cache after its put: g2 %v, want %v", got, c2)
+	}
+	// A damaged file, or one holding null, is an empty cache, and the next
+	// put replaces it.
+	for _, bad := range []string{"{not json", "null", "[]"} {
+		if err := os.WriteFile(p, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		d := loadAlgoCache(p)
+		if len(d.choices) != 0 {
+			t.Fatalf("%q gave %v", bad, d.choices)
+		}
+		if _, err := d.put(g1, c1); err != nil {
+			t.Fatalf("after %q: %v", bad, err)
+		}
+		if got, ok := loadAlgoCache(p).get(g1); !ok || got != c1 {
+			t.Errorf("after %q: %v %v", bad, got, ok)
+		}
 	}
 }

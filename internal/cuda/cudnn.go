@@ -439,17 +439,8 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 		return nil, err
 	}
 	if s.find && !c.measured {
-		if ch, ok := s.cache.get(g); ok && s.b.dnnApply(c, ch) == nil {
-			c.measured = true
-			c.describe = c.choices(g) + " (kept from an earlier run)"
-		} else {
-			if err := d.dnnFind(g, c); err != nil {
-				return nil, err
-			}
-			ch := Conv3Choice{Forward: [2]int32{c.fwd.Algo, c.fwd.MathType}, Data: [2]int32{c.data.Algo, c.data.MathType}, Filter: [2]int32{c.filter.Algo, c.filter.MathType}}
-			if err := s.cache.put(g, ch); err != nil {
-				c.describe += " (not kept: " + err.Error() + ")"
-			}
+		if err := d.dnnMeasure(g, c); err != nil {
+			return nil, err
 		}
 	}
 	if s.graph && !c.graphTried {
@@ -485,10 +476,65 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 	return c, d.grow(&s.ws, int((ws+3)/4))
 }
 
-// dnnApply sets c's algorithms to ch (kept from an earlier measurement),
-// with the workspaces they ask; an error where cuDNN refuses one of them
-// now (the caller then measures again).
-func (d *driverBackend) dnnApply(c *dnnConv, ch Conv3Choice) error {
+// dnnMeasure chooses c's algorithms by cuDNN's Find, or takes the choice
+// kept from an earlier run on this GPU; a choice measured with the whole
+// 1 GiB of scratch workspace is kept for the runs after. Where Find fails,
+// c keeps the heuristics' algorithms, saying why in its description.
+func (d *Device) dnnMeasure(g Conv3, c *dnnConv) error {
+	s := d.dnn
+	c.measured = true
+	var note string
+	if ch, ok := s.cache.get(g); ok {
+		err := s.b.dnnApply(c, ch, s.tf32)
+		if err == nil {
+			c.describe = c.choices(g) + " (kept from an earlier run)"
+			return nil
+		}
+		note = fmt.Sprintf(" (the kept choice was refused: %v)", err)
+	}
+	heuristic := c.choice()
+	full, err := d.dnnFind(g, c)
+	switch {
+	case err != nil:
+		if aerr := s.b.dnnApply(c, heuristic, s.tf32); aerr != nil {
+			return fmt.Errorf("%w; going back to the heuristics' algorithms: %v", err, aerr)
+		}
+		c.describe = c.choices(g) + fmt.Sprintf(" (the heuristics' algorithms: %v)", err)
+	case !full:
+		c.describe += " (not kept: measured with less than 1 GiB of workspace free)"
+	default:
+		kept, err := s.cache.put(g, c.choice())
+		switch {
+		case err != nil:
+			c.describe += " (not kept: " + err.Error() + ")"
+		case kept != c.choice():
+			// Another run measured this geometry first: the same algorithms
+			// for both.
+			if err := s.b.dnnApply(c, kept, s.tf32); err != nil {
+				return fmt.Errorf("cuda: taking another run's kept choice for C=%d O=%d B=%d %d×%d stride %d: %w", g.C, g.O, g.B, g.H, g.W, g.Stride, err)
+			}
+			c.describe = c.choices(g) + " (kept by another run that measured it first)"
+		}
+	}
+	c.describe += note
+	return nil
+}
+
+// choice is c's algorithms and math types as the cache keeps them.
+func (c *dnnConv) choice() Conv3Choice {
+	return Conv3Choice{Forward: [2]int32{c.fwd.Algo, c.fwd.MathType}, Data: [2]int32{c.data.Algo, c.data.MathType}, Filter: [2]int32{c.filter.Algo, c.filter.MathType}}
+}
+
+// dnnApply sets c's algorithms to ch (kept from an earlier measurement, or
+// the heuristics'), with the workspaces they ask; an error where cuDNN
+// refuses one of them now, where one is not an algorithm of the legacy
+// API, or where one is not exact float32 (FMA) and tf32 is off.
+func (d *driverBackend) dnnApply(c *dnnConv, ch Conv3Choice, tf32 bool) error {
+	for _, a := range [][2]int32{ch.Forward, ch.Data, ch.Filter} {
+		if a[0] < 0 || a[0] >= dnnMaxAlgos || (!tf32 && a[1] != dnnFMAMath) {
+			return fmt.Errorf("cuda: algorithm %d with math type %d is not one for %s", a[0], a[1], map[bool]string{true: "TF32", false: "exact float32"}[tf32])
+		}
+	}
 	l := d.dnn
 	return d.do(func() error {
 		for _, s := range []struct {
@@ -519,18 +565,18 @@ func (d *driverBackend) dnnApply(c *dnnConv, ch Conv3Choice) error {
 
 // dnnFind replaces c's heuristic choices by the fastest of the algorithms
 // dnnChoose allows, as cuDNN's Find measures them on the NCHW copies'
-// workspaces, a scratch filter and a scratch workspace of up to 1 GiB.
-// Timings vary from run to run, and so may the choice (two runs of one
-// seed would then differ in float32 rounding): dnnPrepare keeps it in the
-// algorithm cache for every later run.
-func (d *Device) dnnFind(g Conv3, c *dnnConv) error {
+// workspaces, a scratch filter and a scratch workspace of up to 1 GiB;
+// full says it had the whole 1 GiB. Timings vary from run to run, and so
+// may the choice (two runs of one seed would then differ in float32
+// rounding): dnnMeasure keeps it in the algorithm cache for every later run.
+func (d *Device) dnnFind(g Conv3, c *dnnConv) (full bool, err error) {
 	if err := d.b.capturing("cuDNN's Find"); err != nil {
-		return err
+		return false, err
 	}
 	s := d.dnn
 	w, err := d.Alloc(g.O * g.C * 9)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer d.Free(w)
 	var ws Buffer
@@ -540,7 +586,7 @@ func (d *Device) dnnFind(g Conv3, c *dnnConv) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("cuda: cuDNN's Find: no workspace: %w", err)
+		return false, fmt.Errorf("cuda: cuDNN's Find: no workspace: %w", err)
 	}
 	defer d.Free(ws)
 	b, l := s.b, s.b.dnn
@@ -585,11 +631,10 @@ func (d *Device) dnnFind(g Conv3, c *dnnConv) error {
 		}, b.dnnSizes(c)[2], &c.filter)
 	})
 	if err != nil {
-		return err
+		return false, err
 	}
-	c.measured = true
 	c.describe = c.choices(g) + "; measured " + strings.Join(times, "; ")
-	return nil
+	return 4*ws.N >= dnnMaxWorkspaceBytes, nil
 }
 
 // swap01 writes dst (B, A, n) from src (A, B, n), plus bias[j] on dst's

@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"runtime"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -252,19 +251,21 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 		b.free()
 		return nil, b.err
 	}
-	runtime.KeepAlive(cfgs)
 	tried := 0
 	for _, cfg := range cfgs[:n] {
 		eng := b.make(dnbEngine)
-		var k, index int64
+		var k, nNotes, index int64
 		notes := make([]int32, 16)
 		if b.err != nil || l.get(cfg, dnaCfgEngine, dntDescriptor, 1, &k, unsafe.Pointer(&eng)) != 0 ||
-			l.get(eng, dnaEngineNotes, dntNumericalNote, int64(len(notes)), &k, unsafe.Pointer(&notes[0])) != 0 {
+			l.get(eng, dnaEngineNotes, dntNumericalNote, int64(len(notes)), &nNotes, unsafe.Pointer(&notes[0])) != 0 ||
+			nNotes < 0 || nNotes > int64(len(notes)) {
 			continue
 		}
-		l.get(eng, dnaEngineIndex, dntInt64, 1, &k, unsafe.Pointer(&index))
-		if !graphNotesAllowed(notes[:min(int(k), len(notes))], tf32) {
+		if !graphNotesAllowed(notes[:nNotes], tf32) {
 			continue
+		}
+		if l.get(eng, dnaEngineIndex, dntInt64, 1, &k, unsafe.Pointer(&index)) != 0 {
+			index = -1
 		}
 		tried++
 		var plan uintptr
@@ -289,14 +290,15 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 }
 
 // graphNotesAllowed says whether an engine with these numerical notes may
-// run: deterministic always, and without tensor cores, down-converted
-// inputs or reduced-precision sums unless TF32 is on.
+// run: never a nondeterministic one, nor one converting its float32 inputs
+// down (to half precision) or summing in reduced precision; one on tensor
+// cores (TF32 for float32 tensors) only with TF32 on — PyTorch's filter.
 func graphNotesAllowed(notes []int32, tf32 bool) bool {
 	for _, n := range notes {
 		switch n {
-		case dnNoteNondet:
+		case dnNoteNondet, dnNoteDownConvert, dnNoteReducedPrecSum:
 			return false
-		case dnNoteTensorCore, dnNoteDownConvert, dnNoteReducedPrecSum:
+		case dnNoteTensorCore:
 			if !tf32 {
 				return false
 			}
