@@ -483,6 +483,7 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 func (d *Device) dnnMeasure(g Conv3, c *dnnConv) error {
 	s := d.dnn
 	c.measured = true
+	heuristic := c.choice() // before a refused kept choice changes part of c
 	var note string
 	if ch, ok := s.cache.get(g); ok {
 		err := s.b.dnnApply(c, ch, s.tf32)
@@ -492,7 +493,6 @@ func (d *Device) dnnMeasure(g Conv3, c *dnnConv) error {
 		}
 		note = fmt.Sprintf(" (the kept choice was refused: %v)", err)
 	}
-	heuristic := c.choice()
 	full, err := d.dnnFind(g, c)
 	switch {
 	case err != nil:
