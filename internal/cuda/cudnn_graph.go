@@ -86,6 +86,9 @@ type dnnGraphLib struct {
 	set      func(desc uintptr, name, typ int32, n int64, values unsafe.Pointer) int32
 	get      func(desc uintptr, name, typ int32, want int64, got *int64, values unsafe.Pointer) int32
 	execute  func(handle, plan, pack uintptr) int32
+	// lastError is cudnnGetLastErrorString (cuDNN 9), where present: why
+	// the last call failed, in cuDNN's words.
+	lastError *func(msg *byte, n uintptr)
 }
 
 // loadGraphAPI binds the backend API from cuDNN's handle h; nil where a
@@ -98,7 +101,25 @@ func loadGraphAPI(h uintptr) *dnnGraphLib {
 		}
 		purego.RegisterLibFunc(fn, h, sym)
 	}
+	if _, err := purego.Dlsym(h, "cudnnGetLastErrorString"); err == nil {
+		var f func(msg *byte, n uintptr)
+		purego.RegisterLibFunc(&f, h, "cudnnGetLastErrorString")
+		g.lastError = &f
+	}
 	return g
+}
+
+// why is cuDNN's own account of the last failure (": …"), or "".
+func (g *dnnGraphLib) why() string {
+	if g.lastError == nil {
+		return ""
+	}
+	msg := make([]byte, 512)
+	(*g.lastError)(&msg[0], uintptr(len(msg)))
+	if s := cString(&msg[0]); s != "" {
+		return ": " + s
+	}
+	return ""
 }
 
 // symbols maps each function of the backend API to its field.
@@ -136,7 +157,7 @@ func (b *dnnBuilder) make(typ int32) uintptr {
 	var d uintptr
 	if b.err == nil {
 		if r := b.l.create(typ, &d); r != 0 {
-			b.err = fmt.Errorf("cudnnBackendCreateDescriptor(%d): status %d", typ, r)
+			b.err = fmt.Errorf("cudnnBackendCreateDescriptor(%d): status %d%s", typ, r, b.l.why())
 			return 0
 		}
 		b.descs = append(b.descs, d)
@@ -147,7 +168,7 @@ func (b *dnnBuilder) make(typ int32) uintptr {
 func (b *dnnBuilder) set(d uintptr, name, typ int32, n int, p unsafe.Pointer) {
 	if b.err == nil {
 		if r := b.l.set(d, name, typ, int64(n), p); r != 0 {
-			b.err = fmt.Errorf("cudnnBackendSetAttribute(%d): status %d", name, r)
+			b.err = fmt.Errorf("cudnnBackendSetAttribute(%d): status %d%s", name, r, b.l.why())
 		}
 	}
 }
@@ -155,7 +176,7 @@ func (b *dnnBuilder) set(d uintptr, name, typ int32, n int, p unsafe.Pointer) {
 func (b *dnnBuilder) finalize(d uintptr, what string) {
 	if b.err == nil {
 		if r := b.l.finalize(d); r != 0 {
-			b.err = fmt.Errorf("cudnnBackendFinalize(%s): status %d", what, r)
+			b.err = fmt.Errorf("cudnnBackendFinalize(%s): status %d%s", what, r, b.l.why())
 		}
 	}
 }
@@ -235,7 +256,7 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 	var n int64
 	if b.err == nil {
 		if r := l.get(heur, dnaHeurResults, dntDescriptor, 0, &n, nil); r != 0 {
-			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d", r)
+			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d%s", r, l.why())
 		}
 	}
 	cfgs := make([]uintptr, n)
@@ -244,14 +265,14 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 	}
 	if b.err == nil && n > 0 {
 		if r := l.get(heur, dnaHeurResults, dntDescriptor, n, &n, unsafe.Pointer(&cfgs[0])); r != 0 {
-			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d", r)
+			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d%s", r, l.why())
 		}
 	}
 	if b.err != nil {
 		b.free()
 		return nil, b.err
 	}
-	tried := 0
+	tried, last := 0, ""
 	for _, cfg := range cfgs[:n] {
 		eng := b.make(dnbEngine)
 		var k, nNotes, index int64
@@ -274,19 +295,26 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 		}
 		cfgv := cfg
 		var ws int64
-		if l.set(plan, dnaPlanHandle, dntHandle, 1, unsafe.Pointer(&handle)) != 0 ||
-			l.set(plan, dnaPlanConfig, dntDescriptor, 1, unsafe.Pointer(&cfgv)) != 0 ||
-			l.finalize(plan) != 0 ||
-			l.get(plan, dnaPlanWorkspace, dntInt64, 1, &k, unsafe.Pointer(&ws)) != 0 ||
-			ws < 0 || ws > dnnMaxWorkspaceBytes {
+		r := l.set(plan, dnaPlanHandle, dntHandle, 1, unsafe.Pointer(&handle))
+		if r == 0 {
+			r = l.set(plan, dnaPlanConfig, dntDescriptor, 1, unsafe.Pointer(&cfgv))
+		}
+		if r == 0 {
+			r = l.finalize(plan)
+		}
+		if r == 0 {
+			r = l.get(plan, dnaPlanWorkspace, dntInt64, 1, &k, unsafe.Pointer(&ws))
+		}
+		if r != 0 || ws < 0 || ws > dnnMaxWorkspaceBytes {
+			last = fmt.Sprintf("; the last: status %d%s, workspace %d B", r, l.why(), ws)
 			l.destroy(plan)
 			continue
 		}
 		return &dnnGraphPlan{plan: plan, ws: uint64(ws), engine: index, descs: b.descs, packs: map[[4]DevPtr]uintptr{}}, nil
 	}
 	b.free()
-	return nil, fmt.Errorf("none of the heuristics' %d engine configurations (%d of them deterministic and %s) gave a plan", n, tried,
-		map[bool]string{true: "allowed in TF32", false: "exact float32"}[tf32])
+	return nil, fmt.Errorf("none of the heuristics' %d engine configurations (%d of them deterministic and %s) gave a plan%s", n, tried,
+		map[bool]string{true: "allowed in TF32", false: "exact float32"}[tf32], last)
 }
 
 // graphNotesAllowed says whether an engine with these numerical notes may
@@ -338,7 +366,7 @@ func (d *driverBackend) graphRun(p *dnnGraphPlan, x, w, y DevPtr, ws Buffer) err
 			l.destroy(pack)
 		}
 		if r != 0 {
-			return d.dnn.check("cudnnBackendExecute", r)
+			return fmt.Errorf("%w%s", d.dnn.check("cudnnBackendExecute", r), l.why())
 		}
 		return nil
 	})
