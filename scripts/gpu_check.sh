@@ -50,7 +50,9 @@
 #
 # engines: cuDNN's graph API (NCSN_CUDNN=graph, opt-in, written without a
 # GPU): the convolution tests and the device tests on it, its images/s
-# beside Find's legacy algorithms for both networks in float32 and TF32,
+# beside Find's legacy algorithms (and beside an earlier build's test
+# binary, gpu-pack/old/train.test.xz, where packed: the GroupNorm kernels
+# were reworked after c1b6557) for both networks in float32 and TF32,
 # PyTorch's ncsnv2 figures in the same call, its plans and profile, and the
 # default MNIST run trained on it and scored.
 #
@@ -294,11 +296,13 @@ if [ "$1" = engines ]; then
   (cd model && NCSN_CUDNN=graph timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
   (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
   (cd generate && NCSN_CUDNN=graph timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice' 2>&1 | tail -3)
-  stage "images/s: Find's legacy algorithms (on) against the graph API (graph), 20 steps each"
+  if [ -f gpu-pack/old/train.test.xz ]; then xz -dc gpu-pack/old/train.test.xz > /tmp/gb/old.test && chmod +x /tmp/gb/old.test; fi
+  stage "images/s: an earlier build (old, if packed), Find's legacy algorithms (on), the graph API (graph); 20 steps each"
   for net in ncsnv2 mnist; do
     for tf in 1 0; do
-      for m in on graph; do
-        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDNN=$m NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
+      for m in old on graph; do
+        bin=$B/train.test; [ $m = old ] && { [ -x /tmp/gb/old.test ] || continue; bin=/tmp/gb/old.test; }
+        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDNN=${m/old/on} NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $bin -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
       done
     done
   done

@@ -50,6 +50,10 @@ __device__ inline int gid() { return blockIdx.x * blockDim.x + threadIdx.x; }
 // (the size of their shared arrays).
 #define GN_THREADS 256
 
+// GN_SLOTS is how many channels the GroupNorm kernels' blocks work on at
+// once (a power of two dividing their block size).
+#define GN_SLOTS 8
+
 // block_sum adds s[0 … blockDim.x) into s[0], blockDim.x a power of two at
 // most GN_THREADS; every thread of the block calls it (it has barriers).
 __device__ inline void block_sum(double* s) {
@@ -152,10 +156,15 @@ extern "C" __global__ void ncsn_gn_silu(float* y, float* stats, const float* x, 
 	int g = blockIdx.x / B, b = blockIdx.x % B;
 	int cpg = C / groups;
 	int n = cpg * HW;
+	// The block as GN_SLOTS slots of `per` threads: slot k takes the
+	// group's channels k, k + slots, …, its threads stride over the image
+	// (all threads busy on small images, no division per value).
+	int slots = blockDim.x < GN_SLOTS ? blockDim.x : GN_SLOTS;
+	int per = blockDim.x / slots, slot = threadIdx.x / per, lane = threadIdx.x % per;
 	double a1 = 0, a2 = 0;
-	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+	for (int c = g * cpg + slot; c < (g + 1) * cpg; c += slots) {
 		const float* xc = x + ((u64)c * B + b) * HW;
-		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+		for (int p = lane; p < HW; p += per) {
 			double v = xc[p];
 			a1 += v;
 			a2 += v * v;
@@ -173,12 +182,12 @@ extern "C" __global__ void ncsn_gn_silu(float* y, float* stats, const float* x, 
 		stats[2 * blockIdx.x] = (float)mean;
 		stats[2 * blockIdx.x + 1] = (float)r;
 	}
-	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+	for (int c = g * cpg + slot; c < (g + 1) * cpg; c += slots) {
 		const float* xc = x + ((u64)c * B + b) * HW;
 		float* yc = y + ((u64)c * B + b) * HW;
 		float sc = (float)(gamma[c] * r);
 		float sh = (float)(beta[c] - mean * gamma[c] * r);
-		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+		for (int p = lane; p < HW; p += per) {
 			float a = xc[p] * sc + sh;
 			yc[p] = a / (1.0f + expf(-a));
 		}
@@ -191,49 +200,66 @@ extern "C" __global__ void ncsn_gn_silu(float* y, float* stats, const float* x, 
 // the group, ∂x = r·(γ·da − mean(γ·da) − x̂·mean(γ·da·x̂)). The group's
 // sums come from each channel's Σda·x̂ and Σda over the image, which it
 // also writes to part[2(c·B+b)], [2(c·B+b)+1] for ∂γ and ∂β
-// (ncsn_gn_silu_grad_affine): x and ∂y are read twice in all.
+// (ncsn_gn_silu_grad_affine): x and ∂y are read twice in all. The block
+// works as the forward's slots, so that one reduction (within each slot)
+// serves GN_SLOTS channels.
 extern "C" __global__ void ncsn_gn_silu_grad_x(float* dx, float* part, const float* x, const float* dy, const float* gamma,
                                                const float* beta, const float* stats, int C, int B, int HW, int groups) {
 	__shared__ double s1[GN_THREADS];
 	__shared__ double s2[GN_THREADS];
 	__shared__ double tot[2];
 	int g = blockIdx.x / B, b = blockIdx.x % B;
-	int cpg = C / groups;
+	int cpg = C / groups, end = (g + 1) * cpg;
+	int slots = blockDim.x < GN_SLOTS ? blockDim.x : GN_SLOTS;
+	int per = blockDim.x / slots, slot = threadIdx.x / per, lane = threadIdx.x % per;
 	float mean = stats[2 * blockIdx.x], r = stats[2 * blockIdx.x + 1];
 	if (threadIdx.x == 0) tot[0] = tot[1] = 0;
-	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
-		const float* xc = x + ((u64)c * B + b) * HW;
-		const float* dyc = dy + ((u64)c * B + b) * HW;
-		float gc = gamma[c], bc = beta[c];
+	for (int c0 = g * cpg; c0 < end; c0 += slots) {
+		int c = c0 + slot;
 		double a1 = 0, a2 = 0;
-		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
-			float xh = (xc[p] - mean) * r;
-			float a = xh * gc + bc;
-			float s = 1.0f / (1.0f + expf(-a));
-			float da = dyc[p] * s * (1.0f + a * (1.0f - s));
-			a1 += (double)da * xh;
-			a2 += da;
+		if (c < end) {
+			const float* xc = x + ((u64)c * B + b) * HW;
+			const float* dyc = dy + ((u64)c * B + b) * HW;
+			float gc = gamma[c], bc = beta[c];
+			for (int p = lane; p < HW; p += per) {
+				float xh = (xc[p] - mean) * r;
+				float a = xh * gc + bc;
+				float s = 1.0f / (1.0f + expf(-a));
+				float da = dyc[p] * s * (1.0f + a * (1.0f - s));
+				a1 += (double)da * xh;
+				a2 += da;
+			}
 		}
 		s1[threadIdx.x] = a1;
 		s2[threadIdx.x] = a2;
-		block_sum(s1);
-		block_sum(s2);
-		if (threadIdx.x == 0) {
-			part[2 * ((u64)c * B + b)] = (float)s1[0];
-			part[2 * ((u64)c * B + b) + 1] = (float)s2[0];
-			tot[0] += gc * s2[0]; // Σγ·da
-			tot[1] += gc * s1[0]; // Σγ·da·x̂
+		__syncthreads();
+		for (int h = per / 2; h > 0; h /= 2) { // within each slot
+			if (lane < h) {
+				s1[threadIdx.x] += s1[threadIdx.x + h];
+				s2[threadIdx.x] += s2[threadIdx.x + h];
+			}
+			__syncthreads();
 		}
-		__syncthreads(); // s1, s2 are written again for the next channel
+		if (lane == 0 && c < end) {
+			part[2 * ((u64)c * B + b)] = (float)s1[threadIdx.x];
+			part[2 * ((u64)c * B + b) + 1] = (float)s2[threadIdx.x];
+		}
+		if (threadIdx.x == 0) {
+			for (int k = 0; k < slots && c0 + k < end; k++) {
+				tot[0] += gamma[c0 + k] * s2[k * per]; // Σγ·da
+				tot[1] += gamma[c0 + k] * s1[k * per]; // Σγ·da·x̂
+			}
+		}
+		__syncthreads(); // s1, s2 are written again for the next channels
 	}
 	double n = (double)cpg * HW;
 	float m1 = (float)(tot[0] / n), m2 = (float)(tot[1] / n);
-	for (int c = g * cpg; c < (g + 1) * cpg; c++) {
+	for (int c = g * cpg + slot; c < end; c += slots) {
 		const float* xc = x + ((u64)c * B + b) * HW;
 		const float* dyc = dy + ((u64)c * B + b) * HW;
 		float* dxc = dx + ((u64)c * B + b) * HW;
 		float gc = gamma[c], bc = beta[c];
-		for (int p = threadIdx.x; p < HW; p += blockDim.x) {
+		for (int p = lane; p < HW; p += per) {
 			float xh = (xc[p] - mean) * r;
 			float a = xh * gc + bc;
 			float s = 1.0f / (1.0f + expf(-a));

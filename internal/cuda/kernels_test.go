@@ -175,14 +175,16 @@ func gnReference(x, gamma, beta []float32, c, b, hw, groups int, eps float64) (y
 // loop), with an offset mean so that cancellation would show.
 func TestGroupNormSiLU(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, s := range []struct{ c, b, hw, groups int }{{8, 3, 49, 4}, {32, 2, 784, 8}, {6, 1, 9, 3}} {
+	// Groups of fewer, as many and more channels than the kernel's slots
+	// (8), images smaller than a slot's threads.
+	for _, s := range []struct{ c, b, hw, groups int }{{8, 3, 49, 4}, {32, 2, 784, 8}, {6, 1, 9, 3}, {40, 2, 9, 2}, {24, 2, 64, 1}} {
 		x := randn(r, s.c*s.b*s.hw, 2)
 		for i := range x {
 			x[i] += 5
 		}
 		gamma, beta := randn(r, s.c, 1), randn(r, s.c, 1)
 		wantY, wantS := gnReference(x, gamma, beta, s.c, s.b, s.hw, s.groups, 1e-5)
-		for name, d := range backends(t) {
+		for name, d := range reduceBlocks(t) {
 			t.Run(name, func(t *testing.T) {
 				bx, bg, bb := upload(t, d, x), upload(t, d, gamma), upload(t, d, beta)
 				by, _ := d.Alloc(len(x))
@@ -198,6 +200,29 @@ func TestGroupNormSiLU(t *testing.T) {
 			})
 		}
 	}
+}
+
+// reduceBlocks is backends, with the emulation also at other block sizes
+// of the reducing kernels (4: fewer threads than the GroupNorm kernels'
+// slots; 128) besides its 32; the GPU at its own 256.
+func reduceBlocks(t *testing.T) map[string]*Device {
+	out := map[string]*Device{}
+	for name, d := range backends(t) {
+		if name != "emu" {
+			out[name] = d
+			continue
+		}
+		for _, n := range []uint32{4, 32, 128} {
+			e, err := OpenEmulator()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Close)
+			e.ReduceThreads = n
+			out[fmt.Sprintf("emu-%d", n)] = e
+		}
+	}
+	return out
 }
 
 // TestSwap01: the layout change around cuDNN's NCHW convolutions moves
