@@ -292,6 +292,13 @@ if [ "$1" = engines ]; then
   cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
   stage "kernel tests: convolutions on the graph API (gpu-graph) beside Find, the heuristics, im2col"
   (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 -test.run 'ConvAndLinear|Cudnn|GraphNotes' 2>&1 | grep -v -E 'not run|^=== ' | grep -E 'graph|FAIL|^(--- |ok|PASS)|panic|rror' | cut -c1-400)
+  stage "every kernel test (the GroupNorm kernels reworked since c1b6557); races and barriers"
+  (cd internal/cuda && timeout $(cap 60) $B/cuda.test -test.count=1 2>&1 | tail -3)
+  if command -v compute-sanitizer >/dev/null; then
+    for tool in racecheck synccheck; do
+      (cd internal/cuda && timeout $(cap 60) compute-sanitizer --tool $tool --print-limit 20 $B/cuda.test -test.count=1 -test.run 'GroupNorm' 2>&1 | tail -4)
+    done
+  fi
   stage "NCSN_CUDNN=graph: network, training runs, sampling against the CPU"
   (cd model && NCSN_CUDNN=graph timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
   (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
