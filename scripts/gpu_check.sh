@@ -106,6 +106,10 @@ mkdir -p "$out"
 exec > >(tee "$out/log.txt") 2>&1
 t0=$(date +%s)
 stage() { echo; echo "=== $1 (at $(( $(date +%s) - t0 )) s)"; }
+# cap N: N seconds, or what is left of GPU_CHECK_BUDGET (default 540) if
+# less (never below 5), so that a stage's log still comes back in time.
+budget=${GPU_CHECK_BUDGET:-540}
+cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
 
 stage "machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader || true
@@ -195,10 +199,7 @@ if [ "$1" = convs ]; then
 fi
 
 if [ "$1" = graphs ]; then
-  # Most needed first; every stage's limit is cut to what is left of
-  # GPU_CHECK_BUDGET seconds (default 540), so that the log still comes back.
-  budget=${GPU_CHECK_BUDGET:-540}
-  cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
+  # Most needed first; every stage's limit is cut by cap.
   stage "kernel tests (internal/cuda), CUDA graph capture included"
   (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go')
   stage "network, training runs and sampling against the CPU; graphs against steps one by one"
@@ -238,8 +239,6 @@ if [ "$1" = algos ]; then
   # (NCSN_CUDNN=heuristics); the same seed run twice; PyTorch's step
   # profiled beside ours. gpu-pack/old/train.test.xz (optional): an
   # earlier build's train test binary, timed in the same call.
-  budget=${GPU_CHECK_BUDGET:-540}
-  cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
   rm -rf "${XDG_CACHE_HOME:-$HOME/.cache}/ncsn/cudnn"
   stage "kernel tests: convolutions with cuDNN's Find, its heuristics, im2col"
   (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS|panic)|_test.go.*(rror|want|differ)' | head -20)
@@ -288,8 +287,6 @@ if [ "$1" = engines ]; then
   # cuDNN's graph API (NCSN_CUDNN=graph, written without a GPU on
   # 2026-11-27): does it plan, is it right, is it faster than Find's legacy
   # algorithms, above all in TF32 on the ncsnv2 network?
-  budget=${GPU_CHECK_BUDGET:-540}
-  cap() { local left=$(( budget - ($(date +%s) - t0) )); [ "$left" -lt "$1" ] && echo $(( left > 5 ? left : 5 )) || echo "$1"; }
   stage "kernel tests: convolutions on the graph API (gpu-graph) beside Find, the heuristics, im2col"
   (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 -test.run 'ConvAndLinear|Cudnn|GraphNotes' 2>&1 | grep -v -E 'not run|^=== ' | grep -E 'graph|FAIL|^(--- |ok|PASS)|panic|rror' | cut -c1-400)
   stage "every kernel test (the GroupNorm kernels reworked since c1b6557); races and barriers"

@@ -10,7 +10,7 @@ import (
 // launches once and replays them as one CUDA graph each run after, instead
 // of one driver call per kernel (the small MNIST network's step is made of
 // about a thousand short kernels). Measured on an H200 (2026-11-27): the
-// MNIST training step 1.5× as fast, the ncsnv2 one 1.03×. Off by default:
+// MNIST training step 1.16–1.5× as fast, the ncsnv2 one 1.02–1.05×. Off by default:
 // the first run of a graph goes kernel by kernel, and under capture cuBLAS
 // may choose other algorithms (it did not for the test network there), so a
 // resumed run could differ from an uninterrupted one in float32 rounding.
