@@ -119,6 +119,12 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A -resume file that is not there fails before any folder or device.
+	if cfg.Resume != "" {
+		if _, err := os.Stat(cfg.Resume); err != nil {
+			return nil, fmt.Errorf("train: -resume: %w", err)
+		}
+	}
 	dp, err := newDataParallel(cfg)
 	if err != nil {
 		return nil, err

@@ -246,8 +246,9 @@ func (d *Device) Langevin(x, s Buffer, alpha float64, seed, offset uint64) error
 const gnThreads = 256
 
 // reduceThreads is the block size of the reducing kernels: GN_THREADS on a
-// GPU; 32 in the CPU emulation, where each thread of such a block is an OS
-// thread (any power of two up to GN_THREADS runs the same code).
+// GPU; 32 in the CPU emulation, where each thread of such a block is a
+// fiber that runs until its next barrier (any power of two up to
+// GN_THREADS runs the same code; the kernel tests try 4 to 256).
 func (d *Device) reduceThreads() uint32 {
 	if d.ReduceThreads > 0 {
 		return d.ReduceThreads

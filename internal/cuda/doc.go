@@ -19,8 +19,12 @@
 // Every kernel is tested against a float64 reference on every backend the
 // machine has: the GPU where a driver and a device are found, and wherever
 // g++ is installed a CPU emulation (OpenEmulator) that compiles kernels.cu
-// as C++ with a small header (emu.h) and runs each block's threads, as OS
-// threads meeting at __syncthreads where a kernel has barriers. Another test
+// as C++ with a small header (emu.h) and runs each block's threads in
+// turn, as fibers switched at __syncthreads where a kernel has barriers, in
+// a shuffled order (EmuOrderEnv), checking what compute-sanitizer would:
+// every thread at the same barrier, shared memory read before it is
+// written (NaN-filled per block), writes out of an allocation's bounds
+// (NaN margins). Another test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
 // libnvrtc11.2 needs no GPU). The driver, cuBLAS and cuDNN calls
 // themselves run only on a GPU. Backends lists what a machine has, for the tests of the

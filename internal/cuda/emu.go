@@ -28,7 +28,6 @@ var (
 	emuOnce sync.Once
 	emuLib  uintptr
 	emuErr  error
-	emuDir  string
 )
 
 // emuDispatch generates the C++ entry point that unpacks a void** argument
@@ -37,6 +36,7 @@ func emuDispatch(src string) (string, error) {
 	re := regexp.MustCompile(`(?s)extern "C" __global__ void (\w+)\(([^)]*)\)`)
 	var b strings.Builder
 	b.WriteString("extern \"C\" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** a) {\n")
+	b.WriteString("\tstd::lock_guard<std::mutex> lock(emu_mu);\n\temu_failed = false;\n\temu_msg[0] = 0;\n")
 	b.WriteString("\tdim3 g{gx, gy, gz}, t{bx, by, bz};\n")
 	locs := re.FindAllStringSubmatchIndex(src, -1)
 	for j, m := range re.FindAllStringSubmatch(src, -1) {
@@ -61,48 +61,60 @@ func emuDispatch(src string) (string, error) {
 			typ := strings.TrimSpace(p[:k+1])
 			call = append(call, fmt.Sprintf("*(%s*)a[%d]", typ, i))
 		}
-		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) { %s(g, t, [=] { %s(%s); }); return 0; }\n", m[1], runner, m[1], strings.Join(call, ", "))
+		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) return %s(g, t, [=] { %s(%s); });\n", m[1], runner, m[1], strings.Join(call, ", "))
 	}
 	b.WriteString("\treturn 1;\n}\n")
 	return b.String(), nil
 }
 
+// sharedDecl is a __shared__ array's declaration in kernels.cu.
+var sharedDecl = regexp.MustCompile(`(__shared__\s[^;()]*?(\w+)\s*\[[^;\]]+\]\s*;)`)
+
+// emuFresh has each __shared__ array NaN-filled at every block's start
+// (emu.h's emu_fresh), on the declaration's own line: reading an element
+// no thread of the block wrote shows, as on a GPU, whose shared memory
+// starts with what the last block there left.
+func emuFresh(src string) string {
+	return sharedDecl.ReplaceAllString(src, "$1 emu_fresh($2, sizeof $2);")
+}
+
 func loadEmu() (uintptr, error) {
-	emuOnce.Do(func() {
-		gxx, err := exec.LookPath("g++")
-		if err != nil {
-			emuErr = fmt.Errorf("no g++ for the CPU emulation of the kernels: %v", err)
-			return
-		}
-		if emuDir, err = os.MkdirTemp("", "ncsn-cuda-emu"); err != nil {
-			emuErr = err
-			return
-		}
-		disp, err := emuDispatch(Source)
-		if err != nil {
-			emuErr = err
-			return
-		}
-		cpp := filepath.Join(emuDir, "kernels_emu.cpp")
-		full := emuHeader + "\n" + Source + "\n" + disp
-		if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
-			emuErr = err
-			return
-		}
-		so := filepath.Join(emuDir, "kernels_emu.so")
-		out, err := exec.Command(gxx, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-pthread", "-o", so, cpp).CombinedOutput()
-		if err != nil {
-			emuErr = fmt.Errorf("g++ on kernels.cu: %v\n%s", err, out)
-			return
-		}
-		emuLib, emuErr = purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
-		os.RemoveAll(emuDir) // the loaded library stays mapped
-	})
+	emuOnce.Do(func() { emuLib, emuErr = buildEmu("kernels.cu", Source) })
 	return emuLib, emuErr
+}
+
+// buildEmu compiles CUDA C source (named name in messages) with emu.h into
+// a shared library and loads it.
+func buildEmu(name, src string) (uintptr, error) {
+	gxx, err := exec.LookPath("g++")
+	if err != nil {
+		return 0, fmt.Errorf("no g++ for the CPU emulation of the kernels: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "ncsn-cuda-emu")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir) // the loaded library stays mapped
+	disp, err := emuDispatch(src)
+	if err != nil {
+		return 0, err
+	}
+	cpp := filepath.Join(dir, "kernels_emu.cpp")
+	full := fmt.Sprintf("%s\n#line 1 %q\n%s\n%s", emuHeader, name, emuFresh(src), disp)
+	if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
+		return 0, err
+	}
+	so := filepath.Join(dir, "kernels_emu.so")
+	out, err := exec.Command(gxx, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-o", so, cpp).CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("g++ on %s: %v\n%s", name, err, out)
+	}
+	return purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
 }
 
 type emuBackend struct {
 	launchFn func(name string, gx, gy, gz, bx, by, bz uint32, args unsafe.Pointer) int32
+	errorFn  func() string
 	malloc   func(n uintptr) unsafe.Pointer
 	freeFn   func(p unsafe.Pointer)
 	args     unsafe.Pointer
@@ -151,23 +163,58 @@ func (e *emuBackend) capturing(call string) error {
 	return nil
 }
 
+// EmuOrderEnv chooses the order in which the emulation runs a launch's
+// blocks and each block's threads, phase by phase between barriers:
+// "shuffle" (the default: a permutation drawn from the launch's number, the
+// same in every run of a test), "up" or "down". A kernel whose result
+// depends on it races.
+const EmuOrderEnv = "NCSN_EMU_ORDER"
+
+// emuOrders are EmuOrderEnv's values, as emu.h numbers them.
+var emuOrders = map[string]int32{"": 0, "shuffle": 0, "up": 1, "down": 2}
+
+// emuRedzone is the NaN-filled margin before and after each emulated
+// allocation; a launch that changes it fails (a write out of bounds), and a
+// read there gives NaN.
+const (
+	emuRedzone = 1024
+	emuPoison  = 0x7fc00001
+	emuZone    = 0x7fc0bad0
+)
+
 // OpenEmulator compiles the kernels for the CPU (once per process; it needs
-// g++) and returns a device that runs them there, block by block, each
-// block's threads as OS threads. It is for tests: slow, but it runs the
-// kernels' own code and the host code that launches them.
+// g++) and returns a device that runs them there (emu.h: block by block,
+// the threads of a block in turn, as fibers between barriers, in the order
+// EmuOrderEnv sets; barriers met by every thread at one line, shared
+// memory NaN-filled per block, writes out of an allocation's bounds
+// caught). It is for tests: slow, but it runs the kernels' own code and the
+// host code that launches them.
 func OpenEmulator() (*Device, error) {
+	order, ok := emuOrders[os.Getenv(EmuOrderEnv)]
+	if !ok {
+		return nil, fmt.Errorf("cuda: %s=%q: want shuffle, up or down", EmuOrderEnv, os.Getenv(EmuOrderEnv))
+	}
 	lib, err := loadEmu()
 	if err != nil {
 		return nil, err
 	}
+	return newEmulator(lib, order)
+}
+
+// newEmulator is a device on an emulation library (buildEmu).
+func newEmulator(lib uintptr, order int32) (*Device, error) {
 	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
 		return nil, err
 	}
 	e := &emuBackend{live: map[DevPtr]unsafe.Pointer{}, size: map[DevPtr]int{}}
+	var setOrder func(int32)
 	purego.RegisterLibFunc(&e.launchFn, lib, "emu_launch")
+	purego.RegisterLibFunc(&e.errorFn, lib, "emu_error")
+	purego.RegisterLibFunc(&setOrder, lib, "emu_set_order")
 	purego.RegisterLibFunc(&e.malloc, libc, "malloc")
 	purego.RegisterLibFunc(&e.freeFn, libc, "free")
+	setOrder(order)
 	graphs, err := graphsFromEnv()
 	if err != nil {
 		return nil, err
@@ -184,14 +231,19 @@ func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
 	if err := e.capturing("an allocation"); err != nil {
 		return 0, err
 	}
-	p := e.malloc(uintptr(bytes))
-	if p == nil {
+	q := e.malloc(uintptr(bytes + 2*emuRedzone))
+	if q == nil {
 		return 0, fmt.Errorf("emu: malloc(%d) failed", bytes)
 	}
+	all := unsafe.Slice((*uint32)(q), (bytes+2*emuRedzone)/4)
+	for i := range all {
+		all[i] = emuZone
+	}
 	// NaN-poisoned: a kernel that leaves an element unwritten shows.
+	p := unsafe.Add(q, emuRedzone)
 	f := unsafe.Slice((*uint32)(p), bytes/4)
 	for i := range f {
-		f[i] = 0x7fc00001
+		f[i] = emuPoison
 	}
 	e.live[DevPtr(uintptr(p))] = p
 	e.size[DevPtr(uintptr(p))] = bytes
@@ -201,8 +253,31 @@ func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
 func (e *emuBackend) free(p DevPtr) {
 	if q, ok := e.live[p]; ok && e.rec == nil { // as the driver: nothing is freed during a capture
 		delete(e.live, p)
-		e.freeFn(q)
+		delete(e.size, p)
+		e.freeFn(unsafe.Add(q, -emuRedzone))
 	}
+}
+
+// checkZones is the error of the first allocation whose margins a kernel
+// changed (a write out of its bounds); the margins are put back.
+func (e *emuBackend) checkZones(kernel string) error {
+	var bad error
+	for p, q := range e.live {
+		n := e.size[p]
+		end := (n + 3) / 4 * 4
+		for _, from := range [2]int{-emuRedzone, end} {
+			w := unsafe.Slice((*uint32)(unsafe.Add(q, from)), emuRedzone/4)
+			for i := range w {
+				if w[i] != emuZone {
+					if bad == nil {
+						bad = fmt.Errorf("emu: %s wrote byte %d of an allocation of %d bytes at %#x (out of bounds)", kernel, from+4*i, n, p)
+					}
+					w[i] = emuZone
+				}
+			}
+		}
+	}
+	return bad
 }
 
 // mem is the C memory behind a device pointer (whole allocations only).
@@ -249,10 +324,14 @@ func (e *emuBackend) launch(kernel string, grid, block [3]uint32, params unsafe.
 		})
 		return nil
 	}
-	if r := e.launchFn(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2], params); r != 0 {
+	switch r := e.launchFn(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2], params); r {
+	case 0:
+	case 1:
 		return fmt.Errorf("emu: no kernel %s", kernel)
+	default:
+		return fmt.Errorf("emu: %s: %s", kernel, e.errorFn())
 	}
-	return nil
+	return e.checkZones(kernel)
 }
 
 func (e *emuBackend) argSpace() unsafe.Pointer { return e.args }

@@ -1,63 +1,213 @@
 // CPU emulation of the CUDA built-ins that kernels.cu uses, for the tests
-// of package cuda: each block's threads run as OS threads, one block after
-// another; __syncthreads is a std::barrier (a thread that returns drops out
-// of it); __shared__ arrays are static, which is per block since blocks run
-// one at a time. Compile with g++ -std=c++20 -ffp-contract=off.
-#include <barrier>
+// of package cuda. Compile with g++ -std=c++20 -ffp-contract=off.
+//
+// A launch runs its blocks one after another on the calling thread. A kernel
+// without barriers runs its threads one after another; a kernel with
+// __syncthreads runs each thread as a fiber (ucontext) until its next
+// barrier or its return, one thread at a time: a phase ends when every
+// thread has arrived, and the next begins. The order of the blocks, and of
+// the threads in every block and phase, is a permutation drawn from the
+// launch's number (emu_set_order: shuffled, the default; ascending;
+// descending), so a thread that reads what another writes in the same phase
+// sees a different value from order to order. Checks, as compute-sanitizer's
+// synccheck and initcheck would on a GPU: every thread of a block waits at
+// the same __syncthreads (by line) and none returns while others wait at
+// one; __shared__ arrays are NaN-filled at each block's start (emu_fresh,
+// which emu.go inserts after each __shared__ declaration). A failed check
+// ends the launch with an error (emu_error).
+#include <ucontext.h>
+
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
-#include <thread>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 struct dim3 {
 	unsigned x = 1, y = 1, z = 1;
 };
-thread_local dim3 threadIdx, blockIdx;
-static dim3 blockDim, gridDim;
-thread_local std::barrier<>* emu_barrier;
+static dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 #define __global__
 #define __device__
 #define __shared__ static
-inline void __syncthreads() { emu_barrier->arrive_and_wait(); }
 
-// emu_run_serial runs a kernel without barriers: every thread of every block
-// in turn, on the calling thread.
-template <class F>
-void emu_run_serial(dim3 g, dim3 b, F f) {
-	gridDim = g;
-	blockDim = b;
-	for (unsigned bz = 0; bz < g.z; bz++)
-		for (unsigned by = 0; by < g.y; by++)
-			for (unsigned bx = 0; bx < g.x; bx++)
-				for (unsigned t = 0; t < b.x * b.y * b.z; t++) {
-					threadIdx = dim3{t % b.x, (t / b.x) % b.y, t / (b.x * b.y)};
-					blockIdx = dim3{bx, by, bz};
-					f();
-				}
+// emu_order: 0 shuffled, 1 ascending, 2 descending.
+static int emu_order;
+static uint64_t emu_launches, emu_blocks;
+static char emu_msg[512];
+static bool emu_failed, emu_serial;
+
+static void emu_fail(const char* msg) {
+	if (!emu_failed) snprintf(emu_msg, sizeof emu_msg, "%s", msg);
+	emu_failed = true;
 }
 
-// emu_run runs a kernel with barriers: each block's threads as OS threads.
-template <class F>
-void emu_run(dim3 g, dim3 b, F f) {
-	gridDim = g;
-	blockDim = b;
-	unsigned nt = b.x * b.y * b.z;
-	for (unsigned bz = 0; bz < g.z; bz++)
-		for (unsigned by = 0; by < g.y; by++)
-			for (unsigned bx = 0; bx < g.x; bx++) {
-				std::barrier<> bar(nt);
-				std::vector<std::thread> ts;
-				ts.reserve(nt);
-				for (unsigned t = 0; t < nt; t++) {
-					ts.emplace_back([&, t] {
-						threadIdx = dim3{t % b.x, (t / b.x) % b.y, t / (b.x * b.y)};
-						blockIdx = dim3{bx, by, bz};
-						emu_barrier = &bar;
-						f();
-						bar.arrive_and_drop();
-					});
-				}
-				for (auto& th : ts) th.join();
+static uint64_t emu_mix(uint64_t x) { // splitmix64's finaliser
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+// emu_perm sets p to the order of n items under emu_order, seeded.
+static void emu_perm(std::vector<unsigned>& p, unsigned n, uint64_t seed) {
+	p.resize(n);
+	for (unsigned i = 0; i < n; i++) p[i] = emu_order == 2 ? n - 1 - i : i;
+	if (emu_order != 0) return;
+	for (unsigned i = n; i > 1; i--) {
+		seed = emu_mix(seed);
+		std::swap(p[i - 1], p[seed % i]);
+	}
+}
+
+static dim3 emu_index(unsigned i, dim3 d) { return dim3{i % d.x, (i / d.x) % d.y, i / (d.x * d.y)}; }
+
+// emu_fresh NaN-fills a __shared__ array the first time a thread of the
+// running block reaches its declaration.
+static void emu_fresh(void* p, size_t n) {
+	static std::vector<std::pair<void*, uint64_t>> seen;
+	for (auto& s : seen)
+		if (s.first == p) {
+			if (s.second != emu_blocks) {
+				memset(p, 0xff, n);
+				s.second = emu_blocks;
 			}
+			return;
+		}
+	memset(p, 0xff, n);
+	seen.push_back({p, emu_blocks});
 }
+
+enum { EMU_READY, EMU_AT_BARRIER, EMU_RETURNED };
+
+struct emu_fiber {
+	ucontext_t ctx;
+	int state, line;
+	const char* file;
+};
+static std::vector<emu_fiber> emu_fibers;
+static std::vector<char> emu_stacks;
+static const size_t emu_stack_bytes = 128 << 10;
+static ucontext_t emu_sched;
+static unsigned emu_cur;
+static void (*emu_body)(void*);
+static void* emu_body_arg;
+
+static void emu_sync(const char* file, int line) {
+	if (emu_serial) {
+		char m[256];
+		snprintf(m, sizeof m, "__syncthreads (%s:%d) in a kernel without __shared__ memory (run without barriers)", file, line);
+		emu_fail(m);
+		return;
+	}
+	emu_fibers[emu_cur].state = EMU_AT_BARRIER;
+	emu_fibers[emu_cur].line = line;
+	emu_fibers[emu_cur].file = file;
+	swapcontext(&emu_fibers[emu_cur].ctx, &emu_sched);
+}
+#define __syncthreads() emu_sync(__FILE__, __LINE__)
+
+static void emu_fiber_main() {
+	emu_body(emu_body_arg);
+	emu_fibers[emu_cur].state = EMU_RETURNED; // uc_link resumes the scheduler
+}
+
+template <class F>
+static void emu_call(void* f) {
+	(*(F*)f)();
+}
+
+// emu_run_serial runs a kernel without barriers: every thread of every
+// block in turn, on the calling thread.
+template <class F>
+int emu_run_serial(dim3 g, dim3 b, F f) {
+	gridDim = g;
+	blockDim = b;
+	unsigned nb = g.x * g.y * g.z, nt = b.x * b.y * b.z;
+	uint64_t launch = ++emu_launches;
+	std::vector<unsigned> bo, to;
+	emu_perm(bo, nb, emu_mix(launch));
+	emu_serial = true;
+	for (unsigned bi : bo) {
+		blockIdx = emu_index(bi, g);
+		emu_blocks++;
+		emu_perm(to, nt, emu_mix(launch ^ emu_mix(bi)));
+		for (unsigned t : to) {
+			threadIdx = emu_index(t, b);
+			f();
+		}
+	}
+	emu_serial = false;
+	return emu_failed ? 2 : 0;
+}
+
+// emu_run runs a kernel with barriers, each block's threads as fibers that
+// take turns, phase by phase.
+template <class F>
+int emu_run(dim3 g, dim3 b, F f) {
+	gridDim = g;
+	blockDim = b;
+	unsigned nb = g.x * g.y * g.z, nt = b.x * b.y * b.z;
+	uint64_t launch = ++emu_launches;
+	if (emu_stacks.size() < nt * emu_stack_bytes) emu_stacks.resize(nt * emu_stack_bytes);
+	emu_fibers.assign(nt, emu_fiber{});
+	emu_body = emu_call<F>;
+	emu_body_arg = &f;
+	std::vector<unsigned> bo, to;
+	emu_perm(bo, nb, emu_mix(launch));
+	char m[256];
+	for (unsigned bi : bo) {
+		blockIdx = emu_index(bi, g);
+		emu_blocks++;
+		for (unsigned t = 0; t < nt; t++) {
+			emu_fiber& fb = emu_fibers[t];
+			getcontext(&fb.ctx);
+			fb.ctx.uc_stack.ss_sp = &emu_stacks[t * emu_stack_bytes];
+			fb.ctx.uc_stack.ss_size = emu_stack_bytes;
+			fb.ctx.uc_link = &emu_sched;
+			makecontext(&fb.ctx, emu_fiber_main, 0);
+			fb.state = EMU_READY;
+		}
+		for (uint64_t phase = 0;; phase++) {
+			emu_perm(to, nt, emu_mix(launch ^ emu_mix(bi ^ emu_mix(phase))));
+			int waiting = -1, returned = -1;
+			for (unsigned t : to) {
+				emu_fiber& fb = emu_fibers[t];
+				if (fb.state == EMU_RETURNED) continue;
+				emu_cur = t;
+				threadIdx = emu_index(t, b);
+				fb.state = EMU_READY;
+				swapcontext(&emu_sched, &fb.ctx);
+				if (emu_failed) return 2;
+				if (fb.state == EMU_RETURNED) {
+					returned = (int)t;
+				} else if (waiting < 0) {
+					waiting = (int)t;
+				} else if (fb.line != emu_fibers[waiting].line) {
+					snprintf(m, sizeof m, "block %u: threads %d and %u wait at different __syncthreads (%s:%d and :%d)", bi,
+					         waiting, t, fb.file, emu_fibers[waiting].line, fb.line);
+					emu_fail(m);
+					return 2;
+				}
+			}
+			if (waiting < 0) break; // every thread has returned
+			if (returned >= 0) {
+				snprintf(m, sizeof m, "block %u: thread %d returned while thread %d waits at __syncthreads (%s:%d)", bi, returned,
+				         waiting, emu_fibers[waiting].file, emu_fibers[waiting].line);
+				emu_fail(m);
+				return 2;
+			}
+		}
+	}
+	return 0;
+}
+
+static std::mutex emu_mu;
+
+extern "C" void emu_set_order(int o) { emu_order = o; }
+
+// emu_error is the message of the last failed launch.
+extern "C" const char* emu_error() { return emu_msg; }

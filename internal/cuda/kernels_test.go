@@ -204,7 +204,7 @@ func TestGroupNormSiLU(t *testing.T) {
 
 // reduceBlocks is backends, with the emulation also at other block sizes
 // of the reducing kernels (4: fewer threads than the GroupNorm kernels'
-// slots; 128) besides its 32; the GPU at its own 256.
+// slots; 128; 256, the GPU's) besides its 32; the GPU at its own 256.
 func reduceBlocks(t *testing.T) map[string]*Device {
 	out := map[string]*Device{}
 	for name, d := range backends(t) {
@@ -212,7 +212,7 @@ func reduceBlocks(t *testing.T) map[string]*Device {
 			out[name] = d
 			continue
 		}
-		for _, n := range []uint32{4, 32, 128} {
+		for _, n := range []uint32{4, 32, 128, gnThreads} {
 			e, err := OpenEmulator()
 			if err != nil {
 				t.Fatal(err)
