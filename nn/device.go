@@ -42,11 +42,12 @@ type DeviceRun struct {
 	// time to its operator's line (Profile).
 	labels []string
 	prof   map[string]*opTime
-	// With the device's Graphs, the steps run one by one the first time
-	// (anything done once happens there) and are captured as graph at the
-	// second run, which it and every later run launch.
-	runs  int
-	graph *cuda.Graph
+	// With the device's Graphs, the first run goes step by step (anything
+	// done once happens there), then captures the steps as graph and
+	// launches it: every run's result, the first's too, is the graph's.
+	// noGraph: a capture failed (without GraphsAsked), steps one by one.
+	ranSteps, noGraph bool
+	graph             *cuda.Graph
 }
 
 // opTime is an operator's share of the profiled runs.
@@ -178,8 +179,7 @@ func (r *DeviceRun) Run() error {
 		return r.runProfiled()
 	}
 	return r.dev.Batch(func() error {
-		r.runs++
-		if !r.dev.Graphs || r.runs == 1 {
+		if !r.dev.Graphs || r.noGraph {
 			return r.runSteps()
 		}
 		if r.graph != nil && r.graph.Stale() { // a later graph's convolutions grew the workspaces
@@ -187,9 +187,23 @@ func (r *DeviceRun) Run() error {
 			r.graph = nil
 		}
 		if r.graph == nil {
+			if !r.ranSteps {
+				if err := r.runSteps(); err != nil {
+					return err
+				}
+				r.ranSteps = true
+			}
 			g, err := r.dev.Capture(r.runSteps)
+			if err != nil && r.dev.GraphsAsked {
+				return fmt.Errorf("nn: capturing the graph's %d steps (%s=1; %s=0 runs them one by one): %w", len(r.steps), cuda.GraphEnv, cuda.GraphEnv, err)
+			}
 			if err != nil {
-				return fmt.Errorf("nn: capturing the graph's %d steps (%s=1; unset it to run them one by one): %w", len(r.steps), cuda.GraphEnv, err)
+				// The steps' own run stands: its results are in the buffers.
+				r.noGraph = true
+				if r.dev.Log != nil {
+					fmt.Fprintf(r.dev.Log, "note: a graph of %d steps runs kernel by kernel: its capture as a CUDA graph failed: %v\n", len(r.steps), err)
+				}
+				return r.runSteps()
 			}
 			r.graph = g
 		}

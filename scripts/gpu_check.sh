@@ -54,7 +54,9 @@
 # binary, gpu-pack/old/train.test.xz, where packed: the GroupNorm kernels
 # were reworked after c1b6557) for both networks in float32 and TF32,
 # PyTorch's ncsnv2 figures in the same call, its plans and profile, and the
-# default MNIST run trained on it and scored.
+# default MNIST run trained on it and scored. Before those, the default's
+# CUDA graphs (on since this stop, the first run replayed too): the device
+# tests with them, and a resume exact with and without.
 #
 # product: the default MNIST run (3600 steps) trained on the GPU, a grid,
 # and cmd/eval's scores of 256 samples drawn on the GPU (carry
@@ -291,6 +293,9 @@ if [ "$1" = engines ]; then
   (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 -test.run 'ConvAndLinear|Cudnn|GraphNotes' 2>&1 | grep -v -E 'not run|^=== ' | grep -E 'graph|FAIL|^(--- |ok|PASS)|panic|rror' | cut -c1-400)
   stage "every kernel test (the GroupNorm kernels reworked since c1b6557); races and barriers"
   (cd internal/cuda && timeout $(cap 60) $B/cuda.test -test.count=1 2>&1 | tail -3)
+  stage "CUDA graphs by default (new: the first run replayed too): the device tests, a resume exact with and without graphs"
+  (cd model && timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device' 2>&1 | tail -3)
+  (cd train && timeout $(cap 60) $B/train.test -test.v -test.count=1 -test.run 'DeviceResumeIsExact|TrainOnDevice' 2>&1 | grep -E '^\s*--- |^(ok|FAIL|PASS)|panic' | cut -c1-300)
   if command -v compute-sanitizer >/dev/null; then
     for tool in racecheck synccheck; do
       (cd internal/cuda && timeout $(cap 60) compute-sanitizer --tool $tool --print-limit 20 $B/cuda.test -test.count=1 -test.run 'GroupNorm' 2>&1 | tail -4)
@@ -301,12 +306,12 @@ if [ "$1" = engines ]; then
   (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
   (cd generate && NCSN_CUDNN=graph timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice' 2>&1 | tail -3)
   if [ -f gpu-pack/old/train.test.xz ]; then xz -dc gpu-pack/old/train.test.xz > /tmp/gb/old.test && chmod +x /tmp/gb/old.test; fi
-  stage "images/s: an earlier build (old, if packed), Find's legacy algorithms (on), the graph API (graph); 20 steps each"
+  stage "images/s, kernel by kernel: an earlier build (old, if packed), Find's legacy algorithms (on), the graph API (graph); 20 steps each"
   for net in ncsnv2 mnist; do
     for tf in 1 0; do
       for m in old on graph; do
         bin=$B/train.test; [ $m = old ] && { [ -x /tmp/gb/old.test ] || continue; bin=/tmp/gb/old.test; }
-        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDNN=${m/old/on} NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $bin -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
+        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDA_GRAPH=0 NCSN_CUDNN=${m/old/on} NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $bin -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
       done
     done
   done

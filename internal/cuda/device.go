@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sync"
 	"unsafe"
@@ -70,8 +71,11 @@ type Device struct {
 	dnn *dnnState
 	// Graphs asks the graphs run on the device (nn.DeviceRun) to replay
 	// their steps as one captured Graph (GraphEnv; Open and OpenEmulator
-	// set it from the environment).
-	Graphs bool
+	// set it from the environment); with GraphsAsked a capture that fails
+	// is an error, else that graph runs kernel by kernel, noted on Log.
+	Graphs, GraphsAsked bool
+	// Log takes the notes of the device's runs (nil: none); Pick sets it.
+	Log io.Writer
 	// gen counts the reallocations of shared workspaces (Graph.Stale).
 	gen    int
 	closed sync.Once

@@ -256,12 +256,16 @@ func Open() (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	graphs, err := graphsFromEnv()
-	if err == nil && graphs && l.graphSymbolsError != nil {
+	graphs, asked, err := graphsFromEnv()
+	if err == nil && asked && l.graphSymbolsError != nil {
 		err = fmt.Errorf("%w (%s=1)", l.graphSymbolsError, GraphEnv)
 	}
 	if err != nil {
 		return nil, err
+	}
+	noGraphs := ""
+	if graphs && l.graphSymbolsError != nil {
+		graphs, noGraphs = false, ", kernel by kernel ("+l.graphSymbolsError.Error()+")"
 	}
 	d := &driverBackend{l: l, work: make(chan func()), fns: map[string]uintptr{}, live: map[DevPtr]bool{}}
 	go func() {
@@ -356,9 +360,11 @@ func Open() (*Device, error) {
 		return nil, err
 	}
 	if graphs {
-		describe += ", CUDA graphs (" + GraphEnv + "=1)"
+		describe += ", CUDA graphs (" + GraphEnv + "=0: kernel by kernel)"
+	} else {
+		describe += noGraphs
 	}
-	return &Device{b: d, Describe: describe, dnn: dnn, Graphs: graphs}, nil
+	return &Device{b: d, Describe: describe, dnn: dnn, Graphs: graphs, GraphsAsked: asked}, nil
 }
 
 // kernelImage compiles Source for arch (Compile: CUBIN for sm_XY, PTX for

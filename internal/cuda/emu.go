@@ -122,6 +122,8 @@ type emuBackend struct {
 	size     map[DevPtr]int
 	// rec, while a capture runs, collects the calls instead of running them.
 	rec *emuGraph
+	// refuseCaptures: every capture fails (EmuCaptureEnv).
+	refuseCaptures bool
 }
 
 // emuGraph is the emulation's Graph: the recorded calls, in order.
@@ -144,6 +146,9 @@ func (g *emuGraph) destroy() { g.calls = nil }
 func (e *emuBackend) capture(f func() error) (replayer, error) {
 	if e.rec != nil {
 		return nil, fmt.Errorf("emu: a capture inside a capture")
+	}
+	if e.refuseCaptures {
+		return nil, fmt.Errorf("emu: captures refused (%s=refuse)", EmuCaptureEnv)
 	}
 	g := &emuGraph{}
 	e.rec = g
@@ -170,6 +175,11 @@ func (e *emuBackend) capturing(call string) error {
 // depends on it races.
 const EmuOrderEnv = "NCSN_EMU_ORDER"
 
+// EmuCaptureEnv=refuse makes every capture of the emulation fail, as on a
+// GPU whose driver cannot capture some call: for the tests of what a graph
+// run does then.
+const EmuCaptureEnv = "NCSN_EMU_CAPTURE"
+
 // emuOrders are EmuOrderEnv's values, as emu.h numbers them.
 var emuOrders = map[string]int32{"": 0, "shuffle": 0, "up": 1, "down": 2}
 
@@ -194,11 +204,23 @@ func OpenEmulator() (*Device, error) {
 	if !ok {
 		return nil, fmt.Errorf("cuda: %s=%q: want shuffle, up or down", EmuOrderEnv, os.Getenv(EmuOrderEnv))
 	}
+	refuse := false
+	switch v := os.Getenv(EmuCaptureEnv); v {
+	case "":
+	case "refuse":
+		refuse = true
+	default:
+		return nil, fmt.Errorf("cuda: %s=%q: want refuse or nothing", EmuCaptureEnv, v)
+	}
 	lib, err := loadEmu()
 	if err != nil {
 		return nil, err
 	}
-	return newEmulator(lib, order)
+	d, err := newEmulator(lib, order)
+	if err == nil {
+		d.b.(*emuBackend).refuseCaptures = refuse
+	}
+	return d, err
 }
 
 // newEmulator is a device on an emulation library (buildEmu).
@@ -215,16 +237,16 @@ func newEmulator(lib uintptr, order int32) (*Device, error) {
 	purego.RegisterLibFunc(&e.malloc, libc, "malloc")
 	purego.RegisterLibFunc(&e.freeFn, libc, "free")
 	setOrder(order)
-	graphs, err := graphsFromEnv()
+	graphs, asked, err := graphsFromEnv()
 	if err != nil {
 		return nil, err
 	}
 	e.args = e.malloc(argBytes)
 	describe := "CPU emulation of kernels.cu (g++)"
 	if graphs {
-		describe += ", graphs recorded and replayed (" + GraphEnv + "=1)"
+		describe += ", graphs recorded and replayed (" + GraphEnv + "=0: kernel by kernel)"
 	}
-	return &Device{b: e, Describe: describe, ReduceThreads: 32, Graphs: graphs}, nil
+	return &Device{b: e, Describe: describe, ReduceThreads: 32, Graphs: graphs, GraphsAsked: asked}, nil
 }
 
 func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
@@ -372,12 +394,20 @@ func (e *emuBackend) at(p DevPtr, bytes int) ([]byte, error) {
 	return nil, fmt.Errorf("emu: %d bytes at %#x are not inside an allocation", bytes, p)
 }
 
-// gemm is the textbook row-major product, accumulated in float64.
+// gemm is the textbook row-major product, accumulated in float64 — and,
+// recorded in a capture, in float32: as cuBLAS may choose another algorithm
+// under capture than outside it, a replayed graph's products round
+// otherwise than the same calls made one by one (so tests see what a GPU
+// may do: nn.DeviceRun computes every run by the graph once it has one).
 func (e *emuBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error {
 	if e.rec != nil {
-		e.rec.calls = append(e.rec.calls, func() error { return e.gemm(transA, transB, m, n, k, alpha, a, b, beta, c) })
+		e.rec.calls = append(e.rec.calls, func() error { return e.product(true, transA, transB, m, n, k, alpha, a, b, beta, c) })
 		return nil
 	}
+	return e.product(false, transA, transB, m, n, k, alpha, a, b, beta, c)
+}
+
+func (e *emuBackend) product(f32, transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error {
 	am, err := e.at(a, 4*m*k)
 	if err != nil {
 		return err
@@ -396,6 +426,7 @@ func (e *emuBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a, b 
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s float64
+			var s32 float32
 			for p := 0; p < k; p++ {
 				ai, bi := i*k+p, p*n+j
 				if transA {
@@ -404,7 +435,14 @@ func (e *emuBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a, b 
 				if transB {
 					bi = j*k + p
 				}
-				s += float64(A[ai]) * float64(B[bi])
+				if f32 {
+					s32 += A[ai] * B[bi]
+				} else {
+					s += float64(A[ai]) * float64(B[bi])
+				}
+			}
+			if f32 {
+				s = float64(s32)
 			}
 			v := float64(alpha) * s
 			if beta != 0 {

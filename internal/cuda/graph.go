@@ -5,26 +5,33 @@ import (
 	"os"
 )
 
-// GraphEnv names the variable that turns on CUDA graphs: with
-// NCSN_CUDA_GRAPH=1 a graph run on the device (nn.DeviceRun) records its
-// launches once and replays them as one CUDA graph each run after, instead
+// GraphEnv names the variable that chooses CUDA graphs: a graph run on the
+// device (nn.DeviceRun) does its first run kernel by kernel (what is done
+// once happens there), then records its launches and replays them as one
+// CUDA graph — that first run's result too, and every run's after — instead
 // of one driver call per kernel (the small MNIST network's step is made of
-// about a thousand short kernels). Measured on an H200 (2026-11-27): the
-// MNIST training step 1.16–1.5× as fast, the ncsnv2 one 1.02–1.05×. Off by default:
-// the first run of a graph goes kernel by kernel, and under capture cuBLAS
-// may choose other algorithms (it did not for the test network there), so a
-// resumed run could differ from an uninterrupted one in float32 rounding.
+// about a thousand short kernels). Every step a run trains is then computed
+// by the replayed graph, in a resumed run as in an uninterrupted one, so
+// the two agree bit for bit even where cuBLAS would choose other
+// algorithms under capture than outside it. Measured on an H200
+// (2026-11-27): the MNIST training step 1.16–1.5× as fast, the ncsnv2 one
+// 1.02–1.05×. "" (the default): on where the driver has graphs, and a
+// capture that fails leaves that graph kernel by kernel, with a note; "1":
+// on, and either is an error; "0": off, every run kernel by kernel.
 const GraphEnv = "NCSN_CUDA_GRAPH"
 
-// graphsFromEnv reads GraphEnv: "" or "0" off, "1" on.
-func graphsFromEnv() (bool, error) {
+// graphsFromEnv reads GraphEnv: whether graphs are on, and whether they
+// were asked for ("1": their absence or failure is an error).
+func graphsFromEnv() (on, asked bool, err error) {
 	switch v := os.Getenv(GraphEnv); v {
-	case "", "0":
-		return false, nil
+	case "":
+		return true, false, nil
+	case "0":
+		return false, false, nil
 	case "1":
-		return true, nil
+		return true, true, nil
 	default:
-		return false, fmt.Errorf("cuda: %s=%q: want 1 or 0", GraphEnv, v)
+		return false, false, fmt.Errorf("cuda: %s=%q: want 1 or 0 (unset: on where the driver has them)", GraphEnv, v)
 	}
 }
 

@@ -27,7 +27,7 @@ var ErrUnknownDevice = errors.New("unknown device")
 // -tags gpu or no GPU is found; "" takes the GPU when the build has the tag
 // and one is found, and otherwise stays on the CPU, saying why on log
 // (silently in a build without the tag). On a GPU it writes the device's
-// description to log.
+// description to log, and the device's later notes go there too.
 //
 // The build tag is gpu, not cuda: -tags cuda switches on Gorgonia's own
 // CUDA code (cgo against cuda.h and cuDNN), which this project does not use.
@@ -51,6 +51,7 @@ func Pick(name string, log io.Writer) (*Device, error) {
 			return nil, nil
 		}
 		fmt.Fprintf(log, "device: %s\n", dev.Describe)
+		dev.Log = log
 		return dev, nil
 	}
 	return nil, fmt.Errorf("%w %q (cpu or cuda)", ErrUnknownDevice, name)
