@@ -187,7 +187,8 @@ func (r *DeviceRun) Run() error {
 			r.graph = nil
 		}
 		if r.graph == nil {
-			if !r.ranSteps {
+			first := !r.ranSteps
+			if first {
 				if err := r.runSteps(); err != nil {
 					return err
 				}
@@ -198,10 +199,12 @@ func (r *DeviceRun) Run() error {
 				return fmt.Errorf("nn: capturing the graph's %d steps (%s=1; %s=0 runs them one by one): %w", len(r.steps), cuda.GraphEnv, cuda.GraphEnv, err)
 			}
 			if err != nil {
-				// The steps' own run stands: its results are in the buffers.
 				r.noGraph = true
 				if r.dev.Log != nil {
 					fmt.Fprintf(r.dev.Log, "note: a graph of %d steps runs kernel by kernel: its capture as a CUDA graph failed: %v\n", len(r.steps), err)
+				}
+				if first { // nothing ran in the capture: the steps' own run stands
+					return nil
 				}
 				return r.runSteps()
 			}

@@ -21,15 +21,16 @@
 // g++ is installed a CPU emulation (OpenEmulator) that compiles kernels.cu
 // as C++ with a small header (emu.h) and runs each block's threads in
 // turn, as fibers switched at __syncthreads where a kernel has barriers, in
-// a shuffled order (EmuOrderEnv), checking what compute-sanitizer would:
-// every thread at the same barrier, shared memory read before it is
-// written (NaN-filled per block), writes out of an allocation's bounds
-// (NaN margins). Another test
+// a shuffled order (EmuOrderEnv), checking much of what compute-sanitizer
+// would: every thread at the same barrier, shared memory read before it is
+// written (NaN-filled per block), writes out of a shared array's or an
+// allocation's bounds (margins); not lost updates. Another test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
 // libnvrtc11.2 needs no GPU). The driver, cuBLAS and cuDNN calls
 // themselves run only on a GPU. Backends lists what a machine has, for the tests of the
 // packages that run graphs on a device.
 //
 // Commands use it when built with -tags gpu (package generate); -tags cuda
-// would switch on Gorgonia's own cgo CUDA code instead.
+// would switch on Gorgonia's own cgo CUDA code instead, and a build with it
+// fails here with an error that names the tag to use (tag_cuda.go).
 package cuda

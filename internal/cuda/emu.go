@@ -4,6 +4,7 @@ package cuda
 
 import (
 	_ "embed"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,19 +31,32 @@ var (
 	emuErr  error
 )
 
+// emuCode is src with its // comments blanked, line for line.
+func emuCode(src string) string {
+	lines := strings.Split(src, "\n")
+	for i, l := range lines {
+		if k := strings.Index(l, "//"); k >= 0 {
+			lines[i] = l[:k]
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // emuDispatch generates the C++ entry point that unpacks a void** argument
-// array, as cuLaunchKernel receives it, into a call of the named kernel.
+// array, as cuLaunchKernel receives it, into a call of the named kernel;
+// seq is the device's count of launches, which seeds their orders.
 func emuDispatch(src string) (string, error) {
+	src = emuCode(src)
 	re := regexp.MustCompile(`(?s)extern "C" __global__ void (\w+)\(([^)]*)\)`)
 	var b strings.Builder
-	b.WriteString("extern \"C\" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** a) {\n")
+	b.WriteString("extern \"C\" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** a, unsigned long long seq) {\n")
 	b.WriteString("\tstd::lock_guard<std::mutex> lock(emu_mu);\n\temu_failed = false;\n\temu_msg[0] = 0;\n")
 	b.WriteString("\tdim3 g{gx, gy, gz}, t{bx, by, bz};\n")
 	locs := re.FindAllStringSubmatchIndex(src, -1)
 	for j, m := range re.FindAllStringSubmatch(src, -1) {
 		// A kernel whose threads cooperate (it declares __shared__ memory,
-		// kernels.cu's rule) needs them concurrent, meeting at barriers;
-		// any other runs its threads one after another (much faster).
+		// kernels.cu's rule) runs them as fibers, meeting at barriers; any
+		// other runs its threads one after another (faster).
 		end := len(src)
 		if j+1 < len(locs) {
 			end = locs[j+1][0]
@@ -61,21 +75,42 @@ func emuDispatch(src string) (string, error) {
 			typ := strings.TrimSpace(p[:k+1])
 			call = append(call, fmt.Sprintf("*(%s*)a[%d]", typ, i))
 		}
-		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) return %s(g, t, [=] { %s(%s); });\n", m[1], runner, m[1], strings.Join(call, ", "))
+		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) return %s(g, t, seq, [=] { %s(%s); });\n", m[1], runner, m[1], strings.Join(call, ", "))
 	}
 	b.WriteString("\treturn 1;\n}\n")
 	return b.String(), nil
 }
 
-// sharedDecl is a __shared__ array's declaration in kernels.cu.
-var sharedDecl = regexp.MustCompile(`(__shared__\s[^;()]*?(\w+)\s*\[[^;\]]+\]\s*;)`)
+// sharedDecl is a __shared__ array's declaration as kernels.cu writes
+// them: one one-dimensional array, on a line of its own.
+var sharedDecl = regexp.MustCompile(`^(\s*)__shared__\s+(\w[\w ]*?)\s+(\w+)\s*\[([^\[\];]+)\]\s*;\s*$`)
 
-// emuFresh has each __shared__ array NaN-filled at every block's start
-// (emu.h's emu_fresh), on the declaration's own line: reading an element
-// no thread of the block wrote shows, as on a GPU, whose shared memory
-// starts with what the last block there left.
-func emuFresh(src string) string {
-	return sharedDecl.ReplaceAllString(src, "$1 emu_fresh($2, sizeof $2);")
+// emuFresh rewrites each __shared__ declaration of src (named name in
+// messages), on its own line: the array gets a margin of EMU_PAD elements
+// after its end, and emu.h's emu_fresh NaN-fills it all at every block's
+// start (reading an element no thread of the block wrote shows, as on a
+// GPU, whose shared memory starts with what the last block there left;
+// the margin must stay untouched). A __shared__ it cannot rewrite is an
+// error.
+func emuFresh(name, src string) (string, error) {
+	lines := strings.Split(src, "\n")
+	for i, l := range lines {
+		code, comment := l, ""
+		if k := strings.Index(l, "//"); k >= 0 {
+			code, comment = l[:k], l[k:]
+		}
+		if !strings.Contains(code, "__shared__") {
+			continue
+		}
+		m := sharedDecl.FindStringSubmatch(code)
+		if m == nil {
+			return "", fmt.Errorf("%s:%d: a __shared__ declaration the CPU emulation cannot check (it takes one one-dimensional array per line)", name, i+1)
+		}
+		v := m[3]
+		lines[i] = fmt.Sprintf("%s__shared__ %s %s[(%s) + EMU_PAD]; emu_fresh(%s, sizeof %s, EMU_PAD * sizeof %s[0], %q, __FILE__, __LINE__); %s",
+			m[1], m[2], v, m[4], v, v, v, v, comment)
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 func loadEmu() (uintptr, error) {
@@ -99,8 +134,12 @@ func buildEmu(name, src string) (uintptr, error) {
 	if err != nil {
 		return 0, err
 	}
+	fresh, err := emuFresh(name, src)
+	if err != nil {
+		return 0, err
+	}
 	cpp := filepath.Join(dir, "kernels_emu.cpp")
-	full := fmt.Sprintf("%s\n#line 1 %q\n%s\n%s", emuHeader, name, emuFresh(src), disp)
+	full := fmt.Sprintf("%s\n#line 1 %q\n%s\n%s", emuHeader, name, fresh, disp)
 	if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
 		return 0, err
 	}
@@ -113,7 +152,8 @@ func buildEmu(name, src string) (uintptr, error) {
 }
 
 type emuBackend struct {
-	launchFn func(name string, gx, gy, gz, bx, by, bz uint32, args unsafe.Pointer) int32
+	launchFn func(name string, gx, gy, gz, bx, by, bz uint32, args unsafe.Pointer, seq uint64) int32
+	launches uint64 // this device's, the seed of each launch's orders
 	errorFn  func() string
 	malloc   func(n uintptr) unsafe.Pointer
 	freeFn   func(p unsafe.Pointer)
@@ -122,8 +162,8 @@ type emuBackend struct {
 	size     map[DevPtr]int
 	// rec, while a capture runs, collects the calls instead of running them.
 	rec *emuGraph
-	// refuseCaptures: every capture fails (EmuCaptureEnv).
-	refuseCaptures bool
+	// capture is EmuCaptureEnv's value: "", "round" or "refuse".
+	captureMode string
 }
 
 // emuGraph is the emulation's Graph: the recorded calls, in order.
@@ -147,7 +187,7 @@ func (e *emuBackend) capture(f func() error) (replayer, error) {
 	if e.rec != nil {
 		return nil, fmt.Errorf("emu: a capture inside a capture")
 	}
-	if e.refuseCaptures {
+	if e.captureMode == "refuse" {
 		return nil, fmt.Errorf("emu: captures refused (%s=refuse)", EmuCaptureEnv)
 	}
 	g := &emuGraph{}
@@ -175,9 +215,11 @@ func (e *emuBackend) capturing(call string) error {
 // depends on it races.
 const EmuOrderEnv = "NCSN_EMU_ORDER"
 
-// EmuCaptureEnv=refuse makes every capture of the emulation fail, as on a
-// GPU whose driver cannot capture some call: for the tests of what a graph
-// run does then.
+// EmuCaptureEnv changes the emulation's captures, for the tests of graph
+// runs: "round" has the products of a replayed graph accumulate in float32
+// (in float64 otherwise, as the same calls made one by one), as cuBLAS may
+// choose other algorithms under capture than outside it; "refuse" makes
+// every capture fail, as a driver that cannot capture some call.
 const EmuCaptureEnv = "NCSN_EMU_CAPTURE"
 
 // emuOrders are EmuOrderEnv's values, as emu.h numbers them.
@@ -196,29 +238,26 @@ const (
 // g++) and returns a device that runs them there (emu.h: block by block,
 // the threads of a block in turn, as fibers between barriers, in the order
 // EmuOrderEnv sets; barriers met by every thread at one line, shared
-// memory NaN-filled per block, writes out of an allocation's bounds
-// caught). It is for tests: slow, but it runs the kernels' own code and the
+// memory NaN-filled per block, writes out of a shared array's or an
+// allocation's bounds caught). It is for tests: slow, but it runs the kernels' own code and the
 // host code that launches them.
 func OpenEmulator() (*Device, error) {
 	order, ok := emuOrders[os.Getenv(EmuOrderEnv)]
 	if !ok {
 		return nil, fmt.Errorf("cuda: %s=%q: want shuffle, up or down", EmuOrderEnv, os.Getenv(EmuOrderEnv))
 	}
-	refuse := false
-	switch v := os.Getenv(EmuCaptureEnv); v {
-	case "":
-	case "refuse":
-		refuse = true
-	default:
-		return nil, fmt.Errorf("cuda: %s=%q: want refuse or nothing", EmuCaptureEnv, v)
+	capture := os.Getenv(EmuCaptureEnv)
+	if capture != "" && capture != "round" && capture != "refuse" {
+		return nil, fmt.Errorf("cuda: %s=%q: want round, refuse or nothing", EmuCaptureEnv, capture)
 	}
 	lib, err := loadEmu()
 	if err != nil {
 		return nil, err
 	}
 	d, err := newEmulator(lib, order)
-	if err == nil {
-		d.b.(*emuBackend).refuseCaptures = refuse
+	if err == nil && capture != "" {
+		d.b.(*emuBackend).captureMode = capture
+		d.Describe += ", " + EmuCaptureEnv + "=" + capture
 	}
 	return d, err
 }
@@ -253,6 +292,7 @@ func (e *emuBackend) alloc(bytes int) (DevPtr, error) {
 	if err := e.capturing("an allocation"); err != nil {
 		return 0, err
 	}
+	bytes = (bytes + 3) / 4 * 4 // whole words, as the margins are
 	q := e.malloc(uintptr(bytes + 2*emuRedzone))
 	if q == nil {
 		return 0, fmt.Errorf("emu: malloc(%d) failed", bytes)
@@ -280,19 +320,20 @@ func (e *emuBackend) free(p DevPtr) {
 	}
 }
 
-// checkZones is the error of the first allocation whose margins a kernel
-// changed (a write out of its bounds); the margins are put back.
+// checkZones is the error of the allocation at the lowest address whose
+// margins a kernel changed (a write out of its bounds); every margin is
+// put back.
 func (e *emuBackend) checkZones(kernel string) error {
 	var bad error
+	var badAt DevPtr
 	for p, q := range e.live {
 		n := e.size[p]
-		end := (n + 3) / 4 * 4
-		for _, from := range [2]int{-emuRedzone, end} {
+		for _, from := range [2]int{-emuRedzone, n} {
 			w := unsafe.Slice((*uint32)(unsafe.Add(q, from)), emuRedzone/4)
 			for i := range w {
 				if w[i] != emuZone {
-					if bad == nil {
-						bad = fmt.Errorf("emu: %s wrote byte %d of an allocation of %d bytes at %#x (out of bounds)", kernel, from+4*i, n, p)
+					if bad == nil || p < badAt {
+						bad, badAt = fmt.Errorf("emu: %s wrote bytes %d–%d of an allocation of %d bytes at %#x (out of bounds)", kernel, from+4*i, from+4*i+3, n, p), p
 					}
 					w[i] = emuZone
 				}
@@ -346,14 +387,18 @@ func (e *emuBackend) launch(kernel string, grid, block [3]uint32, params unsafe.
 		})
 		return nil
 	}
-	switch r := e.launchFn(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2], params); r {
+	e.launches++
+	r := e.launchFn(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2], params, e.launches)
+	var err error
+	switch r {
 	case 0:
 	case 1:
 		return fmt.Errorf("emu: no kernel %s", kernel)
 	default:
-		return fmt.Errorf("emu: %s: %s", kernel, e.errorFn())
+		err = fmt.Errorf("emu: %s: %s", kernel, e.errorFn())
 	}
-	return e.checkZones(kernel)
+	// A failed launch's writes out of bounds are its own, not the next's.
+	return errors.Join(err, e.checkZones(kernel))
 }
 
 func (e *emuBackend) argSpace() unsafe.Pointer { return e.args }
@@ -395,13 +440,11 @@ func (e *emuBackend) at(p DevPtr, bytes int) ([]byte, error) {
 }
 
 // gemm is the textbook row-major product, accumulated in float64 — and,
-// recorded in a capture, in float32: as cuBLAS may choose another algorithm
-// under capture than outside it, a replayed graph's products round
-// otherwise than the same calls made one by one (so tests see what a GPU
-// may do: nn.DeviceRun computes every run by the graph once it has one).
+// recorded in a capture with EmuCaptureEnv=round, in float32.
 func (e *emuBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a, b DevPtr, beta float32, c DevPtr) error {
 	if e.rec != nil {
-		e.rec.calls = append(e.rec.calls, func() error { return e.product(true, transA, transB, m, n, k, alpha, a, b, beta, c) })
+		f32 := e.captureMode == "round"
+		e.rec.calls = append(e.rec.calls, func() error { return e.product(f32, transA, transB, m, n, k, alpha, a, b, beta, c) })
 		return nil
 	}
 	return e.product(false, transA, transB, m, n, k, alpha, a, b, beta, c)

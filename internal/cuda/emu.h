@@ -1,20 +1,23 @@
 // CPU emulation of the CUDA built-ins that kernels.cu uses, for the tests
 // of package cuda. Compile with g++ -std=c++20 -ffp-contract=off.
 //
-// A launch runs its blocks one after another on the calling thread. A kernel
-// without barriers runs its threads one after another; a kernel with
-// __syncthreads runs each thread as a fiber (ucontext) until its next
-// barrier or its return, one thread at a time: a phase ends when every
-// thread has arrived, and the next begins. The order of the blocks, and of
-// the threads in every block and phase, is a permutation drawn from the
-// launch's number (emu_set_order: shuffled, the default; ascending;
-// descending), so a thread that reads what another writes in the same phase
-// sees a different value from order to order. Checks, as compute-sanitizer's
-// synccheck and initcheck would on a GPU: every thread of a block waits at
-// the same __syncthreads (by line) and none returns while others wait at
-// one; __shared__ arrays are NaN-filled at each block's start (emu_fresh,
-// which emu.go inserts after each __shared__ declaration). A failed check
-// ends the launch with an error (emu_error).
+// A launch runs its blocks one after another on the calling thread. A
+// kernel without __shared__ memory runs its threads one after another; one
+// with it runs each thread as a fiber (ucontext) until its next barrier or
+// its return, one thread at a time: a phase ends when every thread has
+// arrived, and the next begins. The order of the blocks, and of the threads
+// in every block and phase, is a permutation drawn from the device's launch
+// number (emu_set_order: shuffled, the default; ascending; descending), so
+// a thread that reads what another writes in the same phase sees a
+// different value from order to order. Checks, after compute-sanitizer's
+// synccheck, initcheck and memcheck: every thread of a block waits at the
+// same __syncthreads (by line) and none returns while others wait at one;
+// __shared__ arrays are NaN-filled at each block's start and have a
+// NaN-filled margin after their end that no thread may write (emu.go
+// rewrites each declaration, adding the margin and a call of emu_fresh).
+// Not caught: a lost update (threads that read, change and write one
+// element in the same phase; each fiber runs to its barrier unbroken). A
+// failed check ends the launch with an error (emu_error).
 #include <ucontext.h>
 
 #include <cmath>
@@ -34,9 +37,12 @@ static dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __device__
 #define __shared__ static
 
+// EMU_PAD is the margin, in elements, after each __shared__ array.
+#define EMU_PAD 32
+
 // emu_order: 0 shuffled, 1 ascending, 2 descending.
 static int emu_order;
-static uint64_t emu_launches, emu_blocks;
+static uint64_t emu_blocks;
 static char emu_msg[512];
 static bool emu_failed, emu_serial;
 
@@ -65,20 +71,47 @@ static void emu_perm(std::vector<unsigned>& p, unsigned n, uint64_t seed) {
 
 static dim3 emu_index(unsigned i, dim3 d) { return dim3{i % d.x, (i / d.x) % d.y, i / (d.x * d.y)}; }
 
-// emu_fresh NaN-fills a __shared__ array the first time a thread of the
-// running block reaches its declaration.
-static void emu_fresh(void* p, size_t n) {
-	static std::vector<std::pair<void*, uint64_t>> seen;
-	for (auto& s : seen)
-		if (s.first == p) {
-			if (s.second != emu_blocks) {
+// emu_shared is a __shared__ array the running launch has used: its
+// margin (the last pad bytes) must stay as emu_fresh filled it.
+struct emu_shared {
+	unsigned char* p;
+	size_t n, pad;
+	uint64_t block;
+	const char *name, *file;
+	int line;
+};
+static std::vector<emu_shared> emu_arrays;
+
+// emu_fresh NaN-fills a __shared__ array of n bytes, margin included, the
+// first time a thread of the running block reaches its declaration.
+static void emu_fresh(void* p, size_t n, size_t pad, const char* name, const char* file, int line) {
+	for (auto& s : emu_arrays)
+		if (s.p == p) {
+			if (s.block != emu_blocks) {
 				memset(p, 0xff, n);
-				s.second = emu_blocks;
+				s.block = emu_blocks;
 			}
 			return;
 		}
 	memset(p, 0xff, n);
-	seen.push_back({p, emu_blocks});
+	emu_arrays.push_back({(unsigned char*)p, n, pad, emu_blocks, name, file, line});
+}
+
+// emu_margins fails the launch where the block just run wrote into the
+// margin of one of its __shared__ arrays.
+static bool emu_margins(unsigned block) {
+	for (auto& s : emu_arrays) {
+		if (s.block != emu_blocks) continue;
+		for (size_t i = s.n - s.pad; i < s.n; i++)
+			if (s.p[i] != 0xff) {
+				char m[256];
+				snprintf(m, sizeof m, "block %u wrote byte %zu of __shared__ %s of %zu bytes (%s:%d): out of bounds", block, i,
+				         s.name, s.n - s.pad, s.file, s.line);
+				emu_fail(m);
+				return false;
+			}
+	}
+	return true;
 }
 
 enum { EMU_READY, EMU_AT_BARRIER, EMU_RETURNED };
@@ -123,11 +156,10 @@ static void emu_call(void* f) {
 // emu_run_serial runs a kernel without barriers: every thread of every
 // block in turn, on the calling thread.
 template <class F>
-int emu_run_serial(dim3 g, dim3 b, F f) {
+int emu_run_serial(dim3 g, dim3 b, uint64_t launch, F f) {
 	gridDim = g;
 	blockDim = b;
 	unsigned nb = g.x * g.y * g.z, nt = b.x * b.y * b.z;
-	uint64_t launch = ++emu_launches;
 	std::vector<unsigned> bo, to;
 	emu_perm(bo, nb, emu_mix(launch));
 	emu_serial = true;
@@ -147,11 +179,10 @@ int emu_run_serial(dim3 g, dim3 b, F f) {
 // emu_run runs a kernel with barriers, each block's threads as fibers that
 // take turns, phase by phase.
 template <class F>
-int emu_run(dim3 g, dim3 b, F f) {
+int emu_run(dim3 g, dim3 b, uint64_t launch, F f) {
 	gridDim = g;
 	blockDim = b;
 	unsigned nb = g.x * g.y * g.z, nt = b.x * b.y * b.z;
-	uint64_t launch = ++emu_launches;
 	if (emu_stacks.size() < nt * emu_stack_bytes) emu_stacks.resize(nt * emu_stack_bytes);
 	emu_fibers.assign(nt, emu_fiber{});
 	emu_body = emu_call<F>;
@@ -193,7 +224,10 @@ int emu_run(dim3 g, dim3 b, F f) {
 					return 2;
 				}
 			}
-			if (waiting < 0) break; // every thread has returned
+			if (waiting < 0) { // every thread has returned
+				if (!emu_margins(bi)) return 2;
+				break;
+			}
 			if (returned >= 0) {
 				snprintf(m, sizeof m, "block %u: thread %d returned while thread %d waits at __syncthreads (%s:%d)", bi, returned,
 				         waiting, emu_fibers[waiting].file, emu_fibers[waiting].line);
@@ -207,7 +241,11 @@ int emu_run(dim3 g, dim3 b, F f) {
 
 static std::mutex emu_mu;
 
-extern "C" void emu_set_order(int o) { emu_order = o; }
+extern "C" void emu_set_order(int o) {
+	std::lock_guard<std::mutex> lock(emu_mu);
+	emu_order = o;
+}
 
-// emu_error is the message of the last failed launch.
+// emu_error is the message of the last failed launch (call it before the
+// next launch).
 extern "C" const char* emu_error() { return emu_msg; }

@@ -16,8 +16,10 @@ import (
 // writes in the same phase (a race: each order of the threads gives other
 // values), threads waiting at different barriers, a thread returning
 // while others wait at one, shared memory read before this block wrote
-// it, a write out of an allocation's bounds, and a barrier in a kernel it
-// runs without them; and a device goes on working after such a launch.
+// it, a write out of an allocation's bounds or past a shared array's end,
+// and a barrier in a kernel it runs without them; and a device goes on
+// working after such a launch. (A lost update — threads that read, change
+// and write one element in one phase — it does not catch.)
 func TestEmulatorCatches(t *testing.T) {
 	if _, err := exec.LookPath("g++"); err != nil {
 		t.Skip("no g++")
@@ -30,10 +32,17 @@ func TestEmulatorCatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every __shared__ array of kernels.cu is NaN-filled per block.
+	// Every __shared__ array of kernels.cu is NaN-filled per block and has
+	// its margin; a declaration the rewriting cannot take is an error.
 	decls := regexp.MustCompile(`(?m)^\s*__shared__ `).FindAllString(Source, -1)
-	if got := strings.Count(emuFresh(Source), "emu_fresh("); len(decls) == 0 || got != len(decls) {
-		t.Errorf("kernels.cu: %d __shared__ declarations, %d NaN-filled", len(decls), got)
+	fresh, err := emuFresh("kernels.cu", Source)
+	if got := strings.Count(fresh, "emu_fresh("); err != nil || len(decls) == 0 || got != len(decls) {
+		t.Errorf("kernels.cu: %d __shared__ declarations, %d NaN-filled (%v)", len(decls), got, err)
+	}
+	for _, bad := range []string{"__shared__ float a[8], b[8];", "__shared__ float a[8][8];", "__shared__ int k;", "x = 1; __shared__ float a[8];"} {
+		if _, err := emuFresh("bad.cu", "// ok __shared__\n"+bad); err == nil || !strings.Contains(err.Error(), "bad.cu:2: a __shared__ declaration") {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 	const n = 64
 	block := [3]uint32{n, 1, 1}
@@ -82,8 +91,9 @@ func TestEmulatorCatches(t *testing.T) {
 		}{
 			{"divergent", 1, []any{out}, "wait at different __syncthreads (emu_faults.cu:"},
 			{"early", 1, []any{out}, "thread 0 returned while thread"},
-			{"oob", 1, []any{out, n - 1}, "emu: oob wrote byte 252 of an allocation of 252 bytes"},
-			{"serialsync", 1, []any{out}, "__syncthreads (emu_faults.cu:58) in a kernel without __shared__"},
+			{"oob", 1, []any{out, n - 1}, "emu: oob wrote bytes 252–255 of an allocation of 252 bytes"},
+			{"overflow", 1, []any{out}, "block 0 wrote byte 256 of __shared__ s of 256 bytes (emu_faults.cu:"},
+			{"serialsync", 1, []any{out}, "__syncthreads (emu_faults.cu:66) in a kernel without __shared__"},
 		} {
 			args := c.args
 			if c.kernel == "oob" {

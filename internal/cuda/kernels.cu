@@ -6,7 +6,8 @@
 // __shared__ arrays and __syncthreads() only (no warp shuffles, no atomics
 // on shared memory, no dynamic shared memory), and a kernel that
 // cooperates declares a __shared__ array in its own body (the emulation
-// runs the threads of such kernels concurrently, of others one by one); every kernel is extern "C"
+// runs the threads of such kernels as fibers that meet at barriers, of
+// others one by one), one one-dimensional array per line; every kernel is extern "C"
 // with parameters of the types float*, const float*, int, unsigned long
 // long, float and double; one element per thread unless said.
 

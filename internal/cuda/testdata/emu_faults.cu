@@ -46,6 +46,14 @@ extern "C" __global__ void stale(float* out) {
 	out[blockIdx.x * blockDim.x + threadIdx.x] = s[threadIdx.x];
 }
 
+// overflow writes one element past the end of its block's array.
+extern "C" __global__ void overflow(float* out) {
+	__shared__ float s[64];
+	s[threadIdx.x + 1] = 1;
+	__syncthreads();
+	out[threadIdx.x] = s[threadIdx.x];
+}
+
 // oob writes one element past the end of out (n elements).
 extern "C" __global__ void oob(float* out, int n) {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
