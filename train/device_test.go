@@ -32,18 +32,7 @@ import (
 //
 // About 40 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
 func TestTrainOnDevice(t *testing.T) {
-	if !cuda.Built {
-		t.Skip("-device cuda needs a build with -tags gpu")
-	}
-	bs, missing := cuda.Backends(true)
-	for _, m := range missing {
-		t.Log("not run: " + m)
-	}
-	if len(bs) == 0 {
-		t.Skip("no device backend")
-	}
-	saved := openDevice
-	defer func() { openDevice = saved }()
+	bs := deviceBackends(t, true)
 	recipes := []struct {
 		name string
 		cfg  func(dir string) Config
@@ -165,19 +154,8 @@ func TestTrainOnDevice(t *testing.T) {
 // products then accumulate in float32, cuda.EmuCaptureEnv=round, as cuBLAS
 // may choose another algorithm under capture).
 func TestDeviceResumeIsExact(t *testing.T) {
-	if !cuda.Built {
-		t.Skip("-device cuda needs a build with -tags gpu")
-	}
 	t.Setenv(cuda.EmuCaptureEnv, "round")
-	bs, missing := cuda.Backends(false)
-	for _, m := range missing {
-		t.Log("not run: " + m)
-	}
-	if len(bs) == 0 {
-		t.Skip("no device backend")
-	}
-	saved := openDevice
-	defer func() { openDevice = saved }()
+	bs := deviceBackends(t, false)
 	for _, bk := range bs {
 		for _, graphs := range []bool{false, true} {
 			t.Run(bk.Name+"/graphs="+strconv.FormatBool(graphs), func(t *testing.T) {
@@ -188,31 +166,37 @@ func TestDeviceResumeIsExact(t *testing.T) {
 					}
 					return d, err
 				}
-				a, b := t.TempDir(), t.TempDir()
-				ca, cb := tinyConfig(a), tinyConfig(b)
-				ca.Device, cb.Device = "cuda", "cuda"
-				if _, err := Run(context.Background(), ca); err != nil {
-					t.Fatal(err)
-				}
-				cb.Steps = 3
-				if _, err := Run(context.Background(), cb); err != nil {
-					t.Fatal(err)
-				}
-				cb.Steps = 6
-				if _, err := Run(context.Background(), cb); err != nil {
-					t.Fatal(err)
-				}
-				sa, sb := final(t, a), final(t, b)
+				sa, sb := inOneGoAndResumed(t, t.TempDir(), func(c *Config) { c.Device = "cuda" })
 				if sa.Step != 6 || sb.Step != 6 || sa.Arith != deviceArith || sb.Arith != deviceArith {
 					t.Fatalf("steps %d %d, paths %q %q", sa.Step, sb.Step, sa.Arith, sb.Arith)
 				}
-				if !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.EMA, sb.EMA) ||
-					!reflect.DeepEqual(sa.M, sb.M) || !reflect.DeepEqual(sa.V, sb.V) || !bytes.Equal(sa.RNG, sb.RNG) {
+				if !sameTrainingState(sa, sb) {
 					t.Fatal("the resumed run's state differs from the uninterrupted run's")
 				}
 			})
 		}
 	}
+}
+
+// deviceBackends is the device backends a test of device runs takes
+// (cuda.Backends: the emulation, with slow only under NCSN_SLOW=1, and the
+// GPU), skipping it where there are none; openDevice, which the test
+// replaces, is restored after it.
+func deviceBackends(t *testing.T, slow bool) []cuda.Backend {
+	t.Helper()
+	if !cuda.Built {
+		t.Skip("-device cuda needs a build with -tags gpu")
+	}
+	bs, missing := cuda.Backends(slow)
+	for _, m := range missing {
+		t.Log("not run: " + m)
+	}
+	if len(bs) == 0 {
+		t.Skip("no device backend")
+	}
+	saved := openDevice
+	t.Cleanup(func() { openDevice = saved })
+	return bs
 }
 
 // closeTo fails t where two sets of weights differ by more than float32

@@ -95,6 +95,37 @@ func runLossGraph(t *testing.T, cfg model.Config, means, sig []float64) (float64
 	return loss, per, scores, z
 }
 
+// inOneGoAndResumed trains tinyConfig's 6 steps, changed by set, in dir in
+// one go, and in another folder 3 steps and then, resumed, to 6; it
+// returns both runs' last checkpoints.
+func inOneGoAndResumed(t *testing.T, dir string, set func(*Config)) (a, b *checkpoint.State) {
+	t.Helper()
+	other := t.TempDir()
+	ca, cb := tinyConfig(dir), tinyConfig(other)
+	set(&ca)
+	set(&cb)
+	if _, err := Run(context.Background(), ca); err != nil {
+		t.Fatal(err)
+	}
+	cb.Steps = 3
+	if _, err := Run(context.Background(), cb); err != nil {
+		t.Fatal(err)
+	}
+	cb.Steps = ca.Steps
+	if _, err := Run(context.Background(), cb); err != nil {
+		t.Fatal(err)
+	}
+	return final(t, dir), final(t, other)
+}
+
+// sameTrainingState reports whether two checkpoints hold the same bits of
+// everything a run continues from: weights, EMA, Adam's moments and step,
+// the RNG.
+func sameTrainingState(a, b *checkpoint.State) bool {
+	return reflect.DeepEqual(a.Weights, b.Weights) && reflect.DeepEqual(a.EMA, b.EMA) && reflect.DeepEqual(a.M, b.M) &&
+		reflect.DeepEqual(a.V, b.V) && bytes.Equal(a.RNG, b.RNG) && a.AdamT == b.AdamT
+}
+
 func final(t *testing.T, dir string) *checkpoint.State {
 	t.Helper()
 	p, err := checkpoint.Latest(dir)
@@ -141,8 +172,7 @@ func TestResumeIsExact(t *testing.T) {
 	if sa.Step != 6 || sb.Step != 6 {
 		t.Fatalf("steps %d %d", sa.Step, sb.Step)
 	}
-	if !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.EMA, sb.EMA) ||
-		!reflect.DeepEqual(sa.M, sb.M) || !reflect.DeepEqual(sa.V, sb.V) || !bytes.Equal(sa.RNG, sb.RNG) || sa.AdamT != sb.AdamT {
+	if !sameTrainingState(sa, sb) {
 		t.Fatal("resumed run differs from the uninterrupted one")
 	}
 	// The run did train: weights moved from their initial values.
@@ -537,26 +567,13 @@ func TestSigmasFromData(t *testing.T) {
 func TestContinuousProcesses(t *testing.T) {
 	for _, name := range []string{"ve", "vp", "subvp"} {
 		t.Run(name, func(t *testing.T) {
-			a, b := t.TempDir(), t.TempDir()
-			ca := tinyConfig(a)
-			if err := ca.UseSDE(name); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := Run(context.Background(), ca); err != nil {
-				t.Fatal(err)
-			}
-			cb := tinyConfig(b)
-			cb.UseSDE(name)
-			cb.Steps = 3
-			if _, err := Run(context.Background(), cb); err != nil {
-				t.Fatal(err)
-			}
-			cb.Steps = 6
-			if _, err := Run(context.Background(), cb); err != nil {
-				t.Fatal(err)
-			}
-			sa, sb := final(t, a), final(t, b)
-			if !reflect.DeepEqual(sa.Weights, sb.Weights) || !reflect.DeepEqual(sa.M, sb.M) || !bytes.Equal(sa.RNG, sb.RNG) {
+			a := t.TempDir()
+			sa, sb := inOneGoAndResumed(t, a, func(c *Config) {
+				if err := c.UseSDE(name); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if !sameTrainingState(sa, sb) {
 				t.Fatal("resumed run differs from the uninterrupted one")
 			}
 			if sa.Process.Name != name || sa.Sigmas != nil {
