@@ -24,7 +24,9 @@
 // a shuffled order (EmuOrderEnv), checking much of what compute-sanitizer
 // would: every thread at the same barrier, shared memory read before it is
 // written (NaN-filled per block), writes out of a shared array's or an
-// allocation's bounds (margins); not lost updates. Another test
+// allocation's bounds (margins); and built under ThreadSanitizer, any two
+// conflicting accesses of one phase (TestKernelsUnderThreadSanitizer).
+// Another test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
 // libnvrtc11.2 needs no GPU). The driver, cuBLAS and cuDNN calls
 // themselves run only on a GPU. Backends lists what a machine has, for the tests of the

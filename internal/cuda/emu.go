@@ -118,6 +118,20 @@ func loadEmu() (uintptr, error) {
 	return emuLib, emuErr
 }
 
+// emuSource is the C++ of the emulation of CUDA C source src (named name
+// in messages): emu.h, src rewritten by emuFresh, and emu_launch.
+func emuSource(name, src string) (string, error) {
+	disp, err := emuDispatch(src)
+	if err != nil {
+		return "", err
+	}
+	fresh, err := emuFresh(name, src)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s\n#line 1 %q\n%s\n%s", emuHeader, name, fresh, disp), nil
+}
+
 // buildEmu compiles CUDA C source (named name in messages) with emu.h into
 // a shared library and loads it.
 func buildEmu(name, src string) (uintptr, error) {
@@ -130,16 +144,11 @@ func buildEmu(name, src string) (uintptr, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir) // the loaded library stays mapped
-	disp, err := emuDispatch(src)
-	if err != nil {
-		return 0, err
-	}
-	fresh, err := emuFresh(name, src)
+	full, err := emuSource(name, src)
 	if err != nil {
 		return 0, err
 	}
 	cpp := filepath.Join(dir, "kernels_emu.cpp")
-	full := fmt.Sprintf("%s\n#line 1 %q\n%s\n%s", emuHeader, name, fresh, disp)
 	if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
 		return 0, err
 	}

@@ -15,9 +15,14 @@
 // __shared__ arrays are NaN-filled at each block's start and have a
 // NaN-filled margin after their end that no thread may write (emu.go
 // rewrites each declaration, adding the margin and a call of emu_fresh).
-// Not caught: a lost update (threads that read, change and write one
-// element in the same phase; each fiber runs to its barrier unbroken). A
-// failed check ends the launch with an error (emu_error).
+// Not caught by the orders: a lost update (threads that read, change and
+// write one element in the same phase; each fiber runs to its barrier
+// unbroken). Built with EMU_TSAN and -fsanitize=thread, the fibers are
+// ThreadSanitizer's, switched without synchronising, and each barrier
+// releases into a token of its phase that every fiber acquires when the
+// next phase resumes it: ThreadSanitizer then reports any two accesses of
+// one phase that conflict, lost updates included (tsan_test.go). A failed
+// check ends the launch with an error (emu_error).
 #include <ucontext.h>
 
 #include <cmath>
@@ -27,6 +32,23 @@
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#ifdef EMU_TSAN
+extern "C" {
+void* __tsan_get_current_fiber(void);
+void* __tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void* fiber);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+void __tsan_acquire(void* addr);
+void __tsan_release(void* addr);
+void AnnotateIgnoreWritesBegin(const char* f, int l);
+void AnnotateIgnoreWritesEnd(const char* f, int l);
+void AnnotateBenignRaceSized(const char* f, int l, const volatile void* mem, long size, const char* desc);
+}
+#define EMU_TSAN_ONLY(x) x
+#else
+#define EMU_TSAN_ONLY(x)
+#endif
 
 struct dim3 {
 	unsigned x = 1, y = 1, z = 1;
@@ -42,7 +64,8 @@ static dim3 threadIdx, blockIdx, blockDim, gridDim;
 
 // emu_order: 0 shuffled, 1 ascending, 2 descending.
 static int emu_order;
-static uint64_t emu_blocks;
+static uint64_t emu_blocks, emu_phase;
+EMU_TSAN_ONLY(static char emu_tok[3]; static void* emu_tsan_sched;)
 static char emu_msg[512];
 static bool emu_failed, emu_serial;
 
@@ -85,16 +108,22 @@ static std::vector<emu_shared> emu_arrays;
 // emu_fresh NaN-fills a __shared__ array of n bytes, margin included, the
 // first time a thread of the running block reaches its declaration.
 static void emu_fresh(void* p, size_t n, size_t pad, const char* name, const char* file, int line) {
+	// (The fill stands for the block's start: not an access of the thread.)
+	EMU_TSAN_ONLY(AnnotateIgnoreWritesBegin(__FILE__, __LINE__));
+	bool seen = false;
 	for (auto& s : emu_arrays)
 		if (s.p == p) {
 			if (s.block != emu_blocks) {
 				memset(p, 0xff, n);
 				s.block = emu_blocks;
 			}
-			return;
+			seen = true;
 		}
-	memset(p, 0xff, n);
-	emu_arrays.push_back({(unsigned char*)p, n, pad, emu_blocks, name, file, line});
+	if (!seen) {
+		memset(p, 0xff, n);
+		emu_arrays.push_back({(unsigned char*)p, n, pad, emu_blocks, name, file, line});
+	}
+	EMU_TSAN_ONLY(AnnotateIgnoreWritesEnd(__FILE__, __LINE__));
 }
 
 // emu_margins fails the launch where the block just run wrote into the
@@ -120,6 +149,7 @@ struct emu_fiber {
 	ucontext_t ctx;
 	int state, line;
 	const char* file;
+	EMU_TSAN_ONLY(void* tsan; bool started;)
 };
 static std::vector<emu_fiber> emu_fibers;
 static std::vector<char> emu_stacks;
@@ -139,13 +169,26 @@ static void emu_sync(const char* file, int line) {
 	emu_fibers[emu_cur].state = EMU_AT_BARRIER;
 	emu_fibers[emu_cur].line = line;
 	emu_fibers[emu_cur].file = file;
+	EMU_TSAN_ONLY(uint64_t ph = emu_phase; __tsan_release(&emu_tok[ph & 1]); __tsan_switch_to_fiber(emu_tsan_sched, 1));
 	swapcontext(&emu_fibers[emu_cur].ctx, &emu_sched);
+	EMU_TSAN_ONLY(__tsan_acquire(&emu_tok[ph & 1]));
 }
 #define __syncthreads() emu_sync(__FILE__, __LINE__)
 
 static void emu_fiber_main() {
 	emu_body(emu_body_arg);
-	emu_fibers[emu_cur].state = EMU_RETURNED; // uc_link resumes the scheduler
+	emu_fibers[emu_cur].state = EMU_RETURNED;
+	EMU_TSAN_ONLY(__tsan_release(&emu_tok[2]); __tsan_switch_to_fiber(emu_tsan_sched, 1));
+	// Back to the scheduler without returning: a return would leave this
+	// function (for ThreadSanitizer, the scheduler's frame) after the switch.
+	setcontext(&emu_sched);
+}
+
+// emu_block_end makes the scheduler see all the block's fibers did, and
+// drops them (ThreadSanitizer's).
+static void emu_block_end() {
+	EMU_TSAN_ONLY(for (int i = 0; i < 3; i++) __tsan_acquire(&emu_tok[i]);
+	              for (auto& fb : emu_fibers) if (fb.tsan) { __tsan_destroy_fiber(fb.tsan); fb.tsan = nullptr; })
 }
 
 template <class F>
@@ -187,6 +230,17 @@ int emu_run(dim3 g, dim3 b, uint64_t launch, F f) {
 	emu_fibers.assign(nt, emu_fiber{});
 	emu_body = emu_call<F>;
 	emu_body_arg = &f;
+	EMU_TSAN_ONLY(if (!emu_tsan_sched) emu_tsan_sched = __tsan_get_current_fiber(); // the harness launches from one thread
+	              // the scheduler's hand-overs, not the kernel's accesses:
+	              for (auto& fb : emu_fibers) {
+		              AnnotateBenignRaceSized(__FILE__, __LINE__, &fb.state, 2 * sizeof(int), "fiber state");
+		              AnnotateBenignRaceSized(__FILE__, __LINE__, &fb.file, sizeof fb.file, "fiber state");
+	              }
+	              AnnotateBenignRaceSized(__FILE__, __LINE__, &threadIdx, sizeof threadIdx, "threadIdx");
+	              AnnotateBenignRaceSized(__FILE__, __LINE__, &emu_cur, sizeof emu_cur, "emu_cur");
+	              AnnotateBenignRaceSized(__FILE__, __LINE__, &emu_phase, sizeof emu_phase, "emu_phase");
+	              AnnotateBenignRaceSized(__FILE__, __LINE__, &emu_failed, sizeof emu_failed, "emu_failed");
+	              AnnotateBenignRaceSized(__FILE__, __LINE__, emu_msg, sizeof emu_msg, "emu_msg");)
 	std::vector<unsigned> bo, to;
 	emu_perm(bo, nb, emu_mix(launch));
 	char m[256];
@@ -201,8 +255,10 @@ int emu_run(dim3 g, dim3 b, uint64_t launch, F f) {
 			fb.ctx.uc_link = &emu_sched;
 			makecontext(&fb.ctx, emu_fiber_main, 0);
 			fb.state = EMU_READY;
+			EMU_TSAN_ONLY(fb.tsan = __tsan_create_fiber(0); fb.started = false;)
 		}
 		for (uint64_t phase = 0;; phase++) {
+			emu_phase = phase;
 			emu_perm(to, nt, emu_mix(launch ^ emu_mix(bi ^ emu_mix(phase))));
 			int waiting = -1, returned = -1;
 			for (unsigned t : to) {
@@ -211,8 +267,15 @@ int emu_run(dim3 g, dim3 b, uint64_t launch, F f) {
 				emu_cur = t;
 				threadIdx = emu_index(t, b);
 				fb.state = EMU_READY;
+				// The first switch into a fiber carries what came before the
+				// block (its inputs, the shared arrays' fill); later ones
+				// carry nothing: the threads of one phase are unordered.
+				EMU_TSAN_ONLY(bool sync = !fb.started; fb.started = true; __tsan_switch_to_fiber(fb.tsan, sync ? 0 : 1));
 				swapcontext(&emu_sched, &fb.ctx);
-				if (emu_failed) return 2;
+				if (emu_failed) {
+					emu_block_end();
+					return 2;
+				}
 				if (fb.state == EMU_RETURNED) {
 					returned = (int)t;
 				} else if (waiting < 0) {
@@ -221,10 +284,12 @@ int emu_run(dim3 g, dim3 b, uint64_t launch, F f) {
 					snprintf(m, sizeof m, "block %u: threads %d and %u wait at different __syncthreads (%s:%d and :%d)", bi,
 					         waiting, t, fb.file, emu_fibers[waiting].line, fb.line);
 					emu_fail(m);
+					emu_block_end();
 					return 2;
 				}
 			}
 			if (waiting < 0) { // every thread has returned
+				emu_block_end();
 				if (!emu_margins(bi)) return 2;
 				break;
 			}
@@ -232,6 +297,7 @@ int emu_run(dim3 g, dim3 b, uint64_t launch, F f) {
 				snprintf(m, sizeof m, "block %u: thread %d returned while thread %d waits at __syncthreads (%s:%d)", bi, returned,
 				         waiting, emu_fibers[waiting].file, emu_fibers[waiting].line);
 				emu_fail(m);
+				emu_block_end();
 				return 2;
 			}
 		}

@@ -19,7 +19,8 @@ import (
 // it, a write out of an allocation's bounds or past a shared array's end,
 // and a barrier in a kernel it runs without them; and a device goes on
 // working after such a launch. (A lost update — threads that read, change
-// and write one element in one phase — it does not catch.)
+// and write one element in one phase — it does not catch: the race
+// detector of TestKernelsUnderThreadSanitizer does.)
 func TestEmulatorCatches(t *testing.T) {
 	if _, err := exec.LookPath("g++"); err != nil {
 		t.Skip("no g++")
@@ -93,7 +94,7 @@ func TestEmulatorCatches(t *testing.T) {
 			{"early", 1, []any{out}, "thread 0 returned while thread"},
 			{"oob", 1, []any{out, n - 1}, "emu: oob wrote bytes 252–255 of an allocation of 252 bytes"},
 			{"overflow", 1, []any{out}, "block 0 wrote byte 256 of __shared__ s of 256 bytes (emu_faults.cu:"},
-			{"serialsync", 1, []any{out}, "__syncthreads (emu_faults.cu:66) in a kernel without __shared__"},
+			{"serialsync", 1, []any{out}, "__syncthreads (emu_faults.cu:76) in a kernel without __shared__"},
 		} {
 			args := c.args
 			if c.kernel == "oob" {
@@ -114,6 +115,12 @@ func TestEmulatorCatches(t *testing.T) {
 			if !shifted(get()) {
 				t.Errorf("%s: fixed after %s: %v", order, c.kernel, get()[:n])
 			}
+		}
+		// A lost update: every order gives the right sum here (each fiber
+		// runs to its barrier unbroken); TestKernelsUnderThreadSanitizer
+		// is what sees it.
+		if err := run("lostupdate", 1, out); err != nil || get()[0] != n {
+			t.Fatalf("%s: lostupdate: %v, %v", order, err, get()[:4])
 		}
 		if err := run("stale", 4, out); err != nil {
 			t.Fatalf("%s: stale: %v", order, err)

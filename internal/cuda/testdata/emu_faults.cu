@@ -46,6 +46,16 @@ extern "C" __global__ void stale(float* out) {
 	out[blockIdx.x * blockDim.x + threadIdx.x] = s[threadIdx.x];
 }
 
+// lostupdate has every thread add one to one element in one phase.
+extern "C" __global__ void lostupdate(float* out) {
+	__shared__ float s[64];
+	if (threadIdx.x == 0) s[0] = 0;
+	__syncthreads();
+	s[0] += 1;
+	__syncthreads();
+	out[threadIdx.x] = s[0];
+}
+
 // overflow writes one element past the end of its block's array.
 extern "C" __global__ void overflow(float* out) {
 	__shared__ float s[64];
