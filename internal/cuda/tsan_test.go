@@ -10,9 +10,10 @@ import (
 	"testing"
 )
 
-// tsanHarness runs the reducing kernels of kernels.cu — those with
-// __shared__ memory and barriers, but ncsn_sumsq_chunks, which needs a
-// device's table of chunks — at block sizes 4, 32 and 256 on small inputs.
+// tsanHarness runs every reducing kernel of kernels.cu — those with
+// __shared__ memory and barriers — at block sizes 4, 32 and 256 on small
+// inputs. (The others run their threads one after another on one thread:
+// nothing for ThreadSanitizer to compare.)
 const tsanHarness = `
 static unsigned long long tsan_seq;
 static float* buf(size_t n, float base) {
@@ -44,6 +45,18 @@ int main(int argc, char** argv) {
 		float* m = buf(R * N, 0.1f);
 		run("ncsn_row_sums", R, b, buf(R, 0), m, R, N);
 		run("ncsn_sum", 1, b, buf(1, 0), m, R * N);
+#ifdef CHUNK_WORDS // (kernels.cu's; the harness serves emu_faults.cu too)
+		// Three chunks of one gradient (a ParamSet's table, CHUNK_WORDS
+		// words each: the gradient's address, the first index, the length).
+		unsigned long long* tab = (unsigned long long*)calloc(3 * CHUNK_WORDS, 8);
+		const unsigned long long lo[3] = {0, 700, 1000}, len[3] = {700, 300, 5};
+		for (int c = 0; c < 3; c++) {
+			tab[c * CHUNK_WORDS + 1] = (unsigned long long)buf(1005, 0.2f);
+			tab[c * CHUNK_WORDS + 5] = lo[c];
+			tab[c * CHUNK_WORDS + 6] = len[c];
+		}
+		run("ncsn_sumsq_chunks", 3, b, buf(3, 0), (float*)tab);
+#endif
 	}
 	return 0;
 }
