@@ -135,6 +135,26 @@ stage "unpack"
 mkdir -p /tmp/gb && tar -C /tmp/gb -xJf gpu-pack/bin.tar.xz || python3 -c "import tarfile; tarfile.open('gpu-pack/bin.tar.xz').extractall('/tmp/gb')"
 B=/tmp/gb/bin; ls -la $B
 export NCSN_TEST_EMU=0 # the CPU emulation is CI's; here only the GPU
+# An earlier build's train test binary, where packed (gpu-pack/old).
+rm -f /tmp/gb/old.test
+if [ -f gpu-pack/old/train.test.xz ]; then xz -dc gpu-pack/old/train.test.xz > /tmp/gb/old.test && chmod +x /tmp/gb/old.test; fi
+
+# conv_speeds "NETS" "TF32S" "MODES": images/s of the train step and the
+# forward pass, 20 steps each, kernel by kernel (NCSN_CUDA_GRAPH=0: the
+# convolutions compared, not the launches), for each network, NCSN_TF32
+# and NCSN_CUDNN mode; mode "old" is the earlier build (skipped where not
+# packed) with its default.
+conv_speeds() {
+  local net tf m bin
+  for net in $1; do
+    for tf in $2; do
+      for m in $3; do
+        bin=$B/train.test; [ $m = old ] && { [ -x /tmp/gb/old.test ] || continue; bin=/tmp/gb/old.test; }
+        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDA_GRAPH=0 NCSN_CUDNN=${m/old/on} NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $bin -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
+      done
+    done
+  done
+}
 
 # short_runs: 200 steps of the default MNIST run and 300 of the ncsnv2-sized
 # network on the carried CIFAR-10 images, each sampled into a grid in $out.
@@ -264,14 +284,8 @@ if [ "$1" = algos ]; then
   timeout $(cap 90) $B/eval -dataset mnist -samples /tmp/gpu-default -n 256 -seed 0 -device cuda 2>&1 | tail -12
   stage "bench-gpu (ours: Find's algorithms, with and without CUDA graphs; PyTorch)"
   TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout $(cap 150) scripts/bench_gpu.sh mnist ncsnv2
-  if [ -f gpu-pack/old/train.test.xz ]; then xz -dc gpu-pack/old/train.test.xz > /tmp/gb/old.test && chmod +x /tmp/gb/old.test; fi
-  stage "ncsnv2 images/s: train step, forward (20 steps each), in this call"
-  for tf in 0 1; do
-    for m in old heuristics on; do
-      bin=$B/train.test; [ $m = old ] && { [ -x /tmp/gb/old.test ] || continue; bin=/tmp/gb/old.test; }
-      echo "-- ncsnv2 NCSN_TF32=$tf $m: $(cd train && NCSN_CUDNN=${m/old/on} NCSN_TF32=$tf NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $bin -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
-    done
-  done
+  stage "ncsnv2 images/s, kernel by kernel: train step, forward (20 steps each), in this call"
+  conv_speeds ncsnv2 "0 1" "old heuristics on"
   for tf in 0 1; do
     stage "where the ncsnv2 step goes, NCSN_TF32=$tf, Find's algorithms (kept)"
     (cd train && NCSN_TF32=$tf NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== ' | cut -c1-260)
@@ -293,28 +307,20 @@ if [ "$1" = engines ]; then
   (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 -test.run 'ConvAndLinear|Cudnn|GraphNotes' 2>&1 | grep -v -E 'not run|^=== ' | grep -E 'graph|FAIL|^(--- |ok|PASS)|panic|rror' | cut -c1-400)
   stage "every kernel test (the GroupNorm kernels reworked since c1b6557); races and barriers"
   (cd internal/cuda && timeout $(cap 60) $B/cuda.test -test.count=1 2>&1 | tail -3)
-  stage "CUDA graphs by default (new: the first run replayed too): the device tests, a resume exact with and without graphs"
-  (cd model && timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device' 2>&1 | tail -3)
-  (cd train && timeout $(cap 60) $B/train.test -test.v -test.count=1 -test.run 'DeviceResumeIsExact|TrainOnDevice' 2>&1 | grep -E '^\s*--- |^(ok|FAIL|PASS)|panic' | cut -c1-300)
   if command -v compute-sanitizer >/dev/null; then
     for tool in racecheck synccheck; do
       (cd internal/cuda && timeout $(cap 60) compute-sanitizer --tool $tool --print-limit 20 $B/cuda.test -test.count=1 -test.run 'GroupNorm' 2>&1 | tail -4)
     done
   fi
+  stage "CUDA graphs by default (new: the first run replayed too): the device tests, a resume exact with and without graphs"
+  (cd model && timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device' 2>&1 | tail -3)
+  (cd train && timeout $(cap 60) $B/train.test -test.v -test.count=1 -test.run 'DeviceResumeIsExact|TrainOnDevice' 2>&1 | grep -E '^\s*--- |^(ok|FAIL|PASS)|panic' | cut -c1-300)
   stage "NCSN_CUDNN=graph: network, training runs, sampling against the CPU"
   (cd model && NCSN_CUDNN=graph timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
   (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
   (cd generate && NCSN_CUDNN=graph timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice' 2>&1 | tail -3)
-  if [ -f gpu-pack/old/train.test.xz ]; then xz -dc gpu-pack/old/train.test.xz > /tmp/gb/old.test && chmod +x /tmp/gb/old.test; fi
   stage "images/s, kernel by kernel: an earlier build (old, if packed), Find's legacy algorithms (on), the graph API (graph); 20 steps each"
-  for net in ncsnv2 mnist; do
-    for tf in 1 0; do
-      for m in old on graph; do
-        bin=$B/train.test; [ $m = old ] && { [ -x /tmp/gb/old.test ] || continue; bin=/tmp/gb/old.test; }
-        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDA_GRAPH=0 NCSN_CUDNN=${m/old/on} NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $bin -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
-      done
-    done
-  done
+  conv_speeds "ncsnv2 mnist" "1 0" "old on graph"
   stage "PyTorch in the same call (ncsnv2: defaults, then TF32 off)"
   env -u LD_LIBRARY_PATH timeout $(cap 60) python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 --channels 3 --size 32 --base 128 --mult 1,2,2,2
   env -u LD_LIBRARY_PATH NVIDIA_TF32_OVERRIDE=0 timeout $(cap 60) python3 gpu-pack/torch_ref.py --bench --device cuda --batch 128 --channels 3 --size 32 --base 128 --mult 1,2,2,2

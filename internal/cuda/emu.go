@@ -31,13 +31,19 @@ var (
 	emuErr  error
 )
 
+// splitComment is a line of CUDA C without and with its // comment.
+func splitComment(l string) (code, comment string) {
+	if k := strings.Index(l, "//"); k >= 0 {
+		return l[:k], l[k:]
+	}
+	return l, ""
+}
+
 // emuCode is src with its // comments blanked, line for line.
 func emuCode(src string) string {
 	lines := strings.Split(src, "\n")
 	for i, l := range lines {
-		if k := strings.Index(l, "//"); k >= 0 {
-			lines[i] = l[:k]
-		}
+		lines[i], _ = splitComment(l)
 	}
 	return strings.Join(lines, "\n")
 }
@@ -95,10 +101,7 @@ var sharedDecl = regexp.MustCompile(`^(\s*)__shared__\s+(\w[\w ]*?)\s+(\w+)\s*\[
 func emuFresh(name, src string) (string, error) {
 	lines := strings.Split(src, "\n")
 	for i, l := range lines {
-		code, comment := l, ""
-		if k := strings.Index(l, "//"); k >= 0 {
-			code, comment = l[:k], l[k:]
-		}
+		code, comment := splitComment(l)
 		if !strings.Contains(code, "__shared__") {
 			continue
 		}
@@ -219,9 +222,9 @@ func (e *emuBackend) capturing(call string) error {
 
 // EmuOrderEnv chooses the order in which the emulation runs a launch's
 // blocks and each block's threads, phase by phase between barriers:
-// "shuffle" (the default: a permutation drawn from the launch's number, the
-// same in every run of a test), "up" or "down". A kernel whose result
-// depends on it races.
+// "shuffle" (the default: a permutation drawn from the device's count of
+// launches, the same in every run of a test), "up" or "down". A kernel
+// whose result depends on it races.
 const EmuOrderEnv = "NCSN_EMU_ORDER"
 
 // EmuCaptureEnv changes the emulation's captures, for the tests of graph
@@ -248,8 +251,8 @@ const (
 // the threads of a block in turn, as fibers between barriers, in the order
 // EmuOrderEnv sets; barriers met by every thread at one line, shared
 // memory NaN-filled per block, writes out of a shared array's or an
-// allocation's bounds caught). It is for tests: slow, but it runs the kernels' own code and the
-// host code that launches them.
+// allocation's bounds caught). It is for tests: slow, but it runs the
+// kernels' own code and the host code that launches them.
 func OpenEmulator() (*Device, error) {
 	order, ok := emuOrders[os.Getenv(EmuOrderEnv)]
 	if !ok {

@@ -22,6 +22,9 @@ import (
 // and write one element in one phase — it does not catch: the race
 // detector of TestKernelsUnderThreadSanitizer does.)
 func TestEmulatorCatches(t *testing.T) {
+	if os.Getenv("NCSN_TEST_EMU") == "0" {
+		t.Skip("CPU emulation: off (NCSN_TEST_EMU=0)")
+	}
 	if _, err := exec.LookPath("g++"); err != nil {
 		t.Skip("no g++")
 	}

@@ -130,6 +130,9 @@ func tsanRun(t *testing.T, bin string, args ...string) string {
 // with them (testdata/emu_faults.cu), and nothing in their fixed form.
 // About 30 s on 2 cores (two builds).
 func TestKernelsUnderThreadSanitizer(t *testing.T) {
+	if os.Getenv("NCSN_TEST_EMU") == "0" {
+		t.Skip("CPU emulation: off (NCSN_TEST_EMU=0)")
+	}
 	if testing.Short() {
 		t.Skip("-short: two g++ builds with -fsanitize=thread")
 	}
