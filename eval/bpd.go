@@ -11,6 +11,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
@@ -33,7 +34,9 @@ type BPDResult struct {
 // dequantised to (k + u)/256, is carried from t = ε to 1 by the
 // probability-flow ODE (RK45 at c.Tol), the log-density change integrated
 // with Hutchinson's estimator (one Rademacher probe per image), and scored by
-// the prior: bpd = −log p(x)/(D ln 2) + 8.
+// the prior: bpd = −log p(x)/(D ln 2) + 8. With c.Device the network and
+// its vector–Jacobian products run on the device (a GPU), the ODE's
+// arithmetic on the CPU.
 func BitsPerDim(c Config) (*BPDResult, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -44,8 +47,9 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 	if c.Tol < 0 || math.IsNaN(c.Tol) {
 		return nil, fmt.Errorf("%w: -tol %g must be positive (0: the default)", ErrConfig, c.Tol)
 	}
-	// -tol is the ODE's; the likelihood runs on the CPU.
-	if err := c.onlyDrawing("-bpd", false, "-tol"); err != nil {
+	// -tol is the ODE's, -device the network's (the ODE's arithmetic runs
+	// on the CPU).
+	if err := c.onlyDrawing("-bpd", false, "-tol", "-device"); err != nil {
 		return nil, err
 	}
 	if c.DataDir == "" {
@@ -69,6 +73,14 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 	if proc.Name() == "ncsn" {
 		return nil, fmt.Errorf("%w: -bpd needs a model trained in continuous time (cmd/train -sde ve, vp or subvp); %s knows only its %d noise levels", ErrConfig, path, len(st.Sigmas))
 	}
+	// A missing GPU is found before the test set is read.
+	dev, err := generate.OpenDevice(c.Device, c.Log)
+	if err != nil {
+		return nil, err
+	}
+	if dev != nil {
+		defer dev.Close()
+	}
 	test, err := data.Load(c.Dataset, data.Options{Dir: c.DataDir, Log: c.Log}, "test")
 	if err != nil {
 		return nil, err
@@ -85,7 +97,15 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 			x[i*d+j] = (math.Round(float64(p)*255) + r.Float64()) / 256
 		}
 	}
-	sc, err := model.NewVJPScorer(st.Model, st.EMA, min(n, 128))
+	var sc interface {
+		sample.ScoreVJP
+		Close() error
+	}
+	if dev != nil {
+		sc, err = model.NewDeviceVJPScorer(dev, st.Model, st.EMA, min(n, 128))
+	} else {
+		sc, err = model.NewVJPScorer(st.Model, st.EMA, min(n, 128))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -10,13 +10,15 @@ import (
 	"testing"
 
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/train"
 )
 
 // TestBitsPerDimRefusals: -bpd is a clear error for a discrete NCSN model,
-// a checkpoint of another dataset, a missing checkpoint and a bad -n; none
-// of them reaches the data.
+// a checkpoint of another dataset, a missing checkpoint, a bad -n or -tol,
+// and -device cuda in a build without the GPU; none of them reaches the
+// data.
 func TestBitsPerDimRefusals(t *testing.T) {
 	dir := t.TempDir()
 	r := rand.New(rand.NewPCG(1, 1))
@@ -27,6 +29,14 @@ func TestBitsPerDimRefusals(t *testing.T) {
 	cfg := train.Config{Dataset: "mnist", Preset: "test",
 		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
 		Steps: 1, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1, CkptDir: dir, Data: ds}
+	if _, err := train.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ve := t.TempDir() // a continuous-time checkpoint
+	cfg.CkptDir = ve
+	if err := cfg.UseSDE("ve"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := train.Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -41,8 +51,15 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{"missing", Config{Dataset: "mnist", Samples: dir + "/none", N: 4, DataDir: noData}, "needs a checkpoint"},
 		{"n", Config{Dataset: "mnist", Samples: dir, N: 0, DataDir: noData}, "-n 0"},
 		{"tol", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: -1, DataDir: noData}, "-tol -1 must be positive"},
+		// Without the GPU build -device cuda is an error before the test set
+		// is read (as is a device that does not exist).
+		{"device", Config{Dataset: "mnist", Samples: ve, N: 4, Device: "cuda", DataDir: noData}, "-device cuda: built without GPU support; build with -tags gpu"},
+		{"unknown device", Config{Dataset: "mnist", Samples: ve, N: 4, Device: "tpu", DataDir: noData}, `unknown device "tpu"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "device" && cuda.Built {
+				t.Skip("the GPU build opens a GPU where there is one: see model's TestDeviceLikelihoodMatchesCPU")
+			}
 			_, err := BitsPerDim(tc.c)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v, want one line saying %q", err, tc.want)
@@ -61,7 +78,8 @@ func TestBitsPerDimRefusals(t *testing.T) {
 
 // TestDrawingFlagsRefused: a flag that only drawing from a checkpoint uses
 // is a one-line error naming it where nothing is drawn — samples that are
-// PNGs (a grid, a folder; a folder dataset too), -bpd (but its -tol), a
+// PNGs (a grid, a folder; a folder dataset too), -bpd (but its -tol and
+// -device), a
 // classifier's evaluation — before any data is loaded; -device cpu is
 // never refused.
 func TestDrawingFlagsRefused(t *testing.T) {
@@ -112,6 +130,9 @@ func TestDrawingFlagsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := (Config{Samples: dir, Tol: 1e-3, Device: "cpu"}).onlyDrawing("-bpd", false, "-tol"); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Config{Samples: dir, Tol: 1e-3, Device: "cuda"}).onlyDrawing("-bpd", false, "-tol", "-device"); err != nil {
 		t.Fatal(err)
 	}
 	if err := (Config{Samples: dir, Sampler: "pc", Autoguide: "self"}).onlyDrawing("", true); err != nil {

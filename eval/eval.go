@@ -58,7 +58,7 @@ type Config struct {
 	Autoguide       string
 	AutoguideWeight float64
 	// Device is where the score network runs when drawing, as
-	// cmd/sample's -device.
+	// cmd/sample's -device, and with BPD its vector–Jacobian products.
 	Device string
 	// BPD asks BitsPerDim for the likelihood of N test images instead.
 	BPD bool

@@ -120,3 +120,75 @@ func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sig
 	}
 	return nil
 }
+
+// DeviceVJPScorer is VJPScorer on a device: the score network, the probe's
+// dot product and gorgonia.Grad's gradient by the images, all run by
+// nn.DeviceRun's kernels; each batch's images, σ features and probe go up,
+// its scores and vector–Jacobian products come back.
+type DeviceVJPScorer struct {
+	vjpGraph
+	run           *nn.DeviceRun
+	in, out, dxv  []float32
+	sig, vin, tmp []float64
+}
+
+// NewDeviceVJPScorer builds the vector–Jacobian graph over params for batch
+// images at a time and uploads the weights to dev.
+func NewDeviceVJPScorer(dev *cuda.Device, cfg Config, params Params, batch int) (*DeviceVJPScorer, error) {
+	v, err := buildVJP(cfg, params, batch, tensor.Float32)
+	if err != nil {
+		return nil, err
+	}
+	run, err := nn.NewDeviceRun(dev, v.net.Graph)
+	if err != nil {
+		return nil, err
+	}
+	if err := run.Upload(v.net.Weights...); err != nil {
+		run.Close()
+		return nil, err
+	}
+	d := cfg.Dim()
+	return &DeviceVJPScorer{vjpGraph: v, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d),
+		dxv: make([]float32, batch*d), sig: make([]float64, batch), vin: make([]float64, batch*d), tmp: make([]float64, batch*d)}, nil
+}
+
+// Dim is the number of values per image.
+func (s *DeviceVJPScorer) Dim() int { return s.net.Config.Dim() }
+
+// Close frees the device memory.
+func (s *DeviceVJPScorer) Close() error {
+	s.run.Close()
+	return nil
+}
+
+// ScoreVJP writes s_θ(x, σ) into score and vᵀ∂s_θ/∂x into vjp, as
+// VJPScorer.ScoreVJP does.
+func (s *DeviceVJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64) error {
+	cfg := s.net.Config
+	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
+	if len(x)%d != 0 || len(v) != len(x) || len(score) != len(x) || len(vjp) != len(x) {
+		return fmt.Errorf("model: score and VJP of %d values (probe %d, outputs %d and %d), images have %d", len(x), len(v), len(score), len(vjp), d)
+	}
+	return s.net.chunks(x, sigma, s.in, s.sig, func(start, m int) error {
+		copy(s.vin, v[start*d:start*d+m*d])
+		clear(s.vin[m*d:])
+		toGraph(s.probe.Value().Data(), s.vin, b, cfg.Channels, hw)
+		if err := s.run.Upload(append(s.net.Inputs(), s.probe)...); err != nil {
+			return err
+		}
+		if err := s.run.Run(); err != nil {
+			return fmt.Errorf("model: running the score network and its input gradient on the device: %w", err)
+		}
+		if err := s.run.Download(s.net.Out, s.out); err != nil {
+			return err
+		}
+		if err := s.run.Download(s.grad, s.dxv); err != nil {
+			return err
+		}
+		fromGraph(s.out, s.tmp, b, cfg.Channels, hw)
+		copy(score[start*d:start*d+m*d], s.tmp)
+		fromGraph(s.dxv, s.tmp, b, cfg.Channels, hw)
+		copy(vjp[start*d:start*d+m*d], s.tmp)
+		return nil
+	})
+}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/nn"
+	"github.com/ncsn-go/ncsn/sample"
+	"github.com/ncsn-go/ncsn/sde"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -21,7 +23,14 @@ import (
 // (cuda.Backends): the CPU emulation of the kernels and the GPU.
 func eachDevice(t *testing.T, f func(t *testing.T, dev *cuda.Device)) {
 	t.Helper()
-	bs, missing := cuda.Backends(false)
+	devices(t, false, f)
+}
+
+// devices is eachDevice, for a test that is slow in the emulation where
+// slow is true: there it runs only with NCSN_SLOW=1 (as CI sets).
+func devices(t *testing.T, slow bool, f func(t *testing.T, dev *cuda.Device)) {
+	t.Helper()
+	bs, missing := cuda.Backends(slow)
 	for _, m := range missing {
 		t.Log("not run: " + m)
 	}
@@ -93,6 +102,126 @@ func deviceScorerMatchesCPU(t *testing.T, cfg Config) {
 		if rel := math.Sqrt(num / den); !(rel < 1e-5) {
 			t.Fatalf("device scores differ from the CPU's by %g (relative L2)", rel)
 		}
+	})
+}
+
+// TestDeviceVJPMatchesCPU: the vector–Jacobian graph (the score network,
+// the probe's dot product and the gradient by the images) run by the
+// device kernels gives VJPScorer's scores and products to float32
+// rounding, for the plain and the EDM-preconditioned network (whose
+// input reaches the score twice: through the network and the skip term).
+func TestDeviceVJPMatchesCPU(t *testing.T) {
+	plain := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+	edm := plain
+	edm.Precond, edm.SigmaData = PrecondEDM, 0.4
+	for _, cfg := range []Config{plain, edm} {
+		t.Run(cmp.Or(cfg.Precond, "ncsnv2"), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(10, 10))
+			params, err := Init(cfg, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 5 // two batches of 3, the second padded
+			x, v := make([]float64, n*cfg.Dim()), make([]float64, n*cfg.Dim())
+			for i := range x {
+				x[i], v[i] = r.Float64(), r.NormFloat64()
+			}
+			cpu, err := NewVJPScorer(cfg, params, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cpu.Close()
+			wantS, wantV := make([]float64, len(x)), make([]float64, len(x))
+			if err := cpu.ScoreVJP(x, 0.3, v, wantS, wantV); err != nil {
+				t.Fatal(err)
+			}
+			eachDevice(t, func(t *testing.T, dev *cuda.Device) {
+				s, err := NewDeviceVJPScorer(dev, cfg, params, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				gotS, gotV := make([]float64, len(x)), make([]float64, len(x))
+				if err := s.ScoreVJP(x, 0.3, v, gotS, gotV); err != nil {
+					t.Fatal(err)
+				}
+				for _, c := range []struct {
+					what      string
+					got, want []float64
+					tol       float64
+				}{{"scores", gotS, wantS, 1e-5}, {"vector–Jacobian products", gotV, wantV, 1e-4}} {
+					var num, den float64
+					for i := range c.got {
+						num += (c.got[i] - c.want[i]) * (c.got[i] - c.want[i])
+						den += c.want[i] * c.want[i]
+					}
+					if rel := math.Sqrt(num / den); !(rel < c.tol) || den == 0 {
+						t.Fatalf("device %s differ from the CPU's by %g (relative L2)", c.what, rel)
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestDeviceLikelihoodMatchesCPU: log-likelihoods by the probability-flow
+// ODE (what cmd/eval -bpd measures) with the network and its
+// vector–Jacobian products on the device agree with the float64 graph's to
+// 10⁻³ relative, as the CPU's float32 graph does: the ODE carries float32
+// rounding into hundredths and tenths of a nat here (of ~470), on either
+// path. A divergence wrong by a percent would be off by nats.
+func TestDeviceLikelihoodMatchesCPU(t *testing.T) {
+	cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+	r := rand.New(rand.NewPCG(11, 11))
+	params, err := Init(cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := sde.New(sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float64, 2*cfg.Dim())
+	for i := range x {
+		x[i] = r.Float64()
+	}
+	c := sample.Likelihood{Process: proc, Dim: cfg.Dim(), Tol: 1e-3}
+	logp := func(s sample.ScoreVJP) []float64 {
+		t.Helper()
+		lp, _, err := sample.LogLikelihood(s, x, c, rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lp
+	}
+	near := func(what string, got, ref []float64) {
+		t.Helper()
+		for i := range got {
+			if d := math.Abs(got[i] - ref[i]); !(d < 1e-3*math.Abs(ref[i])) {
+				t.Errorf("image %d: log-likelihood %.5f %s, %.5f in float64", i, got[i], what, ref[i])
+			}
+		}
+	}
+	lp := map[tensor.Dtype][]float64{}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		s, err := newVJPScorer(cfg, params, 1, dt) // two batches of one
+		if err != nil {
+			t.Fatal(err)
+		}
+		lp[dt] = logp(s)
+		s.Close()
+	}
+	ref := lp[tensor.Float64]
+	near("on the CPU in float32", lp[tensor.Float32], ref)
+	devices(t, true, func(t *testing.T, dev *cuda.Device) { // ~10 s in the emulation
+		s, err := NewDeviceVJPScorer(dev, cfg, params, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		got := logp(s)
+		near("on the device", got, ref)
+		t.Logf("log p: device %.5f, float64 %.5f, the CPU's float32 %.5f", got, ref, lp[tensor.Float32])
 	})
 }
 

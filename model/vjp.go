@@ -14,13 +14,50 @@ import (
 // Hutchinson's unbiased estimate of the divergence ∇ₓ·s_θ that likelihoods
 // through the probability-flow ODE need.
 type VJPScorer struct {
-	net           *ScoreNet
+	vjpGraph
 	vm            G.VM
-	probe         *G.Node
-	grad          *G.Node
 	in            []float32
 	sig           []float64
 	vin, sco, dxv []float64
+}
+
+// vjpGraph is the score network with a probe v beside its output and the
+// gradient of Σ v⊙s_θ(x, σ) by the images: the graph of VJPScorer and
+// DeviceVJPScorer.
+type vjpGraph struct {
+	net         *ScoreNet
+	probe, grad *G.Node
+}
+
+// buildVJP builds the vector–Jacobian graph over params for batch images
+// at a time.
+func buildVJP(cfg Config, params Params, batch int, dtype tensor.Dtype) (vjpGraph, error) {
+	if cfg.IsClassifier() {
+		return vjpGraph{}, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
+	}
+	v, err := nn.BuildChecked(func() (vjpGraph, *G.ExprGraph, error) {
+		net, err := Build(cfg, params, batch, dtype)
+		if err != nil {
+			return vjpGraph{}, nil, err
+		}
+		g := net.Graph
+		shape := net.Out.Shape()
+		probe := G.NewTensor(g, net.Out.Dtype(), len(shape), G.WithShape(shape...), G.WithName("probe"),
+			G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
+		cost, err := nn.ProbeDot(net.Out, probe)
+		if err != nil {
+			return vjpGraph{}, nil, err
+		}
+		grads, err := G.Grad(cost, net.X)
+		if err != nil {
+			return vjpGraph{}, nil, fmt.Errorf("differentiating the score by its input: %w", err)
+		}
+		return vjpGraph{net: net, probe: probe, grad: grads[0]}, g, nil
+	})
+	if err != nil {
+		return vjpGraph{}, fmt.Errorf("model: building the score's vector–Jacobian graph: %w", err)
+	}
+	return v, nil
 }
 
 // NewVJPScorer builds the graph over params for batch images at a time.
@@ -29,36 +66,13 @@ func NewVJPScorer(cfg Config, params Params, batch int) (*VJPScorer, error) {
 }
 
 func newVJPScorer(cfg Config, params Params, batch int, dtype tensor.Dtype) (*VJPScorer, error) {
-	if cfg.IsClassifier() {
-		return nil, fmt.Errorf("%w: a classifier (%d classes) has no score", ErrConfig, cfg.Classes)
-	}
-	s, err := nn.BuildChecked(func() (*VJPScorer, *G.ExprGraph, error) {
-		net, err := Build(cfg, params, batch, dtype)
-		if err != nil {
-			return nil, nil, err
-		}
-		g := net.Graph
-		shape := net.Out.Shape()
-		probe := G.NewTensor(g, net.Out.Dtype(), len(shape), G.WithShape(shape...), G.WithName("probe"),
-			G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
-		cost, err := nn.ProbeDot(net.Out, probe)
-		if err != nil {
-			return nil, nil, err
-		}
-		grads, err := G.Grad(cost, net.X)
-		if err != nil {
-			return nil, nil, fmt.Errorf("differentiating the score by its input: %w", err)
-		}
-		return &VJPScorer{net: net, probe: probe, grad: grads[0]}, g, nil
-	})
+	v, err := buildVJP(cfg, params, batch, dtype)
 	if err != nil {
-		return nil, fmt.Errorf("model: building the score's vector–Jacobian graph: %w", err)
+		return nil, err
 	}
 	d := cfg.Dim()
-	s.vm = G.NewTapeMachine(s.net.Graph)
-	s.in, s.sig = make([]float32, batch*d), make([]float64, batch)
-	s.vin, s.sco, s.dxv = make([]float64, batch*d), make([]float64, batch*d), make([]float64, batch*d)
-	return s, nil
+	return &VJPScorer{vjpGraph: v, vm: G.NewTapeMachine(v.net.Graph), in: make([]float32, batch*d), sig: make([]float64, batch),
+		vin: make([]float64, batch*d), sco: make([]float64, batch*d), dxv: make([]float64, batch*d)}, nil
 }
 
 // Dim is the number of values per image.

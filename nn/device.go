@@ -413,6 +413,9 @@ func (r *DeviceRun) plan(n *G.Node) (func() error, error) {
 			}
 			return d.Copy(out, b(0).N, b(1))
 		}, nil
+	case *probeDotOp: // (s, v) → Σ s⊙v, a 1×k by k×1 product
+		k := s(0).TotalSize()
+		return func() error { return d.Gemm(false, false, 1, 1, k, 1, b(0), b(1), 0, out) }, nil
 	}
 	if isSum(n, in) {
 		return func() error { return d.Add(out, b(0), b(1)) }, nil
@@ -454,6 +457,11 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		ds := r.aux[loss]["ds"]
 		return func() error { return d.Copy(out, 0, ds) }, nil
+	case *probeGradOp: // (v, ∂cost) → ∂s = ∂cost·v, for ∂cost = 1
+		if v, ok := in[1].Value().Data().(float32); !isConstant(in[1]) || !ok || v != 1 {
+			return nil, fmt.Errorf("nn: %s: the device takes the probe's gradient seed as the constant 1", n.Name())
+		}
+		return func() error { return d.Copy(out, 0, b(0)) }, nil
 	case *conv3GradOp: // (x, w, ∂y) → ∂x; ∂w and ∂bias for the stash operators
 		g, ok := r.convs[op.fwd]
 		if !ok {

@@ -54,7 +54,8 @@
 # binary, gpu-pack/old/train.test.xz, where packed: the GroupNorm kernels
 # were reworked after c1b6557) for both networks in float32 and TF32,
 # PyTorch's ncsnv2 figures in the same call, its plans and profile, and the
-# default MNIST run trained on it and scored. Before those, the default's
+# default MNIST run trained on it and scored; then cmd/eval -bpd on the GPU
+# (its VJPs, also new) beside the CPU. Before those, the default's
 # CUDA graphs (on since this stop, the first run replayed too): the device
 # tests with them, and a resume exact with and without.
 #
@@ -329,6 +330,9 @@ if [ "$1" = engines ]; then
   stage "the default MNIST run with the graph API (3600 steps; Find's gave 60.2775)"
   NCSN_CUDNN=graph timeout $(cap 90) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-graph 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|rror|panic' | cut -c1-400
   NCSN_CUDNN=graph timeout $(cap 60) $B/eval -dataset mnist -samples /tmp/gpu-graph -n 256 -seed 0 -device cuda 2>&1 | tail -9
+  stage "cmd/eval -bpd with the network's VJPs on the GPU (new), beside the CPU path: a VE model of 300 steps, 64 test images"
+  timeout $(cap 40) $B/train -dataset mnist -sde ve -steps 300 -device cuda -ckpt-dir /tmp/gpu-ve 2>&1 | grep -E '^done|rror|panic' | cut -c1-300
+  for dv in cuda cpu; do timeout $(cap 60) $B/eval -dataset mnist -samples /tmp/gpu-ve -bpd -n 64 -device $dv 2>&1 | grep -E '^\{|rror|panic' | cut -c1-300; done
   stage "done"
   exit 0
 fi
