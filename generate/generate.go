@@ -381,7 +381,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 		return nil, err
 	}
 	defer closeGuide()
-	sc, labels, done, err := guide(st, c, main, batch)
+	sc, labels, done, err := guide(st, c, dev, main, batch)
 	if err != nil {
 		return nil, err
 	}

@@ -51,8 +51,9 @@ func parseClasses(s string, classes int) ([]int, error) {
 // guide loads the classifier of a class-conditional run, checks that it fits
 // the score model st, and returns the guided score over sc with one label
 // per sample (c.N of each requested class, in order), or sc itself when no
-// class is asked for.
-func guide(st *checkpoint.State, c Config, sc sample.Score, batch int) (sample.Score, []int, func(), error) {
+// class is asked for. The classifier runs where the score model does (dev;
+// nil: the CPU).
+func guide(st *checkpoint.State, c Config, dev *cuda.Device, sc sample.Score, batch int) (sample.Score, []int, func(), error) {
 	if c.Class == "" {
 		return sc, nil, func() {}, nil
 	}
@@ -90,7 +91,15 @@ func guide(st *checkpoint.State, c Config, sc sample.Score, batch int) (sample.S
 			labels = append(labels, k)
 		}
 	}
-	cg, err := model.NewClassGradient(cm, cst.EMA, batch)
+	var cg interface {
+		Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error
+		Close() error
+	}
+	if dev != nil {
+		cg, err = model.NewDeviceClassGradient(dev, cm, cst.EMA, batch)
+	} else {
+		cg, err = model.NewClassGradient(cm, cst.EMA, batch)
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -14,14 +14,52 @@ import (
 // ∇ₓ log p(y | x, σ), by gorgonia.Grad through the classifier's graph: the
 // term that classifier guidance adds to a score.
 type ClassGradient struct {
-	net    *ScoreNet
-	vm     G.VM
-	onehot *G.Node
-	ce     *nn.SoftmaxCEOp
-	grad   *G.Node
-	in     []float32
-	sig    []float64
-	dx     []float64
+	classGraph
+	vm  G.VM
+	in  []float32
+	sig []float64
+	dx  []float64
+}
+
+// classGraph is a classifier with one-hot labels beside its logits, the
+// batch mean of the cross-entropy and its gradient by the images: the
+// graph of ClassGradient and DeviceClassGradient.
+type classGraph struct {
+	net          *ScoreNet
+	onehot, cost *G.Node
+	ce           *nn.SoftmaxCEOp
+	grad         *G.Node
+}
+
+// buildClassGraph builds the classifier cfg's gradient graph over params
+// for batch images at a time.
+func buildClassGraph(cfg Config, params Params, batch int, dtype tensor.Dtype) (classGraph, error) {
+	if !cfg.IsClassifier() {
+		return classGraph{}, fmt.Errorf("%w: a score network is not a classifier (no classes)", ErrConfig)
+	}
+	c, err := nn.BuildChecked(func() (classGraph, *G.ExprGraph, error) {
+		net, err := Build(cfg, params, batch, dtype)
+		if err != nil {
+			return classGraph{}, nil, err
+		}
+		g := net.Graph
+		shape := net.Out.Shape()
+		onehot := G.NewTensor(g, net.Out.Dtype(), 2, G.WithShape(shape...), G.WithName("onehot"),
+			G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
+		cost, ce, err := nn.SoftmaxCrossEntropy(net.Out, onehot)
+		if err != nil {
+			return classGraph{}, nil, err
+		}
+		grads, err := G.Grad(cost, net.X)
+		if err != nil {
+			return classGraph{}, nil, fmt.Errorf("differentiating the classifier by its input: %w", err)
+		}
+		return classGraph{net: net, onehot: onehot, cost: cost, ce: ce, grad: grads[0]}, g, nil
+	})
+	if err != nil {
+		return classGraph{}, fmt.Errorf("model: building the classifier's gradient graph: %w", err)
+	}
+	return c, nil
 }
 
 // NewClassGradient builds the graph of the classifier cfg over params (its
@@ -31,42 +69,33 @@ func NewClassGradient(cfg Config, params Params, batch int) (*ClassGradient, err
 }
 
 func newClassGradient(cfg Config, params Params, batch int, dtype tensor.Dtype) (*ClassGradient, error) {
-	if !cfg.IsClassifier() {
-		return nil, fmt.Errorf("%w: a score network is not a classifier (no classes)", ErrConfig)
-	}
-	c, err := nn.BuildChecked(func() (*ClassGradient, *G.ExprGraph, error) {
-		net, err := Build(cfg, params, batch, dtype)
-		if err != nil {
-			return nil, nil, err
-		}
-		g := net.Graph
-		shape := net.Out.Shape()
-		onehot := G.NewTensor(g, net.Out.Dtype(), 2, G.WithShape(shape...), G.WithName("onehot"),
-			G.WithValue(tensor.New(tensor.Of(dtype), tensor.WithShape(shape...))))
-		cost, ce, err := nn.SoftmaxCrossEntropy(net.Out, onehot)
-		if err != nil {
-			return nil, nil, err
-		}
-		grads, err := G.Grad(cost, net.X)
-		if err != nil {
-			return nil, nil, fmt.Errorf("differentiating the classifier by its input: %w", err)
-		}
-		return &ClassGradient{net: net, onehot: onehot, ce: ce, grad: grads[0]}, g, nil
-	})
+	g, err := buildClassGraph(cfg, params, batch, dtype)
 	if err != nil {
-		return nil, fmt.Errorf("model: building the classifier's gradient graph: %w", err)
+		return nil, err
 	}
 	d := cfg.Dim()
-	c.vm = G.NewTapeMachine(c.net.Graph)
-	c.in, c.sig, c.dx = make([]float32, batch*d), make([]float64, batch), make([]float64, batch*d)
-	return c, nil
+	return &ClassGradient{classGraph: g, vm: G.NewTapeMachine(g.net.Graph), in: make([]float32, batch*d), sig: make([]float64, batch), dx: make([]float64, batch*d)}, nil
 }
 
 // Dim is the number of values per image.
-func (c *ClassGradient) Dim() int { return c.net.Config.Dim() }
+func (c *classGraph) Dim() int { return c.net.Config.Dim() }
 
 // Classes is the number of classes.
-func (c *ClassGradient) Classes() int { return c.net.Config.Classes }
+func (c *classGraph) Classes() int { return c.net.Config.Classes }
+
+// check is Gradient's check of its arguments.
+func (c *classGraph) check(x []float64, labels []int, dst, logp []float64) error {
+	d, k := c.Dim(), c.Classes()
+	if len(x)%d != 0 || len(dst) != len(x) || len(labels) != len(x)/d || (logp != nil && len(logp) != len(labels)) {
+		return fmt.Errorf("model: class gradient of %d values, %d labels, into %d; images have %d", len(x), len(labels), len(dst), d)
+	}
+	for _, y := range labels {
+		if y < 0 || y >= k {
+			return fmt.Errorf("model: class %d out of range (the classifier has %d)", y, k)
+		}
+	}
+	return nil
+}
 
 // Close releases the graph's machine.
 func (c *ClassGradient) Close() error { return c.vm.Close() }
@@ -76,13 +105,8 @@ func (c *ClassGradient) Close() error { return c.vm.Close() }
 // into logp (len N; nil to skip).
 func (c *ClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
 	d, b, k := c.Dim(), c.net.Batch, c.Classes()
-	if len(x)%d != 0 || len(dst) != len(x) || len(labels) != len(x)/d || (logp != nil && len(logp) != len(labels)) {
-		return fmt.Errorf("model: class gradient of %d values, %d labels, into %d; images have %d", len(x), len(labels), len(dst), d)
-	}
-	for _, y := range labels {
-		if y < 0 || y >= k {
-			return fmt.Errorf("model: class %d out of range (the classifier has %d)", y, k)
-		}
+	if err := c.check(x, labels, dst, logp); err != nil {
+		return err
 	}
 	cfg := c.net.Config
 	hw := cfg.Height * cfg.Width

@@ -192,3 +192,78 @@ func (s *DeviceVJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []f
 		return nil
 	})
 }
+
+// DeviceClassGradient is ClassGradient on a device: the classifier, its
+// cross-entropy against one-hot labels and gorgonia.Grad's gradient by the
+// images, all run by nn.DeviceRun's kernels; each batch's images, σ
+// features and labels go up, its gradients and log-probabilities come back.
+type DeviceClassGradient struct {
+	classGraph
+	run     *nn.DeviceRun
+	in, dx  []float32
+	per     []float32
+	sig, dy []float64
+}
+
+// NewDeviceClassGradient builds the classifier cfg's gradient graph over
+// params for batch images at a time and uploads the weights to dev.
+func NewDeviceClassGradient(dev *cuda.Device, cfg Config, params Params, batch int) (*DeviceClassGradient, error) {
+	g, err := buildClassGraph(cfg, params, batch, tensor.Float32)
+	if err != nil {
+		return nil, err
+	}
+	run, err := nn.NewDeviceRun(dev, g.net.Graph)
+	if err != nil {
+		return nil, err
+	}
+	if err := run.Upload(g.net.Weights...); err != nil {
+		run.Close()
+		return nil, err
+	}
+	d := cfg.Dim()
+	return &DeviceClassGradient{classGraph: g, run: run, in: make([]float32, batch*d), dx: make([]float32, batch*d),
+		per: make([]float32, batch), sig: make([]float64, batch), dy: make([]float64, batch*d)}, nil
+}
+
+// Close frees the device memory.
+func (c *DeviceClassGradient) Close() error {
+	c.run.Close()
+	return nil
+}
+
+// Gradient writes ∇ₓ log p(labels[i] | xᵢ, σ) into dst and log p(labels[i] |
+// xᵢ, σ) into logp (nil to skip), as ClassGradient.Gradient does.
+func (c *DeviceClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
+	if err := c.check(x, labels, dst, logp); err != nil {
+		return err
+	}
+	cfg := c.net.Config
+	d, b, k, hw := c.Dim(), c.net.Batch, c.Classes(), cfg.Height*cfg.Width
+	return c.net.chunks(x, sigma, c.in, c.sig, func(start, m int) error {
+		oneHot(c.onehot.Value().Data().([]float32), labels[start:start+m], b, k)
+		if err := c.run.Upload(append(c.net.Inputs(), c.onehot)...); err != nil {
+			return err
+		}
+		if err := c.run.Run(); err != nil {
+			return fmt.Errorf("model: running the classifier and its input gradient on the device: %w", err)
+		}
+		if err := c.run.Download(c.grad, c.dx); err != nil {
+			return err
+		}
+		// The cost is the batch mean of −log p: its gradient times −B is
+		// each image's ∇ₓ log p.
+		fromGraph(c.dx, c.dy, b, cfg.Channels, hw)
+		for i := 0; i < m*d; i++ {
+			dst[start*d+i] = -float64(b) * c.dy[i]
+		}
+		if logp != nil {
+			if err := c.run.PerImage(c.cost, c.per); err != nil {
+				return err
+			}
+			for i := 0; i < m; i++ {
+				logp[start+i] = -float64(c.per[i])
+			}
+		}
+		return nil
+	})
+}

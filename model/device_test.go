@@ -225,6 +225,63 @@ func TestDeviceLikelihoodMatchesCPU(t *testing.T) {
 	})
 }
 
+// TestDeviceClassGradientMatchesCPU: the classifier's gradient graph (the
+// encoder, its linear head, the cross-entropy against one-hot labels and
+// the gradient by the images) run by the device kernels gives
+// ClassGradient's ∇ₓ log p(y | x, σ) and log p to float32 rounding.
+func TestDeviceClassGradientMatchesCPU(t *testing.T) {
+	cfg := tinyClassifier()
+	r := rand.New(rand.NewPCG(12, 12))
+	params, err := Init(cfg, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5 // two batches of 3, the second padded
+	x, labels := make([]float64, n*cfg.Dim()), make([]int, n)
+	for i := range x {
+		x[i] = r.Float64()
+	}
+	for i := range labels {
+		labels[i] = r.IntN(cfg.Classes)
+	}
+	cpu, err := NewClassGradient(cfg, params, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cpu.Close()
+	want, wantLogp := make([]float64, len(x)), make([]float64, n)
+	if err := cpu.Gradient(x, labels, 0.5, want, wantLogp); err != nil {
+		t.Fatal(err)
+	}
+	eachDevice(t, func(t *testing.T, dev *cuda.Device) {
+		c, err := NewDeviceClassGradient(dev, cfg, params, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		got, logp := make([]float64, len(x)), make([]float64, n)
+		if err := c.Gradient(x, labels, 0.5, got, logp); err != nil {
+			t.Fatal(err)
+		}
+		var num, den float64
+		for i := range got {
+			num += (got[i] - want[i]) * (got[i] - want[i])
+			den += want[i] * want[i]
+		}
+		if rel := math.Sqrt(num / den); !(rel < 1e-4) || den == 0 {
+			t.Fatalf("device gradients differ from the CPU's by %g (relative L2)", rel)
+		}
+		for i := range logp {
+			if !(math.Abs(logp[i]-wantLogp[i]) < 1e-5*(1+math.Abs(wantLogp[i]))) {
+				t.Fatalf("image %d: log p %g on the device, %g on the CPU", i, logp[i], wantLogp[i])
+			}
+		}
+		if err := c.Gradient(x, []int{0, 1, 2, 3, 0}, 0.5, got, nil); err == nil {
+			t.Fatal("a class out of range accepted")
+		}
+	})
+}
+
 // TestDeviceGradientsMatchCPU: the training graph — the score network, the
 // DSM loss and gorgonia.Grad's gradients of every weight — run by the
 // device kernels gives the tape machine's per-image losses and gradients to

@@ -413,6 +413,24 @@ func (r *DeviceRun) plan(n *G.Node) (func() error, error) {
 			}
 			return d.Copy(out, b(0).N, b(1))
 		}, nil
+	case *flattenOp: // (C, B, H, W) ↔ rows (B, C·H·W): the graph's layout to images and back
+		sh := op.shape
+		if op.inverse {
+			return func() error { return d.ToGraph(out, b(0), 0, sh[1], sh[0], sh[1], sh[2]*sh[3]) }, nil
+		}
+		return func() error { return d.FromGraph(out, b(0), 0, sh[1], sh[0], sh[1], sh[2]*sh[3]) }, nil
+	case *SoftmaxCEOp: // (logits, one-hot) → each row's probabilities and cross-entropy
+		ls := s(0)
+		per, err := r.alloc(ls[0])
+		if err != nil {
+			return nil, err
+		}
+		p, err := r.keep(n, "p", ls.TotalSize())
+		if err != nil {
+			return nil, err
+		}
+		r.per[n] = per
+		return func() error { return d.SoftmaxCE(p, per, b(0), b(1), ls[0], ls[1]) }, nil
 	case *probeDotOp: // (s, v) → Σ s⊙v, a 1×k by k×1 product
 		k := s(0).TotalSize()
 		return func() error { return d.Gemm(false, false, 1, 1, k, 1, b(0), b(1), 0, out) }, nil
@@ -448,7 +466,7 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		var loss *G.Node
 		for l := range r.per {
-			if l.Op().(*ResidualLossOp) != nil && sameOperands(l, in[:3]) {
+			if _, ok := l.Op().(*ResidualLossOp); ok && sameOperands(l, in[:3]) {
 				loss = l
 			}
 		}
@@ -457,6 +475,21 @@ func (r *DeviceRun) planGrad(n *G.Node, in []*G.Node, out cuda.Buffer) (func() e
 		}
 		ds := r.aux[loss]["ds"]
 		return func() error { return d.Copy(out, 0, ds) }, nil
+	case *softmaxCEGradOp: // (logits, one-hot, ∂cost) → (p − y)/B, for ∂cost = 1
+		if v, ok := in[2].Value().Data().(float32); !isConstant(in[2]) || !ok || v != 1 {
+			return nil, fmt.Errorf("nn: %s: the device takes the cross-entropy's gradient seed as the constant 1", n.Name())
+		}
+		var ce *G.Node
+		for l := range r.per {
+			if l.Op() == op.fwd {
+				ce = l
+			}
+		}
+		if ce == nil {
+			return nil, fmt.Errorf("nn: %s: its cross-entropy node is not on the device", n.Name())
+		}
+		p, batch := r.aux[ce]["p"], s(0)[0]
+		return func() error { return d.SoftmaxCEGrad(out, p, b(1), 1/float64(batch)) }, nil
 	case *probeGradOp: // (v, ∂cost) → ∂s = ∂cost·v, for ∂cost = 1
 		if v, ok := in[1].Value().Data().(float32); !isConstant(in[1]) || !ok || v != 1 {
 			return nil, fmt.Errorf("nn: %s: the device takes the probe's gradient seed as the constant 1", n.Name())

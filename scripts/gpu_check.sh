@@ -319,7 +319,7 @@ if [ "$1" = engines ]; then
   stage "NCSN_CUDNN=graph: network, training runs, sampling against the CPU"
   (cd model && NCSN_CUDNN=graph timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
   (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
-  (cd generate && NCSN_CUDNN=graph timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice' 2>&1 | tail -3)
+  (cd generate && NCSN_CUDNN=graph timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|ClassGuidanceOnDevice' 2>&1 | tail -3)
   stage "images/s, kernel by kernel: an earlier build (old, if packed), Find's legacy algorithms (on), the graph API (graph); 20 steps each"
   conv_speeds "ncsnv2 mnist" "1 0" "old on graph"
   stage "PyTorch in the same call (ncsnv2: defaults, then TF32 off)"
@@ -359,7 +359,7 @@ stage "score network and gradients (model)"
 stage "a training run against the CPU's (train)"
 (cd train && timeout 60 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice' 2>&1 | grep -v 'not run: CPU emulation')
 stage "sampling against the CPU (generate)"
-(cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|PickDevice' 2>&1 | grep -v 'not run: CPU emulation')
+(cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|ClassGuidanceOnDevice|PickDevice' 2>&1 | grep -v 'not run: CPU emulation')
 
 stage "bench-gpu"
 TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py NCSN_BENCH_CPU=1 timeout 180 scripts/bench_gpu.sh mnist ncsnv2

@@ -446,6 +446,34 @@ extern "C" __global__ void ncsn_col_sums(float* out, const float* x, int R, int 
 	out[j] = (float)s;
 }
 
+// ncsn_softmax_ce writes, for logits and one-hot labels y (B × K), each
+// row's softmax into p and its cross-entropy −Σ_k y_k log p_k into loss[b],
+// in double as nn's softmaxCE. One thread per row.
+extern "C" __global__ void ncsn_softmax_ce(float* p, float* loss, const float* logits, const float* y, int B, int K) {
+	int b = gid();
+	if (b >= B) return;
+	const float* row = logits + (u64)b * K;
+	const float* yr = y + (u64)b * K;
+	double mx = row[0];
+	for (int k = 1; k < K; k++) mx = fmax(mx, (double)row[k]);
+	double z = 0;
+	for (int k = 0; k < K; k++) z += exp((double)row[k] - mx);
+	double lz = log(z), l = 0;
+	for (int k = 0; k < K; k++) {
+		double d = (double)row[k] - mx;
+		p[(u64)b * K + k] = (float)(exp(d) / z);
+		if (yr[k] != 0) l -= (double)yr[k] * (d - lz);
+	}
+	loss[b] = (float)l;
+}
+
+// ncsn_softmax_ce_grad writes dx = scale·(p − y): the gradient of the mean
+// cross-entropy of B rows for scale = 1/B.
+extern "C" __global__ void ncsn_softmax_ce_grad(float* dx, const float* p, const float* y, int n, float scale) {
+	int i = gid();
+	if (i < n) dx[i] = scale * (p[i] - y[i]);
+}
+
 // ncsn_add: y = a + b.
 extern "C" __global__ void ncsn_add(float* y, const float* a, const float* b, int n) {
 	int i = gid();

@@ -294,3 +294,57 @@ func TestCloseTwice(t *testing.T) {
 		}
 	}
 }
+
+// TestSoftmaxCE: each row's softmax and cross-entropy, and the gradient
+// scale·(p − y), against float64 loops; rows of large logits (a
+// max-shifted exp) and a row whose label is split between two classes.
+func TestSoftmaxCE(t *testing.T) {
+	const b, k = 37, 10
+	r := rand.New(rand.NewPCG(3, 4))
+	logits, y := randn(r, b*k, 3), make([]float32, b*k)
+	for i := 0; i < b; i++ {
+		y[i*k+r.IntN(k)] = 1
+	}
+	for j := 0; j < k; j++ {
+		logits[j] += 80 // exp(80) overflows float32
+	}
+	clear(y[k : 2*k])
+	y[k+2], y[k+7] = 0.5, 0.5
+	wantP, wantL, wantD := make([]float64, b*k), make([]float64, b), make([]float64, b*k)
+	for i := 0; i < b; i++ {
+		row := logits[i*k : (i+1)*k]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		var z float64
+		for _, v := range row {
+			z += math.Exp(float64(v) - mx)
+		}
+		for j, v := range row {
+			wantP[i*k+j] = math.Exp(float64(v)-mx) / z
+			wantL[i] -= float64(y[i*k+j]) * math.Log(wantP[i*k+j])
+			wantD[i*k+j] = (wantP[i*k+j] - float64(y[i*k+j])) / b
+		}
+	}
+	for name, d := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			bl, by := upload(t, d, logits), upload(t, d, y)
+			bp, _ := d.Alloc(b * k)
+			bloss, _ := d.Alloc(b)
+			bd, _ := d.Alloc(b * k)
+			if err := d.SoftmaxCE(bp, bloss, bl, by, b, k); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.SoftmaxCEGrad(bd, bp, by, 1.0/b); err != nil {
+				t.Fatal(err)
+			}
+			near(t, "softmax", download(t, d, bp), wantP, 1e-6)
+			near(t, "cross-entropy", download(t, d, bloss), wantL, 1e-6)
+			near(t, "cross-entropy grad", download(t, d, bd), wantD, 1e-6)
+			if err := d.SoftmaxCE(bp, bloss, bl, by, b, k+1); err == nil {
+				t.Fatal("shapes that do not fit the buffers accepted")
+			}
+		})
+	}
+}

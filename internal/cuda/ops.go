@@ -328,6 +328,26 @@ func (d *Device) FromGraph(dst, src Buffer, from, m, c, b, hw int) error {
 	return d.launch1D("ncsn_from_graph", m*c*hw, Buffer{Ptr: dst.Ptr + DevPtr(4*from*c*hw), N: m * c * hw}, src, c, b, hw, m)
 }
 
+// SoftmaxCE writes the softmax of each row of logits (b × k) into p and its
+// cross-entropy against the one-hot rows of y into loss (b values): a
+// classifier's −log p(label | x).
+func (d *Device) SoftmaxCE(p, loss, logits, y Buffer, b, k int) error {
+	if err := want("softmax cross-entropy", p.N, b*k, loss.N, b, logits.N, b*k, y.N, b*k); err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_softmax_ce", b, p, loss, logits, y, b, k)
+}
+
+// SoftmaxCEGrad writes dx = scale·(p − y), the gradient of SoftmaxCE's
+// mean over b rows for scale = 1/b.
+func (d *Device) SoftmaxCEGrad(dx, p, y Buffer, scale float64) error {
+	n, err := sameSize("softmax cross-entropy grad", dx, p, y)
+	if err != nil {
+		return err
+	}
+	return d.launch1D("ncsn_softmax_ce_grad", n, dx, p, y, n, float32(scale))
+}
+
 // Axpy writes x ← x + a·s.
 func (d *Device) Axpy(x, s Buffer, a float64) error {
 	n, err := sameSize("axpy", x, s)
