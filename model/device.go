@@ -28,6 +28,16 @@ func NewDeviceScorer(dev *cuda.Device, cfg Config, params Params, batch int) (*D
 	if err != nil {
 		return nil, err
 	}
+	run, err := uploaded(dev, net)
+	if err != nil {
+		return nil, err
+	}
+	d := cfg.Dim()
+	return &DeviceScorer{net: net, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d), sig: make([]float64, batch)}, nil
+}
+
+// uploaded plans net's graph on dev and uploads its weights.
+func uploaded(dev *cuda.Device, net *ScoreNet) (*nn.DeviceRun, error) {
 	run, err := nn.NewDeviceRun(dev, net.Graph)
 	if err != nil {
 		return nil, err
@@ -36,8 +46,7 @@ func NewDeviceScorer(dev *cuda.Device, cfg Config, params Params, batch int) (*D
 		run.Close()
 		return nil, err
 	}
-	d := cfg.Dim()
-	return &DeviceScorer{net: net, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d), sig: make([]float64, batch)}, nil
+	return run, nil
 }
 
 // Dim is the number of values per image.
@@ -139,12 +148,8 @@ func NewDeviceVJPScorer(dev *cuda.Device, cfg Config, params Params, batch int) 
 	if err != nil {
 		return nil, err
 	}
-	run, err := nn.NewDeviceRun(dev, v.net.Graph)
+	run, err := uploaded(dev, v.net)
 	if err != nil {
-		return nil, err
-	}
-	if err := run.Upload(v.net.Weights...); err != nil {
-		run.Close()
 		return nil, err
 	}
 	d := cfg.Dim()
@@ -212,12 +217,8 @@ func NewDeviceClassGradient(dev *cuda.Device, cfg Config, params Params, batch i
 	if err != nil {
 		return nil, err
 	}
-	run, err := nn.NewDeviceRun(dev, g.net.Graph)
+	run, err := uploaded(dev, g.net)
 	if err != nil {
-		return nil, err
-	}
-	if err := run.Upload(g.net.Weights...); err != nil {
-		run.Close()
 		return nil, err
 	}
 	d := cfg.Dim()
