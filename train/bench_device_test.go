@@ -52,7 +52,7 @@ func BenchmarkDeviceTrainStep(b *testing.B) {
 	for i, p := range params {
 		m[i], v[i], sizes[i] = make([]float32, len(p.Data)), make([]float32, len(p.Data)), len(p.Data)
 	}
-	d, err := newDeviceDSM(dev, cfg, params, ema, m, v, batch)
+	d, err := newDSMObjective(dev, cfg, params, ema, m, v, batch)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func BenchmarkDeviceTrainStep(b *testing.B) {
 	}
 	step := func() {
 		t := time.Now()
-		if _, _, err := d.step(x, z, mean, sig); err != nil {
+		if _, _, err := d.run(x, z, nil, mean, sig); err != nil {
 			b.Fatal(err)
 		}
 		t = mark(0, t)

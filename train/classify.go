@@ -56,22 +56,9 @@ func newClassifierGraph(cfg model.Config, params model.Params, batch int) (*clas
 // run evaluates the cross-entropy −log p(y | x̃, σ) per image, its mean,
 // and the gradients.
 func (c *classifierGraph) run(x, z []float32, labels []int, means, sigmas []float64) (float64, []float64, error) {
-	cfg := c.net.Config
-	k := cfg.Classes
-	if len(labels) != c.net.Batch {
-		return 0, nil, fmt.Errorf("train: %d labels for a batch of %d", len(labels), c.net.Batch)
-	}
-	noised(c.input, x, z, means, sigmas, cfg.Dim())
-	if err := c.net.SetInput(c.input, sigmas); err != nil {
+	k := c.net.Config.Classes
+	if err := c.fill(x, z, labels, means, sigmas); err != nil {
 		return 0, nil, err
-	}
-	oh := c.onehot.Value().Data().([]float32)
-	clear(oh)
-	for i, y := range labels {
-		if y < 0 || y >= k {
-			return 0, nil, fmt.Errorf("train: label %d out of the classifier's %d classes", y, k)
-		}
-		oh[i*k+y] = 1
 	}
 	c.vm.Reset()
 	if err := c.vm.RunAll(); err != nil {
@@ -83,6 +70,42 @@ func (c *classifierGraph) run(x, z []float32, labels []int, means, sigmas []floa
 	return float64(c.loss.Value().Data().(float32)), append([]float64(nil), c.per...), nil
 }
 
+// fill sets the graph's inputs: the noised images, σ's features and the
+// one-hot labels.
+func (c *classifierGraph) fill(x, z []float32, labels []int, means, sigmas []float64) error {
+	cfg := c.net.Config
+	k := cfg.Classes
+	if len(labels) != c.net.Batch {
+		return fmt.Errorf("train: %d labels for a batch of %d", len(labels), c.net.Batch)
+	}
+	noised(c.input, x, z, means, sigmas, cfg.Dim())
+	if err := c.net.SetInput(c.input, sigmas); err != nil {
+		return err
+	}
+	oh := c.onehot.Value().Data().([]float32)
+	clear(oh)
+	for i, y := range labels {
+		if y < 0 || y >= k {
+			return fmt.Errorf("train: label %d out of the classifier's %d classes", y, k)
+		}
+		oh[i*k+y] = 1
+	}
+	return nil
+}
+
 func (c *classifierGraph) grads() [][]float32 { return nodeValues(c.gradNodes) }
+
+func (c *classifierGraph) parts() (*model.ScoreNet, []*G.Node, *G.Node) {
+	return c.net, c.gradNodes, c.loss
+}
+
+// feed is fill for a device (deviceGraph): the inputs to upload are the
+// network's and the labels.
+func (c *classifierGraph) feed(x, z []float32, labels []int, means, sigmas []float64) ([]*G.Node, error) {
+	if err := c.fill(x, z, labels, means, sigmas); err != nil {
+		return nil, err
+	}
+	return append(c.net.Inputs(), c.onehot), nil
+}
 
 func (c *classifierGraph) close() { c.vm.Close() }

@@ -9,18 +9,24 @@ import (
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/nn"
 	"github.com/ncsn-go/ncsn/optim"
+	G "gorgonia.org/gorgonia"
 )
 
-// deviceDSM is the DSM training graph run on a device: the same graph and
-// gorgonia.Grad gradients as dsmGraph, its operators run by nn.DeviceRun.
-// The weights, their gradients, Adam's moments and the EMA stay in device
-// memory for the whole run; each step sends up the noised batch and brings
-// back each image's loss and the gradients' Σ(gradient²) (for the norm that
-// clipping and the finiteness check need). Adam with the EMA is one launch
-// over all the tensors, and so is the sum of squares (cuda.ParamSet). sync
-// brings the state back for checkpoints.
-type deviceDSM struct {
-	g          *dsmGraph
+// deviceObjective is a training graph run on a device — the score model's
+// DSM graph or the noise-conditional classifier's: the same graph and
+// gorgonia.Grad gradients as on the CPU, its operators run by
+// nn.DeviceRun. The weights, their gradients, Adam's moments and the EMA
+// stay in device memory for the whole run; each step sends up the noised
+// batch (and the classifier's labels) and brings back each image's loss and
+// the gradients' Σ(gradient²) (for the norm that clipping and the
+// finiteness check need). Adam with the EMA is one launch over all the
+// tensors, and so is the sum of squares (cuda.ParamSet). sync brings the
+// state back for checkpoints.
+type deviceObjective struct {
+	g          deviceGraph
+	net        *model.ScoreNet
+	gradNodes  []*G.Node
+	loss       *G.Node
 	dr         *nn.DeviceRun
 	dev        *cuda.Device
 	host       [][]float32 // gradients, downloaded only when asked (grads)
@@ -33,20 +39,49 @@ type deviceDSM struct {
 	trainables []int // the trainer's parameter index of each trainable weight
 }
 
-// newDeviceDSM builds the graph on dev and uploads the run's state: the
-// weights (params), their moving average and Adam's moments (in params
-// order, fixed parameters included, as optim keeps them).
-func newDeviceDSM(dev *cuda.Device, cfg model.Config, params, ema model.Params, m, v [][]float32, batch int) (d *deviceDSM, err error) {
+// deviceGraph is a training graph that deviceObjective runs: dsmGraph or
+// classifierGraph.
+type deviceGraph interface {
+	// parts are the network, the gradients of its trainable weights (in
+	// order) and the loss node, whose per-image values the device keeps.
+	parts() (net *model.ScoreNet, grads []*G.Node, loss *G.Node)
+	// feed fills the graph's inputs for a batch, as run does, and returns
+	// the input nodes to upload.
+	feed(x, z []float32, labels []int, means, sigmas []float64) ([]*G.Node, error)
+	close()
+}
+
+// newDSMObjective is the score model's DSM graph on dev (newDeviceObjective).
+func newDSMObjective(dev *cuda.Device, cfg model.Config, params, ema model.Params, m, v [][]float32, batch int) (*deviceObjective, error) {
 	g, err := newDSMGraph(cfg, params, batch)
 	if err != nil {
 		return nil, err
 	}
-	run, err := nn.NewDeviceRun(dev, g.net.Graph)
+	return newDeviceObjective(dev, g, params, ema, m, v)
+}
+
+// newClassifierObjective is the classifier's training graph on dev
+// (newDeviceObjective).
+func newClassifierObjective(dev *cuda.Device, cfg model.Config, params, ema model.Params, m, v [][]float32, batch int) (*deviceObjective, error) {
+	g, err := newClassifierGraph(cfg, params, batch)
+	if err != nil {
+		return nil, err
+	}
+	return newDeviceObjective(dev, g, params, ema, m, v)
+}
+
+// newDeviceObjective plans the graph g on dev and uploads the run's state:
+// the weights (params), their moving average and Adam's moments (in params
+// order, fixed parameters included, as optim keeps them). It owns g, closed
+// with it (or at once, on an error).
+func newDeviceObjective(dev *cuda.Device, g deviceGraph, params, ema model.Params, m, v [][]float32) (d *deviceObjective, err error) {
+	net, gradNodes, loss := g.parts()
+	run, err := nn.NewDeviceRun(dev, net.Graph)
 	if err != nil {
 		g.close()
 		return nil, err
 	}
-	d = &deviceDSM{g: g, dr: run, dev: dev, per: make([]float32, batch)}
+	d = &deviceObjective{g: g, net: net, gradNodes: gradNodes, loss: loss, dr: run, dev: dev, per: make([]float32, net.Batch)}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -57,15 +92,15 @@ func newDeviceDSM(dev *cuda.Device, cfg model.Config, params, ema model.Params, 
 			d.trainables = append(d.trainables, i)
 		}
 	}
-	if len(d.trainables) != len(g.gradNodes) {
-		return nil, fmt.Errorf("train: %d trainable parameters, %d gradients", len(d.trainables), len(g.gradNodes))
+	if len(d.trainables) != len(gradNodes) {
+		return nil, fmt.Errorf("train: %d trainable parameters, %d gradients", len(d.trainables), len(gradNodes))
 	}
-	if err := run.Upload(g.net.Weights...); err != nil {
+	if err := run.Upload(net.Weights...); err != nil {
 		return nil, err
 	}
 	for k, i := range d.trainables {
-		wb, _ := run.Buffer(g.net.Weights[k])
-		gb, _ := run.Buffer(g.gradNodes[k])
+		wb, _ := run.Buffer(net.Weights[k])
+		gb, _ := run.Buffer(gradNodes[k])
 		d.w, d.gr = append(d.w, wb), append(d.gr, gb)
 		d.host = append(d.host, make([]float32, len(params[i].Data)))
 		for _, pair := range []struct {
@@ -92,19 +127,19 @@ func newDeviceDSM(dev *cuda.Device, cfg model.Config, params, ema model.Params, 
 	return d, nil
 }
 
-func (d *deviceDSM) step(x, z []float32, means, sigmas []float64) (float64, []float64, error) {
-	if err := d.g.prepare(x, z, means, sigmas); err != nil {
+func (d *deviceObjective) run(x, z []float32, labels []int, means, sigmas []float64) (float64, []float64, error) {
+	inputs, err := d.g.feed(x, z, labels, means, sigmas)
+	if err != nil {
 		return 0, nil, err
 	}
-	net := d.g.net
-	err := d.dev.Batch(func() error {
-		if err := d.dr.Upload(append(net.Inputs(), d.g.sigma, d.g.z)...); err != nil {
+	err = d.dev.Batch(func() error {
+		if err := d.dr.Upload(inputs...); err != nil {
 			return err
 		}
 		if err := d.dr.Run(); err != nil {
 			return fmt.Errorf("train: running the training graph on the device: %w", err)
 		}
-		return d.dr.PerImage(d.g.loss, d.per)
+		return d.dr.PerImage(d.loss, d.per)
 	})
 	if err != nil {
 		return 0, nil, err
@@ -118,14 +153,10 @@ func (d *deviceDSM) step(x, z []float32, means, sigmas []float64) (float64, []fl
 	return mean / float64(len(per)), per, nil
 }
 
-func (d *deviceDSM) run(x, z []float32, _ []int, means, sigmas []float64) (float64, []float64, error) {
-	return d.step(x, z, means, sigmas)
-}
-
 // grads downloads the gradients of the last run (the trainer does not
 // need them: it uses norm and update; the data-parallel all-reduce would).
-func (d *deviceDSM) grads() [][]float32 {
-	for k, n := range d.g.gradNodes {
+func (d *deviceObjective) grads() [][]float32 {
+	for k, n := range d.gradNodes {
 		if err := d.dr.Download(n, d.host[k]); err != nil {
 			for i := range d.host[k] {
 				d.host[k][i] = float32(math.NaN()) // a failed download is not a gradient
@@ -136,7 +167,7 @@ func (d *deviceDSM) grads() [][]float32 {
 }
 
 // norm is the Euclidean norm of all the gradients of the last run.
-func (d *deviceDSM) norm() (float64, error) {
+func (d *deviceObjective) norm() (float64, error) {
 	err := d.dev.Batch(func() error {
 		if err := d.dev.GradSumSquares(d.sq, d.set); err != nil {
 			return err
@@ -152,14 +183,14 @@ func (d *deviceDSM) norm() (float64, error) {
 // update is one Adam step of opt's hyper-parameters at its step count
 // (after Begin) on every trainable weight, the gradients times scale, then
 // the EMA with decay dec — on the device, as optim computes them.
-func (d *deviceDSM) update(opt *optim.Adam, scale float64, dec float32) error {
+func (d *deviceObjective) update(opt *optim.Adam, scale float64, dec float32) error {
 	s := cuda.AdamStep{T: opt.T, LR: opt.LR, Beta1: opt.Beta1, Beta2: opt.Beta2, Eps: opt.Eps, Scale: scale}
 	return d.dev.Batch(func() error { return d.dev.AdamEMA(d.set, s, dec) })
 }
 
 // sync copies the weights, their average and Adam's moments from the
 // device into the trainer's state (before a checkpoint is written).
-func (d *deviceDSM) sync(params, ema model.Params, m, v [][]float32) error {
+func (d *deviceObjective) sync(params, ema model.Params, m, v [][]float32) error {
 	for k, i := range d.trainables {
 		for _, pair := range []struct {
 			dst []float32
@@ -173,7 +204,7 @@ func (d *deviceDSM) sync(params, ema model.Params, m, v [][]float32) error {
 	return nil
 }
 
-func (d *deviceDSM) close() {
+func (d *deviceObjective) close() {
 	for _, bs := range [][]cuda.Buffer{d.m, d.v, d.ema} {
 		for _, b := range bs {
 			d.dev.Free(b)

@@ -178,6 +178,82 @@ func TestDeviceResumeIsExact(t *testing.T) {
 	}
 }
 
+// TestTrainClassifierOnDevice: the noise-conditional classifier trains on
+// the device (its graph with the softmax cross-entropy kernel, Adam and the
+// EMA there) to the CPU run's weights, EMA and step losses within float32
+// rounding; with and without CUDA graphs, 3 steps and a resume to 6 end
+// with the bits of 6 in one go; its checkpoint resumes on the CPU.
+func TestTrainClassifierOnDevice(t *testing.T) {
+	t.Setenv(cuda.EmuCaptureEnv, "round")
+	// Base 16: two channels per GroupNorm group (as TestTrainOnDevice's).
+	config := func(dir string) Config {
+		c := classifierConfig(dir)
+		c.Model.Base = 16
+		return c
+	}
+	bs := deviceBackends(t, false)
+	for _, bk := range bs {
+		for _, graphs := range []bool{false, true} {
+			t.Run(bk.Name+"/graphs="+strconv.FormatBool(graphs), func(t *testing.T) {
+				openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
+					if name != "cuda" {
+						return nil, nil
+					}
+					d, err := bk.Open()
+					if d != nil {
+						d.Graphs, d.GraphsAsked = graphs, graphs
+					}
+					return d, err
+				}
+				cpuDir, devDir := t.TempDir(), t.TempDir()
+				if _, err := Run(context.Background(), config(cpuDir)); err != nil {
+					t.Fatal(err)
+				}
+				d := config(devDir)
+				d.Device = "cuda"
+				var log bytes.Buffer
+				d.Log = &log
+				if _, err := Run(context.Background(), d); err != nil {
+					t.Fatal(err)
+				}
+				a, b := final(t, cpuDir), final(t, devDir)
+				if b.Arith != deviceArith || !b.Model.IsClassifier() || b.Step != 6 {
+					t.Fatalf("device run: path %q, classifier %v, step %d; log %q", b.Arith, b.Model.IsClassifier(), b.Step, log.String())
+				}
+				closeTo(t, "weights after 6 steps", a.Weights, b.Weights)
+				closeTo(t, "EMA after 6 steps", a.EMA, b.EMA)
+				cpuLoss, devLoss := lossColumnsOf(t, cpuDir), lossColumnsOf(t, devDir)
+				for i := range cpuLoss {
+					if math.Abs(devLoss[i]-cpuLoss[i]) > 1e-4*math.Abs(cpuLoss[i]) {
+						t.Fatalf("step %d loss: device %g, CPU %g", i+1, devLoss[i], cpuLoss[i])
+					}
+				}
+				// 3 steps, then a resume to 6: the same bits.
+				r := config(t.TempDir())
+				r.Device, r.Steps = "cuda", 3
+				if _, err := Run(context.Background(), r); err != nil {
+					t.Fatal(err)
+				}
+				r.Steps = 6
+				if _, err := Run(context.Background(), r); err != nil {
+					t.Fatal(err)
+				}
+				if c := final(t, r.CkptDir); !sameTrainingState(b, c) {
+					t.Fatal("the resumed run's state differs from the uninterrupted run's")
+				}
+				// The device's checkpoint continues on the CPU.
+				d.Steps, d.Device = 8, "cpu"
+				if _, err := Run(context.Background(), d); err != nil {
+					t.Fatal(err)
+				}
+				if c := final(t, devDir); c.Step != 8 || c.Arith == deviceArith {
+					t.Fatalf("resumed on the CPU: step %d, path %q", c.Step, c.Arith)
+				}
+			})
+		}
+	}
+}
+
 // deviceBackends is the device backends a test of device runs takes
 // (cuda.Backends: the emulation, with slow only under NCSN_SLOW=1, and the
 // GPU), skipping it where there are none; openDevice, which the test

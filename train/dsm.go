@@ -176,4 +176,15 @@ func (d *dsmGraph) prepare(x, z []float32, means, sigmas []float64) error {
 
 func (d *dsmGraph) grads() [][]float32 { return nodeValues(d.gradNodes) }
 
+func (d *dsmGraph) parts() (*model.ScoreNet, []*G.Node, *G.Node) { return d.net, d.gradNodes, d.loss }
+
+// feed is prepare for a device (deviceGraph): the inputs to upload are the
+// network's, σ and z.
+func (d *dsmGraph) feed(x, z []float32, _ []int, means, sigmas []float64) ([]*G.Node, error) {
+	if err := d.prepare(x, z, means, sigmas); err != nil {
+		return nil, err
+	}
+	return append(d.net.Inputs(), d.sigma, d.z), nil
+}
+
 func (d *dsmGraph) close() { d.vm.Close() }

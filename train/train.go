@@ -209,9 +209,9 @@ func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error)
 	return r.train(ctx, cfg, dp)
 }
 
-// pickDevice opens the device of cfg.Device: nil for the CPU, and for the
-// runs the device path does not take (a classifier, a data-parallel run),
-// which it gives back at once, saying so.
+// pickDevice opens the device of cfg.Device: nil for the CPU, and for a
+// data-parallel run, which the device path does not take: it gives the
+// device back at once, saying so.
 func pickDevice(cfg Config, dp *dataParallel) (*cuda.Device, error) {
 	dev, err := openDevice(cfg.Device, cfg.Log)
 	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
@@ -219,8 +219,8 @@ func pickDevice(cfg Config, dp *dataParallel) (*cuda.Device, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if dev != nil && (cfg.Classifier || dp != nil) {
-		fmt.Fprintf(cfg.Log, "note: %s trains on the CPU (the device path takes the score model in one process)\n", map[bool]string{true: "the classifier", false: "a data-parallel run"}[cfg.Classifier])
+	if dev != nil && dp != nil {
+		fmt.Fprintf(cfg.Log, "note: a data-parallel run trains on the CPU (the device path takes one process)\n")
 		dev.Close()
 		return nil, nil
 	}
@@ -707,17 +707,15 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if r.dp != nil {
 		local, from = r.dp.local, r.dp.from
 	}
-	dev := r.dev                      // opened by Run (nil where the run trains on the CPU), closed there
-	if dev != nil && cfg.Classifier { // a resumed classifier, known only from its checkpoint
-		fmt.Fprintf(r.log, "note: the classifier trains on the CPU (the device path takes the score model)\n")
-		dev.Close() // given back now; Run's Close then does nothing
-		dev = nil
-	}
+	dev := r.dev // opened by Run (nil where the run trains on the CPU), closed there
 	var g objective
 	switch {
+	case dev != nil && cfg.Classifier:
+		r.arith = deviceArith
+		g, err = newClassifierObjective(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
 	case dev != nil:
 		r.arith = deviceArith
-		g, err = newDeviceDSM(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
+		g, err = newDSMObjective(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
 	case cfg.Classifier:
 		g, err = newClassifierGraph(cfg.Model, r.weights, local)
 	default:
@@ -786,7 +784,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			}
 		}
 		// Nothing of a non-finite step is applied, logged or saved.
-		dg, onDevice := g.(*deviceDSM)
+		dg, onDevice := g.(*deviceObjective)
 		var norm float64
 		if onDevice {
 			if norm, err = dg.norm(); err != nil {
@@ -875,7 +873,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 
 // syncFrom brings the state of a run on a device back into r.
 func syncFrom(g objective, r *run) error {
-	if dg, ok := g.(*deviceDSM); ok {
+	if dg, ok := g.(*deviceObjective); ok {
 		return dg.sync(r.weights, r.ema, r.opt.M, r.opt.V)
 	}
 	return nil
