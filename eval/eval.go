@@ -58,7 +58,8 @@ type Config struct {
 	Autoguide       string
 	AutoguideWeight float64
 	// Device is where the score network runs when drawing, as
-	// cmd/sample's -device, and with BPD its vector–Jacobian products.
+	// cmd/sample's -device, and with BPD its vector–Jacobian products; for
+	// a noise-conditional classifier's accuracy, where the classifier runs.
 	Device string
 	// BPD asks BitsPerDim for the likelihood of N test images instead.
 	BPD bool

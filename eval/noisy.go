@@ -9,6 +9,8 @@ import (
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sde"
 )
@@ -50,12 +52,14 @@ type NoisyResult struct {
 // NoisyAccuracy measures the classifier checkpoint c.Samples on the first
 // c.N images of the test split, each noised (seed c.Seed) at every level of
 // its NCSN ladder (ten of them, evenly spread, when it has more) or, for a
-// continuous process, at t = ε, 0.1, …, 1.
+// continuous process, at t = ε, 0.1, …, 1. With c.Device the classifier runs
+// on the device (a GPU).
 func NoisyAccuracy(c Config) (*NoisyResult, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
-	if err := c.onlyDrawing("a classifier's evaluation", false); err != nil {
+	// -device is the classifier's.
+	if err := c.onlyDrawing("a classifier's evaluation", false, "-device"); err != nil {
 		return nil, err
 	}
 	st, path, err := checkpoint.LoadFrom(c.Samples)
@@ -70,6 +74,14 @@ func NoisyAccuracy(c Config) (*NoisyResult, error) {
 	}
 	if c.N < 1 {
 		return nil, fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
+	}
+	// A missing GPU is found before the test set is read.
+	dev, err := generate.OpenDevice(c.Device, c.Log)
+	if err != nil {
+		return nil, err
+	}
+	if dev != nil {
+		defer dev.Close()
 	}
 	dir := c.DataDir
 	if dir == "" {
@@ -87,7 +99,7 @@ func NoisyAccuracy(c Config) (*NoisyResult, error) {
 	if n < c.N {
 		fmt.Fprintf(c.Log, "note: -n %d: the test set holds %d images; all of them are used\n", c.N, n)
 	}
-	if err := noisyAccuracy(st, test, n, c.Seed, levels, c.Log); err != nil {
+	if err := noisyAccuracy(st, dev, test, n, c.Seed, levels, c.Log); err != nil {
 		return nil, err
 	}
 	return &NoisyResult{Checkpoint: path, Step: st.Step, Dataset: st.Dataset, Process: st.Process.Name, N: n, Levels: levels}, nil
@@ -121,9 +133,19 @@ func noisyLevels(spec sde.Spec) ([]NoisyLevel, error) {
 }
 
 // noisyAccuracy fills in each level's accuracy of the classifier st on the
-// first n images of test, noised as m·x + σz from the seed.
-func noisyAccuracy(st *checkpoint.State, test *data.Dataset, n int, seed uint64, levels []NoisyLevel, log io.Writer) error {
-	cg, err := model.NewClassGradient(st.Model, st.EMA, min(n, 128))
+// first n images of test, noised as m·x + σz from the seed; the classifier
+// runs on dev (nil: the CPU).
+func noisyAccuracy(st *checkpoint.State, dev *cuda.Device, test *data.Dataset, n int, seed uint64, levels []NoisyLevel, log io.Writer) error {
+	var cg interface {
+		Probs(x []float64, sigma float64) ([]float64, error)
+		Close() error
+	}
+	var err error
+	if dev != nil {
+		cg, err = model.NewDeviceClassGradient(dev, st.Model, st.EMA, min(n, 128))
+	} else {
+		cg, err = model.NewClassGradient(st.Model, st.EMA, min(n, 128))
+	}
 	if err != nil {
 		return err
 	}

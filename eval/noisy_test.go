@@ -53,7 +53,7 @@ func TestNoisyAccuracy(t *testing.T) {
 		test.Labels[i] = uint8(i % 4 % 3) // 0 1 2 0 0 1 2 0 …: label 2 on 5 of 20
 	}
 	lv, _ := noisyLevels(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
-	if err := noisyAccuracy(st, test, 20, 3, lv, io.Discard); err != nil {
+	if err := noisyAccuracy(st, nil, test, 20, 3, lv, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range lv {
@@ -67,8 +67,8 @@ func TestNoisyAccuracy(t *testing.T) {
 	st.EMA = ps2
 	a, _ := noisyLevels(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
 	c, _ := noisyLevels(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
-	noisyAccuracy(st, test, 20, 3, a, io.Discard)
-	noisyAccuracy(st, test, 20, 3, c, io.Discard)
+	noisyAccuracy(st, nil, test, 20, 3, a, io.Discard)
+	noisyAccuracy(st, nil, test, 20, 3, c, io.Discard)
 	if !slices.Equal(a, c) {
 		t.Fatal("the same seed gave other accuracies")
 	}

@@ -239,14 +239,10 @@ func (c *DeviceClassGradient) Gradient(x []float64, labels []int, sigma float64,
 		return err
 	}
 	cfg := c.net.Config
-	d, b, k, hw := c.Dim(), c.net.Batch, c.Classes(), cfg.Height*cfg.Width
+	d, b, hw := c.Dim(), c.net.Batch, cfg.Height*cfg.Width
 	return c.net.chunks(x, sigma, c.in, c.sig, func(start, m int) error {
-		oneHot(c.onehot.Value().Data().([]float32), labels[start:start+m], b, k)
-		if err := c.run.Upload(append(c.net.Inputs(), c.onehot)...); err != nil {
+		if err := c.runChunk(labels[start : start+m]); err != nil {
 			return err
-		}
-		if err := c.run.Run(); err != nil {
-			return fmt.Errorf("model: running the classifier and its input gradient on the device: %w", err)
 		}
 		if err := c.run.Download(c.grad, c.dx); err != nil {
 			return err
@@ -267,4 +263,41 @@ func (c *DeviceClassGradient) Gradient(x []float64, labels []int, sigma float64,
 		}
 		return nil
 	})
+}
+
+// runChunk runs the graph on the chunk SetInput filled, with these labels
+// (class 0 for the padding images).
+func (c *DeviceClassGradient) runChunk(labels []int) error {
+	oneHot(c.onehot.Value().Data().([]float32), labels, c.net.Batch, c.Classes())
+	if err := c.run.Upload(append(c.net.Inputs(), c.onehot)...); err != nil {
+		return err
+	}
+	if err := c.run.Run(); err != nil {
+		return fmt.Errorf("model: running the classifier and its input gradient on the device: %w", err)
+	}
+	return nil
+}
+
+// Probs returns the class probabilities p(· | xᵢ, σ) of every image of x,
+// N rows of Classes values, as ClassGradient.Probs does.
+func (c *DeviceClassGradient) Probs(x []float64, sigma float64) ([]float64, error) {
+	d, k := c.Dim(), c.Classes()
+	if len(x)%d != 0 {
+		return nil, fmt.Errorf("model: %d values are not whole images of %d", len(x), d)
+	}
+	out := make([]float64, len(x)/d*k)
+	p := make([]float32, c.net.Batch*k)
+	err := c.net.chunks(x, sigma, c.in, c.sig, func(start, m int) error {
+		if err := c.runChunk(nil); err != nil {
+			return err
+		}
+		if err := c.run.Probabilities(c.cost, p); err != nil {
+			return err
+		}
+		for i := 0; i < m*k; i++ {
+			out[start*k+i] = float64(p[i])
+		}
+		return nil
+	})
+	return out, err
 }

@@ -228,7 +228,8 @@ func TestDeviceLikelihoodMatchesCPU(t *testing.T) {
 // TestDeviceClassGradientMatchesCPU: the classifier's gradient graph (the
 // encoder, its linear head, the cross-entropy against one-hot labels and
 // the gradient by the images) run by the device kernels gives
-// ClassGradient's ∇ₓ log p(y | x, σ) and log p to float32 rounding.
+// ClassGradient's ∇ₓ log p(y | x, σ), log p and class probabilities to
+// float32 rounding.
 func TestDeviceClassGradientMatchesCPU(t *testing.T) {
 	cfg := tinyClassifier()
 	r := rand.New(rand.NewPCG(12, 12))
@@ -278,6 +279,19 @@ func TestDeviceClassGradientMatchesCPU(t *testing.T) {
 		}
 		if err := c.Gradient(x, []int{0, 1, 2, 3, 0}, 0.5, got, nil); err == nil {
 			t.Fatal("a class out of range accepted")
+		}
+		wantP, err := cpu.Probs(x, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotP, err := c.Probs(x, 0.5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range wantP {
+			if !(math.Abs(gotP[i]-wantP[i]) < 1e-6) {
+				t.Fatalf("probability %d: %g on the device, %g on the CPU", i, gotP[i], wantP[i])
+			}
 		}
 	})
 }

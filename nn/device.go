@@ -290,6 +290,16 @@ func (r *DeviceRun) PerImage(loss *G.Node, dst []float32) error {
 	return r.dev.Download(dst, b)
 }
 
+// Probabilities copies the softmax probabilities (B × K) of a
+// cross-entropy node (SoftmaxCrossEntropy) from the last run into dst.
+func (r *DeviceRun) Probabilities(ce *G.Node, dst []float32) error {
+	b, ok := r.aux[ce]["p"]
+	if _, isCE := ce.Op().(*SoftmaxCEOp); !ok || !isCE {
+		return fmt.Errorf("nn: %s is not a cross-entropy of the device graph", ce.Name())
+	}
+	return r.dev.Download(dst, b)
+}
+
 // Buffer is the device buffer of a node (a weight, an input, a gradient).
 func (r *DeviceRun) Buffer(n *G.Node) (cuda.Buffer, bool) {
 	b, ok := r.buf[n]
