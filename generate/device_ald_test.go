@@ -3,11 +3,13 @@
 package generate
 
 import (
+	"bytes"
 	"io"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
@@ -185,10 +187,14 @@ func TestClassGuidanceOnDevice(t *testing.T) {
 		t.Run(b.Name, func(t *testing.T) {
 			useBackend(b)
 			c := c
-			c.Device = "cuda"
+			var log bytes.Buffer
+			c.Device, c.Log = "cuda", &log
 			got, err := Draw(st, c)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if !strings.Contains(log.String(), ") on the device\n") {
+				t.Fatalf("the classifier did not run on the device: %q", log.String())
 			}
 			if got.Evals != want.Evals || !slices.Equal(got.Labels, want.Labels) {
 				t.Fatalf("%d evaluations, labels %v (CPU %d, %v)", got.Evals, got.Labels, want.Evals, want.Labels)

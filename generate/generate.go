@@ -105,8 +105,8 @@ type Config struct {
 	AutoguideWeight float64
 	// Device is where the score network runs: "cpu"; "cuda", a GPU (a
 	// build with -tags gpu); or "" — the GPU where the build has the tag
-	// and one is found, else the CPU. The samplers' own arithmetic and the
-	// classifier of -class stay on the CPU.
+	// and one is found, else the CPU. The classifier of -class runs there
+	// too; the samplers' own arithmetic stays on the CPU.
 	Device string
 	// Opened, when not nil, is the device to run on, opened by the caller
 	// with OpenDevice (which closes it); Device is then not looked at.

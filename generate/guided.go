@@ -103,7 +103,11 @@ func guide(st *checkpoint.State, c Config, dev *cuda.Device, sc sample.Score, ba
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	fmt.Fprintf(c.logw(), "classifier guidance: w = %g, classes %v, %d samples each; classifier %s (step %d)\n", c.Guidance, classes, c.N, path, cst.Step)
+	on := "on the CPU"
+	if dev != nil {
+		on = "on the device"
+	}
+	fmt.Fprintf(c.logw(), "classifier guidance: w = %g, classes %v, %d samples each; classifier %s (step %d) %s\n", c.Guidance, classes, c.N, path, cst.Step, on)
 	g := sample.ScoreFunc(func(x []float64, sigma float64, dst []float64) error {
 		return cg.Gradient(x, labels, sigma, dst, nil)
 	})

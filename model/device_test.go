@@ -186,7 +186,7 @@ func TestDeviceLikelihoodMatchesCPU(t *testing.T) {
 		x[i] = r.Float64()
 	}
 	c := sample.Likelihood{Process: proc, Dim: cfg.Dim(), Tol: 1e-3}
-	logp := func(s sample.ScoreVJP) []float64 {
+	logp := func(t *testing.T, s sample.ScoreVJP) []float64 {
 		t.Helper()
 		lp, _, err := sample.LogLikelihood(s, x, c, rand.New(rand.NewPCG(1, 2)))
 		if err != nil {
@@ -194,7 +194,7 @@ func TestDeviceLikelihoodMatchesCPU(t *testing.T) {
 		}
 		return lp
 	}
-	near := func(what string, got, ref []float64) {
+	near := func(t *testing.T, what string, got, ref []float64) {
 		t.Helper()
 		for i := range got {
 			if d := math.Abs(got[i] - ref[i]); !(d < 1e-3*math.Abs(ref[i])) {
@@ -208,19 +208,19 @@ func TestDeviceLikelihoodMatchesCPU(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		lp[dt] = logp(s)
+		lp[dt] = logp(t, s)
 		s.Close()
 	}
 	ref := lp[tensor.Float64]
-	near("on the CPU in float32", lp[tensor.Float32], ref)
+	near(t, "on the CPU in float32", lp[tensor.Float32], ref)
 	devices(t, true, func(t *testing.T, dev *cuda.Device) { // ~10 s in the emulation
 		s, err := NewDeviceVJPScorer(dev, cfg, params, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		got := logp(s)
-		near("on the device", got, ref)
+		got := logp(t, s)
+		near(t, "on the device", got, ref)
 		t.Logf("log p: device %.5f, float64 %.5f, the CPU's float32 %.5f", got, ref, lp[tensor.Float32])
 	})
 }

@@ -280,8 +280,10 @@ func stepLabel(n *G.Node) string {
 	return strings.TrimPrefix(t, "gorgonia.")
 }
 
-// PerImage copies each image's loss of a loss node (ResidualLoss) from the
-// last run into dst (the loss node's own value is their mean).
+// PerImage copies each image's loss of a loss node (ResidualLoss,
+// SoftmaxCrossEntropy) from the last run into dst. The loss node's own
+// value, their mean, is not computed on the device: Download of a loss
+// node is refused.
 func (r *DeviceRun) PerImage(loss *G.Node, dst []float32) error {
 	b, ok := r.per[loss]
 	if !ok {
@@ -353,6 +355,9 @@ func (r *DeviceRun) Download(n *G.Node, dst []float32) error {
 	b, ok := r.buf[n]
 	if !ok {
 		return fmt.Errorf("nn: %s is not a node of the device graph", n.Name())
+	}
+	if _, loss := r.per[n]; loss {
+		return fmt.Errorf("nn: %s is a loss: its mean is not computed on the device (PerImage gives each image's)", n.Name())
 	}
 	return r.dev.Download(dst, b)
 }

@@ -104,7 +104,8 @@ type Config struct {
 
 	DataDir string `json:"-"`
 	CkptDir string `json:"-"`
-	// Device is where the score model trains: "cpu", "cuda" (a GPU; a
+	// Device is where the network (score model or classifier) trains:
+	// "cpu", "cuda" (a GPU; a
 	// build with -tags gpu), or "" (the GPU where the build has the tag and
 	// one is found). Checkpoints are the same files either way.
 	Device string `json:"-"`
