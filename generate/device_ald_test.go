@@ -26,15 +26,7 @@ import (
 //
 // About 20 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
 func TestAnnealedOnDevice(t *testing.T) {
-	bs, missing := cuda.Backends(true)
-	for _, m := range missing {
-		t.Log("not run: " + m)
-	}
-	if len(bs) == 0 {
-		t.Skip("no device backend")
-	}
-	saved := openDevice
-	defer func() { openDevice = saved }()
+	bs := slowBackends(t)
 	for _, b := range bs {
 		t.Run(b.Name, func(t *testing.T) {
 			useBackend(b)
@@ -103,13 +95,7 @@ func TestAnnealedOnDevice(t *testing.T) {
 //
 // About 12 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
 func TestAutoguidedHeunOnDevice(t *testing.T) {
-	bs, missing := cuda.Backends(true)
-	for _, m := range missing {
-		t.Log("not run: " + m)
-	}
-	if len(bs) == 0 {
-		t.Skip("no device backend")
-	}
+	bs := slowBackends(t)
 	ck, _ := tinyRun(t, "ve")
 	st := loadLatest(t, ck)
 	g, err := checkpoint.Load(filepath.Join(ck, "ckpt-00000001.ckpt"))
@@ -123,8 +109,6 @@ func TestAutoguidedHeunOnDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved := openDevice
-	defer func() { openDevice = saved }()
 	for _, b := range bs {
 		t.Run(b.Name, func(t *testing.T) {
 			useBackend(b)
@@ -149,6 +133,24 @@ func TestAutoguidedHeunOnDevice(t *testing.T) {
 	}
 }
 
+// slowBackends is the device backends of a test that is slow in the
+// emulation (cuda.Backends: there only under NCSN_SLOW=1), skipping it where
+// there are none; openDevice, which the test replaces (useBackend), is
+// restored after it.
+func slowBackends(t *testing.T) []cuda.Backend {
+	t.Helper()
+	bs, missing := cuda.Backends(true)
+	for _, m := range missing {
+		t.Log("not run: " + m)
+	}
+	if len(bs) == 0 {
+		t.Skip("no device backend")
+	}
+	saved := openDevice
+	t.Cleanup(func() { openDevice = saved })
+	return bs
+}
+
 // useBackend makes -device cuda open backend b (the test restores openDevice).
 func useBackend(b cuda.Backend) {
 	openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
@@ -166,13 +168,7 @@ func useBackend(b cuda.Backend) {
 //
 // About 3 s in the emulation on 2 cores: there it runs with NCSN_SLOW=1 (CI).
 func TestClassGuidanceOnDevice(t *testing.T) {
-	bs, missing := cuda.Backends(true)
-	for _, m := range missing {
-		t.Log("not run: " + m)
-	}
-	if len(bs) == 0 {
-		t.Skip("no device backend")
-	}
+	bs := slowBackends(t)
 	ck, _ := tinyRun(t, "vp")
 	st := loadLatest(t, ck)
 	c := Config{N: 2, Seed: 2, Steps: 10, Sampler: "em", Denoise: true, Batch: 3, // 4 images: two batches, the second padded
@@ -181,8 +177,6 @@ func TestClassGuidanceOnDevice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved := openDevice
-	defer func() { openDevice = saved }()
 	for _, b := range bs {
 		t.Run(b.Name, func(t *testing.T) {
 			useBackend(b)
