@@ -54,7 +54,7 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		// Without the GPU build -device cuda is an error before the test set
 		// is read (as is a device that does not exist).
 		{"device", Config{Dataset: "mnist", Samples: ve, N: 4, Device: "cuda", DataDir: noData}, "-device cuda: built without GPU support; build with -tags gpu"},
-		{"unknown device", Config{Dataset: "mnist", Samples: ve, N: 4, Device: "tpu", DataDir: noData}, `unknown device "tpu"`},
+		{"unknown device", Config{Dataset: "mnist", Samples: ve, N: 4, Device: "tpu", DataDir: noData}, `-device "tpu": unknown device`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "device" && cuda.Built {

@@ -10,9 +10,6 @@ import (
 	"github.com/ncsn-go/ncsn/sample"
 )
 
-// Devices are the names Config.Device takes ("" picks).
-var Devices = []string{"cpu", "cuda"}
-
 // pickDevice opens the device of -device (cuda.Pick): nil for the CPU.
 func pickDevice(name string, log io.Writer) (*cuda.Device, error) {
 	dev, err := cuda.Pick(name, log)

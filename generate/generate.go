@@ -103,8 +103,8 @@ type Config struct {
 	// evaluates both networks (except at w = 1, the unguided sampler).
 	Autoguide       string
 	AutoguideWeight float64
-	// Device is where the score network runs: "cpu"; "cuda", a GPU (a
-	// build with -tags gpu); or "" — the GPU where the build has the tag
+	// Device is where the score network runs: "cpu"; "cuda", the first GPU
+	// (a build with -tags gpu), or "cuda:N", GPU N; or "" — the GPU where the build has the tag
 	// and one is found, else the CPU. The classifier of -class runs there
 	// too; the samplers' own arithmetic stays on the CPU.
 	Device string

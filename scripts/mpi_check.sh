@@ -4,7 +4,8 @@
 # 1 rank × 16 and 2 ranks × 8 (same losses at every step, close weights), a
 # 2-rank run stopped and resumed, and one killed with SIGKILL after its first
 # checkpoint and resumed (both bit-identical to an uninterrupted run), and
-# the in-process tests.
+# the in-process tests; and cmd/train built with both tags (-tags mpi,gpu) run
+# as 2 ranks (each on a GPU where it has one, else all on the CPU).
 # Needs Open MPI (Debian: libopenmpi-dev openmpi-bin) and MNIST in data/mnist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,8 +13,14 @@ out=checkpoints/mpi
 mkdir -p "$out"
 mpirun=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
 go vet -tags mpi ./internal/mpi ./train ./cmd/train
+go vet -tags mpi,gpu ./internal/mpi ./train ./cmd/train   # data-parallel on GPUs: both tags build together
 go test -tags mpi -c -o "$out/mpi.test" ./internal/mpi
 "${mpirun[@]}" -np 2 "$out/mpi.test" -test.v 2>&1 | grep -E '^(--- |ok|PASS|FAIL)' | sort | uniq -c
 go build -tags mpi -o "$out/train-mpi" ./cmd/train
 NCSN_REQUIRE_MPI=1 NCSN_MPI_TRAIN="$PWD/$out/train-mpi" go test -count=1 -run 'TestMPIEquivalence|TestMPIKilledAndResumed|TestDataParallelInProcess|TestReduceAveragesGradients' -v ./train \
   | grep -E '_test.go|^(--- |ok|FAIL)'
+# Both tags: each rank on a GPU where it has one, else (this machine) all on the CPU.
+go build -tags mpi,gpu -o "$out/train-mpi-gpu" ./cmd/train
+rm -rf "$out/gpu-ranks"
+"${mpirun[@]}" -np 2 "$out/train-mpi-gpu" -dataset mnist -preset smoke -batch 16 -steps 2 -ckpt-dir "$out/gpu-ranks" 2>&1 |
+  grep -E '^(no GPU|device:|data-parallel|done)'

@@ -105,9 +105,11 @@ type Config struct {
 	DataDir string `json:"-"`
 	CkptDir string `json:"-"`
 	// Device is where the network (score model or classifier) trains:
-	// "cpu", "cuda" (a GPU; a
-	// build with -tags gpu), or "" (the GPU where the build has the tag and
-	// one is found). Checkpoints are the same files either way.
+	// "cpu", "cuda" (the first GPU; a build with -tags gpu), "cuda:N" (GPU
+	// N), or "" (the GPU where the build has the tag and one is found).
+	// Under MPI (Comm) "cuda" and "" take each rank's GPU by its rank on
+	// its machine, wrapping around the GPUs there. Checkpoints are the same
+	// files either way.
 	Device string `json:"-"`
 	// Keep is how many checkpoints are kept (≤ 0 keeps all); saved, so that
 	// a resume without -keep prunes as the run did (files written before it
@@ -451,10 +453,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":
 		return fmt.Errorf("%w: -fresh and -resume contradict each other", ErrConfig)
-	case c.Device != "" && c.Device != "cpu" && c.Device != "cuda":
-		return fmt.Errorf("%w: unknown -device %q (cpu or cuda)", ErrConfig, c.Device)
-	case c.Device == "cuda" && !cuda.Built:
-		return fmt.Errorf("%w: -device cuda: %v; build with -tags gpu (go run -tags gpu ./cmd/train ...)", ErrConfig, cuda.ErrNotBuilt)
+	case c.Device != "cpu" && badDevice(c.Device) != nil:
+		return fmt.Errorf("%w: %v", ErrConfig, badDevice(c.Device))
+	case c.Device != "" && c.Device != "cpu" && !cuda.Built:
+		return fmt.Errorf("%w: -device %s: %v; build with -tags gpu (go run -tags gpu ./cmd/train ...)", ErrConfig, c.Device, cuda.ErrNotBuilt)
 	case c.Classifier != c.Model.IsClassifier():
 		return fmt.Errorf("%w: a classifier run needs a network with classes (UseClassifier)", ErrConfig)
 	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn" && c.SDE != "ve":
@@ -494,4 +496,11 @@ func (c Config) Validate() error {
 		m.SigmaData = 1 // chosen from the training set when the run starts
 	}
 	return m.Validate()
+}
+
+// badDevice says what is wrong with a -device that is not "cpu" (nil: "",
+// "cuda" or "cuda:N").
+func badDevice(name string) error {
+	_, err := cuda.ParseDevice(name)
+	return err
 }

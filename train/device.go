@@ -154,16 +154,42 @@ func (d *deviceObjective) run(x, z []float32, labels []int, means, sigmas []floa
 }
 
 // grads downloads the gradients of the last run (the trainer does not
-// need them: it uses norm and update; the data-parallel all-reduce would).
+// need them on one process: it uses norm and update), NaN where a download
+// fails.
 func (d *deviceObjective) grads() [][]float32 {
-	for k, n := range d.gradNodes {
-		if err := d.dr.Download(n, d.host[k]); err != nil {
-			for i := range d.host[k] {
-				d.host[k][i] = float32(math.NaN()) // a failed download is not a gradient
+	if err := d.pullGrads(); err != nil {
+		for _, h := range d.host {
+			for i := range h {
+				h[i] = float32(math.NaN()) // a failed download is not a gradient
 			}
 		}
 	}
 	return d.host
+}
+
+// pullGrads downloads the gradients of the last run into d.host, where the
+// data-parallel all-reduce averages them over the ranks; pushGrads sends
+// the average back for norm and update.
+func (d *deviceObjective) pullGrads() error {
+	return d.dev.Batch(func() error {
+		for k, n := range d.gradNodes {
+			if err := d.dr.Download(n, d.host[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (d *deviceObjective) pushGrads() error {
+	return d.dev.Batch(func() error {
+		for k, b := range d.gr {
+			if err := d.dev.Upload(b, d.host[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // norm is the Euclidean norm of all the gradients of the last run.

@@ -15,7 +15,8 @@ import (
 // (Config.Comm): each rank computes the gradients of its slice of every
 // global batch, one all-reduce per step sums them (with the per-image losses
 // for the log and a stop flag), and every rank applies the same Adam step,
-// so the weights stay identical. Rank 0 alone writes.
+// so the weights stay identical. On devices the gradients come to the host
+// for the all-reduce and go back. Rank 0 alone writes.
 type dataParallel struct {
 	comm        mpi.Comm
 	rank, size  int

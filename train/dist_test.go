@@ -101,6 +101,15 @@ func (r *fakeRank) Finalize() error { return nil }
 // runRanks trains cfg over n in-process ranks.
 func runRanks(t *testing.T, cfg Config, n int) {
 	t.Helper()
+	for i, err := range rankErrors(cfg, n) {
+		if err != nil {
+			t.Fatalf("rank %d: %v", i, err)
+		}
+	}
+}
+
+// rankErrors trains cfg over n in-process ranks and returns each one's error.
+func rankErrors(cfg Config, n int) []error {
 	ranks := newFakeWorld(n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -114,11 +123,7 @@ func runRanks(t *testing.T, cfg Config, n int) {
 		}()
 	}
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("rank %d: %v", i, err)
-		}
-	}
+	return errs
 }
 
 // The data-parallel loop in one process: 2 ranks × 4 images compute the

@@ -22,6 +22,7 @@ import (
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
+	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/optim"
 	"github.com/ncsn-go/ncsn/sde"
@@ -209,23 +210,54 @@ func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error)
 	return r.train(ctx, cfg, dp)
 }
 
-// pickDevice opens the device of cfg.Device: nil for the CPU, and for a
-// data-parallel run, which the device path does not take: it gives the
-// device back at once, saying so.
+// pickDevice opens the device of cfg.Device: nil for the CPU. Under MPI
+// (dp), "cuda" and "" take the GPU of the rank's index among the ranks on
+// its machine, wrapping around the GPUs found there (with
+// CUDA_VISIBLE_DEVICES set per rank, each rank's first); and every rank
+// must train on a device or every rank on the CPU — the ranks' Adam steps
+// must compute the same bits to keep their weights the same.
 func pickDevice(cfg Config, dp *dataParallel) (*cuda.Device, error) {
-	dev, err := openDevice(cfg.Device, cfg.Log)
+	name := cfg.Device
+	if dp != nil && (name == "" || name == "cuda") && cuda.Built {
+		if n, err := deviceCount(); err == nil && n > 0 {
+			local := mpi.LocalRank(dp.comm)
+			name = fmt.Sprintf("cuda:%d", local%n)
+			if dp.rank == 0 {
+				fmt.Fprintf(cfg.Log, "data-parallel on GPUs: each rank takes GPU (its index among the ranks on its machine) mod %d, the GPUs here\n", n)
+			}
+		} // else Pick says why there is none, or fails for "cuda"
+	}
+	dev, err := openDevice(name, cfg.Log)
 	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	} else if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if dev != nil && dp != nil {
-		fmt.Fprintf(cfg.Log, "note: a data-parallel run trains on the CPU (the device path takes one process)\n")
-		dev.Close()
-		return nil, nil
+	if dp == nil {
+		return dev, nil
+	}
+	on := []float32{0}
+	if dev != nil {
+		on[0] = 1
+	}
+	if err := dp.comm.AllReduceSum(on); err != nil {
+		if dev != nil {
+			dev.Close()
+		}
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if n := int(on[0]); n != 0 && n != dp.size {
+		if dev != nil {
+			dev.Close()
+		}
+		return nil, fmt.Errorf("train: %d of the %d MPI ranks found a GPU: every rank trains on a GPU or every one on the CPU (-device cpu), since their weights must stay the same bits", n, dp.size)
 	}
 	return dev, nil
 }
+
+// deviceCount is the number of GPUs this process sees (a variable: tests
+// play machines with several).
+var deviceCount = cuda.DeviceCount
 
 // train loads the data and runs the loop.
 func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
@@ -774,17 +806,33 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		if err != nil {
 			return nil, err
 		}
+		dg, onDevice := g.(*deviceObjective)
 		gper, glvl, gtt, gsig := per, lvl, tt, sig
 		if r.dp != nil {
-			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(g.grads(), cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
+			// On a device the gradients come to the host for the
+			// all-reduce and their average goes back.
+			var grads [][]float32
+			if onDevice {
+				if err := dg.pullGrads(); err != nil {
+					return nil, err
+				}
+				grads = dg.host
+			} else {
+				grads = g.grads()
+			}
+			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(grads, cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
 				return nil, err
 			}
 			if stop { // every rank stops before the same step
 				break
 			}
+			if onDevice {
+				if err := dg.pushGrads(); err != nil {
+					return nil, err
+				}
+			}
 		}
 		// Nothing of a non-finite step is applied, logged or saved.
-		dg, onDevice := g.(*deviceObjective)
 		var norm float64
 		if onDevice {
 			if norm, err = dg.norm(); err != nil {

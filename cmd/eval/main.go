@@ -52,7 +52,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Classifier, "classifier", "", "with -class: the noise-conditional classifier's checkpoint (default "+generate.DefaultClassifier+")")
 	fs.StringVar(&c.Autoguide, "autoguide", "", "autoguidance when drawing: the weaker score model's checkpoint, self or none, as cmd/sample's -autoguide (default: the checkpoint's recommendation)")
 	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, "autoguidance's weight w, as cmd/sample's")
-	fs.StringVar(&c.Device, "device", "", "where the network runs when drawing, under -bpd, or for a classifier's accuracy: cpu, or cuda (build with -tags gpu), as cmd/sample's")
+	fs.StringVar(&c.Device, "device", "", "where the network runs when drawing, under -bpd, or for a classifier's accuracy: cpu, or cuda / cuda:N (build with -tags gpu), as cmd/sample's")
 	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
 	if err := fs.Parse(args); err != nil {
 		return 2

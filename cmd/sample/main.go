@@ -49,7 +49,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&c.Classifier, "classifier", generate.DefaultClassifier, "with -class: the noise-conditional classifier's checkpoint (cmd/train -classifier)")
 	fs.StringVar(&c.Autoguide, "autoguide", "", "autoguidance: a weaker score model of the same data and noise to guide away from: an earlier checkpoint of the run or a smaller network, self (the EMA of an earlier step that the checkpoint keeps, cmd/train -guide-at), or none; each step then evaluates both (default: the checkpoint's recommendation for its own sampler, e.g. self at w 2 for MNIST's default)")
 	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, fmt.Sprintf("autoguidance's weight w of w·s + (1−w)·s_guide, from 1 (no guidance) to 100 (default: the checkpoint's recommendation, else %g)", float64(generate.DefaultAutoguidance)))
-	fs.StringVar(&c.Device, "device", "", "where the network runs: cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
+	fs.StringVar(&c.Device, "device", "", "where the network runs: cpu, or cuda (the first GPU; build with -tags gpu) or cuda:N (GPU N); default: the GPU if the build has it and one is found")
 	fs.StringVar(&c.GIF, "gif", "", "also write the sampling film as an animated GIF: the grid after every noise level (ald) or about every twelfth step (em, pc, ddpm, ddim, heun)")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -62,7 +62,7 @@ func run(args []string, stderr io.Writer) int {
 	pStd := fs.Float64("p-std", 0, "with -sigma-dist lognormal: the spread P_std of ln σ (default: the preset's, EDM's 1.2)")
 	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's, e.g. 10)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
-	device := fs.String("device", "", "where the network trains (score model or classifier): cpu, or cuda (a GPU; build with -tags gpu); default: the GPU if the build has it and one is found")
+	device := fs.String("device", "", "where the network trains (score model or classifier): cpu, or cuda (the first GPU; build with -tags gpu) or cuda:N (GPU N); default: the GPU if the build has it and one is found (under MPI: each rank the GPU of its rank on its machine)")
 	guideAt := fs.Float64("guide-at", 0, "keep the EMA weights of this fraction of -steps in every later checkpoint, as autoguidance's guide (cmd/sample -autoguide self); 0: keep none (default: the preset's, 1/3 for mnist, 0.5 for fashion)")
 	classifier := fs.Bool("classifier", false, "train a noise-conditional classifier p(y | x, σ) for cmd/sample -class (default -ckpt-dir checkpoints/classifier)")
 	if err := fs.Parse(args); err != nil {

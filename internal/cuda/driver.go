@@ -16,7 +16,7 @@ import (
 )
 
 // The CUDA driver API, loaded at run time. Versioned (_v2) symbols where
-// the API has them; the primary context of device 0 (CUDA 13 changed
+// the API has them; the primary context of the device (CUDA 13 changed
 // cuCtxCreate's signature; the primary context is what the runtime uses).
 
 // driverNames are tried in order.
@@ -248,10 +248,34 @@ func (d *driverBackend) do(f func() error) error {
 
 func (d *driverBackend) batch(f func() error) error { return d.do(f) }
 
-// Open finds device 0 through the driver, compiles the kernels for it (or
-// takes their PTX from the cache), and returns it. The errors wrap
-// ErrNoLibrary (no driver or no NVRTC) or ErrNoDevice.
-func Open() (*Device, error) {
+// Open is OpenIndex(0): the first GPU the driver sees.
+func Open() (*Device, error) { return OpenIndex(0) }
+
+// DeviceCount is the number of GPUs the driver sees (CUDA_VISIBLE_DEVICES
+// narrows them). The errors wrap ErrNoLibrary (no driver) or ErrNoDevice.
+func DeviceCount() (int, error) {
+	l, err := loadDriver()
+	if err != nil {
+		return 0, err
+	}
+	if r := l.init(0); r != 0 {
+		return 0, fmt.Errorf("%w: %v", ErrNoDevice, l.check("cuInit", r))
+	}
+	var n int32
+	if err := l.check("cuDeviceGetCount", l.deviceCount(&n)); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrNoDevice, err)
+	}
+	return int(n), nil
+}
+
+// OpenIndex finds GPU index (0, 1, … in the driver's order) through the
+// driver, compiles the kernels for it (or takes their PTX from the cache),
+// and returns it. The errors wrap ErrNoLibrary (no driver or no NVRTC) or
+// ErrNoDevice (none, or fewer than index+1).
+func OpenIndex(index int) (*Device, error) {
+	if index < 0 {
+		return nil, fmt.Errorf("%w: no GPU %d", ErrNoDevice, index)
+	}
 	l, err := loadDriver()
 	if err != nil {
 		return nil, err
@@ -287,7 +311,10 @@ func Open() (*Device, error) {
 		if n < 1 {
 			return fmt.Errorf("%w: the driver sees no device", ErrNoDevice)
 		}
-		if err := l.check("cuDeviceGet", l.deviceGet(&d.dev, 0)); err != nil {
+		if index >= int(n) {
+			return fmt.Errorf("%w: no GPU %d: the driver sees %d (0 to %d)", ErrNoDevice, index, n, n-1)
+		}
+		if err := l.check("cuDeviceGet", l.deviceGet(&d.dev, int32(index))); err != nil {
 			return err
 		}
 		name := make([]byte, 256)
@@ -351,8 +378,12 @@ func Open() (*Device, error) {
 			return err
 		}
 		nv, _ := NVRTCVersion()
-		describe = fmt.Sprintf("GPU %s (sm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), %s, %s, kernels %s by %s",
-			cString(&name[0]), major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, blasName, convName, how, nv)
+		which := ""
+		if n > 1 {
+			which = fmt.Sprintf("%d of %d, ", index, n)
+		}
+		describe = fmt.Sprintf("GPU %s (%ssm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), %s, %s, kernels %s by %s",
+			cString(&name[0]), which, major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, blasName, convName, how, nv)
 		return nil
 	})
 	if err != nil {

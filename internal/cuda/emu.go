@@ -27,8 +27,11 @@ var emuHeader string
 
 var (
 	emuOnce sync.Once
-	emuLib  uintptr
-	emuErr  error
+	// emuLaunchMu keeps the devices of one process (tests run two ranks'
+	// at once) from launching between another's launch and its message.
+	emuLaunchMu sync.Mutex
+	emuLib      uintptr
+	emuErr      error
 )
 
 // splitComment is a line of CUDA C without and with its // comment.
@@ -400,14 +403,21 @@ func (e *emuBackend) launch(kernel string, grid, block [3]uint32, params unsafe.
 		return nil
 	}
 	e.launches++
+	// The library's state is one per process: another device's launch
+	// must not come between this one and the reading of its message.
+	emuLaunchMu.Lock()
 	r := e.launchFn(kernel, grid[0], grid[1], grid[2], block[0], block[1], block[2], params, e.launches)
 	var err error
 	switch r {
 	case 0:
 	case 1:
-		return fmt.Errorf("emu: no kernel %s", kernel)
+		err = fmt.Errorf("emu: no kernel %s", kernel)
 	default:
 		err = fmt.Errorf("emu: %s: %s", kernel, e.errorFn())
+	}
+	emuLaunchMu.Unlock()
+	if r == 1 {
+		return err
 	}
 	// A failed launch's writes out of bounds are its own, not the next's.
 	return errors.Join(err, e.checkZones(kernel))

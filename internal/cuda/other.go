@@ -19,9 +19,18 @@ func Compile(src, arch string) ([]byte, error) {
 }
 
 // Open reports that the CUDA driver is not loaded on this system.
-func Open() (*Device, error) {
+func Open() (*Device, error) { return OpenIndex(0) }
+
+// OpenIndex reports that the CUDA driver is not loaded on this system.
+func OpenIndex(index int) (*Device, error) {
 	_, err := NVRTCVersion()
 	return nil, err
+}
+
+// DeviceCount reports that the CUDA driver is not loaded on this system.
+func DeviceCount() (int, error) {
+	_, err := NVRTCVersion()
+	return 0, err
 }
 
 // Synchronize has nothing to wait for.

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 )
 
 // CudnnEnv names the variable that chooses how a GPU runs the 3×3
@@ -23,36 +25,53 @@ var ErrNotBuilt = errors.New("built without GPU support")
 var ErrUnknownDevice = errors.New("unknown device")
 
 // Pick opens the device a command's -device flag names: nil for the CPU.
-// "cpu" is the CPU; "cuda" is the GPU, an error where the build lacks
-// -tags gpu or no GPU is found; "" takes the GPU when the build has the tag
-// and one is found, and otherwise stays on the CPU, saying why on log
-// (silently in a build without the tag). On a GPU it writes the device's
-// description to log, and the device's later notes go there too.
+// "cpu" is the CPU; "cuda" is the first GPU and "cuda:N" GPU N (0, 1, … in
+// the driver's order), an error where the build lacks -tags gpu or no such
+// GPU is found; "" takes the first GPU when the build has the tag and one
+// is found, and otherwise stays on the CPU, saying why on log (silently in
+// a build without the tag). On a GPU it writes the device's description to
+// log, and the device's later notes go there too.
 //
 // The build tag is gpu, not cuda: -tags cuda switches on Gorgonia's own
 // CUDA code (cgo against cuda.h and cuDNN), which this project does not use.
 func Pick(name string, log io.Writer) (*Device, error) {
-	switch name {
-	case "cpu":
+	if name == "cpu" {
 		return nil, nil
-	case "", "cuda":
-		if !Built {
-			if name == "cuda" {
-				return nil, fmt.Errorf("-device cuda: %w; build with -tags gpu (go run -tags gpu ./cmd/...)", ErrNotBuilt)
-			}
-			return nil, nil
-		}
-		dev, err := Open()
-		if err != nil {
-			if name == "cuda" {
-				return nil, fmt.Errorf("-device cuda: %w", err)
-			}
-			fmt.Fprintf(log, "no GPU (%v): running on the CPU\n", err)
-			return nil, nil
-		}
-		fmt.Fprintf(log, "device: %s\n", dev.Describe)
-		dev.Log = log
-		return dev, nil
 	}
-	return nil, fmt.Errorf("%w %q (cpu or cuda)", ErrUnknownDevice, name)
+	index, err := ParseDevice(name)
+	if err != nil {
+		return nil, err
+	}
+	if !Built {
+		if name != "" {
+			return nil, fmt.Errorf("-device %s: %w; build with -tags gpu (go run -tags gpu ./cmd/...)", name, ErrNotBuilt)
+		}
+		return nil, nil
+	}
+	dev, err := OpenIndex(index)
+	if err != nil {
+		if name != "" {
+			return nil, fmt.Errorf("-device %s: %w", name, err)
+		}
+		fmt.Fprintf(log, "no GPU (%v): running on the CPU\n", err)
+		return nil, nil
+	}
+	fmt.Fprintf(log, "device: %s\n", dev.Describe)
+	dev.Log = log
+	return dev, nil
+}
+
+// ParseDevice reads a -device that names a GPU: "", "cuda" (GPU 0) or
+// "cuda:N" (GPU N); anything else, "cpu" included, wraps ErrUnknownDevice.
+func ParseDevice(name string) (int, error) {
+	switch name {
+	case "", "cuda":
+		return 0, nil
+	}
+	if n, ok := strings.CutPrefix(name, "cuda:"); ok {
+		if i, err := strconv.Atoi(n); err == nil && i >= 0 && strconv.Itoa(i) == n {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("-device %q: %w (cpu, cuda, or cuda:N for GPU N)", name, ErrUnknownDevice)
 }

@@ -1,13 +1,13 @@
 // Package mpi is the communicator of data-parallel training: with the build
 // tag mpi (cgo, Open MPI's libmpi) it binds the handful of MPI calls the
-// trainer needs — init, rank, size, in-place all-reduce of float32, broadcast,
+// trainer needs — init, rank, size, rank on the machine, in-place all-reduce of float32, broadcast,
 // finalize — and without it Init reports that there is no communicator, so
 // the default build stays free of cgo.
 //
 // Our own binding rather than github.com/cpmech/gosl/mpi (the one Go MPI
 // package the module proxy serves): gosl's all-reduce is float64 only, which
 // would double the bytes sent and need a conversion of every gradient each
-// step, and it was last released in 2020; six calls are little code.
+// step, and it was last released in 2020; seven calls are little code.
 package mpi
 
 import "errors"
@@ -26,6 +26,16 @@ type Comm interface {
 	Broadcast(buf []byte, root int) error
 	// Finalize ends MPI; call it once, last.
 	Finalize() error
+}
+
+// LocalRank is c's index among the ranks on its machine where c knows it
+// (MPI_COMM_WORLD does: MPI_Comm_split_type's shared-memory split), else its
+// rank. A rank uses it to pick its GPU among its machine's.
+func LocalRank(c Comm) int {
+	if l, ok := c.(interface{ LocalRank() int }); ok {
+		return l.LocalRank()
+	}
+	return c.Rank()
 }
 
 // ErrNoMPI is returned by Init in a build without the mpi tag.

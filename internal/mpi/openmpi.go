@@ -15,6 +15,14 @@ static int ncsn_init(void) {
 }
 static int ncsn_rank(int *r) { return MPI_Comm_rank(MPI_COMM_WORLD, r); }
 static int ncsn_size(int *s) { return MPI_Comm_size(MPI_COMM_WORLD, s); }
+static int ncsn_local_rank(int *r) {
+	MPI_Comm local;
+	int rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local);
+	if (rc != MPI_SUCCESS) return rc;
+	rc = MPI_Comm_rank(local, r);
+	MPI_Comm_free(&local);
+	return rc;
+}
 static int ncsn_allreduce_f32(float *buf, int n) {
 	return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
 }
@@ -34,7 +42,7 @@ import (
 // Built says whether this build has MPI.
 const Built = true
 
-type world struct{ rank, size int }
+type world struct{ rank, size, local int }
 
 // Init starts MPI (once per process) and returns MPI_COMM_WORLD. MPI calls
 // stay on the OS thread that made this one (the thread level is
@@ -52,11 +60,18 @@ func Init() (Comm, error) {
 	if rc := C.ncsn_size(&s); rc != C.MPI_SUCCESS {
 		return nil, fmt.Errorf("mpi: MPI_Comm_size failed (%d)", int(rc))
 	}
-	return &world{rank: int(r), size: int(s)}, nil
+	var l C.int
+	if rc := C.ncsn_local_rank(&l); rc != C.MPI_SUCCESS {
+		return nil, fmt.Errorf("mpi: MPI_Comm_split_type failed (%d)", int(rc))
+	}
+	return &world{rank: int(r), size: int(s), local: int(l)}, nil
 }
 
 func (w *world) Rank() int { return w.rank }
 func (w *world) Size() int { return w.size }
+
+// LocalRank is this process's index among the ranks on its machine.
+func (w *world) LocalRank() int { return w.local }
 
 // The buffers are Go memory passed for the duration of the call only, which
 // cgo permits (they hold no Go pointers).

@@ -5,6 +5,7 @@ package mpi
 import (
 	"bytes"
 	"os"
+	"strconv"
 	"testing"
 )
 
@@ -74,5 +75,17 @@ func BenchmarkAllReduce(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// On one machine each rank's index among the ranks there is its rank, as
+// Open MPI's launcher numbers them (OMPI_COMM_WORLD_LOCAL_RANK).
+func TestLocalRank(t *testing.T) {
+	l := LocalRank(testWorld)
+	if env := os.Getenv("OMPI_COMM_WORLD_LOCAL_RANK"); env != "" && env != strconv.Itoa(l) {
+		t.Fatalf("rank %d: local rank %d, Open MPI's launcher says %s", testWorld.Rank(), l, env)
+	}
+	if l != testWorld.Rank() {
+		t.Fatalf("rank %d of one machine has local rank %d", testWorld.Rank(), l)
 	}
 }

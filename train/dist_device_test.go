@@ -1,0 +1,120 @@
+//go:build linux
+
+package train
+
+import (
+	"bytes"
+	"io"
+	"math"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ncsn-go/ncsn/internal/cuda"
+)
+
+// TestDataParallelOnDevice: data-parallel training with each rank on a
+// device of its own (two in-process ranks on a machine of two GPUs: each
+// takes the GPU of its index). The gradients come to the host for the
+// all-reduce and their average goes back, so 2 ranks × 4 images follow 1
+// rank × 8 on a device (the same losses to float32 rounding), and the
+// same 2 ranks on the CPU (weights, EMA and losses to float32 rounding); a
+// 2-rank run stopped and resumed ends with an uninterrupted one's bits.
+// Ranks that disagree — one on a GPU, one on the CPU — are refused, on
+// every rank, before anything is trained.
+//
+// In the emulation (NCSN_SLOW=1: about 30 s on 2 cores); on GPUs it needs
+// two of them, since two devices on one GPU in one process would meet in
+// its CUDA graph captures.
+func TestDataParallelOnDevice(t *testing.T) {
+	bs := deviceBackends(t, true)
+	saved := deviceCount
+	t.Cleanup(func() { deviceCount = saved })
+	for _, bk := range bs {
+		t.Run(bk.Name, func(t *testing.T) {
+			if bk.Name == "gpu" {
+				if n, err := cuda.DeviceCount(); err != nil || n < 2 {
+					t.Skipf("needs two GPUs; this machine has %d (%v)", n, err)
+				}
+			}
+			deviceCount = func() (int, error) { return 2, nil }
+			var mu sync.Mutex
+			asked := map[string]int{}
+			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
+				mu.Lock()
+				asked[name]++
+				mu.Unlock()
+				i, err := cuda.ParseDevice(name)
+				if err != nil {
+					return nil, nil // "cpu"
+				}
+				if bk.Name == "gpu" {
+					return cuda.OpenIndex(i)
+				}
+				return bk.Open()
+			}
+			dir := t.TempDir()
+			cfg := func(d string, steps int) Config {
+				// Base 16: two channels per GroupNorm group (TestTrainOnDevice).
+				c := tinyConfig(filepath.Join(dir, d))
+				c.Model.Base, c.Batch, c.Steps, c.SaveEvery, c.MaxGradNorm = 16, 8, steps, 100, 0.5
+				c.Device = "cuda"
+				return c
+			}
+			var log bytes.Buffer
+			two := cfg("two", 4)
+			two.Log = &log
+			runRanks(t, two, 2)
+			if asked["cuda:0"] != 1 || asked["cuda:1"] != 1 || !strings.Contains(log.String(), "data-parallel on GPUs") {
+				t.Fatalf("devices asked for: %v; log:\n%s", asked, log.String())
+			}
+			runRanks(t, cfg("one", 4), 1)
+			cpu := cfg("cpu", 4)
+			cpu.Device = "cpu"
+			runRanks(t, cpu, 2)
+			runRanks(t, cfg("resumed", 2), 2)
+			runRanks(t, cfg("resumed", 4), 2)
+
+			a, b, c := final(t, filepath.Join(dir, "two")), final(t, filepath.Join(dir, "cpu")), final(t, filepath.Join(dir, "resumed"))
+			if a.Arith != deviceArith || b.Arith == deviceArith || a.Step != 4 {
+				t.Fatalf("paths %q and %q, step %d", a.Arith, b.Arith, a.Step)
+			}
+			closeTo(t, "2 ranks' weights, device against CPU", b.Weights, a.Weights)
+			closeTo(t, "2 ranks' EMA, device against CPU", b.EMA, a.EMA)
+			twoLoss := lossColumnsOf(t, filepath.Join(dir, "two"))
+			for name, other := range map[string][]float64{
+				"1 rank × 8 on a device": lossColumnsOf(t, filepath.Join(dir, "one")),
+				"2 ranks on the CPU":     lossColumnsOf(t, filepath.Join(dir, "cpu")),
+			} {
+				if len(other) != len(twoLoss) {
+					t.Fatalf("%s: %d steps logged, 2 ranks on devices %d", name, len(other), len(twoLoss))
+				}
+				for i := range other {
+					if math.Abs(twoLoss[i]-other[i]) > 1e-4*math.Abs(other[i]) {
+						t.Errorf("step %d loss: 2 ranks on devices %g, %s %g", i+1, twoLoss[i], name, other[i])
+					}
+				}
+			}
+			if !reflect.DeepEqual(a.Weights, c.Weights) || !reflect.DeepEqual(a.EMA, c.EMA) || !sameTrainingState(a, c) {
+				t.Fatal("the resumed 2-rank run differs from the uninterrupted one")
+			}
+
+			// One rank on a GPU, the other on the CPU: refused on both.
+			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
+				if name == "cuda:0" {
+					return bk.Open()
+				}
+				return nil, nil // as "" does where no GPU is found
+			}
+			mixed := cfg("mixed", 4)
+			mixed.Device = ""
+			for i, err := range rankErrors(mixed, 2) {
+				if err == nil || !strings.Contains(err.Error(), "1 of the 2 MPI ranks found a GPU") {
+					t.Errorf("rank %d of a mixed run: %v", i, err)
+				}
+			}
+		})
+	}
+}
