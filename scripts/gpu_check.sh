@@ -315,7 +315,7 @@ if [ "$1" = engines ]; then
   fi
   stage "CUDA graphs by default (new: the first run replayed too): the device tests, a resume exact with and without graphs"
   (cd model && timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device' 2>&1 | tail -3)
-  (cd train && timeout $(cap 60) $B/train.test -test.v -test.count=1 -test.run 'DeviceResumeIsExact|TrainOnDevice|TrainClassifierOnDevice' 2>&1 | grep -E '^\s*--- |^(ok|FAIL|PASS)|panic' | cut -c1-300)
+  (cd train && timeout $(cap 60) $B/train.test -test.v -test.count=1 -test.run 'DeviceResumeIsExact|TrainOnDevice|TrainClassifierOnDevice|DataParallelOnDevice' 2>&1 | grep -E '^\s*--- |^(ok|FAIL|PASS)|panic' | cut -c1-300)
   stage "NCSN_CUDNN=graph: network, training runs, sampling against the CPU"
   (cd model && NCSN_CUDNN=graph timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
   (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice' 2>&1 | tail -3)
@@ -357,7 +357,7 @@ if [ $? = 124 ]; then echo "kernel tests hung: stopping"; exit 1; fi
 stage "score network and gradients (model)"
 (cd model && timeout 60 $B/model.test -test.v -test.count=1 -test.run 'Device|OnDevice' 2>&1 | grep -v 'not run: CPU emulation')
 stage "a training run against the CPU's (train)"
-(cd train && timeout 60 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice|TrainClassifierOnDevice' 2>&1 | grep -v 'not run: CPU emulation')
+(cd train && timeout 60 $B/train.test -test.v -test.count=1 -test.run 'TrainOnDevice|TrainClassifierOnDevice|DataParallelOnDevice' 2>&1 | grep -v 'not run: CPU emulation')
 stage "sampling against the CPU (generate)"
 (cd generate && timeout 60 $B/generate.test -test.v -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice|ClassGuidanceOnDevice|PickDevice' 2>&1 | grep -v 'not run: CPU emulation')
 
