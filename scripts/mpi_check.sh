@@ -4,8 +4,10 @@
 # 1 rank × 16 and 2 ranks × 8 (same losses at every step, close weights), a
 # 2-rank run stopped and resumed, and one killed with SIGKILL after its first
 # checkpoint and resumed (both bit-identical to an uninterrupted run), and
-# the in-process tests; and cmd/train built with both tags (-tags mpi,gpu) run
-# as 2 ranks (each on a GPU where it has one, else all on the CPU).
+# the in-process tests; and cmd/train built with both tags (-tags mpi,gpu):
+# 2 ranks on the CPU emulation of the GPU kernels (NCSN_CUDA_EMULATE=1) against
+# 1 rank there and 2 on the CPU, and 2 ranks without
+# a GPU (all on the CPU).
 # Needs Open MPI (Debian: libopenmpi-dev openmpi-bin) and MNIST in data/mnist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +19,11 @@ go vet -tags mpi,gpu ./internal/mpi ./train ./cmd/train   # data-parallel on GPU
 go test -tags mpi -c -o "$out/mpi.test" ./internal/mpi
 "${mpirun[@]}" -np 2 "$out/mpi.test" -test.v 2>&1 | grep -E '^(--- |ok|PASS|FAIL)' | sort | uniq -c
 go build -tags mpi -o "$out/train-mpi" ./cmd/train
-NCSN_REQUIRE_MPI=1 NCSN_MPI_TRAIN="$PWD/$out/train-mpi" go test -count=1 -run 'TestMPIEquivalence|TestMPIKilledAndResumed|TestDataParallelInProcess|TestReduceAveragesGradients' -v ./train \
-  | grep -E '_test.go|^(--- |ok|FAIL)'
-# Both tags: each rank on a GPU where it has one, else (this machine) all on the CPU.
 go build -tags mpi,gpu -o "$out/train-mpi-gpu" ./cmd/train
+NCSN_REQUIRE_MPI=1 NCSN_MPI_TRAIN="$PWD/$out/train-mpi" NCSN_MPI_TRAIN_GPU="$PWD/$out/train-mpi-gpu" go test -count=1 -tags gpu \
+  -run 'TestMPIEquivalence|TestMPIKilledAndResumed|TestMPIOnEmulatedDevices|TestDataParallelInProcess|TestReduceAveragesGradients' -v ./train \
+  | grep -E '_test.go|^(--- |ok|FAIL)'
+# Both tags, no GPU here and no emulation: every rank says so and trains on the CPU.
 rm -rf "$out/gpu-ranks"
 "${mpirun[@]}" -np 2 "$out/train-mpi-gpu" -dataset mnist -preset smoke -batch 16 -steps 2 -ckpt-dir "$out/gpu-ranks" 2>&1 |
   grep -E '^(no GPU|device:|data-parallel|done)'

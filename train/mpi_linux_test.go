@@ -98,3 +98,70 @@ func killAll(t *testing.T, s string) {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
+
+// Data-parallel training on devices over real MPI: cmd/train built with
+// -tags mpi,gpu (NCSN_MPI_TRAIN_GPU) run by mpirun with every rank's device
+// the CPU emulation of the kernels (cuda.EmulateEnv=1). 2 ranks × 8 images
+// log the losses of 1 rank × 8 on a device and of 2 ranks on the CPU, to
+// the 6 digits train.csv keeps, at each of 3 steps; their weights agree to
+// float32 rounding. (A resume on devices, exact, is TestDataParallelOnDevice's:
+// each process here compiles the emulation, some seconds.) (Base 16: two channels per GroupNorm group,
+// as TestTrainOnDevice has it; with one, the biases before GroupNorm have
+// gradients that are zero but for float32 noise, which Adam turns into
+// whole steps that differ between the device and the CPU.)
+func TestMPIOnEmulatedDevices(t *testing.T) {
+	mpirun, _ := mpiTrainer(t)
+	bin := os.Getenv("NCSN_MPI_TRAIN_GPU")
+	if bin == "" {
+		msg := "needs NCSN_MPI_TRAIN_GPU=a cmd/train built with -tags mpi,gpu (scripts/mpi_check.sh)"
+		if os.Getenv("NCSN_REQUIRE_MPI") == "1" {
+			t.Fatal(msg + " (NCSN_REQUIRE_MPI=1)")
+		}
+		t.Skip(msg)
+	}
+	dir := t.TempDir()
+	run := func(np int, sub string, steps int, device string) string {
+		t.Helper()
+		cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "NCSN_CUDA_EMULATE", "-np", itoa(np),
+			bin, "-dataset", "mnist", "-preset", "smoke", "-base", "16", "-batch", "16", "-save-every", "100", "-steps", itoa(steps),
+			"-device", device, "-ckpt-dir", filepath.Join(dir, sub))
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "NCSN_CUDA_EMULATE=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("mpirun -np %d: %v\n%s", np, err, out)
+		}
+		return string(out)
+	}
+	out := run(2, "two", 3, "cuda")
+	if !strings.Contains(out, "device: CPU emulation") || !strings.Contains(out, "data-parallel on GPUs") {
+		t.Fatalf("2 ranks did not train on the emulated device:\n%s", out)
+	}
+	run(1, "one", 3, "cuda")
+	run(2, "cpu", 3, "cpu")
+	losses := func(sub string) []string {
+		b, err := os.ReadFile(filepath.Join(dir, sub, "train.csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l []string
+		for _, row := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+			l = append(l, strings.Split(row, ",")[1])
+		}
+		return l
+	}
+	two := losses("two")
+	if len(two) != 3 {
+		t.Fatalf("2 ranks logged %d steps", len(two))
+	}
+	for _, sub := range []string{"one", "cpu"} {
+		if l := losses(sub); strings.Join(l, " ") != strings.Join(two, " ") {
+			t.Errorf("losses: 2 ranks on devices %v, %s %v", two, sub, l)
+		}
+	}
+	a, b := lastState(t, filepath.Join(dir, "two")), lastState(t, filepath.Join(dir, "cpu"))
+	if a.Arith != deviceArith || b.Arith == deviceArith {
+		t.Fatalf("arithmetic paths %q (devices) and %q (CPU)", a.Arith, b.Arith)
+	}
+	closeTo(t, "weights, 2 ranks on devices against the CPU", b.Weights, a.Weights)
+}

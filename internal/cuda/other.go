@@ -27,6 +27,11 @@ func OpenIndex(index int) (*Device, error) {
 	return nil, err
 }
 
+// OpenEmulator reports that the emulation is built for Linux only.
+func OpenEmulator() (*Device, error) {
+	return nil, fmt.Errorf("%w: the CPU emulation of the kernels is built for Linux only", ErrNoLibrary)
+}
+
 // DeviceCount reports that the CUDA driver is not loaded on this system.
 func DeviceCount() (int, error) {
 	_, err := NVRTCVersion()

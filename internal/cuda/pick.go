@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,12 @@ import (
 // heuristics rank first among the allowed ones, else the heuristics' legacy
 // algorithm), "off" (im2col and cuBLAS products, never cuDNN).
 const CudnnEnv = "NCSN_CUDNN"
+
+// EmulateEnv names the variable that, set to 1, makes Pick and DeviceCount
+// see one device that is the CPU emulation of the kernels (OpenEmulator:
+// g++ needed, and slow) in place of the GPUs: for end-to-end checks of the
+// device path, under mpirun too, on machines without a GPU.
+const EmulateEnv = "NCSN_CUDA_EMULATE"
 
 // ErrNotBuilt is wrapped when a GPU is asked of a build without -tags gpu.
 var ErrNotBuilt = errors.New("built without GPU support")
@@ -48,7 +55,16 @@ func Pick(name string, log io.Writer) (*Device, error) {
 		}
 		return nil, nil
 	}
-	dev, err := OpenIndex(index)
+	var dev *Device
+	if os.Getenv(EmulateEnv) == "1" {
+		if index != 0 {
+			err = fmt.Errorf("%w: no GPU %d: %s=1 has one device, the CPU emulation", ErrNoDevice, index, EmulateEnv)
+		} else {
+			dev, err = OpenEmulator()
+		}
+	} else {
+		dev, err = OpenIndex(index)
+	}
 	if err != nil {
 		if name != "" {
 			return nil, fmt.Errorf("-device %s: %w", name, err)

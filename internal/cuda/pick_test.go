@@ -40,3 +40,32 @@ func TestParseDevice(t *testing.T) {
 		t.Errorf("cuda:999: %v", err) // no machine has 1000 GPUs
 	}
 }
+
+// EmulateEnv=1 makes the GPU build's one device the CPU emulation: "cuda"
+// and "" open it, "cuda:1" does not exist, DeviceCount is 1.
+func TestPickEmulated(t *testing.T) {
+	if !Built {
+		t.Skip("the emulation stands in for a GPU in the GPU build (-tags gpu)")
+	}
+	t.Setenv(EmulateEnv, "1")
+	if n, err := DeviceCount(); n != 1 || err != nil {
+		t.Fatalf("DeviceCount: %d, %v", n, err)
+	}
+	for _, name := range []string{"", "cuda", "cuda:0"} {
+		var log strings.Builder
+		d, err := Pick(name, &log)
+		if err != nil {
+			if strings.Contains(err.Error(), "no g++") {
+				t.Skip(err) // no compiler: the emulation cannot be built here
+			}
+			t.Fatalf("%q: %v", name, err)
+		}
+		if d == nil || !strings.Contains(log.String(), "device: CPU emulation") {
+			t.Fatalf("%q: device %v, log %q", name, d, log.String())
+		}
+		d.Close()
+	}
+	if _, err := Pick("cuda:1", io.Discard); !errors.Is(err, ErrNoDevice) || !strings.Contains(err.Error(), "-device cuda:1: ") {
+		t.Fatalf("cuda:1: %v", err)
+	}
+}
