@@ -47,6 +47,10 @@ if [ "$steps" = bench ]; then
   ip netns exec $h1 "${mpi[@]}" "${hosts[@]}" "$out/mpi.test" -test.run '^$' -test.bench AllReduce -test.benchtime 20x
   exit 0
 fi
+# Each rank is the first on its "host" (what picks its GPU under -tags gpu).
+go test -tags mpi -c -o "$out/mpi.test" ./internal/mpi
+ip netns exec $h1 env NCSN_LOCAL_RANKS="0 0" "${mpi[@]}" "${hosts[@]}" -x NCSN_LOCAL_RANKS "$out/mpi.test" -test.run LocalRank -test.v 2>&1 |
+  grep -E '^(--- |ok|FAIL|PASS)|local rank' | sort | uniq -c
 run=("$bin" -dataset mnist -preset smoke -batch 16 -save-every 100 -steps "$steps")
 rm -rf "$out/hosts" "$out/local"
 t0=$(date +%s%N)

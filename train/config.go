@@ -453,8 +453,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":
 		return fmt.Errorf("%w: -fresh and -resume contradict each other", ErrConfig)
-	case c.Device != "cpu" && badDevice(c.Device) != nil:
-		return fmt.Errorf("%w: %v", ErrConfig, badDevice(c.Device))
+	case c.Device != "cpu" && badDevice(c.Device) != nil: // (a cheap parse, done twice)
+		return fmt.Errorf("%w: %w", ErrConfig, badDevice(c.Device))
 	case c.Device != "" && c.Device != "cpu" && !cuda.Built:
 		return fmt.Errorf("%w: -device %s: %v; build with -tags gpu (go run -tags gpu ./cmd/train ...)", ErrConfig, c.Device, cuda.ErrNotBuilt)
 	case c.Classifier != c.Model.IsClassifier():

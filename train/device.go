@@ -29,7 +29,7 @@ type deviceObjective struct {
 	loss       *G.Node
 	dr         *nn.DeviceRun
 	dev        *cuda.Device
-	host       [][]float32 // gradients, downloaded only when asked (grads)
+	host       [][]float32 // gradients on the host: the data-parallel all-reduce's (pullGrads, pushGrads)
 	per        []float32
 	w, gr      []cuda.Buffer // the trainable weights and their gradients (the graph's buffers)
 	m, v, ema  []cuda.Buffer
@@ -153,9 +153,9 @@ func (d *deviceObjective) run(x, z []float32, labels []int, means, sigmas []floa
 	return mean / float64(len(per)), per, nil
 }
 
-// grads downloads the gradients of the last run (the trainer does not
-// need them on one process: it uses norm and update), NaN where a download
-// fails.
+// grads downloads the gradients of the last run, NaN where a download
+// fails (the objective interface's; the trainer itself uses pullGrads and
+// pushGrads around the all-reduce, and norm and update).
 func (d *deviceObjective) grads() [][]float32 {
 	if err := d.pullGrads(); err != nil {
 		for _, h := range d.host {

@@ -4,6 +4,7 @@ package train
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"math"
 	"path/filepath"
@@ -26,9 +27,9 @@ import (
 // every rank, before anything is trained.
 //
 // In the emulation (NCSN_SLOW=1: about 10 s on 2 cores), and on GPUs: two
-// where there are two; on a machine of one, both ranks share it kernel by
-// kernel (two devices of one process on one GPU would meet in each other's
-// CUDA graph captures).
+// where there are two, else both ranks on one; there kernel by kernel, as
+// two devices of one process would meet in each other's CUDA graph
+// captures (the capture mode is global to the process).
 func TestDataParallelOnDevice(t *testing.T) {
 	bs := deviceBackends(t, true)
 	saved := deviceCount
@@ -42,7 +43,7 @@ func TestDataParallelOnDevice(t *testing.T) {
 					t.Fatal(err)
 				}
 				if gpus = n; n < 2 {
-					t.Log("one GPU: both ranks on it, kernel by kernel")
+					t.Log("one GPU: both ranks on it")
 				}
 			}
 			deviceCount = func() (int, error) { return 2, nil }
@@ -58,7 +59,7 @@ func TestDataParallelOnDevice(t *testing.T) {
 				}
 				if bk.Name == "gpu" {
 					d, err := cuda.OpenIndex(i % gpus)
-					if d != nil && gpus < 2 {
+					if d != nil {
 						d.Graphs = false
 					}
 					return d, err
@@ -111,22 +112,34 @@ func TestDataParallelOnDevice(t *testing.T) {
 				t.Fatal("the resumed 2-rank run differs from the uninterrupted one")
 			}
 
-			// One rank on a GPU, the other on the CPU: refused on both.
+			// Rank 1's GPU cannot be opened. Without -device it falls back to
+			// the CPU, and the mixed run is refused on both ranks; with
+			// -device cuda it fails, and rank 0 is told rather than left
+			// waiting for it.
 			openDevice = func(name string, log io.Writer) (*cuda.Device, error) {
-				if name == "cuda:0" {
-					d, err := bk.Open()
-					if d != nil && gpus == 1 {
-						d.Graphs = false
-					}
-					return d, err
+				if name != "cuda:0" {
+					return nil, fmt.Errorf("-device %s: %w: out of memory", name, cuda.ErrNoDevice)
 				}
-				return nil, nil // as "" does where no GPU is found
+				d, err := bk.Open()
+				if d != nil && bk.Name == "gpu" {
+					d.Graphs = false
+				}
+				return d, err
 			}
 			mixed := cfg("mixed", 4)
 			mixed.Device = ""
+			var mlog bytes.Buffer
+			mixed.Log = &mlog
 			for i, err := range rankErrors(mixed, 2) {
 				if err == nil || !strings.Contains(err.Error(), "1 of the 2 MPI ranks found a GPU") {
 					t.Errorf("rank %d of a mixed run: %v", i, err)
+				}
+			}
+			failed := cfg("failed", 4)
+			for i, err := range rankErrors(failed, 2) {
+				want := []string{"1 of the 2 MPI ranks could not open their device", "-device cuda:1: cuda: no GPU: out of memory"}[i]
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("rank %d when rank 1's GPU fails: %v, want %q", i, err, want)
 				}
 			}
 		})

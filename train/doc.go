@@ -4,6 +4,6 @@
 // (package optim, whose state the checkpoints hold), train.csv and the
 // checkpoints, and resumes a run exactly where it stopped. Given an MPI
 // communicator (Config.Comm, build tag mpi) it spreads every batch over the
-// ranks of the job (dist.go), each rank on a GPU of its own when it trains
-// on a device (pickDevice).
+// ranks of the job (dist.go), each rank on a GPU when it trains on a device
+// (pickDevice).
 package train

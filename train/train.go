@@ -213,44 +213,64 @@ func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error)
 // pickDevice opens the device of cfg.Device: nil for the CPU. Under MPI
 // (dp), "cuda" and "" take the GPU of the rank's index among the ranks on
 // its machine, wrapping around the GPUs found there (with
-// CUDA_VISIBLE_DEVICES set per rank, each rank's first); and every rank
-// must train on a device or every rank on the CPU — the ranks' Adam steps
-// must compute the same bits to keep their weights the same.
+// CUDA_VISIBLE_DEVICES set per rank, each rank's first; "" falls back to
+// the CPU where that GPU cannot be opened, as it does in one process). Every
+// rank must train on a device or every rank on the CPU — the ranks' Adam
+// steps must compute the same bits to keep their weights the same — and
+// where one rank fails to open its device, every rank returns an error
+// (one all-reduce tells them), none waits for it.
 func pickDevice(cfg Config, dp *dataParallel) (*cuda.Device, error) {
-	name := cfg.Device
+	name, n := cfg.Device, 0
 	if dp != nil && (name == "" || name == "cuda") && cuda.Built {
-		if n, err := deviceCount(); err == nil && n > 0 {
-			local := mpi.LocalRank(dp.comm)
-			name = fmt.Sprintf("cuda:%d", local%n)
-			if dp.rank == 0 {
-				fmt.Fprintf(cfg.Log, "data-parallel on GPUs: each rank takes GPU (its index among the ranks on its machine) mod %d, the GPUs here\n", n)
-			}
+		var err error
+		if n, err = deviceCount(); err == nil && n > 0 {
+			name = fmt.Sprintf("cuda:%d", mpi.LocalRank(dp.comm)%n)
 		} // else Pick says why there is none, or fails for "cuda"
 	}
 	dev, err := openDevice(name, cfg.Log)
+	if err != nil && cfg.Device == "" && name != "" && !errors.Is(err, cuda.ErrNotBuilt) && !errors.Is(err, cuda.ErrUnknownDevice) {
+		// The GPU this rank took by its index, which no flag named.
+		why := err
+		if u := errors.Unwrap(err); u != nil {
+			why = u // without Pick's "-device cuda:k: "
+		}
+		fmt.Fprintf(cfg.Log, "no GPU (%v): running on the CPU\n", why)
+		dev, err = nil, nil
+	}
 	if errors.Is(err, cuda.ErrNotBuilt) || errors.Is(err, cuda.ErrUnknownDevice) {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		err = fmt.Errorf("%w: %w", ErrConfig, err)
 	} else if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		err = fmt.Errorf("train: %w", err)
 	}
 	if dp == nil {
-		return dev, nil
+		return dev, err
 	}
-	on := []float32{0}
+	state := []float32{0, 0} // ranks on a device, ranks that failed
 	if dev != nil {
-		on[0] = 1
+		state[0] = 1
 	}
-	if err := dp.comm.AllReduceSum(on); err != nil {
+	if err != nil {
+		state[1] = 1
+	}
+	if rerr := dp.comm.AllReduceSum(state); rerr != nil && err == nil {
+		err = fmt.Errorf("train: %w", rerr)
+	}
+	on, failed := int(state[0]), int(state[1])
+	switch {
+	case err != nil: // this rank's own
+	case failed > 0:
+		err = fmt.Errorf("train: %d of the %d MPI ranks could not open their device (their errors are in their output)", failed, dp.size)
+	case on != 0 && on != dp.size:
+		err = fmt.Errorf("train: %d of the %d MPI ranks found a GPU: every rank trains on a GPU or every one on the CPU (-device cpu), since their weights must stay the same bits", on, dp.size)
+	}
+	if err != nil {
 		if dev != nil {
 			dev.Close()
 		}
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, err
 	}
-	if n := int(on[0]); n != 0 && n != dp.size {
-		if dev != nil {
-			dev.Close()
-		}
-		return nil, fmt.Errorf("train: %d of the %d MPI ranks found a GPU: every rank trains on a GPU or every one on the CPU (-device cpu), since their weights must stay the same bits", n, dp.size)
+	if dp.rank == 0 && dev != nil && n > 0 {
+		fmt.Fprintf(cfg.Log, "data-parallel on GPUs: each rank on GPU (its index among the ranks on its machine) mod %d, the GPUs here\n", n)
 	}
 	return dev, nil
 }
@@ -812,9 +832,12 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			// On a device the gradients come to the host for the
 			// all-reduce and their average goes back.
 			var grads [][]float32
+			var pullErr error
 			if onDevice {
-				if err := dg.pullGrads(); err != nil {
-					return nil, err
+				// A rank whose download fails still takes part in the
+				// all-reduce, asking every rank to stop, and then fails.
+				if pullErr = dg.pullGrads(); pullErr != nil {
+					stop = true
 				}
 				grads = dg.host
 			} else {
@@ -822,6 +845,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			}
 			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(grads, cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
 				return nil, err
+			}
+			if pullErr != nil {
+				return nil, pullErr
 			}
 			if stop { // every rank stops before the same step
 				break

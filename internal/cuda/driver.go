@@ -383,7 +383,7 @@ func OpenIndex(index int) (*Device, error) {
 		nv, _ := NVRTCVersion()
 		which := ""
 		if n > 1 {
-			which = fmt.Sprintf("%d of %d, ", index, n)
+			which = fmt.Sprintf("cuda:%d of %d, ", index, n)
 		}
 		describe = fmt.Sprintf("GPU %s (%ssm_%d%d, %.1f GiB), CUDA driver %d.%d (%s), %s, %s, kernels %s by %s",
 			cString(&name[0]), which, major, minor, float64(mem)/(1<<30), ver/1000, ver%1000/10, l.name, blasName, convName, how, nv)

@@ -38,6 +38,8 @@ func TestParseDevice(t *testing.T) {
 		}
 	} else if _, err := Pick("cuda:999", io.Discard); err == nil || !strings.HasPrefix(err.Error(), "-device cuda:999: ") {
 		t.Errorf("cuda:999: %v", err) // no machine has 1000 GPUs
+	} else if _, cerr := DeviceCount(); cerr == nil && (!errors.Is(err, ErrNoDevice) || !strings.Contains(err.Error(), "no GPU 999")) {
+		t.Errorf("cuda:999 where the driver loads: %v", err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -78,14 +79,27 @@ func BenchmarkAllReduce(b *testing.B) {
 	}
 }
 
-// On one machine each rank's index among the ranks there is its rank, as
-// Open MPI's launcher numbers them (OMPI_COMM_WORLD_LOCAL_RANK).
+// Each rank's index among the ranks on its machine: the rank itself on one
+// machine, or as NCSN_LOCAL_RANKS lists them by rank ("0 0": two machines,
+// scripts/mpi_netns.sh), and Open MPI's launcher agrees
+// (OMPI_COMM_WORLD_LOCAL_RANK).
 func TestLocalRank(t *testing.T) {
-	l := LocalRank(testWorld)
+	if _, ok := testWorld.(interface{ LocalRank() int }); !ok {
+		t.Fatal("MPI_COMM_WORLD does not know its local ranks")
+	}
+	l, r := LocalRank(testWorld), testWorld.Rank()
+	want := r
+	if w := strings.Fields(os.Getenv("NCSN_LOCAL_RANKS")); len(w) > 0 {
+		if len(w) != testWorld.Size() {
+			t.Fatalf("NCSN_LOCAL_RANKS=%q for %d ranks", w, testWorld.Size())
+		}
+		want, _ = strconv.Atoi(w[r])
+	}
+	if l != want {
+		t.Fatalf("rank %d: local rank %d, want %d", r, l, want)
+	}
 	if env := os.Getenv("OMPI_COMM_WORLD_LOCAL_RANK"); env != "" && env != strconv.Itoa(l) {
-		t.Fatalf("rank %d: local rank %d, Open MPI's launcher says %s", testWorld.Rank(), l, env)
+		t.Fatalf("rank %d: local rank %d, Open MPI's launcher says %s", r, l, env)
 	}
-	if l != testWorld.Rank() {
-		t.Fatalf("rank %d of one machine has local rank %d", testWorld.Rank(), l)
-	}
+	t.Logf("rank %d: local rank %d", r, l)
 }
