@@ -76,6 +76,8 @@ type cudnnLib struct {
 	newConv     func(d *uintptr) int32
 	setConv     func(d uintptr, padH, padW, u, v, dilH, dilW, mode, dtype int32) int32
 	setMath     func(d uintptr, math int32) int32
+	// The descriptors' destructors (closeDnn, and a failed dnnPlan).
+	freeTensor, freeFilter, freeConv func(d uintptr) int32
 	fwdAlgos    func(h, x, w, conv, y uintptr, want int32, got *int32, perf unsafe.Pointer) int32
 	dataAlgos   func(h, w, dy, conv, dx uintptr, want int32, got *int32, perf unsafe.Pointer) int32
 	filterAlgos func(h, x, dy, conv, dw uintptr, want int32, got *int32, perf unsafe.Pointer) int32
@@ -134,6 +136,9 @@ func (l *cudnnLib) symbols() map[string]any {
 		"cudnnCreateFilterDescriptor": &l.newFilter, "cudnnSetFilter4dDescriptor": &l.setFilter,
 		"cudnnCreateConvolutionDescriptor": &l.newConv, "cudnnSetConvolution2dDescriptor": &l.setConv,
 		"cudnnSetConvolutionMathType":                    &l.setMath,
+		"cudnnDestroyTensorDescriptor":                   &l.freeTensor,
+		"cudnnDestroyFilterDescriptor":                   &l.freeFilter,
+		"cudnnDestroyConvolutionDescriptor":              &l.freeConv,
 		"cudnnGetConvolutionForwardAlgorithm_v7":         &l.fwdAlgos,
 		"cudnnGetConvolutionBackwardDataAlgorithm_v7":    &l.dataAlgos,
 		"cudnnGetConvolutionBackwardFilterAlgorithm_v7":  &l.filterAlgos,
@@ -176,6 +181,26 @@ type dnnConv struct {
 	// nil: the legacy algorithm); graphTried, whether it was planned.
 	graph      [3]*dnnGraphPlan
 	graphTried bool
+}
+
+// free destroys c's descriptors (those made; on the device's thread).
+func (c *dnnConv) free(l *cudnnLib) {
+	for _, p := range []*uintptr{&c.x, &c.y} {
+		if *p != 0 {
+			l.freeTensor(*p)
+			*p = 0
+		}
+	}
+	if c.w != 0 {
+		l.freeFilter(c.w)
+		c.w = 0
+	}
+	for _, p := range []*uintptr{&c.fwdC, &c.dataC, &c.filterC} {
+		if *p != 0 {
+			l.freeConv(*p)
+			*p = 0
+		}
+	}
 }
 
 // conv3Key is a convolution's geometry without its workspace.
@@ -253,6 +278,7 @@ func (d *driverBackend) dnnPlan(g Conv3, tf32 bool) (*dnnConv, error) {
 		}, &c.filter, d.dnnSizes(c)[2])
 	})
 	if err != nil {
+		d.do(func() error { c.free(l); return nil })
 		return nil, err
 	}
 	c.describe = c.choices(g)
@@ -734,18 +760,21 @@ func (d *Device) ConvPlans() []string {
 	return d.dnn.plans
 }
 
-// closeDnn frees the convolutions' workspaces and graph-API plans.
+// closeDnn frees the convolutions' workspaces, graph-API plans and
+// descriptors.
 func (d *Device) closeDnn() {
-	if d.dnn != nil && d.dnn.graph {
+	if d.dnn != nil {
 		b := d.dnn.b
 		b.do(func() error {
-			for _, c := range b.dnnConvs {
+			for key, c := range b.dnnConvs {
 				for i, p := range c.graph {
 					if p != nil {
 						b.graphFree(p)
 						c.graph[i] = nil
 					}
 				}
+				c.free(b.dnn)
+				delete(b.dnnConvs, key)
 			}
 			return nil
 		})
