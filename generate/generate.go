@@ -104,9 +104,10 @@ type Config struct {
 	Autoguide       string
 	AutoguideWeight float64
 	// Device is where the score network runs: "cpu"; "cuda", the first GPU
-	// (a build with -tags gpu), or "cuda:N", GPU N; or "" — the GPU where the build has the tag
-	// and one is found, else the CPU. The classifier of -class runs there
-	// too; the samplers' own arithmetic stays on the CPU.
+	// (a build with -tags gpu), or "cuda:N", GPU N; or "" — the first GPU
+	// where the build has the tag and one is found, else the CPU. The
+	// classifier of -class runs there too; the samplers' own arithmetic
+	// stays on the CPU.
 	Device string
 	// Opened, when not nil, is the device to run on, opened by the caller
 	// with OpenDevice (which closes it); Device is then not looked at.
