@@ -78,15 +78,15 @@ type cudnnLib struct {
 	setMath     func(d uintptr, math int32) int32
 	// The descriptors' destructors (closeDnn, and a failed dnnPlan).
 	freeTensor, freeFilter, freeConv func(d uintptr) int32
-	fwdAlgos    func(h, x, w, conv, y uintptr, want int32, got *int32, perf unsafe.Pointer) int32
-	dataAlgos   func(h, w, dy, conv, dx uintptr, want int32, got *int32, perf unsafe.Pointer) int32
-	filterAlgos func(h, x, dy, conv, dw uintptr, want int32, got *int32, perf unsafe.Pointer) int32
-	fwdWS       func(h, x, w, conv, y uintptr, algo int32, bytes *uint64) int32
-	dataWS      func(h, w, dy, conv, dx uintptr, algo int32, bytes *uint64) int32
-	filterWS    func(h, x, dy, conv, dw uintptr, algo int32, bytes *uint64) int32
-	forward     func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, wd uintptr, w uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, yd uintptr, y uint64) int32
-	backData    func(h uintptr, alpha unsafe.Pointer, wd uintptr, w uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dxd uintptr, dx uint64) int32
-	backFilter  func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dwd uintptr, dw uint64) int32
+	fwdAlgos                         func(h, x, w, conv, y uintptr, want int32, got *int32, perf unsafe.Pointer) int32
+	dataAlgos                        func(h, w, dy, conv, dx uintptr, want int32, got *int32, perf unsafe.Pointer) int32
+	filterAlgos                      func(h, x, dy, conv, dw uintptr, want int32, got *int32, perf unsafe.Pointer) int32
+	fwdWS                            func(h, x, w, conv, y uintptr, algo int32, bytes *uint64) int32
+	dataWS                           func(h, w, dy, conv, dx uintptr, algo int32, bytes *uint64) int32
+	filterWS                         func(h, x, dy, conv, dw uintptr, algo int32, bytes *uint64) int32
+	forward                          func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, wd uintptr, w uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, yd uintptr, y uint64) int32
+	backData                         func(h uintptr, alpha unsafe.Pointer, wd uintptr, w uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dxd uintptr, dx uint64) int32
+	backFilter                       func(h uintptr, alpha unsafe.Pointer, xd uintptr, x uint64, dyd uintptr, dy uint64, conv uintptr, algo int32, ws uint64, wsBytes uint64, beta unsafe.Pointer, dwd uintptr, dw uint64) int32
 	// cuDNN's Find: every algorithm run and timed on the given buffers.
 	findFwd    func(h, xd uintptr, x uint64, wd uintptr, w uint64, conv, yd uintptr, y uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
 	findData   func(h, wd uintptr, w uint64, dyd uintptr, dy uint64, conv, dxd uintptr, dx uint64, want int32, got *int32, perf unsafe.Pointer, ws, wsBytes uint64) int32
