@@ -24,7 +24,8 @@ import (
 // same 2 ranks on the CPU (weights, EMA and losses to float32 rounding); a
 // 2-rank run stopped and resumed ends with an uninterrupted one's bits.
 // Ranks that disagree — one on a GPU, one on the CPU — are refused, on
-// every rank, before anything is trained.
+// every rank, before anything is trained; a rank whose GPU fails to open
+// under -device cuda fails with its own error and the other is told.
 //
 // In the emulation (NCSN_SLOW=1: about 10 s on 2 cores), and on GPUs: two
 // where there are two, else both ranks on one; there kernel by kernel, as
