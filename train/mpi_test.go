@@ -32,7 +32,7 @@ func mpiTrainer(t *testing.T) (mpirun, bin string) {
 func mpiRun(t *testing.T, mpirun, bin string, np int, dir string, steps int) string {
 	t.Helper()
 	cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", string(rune('0'+np)),
-		bin, "-dataset", "mnist", "-preset", "smoke", "-batch", "16", "-save-every", "100", "-steps", itoa(steps), "-ckpt-dir", dir)
+		bin, "-dataset", "mnist", "-preset", "smoke", "-base", "16", "-batch", "16", "-save-every", "100", "-steps", itoa(steps), "-ckpt-dir", dir)
 	cmd.Dir = filepath.Join("..") // the data folder of the repository
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -81,12 +81,17 @@ func TestMPIEquivalence(t *testing.T) {
 		return st
 	}
 	a, b, c := load(one), load(two), load(resumed)
-	// The losses of every step agree to the 6 digits train.csv keeps: the
-	// same images and noise, gradients averaged to rounding
-	// (TestReduceAveragesGradients checks the averaging exactly). The
-	// weights agree less closely: Adam divides each gradient by its own
-	// running size, so where a gradient is near zero a rounding difference
-	// flips the sign of a whole step of ±lr, and such differences spread.
+	// The losses of every step agree to the 6 digits train.csv keeps, and
+	// the weights to rounding: the same images and noise, gradients
+	// averaged to rounding (TestReduceAveragesGradients checks the
+	// averaging exactly). Adam divides each gradient by its own running
+	// size, so where a gradient is near zero a rounding difference flips
+	// the sign of a whole step of ±lr, and such differences spread: hence
+	// -base 16, two channels per GroupNorm group. The smoke preset's base 8
+	// has one, and then the biases before each GroupNorm have no gradient
+	// but float32 noise (on AMD's Zen, where OpenBLAS rounds a product's
+	// rows by their number, the weights then differed by 4·10⁻³ and the
+	// losses in the 6th digit by step 9; with base 16, 8·10⁻⁸).
 	la, _ := os.ReadFile(filepath.Join(one, "train.csv"))
 	lb, _ := os.ReadFile(filepath.Join(two, "train.csv"))
 	ra, rb := strings.Split(string(la), "\n"), strings.Split(string(lb), "\n")
@@ -109,7 +114,7 @@ func TestMPIEquivalence(t *testing.T) {
 	}
 	rel := math.Sqrt(num / den)
 	t.Logf("1 rank × 16 against 2 ranks × 8 after 12 steps: relative L2 %.3g, largest difference %.3g (lr 1e-3)", rel, maxAbs)
-	if !(rel < 1e-2) {
+	if !(rel < 1e-4) {
 		t.Errorf("weights differ by %.3g (relative L2)", rel)
 	}
 	for i, p := range b.Weights {
