@@ -17,7 +17,17 @@ func SumSq(row []float32) (sum, sumSq float64) {
 	return sum, sumSq
 }
 
-func sumSq16(row []float32, acc *[16]float64) { cur.sumSq(&row[0], len(row), acc) }
+// sumSq16 and GNSiLUBack1 call the kernels directly, not through the set's
+// function values: an indirect call makes every pointer argument escape,
+// and the small arrays they pass would then be allocated on the heap at
+// every row (62,000 allocations per forward pass of the default network).
+func sumSq16(row []float32, acc *[16]float64) {
+	if cur == avx512Set {
+		sumSq(&row[0], len(row), acc)
+	} else {
+		sumSqA(&row[0], len(row), acc)
+	}
+}
 
 // SiLUAffine writes y = a·sigmoid(a), a = x·sc + sh.
 func SiLUAffine(x, y []float32, sc, sh float32) {
@@ -38,7 +48,11 @@ func GNSiLUBack1(x, dy, dx []float32, sc, sh, gamma, mean, rstd float32) (sumDa,
 	_, _ = dy[len(x)-1], dx[len(x)-1]
 	p := [5]float32{sc, sh, gamma, mean, rstd}
 	var sums [32]float32
-	cur.gnBack1(&x[0], &dy[0], &dx[0], len(x), &p, &sums)
+	if cur == avx512Set {
+		gnBack1(&x[0], &dy[0], &dx[0], len(x), &p, &sums)
+	} else {
+		gnBack1A(&x[0], &dy[0], &dx[0], len(x), &p, &sums)
+	}
 	for i := 0; i < 16; i++ {
 		sumDa += float64(sums[i])
 		sumDaXh += float64(sums[16+i])

@@ -30,9 +30,7 @@ type set struct {
 	dwOut, dwLoOut    int // outputs per ∂w call (3×3, stride 2's taps)
 	lanes             int // float64 lanes per ∂w accumulator
 	siluAffine        func(x, y *float32, n int, sc, sh float32)
-	gnBack1           func(x, dy, dx *float32, n int, p *[5]float32, sums *[32]float32)
 	gnBack2           func(x, dx *float32, n int, a, b, m, c float32)
-	sumSq             func(x *float32, n int, out *[16]float64)
 }
 
 type dwKernel func(dy, x *float32, acc *float64, n, dystride, wp int)
@@ -40,10 +38,10 @@ type dwKernel func(dy, x *float32, acc *float64, n, dystride, wp int)
 var (
 	avx512Set = &set{name: "avx512", fwd: convFwd4x6, fwdLo: convFwdLo, fwdHi: convFwdHi,
 		dw: convDw2, dwLo: convDwLo, dwOut: 2, dwLoOut: 4, lanes: 16,
-		siluAffine: siluAffine, gnBack1: gnBack1, gnBack2: gnBack2, sumSq: sumSq}
+		siluAffine: siluAffine, gnBack2: gnBack2}
 	avx2Set = &set{name: "avx2", fwd: convFwdA, fwdLo: convFwdLoA, fwdHi: convFwdHiA,
 		dw: convDwA, dwLo: convDwLoA, dwOut: 2, dwLoOut: 2, lanes: 8,
-		siluAffine: siluAffineA, gnBack1: gnBack1A, gnBack2: gnBack2A, sumSq: sumSqA}
+		siluAffine: siluAffineA, gnBack2: gnBack2A}
 )
 
 // supported lists the sets this CPU can run, best first.
