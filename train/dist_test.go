@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -294,6 +295,58 @@ func TestReduceAveragesGradients(t *testing.T) {
 			}
 			if rel := math.Sqrt(num / den); !(rel < 1e-5) {
 				t.Errorf("rank %d: gradient %d differs from the full batch's by %.3g (relative L2)", k, j, rel)
+			}
+		}
+	}
+}
+
+// A training step gives the same bits on any number of cores: the default
+// MNIST network (batch 4: its 1×1 convolutions' products, and their
+// gradients', are large enough to be cut into blocks), forward and
+// backward at GOMAXPROCS 1, 2 and 3.
+func TestSameBitsOnAnyCoreCount(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	cfg := model.MNIST(16)
+	params, err := model.Init(cfg, rand.New(rand.NewPCG(4, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 4
+	d := cfg.Dim()
+	r := rand.New(rand.NewPCG(5, 5))
+	x, z := make([]float32, batch*d), make([]float32, batch*d)
+	for i := range x {
+		x[i], z[i] = float32(r.Float64()), float32(r.NormFloat64())
+	}
+	mean, sig := []float64{1, 1, 1, 1}, []float64{0.05, 0.3, 1, 3}
+	step := func(procs int) ([]float64, [][]float32) {
+		runtime.GOMAXPROCS(procs)
+		g, err := newDSMGraph(cfg, params.Clone(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.close()
+		_, per, err := g.run(x, z, nil, mean, sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var grads [][]float32
+		for _, gr := range g.grads() {
+			grads = append(grads, append([]float32(nil), gr...))
+		}
+		return per, grads
+	}
+	per1, g1 := step(1)
+	for _, procs := range []int{2, 3} {
+		per, g := step(procs)
+		for i := range per1 {
+			if per[i] != per1[i] {
+				t.Errorf("%d cores: image %d's loss %v, on one core %v", procs, i, per[i], per1[i])
+			}
+		}
+		for j := range g1 {
+			if !bytes.Equal(f32(g[j]), f32(g1[j])) {
+				t.Errorf("%d cores: gradient %d differs from one core's", procs, j)
 			}
 		}
 	}

@@ -15,7 +15,8 @@ import (
 
 // A 2-rank run killed with SIGKILL (the whole job: mpirun and both ranks)
 // after its first checkpoint, then resumed, ends with the weights of an
-// uninterrupted 2-rank run, bit for bit.
+// uninterrupted 2-rank run, bit for bit. (The network of mpiRun's runs:
+// -base 16.)
 func TestMPIKilledAndResumed(t *testing.T) {
 	mpirun, bin := mpiTrainer(t)
 	dir := t.TempDir()
@@ -24,7 +25,7 @@ func TestMPIKilledAndResumed(t *testing.T) {
 	mpiRun(t, mpirun, bin, 2, whole, steps)
 
 	cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "2",
-		bin, "-dataset", "mnist", "-preset", "smoke", "-batch", "16", "-save-every", "6", "-steps", "100000", "-ckpt-dir", killed)
+		bin, "-dataset", "mnist", "-preset", "smoke", "-base", "16", "-batch", "16", "-save-every", "6", "-steps", "100000", "-ckpt-dir", killed)
 	cmd.Dir = ".."
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

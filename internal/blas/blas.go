@@ -165,42 +165,86 @@ type gemmArgs struct {
 
 var argPool = sync.Pool{New: func() any { return new(gemmArgs) }}
 
-// splitFlops is the size of product below which splitting it across cores
-// costs more than it saves.
-const splitFlops = 1 << 20
+// blockFlops is the size of the blocks a product is cut into (in
+// multiply-adds): large enough that a call's overhead does not count.
+const blockFlops = 1 << 20
+
+// blockCounts are the numbers of blocks a product may be cut into: each
+// shares out evenly over 2, 3 or 4 cores, or nearly (8 and 16 over 3), and
+// the largest keeps every core of a 32-core machine busy.
+var blockCounts = []int{1, 2, 4, 6, 8, 12, 16, 24, 32}
+
+// blockAlign: every block but the last starts and ends at a multiple of it
+// (whole tiles of the BLAS's kernels, where the sizes allow).
+const blockAlign = 8
+
+// blocks is the number of blocks a product of m·n·k multiply-adds is cut
+// into along side, the larger side of C: a function of the shape alone,
+// the most of blockCounts that leaves each block blockFlops or more and
+// blockAlign or more of side.
+func blocks(m, n, k, side int) int {
+	limit := min(m*n*k/blockFlops, (side+blockAlign-1)/blockAlign)
+	nb := 1
+	for _, c := range blockCounts {
+		if c <= limit {
+			nb = c
+		}
+	}
+	return nb
+}
+
+// blockAt is the start of block i of nb over n elements (n itself for
+// i = nb), at a multiple of blockAlign.
+func blockAt(n, i, nb int) int {
+	units := (n + blockAlign - 1) / blockAlign
+	return min(units*i/nb*blockAlign, n)
+}
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where
 // op(X) is X or Xᵀ; op(A) is m×k, op(B) is k×n, C is m×n.
+//
+// With a system BLAS, a large product is cut along the larger side of C
+// into blocks, each a single-threaded call, spread over the cores. The
+// blocks depend on the shape alone, never on the number of cores: a BLAS
+// rounds an element of C by where it falls in the call (OpenBLAS's kernels
+// sum the tiles near the edges of a call, or of their own cache blocks,
+// in another order), so blocks cut by the number of cores gave other bits
+// on another number of cores.
 func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	once.Do(load)
-	w := runtime.GOMAXPROCS(0)
-	if loaded.sgemm == 0 || w < 2 || m*n*k < splitFlops {
+	side := max(m, n)
+	nb := blocks(m, n, k, side)
+	if loaded.sgemm == 0 || nb == 1 {
 		gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	// Split the larger side of C into w blocks, each a single-threaded call.
+	block := func(i int) {
+		lo, hi := blockAt(side, i, nb), blockAt(side, i+1, nb)
+		if n >= m {
+			boff := lo
+			if transB {
+				boff = lo * ldb
+			}
+			gemm(transA, transB, m, hi-lo, k, alpha, a, lda, b[boff:], ldb, beta, c[lo:], ldc)
+		} else {
+			aoff := lo * lda
+			if transA {
+				aoff = lo
+			}
+			gemm(transA, transB, hi-lo, n, k, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+		}
+	}
+	w := min(runtime.GOMAXPROCS(0), nb)
 	var wg sync.WaitGroup
-	for i := 0; i < w; i++ {
+	for g := 0; g < w; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if n >= m {
-				lo, hi := n*i/w, n*(i+1)/w
-				boff := lo
-				if transB {
-					boff = lo * ldb
-				}
-				gemm(transA, transB, m, hi-lo, k, alpha, a, lda, b[boff:], ldb, beta, c[lo:], ldc)
-			} else {
-				lo, hi := m*i/w, m*(i+1)/w
-				aoff := lo * lda
-				if transA {
-					aoff = lo
-				}
-				gemm(transA, transB, hi-lo, n, k, alpha, a[aoff:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			for i := nb * g / w; i < nb*(g+1)/w; i++ {
+				block(i)
 			}
 		}()
 	}

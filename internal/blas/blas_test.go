@@ -86,6 +86,66 @@ func testGemm(t *testing.T, r *rand.Rand, m, n, k int) {
 	}
 }
 
+// A product gives the same bits on any number of cores: the blocks it is
+// split into put each element in the same place of the BLAS's register
+// tiles (splitAlign). Cut anywhere, OpenBLAS's Haswell kernels (AVX2 CPUs,
+// AMD's Zen) gave other bits to thousands of elements at 2 and 3 cores.
+func TestGemmSameBitsOnAnyCoreCount(t *testing.T) {
+	t.Logf("backend: %s", Backend())
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	r := rand.New(rand.NewPCG(5, 6))
+	// Shapes of the network's products (1×1 convolutions over B·H·W
+	// pixels, their gradients, linear layers) and odd ones, each above the
+	// size that is split.
+	for _, size := range [][3]int{{16, 3136, 48}, {48, 3136, 16}, {16, 48, 3136}, {300, 784, 16}, {784, 300, 16}, {100, 101, 103}, {33, 6272, 8}, {6272, 33, 8}, {130, 97, 200}} {
+		m, n, k := size[0], size[1], size[2]
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				a, b := make([]float32, m*k), make([]float32, k*n)
+				for i := range a {
+					a[i] = float32(r.NormFloat64())
+				}
+				for i := range b {
+					b[i] = float32(r.NormFloat64())
+				}
+				lda, ldb := k, n
+				if ta {
+					lda = m
+				}
+				if tb {
+					ldb = k
+				}
+				run := func(procs int) ([]float32, []float64) {
+					runtime.GOMAXPROCS(procs)
+					c32 := make([]float32, m*n)
+					Gemm(ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c32, n)
+					c64 := make([]float64, m*n)
+					Gemm(ta, tb, m, n, k, 1, to64(a), lda, to64(b), ldb, 0, c64, n)
+					return c32, c64
+				}
+				one32, one64 := run(1)
+				for _, procs := range []int{2, 3, 4, 7} {
+					c32, c64 := run(procs)
+					for i := range one32 {
+						if c32[i] != one32[i] || c64[i] != one64[i] {
+							t.Fatalf("%d×%d×%d ta=%v tb=%v, %d cores: c[%d] = %g / %g, on one core %g / %g",
+								m, n, k, ta, tb, procs, i, c32[i], c64[i], one32[i], one64[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func to64(x []float32) []float64 {
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = float64(v)
+	}
+	return y
+}
+
 func to32(x []float64) []float32 {
 	y := make([]float32, len(x))
 	for i, v := range x {
