@@ -169,9 +169,10 @@ var argPool = sync.Pool{New: func() any { return new(gemmArgs) }}
 // multiply-adds): large enough that a call's overhead does not count.
 const blockFlops = 1 << 20
 
-// blockCounts are the numbers of blocks a product may be cut into: each
-// shares out evenly over 2, 3 or 4 cores, or nearly (8 and 16 over 3), and
-// the largest keeps every core of a 32-core machine busy.
+// blockCounts are the numbers of blocks a product may be cut into: counts
+// with many divisors, so that the blocks share out over 2, 3 or 4 cores
+// with little left over (from 6 blocks up), and the largest keeps every
+// core of a 32-core machine busy.
 var blockCounts = []int{1, 2, 4, 6, 8, 12, 16, 24, 32}
 
 // blockAlign: every block but the last starts and ends at a multiple of it
