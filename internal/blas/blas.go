@@ -181,8 +181,9 @@ const blockAlign = 8
 
 // blocks is the number of blocks a product of m·n·k multiply-adds is cut
 // into along side, the larger side of C: a function of the shape alone,
-// the most of blockCounts that leaves each block blockFlops or more and
-// blockAlign or more of side.
+// the most of blockCounts that leaves blockFlops or more per block on
+// average and no more blocks than side has units of blockAlign (the last
+// block may be shorter than the others).
 func blocks(m, n, k, side int) int {
 	limit := min(m*n*k/blockFlops, (side+blockAlign-1)/blockAlign)
 	nb := 1
