@@ -3,8 +3,11 @@
 //
 // The model knows nothing of losses or noise schedules: it maps a batch of
 // images and one σ per image to a batch of scores. Of package sde it takes
-// only EDM's preconditioning coefficients (c_in, c_out, c_skip, c_noise of
-// σ), which live there with every other σ formula. Training graphs (with
+// only EDM's preconditioning coefficients (c_in, c_out, c_skip of σ), which
+// live there with every other σ formula. Its noise conditioning is the same
+// with either preconditioning: Fourier features of ln σ at frequencies
+// ~ N(0, 16²), score_sde's NCSN++ embedding, where EDM feeds its networks
+// c_noise = ln σ / 4. Training graphs (with
 // gradients) and sampling graphs (its own batch size, no gradients) are built
 // separately from the same Params.
 package model

@@ -266,8 +266,10 @@ func EulerMaruyama(s Score, x []float64, c Continuous, r *rand.Rand) (int, error
 
 // PredictorCorrector: reverse-diffusion predictor (via Process.Discretize) +
 // Langevin corrector whose step size is score_sde's LangevinCorrector's
-// (ε = 2 α (r‖z‖/‖s‖)², α = 1 for VE, 1 − β_i (=(1+f)² from Discretize) for
-// VP/sub-VP), with the norms taken per sample.
+// (ε = 2 α (r‖z‖/‖s‖)², α = 1 for VE, (1+f)² from Discretize otherwise:
+// 1 − β_i for VP, as score_sde's; for sub-VP, whose Discretize is
+// Euler–Maruyama's and which score_sde's corrector leaves undefined,
+// (1 − β(t)Δt/2)²), with the norms taken per sample.
 //
 // At each t_i, with (f, G) = Discretize(t_i, t_i − t_{i+1}) and α = (1+f)²
 // (1 for VE, whose f is 0), it runs Corrector Langevin steps

@@ -103,7 +103,7 @@ func open(goos, env string) library {
 			purego.SyscallN(st, 1)
 		}
 		label := map[string]string{"openblas": "OpenBLAS", "accelerate": "Accelerate", "blas": "BLAS"}[l.name]
-		l.describe = fmt.Sprintf("%s (%s, loaded at run time, %d-way split)", label, path, runtime.GOMAXPROCS(0))
+		l.describe = fmt.Sprintf("%s (%s, loaded at run time, one thread per block, blocks over %d cores)", label, path, runtime.GOMAXPROCS(0))
 		return l
 	}
 	hint := map[string]string{"linux": "apt-get install libopenblas0, dnf install openblas, or set " + Env,

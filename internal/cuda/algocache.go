@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
@@ -77,7 +78,8 @@ func (c *algoCache) get(g Conv3) (Conv3Choice, bool) {
 }
 
 // put keeps g's choice and writes the file atomically, merged with what
-// another process may have written meanwhile. The first choice written
+// another process may have written meanwhile, under a lock on the file
+// beside it (path + ".lock"). The first choice written
 // wins: where the file already holds one for g (another process measured
 // it since this one read the file), put returns that one, for the caller
 // to take instead of its own, so that both runs use the same algorithms.
@@ -86,6 +88,17 @@ func (c *algoCache) put(g Conv3, ch Conv3Choice) (Conv3Choice, error) {
 	if c.path == "" {
 		c.choices[key] = ch
 		return ch, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
+		return ch, err
+	}
+	// Ranks of a data-parallel run measure the same geometries at once:
+	// the lock keeps another process from writing between this read and
+	// this write, so that every one of them is told the first choice. Where
+	// it cannot be had the put goes on unlocked (the worst case: two runs
+	// that keep different algorithms, as without a cache).
+	if l, err := fsutil.WaitLock(c.path+".lock", 30*time.Second); err == nil {
+		defer l.Unlock()
 	}
 	merged := loadAlgoCache(c.path).choices
 	if first, ok := merged[key]; ok {
@@ -100,9 +113,6 @@ func (c *algoCache) put(g Conv3, ch Conv3Choice) (Conv3Choice, error) {
 	c.choices = merged
 	b, err := json.MarshalIndent(merged, "", " ")
 	if err != nil {
-		return ch, err
-	}
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return ch, err
 	}
 	return ch, fsutil.WriteFileAtomic(c.path, append(b, '\n'))

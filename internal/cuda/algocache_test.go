@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -72,6 +73,49 @@ func TestAlgoCache(t *testing.T) {
 		}
 		if got, ok := loadAlgoCache(p).get(g1); !ok || got != c1 {
 			t.Errorf("after %q: %v %v", bad, got, ok)
+		}
+	}
+}
+
+// Ranks of a data-parallel run measure the same geometries at the same
+// moment, each with its own cache read before any of them wrote: every one
+// must be told the same choice, the one the file keeps.
+func TestAlgoCacheConcurrentPuts(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	p := algoCachePath("NVIDIA H200 (sm_90)", "9.14.0", false)
+	const ranks = 8
+	for round := 0; round < 20; round++ {
+		g := Conv3{C: 8, O: 8, B: round + 1, H: 4, W: 4, Stride: 1}
+		caches := make([]*algoCache, ranks)
+		for i := range caches {
+			caches[i] = loadAlgoCache(p)
+		}
+		got := make([]Conv3Choice, ranks)
+		errs := make([]error, ranks)
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for i := range caches {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				start.Wait()
+				got[i], errs[i] = caches[i].put(g, Conv3Choice{Forward: [2]int32{int32(i), 1}})
+			}()
+		}
+		start.Done()
+		done.Wait()
+		kept, ok := loadAlgoCache(p).get(g)
+		if !ok {
+			t.Fatalf("round %d: the file keeps no choice", round)
+		}
+		for i := range got {
+			if errs[i] != nil {
+				t.Fatalf("round %d, rank %d: %v", round, i, errs[i])
+			}
+			if got[i] != kept {
+				t.Fatalf("round %d: rank %d was told %v, the file keeps %v", round, i, got[i], kept)
+			}
 		}
 	}
 }

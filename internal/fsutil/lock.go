@@ -63,6 +63,20 @@ func TryLock(path string) (*Lock, error) {
 	return &Lock{f: f}, nil
 }
 
+// WaitLock takes the lock on path as TryLock does, waiting up to wait while
+// another process holds it (for locks held only for a moment, around a
+// read and a write of one file); after that it returns TryLock's error.
+func WaitLock(path string, wait time.Duration) (*Lock, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		l, err := TryLock(path)
+		if err == nil || !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			return l, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Unlock releases the lock. The file stays: removing it would let a third
 // process lock a new file while a second still waits on the old one.
 func (l *Lock) Unlock() error {

@@ -88,3 +88,25 @@ func TestLockInProcess(t *testing.T) {
 		t.Fatalf("second unlock: %v", err)
 	}
 }
+
+// TestWaitLock: WaitLock gives up with ErrLocked while the lock stays held,
+// and takes it once the holder lets go.
+func TestWaitLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	l, err := TryLock(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := WaitLock(path, 30*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("while held: %v, want ErrLocked", err)
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		l.Unlock()
+	}()
+	l2, err := WaitLock(path, 10*time.Second)
+	if err != nil {
+		t.Fatalf("after the holder let go: %v", err)
+	}
+	l2.Unlock()
+}
