@@ -114,15 +114,9 @@ func LogLikelihood(s ScoreVJP, x []float64, c Likelihood, r *rand.Rand) ([]float
 	if err != nil {
 		return nil, st, fmt.Errorf("sample: likelihood: %w", err)
 	}
-	ps := p.PriorStd()
 	logp := make([]float64, n)
 	for i := 0; i < n; i++ {
-		var q float64
-		for _, v := range y[i*d : (i+1)*d] {
-			q += v * v
-		}
-		prior := -0.5*q/(ps*ps) - float64(d)*(math.Log(ps)+0.5*math.Log(2*math.Pi))
-		logp[i] = prior + y[len(x)+i]
+		logp[i] = sde.PriorLogP(p, y[i*d:(i+1)*d]) + y[len(x)+i]
 	}
 	return logp, st, nil
 }

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 // ErrConfig is wrapped by every sampler configuration error.
@@ -111,8 +113,7 @@ func (a Annealed) Validate() error {
 
 // StepSize is level i's step αᵢ = ε σᵢ²/σ_L².
 func (a Annealed) StepSize(i int) float64 {
-	sL := a.Sigmas[len(a.Sigmas)-1]
-	return a.Eps * (a.Sigmas[i] / sL) * (a.Sigmas[i] / sL)
+	return sde.AnnealedStepSize(a.Eps, a.Sigmas[i], a.Sigmas[len(a.Sigmas)-1])
 }
 
 // AnnealedLangevin runs NCSN's Algorithm 1 on x in place: for each σᵢ,

@@ -145,21 +145,6 @@ func vpOnly(name string, p sde.Process) error {
 	return nil
 }
 
-// times is the grid t_0 = 1 > … > t_{N−1} = ε of linspace(1, ε, N), and
-// t_N = 0.
-func times(p sde.Process, n int) []float64 {
-	ts := make([]float64, n+1)
-	ts[0] = 1
-	if n > 1 {
-		eps := p.Eps()
-		for i := 1; i < n-1; i++ {
-			ts[i] = 1 + (eps-1)*float64(i)/float64(n-1)
-		}
-		ts[n-1] = eps
-	}
-	return ts
-}
-
 // chain returns the process's discrete steps (f_i, G_i) = Discretize(t_i,
 // t_i − t_{i+1}) on the grid, and an error where one is undefined or does not
 // keep its sign (1 + f ≤ 0): VP's β_i = β(t)·Δt must stay below 1, so a
@@ -242,7 +227,7 @@ func EulerMaruyama(s Score, x []float64, c Continuous, r *rand.Rand) (int, error
 	if err != nil {
 		return 0, err
 	}
-	ts := times(c.Process, c.Steps)
+	ts := sde.SamplingTimes(c.Process, c.Steps)
 	sc := newScorer(s, c)
 	g := make([]float64, len(x))
 	for i := 0; i < c.Steps; i++ {
@@ -288,7 +273,7 @@ func PredictorCorrector(s Score, x []float64, c Continuous, r *rand.Rand) (int, 
 	if err != nil {
 		return 0, err
 	}
-	ts := times(c.Process, c.Steps)
+	ts := sde.SamplingTimes(c.Process, c.Steps)
 	fs, Gs, err := chain(name, c, ts)
 	if err != nil {
 		return 0, err
@@ -359,7 +344,7 @@ func Ancestral(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 	if err := vpOnly(name, c.Process); err != nil {
 		return 0, err
 	}
-	ts := times(c.Process, c.Steps)
+	ts := sde.SamplingTimes(c.Process, c.Steps)
 	fs, Gs, err := chain(name, c, ts)
 	if err != nil {
 		return 0, err
@@ -399,7 +384,7 @@ func DDIM(s Score, x []float64, c Continuous) (int, error) {
 	if err := vpOnly(name, c.Process); err != nil {
 		return 0, err
 	}
-	ts := times(c.Process, c.Steps)
+	ts := sde.SamplingTimes(c.Process, c.Steps)
 	sc := newScorer(s, c)
 	g := make([]float64, len(x))
 	for i := 0; i < c.Steps; i++ {

@@ -78,6 +78,45 @@ func Default(name string) (Spec, error) {
 
 const defaultEps = 1e-5
 
+// SamplingTimes is the samplers' grid t_0 = 1 > … > t_{N−1} = ε of
+// score_sde's linspace(1, ε, N), ε = p.Eps(), and t_N = 0 (n+1 times).
+func SamplingTimes(p Process, n int) []float64 {
+	ts := make([]float64, n+1)
+	ts[0] = 1
+	if n > 1 {
+		eps := p.Eps()
+		for i := 1; i < n-1; i++ {
+			ts[i] = 1 + (eps-1)*float64(i)/float64(n-1)
+		}
+		ts[n-1] = eps
+	}
+	return ts
+}
+
+// TrainingTime maps u ~ U[0, 1) to t ~ U[ε, 1), the time a continuous
+// process's training draws, ε = p.Eps().
+func TrainingTime(p Process, u float64) float64 {
+	eps := p.Eps()
+	return eps + (1-eps)*u
+}
+
+// AnnealedStepSize is annealed Langevin dynamics' step at noise level σ of
+// a ladder whose smallest is σ_L: α = ε σ²/σ_L² (NCSN, Algorithm 1).
+func AnnealedStepSize(eps, sigma, sigmaL float64) float64 {
+	return eps * (sigma / sigmaL) * (sigma / sigmaL)
+}
+
+// PriorLogP is the log-density of p's prior N(0, PriorStd² I) at x, one
+// value of len(x) dimensions (score_sde's prior_logp).
+func PriorLogP(p Process, x []float64) float64 {
+	ps := p.PriorStd()
+	var q float64
+	for _, v := range x {
+		q += v * v
+	}
+	return -0.5*q/(ps*ps) - float64(len(x))*(math.Log(ps)+0.5*math.Log(2*math.Pi))
+}
+
 // New builds the process a spec describes.
 func New(s Spec) (Process, error) {
 	eps := s.MinT

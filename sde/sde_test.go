@@ -179,3 +179,26 @@ func TestCompatible(t *testing.T) {
 		}
 	}
 }
+
+// PriorLogP is the sum of the prior's one-dimensional log-densities.
+func TestPriorLogP(t *testing.T) {
+	x := []float64{0.3, -1.7, 2.5, 0}
+	for _, name := range []string{"ve", "vp", "subvp"} {
+		spec, err := Default(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := p.PriorStd()
+		var want float64
+		for _, v := range x {
+			want += math.Log(math.Exp(-v*v/(2*s*s)) / (s * math.Sqrt(2*math.Pi)))
+		}
+		if got := PriorLogP(p, x); math.Abs(got-want) > 1e-12*math.Abs(want) {
+			t.Errorf("%s: PriorLogP %v, want %v", name, got, want)
+		}
+	}
+}

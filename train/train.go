@@ -1096,8 +1096,7 @@ func (r *run) level(rng *rand.Rand, i int, mean, sig, tt []float64, lvl []int) {
 		lvl[i] = min(tBuckets-1, max(0, int(math.Floor(tt[i]*tBuckets))))
 		return
 	}
-	eps := r.proc.Eps()
-	tt[i] = eps + (1-eps)*rng.Float64()
+	tt[i] = sde.TrainingTime(r.proc, rng.Float64())
 	mean[i], sig[i] = r.proc.Marginal(tt[i])
 	lvl[i] = min(tBuckets-1, int(tt[i]*tBuckets))
 }
