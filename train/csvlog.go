@@ -1,7 +1,7 @@
 package train
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -46,15 +46,20 @@ func openCSV(dir string, buckets []string, step int) (*csvLog, error) {
 	return &csvLog{f: f, w: csv.NewWriter(f), levels: len(buckets)}, nil
 }
 
-// truncateCSV drops the rows of path past step; an empty file gets its
-// header back, and a file that is not a training log is refused.
+// truncateCSV drops the rows of path past step, and a last row cut short
+// (the process killed while writing it: every row ends in a newline); an
+// empty file gets its header back, and a file that is not a training log is
+// refused.
 func truncateCSV(path string, header []string, step int) error {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	defer f.Close()
-	rows, err := csv.NewReader(bufio.NewReader(f)).ReadAll()
+	torn := false
+	if n := len(b); n > 0 && b[n-1] != '\n' {
+		b, torn = b[:bytes.LastIndexByte(b, '\n')+1], true
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
 	if err != nil {
 		return fmt.Errorf("train: %s: %w (the run's training log: move it aside to go on with a new one)", path, err)
 	}
@@ -74,10 +79,20 @@ func truncateCSV(path string, header []string, step int) error {
 			keep = append(keep, row)
 		}
 	}
-	if len(keep) == len(rows) {
+	if len(keep) == len(rows) && !torn {
 		return nil
 	}
 	return writeRows(path, keep)
+}
+
+// logRows is the number of lines after the first in dir's training log (0
+// where there is none).
+func logRows(dir string) int {
+	b, err := os.ReadFile(filepath.Join(dir, csvName))
+	if err != nil {
+		return 0
+	}
+	return bytes.Count(bytes.TrimRight(b, "\n"), []byte("\n"))
 }
 
 // writeRows replaces the CSV at path with rows, atomically.
@@ -107,7 +122,12 @@ func (l *csvLog) row(step int, loss, ips, elapsed float64, per []float64, lvl []
 			rec = append(rec, fmtF(sum[k]/float64(cnt[k])))
 		}
 	}
-	return l.w.Write(rec)
+	// Each row goes to the file at once (a kill then tears at most the row
+	// being written, which a resume drops), and cmd/plot sees it.
+	if err := l.w.Write(rec); err != nil {
+		return err
+	}
+	return l.flush()
 }
 
 func fmtF(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }

@@ -387,6 +387,12 @@ func start(cfg Config) (*run, error) {
 		if err := setAside(cfg); err != nil {
 			return nil, err
 		}
+	} else if rows := logRows(cfg.CkptDir); rows > 0 {
+		// A log without a checkpoint: another run's, or this one's killed
+		// before its first save. Either way it is kept, not cut.
+		if err := setAside(cfg); err != nil {
+			return nil, err
+		}
 	}
 	var sigmas []float64
 	if cfg.SDE == "" || cfg.SDE == "ncsn" {
@@ -474,8 +480,8 @@ func setAside(cfg Config) error {
 		fmt.Fprintf(cfg.Log, "-fresh -wipe: deleted %d files of the earlier run in %s\n", len(files), cfg.CkptDir)
 		return nil
 	}
-	dir := filepath.Join(cfg.CkptDir, "archive-"+time.Now().UTC().Format("20060102-150405"))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := newArchive(cfg.CkptDir, time.Now())
+	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	for _, f := range files {
@@ -483,8 +489,34 @@ func setAside(cfg Config) error {
 			return fmt.Errorf("train: archiving the earlier run: %w", err)
 		}
 	}
-	fmt.Fprintf(cfg.Log, "-fresh: moved the earlier run's %d files to %s\n", len(files), dir)
+	if cfg.Fresh {
+		fmt.Fprintf(cfg.Log, "-fresh: moved the earlier run's %d files to %s\n", len(files), dir)
+	} else {
+		fmt.Fprintf(cfg.Log, "note: %s held a %s of %d rows and no checkpoint of its run: moved to %s\n", cfg.CkptDir, csvName, logRows(dir), dir)
+	}
 	return nil
+}
+
+// newArchive makes a new folder archive-TIME in dir (archive-TIME-2, -3, …
+// where two runs start over in the same second).
+func newArchive(dir string, now time.Time) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	name := filepath.Join(dir, "archive-"+now.UTC().Format("20060102-150405"))
+	for i := 1; ; i++ {
+		try := name
+		if i > 1 {
+			try = fmt.Sprintf("%s-%d", name, i)
+		}
+		err := os.Mkdir(try, 0o755)
+		if err == nil {
+			return try, nil
+		}
+		if !errors.Is(err, os.ErrExist) || i == 1000 {
+			return "", err
+		}
+	}
 }
 
 // emaNote says when the moving average has no warm-up.
@@ -524,7 +556,13 @@ func resume(cfg Config, path string) (*run, error) {
 // dir's own (its later checkpoints and train.csv rows would be replaced).
 func wouldOverwrite(dir, path string, step int) error {
 	all, err := checkpoint.List(dir)
-	if err != nil || len(all) == 0 {
+	if err != nil {
+		return nil
+	}
+	if len(all) == 0 {
+		if rows := logRows(dir); rows > 0 {
+			return fmt.Errorf("%w: -ckpt-dir %s holds a %s of %d rows and no checkpoint; resuming %s there would cut it: move it aside or give an empty or new -ckpt-dir", ErrConfig, dir, csvName, rows, path)
+		}
 		return nil
 	}
 	last := all[len(all)-1]

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
@@ -810,5 +812,107 @@ func TestDamagedLog(t *testing.T) {
 		if b, _ := os.ReadFile(log); string(b) != bad {
 			t.Errorf("%q became %q", bad, b)
 		}
+	}
+}
+
+// lossColumn is the step and loss of each row of dir's training log.
+func lossColumn(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, csvName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n")[1:] {
+		f := strings.Split(line, ",")
+		out = append(out, f[0]+","+f[1])
+	}
+	return out
+}
+
+// TestTornLogResumes: a process killed while writing a row of train.csv
+// leaves the row cut short; the next run resumes, drops it with the rows
+// past its checkpoint, and the log tells an uninterrupted run's losses.
+func TestTornLogResumes(t *testing.T) {
+	straight, dir := t.TempDir(), t.TempDir()
+	c := tinyConfig(straight)
+	c.Steps, c.SaveEvery = 6, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c = tinyConfig(dir)
+	c.Steps, c.SaveEvery = 4, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, csvName)
+	b, _ := os.ReadFile(log)
+	// Step 5 written, step 6 torn, then the kill (the checkpoint is step 4's).
+	rows := strings.Split(strings.TrimSpace(string(b)), "\n")
+	torn := append(b, []byte("5"+rows[len(rows)-1][1:]+"\n6,61.2")...)
+	if err := os.WriteFile(log, torn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.Steps = 6
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatalf("resuming after a torn row: %v", err)
+	}
+	if got, want := lossColumn(t, dir), lossColumn(t, straight); !slices.Equal(got, want) {
+		t.Fatalf("log after the resume:\n%v\nuninterrupted:\n%v", got, want)
+	}
+}
+
+// TestLogWithoutCheckpointKept: a train.csv in a -ckpt-dir without
+// checkpoints (another run's, or one killed before its first save) is moved
+// into an archive folder by a fresh start, and refuses a -resume from
+// elsewhere; it is never cut.
+func TestLogWithoutCheckpointKept(t *testing.T) {
+	other, dir := t.TempDir(), t.TempDir()
+	c := tinyConfig(other)
+	c.Steps, c.SaveEvery, c.Seed = 4, 2, 9
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := os.ReadFile(filepath.Join(other, csvName))
+	os.WriteFile(filepath.Join(dir, csvName), old, 0o644)
+	c = tinyConfig(dir)
+	c.Steps, c.SaveEvery, c.Resume = 4, 2, filepath.Join(other, checkpoint.FileName(2))
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "of 4 rows and no checkpoint") {
+		t.Fatalf("-resume into a folder holding only a log: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, csvName)); !bytes.Equal(b, old) {
+		t.Fatal("the refused resume changed the log")
+	}
+	var buf bytes.Buffer
+	c.Resume, c.Steps, c.Log = "", 3, &buf
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	arch, _ := filepath.Glob(filepath.Join(dir, "archive-*", csvName))
+	if len(arch) != 1 {
+		t.Fatalf("archived logs %v; the run said:\n%s", arch, buf.String())
+	}
+	if b, _ := os.ReadFile(arch[0]); !bytes.Equal(b, old) {
+		t.Fatal("the archived log is not the earlier one")
+	}
+	if !strings.Contains(buf.String(), "no checkpoint of its run: moved to ") {
+		t.Errorf("the run did not say where the log went:\n%s", buf.String())
+	}
+	if n := len(lossColumn(t, dir)); n != 3 {
+		t.Errorf("the new log has %d rows, want 3", n)
+	}
+}
+
+// TestArchiveNames: two archives made in the same second get two folders.
+func TestArchiveNames(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	a, err := newArchive(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newArchive(dir, now)
+	if err != nil || a == b {
+		t.Fatalf("second archive %q (%v), first %q", b, err, a)
 	}
 }
