@@ -74,6 +74,29 @@ func TestBitsPerDimRefusals(t *testing.T) {
 	if err := (Config{Samples: dir, NSet: true}).onlyDrawing("", true); err != nil {
 		t.Fatalf("-n with a checkpoint: %v", err)
 	}
+	// So is what the drawing would refuse, and sample files that are not
+	// PNGs: before minutes of downloads and classifier training.
+	notPNG := filepath.Join(t.TempDir(), "notes.png")
+	os.WriteFile(notPNG, []byte("not a picture\n"), 0o644)
+	emptyFile := filepath.Join(t.TempDir(), "empty.png")
+	os.WriteFile(emptyFile, nil, 0o644)
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Samples: dir, N: 4, Sampler: "foo"}, `unknown -sampler "foo"`},
+		{Config{Samples: dir, N: 4, Sampler: "ddim"}, "needs a model trained in continuous time"},
+		{Config{Samples: dir, N: 0}, "-n 0: need at least 2 samples"},
+		{Config{Samples: ve, N: 4, Sampler: "pc", Churn: 2, ChurnSet: true}, "-churn, -churn-min, -churn-max and -churn-noise are heun's"},
+		{Config{Samples: notPNG}, "notes.png"},
+		{Config{Samples: emptyFile}, "is an empty file"},
+		{Config{Samples: t.TempDir()}, "holds 0 PNGs; need at least 2"},
+	} {
+		tc.c.Dataset, tc.c.DataDir = "mnist", noData
+		if _, err := Run(tc.c); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%+v: got %v, want one line saying %q", tc.c, err, tc.want)
+		}
+	}
 }
 
 // TestDrawingFlagsRefused: a flag that only drawing from a checkpoint uses

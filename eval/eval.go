@@ -216,10 +216,31 @@ func Run(c Config) (*Result, error) {
 			c.Device = "cpu" // said once why, where it was ""
 		}
 	}
+	// What can be refused is, before the data and the classifier (minutes
+	// to train where it is not cached): the drawing's settings, or the
+	// images' files.
+	var pngs *pngSamples
+	if drawing {
+		if err := c.checkDraw(); err != nil {
+			return nil, err
+		}
+	} else {
+		var err error
+		if pngs, err = readPNGs(c); err != nil {
+			return nil, err
+		}
+	}
 	o := data.Options{Dir: c.DataDir, Log: c.Log}
 	test, err := load(o, "test")
 	if err != nil {
 		return nil, err
+	}
+	var imgs []float32
+	var n int
+	if pngs != nil {
+		if imgs, n, err = pngs.pixels(test); err != nil {
+			return nil, err
+		}
 	}
 	var trainSet *data.Dataset
 	trainSplit := func() (*data.Dataset, error) {
@@ -227,10 +248,6 @@ func Run(c Config) (*Result, error) {
 			trainSet, err = load(o, "train")
 		}
 		return trainSet, err
-	}
-	clf, err := classifier(c, test, trainSplit)
-	if err != nil {
-		return nil, err
 	}
 	tr, err := trainSplit()
 	if err != nil {
@@ -246,9 +263,15 @@ func Run(c Config) (*Result, error) {
 	if drawing && total > tr.N {
 		return nil, fmt.Errorf("%w: -n %d draws %d samples: the floor compares as many real training images, and %s has %d", ErrConfig, c.N, total, c.Dataset, tr.N)
 	}
-	imgs, n, drawn, err := drawOrRead(c, test)
+	clf, err := classifier(c, test, trainSplit)
 	if err != nil {
 		return nil, err
+	}
+	var drawn *generate.Result
+	if drawing {
+		if imgs, n, drawn, err = drawOrRead(c, test); err != nil {
+			return nil, err
+		}
 	}
 	res, err := Evaluate(clf, imgs, n, test, tr, c.Seed)
 	if err != nil {
@@ -351,6 +374,32 @@ func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, 
 	return clf, nil
 }
 
+// drawConfig is the sampler's configuration of c.
+func (c Config) drawConfig() generate.Config {
+	return generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
+		Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, ChurnSet: c.ChurnSet, Log: c.Log,
+		Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device, Opened: c.opened}
+}
+
+// checkN refuses a drawing of fewer than 2 samples.
+func (c Config) checkN() error {
+	if c.N < 2 && (c.Class == "" || c.N < 1) { // with -class, -n is per class
+		return fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
+	}
+	return nil
+}
+
+// checkDraw reports what drawing from the loaded checkpoint would refuse.
+func (c Config) checkDraw() error {
+	if err := c.checkN(); err != nil {
+		return err
+	}
+	if c.loaded == nil {
+		return nil
+	}
+	return generate.Check(c.loaded, c.drawConfig())
+}
+
 // loadSamples reads the samples as (N,C,H,W) values in [0,1].
 func loadSamples(c Config, test *data.Dataset) ([]float32, int, error) {
 	imgs, n, _, err := drawOrRead(c, test)
@@ -360,8 +409,7 @@ func loadSamples(c Config, test *data.Dataset) ([]float32, int, error) {
 // drawOrRead is loadSamples, which also says how samples drawn from a
 // checkpoint were drawn (nil for images read from files).
 func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result, error) {
-	fi, err := os.Stat(c.Samples)
-	if err != nil {
+	if _, err := os.Stat(c.Samples); err != nil {
 		return nil, 0, nil, fmt.Errorf("eval: %w", err)
 	}
 	isCkpt := isCheckpoint(c.Samples)
@@ -370,11 +418,12 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 	}
 	switch {
 	case isCkpt:
-		if c.N < 2 && (c.Class == "" || c.N < 1) { // with -class, -n is per class
-			return nil, 0, nil, fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
+		if err := c.checkN(); err != nil {
+			return nil, 0, nil, err
 		}
 		st, path := c.loaded, c.loadedPath // loaded by Run already
 		if st == nil {
+			var err error
 			if st, path, err = checkpoint.LoadFrom(c.Samples); err != nil {
 				return nil, 0, nil, err
 			}
@@ -387,9 +436,7 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 			what = fmt.Sprintf("%d samples of each class of -class %s", c.N, c.Class)
 		}
 		fmt.Fprintf(c.Log, "drawing %s from %s (step %d)\n", what, path, st.Step)
-		res, err := generate.Draw(st, generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
-			Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, ChurnSet: c.ChurnSet, Log: c.Log,
-			Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device, Opened: c.opened})
+		res, err := generate.Draw(st, c.drawConfig())
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -398,36 +445,71 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 			out[i] = float32(v)
 		}
 		return out, len(res.Images) / st.Model.Dim(), res, nil
-	case fi.IsDir():
-		files, _ := filepath.Glob(filepath.Join(c.Samples, "*.png"))
-		sort.Strings(files)
-		if len(files) < 2 {
-			return nil, 0, nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))
-		}
-		var out []float32
-		for _, f := range files {
-			img, err := decodePNG(f)
-			if err != nil {
-				return nil, 0, nil, err
-			}
-			p, err := imagePixels(img, f, test)
-			if err != nil {
-				return nil, 0, nil, err
-			}
-			out = append(out, p...)
-		}
-		return out, len(files), nil, nil
 	default:
-		if fi.Size() == 0 {
-			return nil, 0, nil, fmt.Errorf("%w: -samples %s is an empty file (neither a checkpoint nor a PNG)", ErrConfig, c.Samples)
-		}
-		img, err := decodePNG(c.Samples)
+		p, err := readPNGs(c)
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		imgs, n, err := gridTiles(img, c.Samples, test)
+		imgs, n, err := p.pixels(test)
 		return imgs, n, nil, err
 	}
+}
+
+// pngSamples are the PNGs of -samples, decoded: a folder of images, one
+// each, or one file holding a grid of them.
+type pngSamples struct {
+	imgs  []image.Image
+	names []string
+	grid  bool
+}
+
+// readPNGs decodes the PNGs of -samples (a folder of them, or a grid).
+func readPNGs(c Config) (*pngSamples, error) {
+	fi, err := os.Stat(c.Samples)
+	if err != nil {
+		return nil, fmt.Errorf("eval: %w", err)
+	}
+	if !fi.IsDir() {
+		if fi.Size() == 0 {
+			return nil, fmt.Errorf("%w: -samples %s is an empty file (neither a checkpoint nor a PNG)", ErrConfig, c.Samples)
+		}
+		img, err := decodePNG(c.Samples)
+		if err != nil {
+			return nil, err
+		}
+		return &pngSamples{imgs: []image.Image{img}, names: []string{c.Samples}, grid: true}, nil
+	}
+	files, _ := filepath.Glob(filepath.Join(c.Samples, "*.png"))
+	sort.Strings(files)
+	if len(files) < 2 {
+		return nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))
+	}
+	p := &pngSamples{names: files}
+	for _, f := range files {
+		img, err := decodePNG(f)
+		if err != nil {
+			return nil, err
+		}
+		p.imgs = append(p.imgs, img)
+	}
+	return p, nil
+}
+
+// pixels are the images' values, (N,C,H,W) in [0,1], checked against the
+// test set's shape.
+func (p *pngSamples) pixels(test *data.Dataset) ([]float32, int, error) {
+	if p.grid {
+		return gridTiles(p.imgs[0], p.names[0], test)
+	}
+	var out []float32
+	for i, img := range p.imgs {
+		px, err := imagePixels(img, p.names[i], test)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, px...)
+	}
+	return out, len(p.imgs), nil
 }
 
 func readHead(path string, n int) ([]byte, error) {

@@ -115,6 +115,9 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 		if st.Dataset != c.Dataset {
 			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.Samples, st.Dataset, c.Dataset)
 		}
+		if err := c.checkDraw(); err != nil { // before the folder is read
+			return nil, err
+		}
 	}
 	if size == 0 {
 		size = 32

@@ -294,26 +294,33 @@ func Run(c Config) (*Result, error) {
 // values), so that a huge -n is an error rather than an out-of-memory crash.
 const maxSampleBytes = 4 << 30
 
-// Draw samples from a loaded checkpoint without writing anything.
-func Draw(st *checkpoint.State, c Config) (*Result, error) {
-	if c.Log == nil {
-		c.Log = io.Discard
-	}
+// Check reports what Draw would refuse in c for st — the sampler and its
+// settings, guidance, the inputs of an inpainting — without drawing, for
+// callers with slow work to do before they draw.
+func Check(st *checkpoint.State, c Config) error {
+	_, _, _, _, err := prepare(st, c)
+	return err
+}
+
+// prepare checks c against st and completes it with the checkpoint's
+// recommendations for its own sampler; it returns the process, and the
+// constraint and its tiles of an inpainting or colourisation.
+func prepare(st *checkpoint.State, c Config) (Config, sde.Process, sample.Constraint, []float64, error) {
 	proc, err := sde.New(st.Process)
 	if err != nil {
-		return nil, fmt.Errorf("generate: %w", err)
+		return c, nil, nil, nil, fmt.Errorf("generate: %w", err)
 	}
 	if err := c.validateDraw(); err != nil {
-		return nil, err
+		return c, nil, nil, nil, err
 	}
 	if st.Model.IsClassifier() {
-		return nil, fmt.Errorf("%w: this checkpoint is a noise-conditional classifier, not a score model; give it to -classifier with -class", ErrConfig)
+		return c, nil, nil, nil, fmt.Errorf("%w: this checkpoint is a noise-conditional classifier, not a score model; give it to -classifier with -class", ErrConfig)
 	}
 	if c.Sampler == "" {
 		c.Sampler = st.SampleSampler // "" still: the process's default
 	}
 	if c.Sampler, err = samplerFor(c.Sampler, proc); err != nil {
-		return nil, err
+		return c, nil, nil, nil, err
 	}
 	if c.Sampler == st.SampleSampler && c.Sampler != "ald" {
 		// The checkpoint's own sampler: its recommended settings, unless given.
@@ -335,9 +342,37 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	}
 	switch {
 	case c.Autoguide == "" && c.AutoguideWeight != 0:
-		return nil, fmt.Errorf("%w: -autoguide-weight goes with -autoguide (the weaker model's checkpoint, or self); this checkpoint recommends no autoguidance for -sampler %s", ErrConfig, c.Sampler)
+		return c, nil, nil, nil, fmt.Errorf("%w: -autoguide-weight goes with -autoguide (the weaker model's checkpoint, or self); this checkpoint recommends no autoguidance for -sampler %s", ErrConfig, c.Sampler)
 	case c.Autoguide == AutoguideNone:
 		c.Autoguide = ""
+	}
+	cons, tiles, err := constraint(st, c)
+	if err != nil {
+		return c, nil, nil, nil, err
+	}
+	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim" || (c.Sampler == "heun" && c.Churn == 0)) {
+		return c, nil, nil, nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc, ddpm or heun with -churn", ErrConfig, c.Sampler)
+	}
+	if (c.Churn != 0 || c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) && c.Sampler != "heun" {
+		return c, nil, nil, nil, fmt.Errorf("%w: -churn, -churn-min, -churn-max and -churn-noise are heun's; this run samples with %s", ErrConfig, c.Sampler)
+	}
+	if err := c.fitsSampler(); err != nil {
+		return c, nil, nil, nil, err
+	}
+	if c.DenoiseSet && !c.Denoise && slices.Contains([]string{"heun", "ode", "ddim"}, c.Sampler) {
+		return c, nil, nil, nil, fmt.Errorf("%w: -denoise=false: %s's last step adds no noise anyway; -denoise goes with ald, em, pc and ddpm", ErrConfig, c.Sampler)
+	}
+	return c, proc, cons, tiles, nil
+}
+
+// Draw samples from a loaded checkpoint without writing anything.
+func Draw(st *checkpoint.State, c Config) (*Result, error) {
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	c, proc, cons, tiles, err := prepare(st, c)
+	if err != nil {
+		return nil, err
 	}
 	batch := c.Batch
 	if batch == 0 {
@@ -346,22 +381,6 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	weights := st.EMA
 	if c.Raw {
 		weights = st.Weights
-	}
-	cons, tiles, err := constraint(st, c)
-	if err != nil {
-		return nil, err
-	}
-	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim" || (c.Sampler == "heun" && c.Churn == 0)) {
-		return nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc, ddpm or heun with -churn", ErrConfig, c.Sampler)
-	}
-	if (c.Churn != 0 || c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) && c.Sampler != "heun" {
-		return nil, fmt.Errorf("%w: -churn, -churn-min, -churn-max and -churn-noise are heun's; this run samples with %s", ErrConfig, c.Sampler)
-	}
-	if err := c.fitsSampler(); err != nil {
-		return nil, err
-	}
-	if c.DenoiseSet && !c.Denoise && slices.Contains([]string{"heun", "ode", "ddim"}, c.Sampler) {
-		return nil, fmt.Errorf("%w: -denoise=false: %s's last step adds no noise anyway; -denoise goes with ald, em, pc and ddpm", ErrConfig, c.Sampler)
 	}
 	dev := c.Opened
 	if dev == nil {
