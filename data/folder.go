@@ -90,9 +90,9 @@ const folderMagic = "NCSNIMG1"
 // unless told otherwise (relative to the working folder).
 var DefaultCacheDir = filepath.Join("data", "folders")
 
-// within reports whether path is dir or lies inside it, symbolic links
+// Within reports whether path is dir or lies inside it, symbolic links
 // resolved (path need not exist yet: its nearest existing folder is).
-func within(dir, path string) bool {
+func Within(dir, path string) bool {
 	resolve := func(p string) string {
 		p, err := filepath.Abs(p)
 		if err != nil {
@@ -155,13 +155,13 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	if !given {
 		o.CacheDir = DefaultCacheDir
 	}
-	if within(abs, o.CacheDir) {
+	if Within(abs, o.CacheDir) {
 		if given {
 			return nil, nil, fmt.Errorf("data: the cache folder %s (-data-dir) is inside the image folder %s, where nothing is written; give one outside it", o.CacheDir, o.Path)
 		}
 		// Run from inside the image folder: the default would write there.
 		ucd, err := os.UserCacheDir()
-		if err != nil || within(abs, filepath.Join(ucd, "ncsn", "folders")) {
+		if err != nil || Within(abs, filepath.Join(ucd, "ncsn", "folders")) {
 			return nil, nil, fmt.Errorf("data: the default cache folder %s is inside the image folder %s, where nothing is written; give -data-dir outside it", o.CacheDir, o.Path)
 		}
 		o.CacheDir = filepath.Join(ucd, "ncsn", "folders")

@@ -231,7 +231,7 @@ func TestLoadFolderCacheOutside(t *testing.T) {
 		t.Errorf("the folder changed: %d files before, %d after", len(before), len(after))
 	}
 	// Outside the folder, a sibling whose name starts like it is not inside.
-	if within(src, src+"-cache") || !within(src, src) || within(src, dir) {
+	if Within(src, src+"-cache") || !Within(src, src) || Within(src, dir) {
 		t.Error("within: wrong on a sibling, the folder itself or its parent")
 	}
 }

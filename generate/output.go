@@ -12,7 +12,8 @@ import (
 // format) or that would replace what is not an earlier output of the same
 // kind: -out and -gif may replace a PNG or a GIF, never a checkpoint or any
 // other file (fsutil.CheckOutFile), and -out-dir must not hold samples of
-// an earlier run (its sample-NNNNN.png would mix with the new ones).
+// an earlier run (its sample-NNNNN.png would mix with the new ones), nor
+// -out among them.
 func (c Config) checkOutputs() error {
 	if err := fsutil.CheckOutFile("-out", c.Out, ".png", fsutil.PNGMagic); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
@@ -25,6 +26,13 @@ func (c Config) checkOutputs() error {
 	}
 	if err := fsutil.CheckOutDir("-out-dir", c.OutDir); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	if c.Out != "" {
+		out, _ := filepath.Abs(c.Out)
+		dir, _ := filepath.Abs(c.OutDir)
+		if m, _ := filepath.Match("sample-*.png", filepath.Base(out)); m && filepath.Dir(out) == dir {
+			return fmt.Errorf("%w: -out %s is in -out-dir under its samples' names (sample-NNNNN.png), where a sample would replace the grid: give the grid another name", ErrConfig, c.Out)
+		}
 	}
 	if old, _ := filepath.Glob(filepath.Join(c.OutDir, "sample-*.png")); len(old) > 0 {
 		return fmt.Errorf("%w: -out-dir %s already holds %d samples (sample-*.png) of an earlier run, which would mix with these: give an empty or new folder", ErrConfig, c.OutDir, len(old))

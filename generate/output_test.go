@@ -54,6 +54,7 @@ func TestOutputs(t *testing.T) {
 		{"gif over notes", Config{Out: "", GIF: write("film.gif", "notes")}, "-gif " + dir + "/film.gif exists and is not a GIF"},
 		{"samples of an earlier run", Config{Out: "", OutDir: oldSamples}, "already holds 2 samples (sample-*.png) of an earlier run"},
 		{"out-dir a file", Config{Out: "", OutDir: file}, "is a file, not a folder"},
+		{"grid among the samples", Config{Out: filepath.Join(dir, "new", "sample-00000.png"), OutDir: filepath.Join(dir, "new")}, "where a sample would replace the grid"},
 		{"nothing", Config{Out: ""}, "nothing to write"},
 	} {
 		if tc.name == "a folder" {

@@ -449,6 +449,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -max-grad-norm %g must be a finite number ≥ 0 (0: no clipping)", ErrConfig, c.MaxGradNorm)
 	case c.CkptDir == "":
 		return fmt.Errorf("%w: empty -ckpt-dir", ErrConfig)
+	case ckptInFolder(c):
+		path, _ := data.IsFolder(c.Dataset)
+		return fmt.Errorf("%w: -ckpt-dir %s is inside the image folder %s, where nothing is written; give one outside it", ErrConfig, c.CkptDir, path)
 	case c.Wipe && !c.Fresh:
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":
@@ -503,4 +506,11 @@ func (c Config) Validate() error {
 func badDevice(name string) error {
 	_, err := cuda.ParseDevice(name)
 	return err
+}
+
+// ckptInFolder reports whether a folder dataset's run would write its
+// checkpoints into the image folder.
+func ckptInFolder(c Config) bool {
+	path, ok := data.IsFolder(c.Dataset)
+	return ok && path != "" && data.Within(path, c.CkptDir)
 }

@@ -706,7 +706,7 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	r.elapsed = extra.ElapsedSeconds
 	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
 	if p, err := Preset(saved.Preset, saved.Dataset); err == nil && !given("steps") && p.Steps != saved.Steps && st.Step < saved.Steps {
-		fmt.Fprintf(r.log, "note: the %s preset trains %d steps today; this run keeps its own %d (-steps %d stops it there)\n", saved.Preset, p.Steps, saved.Steps, max(p.Steps, st.Step))
+		fmt.Fprintf(r.log, "note: this run goes on to its own %d steps, not the %s preset's %d (-steps %d stops it there)\n", saved.Steps, saved.Preset, p.Steps, max(p.Steps, st.Step))
 	}
 	if st.AdamT == 0 && st.Step > 0 {
 		fmt.Fprintf(r.log, "note: %s holds no optimiser state (imported weights): Adam starts afresh here\n", path)

@@ -916,3 +916,24 @@ func TestArchiveNames(t *testing.T) {
 		t.Fatalf("second archive %q (%v), first %q", b, err, a)
 	}
 }
+
+// TestCkptDirInImageFolderRefused: nothing is written into a folder
+// dataset's image folder, checkpoints included.
+func TestCkptDirInImageFolderRefused(t *testing.T) {
+	pics := t.TempDir()
+	c, err := Preset("default", "folder:"+pics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.CkptDir = filepath.Join(pics, "run")
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is inside the image folder") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := os.Stat(c.CkptDir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused run made its folder: %v", err)
+	}
+	c.CkptDir = pics + "-run" // beside it is fine
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/eval"
 	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/cli"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -54,7 +56,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, "autoguidance's weight w, as cmd/sample's")
 	fs.StringVar(&c.Device, "device", "", "where the network runs when drawing, under -bpd, or for a classifier's accuracy: cpu, or cuda / cuda:N (build with -tags gpu), as cmd/sample's")
 	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

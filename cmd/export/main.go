@@ -8,12 +8,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
 	"github.com/ncsn-go/ncsn/export"
+	"github.com/ncsn-go/ncsn/internal/cli"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
@@ -30,7 +32,10 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&c.ModelConfig, "config", "", "-import: a JSON model configuration, for files without our metadata (default: read from the tensors' shapes)")
 	fs.StringVar(&c.Dataset, "dataset", "", "-import: the dataset, for files without our metadata (default mnist)")
 	fs.StringVar(&c.SDE, "sde", "", "-import: the diffusion process, for files without our metadata (default ncsn, σ 1 → 0.01 over 10 levels)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

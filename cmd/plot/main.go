@@ -6,12 +6,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/plot"
 )
 
@@ -26,7 +28,10 @@ func run(args []string, stderr io.Writer) int {
 	progress := fs.Bool("progress", false, "also sample a grid from every saved checkpoint (slow)")
 	n := fs.Int("n", 16, "samples per checkpoint with -progress")
 	T := fs.Int("steps-per-level", 0, "Langevin steps per level with -progress, for checkpoints sampled by annealed Langevin dynamics (default: the checkpoint's)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/sample"
 	"golang.org/x/term"
 )
@@ -51,7 +53,10 @@ func run(args []string, stderr io.Writer) int {
 	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, fmt.Sprintf("autoguidance's weight w of w·s + (1−w)·s_guide, from 1 (no guidance) to 100 (default: the checkpoint's recommendation, else %g)", float64(generate.DefaultAutoguidance)))
 	fs.StringVar(&c.Device, "device", "", "where the network runs: cpu, or cuda (the first GPU; build with -tags gpu) or cuda:N (GPU N); default: the GPU if the build has it and one is found")
 	fs.StringVar(&c.GIF, "gif", "", "also write the sampling film as an animated GIF: the grid after every noise level (ald) or about every twelfth step (em, pc, ddpm, ddim, heun)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/train"
 )
 
@@ -26,7 +28,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	grey := fs.Bool("grey", false, "folder datasets: grey images")
 	sigmaMin := fs.Float64("sigma-min", 0.01, "σ_L")
 	T := fs.Int("steps-per-level", 5, "Langevin steps per level T")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

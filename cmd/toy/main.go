@@ -6,11 +6,13 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/toy/demo"
 )
 
@@ -22,7 +24,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "toy-out", "folder for the PNGs")
 	seed := fs.Uint64("seed", 1, "random seed")
 	points := fs.Int("points", 2000, "samples per sampler")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

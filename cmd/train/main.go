@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/train"
 	"golang.org/x/term"
@@ -65,7 +66,10 @@ func run(args []string, stderr io.Writer) int {
 	device := fs.String("device", "", "where the network trains (score model or classifier): cpu, or cuda (the first GPU; build with -tags gpu) or cuda:N (GPU N); default: the GPU if the build has it and one is found (under MPI: each rank the GPU of its rank on its machine)")
 	guideAt := fs.Float64("guide-at", 0, "keep the EMA weights of this fraction of -steps in every later checkpoint, as autoguidance's guide (cmd/sample -autoguide self); 0: keep none (default: the preset's, 1/3 for mnist, 0.5 for fashion)")
 	classifier := fs.Bool("classifier", false, "train a noise-conditional classifier p(y | x, σ) for cmd/sample -class (default -ckpt-dir checkpoints/classifier)")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {

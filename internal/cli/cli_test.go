@@ -1,0 +1,40 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  error  // nil, flag.ErrHelp, or any other error (errOther)
+		out  string // what the output must hold
+		rows int    // its lines
+	}{
+		{[]string{"-steps", "3"}, nil, "", 0},
+		{[]string{"-steps", "abc"}, errOther, `tool: invalid value "abc" for flag -steps: parse error (-h lists the flags)`, 1},
+		{[]string{"-seed", "-1"}, errOther, `tool: invalid value "-1" for flag -seed`, 1},
+		{[]string{"-nosuch"}, errOther, "tool: flag provided but not defined: -nosuch (-h lists the flags)", 1},
+		{[]string{"-h"}, flag.ErrHelp, "Usage of tool:", 5},
+	} {
+		var out bytes.Buffer
+		fs := flag.NewFlagSet("tool", flag.ContinueOnError)
+		fs.SetOutput(&out)
+		fs.Int("steps", 0, "steps")
+		fs.Uint64("seed", 0, "seed")
+		err := Parse(fs, tc.args)
+		switch {
+		case tc.err == nil && err != nil, tc.err == flag.ErrHelp && !errors.Is(err, flag.ErrHelp), tc.err == errOther && (err == nil || errors.Is(err, flag.ErrHelp)):
+			t.Errorf("%v: error %v", tc.args, err)
+		}
+		if got := strings.Count(out.String(), "\n"); got != tc.rows || !strings.Contains(out.String(), tc.out) {
+			t.Errorf("%v: %d lines, want %d holding %q:\n%s", tc.args, got, tc.rows, tc.out, out.String())
+		}
+	}
+}
+
+var errOther = errors.New("any other error")
