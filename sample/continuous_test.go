@@ -229,16 +229,18 @@ func TestCorrectorPerSample(t *testing.T) {
 // TestDenoise: with Denoise the stochastic samplers' last step adds no noise,
 // so it ends at the mean of that step. On the unit Gaussian the two runs
 // share every draw up to the last step; the difference is the last step's
-// noise, of RMS g(ε)√ε for Euler–Maruyama and G from Discretize(ε, ε) for
+// noise, of RMS g(ε)√ε (ε = sde.SamplingEps) for Euler–Maruyama and G from Discretize(ε, ε) for
 // the predictor and DDPM (for VE σ(ε) ≈ σ_min: all the noise left).
 func TestDenoise(t *testing.T) {
 	vp, ve := newProcess(t, vpSpec), newProcess(t, veSpec)
 	emNoise := func(p sde.Process) float64 {
-		_, g := p.Coefficients(p.Eps())
-		return g * math.Sqrt(p.Eps())
+		eps := sde.SamplingEps(p)
+		_, g := p.Coefficients(eps)
+		return g * math.Sqrt(eps)
 	}
 	chainNoise := func(p sde.Process) float64 {
-		_, G := p.Discretize(p.Eps(), p.Eps())
+		eps := sde.SamplingEps(p)
+		_, G := p.Discretize(eps, eps)
 		return G
 	}
 	for _, tc := range []struct {

@@ -49,7 +49,7 @@ func Heun(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 	if _, ok := c.Process.(*sde.VE); !ok {
 		return 0, fmt.Errorf("%w: %s integrates the VE process in σ; this model's process is %s (use em, pc or ode)", ErrConfig, name, c.Process.Name())
 	}
-	_, lo := c.Process.Marginal(c.Process.Eps())
+	_, lo := c.Process.Marginal(sde.SamplingEps(c.Process))
 	sig, err := sde.KarrasSigmas(c.Process.PriorStd(), lo, c.Steps, sde.KarrasRho)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s: %v", ErrConfig, name, err)

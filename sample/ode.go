@@ -2,6 +2,8 @@ package sample
 
 import (
 	"fmt"
+
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 // ODEStats reports the cost of an ODE solve.
@@ -46,7 +48,7 @@ func ProbabilityFlowRK4(s Score, x []float64, c Continuous) (ODEStats, error) {
 	f := flow(sc)
 	n := len(x)
 	k1, k2, k3, k4, tmp := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	eps := c.Process.Eps()
+	eps := sde.SamplingEps(c.Process)
 	h := (eps - 1) / float64(c.Steps)
 	for i := 0; i < c.Steps; i++ {
 		t := 1 + float64(i)*h
@@ -112,7 +114,7 @@ func ProbabilityFlowRK45(s Score, x []float64, c Continuous) (ODEStats, error) {
 		return st, err
 	}
 	sc := newScorer(s, c)
-	st.Steps, st.Rejected, err = dopri5(flow(sc), x, 1, c.Process.Eps(), c.Tol, c.Tol)
+	st.Steps, st.Rejected, err = dopri5(flow(sc), x, 1, sde.SamplingEps(c.Process), c.Tol, c.Tol)
 	st.Evals = sc.evals
 	if err != nil {
 		return st, fmt.Errorf("sample: %w", err)

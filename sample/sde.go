@@ -15,7 +15,8 @@ import (
 // sampler for VE (on its own σ grid, see Heun).
 //
 // EulerMaruyama, PredictorCorrector, Ancestral and DDIM run on score_sde's
-// time grid t_i = linspace(1, ε, N)_i, i = 0 … N−1, with ε = Process.Eps(),
+// time grid t_i = linspace(1, ε, N)_i, i = 0 … N−1, with ε =
+// sde.SamplingEps(Process) (10⁻³ for VP and sub-VP, 10⁻⁵ for VE, as score_sde),
 // and add t_N = 0: step i goes from t_i to t_{i+1}, so the N steps cover
 // [0, 1] and the last one, of length ε, ends at t = 0. (score_sde steps 1/N
 // from every grid point instead.) The ODE solvers integrate from 1 to ε. At
@@ -81,7 +82,7 @@ func (c Continuous) check(name string, x []float64, steps, noise bool, r *rand.R
 	if nilProcess(c.Process) {
 		return c, fmt.Errorf("%w: %s: no process", ErrConfig, name)
 	}
-	if e := c.Process.Eps(); !(e > 0 && e < 1) {
+	if e := sde.SamplingEps(c.Process); !(e > 0 && e < 1) {
 		return c, fmt.Errorf("%w: %s: the %s process's smallest time %g is not in (0, 1)", ErrConfig, name, c.Process.Name(), e)
 	}
 	if steps && c.Steps < 1 {

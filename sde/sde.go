@@ -78,13 +78,37 @@ func Default(name string) (Spec, error) {
 
 const defaultEps = 1e-5
 
+// vpSamplingEps is where score_sde's samplers stop the VP and sub-VP
+// processes (run_lib.py's sampling_eps); their training and likelihoods go
+// down to defaultEps.
+const vpSamplingEps = 1e-3
+
+// SamplingEps is the smallest time the samplers reach: 10⁻³ for VP and
+// sub-VP, as score_sde samples them (below it s(t) < 0.01, where the
+// network, trained on t ~ U(10⁻⁵, 1), has seen few draws), p.Eps() for the
+// others, or where a spec sets its own smallest time.
+func SamplingEps(p Process) float64 {
+	var v *VP
+	switch q := p.(type) {
+	case *VP:
+		v = q
+	case *SubVP:
+		v = &q.VP
+	}
+	if v != nil && v.eps == defaultEps {
+		return vpSamplingEps
+	}
+	return p.Eps()
+}
+
 // SamplingTimes is the samplers' grid t_0 = 1 > … > t_{N−1} = ε of
-// score_sde's linspace(1, ε, N), ε = p.Eps(), and t_N = 0 (n+1 times).
+// score_sde's linspace(1, ε, N), ε = SamplingEps(p), and t_N = 0 (n+1
+// times).
 func SamplingTimes(p Process, n int) []float64 {
 	ts := make([]float64, n+1)
 	ts[0] = 1
 	if n > 1 {
-		eps := p.Eps()
+		eps := SamplingEps(p)
 		for i := 1; i < n-1; i++ {
 			ts[i] = 1 + (eps-1)*float64(i)/float64(n-1)
 		}

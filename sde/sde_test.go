@@ -202,3 +202,33 @@ func TestPriorLogP(t *testing.T) {
 		}
 	}
 }
+
+// SamplingEps: score_sde's sampling_eps, 10⁻³ for VP and sub-VP and the
+// training's 10⁻⁵ for VE, unless a spec sets its own; the samplers' grid
+// ends there.
+func TestSamplingEps(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		want float64
+	}{
+		{Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}, 1e-3},
+		{Spec{Name: "subvp", BetaMin: 0.1, BetaMax: 20}, 1e-3},
+		{Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 25}, 1e-5},
+		{Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20, MinT: 2e-4}, 2e-4},
+	} {
+		p, err := New(tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := SamplingEps(p); got != tc.want {
+			t.Errorf("%+v: SamplingEps %g, want %g", tc.spec, got, tc.want)
+		}
+		if p.Eps() != max(tc.spec.MinT, 1e-5) {
+			t.Errorf("%+v: training's ε %g", tc.spec, p.Eps())
+		}
+		ts := SamplingTimes(p, 10)
+		if ts[0] != 1 || ts[9] != tc.want || ts[10] != 0 {
+			t.Errorf("%+v: grid %v", tc.spec, ts)
+		}
+	}
+}

@@ -339,7 +339,7 @@ func plotODEvsSDE(path string, m *toy.Mixture, r *rand.Rand) error {
 				_, err = sample.EulerMaruyama(record, x, c, r)
 			} else {
 				c.Steps = 100
-				end = pr.p.Eps()
+				end = sde.SamplingEps(pr.p)
 				_, err = sample.ProbabilityFlowRK4(record, x, c)
 			}
 			if err != nil {
