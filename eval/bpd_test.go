@@ -1,8 +1,12 @@
 package eval
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"image"
+	"image/png"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -75,11 +79,21 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		t.Fatalf("-n with a checkpoint: %v", err)
 	}
 	// So is what the drawing would refuse, and sample files that are not
-	// PNGs: before minutes of downloads and classifier training.
+	// PNGs: before minutes of downloads and classifier training. The data
+	// folder here is a file: a load would fail at once, saying something
+	// else.
+	dataFile := filepath.Join(t.TempDir(), "data")
+	os.WriteFile(dataFile, nil, 0o644)
 	notPNG := filepath.Join(t.TempDir(), "notes.png")
 	os.WriteFile(notPNG, []byte("not a picture\n"), 0o644)
 	emptyFile := filepath.Join(t.TempDir(), "empty.png")
 	os.WriteFile(emptyFile, nil, 0o644)
+	mixed := t.TempDir()
+	for i, side := range []int{8, 9} {
+		var b bytes.Buffer
+		png.Encode(&b, image.NewGray(image.Rect(0, 0, side, side)))
+		os.WriteFile(filepath.Join(mixed, fmt.Sprintf("s%d.png", i)), b.Bytes(), 0o644)
+	}
 	for _, tc := range []struct {
 		c    Config
 		want string
@@ -88,11 +102,16 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{Config{Samples: dir, N: 4, Sampler: "ddim"}, "needs a model trained in continuous time"},
 		{Config{Samples: dir, N: 0}, "-n 0: need at least 2 samples"},
 		{Config{Samples: ve, N: 4, Sampler: "pc", Churn: 2, ChurnSet: true}, "-churn, -churn-min, -churn-max and -churn-noise are heun's"},
+		{Config{Samples: ve, N: 4, Class: "3", Classifier: filepath.Join(dir, "none")}, "-class needs a noise-conditional classifier"},
+		{Config{Samples: ve, N: 4, Class: "3", Classifier: dir}, "is a score model, not a classifier"},
+		{Config{Samples: ve, N: 4, Autoguide: "self"}, "the checkpoint keeps no guide of its own"},
+		{Config{Samples: ve, N: 4, Autoguide: filepath.Join(dir, "none")}, "-autoguide"},
 		{Config{Samples: notPNG}, "notes.png"},
 		{Config{Samples: emptyFile}, "is an empty file"},
 		{Config{Samples: t.TempDir()}, "holds 0 PNGs; need at least 2"},
+		{Config{Samples: mixed}, "samples are images of one size"},
 	} {
-		tc.c.Dataset, tc.c.DataDir = "mnist", noData
+		tc.c.Dataset, tc.c.DataDir = "mnist", dataFile
 		if _, err := Run(tc.c); err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: got %v, want one line saying %q", tc.c, err, tc.want)
 		}

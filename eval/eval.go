@@ -485,14 +485,31 @@ func readPNGs(c Config) (*pngSamples, error) {
 		return nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))
 	}
 	p := &pngSamples{names: files}
-	for _, f := range files {
+	var pixels int
+	for i, f := range files {
 		img, err := decodePNG(f)
 		if err != nil {
 			return nil, err
 		}
+		// Samples are small images of one size; a folder of anything else
+		// is refused before it fills the memory.
+		if b, b0 := img.Bounds(), p.first(img); b.Dx() != b0.Dx() || b.Dy() != b0.Dy() {
+			return nil, fmt.Errorf("%w: %s is %d×%d and %s %d×%d: samples are images of one size", ErrConfig, f, b.Dx(), b.Dy(), files[0], b0.Dx(), b0.Dy())
+		}
+		if pixels += img.Bounds().Dx() * img.Bounds().Dy(); pixels > maxPNGPixels {
+			return nil, fmt.Errorf("%w: -samples %s: its first %d PNGs hold more than %d pixels in all; samples are small images of the dataset's size", ErrConfig, c.Samples, i+1, maxPNGPixels)
+		}
 		p.imgs = append(p.imgs, img)
 	}
 	return p, nil
+}
+
+// first is the bounds of the first image (img, where there is none yet).
+func (p *pngSamples) first(img image.Image) image.Rectangle {
+	if len(p.imgs) > 0 {
+		return p.imgs[0].Bounds()
+	}
+	return img.Bounds()
 }
 
 // pixels are the images' values, (N,C,H,W) in [0,1], checked against the

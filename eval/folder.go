@@ -15,6 +15,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
@@ -119,6 +120,13 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 			return nil, err
 		}
 	}
+	var pngs *pngSamples // decoded before the folder is read, too
+	if !isCheckpoint(c.Samples) {
+		var err error
+		if pngs, err = readPNGs(c); err != nil {
+			return nil, err
+		}
+	}
 	if size == 0 {
 		size = 32
 	}
@@ -126,7 +134,14 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	imgs, n, drawn, err := drawOrRead(c, train)
+	var imgs []float32
+	var n int
+	var drawn *generate.Result
+	if pngs != nil {
+		imgs, n, err = pngs.pixels(train)
+	} else {
+		imgs, n, drawn, err = drawOrRead(c, train)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -295,11 +295,37 @@ func Run(c Config) (*Result, error) {
 const maxSampleBytes = 4 << 30
 
 // Check reports what Draw would refuse in c for st — the sampler and its
-// settings, guidance, the inputs of an inpainting — without drawing, for
+// settings, the classifier of guidance and the guide of autoguidance, the
+// inputs of an inpainting, the samples' memory — without drawing, for
 // callers with slow work to do before they draw.
 func Check(st *checkpoint.State, c Config) error {
-	_, _, _, _, err := prepare(st, c)
-	return err
+	c, _, _, _, err := prepare(st, c)
+	if err != nil {
+		return err
+	}
+	n := c.N
+	if c.Class != "" {
+		_, _, classes, err := classifierFor(st, c)
+		if err != nil {
+			return err
+		}
+		n *= len(classes)
+	}
+	if c.Autoguide != "" {
+		if _, _, _, err := guideFor(st, c); err != nil {
+			return err
+		}
+	}
+	return fitsMemory(st, c.N, n)
+}
+
+// fitsMemory refuses n samples of st's model (perClass of each class of
+// -class) that would take more than maxSampleBytes.
+func fitsMemory(st *checkpoint.State, perClass, n int) error {
+	if need := float64(n) * float64(st.Model.Dim()) * 8; need > maxSampleBytes {
+		return fmt.Errorf("%w: -n %d: %d images of %d values would take %.0f GiB of memory (at most %d GiB); draw them in several runs with other -seed", ErrConfig, perClass, n, st.Model.Dim(), need/(1<<30), maxSampleBytes>>30)
+	}
+	return nil
 }
 
 // prepare checks c against st and completes it with the checkpoint's
@@ -410,8 +436,8 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if labels != nil {
 		c.N = len(labels)
 	}
-	if need := float64(c.N) * float64(st.Model.Dim()) * 8; need > maxSampleBytes {
-		return nil, fmt.Errorf("%w: -n %d: %d images of %d values would take %.0f GiB of memory (at most %d GiB); draw them in several runs with other -seed", ErrConfig, perClass, c.N, st.Model.Dim(), need/(1<<30), maxSampleBytes>>30)
+	if err := fitsMemory(st, perClass, c.N); err != nil {
+		return nil, err
 	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
 	x := make([]float64, c.N*st.Model.Dim())

@@ -57,34 +57,11 @@ func guide(st *checkpoint.State, c Config, dev *cuda.Device, sc sample.Score, ba
 	if c.Class == "" {
 		return sc, nil, func() {}, nil
 	}
-	where := c.Classifier
-	if where == "" {
-		where = DefaultClassifier
-	}
-	path, err := checkpoint.Resolve(where)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("generate: -class needs a noise-conditional classifier (train one: go run ./cmd/train -dataset %s -classifier): %w", st.Dataset, err)
-	}
-	cst, err := checkpoint.Load(path)
+	cst, path, classes, err := classifierFor(st, c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	m, cm := st.Model, cst.Model
-	switch {
-	case !cm.IsClassifier():
-		return nil, nil, nil, fmt.Errorf("%w: -classifier %s is a score model, not a classifier (train one with cmd/train -classifier)", ErrConfig, path)
-	case cst.Dataset != st.Dataset:
-		return nil, nil, nil, fmt.Errorf("%w: -classifier %s was trained on %s, the model on %s", ErrConfig, path, cst.Dataset, st.Dataset)
-	case cm.Channels != m.Channels || cm.Height != m.Height || cm.Width != m.Width:
-		return nil, nil, nil, fmt.Errorf("%w: -classifier %s takes %d×%d×%d images, the model draws %d×%d×%d", ErrConfig, path, cm.Channels, cm.Height, cm.Width, m.Channels, m.Height, m.Width)
-	}
-	if err := sde.Compatible(cst.Process, st.Process); err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: -classifier %s does not fit the model's noise: %v (train it with the model's -sde)", ErrConfig, path, err)
-	}
-	classes, err := parseClasses(c.Class, cm.Classes)
-	if err != nil {
-		return nil, nil, nil, err
-	}
+	cm := cst.Model
 	labels := make([]int, 0, c.N*len(classes))
 	for _, k := range classes {
 		for i := 0; i < c.N; i++ {
@@ -114,6 +91,41 @@ func guide(st *checkpoint.State, c Config, dev *cuda.Device, sc sample.Score, ba
 	return &sample.Guided{Base: sc, Guide: g, Weight: c.Guidance}, labels, func() { cg.Close() }, nil
 }
 
+// classifierFor loads the noise-conditional classifier of -classifier,
+// checks that it fits the model st, and returns it with its path and the
+// classes of -class.
+func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, []int, error) {
+	where := c.Classifier
+	if where == "" {
+		where = DefaultClassifier
+	}
+	path, err := checkpoint.Resolve(where)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("generate: -class needs a noise-conditional classifier (train one: go run ./cmd/train -dataset %s -classifier): %w", st.Dataset, err)
+	}
+	cst, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	m, cm := st.Model, cst.Model
+	switch {
+	case !cm.IsClassifier():
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s is a score model, not a classifier (train one with cmd/train -classifier)", ErrConfig, path)
+	case cst.Dataset != st.Dataset:
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s was trained on %s, the model on %s", ErrConfig, path, cst.Dataset, st.Dataset)
+	case cm.Channels != m.Channels || cm.Height != m.Height || cm.Width != m.Width:
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s takes %d×%d×%d images, the model draws %d×%d×%d", ErrConfig, path, cm.Channels, cm.Height, cm.Width, m.Channels, m.Height, m.Width)
+	}
+	if err := sde.Compatible(cst.Process, st.Process); err != nil {
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s does not fit the model's noise: %v (train it with the model's -sde)", ErrConfig, path, err)
+	}
+	classes, err := parseClasses(c.Class, cm.Classes)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return cst, path, classes, nil
+}
+
 // Autoguide's two names that are not files: the checkpoint's own guide
 // (checkpoint.State.Guide, the EMA of an earlier step of its run), and no
 // autoguidance even where the checkpoint recommends it.
@@ -129,38 +141,12 @@ const (
 // evaluated) and the guide's closer, or main itself and 1 without
 // -autoguide. The guide runs where main runs, on its EMA weights.
 func autoguide(st *checkpoint.State, c Config, dev *cuda.Device, main scorer, batch int) (sample.Score, int, func(), error) {
-	var (
-		gm      = st.Model
-		weights = st.Guide
-		name    string
-	)
-	switch c.Autoguide {
-	case "":
+	if c.Autoguide == "" {
 		return main, 1, func() {}, nil
-	case AutoguideSelf:
-		if st.Guide == nil {
-			return nil, 0, nil, fmt.Errorf("%w: -autoguide self: the checkpoint keeps no guide of its own (train with -guide-at, or give a weaker checkpoint)", ErrConfig)
-		}
-		name = fmt.Sprintf("the checkpoint's own EMA of step %d", st.GuideStep)
-	default:
-		gst, path, err := checkpoint.LoadFrom(c.Autoguide)
-		if err != nil {
-			return nil, 0, nil, fmt.Errorf("generate: -autoguide: %w", err)
-		}
-		m := st.Model
-		gm, weights = gst.Model, gst.EMA
-		switch {
-		case gm.IsClassifier():
-			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s is a classifier; it needs a score model of the same data (an earlier checkpoint, or a smaller network)", ErrConfig, path)
-		case gst.Dataset != st.Dataset:
-			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s was trained on %s, the model on %s", ErrConfig, path, gst.Dataset, st.Dataset)
-		case gm.Channels != m.Channels || gm.Height != m.Height || gm.Width != m.Width:
-			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s draws %d×%d×%d images, the model %d×%d×%d", ErrConfig, path, gm.Channels, gm.Height, gm.Width, m.Channels, m.Height, m.Width)
-		}
-		if err := sde.Compatible(gst.Process, st.Process); err != nil {
-			return nil, 0, nil, fmt.Errorf("%w: -autoguide %s does not fit the model's noise: %v", ErrConfig, path, err)
-		}
-		name = fmt.Sprintf("%s (step %d)", path, gst.Step)
+	}
+	gm, weights, name, err := guideFor(st, c)
+	if err != nil {
+		return nil, 0, nil, err
 	}
 	g, err := newScorer(dev, gm, weights, batch)
 	if err != nil {
@@ -176,4 +162,34 @@ func autoguide(st *checkpoint.State, c Config, dev *cuda.Device, main scorer, ba
 		per = 1
 	}
 	return &sample.Autoguided{Main: main, Guide: g, Weight: w}, per, func() { g.Close() }, nil
+}
+
+// guideFor loads the weaker score model of -autoguide (the checkpoint's own
+// guide for AutoguideSelf), checks that it fits the model st, and returns
+// its network, weights and a name for the log.
+func guideFor(st *checkpoint.State, c Config) (model.Config, model.Params, string, error) {
+	switch c.Autoguide {
+	case AutoguideSelf:
+		if st.Guide == nil {
+			return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide self: the checkpoint keeps no guide of its own (train with -guide-at, or give a weaker checkpoint)", ErrConfig)
+		}
+		return st.Model, st.Guide, fmt.Sprintf("the checkpoint's own EMA of step %d", st.GuideStep), nil
+	}
+	gst, path, err := checkpoint.LoadFrom(c.Autoguide)
+	if err != nil {
+		return model.Config{}, nil, "", fmt.Errorf("generate: -autoguide: %w", err)
+	}
+	m, gm := st.Model, gst.Model
+	switch {
+	case gm.IsClassifier():
+		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s is a classifier; it needs a score model of the same data (an earlier checkpoint, or a smaller network)", ErrConfig, path)
+	case gst.Dataset != st.Dataset:
+		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s was trained on %s, the model on %s", ErrConfig, path, gst.Dataset, st.Dataset)
+	case gm.Channels != m.Channels || gm.Height != m.Height || gm.Width != m.Width:
+		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s draws %d×%d×%d images, the model %d×%d×%d", ErrConfig, path, gm.Channels, gm.Height, gm.Width, m.Channels, m.Height, m.Width)
+	}
+	if err := sde.Compatible(gst.Process, st.Process); err != nil {
+		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s does not fit the model's noise: %v", ErrConfig, path, err)
+	}
+	return gm, gst.EMA, fmt.Sprintf("%s (step %d)", path, gst.Step), nil
 }

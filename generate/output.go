@@ -3,7 +3,9 @@ package generate
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
@@ -28,9 +30,10 @@ func (c Config) checkOutputs() error {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if c.Out != "" {
-		out, _ := filepath.Abs(c.Out)
-		dir, _ := filepath.Abs(c.OutDir)
-		if m, _ := filepath.Match("sample-*.png", filepath.Base(out)); m && filepath.Dir(out) == dir {
+		// Names compared as a case-insensitive file system would, folders
+		// with their links resolved.
+		base, in := strings.ToLower(filepath.Base(c.Out)), filepath.Dir(c.Out)
+		if m, _ := filepath.Match("sample-*.png", base); m && data.Within(in, c.OutDir) && data.Within(c.OutDir, in) {
 			return fmt.Errorf("%w: -out %s is in -out-dir under its samples' names (sample-NNNNN.png), where a sample would replace the grid: give the grid another name", ErrConfig, c.Out)
 		}
 	}

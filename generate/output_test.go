@@ -55,6 +55,7 @@ func TestOutputs(t *testing.T) {
 		{"samples of an earlier run", Config{Out: "", OutDir: oldSamples}, "already holds 2 samples (sample-*.png) of an earlier run"},
 		{"out-dir a file", Config{Out: "", OutDir: file}, "is a file, not a folder"},
 		{"grid among the samples", Config{Out: filepath.Join(dir, "new", "sample-00000.png"), OutDir: filepath.Join(dir, "new")}, "where a sample would replace the grid"},
+		{"grid among the samples, other case", Config{Out: filepath.Join(dir, "new", "Sample-00001.PNG"), OutDir: filepath.Join(dir, "new", ".")}, "where a sample would replace the grid"},
 		{"nothing", Config{Out: ""}, "nothing to write"},
 	} {
 		if tc.name == "a folder" {

@@ -86,7 +86,7 @@ const vpSamplingEps = 1e-3
 // SamplingEps is the smallest time the samplers reach: 10⁻³ for VP and
 // sub-VP, as score_sde samples them (below it s(t) < 0.01, where the
 // network, trained on t ~ U(10⁻⁵, 1), has seen few draws), p.Eps() for the
-// others, or where a spec sets its own smallest time.
+// others, or where a spec sets a smallest time other than the default.
 func SamplingEps(p Process) float64 {
 	var v *VP
 	switch q := p.(type) {

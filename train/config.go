@@ -451,7 +451,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: empty -ckpt-dir", ErrConfig)
 	case ckptInFolder(c):
 		path, _ := data.IsFolder(c.Dataset)
-		return fmt.Errorf("%w: -ckpt-dir %s is inside the image folder %s, where nothing is written; give one outside it", ErrConfig, c.CkptDir, path)
+		return fmt.Errorf("%w: -ckpt-dir %s is inside the image folder %s, where nothing is written; give one outside it (a run kept there: move its folder out, and give that)", ErrConfig, c.CkptDir, path)
 	case c.Wipe && !c.Fresh:
 		return fmt.Errorf("%w: -wipe only goes with -fresh", ErrConfig)
 	case c.Fresh && c.Resume != "":

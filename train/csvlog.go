@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
@@ -93,6 +94,24 @@ func logRows(dir string) int {
 		return 0
 	}
 	return bytes.Count(bytes.TrimRight(b, "\n"), []byte("\n"))
+}
+
+// logAfter reports whether every complete row of dir's training log is of
+// a step after step (the rows a run resumed from that step wrote).
+func logAfter(dir string, step int) bool {
+	b, err := os.ReadFile(filepath.Join(dir, csvName))
+	if err != nil {
+		return false
+	}
+	b = b[:bytes.LastIndexByte(b, '\n')+1] // a row cut short is not counted
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	for _, line := range lines[1:] {
+		field, _, _ := strings.Cut(line, ",")
+		if s, err := strconv.Atoi(field); err != nil || s <= step {
+			return false
+		}
+	}
+	return true
 }
 
 // writeRows replaces the CSV at path with rows, atomically.

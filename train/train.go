@@ -560,7 +560,9 @@ func wouldOverwrite(dir, path string, step int) error {
 		return nil
 	}
 	if len(all) == 0 {
-		if rows := logRows(dir); rows > 0 {
+		// A log of this branch's own later steps (the same -resume killed
+		// before its first save) is cut back to the checkpoint as usual.
+		if rows := logRows(dir); rows > 0 && !logAfter(dir, step) {
 			return fmt.Errorf("%w: -ckpt-dir %s holds a %s of %d rows and no checkpoint; resuming %s there would cut it: move it aside or give an empty or new -ckpt-dir", ErrConfig, dir, csvName, rows, path)
 		}
 		return nil

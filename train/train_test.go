@@ -901,6 +901,36 @@ func TestLogWithoutCheckpointKept(t *testing.T) {
 	if n := len(lossColumn(t, dir)); n != 3 {
 		t.Errorf("the new log has %d rows, want 3", n)
 	}
+	// The same -resume run again after a kill before its first save finds
+	// only its own later rows: it goes on, and cuts them back.
+	branch := t.TempDir()
+	lines := strings.SplitAfter(string(old), "\n")
+	os.WriteFile(filepath.Join(branch, csvName), []byte(lines[0]+lines[3]+lines[4][:10]), 0o644) // rows 3 and a torn 4
+	c = tinyConfig(branch)
+	c.Steps, c.SaveEvery, c.Seed, c.Resume = 4, 2, 9, filepath.Join(other, checkpoint.FileName(2))
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatalf("the same -resume again: %v", err)
+	}
+	if got, want := lossColumn(t, branch), lossColumn(t, other); !slices.Equal(got, want[2:]) {
+		t.Errorf("the branch's log %v, want %v", got, want[2:])
+	}
+}
+
+// TestLogRowsWrittenAtOnce: each row is in the file, whole, as soon as it
+// is logged (a kill loses no row before it; cmd/plot sees it).
+func TestLogRowsWrittenAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	l, err := openCSV(dir, []string{"a"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	if err := l.row(1, 2.5, 100, 1, []float64{2.5}, []int{0}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, csvName)); !strings.HasSuffix(string(b), "\n1,2.5,100.0,1.0,2.5\n") {
+		t.Fatalf("the log before close: %q", b)
+	}
 }
 
 // TestArchiveNames: two archives made in the same second get two folders.

@@ -11,6 +11,7 @@ import (
 func TestAlgoCache(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
+	t.Setenv("LocalAppData", t.TempDir()) // Windows
 	p := algoCachePath("NVIDIA H200 (sm_90)", "9.14.0", true)
 	if p == "" || !strings.HasSuffix(p, filepath.Join("ncsn", "cudnn", "NVIDIA_H200__sm_90_-cudnn9.14.0-tf32.v1.json")) {
 		t.Fatalf("cache path %q", p)
@@ -83,6 +84,7 @@ func TestAlgoCache(t *testing.T) {
 func TestAlgoCacheConcurrentPuts(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	t.Setenv("HOME", t.TempDir())
+	t.Setenv("LocalAppData", t.TempDir()) // Windows
 	p := algoCachePath("NVIDIA H200 (sm_90)", "9.14.0", false)
 	const ranks = 8
 	for round := 0; round < 20; round++ {
