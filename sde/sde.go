@@ -35,7 +35,8 @@ type Process interface {
 	// score_sde's reverse-diffusion predictor inverts it as
 	// x_{t−dt} = x − f·x + G²·s(x, t) + G·z.
 	Discretize(t, dt float64) (f, G float64)
-	// Eps is the smallest t that training draws and sampling reaches.
+	// Eps is the smallest t that training draws and likelihoods reach (the
+	// samplers stop at SamplingEps, later for VP and sub-VP).
 	Eps() float64
 	// Spec is the process's description, saved with checkpoints.
 	Spec() Spec
@@ -50,8 +51,9 @@ type Spec struct {
 	Sigmas   []float64 `json:"sigmas,omitempty"`    // ncsn: σ₁ > … > σ_L
 	BetaMin  float64   `json:"beta_min,omitempty"`  // vp, subvp
 	BetaMax  float64   `json:"beta_max,omitempty"`  // vp, subvp
-	// MinT is the smallest time of training and sampling (0: the process's
-	// default, 1e-5).
+	// MinT is the smallest time of training and likelihoods, and of
+	// sampling where it is not the default (0: the default, 1e-5; VP and
+	// sub-VP then sample to 1e-3, see SamplingEps).
 	MinT float64 `json:"eps,omitempty"`
 }
 
