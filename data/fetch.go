@@ -226,9 +226,13 @@ func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {
 	if err != nil {
 		return fmt.Errorf("no go command on the PATH")
 	}
+	tmp, err := tempDir()
+	if err != nil {
+		return err
+	}
 	o.logf("fetching %s from Go module %s@%s", spec.Name, mod.Path, mod.Version)
 	cmd := exec.Command(goBin, "mod", "download", "-json", mod.Path+"@"+mod.Version)
-	cmd.Dir = os.TempDir() // outside any module, so the project's go.mod is untouched
+	cmd.Dir = tmp // outside any module, so the project's go.mod is untouched
 	out, err := cmd.Output()
 	var info struct{ Dir, Error string }
 	if jerr := json.Unmarshal(out, &info); jerr != nil || info.Dir == "" {
@@ -266,4 +270,14 @@ func fromSystemCopy(src, dst, wantRawMD5 string, o Options) error {
 	defer zr.Close()
 	o.logf("decompressing %s", src)
 	return copyVerified(zr, dst, wantRawMD5)
+}
+
+// tempDir is the system's temporary folder, or an error that names TMPDIR
+// when it is not a folder.
+func tempDir() (string, error) {
+	d := os.TempDir()
+	if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("the temporary folder %s is not there (set TMPDIR to a folder)", d)
+	}
+	return d, nil
 }

@@ -95,6 +95,9 @@ func loadIDX(o Options, name, split string, files map[string][2]fileSpec, src so
 	if o.Dir == "" {
 		o.Dir = filepath.Join("data", name)
 	}
+	if err := checkDir(o.Dir); err != nil {
+		return nil, err
+	}
 	imgPath, err := ensure(o, specs[0], src)
 	if err != nil {
 		return nil, err
@@ -150,3 +153,22 @@ func Load(name string, o Options, split string) (*Dataset, error) {
 
 // IsFormat reports whether err is about a malformed file.
 func IsFormat(err error) bool { return errors.Is(err, ErrFormat) }
+
+// checkDir refuses a data folder that a file stands in for (the folder
+// itself, or a folder above it), before any source is tried.
+func checkDir(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil {
+			if fi.IsDir() {
+				return nil
+			}
+			if d == filepath.Clean(dir) {
+				return fmt.Errorf("data: the data folder %s (-data-dir) is a file, not a folder", dir)
+			}
+			return fmt.Errorf("data: the data folder %s (-data-dir) cannot be made: %s is a file, not a folder", dir, d)
+		}
+		if up := filepath.Dir(d); up == d {
+			return nil
+		}
+	}
+}

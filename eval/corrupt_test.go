@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -345,5 +346,24 @@ func TestGridTilesEdges(t *testing.T) {
 				t.Fatalf("first value %g, want %g", out[0], tc.first)
 			}
 		})
+	}
+}
+
+// TestClassifierNotCachedGoesOn: a classifier that cannot be cached (here
+// a folder of /proc, where nobody may create files) is used by this run,
+// not thrown away after its training; the log says the next run trains
+// again.
+func TestClassifierNotCachedGoesOn(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs Linux's /proc for a folder that takes no files")
+	}
+	var log strings.Builder
+	tr := func() (*data.Dataset, error) { return quadrants(200, 1), nil }
+	clf, err := classifier(Config{Dataset: "quadrants", DataDir: "/proc/self", Epochs: 1, Log: &log}, quadrants(100, 2), tr)
+	if err != nil || clf == nil {
+		t.Fatalf("%v", err)
+	}
+	if !strings.Contains(log.String(), "note: the classifier could not be cached") {
+		t.Fatalf("log %q", log.String())
 	}
 }

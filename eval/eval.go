@@ -21,6 +21,7 @@ import (
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -369,7 +370,9 @@ func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, 
 	}
 	fmt.Fprintf(c.Log, "classifier test accuracy %.4f\n", clf.Accuracy)
 	if err := clf.Save(path); err != nil {
-		return nil, fmt.Errorf("eval: caching the classifier: %w", err)
+		// The minutes of training are not thrown away for a cache: this
+		// run goes on with it, the next trains it again.
+		fmt.Fprintf(c.Log, "note: the classifier could not be cached (%v); this run goes on with it, the next will train it again\n", err)
 	}
 	return clf, nil
 }
@@ -479,7 +482,10 @@ func readPNGs(c Config) (*pngSamples, error) {
 		}
 		return &pngSamples{imgs: []image.Image{img}, names: []string{c.Samples}, grid: true}, nil
 	}
-	files, _ := filepath.Glob(filepath.Join(c.Samples, "*.png"))
+	files, err := fsutil.Glob(c.Samples, "*.png")
+	if err != nil {
+		return nil, fmt.Errorf("eval: -samples %s: %w", c.Samples, err)
+	}
 	sort.Strings(files)
 	if len(files) < 2 {
 		return nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))

@@ -116,8 +116,11 @@ func Export(c Config) error {
 	}
 	fmt.Fprintf(c.Log, "wrote %s: %d tensors, %d values (%s weights of %s, step %d)\n", c.Out, len(f.Tensors), weights.Count(), c.Weights, path, st.Step)
 	if st.Guide != nil {
-		u := unguided(st)
-		fmt.Fprintf(c.Log, "note: the guide (the EMA of step %d, for autoguidance) is not exported; the file recommends %s at %d steps, S_churn %g, unguided\n", st.GuideStep, u.Sampler, u.Steps, u.Churn)
+		rec := "no sampler (cmd/sample takes the process's default)"
+		if u := unguided(st); u.Sampler != "" {
+			rec = fmt.Sprintf("%s at %d steps, S_churn %g, unguided", u.Sampler, u.Steps, u.Churn)
+		}
+		fmt.Fprintf(c.Log, "note: the guide (the EMA of step %d, for autoguidance) is not exported; the file recommends %s\n", st.GuideStep, rec)
 	}
 	return nil
 }

@@ -17,7 +17,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -400,6 +399,13 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.OutDir != "" {
+		lock, err := claimOutDir(c)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+	}
 	batch := c.Batch
 	if batch == 0 {
 		batch = min(c.N, 128)
@@ -656,9 +662,13 @@ func (r *Result) write(c Config) error {
 		fmt.Fprintf(c.Log, "wrote %s (%d samples, %.0f s%s)\n", c.Out, n, r.Seconds, note)
 	}
 	if c.OutDir != "" {
-		if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
+		// All or none: a full disk or a failure half-way leaves no partial
+		// set that a metric could take for the whole.
+		set, err := fsutil.NewSet(c.OutDir)
+		if err != nil {
 			return fmt.Errorf("generate: %w", err)
 		}
+		defer set.Abort()
 		d := r.Channels * r.Height * r.Width
 		for i := 0; i < n; i++ {
 			img, err := sample.Grid(r.Images[i*d:(i+1)*d], 1, r.Channels, r.Height, r.Width)
@@ -666,10 +676,13 @@ func (r *Result) write(c Config) error {
 				return err
 			}
 			img = crop(img, r.Width, r.Height)
-			p := filepath.Join(c.OutDir, fmt.Sprintf("sample-%05d.png", i))
-			if err := fsutil.WriteAtomic(p, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
-				return fmt.Errorf("generate: writing %s: %w", p, err)
+			name := fmt.Sprintf("sample-%05d.png", i)
+			if err := set.Write(name, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
+				return fmt.Errorf("generate: writing %s (none of the %d samples written to -out-dir): %w", filepath.Join(c.OutDir, name), n, err)
 			}
+		}
+		if done, err := set.Commit(); err != nil {
+			return fmt.Errorf("generate: -out-dir %s: %d of %d samples written: %w", c.OutDir, len(done), n, err)
 		}
 		fmt.Fprintf(c.Log, "wrote %d PNGs to %s\n", n, c.OutDir)
 	}

@@ -1,7 +1,9 @@
 package generate
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -37,8 +39,44 @@ func (c Config) checkOutputs() error {
 			return fmt.Errorf("%w: -out %s is in -out-dir under its samples' names (sample-NNNNN.png), where a sample would replace the grid: give the grid another name", ErrConfig, c.Out)
 		}
 	}
-	if old, _ := filepath.Glob(filepath.Join(c.OutDir, "sample-*.png")); len(old) > 0 {
-		return fmt.Errorf("%w: -out-dir %s already holds %d samples (sample-*.png) of an earlier run, which would mix with these: give an empty or new folder", ErrConfig, c.OutDir, len(old))
+	return earlierSamples(c.OutDir)
+}
+
+// earlierSamples refuses an -out-dir that holds samples.
+func earlierSamples(dir string) error {
+	if old, _ := fsutil.Glob(dir, "sample-*.png"); len(old) > 0 {
+		return fmt.Errorf("%w: -out-dir %s already holds %d samples (sample-*.png) of an earlier run, which would mix with these: give an empty or new folder", ErrConfig, dir, len(old))
 	}
 	return nil
+}
+
+// outDirLock is the file in -out-dir whose lock keeps a second sampler
+// from writing samples there while the first draws its own.
+const outDirLock = ".lock"
+
+// claimOutDir takes -out-dir for this run until the lock is released: it
+// creates the folder, locks it against other samplers (one that holds it
+// is named in the error), checks again under the lock that it holds no
+// samples, and removes the temporary files that a killed run left there.
+func claimOutDir(c Config) (*fsutil.Lock, error) {
+	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("generate: -out-dir: %w", err)
+	}
+	lock, err := fsutil.TryLock(filepath.Join(c.OutDir, outDirLock))
+	var held *fsutil.LockedError
+	if errors.As(err, &held) {
+		return nil, fmt.Errorf("%w: -out-dir %s is being written by another sampler (%s): give another folder", ErrConfig, c.OutDir, held.Holder)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("generate: -out-dir: %w", err)
+	}
+	if err := earlierSamples(c.OutDir); err != nil {
+		lock.Unlock()
+		return nil, err
+	}
+	if _, err := fsutil.RemoveTemps(c.OutDir, "sample-*.png"); err != nil {
+		lock.Unlock()
+		return nil, fmt.Errorf("generate: -out-dir: %w", err)
+	}
+	return lock, nil
 }

@@ -135,3 +135,47 @@ func TestDenoiseIgnored(t *testing.T) {
 		t.Fatalf("pc: %v", err)
 	}
 }
+
+// TestOutDirClaimed: a second sampler into an -out-dir that another one is
+// writing is refused at once, naming the holder; samples that appeared
+// after the early check are found again under the lock; the temporary files
+// of a killed run are removed; a run writes its whole set and nothing else.
+func TestOutDirClaimed(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	dir := filepath.Join(t.TempDir(), "run[1]")
+	os.MkdirAll(dir, 0o755)
+	held, err := fsutil.TryLock(filepath.Join(dir, outDirLock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	_, err = Run(Config{Ckpt: ck, OutDir: dir, N: 3, Sampler: "pc", Steps: 2, Log: &log})
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is being written by another sampler (pid ") || strings.Contains(log.String(), "sampler pc") {
+		t.Fatalf("a held -out-dir: %v; log %q", err, log.String())
+	}
+	held.Unlock()
+	// Samples written between the early check and the claim.
+	os.WriteFile(filepath.Join(dir, "sample-00000.png"), []byte(fsutil.PNGMagic), 0o644)
+	if _, err := claimOutDir(Config{OutDir: dir}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "already holds 1 samples") {
+		t.Fatalf("samples found under the lock: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "sample-00000.png"))
+	stale := filepath.Join(dir, ".sample-00002.png.tmp-123")
+	os.WriteFile(stale, []byte("half"), 0o644)
+	if _, err := Run(Config{Ckpt: ck, OutDir: dir, N: 3, Sampler: "pc", Steps: 2}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".lock sample-00000.png sample-00001.png sample-00002.png" {
+		t.Fatalf("-out-dir holds %v", names)
+	}
+	for _, n := range names[1:] {
+		if !fsutil.HasMagic(filepath.Join(dir, n), fsutil.PNGMagic) {
+			t.Fatalf("%s is not a PNG", n)
+		}
+	}
+}

@@ -5,10 +5,12 @@ package plot
 
 import (
 	"encoding/csv"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,7 +31,8 @@ import (
 )
 
 // Curves reads a run's train.csv and writes loss.png, loss_per_level.png and
-// speed.png into outDir; it returns the files written.
+// speed.png into outDir, all three or none (a failure leaves the earlier
+// ones as they were); it returns the files written.
 func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 	f, err := os.Open(csvPath)
 	if err != nil {
@@ -79,10 +82,12 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 			return nil, fmt.Errorf("report: %w", err)
 		}
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+	// The three are written as a set: a failure leaves the earlier ones.
+	set, err := fsutil.NewSet(outDir)
+	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	var files []string
+	defer set.Abort()
 	// The first few percent of a run fall steeply; the axis shows the rest.
 	skip := cols[0][0] + 0.03*(cols[0][len(cols[0])-1]-cols[0][0])
 	clip := 0.0
@@ -113,11 +118,11 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 		clip = 0
 	}
 	save := func(name string, p *plot.Plot) error {
-		path := filepath.Join(outDir, name)
-		if err := plotutil.SaveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter); err != nil {
-			return fmt.Errorf("report: %s: %w", path, err)
+		if err := set.WritePath(name, func(path string) error {
+			return plotutil.SaveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
+		}); err != nil {
+			return fmt.Errorf("report: %s: %w", filepath.Join(outDir, name), err)
 		}
-		files = append(files, path)
 		return nil
 	}
 	p := plot.New()
@@ -162,6 +167,10 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 	if err := save("speed.png", p); err != nil {
 		return nil, err
 	}
+	files, err := set.Commit()
+	if err != nil {
+		return files, fmt.Errorf("report: %w", err)
+	}
 	return files, nil
 }
 
@@ -184,6 +193,9 @@ func smoothXY(x, y []float64, k int) plotter.XYs {
 	}
 	return out
 }
+
+// listCheckpoints is checkpoint.List (a test stands a trainer's pruning in).
+var listCheckpoints = checkpoint.List
 
 // CurveFiles are the PNGs Curves writes into its folder (where there is
 // something to draw).
@@ -211,15 +223,21 @@ func CheckProgress(dir, out string) error {
 }
 
 // Progress samples n images (same seed) from every checkpoint in dir and
-// writes them side by side, oldest first, into one PNG.
+// writes them side by side, oldest first, into one PNG. A checkpoint that
+// a running trainer prunes before it is read is left out, and the log says so.
 func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
-	files, err := checkpoint.List(dir)
+	files, err := listCheckpoints(dir)
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("report: no checkpoints in %s", dir)
 	}
 	var grids []image.Image
 	for _, f := range files {
 		st, err := checkpoint.Load(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Pruned by a trainer still at work since the listing.
+			fmt.Fprintf(log, "skipping %s: removed since the checkpoints were listed (a trainer pruning them)\n", f)
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -235,6 +253,9 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 			return err
 		}
 		grids = append(grids, g)
+	}
+	if len(grids) == 0 {
+		return fmt.Errorf("report: every checkpoint of %s was removed while -progress read them", dir)
 	}
 	w, h := grids[0].Bounds().Dx(), grids[0].Bounds().Dy()
 	canvas := image.NewRGBA(image.Rect(0, 0, len(grids)*(w+6), h))

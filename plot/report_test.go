@@ -3,13 +3,16 @@ package plot
 import (
 	"context"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/train"
 )
@@ -98,5 +101,40 @@ func TestCheckProgress(t *testing.T) {
 		if classifier != (err != nil) || classifier && !strings.Contains(err.Error(), "holds a noise-conditional classifier's") {
 			t.Fatalf("classifier %v: %v", classifier, err)
 		}
+	}
+}
+
+// TestProgressSkipsPruned: a checkpoint removed between the listing and its
+// reading (a trainer pruning) is left out and the log says so.
+func TestProgressSkipsPruned(t *testing.T) {
+	d := &data.Dataset{Name: "mnist", N: 8, Channels: 1, Height: 8, Width: 8, Labels: make([]uint8, 8), Images: make([]float32, 8*64)}
+	dir := t.TempDir()
+	c := train.Config{Dataset: "mnist", Preset: "test",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 2, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1, CkptDir: dir, Data: d}
+	if _, err := train.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	gone := filepath.Join(dir, checkpoint.FileName(1))
+	prune := []string{gone}
+	defer func(l func(string) ([]string, error)) { listCheckpoints = l }(listCheckpoints)
+	listCheckpoints = func(dir string) ([]string, error) {
+		files, err := checkpoint.List(dir)
+		for _, p := range prune {
+			os.Remove(p)
+		}
+		return files, err
+	}
+	out := filepath.Join(dir, "progress.png")
+	var log strings.Builder
+	if err := Progress(dir, out, 1, 0, 1, &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "skipping "+gone+": removed since") || !fsutil.HasMagic(out, fsutil.PNGMagic) {
+		t.Fatalf("log %q", log.String())
+	}
+	prune = []string{filepath.Join(dir, checkpoint.FileName(2))}
+	if err := Progress(dir, out, 1, 0, 1, io.Discard); err == nil || !strings.Contains(err.Error(), "every checkpoint") {
+		t.Fatalf("all removed: %v", err)
 	}
 }

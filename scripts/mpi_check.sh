@@ -21,7 +21,7 @@ go test -tags mpi -c -o "$out/mpi.test" ./internal/mpi
 go build -tags mpi -o "$out/train-mpi" ./cmd/train
 go build -tags mpi,gpu -o "$out/train-mpi-gpu" ./cmd/train
 NCSN_REQUIRE_MPI=1 NCSN_MPI_TRAIN="$PWD/$out/train-mpi" NCSN_MPI_TRAIN_GPU="$PWD/$out/train-mpi-gpu" go test -count=1 -tags gpu \
-  -run 'TestMPIEquivalence|TestMPIKilledAndResumed|TestMPIOnEmulatedDevices|TestDataParallelInProcess|TestReduceAveragesGradients' -v ./train \
+  -run 'TestMPIEquivalence|TestMPIKilledAndResumed|TestMPIStopSignal|TestMPIOnEmulatedDevices|TestDataParallelInProcess|TestReduceAveragesGradients' -v ./train \
   | grep -E '_test.go|^(--- |ok|FAIL)'
 # Both tags, no GPU here and no emulation: every rank says so and trains on the CPU.
 rm -rf "$out/gpu-ranks"

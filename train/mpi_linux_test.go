@@ -77,6 +77,61 @@ func TestMPIKilledAndResumed(t *testing.T) {
 	}
 }
 
+// A 2-rank run sent SIGUSR1 through mpirun (which forwards it to every
+// rank as it is, where its Ctrl-C reaches them as SIGTERM and a SIGKILL a
+// second later) saves a checkpoint of the step both ranks reached, says so,
+// and mpirun exits with the ranks' status 130.
+func TestMPIStopSignal(t *testing.T) {
+	mpirun, bin := mpiTrainer(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "2",
+		bin, "-dataset", "mnist", "-preset", "smoke", "-base", "16", "-batch", "16", "-save-every", "100000", "-steps", "100000", "-ckpt-dir", dir)
+	cmd.Dir = ".."
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		killAll(t, dir)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if b, _ := os.ReadFile(filepath.Join(dir, "train.csv")); strings.Count(string(b), "\n") > 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 3 steps within 2 minutes:\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGUSR1)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("still running a minute after SIGUSR1:\n%s", out.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Fatalf("mpirun exit status %d, want 130:\n%s", code, out.String())
+	}
+	p, err := checkpoint.Latest(dir)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	st, err := checkpoint.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "interrupted at step " + itoa(st.Step) + " of 100000; saved "; !strings.Contains(out.String(), want) {
+		t.Fatalf("no %q:\n%s", want, out.String())
+	}
+	t.Logf("stopped at step %d", st.Step)
+}
+
 // pidsOf lists the processes whose command line mentions s.
 func pidsOf(s string) []int {
 	var pids []int

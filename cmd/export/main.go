@@ -18,7 +18,10 @@ import (
 	"github.com/ncsn-go/ncsn/internal/cli"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() {
+	cli.KeepOnClosedPipe() // `… 2>&1 | head` must not kill the work half-way
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("export", flag.ContinueOnError)

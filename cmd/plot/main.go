@@ -17,7 +17,10 @@ import (
 	"github.com/ncsn-go/ncsn/plot"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() {
+	cli.KeepOnClosedPipe() // `… 2>&1 | head` must not kill the work half-way
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("plot", flag.ContinueOnError)

@@ -19,7 +19,10 @@ import (
 	"golang.org/x/term"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+func main() {
+	cli.KeepOnClosedPipe() // `… 2>&1 | head` must not kill the work half-way
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)

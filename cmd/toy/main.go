@@ -16,7 +16,10 @@ import (
 	"github.com/ncsn-go/ncsn/toy/demo"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	cli.KeepOnClosedPipe() // `… 2>&1 | head` must not kill the work half-way
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("toy", flag.ContinueOnError)

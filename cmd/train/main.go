@@ -18,7 +18,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/internal/mpi"
@@ -236,7 +235,7 @@ func run(args []string, stderr io.Writer) int {
 		}
 		cfg.Comm = comm
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE) // a closed terminal or pipe too: save and stop
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...) // signals_unix.go
 	defer stop()
 	_, err = train.Run(ctx, cfg)
 	if err == nil && cfg.Comm != nil {

@@ -28,9 +28,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestSignalsSave: Ctrl-C, SIGTERM, a closed terminal (SIGHUP) and a closed
-// pipe (SIGPIPE) each stop a training run with a checkpoint of the step it
-// reached and exit status 130; a later run resumes from it.
+// TestSignalsSave: Ctrl-C, SIGTERM, a closed terminal (SIGHUP), a closed
+// pipe (SIGPIPE) and SIGUSR1 (which mpirun forwards to its ranks as it is)
+// each stop a training run with a checkpoint of the step it reached and
+// exit status 130; a later run resumes from it.
 func TestSignalsSave(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains in child processes")
@@ -52,7 +53,7 @@ func TestSignalsSave(t *testing.T) {
 		}
 	}
 	cache := t.TempDir()
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE, syscall.SIGUSR1} {
 		t.Run(sig.String(), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "run")
 			args := []string{"-dataset", "folder:" + pics, "-grey", "-base", "4", "-mult", "1,2", "-batch", "4",

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -101,9 +100,13 @@ func Run(c Config) (*Report, error) {
 			return nil, fmt.Errorf("demo: %w", err)
 		}
 	}
-	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
+	// The pictures are written as a set, renamed into place at the end: a
+	// failure half-way leaves the earlier set as it was.
+	set, err := fsutil.NewSet(c.OutDir)
+	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	defer set.Abort()
 	rep := &Report{}
 	m := toy.Mixture2D()
 	r := rand.New(rand.NewPCG(c.Seed, 1))
@@ -112,11 +115,10 @@ func Run(c Config) (*Report, error) {
 		if !slices.Contains(Pictures, name) {
 			return fmt.Errorf("demo: %s is not among the pictures checked before writing", name)
 		}
-		if err := f(p); err != nil {
+		if err := set.WritePath(name, f); err != nil {
 			return fmt.Errorf("demo: %s: %w", p, err)
 		}
-		rep.Files = append(rep.Files, p)
-		fmt.Fprintf(c.Log, "wrote %s\n", p)
+		fmt.Fprintf(c.Log, "drew %s\n", name)
 		return nil
 	}
 
@@ -154,6 +156,10 @@ func Run(c Config) (*Report, error) {
 	if err := save("ode_vs_sde.png", func(p string) error { return plotODEvsSDE(p, toy.Mixture1D(), r) }); err != nil {
 		return nil, err
 	}
+	if rep.Files, err = set.Commit(); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(c.Log, "wrote %d pictures to %s\n", len(rep.Files), c.OutDir)
 	return rep, nil
 }
 

@@ -1,0 +1,107 @@
+package fsutil
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGlobTakesTheFolderLiterally: the folder's name is never a pattern.
+func TestGlobTakesTheFolderLiterally(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{"run1", "run[1]", "a*b", "axb", "q?"} {
+		os.MkdirAll(filepath.Join(root, d), 0o755)
+		os.WriteFile(filepath.Join(root, d, "x-"+strings.Map(func(r rune) rune {
+			if strings.ContainsRune("[]*?", r) {
+				return '_'
+			}
+			return r
+		}, d)+".png"), nil, 0o644)
+		os.WriteFile(filepath.Join(root, d, "y.txt"), nil, 0o644)
+	}
+	for _, c := range []struct{ dir, want string }{
+		{"run1", "x-run1.png"}, {"run[1]", "x-run_1_.png"}, {"a*b", "x-a_b.png"}, {"axb", "x-axb.png"}, {"q?", "x-q_.png"},
+	} {
+		m, err := Glob(filepath.Join(root, c.dir), "*.png")
+		if err != nil || len(m) != 1 || m[0] != filepath.Join(root, c.dir, c.want) {
+			t.Errorf("Glob(%s) = %v, %v; want only %s", c.dir, m, err, c.want)
+		}
+	}
+	if m, err := Glob(filepath.Join(root, "missing"), "*"); err != nil || m != nil {
+		t.Errorf("a missing folder: %v, %v", m, err)
+	}
+	if m, err := Glob(filepath.Join(root, "run1", "y.txt"), "*"); err != nil || m != nil {
+		t.Errorf("a file for a folder: %v, %v", m, err)
+	}
+	if _, err := Glob(root, "[x"); err == nil {
+		t.Error("a bad pattern was accepted")
+	}
+}
+
+// TestSet: nothing of a set appears before Commit; a failed write leaves
+// nothing after Abort; a rename that fails keeps the files renamed before
+// it, removes the rest and names the file.
+func TestSet(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	list := func() string {
+		entries, _ := os.ReadDir(dir)
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return strings.Join(names, " ")
+	}
+	put := func(s string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	s, err := NewSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "b"), []byte("old b"), 0o644)
+	if err := s.Write("a", put("new a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WritePath("b", func(p string) error { return WriteFileAtomic(p, []byte("new b")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write("c", func(io.Writer) error { return errors.New("disk full") }); err == nil {
+		t.Fatal("a failed write was not reported")
+	}
+	if got := list(); !strings.HasPrefix(got, ".a.tmp-") || strings.Count(got, ".tmp-") != 2 || !strings.HasSuffix(got, " b") {
+		t.Fatalf("before Commit: %q", got)
+	}
+	s.Abort()
+	if got := list(); got != "b" {
+		t.Fatalf("after Abort: %q", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "b")); string(b) != "old b" {
+		t.Fatalf("b is %q", b)
+	}
+	// Commit, with c's place taken by a folder that a rename cannot replace.
+	os.MkdirAll(filepath.Join(dir, "c", "x"), 0o755)
+	s, _ = NewSet(dir)
+	for _, n := range []string{"a", "c", "d"} {
+		if err := s.Write(n, put("new "+n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done, err := s.Commit()
+	if err == nil || !strings.Contains(err.Error(), ".c.tmp-") || len(done) != 1 || done[0] != filepath.Join(dir, "a") {
+		t.Fatalf("Commit: %v, %v", done, err)
+	}
+	if got := list(); got != "a b c" {
+		t.Fatalf("after a failed Commit: %q", got)
+	}
+	s, _ = NewSet(dir)
+	s.Write("d", put("new d"))
+	if done, err := s.Commit(); err != nil || len(done) != 1 {
+		t.Fatalf("Commit: %v, %v", done, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "d")); string(b) != "new d" || list() != "a b c d" {
+		t.Fatalf("d is %q; %q", b, list())
+	}
+}
