@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Speed of the default MNIST network (base 16, batch 128) beside PyTorch's, in
-# one run on this machine: one training step (forward, backward, Adam) and one
-# forward pass, in images/s. On a CPU with AVX-512 it first measures the AVX2
+# one run on this machine: one training step (ours: forward and backward,
+# without the O(parameters) Adam update; PyTorch's: with its Adam step) and
+# one forward pass, in images/s. On a CPU with AVX-512 it first measures the AVX2
 # path the same way against PyTorch held to AVX2 (NCSN_SIMD=avx2 for ours,
 # ONEDNN_MAX_CPU_ISA=AVX2 and ATEN_CPU_CAPABILITY=avx2 for PyTorch, and
 # OPENBLAS_CORETYPE=Haswell for both sides' OpenBLAS), printing

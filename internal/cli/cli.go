@@ -1,4 +1,5 @@
-// Package cli holds what the commands share in reading their command line.
+// Package cli holds what the commands share in reading their command line
+// (Parse: one-line flag errors) and in their process (KeepOnClosedPipe).
 package cli
 
 import (

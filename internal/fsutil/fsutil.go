@@ -1,9 +1,11 @@
 // Package fsutil writes files atomically: a temporary file in the same
 // folder, synced, then renamed over the target, so a reader never sees half a
-// file and a crash never destroys the previous version; and it takes advisory
-// locks that the operating system releases when their process dies; and it
-// checks outputs before the work that makes them (CheckOutFile: an earlier
-// output of the same kind may be replaced, nothing else).
+// file and a crash never destroys the previous version (WriteAtomic; Set for
+// several files that appear together or not at all); it lists a folder's
+// files by a pattern with the folder's name taken literally (Glob); it takes
+// advisory locks that the operating system releases when their process dies;
+// and it checks outputs before the work that makes them (CheckOutFile: an
+// earlier output of the same kind may be replaced, nothing else).
 package fsutil
 
 import (
