@@ -254,6 +254,10 @@ type Result struct {
 	Cols   int // grid columns (0: ⌈√n⌉)
 }
 
+// beforeWrite runs between the drawing and the writing of Run's outputs
+// (a test's window on the -out-dir lock).
+var beforeWrite = func(Config) {}
+
 // Run loads the checkpoint, samples, and writes the PNGs.
 func Run(c Config) (*Result, error) {
 	if c.Log == nil {
@@ -264,6 +268,14 @@ func Run(c Config) (*Result, error) {
 	}
 	if err := c.checkOutputs(); err != nil {
 		return nil, err
+	}
+	if c.OutDir != "" {
+		// Held until the samples are written (res.write below).
+		lock, err := claimOutDir(c)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
 	}
 	st, path, err := checkpoint.LoadFrom(c.Ckpt)
 	if err != nil {
@@ -283,6 +295,7 @@ func Run(c Config) (*Result, error) {
 		return nil, err
 	}
 	res.Checkpoint = path
+	beforeWrite(c)
 	if err := res.write(c); err != nil {
 		return nil, err
 	}
@@ -398,13 +411,6 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	c, proc, cons, tiles, err := prepare(st, c)
 	if err != nil {
 		return nil, err
-	}
-	if c.OutDir != "" {
-		lock, err := claimOutDir(c)
-		if err != nil {
-			return nil, err
-		}
-		defer lock.Unlock()
 	}
 	batch := c.Batch
 	if batch == 0 {
@@ -681,8 +687,8 @@ func (r *Result) write(c Config) error {
 				return fmt.Errorf("generate: writing %s (none of the %d samples written to -out-dir): %w", filepath.Join(c.OutDir, name), n, err)
 			}
 		}
-		if done, err := set.Commit(); err != nil {
-			return fmt.Errorf("generate: -out-dir %s: %d of %d samples written: %w", c.OutDir, len(done), n, err)
+		if _, err := set.Commit(); err != nil {
+			return fmt.Errorf("generate: -out-dir %s: none of the %d samples written: %w", c.OutDir, n, err)
 		}
 		fmt.Fprintf(c.Log, "wrote %d PNGs to %s\n", n, c.OutDir)
 	}

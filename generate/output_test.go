@@ -162,8 +162,16 @@ func TestOutDirClaimed(t *testing.T) {
 	os.Remove(filepath.Join(dir, "sample-00000.png"))
 	stale := filepath.Join(dir, ".sample-00002.png.tmp-123")
 	os.WriteFile(stale, []byte("half"), 0o644)
+	// A second sampler that comes while this one writes is refused too:
+	// the lock is held from before the drawing until the files are there.
+	var second error
+	defer func(f func(Config)) { beforeWrite = f }(beforeWrite)
+	beforeWrite = func(c Config) { _, second = claimOutDir(c) }
 	if _, err := Run(Config{Ckpt: ck, OutDir: dir, N: 3, Sampler: "pc", Steps: 2}); err != nil {
 		t.Fatal(err)
+	}
+	if !errors.Is(second, ErrConfig) || !strings.Contains(second.Error(), "is being written by another sampler") {
+		t.Fatalf("a second sampler while the first writes: %v", second)
 	}
 	entries, _ := os.ReadDir(dir)
 	var names []string

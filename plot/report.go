@@ -118,8 +118,8 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 		clip = 0
 	}
 	save := func(name string, p *plot.Plot) error {
-		if err := set.WritePath(name, func(path string) error {
-			return plotutil.SaveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
+		if err := set.Write(name, func(w io.Writer) error {
+			return plotutil.WriteGrid(w, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
 		}); err != nil {
 			return fmt.Errorf("report: %s: %w", filepath.Join(outDir, name), err)
 		}

@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -16,6 +18,16 @@ func TestKeepOnClosedPipe(t *testing.T) {
 	if out := os.Getenv("CLI_PIPE_CHILD"); out != "" {
 		if os.Getenv("CLI_PIPE_KEEP") == "1" {
 			KeepOnClosedPipe()
+			// The processes it starts get SIGPIPE's default, not an ignore.
+			if b, err := exec.Command("cat", "/proc/self/status").Output(); err == nil {
+				for _, l := range strings.Split(string(b), "\n") {
+					if m, ok := strings.CutPrefix(l, "SigIgn:"); ok {
+						if v, _ := strconv.ParseUint(strings.TrimSpace(m), 16, 64); v&(1<<(13-1)) != 0 {
+							os.Exit(3)
+						}
+					}
+				}
+			}
 		}
 		time.Sleep(200 * time.Millisecond) // the reader has closed by now
 		for i := 0; i < 100; i++ {

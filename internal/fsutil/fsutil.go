@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -98,11 +99,13 @@ func syncDir(dir string) {
 
 // Set writes several files of one folder as a set: each first to a
 // temporary file beside it; only once all are written does Commit rename
-// them into place, one after the other. A failure before that (a full
-// disk, an error of the work between two files) leaves none of the new
-// files, every earlier one as it was, and no temporary file once Abort
-// has run (RemoveTemps finds those a killed process left). Not safe for
-// concurrent use.
+// them into place. A failure — a full disk, an error of the work between
+// two files, a rename that fails — leaves none of the new files and every
+// earlier one as it was, and no temporary file once Abort has run. (A
+// process killed while it writes leaves its temporaries, named as
+// WriteAtomic's, which RemoveTemps removes where no other writer is at
+// work; killed inside Commit, it may leave part of the set renamed.) Not
+// safe for concurrent use.
 type Set struct {
 	dir        string
 	tmps, dsts []string
@@ -116,7 +119,8 @@ func NewSet(dir string) (*Set, error) {
 	return &Set{dir: dir}, nil
 }
 
-// Write writes the output of fill as the set's file name.
+// Write writes the output of fill as the set's file name (a name of a
+// file of dir, which Commit replaces: a folder or link there fails it).
 func (s *Set) Write(name string, fill func(w io.Writer) error) error {
 	tmp, err := writeTemp(s.dir, name, fill)
 	if err != nil {
@@ -126,31 +130,46 @@ func (s *Set) Write(name string, fill func(w io.Writer) error) error {
 	return nil
 }
 
-// WritePath is Write for a writer that takes a path: write (which must
-// write its path atomically, or leave it as it was) is given a temporary
-// path of the set, renamed to name by Commit.
-func (s *Set) WritePath(name string, write func(path string) error) error {
-	tmp, err := writeTemp(s.dir, name, func(io.Writer) error { return nil })
-	if err != nil {
-		return err
-	}
-	if err := write(tmp); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	s.tmps, s.dsts = append(s.tmps, tmp), append(s.dsts, filepath.Join(s.dir, name))
-	return nil
-}
-
 // Commit renames every written file into place and returns their paths.
-// A rename that fails stops it: the files renamed before stay, the rest
-// are removed, and the error names the file.
+// An earlier file of a name is first moved aside (.NAME.old-…), and put
+// back should a later rename fail; then the renames made are undone too,
+// and the error names the file.
 func (s *Set) Commit() ([]string, error) {
+	type moved struct{ dst, old string } // old: where the earlier dst went ("": none)
+	var done []moved
+	fail := func(i int, err error) ([]string, error) {
+		for k := len(done) - 1; k >= 0; k-- {
+			os.Remove(done[k].dst)
+			if done[k].old != "" {
+				os.Rename(done[k].old, done[k].dst)
+			}
+		}
+		s.tmps = s.tmps[i:]
+		s.Abort()
+		return nil, err
+	}
 	for i, tmp := range s.tmps {
-		if err := os.Rename(tmp, s.dsts[i]); err != nil {
-			s.tmps = s.tmps[i:]
-			s.Abort()
-			return s.dsts[:i], fmt.Errorf("renaming %s: %w", tmp, err)
+		dst, old := s.dsts[i], ""
+		if fi, err := os.Lstat(dst); err == nil {
+			if !fi.Mode().IsRegular() {
+				return fail(i, fmt.Errorf("%s is not a file: not replaced", dst))
+			}
+			old = filepath.Join(s.dir, "."+filepath.Base(dst)+".old-"+strings.TrimPrefix(filepath.Base(tmp), "."+filepath.Base(dst)+".tmp-"))
+			if err := os.Rename(dst, old); err != nil {
+				return fail(i, fmt.Errorf("moving aside %s: %w", dst, err))
+			}
+		}
+		if err := os.Rename(tmp, dst); err != nil {
+			if old != "" {
+				os.Rename(old, dst)
+			}
+			return fail(i, fmt.Errorf("renaming %s: %w", tmp, err))
+		}
+		done = append(done, moved{dst, old})
+	}
+	for _, m := range done {
+		if m.old != "" {
+			os.Remove(m.old)
 		}
 	}
 	syncDir(s.dir)

@@ -1,19 +1,18 @@
-// Package plotutil lays gonum/plot plots out in a grid and writes one PNG.
+// Package plotutil lays gonum/plot plots out in a grid and encodes it as one PNG.
 package plotutil
 
 import (
 	"io"
 
-	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// SaveGrid draws rows of plots (nil leaves a cell empty), each cell×cell,
-// into one PNG written atomically.
-func SaveGrid(path string, rows [][]*plot.Plot, cell vg.Length) error {
+// WriteGrid draws rows of plots (nil leaves a cell empty), each cell×cell,
+// as one PNG written to w.
+func WriteGrid(w io.Writer, rows [][]*plot.Plot, cell vg.Length) error {
 	nr, nc := len(rows), len(rows[0])
 	img := vgimg.New(cell*vg.Length(nc), cell*vg.Length(nr))
 	dc := draw.New(img)
@@ -27,8 +26,6 @@ func SaveGrid(path string, rows [][]*plot.Plot, cell vg.Length) error {
 			}
 		}
 	}
-	return fsutil.WriteAtomic(path, func(w io.Writer) error {
-		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
-		return err
-	})
+	_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
+	return err
 }

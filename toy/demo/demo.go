@@ -110,12 +110,12 @@ func Run(c Config) (*Report, error) {
 	rep := &Report{}
 	m := toy.Mixture2D()
 	r := rand.New(rand.NewPCG(c.Seed, 1))
-	save := func(name string, f func(path string) error) error {
+	save := func(name string, f func(w io.Writer) error) error {
 		p := filepath.Join(c.OutDir, name)
 		if !slices.Contains(Pictures, name) {
 			return fmt.Errorf("demo: %s is not among the pictures checked before writing", name)
 		}
-		if err := set.WritePath(name, f); err != nil {
+		if err := set.Write(name, f); err != nil {
 			return fmt.Errorf("demo: %s: %w", p, err)
 		}
 		fmt.Fprintf(c.Log, "drew %s\n", name)
@@ -123,11 +123,11 @@ func Run(c Config) (*Report, error) {
 	}
 
 	// 1. Density and score field.
-	if err := save("density_score.png", func(p string) error { return plotDensityField(p, m, toy.Ring8()) }); err != nil {
+	if err := save("density_score.png", func(w io.Writer) error { return plotDensityField(w, m, toy.Ring8()) }); err != nil {
 		return nil, err
 	}
 	// 2. Langevin paths from one starting point.
-	if err := save("langevin_paths.png", func(p string) error { return plotLangevinPaths(p, m, r) }); err != nil {
+	if err := save("langevin_paths.png", func(w io.Writer) error { return plotLangevinPaths(w, m, r) }); err != nil {
 		return nil, err
 	}
 	// 3. Every sampler on the exact score.
@@ -136,10 +136,10 @@ func Run(c Config) (*Report, error) {
 		return nil, err
 	}
 	rep.Samplers = rows
-	if err := save("samplers.png", func(p string) error { return plotSamplers(p, m, results) }); err != nil {
+	if err := save("samplers.png", func(w io.Writer) error { return plotSamplers(w, m, results) }); err != nil {
 		return nil, err
 	}
-	if err := save("mixture1d.png", func(p string) error { return plotMixture1D(p, c.Points, r) }); err != nil {
+	if err := save("mixture1d.png", func(w io.Writer) error { return plotMixture1D(w, c.Points, r) }); err != nil {
 		return nil, err
 	}
 	// 4. Learned score fields, from data of their own generator, so that
@@ -149,11 +149,11 @@ func Run(c Config) (*Report, error) {
 		return nil, err
 	}
 	rep.Objectives = orows
-	if err := save("objectives.png", func(p string) error { return plotObjectives(p, m, models, orows) }); err != nil {
+	if err := save("objectives.png", func(w io.Writer) error { return plotObjectives(w, m, models, orows) }); err != nil {
 		return nil, err
 	}
 	// 5. Probability-flow ODE paths against reverse-SDE paths.
-	if err := save("ode_vs_sde.png", func(p string) error { return plotODEvsSDE(p, toy.Mixture1D(), r) }); err != nil {
+	if err := save("ode_vs_sde.png", func(w io.Writer) error { return plotODEvsSDE(w, toy.Mixture1D(), r) }); err != nil {
 		return nil, err
 	}
 	if rep.Files, err = set.Commit(); err != nil {

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"image/color"
+	"io"
 	"math"
 	"math/rand/v2"
 
@@ -118,7 +119,7 @@ func points(x []float64, max int) plotter.XYs {
 	return xy
 }
 
-func plotDensityField(path string, m, ring *toy.Mixture) error {
+func plotDensityField(w io.Writer, m, ring *toy.Mixture) error {
 	var ps []*plot.Plot
 	for _, c := range []struct {
 		name string
@@ -136,7 +137,7 @@ func plotDensityField(path string, m, ring *toy.Mixture) error {
 		square(p, -c.lim, c.lim)
 		ps = append(ps, p)
 	}
-	return plotutil.SaveGrid(path, [][]*plot.Plot{ps}, 14*vg.Centimeter)
+	return plotutil.WriteGrid(w, [][]*plot.Plot{ps}, 14*vg.Centimeter)
 }
 
 func contourLevels(g *densityGrid) []float64 {
@@ -147,7 +148,7 @@ func contourLevels(g *densityGrid) []float64 {
 	return []float64{mx - 12, mx - 9, mx - 6, mx - 4, mx - 2.5, mx - 1.2, mx - 0.4}
 }
 
-func plotLangevinPaths(path string, m *toy.Mixture, r *rand.Rand) error {
+func plotLangevinPaths(w io.Writer, m *toy.Mixture, r *rand.Rand) error {
 	p := newPlot("Langevin dynamics from (0, 0), τ = 0.05, 400 steps")
 	g := newDensityGrid(m, -9, 9, 80)
 	p.Add(plotter.NewContour(g, contourLevels(g), palette.Heat(8, 1)))
@@ -170,12 +171,12 @@ func plotLangevinPaths(path string, m *toy.Mixture, r *rand.Rand) error {
 		p.Add(l)
 	}
 	square(p, -9, 9)
-	return plotutil.SaveGrid(path, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
+	return plotutil.WriteGrid(w, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
 }
 
 // plotSamplers draws each sampler's points over the true density, one row
 // per group (Langevin; VE; VP; sub-VP), the exact samples first.
-func plotSamplers(path string, m *toy.Mixture, res []samplerResult) error {
+func plotSamplers(w io.Writer, m *toy.Mixture, res []samplerResult) error {
 	g := newDensityGrid(m, -9, 9, 80)
 	exact := m.Sample(1000, rand.New(rand.NewPCG(3, 3)))
 	all := append([]samplerResult{{"exact samples", groupLangevin, exact}}, res...)
@@ -209,7 +210,7 @@ func plotSamplers(path string, m *toy.Mixture, res []samplerResult) error {
 			rows[i] = append(rows[i], nil)
 		}
 	}
-	return plotutil.SaveGrid(path, rows, 10*vg.Centimeter)
+	return plotutil.WriteGrid(w, rows, 10*vg.Centimeter)
 }
 
 func fmtWeights(w []float64) string {
@@ -227,7 +228,7 @@ func trim(v float64) string { return fmtFloat(v, 3) }
 
 // plotMixture1D compares histograms of plain and annealed Langevin with the
 // true density of the 1-D mixture.
-func plotMixture1D(path string, n int, r *rand.Rand) error {
+func plotMixture1D(w io.Writer, n int, r *rand.Rand) error {
 	m := toy.Mixture1D()
 	start := func() []float64 {
 		x := make([]float64, n)
@@ -269,10 +270,10 @@ func plotMixture1D(path string, n int, r *rand.Rand) error {
 		p.X.Min, p.X.Max = -10, 10
 		ps = append(ps, p)
 	}
-	return plotutil.SaveGrid(path, [][]*plot.Plot{ps}, 12*vg.Centimeter)
+	return plotutil.WriteGrid(w, [][]*plot.Plot{ps}, 12*vg.Centimeter)
 }
 
-func plotObjectives(path string, m *toy.Mixture, models map[objective.Kind]*objective.Model, rows []ObjectiveRow) error {
+func plotObjectives(w io.Writer, m *toy.Mixture, models map[objective.Kind]*objective.Model, rows []ObjectiveRow) error {
 	g := newDensityGrid(m, -9, 9, 60)
 	mk := func(title string, s objective.Scorer, sigma float64) (*plot.Plot, error) {
 		p := newPlot(title)
@@ -297,7 +298,7 @@ func plotObjectives(path string, m *toy.Mixture, models map[objective.Kind]*obje
 		}
 		ps = append(ps, p)
 	}
-	return plotutil.SaveGrid(path, [][]*plot.Plot{ps[:3], ps[3:6]}, 10*vg.Centimeter)
+	return plotutil.WriteGrid(w, [][]*plot.Plot{ps[:3], ps[3:6]}, 10*vg.Centimeter)
 }
 
 // plotODEvsSDE draws x(t) for the 1-D mixture m under VE and VP:
@@ -305,7 +306,7 @@ func plotObjectives(path string, m *toy.Mixture, models map[objective.Kind]*obje
 // reverse-SDE paths (Euler–Maruyama, 400 steps) from the same prior points.
 // The paths are the samplers' own: a score that records x at the first
 // evaluation of each step (every RK4 step evaluates first at its start).
-func plotODEvsSDE(path string, m *toy.Mixture, r *rand.Rand) error {
+func plotODEvsSDE(w io.Writer, m *toy.Mixture, r *rand.Rand) error {
 	ve, vp, _, err := processes()
 	if err != nil {
 		return err
@@ -362,5 +363,5 @@ func plotODEvsSDE(path string, m *toy.Mixture, r *rand.Rand) error {
 		}
 		rows = append(rows, row)
 	}
-	return plotutil.SaveGrid(path, rows, 12*vg.Centimeter)
+	return plotutil.WriteGrid(w, rows, 12*vg.Centimeter)
 }
