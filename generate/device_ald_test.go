@@ -204,3 +204,50 @@ func TestClassGuidanceOnDevice(t *testing.T) {
 		})
 	}
 }
+
+// TestDrawOutOfDeviceMemory: a GPU that runs out of memory anywhere in a
+// draw (the fake GPU, failing every allocation after the first n, n swept
+// until the draw succeeds) makes Draw return an error that says so, never
+// a panic; annealed Langevin dynamics and Heun's sampler on the VE process.
+//
+// About 10 s on 2 cores: it runs with NCSN_SLOW=1 (CI).
+func TestDrawOutOfDeviceMemory(t *testing.T) {
+	slowBackends(t)
+	d, err := cuda.OpenFakeGPU(0)
+	if err != nil {
+		t.Skip("no fake GPU: ", err)
+	}
+	d.Close()
+	useBackend(cuda.Backend{Name: "fakegpu", Open: func() (*cuda.Device, error) { return cuda.OpenFakeGPU(0) }})
+	t.Cleanup(func() { cuda.FailFakeGPUAllocsAfter(-1) })
+	for _, c := range []struct {
+		process string
+		cfg     Config
+	}{
+		{"ncsn", Config{N: 3, Seed: 5, StepsPerLevel: 2, Denoise: true, Device: "cuda"}},
+		{"ve", Config{N: 3, Seed: 5, Sampler: "heun", Steps: 3, Device: "cuda"}},
+	} {
+		ck, _ := tinyRun(t, c.process)
+		st := loadLatest(t, ck)
+		failed := 0
+		for n := 0; ; n = n*3/2 + 1 {
+			if n > 100000 {
+				t.Fatalf("%s: the draw never succeeded", c.process)
+			}
+			cuda.FailFakeGPUAllocsAfter(n)
+			_, err := Draw(st, c.cfg)
+			cuda.FailFakeGPUAllocsAfter(-1)
+			if err == nil {
+				t.Logf("%s: %d draws failed for want of memory; with %d allocations it drew", c.process, failed, n)
+				break
+			}
+			if !strings.Contains(err.Error(), "out of memory") {
+				t.Fatalf("%s with %d allocations: %v", c.process, n, err)
+			}
+			failed++
+		}
+		if failed < 3 {
+			t.Fatalf("%s: only %d draws met a full GPU", c.process, failed)
+		}
+	}
+}

@@ -82,9 +82,10 @@ func newDeviceObjective(dev *cuda.Device, g deviceGraph, params, ema model.Param
 		return nil, err
 	}
 	d = &deviceObjective{g: g, net: net, gradNodes: gradNodes, loss: loss, dr: run, dev: dev, per: make([]float32, net.Batch)}
+	made := d // the returns below set d to nil with their error
 	defer func() {
 		if err != nil {
-			d.close()
+			made.close()
 		}
 	}()
 	for i, p := range params {

@@ -6,7 +6,7 @@ import "os"
 
 // Backend is a device that tests of device code run on.
 type Backend struct {
-	Name string // "emu" (the CPU emulation) or "gpu"
+	Name string // "emu" (the CPU emulation), "fakegpu" (the driver code on the fake GPU) or "gpu"
 	Open func() (*Device, error)
 }
 
@@ -14,8 +14,10 @@ type Backend struct {
 // is missing: the CPU emulation where g++ builds it (not with
 // NCSN_TEST_EMU=0, which a GPU machine's checks set to save time; nor,
 // where slow is true, without NCSN_SLOW=1: whole training steps and
-// sampling levels take tens of seconds in it), and the GPU where a driver,
-// NVRTC, cuBLAS and a device are found. Each Open makes a fresh device.
+// sampling levels take tens of seconds in it); with the emulation, the
+// fake GPU (OpenFakeGPU: the driver code of a GPU on the emulation) where
+// NVRTC loads too, unless NCSN_TEST_FAKEGPU=0; and the GPU where a driver, NVRTC, cuBLAS and a device
+// are found. Each Open makes a fresh device.
 func Backends(slow bool) (out []Backend, missing []string) {
 	switch {
 	case os.Getenv("NCSN_TEST_EMU") == "0":
@@ -28,6 +30,15 @@ func Backends(slow bool) (out []Backend, missing []string) {
 		} else {
 			d.Close()
 			out = append(out, Backend{"emu", OpenEmulator})
+		}
+		fake := func() (*Device, error) { return OpenFakeGPU(0) }
+		if os.Getenv("NCSN_TEST_FAKEGPU") == "0" {
+			missing = append(missing, "fake GPU: off (NCSN_TEST_FAKEGPU=0)")
+		} else if d, err := fake(); err != nil {
+			missing = append(missing, "fake GPU: "+err.Error())
+		} else {
+			d.Close()
+			out = append(out, Backend{"fakegpu", fake})
 		}
 	}
 	if d, err := Open(); err != nil {

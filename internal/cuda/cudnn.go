@@ -101,7 +101,10 @@ var cudnnSublibraries = []string{"libcudnn_graph.so.9", "libcudnn_engines_precom
 	"libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",
 	"libcudnn_cnn.so.9", "libcudnn_adv.so.9"}
 
-func loadCudnn() (*cudnnLib, error) {
+func loadCudnn(from *libs) (*cudnnLib, error) {
+	if from != nil {
+		return bindCudnn(from.h, from.name)
+	}
 	for _, dir := range libraryDirs() {
 		if _, err := os.Stat(filepath.Join(dir, cudnnNames[0])); err != nil {
 			continue
@@ -115,6 +118,11 @@ func loadCudnn() (*cudnnLib, error) {
 	if err != nil {
 		return nil, err
 	}
+	return bindCudnn(h, name)
+}
+
+// bindCudnn binds the functions of cuDNN from library h (named name).
+func bindCudnn(h uintptr, name string) (*cudnnLib, error) {
 	l := &cudnnLib{name: name}
 	for sym, fn := range l.symbols() {
 		if _, err := purego.Dlsym(h, sym); err != nil {
@@ -399,7 +407,7 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 	default:
 		return nil, "", fmt.Errorf("cuda: %s=%q: want on, heuristics, graph or off", CudnnEnv, mode)
 	}
-	l, err := loadCudnn()
+	l, err := loadCudnn(d.from)
 	if err != nil {
 		return nil, fmt.Sprintf("convolutions: im2col + cuBLAS (no cuDNN: %v)", err), nil
 	}
@@ -414,7 +422,18 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 		how = "TF32 tensor cores"
 	}
 	if s.find {
-		s.cache = loadAlgoCache(algoCachePath(gpu, l.versionString(), tf32))
+		path := algoCachePath(gpu, l.versionString(), tf32)
+		if d.from != nil && d.from.algoDir != nil {
+			// The fake GPU keeps its choices for the device's life only,
+			// so that every test measures (a user's cache is not touched).
+			if dir, err := d.from.algoDir(); err == nil {
+				d.algoDir = dir
+				path = filepath.Join(dir, filepath.Base(path))
+			} else {
+				path = ""
+			}
+		}
+		s.cache = loadAlgoCache(path)
 		how += ", algorithms measured by cuDNN's Find"
 		if s.cache.path != "" {
 			how += " and kept in " + s.cache.path

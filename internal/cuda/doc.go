@@ -28,9 +28,14 @@
 // conflicting accesses of one phase (TestKernelsUnderThreadSanitizer).
 // Another test
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
-// libnvrtc11.2 needs no GPU). The driver, cuBLAS and cuDNN calls
-// themselves run only on a GPU. Backends lists what a machine has, for the tests of the
-// packages that run graphs on a device.
+// libnvrtc11.2 needs no GPU). The driver, cuBLAS and cuDNN calls run on
+// the fake GPU too (OpenFakeGPU, fakedriver.go): fakecuda.h, their
+// functions as cuda.h, cublas_api.h and cudnn_cnn.h declare them, built
+// with the emulation into one library that the driver code loads in their
+// place, refusing what a driver would (a call off the context's thread,
+// memory outside an allocation, what a stream capture forbids). Backends
+// lists what a machine has, for the tests of the packages that run graphs
+// on a device.
 //
 // Commands use it when built with -tags gpu (package generate); -tags cuda
 // would switch on Gorgonia's own cgo CUDA code instead, and a build with it

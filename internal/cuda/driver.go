@@ -145,9 +145,29 @@ func dlopenAny(what string, names []string) (uintptr, string, error) {
 	return 0, "", fmt.Errorf("%w: %s (%s): %s", ErrNoLibrary, what, strings.Join(names, ", "), msg)
 }
 
-func loadDriver() (*driverLib, error) {
+// libs is where a device's driver and libraries come from: the dynamic
+// loader and the CUDA folders (nil), or one library that has them all (the
+// fake driver of the tests, fakedriver.go).
+type libs struct {
+	h    uintptr
+	name string
+	// algoDir, if set, makes a folder for a device's cuDNN choices in
+	// place of the user's cache, removed when the device closes.
+	algoDir func() (string, error)
+}
+
+// open is the handle and name of a library (what, by names), from l where
+// set.
+func (l *libs) open(what string, names []string) (uintptr, string, error) {
+	if l != nil {
+		return l.h, l.name, nil
+	}
+	return dlopenAny(what, names)
+}
+
+func loadDriver(from *libs) (*driverLib, error) {
 	l := &driverLib{}
-	h, name, err := dlopenAny("the CUDA driver", driverNames)
+	h, name, err := from.open("the CUDA driver", driverNames)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +227,8 @@ func cString(p *byte) string {
 // thread: a CUDA context is current per thread.
 type driverBackend struct {
 	l         *driverLib
+	from      *libs  // where the libraries came from (nil: the machine)
+	algoDir   string // the folder of from.algoDir, removed at close
 	blas      *cublasLib
 	handle    uintptr // the cuBLAS handle, made on the worker thread
 	dnn       *cudnnLib
@@ -254,10 +276,23 @@ func Open() (*Device, error) { return OpenIndex(0) }
 // DeviceCount is the number of GPUs the driver sees (CUDA_VISIBLE_DEVICES
 // narrows them; EmulateEnv=1: one). The errors wrap ErrNoLibrary (no driver) or ErrNoDevice.
 func DeviceCount() (int, error) {
-	if os.Getenv(EmulateEnv) == "1" {
+	var from *libs
+	switch os.Getenv(EmulateEnv) {
+	case "1":
 		return 1, nil
+	case "driver":
+		f, err := loadFakeDriver()
+		if err != nil {
+			return 0, err
+		}
+		from = f
 	}
-	l, err := loadDriver()
+	return deviceCount(from)
+}
+
+// deviceCount is the number of GPUs of the driver from (nil: the machine's).
+func deviceCount(from *libs) (int, error) {
+	l, err := loadDriver(from)
 	if err != nil {
 		return 0, err
 	}
@@ -275,11 +310,14 @@ func DeviceCount() (int, error) {
 // driver, compiles the kernels for it (or takes their PTX from the cache),
 // and returns it. The errors wrap ErrNoLibrary (no driver or no NVRTC) or
 // ErrNoDevice (none, or fewer than index+1).
-func OpenIndex(index int) (*Device, error) {
+func OpenIndex(index int) (*Device, error) { return openIndex(index, nil) }
+
+// openIndex is OpenIndex on the libraries of from (nil: the machine's).
+func openIndex(index int, from *libs) (*Device, error) {
 	if index < 0 {
 		return nil, fmt.Errorf("%w: no GPU %d", ErrNoDevice, index)
 	}
-	l, err := loadDriver()
+	l, err := loadDriver(from)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +332,7 @@ func OpenIndex(index int) (*Device, error) {
 	if graphs && l.graphSymbolsError != nil {
 		graphs, noGraphs = false, ", kernel by kernel ("+l.graphSymbolsError.Error()+")"
 	}
-	d := &driverBackend{l: l, work: make(chan func()), fns: map[string]uintptr{}, live: map[DevPtr]bool{}}
+	d := &driverBackend{l: l, from: from, work: make(chan func()), fns: map[string]uintptr{}, live: map[DevPtr]bool{}}
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		for f := range d.work {
@@ -361,7 +399,7 @@ func OpenIndex(index int) (*Device, error) {
 		if err := l.check("cuMemAllocHost", l.memAllocHost(&d.args, argBytes+16)); err != nil {
 			return err
 		}
-		if d.blas, err = loadCublas(); err != nil {
+		if d.blas, err = loadCublas(from); err != nil {
 			return err
 		}
 		if r := d.blas.create(&d.handle); r != 0 {
@@ -534,6 +572,9 @@ func (d *driverBackend) close() {
 			return nil
 		})
 		close(d.work)
+		if d.algoDir != "" {
+			os.RemoveAll(d.algoDir)
+		}
 	})
 }
 
@@ -567,9 +608,9 @@ type cublasLib struct {
 	setStream func(h uintptr, s uintptr) int32
 }
 
-func loadCublas() (*cublasLib, error) {
+func loadCublas(from *libs) (*cublasLib, error) {
 	l := &cublasLib{}
-	h, name, err := dlopenAny("cuBLAS", cublasNames)
+	h, name, err := from.open("cuBLAS", cublasNames)
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,11 @@ func emuDispatch(src string) (string, error) {
 	b.WriteString("extern \"C\" int emu_launch(const char* name, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, void** a, unsigned long long seq) {\n")
 	b.WriteString("\tstd::lock_guard<std::mutex> lock(emu_mu);\n\temu_failed = false;\n\temu_msg[0] = 0;\n")
 	b.WriteString("\tdim3 g{gx, gy, gz}, t{bx, by, bz};\n")
+	// emu_params describes a kernel's parameters (their sizes, and which
+	// are pointers), as a driver knows them from the module: the fake
+	// driver (fakecuda.h) copies a recorded launch's values with it.
+	var params strings.Builder
+	params.WriteString("extern \"C\" int emu_params(const char* name, unsigned long long* sizes, int* pointers) {\n")
 	locs := re.FindAllStringSubmatchIndex(src, -1)
 	for j, m := range re.FindAllStringSubmatch(src, -1) {
 		// A kernel whose threads cooperate (it declares __shared__ memory,
@@ -74,7 +79,7 @@ func emuDispatch(src string) (string, error) {
 		if strings.Contains(src[locs[j][0]:end], "__shared__") {
 			runner = "emu_run"
 		}
-		var call []string
+		var call, sizes []string
 		for i, p := range strings.Split(m[2], ",") {
 			p = strings.Join(strings.Fields(p), " ")
 			k := strings.LastIndexAny(p, " *")
@@ -83,11 +88,14 @@ func emuDispatch(src string) (string, error) {
 			}
 			typ := strings.TrimSpace(p[:k+1])
 			call = append(call, fmt.Sprintf("*(%s*)a[%d]", typ, i))
+			sizes = append(sizes, fmt.Sprintf("sizes[%d] = sizeof(%s); pointers[%d] = %d;", i, typ, i, map[bool]int{true: 1}[strings.Contains(typ, "*")]))
 		}
+		fmt.Fprintf(&params, "\tif (!strcmp(name, %q)) { %s return %d; }\n", m[1], strings.Join(sizes, " "), len(sizes))
 		fmt.Fprintf(&b, "\tif (!strcmp(name, %q)) return %s(g, t, seq, [=] { %s(%s); });\n", m[1], runner, m[1], strings.Join(call, ", "))
 	}
 	b.WriteString("\treturn 1;\n}\n")
-	return b.String(), nil
+	params.WriteString("\treturn -1;\n}\n")
+	return b.String() + params.String(), nil
 }
 
 // sharedDecl is a __shared__ array's declaration as kernels.cu writes

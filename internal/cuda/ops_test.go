@@ -423,16 +423,29 @@ func TestConvAndLinear(t *testing.T) {
 // cuDNN's graph API (NCSN_CUDNN=graph).
 func convBackends(t *testing.T) map[string]*Device {
 	devs := backends(t)
-	if g, ok := devs["gpu"]; ok && !g.UsesIm2col() {
-		for name, mode := range map[string]string{"gpu-im2col": "off", "gpu-heuristics": "heuristics", "gpu-graph": "graph"} {
-			t.Setenv(CudnnEnv, mode)
-			d, err := Open()
+	for base, open := range map[string]func() (*Device, error){"gpu": Open, "fakegpu": func() (*Device, error) { return OpenFakeGPU(0) }} {
+		g, ok := devs[base]
+		if !ok || g.UsesIm2col() {
+			continue
+		}
+		variants := map[string][2]string{"-im2col": {"off", ""}, "-heuristics": {"heuristics", ""}, "-graph": {"graph", ""}}
+		if base == "fakegpu" {
+			// The TF32 choices of algorithms and math types (the fake GPU
+			// computes exactly; a GPU's TF32 is outside these tolerances).
+			variants["-tf32"] = [2]string{"", "1"}
+		}
+		for suffix, env := range variants {
+			t.Setenv(CudnnEnv, env[0])
+			t.Setenv(TF32Env, env[1])
+			d, err := open()
 			if err != nil {
-				t.Fatalf("%s=%s: %v", CudnnEnv, mode, err)
+				t.Fatalf("%s=%s %s=%s: %v", CudnnEnv, env[0], TF32Env, env[1], err)
 			}
-			t.Log(d.Describe)
+			if base == "gpu" {
+				t.Log(d.Describe)
+			}
 			t.Cleanup(d.Close)
-			devs[name] = d
+			devs[base+suffix] = d
 		}
 	}
 	return devs

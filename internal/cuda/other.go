@@ -54,3 +54,24 @@ func (d *Device) dnnBackward(g Conv3, dx, dw, x, w, dy Buffer) error { return ni
 func (d *Device) ConvPlans() []string { return nil }
 
 func (d *Device) closeDnn() {}
+
+// OpenFakeGPU reports that the fake GPU is built for Linux only.
+func OpenFakeGPU(index int) (*Device, error) { return OpenEmulator() }
+
+// FakeGPUReport says that there is no fake GPU on this system.
+func FakeGPUReport() string {
+	_, err := OpenEmulator()
+	return err.Error()
+}
+
+// SetFakeGPUs reports that the fake GPU is built for Linux only.
+func SetFakeGPUs(n int) error {
+	_, err := OpenEmulator()
+	return err
+}
+
+// FailFakeGPUAllocsAfter reports that the fake GPU is built for Linux only.
+func FailFakeGPUAllocsAfter(n int) error {
+	_, err := OpenEmulator()
+	return err
+}

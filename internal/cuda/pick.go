@@ -22,7 +22,10 @@ const CudnnEnv = "NCSN_CUDNN"
 // EmulateEnv names the variable that, set to 1, makes Pick and DeviceCount
 // see one device that is the CPU emulation of the kernels (OpenEmulator:
 // g++ needed, and slow) in place of the GPUs: for end-to-end checks of the
-// device path, under mpirun too, on machines without a GPU.
+// device path, under mpirun too, on machines without a GPU. Set to
+// "driver", they see the fake GPUs instead (OpenFakeGPU: the same, run
+// through the driver code of a real GPU; g++ and NVRTC needed;
+// NCSN_FAKE_GPUS of them, default 1).
 const EmulateEnv = "NCSN_CUDA_EMULATE"
 
 // ErrNotBuilt is wrapped when a GPU is asked of a build without -tags gpu.
@@ -56,13 +59,16 @@ func Pick(name string, log io.Writer) (*Device, error) {
 		return nil, nil
 	}
 	var dev *Device
-	if os.Getenv(EmulateEnv) == "1" {
+	switch os.Getenv(EmulateEnv) {
+	case "1":
 		if index != 0 {
 			err = fmt.Errorf("%w: no GPU %d: %s=1 has one device, the CPU emulation", ErrNoDevice, index, EmulateEnv)
 		} else {
 			dev, err = OpenEmulator()
 		}
-	} else {
+	case "driver":
+		dev, err = OpenFakeGPU(index)
+	default:
 		dev, err = OpenIndex(index)
 	}
 	if err != nil {

@@ -1,0 +1,146 @@
+//go:build linux
+
+package cuda
+
+import (
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+
+	"github.com/ebitengine/purego"
+)
+
+// The fake GPU, for tests: fakecuda.h (a CUDA driver and cuBLAS made of
+// the calls package cuda uses, with cuda.h's and cublas_api.h's prototypes
+// and numbers) compiled with the CPU emulation of kernels.cu into one
+// library, which the device's driver code (driver.go, graph_driver.go)
+// then loads in place of libcuda and libcublas. The emulator backend
+// (emu.go) tests the kernels and ops.go; this tests the host code between
+// them and a GPU, which otherwise runs only on one: the symbols and their
+// argument order, the per-thread context, the pinned parameter block,
+// column-major cuBLAS, stream capture's rules, Close's releases. The
+// kernels still go through the real NVRTC (Compile), and the driver
+// refuses an image that does not hold the kernel launched.
+
+//go:embed fakecuda.h
+var fakeSource string
+
+var (
+	fakeOnce sync.Once
+	fakeLibs *libs
+	fakeErr  error
+	// fakeReport and fakeSetDevices are the library's fake_report and
+	// fake_set_devices.
+	fakeReport     func() string
+	fakeSetDevices func(n int32) int32
+	fakeFailAllocs func(n int64)
+)
+
+// loadFakeDriver builds the fake driver (once per process: g++, some
+// seconds) and loads it.
+func loadFakeDriver() (*libs, error) {
+	fakeOnce.Do(func() {
+		if _, err := NVRTCVersion(); err != nil {
+			fakeErr = fmt.Errorf("the fake GPU compiles its kernels with NVRTC: %w", err)
+			return
+		}
+		gxx, err := exec.LookPath("g++")
+		if err != nil {
+			fakeErr = fmt.Errorf("no g++ for the fake GPU: %v", err)
+			return
+		}
+		emu, err := emuSource("kernels.cu", Source)
+		if err != nil {
+			fakeErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "ncsn-cuda-fake")
+		if err != nil {
+			fakeErr = err
+			return
+		}
+		defer os.RemoveAll(dir) // the loaded library stays mapped
+		cpp := filepath.Join(dir, "fakecuda.cpp")
+		full := emu + "\n#line 1 \"fakecuda.h\"\n" + fakeSource
+		if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
+			fakeErr = err
+			return
+		}
+		so := filepath.Join(dir, "libcuda-fake.so")
+		if out, err := exec.Command(gxx, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-o", so, cpp).CombinedOutput(); err != nil {
+			fakeErr = fmt.Errorf("g++ on the fake GPU: %v\n%s", err, out)
+			return
+		}
+		h, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		if err != nil {
+			fakeErr = err
+			return
+		}
+		purego.RegisterLibFunc(&fakeReport, h, "fake_report")
+		purego.RegisterLibFunc(&fakeSetDevices, h, "fake_set_devices")
+		purego.RegisterLibFunc(&fakeFailAllocs, h, "fake_fail_allocs_after")
+		fakeLibs = &libs{h: h, name: "fake libcuda, libcublas and libcudnn (fakecuda.h)",
+			algoDir: func() (string, error) { return os.MkdirTemp("", "ncsn-fakegpu-cudnn") }}
+	})
+	return fakeLibs, fakeErr
+}
+
+// OpenFakeGPU opens GPU index of the fake driver (fakecuda.h on the CPU
+// emulation; NCSN_FAKE_GPUS, read when it is first built, sets how many
+// there are) through the same code as a real GPU. It needs g++ and NVRTC.
+func OpenFakeGPU(index int) (*Device, error) {
+	f, err := loadFakeDriver()
+	if err != nil {
+		return nil, err
+	}
+	d, err := openIndex(index, f)
+	if err == nil {
+		d.ReduceThreads = 32 // as the emulator: each thread of a block is a fiber
+	}
+	return d, err
+}
+
+// FakeGPUReport says what the fake GPU's last context to be released
+// still held then ("allocations=0 host=0 modules=0 streams=0 graphs=0
+// execs=0 handles=0"), or why there is no fake GPU.
+func FakeGPUReport() string {
+	if _, err := loadFakeDriver(); err != nil {
+		return err.Error()
+	}
+	return fakeReport()
+}
+
+// SetFakeGPUs makes the number of fake GPUs n (NCSN_FAKE_GPUS's default
+// 1), for tests; an error while one of them is open.
+func SetFakeGPUs(n int) error {
+	if _, err := loadFakeDriver(); err != nil {
+		return err
+	}
+	if fakeSetDevices(int32(n)) != 0 {
+		return fmt.Errorf("cuda: %d fake GPUs: out of 0–16, or a fake GPU is open", n)
+	}
+	return nil
+}
+
+// fakeDeviceCount is the number of fake GPUs, as the driver code sees it.
+func fakeDeviceCount() (int, error) {
+	f, err := loadFakeDriver()
+	if err != nil {
+		return 0, err
+	}
+	return deviceCount(f)
+}
+
+// FailFakeGPUAllocsAfter makes every allocation on the fake GPUs after the
+// next n fail as out of memory (n < 0: none fails), for tests of the paths
+// that meet a full GPU.
+func FailFakeGPUAllocsAfter(n int) error {
+	if _, err := loadFakeDriver(); err != nil {
+		return err
+	}
+	fakeFailAllocs(int64(n))
+	return nil
+}

@@ -1,0 +1,184 @@
+//go:build linux
+
+package cuda
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// openFake is a fresh fake GPU, or the test skipped saying why there is
+// none (no g++ or no NVRTC; NCSN_REQUIRE_NVRTC=1 makes that a failure).
+func openFake(t *testing.T) (*Device, *driverBackend) {
+	t.Helper()
+	d, err := OpenFakeGPU(0)
+	if err != nil {
+		if requireNVRTC() {
+			t.Fatal(err)
+		}
+		t.Skip("no fake GPU:", err)
+	}
+	t.Cleanup(d.Close)
+	return d, d.b.(*driverBackend)
+}
+
+// TestFakeGPURuns: the device's driver code runs a kernel, a product and
+// cuDNN's convolutions on the fake GPU, and Close leaves the context
+// holding nothing it made (the graphs go with the context).
+func TestFakeGPURuns(t *testing.T) {
+	d, _ := openFake(t)
+	if !strings.Contains(d.Describe, "fake GPU 0") || !strings.Contains(d.Describe, "cuDNN 9.1.0") {
+		t.Fatalf("description %q", d.Describe)
+	}
+	if d.UsesIm2col() {
+		t.Fatal("the fake GPU's cuDNN was not taken")
+	}
+	x := upload(t, d, []float32{-2, -1, 0, 1, 2, 3})
+	y := upload(t, d, make([]float32, 6))
+	if err := d.SiLU(y, x); err != nil {
+		t.Fatal(err)
+	}
+	if got := download(t, d, y)[4]; got < 1.76 || got > 1.77 {
+		t.Fatalf("silu(2) = %v", got)
+	}
+	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
+	in := upload(t, d, make([]float32, 2*2*16))
+	w := upload(t, d, make([]float32, 3*2*9))
+	out := upload(t, d, make([]float32, 3*2*16))
+	bias := upload(t, d, make([]float32, 3))
+	if err := d.PlanConv3(g); err != nil { // workspaces are not allocated while capturing
+		t.Fatal(err)
+	}
+	gr, err := d.Capture(func() error { return d.Conv3Forward(g, out, in, w, bias) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gr.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	plans := d.ConvPlans()
+	if len(plans) != 1 || !strings.Contains(plans[0], "measured") {
+		t.Fatalf("plans %q", plans)
+	}
+	d.Close()
+	if r := FakeGPUReport(); !strings.HasPrefix(r, "allocations=0 host=0 modules=0 streams=0 ") || !strings.HasSuffix(r, " handles=0") {
+		t.Fatalf("Close left %s", r)
+	}
+}
+
+// TestFakeGPUCatches: the fake GPU refuses what a driver refuses, so that
+// the tests of the device code on it would see the mistake.
+func TestFakeGPUCatches(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		run        func(d *Device, b *driverBackend) error
+	}{
+		{"a call from a thread without the context", "invalid device context", func(d *Device, b *driverBackend) error {
+			var p uint64
+			done := make(chan int32)
+			go func() { done <- b.l.memAlloc(&p, 64) }() // a goroutine not on the device's thread
+			return b.l.check("cuMemAlloc", <-done)
+		}},
+		{"a kernel writing past its buffer", "an illegal memory access was encountered (fake driver: ncsn_silu wrote outside", func(d *Device, b *driverBackend) error {
+			x, y := upload(t, d, make([]float32, 16)), upload(t, d, make([]float32, 10))
+			return d.launch1D("ncsn_silu", 16, y, x, 16)
+		}},
+		{"the error stays (a broken context)", "an illegal memory access", func(d *Device, b *driverBackend) error {
+			x, y := upload(t, d, make([]float32, 8)), upload(t, d, make([]float32, 4))
+			if err := d.launch1D("ncsn_silu", 8, y, x, 8); err == nil {
+				t.Error("the write past the buffer was not seen")
+			}
+			_, err := d.Alloc(4)
+			return err
+		}},
+		{"a pointer outside every allocation", "are not inside an allocation", func(d *Device, b *driverBackend) error {
+			x := upload(t, d, make([]float32, 4))
+			var p DevPtr = x.Ptr + 1<<40 // nowhere
+			return d.launch1D("ncsn_silu", 4, p, x, 4)
+		}},
+		{"an allocation while capturing", "failed due to a previous error during capture (fake driver: cuMemAlloc while a stream was captured)", func(d *Device, b *driverBackend) error {
+			_, err := b.capture(func() error {
+				var p uint64
+				if r := b.l.memAlloc(&p, 64); r != 900 {
+					t.Errorf("cuMemAlloc while capturing: %d", r)
+				}
+				return nil
+			})
+			return err
+		}},
+		{"a launch on the legacy stream while capturing", "legacy stream", func(d *Device, b *driverBackend) error {
+			x := upload(t, d, make([]float32, 4))
+			_, err := b.capture(func() error {
+				b.stream = 0 // as if a launch went around the capture's stream
+				err := d.SiLU(x, x)
+				b.stream = b.capStream
+				return err
+			})
+			return err
+		}},
+		{"cuBLAS with a leading dimension too small", "status 7", func(d *Device, b *driverBackend) error {
+			m := upload(t, d, make([]float32, 16))
+			return b.do(func() error {
+				ab := unsafe.Add(b.args, argBytes)
+				if r := b.blas.sgemm(b.handle, 0, 0, 4, 4, 4, ab, uint64(m.Ptr), 3, uint64(m.Ptr), 4, ab, uint64(m.Ptr), 4); r != 0 {
+					return fmt.Errorf("cublasSgemm: status %d", r)
+				}
+				return nil
+			})
+		}},
+		{"a kernel the image lacks", "named symbol not found", func(d *Device, b *driverBackend) error {
+			return d.launch1D("ncsn_no_such_kernel", 4, 4)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, b := openFake(t)
+			err := c.run(d, b)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error with %q", err, c.want)
+			}
+		})
+	}
+}
+
+func requireNVRTC() bool { return os.Getenv("NCSN_REQUIRE_NVRTC") == "1" }
+
+// TestFakeGPUs: with two fake GPUs, cuda:1 is the second (its own context
+// and memory), and a kernel there given GPU 0's memory is refused.
+func TestFakeGPUs(t *testing.T) {
+	d0, _ := openFake(t)
+	d0.Close() // the count changes only while no context is held
+	if err := SetFakeGPUs(2); err != nil {
+		t.Fatal(err)
+	}
+	defer SetFakeGPUs(1)
+	if n, err := fakeDeviceCount(); err != nil || n != 2 {
+		t.Fatalf("%d GPUs, %v", n, err)
+	}
+	a, err := OpenFakeGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenFakeGPU(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !strings.Contains(b.Describe, "fake GPU 1") || !strings.Contains(b.Describe, "cuda:1 of 2") {
+		t.Fatalf("GPU 1 is %q", b.Describe)
+	}
+	x := upload(t, a, []float32{1, 2, 3, 4})
+	y := upload(t, b, make([]float32, 4))
+	if err := b.SiLU(y, x); err == nil || !strings.Contains(err.Error(), "is memory of GPU 0, used on GPU 1") {
+		t.Fatalf("GPU 0's memory on GPU 1: %v", err)
+	}
+	if err := SetFakeGPUs(3); err == nil {
+		t.Fatal("the count changed while contexts were held")
+	}
+	if _, err := OpenFakeGPU(2); err == nil {
+		t.Fatal("a third GPU of two opened")
+	}
+}
