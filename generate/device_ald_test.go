@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -213,6 +214,9 @@ func TestClassGuidanceOnDevice(t *testing.T) {
 // About 10 s on 2 cores: it runs with NCSN_SLOW=1 (CI).
 func TestDrawOutOfDeviceMemory(t *testing.T) {
 	slowBackends(t)
+	if os.Getenv("NCSN_TEST_FAKEGPU") == "0" {
+		t.Skip("fake GPU off (NCSN_TEST_FAKEGPU=0)")
+	}
 	d, err := cuda.OpenFakeGPU(0)
 	if err != nil {
 		t.Skip("no fake GPU: ", err)

@@ -5,8 +5,8 @@
 # 2-rank run stopped and resumed, and one killed with SIGKILL after its first
 # checkpoint and resumed (both bit-identical to an uninterrupted run), and
 # the in-process tests; and cmd/train built with both tags (-tags mpi,gpu):
-# 2 ranks on the CPU emulation of the GPU kernels (NCSN_CUDA_EMULATE=1) against
-# 1 rank there and 2 on the CPU, and 2 ranks without
+# 2 ranks on the CPU emulation of the GPU kernels (NCSN_CUDA_EMULATE=1) and on
+# two fake GPUs, one each (=driver), against 1 rank there and 2 on the CPU, and 2 ranks without
 # a GPU (all on the CPU).
 # Needs Open MPI (Debian: libopenmpi-dev openmpi-bin) and MNIST in data/mnist.
 set -euo pipefail

@@ -319,6 +319,9 @@ func TestTrainOutOfDeviceMemory(t *testing.T) {
 	if os.Getenv("NCSN_SLOW") != "1" {
 		t.Skip("slow (80 s): NCSN_SLOW=1 runs it")
 	}
+	if os.Getenv("NCSN_TEST_FAKEGPU") == "0" {
+		t.Skip("fake GPU off (NCSN_TEST_FAKEGPU=0)")
+	}
 	d, err := cuda.OpenFakeGPU(0)
 	if err != nil {
 		t.Skip("no fake GPU: ", err)

@@ -157,7 +157,8 @@ func killAll(t *testing.T, s string) {
 
 // Data-parallel training on devices over real MPI: cmd/train built with
 // -tags mpi,gpu (NCSN_MPI_TRAIN_GPU) run by mpirun with every rank's device
-// the CPU emulation of the kernels (cuda.EmulateEnv=1). 2 ranks × 8 images
+// the CPU emulation of the kernels (cuda.EmulateEnv=1), and then two fake
+// GPUs (EmulateEnv=driver), one per rank. 2 ranks × 8 images
 // log the losses of 1 rank × 8 on a device and of 2 ranks on the CPU, to
 // the 6 digits train.csv keeps, at each of 3 steps; their weights agree to
 // float32 rounding. (A resume on devices, exact, is TestDataParallelOnDevice's:
@@ -176,13 +177,14 @@ func TestMPIOnEmulatedDevices(t *testing.T) {
 		t.Skip(msg)
 	}
 	dir := t.TempDir()
+	emulate := "1"
 	run := func(np int, sub string, steps int, device string) string {
 		t.Helper()
-		cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "NCSN_CUDA_EMULATE", "-np", itoa(np),
+		cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "NCSN_CUDA_EMULATE", "-x", "NCSN_FAKE_GPUS", "-np", itoa(np),
 			bin, "-dataset", "mnist", "-preset", "smoke", "-base", "16", "-batch", "16", "-save-every", "100", "-steps", itoa(steps),
 			"-device", device, "-ckpt-dir", filepath.Join(dir, sub))
 		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "NCSN_CUDA_EMULATE=1")
+		cmd.Env = append(os.Environ(), "NCSN_CUDA_EMULATE="+emulate, "NCSN_FAKE_GPUS=2")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("mpirun -np %d: %v\n%s", np, err, out)
@@ -210,7 +212,15 @@ func TestMPIOnEmulatedDevices(t *testing.T) {
 	if len(two) != 3 {
 		t.Fatalf("2 ranks logged %d steps", len(two))
 	}
-	for _, sub := range []string{"one", "cpu"} {
+	// The same on two fake GPUs (the driver code; NCSN_CUDA_EMULATE=driver),
+	// each rank taking the GPU of its index, as no -device names one (rank
+	// 0 logs: its GPU 0, and the rule).
+	emulate = "driver"
+	out = run(2, "fake", 3, "")
+	if !strings.Contains(out, "device: GPU fake GPU 0 (CPU emulation) (cuda:0 of 2") || !strings.Contains(out, "data-parallel on GPUs: each rank on GPU (its index among the ranks on its machine) mod 2") {
+		t.Fatalf("2 ranks did not take the fake GPUs by their index:\n%s", out)
+	}
+	for _, sub := range []string{"one", "cpu", "fake"} {
 		if l := losses(sub); strings.Join(l, " ") != strings.Join(two, " ") {
 			t.Errorf("losses: 2 ranks on devices %v, %s %v", two, sub, l)
 		}

@@ -327,6 +327,12 @@ func (d *driverBackend) dnnChoose(what string, g Conv3, tf32 bool, conv uintptr,
 		if p.Status != 0 || p.Determinism != dnnDeterministic || p.Memory > dnnMaxWorkspaceBytes || (!tf32 && !exact) {
 			continue
 		}
+		if !tf32 {
+			// The descriptor's math is FMA, whatever name the library gives
+			// it (DEFAULT would let an A100 or later use TF32): kept as FMA,
+			// the math dnnApply sets and wants.
+			p.MathType = dnnFMAMath
+		}
 		if tf32 { // the algorithm's own math type (exact runs keep FMA)
 			if err := l.check("cudnnSetConvolutionMathType", l.setMath(conv, p.MathType)); err != nil {
 				return err
@@ -426,8 +432,10 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 		if d.from != nil && d.from.algoDir != nil {
 			// The fake GPU keeps its choices for the device's life only,
 			// so that every test measures (a user's cache is not touched).
-			if dir, err := d.from.algoDir(); err == nil {
-				d.algoDir = dir
+			if dir, temp, err := d.from.algoDir(); err == nil {
+				if temp {
+					d.algoDir = dir
+				}
 				path = filepath.Join(dir, filepath.Base(path))
 			} else {
 				path = ""

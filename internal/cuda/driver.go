@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -151,9 +152,10 @@ func dlopenAny(what string, names []string) (uintptr, string, error) {
 type libs struct {
 	h    uintptr
 	name string
-	// algoDir, if set, makes a folder for a device's cuDNN choices in
-	// place of the user's cache, removed when the device closes.
-	algoDir func() (string, error)
+	// algoDir, if set, gives the folder of a device's cuDNN choices in
+	// place of the user's cache; one it made (temp) is removed when the
+	// device closes.
+	algoDir func() (dir string, temp bool, err error)
 }
 
 // open is the handle and name of a library (what, by names), from l where
@@ -228,7 +230,7 @@ func cString(p *byte) string {
 type driverBackend struct {
 	l         *driverLib
 	from      *libs  // where the libraries came from (nil: the machine)
-	algoDir   string // the folder of from.algoDir, removed at close
+	algoDir   string // a folder of from.algoDir's making, removed at close
 	blas      *cublasLib
 	handle    uintptr // the cuBLAS handle, made on the worker thread
 	dnn       *cudnnLib
@@ -241,6 +243,7 @@ type driverBackend struct {
 	fns       map[string]uintptr
 	args      unsafe.Pointer // pinned host memory for kernel parameters
 	live      map[DevPtr]bool
+	retained  bool // the primary context's reference is held
 	closeOnce sync.Once
 	closed    bool // after close: graphs left are gone with the context
 	// onWorker is true while the worker thread runs a function handed to
@@ -369,6 +372,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 		if err := l.check("cuDevicePrimaryCtxRetain", l.ctxRetain(&ctx, d.dev)); err != nil {
 			return err
 		}
+		d.retained = true
 		if err := l.check("cuCtxSetCurrent", l.ctxSetCurrent(ctx)); err != nil {
 			return err
 		}
@@ -396,6 +400,16 @@ func openIndex(index int, from *libs) (*Device, error) {
 		if how == "" {
 			return fmt.Errorf("cuda: loading the kernels: %s", strings.Join(loadErrs, "; "))
 		}
+		// Every kernel looked up now: never for the first time inside a
+		// capture (with lazy loading, CUDA 12.2's default, the lookup is
+		// where a kernel is loaded).
+		for _, k := range kernelNames() {
+			var fn uintptr
+			if err := l.check("cuModuleGetFunction "+k, l.moduleFunction(&fn, d.mod, k)); err != nil {
+				return err
+			}
+			d.fns[k] = fn
+		}
 		if err := l.check("cuMemAllocHost", l.memAllocHost(&d.args, argBytes+16)); err != nil {
 			return err
 		}
@@ -403,7 +417,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 			return err
 		}
 		if r := d.blas.create(&d.handle); r != 0 {
-			return fmt.Errorf("cuda: cublasCreate: status %d", r)
+			return fmt.Errorf("cuda: cublasCreate: %s", cublasStatus(r))
 		}
 		var bv int32
 		d.blas.version(d.handle, &bv)
@@ -411,7 +425,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 		tf32 := os.Getenv(TF32Env) == "1"
 		if tf32 {
 			if r := d.blas.setMath(d.handle, cublasTF32TensorOpMath); r != 0 {
-				return fmt.Errorf("cuda: cublasSetMathMode: status %d", r)
+				return fmt.Errorf("cuda: cublasSetMathMode: %s", cublasStatus(r))
 			}
 			blasName += " with TF32 tensor cores (" + TF32Env + "=1)"
 		}
@@ -428,7 +442,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 		return nil
 	})
 	if err != nil {
-		close(d.work)
+		d.close() // what was made before the error, and the context's reference
 		return nil, err
 	}
 	if graphs {
@@ -514,14 +528,11 @@ func (d *driverBackend) copyOut(dst unsafe.Pointer, src DevPtr, bytes int) error
 }
 
 func (d *driverBackend) launch(kernel string, grid, block [3]uint32, params unsafe.Pointer) error {
+	fn, ok := d.fns[kernel]
+	if !ok {
+		return fmt.Errorf("cuda: no kernel %s in kernels.cu", kernel)
+	}
 	return d.do(func() error {
-		fn, ok := d.fns[kernel]
-		if !ok {
-			if err := d.l.check("cuModuleGetFunction "+kernel, d.l.moduleFunction(&fn, d.mod, kernel)); err != nil {
-				return err
-			}
-			d.fns[kernel] = fn
-		}
 		r := d.l.launchKernel(fn, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, d.stream, params, nil)
 		return d.l.check("cuLaunchKernel "+kernel, r)
 	})
@@ -549,6 +560,9 @@ func (d *driverBackend) close() {
 	d.closeOnce.Do(func() {
 		d.do(func() error {
 			d.closed = true
+			if !d.retained {
+				return nil // opening failed before the context: nothing was made
+			}
 			for p := range d.live {
 				d.l.memFree(uint64(p))
 			}
@@ -569,6 +583,7 @@ func (d *driverBackend) close() {
 				d.l.streamDestroy(d.capStream)
 			}
 			d.l.ctxRelease(d.dev)
+			d.retained = false
 			return nil
 		})
 		close(d.work)
@@ -637,8 +652,35 @@ func (d *driverBackend) gemm(transA, transB bool, m, n, k int, alpha float32, a,
 		*(*float32)(unsafe.Add(ab, 4)) = beta
 		r := d.blas.sgemm(d.handle, g.opA, g.opB, g.m, g.n, g.k, ab, uint64(b), g.lda, uint64(a), g.ldb, unsafe.Add(ab, 4), uint64(c), g.ldc)
 		if r != 0 {
-			return fmt.Errorf("cuda: cublasSgemm (%d×%d×%d): status %d", m, n, k, r)
+			return fmt.Errorf("cuda: cublasSgemm (%d×%d×%d): %s", m, n, k, cublasStatus(r))
 		}
 		return nil
 	})
+}
+
+// cublasStatus names a cublasStatus_t (cublas_api.h).
+func cublasStatus(r int32) string {
+	names := map[int32]string{1: "CUBLAS_STATUS_NOT_INITIALIZED", 3: "CUBLAS_STATUS_ALLOC_FAILED (out of memory)",
+		7: "CUBLAS_STATUS_INVALID_VALUE", 8: "CUBLAS_STATUS_ARCH_MISMATCH", 11: "CUBLAS_STATUS_MAPPING_ERROR",
+		13: "CUBLAS_STATUS_EXECUTION_FAILED", 14: "CUBLAS_STATUS_INTERNAL_ERROR", 15: "CUBLAS_STATUS_NOT_SUPPORTED",
+		16: "CUBLAS_STATUS_LICENSE_ERROR"}
+	if n, ok := names[r]; ok {
+		return fmt.Sprintf("status %d, %s", r, n)
+	}
+	return fmt.Sprintf("status %d", r)
+}
+
+var (
+	kernelNamesOnce sync.Once
+	kernelNameList  []string
+)
+
+// kernelNames are the kernels of Source (its extern "C" __global__ functions).
+func kernelNames() []string {
+	kernelNamesOnce.Do(func() {
+		for _, m := range regexp.MustCompile(`extern "C" __global__ void (\w+)\(`).FindAllStringSubmatch(emuCode(Source), -1) {
+			kernelNameList = append(kernelNameList, m[1])
+		}
+	})
+	return kernelNameList
 }

@@ -129,9 +129,18 @@ static int fake_ndev = -1;
 static std::vector<fake_ctx*> fake_ctxs;
 static thread_local fake_ctx* fake_cur;
 static std::string fake_last; // the last release's report
-static std::string fake_err_text;
-// fake_allocs_left is how many more cuMemAlloc calls succeed (-1: all).
+static thread_local std::string fake_err_text; // per thread: the caller copies it after the lock
+// fake_allocs_left is how many more calls that take memory (allocations,
+// module loads, contexts, streams, graphs, library handles) succeed (-1:
+// all).
 static long fake_allocs_left = -1;
+
+// fake_take is false where a call that takes memory is to fail.
+static bool fake_take() {
+	if (fake_allocs_left == 0) return false;
+	if (fake_allocs_left > 0) fake_allocs_left--;
+	return true;
+}
 
 extern "C" int emu_params(const char* name, unsigned long long* sizes, int* pointers);
 
@@ -167,6 +176,20 @@ static CUresult fake_unsafe(const char* call, CUresult code) {
 		s->invalidWhy = std::string(call) + " while a stream was captured";
 	}
 	return code;
+}
+
+// fake_legacy fails work on the legacy stream while a (blocking) stream of
+// the current context captures: the legacy stream would wait for it.
+static CUresult fake_legacy(const char* call) {
+	for (auto* s : fake_cur->streams)
+		if (s->capturing) {
+			if (!s->invalid) {
+				s->invalid = true;
+				s->invalidWhy = std::string(call) + " while a stream was captured";
+			}
+			return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+		}
+	return CUDA_SUCCESS;
 }
 
 // fake_ctx_ok is the error of a call that needs a current, healthy context.
@@ -240,7 +263,7 @@ static CUresult fake_run(CUstream s, const char* call, fake_op op) {
 		return CUDA_SUCCESS;
 	}
 	if (!s) {
-		if (CUresult r = fake_unsafe(call, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT)) return r;
+		if (CUresult r = fake_legacy(call)) return r;
 	}
 	return op();
 }
@@ -315,6 +338,7 @@ CUresult cuDevicePrimaryCtxRetain(CUcontext* ctx, CUdevice d) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	if (CUresult r = fake_dev_ok(d)) return r;
 	if (!ctx) return CUDA_ERROR_INVALID_VALUE;
+	if (fake_ctxs[d]->refs == 0 && !fake_take()) return CUDA_ERROR_OUT_OF_MEMORY;
 	fake_ctxs[d]->refs++;
 	*ctx = fake_ctxs[d];
 	return CUDA_SUCCESS;
@@ -378,11 +402,10 @@ CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
 	if (CUresult r = fake_ctx_ok()) return r;
 	if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
 	if (CUresult r = fake_unsafe("cuMemAlloc", CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED)) return r;
-	if (fake_allocs_left == 0) return CUDA_ERROR_OUT_OF_MEMORY;
-	if (fake_allocs_left > 0) fake_allocs_left--;
+	if (!fake_take()) return CUDA_ERROR_OUT_OF_MEMORY;
 	size_t words = (bytes + 3) / 4;
-	char* raw = (char*)malloc(words * 4 + 2 * fake_redzone);
-	if (!raw) return CUDA_ERROR_OUT_OF_MEMORY;
+	char* raw = nullptr; // aligned as the driver's (256 bytes and more), after the margin
+	if (posix_memalign((void**)&raw, 256, words * 4 + 2 * fake_redzone)) return CUDA_ERROR_OUT_OF_MEMORY;
 	uint32_t* w = (uint32_t*)raw;
 	for (size_t i = 0; i < fake_redzone / 4; i++) w[i] = fake_zone;
 	// NaN: what no kernel wrote shows (up to 64 MiB: the scratch of cuDNN's
@@ -414,6 +437,7 @@ CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
 	if (CUresult r = fake_ctx_ok()) return r;
 	if (!p || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
 	if (CUresult r = fake_unsafe("cuMemAllocHost", CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED)) return r;
+	if (!fake_take()) return CUDA_ERROR_OUT_OF_MEMORY;
 	*p = malloc(bytes);
 	fake_cur->host.insert(*p);
 	return CUDA_SUCCESS;
@@ -422,6 +446,7 @@ CUresult cuMemAllocHost_v2(void** p, size_t bytes) {
 CUresult cuMemFreeHost(void* p) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	if (CUresult r = fake_ctx_ok()) return r;
+	if (CUresult r = fake_unsafe("cuMemFreeHost", CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED)) return r;
 	if (!fake_cur->host.erase(p)) return CUDA_ERROR_INVALID_VALUE;
 	free(p);
 	return CUDA_SUCCESS;
@@ -430,7 +455,7 @@ CUresult cuMemFreeHost(void* p) {
 // fake_copy is a synchronous copy on the legacy stream.
 static CUresult fake_copy(const char* call, void* dst, const void* src, size_t bytes, CUdeviceptr dev1, CUdeviceptr dev2) {
 	if (CUresult r = fake_ctx_ok()) return r;
-	if (CUresult r = fake_unsafe(call, CUDA_ERROR_STREAM_CAPTURE_IMPLICIT)) return r;
+	if (CUresult r = fake_legacy(call)) return r;
 	if (!dst || !src) return CUDA_ERROR_INVALID_VALUE;
 	for (CUdeviceptr p : {dev1, dev2}) {
 		if (!p) continue;
@@ -498,6 +523,7 @@ CUresult cuModuleLoadData(CUmodule* m, const void* image) {
 		img = (const char*)b; // PTX: text up to its NUL
 		if (img.find(".entry") == std::string::npos) return CUDA_ERROR_INVALID_IMAGE;
 	}
+	if (!fake_take()) return CUDA_ERROR_OUT_OF_MEMORY;
 	fake_module* mod = new fake_module{fake_cur, img, {}};
 	fake_cur->modules.insert(mod);
 	*m = mod;
@@ -509,6 +535,10 @@ CUresult cuModuleGetFunction(CUfunction* f, CUmodule m, const char* name) {
 	if (CUresult r = fake_ctx_ok()) return r;
 	if (!f || !name) return CUDA_ERROR_INVALID_VALUE;
 	if (!fake_cur->modules.count(m)) return CUDA_ERROR_INVALID_HANDLE;
+	// With lazy module loading (CUDA 12.2's default) this is where a kernel
+	// is loaded: not something to leave to a capture (stricter than the
+	// driver's rules say; the device code looks every kernel up at open).
+	if (CUresult r = fake_unsafe("cuModuleGetFunction", CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED)) return r;
 	auto it = m->fns.find(name);
 	if (it != m->fns.end()) {
 		*f = it->second;
@@ -629,6 +659,7 @@ CUresult cuStreamCreate(CUstream* s, unsigned flags) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	if (CUresult r = fake_ctx_ok()) return r;
 	if (!s || flags > 1) return CUDA_ERROR_INVALID_VALUE;
+	if (!fake_take()) return CUDA_ERROR_OUT_OF_MEMORY;
 	fake_stream* st = new fake_stream{fake_cur};
 	fake_cur->streams.insert(st);
 	*s = st;
@@ -651,7 +682,7 @@ CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
 	if (!s) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; // the legacy stream cannot be captured
 	if (!fake_cur->streams.count(s)) return CUDA_ERROR_INVALID_HANDLE;
 	if (mode != 0) return CUDA_ERROR_INVALID_VALUE; // only global mode is emulated
-	if (s->capturing || fake_capture_running()) return CUDA_ERROR_ILLEGAL_STATE;
+	if (s->capturing) return CUDA_ERROR_ILLEGAL_STATE;
 	s->capturing = true;
 	s->invalid = false;
 	s->invalidWhy.clear();
@@ -683,6 +714,7 @@ CUresult cuGraphInstantiateWithFlags(CUgraphExec* e, CUgraph g, unsigned long lo
 	if (CUresult r = fake_ctx_ok()) return r;
 	if (!e || flags != 0) return CUDA_ERROR_INVALID_VALUE;
 	if (!fake_cur->graphs.count(g)) return CUDA_ERROR_INVALID_HANDLE;
+	if (!fake_take()) return CUDA_ERROR_OUT_OF_MEMORY;
 	fake_exec* ex = new fake_exec{fake_cur, g->ops};
 	fake_cur->execs.insert(ex);
 	*e = ex;
@@ -695,7 +727,7 @@ CUresult cuGraphLaunch(CUgraphExec e, CUstream s) {
 	if (!fake_cur->execs.count(e)) return CUDA_ERROR_INVALID_HANDLE;
 	if (s && (!fake_cur->streams.count(s) || s->capturing)) return CUDA_ERROR_INVALID_HANDLE;
 	if (!s)
-		if (CUresult r = fake_unsafe("cuGraphLaunch on the legacy stream", CUDA_ERROR_STREAM_CAPTURE_IMPLICIT)) return r;
+		if (CUresult r = fake_legacy("cuGraphLaunch on the legacy stream")) return r;
 	for (auto& op : e->ops)
 		if (CUresult r = op()) return r;
 	return CUDA_SUCCESS;
@@ -742,9 +774,29 @@ void fake_fail_allocs_after(long n) {
 	fake_allocs_left = n < 0 ? -1 : n;
 }
 
+// fake_state is every device's references and objects now ("GPU 0:
+// refs=0 allocations=0 …; GPU 1: …").
+const char* fake_state() {
+	std::lock_guard<std::mutex> l(fake_mu);
+	fake_devices();
+	std::string out;
+	for (auto* c : fake_ctxs) {
+		char buf[256];
+		snprintf(buf, sizeof buf, "%sGPU %d: refs=%d allocations=%zu host=%zu modules=%zu streams=%zu handles=%zu", out.empty() ? "" : "; ", c->dev,
+			 c->refs, c->mem.size(), c->host.size(), c->modules.size(), c->streams.size(), c->handles.size());
+		out += buf;
+	}
+	fake_err_text = out;
+	return fake_err_text.c_str();
+}
+
 // fake_report is what the last context to lose its last reference still
 // held then (every kind of object: "allocations=0 host=0 …").
-const char* fake_report() { return fake_last.c_str(); }
+const char* fake_report() {
+	std::lock_guard<std::mutex> l(fake_mu);
+	fake_err_text = fake_last;
+	return fake_err_text.c_str();
+}
 
 // ---- cuBLAS (cublas_api.h) ----
 
@@ -770,6 +822,7 @@ cublasStatus_t cublasCreate_v2(cublasHandle_t* h) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	if (fake_ctx_ok() || fake_unsafe("cublasCreate", 1)) return CUBLAS_STATUS_NOT_INITIALIZED;
 	if (!h) return CUBLAS_STATUS_INVALID_VALUE;
+	if (!fake_take()) return 3; // CUBLAS_STATUS_ALLOC_FAILED
 	*h = new fake_blas{fake_cur};
 	fake_blases.insert(*h);
 	fake_cur->handles.insert(*h);
@@ -857,13 +910,13 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t h, cublasOperation_t ta, cublasOper
 // ---- cuDNN's legacy convolutions (cudnn_graph.h, cudnn_cnn.h) ----
 
 typedef int cudnnStatus_t;
-enum {
+enum { // cuDNN 9's numbers
 	CUDNN_STATUS_SUCCESS = 0,
-	CUDNN_STATUS_NOT_INITIALIZED = 1,
-	CUDNN_STATUS_ALLOC_FAILED = 2,
-	CUDNN_STATUS_BAD_PARAM = 3,
-	CUDNN_STATUS_EXECUTION_FAILED = 8,
-	CUDNN_STATUS_NOT_SUPPORTED = 9,
+	CUDNN_STATUS_NOT_INITIALIZED = 1001,
+	CUDNN_STATUS_BAD_PARAM = 2000,
+	CUDNN_STATUS_NOT_SUPPORTED = 3000,
+	CUDNN_STATUS_ALLOC_FAILED = 4003, // …_INTERNAL_ERROR_HOST_ALLOCATION_FAILED
+	CUDNN_STATUS_EXECUTION_FAILED = 5000,
 };
 
 struct fake_dnn {
@@ -912,9 +965,9 @@ struct fake_algo {
 	float time;
 };
 static const fake_algo fake_algos[3][6] = {
-	{{1, 0, 1, 1, 4096, 0.1f}, {0, 0, 0, 0, 0, 0.2f}, {4, 9, 1, 0, 0, 0.3f}, {5, 0, 1, 0, (size_t)3 << 30, 0.4f}, {6, 0, 1, 0, 65536, 0.5f}, {2, 0, 1, 0, 256, 0.9f}},
-	{{5, 0, 1, 1, 8192, 0.1f}, {0, 0, 0, 0, 0, 0.2f}, {2, 9, 1, 0, 0, 0.3f}, {3, 0, 1, 0, (size_t)3 << 30, 0.4f}, {4, 0, 1, 0, 32768, 0.5f}, {1, 0, 1, 0, 512, 0.9f}},
-	{{5, 0, 1, 1, 8192, 0.1f}, {0, 0, 0, 0, 0, 0.2f}, {6, 9, 1, 0, 0, 0.3f}, {2, 0, 1, 0, (size_t)3 << 30, 0.4f}, {1, 0, 1, 0, 16384, 0.5f}, {3, 0, 1, 0, 1024, 0.9f}},
+	{{1, 0, 1, 1, 4096, 0.1f}, {0, 0, 0, 0, 0, 0.2f}, {4, CUDNN_STATUS_NOT_SUPPORTED, 1, 0, 0, 0.3f}, {5, 0, 1, 0, (size_t)3 << 30, 0.4f}, {6, 0, 1, 0, 65536, 0.5f}, {2, 0, 1, 0, 256, 0.9f}},
+	{{5, 0, 1, 1, 8192, 0.1f}, {0, 0, 0, 0, 0, 0.2f}, {2, CUDNN_STATUS_NOT_SUPPORTED, 1, 0, 0, 0.3f}, {3, 0, 1, 0, (size_t)3 << 30, 0.4f}, {4, 0, 1, 0, 32768, 0.5f}, {1, 0, 1, 0, 512, 0.9f}},
+	{{5, 0, 1, 1, 8192, 0.1f}, {0, 0, 0, 0, 0, 0.2f}, {6, CUDNN_STATUS_NOT_SUPPORTED, 1, 0, 0, 0.3f}, {2, 0, 1, 0, (size_t)3 << 30, 0.4f}, {1, 0, 1, 0, 16384, 0.5f}, {3, 0, 1, 0, 1024, 0.9f}},
 };
 
 static const fake_algo* fake_algo_of(int dir, int algo) {
@@ -929,12 +982,12 @@ size_t cudnnGetVersion() { return 90100; }
 
 const char* cudnnGetErrorString(cudnnStatus_t s) {
 	switch (s) {
-	case 0: return "CUDNN_STATUS_SUCCESS";
-	case 1: return "CUDNN_STATUS_NOT_INITIALIZED";
-	case 2: return "CUDNN_STATUS_ALLOC_FAILED";
-	case 3: return "CUDNN_STATUS_BAD_PARAM";
-	case 8: return "CUDNN_STATUS_EXECUTION_FAILED";
-	case 9: return "CUDNN_STATUS_NOT_SUPPORTED";
+	case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
+	case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+	case CUDNN_STATUS_ALLOC_FAILED: return "CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED";
+	case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
+	case CUDNN_STATUS_EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
+	case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
 	}
 	return "CUDNN_STATUS_UNKNOWN";
 }
@@ -943,6 +996,7 @@ cudnnStatus_t cudnnCreate(cudnnHandle_t* h) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	if (fake_ctx_ok() || fake_unsafe("cudnnCreate", 1)) return CUDNN_STATUS_NOT_INITIALIZED;
 	if (!h) return CUDNN_STATUS_BAD_PARAM;
+	if (!fake_take()) return CUDNN_STATUS_ALLOC_FAILED;
 	*h = new fake_dnn{fake_cur};
 	fake_dnns.insert(*h);
 	fake_cur->handles.insert(*h);
@@ -1234,8 +1288,11 @@ static cudnnStatus_t fake_find_algos(cudnnHandle_t h, int dir, fake_tensor* x, f
 		bool tensor = a.tensorOnly;
 		if (tensor && cv->math != 1 && cv->math != 2) continue;
 		size_t need = fake_ws(&a, tensor ? 1 : 3);
-		// Measured: tensor cores fastest, then the reverse of the heuristics' order.
-		fake_perf p{a.algo, a.status, tensor ? 0.05f : 1.0f - a.time, need, a.det, tensor ? 1 : 3, {}};
+		// Measured: tensor cores fastest, then the reverse of the heuristics' order;
+		// the last FMA algorithm (measured fastest of them) reported with
+		// math type DEFAULT, as a library may name an FMA descriptor's math.
+		bool last = &a == &fake_algos[dir][5];
+		fake_perf p{a.algo, a.status, tensor ? 0.05f : 1.0f - a.time, need, a.det, tensor ? 1 : (last ? 0 : 3), {}};
 		if (a.status == 0 && need > wsBytes) p.status = CUDNN_STATUS_ALLOC_FAILED;
 		if (p.status == 0 && !ran) {
 			ran = true;

@@ -28,6 +28,10 @@ import (
 //go:embed fakecuda.h
 var fakeSource string
 
+// fakeAlgoDir, where a test sets it, is the folder of the fake GPUs' kept
+// cuDNN choices (else each device has its own, gone when it closes).
+var fakeAlgoDir string
+
 var (
 	fakeOnce sync.Once
 	fakeLibs *libs
@@ -35,6 +39,7 @@ var (
 	// fakeReport and fakeSetDevices are the library's fake_report and
 	// fake_set_devices.
 	fakeReport     func() string
+	fakeState      func() string
 	fakeSetDevices func(n int32) int32
 	fakeFailAllocs func(n int64)
 )
@@ -80,10 +85,17 @@ func loadFakeDriver() (*libs, error) {
 			return
 		}
 		purego.RegisterLibFunc(&fakeReport, h, "fake_report")
+		purego.RegisterLibFunc(&fakeState, h, "fake_state")
 		purego.RegisterLibFunc(&fakeSetDevices, h, "fake_set_devices")
 		purego.RegisterLibFunc(&fakeFailAllocs, h, "fake_fail_allocs_after")
 		fakeLibs = &libs{h: h, name: "fake libcuda, libcublas and libcudnn (fakecuda.h)",
-			algoDir: func() (string, error) { return os.MkdirTemp("", "ncsn-fakegpu-cudnn") }}
+			algoDir: func() (string, bool, error) {
+				if fakeAlgoDir != "" {
+					return fakeAlgoDir, false, nil
+				}
+				dir, err := os.MkdirTemp("", "ncsn-fakegpu-cudnn")
+				return dir, true, err
+			}}
 	})
 	return fakeLibs, fakeErr
 }
@@ -134,13 +146,23 @@ func fakeDeviceCount() (int, error) {
 	return deviceCount(f)
 }
 
-// FailFakeGPUAllocsAfter makes every allocation on the fake GPUs after the
-// next n fail as out of memory (n < 0: none fails), for tests of the paths
-// that meet a full GPU.
+// FailFakeGPUAllocsAfter makes every call of the fake GPUs that takes
+// memory (allocations, contexts, modules, streams, graphs, cuBLAS and
+// cuDNN handles) after the next n fail as out of memory (n < 0: none
+// fails), for tests of the paths that meet a full GPU.
 func FailFakeGPUAllocsAfter(n int) error {
 	if _, err := loadFakeDriver(); err != nil {
 		return err
 	}
 	fakeFailAllocs(int64(n))
 	return nil
+}
+
+// FakeGPUState says what every fake GPU holds now ("GPU 0: refs=0
+// allocations=0 …"), or why there is no fake GPU.
+func FakeGPUState() string {
+	if _, err := loadFakeDriver(); err != nil {
+		return err.Error()
+	}
+	return fakeState()
 }

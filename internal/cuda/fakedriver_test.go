@@ -119,17 +119,17 @@ func TestFakeGPUCatches(t *testing.T) {
 			})
 			return err
 		}},
-		{"cuBLAS with a leading dimension too small", "status 7", func(d *Device, b *driverBackend) error {
+		{"cuBLAS with a leading dimension too small", "CUBLAS_STATUS_INVALID_VALUE", func(d *Device, b *driverBackend) error {
 			m := upload(t, d, make([]float32, 16))
 			return b.do(func() error {
 				ab := unsafe.Add(b.args, argBytes)
 				if r := b.blas.sgemm(b.handle, 0, 0, 4, 4, 4, ab, uint64(m.Ptr), 3, uint64(m.Ptr), 4, ab, uint64(m.Ptr), 4); r != 0 {
-					return fmt.Errorf("cublasSgemm: status %d", r)
+					return fmt.Errorf("cublasSgemm: %s", cublasStatus(r))
 				}
 				return nil
 			})
 		}},
-		{"a kernel the image lacks", "named symbol not found", func(d *Device, b *driverBackend) error {
+		{"a kernel kernels.cu lacks", "no kernel ncsn_no_such_kernel in kernels.cu", func(d *Device, b *driverBackend) error {
 			return d.launch1D("ncsn_no_such_kernel", 4, 4)
 		}},
 	} {
@@ -180,5 +180,65 @@ func TestFakeGPUs(t *testing.T) {
 	}
 	if _, err := OpenFakeGPU(2); err == nil {
 		t.Fatal("a third GPU of two opened")
+	}
+}
+
+// TestFakeGPUOpenOutOfMemory: opening a GPU that runs out of memory at any
+// of its steps (context, module, pinned block, cuBLAS, cuDNN) fails with an
+// error that says so, or, where only cuDNN's handle is refused, opens on
+// im2col; either way a failed open leaves the context unreferenced and
+// nothing made (it once kept the context, module, pinned block and cuBLAS
+// handle for the process's life).
+func TestFakeGPUOpenOutOfMemory(t *testing.T) {
+	d, _ := openFake(t)
+	d.Close()
+	defer FailFakeGPUAllocsAfter(-1)
+	failed, im2col := 0, 0
+	for n := 0; n < 8; n++ {
+		FailFakeGPUAllocsAfter(n)
+		d, err := OpenFakeGPU(0)
+		FailFakeGPUAllocsAfter(-1)
+		if err == nil {
+			if d.UsesIm2col() {
+				im2col++
+			}
+			d.Close()
+		} else {
+			failed++
+			if !strings.Contains(err.Error(), "out of memory") {
+				t.Errorf("open with %d allocations: %v", n, err)
+			}
+		}
+		if s := FakeGPUState(); s != "GPU 0: refs=0 allocations=0 host=0 modules=0 streams=0 handles=0" {
+			t.Errorf("open with %d allocations (%v) left %s", n, err, s)
+		}
+	}
+	if failed < 4 || im2col != 1 {
+		t.Fatalf("%d opens failed, %d fell back to im2col", failed, im2col)
+	}
+}
+
+// TestFakeGPUKeepsChoices: the cuDNN algorithms Find chose are kept and
+// taken by the next device of that GPU — also one that cuDNN reported
+// with math type DEFAULT, kept as FMA (a choice kept with 0 was refused by
+// the next run, which measured again).
+func TestFakeGPUKeepsChoices(t *testing.T) {
+	fakeAlgoDir = t.TempDir()
+	defer func() { fakeAlgoDir = "" }()
+	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
+	var plans []string
+	for range 2 {
+		d, _ := openFake(t)
+		if err := d.PlanConv3(g); err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, d.ConvPlans()...)
+		d.Close()
+	}
+	if len(plans) != 2 || !strings.Contains(plans[0], "measured") || !strings.HasSuffix(plans[1], "(kept from an earlier run)") {
+		t.Fatalf("plans %q", plans)
+	}
+	if !strings.Contains(plans[1], "forward algo 2 (math 3") {
+		t.Fatalf("the kept forward choice is not Find's fastest FMA algorithm: %q", plans[1])
 	}
 }

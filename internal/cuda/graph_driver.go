@@ -50,7 +50,7 @@ func (d *driverBackend) capturing(call string) error {
 // with each recapture, which here happens only when Graph.Stale says so.
 func (d *driverBackend) setStreams(s uintptr) error {
 	if r := d.blas.setStream(d.handle, s); r != 0 {
-		return fmt.Errorf("cuda: cublasSetStream: status %d", r)
+		return fmt.Errorf("cuda: cublasSetStream: %s", cublasStatus(r))
 	}
 	if d.dnnHandle != 0 {
 		if err := d.dnn.check("cudnnSetStream", d.dnn.setStream(d.dnnHandle, s)); err != nil {

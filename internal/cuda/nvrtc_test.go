@@ -5,20 +5,9 @@ package cuda
 import (
 	"errors"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 )
-
-// kernelNames lists the extern "C" kernels of Source.
-func kernelNames() []string {
-	re := regexp.MustCompile(`extern "C" __global__ void (\w+)\(`)
-	var out []string
-	for _, m := range re.FindAllStringSubmatch(Source, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
 
 // TestNVRTCCompilesEveryKernel: NVRTC compiles kernels.cu and the PTX
 // defines every kernel. Skipped where no libnvrtc loads, unless
