@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -213,16 +212,16 @@ func TestClassGuidanceOnDevice(t *testing.T) {
 //
 // About 10 s on 2 cores: it runs with NCSN_SLOW=1 (CI).
 func TestDrawOutOfDeviceMemory(t *testing.T) {
-	slowBackends(t)
-	if os.Getenv("NCSN_TEST_FAKEGPU") == "0" {
-		t.Skip("fake GPU off (NCSN_TEST_FAKEGPU=0)")
+	var fake *cuda.Backend
+	for _, b := range slowBackends(t) {
+		if b.Name == "fakegpu" {
+			fake = &b
+		}
 	}
-	d, err := cuda.OpenFakeGPU(0)
-	if err != nil {
-		t.Skip("no fake GPU: ", err)
+	if fake == nil {
+		t.Skip("no fake GPU")
 	}
-	d.Close()
-	useBackend(cuda.Backend{Name: "fakegpu", Open: func() (*cuda.Device, error) { return cuda.OpenFakeGPU(0) }})
+	useBackend(*fake)
 	t.Cleanup(func() { cuda.FailFakeGPUAllocsAfter(-1) })
 	for _, c := range []struct {
 		process string

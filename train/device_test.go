@@ -7,7 +7,6 @@ import (
 	"context"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -313,21 +312,11 @@ func lossColumnsOf(t *testing.T, dir string) []float64 {
 // that says so — never a panic (a failed setup once closed a nil
 // objective) — and the run, resumed with the memory back, trains.
 //
-// About 80 s on 2 cores: it runs with NCSN_SLOW=1 (CI).
+// About 80 s on 2 cores: it runs with NCSN_SLOW=1 (CI), where the fake
+// GPU is among cuda.Backends.
 func TestTrainOutOfDeviceMemory(t *testing.T) {
-	deviceBackends(t, false)
-	if os.Getenv("NCSN_SLOW") != "1" {
-		t.Skip("slow (80 s): NCSN_SLOW=1 runs it")
-	}
-	if os.Getenv("NCSN_TEST_FAKEGPU") == "0" {
-		t.Skip("fake GPU off (NCSN_TEST_FAKEGPU=0)")
-	}
-	d, err := cuda.OpenFakeGPU(0)
-	if err != nil {
-		t.Skip("no fake GPU: ", err)
-	}
-	d.Close()
-	openDevice = func(name string, log io.Writer) (*cuda.Device, error) { return cuda.OpenFakeGPU(0) }
+	fake := fakeBackend(t, deviceBackends(t, true))
+	openDevice = func(name string, log io.Writer) (*cuda.Device, error) { return fake.Open() }
 	t.Cleanup(func() { cuda.FailFakeGPUAllocsAfter(-1) })
 	failed := 0
 	for n := 0; ; n = n*3/2 + 1 {
@@ -355,4 +344,17 @@ func TestTrainOutOfDeviceMemory(t *testing.T) {
 	if failed < 3 {
 		t.Fatalf("only %d runs met a full GPU", failed)
 	}
+}
+
+// fakeBackend is the fake GPU among bs, or the test skipped where it is
+// not there (cuda.Backends says why).
+func fakeBackend(t *testing.T, bs []cuda.Backend) cuda.Backend {
+	t.Helper()
+	for _, b := range bs {
+		if b.Name == "fakegpu" {
+			return b
+		}
+	}
+	t.Skip("no fake GPU")
+	return cuda.Backend{}
 }

@@ -149,6 +149,17 @@ func emuSource(name, src string) (string, error) {
 // buildEmu compiles CUDA C source (named name in messages) with emu.h into
 // a shared library and loads it.
 func buildEmu(name, src string) (uintptr, error) {
+	full, err := emuSource(name, src)
+	if err != nil {
+		return 0, err
+	}
+	return buildLibrary(full, name)
+}
+
+// buildLibrary compiles C++ source full (what it is, in messages) with g++
+// into a shared library, as the emulation wants it (C++20, no fused
+// multiply-adds), and loads it.
+func buildLibrary(full, what string) (uintptr, error) {
 	gxx, err := exec.LookPath("g++")
 	if err != nil {
 		return 0, fmt.Errorf("no g++ for the CPU emulation of the kernels: %v", err)
@@ -158,10 +169,6 @@ func buildEmu(name, src string) (uintptr, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(dir) // the loaded library stays mapped
-	full, err := emuSource(name, src)
-	if err != nil {
-		return 0, err
-	}
 	cpp := filepath.Join(dir, "kernels_emu.cpp")
 	if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
 		return 0, err
@@ -169,7 +176,7 @@ func buildEmu(name, src string) (uintptr, error) {
 	so := filepath.Join(dir, "kernels_emu.so")
 	out, err := exec.Command(gxx, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-o", so, cpp).CombinedOutput()
 	if err != nil {
-		return 0, fmt.Errorf("g++ on %s: %v\n%s", name, err, out)
+		return 0, fmt.Errorf("g++ on %s: %v\n%s", what, err, out)
 	}
 	return purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
 }

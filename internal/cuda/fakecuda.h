@@ -1,9 +1,10 @@
-// A fake CUDA driver and cuBLAS — the subset of their C APIs that package
-// cuda calls, with the prototypes and numbers of cuda.h and cublas_api.h —
-// running on the CPU emulation of kernels.cu (emu.h; emu.go appends this
-// file to it). It is for tests: with it the host code that reaches a GPU
-// (driver.go, graph_driver.go, the cuBLAS calls) runs on machines without
-// one, and it checks what a real driver would refuse or what would go
+// A fake CUDA driver, cuBLAS and cuDNN (its legacy convolutions) — the
+// subset of their C APIs that package cuda calls, with the prototypes and
+// numbers of cuda.h, cublas_api.h and cudnn_cnn.h (cuDNN 9) — running on
+// the CPU emulation of kernels.cu (emu.h; fakedriver.go appends this file
+// to it). It is for tests: with it the host code that reaches a GPU
+// (driver.go, graph_driver.go, cudnn.go) runs on machines without one,
+// and it checks what a real driver would refuse or what would go
 // wrong only on a GPU:
 //   - calls need the context made current on the calling OS thread
 //     (cuCtxSetCurrent is per thread): a call from another thread fails

@@ -6,18 +6,17 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 
 	"github.com/ebitengine/purego"
 )
 
-// The fake GPU, for tests: fakecuda.h (a CUDA driver and cuBLAS made of
-// the calls package cuda uses, with cuda.h's and cublas_api.h's prototypes
-// and numbers) compiled with the CPU emulation of kernels.cu into one
-// library, which the device's driver code (driver.go, graph_driver.go)
-// then loads in place of libcuda and libcublas. The emulator backend
+// The fake GPU, for tests: fakecuda.h (a CUDA driver, cuBLAS and cuDNN's
+// legacy convolutions made of the calls package cuda uses, with cuda.h's,
+// cublas_api.h's and cudnn_cnn.h's prototypes and numbers) compiled with
+// the CPU emulation of kernels.cu into one library, which the device's
+// code (driver.go, graph_driver.go, cudnn.go) then loads in place of
+// libcuda, libcublas and libcudnn. The emulator backend
 // (emu.go) tests the kernels and ops.go; this tests the host code between
 // them and a GPU, which otherwise runs only on one: the symbols and their
 // argument order, the per-thread context, the pinned parameter block,
@@ -36,8 +35,8 @@ var (
 	fakeOnce sync.Once
 	fakeLibs *libs
 	fakeErr  error
-	// fakeReport and fakeSetDevices are the library's fake_report and
-	// fake_set_devices.
+	// The library's fake_report, fake_state, fake_set_devices and
+	// fake_fail_allocs_after.
 	fakeReport     func() string
 	fakeState      func() string
 	fakeSetDevices func(n int32) int32
@@ -52,34 +51,12 @@ func loadFakeDriver() (*libs, error) {
 			fakeErr = fmt.Errorf("the fake GPU compiles its kernels with NVRTC: %w", err)
 			return
 		}
-		gxx, err := exec.LookPath("g++")
-		if err != nil {
-			fakeErr = fmt.Errorf("no g++ for the fake GPU: %v", err)
-			return
-		}
 		emu, err := emuSource("kernels.cu", Source)
 		if err != nil {
 			fakeErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "ncsn-cuda-fake")
-		if err != nil {
-			fakeErr = err
-			return
-		}
-		defer os.RemoveAll(dir) // the loaded library stays mapped
-		cpp := filepath.Join(dir, "fakecuda.cpp")
-		full := emu + "\n#line 1 \"fakecuda.h\"\n" + fakeSource
-		if err := os.WriteFile(cpp, []byte(full), 0o644); err != nil {
-			fakeErr = err
-			return
-		}
-		so := filepath.Join(dir, "libcuda-fake.so")
-		if out, err := exec.Command(gxx, "-std=c++20", "-O1", "-ffp-contract=off", "-fPIC", "-shared", "-o", so, cpp).CombinedOutput(); err != nil {
-			fakeErr = fmt.Errorf("g++ on the fake GPU: %v\n%s", err, out)
-			return
-		}
-		h, err := purego.Dlopen(so, purego.RTLD_NOW|purego.RTLD_LOCAL)
+		h, err := buildLibrary(emu+"\n#line 1 \"fakecuda.h\"\n"+fakeSource, "the fake GPU")
 		if err != nil {
 			fakeErr = err
 			return
