@@ -531,6 +531,30 @@ func Latest(dir string) (string, error) {
 	return p, nil
 }
 
+// Current returns the checkpoint a run in dir continues from: the one
+// `latest` names, or the run's newest where that is newer, with a note
+// saying so ("" otherwise). `latest` names an older one when its rewrite
+// failed after the checkpoint was saved (the disk filled between the two
+// writes; Save writes the checkpoint whole first). A `latest` naming a
+// file of the user's (not one FileName gives) is followed as it is.
+func Current(dir string) (path, note string, err error) {
+	latest, err := Latest(dir)
+	if err != nil {
+		return "", "", err
+	}
+	all, err := List(dir)
+	if err != nil || len(all) == 0 {
+		return latest, "", nil
+	}
+	newest := all[len(all)-1]
+	was, ok := StepOf(filepath.Base(latest))
+	if now, _ := StepOf(filepath.Base(newest)); !ok || now <= was {
+		return latest, "", nil
+	}
+	return newest, fmt.Sprintf("%s names %s, but %s is newer (saved whole; `latest` was not rewritten after it, as when the disk fills between the two writes)",
+		filepath.Join(dir, latestName), filepath.Base(latest), filepath.Base(newest)), nil
+}
+
 // LoadFrom loads the checkpoint that a -ckpt argument names (Resolve: a
 // file, or a folder's latest) and returns it with its file's path.
 func LoadFrom(path string) (*State, string, error) {
@@ -542,15 +566,16 @@ func LoadFrom(path string) (*State, string, error) {
 	return st, p, err
 }
 
-// Resolve turns a -ckpt argument (a file, or a folder holding checkpoints)
-// into a file path.
+// Resolve turns a -ckpt argument (a file, or a folder holding checkpoints:
+// its Current one) into a file path.
 func Resolve(path string) (string, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	if fi.IsDir() {
-		return Latest(path)
+		p, _, err := Current(path)
+		return p, err
 	}
 	return path, nil
 }

@@ -348,6 +348,35 @@ func TestNonFiniteNotSaved(t *testing.T) {
 	}
 }
 
+// TestCurrent: a folder's current checkpoint is the one `latest` names,
+// or the run's newest where `latest` was not rewritten after it (a full
+// disk between the two writes), with a note naming both; a `latest`
+// naming a user's own file is followed.
+func TestCurrent(t *testing.T) {
+	dir := t.TempDir()
+	for _, step := range []int{10, 20} {
+		if _, err := Save(dir, tinyState(t, step)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, note, err := Current(dir); err != nil || filepath.Base(p) != FileName(20) || note != "" {
+		t.Fatalf("%q %q %v", p, note, err)
+	}
+	os.WriteFile(filepath.Join(dir, "latest"), []byte(FileName(10)+"\n"), 0o644)
+	p, note, err := Current(dir)
+	if err != nil || filepath.Base(p) != FileName(20) || !strings.Contains(note, "names "+FileName(10)+", but "+FileName(20)+" is newer") {
+		t.Fatalf("%q %q %v", p, note, err)
+	}
+	if r, err := Resolve(dir); err != nil || r != p {
+		t.Fatalf("resolve: %q %v", r, err)
+	}
+	os.Rename(filepath.Join(dir, FileName(10)), filepath.Join(dir, "ckpt-best.ckpt"))
+	os.WriteFile(filepath.Join(dir, "latest"), []byte("ckpt-best.ckpt\n"), 0o644)
+	if p, note, err := Current(dir); err != nil || filepath.Base(p) != "ckpt-best.ckpt" || note != "" {
+		t.Fatalf("a user's file: %q %q %v", p, note, err)
+	}
+}
+
 // TestPruneKeepsLatest: pruning never deletes the checkpoint `latest` names,
 // even when it is not among the newest files, and reports failures.
 func TestPruneKeepsLatest(t *testing.T) {

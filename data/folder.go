@@ -192,8 +192,15 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	return ds, info, nil
 }
 
+// listImages lists the images under root: its files named .png, .jpg,
+// .jpeg or .gif, in any subfolder but hidden ones, following symbolic links
+// to files (and a root that is a link), not links to folders (which could
+// loop).
 func listImages(root string) ([]sourceFile, error) {
 	var files []sourceFile
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -215,6 +222,11 @@ func listImages(root string) ([]sourceFile, error) {
 		fi, err := d.Info()
 		if err != nil {
 			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if fi, err = os.Stat(p); err != nil {
+				return nil // a broken link
+			}
 		}
 		if !fi.Mode().IsRegular() {
 			return nil

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/color/palette"
@@ -233,5 +234,44 @@ func TestLoadFolderCacheOutside(t *testing.T) {
 	// Outside the folder, a sibling whose name starts like it is not inside.
 	if Within(src, src+"-cache") || !Within(src, src) || Within(src, dir) {
 		t.Error("within: wrong on a sibling, the folder itself or its parent")
+	}
+}
+
+// TestLoadFolderLinks: links to images are followed, as is a folder given
+// as a link to one (both were skipped: "has no .png … files"); a link to
+// a folder inside is not entered, and a broken link is passed over.
+func TestLoadFolderLinks(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "pics")
+	want := makeTestFolder(t, src, 6)
+	links := filepath.Join(dir, "links")
+	os.MkdirAll(links, 0o755)
+	all, _ := filepath.Glob(filepath.Join(src, "*.png"))
+	var imgs []string
+	for _, p := range all {
+		if filepath.Base(p) != "corrupt.png" {
+			imgs = append(imgs, p)
+		}
+	}
+	if len(imgs) == 0 {
+		t.Fatal("no top-level PNG to link to")
+	}
+	for i, p := range imgs {
+		if err := os.Symlink(p, filepath.Join(links, fmt.Sprintf("l%d.png", i))); err != nil {
+			t.Skip("no symbolic links here:", err)
+		}
+	}
+	os.Symlink(src, filepath.Join(links, "dir"))                                   // not entered
+	os.Symlink(filepath.Join(dir, "gone.png"), filepath.Join(links, "broken.png")) // passed over
+	var log bytes.Buffer
+	ds, _, err := LoadFolder(FolderOptions{Path: links, Size: 32, CacheDir: filepath.Join(dir, "cache"), Log: &log})
+	if err != nil || ds.N != len(imgs) {
+		t.Fatalf("links to %d images: %v, %v\n%s", len(imgs), ds, err, log.String())
+	}
+	root := filepath.Join(dir, "root")
+	os.Symlink(src, root)
+	ds, _, err = LoadFolder(FolderOptions{Path: root, Size: 32, CacheDir: filepath.Join(dir, "cache"), Log: &log})
+	if err != nil || ds.N != want {
+		t.Fatalf("a folder given as a link: %v, %v (want %d images)", ds, err, want)
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
+	"github.com/ncsn-go/ncsn/safetensors"
 )
 
 // ErrConfig is wrapped by every configuration error.
@@ -93,9 +94,9 @@ type Result struct {
 	Source             string  `json:"source"`
 	// When the samples were drawn from a checkpoint: by which sampler, with
 	// how many network evaluations, in how many seconds.
-	Sampler       string  `json:"sampler,omitempty"`
-	Evals         int     `json:"evals,omitempty"`
-	SampleSeconds float64 `json:"sample_seconds,omitempty"`
+	Sampler       string   `json:"sampler,omitempty"`
+	Evals         int      `json:"evals,omitempty"`
+	SampleSeconds *float64 `json:"sample_seconds,omitempty"` // nil where not drawn here (0 is kept)
 	// Autoguidance, when the sampler used it: the guide (a checkpoint, or
 	// "self": the checkpoint's own) and w.
 	Autoguide       string  `json:"autoguide,omitempty"`
@@ -153,6 +154,9 @@ func (c Config) drawingFlags(keep ...string) []string {
 // false), or where the evaluation what ("-bpd", a classifier's) draws
 // nothing: such a flag would be ignored silently.
 func (c Config) onlyDrawing(what string, drawing bool, keep ...string) error {
+	if !drawing && safetensors.Looks(c.Samples) { // neither images nor a checkpoint
+		return fmt.Errorf("%w: -samples %s is a safetensors file (cmd/export's): import it into a checkpoint folder first (go run ./cmd/export -import %s -out DIR) and give that folder", ErrConfig, c.Samples, c.Samples)
+	}
 	flags := c.drawingFlags(keep...)
 	if c.NSet && !drawing && what == "" { // -n goes with -bpd and classifiers too
 		flags = append(flags, "-n")
@@ -280,7 +284,8 @@ func Run(c Config) (*Result, error) {
 	}
 	res.Dataset, res.Source = c.Dataset, c.Samples
 	if drawn != nil {
-		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, math.Round(drawn.Seconds*10)/10
+		secs := math.Round(drawn.Seconds*10) / 10
+		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, &secs
 		res.Autoguide, res.AutoguideWeight = drawn.Autoguide, drawn.AutoguideWeight
 		if drawn.Labels != nil {
 			if err := res.rightClass(clf, imgs, drawn.Labels); err != nil {
@@ -677,7 +682,11 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%-34s %s\n", "class histogram", strings.Join(hs, " "))
 	fmt.Fprintf(w, "%-34s %.2f%% on the %s test set\n", "classifier accuracy", 100*r.ClassifierAccuracy, r.Dataset)
 	if r.Sampler != "" {
-		fmt.Fprintf(w, "%-34s %s, %d network evaluations, %.1f s\n", "drawn by", r.Sampler, r.Evals, r.SampleSeconds)
+		secs := 0.0
+		if r.SampleSeconds != nil {
+			secs = *r.SampleSeconds
+		}
+		fmt.Fprintf(w, "%-34s %s, %d network evaluations, %.1f s\n", "drawn by", r.Sampler, r.Evals, secs)
 		if r.Autoguide != "" {
 			fmt.Fprintf(w, "%-34s w = %g, away from %s\n", "autoguidance", r.AutoguideWeight, r.Autoguide)
 		}

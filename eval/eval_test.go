@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"encoding/binary"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -80,5 +82,45 @@ func TestPNGFolder(t *testing.T) {
 	}
 	if _, _, err := loadSamples(Config{Samples: filepath.Join(dir, "none")}, shape); err == nil {
 		t.Fatal("missing path accepted")
+	}
+}
+
+// TestSampleSecondsKept: samples drawn in under 0.05 s still report
+// sample_seconds (0), which the table scripts read; it was dropped as an
+// empty value. Samples not drawn here have none.
+func TestSampleSecondsKept(t *testing.T) {
+	zero := 0.0
+	for _, c := range []struct {
+		json string
+		want bool
+	}{
+		{(&Result{Sampler: "ald", SampleSeconds: &zero}).JSON(), true},
+		{(&FolderResult{Sampler: "ald", SampleSeconds: &zero}).JSON(), true},
+		{(&Result{}).JSON(), false},
+	} {
+		if got := strings.Contains(c.json, `"sample_seconds":0`); got != c.want {
+			t.Errorf("%s: sample_seconds there %v, want %v", c.json, got, c.want)
+		}
+	}
+	var b strings.Builder
+	(&Result{Sampler: "ald", Evals: 3}).WriteTable(&b) // decoded from a file that lacks it
+	if !strings.Contains(b.String(), "ald, 3 network evaluations, 0.0 s") {
+		t.Errorf("printed %q", b.String())
+	}
+}
+
+// TestSafetensorsAsSamples: cmd/export's safetensors file given as
+// -samples says how to import it (it was read as a PNG: "png: invalid
+// format", or with -n "holds images").
+func TestSafetensorsAsSamples(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.safetensors")
+	hdr := `{"__metadata__":{}}`
+	b := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+	os.WriteFile(p, append(b, hdr...), 0o644)
+	for _, c := range []Config{{Dataset: "mnist", Samples: p}, {Dataset: "mnist", Samples: p, N: 2, NSet: true}} {
+		_, err := Run(c)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is a safetensors file (cmd/export's): import it into a checkpoint folder first") {
+			t.Errorf("%+v: %v", c, err)
+		}
 	}
 }

@@ -45,9 +45,9 @@ type FolderResult struct {
 	FDFloor float64 `json:"fd_thumb8_floor"`
 	NNImage string  `json:"nn_image,omitempty"`
 	// How the samples were drawn, when from a checkpoint.
-	Sampler       string  `json:"sampler,omitempty"`
-	Evals         int     `json:"evals,omitempty"`
-	SampleSeconds float64 `json:"sample_seconds,omitempty"`
+	Sampler       string   `json:"sampler,omitempty"`
+	Evals         int      `json:"evals,omitempty"`
+	SampleSeconds *float64 `json:"sample_seconds,omitempty"` // nil where not drawn here (0 is kept)
 }
 
 // JSON is the result on one line.
@@ -100,6 +100,9 @@ func Folder(c Config) (*FolderResult, error) {
 	if err := fsutil.CheckOutFile("-nn-out", c.NNOut, ".png", fsutil.PNGMagic); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if c.NNOut != "" && data.Within(abs, c.NNOut) {
+		return nil, fmt.Errorf("%w: -nn-out %s is inside the image folder %s, where nothing is written (it would join the images, or replace one); give one outside it", ErrConfig, c.NNOut, abs)
+	}
 	return folderEval(c, abs)
 }
 
@@ -151,7 +154,8 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 	}
 	res.Dataset, res.Source, res.Images = c.Dataset, c.Samples, info.Images
 	if drawn != nil {
-		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, math.Round(drawn.Seconds*10)/10
+		secs := math.Round(drawn.Seconds*10) / 10
+		res.Sampler, res.Evals, res.SampleSeconds = drawn.Sampler, drawn.Evals, &secs
 	}
 	if c.NNOut != "" {
 		if err := writeNearest(c.NNOut, imgs, nn, min(n, 32), train); err != nil {

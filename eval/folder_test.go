@@ -112,6 +112,25 @@ func TestFolderEndToEnd(t *testing.T) {
 	if fi, err := os.Stat(nnPath); err != nil || fi.Size() == 0 {
 		t.Fatalf("nearest-neighbour picture: %v", err)
 	}
+	// Nothing is written into the image folder: a picture or samples there
+	// would join the training images (cmd/eval's default -nn-out, run from
+	// inside it, did).
+	inside := filepath.Join(pics, "nearest.png")
+	if _, err := Folder(Config{Dataset: data.FolderPrefix + pics, DataDir: filepath.Join(dir, "cache"), Samples: filepath.Join(dir, "run1"),
+		N: 4, StepsPerLevel: 1, NNOut: inside}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-nn-out "+inside+" is inside the image folder") {
+		t.Errorf("-nn-out in the image folder: %v", err)
+	}
+	for _, g := range []generate.Config{
+		{Out: filepath.Join(pics, "grid.png")}, {OutDir: filepath.Join(pics, "samples")}, {GIF: filepath.Join(pics, "sub", "a.gif")},
+	} {
+		g.Ckpt, g.N, g.StepsPerLevel = filepath.Join(dir, "run1"), 1, 1
+		if _, err := generate.Run(g); !errors.Is(err, generate.ErrConfig) || !strings.Contains(err.Error(), "is inside the image folder "+pics+", which this model was trained on") {
+			t.Errorf("%+v: %v", g, err)
+		}
+	}
+	if n, _ := filepath.Glob(filepath.Join(pics, "*")); len(n) != 25 { // 23 pictures, broken.png and readme.txt
+		t.Errorf("the image folder holds %d files after the refused writes: %v", len(n), n)
+	}
 	// 64×64: four levels.
 	c64 := cfg(64, 2)
 	c64.CkptDir = filepath.Join(dir, "run64")

@@ -129,16 +129,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -ckpt must name a checkpoint file or a folder of them", ErrConfig)
 	case c.N < 1:
 		return fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
-	case c.StepsPerLevel < 0:
-		return fmt.Errorf("%w: -steps-per-level %d must be positive", ErrConfig, c.StepsPerLevel)
 	case c.Eps < 0 || math.IsNaN(c.Eps):
 		return fmt.Errorf("%w: -eps %g must be positive", ErrConfig, c.Eps)
 	case c.Out == "" && c.OutDir == "" && c.GIF == "":
 		return fmt.Errorf("%w: nothing to write: give -out, -out-dir or -gif", ErrConfig)
 	case c.Batch < 0:
 		return fmt.Errorf("%w: batch %d", ErrConfig, c.Batch)
-	case c.Steps < 0:
-		return fmt.Errorf("%w: -steps %d must be positive", ErrConfig, c.Steps)
 	case c.SNR < 0 || math.IsNaN(c.SNR):
 		return fmt.Errorf("%w: -snr %g must be positive", ErrConfig, c.SNR)
 	case c.Tol < 0 || math.IsNaN(c.Tol):
@@ -147,9 +143,19 @@ func (c Config) Validate() error {
 	return c.validateDraw()
 }
 
+// MaxSteps bounds -steps and -steps-per-level: the samplers hold a
+// schedule of one value per step, and a step costs one or two network
+// evaluations per image (a million is days of work for one image even of
+// the smallest network here; the papers' samplers take 10 to 2000).
+const MaxSteps = 1_000_000
+
 // validateDraw checks the settings of drawing (Draw writes nothing).
 func (c Config) validateDraw() error {
 	switch {
+	case c.StepsPerLevel < 0 || c.StepsPerLevel > MaxSteps:
+		return fmt.Errorf("%w: -steps-per-level %d must be from 1 to %d", ErrConfig, c.StepsPerLevel, MaxSteps)
+	case c.Steps < 0 || c.Steps > MaxSteps:
+		return fmt.Errorf("%w: -steps %d must be from 1 to %d", ErrConfig, c.Steps, MaxSteps)
 	case c.Class != "" && (c.Inpaint != "" || c.Colorize != ""):
 		return fmt.Errorf("%w: -class and -inpaint/-colorize are one at a time", ErrConfig)
 	case c.Class == "" && c.Guidance != 0:
@@ -269,6 +275,13 @@ func Run(c Config) (*Result, error) {
 	if err := c.checkOutputs(); err != nil {
 		return nil, err
 	}
+	st, path, err := checkpoint.LoadFrom(c.Ckpt)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.outsideImages(st.Dataset); err != nil {
+		return nil, err
+	}
 	if c.OutDir != "" {
 		// Held until the samples are written (res.write below).
 		lock, err := claimOutDir(c)
@@ -276,10 +289,6 @@ func Run(c Config) (*Result, error) {
 			return nil, err
 		}
 		defer lock.Unlock()
-	}
-	st, path, err := checkpoint.LoadFrom(c.Ckpt)
-	if err != nil {
-		return nil, err
 	}
 	which := "EMA weights"
 	if c.Raw {

@@ -219,6 +219,27 @@ func onlyItsFlags(process string, c Config) Config {
 	return c
 }
 
+// TestTooManySteps: a -steps or -steps-per-level beyond MaxSteps is a
+// one-line error before any work (10¹¹ steps ran out of memory making
+// the schedule: a crash with a stack trace), also for eval's draws.
+func TestTooManySteps(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Steps: 100_000_000_000}, "-steps 100000000000 must be from 1 to 1000000"},
+		{Config{Steps: -1}, "-steps -1 must be from 1 to 1000000"},
+		{Config{StepsPerLevel: MaxSteps + 1}, "-steps-per-level 1000001 must be from 1 to 1000000"},
+	} {
+		c.cfg.Ckpt, c.cfg.Out, c.cfg.N = "nowhere", "g.png", 1
+		for what, err := range map[string]error{"Validate": c.cfg.Validate(), "validateDraw": c.cfg.validateDraw()} {
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s %+v: %v, want %q", what, c.cfg, err, c.want)
+			}
+		}
+	}
+}
+
 // TestOtherSamplersFlags: settings the run's sampler would ignore are
 // one-line errors naming the flag and the sampler, not silently dropped.
 func TestOtherSamplersFlags(t *testing.T) {

@@ -42,6 +42,22 @@ func (c Config) checkOutputs() error {
 	return earlierSamples(c.OutDir)
 }
 
+// outsideImages refuses an output inside the image folder that the model
+// of dataset was trained on (a folder dataset's): its samples would join
+// the training images there, or replace one.
+func (c Config) outsideImages(dataset string) error {
+	folder, ok := data.IsFolder(dataset)
+	if !ok || folder == "" {
+		return nil
+	}
+	for _, o := range []struct{ flag, path string }{{"-out", c.Out}, {"-out-dir", c.OutDir}, {"-gif", c.GIF}} {
+		if o.path != "" && data.Within(folder, o.path) {
+			return fmt.Errorf("%w: %s %s is inside the image folder %s, which this model was trained on and where nothing is written (samples there would join its training images); give one outside it", ErrConfig, o.flag, o.path, folder)
+		}
+	}
+	return nil
+}
+
 // earlierSamples refuses an -out-dir that holds samples.
 func earlierSamples(dir string) error {
 	if old, _ := fsutil.Glob(dir, "sample-*.png"); len(old) > 0 {

@@ -14,6 +14,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,9 +32,11 @@ import (
 )
 
 // Curves reads a run's train.csv and writes loss.png, loss_per_level.png and
-// speed.png into outDir, all three or none (a failure leaves the earlier
+// speed.png into outDir — and where progress is not nil, the picture it
+// makes (ProgressImage, called once the log has been read and the outputs
+// checked) as progress.png — all or none (a failure leaves the earlier
 // ones as they were); it returns the files written.
-func Curves(csvPath, outDir string, smooth int) ([]string, error) {
+func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, error)) ([]string, error) {
 	f, err := os.Open(csvPath)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -77,12 +80,22 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 	if smooth < 1 {
 		smooth = max(1, len(cols[0])/100)
 	}
-	for _, name := range CurveFiles {
+	names := CurveFiles
+	if progress != nil {
+		names = append(slices.Clip(names), ProgressFile)
+	}
+	for _, name := range names {
 		if err := fsutil.CheckOutFile("-out", filepath.Join(outDir, name), ".png", fsutil.PNGMagic); err != nil {
 			return nil, fmt.Errorf("report: %w", err)
 		}
 	}
-	// The three are written as a set: a failure leaves the earlier ones.
+	var prog image.Image
+	if progress != nil {
+		if prog, err = progress(); err != nil {
+			return nil, err
+		}
+	}
+	// The files are written as a set: a failure leaves the earlier ones.
 	set, err := fsutil.NewSet(outDir)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -167,6 +180,11 @@ func Curves(csvPath, outDir string, smooth int) ([]string, error) {
 	if err := save("speed.png", p); err != nil {
 		return nil, err
 	}
+	if prog != nil {
+		if err := set.Write(ProgressFile, func(w io.Writer) error { return png.Encode(w, prog) }); err != nil {
+			return nil, fmt.Errorf("report: %s: %w", filepath.Join(outDir, ProgressFile), err)
+		}
+	}
 	files, err := set.Commit()
 	if err != nil {
 		return files, fmt.Errorf("report: %w", err)
@@ -222,13 +240,26 @@ func CheckProgress(dir, out string) error {
 	return nil
 }
 
-// Progress samples n images (same seed) from every checkpoint in dir and
-// writes them side by side, oldest first, into one PNG. A checkpoint that
-// a running trainer prunes before it is read is left out, and the log says so.
+// ProgressFile is the PNG of Curves' progress picture.
+const ProgressFile = "progress.png"
+
+// Progress writes ProgressImage into the PNG file out.
 func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
+	img, err := ProgressImage(dir, n, seed, T, log)
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteAtomic(out, func(wr io.Writer) error { return png.Encode(wr, img) })
+}
+
+// ProgressImage samples n images (same seed) from every checkpoint in dir
+// and puts them side by side, oldest first, in one picture. A checkpoint
+// that a running trainer prunes before it is read is left out, and the log
+// says so.
+func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.Image, error) {
 	files, err := listCheckpoints(dir)
 	if err != nil || len(files) == 0 {
-		return fmt.Errorf("report: no checkpoints in %s", dir)
+		return nil, fmt.Errorf("report: no checkpoints in %s", dir)
 	}
 	var grids []image.Image
 	for _, f := range files {
@@ -239,23 +270,23 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		fmt.Fprintf(log, "sampling %d images from %s (step %d)\n", n, f, st.Step)
 		// T is annealed Langevin dynamics': Draw refuses it for other samplers.
 		cfg := generate.Config{N: n, Seed: seed, Denoise: true, StepsPerLevel: T}
 		res, err := generate.Draw(st, cfg)
 		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
+			return nil, fmt.Errorf("%s: %w", f, err)
 		}
 		g, err := sample.Grid(res.Images, n, res.Channels, res.Height, res.Width)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		grids = append(grids, g)
 	}
 	if len(grids) == 0 {
-		return fmt.Errorf("report: every checkpoint of %s was removed while -progress read them", dir)
+		return nil, fmt.Errorf("report: every checkpoint of %s was removed while -progress read them", dir)
 	}
 	w, h := grids[0].Bounds().Dx(), grids[0].Bounds().Dy()
 	canvas := image.NewRGBA(image.Rect(0, 0, len(grids)*(w+6), h))
@@ -263,5 +294,5 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 	for i, g := range grids {
 		draw.Draw(canvas, image.Rect(i*(w+6), 0, i*(w+6)+w, h), g, g.Bounds().Min, draw.Src)
 	}
-	return fsutil.WriteAtomic(out, func(wr io.Writer) error { return png.Encode(wr, canvas) })
+	return canvas, nil
 }

@@ -1,7 +1,10 @@
 package plot
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"image"
 	"image/png"
 	"io"
 	"os"
@@ -26,12 +29,31 @@ func TestCurves(t *testing.T) {
 	csv += "51,3" // a partial last line, as a run still writing leaves it
 	p := filepath.Join(dir, "train.csv")
 	os.WriteFile(p, []byte(csv), 0o644)
-	files, err := Curves(p, filepath.Join(dir, "out"), 0)
+	files, err := Curves(p, filepath.Join(dir, "out"), 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(files) != 3 {
 		t.Fatalf("files %v", files)
+	}
+	// With a progress picture, all four files are one set: where drawing
+	// the picture fails (a corrupt checkpoint), no curve is replaced (they
+	// were, before the picture failed), and where it works all four are
+	// written.
+	before, _ := os.ReadFile(files[0])
+	os.WriteFile(p, []byte(strings.Replace(csv, "\n2,200,", "\n2,100,", 1)), 0o644)
+	if _, err := Curves(p, filepath.Join(dir, "out"), 0, func() (image.Image, error) { return nil, errors.New("corrupt") }); err == nil || err.Error() != "corrupt" {
+		t.Fatalf("a failed progress picture: %v", err)
+	}
+	if after, _ := os.ReadFile(files[0]); !bytes.Equal(before, after) {
+		t.Fatal("a failed progress picture left a new loss.png")
+	}
+	all, err := Curves(p, filepath.Join(dir, "out"), 0, func() (image.Image, error) { return image.NewGray(image.Rect(0, 0, 4, 4)), nil })
+	if err != nil || len(all) != 4 || filepath.Base(all[3]) != ProgressFile {
+		t.Fatalf("with progress: %v %v", all, err)
+	}
+	if after, _ := os.ReadFile(files[0]); bytes.Equal(before, after) {
+		t.Fatal("loss.png was not replaced")
 	}
 	for _, f := range files {
 		fh, err := os.Open(f)
@@ -44,10 +66,10 @@ func TestCurves(t *testing.T) {
 		fh.Close()
 	}
 	os.WriteFile(p, []byte("a,b\n1,2\n"), 0o644)
-	if _, err := Curves(p, dir, 0); err == nil || !strings.Contains(err.Error(), p) {
+	if _, err := Curves(p, dir, 0, nil); err == nil || !strings.Contains(err.Error(), p) {
 		t.Fatalf("not a log: %v", err)
 	}
-	if _, err := Curves(filepath.Join(dir, "none.csv"), dir, 0); err == nil {
+	if _, err := Curves(filepath.Join(dir, "none.csv"), dir, 0, nil); err == nil {
 		t.Fatal("missing file accepted")
 	}
 	// Damaged logs name the file and the line; an output folder holding a
@@ -59,7 +81,7 @@ func TestCurves(t *testing.T) {
 		{good + "3,x,1,3,3\n", "line 4: loss \"x\""},
 	} {
 		os.WriteFile(p, []byte(tc.csv), 0o644)
-		if _, err := Curves(p, filepath.Join(dir, "o2"), 0); err == nil || !strings.Contains(err.Error(), p+" "+tc.want) {
+		if _, err := Curves(p, filepath.Join(dir, "o2"), 0, nil); err == nil || !strings.Contains(err.Error(), p+" "+tc.want) {
 			t.Errorf("%q: %v, want %q", tc.csv, err, tc.want)
 		}
 	}
@@ -67,7 +89,7 @@ func TestCurves(t *testing.T) {
 	own := filepath.Join(dir, "own")
 	os.Mkdir(own, 0o755)
 	os.WriteFile(filepath.Join(own, "speed.png"), []byte("important"), 0o644)
-	if _, err := Curves(p, own, 0); err == nil || !strings.Contains(err.Error(), "speed.png exists and is not a PNG") {
+	if _, err := Curves(p, own, 0, nil); err == nil || !strings.Contains(err.Error(), "speed.png exists and is not a PNG") {
 		t.Fatalf("over a file that is not a PNG: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(own, "speed.png")); string(b) != "important" {

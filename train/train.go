@@ -372,10 +372,13 @@ func loadDataset(r *run) (*data.Dataset, error) {
 func start(cfg Config) (*run, error) {
 	path := cfg.Resume
 	if path == "" && !cfg.Fresh {
-		p, err := checkpoint.Latest(cfg.CkptDir)
+		p, note, err := checkpoint.Current(cfg.CkptDir)
 		switch {
 		case err == nil:
 			path = p
+			if note != "" {
+				fmt.Fprintf(cfg.Log, "note: %s: resuming from it\n", note)
+			}
 		case !errors.Is(err, checkpoint.ErrNone):
 			return nil, err
 		}
@@ -525,6 +528,16 @@ func emaNote(cfg Config) string {
 		return " (no warm-up)"
 	}
 	return ""
+}
+
+// timeLeft writes secs seconds as the log's estimate of the time left
+// (a time.Duration overflows past 292 years: a huge -steps printed a
+// negative one).
+func timeLeft(secs float64) string {
+	if !(secs < 100*365.25*24*3600) {
+		return "more than 100 years"
+	}
+	return time.Duration(secs * float64(time.Second)).Round(time.Second).String()
 }
 
 // resumeFlags are the settings a resumed run takes from its checkpoint; the
@@ -946,8 +959,8 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			bar.Describe(fmt.Sprintf("loss %.3f  %.0f img/s", loss, ips))
 			bar.Set(r.step)
 		} else if r.step%50 == 0 || r.step == cfg.Steps {
-			left := time.Duration(float64(cfg.Steps-r.step) * secs / float64(r.step-firstStep) * float64(time.Second))
-			fmt.Fprintf(r.log, "step %d/%d loss %.4f %.0f img/s, %s left\n", r.step, cfg.Steps, loss, ips, left.Round(time.Second))
+			left := float64(cfg.Steps-r.step) * secs / float64(r.step-firstStep)
+			fmt.Fprintf(r.log, "step %d/%d loss %.4f %.0f img/s, %s left\n", r.step, cfg.Steps, loss, ips, timeLeft(left))
 		}
 		if r.step%cfg.SaveEvery == 0 && r.step < cfg.Steps {
 			if err := logw.flush(); err != nil {
@@ -1062,6 +1075,9 @@ func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) 
 	fmt.Fprintf(log, "computing the largest pairwise distance of %d images (exact, %d×%d products)...\n", ds.N, ds.N, ds.N)
 	t0 := time.Now()
 	dmax, i, j := data.MaxPairwiseDistance(ds, nil)
+	if !(dmax > sigmaMin) {
+		return sde.V2{}, fmt.Errorf("%w: %s: the noise scales come from the data's spread, and its %d images lie within %g of each other (σ₁), not above σ_L = %g: it needs at least two different images", ErrConfig, ds.Name, ds.N, dmax, sigmaMin)
+	}
 	v, err := sde.NCSNv2(dmax, ds.Dim(), sigmaMin, T)
 	if err != nil {
 		return v, err

@@ -784,6 +784,62 @@ func TestCorruptNewestSaysHow(t *testing.T) {
 	}
 }
 
+// TestScheduleFromSameImages: σ from a set of one image, or of copies of
+// one, is a one-line error naming the set and why, not NCSNv2's "bad
+// schedule: … need σ₁ = 0 > σ_L".
+func TestScheduleFromSameImages(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		ds := &data.Dataset{Name: "folder:/pics", Images: make([]float32, n*4), N: n, Channels: 1, Height: 2, Width: 2}
+		for i := range ds.Images {
+			ds.Images[i] = float32(i % 4)
+		}
+		_, err := ScheduleFromData(ds, 0.01, 5, io.Discard)
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "folder:/pics: the noise scales come from the data's spread") || !strings.Contains(err.Error(), "at least two different images") {
+			t.Errorf("%d images: %v", n, err)
+		}
+	}
+}
+
+// TestTimeLeft: the log's estimate of the time left, also for a run far
+// too long to finish (it printed -2562047h47m16s).
+func TestTimeLeft(t *testing.T) {
+	for secs, want := range map[float64]string{0: "0s", 61.4: "1m1s", 5e13: "more than 100 years", math.Inf(1): "more than 100 years"} {
+		if got := timeLeft(secs); got != want {
+			t.Errorf("timeLeft(%g) = %q, want %q", secs, got, want)
+		}
+	}
+}
+
+// TestLatestNotRewritten: where `latest` still names an older checkpoint
+// than the run's newest (its rewrite failed after the checkpoint was
+// saved, as on a full disk), the run resumes from the newest, says so, and
+// ends with the bits of an uninterrupted run (it resumed from the older one,
+// training again the steps already saved).
+func TestLatestNotRewritten(t *testing.T) {
+	want, dir := t.TempDir(), t.TempDir()
+	c := tinyConfig(want)
+	c.Steps, c.SaveEvery = 6, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c = tinyConfig(dir)
+	c.Steps, c.SaveEvery = 4, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "latest"), []byte(checkpoint.FileName(2)+"\n"), 0o644)
+	var log bytes.Buffer
+	c.Log, c.Steps = &log, 6
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "names "+checkpoint.FileName(2)+", but "+checkpoint.FileName(4)+" is newer") ||
+		!strings.Contains(log.String(), "resuming from "+filepath.Join(dir, checkpoint.FileName(4))) {
+		t.Fatalf("log:\n%s", log.String())
+	}
+	sameState(t, final(t, want), final(t, dir))
+}
+
 // TestDamagedLog: a train.csv emptied gets its header back (rows were
 // appended headerless, which cmd/plot then refused); one that is not a
 // training log, or has a broken row, stops the run with the way round it.

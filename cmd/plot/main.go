@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -60,27 +61,21 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "plot: -out must name a folder")
 		return 2
 	}
+	var progressImage func() (image.Image, error) // drawn before any file is written
 	if *progress {
-		if err := plot.CheckProgress(*dir, filepath.Join(*out, "progress.png")); err != nil {
+		if err := plot.CheckProgress(*dir, filepath.Join(*out, plot.ProgressFile)); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
+		progressImage = func() (image.Image, error) { return plot.ProgressImage(*dir, *n, 0, *T, stderr) }
 	}
-	files, err := plot.Curves(filepath.Join(*dir, "train.csv"), *out, *smooth)
+	files, err := plot.Curves(filepath.Join(*dir, "train.csv"), *out, *smooth, progressImage)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
 	for _, f := range files {
 		fmt.Fprintln(stderr, "wrote", f)
-	}
-	if *progress {
-		p := filepath.Join(*out, "progress.png")
-		if err := plot.Progress(*dir, p, *n, 0, *T, stderr); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
-		}
-		fmt.Fprintln(stderr, "wrote", p)
 	}
 	return 0
 }

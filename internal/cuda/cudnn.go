@@ -186,9 +186,10 @@ type dnnConv struct {
 	describe             string
 	measured             bool // chosen by cuDNN's Find
 	// graph holds the direction's plan on the graph API (NCSN_CUDNN=graph;
-	// nil: the legacy algorithm); graphTried, whether it was planned.
-	graph      [3]*dnnGraphPlan
-	graphTried bool
+	// nil: the legacy algorithm); graphTried, whether it was planned;
+	// graphRan, whether its plans have had their first run (dnnWarmUp).
+	graph                [3]*dnnGraphPlan
+	graphTried, graphRan bool
 }
 
 // free destroys c's descriptors (those made; on the device's thread).
@@ -448,9 +449,13 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 		}
 	} else if !s.graph {
 		how += ", algorithms of cuDNN's heuristics (" + CudnnEnv + "=heuristics)"
-	} else if l.graph == nil {
+	} else if l.graph == nil || l.version() < 90000 {
 		s.graph = false
-		how += ", algorithms of cuDNN's heuristics (" + CudnnEnv + "=graph, but " + l.name + " has no graph API)"
+		why := "has no graph API"
+		if l.graph != nil {
+			why = "is not cuDNN 9, for which the graph path is written"
+		}
+		how += ", algorithms of cuDNN's heuristics (" + CudnnEnv + "=graph, but " + l.name + " " + why + ")"
 	} else {
 		d.dnnGraph = l.graph
 		how += ", engines of cuDNN's graph API where it has one, else the heuristics' algorithms (" + CudnnEnv + "=graph)"
@@ -516,17 +521,54 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 			c.describe += fmt.Sprintf("; %s: graph API engine %d (%d B)", name, p.engine, p.ws)
 		}
 	}
-	if c.describe != "" {
-		s.plans = append(s.plans, c.describe)
-		c.describe = ""
-	}
 	ws := max(c.fwd.Memory, c.data.Memory, c.filter.Memory, 4)
 	for _, p := range c.graph {
 		if p != nil {
 			ws = max(ws, p.ws)
 		}
 	}
-	return c, d.grow(&s.ws, int((ws+3)/4))
+	if err := d.grow(&s.ws, int((ws+3)/4)); err != nil {
+		return nil, err
+	}
+	if err := d.dnnWarmUp(g, c); err != nil {
+		return nil, err
+	}
+	if c.describe != "" {
+		s.plans = append(s.plans, c.describe)
+		c.describe = ""
+	}
+	return c, nil
+}
+
+// dnnWarmUp gives each of c's graph-API plans its first run, on the NCHW
+// copies, the workspace and a scratch filter (their values do not
+// matter), so that whatever a plan does once on its first run happens
+// here and never inside a stream capture (cudnn-frontend, too, runs a plan
+// before capturing it). A plan whose first run fails is dropped: that
+// direction keeps the legacy algorithm, its description says why.
+func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
+	if c.graphRan || c.graph == [3]*dnnGraphPlan{} {
+		return nil
+	}
+	c.graphRan = true
+	s := d.dnn
+	w, err := d.Alloc(g.O * g.C * 9)
+	if err != nil {
+		return err
+	}
+	defer d.Free(w)
+	for dir, name := range []string{"forward", "data", "filter"} {
+		p := c.graph[dir]
+		if p == nil {
+			continue
+		}
+		if err := s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err != nil {
+			c.graph[dir] = nil
+			s.b.do(func() error { s.b.graphFree(p); return nil })
+			c.describe += fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, err)
+		}
+	}
+	return nil
 }
 
 // dnnMeasure chooses c's algorithms by cuDNN's Find, or takes the choice

@@ -10,12 +10,14 @@ import (
 )
 
 // cuDNN's graph (backend) API for the 3×3 convolutions (NCSN_CUDNN=graph,
-// opt-in, not yet run on a GPU): each direction of a geometry is an
-// operation graph of one convolution on the NCHW copies, planned with the
-// first engine configuration of cuDNN's heuristics (mode A) that is
-// deterministic, exact float32 unless TF32 is on (no tensor-core, down-
-// converting or reduced-precision note), finalizes, and asks at most 1 GiB
-// of workspace. This is the road to the Hopper tensor-core kernels that
+// opt-in, cuDNN 9; not yet run on a GPU, run on the fake GPU's graph API
+// in fakecuda.h): each direction of a geometry is an operation graph of
+// one convolution on the NCHW copies, planned with the first engine
+// configuration of cuDNN's heuristics (mode A, then the fallback list)
+// that is deterministic, exact float32 unless TF32 is on (no tensor-core,
+// down-converting or reduced-precision note), finalizes, and asks at most
+// 1 GiB of workspace; dnnWarmUp then runs each plan once outside any
+// stream capture. This is the road to the Hopper tensor-core kernels that
 // PyTorch's TF32 convolutions run and the legacy API does not offer. A
 // direction with no such engine keeps the legacy algorithm.
 
@@ -71,6 +73,7 @@ const (
 	dntNumericalNote     = 11
 	dntDescriptor        = 15
 	dnHeurModeA          = 3 // CUDNN_HEUR_MODE_A
+	dnHeurModeFallback   = 2 // CUDNN_HEUR_MODE_FALLBACK
 	dnNoteTensorCore     = 0 // CUDNN_NUMERICAL_NOTE_TENSOR_CORE
 	dnNoteDownConvert    = 1
 	dnNoteReducedPrecSum = 2
@@ -248,72 +251,92 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 	b.set(og, dnaGraphOps, dntDescriptor, 1, unsafe.Pointer(&op))
 	b.finalize(og, "operation graph")
 
-	heur := b.make(dnbEngineHeur)
-	hmode := int32(dnHeurModeA)
-	b.set(heur, dnaHeurGraph, dntDescriptor, 1, unsafe.Pointer(&og))
-	b.set(heur, dnaHeurMode, dntHeurMode, 1, unsafe.Pointer(&hmode))
-	b.finalize(heur, "engine heuristics")
-	var n int64
-	if b.err == nil {
-		if r := l.get(heur, dnaHeurResults, dntDescriptor, 0, &n, nil); r != 0 {
-			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d%s", r, l.why())
+	// The engines of heuristics mode A, then those of the fallback list
+	// (where deterministic float32 engines that A leaves out may be), each
+	// engine tried once.
+	tried, total, last := 0, 0, ""
+	seen := map[int64]bool{}
+	for _, mode := range []int32{dnHeurModeA, dnHeurModeFallback} {
+		heur := b.make(dnbEngineHeur)
+		hmode := mode
+		b.set(heur, dnaHeurGraph, dntDescriptor, 1, unsafe.Pointer(&og))
+		b.set(heur, dnaHeurMode, dntHeurMode, 1, unsafe.Pointer(&hmode))
+		b.finalize(heur, "engine heuristics")
+		var n int64
+		if b.err == nil {
+			if r := l.get(heur, dnaHeurResults, dntDescriptor, 0, &n, nil); r != 0 {
+				b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d%s", r, l.why())
+			}
 		}
-	}
-	cfgs := make([]uintptr, n)
-	for i := range cfgs {
-		cfgs[i] = b.make(dnbEngineCfg)
-	}
-	if b.err == nil && n > 0 {
-		if r := l.get(heur, dnaHeurResults, dntDescriptor, n, &n, unsafe.Pointer(&cfgs[0])); r != 0 {
-			b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d%s", r, l.why())
+		cfgs := make([]uintptr, max(n, 0))
+		for i := range cfgs {
+			cfgs[i] = b.make(dnbEngineCfg)
 		}
-	}
-	if b.err != nil {
-		b.free()
-		return nil, b.err
-	}
-	tried, last := 0, ""
-	for _, cfg := range cfgs[:n] {
-		eng := b.make(dnbEngine)
-		var k, nNotes, index int64
-		notes := make([]int32, 16)
-		if b.err != nil || l.get(cfg, dnaCfgEngine, dntDescriptor, 1, &k, unsafe.Pointer(&eng)) != 0 ||
-			l.get(eng, dnaEngineNotes, dntNumericalNote, int64(len(notes)), &nNotes, unsafe.Pointer(&notes[0])) != 0 ||
-			nNotes < 0 || nNotes > int64(len(notes)) {
-			continue
+		if b.err == nil && n > 0 {
+			if r := l.get(heur, dnaHeurResults, dntDescriptor, n, &n, unsafe.Pointer(&cfgs[0])); r != 0 {
+				b.err = fmt.Errorf("cudnnBackendGetAttribute(heuristics' results): status %d%s", r, l.why())
+			}
 		}
-		if !graphNotesAllowed(notes[:nNotes], tf32) {
-			continue
+		if b.err != nil {
+			if mode == dnHeurModeA {
+				b.free()
+				return nil, b.err
+			}
+			last = fmt.Sprintf("; the fallback list: %v", b.err)
+			b.err = nil
+			break
 		}
-		if l.get(eng, dnaEngineIndex, dntInt64, 1, &k, unsafe.Pointer(&index)) != 0 {
-			index = -1
+		n = min(max(n, 0), int64(len(cfgs))) // the count cuDNN reports may exceed what it wrote
+		total += int(n)
+		for _, cfg := range cfgs[:n] {
+			eng := b.make(dnbEngine)
+			var k, nNotes, index int64
+			notes := make([]int32, 16)
+			if b.err != nil || l.get(cfg, dnaCfgEngine, dntDescriptor, 1, &k, unsafe.Pointer(&eng)) != 0 ||
+				l.get(eng, dnaEngineNotes, dntNumericalNote, int64(len(notes)), &nNotes, unsafe.Pointer(&notes[0])) != 0 ||
+				nNotes < 0 || nNotes > int64(len(notes)) {
+				continue
+			}
+			if l.get(eng, dnaEngineIndex, dntInt64, 1, &k, unsafe.Pointer(&index)) != 0 {
+				index = -1
+			} else if seen[index] {
+				continue // listed by mode A already
+			}
+			seen[index] = true
+			if !graphNotesAllowed(notes[:nNotes], tf32) {
+				continue
+			}
+			tried++
+			var plan uintptr
+			if l.create(dnbExecutionPlan, &plan) != 0 {
+				continue
+			}
+			cfgv := cfg
+			var ws int64
+			r := l.set(plan, dnaPlanHandle, dntHandle, 1, unsafe.Pointer(&handle))
+			if r == 0 {
+				r = l.set(plan, dnaPlanConfig, dntDescriptor, 1, unsafe.Pointer(&cfgv))
+			}
+			if r == 0 {
+				r = l.finalize(plan)
+			}
+			if r == 0 {
+				r = l.get(plan, dnaPlanWorkspace, dntInt64, 1, &k, unsafe.Pointer(&ws))
+			}
+			if r != 0 || ws < 0 || ws > dnnMaxWorkspaceBytes {
+				why := ""
+				if r != 0 {
+					why = l.why() // only for a failed call: an older reason may linger
+				}
+				last = fmt.Sprintf("; the last: engine %d, status %d%s, workspace %d B", index, r, why, ws)
+				l.destroy(plan)
+				continue
+			}
+			return &dnnGraphPlan{plan: plan, ws: uint64(ws), engine: index, descs: b.descs, packs: map[[4]DevPtr]uintptr{}}, nil
 		}
-		tried++
-		var plan uintptr
-		if l.create(dnbExecutionPlan, &plan) != 0 {
-			continue
-		}
-		cfgv := cfg
-		var ws int64
-		r := l.set(plan, dnaPlanHandle, dntHandle, 1, unsafe.Pointer(&handle))
-		if r == 0 {
-			r = l.set(plan, dnaPlanConfig, dntDescriptor, 1, unsafe.Pointer(&cfgv))
-		}
-		if r == 0 {
-			r = l.finalize(plan)
-		}
-		if r == 0 {
-			r = l.get(plan, dnaPlanWorkspace, dntInt64, 1, &k, unsafe.Pointer(&ws))
-		}
-		if r != 0 || ws < 0 || ws > dnnMaxWorkspaceBytes {
-			last = fmt.Sprintf("; the last: status %d%s, workspace %d B", r, l.why(), ws)
-			l.destroy(plan)
-			continue
-		}
-		return &dnnGraphPlan{plan: plan, ws: uint64(ws), engine: index, descs: b.descs, packs: map[[4]DevPtr]uintptr{}}, nil
 	}
 	b.free()
-	return nil, fmt.Errorf("none of the heuristics' %d engine configurations (%d of them deterministic and %s) gave a plan%s", n, tried,
+	return nil, fmt.Errorf("none of the %d engine configurations of heuristics mode A and the fallback list (%d of them deterministic and %s) gave a plan%s", total, tried,
 		map[bool]string{true: "allowed in TF32", false: "exact float32"}[tf32], last)
 }
 

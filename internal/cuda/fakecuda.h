@@ -1,6 +1,7 @@
-// A fake CUDA driver, cuBLAS and cuDNN (its legacy convolutions) — the
-// subset of their C APIs that package cuda calls, with the prototypes and
-// numbers of cuda.h, cublas_api.h and cudnn_cnn.h (cuDNN 9) — running on
+// A fake CUDA driver, cuBLAS and cuDNN (its legacy convolutions and its
+// graph API) — the subset of their C APIs that package cuda calls, with
+// the prototypes and numbers of cuda.h, cublas_api.h, cudnn_cnn.h and
+// cudnn_graph.h (cuDNN 9) — running on
 // the CPU emulation of kernels.cu (emu.h; fakedriver.go appends this file
 // to it). It is for tests: with it the host code that reaches a GPU
 // (driver.go, graph_driver.go, cudnn.go) runs on machines without one,
@@ -21,6 +22,8 @@
 //     the kernel; block and grid sizes within the hardware's limits;
 //   - cuBLAS's leading dimensions and column-major operands (beta = 0
 //     never reads C); the handle's stream;
+//   - cuDNN's workspaces and math types, and its graph API's descriptors,
+//     attributes, plans and variant packs (see its section below);
 //   - what a context still holds when its last reference goes
 //     (fake_report), for the tests of Close.
 // NCSN_FAKE_GPUS sets the number of devices (default 1), each its own
@@ -989,6 +992,18 @@ const char* cudnnGetErrorString(cudnnStatus_t s) {
 	case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
 	case CUDNN_STATUS_EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
 	case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+	case 2002: return "CUDNN_STATUS_BAD_PARAM_NULL_POINTER";
+	case 2003: return "CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER";
+	case 2004: return "CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED";
+	case 2005: return "CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND";
+	case 2008: return "CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH";
+	case 2009: return "CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES";
+	case 2010: return "CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE";
+	case 3001: return "CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN";
+	case 3002: return "CUDNN_STATUS_NOT_SUPPORTED_SHAPE";
+	case 3003: return "CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE";
+	case 3004: return "CUDNN_STATUS_NOT_SUPPORTED_LAYOUT";
+	case 3011: return "CUDNN_STATUS_NOT_SUPPORTED_PADDING";
 	}
 	return "CUDNN_STATUS_UNKNOWN";
 }
@@ -1081,11 +1096,19 @@ cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t d, int ma
 	return CUDNN_STATUS_SUCCESS;
 }
 
-// fake_geometry checks that x, w, conv and y describe one convolution.
+// fake_geometry checks that the descriptors x, w, conv and y describe one
+// convolution.
+static cudnnStatus_t fake_geometry_of(fake_tensor* x, fake_filter* w, fake_conv* cv, fake_tensor* y);
 static cudnnStatus_t fake_geometry(fake_tensor* x, fake_filter* w, fake_conv* cv, fake_tensor* y) {
 	for (void* p : {(void*)x, (void*)w, (void*)cv, (void*)y})
 		if (!fake_descs.count(p)) return CUDNN_STATUS_BAD_PARAM;
 	if (!x->set || !w->set || !cv->set || !y->set) return CUDNN_STATUS_BAD_PARAM;
+	return fake_geometry_of(x, w, cv, y);
+}
+
+// fake_geometry_of checks that x, w, conv and y's shapes make one
+// convolution.
+static cudnnStatus_t fake_geometry_of(fake_tensor* x, fake_filter* w, fake_conv* cv, fake_tensor* y) {
 	int oh = (x->h + 2 * cv->padH - cv->dilH * (w->h - 1) - 1) / cv->u + 1;
 	int ow = (x->w + 2 * cv->padW - cv->dilW * (w->w - 1) - 1) / cv->v + 1;
 	if (x->c != w->c || y->n != x->n || y->c != w->k || y->h != oh || y->w != ow) return CUDNN_STATUS_BAD_PARAM;
@@ -1335,6 +1358,522 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnnHandle_t h, cud
 							    cudnnConvolutionDescriptor_t cv, cudnnFilterDescriptor_t dwd, void* dw, int want, int* got, fake_perf* perf, void* ws, size_t wsBytes) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	return fake_find_algos(h, 2, xd, dwd, cv, dyd, (float*)x, (float*)dw, (float*)dy, want, got, perf, ws, wsBytes);
+}
+
+
+// ---- cuDNN's graph (backend) API (cudnn_graph.h), for cudnn_graph.go ----
+// Descriptors of the kinds a convolution's plan needs. Each attribute is
+// checked for its descriptor's kind, its type and its count; Finalize
+// checks that the required ones are there and agree (a convolution's
+// shapes, unique tensor ids); a finalized descriptor takes no more
+// attributes, and only a finalized one is read or referred to. The
+// heuristics (mode A) offer, per direction, engines with each numerical
+// note the caller must filter out (tensor cores, down-converting,
+// reduced-precision sums, nondeterministic), one that no plan supports,
+// one wanting more than 1 GiB of workspace, and exact ones — except for
+// the filter gradient, whose exact engine only the fallback list has. A
+// result count is all there are, also where fewer were asked for. A plan
+// keeps what it runs, so its descriptors may go before it. Execute finds
+// every tensor's pointer in the variant pack by its id, checks its
+// alignment, and runs the convolution (fake_convolve) on the handle's
+// stream — recorded where that stream captures, but never a plan's first
+// run, which may do one-time work (load kernels, take memory).
+
+typedef fake_dnn* fake_dnn_handle;
+enum { // cuDNN 9's finer statuses
+	CUDNN_STATUS_BAD_PARAM_NULL_POINTER = 2002,
+	CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER = 2003,
+	CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED = 2004,
+	CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND = 2005,
+	CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH = 2008,
+	CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES = 2009,
+	CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE = 2010,
+	CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN = 3001,
+	CUDNN_STATUS_NOT_SUPPORTED_SHAPE = 3002,
+	CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE = 3003,
+	CUDNN_STATUS_NOT_SUPPORTED_LAYOUT = 3004,
+	CUDNN_STATUS_NOT_SUPPORTED_PADDING = 3011,
+};
+enum { // cudnnBackendDescriptorType_t
+	FB_CONVOLUTION = 1, FB_ENGINE = 2, FB_ENGINECFG = 3, FB_ENGINEHEUR = 4, FB_PLAN = 5,
+	FB_OP_FWD = 10, FB_OP_FILTER = 11, FB_OP_DATA = 12, FB_OPGRAPH = 15, FB_PACK = 16, FB_TENSOR = 17,
+};
+enum { // cudnnBackendAttributeType_t
+	FT_HANDLE = 0, FT_DATA_TYPE = 1, FT_BOOLEAN = 2, FT_INT64 = 3, FT_FLOAT = 4, FT_DOUBLE = 5, FT_VOID_PTR = 6,
+	FT_CONV_MODE = 7, FT_HEUR_MODE = 8, FT_NUMERICAL_NOTE = 11, FT_DESCRIPTOR = 15,
+	FT_FLOATING = -1, // FLOAT or DOUBLE (α, β)
+};
+
+// fake_graph_op is what a plan runs: one convolution direction.
+struct fake_graph_op {
+	int dir = 0;                // 0 forward, 1 data, 2 filter
+	fake_tensor x, y;           // x (dx), y (dy)
+	fake_filter w;              // w (dw)
+	fake_conv cv;
+	int64_t uid[3] = {};        // x, w, y
+	int64_t align[3] = {};
+	double alpha = 1, beta = 0;
+};
+
+// fake_engine is one engine of the heuristics.
+struct fake_engine {
+	int64_t index;
+	std::vector<int> notes;
+	size_t ws;
+	int status; // at the plan's Finalize
+	bool tensor;
+};
+
+struct fake_attr {
+	int type = 0;
+	std::vector<int64_t> i;   // integers and enumerations
+	std::vector<double> f;    // FLOAT, DOUBLE
+	std::vector<void*> p;     // pointers, handles, descriptors
+};
+
+struct fake_bd {
+	int kind;
+	bool final = false;
+	std::map<int, fake_attr> attrs;
+	fake_graph_op op;       // operations, graphs, heuristics, configs, engines, plans
+	fake_engine eng{};      // configs, engines, plans
+	bool hasEng = false;
+	fake_dnn* handle = nullptr; // graphs, plans
+	int mode = 0;               // heuristics
+	bool ran = false;           // plans: run once (outside a capture)
+};
+static std::set<fake_bd*> fake_bds;
+static thread_local std::string fake_dnn_why; // cudnnGetLastErrorString's text
+
+static cudnnStatus_t fake_dnn_fail(cudnnStatus_t r, const std::string& why) {
+	fake_dnn_why = why;
+	return r;
+}
+
+// The engines per direction in the order of heuristics mode mode: mode
+// A's (and the other modes') list has no exact engine for the filter
+// gradient, which only the fallback list (mode 2) has; mode -1: all.
+static std::vector<fake_engine> fake_engines(int dir, int mode) {
+	int64_t base = 100 * (dir + 1);
+	std::vector<fake_engine> all = {
+		{base + 0, {0}, 8192, 0, true},                       // tensor cores: TF32 only
+		{base + 1, {4}, 0, 0, false},                         // nondeterministic
+		{base + 2, {1, 0}, 0, 0, true},                       // down-converts its inputs
+		{base + 3, {2}, 0, 0, false},                         // reduced-precision sums
+		{base + 4, {}, 0, CUDNN_STATUS_NOT_SUPPORTED_SHAPE, false}, // no plan for these shapes
+		{base + 5, {5}, (size_t)3 << 30, 0, false},           // Winograd, too much workspace
+		{base + 6, {3}, 65536, 0, false},                     // FFT: exact
+		{base + 7, {}, 0, 0, false},                          // exact, no workspace
+	};
+	if (mode == 2) return {all[0], all[7]};
+	if (mode >= 0 && dir == 2) all.resize(6);
+	return all;
+}
+
+// fake_rule is an attribute a kind of descriptor takes: its type and
+// count, and whether Finalize needs it; get-only ones are the
+// descriptor's results.
+struct fake_rule {
+	int kind, name, type, minN, maxN;
+	bool required, getOnly;
+};
+static const fake_rule fake_rules[] = {
+	{FB_TENSOR, 900, FT_INT64, 1, 1, true, false}, // byte alignment
+	{FB_TENSOR, 901, FT_DATA_TYPE, 1, 1, true, false},
+	{FB_TENSOR, 902, FT_INT64, 1, 8, true, false},  // dimensions
+	{FB_TENSOR, 903, FT_INT64, 1, 8, true, false},  // strides
+	{FB_TENSOR, 906, FT_INT64, 1, 1, true, false},  // unique id
+	{FB_TENSOR, 907, FT_BOOLEAN, 1, 1, false, false}, // virtual
+	{FB_CONVOLUTION, 100, FT_DATA_TYPE, 1, 1, true, false},
+	{FB_CONVOLUTION, 101, FT_CONV_MODE, 1, 1, true, false},
+	{FB_CONVOLUTION, 102, FT_INT64, 1, 3, true, false}, // dilations
+	{FB_CONVOLUTION, 103, FT_INT64, 1, 3, true, false}, // strides
+	{FB_CONVOLUTION, 104, FT_INT64, 1, 3, true, false}, // post-paddings
+	{FB_CONVOLUTION, 105, FT_INT64, 1, 3, true, false}, // pre-paddings
+	{FB_CONVOLUTION, 106, FT_INT64, 1, 1, true, false}, // spatial dimensions
+	{FB_OP_FWD, 700, FT_FLOATING, 1, 1, true, false}, {FB_OP_FWD, 701, FT_FLOATING, 1, 1, true, false},
+	{FB_OP_FWD, 702, FT_DESCRIPTOR, 1, 1, true, false}, {FB_OP_FWD, 703, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_OP_FWD, 704, FT_DESCRIPTOR, 1, 1, true, false}, {FB_OP_FWD, 705, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_OP_DATA, 706, FT_FLOATING, 1, 1, true, false}, {FB_OP_DATA, 707, FT_FLOATING, 1, 1, true, false},
+	{FB_OP_DATA, 708, FT_DESCRIPTOR, 1, 1, true, false}, {FB_OP_DATA, 709, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_OP_DATA, 710, FT_DESCRIPTOR, 1, 1, true, false}, {FB_OP_DATA, 711, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_OP_FILTER, 712, FT_FLOATING, 1, 1, true, false}, {FB_OP_FILTER, 713, FT_FLOATING, 1, 1, true, false},
+	{FB_OP_FILTER, 714, FT_DESCRIPTOR, 1, 1, true, false}, {FB_OP_FILTER, 715, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_OP_FILTER, 716, FT_DESCRIPTOR, 1, 1, true, false}, {FB_OP_FILTER, 717, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_OPGRAPH, 800, FT_HANDLE, 1, 1, true, false},
+	{FB_OPGRAPH, 801, FT_DESCRIPTOR, 1, 64, true, false},
+	{FB_ENGINEHEUR, 200, FT_HEUR_MODE, 1, 1, true, false},
+	{FB_ENGINEHEUR, 201, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_ENGINEHEUR, 202, FT_DESCRIPTOR, 0, 0, false, true}, // results
+	{FB_ENGINECFG, 300, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_ENGINE, 1300, FT_DESCRIPTOR, 1, 1, true, false}, // operation graph
+	{FB_ENGINE, 1301, FT_INT64, 1, 1, true, false},      // global index
+	{FB_ENGINE, 1303, FT_NUMERICAL_NOTE, 0, 0, false, true},
+	{FB_PLAN, 400, FT_HANDLE, 1, 1, true, false},
+	{FB_PLAN, 401, FT_DESCRIPTOR, 1, 1, true, false},
+	{FB_PLAN, 402, FT_INT64, 0, 0, false, true}, // workspace size
+	{FB_PACK, 1000, FT_INT64, 1, 64, true, false},
+	{FB_PACK, 1001, FT_VOID_PTR, 1, 64, true, false},
+	{FB_PACK, 1003, FT_VOID_PTR, 1, 1, true, false}, // workspace (null where the plan needs none)
+};
+
+static const fake_rule* fake_rule_of(int kind, int name) {
+	for (auto& r : fake_rules)
+		if (r.kind == kind && r.name == name) return &r;
+	return nullptr;
+}
+
+static bool fake_kind_ok(int kind) {
+	switch (kind) {
+	case FB_CONVOLUTION: case FB_ENGINE: case FB_ENGINECFG: case FB_ENGINEHEUR: case FB_PLAN:
+	case FB_OP_FWD: case FB_OP_FILTER: case FB_OP_DATA: case FB_OPGRAPH: case FB_PACK: case FB_TENSOR:
+		return true;
+	}
+	return false;
+}
+
+static size_t fake_type_size(int t) {
+	switch (t) {
+	case FT_INT64: case FT_DOUBLE: return 8;
+	case FT_HANDLE: case FT_VOID_PTR: case FT_DESCRIPTOR: return sizeof(void*);
+	case FT_BOOLEAN: return sizeof(bool);
+	default: return 4; // FLOAT and the enumerations
+	}
+}
+
+typedef fake_bd* cudnnBackendDescriptor_t;
+
+cudnnStatus_t cudnnBackendCreateDescriptor(int kind, cudnnBackendDescriptor_t* d) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	if (!d) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "cudnnBackendCreateDescriptor: null descriptor pointer");
+	if (!fake_kind_ok(kind)) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, "cudnnBackendCreateDescriptor: a kind of descriptor the fake has not");
+	if (!fake_take()) return fake_dnn_fail(CUDNN_STATUS_ALLOC_FAILED, "cudnnBackendCreateDescriptor: out of host memory");
+	*d = new fake_bd{kind};
+	fake_bds.insert(*d);
+	return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnBackendDestroyDescriptor(cudnnBackendDescriptor_t d) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	if (!fake_bds.erase(d)) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, "cudnnBackendDestroyDescriptor: not a live descriptor");
+	delete d;
+	return CUDNN_STATUS_SUCCESS;
+}
+
+// fake_ref is the finalized descriptor of kind kind that an attribute's
+// value names, or null with *r set.
+static fake_bd* fake_ref(void* p, int kind, cudnnStatus_t* r, const char* what) {
+	fake_bd* d = (fake_bd*)p;
+	if (!d || !fake_bds.count(d)) {
+		*r = fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, std::string(what) + ": not a live descriptor");
+		return nullptr;
+	}
+	if (d->kind != kind) {
+		*r = fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, std::string(what) + ": a descriptor of kind " + std::to_string(d->kind) + ", not " + std::to_string(kind));
+		return nullptr;
+	}
+	if (!d->final) {
+		*r = fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED, std::string(what) + ": the descriptor is not finalized");
+		return nullptr;
+	}
+	return d;
+}
+
+cudnnStatus_t cudnnBackendSetAttribute(cudnnBackendDescriptor_t d, int name, int type, int64_t n, const void* values) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	std::string at = "cudnnBackendSetAttribute(" + std::to_string(name) + ")";
+	if (!fake_bds.count(d)) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": not a live descriptor");
+	if (d->final) return fake_dnn_fail(CUDNN_STATUS_NOT_INITIALIZED, at + ": the descriptor is finalized");
+	const fake_rule* rule = fake_rule_of(d->kind, name);
+	if (!rule || rule->getOnly) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": not an attribute this kind of descriptor takes");
+	if (rule->type == FT_FLOATING ? type != FT_FLOAT && type != FT_DOUBLE : type != rule->type)
+		return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE, at + ": type " + std::to_string(type) + ", want " + std::to_string(rule->type));
+	if (n < rule->minN || n > rule->maxN) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": " + std::to_string(n) + " elements");
+	if (!values) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, at + ": null values");
+	fake_attr a;
+	a.type = type;
+	for (int64_t k = 0; k < n; k++) {
+		const char* v = (const char*)values + k * fake_type_size(type);
+		switch (type) {
+		case FT_INT64: a.i.push_back(*(const int64_t*)v); break;
+		case FT_FLOAT: a.f.push_back(*(const float*)v); break;
+		case FT_DOUBLE: a.f.push_back(*(const double*)v); break;
+		case FT_BOOLEAN: a.i.push_back(*(const bool*)v); break;
+		case FT_HANDLE: case FT_VOID_PTR: case FT_DESCRIPTOR: a.p.push_back(*(void* const*)v); break;
+		default: a.i.push_back(*(const int32_t*)v);
+		}
+	}
+	if (type == FT_DESCRIPTOR)
+		for (void* p : a.p)
+			if (!fake_bds.count((fake_bd*)p)) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": names no live descriptor");
+	if (type == FT_HANDLE && !fake_dnns.count((fake_dnn*)a.p[0])) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": not a cuDNN handle");
+	d->attrs[name] = a;
+	return CUDNN_STATUS_SUCCESS;
+}
+
+// fake_tensor_of reads a finalized 4-d tensor descriptor.
+static cudnnStatus_t fake_tensor_of(void* p, fake_tensor* t, int64_t* uid, int64_t* align, const char* what) {
+	cudnnStatus_t r = 0;
+	fake_bd* d = fake_ref(p, FB_TENSOR, &r, what);
+	if (!d) return r;
+	auto& dims = d->attrs[902].i;
+	auto& st = d->attrs[903].i;
+	if (dims.size() != 4) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_SHAPE, std::string(what) + ": the fake convolves 4-d tensors only");
+	*t = fake_tensor{true, (int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3], (int)st[0], (int)st[1], (int)st[2], (int)st[3]};
+	*uid = d->attrs[906].i[0];
+	*align = d->attrs[900].i[0];
+	return 0;
+}
+
+// fake_finalize_op reads a convolution operation's descriptors and checks
+// that their shapes make one convolution.
+static cudnnStatus_t fake_finalize_op(fake_bd* d) {
+	int dir = d->kind == FB_OP_FWD ? 0 : d->kind == FB_OP_DATA ? 1 : 2;
+	int first = dir == 0 ? 700 : dir == 1 ? 706 : 712;
+	fake_graph_op& op = d->op;
+	op.dir = dir;
+	op.alpha = d->attrs[first].f[0];
+	op.beta = d->attrs[first + 1].f[0];
+	cudnnStatus_t r = 0;
+	fake_bd* cv = fake_ref(d->attrs[first + 2].p[0], FB_CONVOLUTION, &r, "the operation's convolution");
+	if (!cv) return r;
+	if (cv->attrs[106].i[0] != 2) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_SHAPE, "the fake convolves in 2 spatial dimensions only");
+	if (cv->attrs[100].i[0] != 0) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, "the fake computes in float only");
+	auto& pre = cv->attrs[105].i;
+	auto& post = cv->attrs[104].i;
+	auto& str = cv->attrs[103].i;
+	auto& dil = cv->attrs[102].i;
+	if (pre != post) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_PADDING, "the fake pads symmetrically only");
+	op.cv = fake_conv{true, (int)pre[0], (int)pre[1], (int)str[0], (int)str[1], (int)dil[0], (int)dil[1], (int)cv->attrs[101].i[0], 3};
+	// The three tensors, in the header's order: forward W, X, Y; data W, DX, DY; filter DW, X, DY.
+	fake_tensor wt;
+	if ((r = fake_tensor_of(d->attrs[first + 3].p[0], &wt, &op.uid[1], &op.align[1], "the operation's filter"))) return r;
+	if ((r = fake_tensor_of(d->attrs[first + 4].p[0], &op.x, &op.uid[0], &op.align[0], "the operation's x"))) return r;
+	if ((r = fake_tensor_of(d->attrs[first + 5].p[0], &op.y, &op.uid[2], &op.align[2], "the operation's y"))) return r;
+	if (wt.cs != wt.h * wt.w || wt.ns != wt.c * wt.h * wt.w || wt.hs != wt.w || wt.ws != 1)
+		return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_LAYOUT, "the fake takes packed KCRS filters only");
+	op.w = fake_filter{true, wt.n, wt.c, wt.h, wt.w};
+	fake_tensor x = op.x, y = op.y;
+	fake_filter w = op.w;
+	fake_conv c = op.cv;
+	if (fake_geometry_of(&x, &w, &c, &y)) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH, "the operation's tensors do not make one convolution");
+	return 0;
+}
+
+cudnnStatus_t cudnnBackendFinalize(cudnnBackendDescriptor_t d) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	if (!fake_bds.count(d)) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, "cudnnBackendFinalize: not a live descriptor");
+	if (d->final) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, "cudnnBackendFinalize: finalized already");
+	std::string at = "cudnnBackendFinalize(kind " + std::to_string(d->kind) + ")";
+	for (auto& rule : fake_rules)
+		if (rule.kind == d->kind && rule.required && !d->attrs.count(rule.name))
+			return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": attribute " + std::to_string(rule.name) + " is not set");
+	cudnnStatus_t r = 0;
+	switch (d->kind) {
+	case FB_TENSOR: {
+		auto& dims = d->attrs[902].i;
+		auto& st = d->attrs[903].i;
+		int64_t align = d->attrs[900].i[0];
+		if (dims.size() != st.size()) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": dimensions and strides differ in number");
+		for (size_t k = 0; k < dims.size(); k++)
+			if (dims[k] < 1 || st[k] < 1) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": a dimension or stride below 1");
+		if (align < 1 || (align & (align - 1))) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": the byte alignment is not a power of 2");
+		if (d->attrs[901].i[0] != 0) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, at + ": the fake has float tensors only");
+		break;
+	}
+	case FB_CONVOLUTION: {
+		size_t n = (size_t)d->attrs[106].i[0];
+		for (int a : {102, 103, 104, 105})
+			if (d->attrs[a].i.size() != n) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": attribute " + std::to_string(a) + " has not the spatial dimensions' count");
+		int mode = (int)d->attrs[101].i[0];
+		if (mode != 0 && mode != 1) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": no such convolution mode");
+		for (int a : {102, 103})
+			for (int64_t v : d->attrs[a].i)
+				if (v < 1) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": a dilation or stride below 1");
+		for (int a : {104, 105})
+			for (int64_t v : d->attrs[a].i)
+				if (v < 0) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": a negative padding");
+		break;
+	}
+	case FB_OP_FWD: case FB_OP_DATA: case FB_OP_FILTER:
+		if ((r = fake_finalize_op(d))) return r;
+		break;
+	case FB_OPGRAPH: {
+		auto& ops = d->attrs[801].p;
+		if (ops.size() != 1) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN, at + ": the fake runs graphs of one convolution");
+		fake_bd* op = (fake_bd*)ops[0];
+		if (!fake_bds.count(op) || (op->kind != FB_OP_FWD && op->kind != FB_OP_DATA && op->kind != FB_OP_FILTER))
+			return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED_GRAPH_PATTERN, at + ": the operation is not a convolution");
+		if (!op->final) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NOT_FINALIZED, at + ": the operation is not finalized");
+		if (op->op.uid[0] == op->op.uid[1] || op->op.uid[0] == op->op.uid[2] || op->op.uid[1] == op->op.uid[2])
+			return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES, at + ": two tensors share a unique id");
+		d->op = op->op;
+		d->handle = (fake_dnn*)d->attrs[800].p[0];
+		break;
+	}
+	case FB_ENGINEHEUR: {
+		fake_bd* g = fake_ref(d->attrs[201].p[0], FB_OPGRAPH, &r, at.c_str());
+		if (!g) return r;
+		int64_t mode = d->attrs[200].i[0];
+		if (mode < 0 || mode > 3) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": no such heuristics mode");
+		d->op = g->op;
+		d->handle = g->handle;
+		d->mode = (int)mode;
+		break;
+	}
+	case FB_ENGINE: {
+		fake_bd* g = fake_ref(d->attrs[1300].p[0], FB_OPGRAPH, &r, at.c_str());
+		if (!g) return r;
+		bool found = false;
+		for (auto& e : fake_engines(g->op.dir, -1))
+			if (e.index == d->attrs[1301].i[0]) d->eng = e, found = true;
+		if (!found) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_OUT_OF_BOUND, at + ": no engine of that index for this graph");
+		d->op = g->op;
+		d->handle = g->handle;
+		d->hasEng = true;
+		break;
+	}
+	case FB_ENGINECFG: {
+		fake_bd* e = fake_ref(d->attrs[300].p[0], FB_ENGINE, &r, at.c_str());
+		if (!e) return r;
+		d->op = e->op, d->eng = e->eng, d->handle = e->handle, d->hasEng = true;
+		break;
+	}
+	case FB_PLAN: {
+		fake_bd* cfg = fake_ref(d->attrs[401].p[0], FB_ENGINECFG, &r, at.c_str());
+		if (!cfg) return r;
+		if (!cfg->hasEng) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": the configuration has no engine");
+		if (cfg->eng.status) return fake_dnn_fail(cfg->eng.status, at + ": engine " + std::to_string(cfg->eng.index) + " does not support this convolution");
+		if (fake_unsafe("cudnnBackendFinalize(an execution plan)", 1)) return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, at + ": planning (which compiles and loads kernels) while a stream captures");
+		if (!fake_take()) return fake_dnn_fail(CUDNN_STATUS_ALLOC_FAILED, at + ": out of memory");
+		d->op = cfg->op, d->eng = cfg->eng, d->hasEng = true;
+		d->handle = (fake_dnn*)d->attrs[400].p[0];
+		break;
+	}
+	case FB_PACK: {
+		if (d->attrs[1000].i.size() != d->attrs[1001].p.size()) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": unique ids and data pointers differ in number");
+		std::set<int64_t> seen(d->attrs[1000].i.begin(), d->attrs[1000].i.end());
+		if (seen.size() != d->attrs[1000].i.size()) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_DUPLICATED_ENTRIES, at + ": a unique id twice");
+		break;
+	}
+	}
+	d->final = true;
+	return CUDNN_STATUS_SUCCESS;
+}
+
+// cudnnBackendGetAttribute reads a finalized descriptor's results: the
+// heuristics' engines go into configuration descriptors the caller made
+// (each finalized, as cuDNN returns them), a configuration's engine into
+// an engine descriptor the caller made.
+cudnnStatus_t cudnnBackendGetAttribute(cudnnBackendDescriptor_t d, int name, int type, int64_t want, int64_t* got, void* values) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	std::string at = "cudnnBackendGetAttribute(" + std::to_string(name) + ")";
+	if (!fake_bds.count(d)) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": not a live descriptor");
+	if (!d->final) return fake_dnn_fail(CUDNN_STATUS_NOT_INITIALIZED, at + ": the descriptor is not finalized");
+	const fake_rule* rule = fake_rule_of(d->kind, name);
+	if (!rule) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": not an attribute of this kind of descriptor");
+	if (rule->type == FT_FLOATING ? type != FT_FLOAT && type != FT_DOUBLE : type != rule->type)
+		return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_ATTRIBUTE_TYPE, at + ": type " + std::to_string(type) + ", want " + std::to_string(rule->type));
+	if (!got) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, at + ": null element count");
+	if (want < 0 || (want > 0 && !values)) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": no room for the values");
+	switch (d->kind * 10000 + name) {
+	case FB_ENGINEHEUR * 10000 + 202: { // the results: configurations made by the caller
+		auto engines = fake_engines(d->op.dir, d->mode);
+		int64_t n = std::min<int64_t>(want, (int64_t)engines.size());
+		for (int64_t k = 0; k < n; k++) {
+			fake_bd* c = ((fake_bd**)values)[k];
+			if (!fake_bds.count(c) || c->kind != FB_ENGINECFG) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": a result slot is not an engine configuration descriptor");
+			if (c->final) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": a result slot is finalized already");
+		}
+		for (int64_t k = 0; k < n; k++) {
+			fake_bd* c = ((fake_bd**)values)[k];
+			c->op = d->op, c->eng = engines[k], c->handle = d->handle, c->hasEng = true, c->final = true;
+		}
+		*got = (int64_t)engines.size(); // all it has, also where fewer were asked for
+		return CUDNN_STATUS_SUCCESS;
+	}
+	case FB_ENGINECFG * 10000 + 300: { // its engine, into the caller's engine descriptor
+		if (want < 1) {
+			*got = 1;
+			return CUDNN_STATUS_SUCCESS;
+		}
+		fake_bd* e = ((fake_bd**)values)[0];
+		if (!fake_bds.count(e) || e->kind != FB_ENGINE) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": not an engine descriptor");
+		if (e->final) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": the engine descriptor is finalized already");
+		e->op = d->op, e->eng = d->eng, e->handle = d->handle, e->hasEng = true, e->final = true;
+		*got = 1;
+		return CUDNN_STATUS_SUCCESS;
+	}
+	case FB_ENGINE * 10000 + 1301:
+		if (want >= 1) *(int64_t*)values = d->eng.index;
+		*got = 1;
+		return CUDNN_STATUS_SUCCESS;
+	case FB_ENGINE * 10000 + 1303: {
+		int64_t n = std::min<int64_t>(want, (int64_t)d->eng.notes.size());
+		for (int64_t k = 0; k < n; k++) ((int32_t*)values)[k] = d->eng.notes[k];
+		*got = (int64_t)d->eng.notes.size();
+		return CUDNN_STATUS_SUCCESS;
+	}
+	case FB_PLAN * 10000 + 402:
+		if (want >= 1) *(int64_t*)values = (int64_t)d->eng.ws;
+		*got = 1;
+		return CUDNN_STATUS_SUCCESS;
+	}
+	return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, at + ": the fake does not report this attribute");
+}
+
+// cudnnBackendExecute runs plan's convolution on the tensors pack names.
+cudnnStatus_t cudnnBackendExecute(cudnnHandle_t h, cudnnBackendDescriptor_t plan, cudnnBackendDescriptor_t pack) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	if (cudnnStatus_t r = fake_dnn_ok(h)) return fake_dnn_fail(r, "cudnnBackendExecute: the handle is not of the current, healthy context");
+	cudnnStatus_t r = 0;
+	fake_bd* p = fake_ref(plan, FB_PLAN, &r, "cudnnBackendExecute's plan");
+	if (!p) return CUDNN_STATUS_BAD_PARAM;
+	fake_bd* v = fake_ref(pack, FB_PACK, &r, "cudnnBackendExecute's variant pack");
+	if (!v) return CUDNN_STATUS_BAD_PARAM;
+	if (p->handle != h) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, "cudnnBackendExecute: the plan was made for another handle");
+	const fake_graph_op& op = p->op;
+	char* ptr[3];
+	for (int k = 0; k < 3; k++) {
+		auto& uids = v->attrs[1000].i;
+		auto it = std::find(uids.begin(), uids.end(), op.uid[k]);
+		if (it == uids.end()) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, "cudnnBackendExecute: the variant pack has no pointer for tensor " + std::to_string(op.uid[k]));
+		ptr[k] = (char*)v->attrs[1001].p[it - uids.begin()];
+		if (!ptr[k]) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "cudnnBackendExecute: tensor " + std::to_string(op.uid[k]) + "'s pointer is null");
+		if ((uintptr_t)ptr[k] % (uintptr_t)op.align[k])
+			return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER, "cudnnBackendExecute: tensor " + std::to_string(op.uid[k]) + "'s pointer is not aligned as its descriptor says");
+	}
+	void* ws = v->attrs.count(1003) ? v->attrs[1003].p[0] : nullptr;
+	size_t need = p->eng.ws;
+	if (need > 0 && !ws) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "cudnnBackendExecute: the plan needs a workspace and the pack has none");
+	// A plan's first run may do one-time work (load kernels, take memory)
+	// that a capture forbids: run it once outside any capture first.
+	if (!p->ran && h->stream && h->stream->capturing) {
+		fake_unsafe("cudnnBackendExecute's first run of a plan (its one-time work)", 1);
+		return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, "cudnnBackendExecute: a plan's first run inside a stream capture");
+	}
+	p->ran = true;
+	fake_ctx* c = fake_cur;
+	fake_graph_op o = op;
+	o.cv.math = p->eng.tensor ? 1 : 3;
+	float al = (float)o.alpha, be = (float)o.beta;
+	CUresult cr = fake_run(h->stream, "cuDNN's cudnnBackendExecute on the legacy stream", [=]() -> CUresult {
+		return fake_convolve(c, o.dir, o.x, o.w, o.cv, o.y, (float*)ptr[0], (float*)ptr[1], (float*)ptr[2], al, be, (float*)ws, need, need) ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_SUCCESS;
+	});
+	return cr == CUDA_SUCCESS ? CUDNN_STATUS_SUCCESS : fake_dnn_fail(CUDNN_STATUS_EXECUTION_FAILED, "cudnnBackendExecute: the convolution failed (" + c->why + ")");
+}
+
+void cudnnGetLastErrorString(char* msg, size_t n) {
+	if (!msg || n == 0) return;
+	snprintf(msg, n, "%s", fake_dnn_why.c_str());
+	fake_dnn_why.clear();
+}
+
+// fake_dnn_descriptors is the number of cuDNN descriptors alive (the
+// legacy API's and the graph API's), for the tests of their release.
+long fake_dnn_descriptors() {
+	std::lock_guard<std::mutex> l(fake_mu);
+	return (long)(fake_descs.size() + fake_bds.size());
 }
 
 } // extern "C"

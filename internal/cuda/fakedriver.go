@@ -11,16 +11,17 @@ import (
 	"github.com/ebitengine/purego"
 )
 
-// The fake GPU, for tests: fakecuda.h (a CUDA driver, cuBLAS and cuDNN's
-// legacy convolutions made of the calls package cuda uses, with cuda.h's,
-// cublas_api.h's and cudnn_cnn.h's prototypes and numbers) compiled with
-// the CPU emulation of kernels.cu into one library, which the device's
-// code (driver.go, graph_driver.go, cudnn.go) then loads in place of
-// libcuda, libcublas and libcudnn. The emulator backend
-// (emu.go) tests the kernels and ops.go; this tests the host code between
-// them and a GPU, which otherwise runs only on one: the symbols and their
-// argument order, the per-thread context, the pinned parameter block,
-// column-major cuBLAS, stream capture's rules, Close's releases. The
+// The fake GPU, for tests: fakecuda.h (a CUDA driver, cuBLAS, and cuDNN's
+// legacy convolutions and graph API, made of the calls package cuda uses,
+// with cuda.h's, cublas_api.h's, cudnn_cnn.h's and cudnn_graph.h's
+// prototypes and numbers) compiled with the CPU emulation of kernels.cu
+// into one library, which the device's code (driver.go, graph_driver.go,
+// cudnn.go, cudnn_graph.go) then loads in place of libcuda, libcublas and
+// libcudnn. The emulator backend (emu.go) tests the kernels and ops.go;
+// this tests the host code between them and a GPU, which otherwise runs
+// only on one: the symbols and their argument order, the per-thread
+// context, the pinned parameter block, column-major cuBLAS, stream
+// capture's rules, cuDNN's descriptors and plans, Close's releases. The
 // kernels still go through the real NVRTC (Compile), and the driver
 // refuses an image that does not hold the kernel launched.
 
@@ -35,12 +36,13 @@ var (
 	fakeOnce sync.Once
 	fakeLibs *libs
 	fakeErr  error
-	// The library's fake_report, fake_state, fake_set_devices and
-	// fake_fail_allocs_after.
-	fakeReport     func() string
-	fakeState      func() string
-	fakeSetDevices func(n int32) int32
-	fakeFailAllocs func(n int64)
+	// The library's fake_report, fake_state, fake_set_devices,
+	// fake_fail_allocs_after and fake_dnn_descriptors.
+	fakeReport         func() string
+	fakeState          func() string
+	fakeSetDevices     func(n int32) int32
+	fakeFailAllocs     func(n int64)
+	fakeDnnDescriptors func() int64
 )
 
 // loadFakeDriver builds the fake driver (once per process: g++, some
@@ -65,6 +67,7 @@ func loadFakeDriver() (*libs, error) {
 		purego.RegisterLibFunc(&fakeState, h, "fake_state")
 		purego.RegisterLibFunc(&fakeSetDevices, h, "fake_set_devices")
 		purego.RegisterLibFunc(&fakeFailAllocs, h, "fake_fail_allocs_after")
+		purego.RegisterLibFunc(&fakeDnnDescriptors, h, "fake_dnn_descriptors")
 		fakeLibs = &libs{h: h, name: "fake libcuda, libcublas and libcudnn (fakecuda.h)",
 			algoDir: func() (string, bool, error) {
 				if fakeAlgoDir != "" {

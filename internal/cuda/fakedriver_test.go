@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -240,5 +241,151 @@ func TestFakeGPUKeepsChoices(t *testing.T) {
 	}
 	if !strings.Contains(plans[1], "forward algo 2 (math 3") {
 		t.Fatalf("the kept forward choice is not Find's fastest FMA algorithm: %q", plans[1])
+	}
+}
+
+// TestFakeGPUGraphAPI: with NCSN_CUDNN=graph the convolutions run on the
+// fake cuDNN's graph API, also replayed in a CUDA graph, and Close
+// destroys every descriptor, plan and variant pack; the fake refuses the
+// misuses of the backend API that cuDNN refuses, so that the tests of
+// cudnn_graph.go on it would see them.
+func TestFakeGPUGraphAPI(t *testing.T) {
+	t.Setenv(CudnnEnv, "graph")
+	d, b := openFake(t)
+	d.Close()
+	before := fakeDnnDescriptors()
+	d, b = openFake(t)
+	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
+	r := rand.New(rand.NewPCG(5, 6))
+	xs, ws, dys := randn(r, 2*2*16, 1), randn(r, 3*2*9, 1), randn(r, 3*2*16, 1)
+	wantY, wantDx := naiveConv3(2, 3, 2, 4, 4, 1, xs, ws, dys)
+	g.Col = alloc(t, d, g.ColSize())
+	x, w, dy, bias := upload(t, d, xs), upload(t, d, ws), upload(t, d, dys), upload(t, d, make([]float32, 3))
+	y, dx, dw, db, col := alloc(t, d, len(dys)), alloc(t, d, len(xs)), alloc(t, d, len(ws)), alloc(t, d, 3), alloc(t, d, g.ColSize())
+	if err := d.PlanConv3(g); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.ConvPlans(); len(p) != 1 || !strings.Contains(p[0], "forward: graph API engine 106") || !strings.Contains(p[0], "filter: graph API engine 307 (0 B)") {
+		t.Fatalf("plans %q", p)
+	}
+	gr, err := d.Capture(func() error {
+		if err := d.Conv3Forward(g, y, x, w, bias); err != nil {
+			return err
+		}
+		return d.Conv3Backward(g, dx, dw, db, x, w, dy, col)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gr.Launch(); err != nil {
+		t.Fatal(err)
+	}
+	near(t, "y", download(t, d, y), wantY, 1e-5)
+	near(t, "∂x", download(t, d, dx), wantDx, 1e-5)
+
+	l := b.dnnGraph
+	var i64 int64 = 1
+	var dt int32 = dnnFloat
+	tensor := func(uid int64, finalize bool) uintptr {
+		var p uintptr
+		dims, strides, align := [4]int64{2, 2, 4, 4}, [4]int64{32, 16, 4, 1}, int64(16)
+		l.create(dnbTensor, &p)
+		l.set(p, dnaTensorDataType, dntDataType, 1, unsafe.Pointer(&dt))
+		l.set(p, dnaTensorDims, dntInt64, 4, unsafe.Pointer(&dims[0]))
+		l.set(p, dnaTensorStrides, dntInt64, 4, unsafe.Pointer(&strides[0]))
+		l.set(p, dnaTensorAlignment, dntInt64, 1, unsafe.Pointer(&align))
+		if uid > 0 {
+			l.set(p, dnaTensorUID, dntInt64, 1, unsafe.Pointer(&uid))
+		}
+		if finalize {
+			l.finalize(p)
+		}
+		return p
+	}
+	// execute runs forward plan p on a variant pack of the given ids and pointers.
+	execute := func(p *dnnGraphPlan, uids []int64, ptrs []uintptr) int32 {
+		var pack uintptr
+		l.create(dnbVariantPack, &pack)
+		defer l.destroy(pack)
+		wsp := uintptr(d.dnn.ws.Ptr)
+		l.set(pack, dnaPackUIDs, dntInt64, int64(len(uids)), unsafe.Pointer(&uids[0]))
+		l.set(pack, dnaPackPointers, dntVoidPtr, int64(len(ptrs)), unsafe.Pointer(&ptrs[0]))
+		l.set(pack, dnaPackWorkspace, dntVoidPtr, 1, unsafe.Pointer(&wsp))
+		if r := l.finalize(pack); r != 0 {
+			return r
+		}
+		return l.execute(b.dnnHandle, p.plan, pack)
+	}
+	for _, c := range []struct {
+		name string
+		want int32
+		why  string
+		call func(p *dnnGraphPlan) int32
+	}{
+		{"an attribute of the wrong type", 2010, "type 3, want 1", func(*dnnGraphPlan) int32 {
+			tn := tensor(0, false)
+			defer l.destroy(tn)
+			return l.set(tn, dnaTensorDataType, dntInt64, 1, unsafe.Pointer(&i64))
+		}},
+		{"a tensor without its unique id", 2000, "attribute 906 is not set", func(*dnnGraphPlan) int32 {
+			tn := tensor(0, false)
+			defer l.destroy(tn)
+			return l.finalize(tn)
+		}},
+		{"an attribute set after Finalize", 1001, "finalized", func(*dnnGraphPlan) int32 {
+			tn := tensor(7, true)
+			defer l.destroy(tn)
+			return l.set(tn, dnaTensorUID, dntInt64, 1, unsafe.Pointer(&i64))
+		}},
+		{"a descriptor that is not finalized, referred to", 2004, "not finalized", func(*dnnGraphPlan) int32 {
+			var op, cv uintptr
+			l.create(dnbOpConvForward, &op)
+			defer l.destroy(op)
+			l.create(dnbConvolution, &cv)
+			defer l.destroy(cv)
+			tn := tensor(7, true)
+			defer l.destroy(tn)
+			ab := [2]float32{1, 0}
+			l.set(op, dnaFwdAlpha, dntFloat, 1, unsafe.Pointer(&ab[0]))
+			l.set(op, dnaFwdAlpha+1, dntFloat, 1, unsafe.Pointer(&ab[1]))
+			l.set(op, dnaFwdAlpha+2, dntDescriptor, 1, unsafe.Pointer(&cv))
+			for a := int32(dnaFwdAlpha + 3); a <= dnaFwdAlpha+5; a++ {
+				l.set(op, a, dntDescriptor, 1, unsafe.Pointer(&tn))
+			}
+			return l.finalize(op)
+		}},
+		{"a variant pack without one of the tensors", 2000, "no pointer for tensor 3", func(p *dnnGraphPlan) int32 {
+			return execute(p, []int64{1, 2}, []uintptr{uintptr(x.Ptr), uintptr(w.Ptr)})
+		}},
+		{"a pointer less aligned than its tensor says", 2003, "tensor 1's pointer is not aligned", func(p *dnnGraphPlan) int32 {
+			return execute(p, []int64{1, 2, 3}, []uintptr{uintptr(x.Ptr) + 4, uintptr(w.Ptr), uintptr(y.Ptr)})
+		}},
+		{"a tensor past its allocation (last: it breaks the context)", 5000, "cuDNN y", func(p *dnnGraphPlan) int32 {
+			return execute(p, []int64{1, 2, 3}, []uintptr{uintptr(x.Ptr), uintptr(w.Ptr), uintptr(bias.Ptr)})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var got int32
+			var why string
+			if err := b.do(func() error {
+				p, err := b.graphPlan(0, g, false)
+				if err != nil {
+					return err
+				}
+				defer b.graphFree(p)
+				l.why() // cleared
+				got, why = c.call(p), l.why()
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want || !strings.Contains(why, c.why) {
+				t.Fatalf("status %d%s; want %d and %q", got, why, c.want, c.why)
+			}
+		})
+	}
+	d.Close()
+	if n := fakeDnnDescriptors(); n != before {
+		t.Fatalf("%d cuDNN descriptors alive after Close, %d before the device opened", n, before)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -367,6 +368,16 @@ func TestConvAndLinear(t *testing.T) {
 				}
 				if plans := d.ConvPlans(); len(plans) > 0 {
 					t.Log(plans[len(plans)-1])
+					// The fake's graph API has an engine for each direction:
+					// its first exact one (FFT: 106, 206; the filter
+					// gradient's exact engine is only on the fallback list:
+					// 307), or with TF32 its first on tensor cores (100,
+					// 200, 300).
+					if want, ok := fakeGraphEngines[name]; ok {
+						if !strings.Contains(plans[len(plans)-1], want) {
+							t.Errorf("plans %q, want %q", plans[len(plans)-1], want)
+						}
+					}
 				}
 			})
 		}
@@ -417,6 +428,12 @@ func TestConvAndLinear(t *testing.T) {
 	}
 }
 
+// fakeGraphEngines is what the fake GPU's graph-API variants plan.
+var fakeGraphEngines = map[string]string{
+	"fakegpu-graph":      "forward: graph API engine 106 (65536 B); data: graph API engine 206 (65536 B); filter: graph API engine 307 (0 B)",
+	"fakegpu-graph-tf32": "forward: graph API engine 100 (8192 B); data: graph API engine 200 (8192 B); filter: graph API engine 300 (8192 B)",
+}
+
 // convBackends is backends, and where the GPU runs convolutions with cuDNN,
 // that GPU again without it (NCSN_CUDNN=off) and with the algorithms that
 // cuDNN's heuristics choose (NCSN_CUDNN=heuristics), and with the engines of
@@ -430,9 +447,11 @@ func convBackends(t *testing.T) map[string]*Device {
 		}
 		variants := map[string][2]string{"-im2col": {"off", ""}, "-heuristics": {"heuristics", ""}, "-graph": {"graph", ""}}
 		if base == "fakegpu" {
-			// The TF32 choices of algorithms and math types (the fake GPU
-			// computes exactly; a GPU's TF32 is outside these tolerances).
+			// The TF32 choices of algorithms, math types and engines (the
+			// fake GPU computes exactly; a GPU's TF32 is outside these
+			// tolerances).
 			variants["-tf32"] = [2]string{"", "1"}
+			variants["-graph-tf32"] = [2]string{"graph", "1"}
 		}
 		for suffix, env := range variants {
 			t.Setenv(CudnnEnv, env[0])

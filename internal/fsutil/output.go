@@ -37,10 +37,19 @@ func CheckOutFile(flag, path, ext, magic string) error {
 		return fmt.Errorf("%s %s: %v", flag, path, err)
 	case fi.IsDir():
 		return fmt.Errorf("%s %s is a folder", flag, path)
+	case isLink(path):
+		// The writer replaces the name, so the link, not what it names:
+		// refused now, as Set.Commit would after the work.
+		return fmt.Errorf("%s %s is a symbolic link: not replaced (remove it, or give another name)", flag, path)
 	case !fi.Mode().IsRegular() || !HasMagic(path, magic):
 		return fmt.Errorf("%s %s exists and is not a %s written before: not replaced (remove it, or give another name)", flag, path, kind)
 	}
 	return CheckWritableDir(flag, path, filepath.Dir(path))
+}
+
+func isLink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&os.ModeSymlink != 0
 }
 
 // CheckOutDir checks that the folder flag names, or the nearest existing

@@ -21,6 +21,8 @@ func TestCheckOutFile(t *testing.T) {
 	}
 	png, notes, file := put("old.png", PNGMagic+"rest"), put("notes.png", "my notes"), put("file", "x")
 	os.Mkdir(filepath.Join(dir, "folder.png"), 0o755)
+	link := filepath.Join(dir, "link.png") // to an earlier PNG: the writer would replace the link
+	os.Symlink(png, link)
 	for _, tc := range []struct {
 		path, want string // want "": accepted
 	}{
@@ -30,6 +32,7 @@ func TestCheckOutFile(t *testing.T) {
 		{notes, "exists and is not a PNG written before"},
 		{filepath.Join(dir, "x.jpg"), "give a name ending in .png"},
 		{filepath.Join(dir, "folder.png"), "is a folder"},
+		{link, "is a symbolic link: not replaced"},
 		{filepath.Join(file, "x.png"), "is a file, not a folder"},
 		{filepath.Join(file, "sub", "x.png"), "is a file, not a folder"},
 	} {
