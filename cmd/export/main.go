@@ -19,7 +19,8 @@ import (
 )
 
 func main() {
-	cli.KeepOnClosedPipe() // `… 2>&1 | head` must not kill the work half-way
+	cli.KeepOnClosedPipe()  // `… 2>&1 | head` must not kill the work half-way
+	cli.RemoveTempsOnStop() // Ctrl-C mid-write leaves no temporary file
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 

@@ -1,5 +1,6 @@
 // Package cli holds what the commands share in reading their command line
-// (Parse: one-line flag errors) and in their process (KeepOnClosedPipe).
+// (Parse: one-line flag errors) and in their process (KeepOnClosedPipe,
+// RemoveTempsOnStop).
 package cli
 
 import (

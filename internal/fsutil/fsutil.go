@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -54,12 +55,50 @@ func WriteAtomic(path string, fill func(w io.Writer) error) error {
 	if err != nil {
 		return err
 	}
+	defer untrackTemp(tmp)
 	if err = os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("renaming %s: %w", tmp, err)
 	}
 	syncDir(dir)
 	return nil
+}
+
+// ownTemps are the temporary files this process is writing (WriteAtomic's
+// and the Sets' not yet renamed into place), for RemoveOwnTemps.
+var ownTemps = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+func trackTemp(p string) {
+	ownTemps.Lock()
+	ownTemps.m[p] = true
+	ownTemps.Unlock()
+}
+
+func untrackTemp(p string) {
+	ownTemps.Lock()
+	delete(ownTemps.m, p)
+	ownTemps.Unlock()
+}
+
+// RemoveOwnTemps deletes the temporary files this process is writing now —
+// for a command stopped by a signal part way through a write, which would
+// leave them (cli.RemoveTempsOnStop) — and returns how many it deleted.
+// The files already in place, and an earlier file a Set's Commit has moved
+// aside, are not touched.
+func RemoveOwnTemps() int {
+	ownTemps.Lock()
+	defer ownTemps.Unlock()
+	n := 0
+	for p := range ownTemps.m {
+		if os.Remove(p) == nil {
+			n++
+		}
+		delete(ownTemps.m, p)
+	}
+	return n
 }
 
 // writeTemp writes the output of fill to a new temporary file for the
@@ -71,10 +110,12 @@ func writeTemp(dir, name string, fill func(w io.Writer) error) (_ string, err er
 		return "", err
 	}
 	tmp := f.Name()
+	trackTemp(tmp)
 	defer func() {
 		if err != nil {
 			f.Close()
 			os.Remove(tmp)
+			untrackTemp(tmp)
 		}
 	}()
 	if err = f.Chmod(0o644); err != nil {
@@ -104,7 +145,8 @@ func syncDir(dir string) {
 // earlier one as it was, and no temporary file once Abort has run. (A
 // process killed while it writes leaves its temporaries, named as
 // WriteAtomic's, which RemoveTemps removes where no other writer is at
-// work; killed inside Commit, it may leave part of the set renamed.) Not
+// work, and RemoveOwnTemps where a signal stops it; killed inside Commit,
+// it may leave part of the set renamed.) Not
 // safe for concurrent use.
 type Set struct {
 	dir        string
@@ -165,6 +207,7 @@ func (s *Set) Commit() ([]string, error) {
 			}
 			return fail(i, fmt.Errorf("renaming %s: %w", tmp, err))
 		}
+		untrackTemp(tmp)
 		done = append(done, moved{dst, old})
 	}
 	for _, m := range done {
@@ -181,6 +224,7 @@ func (s *Set) Commit() ([]string, error) {
 func (s *Set) Abort() {
 	for _, tmp := range s.tmps {
 		os.Remove(tmp)
+		untrackTemp(tmp)
 	}
 	s.tmps = nil
 }

@@ -1,0 +1,68 @@
+//go:build unix
+
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
+)
+
+// TestRemoveTempsOnStop: a command stopped by Ctrl-C or SIGTERM while it
+// writes a file (WriteAtomic) and a set (fsutil.Set) leaves no temporary
+// file with RemoveTempsOnStop, and still ends by the signal; without it the
+// temporaries stay (as they did).
+func TestRemoveTempsOnStop(t *testing.T) {
+	if dir := os.Getenv("CLI_STOP_CHILD"); dir != "" {
+		if os.Getenv("CLI_STOP_REMOVE") == "1" {
+			RemoveTempsOnStop()
+		}
+		os.WriteFile(filepath.Join(dir, "kept.png"), []byte("earlier"), 0o644)
+		set, _ := fsutil.NewSet(dir)
+		set.Write("a.png", func(w io.Writer) error { _, err := w.Write([]byte("a")); return err })
+		fsutil.WriteAtomic(filepath.Join(dir, "kept.png"), func(w io.Writer) error {
+			w.Write([]byte("half"))
+			os.Stdout.WriteString("writing\n")
+			time.Sleep(20 * time.Second) // stopped here
+			return nil
+		})
+		os.Exit(0)
+	}
+	for _, c := range []struct {
+		sig    syscall.Signal
+		remove string
+		left   int
+	}{{syscall.SIGINT, "1", 0}, {syscall.SIGTERM, "1", 0}, {syscall.SIGINT, "0", 2}} {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRemoveTempsOnStop$")
+		cmd.Env = append(os.Environ(), "CLI_STOP_CHILD="+dir, "CLI_STOP_REMOVE="+c.remove)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "writing\n" {
+			t.Fatalf("child said %q, %v", l, err)
+		}
+		cmd.Process.Signal(c.sig)
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != c.sig {
+			t.Errorf("%v (remove %s): the child ended with %v, not by the signal", c.sig, c.remove, err)
+		}
+		temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
+		if len(temps) != c.left {
+			t.Errorf("%v (remove %s): %d temporaries left, want %d: %v", c.sig, c.remove, len(temps), c.left, temps)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "kept.png")); string(b) != "earlier" {
+			t.Errorf("%v: the earlier file became %q", c.sig, b)
+		}
+	}
+}
