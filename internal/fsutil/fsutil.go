@@ -55,9 +55,14 @@ func WriteAtomic(path string, fill func(w io.Writer) error) error {
 	if err != nil {
 		return err
 	}
-	defer untrackTemp(tmp)
-	if err = os.Rename(tmp, path); err != nil {
+	ownTemps.Lock() // the rename is not cut short by RemoveOwnTemps
+	err = os.Rename(tmp, path)
+	if err != nil {
 		os.Remove(tmp)
+	}
+	delete(ownTemps.m, tmp)
+	ownTemps.Unlock()
+	if err != nil {
 		return fmt.Errorf("renaming %s: %w", tmp, err)
 	}
 	syncDir(dir)
@@ -145,8 +150,8 @@ func syncDir(dir string) {
 // earlier one as it was, and no temporary file once Abort has run. (A
 // process killed while it writes leaves its temporaries, named as
 // WriteAtomic's, which RemoveTemps removes where no other writer is at
-// work, and RemoveOwnTemps where a signal stops it; killed inside Commit,
-// it may leave part of the set renamed.) Not
+// work, and RemoveOwnTemps where a signal stops it; killed (kill -9)
+// inside Commit, it may leave part of the set renamed.) Not
 // safe for concurrent use.
 type Set struct {
 	dir        string
@@ -177,6 +182,10 @@ func (s *Set) Write(name string, fill func(w io.Writer) error) error {
 // back should a later rename fail; then the renames made are undone too,
 // and the error names the file.
 func (s *Set) Commit() ([]string, error) {
+	// A stopping signal's RemoveOwnTemps waits for the renames: the set is
+	// then in place whole or not at all, never in part.
+	ownTemps.Lock()
+	defer ownTemps.Unlock()
 	type moved struct{ dst, old string } // old: where the earlier dst went ("": none)
 	var done []moved
 	fail := func(i int, err error) ([]string, error) {
@@ -186,8 +195,11 @@ func (s *Set) Commit() ([]string, error) {
 				os.Rename(done[k].old, done[k].dst)
 			}
 		}
-		s.tmps = s.tmps[i:]
-		s.Abort()
+		for _, tmp := range s.tmps[i:] {
+			os.Remove(tmp)
+			delete(ownTemps.m, tmp)
+		}
+		s.tmps = nil
 		return nil, err
 	}
 	for i, tmp := range s.tmps {
@@ -207,7 +219,7 @@ func (s *Set) Commit() ([]string, error) {
 			}
 			return fail(i, fmt.Errorf("renaming %s: %w", tmp, err))
 		}
-		untrackTemp(tmp)
+		delete(ownTemps.m, tmp)
 		done = append(done, moved{dst, old})
 	}
 	for _, m := range done {
