@@ -532,11 +532,12 @@ func Latest(dir string) (string, error) {
 }
 
 // Current returns the checkpoint a run in dir continues from: the one
-// `latest` names, or the run's newest where that is newer, with a note
-// saying so ("" otherwise). `latest` names an older one when its rewrite
-// failed after the checkpoint was saved (the disk filled between the two
-// writes; Save writes the checkpoint whole first). A `latest` naming a
-// file of the user's (not one FileName gives) is followed as it is.
+// `latest` names, or the run's newest where that is newer and was saved
+// after `latest` was last written — its rewrite failed (the disk filled
+// between the two writes; Save writes the checkpoint whole first) — with a
+// note saying so ("" otherwise). A `latest` written after the newest
+// checkpoint (a user's edit, to go back to an earlier one) is followed, as
+// is one naming a file of the user's (not one FileName gives).
 func Current(dir string) (path, note string, err error) {
 	latest, err := Latest(dir)
 	if err != nil {
@@ -551,7 +552,12 @@ func Current(dir string) (path, note string, err error) {
 	if now, _ := StepOf(filepath.Base(newest)); !ok || now <= was {
 		return latest, "", nil
 	}
-	return newest, fmt.Sprintf("%s names %s, but %s is newer (saved whole; `latest` was not rewritten after it, as when the disk fills between the two writes)",
+	lf, err1 := os.Stat(filepath.Join(dir, latestName))
+	nf, err2 := os.Stat(newest)
+	if err1 != nil || err2 != nil || !lf.ModTime().Before(nf.ModTime()) {
+		return latest, "", nil
+	}
+	return newest, fmt.Sprintf("%s names %s, but %s is newer and was saved after it (its rewrite failed, as when the disk fills between the two writes)",
 		filepath.Join(dir, latestName), filepath.Base(latest), filepath.Base(newest)), nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/safetensors"
@@ -349,9 +350,10 @@ func TestNonFiniteNotSaved(t *testing.T) {
 }
 
 // TestCurrent: a folder's current checkpoint is the one `latest` names,
-// or the run's newest where `latest` was not rewritten after it (a full
-// disk between the two writes), with a note naming both; a `latest`
-// naming a user's own file is followed.
+// or the run's newest where `latest` was last written before it (its
+// rewrite failed: a full disk between the two writes), with a note naming
+// both; a `latest` edited after the newest (going back to an earlier
+// checkpoint), or naming a user's own file, is followed.
 func TestCurrent(t *testing.T) {
 	dir := t.TempDir()
 	for _, step := range []int{10, 20} {
@@ -362,16 +364,23 @@ func TestCurrent(t *testing.T) {
 	if p, note, err := Current(dir); err != nil || filepath.Base(p) != FileName(20) || note != "" {
 		t.Fatalf("%q %q %v", p, note, err)
 	}
-	os.WriteFile(filepath.Join(dir, "latest"), []byte(FileName(10)+"\n"), 0o644)
+	latest := filepath.Join(dir, "latest")
+	os.WriteFile(latest, []byte(FileName(10)+"\n"), 0o644) // an edit: followed
+	if p, note, err := Current(dir); err != nil || filepath.Base(p) != FileName(10) || note != "" {
+		t.Fatalf("an edited latest: %q %q %v", p, note, err)
+	}
+	old := time.Now().Add(-time.Hour) // as left by the save of step 10
+	os.Chtimes(latest, old, old)
 	p, note, err := Current(dir)
-	if err != nil || filepath.Base(p) != FileName(20) || !strings.Contains(note, "names "+FileName(10)+", but "+FileName(20)+" is newer") {
-		t.Fatalf("%q %q %v", p, note, err)
+	if err != nil || filepath.Base(p) != FileName(20) || !strings.Contains(note, "names "+FileName(10)+", but "+FileName(20)+" is newer and was saved after it") {
+		t.Fatalf("a latest not rewritten: %q %q %v", p, note, err)
 	}
 	if r, err := Resolve(dir); err != nil || r != p {
 		t.Fatalf("resolve: %q %v", r, err)
 	}
 	os.Rename(filepath.Join(dir, FileName(10)), filepath.Join(dir, "ckpt-best.ckpt"))
-	os.WriteFile(filepath.Join(dir, "latest"), []byte("ckpt-best.ckpt\n"), 0o644)
+	os.WriteFile(latest, []byte("ckpt-best.ckpt\n"), 0o644)
+	os.Chtimes(latest, old, old)
 	if p, note, err := Current(dir); err != nil || filepath.Base(p) != "ckpt-best.ckpt" || note != "" {
 		t.Fatalf("a user's file: %q %q %v", p, note, err)
 	}

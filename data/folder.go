@@ -198,6 +198,7 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 // loop).
 func listImages(root string) ([]sourceFile, error) {
 	var files []sourceFile
+	given := root // named in errors
 	if r, err := filepath.EvalSymlinks(root); err == nil {
 		root = r
 	}
@@ -236,7 +237,7 @@ func listImages(root string) ([]sourceFile, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("data: folder %s: %w", root, err)
+		return nil, fmt.Errorf("data: folder %s: %w", given, err)
 	}
 	return files, nil
 }

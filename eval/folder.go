@@ -101,7 +101,7 @@ func Folder(c Config) (*FolderResult, error) {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	if c.NNOut != "" && data.Within(abs, c.NNOut) {
-		return nil, fmt.Errorf("%w: -nn-out %s is inside the image folder %s, where nothing is written (it would join the images, or replace one); give one outside it", ErrConfig, c.NNOut, abs)
+		return nil, fmt.Errorf("%w: -nn-out %s is inside the image folder %s, where nothing is written (it would join the images, or replace one); give one outside it, or -nn-out \"\" for none", ErrConfig, c.NNOut, abs)
 	}
 	return folderEval(c, abs)
 }

@@ -153,9 +153,9 @@ const MaxSteps = 1_000_000
 func (c Config) validateDraw() error {
 	switch {
 	case c.StepsPerLevel < 0 || c.StepsPerLevel > MaxSteps:
-		return fmt.Errorf("%w: -steps-per-level %d must be from 1 to %d", ErrConfig, c.StepsPerLevel, MaxSteps)
+		return fmt.Errorf("%w: -steps-per-level %d must be from 1 to %d (0: the default)", ErrConfig, c.StepsPerLevel, MaxSteps)
 	case c.Steps < 0 || c.Steps > MaxSteps:
-		return fmt.Errorf("%w: -steps %d must be from 1 to %d", ErrConfig, c.Steps, MaxSteps)
+		return fmt.Errorf("%w: -steps %d must be from 1 to %d (0: the sampler's default)", ErrConfig, c.Steps, MaxSteps)
 	case c.Class != "" && (c.Inpaint != "" || c.Colorize != ""):
 		return fmt.Errorf("%w: -class and -inpaint/-colorize are one at a time", ErrConfig)
 	case c.Class == "" && c.Guidance != 0:

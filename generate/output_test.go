@@ -137,9 +137,10 @@ func TestDenoiseIgnored(t *testing.T) {
 }
 
 // TestOutDirClaimed: a second sampler into an -out-dir that another one is
-// writing is refused at once, naming the holder; samples that appeared
-// after the early check are found again under the lock; the temporary files
-// of a killed run are removed; a run writes its whole set and nothing else.
+// writing is refused before it draws (once the checkpoint is read), naming
+// the holder; samples that appeared after the early check are found again
+// under the lock; the temporary files of a killed run are removed; a run
+// writes its whole set and nothing else.
 func TestOutDirClaimed(t *testing.T) {
 	ck, _ := tinyRun(t, "ve")
 	dir := filepath.Join(t.TempDir(), "run[1]")

@@ -816,24 +816,17 @@ func TestTimeLeft(t *testing.T) {
 // ends with the bits of an uninterrupted run (it resumed from the older one,
 // training again the steps already saved).
 func TestLatestNotRewritten(t *testing.T) {
-	want, dir := t.TempDir(), t.TempDir()
-	c := tinyConfig(want)
-	c.Steps, c.SaveEvery = 6, 2
-	if _, err := Run(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
-	c = tinyConfig(dir)
-	c.Steps, c.SaveEvery = 4, 2
-	if _, err := Run(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "latest"), []byte(checkpoint.FileName(2)+"\n"), 0o644)
+	want, dir, c := sixAndFour(t)
+	latest := filepath.Join(dir, "latest") // as the save of step 2 left it
+	os.WriteFile(latest, []byte(checkpoint.FileName(2)+"\n"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(latest, old, old)
 	var log bytes.Buffer
 	c.Log, c.Steps = &log, 6
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "names "+checkpoint.FileName(2)+", but "+checkpoint.FileName(4)+" is newer") ||
+	if !strings.Contains(log.String(), "names "+checkpoint.FileName(2)+", but "+checkpoint.FileName(4)+" is newer and was saved after it") ||
 		!strings.Contains(log.String(), "resuming from "+filepath.Join(dir, checkpoint.FileName(4))) {
 		t.Fatalf("log:\n%s", log.String())
 	}
@@ -886,21 +879,28 @@ func lossColumn(t *testing.T, dir string) []string {
 	return out
 }
 
-// TestTornLogResumes: a process killed while writing a row of train.csv
-// leaves the row cut short; the next run resumes, drops it with the rows
-// past its checkpoint, and the log tells an uninterrupted run's losses.
-func TestTornLogResumes(t *testing.T) {
-	straight, dir := t.TempDir(), t.TempDir()
-	c := tinyConfig(straight)
+// sixAndFour runs 6 steps in one folder and 4 (saving every 2) in another,
+// and returns the folders and the second run's config.
+func sixAndFour(t *testing.T) (six, four string, c Config) {
+	six, four = t.TempDir(), t.TempDir()
+	c = tinyConfig(six)
 	c.Steps, c.SaveEvery = 6, 2
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	c = tinyConfig(dir)
+	c = tinyConfig(four)
 	c.Steps, c.SaveEvery = 4, 2
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
+	return six, four, c
+}
+
+// TestTornLogResumes: a process killed while writing a row of train.csv
+// leaves the row cut short; the next run resumes, drops it with the rows
+// past its checkpoint, and the log tells an uninterrupted run's losses.
+func TestTornLogResumes(t *testing.T) {
+	straight, dir, c := sixAndFour(t)
 	log := filepath.Join(dir, csvName)
 	b, _ := os.ReadFile(log)
 	// Step 5 written, step 6 torn, then the kill (the checkpoint is step 4's).

@@ -31,7 +31,8 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		fsutil.WriteAtomic(filepath.Join(dir, "kept.png"), func(w io.Writer) error {
 			w.Write([]byte("half"))
 			os.Stdout.WriteString("writing\n")
-			time.Sleep(20 * time.Second) // stopped here
+			d, _ := time.ParseDuration(os.Getenv("CLI_STOP_SLEEP"))
+			time.Sleep(d) // stopped here
 			return nil
 		})
 		os.Exit(0)
@@ -43,7 +44,7 @@ func TestRemoveTempsOnStop(t *testing.T) {
 	}{{syscall.SIGINT, "1", 0}, {syscall.SIGTERM, "1", 0}, {syscall.SIGINT, "0", 2}} {
 		dir := t.TempDir()
 		cmd := exec.Command(os.Args[0], "-test.run=^TestRemoveTempsOnStop$")
-		cmd.Env = append(os.Environ(), "CLI_STOP_CHILD="+dir, "CLI_STOP_REMOVE="+c.remove)
+		cmd.Env = append(os.Environ(), "CLI_STOP_CHILD="+dir, "CLI_STOP_REMOVE="+c.remove, "CLI_STOP_SLEEP=20s")
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -64,5 +65,24 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(dir, "kept.png")); string(b) != "earlier" {
 			t.Errorf("%v: the earlier file became %q", c.sig, b)
 		}
+	}
+	// Started with SIGHUP ignored (nohup), the command goes on through one
+	// and writes its file (Notify would have undone the ignore).
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestRemoveTempsOnStop$'`, os.Args[0])
+	cmd.Env = append(os.Environ(), "CLI_STOP_CHILD="+dir, "CLI_STOP_REMOVE=1", "CLI_STOP_SLEEP=300ms")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "writing\n" {
+		t.Fatalf("child said %q, %v", l, err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("SIGHUP ignored at the start ended the command: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "kept.png")); string(b) != "half" {
+		t.Errorf("the file was not written: %q", b)
 	}
 }

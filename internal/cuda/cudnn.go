@@ -518,7 +518,7 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 				continue
 			}
 			c.graph[dir] = p
-			c.describe += fmt.Sprintf("; %s: graph API engine %d (%d B)", name, p.engine, p.ws)
+			c.describe += graphDescribe(name, p)
 		}
 	}
 	ws := max(c.fwd.Memory, c.data.Memory, c.filter.Memory, 4)
@@ -540,6 +540,12 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 	return c, nil
 }
 
+// graphDescribe is the part of a geometry's description that names the
+// graph-API plan p of a direction.
+func graphDescribe(direction string, p *dnnGraphPlan) string {
+	return fmt.Sprintf("; %s: graph API engine %d (%d B)", direction, p.engine, p.ws)
+}
+
 // dnnWarmUp gives each of c's graph-API plans its first run, on the NCHW
 // copies, the workspace and a scratch filter (their values do not
 // matter), so that whatever a plan does once on its first run happens
@@ -550,13 +556,13 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 	if c.graphRan || c.graph == [3]*dnnGraphPlan{} {
 		return nil
 	}
-	c.graphRan = true
 	s := d.dnn
 	w, err := d.Alloc(g.O * g.C * 9)
 	if err != nil {
-		return err
+		return err // tried again by the next dnnPrepare
 	}
 	defer d.Free(w)
+	c.graphRan = true
 	for dir, name := range []string{"forward", "data", "filter"} {
 		p := c.graph[dir]
 		if p == nil {
@@ -565,7 +571,8 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 		if err := s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err != nil {
 			c.graph[dir] = nil
 			s.b.do(func() error { s.b.graphFree(p); return nil })
-			c.describe += fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, err)
+			c.describe = strings.Replace(c.describe, graphDescribe(name, p),
+				fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, err), 1)
 		}
 	}
 	return nil

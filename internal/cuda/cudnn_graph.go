@@ -251,11 +251,10 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 	b.set(og, dnaGraphOps, dntDescriptor, 1, unsafe.Pointer(&op))
 	b.finalize(og, "operation graph")
 
-	// The engines of heuristics mode A, then those of the fallback list
-	// (where deterministic float32 engines that A leaves out may be), each
-	// engine tried once.
+	// The engine configurations of heuristics mode A, then those of the
+	// fallback list (where deterministic float32 engines that A leaves out
+	// may be; an engine of both may come with other knobs there).
 	tried, total, last := 0, 0, ""
-	seen := map[int64]bool{}
 	for _, mode := range []int32{dnHeurModeA, dnHeurModeFallback} {
 		heur := b.make(dnbEngineHeur)
 		hmode := mode
@@ -282,7 +281,7 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 				b.free()
 				return nil, b.err
 			}
-			last = fmt.Sprintf("; the fallback list: %v", b.err)
+			last += fmt.Sprintf("; the fallback list: %v", b.err)
 			b.err = nil
 			break
 		}
@@ -299,10 +298,7 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 			}
 			if l.get(eng, dnaEngineIndex, dntInt64, 1, &k, unsafe.Pointer(&index)) != 0 {
 				index = -1
-			} else if seen[index] {
-				continue // listed by mode A already
 			}
-			seen[index] = true
 			if !graphNotesAllowed(notes[:nNotes], tf32) {
 				continue
 			}
@@ -333,6 +329,10 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32 bool) (*dnnGraphPlan, e
 				continue
 			}
 			return &dnnGraphPlan{plan: plan, ws: uint64(ws), engine: index, descs: b.descs, packs: map[[4]DevPtr]uintptr{}}, nil
+		}
+		if b.err != nil { // an engine descriptor not made
+			b.free()
+			return nil, b.err
 		}
 	}
 	b.free()

@@ -1444,6 +1444,7 @@ struct fake_bd {
 };
 static std::set<fake_bd*> fake_bds;
 static thread_local std::string fake_dnn_why; // cudnnGetLastErrorString's text
+static long fake_dnn_exec_fails = 0;          // the next executes to fail (fake_fail_graph_runs)
 
 static cudnnStatus_t fake_dnn_fail(cudnnStatus_t r, const std::string& why) {
 	fake_dnn_why = why;
@@ -1846,13 +1847,16 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t h, cudnnBackendDescriptor_t plan
 	void* ws = v->attrs.count(1003) ? v->attrs[1003].p[0] : nullptr;
 	size_t need = p->eng.ws;
 	if (need > 0 && !ws) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "cudnnBackendExecute: the plan needs a workspace and the pack has none");
+	if (fake_dnn_exec_fails > 0) {
+		fake_dnn_exec_fails--;
+		return fake_dnn_fail(CUDNN_STATUS_EXECUTION_FAILED, "cudnnBackendExecute: failed as the test asked (fake_fail_graph_runs)");
+	}
 	// A plan's first run may do one-time work (load kernels, take memory)
 	// that a capture forbids: run it once outside any capture first.
-	if (!p->ran && h->stream && h->stream->capturing) {
+	if (!p->ran && fake_capture_running()) {
 		fake_unsafe("cudnnBackendExecute's first run of a plan (its one-time work)", 1);
 		return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, "cudnnBackendExecute: a plan's first run inside a stream capture");
 	}
-	p->ran = true;
 	fake_ctx* c = fake_cur;
 	fake_graph_op o = op;
 	o.cv.math = p->eng.tensor ? 1 : 3;
@@ -1860,7 +1864,15 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t h, cudnnBackendDescriptor_t plan
 	CUresult cr = fake_run(h->stream, "cuDNN's cudnnBackendExecute on the legacy stream", [=]() -> CUresult {
 		return fake_convolve(c, o.dir, o.x, o.w, o.cv, o.y, (float*)ptr[0], (float*)ptr[1], (float*)ptr[2], al, be, (float*)ws, need, need) ? CUDA_ERROR_ILLEGAL_ADDRESS : CUDA_SUCCESS;
 	});
-	return cr == CUDA_SUCCESS ? CUDNN_STATUS_SUCCESS : fake_dnn_fail(CUDNN_STATUS_EXECUTION_FAILED, "cudnnBackendExecute: the convolution failed (" + c->why + ")");
+	if (cr != CUDA_SUCCESS) return fake_dnn_fail(CUDNN_STATUS_EXECUTION_FAILED, "cudnnBackendExecute: the convolution failed (" + c->why + ")");
+	p->ran = true;
+	return CUDNN_STATUS_SUCCESS;
+}
+
+// fake_fail_graph_runs makes the next n executes of graph-API plans fail.
+void fake_fail_graph_runs(long n) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	fake_dnn_exec_fails = n;
 }
 
 void cudnnGetLastErrorString(char* msg, size_t n) {

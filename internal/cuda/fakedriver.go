@@ -37,12 +37,13 @@ var (
 	fakeLibs *libs
 	fakeErr  error
 	// The library's fake_report, fake_state, fake_set_devices,
-	// fake_fail_allocs_after and fake_dnn_descriptors.
+	// fake_fail_allocs_after, fake_dnn_descriptors and fake_fail_graph_runs.
 	fakeReport         func() string
 	fakeState          func() string
 	fakeSetDevices     func(n int32) int32
 	fakeFailAllocs     func(n int64)
 	fakeDnnDescriptors func() int64
+	fakeFailGraphRuns  func(n int64)
 )
 
 // loadFakeDriver builds the fake driver (once per process: g++, some
@@ -68,6 +69,7 @@ func loadFakeDriver() (*libs, error) {
 		purego.RegisterLibFunc(&fakeSetDevices, h, "fake_set_devices")
 		purego.RegisterLibFunc(&fakeFailAllocs, h, "fake_fail_allocs_after")
 		purego.RegisterLibFunc(&fakeDnnDescriptors, h, "fake_dnn_descriptors")
+		purego.RegisterLibFunc(&fakeFailGraphRuns, h, "fake_fail_graph_runs")
 		fakeLibs = &libs{h: h, name: "fake libcuda, libcublas and libcudnn (fakecuda.h)",
 			algoDir: func() (string, bool, error) {
 				if fakeAlgoDir != "" {

@@ -283,6 +283,18 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 	near(t, "y", download(t, d, y), wantY, 1e-5)
 	near(t, "∂x", download(t, d, dx), wantDx, 1e-5)
 
+	// A plan whose first run fails is dropped for the legacy algorithm,
+	// and the description says so in its place.
+	g2 := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 2}
+	fakeFailGraphRuns(1)
+	if err := d.PlanConv3(g2); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.ConvPlans(); len(p) != 2 || !strings.Contains(p[1], "forward: legacy (the graph API plan's first run: cuda: cudnnBackendExecute: CUDNN_STATUS_EXECUTION_FAILED (status 5000): cudnnBackendExecute: failed as the test asked") ||
+		strings.Contains(p[1], "forward: graph API") || !strings.Contains(p[1], "data: graph API engine 206") {
+		t.Fatalf("plans %q", p)
+	}
+
 	l := b.dnnGraph
 	var i64 int64 = 1
 	var dt int32 = dnnFloat

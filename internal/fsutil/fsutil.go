@@ -76,26 +76,21 @@ var ownTemps = struct {
 	m map[string]bool
 }{m: map[string]bool{}}
 
-func trackTemp(p string) {
-	ownTemps.Lock()
-	ownTemps.m[p] = true
-	ownTemps.Unlock()
-}
-
 func untrackTemp(p string) {
 	ownTemps.Lock()
 	delete(ownTemps.m, p)
 	ownTemps.Unlock()
 }
 
-// RemoveOwnTemps deletes the temporary files this process is writing now —
-// for a command stopped by a signal part way through a write, which would
-// leave them (cli.RemoveTempsOnStop) — and returns how many it deleted.
-// The files already in place, and an earlier file a Set's Commit has moved
-// aside, are not touched.
+// RemoveOwnTemps deletes the temporary files this process is writing now,
+// for a process about to end by a signal part way through a write, which
+// would leave them (cli.RemoveTempsOnStop), and returns how many it
+// deleted. From then on no file of this process is made or renamed into
+// place: its writes wait, until the process ends. It waits for a Set's
+// Commit under way, so a set is in place whole or not at all; the files
+// already in place are not touched.
 func RemoveOwnTemps() int {
-	ownTemps.Lock()
-	defer ownTemps.Unlock()
+	ownTemps.Lock() // never unlocked: the process is ending
 	n := 0
 	for p := range ownTemps.m {
 		if os.Remove(p) == nil {
@@ -110,12 +105,15 @@ func RemoveOwnTemps() int {
 // target name in dir (synced, closed) and returns its path; on an error
 // nothing is left.
 func writeTemp(dir, name string, fill func(w io.Writer) error) (_ string, err error) {
+	ownTemps.Lock() // made and tracked at once: RemoveOwnTemps sees it
 	f, err := os.CreateTemp(dir, tempPattern(name))
 	if err != nil {
+		ownTemps.Unlock()
 		return "", err
 	}
 	tmp := f.Name()
-	trackTemp(tmp)
+	ownTemps.m[tmp] = true
+	ownTemps.Unlock()
 	defer func() {
 		if err != nil {
 			f.Close()

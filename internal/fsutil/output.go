@@ -27,6 +27,11 @@ func CheckOutFile(flag, path, ext, magic string) error {
 	if !strings.EqualFold(filepath.Ext(path), ext) {
 		return fmt.Errorf("%s %s: the file is written as %s; give a name ending in %s", flag, path, kind, ext)
 	}
+	if isLink(path) {
+		// The writer replaces the name, so the link, not what it names (a
+		// broken link too): refused now, as Set.Commit would after the work.
+		return fmt.Errorf("%s %s is a symbolic link: not replaced (remove it, or give another name)", flag, path)
+	}
 	fi, err := os.Stat(path)
 	switch {
 	case err != nil:
@@ -37,10 +42,6 @@ func CheckOutFile(flag, path, ext, magic string) error {
 		return fmt.Errorf("%s %s: %v", flag, path, err)
 	case fi.IsDir():
 		return fmt.Errorf("%s %s is a folder", flag, path)
-	case isLink(path):
-		// The writer replaces the name, so the link, not what it names:
-		// refused now, as Set.Commit would after the work.
-		return fmt.Errorf("%s %s is a symbolic link: not replaced (remove it, or give another name)", flag, path)
 	case !fi.Mode().IsRegular() || !HasMagic(path, magic):
 		return fmt.Errorf("%s %s exists and is not a %s written before: not replaced (remove it, or give another name)", flag, path, kind)
 	}

@@ -23,6 +23,8 @@ func TestCheckOutFile(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "folder.png"), 0o755)
 	link := filepath.Join(dir, "link.png") // to an earlier PNG: the writer would replace the link
 	os.Symlink(png, link)
+	broken := filepath.Join(dir, "broken.png")
+	os.Symlink(filepath.Join(dir, "gone.png"), broken)
 	for _, tc := range []struct {
 		path, want string // want "": accepted
 	}{
@@ -33,6 +35,7 @@ func TestCheckOutFile(t *testing.T) {
 		{filepath.Join(dir, "x.jpg"), "give a name ending in .png"},
 		{filepath.Join(dir, "folder.png"), "is a folder"},
 		{link, "is a symbolic link: not replaced"},
+		{broken, "is a symbolic link: not replaced"},
 		{filepath.Join(file, "x.png"), "is a file, not a folder"},
 		{filepath.Join(file, "sub", "x.png"), "is a file, not a folder"},
 	} {
