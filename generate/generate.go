@@ -298,7 +298,22 @@ func Run(c Config) (*Result, error) {
 	if c.Class != "" {
 		what = fmt.Sprintf("%d images of each class of -class %s", c.N, c.Class)
 	}
-	fmt.Fprintf(c.Log, "sampling %s from %s (step %d, %s), %s; backend: %s\n", what, path, st.Step, st.Dataset, which, blas.Backend()+"; "+kernel.Describe())
+	// The device first: its line (or why there is none) is the first.
+	if c.Opened == nil {
+		dev, err := openDevice(c.Device, c.Log)
+		if err != nil {
+			return nil, err
+		}
+		if dev != nil {
+			defer dev.Close()
+			c.Opened = dev
+		}
+	}
+	where := "backend: " + blas.Backend() + "; " + kernel.Describe()
+	if c.Opened != nil {
+		where = "on the GPU"
+	}
+	fmt.Fprintf(c.Log, "sampling %s from %s (step %d, %s), %s; %s\n", what, path, st.Step, st.Dataset, which, where)
 	res, err := Draw(st, c)
 	if err != nil {
 		return nil, err
@@ -471,6 +486,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 			return nil, err
 		}
 	case c.Sampler == "ald":
+		if onDevice && c.GIF != "" && cons == nil && labels == nil && perEval == 1 {
+			fmt.Fprintf(c.Log, "note: -gif: annealed Langevin records its frames on the CPU (the network still runs on the GPU), with the CPU's random numbers: the samples differ from this command's without -gif\n")
+		}
 		if evals, err = annealed(st, c, sc, x, r, cons); err != nil {
 			return nil, err
 		}

@@ -2,8 +2,10 @@ package sample
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/ncsn-go/ncsn/sde"
@@ -298,6 +300,27 @@ func TestPrior(t *testing.T) {
 		}
 		if want := p.PriorStd() * p.PriorStd(); math.Abs(v-want) > 0.05*want {
 			t.Errorf("%s: variance %g, want %g", spec.Name, v, want)
+		}
+	}
+}
+
+// TestTooFewStepsSaysHowMany: a grid too coarse for VP's chain says the
+// fewest steps that carry it, and that many do.
+func TestTooFewStepsSaysHowMany(t *testing.T) {
+	p := newProcess(t, vpSpec)
+	x := []float64{1, 2, 3, 4}
+	_, err := PredictorCorrector(unitScore(p), x, Continuous{Process: p, Steps: 3}, rand.New(rand.NewPCG(1, 1)))
+	var n int
+	if err == nil || !strings.Contains(err.Error(), "3 steps are too few for the vp process") {
+		t.Fatalf("3 steps: %v", err)
+	}
+	if _, serr := fmt.Sscanf(err.Error()[strings.Index(err.Error(), "it needs at least "):], "it needs at least %d", &n); serr != nil || n < 4 {
+		t.Fatalf("%v: no least count (%v)", err, serr)
+	}
+	for _, steps := range []int{n - 1, n} {
+		_, err := PredictorCorrector(unitScore(p), []float64{1, 2, 3, 4}, Continuous{Process: p, Steps: steps}, rand.New(rand.NewPCG(1, 1)))
+		if (err == nil) != (steps == n) {
+			t.Errorf("%d steps (least %d): %v", steps, n, err)
 		}
 	}
 }

@@ -154,12 +154,49 @@ func chain(name string, c Continuous, ts []float64) (f, G []float64, err error) 
 	f, G = make([]float64, c.Steps), make([]float64, c.Steps)
 	for i := range f {
 		f[i], G[i] = c.Process.Discretize(ts[i], ts[i]-ts[i+1])
-		if !(1+f[i] > 0) || math.IsInf(f[i], 0) || !(G[i] >= 0) || math.IsInf(G[i], 0) {
-			return nil, nil, fmt.Errorf("%w: %s: %d steps are too few for the %s process: its discrete step at t = %.4g is undefined (1+f = %g, G = %g)",
-				ErrConfig, name, c.Steps, c.Process.Name(), ts[i], 1+f[i], G[i])
+		if !chainStepOK(f[i], G[i]) {
+			least := ""
+			if n := leastChainSteps(c.Process, c.Steps); n > 0 {
+				least = fmt.Sprintf("; it needs at least %d (-steps %d)", n, n)
+			}
+			return nil, nil, fmt.Errorf("%w: %s: %d steps are too few for the %s process: its discrete step at t = %.4g is undefined (1+f = %g, G = %g)%s",
+				ErrConfig, name, c.Steps, c.Process.Name(), ts[i], 1+f[i], G[i], least)
 		}
 	}
 	return f, G, nil
+}
+
+func chainStepOK(f, G float64) bool {
+	return 1+f > 0 && !math.IsInf(f, 0) && G >= 0 && !math.IsInf(G, 0)
+}
+
+// leastChainSteps is the fewest steps above from whose grid carries p's
+// chain (0: none up to a million).
+func leastChainSteps(p sde.Process, from int) int {
+	ok := func(n int) bool {
+		ts := sde.SamplingTimes(p, n)
+		for i := 0; i < n; i++ {
+			if !chainStepOK(p.Discretize(ts[i], ts[i]-ts[i+1])) {
+				return false
+			}
+		}
+		return true
+	}
+	lo, hi := from, from+1 // lo fails; find an hi that works by doubling, then bisect
+	for !ok(hi) {
+		if hi > 1_000_000 {
+			return 0
+		}
+		lo, hi = hi, 2*hi
+	}
+	for hi-lo > 1 {
+		if m := (lo + hi) / 2; ok(m) {
+			hi = m
+		} else {
+			lo = m
+		}
+	}
+	return hi
 }
 
 // scorer evaluates the score at a time of the process and counts.

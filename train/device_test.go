@@ -141,6 +141,17 @@ func TestTrainOnDevice(t *testing.T) {
 				if !strings.Contains(log.String(), "was computed on the "+deviceArith+" arithmetic path") {
 					t.Fatalf("no note of the path change: %q", log.String())
 				}
+				// And back on the device, saying so again (the note was once
+				// decided before the device was: a CPU checkpoint resumed
+				// there had none).
+				log.Reset()
+				d.Steps, d.Device = 7, "cuda"
+				if _, err := Run(context.Background(), d); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(log.String(), "arithmetic path and this run computes on "+deviceArith) {
+					t.Fatalf("no note of the path change back to the device: %q", log.String())
+				}
 			})
 		}
 	}
@@ -166,9 +177,13 @@ func TestDeviceResumeIsExact(t *testing.T) {
 					}
 					return d, err
 				}
-				sa, sb := inOneGoAndResumed(t, t.TempDir(), func(c *Config) { c.Device = "cuda" })
+				var log bytes.Buffer
+				sa, sb := inOneGoAndResumed(t, t.TempDir(), func(c *Config) { c.Device, c.Log = "cuda", &log })
 				if sa.Step != 6 || sb.Step != 6 || sa.Arith != deviceArith || sb.Arith != deviceArith {
 					t.Fatalf("steps %d %d, paths %q %q", sa.Step, sb.Step, sa.Arith, sb.Arith)
+				}
+				if strings.Contains(log.String(), "arithmetic path") { // a resume on the device, from the device
+					t.Fatalf("a note of a path change that did not happen: %q", log.String())
 				}
 				if !sameTrainingState(sa, sb) {
 					t.Fatal("the resumed run's state differs from the uninterrupted run's")

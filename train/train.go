@@ -64,11 +64,14 @@ type run struct {
 	step    int
 	elapsed float64 // training seconds before this session
 	log     io.Writer
-	arith   string        // the arithmetic path of this process
-	ckpt    string        // the newest checkpoint of the run, saved or resumed from
-	dp      *dataParallel // nil for one process
-	dev     *cuda.Device  // the device Run opened; nil for the CPU
-	fresh   string        // a fresh run's first line, written once its data is loaded
+	arith   string // the arithmetic path of this process
+	// ckptArith is the arithmetic path of the checkpoint resumed from ("":
+	// a fresh run, or one saved before checkpoints recorded it).
+	ckptArith string
+	ckpt      string        // the newest checkpoint of the run, saved or resumed from
+	dp        *dataParallel // nil for one process
+	dev       *cuda.Device  // the device Run opened; nil for the CPU
+	fresh     string        // a fresh run's first line, written once its data is loaded
 	// prunedSaid: the first pruning of this session was said.
 	prunedSaid bool
 	// guide is the EMA as it was at step guideStep (Config.GuideAt); nil
@@ -287,7 +290,9 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 		fmt.Fprintf(r.log, "data-parallel over %d MPI ranks: %d images of each batch of %d per rank\n", dp.size, dp.local, r.cfg.Batch)
 	}
 	var err error
-	fmt.Fprintf(r.log, "backend: %s; %s\n", blas.Backend(), kernel.Describe())
+	if r.dev == nil { // on a device its line above says how it computes
+		fmt.Fprintf(r.log, "backend: %s; %s\n", blas.Backend(), kernel.Describe())
+	}
 	ds := cfg.Data
 	if ds == nil {
 		if ds, err = loadDataset(r); err != nil {
@@ -726,10 +731,7 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	if st.AdamT == 0 && st.Step > 0 {
 		fmt.Fprintf(r.log, "note: %s holds no optimiser state (imported weights): Adam starts afresh here\n", path)
 	}
-	if st.Arith != "" && st.Arith != r.arith {
-		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",
-			path, st.Arith, r.arith)
-	}
+	r.ckptArith = st.Arith // compared with this run's once it is known (train)
 	return r, nil
 }
 
@@ -825,6 +827,12 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		g, err = newClassifierGraph(cfg.Model, r.weights, local)
 	default:
 		g, err = newDSMGraph(cfg.Model, r.weights, local)
+	}
+	if r.ckptArith != "" && r.ckptArith != r.arith {
+		// Said once the device is known: a resume on the GPU was told it
+		// changed to the CPU's path, and a CPU run resumed on one was not.
+		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",
+			r.ckpt, r.ckptArith, r.arith)
 	}
 	if err != nil {
 		return nil, err

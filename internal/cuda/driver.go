@@ -446,7 +446,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 		return nil, err
 	}
 	if graphs {
-		describe += ", CUDA graphs (" + GraphEnv + "=0: kernel by kernel)"
+		describe += ", CUDA graphs on (" + GraphEnv + "=0 runs kernel by kernel)"
 	} else {
 		describe += noGraphs
 	}
@@ -601,11 +601,6 @@ func (d *driverBackend) copyDevice(dst, src DevPtr, bytes int) error {
 		return d.l.check("cuMemcpyDtoD", d.l.memcpyDtoD(uint64(dst), uint64(src), uint64(bytes)))
 	})
 }
-
-// TF32Env names the variable that lets cuBLAS run the float32 matrix
-// products on TF32 tensor cores (inputs rounded to a 10-bit mantissa, as
-// PyTorch's convolutions do by default): NCSN_TF32=1.
-const TF32Env = "NCSN_TF32"
 
 // cublasTF32TensorOpMath is CUBLAS_TF32_TENSOR_OP_MATH (cublas_api.h).
 const cublasTF32TensorOpMath = 3

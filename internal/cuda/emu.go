@@ -313,7 +313,7 @@ func newEmulator(lib uintptr, order int32) (*Device, error) {
 	e.args = e.malloc(argBytes)
 	describe := "CPU emulation of kernels.cu (g++)"
 	if graphs {
-		describe += ", graphs recorded and replayed (" + GraphEnv + "=0: kernel by kernel)"
+		describe += ", graphs recorded and replayed (" + GraphEnv + "=0 runs kernel by kernel)"
 	}
 	return &Device{b: e, Describe: describe, ReduceThreads: 32, Graphs: graphs, GraphsAsked: asked}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -58,6 +59,9 @@ func Pick(name string, log io.Writer) (*Device, error) {
 		}
 		return nil, nil
 	}
+	if err := checkSettings(); err != nil {
+		return nil, err
+	}
 	var dev *Device
 	switch os.Getenv(EmulateEnv) {
 	case "1":
@@ -81,6 +85,25 @@ func Pick(name string, log io.Writer) (*Device, error) {
 	fmt.Fprintf(log, "device: %s\n", dev.Describe)
 	dev.Log = log
 	return dev, nil
+}
+
+// TF32Env names the variable that lets cuBLAS run the float32 matrix
+// products on TF32 tensor cores (inputs rounded to a 10-bit mantissa, as
+// PyTorch's convolutions do by default): NCSN_TF32=1.
+const TF32Env = "NCSN_TF32"
+
+// checkSettings refuses a value of NCSN_TF32 or NCSN_CUDA_EMULATE that
+// would be taken as unset (NCSN_TF32=true ran in exact float32, silently).
+func checkSettings() error {
+	for _, s := range []struct {
+		env  string
+		want []string
+	}{{TF32Env, []string{"", "0", "1"}}, {EmulateEnv, []string{"", "0", "1", "driver"}}} {
+		if v := os.Getenv(s.env); !slices.Contains(s.want, v) {
+			return fmt.Errorf("cuda: %s=%q: want %s, or unset", s.env, v, strings.Join(s.want[1:], ", "))
+		}
+	}
+	return nil
 }
 
 // ParseDevice reads a -device that names a GPU: "", "cuda" (GPU 0) or

@@ -71,3 +71,24 @@ func TestPickEmulated(t *testing.T) {
 		t.Fatalf("cuda:1: %v", err)
 	}
 }
+
+// TestPickRefusesUnknownSettings: NCSN_TF32 and NCSN_CUDA_EMULATE take the
+// values they know or none; NCSN_TF32=true ran in exact float32 without a
+// word.
+func TestPickRefusesUnknownSettings(t *testing.T) {
+	if !Built {
+		t.Skip("the settings are read by the GPU build (-tags gpu)")
+	}
+	for _, c := range []struct{ env, val, want string }{
+		{TF32Env, "true", `cuda: NCSN_TF32="true": want 0, 1, or unset`},
+		{EmulateEnv, "bogus", `cuda: NCSN_CUDA_EMULATE="bogus": want 0, 1, driver, or unset`},
+	} {
+		t.Setenv(c.env, c.val)
+		for _, name := range []string{"", "cuda"} {
+			if _, err := Pick(name, io.Discard); err == nil || err.Error() != c.want {
+				t.Errorf("%s=%s, -device %q: %v, want %q", c.env, c.val, name, err, c.want)
+			}
+		}
+		t.Setenv(c.env, "")
+	}
+}
