@@ -311,7 +311,7 @@ func Run(c Config) (*Result, error) {
 	}
 	where := "backend: " + blas.Backend() + "; " + kernel.Describe()
 	if c.Opened != nil {
-		where = "on the GPU"
+		where = "on the device above"
 	}
 	fmt.Fprintf(c.Log, "sampling %s from %s (step %d, %s), %s; %s\n", what, path, st.Step, st.Dataset, which, where)
 	res, err := Draw(st, c)
