@@ -43,15 +43,7 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		left   int
 	}{{syscall.SIGINT, "1", 0}, {syscall.SIGTERM, "1", 0}, {syscall.SIGINT, "0", 2}} {
 		dir := t.TempDir()
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRemoveTempsOnStop$")
-		cmd.Env = append(os.Environ(), "CLI_STOP_CHILD="+dir, "CLI_STOP_REMOVE="+c.remove, "CLI_STOP_SLEEP=20s")
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "writing\n" {
-			t.Fatalf("child said %q, %v", l, err)
-		}
+		cmd := writingChild(t, exec.Command(os.Args[0], "-test.run=^TestRemoveTempsOnStop$"), dir, c.remove, "20s")
 		cmd.Process.Signal(c.sig)
 		err := cmd.Wait()
 		var ee *exec.ExitError
@@ -69,15 +61,7 @@ func TestRemoveTempsOnStop(t *testing.T) {
 	// Started with SIGHUP ignored (nohup), the command goes on through one
 	// and writes its file (Notify would have undone the ignore).
 	dir := t.TempDir()
-	cmd := exec.Command("sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestRemoveTempsOnStop$'`, os.Args[0])
-	cmd.Env = append(os.Environ(), "CLI_STOP_CHILD="+dir, "CLI_STOP_REMOVE=1", "CLI_STOP_SLEEP=300ms")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "writing\n" {
-		t.Fatalf("child said %q, %v", l, err)
-	}
+	cmd := writingChild(t, exec.Command("sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestRemoveTempsOnStop$'`, os.Args[0]), dir, "1", "300ms")
 	cmd.Process.Signal(syscall.SIGHUP)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("SIGHUP ignored at the start ended the command: %v", err)
@@ -85,4 +69,20 @@ func TestRemoveTempsOnStop(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, "kept.png")); string(b) != "half" {
 		t.Errorf("the file was not written: %q", b)
 	}
+}
+
+// writingChild starts cmd as TestRemoveTempsOnStop's child writing into
+// dir (remove: "1" with RemoveTempsOnStop; sleep: how long its write
+// lasts) and returns once it is in the middle of that write.
+func writingChild(t *testing.T, cmd *exec.Cmd, dir, remove, sleep string) *exec.Cmd {
+	t.Helper()
+	cmd.Env = append(os.Environ(), "CLI_STOP_CHILD="+dir, "CLI_STOP_REMOVE="+remove, "CLI_STOP_SLEEP="+sleep)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := bufio.NewReader(out).ReadString('\n'); err != nil || l != "writing\n" {
+		t.Fatalf("child said %q, %v", l, err)
+	}
+	return cmd
 }
