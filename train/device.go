@@ -246,6 +246,3 @@ func (d *deviceObjective) close() {
 // openDevice opens the device of Config.Device (a variable: tests put the
 // CPU emulation of the kernels here).
 var openDevice = func(name string, log io.Writer) (*cuda.Device, error) { return cuda.Pick(name, log) }
-
-// deviceArith names the arithmetic path of a run on a device.
-const deviceArith = "cuda+cublas"

@@ -81,8 +81,9 @@ func TestTrainOnDevice(t *testing.T) {
 					t.Fatal(err)
 				}
 				a, b := final(t, cpuDir), final(t, devDir)
+				deviceArith := backendArith(t, bk)
 				if b.Arith != deviceArith {
-					t.Fatalf("device run recorded arithmetic path %q", b.Arith)
+					t.Fatalf("device run recorded arithmetic path %q, its device's is %q", b.Arith, deviceArith)
 				}
 				closeTo(t, "weights after 4 steps", a.Weights, b.Weights)
 				closeTo(t, "EMA after 4 steps", a.EMA, b.EMA)
@@ -179,7 +180,7 @@ func TestDeviceResumeIsExact(t *testing.T) {
 				}
 				var log bytes.Buffer
 				sa, sb := inOneGoAndResumed(t, t.TempDir(), func(c *Config) { c.Device, c.Log = "cuda", &log })
-				if sa.Step != 6 || sb.Step != 6 || sa.Arith != deviceArith || sb.Arith != deviceArith {
+				if sa.Step != 6 || sb.Step != 6 || !onDevice(sa.Arith) || sa.Arith != sb.Arith {
 					t.Fatalf("steps %d %d, paths %q %q", sa.Step, sb.Step, sa.Arith, sb.Arith)
 				}
 				if strings.Contains(log.String(), "arithmetic path") { // a resume on the device, from the device
@@ -232,7 +233,7 @@ func TestTrainClassifierOnDevice(t *testing.T) {
 					t.Fatal(err)
 				}
 				a, b := final(t, cpuDir), final(t, devDir)
-				if b.Arith != deviceArith || !b.Model.IsClassifier() || b.Step != 6 {
+				if b.Arith != backendArith(t, bk) || !b.Model.IsClassifier() || b.Step != 6 {
 					t.Fatalf("device run: path %q, classifier %v, step %d; log %q", b.Arith, b.Model.IsClassifier(), b.Step, log.String())
 				}
 				closeTo(t, "weights after 6 steps", a.Weights, b.Weights)
@@ -261,13 +262,30 @@ func TestTrainClassifierOnDevice(t *testing.T) {
 				if _, err := Run(context.Background(), d); err != nil {
 					t.Fatal(err)
 				}
-				if c := final(t, devDir); c.Step != 8 || c.Arith == deviceArith {
+				if c := final(t, devDir); c.Step != 8 || onDevice(c.Arith) {
 					t.Fatalf("resumed on the CPU: step %d, path %q", c.Step, c.Arith)
 				}
 			})
 		}
 	}
 }
+
+// backendArith is the arithmetic path of bk's devices (cuda.Device.Arith).
+func backendArith(t *testing.T, bk cuda.Backend) string {
+	t.Helper()
+	d, err := bk.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if !onDevice(d.Arith) {
+		t.Fatalf("%s: arithmetic path %q", bk.Name, d.Arith)
+	}
+	return d.Arith
+}
+
+// onDevice reports whether a checkpoint's arithmetic path is a device's.
+func onDevice(arith string) bool { return strings.HasPrefix(arith, "cuda") }
 
 // deviceBackends is the device backends a test of device runs takes
 // (cuda.Backends: the emulation, with slow only under NCSN_SLOW=1, and the
@@ -319,6 +337,31 @@ func lossColumnsOf(t *testing.T, dir string) []float64 {
 		out = append(out, v)
 	}
 	return out
+}
+
+// TestResumeWithTF32IsNoted: a GPU run resumed with TF32 on (its bits are
+// not the exact float32's) is told that its arithmetic path changed; the
+// path was once "cuda+cublas" whatever the settings, and nothing was said.
+func TestResumeWithTF32IsNoted(t *testing.T) {
+	fake := fakeBackend(t, deviceBackends(t, false))
+	openDevice = func(name string, log io.Writer) (*cuda.Device, error) { return fake.Open() }
+	c := tinyConfig(t.TempDir())
+	c.Steps, c.Model.Base, c.Device = 2, 16, "cuda"
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(cuda.TF32Env, "1")
+	var log bytes.Buffer
+	c.Steps, c.Log = 3, &log
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "was computed on the cuda+cublas arithmetic path and this run computes on cuda+cublas+tf32") {
+		t.Fatalf("no note of the change to TF32: %q", log.String())
+	}
+	if s := final(t, c.CkptDir); s.Step != 3 || s.Arith != "cuda+cublas+tf32" {
+		t.Fatalf("step %d, path %q", s.Step, s.Arith)
+	}
 }
 
 // TestTrainOutOfDeviceMemory: a GPU that runs out of memory at any point of

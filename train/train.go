@@ -818,10 +818,10 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	var g objective
 	switch {
 	case dev != nil && cfg.Classifier:
-		r.arith = deviceArith
+		r.arith = dev.Arith
 		g, err = newClassifierObjective(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
 	case dev != nil:
-		r.arith = deviceArith
+		r.arith = dev.Arith
 		g, err = newDSMObjective(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
 	case cfg.Classifier:
 		g, err = newClassifierGraph(cfg.Model, r.weights, local)

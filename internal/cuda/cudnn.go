@@ -403,6 +403,26 @@ type dnnState struct {
 	plans      []string
 }
 
+// arithOf names the arithmetic path of a GPU run (Device.Arith) from its
+// settings: TF32, and how the convolutions run (dnn: nil without cuDNN).
+// The default's name, "cuda+cublas", is the one every device run recorded
+// before the settings were told apart.
+func arithOf(tf32 bool, dnn *dnnState) string {
+	a := "cuda+cublas"
+	switch {
+	case dnn == nil:
+		a += "+im2col"
+	case dnn.graph:
+		a += "+cudnn-graph"
+	case !dnn.find:
+		a += "+cudnn-heuristics"
+	}
+	if tf32 {
+		a += "+tf32"
+	}
+	return a
+}
+
 // openCudnn loads cuDNN for the worker's context unless NCSN_CUDNN=off; nil
 // and the reason where the convolutions stay im2col and cuBLAS products.
 func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, error) {

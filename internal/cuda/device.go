@@ -63,6 +63,12 @@ type Device struct {
 	// Describe is the start-up line: the GPU, its memory, the driver and
 	// the libraries.
 	Describe string
+	// Arith names the device's arithmetic path, which a checkpoint records:
+	// "cuda+cublas" on a GPU with the default settings (cuDNN's measured
+	// algorithms, exact float32), with "+tf32", "+im2col" (no cuDNN),
+	// "+cudnn-heuristics" or "+cudnn-graph" added for each setting that
+	// gives other bits (arithOf); "cuda-emulator" on the CPU emulation.
+	Arith string
 	// ReduceThreads, if set, replaces the block size of the reducing
 	// kernels (a power of two up to 256).
 	ReduceThreads uint32

@@ -344,6 +344,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 	}()
 	var describe, blasName, convName string
 	var dnn *dnnState
+	var tf32 bool
 	err = d.do(func() error {
 		if r := l.init(0); r != 0 {
 			return fmt.Errorf("%w: %v", ErrNoDevice, l.check("cuInit", r))
@@ -422,7 +423,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 		var bv int32
 		d.blas.version(d.handle, &bv)
 		blasName = fmt.Sprintf("cuBLAS %d.%d.%d (%s)", bv/10000, bv/100%100, bv%100, d.blas.name)
-		tf32 := os.Getenv(TF32Env) == "1"
+		tf32 = os.Getenv(TF32Env) == "1"
 		if tf32 {
 			if r := d.blas.setMath(d.handle, cublasTF32TensorOpMath); r != 0 {
 				return fmt.Errorf("cuda: cublasSetMathMode: %s", cublasStatus(r))
@@ -450,7 +451,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 	} else {
 		describe += noGraphs
 	}
-	return &Device{b: d, Describe: describe, dnn: dnn, Graphs: graphs, GraphsAsked: asked}, nil
+	return &Device{b: d, Describe: describe, Arith: arithOf(tf32, dnn), dnn: dnn, Graphs: graphs, GraphsAsked: asked}, nil
 }
 
 // kernelImage compiles Source for arch (Compile: CUBIN for sm_XY, PTX for

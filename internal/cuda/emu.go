@@ -315,7 +315,7 @@ func newEmulator(lib uintptr, order int32) (*Device, error) {
 	if graphs {
 		describe += ", graphs recorded and replayed (" + GraphEnv + "=0 runs kernel by kernel)"
 	}
-	return &Device{b: e, Describe: describe, ReduceThreads: 32, Graphs: graphs, GraphsAsked: asked}, nil
+	return &Device{b: e, Describe: describe, Arith: "cuda-emulator", ReduceThreads: 32, Graphs: graphs, GraphsAsked: asked}, nil
 }
 
 func (e *emuBackend) alloc(bytes int) (DevPtr, error) {

@@ -401,3 +401,26 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 		t.Fatalf("%d cuDNN descriptors alive after Close, %d before the device opened", n, before)
 	}
 }
+
+// TestArithNamesSettings: a device's arithmetic path (which checkpoints
+// record, and a resume compares) names each setting that changes its bits:
+// TF32, and how the convolutions run.
+func TestArithNamesSettings(t *testing.T) {
+	for _, c := range []struct{ tf32, dnn, want string }{
+		{"", "", "cuda+cublas"},
+		{"", "on", "cuda+cublas"},
+		{"1", "", "cuda+cublas+tf32"},
+		{"", "off", "cuda+cublas+im2col"},
+		{"", "heuristics", "cuda+cublas+cudnn-heuristics"},
+		{"1", "graph", "cuda+cublas+cudnn-graph+tf32"},
+	} {
+		t.Run(c.tf32+"/"+c.dnn, func(t *testing.T) {
+			t.Setenv(TF32Env, c.tf32)
+			t.Setenv(CudnnEnv, c.dnn)
+			d, _ := openFake(t)
+			if d.Arith != c.want {
+				t.Fatalf("arithmetic path %q, want %q", d.Arith, c.want)
+			}
+		})
+	}
+}
