@@ -284,11 +284,11 @@ func Run(c Config) (*Result, error) {
 	}
 	if c.OutDir != "" {
 		// Held until the samples are written (res.write below).
-		lock, err := claimOutDir(c)
+		release, err := claimOutDir(c)
 		if err != nil {
 			return nil, err
 		}
-		defer lock.Unlock()
+		defer release()
 	}
 	which := "EMA weights"
 	if c.Raw {

@@ -3,7 +3,6 @@ package generate
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -74,8 +73,11 @@ const outDirLock = ".lock"
 // creates the folder, locks it against other samplers (one that holds it
 // is named in the error), checks again under the lock that it holds no
 // samples, and removes the temporary files that a killed run left there.
-func claimOutDir(c Config) (*fsutil.Lock, error) {
-	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
+// Its release unlocks the folder, and removes it where this run made it
+// and wrote nothing there.
+func claimOutDir(c Config) (release func(), _ error) {
+	removeNew, err := fsutil.NewDir(c.OutDir, outDirLock)
+	if err != nil {
 		return nil, fmt.Errorf("generate: -out-dir: %w", err)
 	}
 	lock, err := fsutil.TryLock(filepath.Join(c.OutDir, outDirLock))
@@ -84,15 +86,19 @@ func claimOutDir(c Config) (*fsutil.Lock, error) {
 		return nil, fmt.Errorf("%w: -out-dir %s is being written by another sampler (%s): give another folder", ErrConfig, c.OutDir, held.Holder)
 	}
 	if err != nil {
+		removeNew()
 		return nil, fmt.Errorf("generate: -out-dir: %w", err)
 	}
+	// A folder this run made, and left without samples (an error, a
+	// stop), goes again.
+	release = func() { removeNew(); lock.Unlock() }
 	if err := earlierSamples(c.OutDir); err != nil {
-		lock.Unlock()
+		release()
 		return nil, err
 	}
 	if _, err := fsutil.RemoveTemps(c.OutDir, "sample-*.png"); err != nil {
-		lock.Unlock()
+		release()
 		return nil, fmt.Errorf("generate: -out-dir: %w", err)
 	}
-	return lock, nil
+	return release, nil
 }

@@ -3,12 +3,15 @@ package generate
 import (
 	"bytes"
 	"errors"
+	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
@@ -133,6 +136,31 @@ func TestDenoiseIgnored(t *testing.T) {
 	}
 	if _, err := Draw(st, Config{N: 2, Sampler: "pc", Steps: 2, DenoiseSet: true}); err != nil {
 		t.Fatalf("pc: %v", err)
+	}
+}
+
+// TestNewOutDirGoesOnError: a run that fails after it made its -out-dir
+// leaves no empty folder behind (it left one with its lock file); a
+// folder that was there stays.
+func TestNewOutDirGoesOnError(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	defer func(f func(string, io.Writer) (*cuda.Device, error)) { openDevice = f }(openDevice)
+	openDevice = func(string, io.Writer) (*cuda.Device, error) { return nil, errors.New("no device today") }
+	root := t.TempDir()
+	made := filepath.Join(root, "new", "samples")
+	if _, err := Run(Config{Ckpt: ck, OutDir: made, N: 3, Sampler: "pc", Steps: 2}); err == nil || !strings.Contains(err.Error(), "no device today") {
+		t.Fatalf("the run: %v", err)
+	}
+	if _, err := os.Stat(made); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the failed run's -out-dir is still there: %v", err)
+	}
+	there := filepath.Join(root, "there")
+	os.Mkdir(there, 0o755)
+	if _, err := Run(Config{Ckpt: ck, OutDir: there, N: 3, Sampler: "pc", Steps: 2}); err == nil {
+		t.Fatal("the run did not fail")
+	}
+	if _, err := os.Stat(there); err != nil {
+		t.Fatalf("a folder that was there before the run: %v", err)
 	}
 }
 

@@ -26,6 +26,9 @@ func TestRemoveTempsOnStop(t *testing.T) {
 			RemoveTempsOnStop()
 		}
 		os.WriteFile(filepath.Join(dir, "kept.png"), []byte("earlier"), 0o644)
+		made := filepath.Join(dir, "made")
+		fsutil.NewDir(made, ".lock")
+		os.WriteFile(filepath.Join(made, ".lock"), nil, 0o644)
 		set, _ := fsutil.NewSet(dir)
 		set.Write("a.png", func(w io.Writer) error { _, err := w.Write([]byte("a")); return err })
 		fsutil.WriteAtomic(filepath.Join(dir, "kept.png"), func(w io.Writer) error {
@@ -56,6 +59,11 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(filepath.Join(dir, "kept.png")); string(b) != "earlier" {
 			t.Errorf("%v: the earlier file became %q", c.sig, b)
+		}
+		// The folder the child made for its outputs, which holds nothing
+		// but its lock file, goes too (cmd/sample's -out-dir stayed).
+		if _, err := os.Stat(filepath.Join(dir, "made")); (err == nil) != (c.remove == "0") {
+			t.Errorf("%v (remove %s): the child's empty folder: %v", c.sig, c.remove, err)
 		}
 	}
 	// Started with SIGHUP ignored (nohup), the command goes on through one

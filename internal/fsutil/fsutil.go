@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,10 +72,58 @@ func WriteAtomic(path string, fill func(w io.Writer) error) error {
 
 // ownTemps are the temporary files this process is writing (WriteAtomic's
 // and the Sets' not yet renamed into place), for RemoveOwnTemps.
+// dirs are the folders NewDir made, each with the names it spares.
 var ownTemps = struct {
 	sync.Mutex
-	m map[string]bool
-}{m: map[string]bool{}}
+	m    map[string]bool
+	dirs map[string][]string
+}{m: map[string]bool{}, dirs: map[string][]string{}}
+
+// NewDir makes the folder path (and its parents) for this process's
+// outputs. Where it made path, the function it returns removes the folder
+// again if it holds nothing but the files named in spare (a lock file),
+// which it deletes first: for a run that ends before it wrote anything
+// there, which left an empty folder. RemoveOwnTemps does the same for a
+// run stopped by a signal. Where path was there already, the function does
+// nothing; a folder the run wrote into is kept.
+func NewDir(path string, spare ...string) (remove func(), err error) {
+	_, statErr := os.Lstat(path)
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, err
+	}
+	if statErr == nil || !errors.Is(statErr, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	ownTemps.Lock()
+	ownTemps.dirs[path] = spare
+	ownTemps.Unlock()
+	return func() {
+		ownTemps.Lock()
+		defer ownTemps.Unlock()
+		if s, ok := ownTemps.dirs[path]; ok {
+			removeIfSpare(path, s)
+			delete(ownTemps.dirs, path)
+		}
+	}, nil
+}
+
+// removeIfSpare removes the folder path where it holds only files named in
+// spare (those first).
+func removeIfSpare(path string, spare []string) {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !slices.Contains(spare, e.Name()) || !e.Type().IsRegular() {
+			return
+		}
+	}
+	for _, e := range entries {
+		os.Remove(filepath.Join(path, e.Name()))
+	}
+	os.Remove(path)
+}
 
 func untrackTemp(p string) {
 	ownTemps.Lock()
@@ -88,7 +137,8 @@ func untrackTemp(p string) {
 // deleted. From then on no file of this process is made or renamed into
 // place: its writes wait, until the process ends. It waits for a Set's
 // Commit under way, so a set is in place whole or not at all; the files
-// already in place are not touched.
+// already in place are not touched. A folder of NewDir that holds nothing
+// of the run's is removed.
 func RemoveOwnTemps() int {
 	ownTemps.Lock() // never unlocked: the process is ending
 	n := 0
@@ -97,6 +147,10 @@ func RemoveOwnTemps() int {
 			n++
 		}
 		delete(ownTemps.m, p)
+	}
+	for d, spare := range ownTemps.dirs {
+		removeIfSpare(d, spare)
+		delete(ownTemps.dirs, d)
 	}
 	return n
 }
