@@ -1445,6 +1445,7 @@ struct fake_bd {
 static std::set<fake_bd*> fake_bds;
 static thread_local std::string fake_dnn_why; // cudnnGetLastErrorString's text
 static long fake_dnn_exec_fails = 0;          // the next executes to fail (fake_fail_graph_runs)
+static long fake_heur_shortfall = 0;          // engines the count query leaves out (fake_short_heuristics_count)
 
 static cudnnStatus_t fake_dnn_fail(cudnnStatus_t r, const std::string& why) {
 	fake_dnn_why = why;
@@ -1791,6 +1792,7 @@ cudnnStatus_t cudnnBackendGetAttribute(cudnnBackendDescriptor_t d, int name, int
 			c->op = d->op, c->eng = engines[k], c->handle = d->handle, c->hasEng = true, c->final = true;
 		}
 		*got = (int64_t)engines.size(); // all it has, also where fewer were asked for
+		if (want == 0) *got = std::max<int64_t>(0, *got - fake_heur_shortfall);
 		return CUDNN_STATUS_SUCCESS;
 	}
 	case FB_ENGINECFG * 10000 + 300: { // its engine, into the caller's engine descriptor
@@ -1873,6 +1875,14 @@ cudnnStatus_t cudnnBackendExecute(cudnnHandle_t h, cudnnBackendDescriptor_t plan
 void fake_fail_graph_runs(long n) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	fake_dnn_exec_fails = n;
+}
+
+// fake_short_heuristics_count makes the heuristics' count query (no room
+// for results) report n engines fewer than the query of the results then
+// writes and reports: a count that changed between the two calls.
+void fake_short_heuristics_count(long n) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	fake_heur_shortfall = n;
 }
 
 void cudnnGetLastErrorString(char* msg, size_t n) {

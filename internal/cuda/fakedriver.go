@@ -37,13 +37,15 @@ var (
 	fakeLibs *libs
 	fakeErr  error
 	// The library's fake_report, fake_state, fake_set_devices,
-	// fake_fail_allocs_after, fake_dnn_descriptors and fake_fail_graph_runs.
+	// fake_fail_allocs_after, fake_dnn_descriptors, fake_fail_graph_runs and
+	// fake_short_heuristics_count.
 	fakeReport         func() string
 	fakeState          func() string
 	fakeSetDevices     func(n int32) int32
 	fakeFailAllocs     func(n int64)
 	fakeDnnDescriptors func() int64
 	fakeFailGraphRuns  func(n int64)
+	fakeShortHeurCount func(n int64)
 )
 
 // loadFakeDriver builds the fake driver (once per process: g++, some
@@ -70,6 +72,7 @@ func loadFakeDriver() (*libs, error) {
 		purego.RegisterLibFunc(&fakeFailAllocs, h, "fake_fail_allocs_after")
 		purego.RegisterLibFunc(&fakeDnnDescriptors, h, "fake_dnn_descriptors")
 		purego.RegisterLibFunc(&fakeFailGraphRuns, h, "fake_fail_graph_runs")
+		purego.RegisterLibFunc(&fakeShortHeurCount, h, "fake_short_heuristics_count")
 		fakeLibs = &libs{h: h, name: "fake libcuda, libcublas and libcudnn (fakecuda.h)",
 			algoDir: func() (string, bool, error) {
 				if fakeAlgoDir != "" {

@@ -295,6 +295,21 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 		t.Fatalf("plans %q", p)
 	}
 
+	// Heuristics that report more results than their count query said
+	// (it changed between the calls): the count is clamped to what was
+	// asked for and written (an index out of range once). Two fewer from
+	// each list leave out the exact engines, last in each.
+	fakeShortHeurCount(2)
+	g3 := Conv3{C: 2, O: 3, B: 1, H: 4, W: 4, Stride: 1}
+	err = d.PlanConv3(g3)
+	fakeShortHeurCount(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.ConvPlans(); len(p) != 3 || !strings.Contains(p[2], "forward: legacy (graph API: none of the 6 engine configurations of heuristics mode A and the fallback list") {
+		t.Fatalf("plans %q", p)
+	}
+
 	l := b.dnnGraph
 	var i64 int64 = 1
 	var dt int32 = dnnFloat
