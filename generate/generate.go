@@ -421,8 +421,8 @@ func prepare(st *checkpoint.State, c Config) (Config, sde.Process, sample.Constr
 	if err := c.fitsSampler(); err != nil {
 		return c, nil, nil, nil, err
 	}
-	if c.DenoiseSet && !c.Denoise && slices.Contains([]string{"heun", "ode", "ddim"}, c.Sampler) {
-		return c, nil, nil, nil, fmt.Errorf("%w: -denoise=false: %s's last step adds no noise anyway; -denoise goes with ald, em, pc and ddpm", ErrConfig, c.Sampler)
+	if c.DenoiseSet && !c.Denoise && slices.Contains([]string{"heun", "ddim"}, c.Sampler) {
+		return c, nil, nil, nil, fmt.Errorf("%w: -denoise=false: %s's last step lands on its estimate of the clean image anyway; -denoise goes with ald, em, pc, ddpm and ode", ErrConfig, c.Sampler)
 	}
 	return c, proc, cons, tiles, nil
 }

@@ -33,7 +33,8 @@ func flow(sc *scorer) func(t float64, x, dx []float64) error {
 // ProbabilityFlowRK4 integrates the probability-flow ODE dx/dt = a x − ½ g² s
 // from t = 1 to ε with N fixed classical Runge–Kutta steps of (1−ε)/N, in
 // place on x (from the prior). Each step evaluates the score 4 times, the
-// first at the step's starting point; 4N in all. It ignores Denoise.
+// first at the step's starting point; 4N in all, and one more with Denoise
+// (denoiseAtEps).
 func ProbabilityFlowRK4(s Score, x []float64, c Continuous) (ODEStats, error) {
 	var st ODEStats
 	c, err := c.check("rk4", x, true, false, nil)
@@ -82,7 +83,29 @@ func ProbabilityFlowRK4(s Score, x []float64, c Continuous) (ODEStats, error) {
 		}
 		st.Steps++
 	}
+	if c.Denoise {
+		return done(denoiseAtEps(sc, x, k1))
+	}
 	return done(nil)
+}
+
+// denoiseAtEps is score_sde's noise removal after the probability-flow ODE
+// (get_ode_sampler with denoise, its default): the ODE ends at t = ε, where
+// x(ε) is the data with noise of scale s(ε) still in it (about 0.01 for VP
+// at ε = 10⁻³, σ_min for VE), and one reverse-diffusion step from ε to 0
+// without noise takes it out: x ← x − f·x + G²·s(x, s(ε)), (f, G) =
+// Discretize(ε, ε) (VE: Tweedie's x + σ(ε)²·s). One score evaluation; g is
+// scratch of len(x).
+func denoiseAtEps(sc *scorer, x, g []float64) error {
+	eps := sde.SamplingEps(sc.p)
+	if err := sc.at(x, eps, g); err != nil {
+		return err
+	}
+	f, G := sc.p.Discretize(eps, eps)
+	for j := range x {
+		x[j] += -f*x[j] + G*G*g[j]
+	}
+	return nil
 }
 
 // Dormand–Prince 5(4) tableau.
@@ -105,8 +128,10 @@ var (
 // from t = 1 to ε by adaptive Dormand–Prince 5(4) (dopri5) at rtol = atol =
 // Tol: each step's local error, scaled by Tol·(1 + max(|x|, |x_new|)) and
 // averaged (RMS) over all values, must be ≤ 1; the first step is (1−ε)/100.
-// It works in place on x (from the prior), ignores Denoise and Steps, gives
-// up after 100000 steps, and reports its score evaluations in ODEStats.
+// It works in place on x (from the prior), ignores Steps, gives up after
+// 100000 steps, and reports its score evaluations in ODEStats; with Denoise
+// it ends with score_sde's noise removal, one evaluation more
+// (denoiseAtEps).
 func ProbabilityFlowRK45(s Score, x []float64, c Continuous) (ODEStats, error) {
 	var st ODEStats
 	c, err := c.check("rk45", x, false, false, nil)
@@ -115,9 +140,13 @@ func ProbabilityFlowRK45(s Score, x []float64, c Continuous) (ODEStats, error) {
 	}
 	sc := newScorer(s, c)
 	st.Steps, st.Rejected, err = dopri5(flow(sc), x, 1, sde.SamplingEps(c.Process), c.Tol, c.Tol)
-	st.Evals = sc.evals
 	if err != nil {
+		st.Evals = sc.evals
 		return st, fmt.Errorf("sample: %w", err)
 	}
-	return st, nil
+	if c.Denoise {
+		err = denoiseAtEps(sc, x, make([]float64, len(x)))
+	}
+	st.Evals = sc.evals
+	return st, err
 }

@@ -33,11 +33,12 @@ type Continuous struct {
 	// (S_noise; 0: 1).
 	Churn, ChurnMin, ChurnMax, ChurnNoise float64
 	Dim                                   int // values per sample (x is a batch of len(x)/Dim samples); the corrector's norms are per sample; 0: all of x is one sample
-	// Denoise makes the last step return its mean, without noise (score_sde's
-	// noise_removal): for EulerMaruyama, PredictorCorrector and Ancestral the
-	// mean of the last predictor step. The ODE solvers and DDIM are
-	// deterministic and ignore it; DDIM's last step lands on x̂₀ anyway.
-	// No sampler spends an extra score evaluation on it.
+	// Denoise removes the noise left at the end (score_sde's noise_removal):
+	// for EulerMaruyama, PredictorCorrector and Ancestral the last predictor
+	// step returns its mean, without noise; the ODE solvers, which stop at
+	// t = ε with noise of scale s(ε) still in x, end with one noise-free
+	// reverse-diffusion step from ε to 0 (one score evaluation more, as
+	// score_sde's ODE sampler). DDIM ignores it: its last step lands on x̂₀.
 	Denoise  bool
 	Progress func(evals int) // optional, called after every score evaluation
 	// Constraint, when set, ties part of each sample to known values

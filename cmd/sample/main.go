@@ -36,7 +36,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.Uint64Var(&c.Seed, "seed", 0, "random seed")
 	fs.IntVar(&c.StepsPerLevel, "steps-per-level", 0, "Langevin steps per noise level T (default: the checkpoint's, else 100)")
 	fs.Float64Var(&c.Eps, "eps", 0, fmt.Sprintf("step size ε, α_i = ε σ_i²/σ_L² (default: the checkpoint's, else %g)", sample.DefaultEps))
-	fs.BoolVar(&c.Denoise, "denoise", true, "final denoising step x + σ_L² s(x, σ_L) (continuous samplers: a noise-free last step)")
+	fs.BoolVar(&c.Denoise, "denoise", true, "final denoising step x + σ_L² s(x, σ_L) (em, pc, ddpm: a noise-free last step; ode: one noise-free step from ε to 0 after the solve, as score_sde)")
 	fs.StringVar(&c.Sampler, "sampler", "", "ald, em, pc, ode, ddpm, ddim or heun (EDM's second-order sampler, ve models) (default: the checkpoint's recommendation, e.g. heun for MNIST's default; else ald for ncsn models, pc for continuous-time ones)")
 	fs.IntVar(&c.Steps, "steps", 0, "discretisation steps of em, pc, ddpm, ddim, heun (default: the checkpoint's for its own sampler, else 1000; ddim 100, heun 50)")
 	fs.Float64Var(&c.SNR, "snr", 0, "pc: the Langevin corrector's signal-to-noise ratio (default 0.16)")
