@@ -24,13 +24,16 @@ var ErrConfig = errors.New("train: bad config")
 // Config is one training run. The fields with JSON names are saved in every
 // checkpoint; the others say where things are and how to report.
 type Config struct {
-	Dataset  string       `json:"dataset"`
-	Preset   string       `json:"preset"`
-	Model    model.Config `json:"model"`
-	Steps    int          `json:"steps"` // total steps to reach
-	Batch    int          `json:"batch"`
-	LR       float64      `json:"lr"`
-	EMADecay float64      `json:"ema_decay"`
+	Dataset string       `json:"dataset"`
+	Preset  string       `json:"preset"`
+	Model   model.Config `json:"model"`
+	Steps   int          `json:"steps"` // total steps to reach
+	// StepsChosen: Steps was given (-steps), not taken from the preset; a
+	// resume then does not set it beside the preset's count.
+	StepsChosen bool    `json:"steps_chosen,omitempty"`
+	Batch       int     `json:"batch"`
+	LR          float64 `json:"lr"`
+	EMADecay    float64 `json:"ema_decay"`
 	// EMANoWarmup: the moving average decays by EMADecay from the first
 	// step, without the warm-up min(EMADecay, (1+t)/(10+t)) (optim.EMADecay).
 	EMANoWarmup bool `json:"ema_no_warmup,omitempty"`

@@ -72,6 +72,9 @@ type run struct {
 	dp        *dataParallel // nil for one process
 	dev       *cuda.Device  // the device Run opened; nil for the CPU
 	fresh     string        // a fresh run's first line, written once its data is loaded
+	hint      string        // how an interrupted run resumes (resumeHint)
+	later     bool          // a run resumed from the folder's latest sets later checkpoints aside (setLaterAside)
+	aside     bool          // a fresh run sets the folder's earlier files aside (setAside) before its first step
 	// prunedSaid: the first pruning of this session was said.
 	prunedSaid bool
 	// guide is the EMA as it was at step guideStep (Config.GuideAt); nil
@@ -312,7 +315,6 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 	if ds.N < r.cfg.Batch {
 		return nil, fmt.Errorf("%w: %s has %d images, fewer than the batch of %d", ErrConfig, ds.Name, ds.N, r.cfg.Batch)
 	}
-	fmt.Fprint(r.log, r.fresh) // once the data is there: a run that cannot start does not say it starts
 	if r.step == 0 && r.cfg.SigmasFromData {
 		v, err := ScheduleFromData(ds, r.cfg.SigmaMin, 5, r.log)
 		if err != nil {
@@ -335,6 +337,21 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
 		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
 	}
+	// Once the data is there and fits: a run that cannot start neither
+	// says it starts nor moves (-wipe: deletes) the earlier run's files
+	// (a -fresh -wipe with a mistyped -dataset deleted them, then failed).
+	if r.aside {
+		if err := setAside(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if r.later {
+		if err := setLaterAside(cfg, r.step); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprint(r.log, r.fresh)
+	r.hint = resumeHint(cfg) // of the command as given (r.cfg is the run's)
 	return r.loop(ctx, ds)
 }
 
@@ -391,17 +408,11 @@ func start(cfg Config) (*run, error) {
 	if path != "" {
 		return resume(cfg, path)
 	}
-	if cfg.Fresh {
-		if err := setAside(cfg); err != nil {
-			return nil, err
-		}
-	} else if rows := logRows(cfg.CkptDir); rows > 0 {
-		// A log without a checkpoint: another run's, or this one's killed
-		// before its first save. Either way it is kept, not cut.
-		if err := setAside(cfg); err != nil {
-			return nil, err
-		}
-	}
+	// -fresh, or a log without a checkpoint (another run's, or this one's
+	// killed before its first save: either way it is kept, not cut): the
+	// earlier files are set aside once the run is sure to start (train).
+	aside := cfg.Fresh || logRows(cfg.CkptDir) > 0
+	cfg.StepsChosen = cfg.Set["steps"]
 	var sigmas []float64
 	if cfg.SDE == "" || cfg.SDE == "ncsn" {
 		var err error
@@ -409,7 +420,7 @@ func start(cfg Config) (*run, error) {
 			return nil, err
 		}
 	}
-	r := &run{cfg: cfg, sigmas: sigmas, log: cfg.Log, arith: ArithPath()}
+	r := &run{cfg: cfg, sigmas: sigmas, log: cfg.Log, arith: ArithPath(), aside: aside}
 	r.pcg = rand.NewPCG(cfg.Seed, 0x6e63736e) // one generator for all randomness; its state is saved
 	r.rng = rand.New(r.pcg)
 	var err error
@@ -451,6 +462,22 @@ func start(cfg Config) (*run, error) {
 	r.fresh = fmt.Sprintf("starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
 		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
 	return r, nil
+}
+
+// resumeHint says how an interrupted run resumes: the same command, less
+// the flags that would start over (-fresh, -wipe: the next run would
+// archive or delete what was just saved) or that name the checkpoint it
+// began from (-resume, which the folder now outgrew).
+func resumeHint(cfg Config) string {
+	switch {
+	case cfg.Fresh && cfg.Wipe:
+		return "the same command without -fresh -wipe resumes it (with them it would delete this run)"
+	case cfg.Fresh:
+		return "the same command without -fresh resumes it (with it the run would start over)"
+	case cfg.Resume != "":
+		return "the same command without -resume resumes it"
+	}
+	return "the same command resumes it"
 }
 
 func sizes(ps model.Params) []int {
@@ -565,7 +592,50 @@ func resume(cfg Config, path string) (*run, error) {
 			return nil, err
 		}
 	}
-	return resumeState(cfg, st, path)
+	r, err := resumeState(cfg, st, path)
+	if r != nil {
+		r.later = cfg.Resume == ""
+	}
+	return r, err
+}
+
+// setLaterAside moves the checkpoints of the folder after the run's step —
+// where `latest` was edited by hand to go back, those of the run that went
+// on from there — into an archive folder with a copy of train.csv, and
+// says so: the resumed run would overwrite them one by one, and pruning,
+// which keeps the newest steps, would delete its own new ones instead.
+func setLaterAside(cfg Config, step int) error {
+	all, err := checkpoint.List(cfg.CkptDir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	var later []string
+	for _, f := range all {
+		if s, ok := checkpoint.StepOf(filepath.Base(f)); ok && s > step {
+			later = append(later, f)
+		}
+	}
+	if len(later) == 0 {
+		return nil
+	}
+	dir, err := newArchive(cfg.CkptDir, time.Now())
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	csv := filepath.Join(cfg.CkptDir, csvName)
+	if b, err := os.ReadFile(csv); err == nil {
+		if err := fsutil.WriteAtomic(filepath.Join(dir, csvName), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+			return fmt.Errorf("train: archiving the later checkpoints: %w", err)
+		}
+	}
+	for _, f := range later {
+		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			return fmt.Errorf("train: archiving the later checkpoints: %w", err)
+		}
+	}
+	fmt.Fprintf(cfg.Log, "note: %s holds %d checkpoints after step %d, where latest points (to %s): moved them, with a copy of %s, to %s; this run goes on from step %d\n",
+		cfg.CkptDir, len(later), step, filepath.Base(later[len(later)-1]), csvName, dir, step)
+	return nil
 }
 
 // wouldOverwrite refuses a -resume whose run would write over checkpoints
@@ -611,6 +681,12 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	fresh := "use -fresh to start over" // with -resume (which -fresh refuses): drop the flag
 	if cfg.Resume != "" {
 		fresh = "drop the flag to continue the run as it was"
+	}
+	if st.Dataset != cfg.Dataset && cfg.Set != nil && !cfg.Set["dataset"] {
+		// -dataset not given: the run's own (a bare resume of a Fashion-MNIST
+		// run was refused as "not mnist", with -fresh, which would archive it,
+		// as the way out).
+		cfg.Dataset = st.Dataset
 	}
 	if st.Dataset != cfg.Dataset {
 		if cfg.Resume != "" {
@@ -702,6 +778,9 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	if !given("steps") {
 		keep.Steps = saved.Steps
 	}
+	if cfg.Set["steps"] {
+		keep.StepsChosen = true
+	}
 	if !given("save-every") {
 		keep.SaveEvery = saved.SaveEvery
 	}
@@ -725,7 +804,10 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	r.rng = rand.New(r.pcg)
 	r.elapsed = extra.ElapsedSeconds
 	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
-	if p, err := Preset(saved.Preset, saved.Dataset); err == nil && !given("steps") && p.Steps != saved.Steps && st.Step < saved.Steps {
+	if note := replanNote(saved, keep, st); note != "" {
+		fmt.Fprintf(r.log, "note: -steps %d instead of the run's %d: %s\n", keep.Steps, saved.Steps, note)
+	}
+	if p, err := Preset(saved.Preset, saved.Dataset); err == nil && !given("steps") && !saved.StepsChosen && p.Steps != saved.Steps && st.Step < saved.Steps {
 		fmt.Fprintf(r.log, "note: this run goes on to its own %d steps, not the %s preset's %d (-steps %d stops it there)\n", saved.Steps, saved.Preset, p.Steps, max(p.Steps, st.Step))
 	}
 	if st.AdamT == 0 && st.Step > 0 {
@@ -733,6 +815,36 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	}
 	r.ckptArith = st.Arith // compared with this run's once it is known (train)
 	return r, nil
+}
+
+// replanNote says what a resume with another step count changes beyond
+// where the run stops (st: the checkpoint; saved: its run's config; keep:
+// the resumed run's): a cosine decay is stretched or squeezed to the new
+// end, and autoguidance's guide moves, stays, or is never kept. "" where
+// nothing changes.
+func replanNote(saved, keep Config, st *checkpoint.State) string {
+	if keep.Steps == saved.Steps || st.Step >= keep.Steps {
+		return ""
+	}
+	var parts []string
+	if keep.LRDecay == "cosine" {
+		was := optim.ScheduledLR(keep.LR, st.Step, keep.LRWarmup, saved.Steps, keep.LRDecay)
+		now := optim.ScheduledLR(keep.LR, st.Step, keep.LRWarmup, keep.Steps, keep.LRDecay)
+		parts = append(parts, fmt.Sprintf("the cosine decay now ends at step %d (learning rate at step %d: %.3g, was %.3g)", keep.Steps, st.Step, now, was))
+	}
+	if k, old := keep.guideStep(), saved.guideStep(); k != old {
+		switch {
+		case k == 0 && st.GuideStep == 0:
+			parts = append(parts, "no autoguidance guide is kept (too few steps for one)")
+		case k == 0 || st.Step > k && st.GuideStep > 0:
+			parts = append(parts, fmt.Sprintf("the guide stays the EMA of step %d", st.GuideStep))
+		case st.Step < k:
+			parts = append(parts, fmt.Sprintf("autoguidance's guide will be the EMA of step %d (was to be %d)", k, old))
+		case st.Step > k:
+			parts = append(parts, fmt.Sprintf("the new plan's guide step %d is behind, so the run keeps no autoguidance guide and its samples go unguided", k))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 type trainExtra struct {
@@ -999,7 +1111,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 		}
 	}
 	if ctx.Err() != nil && r.step < cfg.Steps {
-		fmt.Fprintf(r.log, "interrupted at step %d of %d; saved %s; the same command resumes it\n", r.step, cfg.Steps, res.Checkpoint)
+		fmt.Fprintf(r.log, "interrupted at step %d of %d; saved %s; %s\n", r.step, cfg.Steps, res.Checkpoint, r.hint)
 		return res, ErrInterrupted
 	}
 	fmt.Fprintf(r.log, "done: step %d, loss %.4f, %.0f s this session; saved %s\n", r.step, res.Loss, secs, res.Checkpoint)

@@ -429,6 +429,79 @@ func TestFreshArchives(t *testing.T) {
 	}
 }
 
+// TestFreshThatCannotStartKeepsTheRun: a -fresh (or -fresh -wipe) run
+// that fails before its first step — too few images, images of another
+// shape — leaves the earlier run where it was (-wipe deleted it first).
+func TestFreshThatCannotStartKeepsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Run(context.Background(), tinyConfig(dir)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(dir)
+	for _, bad := range []func(*Config){
+		func(c *Config) { c.Batch = 30 }, // 20 images
+		func(c *Config) { c.Model.Height, c.Model.Width = 16, 16 },
+	} {
+		for _, wipe := range []bool{false, true} {
+			c := tinyConfig(dir)
+			c.Fresh, c.Wipe = true, wipe
+			bad(&c)
+			if _, err := Run(context.Background(), c); err == nil {
+				t.Fatal("the run started")
+			}
+			after, _ := os.ReadDir(dir)
+			if !reflect.DeepEqual(names(before), names(after)) {
+				t.Fatalf("-fresh (wipe %v) that could not start: the folder held %v, now %v", wipe, names(before), names(after))
+			}
+		}
+	}
+	if s := final(t, dir); s.Step != 6 {
+		t.Fatalf("the earlier run: step %d", s.Step)
+	}
+}
+
+func names(es []os.DirEntry) []string {
+	var n []string
+	for _, e := range es {
+		n = append(n, e.Name())
+	}
+	return n
+}
+
+// TestInterruptedSaysHowToResume: an interrupted run's last line says how
+// to resume it; with -fresh -wipe "the same command" deleted the run it had
+// just saved, and with -resume it was refused.
+func TestInterruptedSaysHowToResume(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, c := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(*Config) {}, "the same command resumes it"},
+		{func(c *Config) { c.Fresh = true }, "the same command without -fresh resumes it"},
+		{func(c *Config) { c.Fresh, c.Wipe = true, true }, "the same command without -fresh -wipe resumes it"},
+		{func(c *Config) { c.Resume = "from" }, "the same command without -resume resumes it"},
+	} {
+		dir := t.TempDir()
+		from := tinyConfig(dir)
+		from.Steps = 3
+		if _, err := Run(context.Background(), from); err != nil {
+			t.Fatal(err)
+		}
+		cfg := tinyConfig(filepath.Join(dir, "next"))
+		c.mod(&cfg)
+		if cfg.Resume != "" {
+			cfg.Resume = filepath.Join(dir, checkpoint.FileName(3))
+		}
+		var log bytes.Buffer
+		cfg.Log = &log
+		if _, err := Run(ctx, cfg); !errors.Is(err, ErrInterrupted) || !strings.Contains(log.String(), "; "+c.want) {
+			t.Errorf("%v; log %q, want %q", err, log.String(), c.want)
+		}
+	}
+}
+
 func TestInterruptSaves(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -833,6 +906,49 @@ func TestLatestNotRewritten(t *testing.T) {
 	sameState(t, final(t, want), final(t, dir))
 }
 
+// TestLatestEditedBack: a `latest` edited by hand to go back to an earlier
+// checkpoint is followed, and the run's later checkpoints are moved to an
+// archive with a copy of the log: the branch then saves and prunes its
+// own (pruning, which keeps the newest steps, deleted the new branch's
+// checkpoints and kept the old ones, which it also overwrote one by one).
+func TestLatestEditedBack(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps, c.SaveEvery = 10, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	oldLog, _ := os.ReadFile(filepath.Join(dir, csvName))
+	os.WriteFile(filepath.Join(dir, "latest"), []byte(checkpoint.FileName(4)+"\n"), 0o644)
+	var log bytes.Buffer
+	c.Steps, c.Keep, c.Log = 8, 2, &log
+	c.Set = map[string]bool{"steps": true, "keep": true}
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "holds 3 checkpoints after step 4, where latest points (to "+checkpoint.FileName(10)+")") {
+		t.Fatalf("log:\n%s", log.String())
+	}
+	kept, _ := checkpoint.List(dir)
+	if len(kept) != 2 || filepath.Base(kept[0]) != checkpoint.FileName(6) || filepath.Base(kept[1]) != checkpoint.FileName(8) {
+		t.Fatalf("the folder keeps %v", kept)
+	}
+	if s := final(t, dir); s.Step != 8 {
+		t.Fatalf("ended at %d", s.Step)
+	}
+	arch, _ := filepath.Glob(filepath.Join(dir, "archive-*"))
+	if len(arch) != 1 {
+		t.Fatalf("archives %v", arch)
+	}
+	moved, _ := checkpoint.List(arch[0])
+	if len(moved) != 3 || filepath.Base(moved[2]) != checkpoint.FileName(10) {
+		t.Fatalf("archived %v", moved)
+	}
+	if b, _ := os.ReadFile(filepath.Join(arch[0], csvName)); !bytes.Equal(b, oldLog) {
+		t.Fatal("the archived log is not the old branch's")
+	}
+}
+
 // TestDamagedLog: a train.csv emptied gets its header back (rows were
 // appended headerless, which cmd/plot then refused); one that is not a
 // training log, or has a broken row, stops the run with the way round it.
@@ -1021,5 +1137,76 @@ func TestCkptDirInImageFolderRefused(t *testing.T) {
 	c.CkptDir = pics + "-run" // beside it is fine
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestBareResumeTakesTheRunsOwn: a resume without -dataset continues the
+// run's dataset (a Fashion-MNIST run was refused as "not mnist", pointed at
+// -fresh); a -dataset given that contradicts it is still refused. A run
+// begun with -steps is not told, on a bare resume, that its step count is
+// not its preset's (the note is for counts the preset changed since).
+func TestBareResumeTakesTheRunsOwn(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Dataset, c.Steps = "fashion", 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c = tinyConfig(dir)
+	c.Set = map[string]bool{"dataset": true, "steps": true}
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "trained on fashion, not mnist") {
+		t.Fatalf("-dataset mnist given: %v", err)
+	}
+	c.Set = map[string]bool{"steps": true}
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatalf("no -dataset given: %v", err)
+	}
+	if s := final(t, dir); s.Step != 6 || s.Dataset != "fashion" {
+		t.Fatalf("step %d of %s", s.Step, s.Dataset)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dir = t.TempDir()
+	c = tinyConfig(dir)
+	c.Preset, c.Set = "default", map[string]bool{"steps": true}
+	if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	c = tinyConfig(dir)
+	c.Preset, c.Set, c.Log = "default", map[string]bool{}, &log
+	if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) || strings.Contains(log.String(), "preset's") || !strings.Contains(log.String(), "at step 0 of 6") {
+		t.Fatalf("%v; log %q", err, log.String())
+	}
+}
+
+// TestReplanNote: a resume with another step count says what else changes
+// (it changed silently: a cosine decay restarted from 0, a guide dropped).
+func TestReplanNote(t *testing.T) {
+	base := tinyConfig("")
+	base.Steps, base.LR = 30, 1e-3
+	for _, c := range []struct {
+		name               string
+		mod                func(*Config)
+		steps, at, guideAt int
+		want               string
+	}{
+		{"same steps", func(*Config) {}, 30, 10, 0, ""},
+		{"done", func(*Config) {}, 20, 25, 0, ""},
+		{"cosine", func(c *Config) { c.LRDecay = "cosine" }, 40, 30, 0, "the cosine decay now ends at step 40 (learning rate at step 30: 0.000146, was 0)"},
+		{"guide moves", func(c *Config) { c.GuideAt = 0.5 }, 60, 10, 0, "autoguidance's guide will be the EMA of step 30 (was to be 15)"},
+		{"guide stays", func(c *Config) { c.GuideAt = 0.5 }, 60, 40, 15, "the guide stays the EMA of step 15"},
+		{"guide lost", func(c *Config) { c.Steps, c.GuideAt = 300, 1.0/3 }, 60, 55, 0, "the new plan's guide step 20 is behind, so the run keeps no autoguidance guide"},
+		{"too few", func(c *Config) { c.GuideAt = 0.5 }, 1, 0, 0, "no autoguidance guide is kept (too few steps for one)"},
+	} {
+		saved := base
+		c.mod(&saved)
+		keep := saved
+		keep.Steps = c.steps
+		got := replanNote(saved, keep, &checkpoint.State{Step: c.at, GuideStep: c.guideAt})
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
 	}
 }
