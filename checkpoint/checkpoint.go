@@ -315,7 +315,7 @@ func (h *header) check() error {
 	if _, err := sde.New(h.process()); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || len(h.Sampler) > 16 {
+	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || h.T > MaxSampleSteps || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || len(h.Sampler) > 16 {
 		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g churn %g sampler %.20q", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps, h.Churn, h.Sampler)
 	}
 	if h.GuideStep < 0 || h.GuideStep > h.Step || !(h.Guided == 0 || h.Guided >= 1 && h.Guided <= 100) || h.Guided > 0 && h.GuideStep == 0 {
@@ -396,6 +396,11 @@ func Load(path string) (*State, error) {
 	}
 	return s, nil
 }
+
+// MaxSampleSteps bounds the sampling steps a checkpoint recommends (its T),
+// as generate.MaxSteps bounds -steps: a file naming 10¹² ran out of memory
+// or sampled for ever.
+const MaxSampleSteps = 1_000_000
 
 // FileName is the name of the checkpoint of a step.
 func FileName(step int) string { return fmt.Sprintf("ckpt-%08d.ckpt", step) }
@@ -517,16 +522,21 @@ func Latest(dir string) (string, error) {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	name := strings.TrimSpace(string(b))
-	if name == "" || strings.ContainsAny(name, `/\`) {
+	if name == "" || name == "." || name == ".." || name == latestName || name == LockName || strings.ContainsAny(name, "/\\\x00") {
 		return "", fmt.Errorf("%w: %s does not name a checkpoint file", ErrCorrupt, filepath.Join(dir, latestName))
 	}
 	p := filepath.Join(dir, name)
-	if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Stat(p)
+	if errors.Is(err, os.ErrNotExist) {
 		hint := ""
 		if all, _ := List(dir); len(all) > 0 {
 			hint = fmt.Sprintf(" (delete it to take the newest there, %s)", filepath.Base(all[len(all)-1]))
 		}
 		return "", fmt.Errorf("%w: %s names %s, which is not there%s", ErrCorrupt, filepath.Join(dir, latestName), name, hint)
+	}
+	if err != nil || !fi.Mode().IsRegular() {
+		// A folder, a pipe (which hung the reader), a name too long.
+		return "", fmt.Errorf("%w: %s names %.64q, which is not a checkpoint file", ErrCorrupt, filepath.Join(dir, latestName), name)
 	}
 	return p, nil
 }

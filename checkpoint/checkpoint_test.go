@@ -100,6 +100,8 @@ func TestGuide(t *testing.T) {
 		{"guide-after-step", func(s *State) { s.GuideStep = 8 }, "refusing to write an unreadable state"},
 		{"weight-below-1", func(s *State) { s.SampleAutoguide = 0.5 }, "refusing to write an unreadable state"},
 		{"recommended-without-guide", func(s *State) { s.Guide, s.GuideStep = nil, 0 }, "refusing to write an unreadable state"},
+		// Read back, 10¹² recommended steps ran out of memory or for ever.
+		{"steps-beyond-bound", func(s *State) { s.SampleSteps = MaxSampleSteps + 1 }, "refusing to write an unreadable state"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := withGuide(tinyState(t, 7), 4)

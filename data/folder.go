@@ -429,7 +429,8 @@ func readFolderCache(path string) (*Dataset, *folderHeader, error) {
 		c = 1
 	}
 	pix := rest[hl:]
-	if !slices.Contains(FolderSizes, h.Size) || h.Images < 1 || len(pix) != h.Images*c*h.Size*h.Size {
+	per := c * h.Size * h.Size // a count that wrapped past 2⁶⁴ in the product once passed
+	if !slices.Contains(FolderSizes, h.Size) || h.Images < 1 || h.Images > len(pix) || len(pix)%per != 0 || len(pix)/per != h.Images {
 		return nil, nil, fmt.Errorf("%w: %d pixel bytes for %d images of %d×%d×%d", ErrFormat, len(pix), h.Images, c, h.Size, h.Size)
 	}
 	return fromBytes(FolderPrefix+h.Source, pix, h.Images, c, h.Size), &h, nil

@@ -371,10 +371,10 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		if err := json.Unmarshal([]byte(js), &s); err != nil {
 			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSample, err)
 		}
-		if !(s.Churn >= 0) || math.IsInf(s.Churn, 0) || !(s.Eps >= 0) || math.IsInf(s.Eps, 0) || s.Steps < 0 ||
+		if !(s.Churn >= 0) || math.IsInf(s.Churn, 0) || !(s.Eps >= 0) || math.IsInf(s.Eps, 0) || s.Steps < 0 || s.Steps > checkpoint.MaxSampleSteps ||
 			(s.Sampler != "" && !slices.Contains(generate.Samplers, s.Sampler)) {
-			return nil, fmt.Errorf("%w: metadata %s: sampler %q, %d steps, churn %g, ε %g (samplers: %s; the numbers finite, ≥ 0)",
-				ErrMismatch, MetaSample, s.Sampler, s.Steps, s.Churn, s.Eps, strings.Join(generate.Samplers, ", "))
+			return nil, fmt.Errorf("%w: metadata %s: sampler %q, %d steps, churn %g, ε %g (samplers: %s; the numbers finite, ≥ 0; steps at most %d)",
+				ErrMismatch, MetaSample, s.Sampler, s.Steps, s.Churn, s.Eps, strings.Join(generate.Samplers, ", "), checkpoint.MaxSampleSteps)
 		}
 		st.SampleEps, st.SampleSteps, st.SampleSampler, st.SampleChurn = s.Eps, s.Steps, s.Sampler, s.Churn
 	}
@@ -384,8 +384,9 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		}
 	}
 	if js := meta[MetaTrain]; js != "" {
-		// Read as a resume reads it, so that a bad one fails here, naming
-		// the file, and not when the imported checkpoint is resumed.
+		// Read as a resume reads it, so that one that is not a training
+		// config fails here, naming the file; its values are checked when
+		// the imported checkpoint is resumed (train refuses a bad plan).
 		var saved train.Config
 		if err := json.Unmarshal([]byte(js), &saved); err != nil {
 			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaTrain, err)

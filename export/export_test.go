@@ -288,6 +288,10 @@ func TestImportErrors(t *testing.T) {
 			f.Metadata = maps.Clone(good.Metadata)
 			f.Metadata[MetaSample] = `{"eps":0,"steps":-5,"sampler":"heun"}`
 		}), "-5 steps"},
+		"steps beyond the bound": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSample] = `{"eps":0,"steps":1000000000000,"sampler":"ald"}`
+		}), "1000000000000 steps"},
 		"bad training config": {mutate(func(f *safetensors.File) {
 			f.Metadata = maps.Clone(good.Metadata)
 			f.Metadata[MetaTrain] = `{"seed":"x"}`

@@ -5,6 +5,7 @@ import (
 	"image"
 	_ "image/jpeg" // inputs may be JPEG too
 	"image/png"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -118,6 +119,16 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 		return nil, fmt.Errorf("generate: %s: %w", flag, err)
 	}
 	defer f.Close()
+	// The declared size first: a small PNG that declares 60000×60000
+	// pixels ran the decoder out of memory.
+	if cfg, _, err := image.DecodeConfig(f); err != nil {
+		return nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
+	} else if cfg.Width != m.Width || cfg.Height != m.Height {
+		return nil, fmt.Errorf("%w: %s %s is %d×%d; the model draws %d×%d images", ErrConfig, flag, spec, cfg.Width, cfg.Height, m.Width, m.Height)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("generate: %s: %w", flag, err)
+	}
 	img, _, err := image.Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
@@ -193,6 +204,14 @@ func pngMask(path string, h, w int) ([]bool, error) {
 		return nil, fmt.Errorf("%w: -mask %s: not one of %s, nor a readable file (%v)", ErrConfig, path, strings.Join(MaskNames, ", "), err)
 	}
 	defer f.Close()
+	if cfg, err := png.DecodeConfig(f); err != nil {
+		return nil, fmt.Errorf("%w: -mask %s: %v", ErrConfig, path, err)
+	} else if cfg.Width != w || cfg.Height != h {
+		return nil, fmt.Errorf("%w: -mask %s is %d×%d; the model draws %d×%d images", ErrConfig, path, cfg.Width, cfg.Height, w, h)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("generate: -mask: %w", err)
+	}
 	img, err := png.Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("%w: -mask %s: %v", ErrConfig, path, err)

@@ -2,7 +2,9 @@ package generate
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -134,6 +136,28 @@ func TestControlledErrors(t *testing.T) {
 		w8.Pix[i] = 255
 	}
 	writePNG(t, white, w8)
+	// A PNG of a few bytes that declares 60000×60000 16-bit RGBA pixels
+	// (28 GB decoded: the decoder ran out of memory).
+	bomb := filepath.Join(dir, "bomb.png")
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], 60000)
+	binary.BigEndian.PutUint32(ihdr[4:], 60000)
+	ihdr[8], ihdr[9] = 16, 6
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	for _, ch := range []struct {
+		kind string
+		data []byte
+	}{{"IHDR", ihdr}, {"IDAT", []byte{0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1}}, {"IEND", nil}} {
+		binary.Write(&b, binary.BigEndian, uint32(len(ch.data)))
+		crc := crc32.NewIEEE()
+		crc.Write([]byte(ch.kind))
+		crc.Write(ch.data)
+		b.WriteString(ch.kind)
+		b.Write(ch.data)
+		binary.Write(&b, binary.BigEndian, crc.Sum32())
+	}
+	os.WriteFile(bomb, b.Bytes(), 0o644)
 	ncsn, _ := tinyRun(t, "ncsn")
 	vp, _ := tinyRun(t, "vp")
 	ve, _ := tinyRun(t, "ve")
@@ -147,6 +171,8 @@ func TestControlledErrors(t *testing.T) {
 		{ncsn, Config{Mask: "top", Colorize: "test:0"}, "-mask goes with -inpaint; -colorize"},
 		{ncsn, Config{Inpaint: big, Mask: "top"}, "is 9×8; the model draws 8×8"},
 		{ncsn, Config{Inpaint: ok, Mask: big}, "-mask " + big + " is 9×8"},
+		{ncsn, Config{Inpaint: bomb, Mask: "top"}, "is 60000×60000; the model draws 8×8"},
+		{ncsn, Config{Inpaint: ok, Mask: bomb}, "-mask " + bomb + " is 60000×60000"},
 		{ncsn, Config{Inpaint: ok, Mask: "diagonal"}, "not one of top, bottom"},
 		{ncsn, Config{Inpaint: ok, Mask: white}, "white everywhere"},
 		{ncsn, Config{Inpaint: colour, Mask: "top"}, "is a colour image; this model draws grey ones"},

@@ -147,7 +147,7 @@ func (c Config) Validate() error {
 // schedule of one value per step, and a step costs one or two network
 // evaluations per image (a million is days of work for one image even of
 // the smallest network here; the papers' samplers take 10 to 2000).
-const MaxSteps = 1_000_000
+const MaxSteps = checkpoint.MaxSampleSteps
 
 // validateDraw checks the settings of drawing (Draw writes nothing).
 func (c Config) validateDraw() error {

@@ -146,6 +146,14 @@ func Looks(path string) bool {
 	return hl >= 2 && hl <= MaxHeader && hl <= uint64(fi.Size()-8) && b[8] == '{'
 }
 
+// readUpTo reads n bytes of r, or fewer where r ends first: memory grows
+// with the bytes there, whatever n a header claims.
+func readUpTo(r io.Reader, n int64) ([]byte, error) {
+	var b bytes.Buffer
+	_, err := b.ReadFrom(io.LimitReader(r, n))
+	return b.Bytes(), err
+}
+
 // Decode reads a whole safetensors file from r.
 func Decode(r io.Reader) (*File, error) {
 	var lenBuf [8]byte
@@ -156,8 +164,10 @@ func Decode(r io.Reader) (*File, error) {
 	if hl < 2 || hl > MaxHeader {
 		return nil, fmt.Errorf("%w: header length %d (not a safetensors file?)", ErrFormat, hl)
 	}
-	js := make([]byte, hl)
-	if _, err := io.ReadFull(r, js); err != nil {
+	// Read as far as the bytes go, not allocated as claimed: a few hostile
+	// bytes claimed gigabytes.
+	js, err := readUpTo(r, int64(hl))
+	if err != nil || uint64(len(js)) != hl {
 		return nil, fmt.Errorf("%w: the file ends inside its %d-byte header", ErrFormat, hl)
 	}
 	if js[0] != '{' {
@@ -234,9 +244,9 @@ func Decode(r io.Reader) (*File, error) {
 		}
 		end = s.end
 	}
-	data := make([]byte, end)
-	if k, err := io.ReadFull(r, data); err != nil {
-		return nil, fmt.Errorf("%w: the data ends after %d of the %d bytes the header names", ErrFormat, k, end)
+	data, err := readUpTo(r, int64(end))
+	if err != nil || len(data) != end {
+		return nil, fmt.Errorf("%w: the data ends after %d of the %d bytes the header names", ErrFormat, len(data), end)
 	}
 	if k, _ := io.ReadFull(r, make([]byte, 1)); k != 0 {
 		return nil, fmt.Errorf("%w: bytes after the last tensor (%d bytes named by the header)", ErrFormat, end)

@@ -795,6 +795,17 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	}
 	keep.DataParallel = cfg.DataParallel
 	keep.Model = st.Model
+	// The checkpoint's own plan must be a valid one (a file with a good
+	// checksum, or imported metadata, resumed lr −1 or EMA decay 7
+	// silently), and so must the plan with this command's changes.
+	own := saved
+	own.Model, own.CkptDir = st.Model, cfg.CkptDir
+	if err := own.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w: training config: %v", path, checkpoint.ErrCorrupt, err)
+	}
+	if err := keep.Validate(); err != nil {
+		return nil, fmt.Errorf("resuming %s: %w", path, err)
+	}
 	r := &run{cfg: keep, sigmas: st.Sigmas, weights: st.Weights, ema: st.EMA, step: st.Step, log: cfg.Log, arith: ArithPath(), ckpt: path, guide: st.Guide, guideStep: st.GuideStep}
 	r.opt = &optim.Adam{LR: keep.LR, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, T: st.AdamT, M: st.M, V: st.V}
 	r.pcg = &rand.PCG{}
