@@ -70,6 +70,14 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 				if math.IsInf(x, 0) {
 					return nil, fmt.Errorf("report: %s line %d: %s is %v (a training log holds finite values)", csvPath, line, head[k], x)
 				}
+				// Bounded, so that the axes' spans stay finite (a step of
+				// 10²⁰ panicked in the plotting library, ±10³⁰⁸ hung it).
+				if k == 0 && (x != math.Trunc(x) || x < 0 || x >= 1<<53) {
+					return nil, fmt.Errorf("report: %s line %d: step %v is not a step count", csvPath, line, x)
+				}
+				if math.Abs(x) > 1e100 {
+					return nil, fmt.Errorf("report: %s line %d: %s is %v, beyond what a training log holds", csvPath, line, head[k], x)
+				}
 			}
 			if k == 0 && len(cols[0]) > 0 && !(x > cols[0][len(cols[0])-1]) {
 				return nil, fmt.Errorf("report: %s line %d: step %v after step %v (steps go up)", csvPath, line, x, cols[0][len(cols[0])-1])
@@ -131,7 +139,12 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 		clip = 0
 	}
 	save := func(name string, p *plot.Plot) error {
-		if err := set.Write(name, func(w io.Writer) error {
+		if err := set.Write(name, func(w io.Writer) (err error) {
+			defer func() { // the plotting library panics on what it cannot draw
+				if r := recover(); r != nil {
+					err = fmt.Errorf("drawing %s: %v", csvPath, r)
+				}
+			}()
 			return plotutil.WriteGrid(w, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
 		}); err != nil {
 			return fmt.Errorf("report: %s: %w", filepath.Join(outDir, name), err)
