@@ -287,13 +287,14 @@ func decodeFolder(root string, files []sourceFile, o FolderOptions) (*Dataset, [
 			progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 	}
 	next := make(chan int)
+	budget := newDecodeBudget(decodeBytes)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = decodeOne(filepath.Join(root, filepath.FromSlash(files[i].Path)), s, o.Grey, pix[i*dim:(i+1)*dim])
+				errs[i] = decodeOne(filepath.Join(root, filepath.FromSlash(files[i].Path)), s, o.Grey, pix[i*dim:(i+1)*dim], budget)
 				ok[i] = errs[i] == nil
 				if bar != nil {
 					bar.Add(1)
@@ -330,7 +331,7 @@ func decodeFolder(root string, files []sourceFile, o FolderOptions) (*Dataset, [
 
 // decodeOne writes the image at path, centre-cropped and resized, into dst
 // as 8-bit planes (C, S, S).
-func decodeOne(path string, s int, grey bool, dst []uint8) (err error) {
+func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget) (err error) {
 	defer func() { // the standard decoders should not panic; a bad file must not stop the run if one does
 		if r := recover(); r != nil {
 			err = fmt.Errorf("decoder failed: %v", r)
@@ -348,6 +349,12 @@ func decodeOne(path string, s int, grey bool, dst []uint8) (err error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > 1<<14 || cfg.Height > 1<<14 {
 		return fmt.Errorf("%d×%d pixels is outside 1 to 16384 on a side", cfg.Width, cfg.Height)
 	}
+	bpp := int64(4)
+	switch cfg.ColorModel {
+	case color.RGBA64Model, color.NRGBA64Model:
+		bpp = 8
+	}
+	defer budget.give(budget.take(int64(cfg.Width) * int64(cfg.Height) * bpp))
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -371,6 +378,46 @@ func decodeOne(path string, s int, grey bool, dst []uint8) (err error) {
 		}
 	}
 	return nil
+}
+
+// decodeBytes bounds the decoded pixels the folder's workers hold at once.
+const decodeBytes = 1 << 30
+
+// decodeBudget is a number of bytes that decodes take before they decode
+// and give back after: a PNG of 2 MB can declare 16384² 16-bit pixels, 2 GiB
+// decoded, and with one worker per core a 16-core machine held 34 GB. A
+// decode larger than the whole budget takes all of it (one at a time).
+type decodeBudget struct {
+	mu          sync.Mutex
+	cond        sync.Cond
+	free, total int64
+}
+
+func newDecodeBudget(total int64) *decodeBudget {
+	b := &decodeBudget{free: total, total: total}
+	b.cond.L = &b.mu
+	return b
+}
+
+// take waits until n bytes (at most the whole budget) are free, takes them
+// and returns how many it took.
+func (b *decodeBudget) take(n int64) int64 {
+	n = min(max(n, 0), b.total)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.free < n {
+		b.cond.Wait()
+	}
+	b.free -= n
+	return n
+}
+
+// give returns n bytes that take took.
+func (b *decodeBudget) give(n int64) {
+	b.mu.Lock()
+	b.free += n
+	b.mu.Unlock()
+	b.cond.Broadcast()
 }
 
 func fromBytes(name string, pix []uint8, n, c, s int) *Dataset {

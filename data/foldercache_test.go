@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestFolderCacheCountOverflow: a cache whose image count, times the bytes
@@ -27,5 +28,30 @@ func TestFolderCacheCountOverflow(t *testing.T) {
 	os.WriteFile(path, buf.Bytes(), 0o644)
 	if ds, _, err := readFolderCache(path); err == nil {
 		t.Fatalf("accepted: %d images in %d values", ds.N, len(ds.Images))
+	}
+}
+
+// TestDecodeBudget: decodes that together exceed the budget wait for one
+// another (a folder of decompression bombs held one 2 GiB image per core);
+// one larger than the whole budget takes all of it.
+func TestDecodeBudget(t *testing.T) {
+	b := newDecodeBudget(100)
+	first := b.take(1 << 40)
+	if first != 100 {
+		t.Fatalf("took %d of 100", first)
+	}
+	got := make(chan int64)
+	go func() { got <- b.take(10) }()
+	select {
+	case n := <-got:
+		t.Fatalf("a second take of %d while the budget was spent", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.give(first)
+	if n := <-got; n != 10 {
+		t.Fatalf("took %d", n)
+	}
+	if n := b.take(90); n != 90 {
+		t.Fatalf("took %d", n)
 	}
 }
