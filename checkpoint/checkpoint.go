@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -533,6 +534,9 @@ func Latest(dir string) (string, error) {
 			hint = fmt.Sprintf(" (delete it to take the newest there, %s)", filepath.Base(all[len(all)-1]))
 		}
 		return "", fmt.Errorf("%w: %s names %s, which is not there%s", ErrCorrupt, filepath.Join(dir, latestName), name, hint)
+	}
+	if err != nil && errors.Is(err, fs.ErrPermission) {
+		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	if err != nil || !fi.Mode().IsRegular() {
 		// A folder, a pipe (which hung the reader), a name too long.

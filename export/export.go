@@ -341,6 +341,26 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 				return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSigmas, err)
 			}
 		}
+		// The training config made below where the file has none follows
+		// the file's process (it was the preset's, log-normal VE, which a
+		// resume then refused, or trained on the wrong process).
+		if err := tc.UseSDE(st.Process.Name); err != nil {
+			return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaProcess, err)
+		}
+		switch p := st.Process; p.Name {
+		case "ve":
+			tc.SigmaMax, tc.SigmaMin = p.SigmaMax, p.SigmaMin
+		case "vp", "subvp":
+			tc.BetaMin, tc.BetaMax = p.BetaMin, p.BetaMax
+		case "ncsn":
+			s := st.Sigmas
+			if len(s) == 0 {
+				s = p.Sigmas
+			}
+			if len(s) >= 2 {
+				tc.SigmaMax, tc.SigmaMin, tc.Levels = s[0], s[len(s)-1], len(s)
+			}
+		}
 	} else {
 		name := c.SDE
 		if name == "" {

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/safetensors"
 	"github.com/ncsn-go/ncsn/sde"
+	"github.com/ncsn-go/ncsn/train"
 )
 
 // state is a checkpoint of cfg whose every weight is random (gains and
@@ -238,6 +240,28 @@ func TestImportErrors(t *testing.T) {
 	}
 	if got.Model.Base != 2 || got.Model.EmbDim != 16 || len(got.Model.Mult) != 3 || got.Model.Mult[1] != 2 || got.Model.Height != 28 || got.Process.Name != "ncsn" {
 		t.Fatalf("inferred %+v, process %+v", got.Model, got.Process)
+	}
+	// A file with our metadata but no training config: the config made for
+	// it follows the file's process, and a resume would take it (it was
+	// the preset's log-normal VE, which a resume refuses).
+	for _, process := range []string{"", `{"name":"vp","beta_min":0.1,"beta_max":20}`} {
+		noTrain := *good
+		noTrain.Metadata = maps.Clone(good.Metadata)
+		delete(noTrain.Metadata, MetaTrain)
+		if process != "" {
+			noTrain.Metadata[MetaProcess] = process
+			delete(noTrain.Metadata, MetaSigmas)
+		}
+		imp, err := FromFile(&noTrain, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tc train.Config
+		json.Unmarshal(imp.Train, &tc)
+		tc.Model, tc.CkptDir = imp.Model, "x"
+		if err := tc.Validate(); err != nil || cmp.Or(tc.SDE, "ncsn") != imp.Process.Name {
+			t.Errorf("process %s: the training config made (-sde %q): %v", imp.Process.Name, tc.SDE, err)
+		}
 	}
 	odd := st.Model
 	odd.Base = 4 // 4+8 channels into a decoder block: 12 is not a multiple of min(8, 12)

@@ -45,7 +45,7 @@ type Config struct {
 	Seed          uint64  // same seed, same checkpoint → same PNG bytes
 	StepsPerLevel int     // T; 0: the checkpoint's recommendation, else 100
 	Eps           float64 // ε; 0: the checkpoint's recommendation, else sample.DefaultEps
-	Denoise       bool    // the final denoising step (or, for continuous samplers, a noise-free last step)
+	Denoise       bool    // the final denoising step (em, pc, ddpm: a noise-free last step; ode: one noise-free step from ε to 0 after the solve)
 	// Sampler is ald, em, pc, ode, ddpm, ddim or heun ("": the checkpoint's
 	// recommendation, else ald for NCSN models, pc for continuous-time ones).
 	Sampler string

@@ -91,7 +91,7 @@ func claimOutDir(c Config) (release func(), _ error) {
 	}
 	// A folder this run made, and left without samples (an error, a
 	// stop), goes again.
-	release = func() { removeNew(); lock.Unlock() }
+	release = func() { lock.Unlock(); removeNew() } // unlocked first: Windows removes no open file
 	if err := earlierSamples(c.OutDir); err != nil {
 		release()
 		return nil, err

@@ -159,8 +159,8 @@ func TestNewOutDirGoesOnError(t *testing.T) {
 	if _, err := Run(Config{Ckpt: ck, OutDir: made, N: 3, Sampler: "pc", Steps: 2}); err == nil || !strings.Contains(err.Error(), "no device today") {
 		t.Fatalf("the run: %v", err)
 	}
-	if _, err := os.Stat(made); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("the failed run's -out-dir is still there: %v", err)
+	if _, err := os.Stat(filepath.Join(root, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the failed run's -out-dir (or the parent it made) is still there: %v", err)
 	}
 	there := filepath.Join(root, "there")
 	os.Mkdir(there, 0o755)

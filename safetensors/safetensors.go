@@ -149,9 +149,21 @@ func Looks(path string) bool {
 // readUpTo reads n bytes of r, or fewer where r ends first: memory grows
 // with the bytes there, whatever n a header claims.
 func readUpTo(r io.Reader, n int64) ([]byte, error) {
-	var b bytes.Buffer
-	_, err := b.ReadFrom(io.LimitReader(r, n))
-	return b.Bytes(), err
+	b := make([]byte, 0, min(n, 64<<10))
+	for int64(len(b)) < n {
+		if len(b) == cap(b) { // doubled, but never past n
+			b = append(make([]byte, 0, min(n, 2*int64(cap(b)))), b...)
+		}
+		k, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
 }
 
 // Decode reads a whole safetensors file from r.

@@ -207,7 +207,7 @@ func Preset(name, dataset string) (Config, error) {
 		Dataset: dataset, Preset: name, Model: model.MNIST(16),
 		Steps: 4000, Batch: 128, LR: 1e-3, EMADecay: 0.999,
 		SigmaMax: 1, SigmaMin: 0.01, Levels: 10, Seed: 0, SaveEvery: 500,
-		DataDir: "data/" + dataset, CkptDir: "checkpoints", Keep: 5,
+		DataDir: DefaultDataDir(dataset), CkptDir: "checkpoints", Keep: 5,
 	}
 	switch dataset {
 	case "mnist", "fashion":
@@ -255,7 +255,6 @@ func Preset(name, dataset string) (Config, error) {
 		c.ImageSize = 32
 		c.Steps, c.Batch, c.SaveEvery = 2000, 64, 250
 		c.SigmasFromData = true
-		c.DataDir = data.DefaultCacheDir
 	}
 	switch {
 	case name == "default":
@@ -360,6 +359,15 @@ func (c *Config) UseClassifier() error {
 	// draws t as its process does.
 	c.DropLogNormal()
 	return nil
+}
+
+// DefaultDataDir is where a dataset's files go without -data-dir:
+// data/NAME, and for a folder of images its decoded cache's folder.
+func DefaultDataDir(dataset string) string {
+	if _, ok := data.IsFolder(dataset); ok {
+		return data.DefaultCacheDir
+	}
+	return "data/" + dataset
 }
 
 // UseSDE switches c to the named diffusion process with its default

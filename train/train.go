@@ -687,6 +687,9 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		// run was refused as "not mnist", with -fresh, which would archive it,
 		// as the way out).
 		cfg.Dataset = st.Dataset
+		if !cfg.Set["data-dir"] { // and its data folder (data/mnist was filled with Fashion-MNIST's files)
+			cfg.DataDir = DefaultDataDir(st.Dataset)
+		}
 	}
 	if st.Dataset != cfg.Dataset {
 		if cfg.Resume != "" {
@@ -795,14 +798,11 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	}
 	keep.DataParallel = cfg.DataParallel
 	keep.Model = st.Model
-	// The checkpoint's own plan must be a valid one (a file with a good
-	// checksum, or imported metadata, resumed lr −1 or EMA decay 7
-	// silently), and so must the plan with this command's changes.
-	own := saved
-	own.Model, own.CkptDir = st.Model, cfg.CkptDir
-	if err := own.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w: training config: %v", path, checkpoint.ErrCorrupt, err)
-	}
+	// The plan the run goes on with — the checkpoint's, with this command's
+	// step count, save interval and keep — must be a valid one (a file with
+	// a good checksum, or imported metadata, resumed lr −1 or EMA decay 7
+	// silently). Not the checkpoint's own step count: a rule added since it
+	// was saved is then met by a larger -steps.
 	if err := keep.Validate(); err != nil {
 		return nil, fmt.Errorf("resuming %s: %w", path, err)
 	}
@@ -849,6 +849,8 @@ func replanNote(saved, keep Config, st *checkpoint.State) string {
 			parts = append(parts, "no autoguidance guide is kept (too few steps for one)")
 		case k == 0 || st.Step > k && st.GuideStep > 0:
 			parts = append(parts, fmt.Sprintf("the guide stays the EMA of step %d", st.GuideStep))
+		case st.Step < k && st.GuideStep > 0:
+			parts = append(parts, fmt.Sprintf("autoguidance's guide will be the EMA of step %d, replacing that of step %d", k, st.GuideStep))
 		case st.Step < k:
 			parts = append(parts, fmt.Sprintf("autoguidance's guide will be the EMA of step %d (was to be %d)", k, old))
 		case st.Step > k:

@@ -1164,6 +1164,19 @@ func TestBareResumeTakesTheRunsOwn(t *testing.T) {
 	if s := final(t, dir); s.Step != 6 || s.Dataset != "fashion" {
 		t.Fatalf("step %d of %s", s.Step, s.Dataset)
 	}
+	// With its data folder: not the default data/mnist of the command line,
+	// whose MNIST files the fetcher took for corrupt Fashion-MNIST ones.
+	c.DataDir, c.Log = "data/mnist", io.Discard
+	for _, given := range []bool{false, true} {
+		c.Set["data-dir"] = given
+		r, err := start(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{false: "data/fashion", true: "data/mnist"}[given]; r.cfg.DataDir != want {
+			t.Fatalf("-data-dir given %v: data folder %q, want %q", given, r.cfg.DataDir, want)
+		}
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

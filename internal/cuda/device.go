@@ -65,7 +65,8 @@ type Device struct {
 	Describe string
 	// Arith names the device's arithmetic path, which a checkpoint records:
 	// "cuda+cublas" on a GPU with the default settings (cuDNN's measured
-	// algorithms, exact float32), with "+tf32", "+im2col" (no cuDNN),
+	// algorithms, exact float32), with "+tf32", "+im2col" (no cuDNN: off,
+	// or not installed),
 	// "+cudnn-heuristics" or "+cudnn-graph" added for each setting that
 	// gives other bits (arithOf); "cuda-emulator" on the CPU emulation.
 	Arith string

@@ -76,53 +76,72 @@ func WriteAtomic(path string, fill func(w io.Writer) error) error {
 var ownTemps = struct {
 	sync.Mutex
 	m    map[string]bool
-	dirs map[string][]string
-}{m: map[string]bool{}, dirs: map[string][]string{}}
+	dirs map[string]ownDir
+}{m: map[string]bool{}, dirs: map[string]ownDir{}}
+
+// ownDir is a folder NewDir made: the files it may hold and still go, and
+// the topmost of the folders made with it (its missing parents).
+type ownDir struct {
+	spare []string
+	top   string
+}
 
 // NewDir makes the folder path (and its parents) for this process's
 // outputs. Where it made path, the function it returns removes the folder
 // again if it holds nothing but the files named in spare (a lock file),
-// which it deletes first: for a run that ends before it wrote anything
-// there, which left an empty folder. RemoveOwnTemps does the same for a
+// which it deletes first, and the parents it made with it: for a run that
+// ends before it wrote anything there, which left an empty folder. RemoveOwnTemps does the same for a
 // run stopped by a signal. Where path was there already, the function does
 // nothing; a folder the run wrote into is kept.
 func NewDir(path string, spare ...string) (remove func(), err error) {
-	_, statErr := os.Lstat(path)
+	top := ""
+	for p := filepath.Clean(path); ; {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		top = p
+		up := filepath.Dir(p)
+		if up == p {
+			break
+		}
+		p = up
+	}
 	if err := os.MkdirAll(path, 0o755); err != nil {
 		return nil, err
 	}
-	if statErr == nil || !errors.Is(statErr, fs.ErrNotExist) {
+	if top == "" {
 		return func() {}, nil
 	}
 	ownTemps.Lock()
-	ownTemps.dirs[path] = spare
+	ownTemps.dirs[path] = ownDir{spare, top}
 	ownTemps.Unlock()
 	return func() {
 		ownTemps.Lock()
 		defer ownTemps.Unlock()
-		if s, ok := ownTemps.dirs[path]; ok {
-			removeIfSpare(path, s)
+		if d, ok := ownTemps.dirs[path]; ok {
+			removeIfSpare(path, d)
 			delete(ownTemps.dirs, path)
 		}
 	}, nil
 }
 
 // removeIfSpare removes the folder path where it holds only files named in
-// spare (those first).
-func removeIfSpare(path string, spare []string) {
+// d.spare (those first), then its parents up to d.top that are empty.
+func removeIfSpare(path string, d ownDir) {
 	entries, err := os.ReadDir(path)
 	if err != nil {
 		return
 	}
 	for _, e := range entries {
-		if !slices.Contains(spare, e.Name()) || !e.Type().IsRegular() {
+		if !slices.Contains(d.spare, e.Name()) || !e.Type().IsRegular() {
 			return
 		}
 	}
 	for _, e := range entries {
 		os.Remove(filepath.Join(path, e.Name()))
 	}
-	os.Remove(path)
+	for p := filepath.Clean(path); os.Remove(p) == nil && p != d.top; p = filepath.Dir(p) {
+	}
 }
 
 func untrackTemp(p string) {
@@ -148,9 +167,9 @@ func RemoveOwnTemps() int {
 		}
 		delete(ownTemps.m, p)
 	}
-	for d, spare := range ownTemps.dirs {
-		removeIfSpare(d, spare)
-		delete(ownTemps.dirs, d)
+	for p, d := range ownTemps.dirs {
+		removeIfSpare(p, d)
+		delete(ownTemps.dirs, p)
 	}
 	return n
 }
