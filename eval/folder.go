@@ -103,6 +103,11 @@ func Folder(c Config) (*FolderResult, error) {
 	if c.NNOut != "" && data.Within(abs, c.NNOut) {
 		return nil, fmt.Errorf("%w: -nn-out %s is inside the image folder %s, where nothing is written (it would join the images, or replace one); give one outside it, or -nn-out \"\" for none", ErrConfig, c.NNOut, abs)
 	}
+	if c.NNOut != "" && !isCheckpoint(c.Samples) && data.Within(c.Samples, c.NNOut) {
+		// The samples scored are PNGs there (or that grid): the picture
+		// replaced one of them, or joined them.
+		return nil, fmt.Errorf("%w: -nn-out %s is among the -samples %s being scored (it would replace one, or join them); give one outside them, or -nn-out \"\" for none", ErrConfig, c.NNOut, c.Samples)
+	}
 	return folderEval(c, abs)
 }
 

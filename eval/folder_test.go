@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"image"
 	"image/color"
 	"image/png"
@@ -119,6 +120,27 @@ func TestFolderEndToEnd(t *testing.T) {
 	if _, err := Folder(Config{Dataset: data.FolderPrefix + pics, DataDir: filepath.Join(dir, "cache"), Samples: filepath.Join(dir, "run1"),
 		N: 4, StepsPerLevel: 1, NNOut: inside}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-nn-out "+inside+" is inside the image folder") {
 		t.Errorf("-nn-out in the image folder: %v", err)
+	}
+	// Nor among the PNG samples scored (a sample was replaced by the
+	// picture, and the folder then no longer scored).
+	samples := filepath.Join(dir, "samples")
+	os.Mkdir(samples, 0o755)
+	some, _ := filepath.Glob(filepath.Join(pics, "*.png"))
+	for i, p := range some[:2] {
+		b, _ := os.ReadFile(p)
+		os.WriteFile(filepath.Join(samples, fmt.Sprintf("s%d.png", i)), b, 0o644)
+	}
+	s0, _ := os.ReadFile(filepath.Join(samples, "s0.png"))
+	for _, c := range []struct{ samples, out string }{
+		{samples, filepath.Join(samples, "s0.png")}, {samples, filepath.Join(samples, "new.png")},
+		{filepath.Join(samples, "s1.png"), filepath.Join(samples, "s1.png")},
+	} {
+		if _, err := Folder(Config{Dataset: data.FolderPrefix + pics, DataDir: filepath.Join(dir, "cache"), Samples: c.samples, NNOut: c.out}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is among the -samples") {
+			t.Errorf("-samples %s, -nn-out %s: %v", c.samples, c.out, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(samples, "s0.png")); !bytes.Equal(b, s0) {
+		t.Error("a sample was replaced")
 	}
 	for _, g := range []generate.Config{
 		{Out: filepath.Join(pics, "grid.png")}, {OutDir: filepath.Join(pics, "samples")}, {GIF: filepath.Join(pics, "sub", "a.gif")},
