@@ -383,7 +383,7 @@ func equalInts(a, b []int) bool {
 
 // Load reads the checkpoint at path; errors name the file.
 func Load(path string) (*State, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}

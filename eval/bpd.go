@@ -44,8 +44,11 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 	if c.N < 1 {
 		return nil, fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
 	}
-	if c.Tol < 0 || math.IsNaN(c.Tol) {
-		return nil, fmt.Errorf("%w: -tol %g must be positive (0: the default)", ErrConfig, c.Tol)
+	if _, ok := data.IsFolder(c.Dataset); ok {
+		return nil, fmt.Errorf("%w: -bpd scores a dataset's test images, and -dataset %s has none (mnist, fashion or cifar10)", ErrConfig, c.Dataset)
+	}
+	if c.Tol < 0 || c.Tol >= 1 || math.IsNaN(c.Tol) {
+		return nil, fmt.Errorf("%w: -tol %g must be positive and below 1, the solver's relative error (0: the default)", ErrConfig, c.Tol)
 	}
 	// -tol is the ODE's, -device the network's (the ODE's arithmetic runs
 	// on the CPU).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -55,6 +56,9 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{"missing", Config{Dataset: "mnist", Samples: dir + "/none", N: 4, DataDir: noData}, "needs a checkpoint"},
 		{"n", Config{Dataset: "mnist", Samples: dir, N: 0, DataDir: noData}, "-n 0"},
 		{"tol", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: -1, DataDir: noData}, "-tol -1 must be positive"},
+		{"folder", Config{Dataset: "folder:" + dir, Samples: dir, N: 4, DataDir: noData}, "-bpd scores a dataset's test images, and -dataset folder:"},
+		{"tol inf", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: math.Inf(1), DataDir: noData}, "-tol +Inf must be positive and below 1"},
+		{"tol 1e12", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: 1e12, DataDir: noData}, "-tol 1e+12 must be positive and below 1"},
 		// Without the GPU build -device cuda is an error before the test set
 		// is read (as is a device that does not exist).
 		{"device", Config{Dataset: "mnist", Samples: ve, N: 4, Device: "cuda", DataDir: noData}, "-device cuda: built without GPU support; build with -tags gpu"},

@@ -14,7 +14,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 
 	"github.com/ncsn-go/ncsn/data"
@@ -311,7 +310,7 @@ func (c *Classifier) Save(path string) error {
 // error that wraps os.ErrNotExist, a corrupt one an error that wraps
 // ErrCache; both name the file.
 func LoadClassifier(path string) (*Classifier, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}

@@ -118,11 +118,13 @@ type ClassRight struct {
 }
 
 // isCheckpoint reports whether path is a checkpoint file or a folder of
-// them.
+// them: one with a `latest` or a checkpoint file, even where `latest` is
+// stale or unreadable (loading it then says why, where the folder was once
+// taken for one of PNGs that held none).
 func isCheckpoint(path string) bool {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		_, err := checkpoint.Latest(path)
-		return err == nil
+		return !errors.Is(err, checkpoint.ErrNone)
 	}
 	head, err := readHead(path, 8)
 	return err == nil && string(head) == "NCSNCKPT"
@@ -541,7 +543,7 @@ func (p *pngSamples) pixels(test *data.Dataset) ([]float32, int, error) {
 }
 
 func readHead(path string, n int) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -560,7 +562,7 @@ const (
 
 // decodePNG decodes the PNG file at path.
 func decodePNG(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("eval: %w", err)
 	}

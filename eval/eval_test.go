@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/sample"
 )
@@ -122,5 +123,28 @@ func TestSafetensorsAsSamples(t *testing.T) {
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is a safetensors file (cmd/export's): import it into a checkpoint folder first") {
 			t.Errorf("%+v: %v", c, err)
 		}
+	}
+}
+
+// TestStaleLatestIsACheckpointFolder: a checkpoint folder whose `latest`
+// names a file that is gone is still a checkpoint folder, and loading it
+// says what is wrong with `latest`; eval once took it for a folder of PNGs
+// and said it held none. A folder of PNGs, or an empty one, is not.
+func TestStaleLatestIsACheckpointFolder(t *testing.T) {
+	stale, pngs, empty := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(stale, "latest"), []byte("ckpt-00000400.ckpt\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pngs, "a.png"), []byte("\x89PNG"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{stale: true, pngs: false, empty: false} {
+		if got := isCheckpoint(dir); got != want {
+			t.Errorf("isCheckpoint(%s) = %v, want %v", dir, got, want)
+		}
+	}
+	_, _, err := checkpoint.LoadFrom(stale)
+	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "ckpt-00000400.ckpt, which is not there") {
+		t.Fatalf("loading the stale folder: %v", err)
 	}
 }

@@ -60,7 +60,8 @@ func sqrtPSD(a *mat.SymDense) (*mat.SymDense, error) {
 
 // Frechet is the Fréchet distance between N(mu1, cov1) and N(mu2, cov2):
 // ‖μ₁−μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁^{½} Σ₂ Σ₁^{½})^{½}), where the last trace is
-// that of the symmetric form of (Σ₁Σ₂)^{½}, computed with eigendecompositions.
+// that of the symmetric form of (Σ₁Σ₂)^{½}, computed with eigendecompositions;
+// never below 0.
 func Frechet(mu1 []float64, cov1 *mat.SymDense, mu2 []float64, cov2 *mat.SymDense) (float64, error) {
 	d := len(mu1)
 	if len(mu2) != d || cov1.SymmetricDim() != d || cov2.SymmetricDim() != d {
@@ -91,5 +92,7 @@ func Frechet(mu1 []float64, cov1 *mat.SymDense, mu2 []float64, cov2 *mat.SymDens
 	for _, l := range e.Values(nil) {
 		trSqrt += math.Sqrt(math.Max(l, 0))
 	}
-	return m + mat.Trace(cov1) + mat.Trace(cov2) - 2*trSqrt, nil
+	// A distance: float64 rounding of the trace terms can leave a hair below
+	// 0 for identical sets.
+	return max(0, m+mat.Trace(cov1)+mat.Trace(cov2)-2*trSqrt), nil
 }

@@ -38,10 +38,7 @@ func TestODEDenoise(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := sde.New(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := newProcess(t, spec)
 		_, left := p.Marginal(sde.SamplingEps(p))
 		for _, solver := range []string{"rk45", "rk4"} {
 			var evals [2]int

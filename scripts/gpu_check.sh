@@ -48,8 +48,8 @@
 # step goes; PyTorch's step profiled kernel by kernel
 # (scripts/torch_profile.py).
 #
-# engines: cuDNN's graph API (NCSN_CUDNN=graph, opt-in, written without a
-# GPU): the convolution tests and the device tests on it, its images/s
+# engines: cuDNN's graph API (NCSN_CUDNN=graph; written without a GPU,
+# first run on one on 2026-11-28): the convolution tests and the device tests on it, its images/s
 # beside Find's legacy algorithms (and beside an earlier build's test
 # binary, gpu-pack/old/train.test.xz, where packed: the GroupNorm kernels
 # were reworked after c1b6557) for both networks in float32 and TF32,
@@ -58,6 +58,26 @@
 # (its VJPs, also new) beside the CPU. Before those, the default's
 # CUDA graphs (on since this stop, the first run replayed too): the device
 # tests with them, and a resume exact with and without.
+#
+# recheck (2026-11-28): everything the GPU path gained since its last GPU
+# run: every kernel and device test (model, train, generate, eval), the
+# default MNIST run with a grid and cmd/eval, the graph API's tests,
+# make bench-gpu, the graph API's images/s beside Find's, cmd/eval -bpd on
+# the GPU beside the CPU, compute-sanitizer on the GroupNorm kernels.
+#
+# tf32: where the ncsnv2 network's TF32 step goes, ours (Find; the graph
+# API on our layout and on NCHW copies, in TF32 and float32, each plan
+# naming the configurations passed over) and PyTorch's kernels with its
+# defaults, deterministic algorithms only, and benchmark mode (TORCH=0:
+# ours only).
+#
+# layout: the graph API's plans on our channel-major layout beside those on
+# NCHW copies: their tests, images/s of both networks kernel by kernel in
+# TF32 and float32 beside Find's, the ncsnv2 TF32 profile.
+#
+# tf32graph: TF32's convolutions on the graph API by default: every kernel
+# and device test, make bench-gpu, the default MNIST run in TF32, a grid
+# and cmd/eval.
 #
 # product: the default MNIST run (3600 steps) trained on the GPU, a grid,
 # and cmd/eval's scores of 256 samples drawn on the GPU (carry
@@ -69,7 +89,7 @@ case "${1:-}" in
 pack)
   set -e
   rm -rf gpu-pack && mkdir -p gpu-pack/bin
-  for p in internal/cuda model generate train; do
+  for p in internal/cuda model generate train eval; do
     CGO_ENABLED=0 go test -c -tags gpu -ldflags='-s -w' -o "gpu-pack/bin/$(basename $p).test" "./$p"
   done
   for c in train sample eval; do
@@ -100,8 +120,8 @@ EOF
   du -sh gpu-pack/*
   echo "packed gpu-pack/; on the GPU machine, with gpu-pack and data/mnist carried: scripts/gpu_check.sh run"
   exit 0 ;;
-run|profile|product|convs|graphs|algos|engines) ;;
-*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs|graphs|algos|engines" >&2; exit 2 ;;
+run|profile|product|convs|graphs|algos|engines|recheck|tf32|layout|tf32graph) ;;
+*) echo "usage: scripts/gpu_check.sh pack|run|profile|product|convs|graphs|algos|engines|recheck|tf32|layout|tf32graph" >&2; exit 2 ;;
 esac
 
 out=${OUT:-/tmp/gpu-check}
@@ -333,6 +353,123 @@ if [ "$1" = engines ]; then
   stage "cmd/eval -bpd with the network's VJPs on the GPU (new), beside the CPU path: a VE model of 300 steps, 64 test images"
   timeout $(cap 40) $B/train -dataset mnist -sde ve -steps 300 -device cuda -ckpt-dir /tmp/gpu-ve 2>&1 | grep -E '^done|rror|panic' | cut -c1-300
   for dv in cuda cpu; do timeout $(cap 60) $B/eval -dataset mnist -samples /tmp/gpu-ve -bpd -n 64 -device $dv 2>&1 | grep -E '^\{|rror|panic' | cut -c1-300; done
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = tf32graph ]; then
+  # TF32's convolutions on the graph API by default (2026-11-28): every
+  # kernel and device test, make bench-gpu, and the default MNIST run in
+  # TF32 with its grid and scores.
+  stage "every kernel test (internal/cuda)"
+  (cd internal/cuda && timeout $(cap 60) $B/cuda.test -test.count=1 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|panic|_test.go.*(rror|want|differ)' | head -20)
+  stage "every device test: model, train, generate, eval"
+  for p in model train generate eval; do
+    (cd $p && timeout $(cap 60) $B/$p.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | grep -E '^(--- FAIL|ok|FAIL|PASS)|panic' | head -10)
+  done
+  stage "bench-gpu (ours: float32, TF32 on the graph API, CUDA graphs; PyTorch)"
+  TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout $(cap 120) scripts/bench_gpu.sh mnist ncsnv2
+  stage "the default MNIST run in TF32 (NCSN_TF32=1: the graph API), a grid, cmd/eval"
+  NCSN_TF32=1 timeout $(cap 60) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-tf32 2>&1 | grep -E '^step (3600)/|^done|^device|rror|panic|^train: ' | cut -c1-600
+  NCSN_TF32=1 timeout $(cap 30) $B/sample -ckpt /tmp/gpu-tf32 -device cuda -n 64 -out "$out/mnist_gpu_tf32.png" 2>&1 | tail -2
+  NCSN_TF32=1 timeout $(cap 40) $B/eval -dataset mnist -samples /tmp/gpu-tf32 -n 256 -seed 0 -device cuda 2>&1 | tail -9
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = layout ]; then
+  # The graph API's plans on our channel-major layout, described by its
+  # strides (no NCHW copies; new on 2026-11-28), beside those on the NCHW
+  # copies (NCSN_CUDNN_GRAPH_LAYOUT=nchw): right on the GPU, and faster?
+  stage "kernel tests: convolutions on the graph API, our layout (gpu-graph) and NCHW copies (gpu-graph-nchw)"
+  (cd internal/cuda && timeout $(cap 90) $B/cuda.test -test.v -test.count=1 -test.run 'ConvAndLinear|Cudnn|Graph' 2>&1 | grep -E 'graph|FAIL|^(ok|PASS)|panic|rror' | grep -v -E '^=== |not run' | cut -c1-600 | head -40)
+  stage "NCSN_CUDNN=graph: network, training runs, sampling against the CPU"
+  (cd model && NCSN_CUDNN=graph timeout $(cap 60) $B/model.test -test.count=1 -test.run 'Device|OnDevice' 2>&1 | tail -3)
+  (cd train && NCSN_CUDNN=graph timeout $(cap 60) $B/train.test -test.count=1 -test.run 'TrainOnDevice|DeviceResumeIsExact' 2>&1 | tail -3)
+  (cd generate && NCSN_CUDNN=graph timeout $(cap 60) $B/generate.test -test.count=1 -test.run 'AnnealedOnDevice|AutoguidedHeunOnDevice' 2>&1 | tail -3)
+  stage "images/s kernel by kernel, ncsnv2 then mnist: Find (on), graph API on our layout (graph), on NCHW copies (graph-nchw)"
+  for net in ncsnv2 mnist; do
+    for tf in 1 0; do
+      for m in on graph graph-nchw; do
+        lay=ours; [ $m = graph-nchw ] && lay=nchw
+        echo "-- $net NCSN_TF32=$tf $m: $(cd train && NCSN_CUDA_GRAPH=0 NCSN_CUDNN=${m%-nchw} NCSN_CUDNN_GRAPH_LAYOUT=$lay NCSN_TF32=$tf NCSN_BENCH_NET=$net timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime 20x 2>&1 | grep -E '^Benchmark|FAIL|panic|rror' | awk '{printf "%s %s images/s; ", $1, $(NF-1)}')"
+      done
+    done
+  done
+  stage "ncsnv2, TF32, graph API on our layout: the plans and where the step goes"
+  (cd train && NCSN_CUDNN=graph NCSN_TF32=1 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== ' | awk '/phases over 4 steps/{skip=1} /phases over 1[0-9] steps/{skip=0} !skip' | cut -c1-1500)
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = tf32 ]; then
+  # Where the ncsnv2 network's TF32 training step loses to PyTorch's
+  # (0.68x on 2026-11-28 with Find's algorithms): ours with Find's legacy
+  # algorithms and with the graph API's plans, operator by operator and
+  # which engines; PyTorch's
+  # kernels with its defaults, with cuDNN's deterministic algorithms only
+  # (as ours) and with its benchmark mode.
+  # Each plan names the configurations cuDNN's heuristics ranked before it
+  # and why they were passed over.
+  # NCSN_CUDNN_GRAPH_LAYOUT=nchw: the graph API's plans on NCHW copies
+  # only (before 2026-11-28 the only way), not on our layout first.
+  for v in "on 1 ours" "graph 1 ours" "graph 1 nchw" "graph 0 ours" "graph 0 nchw"; do
+    set -- $v
+    stage "ours, ncsnv2, NCSN_CUDNN=$1 NCSN_TF32=$2 NCSN_CUDNN_GRAPH_LAYOUT=$3: where the step goes"
+    (cd train && NCSN_CUDNN=$1 NCSN_TF32=$2 NCSN_CUDNN_GRAPH_LAYOUT=$3 NCSN_DEVICE_PROFILE=1 NCSN_BENCH_NET=ncsnv2 timeout $(cap 60) $B/train.test -test.run '^$' -test.bench 'DeviceTrainStep' -test.benchtime 10x -test.v 2>&1 | grep -v -E '^=== ' | awk '/phases over 4 steps/{skip=1} /phases over 1[0-9] steps/{skip=0} !skip' | cut -c1-1500)
+  done
+  [ "${TORCH:-1}" = 1 ] || { stage "done"; exit 0; }
+  for f in "" "--deterministic" "--benchmark" "--deterministic --benchmark"; do
+    stage "PyTorch's ncsnv2 step, TF32 defaults ${f:-(no flags)}"
+    env -u LD_LIBRARY_PATH timeout $(cap 60) python3 scripts/torch_profile.py gpu-pack/torch_ref.py $f 2>&1 | grep -v -i warn | awk 'NR<=24 || /images\/s/'
+  done
+  stage "done"
+  exit 0
+fi
+
+if [ "$1" = recheck ]; then
+  # Everything the GPU path gained since its last GPU run (d6d018c,
+  # 2026-11-27), most needed first, each stage cut by cap: the reworked
+  # GroupNorm kernels, CUDA graphs with the first run replayed, classifier
+  # guidance and eval's noisy accuracy and -bpd VJPs on the device, the
+  # arithmetic path's name, cuDNN's graph API (NCSN_CUDNN=graph); then the
+  # default MNIST run, make bench-gpu and the graph API's speed.
+  dtests() { # dtests PKG PATTERN [ENV...]: -v, the verdict lines only
+    local pkg=$1 pat=$2; shift 2
+    (cd $pkg && env "$@" timeout $(cap 90) $B/$(basename $pkg).test -test.v -test.count=1 -test.run "$pat" 2>&1 | grep -E '^\s*--- (FAIL|PASS|SKIP)|^(ok|FAIL|PASS)$|panic|_test.go:[0-9]+: .*(rror|want|differ|FAIL|got)' | grep -v 'not run: CPU emulation' | cut -c1-300)
+  }
+  stage "every kernel test (internal/cuda): GroupNorm reworked, capture, cuDNN Find/heuristics/graph API, im2col"
+  dtests internal/cuda .
+  stage "every device test, the defaults (cuDNN Find, CUDA graphs): model, train, generate, eval"
+  dtests model 'Device|OnDevice|GPU'
+  dtests train 'Device|OnDevice'
+  dtests generate 'Device|OnDevice'
+  dtests eval 'Device|OnDevice'
+  stage "the default MNIST run on the GPU (3600 steps), a grid, cmd/eval"
+  timeout $(cap 120) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-default 2>&1 | grep -E '^step (1200|2400|3600)/|^done|^device|^starting|rror|panic|note|^train: ' | cut -c1-500
+  grep -o '"arith[^,]*' /tmp/gpu-default/config.json 2>/dev/null; cp /tmp/gpu-default/train.csv "$out/mnist_gpu_default_train.csv" 2>/dev/null || true
+  timeout $(cap 60) $B/sample -ckpt /tmp/gpu-default -device cuda -n 64 -out "$out/mnist_gpu_default.png" 2>&1 | tail -2
+  timeout $(cap 90) $B/eval -dataset mnist -samples /tmp/gpu-default -n 256 -seed 0 -device cuda 2>&1 | tail -9
+  stage "NCSN_CUDNN=graph (cuDNN's graph API, never yet on a GPU): kernels, network, training, sampling"
+  dtests internal/cuda 'ConvAndLinear|Cudnn|GraphNotes' NCSN_CUDNN=graph
+  dtests model 'Device|OnDevice' NCSN_CUDNN=graph
+  dtests train 'TrainOnDevice|DeviceResumeIsExact' NCSN_CUDNN=graph
+  dtests generate 'AnnealedOnDevice|AutoguidedHeunOnDevice|ClassGuidanceOnDevice' NCSN_CUDNN=graph
+  stage "bench-gpu (ours: float32, TF32, graphs; PyTorch defaults and TF32 off)"
+  TRAIN_TEST=$B/train.test TORCH_REF=gpu-pack/torch_ref.py timeout $(cap 150) scripts/bench_gpu.sh mnist ncsnv2
+  stage "ncsnv2 images/s kernel by kernel: Find's legacy algorithms (on) beside the graph API (graph)"
+  conv_speeds ncsnv2 "1 0" "on graph"
+  stage "cmd/eval -bpd with the VJPs on the GPU beside the CPU: a VE model of 300 steps, 64 test images"
+  timeout $(cap 40) $B/train -dataset mnist -sde ve -steps 300 -device cuda -ckpt-dir /tmp/gpu-ve 2>&1 | grep -E '^done|rror|panic|^train: ' | cut -c1-300
+  for dv in cuda cpu; do timeout $(cap 60) $B/eval -dataset mnist -samples /tmp/gpu-ve -bpd -n 64 -device $dv 2>&1 | grep -E 'bits per|network eval|^device|rror|panic|^eval: ' | cut -c1-300; done
+  if command -v compute-sanitizer >/dev/null; then
+    stage "races and barriers in the reworked GroupNorm kernels (compute-sanitizer)"
+    for tool in racecheck synccheck; do
+      (cd internal/cuda && timeout $(cap 45) compute-sanitizer --tool $tool --print-limit 20 $B/cuda.test -test.count=1 -test.run 'GroupNorm' 2>&1 | tail -3)
+    done
+  fi
+  stage "the default MNIST run with the graph API (3600 steps)"
+  NCSN_CUDNN=graph timeout $(cap 90) $B/train -dataset mnist -device cuda -ckpt-dir /tmp/gpu-graph 2>&1 | grep -E '^step (3600)/|^done|^device|rror|panic|^train: ' | cut -c1-400
   stage "done"
   exit 0
 fi

@@ -8,9 +8,13 @@ carried to the GPU machine as gpu-pack/torch_ref.py), runs 5 warm-up steps
 of backward and Adam, then profiles 10 with torch.profiler and prints the
 CUDA kernels' time per step, largest first, grouped by kind (convolution
 forward, data and filter gradients, GroupNorm, elementwise, Adam) and the
-25 largest kernels. NVIDIA_TF32_OVERRIDE=0 in the environment turns TF32 off.
+25 largest kernels, then the step's images/s over 20 steps unprofiled.
+NVIDIA_TF32_OVERRIDE=0 in the environment turns TF32 off; --deterministic
+sets torch.backends.cudnn.deterministic (cuDNN's deterministic algorithms
+only, as ours), --benchmark torch.backends.cudnn.benchmark (algorithms
+measured, as our Find).
 """
-import argparse, importlib.util, re, sys
+import argparse, importlib.util, re, sys, time
 import torch
 from torch.profiler import profile, ProfilerActivity
 
@@ -21,7 +25,11 @@ ap.add_argument('--mult', default='1,2,2,2')
 ap.add_argument('--channels', type=int, default=3)
 ap.add_argument('--size', type=int, default=32)
 ap.add_argument('--batch', type=int, default=128)
+ap.add_argument('--deterministic', action='store_true')
+ap.add_argument('--benchmark', action='store_true')
 a = ap.parse_args()
+torch.backends.cudnn.deterministic = a.deterministic
+torch.backends.cudnn.benchmark = a.benchmark
 spec = importlib.util.spec_from_file_location('torch_ref', a.ref)
 ref = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ref)
@@ -66,10 +74,17 @@ for e in prof.key_averages():
             by_kind[k] += t
             break
 print(f'torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, {torch.cuda.get_device_name()}, '
-      f'TF32 convolutions {torch.backends.cudnn.allow_tf32}, batch {a.batch}, base {a.base}, mult {a.mult}')
+      f'TF32 convolutions {torch.backends.cudnn.allow_tf32}, deterministic {a.deterministic}, benchmark {a.benchmark}, '
+      f'batch {a.batch}, base {a.base}, mult {a.mult}')
 print(f'GPU kernel time per step: {total / steps / 1000:.2f} ms')
 for k, _ in kinds:
     print(f'  {k:34s} {by_kind[k] / steps / 1000:7.2f} ms')
 print('largest kernels (ms per step, calls per step):')
 for t, n, key in sorted(rows, reverse=True)[:25]:
     print(f'  {t / steps / 1000:7.3f} {n / steps:5.1f}  {key[:150]}')
+torch.cuda.synchronize()
+t0 = time.perf_counter()
+for _ in range(20):
+    step()
+torch.cuda.synchronize()
+print(f'train step: {20 * a.batch / (time.perf_counter() - t0):.1f} images/s (20 steps, unprofiled)')

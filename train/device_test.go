@@ -343,6 +343,7 @@ func lossColumnsOf(t *testing.T, dir string) []float64 {
 // not the exact float32's) is told that its arithmetic path changed; the
 // path was once "cuda+cublas" whatever the settings, and nothing was said.
 func TestResumeWithTF32IsNoted(t *testing.T) {
+	t.Setenv(cuda.TF32Env, "") // the first run exact
 	fake := fakeBackend(t, deviceBackends(t, false))
 	openDevice = func(name string, log io.Writer) (*cuda.Device, error) { return fake.Open() }
 	c := tinyConfig(t.TempDir())
@@ -352,15 +353,19 @@ func TestResumeWithTF32IsNoted(t *testing.T) {
 	}
 	before := backendArith(t, fake) // cuda+cublas, or with NCSN_CUDNN's mode
 	t.Setenv(cuda.TF32Env, "1")
+	after := backendArith(t, fake) // +tf32, and TF32's default convolutions (+cudnn-graph) unless NCSN_CUDNN says
+	if !strings.HasSuffix(after, "+tf32") || after == before {
+		t.Fatalf("arithmetic paths %q, then with TF32 %q", before, after)
+	}
 	var log bytes.Buffer
 	c.Steps, c.Log = 3, &log
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "was computed on the "+before+" arithmetic path and this run computes on "+before+"+tf32") {
+	if !strings.Contains(log.String(), "was computed on the "+before+" arithmetic path and this run computes on "+after) {
 		t.Fatalf("no note of the change to TF32: %q", log.String())
 	}
-	if s := final(t, c.CkptDir); s.Step != 3 || s.Arith != before+"+tf32" {
+	if s := final(t, c.CkptDir); s.Step != 3 || s.Arith != after {
 		t.Fatalf("step %d, path %q", s.Step, s.Arith)
 	}
 }

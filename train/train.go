@@ -1201,10 +1201,37 @@ func gradIndex(ps model.Params, i int) int {
 	return k
 }
 
+// firstDistance is the largest Euclidean distance of ds's first image to
+// each of the n that follow it: a lower bound on the largest pairwise one.
+func firstDistance(ds *data.Dataset, n int) float64 {
+	if ds.N < 2 {
+		return 0
+	}
+	a := ds.Image(0)
+	var best float64
+	for k := 1; k < min(ds.N, n+1); k++ {
+		var s float64
+		for i, v := range ds.Image(k) {
+			d := float64(v) - float64(a[i])
+			s += d * d
+		}
+		best = max(best, s)
+	}
+	return math.Sqrt(best)
+}
+
 // ScheduleFromData applies NCSNv2's rules to a training set: σ₁ is its
 // largest pairwise distance (computed exactly), then γ, L and ε for T steps
 // per level. The values are printed to log.
 func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) (sde.V2, error) {
+	// σ₁ is at least the largest distance of the first image to the next
+	// few; where even that needs more levels than a ladder may have, the
+	// exact pass (a minute on 60,000 images) is not begun.
+	if lb := firstDistance(ds, 256); lb > sigmaMin {
+		if _, err := sde.NCSNv2(lb, ds.Dim(), sigmaMin, T); err != nil {
+			return sde.V2{}, fmt.Errorf("%w (σ₁ here is at least %g, the distance of %s's first image to another)", err, lb, ds.Name)
+		}
+	}
 	fmt.Fprintf(log, "computing the largest pairwise distance of %d images (exact, %d×%d products)...\n", ds.N, ds.N, ds.N)
 	t0 := time.Now()
 	dmax, i, j := data.MaxPairwiseDistance(ds, nil)

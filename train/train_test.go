@@ -21,6 +21,7 @@ import (
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 func TestDSMLossByHand(t *testing.T) {
@@ -870,6 +871,27 @@ func TestScheduleFromSameImages(t *testing.T) {
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "folder:/pics: the noise scales come from the data's spread") || !strings.Contains(err.Error(), "at least two different images") {
 			t.Errorf("%d images: %v", n, err)
 		}
+	}
+}
+
+// TestScheduleTooManyLevelsEarly: a σ_L so small that even a lower bound
+// on σ₁ needs more levels than a ladder may have is refused before the
+// exact pass over every pair (66 s on MNIST for -sigma-min 1e-300).
+func TestScheduleTooManyLevelsEarly(t *testing.T) {
+	ds := &data.Dataset{Name: "folder:/pics", Images: make([]float32, 3*4), N: 3, Channels: 1, Height: 2, Width: 2}
+	for i := range ds.Images {
+		ds.Images[i] = float32(i)
+	}
+	var log bytes.Buffer
+	_, err := ScheduleFromData(ds, 1e-300, 5, &log)
+	if !errors.Is(err, sde.ErrSchedule) || !strings.Contains(err.Error(), "give a larger σ_L") || !strings.Contains(err.Error(), "folder:/pics's first image") {
+		t.Fatalf("σ_L 1e-300: %v", err)
+	}
+	if strings.Contains(log.String(), "computing the largest pairwise distance") {
+		t.Fatalf("the exact pass was begun: %q", log.String())
+	}
+	if _, err := ScheduleFromData(ds, 0.01, 5, io.Discard); err != nil {
+		t.Fatalf("σ_L 0.01: %v", err)
 	}
 }
 

@@ -66,9 +66,10 @@ type Device struct {
 	// Arith names the device's arithmetic path, which a checkpoint records:
 	// "cuda+cublas" on a GPU with the default settings (cuDNN's measured
 	// algorithms, exact float32), with "+tf32", "+im2col" (no cuDNN: off,
-	// or not installed),
-	// "+cudnn-heuristics" or "+cudnn-graph" added for each setting that
-	// gives other bits (arithOf); "cuda-emulator" on the CPU emulation.
+	// or not installed), "+cudnn-heuristics" or "+cudnn-graph" (TF32's
+	// default where cuDNN 9 is found; "+cudnn-graph-nchw" on NCHW copies)
+	// added for each setting that gives other bits (arithOf);
+	// "cuda-emulator" on the CPU emulation.
 	Arith string
 	// ReduceThreads, if set, replaces the block size of the reducing
 	// kernels (a power of two up to 256).

@@ -1446,6 +1446,7 @@ static std::set<fake_bd*> fake_bds;
 static thread_local std::string fake_dnn_why; // cudnnGetLastErrorString's text
 static long fake_dnn_exec_fails = 0;          // the next executes to fail (fake_fail_graph_runs)
 static long fake_heur_shortfall = 0;          // engines the count query leaves out (fake_short_heuristics_count)
+static long fake_graph_packed_mask = 0;       // directions whose heuristics take NCHW-packed tensors only (fake_graph_packed_only)
 
 static cudnnStatus_t fake_dnn_fail(cudnnStatus_t r, const std::string& why) {
 	fake_dnn_why = why;
@@ -1718,6 +1719,11 @@ cudnnStatus_t cudnnBackendFinalize(cudnnBackendDescriptor_t d) {
 		if (!g) return r;
 		int64_t mode = d->attrs[200].i[0];
 		if (mode < 0 || mode > 3) return fake_dnn_fail(CUDNN_STATUS_BAD_PARAM, at + ": no such heuristics mode");
+		if (fake_graph_packed_mask & (1L << g->op.dir)) {
+			auto packed = [](const fake_tensor& t) { return t.ws == 1 && t.hs == t.w && t.cs == t.h * t.w && t.ns == t.c * t.h * t.w; };
+			if (!packed(g->op.x) || !packed(g->op.y))
+				return fake_dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, at + ": no engine for these strides (fake_graph_packed_only)");
+		}
 		d->op = g->op;
 		d->handle = g->handle;
 		d->mode = (int)mode;
@@ -1883,6 +1889,14 @@ void fake_fail_graph_runs(long n) {
 void fake_short_heuristics_count(long n) {
 	std::lock_guard<std::mutex> l(fake_mu);
 	fake_heur_shortfall = n;
+}
+
+// fake_graph_packed_only makes the graph API's heuristics refuse, for the
+// directions in mask (1 forward, 2 data, 4 filter), tensors that are not
+// packed NCHW: a cuDNN with no engine for our channel-major layout.
+void fake_graph_packed_only(long mask) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	fake_graph_packed_mask = mask;
 }
 
 void cudnnGetLastErrorString(char* msg, size_t n) {

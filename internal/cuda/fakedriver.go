@@ -37,8 +37,8 @@ var (
 	fakeLibs *libs
 	fakeErr  error
 	// The library's fake_report, fake_state, fake_set_devices,
-	// fake_fail_allocs_after, fake_dnn_descriptors, fake_fail_graph_runs and
-	// fake_short_heuristics_count.
+	// fake_fail_allocs_after, fake_dnn_descriptors, fake_fail_graph_runs,
+	// fake_short_heuristics_count and fake_graph_packed_only.
 	fakeReport         func() string
 	fakeState          func() string
 	fakeSetDevices     func(n int32) int32
@@ -46,6 +46,7 @@ var (
 	fakeDnnDescriptors func() int64
 	fakeFailGraphRuns  func(n int64)
 	fakeShortHeurCount func(n int64)
+	fakePackedOnly     func(mask int64)
 )
 
 // loadFakeDriver builds the fake driver (once per process: g++, some
@@ -73,6 +74,7 @@ func loadFakeDriver() (*libs, error) {
 		purego.RegisterLibFunc(&fakeDnnDescriptors, h, "fake_dnn_descriptors")
 		purego.RegisterLibFunc(&fakeFailGraphRuns, h, "fake_fail_graph_runs")
 		purego.RegisterLibFunc(&fakeShortHeurCount, h, "fake_short_heuristics_count")
+		purego.RegisterLibFunc(&fakePackedOnly, h, "fake_graph_packed_only")
 		fakeLibs = &libs{h: h, name: "fake libcuda, libcublas and libcudnn (fakecuda.h)",
 			algoDir: func() (string, bool, error) {
 				if fakeAlgoDir != "" {

@@ -30,6 +30,8 @@ func openFake(t *testing.T) (*Device, *driverBackend) {
 // cuDNN's convolutions on the fake GPU, and Close leaves the context
 // holding nothing it made (the graphs go with the context).
 func TestFakeGPURuns(t *testing.T) {
+	t.Setenv(CudnnEnv, "") // the default's algorithms: Find's, in exact float32
+	t.Setenv(TF32Env, "")
 	d, _ := openFake(t)
 	if !strings.Contains(d.Describe, "fake GPU 0") || !strings.Contains(d.Describe, "cuDNN 9.1.0") {
 		t.Fatalf("description %q", d.Describe)
@@ -224,6 +226,8 @@ func TestFakeGPUOpenOutOfMemory(t *testing.T) {
 // with math type DEFAULT, kept as FMA (a choice kept with 0 was refused by
 // the next run, which measured again).
 func TestFakeGPUKeepsChoices(t *testing.T) {
+	t.Setenv(CudnnEnv, "") // Find's choices, which are kept
+	t.Setenv(TF32Env, "")
 	fakeAlgoDir = t.TempDir()
 	defer func() { fakeAlgoDir = "" }()
 	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
@@ -308,6 +312,41 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 	}
 	if p := d.ConvPlans(); len(p) != 3 || !strings.Contains(p[2], "forward: legacy (graph API: none of the 6 engine configurations of heuristics mode A and the fallback list") {
 		t.Fatalf("plans %q", p)
+	}
+
+	// A cuDNN with no engine for our channel-major layout in one direction:
+	// that direction runs on the NCHW copies, the others on our tensors as
+	// they are, and the description says why; the values are the same
+	// whichever direction copies (the backward's shared copy of ∂y).
+	for i, c := range []struct {
+		mask int64
+		dir  string
+	}{{2, "data"}, {4, "filter"}, {1, "forward"}} {
+		fakePackedOnly(c.mask)
+		gi := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1} // g's, on a device of its own
+		d2, _ := openFake(t)
+		if err := d2.PlanConv3(gi); err != nil {
+			fakePackedOnly(0)
+			t.Fatal(err)
+		}
+		fakePackedOnly(0)
+		p := d2.ConvPlans()
+		if len(p) != 1 || !strings.Contains(p[0], c.dir+" on our layout: ") || !strings.Contains(p[0], "(fake_graph_packed_only)") || strings.Count(p[0], "on our layout after") != 2 {
+			t.Fatalf("%d: plans %q", i, p)
+		}
+		x2, w2, dy2, b2 := upload(t, d2, xs), upload(t, d2, ws), upload(t, d2, dys), upload(t, d2, make([]float32, 3))
+		y2, dx2, dw2, db2, col2 := alloc(t, d2, len(dys)), alloc(t, d2, len(xs)), alloc(t, d2, len(ws)), alloc(t, d2, 3), alloc(t, d2, g.ColSize())
+		gi.Col = col2
+		if err := d2.Conv3Forward(gi, y2, x2, w2, b2); err != nil {
+			t.Fatal(err)
+		}
+		if err := d2.Conv3Backward(gi, dx2, dw2, db2, x2, w2, dy2, col2); err != nil {
+			t.Fatal(err)
+		}
+		near(t, c.dir+": y", download(t, d2, y2), wantY, 1e-5)
+		near(t, c.dir+": ∂x", download(t, d2, dx2), wantDx, 1e-5)
+		near(t, c.dir+": ∂w", download(t, d2, dw2), naiveConv3W(2, 3, 2, 4, 4, 1, xs, dys), 1e-5)
+		d2.Close() // before the count of descriptors below
 	}
 
 	l := b.dnnGraph
@@ -395,7 +434,7 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 			var got int32
 			var why string
 			if err := b.do(func() error {
-				p, err := b.graphPlan(0, g, false)
+				p, err := b.graphPlan(0, g, false, false)
 				if err != nil {
 					return err
 				}
@@ -421,21 +460,52 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 // record, and a resume compares) names each setting that changes its bits:
 // TF32, and how the convolutions run.
 func TestArithNamesSettings(t *testing.T) {
-	for _, c := range []struct{ tf32, dnn, want string }{
-		{"", "", "cuda+cublas"},
-		{"", "on", "cuda+cublas"},
-		{"1", "", "cuda+cublas+tf32"},
-		{"", "off", "cuda+cublas+im2col"},
-		{"", "heuristics", "cuda+cublas+cudnn-heuristics"},
-		{"1", "graph", "cuda+cublas+cudnn-graph+tf32"},
+	for _, c := range []struct{ tf32, dnn, layout, want string }{
+		{"", "", "", "cuda+cublas"},
+		{"", "on", "", "cuda+cublas"},
+		{"1", "", "", "cuda+cublas+cudnn-graph+tf32"}, // TF32's default: the graph API (the fake's cuDNN is 9)
+		{"1", "on", "", "cuda+cublas+tf32"},
+		{"", "off", "", "cuda+cublas+im2col"},
+		{"", "heuristics", "", "cuda+cublas+cudnn-heuristics"},
+		{"1", "graph", "", "cuda+cublas+cudnn-graph+tf32"},
+		{"", "graph", "nchw", "cuda+cublas+cudnn-graph-nchw"},
 	} {
-		t.Run(c.tf32+"/"+c.dnn, func(t *testing.T) {
+		t.Run(c.tf32+"/"+c.dnn+"/"+c.layout, func(t *testing.T) {
 			t.Setenv(TF32Env, c.tf32)
 			t.Setenv(CudnnEnv, c.dnn)
+			t.Setenv(CudnnEnv+"_GRAPH_LAYOUT", c.layout)
 			d, _ := openFake(t)
 			if d.Arith != c.want {
 				t.Fatalf("arithmetic path %q, want %q", d.Arith, c.want)
 			}
 		})
 	}
+}
+
+// naiveConv3W is the weights' gradient (O, C, 3, 3) of a 3×3 convolution,
+// padding 1, of x (C, B, H, W) given dy (O, B, OH, OW), in float64.
+func naiveConv3W(c, o, b, h, w, stride int, x, dy []float32) []float64 {
+	oh, ow := Conv3Out(h, w, stride)
+	dw := make([]float64, o*c*9)
+	for oo := 0; oo < o; oo++ {
+		for cc := 0; cc < c; cc++ {
+			for k := 0; k < 9; k++ {
+				ky, kx := k/3, k%3
+				var sum float64
+				for bb := 0; bb < b; bb++ {
+					for yy := 0; yy < oh; yy++ {
+						for xx := 0; xx < ow; xx++ {
+							iy, ix := yy*stride+ky-1, xx*stride+kx-1
+							if iy < 0 || iy >= h || ix < 0 || ix >= w {
+								continue
+							}
+							sum += float64(dy[((oo*b+bb)*oh+yy)*ow+xx]) * float64(x[((cc*b+bb)*h+iy)*w+ix])
+						}
+					}
+				}
+				dw[(oo*c+cc)*9+k] = sum
+			}
+		}
+	}
+	return dw
 }

@@ -430,8 +430,16 @@ func TestConvAndLinear(t *testing.T) {
 
 // fakeGraphEngines is what the fake GPU's graph-API variants plan.
 var fakeGraphEngines = map[string]string{
-	"fakegpu-graph":      "forward: graph API engine 106 (65536 B); data: graph API engine 206 (65536 B); filter: graph API engine 307 (0 B)",
-	"fakegpu-graph-tf32": "forward: graph API engine 100 (8192 B); data: graph API engine 200 (8192 B); filter: graph API engine 300 (8192 B)",
+	// Each passed-over configuration named with its notes, or the status
+	// and workspace of a plan that failed or asked too much; the plans on
+	// our layout (the default), or on the NCHW copies (layout nchw).
+	"fakegpu-graph": "forward: graph API engine 106 (65536 B) on our layout after e100[tc], e101[nondet], e102[down tc], e103[rpr], e104 status 3002 ws 0, e105[winograd] status 0 ws 3221225472; " +
+		"data: graph API engine 206 (65536 B) on our layout after e200[tc], e201[nondet], e202[down tc], e203[rpr], e204 status 3002 ws 0, e205[winograd] status 0 ws 3221225472; " +
+		"filter: graph API engine 307 (0 B) on our layout after e300[tc], e301[nondet], e302[down tc], e303[rpr], e304 status 3002 ws 0, e305[winograd] status 0 ws 3221225472, e300[tc]",
+	"fakegpu-graph-nchw": "forward: graph API engine 106 (65536 B) after e100[tc], e101[nondet], e102[down tc], e103[rpr], e104 status 3002 ws 0, e105[winograd] status 0 ws 3221225472; " +
+		"data: graph API engine 206 (65536 B) after e200[tc], e201[nondet], e202[down tc], e203[rpr], e204 status 3002 ws 0, e205[winograd] status 0 ws 3221225472; " +
+		"filter: graph API engine 307 (0 B) after e300[tc], e301[nondet], e302[down tc], e303[rpr], e304 status 3002 ws 0, e305[winograd] status 0 ws 3221225472, e300[tc]",
+	"fakegpu-graph-tf32": "forward: graph API engine 100 (8192 B) on our layout; data: graph API engine 200 (8192 B) on our layout; filter: graph API engine 300 (8192 B) on our layout",
 }
 
 // convBackends is backends, and where the GPU runs convolutions with cuDNN,
@@ -445,17 +453,19 @@ func convBackends(t *testing.T) map[string]*Device {
 		if !ok || g.UsesIm2col() {
 			continue
 		}
-		variants := map[string][2]string{"-im2col": {"off", ""}, "-heuristics": {"heuristics", ""}, "-graph": {"graph", ""}}
+		// NCSN_CUDNN, NCSN_TF32, NCSN_CUDNN_GRAPH_LAYOUT.
+		variants := map[string][3]string{"-im2col": {"off", "", ""}, "-heuristics": {"heuristics", "", ""}, "-graph": {"graph", "", ""}, "-graph-nchw": {"graph", "", "nchw"}}
 		if base == "fakegpu" {
 			// The TF32 choices of algorithms, math types and engines (the
 			// fake GPU computes exactly; a GPU's TF32 is outside these
 			// tolerances).
-			variants["-tf32"] = [2]string{"", "1"}
-			variants["-graph-tf32"] = [2]string{"graph", "1"}
+			variants["-tf32"] = [3]string{"", "1", ""}
+			variants["-graph-tf32"] = [3]string{"graph", "1", ""}
 		}
 		for suffix, env := range variants {
 			t.Setenv(CudnnEnv, env[0])
 			t.Setenv(TF32Env, env[1])
+			t.Setenv(CudnnEnv+"_GRAPH_LAYOUT", env[2])
 			d, err := open()
 			if err != nil {
 				t.Fatalf("%s=%s %s=%s: %v", CudnnEnv, env[0], TF32Env, env[1], err)

@@ -11,13 +11,16 @@ import (
 )
 
 // CudnnEnv names the variable that chooses how a GPU runs the 3×3
-// convolutions: "" or "on" (cuDNN where it is found, each geometry's
-// algorithms the fastest deterministic ones cuDNN's Find measures, kept per
-// GPU in the user's cache folder), "heuristics" (cuDNN with the algorithms
-// its heuristics guess, nothing measured or kept), "graph" (opt-in, not yet
-// run on a GPU: each direction on the engine of cuDNN's graph API that its
-// heuristics rank first among the allowed ones, else the heuristics' legacy
-// algorithm), "off" (im2col and cuBLAS products, never cuDNN).
+// convolutions: "on" (cuDNN where it is found, each geometry's algorithms
+// the fastest deterministic ones cuDNN's Find measures, kept per GPU in the
+// user's cache folder), "heuristics" (cuDNN with the algorithms its
+// heuristics guess, nothing measured or kept), "graph" (each direction on
+// the engine of cuDNN 9's graph API that its heuristics rank first among
+// the allowed ones, on our channel-major tensors where it has an engine
+// for them — NCSN_CUDNN_GRAPH_LAYOUT=nchw: on NCHW copies only — else the
+// heuristics' legacy algorithm), "off" (im2col and cuBLAS products, never
+// cuDNN). Unset: "on", and "graph" with TF32 (NCSN_TF32=1) where cuDNN 9
+// is found.
 const CudnnEnv = "NCSN_CUDNN"
 
 // EmulateEnv names the variable that, set to 1, makes Pick and DeviceCount

@@ -5,7 +5,8 @@
 // files by a pattern with the folder's name taken literally (Glob); it takes
 // advisory locks that the operating system releases when their process dies;
 // and it checks outputs before the work that makes them (CheckOutFile: an
-// earlier output of the same kind may be replaced, nothing else).
+// earlier output of the same kind may be replaced, nothing else); and it
+// opens input files only where they are regular files (OpenRegular).
 package fsutil
 
 import (
@@ -227,14 +228,19 @@ func syncDir(dir string) {
 type Set struct {
 	dir        string
 	tmps, dsts []string
+	removeDir  func() // NewDir's: the folder goes again if the set never lands
+	committed  bool
 }
 
-// NewSet starts a set of files in dir, which it creates.
+// NewSet starts a set of files in dir, which it creates (NewDir: where it
+// made dir, Abort before a Commit removes it again, and so does a stopping
+// signal's RemoveOwnTemps).
 func NewSet(dir string) (*Set, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	remove, err := NewDir(dir)
+	if err != nil {
 		return nil, err
 	}
-	return &Set{dir: dir}, nil
+	return &Set{dir: dir, removeDir: remove}, nil
 }
 
 // Write writes the output of fill as the set's file name (a name of a
@@ -300,16 +306,21 @@ func (s *Set) Commit() ([]string, error) {
 	}
 	syncDir(s.dir)
 	s.tmps = nil
+	s.committed = true
 	return s.dsts, nil
 }
 
-// Abort removes the set's temporary files; after Commit it does nothing.
+// Abort removes the set's temporary files, and dir where NewSet made it
+// and it holds nothing else; after Commit it does nothing.
 func (s *Set) Abort() {
 	for _, tmp := range s.tmps {
 		os.Remove(tmp)
 		untrackTemp(tmp)
 	}
 	s.tmps = nil
+	if s.removeDir != nil && !s.committed {
+		s.removeDir()
+	}
 }
 
 // tempPattern is the name of WriteAtomic's temporary file for a target name.

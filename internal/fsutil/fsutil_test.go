@@ -109,3 +109,39 @@ func TestSet(t *testing.T) {
 		t.Fatalf("after Commit: %q", got)
 	}
 }
+
+// TestSetAbortRemovesNewDir: a set aborted before its Commit (a failed or
+// interrupted run) removes the folder NewSet made for it, and the parents
+// made with it, where once it left them empty; a committed set's folder,
+// and a folder that was there before, stay.
+func TestSetAbortRemovesNewDir(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "a", "b")
+	s, err := NewSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write("x.png", func(w io.Writer) error { _, err := w.Write([]byte("x")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	s.Abort()
+	if _, err := os.Stat(filepath.Join(root, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the aborted set's new folders are still there: %v", err)
+	}
+	s, _ = NewSet(dir)
+	if err := s.Write("x.png", func(w io.Writer) error { _, err := w.Write([]byte("x")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Abort()
+	if _, err := os.Stat(filepath.Join(dir, "x.png")); err != nil {
+		t.Fatalf("the committed set: %v", err)
+	}
+	s, _ = NewSet(root) // there before
+	s.Abort()
+	if _, err := os.Stat(root); err != nil {
+		t.Fatalf("a folder that was there: %v", err)
+	}
+}
