@@ -203,7 +203,8 @@ func (b *dnnBuilder) free() {
 }
 
 // graphPlan plans direction dir (0 forward, 1 data gradient, 2 filter
-// gradient) of g on the NCHW copies; it runs on the worker thread.
+// gradient) of g on our channel-major tensors (ours) or on the NCHW
+// copies; it runs on the worker thread.
 func (d *driverBackend) graphPlan(dir int, g Conv3, tf32, ours bool) (*dnnGraphPlan, error) {
 	l := d.dnnGraph
 	b := &dnnBuilder{l: l}
