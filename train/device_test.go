@@ -374,7 +374,10 @@ func TestResumeWithTF32IsNoted(t *testing.T) {
 // a run's setup or its first steps (the fake GPU, failing every allocation
 // after the first n, n swept until the run succeeds) gives the run an error
 // that says so — never a panic (a failed setup once closed a nil
-// objective) — and the run, resumed with the memory back, trains.
+// objective) — and the run, resumed with the memory back, trains. Each run
+// is a -fresh -wipe over an earlier run: one that fails before it starts
+// (building its objective) leaves that run as it was (it was deleted
+// first, then the network did not fit), and none fails after it started.
 //
 // About 80 s on 2 cores: it runs with NCSN_SLOW=1 (CI), where the fake
 // GPU is among cuda.Backends.
@@ -382,31 +385,59 @@ func TestTrainOutOfDeviceMemory(t *testing.T) {
 	fake := fakeBackend(t, deviceBackends(t, true))
 	openDevice = func(name string, log io.Writer) (*cuda.Device, error) { return fake.Open() }
 	t.Cleanup(func() { cuda.FailFakeGPUAllocsAfter(-1) })
-	failed := 0
+	earlier := t.TempDir()
+	c := tinyConfig(earlier)
+	c.Steps, c.Model.Base, c.Device = 1, 16, "cuda"
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(earlier, "[cl]*")) // its checkpoint, latest (not lock)
+	files = append(files, filepath.Join(earlier, csvName))
+	failed, kept := 0, 0
 	for n := 0; ; n = n*3/2 + 1 {
 		if n > 100000 {
 			t.Fatal("the run never succeeded")
 		}
-		c := tinyConfig(t.TempDir())
-		c.Steps, c.Model.Base, c.Device = 2, 16, "cuda"
+		dir := t.TempDir()
+		for _, f := range files {
+			if filepath.Base(f) != lockName {
+				copyFile(t, f, filepath.Join(dir, filepath.Base(f)))
+			}
+		}
+		var log bytes.Buffer
+		c := tinyConfig(dir)
+		c.Steps, c.Model.Base, c.Device, c.Log = 2, 16, "cuda", &log
+		c.Fresh, c.Wipe = true, true
 		cuda.FailFakeGPUAllocsAfter(n)
 		_, err := Run(context.Background(), c)
 		cuda.FailFakeGPUAllocsAfter(-1)
 		if err == nil {
-			t.Logf("%d runs failed for want of memory; with %d allocations it trained", failed, n)
+			t.Logf("%d runs failed for want of memory, %d of them before they started; with %d allocations it trained", failed, kept, n)
 			break
 		}
 		if !strings.Contains(err.Error(), "out of memory") {
 			t.Fatalf("with %d allocations: %v", n, err)
 		}
 		failed++
-		c.Steps = 2
+		if !strings.Contains(log.String(), "-fresh -wipe: deleted") {
+			kept++
+			if s := final(t, dir); s.Step != 1 {
+				t.Fatalf("out of memory at allocation %d before the run started: the earlier run is at step %d", n, s.Step)
+			}
+		}
+		c.Fresh, c.Wipe, c.Log = false, false, nil
 		if _, err := Run(context.Background(), c); err != nil {
 			t.Fatalf("after running out of memory at allocation %d: %v", n, err)
 		}
 	}
 	if failed < 3 {
 		t.Fatalf("only %d runs met a full GPU", failed)
+	}
+	// The objective takes all its device memory before the run starts, so
+	// no run ran out of it after deleting the earlier one (12 of 15 did
+	// when the earlier run was deleted before the objective was built).
+	if kept != failed {
+		t.Fatalf("%d of the %d runs that ran out of memory had deleted the earlier run first", failed-kept, failed)
 	}
 }
 

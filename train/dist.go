@@ -21,7 +21,37 @@ type dataParallel struct {
 	comm        mpi.Comm
 	rank, size  int
 	local, from int // this rank's images of the global batch: [from, from+local)
+	n           int // the trainable values: the gradients each step sums
 	buf         []float32
+}
+
+// agree tells every rank whether all are ready: err is this rank's own
+// (returned as it is); where only others failed to `what`, an error says
+// how many. Every rank calls it at the same point, so none waits for one
+// that failed. A nil dp (one process) returns err.
+func (dp *dataParallel) agree(err error, what string) error {
+	if dp == nil {
+		return err
+	}
+	failed := []float32{0}
+	if err != nil {
+		failed[0] = 1
+	}
+	if rerr := dp.comm.AllReduceSum(failed); rerr != nil && err == nil {
+		err = fmt.Errorf("train: %w", rerr)
+	}
+	if err == nil && failed[0] > 0 {
+		err = fmt.Errorf("train: %d of the %d MPI ranks could not %s (their errors are in their output)", int(failed[0]), dp.size, what)
+	}
+	return err
+}
+
+// tellFailure is a failing rank's part in the all-reduce the others make
+// next (reduce): it asks them to stop with an error, not to wait for it.
+func (dp *dataParallel) tellFailure(batch int) {
+	b := make([]float32, dp.n+4*batch+3)
+	b[len(b)-1] = 1
+	dp.comm.AllReduceSum(b) // this rank returns its own error whatever comes back
 }
 
 func newDataParallel(cfg Config) (*dataParallel, error) {
@@ -89,15 +119,19 @@ func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
 }
 
 // reduce sums the gradients, the gathered per-image losses, levels, times
-// and noise scales, and the stop flags of every rank; it returns the global
-// mean loss, per-image arrays of the whole batch, and whether any rank is
-// stopping.
-func (dp *dataParallel) reduce(grads [][]float32, batch int, loss float64, per []float64, lvl []int, tt, sig []float64, stop bool) (float64, []float64, []int, []float64, []float64, bool, error) {
+// and noise scales, and the stop and failure flags of every rank (step is
+// the step they are of); it returns the global mean loss, per-image arrays
+// of the whole batch, and whether any rank is stopping, or an error where
+// a rank failed (a failing rank passes failed and returns its own error).
+func (dp *dataParallel) reduce(grads [][]float32, batch, step int, loss float64, per []float64, lvl []int, tt, sig []float64, stop, failed bool) (float64, []float64, []int, []float64, []float64, bool, error) {
 	n := 0
 	for _, gr := range grads {
 		n += len(gr)
 	}
-	size := n + 4*batch + 2
+	if n != dp.n { // the same on every rank: none is left waiting
+		return 0, nil, nil, nil, nil, false, fmt.Errorf("train: %d gradient values, where the model has %d trainable", n, dp.n)
+	}
+	size := n + 4*batch + 3
 	if len(dp.buf) != size {
 		dp.buf = make([]float32, size)
 	}
@@ -115,8 +149,14 @@ func (dp *dataParallel) reduce(grads [][]float32, batch int, loss float64, per [
 	if stop {
 		b[n+4*batch+1] = 1
 	}
+	if failed {
+		b[n+4*batch+2] = 1
+	}
 	if err := dp.comm.AllReduceSum(b); err != nil {
 		return 0, nil, nil, nil, nil, false, fmt.Errorf("train: %w", err)
+	}
+	if k := int(b[n+4*batch+2]); k > 0 && !failed {
+		return 0, nil, nil, nil, nil, false, fmt.Errorf("train: %d of the %d MPI ranks failed (their errors are in their output): stopped after step %d", k, dp.size, step)
 	}
 	inv := 1 / float32(dp.size)
 	k = 0

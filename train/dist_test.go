@@ -7,10 +7,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/model"
@@ -111,20 +114,139 @@ func runRanks(t *testing.T, cfg Config, n int) {
 
 // rankErrors trains cfg over n in-process ranks and returns each one's error.
 func rankErrors(cfg Config, n int) []error {
+	errs, _ := rankErrorsEach(cfg, n, nil, 0)
+	return errs
+}
+
+// rankErrorsEach trains cfg, changed for each rank by each (nil: not),
+// over n in-process ranks, and returns each one's error; hung is true
+// where some rank had not returned after limit (0: no limit).
+func rankErrorsEach(cfg Config, n int, each func(rank int, c *Config), limit time.Duration) (errs []error, hung bool) {
 	ranks := newFakeWorld(n)
-	errs := make([]error, n)
+	errs = make([]error, n)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
 	for i := range ranks {
 		c := cfg
 		c.Comm = ranks[i]
+		if each != nil {
+			each(i, &c)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = Run(context.Background(), c)
+			_, err := Run(context.Background(), c)
+			mu.Lock()
+			errs[i] = err
+			mu.Unlock()
 		}()
 	}
-	wg.Wait()
-	return errs
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	if limit == 0 {
+		<-done
+		return errs, false
+	}
+	select {
+	case <-done:
+		return errs, false
+	case <-time.After(limit):
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errs), true
+	}
+}
+
+// TestDataParallelFailureStopsEveryRank: where one rank fails — before the
+// first step (its data does not fit; rank 0 cannot open its log) or
+// during the run (rank 0's checkpoint save) — every rank returns
+// an error and none waits for it (they hung in the all-reduce); a run that
+// could not start leaves the earlier run's files where they were.
+func TestDataParallelFailureStopsEveryRank(t *testing.T) {
+	cfg := func(dir string) Config {
+		c := tinyConfig(dir)
+		c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 8, 6, 3
+		return c
+	}
+	for _, tc := range []struct {
+		name  string
+		each  func(rank int, c *Config)
+		want  []string // each rank's error contains
+		moved bool     // the earlier run was archived: the folder is not as it was
+	}{
+		{"rank 1's data does not fit",
+			func(rank int, c *Config) {
+				if rank == 1 {
+					d := *c.Data
+					d.Height, d.Width, d.N = 4, 4, 80
+					c.Data = &d
+				}
+			},
+			[]string{"1 of the 2 MPI ranks could not start", "the data is 1×4×4"}, false},
+		{"rank 0 cannot open its train.csv",
+			func(rank int, c *Config) {
+				c.Fresh = true
+				if rank == 0 {
+					// Once the earlier run is archived, train.csv's name is
+					// a folder with a file: the new log cannot be made.
+					c.Log = hookWriter{"-fresh: moved", func() {
+						os.MkdirAll(filepath.Join(c.CkptDir, csvName, "x"), 0o755)
+					}}
+				}
+			},
+			[]string{csvName, "1 of the 2 MPI ranks could not start (rank 0 could not prepare its checkpoint folder)"}, true},
+		{"rank 0's save fails",
+			func(rank int, c *Config) {
+				c.Fresh = true
+				if rank == 0 {
+					// Once the run starts, its first checkpoint's name is
+					// a folder with a file: the save cannot rename onto it.
+					c.Log = hookWriter{"starting a fresh run", func() {
+						os.MkdirAll(filepath.Join(c.CkptDir, checkpoint.FileName(3), "x"), 0o755)
+					}}
+				}
+			},
+			[]string{checkpoint.FileName(3), "1 of the 2 MPI ranks failed (their errors are in their output): stopped after step 3"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			base := cfg(dir)
+			if _, err := Run(context.Background(), base); err != nil { // the earlier run
+				t.Fatal(err)
+			}
+			before, _ := os.ReadDir(dir)
+			base.Steps = 12
+			errs, hung := rankErrorsEach(base, 2, tc.each, time.Minute)
+			if hung {
+				t.Fatalf("a rank was still running after a minute (errors so far: %v)", errs)
+			}
+			for i, err := range errs {
+				if err == nil || !strings.Contains(err.Error(), tc.want[i]) {
+					t.Errorf("rank %d: %v, want an error with %q", i, err, tc.want[i])
+				}
+			}
+			after, _ := os.ReadDir(dir)
+			if tc.moved {
+				return
+			}
+			if !reflect.DeepEqual(names(before), names(after)) {
+				t.Fatalf("the folder held %v, now %v", names(before), names(after))
+			}
+		})
+	}
+}
+
+// hookWriter calls hook (once per match) when a write holds match.
+type hookWriter struct {
+	match string
+	hook  func()
+}
+
+func (h hookWriter) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), h.match) {
+		h.hook()
+	}
+	return len(p), nil
 }
 
 // The data-parallel loop in one process: 2 ranks × 4 images compute the
@@ -264,9 +386,9 @@ func TestReduceAveragesGradients(t *testing.T) {
 				res[k].err = err
 				return
 			}
-			dp := &dataParallel{comm: ranks[k], rank: k, size: 2, local: h, from: k * h}
+			dp := &dataParallel{comm: ranks[k], rank: k, size: 2, local: h, from: k * h, n: params.Count()}
 			lvl := make([]int, h)
-			loss, per, _, _, _, _, err = dp.reduce(g.grads(), batch, loss, per, lvl, make([]float64, h), sig[k*h:(k+1)*h], false)
+			loss, per, _, _, _, _, err = dp.reduce(g.grads(), batch, 0, loss, per, lvl, make([]float64, h), sig[k*h:(k+1)*h], false, false)
 			res[k] = out{loss: loss, per: per, err: err}
 			for _, gr := range g.grads() {
 				res[k].g = append(res[k].g, append([]float32(nil), gr...))

@@ -286,17 +286,111 @@ func pickDevice(cfg Config, dp *dataParallel) (*cuda.Device, error) {
 var deviceCount = cuda.DeviceCount
 
 // train loads the data and runs the loop.
-func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
+func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Result, err error) {
 	r.dp = dp
 	if dp != nil {
 		r.cfg.DataParallel = true
 		fmt.Fprintf(r.log, "data-parallel over %d MPI ranks: %d images of each batch of %d per rank\n", dp.size, dp.local, r.cfg.Batch)
 	}
-	var err error
 	if r.dev == nil { // on a device its line above says how it computes
 		fmt.Fprintf(r.log, "backend: %s; %s\n", blas.Backend(), kernel.Describe())
 	}
-	ds := cfg.Data
+	if r.step >= r.cfg.Steps { // before any data, folder or device work
+		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do (a larger -steps trains on)\n", r.step, r.cfg.Steps)
+		return &Result{Step: r.step}, nil
+	}
+	// Every rank gets its data and builds its objective (the device's
+	// memory), and only once all are ready does rank 0 touch the folder:
+	// a run that cannot start neither says it starts nor moves (-wipe:
+	// deletes) the earlier run's files (a -fresh -wipe with a mistyped
+	// -dataset, or a network too large for the GPU, deleted them, then
+	// failed), and no rank waits for one that failed.
+	ds, g, err := r.ready(cfg)
+	if err = dp.agree(err, "start"); err != nil {
+		if g != nil {
+			g.close()
+		}
+		return nil, err
+	}
+	defer g.close()
+	logw, err := r.claim(cfg)
+	if err = dp.agree(err, "start (rank 0 could not prepare its checkpoint folder)"); err != nil {
+		logw.close()
+		return nil, err
+	}
+	defer func() {
+		if cerr := logw.close(); cerr != nil && err == nil {
+			res, err = nil, cerr
+		}
+	}()
+	r.hint = resumeHint(cfg) // of the command as given (r.cfg is the run's)
+	return r.loop(ctx, ds, g, logw)
+}
+
+// ready loads the data, checks it against the run, and builds the
+// objective the loop steps (nil with the error where it cannot).
+func (r *run) ready(cfg Config) (ds *data.Dataset, g objective, err error) {
+	if ds, err = r.readyData(cfg); err != nil {
+		return nil, nil, err
+	}
+	if r.proc, err = r.cfg.Process(r.sigmas); err != nil {
+		return nil, nil, err
+	}
+	local := r.cfg.Batch // the images of each batch this process computes
+	if r.dp != nil {
+		local = r.dp.local
+	}
+	dev := r.dev // opened by Run (nil where the run trains on the CPU), closed there
+	mc := r.cfg.Model
+	switch {
+	case dev != nil && r.cfg.Classifier:
+		r.arith = dev.Arith
+		g, err = newClassifierObjective(dev, mc, r.weights, r.ema, r.opt.M, r.opt.V, local)
+	case dev != nil:
+		r.arith = dev.Arith
+		g, err = newDSMObjective(dev, mc, r.weights, r.ema, r.opt.M, r.opt.V, local)
+	case r.cfg.Classifier:
+		g, err = newClassifierGraph(mc, r.weights, local)
+	default:
+		g, err = newDSMGraph(mc, r.weights, local)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.ckptArith != "" && r.ckptArith != r.arith {
+		// Said once the device is known: a resume on the GPU was told it
+		// changed to the CPU's path, and a CPU run resumed on one was not.
+		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",
+			r.ckpt, r.ckptArith, r.arith)
+	}
+	return ds, g, nil
+}
+
+// claim makes the checkpoint folder this run's, once every rank is ready:
+// it sets the earlier files aside (setAside, setLaterAside), says the run
+// starts, and opens train.csv (rank 0; the others write nothing and get nil).
+func (r *run) claim(cfg Config) (*csvLog, error) {
+	if r.dp != nil && r.dp.rank != 0 {
+		return nil, nil
+	}
+	if r.aside {
+		if err := setAside(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if r.later {
+		if err := setLaterAside(cfg, r.step); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprint(r.log, r.fresh)
+	return openCSV(cfg.CkptDir, r.bucketNames(), r.step)
+}
+
+// readyData loads the run's data and checks it fits the run (and, at step
+// 0, sets what comes from the data: σ schedules, EDM's σ_data).
+func (r *run) readyData(cfg Config) (ds *data.Dataset, err error) {
+	ds = cfg.Data
 	if ds == nil {
 		if ds, err = loadDataset(r); err != nil {
 			return nil, err
@@ -337,22 +431,7 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (*Result,
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
 		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
 	}
-	// Once the data is there and fits: a run that cannot start neither
-	// says it starts nor moves (-wipe: deletes) the earlier run's files
-	// (a -fresh -wipe with a mistyped -dataset deleted them, then failed).
-	if r.aside {
-		if err := setAside(cfg); err != nil {
-			return nil, err
-		}
-	}
-	if r.later {
-		if err := setLaterAside(cfg, r.step); err != nil {
-			return nil, err
-		}
-	}
-	fmt.Fprint(r.log, r.fresh)
-	r.hint = resumeHint(cfg) // of the command as given (r.cfg is the run's)
-	return r.loop(ctx, ds)
+	return ds, nil
 }
 
 // RootMeanSquare is √(mean x²) over every value of ds: EDM's σ_data for
@@ -925,56 +1004,13 @@ func (r *run) save(elapsed float64) (string, error) {
 	return path, nil
 }
 
-func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err error) {
+func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csvLog) (res *Result, err error) {
 	cfg := r.cfg
 	res = &Result{Step: r.step}
-	if r.step >= cfg.Steps {
-		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do (a larger -steps trains on)\n", r.step, cfg.Steps)
-		return res, nil
-	}
-	if r.proc, err = cfg.Process(r.sigmas); err != nil {
-		return nil, err
-	}
 	local, from := cfg.Batch, 0 // the images of each batch this process computes
 	if r.dp != nil {
 		local, from = r.dp.local, r.dp.from
 	}
-	dev := r.dev // opened by Run (nil where the run trains on the CPU), closed there
-	var g objective
-	switch {
-	case dev != nil && cfg.Classifier:
-		r.arith = dev.Arith
-		g, err = newClassifierObjective(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
-	case dev != nil:
-		r.arith = dev.Arith
-		g, err = newDSMObjective(dev, cfg.Model, r.weights, r.ema, r.opt.M, r.opt.V, local)
-	case cfg.Classifier:
-		g, err = newClassifierGraph(cfg.Model, r.weights, local)
-	default:
-		g, err = newDSMGraph(cfg.Model, r.weights, local)
-	}
-	if r.ckptArith != "" && r.ckptArith != r.arith {
-		// Said once the device is known: a resume on the GPU was told it
-		// changed to the CPU's path, and a CPU run resumed on one was not.
-		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",
-			r.ckpt, r.ckptArith, r.arith)
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer g.close()
-	var logw *csvLog // nil on ranks other than 0: they write nothing
-	if r.dp == nil || r.dp.rank == 0 {
-		if logw, err = openCSV(cfg.CkptDir, r.bucketNames(), r.step); err != nil {
-			return nil, err
-		}
-	}
-	defer func() {
-		if cerr := logw.close(); cerr != nil && err == nil {
-			res, err = nil, cerr
-		}
-	}()
-
 	d := ds.Dim()
 	x := make([]float32, local*d)
 	z := make([]float32, local*d)
@@ -998,11 +1034,25 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 	if err := r.keepGuide(g); err != nil { // resumed at the guide's step
 		return nil, err
 	}
+	// others: the other ranks' next collective call is a step's all-reduce.
+	// A rank that fails then takes part in it (tellFailure), so that none
+	// waits for it; computed alike on every rank, so that where all fail
+	// alike (a non-finite step) all take part in that one more all-reduce.
+	others := false
+	if r.dp != nil {
+		r.dp.n = r.weights.Count()
+		defer func() {
+			if err != nil && others {
+				r.dp.tellFailure(cfg.Batch)
+			}
+		}()
+	}
 	for r.step < cfg.Steps {
 		stop := ctx.Err() != nil
 		if stop && r.dp == nil {
 			break
 		}
+		others = true
 		if r.dp != nil {
 			r.drawImages(ds, from, x, z, labels, mean, sig, tt, lvl)
 		} else {
@@ -1020,16 +1070,16 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset) (res *Result, err erro
 			var grads [][]float32
 			var pullErr error
 			if onDevice {
-				// A rank whose download fails still takes part in the
-				// all-reduce, asking every rank to stop, and then fails.
-				if pullErr = dg.pullGrads(); pullErr != nil {
-					stop = true
-				}
+				// A rank whose download fails takes part in the
+				// all-reduce as failed (the others stop with an error).
+				pullErr = dg.pullGrads()
 				grads = dg.host
 			} else {
 				grads = g.grads()
 			}
-			if loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(grads, cfg.Batch, loss, per, lvl, tt, sig, stop); err != nil {
+			loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(grads, cfg.Batch, r.step, loss, per, lvl, tt, sig, stop, pullErr != nil)
+			others = err == nil && pullErr == nil && !stop && r.step+1 < cfg.Steps
+			if err != nil {
 				return nil, err
 			}
 			if pullErr != nil {

@@ -932,7 +932,8 @@ func TestLatestNotRewritten(t *testing.T) {
 // checkpoint is followed, and the run's later checkpoints are moved to an
 // archive with a copy of the log: the branch then saves and prunes its
 // own (pruning, which keeps the newest steps, deleted the new branch's
-// checkpoints and kept the old ones, which it also overwrote one by one).
+// checkpoints and kept the old ones, which it also overwrote one by one);
+// a run there with nothing to do moves nothing (it archived them too).
 func TestLatestEditedBack(t *testing.T) {
 	dir := t.TempDir()
 	c := tinyConfig(dir)
@@ -942,6 +943,15 @@ func TestLatestEditedBack(t *testing.T) {
 	}
 	oldLog, _ := os.ReadFile(filepath.Join(dir, csvName))
 	os.WriteFile(filepath.Join(dir, "latest"), []byte(checkpoint.FileName(4)+"\n"), 0o644)
+	// A run with nothing to do (at step 4 of -steps 4) moves nothing.
+	var idle bytes.Buffer
+	c.Steps, c.Log, c.Set = 4, &idle, map[string]bool{"steps": true}
+	if _, err := Run(context.Background(), c); err != nil || !strings.Contains(idle.String(), "nothing to do") {
+		t.Fatalf("%v, log:\n%s", err, idle.String())
+	}
+	if all, _ := checkpoint.List(dir); len(all) != 5 {
+		t.Fatalf("a run with nothing to do left %v", all)
+	}
 	var log bytes.Buffer
 	c.Steps, c.Keep, c.Log = 8, 2, &log
 	c.Set = map[string]bool{"steps": true, "keep": true}
