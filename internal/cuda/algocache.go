@@ -12,9 +12,12 @@ import (
 )
 
 // Conv3Choice is the cuDNN algorithm and math type of each direction of a
-// 3×3 convolution, as cuDNN's Find chose them.
+// 3×3 convolution, as cuDNN's Find chose them; or, in the cache of tuned
+// graph-API plans, each direction's configuration ("ours:A3": mode A's
+// fourth, on our layout; "" for none).
 type Conv3Choice struct {
-	Forward, Data, Filter [2]int32 // algorithm, math type
+	Forward, Data, Filter [2]int32   // algorithm, math type
+	Graph                 *[3]string `json:",omitempty"`
 }
 
 // algoCache is the file in the user's cache folder where the choices

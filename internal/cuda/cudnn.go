@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -192,6 +194,10 @@ type dnnConv struct {
 	// graphRan, whether its plans have had their first run (dnnWarmUp).
 	graph                [3]*dnnGraphPlan
 	graphTried, graphRan bool
+	// cands are a direction's plans to be timed against each other
+	// (NCSN_CUDNN_GRAPH_TUNE; graph[dir] is the first of them until
+	// dnnWarmUp keeps the fastest), nil where there is no choice to make.
+	cands [3][]*dnnGraphPlan
 }
 
 // free destroys c's descriptors (those made; on the device's thread).
@@ -396,12 +402,15 @@ func (d *driverBackend) conv3BackwardFilter(c *dnnConv, dw, x, dy DevPtr, ws Buf
 // workspaces they share (grown by PlanConv3): cuDNN's, and the NCHW copies
 // of a convolution's input (tX) and output (tY).
 type dnnState struct {
-	b          *driverBackend
-	tf32       bool
-	find       bool       // algorithms measured by cuDNN's Find (NCSN_CUDNN unset or on)
-	graph      bool       // plans on the graph API where it has an engine (NCSN_CUDNN=graph)
-	graphOurs  bool       // those plans on our layout first (not NCSN_CUDNN_GRAPH_LAYOUT=nchw)
-	cache      *algoCache // the choices measured on this GPU before
+	b         *driverBackend
+	tf32      bool
+	find      bool // algorithms measured by cuDNN's Find (NCSN_CUDNN unset or on)
+	graph     bool // plans on the graph API where it has an engine (NCSN_CUDNN=graph)
+	graphOurs bool // those plans on our layout first (not NCSN_CUDNN_GRAPH_LAYOUT=nchw)
+	// tune is how many of the heuristics' usable configurations a graph
+	// plan is timed over (NCSN_CUDNN_GRAPH_TUNE; 1: the first is taken).
+	tune       int
+	cache      *algoCache // the choices measured on this GPU before (Find's, or the tuned graph plans')
 	ws, tX, tY Buffer
 	plans      []string
 }
@@ -420,6 +429,9 @@ func arithOf(tf32 bool, dnn *dnnState) string {
 		if !dnn.graphOurs {
 			a += "-nchw"
 		}
+		if dnn.tune > 1 {
+			a += "-tuned"
+		}
 	case !dnn.find:
 		a += "+cudnn-heuristics"
 	}
@@ -433,6 +445,10 @@ func arithOf(tf32 bool, dnn *dnnState) string {
 // and the reason where the convolutions stay im2col and cuBLAS products.
 func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, error) {
 	mode := os.Getenv(CudnnEnv)
+	tune, err := graphTune()
+	if err != nil {
+		return nil, "", err
+	}
 	switch mode {
 	case "off":
 		return nil, "convolutions: im2col + cuBLAS (" + CudnnEnv + "=off)", nil
@@ -499,6 +515,31 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 			setting = "TF32's default; " + CudnnEnv + "=on for Find's legacy algorithms"
 		}
 		how += ", engines of cuDNN's graph API where it has one, else the heuristics' algorithms (" + setting + ")"
+		if s.tune = tune; tune > 1 {
+			layout := "ours"
+			if !s.graphOurs {
+				layout = "nchw"
+			}
+			path := strings.TrimSuffix(algoCachePath(gpu, l.versionString(), tf32), ".v1.json")
+			if path != "" {
+				path += ".graph-" + layout + ".v1.json"
+			}
+			if d.from != nil && d.from.algoDir != nil {
+				if dir, temp, err := d.from.algoDir(); err == nil { // as Find's, above
+					if temp {
+						d.algoDir = dir
+					}
+					path = filepath.Join(dir, filepath.Base(path))
+				} else {
+					path = ""
+				}
+			}
+			s.cache = loadAlgoCache(path)
+			how += fmt.Sprintf("; each engine timed against the next %d of the heuristics' (%s_GRAPH_TUNE=%d)", tune-1, CudnnEnv, tune)
+			if s.cache.path != "" {
+				how += ", the choices kept in " + s.cache.path
+			}
+		}
 	}
 	on := "on NCHW copies"
 	if s.graphOurs {
@@ -550,22 +591,37 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 			return nil, err
 		}
 		c.graphTried = true
+		var kept *[3]string // the tuned choices of an earlier run
+		if s.tune > 1 {
+			if ch, ok := s.cache.get(g); ok {
+				kept = ch.Graph
+			}
+		}
 		for dir, name := range []string{"forward", "data", "filter"} {
-			var p *dnnGraphPlan
+			plan := func(ours bool, want int, pos string) (ps []*dnnGraphPlan, err error) {
+				err = s.b.do(func() error {
+					ps, err = s.b.graphPlans(dir, g, s.tf32, ours, want, pos)
+					return err
+				})
+				return ps, err
+			}
+			if kept != nil && kept[dir] != "" {
+				layout, pos, _ := strings.Cut(kept[dir], ":")
+				ps, err := plan(layout == "ours", 1, pos)
+				if err == nil {
+					c.graph[dir] = ps[0]
+					c.describe += graphDescribe(name, ps[0]) + " (tuned by an earlier run)"
+					continue
+				}
+				c.describe += fmt.Sprintf("; %s: the tuned choice %s was refused: %v", name, kept[dir], err)
+			}
+			var ps []*dnnGraphPlan
 			var err, oursErr error
 			if s.graphOurs {
-				oursErr = s.b.do(func() error {
-					var err error
-					p, err = s.b.graphPlan(dir, g, s.tf32, true)
-					return err
-				})
+				ps, oursErr = plan(true, s.tune, "")
 			}
-			if p == nil {
-				err = s.b.do(func() error {
-					var err error
-					p, err = s.b.graphPlan(dir, g, s.tf32, false)
-					return err
-				})
+			if ps == nil {
+				ps, err = plan(false, s.tune, "")
 				if oursErr != nil {
 					c.describe += fmt.Sprintf("; %s on our layout: %v", name, oursErr)
 				}
@@ -574,14 +630,22 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 				c.describe += fmt.Sprintf("; %s: legacy (graph API: %v)", name, err)
 				continue
 			}
-			c.graph[dir] = p
-			c.describe += graphDescribe(name, p)
+			c.graph[dir] = ps[0]
+			if len(ps) > 1 {
+				c.cands[dir] = ps
+				c.describe += tunePending(name) // dnnTune's account goes in its place
+			} else {
+				c.describe += graphDescribe(name, ps[0])
+			}
 		}
 	}
 	ws := max(c.fwd.Memory, c.data.Memory, c.filter.Memory, 4)
-	for _, p := range c.graph {
+	for dir, p := range c.graph {
 		if p != nil {
 			ws = max(ws, p.ws)
+		}
+		for _, q := range c.cands[dir] {
+			ws = max(ws, q.ws)
 		}
 	}
 	if err := d.grow(&s.ws, int((ws+3)/4)); err != nil {
@@ -627,7 +691,14 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 	}
 	defer d.Free(w)
 	c.graphRan = true
+	tuned := false
 	for dir, name := range []string{"forward", "data", "filter"} {
+		if cands := c.cands[dir]; cands != nil {
+			c.cands[dir] = nil
+			c.graph[dir] = d.dnnTune(name, cands, w, &c.describe)
+			tuned = true
+			continue
+		}
 		p := c.graph[dir]
 		if p == nil {
 			continue
@@ -639,8 +710,82 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 				fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, err), 1)
 		}
 	}
+	if tuned {
+		var ch [3]string
+		for dir, p := range c.graph {
+			if p != nil {
+				ch[dir] = map[bool]string{true: "ours:", false: "nchw:"}[p.ours] + p.pos
+			}
+		}
+		if _, err := s.cache.put(g, Conv3Choice{Graph: &ch}); err != nil {
+			c.describe += " (the tuned choices not kept: " + err.Error() + ")"
+		}
+	}
 	return nil
 }
+
+// dnnTuneRuns is how many runs of each candidate a tuning times, after one
+// untimed.
+const dnnTuneRuns = 5
+
+// dnnTune gives each of a direction's candidate plans its first run (on the
+// NCHW copies' workspaces and the scratch filter w, as dnnWarmUp), times
+// dnnTuneRuns more of those that ran, and returns the fastest, the others
+// freed (nil where none ran: the direction keeps the legacy algorithm).
+// Timings vary from run to run, and so may the choice: dnnWarmUp keeps it
+// in the cache for every later run, as Find's.
+func (d *Device) dnnTune(name string, cands []*dnnGraphPlan, w Buffer, describe *string) *dnnGraphPlan {
+	s := d.dnn
+	best, bestT := -1, 0.0
+	var times []string
+	var failed []string
+	for i, p := range cands {
+		err := s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws)
+		if err == nil {
+			err = d.Synchronize()
+		}
+		start := time.Now()
+		for k := 0; k < dnnTuneRuns && err == nil; k++ {
+			err = s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws)
+		}
+		if err == nil {
+			err = d.Synchronize()
+		}
+		if err != nil {
+			failed = append(failed, fmt.Sprintf("e%d %s: %v", p.engine, p.pos, err))
+			continue
+		}
+		t := time.Since(start).Seconds() * 1e3 / dnnTuneRuns
+		times = append(times, fmt.Sprintf("e%d %s %.3f ms", p.engine, p.pos, t))
+		if best < 0 || t < bestT {
+			best, bestT = i, t
+		}
+	}
+	var keep *dnnGraphPlan
+	s.b.do(func() error {
+		if best < 0 {
+			for _, p := range cands {
+				s.b.graphFree(p)
+			}
+			return nil
+		}
+		keep = s.b.graphKeep(cands, best)
+		return nil
+	})
+	account := fmt.Sprintf("; %s: legacy (no graph API candidate ran: %s)", name, strings.Join(failed, "; "))
+	if keep != nil {
+		account = graphDescribe(name, keep) + ", the fastest of " + strings.Join(times, ", ")
+		if len(failed) > 0 {
+			account += " (failed: " + strings.Join(failed, "; ") + ")"
+		}
+	}
+	*describe = strings.Replace(*describe, tunePending(name), account, 1)
+	return keep
+}
+
+// tunePending holds the place of a direction's plan in its geometry's
+// description until dnnTune has chosen it.
+func tunePending(direction string) string { return "; " + direction + ": (to be tuned)" }
 
 // dnnMeasure chooses c's algorithms by cuDNN's Find, or takes the choice
 // kept from an earlier run on this GPU; a choice measured with the whole
@@ -927,6 +1072,10 @@ func (d *Device) closeDnn() {
 		b.do(func() error {
 			for key, c := range b.dnnConvs {
 				for i, p := range c.graph {
+					if c.cands[i] != nil { // never tuned: graph[i] is the first
+						p = b.graphKeep(c.cands[i], 0)
+						c.cands[i] = nil
+					}
 					if p != nil {
 						b.graphFree(p)
 						c.graph[i] = nil
@@ -944,4 +1093,23 @@ func (d *Device) closeDnn() {
 		}
 		d.dnn = nil
 	}
+}
+
+// GraphTuneEnv, set to a count n from 2 to 16, makes each graph-API plan
+// the fastest of the first n usable configurations of cuDNN's heuristics,
+// timed on this GPU (as cudnn-frontend's autotuning), instead of the
+// first; unset (or 1), the first.
+const GraphTuneEnv = CudnnEnv + "_GRAPH_TUNE"
+
+// graphTune reads GraphTuneEnv.
+func graphTune() (int, error) {
+	v := os.Getenv(GraphTuneEnv)
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 16 {
+		return 0, fmt.Errorf("cuda: %s=%q: want a count of configurations from 1 to 16", GraphTuneEnv, v)
+	}
+	return n, nil
 }

@@ -150,8 +150,12 @@ type dnnGraphPlan struct {
 	// why each was passed over (at most dnnSkippedShown): their engine
 	// and numerical notes, or the status of a plan that did not finalize.
 	skipped []string
-	descs   []uintptr
-	packs   map[[4]DevPtr]uintptr // variant packs by (x, w, y, workspace)
+	// pos is the configuration's place among the heuristics' (A3: mode
+	// A's fourth, F0: the fallback list's first), as the tuning cache
+	// keeps a choice.
+	pos   string
+	descs []uintptr             // the descriptors it was built from (nil: another candidate's plan holds them)
+	packs map[[4]DevPtr]uintptr // variant packs by (x, w, y, workspace)
 }
 
 // The unique ids of the three tensors of every plan: x, w, y in the
@@ -204,8 +208,21 @@ func (b *dnnBuilder) free() {
 
 // graphPlan plans direction dir (0 forward, 1 data gradient, 2 filter
 // gradient) of g on our channel-major tensors (ours) or on the NCHW
-// copies; it runs on the worker thread.
+// copies, with the first usable configuration of the heuristics; it runs
+// on the worker thread.
 func (d *driverBackend) graphPlan(dir int, g Conv3, tf32, ours bool) (*dnnGraphPlan, error) {
+	ps, err := d.graphPlans(dir, g, tf32, ours, 1, "")
+	if err != nil {
+		return nil, err
+	}
+	return ps[0], nil
+}
+
+// graphPlans plans direction dir of g as graphPlan does, with up to want
+// usable configurations in the heuristics' order (the first holds the
+// descriptors; graphKeep makes another the one kept), or with only the
+// configuration at pos (kept, where not ""); at least one, or an error.
+func (d *driverBackend) graphPlans(dir int, g Conv3, tf32, ours bool, want int, kept string) ([]*dnnGraphPlan, error) {
 	l := d.dnnGraph
 	b := &dnnBuilder{l: l}
 	oh, ow := Conv3Out(g.H, g.W, g.Stride)
@@ -271,6 +288,7 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32, ours bool) (*dnnGraphP
 	// may be; an engine of both may come with other knobs there).
 	tried, total, last := 0, 0, ""
 	var skipped []string
+	var plans []*dnnGraphPlan
 	skip := func(why string) {
 		if len(skipped) < dnnSkippedShown {
 			skipped = append(skipped, why)
@@ -308,7 +326,11 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32, ours bool) (*dnnGraphP
 		}
 		n = min(max(n, 0), int64(len(cfgs))) // the count cuDNN reports may exceed what it wrote
 		total += int(n)
-		for _, cfg := range cfgs[:n] {
+		for i, cfg := range cfgs[:n] {
+			pos := fmt.Sprintf("%c%d", map[bool]byte{true: 'A', false: 'F'}[mode == dnHeurModeA], i)
+			if kept != "" && pos != kept {
+				continue
+			}
 			eng := b.make(dnbEngine)
 			var k, nNotes, index int64
 			notes := make([]int32, 16)
@@ -351,14 +373,30 @@ func (d *driverBackend) graphPlan(dir int, g Conv3, tf32, ours bool) (*dnnGraphP
 				l.destroy(plan)
 				continue
 			}
-			return &dnnGraphPlan{plan: plan, ws: uint64(ws), engine: index, ours: ours, skipped: skipped, descs: b.descs, packs: map[[4]DevPtr]uintptr{}}, nil
+			plans = append(plans, &dnnGraphPlan{plan: plan, ws: uint64(ws), engine: index, ours: ours, skipped: skipped, pos: pos, packs: map[[4]DevPtr]uintptr{}})
+			if len(plans) >= want {
+				break
+			}
 		}
 		if b.err != nil { // an engine descriptor not made
+			for _, p := range plans {
+				l.destroy(p.plan)
+			}
 			b.free()
 			return nil, b.err
 		}
+		if len(plans) >= want {
+			break
+		}
+	}
+	if len(plans) > 0 {
+		plans[0].descs = b.descs
+		return plans, nil
 	}
 	b.free()
+	if kept != "" {
+		return nil, fmt.Errorf("the kept configuration %s gave no plan%s", kept, last)
+	}
 	return nil, fmt.Errorf("none of the %d engine configurations of heuristics mode A and the fallback list (%d of them deterministic and %s) gave a plan%s", total, tried,
 		map[bool]string{true: "allowed in TF32", false: "exact float32"}[tf32], last)
 }
@@ -440,6 +478,21 @@ func (d *driverBackend) graphRun(p *dnnGraphPlan, x, w, y DevPtr, ws Buffer) err
 		}
 		return nil
 	})
+}
+
+// graphKeep returns the plan of ps (graphPlans') at k, freeing the others'
+// plans and giving it the descriptors.
+func (d *driverBackend) graphKeep(ps []*dnnGraphPlan, k int) *dnnGraphPlan {
+	keep := ps[k]
+	for i, p := range ps {
+		if i != k {
+			if p.descs != nil {
+				keep.descs, p.descs = p.descs, nil
+			}
+			d.graphFree(p)
+		}
+	}
+	return keep
 }
 
 // graphFree destroys p's plan, variant packs and descriptors.

@@ -67,3 +67,13 @@ func TestGraphNotesAllowed(t *testing.T) {
 		}
 	}
 }
+
+// TestCublasVersionString: both encodings of cublasGetVersion (cuBLAS
+// 11.6.5 gives 11605, which the newer form read as 1.16.5).
+func TestCublasVersionString(t *testing.T) {
+	for v, want := range map[int32]string{11200: "11.2.0", 11605: "11.6.5", 10201: "10.2.1", 110902: "11.9.2", 120901: "12.9.1", 130100: "13.1.0"} {
+		if got := cublasVersionString(v); got != want {
+			t.Errorf("%d: %s, want %s", v, got, want)
+		}
+	}
+}

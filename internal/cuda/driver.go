@@ -422,7 +422,7 @@ func openIndex(index int, from *libs) (*Device, error) {
 		}
 		var bv int32
 		d.blas.version(d.handle, &bv)
-		blasName = fmt.Sprintf("cuBLAS %d.%d.%d (%s)", bv/10000, bv/100%100, bv%100, d.blas.name)
+		blasName = fmt.Sprintf("cuBLAS %s (%s)", cublasVersionString(bv), d.blas.name)
 		tf32 = os.Getenv(TF32Env) == "1"
 		if tf32 {
 			if r := d.blas.setMath(d.handle, cublasTF32TensorOpMath); r != 0 {
@@ -679,4 +679,15 @@ func kernelNames() []string {
 		}
 	})
 	return kernelNameList
+}
+
+// cublasVersionString is cublasGetVersion's number as major.minor.patch:
+// major·10000 + minor·100 + patch (cublas_api.h of cuBLAS 11.9 on), or
+// major·1000 + minor·100 + patch in older ones (11.6.5: 11605), told apart
+// by size (the newer form of a major ≥ 10 is ≥ 100000).
+func cublasVersionString(v int32) string {
+	if v < 100000 {
+		return fmt.Sprintf("%d.%d.%d", v/1000, v/100%10, v%100)
+	}
+	return fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"unsafe"
@@ -248,6 +250,70 @@ func TestFakeGPUKeepsChoices(t *testing.T) {
 	}
 }
 
+// TestFakeGPUGraphTune: with NCSN_CUDNN_GRAPH_TUNE=3 each direction's
+// graph-API plan is the fastest of the heuristics' first three usable
+// configurations, each timed and named in the description; the
+// convolutions then give the float64 references' values; the next device
+// of the GPU takes the kept choices without timing, and Close destroys
+// the candidates' plans and descriptors. A bad count is refused.
+func TestFakeGPUGraphTune(t *testing.T) {
+	t.Setenv(CudnnEnv, "graph")
+	t.Setenv(TF32Env, "1") // the tensor-core engines too: three usable per direction
+	t.Setenv(GraphTuneEnv, "3")
+	fakeAlgoDir = t.TempDir()
+	defer func() { fakeAlgoDir = "" }()
+	d, _ := openFake(t)
+	d.Close()
+	before := fakeDnnDescriptors()
+	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
+	r := rand.New(rand.NewPCG(7, 8))
+	xs, ws, dys := randn(r, 2*2*16, 1), randn(r, 3*2*9, 1), randn(r, 3*2*16, 1)
+	wantY, wantDx := naiveConv3(2, 3, 2, 4, 4, 1, xs, ws, dys)
+	wantDw := naiveConv3W(2, 3, 2, 4, 4, 1, xs, dys)
+	engine := regexp.MustCompile(`(forward|data|filter): graph API engine (\d+)`)
+	var plans []string
+	var chosen [][][]string
+	for range 2 {
+		d, _ := openFake(t)
+		x, w, dy, bias := upload(t, d, xs), upload(t, d, ws), upload(t, d, dys), upload(t, d, make([]float32, 3))
+		y, dx, dw, db, col := alloc(t, d, len(dys)), alloc(t, d, len(xs)), alloc(t, d, len(ws)), alloc(t, d, 3), alloc(t, d, g.ColSize())
+		g.Col = col
+		if err := d.Conv3Forward(g, y, x, w, bias); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Conv3Backward(g, dx, dw, db, x, w, dy, col); err != nil {
+			t.Fatal(err)
+		}
+		near(t, "y", download(t, d, y), wantY, 1e-5)
+		near(t, "∂x", download(t, d, dx), wantDx, 1e-5)
+		near(t, "∂w", download(t, d, dw), wantDw, 1e-5)
+		p := d.ConvPlans()
+		if len(p) != 1 {
+			t.Fatalf("plans %q", p)
+		}
+		plans = append(plans, p[0])
+		chosen = append(chosen, engine.FindAllStringSubmatch(p[0], -1))
+		d.Close()
+	}
+	t.Logf("tuned: %s\nkept: %s", plans[0], plans[1])
+	if n := strings.Count(plans[0], ", the fastest of e"); n != 3 || strings.Count(plans[0], " ms") != 9 {
+		t.Fatalf("the first device did not time three candidates per direction: %q", plans[0])
+	}
+	if n := strings.Count(plans[1], "(tuned by an earlier run)"); n != 3 || strings.Contains(plans[1], " ms") {
+		t.Fatalf("the second device did not take the kept choices: %q", plans[1])
+	}
+	if !reflect.DeepEqual(chosen[0], chosen[1]) || len(chosen[0]) != 3 {
+		t.Fatalf("engines %v, then %v", chosen[0], chosen[1])
+	}
+	if after := fakeDnnDescriptors(); after != before {
+		t.Fatalf("%d cuDNN descriptors before, %d after Close", before, after)
+	}
+	t.Setenv(GraphTuneEnv, "many")
+	if _, err := OpenFakeGPU(0); err == nil || !strings.Contains(err.Error(), GraphTuneEnv+`="many"`) {
+		t.Fatalf("a bad count: %v", err)
+	}
+}
+
 // TestFakeGPUGraphAPI: with NCSN_CUDNN=graph the convolutions run on the
 // fake cuDNN's graph API, also replayed in a CUDA graph, and Close
 // destroys every descriptor, plan and variant pack; the fake refuses the
@@ -255,6 +321,7 @@ func TestFakeGPUKeepsChoices(t *testing.T) {
 // cudnn_graph.go on it would see them.
 func TestFakeGPUGraphAPI(t *testing.T) {
 	t.Setenv(CudnnEnv, "graph")
+	t.Setenv(GraphTuneEnv, "") // the first configurations, which it names
 	d, b := openFake(t)
 	d.Close()
 	before := fakeDnnDescriptors()
@@ -460,20 +527,25 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 // record, and a resume compares) names each setting that changes its bits:
 // TF32, and how the convolutions run.
 func TestArithNamesSettings(t *testing.T) {
-	for _, c := range []struct{ tf32, dnn, layout, want string }{
-		{"", "", "", "cuda+cublas"},
-		{"", "on", "", "cuda+cublas"},
-		{"1", "", "", "cuda+cublas+cudnn-graph+tf32"}, // TF32's default: the graph API (the fake's cuDNN is 9)
-		{"1", "on", "", "cuda+cublas+tf32"},
-		{"", "off", "", "cuda+cublas+im2col"},
-		{"", "heuristics", "", "cuda+cublas+cudnn-heuristics"},
-		{"1", "graph", "", "cuda+cublas+cudnn-graph+tf32"},
-		{"", "graph", "nchw", "cuda+cublas+cudnn-graph-nchw"},
+	for _, c := range []struct{ tf32, dnn, layout, tune, want string }{
+		{"", "", "", "", "cuda+cublas"},
+		{"", "on", "", "", "cuda+cublas"},
+		{"1", "", "", "", "cuda+cublas+cudnn-graph+tf32"}, // TF32's default: the graph API (the fake's cuDNN is 9)
+		{"1", "on", "", "", "cuda+cublas+tf32"},
+		{"", "off", "", "", "cuda+cublas+im2col"},
+		{"", "heuristics", "", "", "cuda+cublas+cudnn-heuristics"},
+		{"1", "graph", "", "", "cuda+cublas+cudnn-graph+tf32"},
+		{"", "graph", "nchw", "", "cuda+cublas+cudnn-graph-nchw"},
+		{"1", "", "", "4", "cuda+cublas+cudnn-graph-tuned+tf32"},
+		{"", "graph", "nchw", "2", "cuda+cublas+cudnn-graph-nchw-tuned"},
+		{"", "graph", "", "1", "cuda+cublas+cudnn-graph"},
+		{"", "on", "", "4", "cuda+cublas"}, // Find's: nothing tuned
 	} {
-		t.Run(c.tf32+"/"+c.dnn+"/"+c.layout, func(t *testing.T) {
+		t.Run(c.tf32+"/"+c.dnn+"/"+c.layout+"/"+c.tune, func(t *testing.T) {
 			t.Setenv(TF32Env, c.tf32)
 			t.Setenv(CudnnEnv, c.dnn)
 			t.Setenv(CudnnEnv+"_GRAPH_LAYOUT", c.layout)
+			t.Setenv(GraphTuneEnv, c.tune)
 			d, _ := openFake(t)
 			if d.Arith != c.want {
 				t.Fatalf("arithmetic path %q, want %q", d.Arith, c.want)

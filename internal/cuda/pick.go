@@ -18,7 +18,8 @@ import (
 // the engine of cuDNN 9's graph API that its heuristics rank first among
 // the allowed ones, on our channel-major tensors where it has an engine
 // for them — NCSN_CUDNN_GRAPH_LAYOUT=nchw: on NCHW copies only — else the
-// heuristics' legacy algorithm), "off" (im2col and cuBLAS products, never
+// heuristics' legacy algorithm; GraphTuneEnv: the fastest of the first
+// few, timed), "off" (im2col and cuBLAS products, never
 // cuDNN). Unset: "on", and "graph" with TF32 (NCSN_TF32=1) where cuDNN 9
 // is found.
 const CudnnEnv = "NCSN_CUDNN"
