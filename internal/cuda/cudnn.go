@@ -480,20 +480,7 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 		how = "TF32 tensor cores"
 	}
 	if s.find {
-		path := algoCachePath(gpu, l.versionString(), tf32)
-		if d.from != nil && d.from.algoDir != nil {
-			// The fake GPU keeps its choices for the device's life only,
-			// so that every test measures (a user's cache is not touched).
-			if dir, temp, err := d.from.algoDir(); err == nil {
-				if temp {
-					d.algoDir = dir
-				}
-				path = filepath.Join(dir, filepath.Base(path))
-			} else {
-				path = ""
-			}
-		}
-		s.cache = loadAlgoCache(path)
+		s.cache = d.loadCache(algoCachePath(gpu, l.versionString(), tf32))
 		how += ", algorithms measured by cuDNN's Find"
 		if s.cache.path != "" {
 			how += " and kept in " + s.cache.path
@@ -524,18 +511,8 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 			if path != "" {
 				path += ".graph-" + layout + ".v1.json"
 			}
-			if d.from != nil && d.from.algoDir != nil {
-				if dir, temp, err := d.from.algoDir(); err == nil { // as Find's, above
-					if temp {
-						d.algoDir = dir
-					}
-					path = filepath.Join(dir, filepath.Base(path))
-				} else {
-					path = ""
-				}
-			}
-			s.cache = loadAlgoCache(path)
-			how += fmt.Sprintf("; each engine timed against the next %d of the heuristics' (%s_GRAPH_TUNE=%d)", tune-1, CudnnEnv, tune)
+			s.cache = d.loadCache(path)
+			how += fmt.Sprintf("; each plan the fastest of the heuristics' first %d usable configurations, timed here (%s=%d)", tune, GraphTuneEnv, tune)
 			if s.cache.path != "" {
 				how += ", the choices kept in " + s.cache.path
 			}
@@ -546,6 +523,23 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 		on = "on our layout where it has an engine for it, else on NCHW copies"
 	}
 	return s, fmt.Sprintf("convolutions: cuDNN %s (%s) %s, %s", l.versionString(), l.name, on, how), nil
+}
+
+// loadCache reads the cache of choices at path — for the fake GPU, the
+// file of that name in its own folder, which it keeps for the device's
+// life only, so that every test measures (a user's cache is not touched).
+func (d *driverBackend) loadCache(path string) *algoCache {
+	if d.from != nil && d.from.algoDir != nil {
+		if dir, temp, err := d.from.algoDir(); err == nil {
+			if temp {
+				d.algoDir = dir
+			}
+			path = filepath.Join(dir, filepath.Base(path))
+		} else {
+			path = ""
+		}
+	}
+	return loadAlgoCache(path)
 }
 
 // grow makes b hold at least n values (its contents are not kept).
