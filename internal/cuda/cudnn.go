@@ -603,8 +603,9 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 				layout, pos, _ := strings.Cut(kept[dir], ":")
 				ps, err := plan(layout == "ours", 1, pos)
 				if err == nil {
+					ps[0].kept = true
 					c.graph[dir] = ps[0]
-					c.describe += graphDescribe(name, ps[0]) + " (tuned by an earlier run)"
+					c.describe += graphDescribe(name, ps[0])
 					continue
 				}
 				c.describe += fmt.Sprintf("; %s: the tuned choice %s was refused: %v", name, kept[dir], err)
@@ -664,6 +665,9 @@ func graphDescribe(direction string, p *dnnGraphPlan) string {
 	}
 	if len(p.skipped) > 0 {
 		s += " after " + strings.Join(p.skipped, ", ")
+	}
+	if p.kept {
+		s += " (tuned by an earlier run)"
 	}
 	return s
 }

@@ -154,6 +154,7 @@ type dnnGraphPlan struct {
 	// A's fourth, F0: the fallback list's first), as the tuning cache
 	// keeps a choice.
 	pos   string
+	kept  bool                  // taken from the tuning cache (a choice an earlier run timed)
 	descs []uintptr             // the descriptors it was built from (nil: another candidate's plan holds them)
 	packs map[[4]DevPtr]uintptr // variant packs by (x, w, y, workspace)
 }

@@ -305,6 +305,27 @@ func TestFakeGPUGraphTune(t *testing.T) {
 	if !reflect.DeepEqual(chosen[0], chosen[1]) || len(chosen[0]) != 3 {
 		t.Fatalf("engines %v, then %v", chosen[0], chosen[1])
 	}
+	// A candidate whose first run fails is passed over, and said to be;
+	// where every one fails, the direction keeps the legacy algorithm.
+	for i, fails := range []int64{1, 3} {
+		d, _ := openFake(t)
+		gs := Conv3{C: 2, O: 3, B: 1 + i, H: 4, W: 4, Stride: 2} // none kept: tuned now
+		fakeFailGraphRuns(fails)
+		err := d.PlanConv3(gs)
+		fakeFailGraphRuns(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := d.ConvPlans()
+		want := []string{"forward: graph API engine", "(failed: e100 A0: cuda: cudnnBackendExecute: CUDNN_STATUS_EXECUTION_FAILED"}
+		if fails == 3 {
+			want = []string{"forward: legacy (no graph API candidate ran: e100 A0: ", "; e107 A7: "}
+		}
+		if len(p) != 1 || !strings.Contains(p[0], want[0]) || !strings.Contains(p[0], want[1]) || strings.Count(p[0], ", the fastest of e") != 3-i {
+			t.Fatalf("%d failed runs: plans %q", fails, p)
+		}
+		d.Close()
+	}
 	if after := fakeDnnDescriptors(); after != before {
 		t.Fatalf("%d cuDNN descriptors before, %d after Close", before, after)
 	}
