@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 )
 
@@ -158,7 +159,8 @@ func rankErrorsEach(cfg Config, n int, each func(rank int, c *Config), limit tim
 }
 
 // TestDataParallelFailureStopsEveryRank: where one rank fails — before the
-// first step (its data does not fit; rank 0 cannot open its log) or
+// first step (another trainer holds rank 0's folder; its data does not
+// fit; rank 0 cannot open its log) or
 // during the run (rank 0's checkpoint save) — every rank returns
 // an error and none waits for it (they hung in the all-reduce); a run that
 // could not start leaves the earlier run's files where they were.
@@ -173,7 +175,10 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 		each  func(rank int, c *Config)
 		want  []string // each rank's error contains
 		moved bool     // the earlier run was archived: the folder is not as it was
+		held  bool     // another trainer holds the folder
 	}{
+		{"another trainer holds rank 0's folder", func(rank int, c *Config) {},
+			[]string{"is being trained by another process", "1 of the 2 MPI ranks could not start"}, false, true},
 		{"rank 1's data does not fit",
 			func(rank int, c *Config) {
 				if rank == 1 {
@@ -182,7 +187,7 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 					c.Data = &d
 				}
 			},
-			[]string{"1 of the 2 MPI ranks could not start", "the data is 1×4×4"}, false},
+			[]string{"1 of the 2 MPI ranks could not start", "the data is 1×4×4"}, false, false},
 		{"rank 0 cannot open its train.csv",
 			func(rank int, c *Config) {
 				c.Fresh = true
@@ -194,7 +199,7 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 					}}
 				}
 			},
-			[]string{csvName, "1 of the 2 MPI ranks could not start (rank 0 could not prepare its checkpoint folder)"}, true},
+			[]string{csvName, "1 of the 2 MPI ranks could not start (rank 0 could not prepare its checkpoint folder)"}, true, false},
 		{"rank 0's save fails",
 			func(rank int, c *Config) {
 				c.Fresh = true
@@ -206,13 +211,20 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 					}}
 				}
 			},
-			[]string{checkpoint.FileName(3), "1 of the 2 MPI ranks failed (their errors are in their output): stopped after step 3"}, true},
+			[]string{checkpoint.FileName(3), "1 of the 2 MPI ranks failed (their errors are in their output): stopped after step 3"}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			base := cfg(dir)
 			if _, err := Run(context.Background(), base); err != nil { // the earlier run
 				t.Fatal(err)
+			}
+			if tc.held {
+				l, err := fsutil.TryLock(filepath.Join(dir, lockName))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Unlock()
 			}
 			before, _ := os.ReadDir(dir)
 			base.Steps = 12

@@ -145,38 +145,17 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			return runRank(ctx, cfg, dp)
 		}
 	}
-	// One writer per folder: the lock is the operating system's, so it goes
-	// away with this process however it ends.
-	if err := os.MkdirAll(cfg.CkptDir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	lock, err := fsutil.TryLock(filepath.Join(cfg.CkptDir, lockName))
-	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
-		return nil, fmt.Errorf("%w: %s is being trained by another process (%s); wait for it to end, or use another -ckpt-dir",
-			ErrBusy, cfg.CkptDir, le.Holder)
+	lock, err := takeFolder(cfg, created)
+	if dp != nil { // the other ranks wait for rank 0 to have the folder (runRank)
+		if aerr := dp.agree(err, "start"); err == nil && aerr != nil {
+			releaseFolder(cfg, lock, created, true)
+			err = aerr
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, err
 	}
-	defer func() {
-		lock.Unlock()
-		if err != nil && created {
-			// A run that failed before writing anything leaves no folder
-			// (Remove takes only an empty one).
-			os.Remove(filepath.Join(cfg.CkptDir, lockName))
-			os.Remove(cfg.CkptDir)
-		}
-	}()
-	// A folder that takes no files fails now, not at the first save.
-	if err := fsutil.CheckWritableDir("-ckpt-dir", cfg.CkptDir, cfg.CkptDir); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	// Partial files of a save that a killed process never finished.
-	if n, err := fsutil.RemoveTemps(cfg.CkptDir, "ckpt-*.ckpt", "latest", csvName); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	} else if n > 0 {
-		fmt.Fprintf(cfg.Log, "removed %d partial files of an interrupted save from %s\n", n, cfg.CkptDir)
-	}
+	defer func() { releaseFolder(cfg, lock, created, err != nil) }()
 	// The device, once the folder is this run's (a second trainer is told
 	// the folder is busy, not that the GPU is) and before any checkpoint or
 	// download: a -device cuda that cannot work leaves nothing behind.
@@ -198,9 +177,55 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	return r.train(ctx, cfg, dp)
 }
 
+// takeFolder makes cfg.CkptDir this process's: made where it is not
+// there (created), locked against a second trainer — the lock is the
+// operating system's, so it goes away with this process however it ends —
+// checked to take new files, and cleared of the partial files of a save
+// that a killed process never finished. Where it fails it holds no lock
+// and leaves no folder it made.
+func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
+	if err := os.MkdirAll(cfg.CkptDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	lock, err = fsutil.TryLock(filepath.Join(cfg.CkptDir, lockName))
+	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
+		return nil, fmt.Errorf("%w: %s is being trained by another process (%s); wait for it to end, or use another -ckpt-dir",
+			ErrBusy, cfg.CkptDir, le.Holder)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	// A folder that takes no files fails now, not at the first save.
+	if err := fsutil.CheckWritableDir("-ckpt-dir", cfg.CkptDir, cfg.CkptDir); err != nil {
+		releaseFolder(cfg, lock, created, true)
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if n, err := fsutil.RemoveTemps(cfg.CkptDir, "ckpt-*.ckpt", "latest", csvName); err != nil {
+		releaseFolder(cfg, lock, created, true)
+		return nil, fmt.Errorf("train: %w", err)
+	} else if n > 0 {
+		fmt.Fprintf(cfg.Log, "removed %d partial files of an interrupted save from %s\n", n, cfg.CkptDir)
+	}
+	return lock, nil
+}
+
+// releaseFolder releases takeFolder's lock; a run that failed before
+// writing anything leaves no folder it made (Remove takes only an empty
+// one).
+func releaseFolder(cfg Config, lock *fsutil.Lock, created, failed bool) {
+	lock.Unlock()
+	if failed && created {
+		os.Remove(filepath.Join(cfg.CkptDir, lockName))
+		os.Remove(cfg.CkptDir)
+	}
+}
+
 // runRank is a run on a rank other than 0: it starts from rank 0's state
 // and writes nothing.
 func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
+	if err := dp.agree(nil, "start"); err != nil { // rank 0 takes the folder (takeFolder)
+		return nil, err
+	}
 	dev, err := pickDevice(cfg, dp)
 	if err != nil {
 		return nil, err
