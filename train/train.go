@@ -611,6 +611,13 @@ func setAside(cfg Config) error {
 		return nil
 	}
 	if cfg.Wipe {
+		// Only files are deleted, and all or none: a folder among them (a
+		// train.csv that is one) stopped the deletion part way.
+		for _, f := range files {
+			if fi, err := os.Lstat(f); err == nil && fi.IsDir() {
+				return fmt.Errorf("%w: -fresh -wipe: %s is a folder, not a file of a run: move it away (nothing was deleted)", ErrConfig, f)
+			}
+		}
 		for _, f := range files {
 			if err := os.Remove(f); err != nil {
 				return fmt.Errorf("train: %w", err)

@@ -432,7 +432,8 @@ func TestFreshArchives(t *testing.T) {
 
 // TestFreshThatCannotStartKeepsTheRun: a -fresh (or -fresh -wipe) run
 // that fails before its first step — too few images, images of another
-// shape — leaves the earlier run where it was (-wipe deleted it first).
+// shape, a folder among the files -wipe would delete — leaves the earlier
+// run where it was (-wipe deleted it first).
 func TestFreshThatCannotStartKeepsTheRun(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Run(context.Background(), tinyConfig(dir)); err != nil {
@@ -458,6 +459,20 @@ func TestFreshThatCannotStartKeepsTheRun(t *testing.T) {
 	}
 	if s := final(t, dir); s.Step != 6 {
 		t.Fatalf("the earlier run: step %d", s.Step)
+	}
+	// A folder named like a file of the run (train.csv) stops -wipe before
+	// it deletes anything (it deleted the checkpoints and latest, then
+	// failed on the folder).
+	os.Remove(filepath.Join(dir, csvName))
+	os.MkdirAll(filepath.Join(dir, csvName, "x"), 0o755)
+	before, _ = os.ReadDir(dir)
+	c := tinyConfig(dir)
+	c.Fresh, c.Wipe = true, true
+	if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "is a folder, not a file of a run") {
+		t.Fatalf("-fresh -wipe over a folder named %s: %v", csvName, err)
+	}
+	if after, _ := os.ReadDir(dir); !reflect.DeepEqual(names(before), names(after)) {
+		t.Fatalf("-fresh -wipe that was refused: the folder held %v, now %v", names(before), names(after))
 	}
 }
 
