@@ -449,6 +449,9 @@ func (d *driverBackend) openCudnn(tf32 bool, gpu string) (*dnnState, string, err
 	if err != nil {
 		return nil, "", err
 	}
+	if v := os.Getenv(CudnnEnv + "_GRAPH_LAYOUT"); v != "" && v != "nchw" && v != "ours" {
+		return nil, "", fmt.Errorf("cuda: %s_GRAPH_LAYOUT=%q: want ours (the default) or nchw", CudnnEnv, v)
+	}
 	switch mode {
 	case "off":
 		return nil, "convolutions: im2col + cuBLAS (" + CudnnEnv + "=off)", nil
@@ -974,6 +977,9 @@ func (d *Device) dnnForward(g Conv3, y, x, w, bias Buffer) error {
 	s := d.dnn
 	oh, ow := Conv3Out(g.H, g.W, g.Stride)
 	if p := c.graph[0]; p != nil && p.ours {
+		if err := dnnFits("conv forward", g, x, w, y); err != nil {
+			return err
+		}
 		if err := s.b.graphRun(p, x.Ptr, w.Ptr, y.Ptr, s.ws); err != nil {
 			return err
 		}
@@ -998,6 +1004,9 @@ func (d *Device) dnnBackwardW(g Conv3, dw, x, dy Buffer) error {
 	}
 	s := d.dnn
 	if p := c.graph[2]; p != nil && p.ours {
+		if err := dnnFits("conv filter gradient", g, x, dw, dy); err != nil {
+			return err
+		}
 		return s.b.graphRun(p, x.Ptr, dw.Ptr, dy.Ptr, s.ws)
 	}
 	oh, ow := Conv3Out(g.H, g.W, g.Stride)
@@ -1016,6 +1025,9 @@ func (d *Device) dnnBackwardX(g Conv3, dx, w, dy Buffer) error {
 		return err
 	}
 	if p := c.graph[1]; p != nil && p.ours {
+		if err := dnnFits("conv data gradient", g, dx, w, dy); err != nil {
+			return err
+		}
 		return d.dnn.b.graphRun(p, dx.Ptr, w.Ptr, dy.Ptr, d.dnn.ws)
 	}
 	oh, ow := Conv3Out(g.H, g.W, g.Stride)
@@ -1023,6 +1035,22 @@ func (d *Device) dnnBackwardX(g Conv3, dx, w, dy Buffer) error {
 		return err
 	}
 	return d.dnnDataFromCopy(c, g, dx, w)
+}
+
+// dnnFits checks that x (C·B·H·W values), w (O·C·9) and y (O·B·OH·OW) hold
+// g's tensors, for a plan on our layout: no swap01 checks them there, and
+// cuDNN would read or write past a short buffer's end.
+func dnnFits(what string, g Conv3, x, w, y Buffer) error {
+	oh, ow := Conv3Out(g.H, g.W, g.Stride)
+	for _, b := range []struct {
+		name      string
+		got, need int
+	}{{"x", x.N, g.C * g.B * g.H * g.W}, {"w", w.N, g.O * g.C * 9}, {"y", y.N, g.O * g.B * oh * ow}} {
+		if b.got < b.need {
+			return fmt.Errorf("cuda: %s: %s holds %d values, the shapes need %d", what, b.name, b.got, b.need)
+		}
+	}
+	return nil
 }
 
 // dnnDataFromCopy writes dx from the NCHW copy of dy in the workspace tY,

@@ -465,7 +465,7 @@ func (d *driverBackend) graphRun(p *dnnGraphPlan, x, w, y DevPtr, ws Buffer) err
 				b.free()
 				return fmt.Errorf("cuda: cuDNN graph API: %w", b.err)
 			}
-			if len(p.packs) < 256 { // the buffers of a graph run stay put: a few packs per plan
+			if len(p.packs) < 256 { // the buffers of a graph run stay put: a pack per layer of the plan's geometry and direction
 				p.packs[key] = pack
 				kept = true
 			}

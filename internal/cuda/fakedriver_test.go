@@ -255,7 +255,8 @@ func TestFakeGPUKeepsChoices(t *testing.T) {
 // configurations, each timed and named in the description; the
 // convolutions then give the float64 references' values; the next device
 // of the GPU takes the kept choices without timing, and Close destroys
-// the candidates' plans and descriptors. A bad count is refused.
+// the candidates' plans and descriptors. A bad count, or layout, is
+// refused.
 func TestFakeGPUGraphTune(t *testing.T) {
 	t.Setenv(CudnnEnv, "graph")
 	t.Setenv(TF32Env, "1") // the tensor-core engines too: three usable per direction
@@ -333,6 +334,11 @@ func TestFakeGPUGraphTune(t *testing.T) {
 	if _, err := OpenFakeGPU(0); err == nil || !strings.Contains(err.Error(), GraphTuneEnv+`="many"`) {
 		t.Fatalf("a bad count: %v", err)
 	}
+	t.Setenv(GraphTuneEnv, "")
+	t.Setenv(CudnnEnv+"_GRAPH_LAYOUT", "NCHW") // a layout it does not know was taken as ours
+	if _, err := OpenFakeGPU(0); err == nil || !strings.Contains(err.Error(), `_GRAPH_LAYOUT="NCHW": want ours`) {
+		t.Fatalf("a bad layout: %v", err)
+	}
 }
 
 // TestFakeGPUGraphAPI: with NCSN_CUDNN=graph the convolutions run on the
@@ -374,6 +380,14 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 	}
 	near(t, "y", download(t, d, y), wantY, 1e-5)
 	near(t, "∂x", download(t, d, dx), wantDx, 1e-5)
+	// On our layout no copy checks the buffers: a short one is refused
+	// (cuDNN would write past its end).
+	if err := d.Conv3Forward(g, alloc(t, d, len(dys)-1), x, w, bias); err == nil || !strings.Contains(err.Error(), "conv forward: y holds") {
+		t.Fatalf("a short y: %v", err)
+	}
+	if err := d.Conv3Backward(g, alloc(t, d, len(xs)-1), dw, db, x, w, dy, col); err == nil || !strings.Contains(err.Error(), "conv data gradient: x holds") {
+		t.Fatalf("a short ∂x: %v", err)
+	}
 
 	// A plan whose first run fails is dropped for the legacy algorithm,
 	// and the description says so in its place.

@@ -461,7 +461,7 @@ func convBackends(t *testing.T) map[string]*Device {
 			// The TF32 choices of algorithms, math types and engines (the
 			// fake GPU computes exactly; a GPU's TF32 is outside these
 			// tolerances).
-			variants["-tf32"] = [3]string{"", "1", ""}
+			variants["-tf32"] = [3]string{"on", "1", ""} // Find's TF32 (graph is TF32's default)
 			variants["-graph-tf32"] = [3]string{"graph", "1", ""}
 		}
 		for suffix, env := range variants {
