@@ -179,6 +179,13 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 	}{
 		{"another trainer holds rank 0's folder", func(rank int, c *Config) {},
 			[]string{"is being trained by another process", "1 of the 2 MPI ranks could not start"}, false, true},
+		{"rank 0's -resume file is not there",
+			func(rank int, c *Config) {
+				if rank == 0 {
+					c.Resume = filepath.Join(c.CkptDir, "not-there.ckpt")
+				}
+			},
+			[]string{"-resume: stat", "1 of the 2 MPI ranks could not start"}, false, false},
 		{"rank 1's data does not fit",
 			func(rank int, c *Config) {
 				if rank == 1 {
@@ -187,7 +194,7 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 					c.Data = &d
 				}
 			},
-			[]string{"1 of the 2 MPI ranks could not start", "the data is 1×4×4"}, false, false},
+			[]string{"1 of the 2 MPI ranks could not start", "images are 1×4×4, and the network of rank 0's state (step 6) takes 1×8×8"}, false, false},
 		{"rank 0 cannot open its train.csv",
 			func(rank int, c *Config) {
 				c.Fresh = true
@@ -245,6 +252,31 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 				t.Fatalf("the folder held %v, now %v", names(before), names(after))
 			}
 		})
+	}
+}
+
+// TestDataParallelResumeFromRankZero: rank 0 alone reads a -resume file;
+// a rank on a machine without a copy of it trains from rank 0's state (it
+// failed alone, before its first all-reduce, and left rank 0 waiting).
+func TestDataParallelResumeFromRankZero(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(filepath.Join(dir, "from"))
+	c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 8, 3, 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c.CkptDir, c.Steps = filepath.Join(dir, "to"), 6
+	c.Resume = filepath.Join(dir, "from", checkpoint.FileName(3))
+	errs, hung := rankErrorsEach(c, 2, func(rank int, c *Config) {
+		if rank == 1 {
+			c.Resume = filepath.Join(dir, "elsewhere", checkpoint.FileName(3))
+		}
+	}, time.Minute)
+	if hung || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("hung %v, errors %v", hung, errs)
+	}
+	if s := lastState(t, c.CkptDir); s.Step != 6 {
+		t.Fatalf("the resumed run ended at step %d", s.Step)
 	}
 }
 

@@ -126,12 +126,6 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	// A -resume file that is not there fails before any folder or device.
-	if cfg.Resume != "" {
-		if _, err := os.Stat(cfg.Resume); err != nil {
-			return nil, fmt.Errorf("train: -resume: %w", err)
-		}
-	}
 	dp, err := newDataParallel(cfg)
 	if err != nil {
 		return nil, err
@@ -145,7 +139,18 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			return runRank(ctx, cfg, dp)
 		}
 	}
-	lock, err := takeFolder(cfg, created)
+	// A -resume file that is not there fails before any folder or device.
+	// Rank 0 alone reads it (the others start from its state: their
+	// machines need no copy), and tells them in the first agreement.
+	var lock *fsutil.Lock
+	if cfg.Resume != "" {
+		if _, err = os.Stat(cfg.Resume); err != nil {
+			err = fmt.Errorf("train: -resume: %w", err)
+		}
+	}
+	if err == nil {
+		lock, err = takeFolder(cfg, created)
+	}
 	if dp != nil { // the other ranks wait for rank 0 to have the folder (runRank)
 		if aerr := dp.agree(err, "start"); err == nil && aerr != nil {
 			releaseFolder(cfg, lock, created, true)
@@ -454,7 +459,10 @@ func (r *run) readyData(cfg Config) (ds *data.Dataset, err error) {
 	}
 	mc := r.cfg.Model
 	if ds.Channels != mc.Channels || ds.Height != mc.Height || ds.Width != mc.Width {
-		return nil, fmt.Errorf("%w: the data is %d×%d×%d, the model %d×%d×%d", ErrMismatch, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
+		if r.ckpt == "" { // a fresh run: the network was set up for other images
+			return nil, fmt.Errorf("%w: %s's images are %d×%d×%d, and the network is set up for %d×%d×%d", ErrConfig, ds.Name, ds.Channels, ds.Height, ds.Width, mc.Channels, mc.Height, mc.Width)
+		}
+		return nil, fmt.Errorf("%w: %s's images are %d×%d×%d, and the network of %s takes %d×%d×%d", ErrMismatch, ds.Name, ds.Channels, ds.Height, ds.Width, r.ckpt, mc.Channels, mc.Height, mc.Width)
 	}
 	return ds, nil
 }
@@ -612,33 +620,56 @@ func setAside(cfg Config) error {
 	}
 	if cfg.Wipe {
 		// Only files are deleted, and all or none: a folder among them (a
-		// train.csv that is one) stopped the deletion part way.
+		// train.csv that is one) is refused before anything is touched.
 		for _, f := range files {
 			if fi, err := os.Lstat(f); err == nil && fi.IsDir() {
 				return fmt.Errorf("%w: -fresh -wipe: %s is a folder, not a file of a run: move it away (nothing was deleted)", ErrConfig, f)
 			}
 		}
-		for _, f := range files {
-			if err := os.Remove(f); err != nil {
-				return fmt.Errorf("train: %w", err)
-			}
-		}
-		fmt.Fprintf(cfg.Log, "-fresh -wipe: deleted %d files of the earlier run in %s\n", len(files), cfg.CkptDir)
-		return nil
 	}
 	dir, err := newArchive(cfg.CkptDir, time.Now())
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
-	for _, f := range files {
-		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
-			return fmt.Errorf("train: archiving the earlier run: %w", err)
+	if err := moveInto(dir, files); err != nil {
+		return fmt.Errorf("train: setting the earlier run aside: %w", err)
+	}
+	if cfg.Wipe {
+		// Every file is out of the way; deleting the folder they are in
+		// cannot leave part of the run in place.
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("train: -fresh -wipe: the earlier run's files are in %s, which could not be deleted: %w", dir, err)
 		}
+		fmt.Fprintf(cfg.Log, "-fresh -wipe: deleted %d files of the earlier run in %s\n", len(files), cfg.CkptDir)
+		return nil
 	}
 	if cfg.Fresh {
 		fmt.Fprintf(cfg.Log, "-fresh: moved the earlier run's %d files to %s\n", len(files), dir)
 	} else {
 		fmt.Fprintf(cfg.Log, "note: %s held a %s of %d rows and no checkpoint of its run: moved to %s\n", cfg.CkptDir, csvName, logRows(dir), dir)
+	}
+	return nil
+}
+
+// rename is os.Rename; tests make it fail part way.
+var rename = os.Rename
+
+// moveInto moves files into dir, a folder newArchive has just made, all or
+// none: where one cannot be moved, those already moved go back and dir is
+// removed. The error says whether that worked.
+func moveInto(dir string, files []string) error {
+	for i, f := range files {
+		err := rename(f, filepath.Join(dir, filepath.Base(f)))
+		if err == nil {
+			continue
+		}
+		for _, g := range files[:i] {
+			if e := rename(filepath.Join(dir, filepath.Base(g)), g); e != nil {
+				return fmt.Errorf("%w; and %s could not go back from %s: %v", err, filepath.Base(g), dir, e)
+			}
+		}
+		os.RemoveAll(dir) // holds nothing of the run's now
+		return fmt.Errorf("%w (nothing was moved)", err)
 	}
 	return nil
 }
@@ -739,10 +770,8 @@ func setLaterAside(cfg Config, step int) error {
 			return fmt.Errorf("train: archiving the later checkpoints: %w", err)
 		}
 	}
-	for _, f := range later {
-		if err := os.Rename(f, filepath.Join(dir, filepath.Base(f))); err != nil {
-			return fmt.Errorf("train: archiving the later checkpoints: %w", err)
-		}
+	if err := moveInto(dir, later); err != nil {
+		return fmt.Errorf("train: archiving the later checkpoints: %w", err)
 	}
 	fmt.Fprintf(cfg.Log, "note: %s holds %d checkpoints after step %d, where latest points (to %s): moved them, with a copy of %s, to %s; this run goes on from step %d\n",
 		cfg.CkptDir, len(later), step, filepath.Base(later[len(later)-1]), csvName, dir, step)

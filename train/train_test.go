@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -404,6 +405,20 @@ func TestResumeMismatch(t *testing.T) {
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-lr-decay none") {
 		t.Fatalf("other schedule: %v", err)
 	}
+	c = tinyConfig(dir)
+	c.Steps = 9
+	d := *c.Data
+	d.Height, d.Width, d.N = 4, 4, 80
+	c.Data = &d
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "mnist's images are 1×4×4, and the network of "+filepath.Join(dir, "ckpt-00000006.ckpt")+" takes 1×8×8") {
+		t.Fatalf("other image size: %v", err)
+	}
+	// A fresh run whose data does not fit the network has no checkpoint
+	// to blame: a config error.
+	c.Fresh, c.CkptDir = true, t.TempDir()
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "mnist's images are 1×4×4, and the network is set up for 1×8×8") {
+		t.Fatalf("fresh run, other image size: %v", err)
+	}
 	// Nothing to do when the checkpoint already reached -steps.
 	c = tinyConfig(dir)
 	if res, err := Run(context.Background(), c); err != nil || res.Step != 6 {
@@ -473,6 +488,32 @@ func TestFreshThatCannotStartKeepsTheRun(t *testing.T) {
 	}
 	if after, _ := os.ReadDir(dir); !reflect.DeepEqual(names(before), names(after)) {
 		t.Fatalf("-fresh -wipe that was refused: the folder held %v, now %v", names(before), names(after))
+	}
+	// A file that cannot be moved part way (the third) leaves the folder
+	// as it was, with -wipe or without: the files already moved go back.
+	os.RemoveAll(filepath.Join(dir, csvName))
+	before, _ = os.ReadDir(dir)
+	defer func() { rename = os.Rename }()
+	for _, wipe := range []bool{false, true} {
+		n := 0
+		rename = func(from, to string) error {
+			if n++; n == 3 {
+				return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EACCES}
+			}
+			return os.Rename(from, to)
+		}
+		c := tinyConfig(dir)
+		c.Fresh, c.Wipe = true, wipe
+		if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "(nothing was moved)") {
+			t.Fatalf("-fresh (wipe %v) whose third rename fails: %v", wipe, err)
+		}
+		if after, _ := os.ReadDir(dir); !reflect.DeepEqual(names(before), names(after)) {
+			t.Fatalf("-fresh (wipe %v) whose third rename fails: the folder held %v, now %v", wipe, names(before), names(after))
+		}
+	}
+	rename = os.Rename
+	if s := final(t, dir); s.Step != 6 {
+		t.Fatalf("the earlier run: step %d", s.Step)
 	}
 }
 
