@@ -590,6 +590,9 @@ func LoadFrom(path string) (*State, string, error) {
 // its Current one) into a file path.
 func Resolve(path string) (string, error) {
 	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", notThere{path, err}
+	}
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
@@ -599,3 +602,16 @@ func Resolve(path string) (string, error) {
 	}
 	return path, nil
 }
+
+// notThere is Resolve's error for a path that is not there: it says where
+// checkpoints come from, and wraps the stat error (fs.ErrNotExist).
+type notThere struct {
+	path string
+	err  error
+}
+
+func (e notThere) Error() string {
+	return fmt.Sprintf("checkpoint: %s: no such file or folder (cmd/train saves its checkpoints in -ckpt-dir, checkpoints by default)", e.path)
+}
+
+func (e notThere) Unwrap() error { return e.err }

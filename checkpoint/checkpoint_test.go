@@ -259,6 +259,11 @@ func TestSaveLatestKeep(t *testing.T) {
 	if r, err := Resolve(dir); err != nil || r != p {
 		t.Fatalf("resolve dir: %q %v", r, err)
 	}
+	// A path that is not there says so, and where checkpoints come from.
+	gone := filepath.Join(dir, "none")
+	if _, err := Resolve(gone); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), gone+": no such file or folder (cmd/train saves") {
+		t.Fatalf("resolve a path that is not there: %v", err)
+	}
 	s, err := Load(p)
 	if err != nil || s.Step != 40 {
 		t.Fatalf("load latest: %v", err)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 )
 
@@ -365,5 +366,19 @@ func TestClassifierNotCachedGoesOn(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "note: the classifier could not be cached") {
 		t.Fatalf("log %q", log.String())
+	}
+}
+
+// TestDamagedCheckpointSamples: -samples naming a damaged checkpoint file
+// (a .ckpt that does not start as one) is told the checkpoint is damaged,
+// not that it is not a PNG; before the data or a classifier is loaded.
+func TestDamagedCheckpointSamples(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "ckpt-00000001.ckpt")
+	if err := os.WriteFile(p, []byte("not a checkpoint at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(Config{Dataset: "mnist", Samples: p, DataDir: t.TempDir()})
+	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), p) {
+		t.Fatalf("error %v, want the path and checkpoint.ErrCorrupt", err)
 	}
 }

@@ -120,11 +120,16 @@ type ClassRight struct {
 // isCheckpoint reports whether path is a checkpoint file or a folder of
 // them: one with a `latest` or a checkpoint file, even where `latest` is
 // stale or unreadable (loading it then says why, where the folder was once
-// taken for one of PNGs that held none).
+// taken for one of PNGs that held none). A file named .ckpt is one too,
+// unless empty: a damaged one is then told it is, not that it is not a PNG.
 func isCheckpoint(path string) bool {
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+	fi, err := os.Stat(path)
+	if err == nil && fi.IsDir() {
 		_, err := checkpoint.Latest(path)
 		return !errors.Is(err, checkpoint.ErrNone)
+	}
+	if err == nil && fi.Size() > 0 && strings.EqualFold(filepath.Ext(path), ".ckpt") {
+		return true
 	}
 	head, err := readHead(path, 8)
 	return err == nil && string(head) == "NCSNCKPT"

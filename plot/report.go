@@ -38,49 +38,52 @@ import (
 // ones as they were); it returns the files written.
 func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, error)) ([]string, error) {
 	f, err := os.Open(csvPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("plot: %s is not there (-run names a run's folder, where cmd/train writes its train.csv)", csvPath)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		return nil, fmt.Errorf("plot: %w", err)
 	}
 	cr := csv.NewReader(f)
 	cr.FieldsPerRecord = -1 // a run still writing may have left a partial last line
 	rows, err := cr.ReadAll()
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("report: %s: %w", csvPath, err)
+		return nil, fmt.Errorf("plot: %s: %w", csvPath, err)
 	}
 	if n := len(rows); n > 1 && len(rows[n-1]) != len(rows[0]) {
 		rows = rows[:n-1]
 	}
 	if len(rows) < 3 || len(rows[0]) < 5 || rows[0][0] != "step" {
-		return nil, fmt.Errorf("report: %s is not a training log with at least two steps", csvPath)
+		return nil, fmt.Errorf("plot: %s is not a training log with at least two steps", csvPath)
 	}
 	head := rows[0]
 	cols := make([][]float64, len(head)) // NaN where empty
 	for i, r := range rows[1:] {
 		line := i + 2
 		if len(r) != len(head) {
-			return nil, fmt.Errorf("report: %s line %d: %d fields, the header %d", csvPath, line, len(r), len(head))
+			return nil, fmt.Errorf("plot: %s line %d: %d fields, the header %d", csvPath, line, len(r), len(head))
 		}
 		for k, v := range r {
 			x := math.NaN()
 			if v != "" {
 				if x, err = strconv.ParseFloat(v, 64); err != nil {
-					return nil, fmt.Errorf("report: %s line %d: %s %q: %w", csvPath, line, head[k], v, err)
+					return nil, fmt.Errorf("plot: %s line %d: %s %q: %w", csvPath, line, head[k], v, err)
 				}
 				if math.IsInf(x, 0) {
-					return nil, fmt.Errorf("report: %s line %d: %s is %v (a training log holds finite values)", csvPath, line, head[k], x)
+					return nil, fmt.Errorf("plot: %s line %d: %s is %v (a training log holds finite values)", csvPath, line, head[k], x)
 				}
 				// Bounded, so that the axes' spans stay finite (a step of
 				// 10²⁰ panicked in the plotting library, ±10³⁰⁸ hung it).
 				if k == 0 && (x != math.Trunc(x) || x < 0 || x >= 1<<53) {
-					return nil, fmt.Errorf("report: %s line %d: step %v is not a step count", csvPath, line, x)
+					return nil, fmt.Errorf("plot: %s line %d: step %v is not a step count", csvPath, line, x)
 				}
 				if math.Abs(x) > 1e100 {
-					return nil, fmt.Errorf("report: %s line %d: %s is %v, beyond what a training log holds", csvPath, line, head[k], x)
+					return nil, fmt.Errorf("plot: %s line %d: %s is %v, beyond what a training log holds", csvPath, line, head[k], x)
 				}
 			}
 			if k == 0 && len(cols[0]) > 0 && !(x > cols[0][len(cols[0])-1]) {
-				return nil, fmt.Errorf("report: %s line %d: step %v after step %v (steps go up)", csvPath, line, x, cols[0][len(cols[0])-1])
+				return nil, fmt.Errorf("plot: %s line %d: step %v after step %v (steps go up)", csvPath, line, x, cols[0][len(cols[0])-1])
 			}
 			cols[k] = append(cols[k], x)
 		}
@@ -94,7 +97,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	}
 	for _, name := range names {
 		if err := fsutil.CheckOutFile("-out", filepath.Join(outDir, name), ".png", fsutil.PNGMagic); err != nil {
-			return nil, fmt.Errorf("report: %w", err)
+			return nil, fmt.Errorf("plot: %w", err)
 		}
 	}
 	var prog image.Image
@@ -106,7 +109,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	// The files are written as a set: a failure leaves the earlier ones.
 	set, err := fsutil.NewSet(outDir)
 	if err != nil {
-		return nil, fmt.Errorf("report: %w", err)
+		return nil, fmt.Errorf("plot: %w", err)
 	}
 	defer set.Abort()
 	// The first few percent of a run fall steeply; the axis shows the rest.
@@ -147,7 +150,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 			}()
 			return plotutil.WriteGrid(w, [][]*plot.Plot{{p}}, 14*vg.Centimeter)
 		}); err != nil {
-			return fmt.Errorf("report: %s: %w", filepath.Join(outDir, name), err)
+			return fmt.Errorf("plot: %s: %w", filepath.Join(outDir, name), err)
 		}
 		return nil
 	}
@@ -195,12 +198,12 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	}
 	if prog != nil {
 		if err := set.Write(ProgressFile, func(w io.Writer) error { return png.Encode(w, prog) }); err != nil {
-			return nil, fmt.Errorf("report: %s: %w", filepath.Join(outDir, ProgressFile), err)
+			return nil, fmt.Errorf("plot: %s: %w", filepath.Join(outDir, ProgressFile), err)
 		}
 	}
 	files, err := set.Commit()
 	if err != nil {
-		return files, fmt.Errorf("report: %w", err)
+		return files, fmt.Errorf("plot: %w", err)
 	}
 	return files, nil
 }
@@ -238,17 +241,17 @@ var CurveFiles = []string{"loss.png", "loss_per_level.png", "speed.png"}
 func CheckProgress(dir, out string) error {
 	latest, err := checkpoint.Latest(dir)
 	if err != nil {
-		return fmt.Errorf("report: -progress: %w", err)
+		return fmt.Errorf("plot: -progress: %w", err)
 	}
 	st, err := checkpoint.Load(latest)
 	if err != nil {
-		return fmt.Errorf("report: -progress: %w", err)
+		return fmt.Errorf("plot: -progress: %w", err)
 	}
 	if st.Model.IsClassifier() {
-		return fmt.Errorf("report: -progress draws samples from a score model's run; %s holds a noise-conditional classifier's", dir)
+		return fmt.Errorf("plot: -progress draws samples from a score model's run; %s holds a noise-conditional classifier's", dir)
 	}
 	if err := fsutil.CheckOutFile("-out", out, ".png", fsutil.PNGMagic); err != nil {
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("plot: %w", err)
 	}
 	return nil
 }
@@ -272,7 +275,7 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.Image, error) {
 	files, err := listCheckpoints(dir)
 	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("report: no checkpoints in %s", dir)
+		return nil, fmt.Errorf("plot: no checkpoints in %s", dir)
 	}
 	var grids []image.Image
 	for _, f := range files {
@@ -299,7 +302,7 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 		grids = append(grids, g)
 	}
 	if len(grids) == 0 {
-		return nil, fmt.Errorf("report: every checkpoint of %s was removed while -progress read them", dir)
+		return nil, fmt.Errorf("plot: every checkpoint of %s was removed while -progress read them", dir)
 	}
 	w, h := grids[0].Bounds().Dx(), grids[0].Bounds().Dy()
 	canvas := image.NewRGBA(image.Rect(0, 0, len(grids)*(w+6), h))

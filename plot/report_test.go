@@ -69,8 +69,8 @@ func TestCurves(t *testing.T) {
 	if _, err := Curves(p, dir, 0, nil); err == nil || !strings.Contains(err.Error(), p) {
 		t.Fatalf("not a log: %v", err)
 	}
-	if _, err := Curves(filepath.Join(dir, "none.csv"), dir, 0, nil); err == nil {
-		t.Fatal("missing file accepted")
+	if _, err := Curves(filepath.Join(dir, "none.csv"), dir, 0, nil); err == nil || !strings.HasPrefix(err.Error(), "plot: "+filepath.Join(dir, "none.csv")+" is not there (-run names") {
+		t.Fatalf("missing file: %v", err)
 	}
 	// Damaged logs name the file and the line; an output folder holding a
 	// file of a curve's name that is not an earlier PNG is refused, untouched.

@@ -54,6 +54,15 @@ func (dp *dataParallel) tellFailure(batch int) {
 	dp.comm.AllReduceSum(b) // this rank returns its own error whatever comes back
 }
 
+// ranksFailed is reduce's error on the ranks that did not fail when k of
+// the size ranks failed at a step: every one has made the steps before it,
+// and nothing of it.
+type ranksFailed struct{ k, size, step int }
+
+func (e *ranksFailed) Error() string {
+	return fmt.Sprintf("train: %d of the %d MPI ranks failed (their errors are in their output): stopped after step %d", e.k, e.size, e.step)
+}
+
 func newDataParallel(cfg Config) (*dataParallel, error) {
 	if cfg.Comm == nil {
 		return nil, nil
@@ -156,7 +165,7 @@ func (dp *dataParallel) reduce(grads [][]float32, batch, step int, loss float64,
 		return 0, nil, nil, nil, nil, false, fmt.Errorf("train: %w", err)
 	}
 	if k := int(b[n+4*batch+2]); k > 0 && !failed {
-		return 0, nil, nil, nil, nil, false, fmt.Errorf("train: %d of the %d MPI ranks failed (their errors are in their output): stopped after step %d", k, dp.size, step)
+		return 0, nil, nil, nil, nil, false, &ranksFailed{k, dp.size, step}
 	}
 	inv := 1 / float32(dp.size)
 	k = 0

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -159,8 +160,9 @@ func rankErrorsEach(cfg Config, n int, each func(rank int, c *Config), limit tim
 }
 
 // TestDataParallelFailureStopsEveryRank: where one rank fails — before the
-// first step (another trainer holds rank 0's folder; its data does not
-// fit; rank 0 cannot open its log) or
+// first step (another trainer holds rank 0's folder; its -resume file is
+// not there; another rank's flags contradict rank 0's state; its data does
+// not fit; rank 0 cannot open its log) or
 // during the run (rank 0's checkpoint save) — every rank returns
 // an error and none waits for it (they hung in the all-reduce); a run that
 // could not start leaves the earlier run's files where they were.
@@ -186,6 +188,13 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 				}
 			},
 			[]string{"-resume: stat", "1 of the 2 MPI ranks could not start"}, false, false},
+		{"rank 1's flags contradict rank 0's state",
+			func(rank int, c *Config) {
+				if rank == 1 {
+					c.LR, c.Set = 2e-3, map[string]bool{"lr": true}
+				}
+			},
+			[]string{"1 of the 2 MPI ranks could not start from rank 0's state", "-lr 0.002 contradicts it"}, false, false},
 		{"rank 1's data does not fit",
 			func(rank int, c *Config) {
 				if rank == 1 {
@@ -277,6 +286,58 @@ func TestDataParallelResumeFromRankZero(t *testing.T) {
 	}
 	if s := lastState(t, c.CkptDir); s.Step != 6 {
 		t.Fatalf("the resumed run ended at step %d", s.Step)
+	}
+}
+
+// failingObjective fails its run calls from the after-th on.
+type failingObjective struct {
+	objective
+	after, n int
+}
+
+func (f *failingObjective) run(x, z []float32, labels []int, means, sigmas []float64) (float64, []float64, error) {
+	if f.n++; f.n > f.after {
+		return 0, nil, errors.New("train: the objective failed (a test's)")
+	}
+	return f.objective.run(x, z, labels, means, sigmas)
+}
+
+// TestDataParallelOtherRankFailsSaves: where another rank fails mid-run,
+// rank 0 saves the steps made since its last checkpoint (it returned
+// without, losing up to -save-every steps), and the run resumed from there
+// ends with the bits of an uninterrupted one.
+func TestDataParallelOtherRankFailsSaves(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(d string) Config {
+		c := tinyConfig(filepath.Join(dir, d))
+		c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 8, 9, 100
+		return c
+	}
+	runRanks(t, cfg("whole"), 2)
+	broken := cfg("broken")
+	wrapObjective = func(r *run, g objective) objective {
+		if r.dp != nil && r.dp.rank == 1 {
+			return &failingObjective{objective: g, after: 5}
+		}
+		return g
+	}
+	defer func() { wrapObjective = nil }()
+	errs, hung := rankErrorsEach(broken, 2, nil, time.Minute)
+	wrapObjective = nil
+	if hung {
+		t.Fatalf("a rank was still running after a minute (errors so far: %v)", errs)
+	}
+	saved := filepath.Join(broken.CkptDir, checkpoint.FileName(5))
+	if errs[0] == nil || !strings.Contains(errs[0].Error(), "1 of the 2 MPI ranks failed (their errors are in their output): stopped after step 5; saved "+saved+"; the same command resumes it") {
+		t.Fatalf("rank 0: %v", errs[0])
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "the objective failed") {
+		t.Fatalf("rank 1: %v", errs[1])
+	}
+	runRanks(t, broken, 2)
+	a, b := lastState(t, filepath.Join(dir, "whole")), lastState(t, broken.CkptDir)
+	if a.Step != 9 || b.Step != 9 || !reflect.DeepEqual(a.Weights, b.Weights) || !reflect.DeepEqual(a.EMA, b.EMA) {
+		t.Fatalf("steps %d and %d: the resumed run's weights differ from the uninterrupted one's", a.Step, b.Step)
 	}
 }
 

@@ -174,6 +174,9 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	r, err := start(cfg)
 	if dp != nil {
 		r, err = dp.share(r, err, cfg)
+		// A rank that cannot take rank 0's state (a flag of its own that
+		// contradicts it) tells the others, which waited for it.
+		err = dp.agree(err, "start from rank 0's state")
 	}
 	if err != nil {
 		return nil, err
@@ -190,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 // and leaves no folder it made.
 func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
 	if err := os.MkdirAll(cfg.CkptDir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+		return nil, fmt.Errorf("train: -ckpt-dir: %w", err)
 	}
 	lock, err = fsutil.TryLock(filepath.Join(cfg.CkptDir, lockName))
 	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
@@ -198,6 +201,9 @@ func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
 			ErrBusy, cfg.CkptDir, le.Holder)
 	}
 	if err != nil {
+		if created {
+			os.Remove(cfg.CkptDir)
+		}
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	// A folder that takes no files fails now, not at the first save.
@@ -216,11 +222,14 @@ func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
 
 // releaseFolder releases takeFolder's lock; a run that failed before
 // writing anything leaves no folder it made (Remove takes only an empty
-// one).
+// one). The lock file goes while the lock is still held: removed after, it
+// could be a second trainer's, taken in between.
 func releaseFolder(cfg Config, lock *fsutil.Lock, created, failed bool) {
-	lock.Unlock()
 	if failed && created {
 		os.Remove(filepath.Join(cfg.CkptDir, lockName))
+	}
+	lock.Unlock()
+	if failed && created {
 		os.Remove(cfg.CkptDir)
 	}
 }
@@ -239,7 +248,7 @@ func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error)
 		defer dev.Close()
 	}
 	r, err := dp.share(nil, nil, cfg)
-	if err != nil {
+	if err = dp.agree(err, "start from rank 0's state"); err != nil {
 		return nil, err
 	}
 	r.dev = dev
@@ -325,7 +334,7 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Res
 	if r.dev == nil { // on a device its line above says how it computes
 		fmt.Fprintf(r.log, "backend: %s; %s\n", blas.Backend(), kernel.Describe())
 	}
-	if r.step >= r.cfg.Steps { // before any data, folder or device work
+	if r.step >= r.cfg.Steps { // before the data and the objective (and any file moved aside)
 		fmt.Fprintf(r.log, "already at step %d, which reaches -steps %d: nothing to do (a larger -steps trains on)\n", r.step, r.cfg.Steps)
 		return &Result{Step: r.step}, nil
 	}
@@ -387,6 +396,9 @@ func (r *run) ready(cfg Config) (ds *data.Dataset, g objective, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if wrapObjective != nil {
+		g = wrapObjective(r, g)
+	}
 	if r.ckptArith != "" && r.ckptArith != r.arith {
 		// Said once the device is known: a resume on the GPU was told it
 		// changed to the CPU's path, and a CPU run resumed on one was not.
@@ -396,6 +408,10 @@ func (r *run) ready(cfg Config) (ds *data.Dataset, g objective, err error) {
 	return ds, g, nil
 }
 
+// wrapObjective, where set, wraps each objective ready builds (tests make a
+// rank's steps fail).
+var wrapObjective func(r *run, g objective) objective
+
 // claim makes the checkpoint folder this run's, once every rank is ready:
 // it sets the earlier files aside (setAside, setLaterAside), says the run
 // starts, and opens train.csv (rank 0; the others write nothing and get nil).
@@ -403,8 +419,11 @@ func (r *run) claim(cfg Config) (*csvLog, error) {
 	if r.dp != nil && r.dp.rank != 0 {
 		return nil, nil
 	}
+	var wipe string // -wipe: the archive folder to delete once the run has its log
+	var n int
 	if r.aside {
-		if err := setAside(cfg); err != nil {
+		var err error
+		if wipe, n, err = setAside(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -414,7 +433,21 @@ func (r *run) claim(cfg Config) (*csvLog, error) {
 		}
 	}
 	fmt.Fprint(r.log, r.fresh)
-	return openCSV(cfg.CkptDir, r.bucketNames(), r.step)
+	logw, err := openCSV(cfg.CkptDir, r.bucketNames(), r.step)
+	if err != nil {
+		if wipe != "" {
+			err = fmt.Errorf("%w (-wipe deleted nothing: the earlier run's files are in %s)", err, wipe)
+		}
+		return nil, err
+	}
+	if wipe != "" {
+		if err := os.RemoveAll(wipe); err != nil {
+			logw.close()
+			return nil, fmt.Errorf("train: -fresh -wipe: the earlier run's files are in %s, which could not be deleted: %w", wipe, err)
+		}
+		fmt.Fprintf(r.log, "-fresh -wipe: deleted %d files of the earlier run in %s\n", n, cfg.CkptDir)
+	}
+	return logw, nil
 }
 
 // readyData loads the run's data and checks it fits the run (and, at step
@@ -600,12 +633,13 @@ func sizes(ps model.Params) []int {
 	return s
 }
 
-// setAside moves an earlier run's files into an archive folder (or deletes
-// them with Wipe), so a fresh run never overwrites them silently.
-func setAside(cfg Config) error {
+// setAside moves an earlier run's files (n of them) into an archive folder,
+// so a fresh run never overwrites them silently. With Wipe it returns the
+// folder, for the caller to delete once the run has started.
+func setAside(cfg Config) (wipe string, n int, err error) {
 	old, err := checkpoint.List(cfg.CkptDir)
 	if err != nil {
-		return fmt.Errorf("train: %w", err)
+		return "", 0, fmt.Errorf("train: %w", err)
 	}
 	extra := []string{filepath.Join(cfg.CkptDir, "latest"), filepath.Join(cfg.CkptDir, csvName)}
 	var files []string
@@ -616,39 +650,35 @@ func setAside(cfg Config) error {
 		}
 	}
 	if len(files) == 0 {
-		return nil
+		return "", 0, nil
 	}
 	if cfg.Wipe {
 		// Only files are deleted, and all or none: a folder among them (a
 		// train.csv that is one) is refused before anything is touched.
 		for _, f := range files {
 			if fi, err := os.Lstat(f); err == nil && fi.IsDir() {
-				return fmt.Errorf("%w: -fresh -wipe: %s is a folder, not a file of a run: move it away (nothing was deleted)", ErrConfig, f)
+				return "", 0, fmt.Errorf("%w: -fresh -wipe: %s is a folder, not a file of a run: move it away (nothing was deleted)", ErrConfig, f)
 			}
 		}
 	}
 	dir, err := newArchive(cfg.CkptDir, time.Now())
 	if err != nil {
-		return fmt.Errorf("train: %w", err)
+		return "", 0, fmt.Errorf("train: %w", err)
 	}
 	if err := moveInto(dir, files); err != nil {
-		return fmt.Errorf("train: setting the earlier run aside: %w", err)
+		return "", 0, fmt.Errorf("train: setting the earlier run aside: %w", err)
 	}
 	if cfg.Wipe {
 		// Every file is out of the way; deleting the folder they are in
 		// cannot leave part of the run in place.
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("train: -fresh -wipe: the earlier run's files are in %s, which could not be deleted: %w", dir, err)
-		}
-		fmt.Fprintf(cfg.Log, "-fresh -wipe: deleted %d files of the earlier run in %s\n", len(files), cfg.CkptDir)
-		return nil
+		return dir, len(files), nil
 	}
 	if cfg.Fresh {
 		fmt.Fprintf(cfg.Log, "-fresh: moved the earlier run's %d files to %s\n", len(files), dir)
 	} else {
 		fmt.Fprintf(cfg.Log, "note: %s held a %s of %d rows and no checkpoint of its run: moved to %s\n", cfg.CkptDir, csvName, logRows(dir), dir)
 	}
-	return nil
+	return "", len(files), nil
 }
 
 // rename is os.Rename; tests make it fail part way.
@@ -1092,21 +1122,23 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 	t0 := time.Now()
 	firstStep := r.step
 	lastSaved := r.step
-	if err := r.keepGuide(g); err != nil { // resumed at the guide's step
-		return nil, err
-	}
 	// others: the other ranks' next collective call is a step's all-reduce.
 	// A rank that fails then takes part in it (tellFailure), so that none
 	// waits for it; computed alike on every rank, so that where all fail
 	// alike (a non-finite step) all take part in that one more all-reduce.
+	// Here, before the first step (r.step < cfg.Steps), it is.
 	others := false
 	if r.dp != nil {
 		r.dp.n = r.weights.Count()
+		others = true
 		defer func() {
 			if err != nil && others {
 				r.dp.tellFailure(cfg.Batch)
 			}
 		}()
+	}
+	if err := r.keepGuide(g); err != nil { // resumed at the guide's step (a device's download can fail)
+		return nil, err
 	}
 	for r.step < cfg.Steps {
 		stop := ctx.Err() != nil
@@ -1140,6 +1172,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 			}
 			loss, gper, glvl, gtt, gsig, stop, err = r.dp.reduce(grads, cfg.Batch, r.step, loss, per, lvl, tt, sig, stop, pullErr != nil)
 			others = err == nil && pullErr == nil && !stop && r.step+1 < cfg.Steps
+			if rf := (*ranksFailed)(nil); errors.As(err, &rf) {
+				return nil, r.keepMadeSteps(err, g, logw, lastSaved, r.elapsed+time.Since(t0).Seconds())
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -1240,6 +1275,27 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 	}
 	fmt.Fprintf(r.log, "done: step %d, loss %.4f, %.0f s this session; saved %s\n", r.step, res.Loss, secs, res.Checkpoint)
 	return res, nil
+}
+
+// keepMadeSteps is rank 0's answer to other ranks' failure (err): it saves
+// the steps made since the last checkpoint (lastSaved) — nothing of the
+// failed step was applied — and says so in err, so that the run loses none.
+// Other ranks, and a run with nothing new, return err as it is.
+func (r *run) keepMadeSteps(err error, g objective, logw *csvLog, lastSaved int, elapsed float64) error {
+	if r.dp.rank != 0 || r.step == lastSaved {
+		return err
+	}
+	if ferr := logw.flush(); ferr != nil {
+		return fmt.Errorf("%w; and its log: %v", err, ferr)
+	}
+	if serr := syncFrom(g, r); serr != nil {
+		return fmt.Errorf("%w; and step %d could not be saved: %v", err, r.step, serr)
+	}
+	path, serr := r.save(elapsed)
+	if serr != nil {
+		return fmt.Errorf("%w; and step %d could not be saved: %v", err, r.step, serr)
+	}
+	return fmt.Errorf("%w; saved %s; %s", err, path, r.hint)
 }
 
 // syncFrom brings the state of a run on a device back into r.

@@ -515,6 +515,20 @@ func TestFreshThatCannotStartKeepsTheRun(t *testing.T) {
 	if s := final(t, dir); s.Step != 6 {
 		t.Fatalf("the earlier run: step %d", s.Step)
 	}
+	// -wipe deletes the earlier run only once the new one has its
+	// train.csv: one that cannot be made (its name taken by a folder once
+	// the earlier files are out of the way) leaves them in the archive.
+	c = tinyConfig(dir)
+	c.Fresh, c.Wipe = true, true
+	c.Log = hookWriter{"starting a fresh run", func() { os.MkdirAll(filepath.Join(dir, csvName, "x"), 0o755) }}
+	_, err := Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "-wipe deleted nothing: the earlier run's files are in "+filepath.Join(dir, "archive-")) {
+		t.Fatalf("-fresh -wipe whose train.csv cannot be made: %v", err)
+	}
+	arch, _ := filepath.Glob(filepath.Join(dir, "archive-*", checkpoint.FileName(6)))
+	if len(arch) != 1 {
+		t.Fatalf("the earlier run's last checkpoint is not in an archive: %v", arch)
+	}
 }
 
 func names(es []os.DirEntry) []string {
