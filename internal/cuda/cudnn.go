@@ -704,11 +704,25 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 		if p == nil {
 			continue
 		}
-		if err := s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err != nil {
+		if runErr := s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); runErr != nil {
 			c.graph[dir] = nil
 			s.b.do(func() error { s.b.graphFree(p); return nil })
-			c.describe = strings.Replace(c.describe, graphDescribe(name, p),
-				fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, err), 1)
+			instead := fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, runErr)
+			if p.ours { // the graph API on the NCHW copies, before the legacy algorithm
+				q, err := d.dnnOnCopies(dir, g, w)
+				if err != nil {
+					// The workspace could not grow (and is gone): this
+					// direction keeps the legacy algorithm, and the next
+					// dnnPrepare grows the workspace again.
+					c.describe = strings.Replace(c.describe, graphDescribe(name, p), instead, 1)
+					return err
+				}
+				if q != nil {
+					c.graph[dir] = q
+					instead = graphDescribe(name, q) + fmt.Sprintf(" (on our layout the first run failed: %v)", runErr)
+				}
+			}
+			c.describe = strings.Replace(c.describe, graphDescribe(name, p), instead, 1)
 		}
 	}
 	if tuned {
@@ -723,6 +737,33 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 		}
 	}
 	return nil
+}
+
+// dnnOnCopies plans direction dir of g on the graph API with NCHW copies
+// and gives the plan its first run (as dnnWarmUp; w a scratch filter): a
+// plan on our layout that finalized but failed its first run is replaced by
+// it. nil where it cannot be planned or run; an error only where the
+// workspace could not grow to it.
+func (d *Device) dnnOnCopies(dir int, g Conv3, w Buffer) (*dnnGraphPlan, error) {
+	s := d.dnn
+	var ps []*dnnGraphPlan
+	if err := s.b.do(func() (err error) {
+		ps, err = s.b.graphPlans(dir, g, s.tf32, false, 1, "")
+		return err
+	}); err != nil {
+		return nil, nil
+	}
+	q := ps[0]
+	free := func() { s.b.do(func() error { s.b.graphFree(q); return nil }) }
+	if err := d.grow(&s.ws, int((max(q.ws, 4)+3)/4)); err != nil {
+		free()
+		return nil, err
+	}
+	if s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws) != nil {
+		free()
+		return nil, nil
+	}
+	return q, nil
 }
 
 // dnnTuneRuns is how many runs of each candidate a tuning times, after one

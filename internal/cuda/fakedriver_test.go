@@ -389,15 +389,38 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 		t.Fatalf("a short ∂x: %v", err)
 	}
 
-	// A plan whose first run fails is dropped for the legacy algorithm,
-	// and the description says so in its place.
+	// A plan on our layout whose first run fails gives way to the graph
+	// API on the NCHW copies (same values), and where that fails too, to
+	// the legacy algorithm; the description says so in its place.
 	g2 := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 2}
 	fakeFailGraphRuns(1)
 	if err := d.PlanConv3(g2); err != nil {
 		t.Fatal(err)
 	}
-	if p := d.ConvPlans(); len(p) != 2 || !strings.Contains(p[1], "forward: legacy (the graph API plan's first run: cuda: cudnnBackendExecute: CUDNN_STATUS_EXECUTION_FAILED (status 5000): cudnnBackendExecute: failed as the test asked") ||
-		strings.Contains(p[1], "forward: graph API") || !strings.Contains(p[1], "data: graph API engine 206") {
+	if p := d.ConvPlans(); len(p) != 2 || !strings.Contains(p[1], "forward: graph API engine 106 (65536 B) after") ||
+		!strings.Contains(p[1], "(on our layout the first run failed: cuda: cudnnBackendExecute: CUDNN_STATUS_EXECUTION_FAILED (status 5000): cudnnBackendExecute: failed as the test asked") ||
+		strings.Contains(p[1], "forward: graph API engine 106 (65536 B) on our layout") || !strings.Contains(p[1], "data: graph API engine 206 (65536 B) on our layout") {
+		t.Fatalf("plans %q", p)
+	}
+	dys2 := randn(r, 3*2*4, 1)
+	wantY2, wantDx2 := naiveConv3(2, 3, 2, 4, 4, 2, xs, ws, dys2)
+	g2.Col = alloc(t, d, g2.ColSize())
+	y2, dx2, dy2 := alloc(t, d, len(dys2)), alloc(t, d, len(xs)), upload(t, d, dys2)
+	if err := d.Conv3Forward(g2, y2, x, w, bias); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Conv3Backward(g2, dx2, dw, db, x, w, dy2, g2.Col); err != nil {
+		t.Fatal(err)
+	}
+	near(t, "stride 2, forward on the copies: y", download(t, d, y2), wantY2, 1e-5)
+	near(t, "stride 2: ∂x", download(t, d, dx2), wantDx2, 1e-5)
+	g2b := Conv3{C: 2, O: 3, B: 1, H: 4, W: 4, Stride: 2}
+	fakeFailGraphRuns(2)
+	if err := d.PlanConv3(g2b); err != nil {
+		t.Fatal(err)
+	}
+	if p := d.ConvPlans(); len(p) != 3 || !strings.Contains(p[2], "forward: legacy (the graph API plan's first run: cuda: cudnnBackendExecute: CUDNN_STATUS_EXECUTION_FAILED (status 5000): cudnnBackendExecute: failed as the test asked") ||
+		strings.Contains(p[2], "forward: graph API") || !strings.Contains(p[2], "data: graph API engine 206") {
 		t.Fatalf("plans %q", p)
 	}
 
@@ -412,7 +435,7 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := d.ConvPlans(); len(p) != 3 || !strings.Contains(p[2], "forward: legacy (graph API: none of the 6 engine configurations of heuristics mode A and the fallback list") {
+	if p := d.ConvPlans(); len(p) != 4 || !strings.Contains(p[3], "forward: legacy (graph API: none of the 6 engine configurations of heuristics mode A and the fallback list") {
 		t.Fatalf("plans %q", p)
 	}
 
