@@ -2,13 +2,14 @@ package train
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ncsn-go/ncsn/model"
 	"math/rand/v2"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/mpi"
+	"github.com/ncsn-go/ncsn/model"
 )
 
 // dataParallel is the side of a run spread over the ranks of an MPI job
@@ -120,11 +121,25 @@ func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: rank 0's state: %w", err)
 	}
-	r, err = resumeState(cfg, st, fmt.Sprintf("rank 0's state (step %d)", st.Step))
-	if err == nil && st.Step == 0 && st.Model.Precond == model.PrecondEDM {
-		r.cfg.Model.SigmaData = cfg.Model.SigmaData // as rank 0: 0 = from the data
+	// The run's plan (-steps, -save-every, -keep) is rank 0's: a rank given
+	// another -steps would make another number of steps, and all-reduce
+	// for ever (and follow another learning-rate schedule: other weights).
+	own := cfg
+	var extra trainExtra
+	if err := json.Unmarshal(st.Train, &extra); err == nil { // else resumeState says so
+		own.Steps, own.SaveEvery, own.Keep = extra.Steps, extra.SaveEvery, extra.Keep
 	}
-	return r, err
+	r, err = resumeState(own, st, fmt.Sprintf("rank 0's state (step %d)", st.Step))
+	if err != nil {
+		return nil, err
+	}
+	if st.Step == 0 {
+		r.ckpt = "" // a fresh run, as on rank 0
+		if st.Model.Precond == model.PrecondEDM {
+			r.cfg.Model.SigmaData = cfg.Model.SigmaData // as rank 0: 0 = from the data
+		}
+	}
+	return r, nil
 }
 
 // reduce sums the gradients, the gathered per-image losses, levels, times

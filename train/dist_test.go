@@ -204,6 +204,16 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 				}
 			},
 			[]string{"1 of the 2 MPI ranks could not start", "images are 1×4×4, and the network of rank 0's state (step 6) takes 1×8×8"}, false, false},
+		{"rank 1's data does not fit a fresh run",
+			func(rank int, c *Config) {
+				c.Fresh = true
+				if rank == 1 {
+					d := *c.Data
+					d.Height, d.Width, d.N = 4, 4, 80
+					c.Data = &d
+				}
+			},
+			[]string{"1 of the 2 MPI ranks could not start", "images are 1×4×4, and the network is set up for 1×8×8"}, false, false},
 		{"rank 0 cannot open its train.csv",
 			func(rank int, c *Config) {
 				c.Fresh = true
@@ -286,6 +296,25 @@ func TestDataParallelResumeFromRankZero(t *testing.T) {
 	}
 	if s := lastState(t, c.CkptDir); s.Step != 6 {
 		t.Fatalf("the resumed run ended at step %d", s.Step)
+	}
+}
+
+// TestDataParallelPlanIsRankZeros: a rank given another -steps (or save
+// interval) than rank 0 trains rank 0's plan: it made another number of
+// steps, and the others waited in the all-reduce for ever.
+func TestDataParallelPlanIsRankZeros(t *testing.T) {
+	c := tinyConfig(t.TempDir())
+	c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 8, 6, 3
+	errs, hung := rankErrorsEach(c, 2, func(rank int, c *Config) {
+		if rank == 1 {
+			c.Steps, c.SaveEvery, c.Set = 9, 2, map[string]bool{"steps": true, "save-every": true}
+		}
+	}, time.Minute)
+	if hung || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("hung %v, errors %v", hung, errs)
+	}
+	if s := lastState(t, c.CkptDir); s.Step != 6 {
+		t.Fatalf("the run ended at step %d", s.Step)
 	}
 }
 

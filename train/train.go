@@ -201,7 +201,8 @@ func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
 			ErrBusy, cfg.CkptDir, le.Holder)
 	}
 	if err != nil {
-		if created {
+		if created { // TryLock may have made the lock file before it failed
+			os.Remove(filepath.Join(cfg.CkptDir, lockName))
 			os.Remove(cfg.CkptDir)
 		}
 		return nil, fmt.Errorf("train: %w", err)
@@ -223,13 +224,19 @@ func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
 // releaseFolder releases takeFolder's lock; a run that failed before
 // writing anything leaves no folder it made (Remove takes only an empty
 // one). The lock file goes while the lock is still held: removed after, it
-// could be a second trainer's, taken in between.
+// could be a second trainer's, taken in between. (Windows deletes no file
+// that is open: there it goes after.)
 func releaseFolder(cfg Config, lock *fsutil.Lock, created, failed bool) {
+	name := filepath.Join(cfg.CkptDir, lockName)
+	var gone error = errors.ErrUnsupported
 	if failed && created {
-		os.Remove(filepath.Join(cfg.CkptDir, lockName))
+		gone = os.Remove(name)
 	}
 	lock.Unlock()
 	if failed && created {
+		if gone != nil {
+			os.Remove(name)
+		}
 		os.Remove(cfg.CkptDir)
 	}
 }
@@ -443,7 +450,7 @@ func (r *run) claim(cfg Config) (*csvLog, error) {
 	if wipe != "" {
 		if err := os.RemoveAll(wipe); err != nil {
 			logw.close()
-			return nil, fmt.Errorf("train: -fresh -wipe: the earlier run's files are in %s, which could not be deleted: %w", wipe, err)
+			return nil, fmt.Errorf("train: -fresh -wipe: the earlier run's files were moved to %s, which could not be deleted (all or part of it is left): %w", wipe, err)
 		}
 		fmt.Fprintf(r.log, "-fresh -wipe: deleted %d files of the earlier run in %s\n", n, cfg.CkptDir)
 	}
@@ -686,17 +693,24 @@ var rename = os.Rename
 
 // moveInto moves files into dir, a folder newArchive has just made, all or
 // none: where one cannot be moved, those already moved go back and dir is
-// removed. The error says whether that worked.
+// removed. The error says whether that worked, and where it did not, which
+// files are left in dir.
 func moveInto(dir string, files []string) error {
 	for i, f := range files {
 		err := rename(f, filepath.Join(dir, filepath.Base(f)))
 		if err == nil {
 			continue
 		}
+		var left []string
+		var why error
 		for _, g := range files[:i] {
 			if e := rename(filepath.Join(dir, filepath.Base(g)), g); e != nil {
-				return fmt.Errorf("%w; and %s could not go back from %s: %v", err, filepath.Base(g), dir, e)
+				left = append(left, filepath.Base(g))
+				why = e
 			}
+		}
+		if left != nil {
+			return fmt.Errorf("%w; and %s could not go back from %s (%v): move them back by hand before training in that folder", err, strings.Join(left, ", "), dir, why)
 		}
 		os.RemoveAll(dir) // holds nothing of the run's now
 		return fmt.Errorf("%w (nothing was moved)", err)
@@ -1282,7 +1296,13 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 // failed step was applied — and says so in err, so that the run loses none.
 // Other ranks, and a run with nothing new, return err as it is.
 func (r *run) keepMadeSteps(err error, g objective, logw *csvLog, lastSaved int, elapsed float64) error {
-	if r.dp.rank != 0 || r.step == lastSaved {
+	if r.dp.rank != 0 {
+		return err
+	}
+	if r.step == lastSaved {
+		if r.ckpt != "" { // saved at this step, or resumed from it
+			return fmt.Errorf("%w; %s is its last checkpoint; %s", err, r.ckpt, r.hint)
+		}
 		return err
 	}
 	if ferr := logw.flush(); ferr != nil {

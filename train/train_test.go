@@ -511,7 +511,29 @@ func TestFreshThatCannotStartKeepsTheRun(t *testing.T) {
 			t.Fatalf("-fresh (wipe %v) whose third rename fails: the folder held %v, now %v", wipe, names(before), names(after))
 		}
 	}
+	// Where a file cannot go back either, the error names it and says
+	// what to do (it named the first only, and left the others unmoved).
+	n := 0
+	rename = func(from, to string) error {
+		if n++; n == 3 || n == 4 { // latest; then ckpt 3 back
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.EACCES}
+		}
+		return os.Rename(from, to)
+	}
+	c = tinyConfig(dir)
+	c.Fresh = true
+	_, err := Run(context.Background(), c)
 	rename = os.Rename
+	if err == nil || !strings.Contains(err.Error(), "and "+checkpoint.FileName(3)+" could not go back from "+filepath.Join(dir, "archive-")) || !strings.Contains(err.Error(), "move them back by hand") {
+		t.Fatalf("-fresh whose third rename and first move back fail: %v", err)
+	}
+	back, _ := filepath.Glob(filepath.Join(dir, "archive-*", checkpoint.FileName(3)))
+	if len(back) != 1 || os.Rename(back[0], filepath.Join(dir, checkpoint.FileName(3))) != nil {
+		t.Fatalf("the checkpoint that could not go back is not in the archive: %v", back)
+	}
+	if after, _ := os.ReadDir(dir); !reflect.DeepEqual(names(before), names(slices.DeleteFunc(after, func(e os.DirEntry) bool { return strings.HasPrefix(e.Name(), "archive-") }))) {
+		t.Fatalf("the folder held %v, now %v", names(before), names(after))
+	}
 	if s := final(t, dir); s.Step != 6 {
 		t.Fatalf("the earlier run: step %d", s.Step)
 	}
@@ -521,7 +543,7 @@ func TestFreshThatCannotStartKeepsTheRun(t *testing.T) {
 	c = tinyConfig(dir)
 	c.Fresh, c.Wipe = true, true
 	c.Log = hookWriter{"starting a fresh run", func() { os.MkdirAll(filepath.Join(dir, csvName, "x"), 0o755) }}
-	_, err := Run(context.Background(), c)
+	_, err = Run(context.Background(), c)
 	if err == nil || !strings.Contains(err.Error(), "-wipe deleted nothing: the earlier run's files are in "+filepath.Join(dir, "archive-")) {
 		t.Fatalf("-fresh -wipe whose train.csv cannot be made: %v", err)
 	}
