@@ -337,7 +337,7 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 			err = fmt.Errorf("decoder failed: %v", r)
 		}
 	}()
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return err
 	}

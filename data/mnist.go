@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
 // Dataset is a set of images, pixel values in [0,1], image after image in
@@ -111,7 +113,7 @@ func loadIDX(o Options, name, split string, files map[string][2]fileSpec, src so
 
 // ReadIDXPair reads an image file and its label file; errors name the file.
 func ReadIDXPair(name, imgPath, labPath string) (*Dataset, error) {
-	f, err := os.Open(imgPath)
+	f, err := fsutil.OpenRegular(imgPath)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
@@ -120,7 +122,7 @@ func ReadIDXPair(name, imgPath, labPath string) (*Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", imgPath, err)
 	}
-	g, err := os.Open(labPath)
+	g, err := fsutil.OpenRegular(labPath)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}

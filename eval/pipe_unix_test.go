@@ -14,7 +14,7 @@ import (
 // TestInputPipesRefused: a named pipe given where eval reads a file — as
 // -samples (a checkpoint or a grid), as a PNG of a samples folder, as
 // -classifier or a guide's checkpoint — is an error at once; each of these
-// reads once waited for a writer for ever.
+// reads once waited for a writer for ever (Run: until 2026-11-29).
 func TestInputPipesRefused(t *testing.T) {
 	pipe := filepath.Join(t.TempDir(), "x.png")
 	if err := syscall.Mkfifo(pipe, 0o644); err != nil {
@@ -25,6 +25,10 @@ func TestInputPipesRefused(t *testing.T) {
 		"decodePNG":      func() bool { _, err := decodePNG(pipe); return err != nil },
 		"LoadClassifier": func() bool { _, err := LoadClassifier(pipe); return err != nil },
 		"checkpoint":     func() bool { _, err := checkpoint.Load(pipe); return err != nil },
+		"Run": func() bool { // its flag checks asked safetensors.Looks, which opened it
+			_, err := Run(Config{Dataset: "mnist", Samples: pipe, DataDir: t.TempDir()})
+			return err != nil
+		},
 	} {
 		done := make(chan bool, 1)
 		go func() { done <- read() }()

@@ -223,7 +223,7 @@ func Import(c Config) (_ string, err error) {
 	if fi, err := os.Stat(c.Import); err == nil && fi.IsDir() {
 		return "", fmt.Errorf("%w: -import %s is a folder; give the .safetensors file", ErrConfig, c.Import)
 	}
-	in, err := os.Open(c.Import)
+	in, err := fsutil.OpenRegular(c.Import)
 	if err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}

@@ -7,13 +7,13 @@ import (
 	"image/png"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/sample"
 )
 
@@ -114,7 +114,7 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 		}
 		return out, nil
 	}
-	f, err := os.Open(spec)
+	f, err := fsutil.OpenRegular(spec)
 	if err != nil {
 		return nil, fmt.Errorf("generate: %s: %w", flag, err)
 	}
@@ -199,7 +199,7 @@ func mask(spec string, h, w int, seed uint64) ([]bool, error) {
 }
 
 func pngMask(path string, h, w int) ([]bool, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: -mask %s: not one of %s, nor a readable file (%v)", ErrConfig, path, strings.Join(MaskNames, ", "), err)
 	}

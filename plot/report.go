@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
+	"image/png"
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,8 +28,6 @@ import (
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
-	"image/draw"
-	"image/png"
 )
 
 // Curves reads a run's train.csv and writes loss.png, loss_per_level.png and
@@ -37,7 +36,7 @@ import (
 // checked) as progress.png — all or none (a failure leaves the earlier
 // ones as they were); it returns the files written.
 func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, error)) ([]string, error) {
-	f, err := os.Open(csvPath)
+	f, err := fsutil.OpenRegular(csvPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("plot: %s is not there (-run names a run's folder, where cmd/train writes its train.csv)", csvPath)
 	}

@@ -21,10 +21,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
 // ErrFormat is wrapped by every error about a malformed file.
@@ -129,7 +130,7 @@ func Encode(w io.Writer, f *File) error {
 // Looks reports whether the file at path begins as a safetensors file does:
 // a header length that fits the file, then '{'. It reads 9 bytes.
 func Looks(path string) bool {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return false
 	}

@@ -71,7 +71,7 @@ func CheckOutDir(flag, dir string) error {
 
 // HasMagic reports whether the file at path begins with magic.
 func HasMagic(path, magic string) bool {
-	f, err := os.Open(path)
+	f, err := OpenRegular(path)
 	if err != nil {
 		return false
 	}
