@@ -11,7 +11,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 )
 
-// TestPipesRefused: a named pipe given as -mask (or an input image) is refused at
+// TestPipesRefused: a named pipe given as -mask, -inpaint or -colorize is refused at
 // once (it was opened, and cmd/sample waited for a writer for ever).
 func TestPipesRefused(t *testing.T) {
 	dir := t.TempDir()
@@ -21,7 +21,7 @@ func TestPipesRefused(t *testing.T) {
 	}
 	for name, read := range map[string]func() bool{
 		"mask":  func() bool { _, err := mask(pipe, 8, 8, 1); return err != nil },
-		"input": func() bool { _, err := input(pipe, "-init", &checkpoint.State{}, Config{}, 1); return err != nil },
+		"input": func() bool { _, err := input(pipe, "-inpaint", &checkpoint.State{}, Config{}, 1); return err != nil },
 	} {
 		done := make(chan bool, 1)
 		go func() { done <- read() }()
