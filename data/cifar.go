@@ -112,7 +112,7 @@ func LoadCIFAR10(o Options, split string) (*Dataset, error) {
 	ds := &Dataset{Name: "cifar10", Channels: 3, Height: 32, Width: 32}
 	for _, name := range names {
 		p := filepath.Join(o.Dir, cifarFolder, name)
-		f, err := os.Open(p)
+		f, err := fsutil.OpenRegular(p)
 		if err != nil {
 			return nil, fmt.Errorf("data: %w", err)
 		}

@@ -55,7 +55,7 @@ func (o Options) logf(format string, a ...any) {
 }
 
 func md5File(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path) // a named pipe would be read for ever
 	if err != nil {
 		return "", err
 	}
@@ -255,7 +255,7 @@ func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {
 // fromSystemCopy decompresses a .gz copy into dst, keeping it only if the
 // decompressed bytes have the official MD5.
 func fromSystemCopy(src, dst, wantRawMD5 string, o Options) error {
-	f, err := os.Open(src)
+	f, err := fsutil.OpenRegular(src)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("not there")

@@ -310,7 +310,7 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 	tc.SigmaMax, tc.SigmaMin, tc.Levels = refSigmaMax, refSigmaMin, refLevels
 	switch {
 	case c.ModelConfig != "":
-		b, err := os.ReadFile(c.ModelConfig)
+		b, err := fsutil.ReadRegular(c.ModelConfig)
 		if err != nil {
 			return nil, fmt.Errorf("export: -config: %w", err)
 		}

@@ -3,7 +3,9 @@
 package export
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -11,7 +13,7 @@ import (
 	"github.com/ncsn-go/ncsn/safetensors"
 )
 
-// TestPipesRefused: a named pipe given as -import is refused at once, and safetensors.Looks
+// TestPipesRefused: a named pipe given as -import or -config is refused at once, and safetensors.Looks
 // (which cmd/sample and cmd/eval ask of a -ckpt) does not take it for one:
 // each opened it and waited for a writer for ever.
 func TestPipesRefused(t *testing.T) {
@@ -25,6 +27,20 @@ func TestPipesRefused(t *testing.T) {
 		"Import": func() bool {
 			_, err := Import(Config{Import: pipe, OutDir: filepath.Join(dir, "out")})
 			return err != nil
+		},
+		"Import -config": func() bool {
+			in := filepath.Join(dir, "ref.safetensors")
+			f, err := os.Create(in)
+			if err != nil {
+				return false
+			}
+			err = safetensors.Encode(f, &safetensors.File{Tensors: []safetensors.Tensor{{Name: "x", Shape: []int{1}, Data: []float32{1}}}})
+			f.Close()
+			if err != nil {
+				return false
+			}
+			_, err = Import(Config{Import: in, ModelConfig: pipe, OutDir: filepath.Join(dir, "out")})
+			return err != nil && strings.Contains(err.Error(), "-config")
 		},
 	} {
 		done := make(chan bool, 1)

@@ -64,16 +64,19 @@ func (e *ranksFailed) Error() string {
 	return fmt.Sprintf("train: %d of the %d MPI ranks failed (their errors are in their output): stopped after step %d", e.k, e.size, e.step)
 }
 
+// newDataParallel is cfg's side of the ranks (nil: one process), with an
+// error where cfg's batch cannot be split among them (dp is then still
+// there, for the others to be told).
 func newDataParallel(cfg Config) (*dataParallel, error) {
 	if cfg.Comm == nil {
 		return nil, nil
 	}
-	n := cfg.Comm.Size()
+	n, r := cfg.Comm.Size(), cfg.Comm.Rank()
+	dp := &dataParallel{comm: cfg.Comm, rank: r, size: n, local: cfg.Batch / n, from: r * cfg.Batch / n}
 	if cfg.Batch%n != 0 {
-		return nil, fmt.Errorf("%w: -batch %d is not a multiple of the %d ranks", ErrConfig, cfg.Batch, n)
+		return dp, fmt.Errorf("%w: -batch %d is not a multiple of the %d ranks", ErrConfig, cfg.Batch, n)
 	}
-	r := cfg.Comm.Rank()
-	return &dataParallel{comm: cfg.Comm, rank: r, size: n, local: cfg.Batch / n, from: r * cfg.Batch / n}, nil
+	return dp, nil
 }
 
 // imageRNG is the random stream of image i of the global batch at step: the

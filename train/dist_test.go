@@ -160,8 +160,8 @@ func rankErrorsEach(cfg Config, n int, each func(rank int, c *Config), limit tim
 }
 
 // TestDataParallelFailureStopsEveryRank: where one rank fails — before the
-// first step (another trainer holds rank 0's folder; its -resume file is
-// not there; another rank's flags contradict rank 0's state; its data does
+// first step (a rank's config is bad; another trainer holds rank 0's
+// folder; its -resume file is not there; another rank's flags contradict rank 0's state; its data does
 // not fit; rank 0 cannot open its log) or
 // during the run (rank 0's checkpoint save) — every rank returns
 // an error and none waits for it (they hung in the all-reduce); a run that
@@ -181,6 +181,13 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 	}{
 		{"another trainer holds rank 0's folder", func(rank int, c *Config) {},
 			[]string{"is being trained by another process", "1 of the 2 MPI ranks could not start"}, false, true},
+		{"rank 1's config is bad",
+			func(rank int, c *Config) {
+				if rank == 1 {
+					c.SaveEvery = 0
+				}
+			},
+			[]string{"1 of the 2 MPI ranks could not start", "-save-every 0 must be positive"}, false, false},
 		{"rank 0's -resume file is not there",
 			func(rank int, c *Config) {
 				if rank == 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -123,11 +124,13 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+	// Under data parallelism a rank's bad config is told to the others in
+	// the first agreement (they waited for it for ever).
 	dp, err := newDataParallel(cfg)
-	if err != nil {
+	if verr := cfg.Validate(); verr != nil {
+		err = verr
+	}
+	if err != nil && dp == nil {
 		return nil, err
 	}
 	_, statErr := os.Stat(cfg.CkptDir)
@@ -136,14 +139,14 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		cfg.DataParallel = true
 		if dp.rank != 0 { // rank 0 alone writes and reports
 			cfg.Log, cfg.Bar = io.Discard, false
-			return runRank(ctx, cfg, dp)
+			return runRank(ctx, cfg, dp, err)
 		}
 	}
 	// A -resume file that is not there fails before any folder or device.
 	// Rank 0 alone reads it (the others start from its state: their
 	// machines need no copy), and tells them in the first agreement.
 	var lock *fsutil.Lock
-	if cfg.Resume != "" {
+	if err == nil && cfg.Resume != "" {
 		if _, err = os.Stat(cfg.Resume); err != nil {
 			err = fmt.Errorf("train: -resume: %w", err)
 		}
@@ -228,13 +231,13 @@ func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
 // that is open: there it goes after.)
 func releaseFolder(cfg Config, lock *fsutil.Lock, created, failed bool) {
 	name := filepath.Join(cfg.CkptDir, lockName)
-	var gone error = errors.ErrUnsupported
+	var gone error
 	if failed && created {
 		gone = os.Remove(name)
 	}
 	lock.Unlock()
 	if failed && created {
-		if gone != nil {
+		if gone != nil && !errors.Is(gone, fs.ErrNotExist) {
 			os.Remove(name)
 		}
 		os.Remove(cfg.CkptDir)
@@ -242,9 +245,9 @@ func releaseFolder(cfg Config, lock *fsutil.Lock, created, failed bool) {
 }
 
 // runRank is a run on a rank other than 0: it starts from rank 0's state
-// and writes nothing.
-func runRank(ctx context.Context, cfg Config, dp *dataParallel) (*Result, error) {
-	if err := dp.agree(nil, "start"); err != nil { // rank 0 takes the folder (takeFolder)
+// and writes nothing. bad is its own config's error, if any.
+func runRank(ctx context.Context, cfg Config, dp *dataParallel, bad error) (*Result, error) {
+	if err := dp.agree(bad, "start"); err != nil { // rank 0 takes the folder (takeFolder)
 		return nil, err
 	}
 	dev, err := pickDevice(cfg, dp)

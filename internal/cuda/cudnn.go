@@ -709,17 +709,21 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 			s.b.do(func() error { s.b.graphFree(p); return nil })
 			instead := fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, runErr)
 			if p.ours { // the graph API on the NCHW copies, before the legacy algorithm
-				q, err := d.dnnOnCopies(dir, g, w)
+				q, why, err := d.dnnOnCopies(dir, g, w)
 				if err != nil {
 					// The workspace could not grow (and is gone): this
 					// direction keeps the legacy algorithm, and the next
-					// dnnPrepare grows the workspace again.
+					// dnnPrepare grows the workspace again and gives the
+					// other directions their first run again.
 					c.describe = strings.Replace(c.describe, graphDescribe(name, p), instead, 1)
+					c.graphRan = false
 					return err
 				}
 				if q != nil {
 					c.graph[dir] = q
 					instead = graphDescribe(name, q) + fmt.Sprintf(" (on our layout the first run failed: %v)", runErr)
+				} else {
+					instead = fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v; on the NCHW copies: %s)", name, runErr, why)
 				}
 			}
 			c.describe = strings.Replace(c.describe, graphDescribe(name, p), instead, 1)
@@ -742,28 +746,28 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 // dnnOnCopies plans direction dir of g on the graph API with NCHW copies
 // and gives the plan its first run (as dnnWarmUp; w a scratch filter): a
 // plan on our layout that finalized but failed its first run is replaced by
-// it. nil where it cannot be planned or run; an error only where the
-// workspace could not grow to it.
-func (d *Device) dnnOnCopies(dir int, g Conv3, w Buffer) (*dnnGraphPlan, error) {
+// it. nil, with why, where it cannot be planned or run; an error only where
+// the workspace could not grow to it.
+func (d *Device) dnnOnCopies(dir int, g Conv3, w Buffer) (q *dnnGraphPlan, why string, err error) {
 	s := d.dnn
 	var ps []*dnnGraphPlan
 	if err := s.b.do(func() (err error) {
 		ps, err = s.b.graphPlans(dir, g, s.tf32, false, 1, "")
 		return err
 	}); err != nil {
-		return nil, nil
+		return nil, err.Error(), nil
 	}
-	q := ps[0]
+	q = ps[0]
 	free := func() { s.b.do(func() error { s.b.graphFree(q); return nil }) }
 	if err := d.grow(&s.ws, int((max(q.ws, 4)+3)/4)); err != nil {
 		free()
-		return nil, err
+		return nil, "", err
 	}
-	if s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws) != nil {
+	if err := s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err != nil {
 		free()
-		return nil, nil
+		return nil, "its first run: " + err.Error(), nil
 	}
-	return q, nil
+	return q, "", nil
 }
 
 // dnnTuneRuns is how many runs of each candidate a tuning times, after one

@@ -420,6 +420,7 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p := d.ConvPlans(); len(p) != 3 || !strings.Contains(p[2], "forward: legacy (the graph API plan's first run: cuda: cudnnBackendExecute: CUDNN_STATUS_EXECUTION_FAILED (status 5000): cudnnBackendExecute: failed as the test asked") ||
+		!strings.Contains(p[2], "; on the NCHW copies: its first run: cuda: cudnnBackendExecute: CUDNN_STATUS_EXECUTION_FAILED") ||
 		strings.Contains(p[2], "forward: graph API") || !strings.Contains(p[2], "data: graph API engine 206") {
 		t.Fatalf("plans %q", p)
 	}

@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"errors"
+	"io"
 	"os"
 )
 
@@ -22,4 +23,15 @@ func OpenRegular(path string) (*os.File, error) {
 		return nil, &os.PathError{Op: "open", Path: path, Err: ErrNotRegular}
 	}
 	return os.Open(path)
+}
+
+// ReadRegular reads the whole regular file at path (os.ReadFile, which
+// would wait on a named pipe for ever).
+func ReadRegular(path string) ([]byte, error) {
+	f, err := OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
