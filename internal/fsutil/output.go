@@ -103,15 +103,26 @@ func CheckWritableDir(flag, path, dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s %s: %s is a file, not a folder", flag, path, dir)
 	}
-	f, err := os.CreateTemp(dir, ".ncsn-write-check-*")
+	f, err := os.CreateTemp(dir, writeCheck+"*")
 	if err != nil {
 		return fmt.Errorf("%s %s: cannot write in %s: %v", flag, path, dir, err)
 	}
 	name := f.Name()
 	f.Close()
 	os.Remove(name)
+	// A process killed between the two left its check file: it goes now
+	// (it holds nothing; one of a check under way elsewhere is only made
+	// to be removed).
+	if stale, err := Glob(dir, writeCheck+"*"); err == nil {
+		for _, p := range stale {
+			os.Remove(p)
+		}
+	}
 	return nil
 }
+
+// writeCheck begins the names of CheckWritableDir's empty files.
+const writeCheck = ".ncsn-write-check-"
 
 // Replacing is the note of a write over an earlier file at path.
 func Replacing(path string) string {

@@ -51,3 +51,20 @@ func TestCheckOutFile(t *testing.T) {
 		t.Fatal("Replacing")
 	}
 }
+
+// TestWriteCheckLeavesNoFile: CheckWritableDir leaves no file behind, and
+// takes away one a killed process left (a trainer killed during its check
+// left .ncsn-write-check-… in its folder for good).
+func TestWriteCheckLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, writeCheck+"123"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "keep"), nil, 0o644)
+	if err := CheckWritableDir("-out", dir, dir); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := os.ReadDir(dir); len(es) != 1 || es[0].Name() != "keep" {
+		t.Fatalf("the folder holds %v", es)
+	}
+}
