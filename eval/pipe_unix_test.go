@@ -4,11 +4,10 @@ package eval
 
 import (
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/pipetest"
 )
 
 // TestInputPipesRefused: a named pipe given where eval reads a file — as
@@ -16,11 +15,8 @@ import (
 // -classifier or a guide's checkpoint — is an error at once; each of these
 // reads once waited for a writer for ever (Run: until 2026-11-29).
 func TestInputPipesRefused(t *testing.T) {
-	pipe := filepath.Join(t.TempDir(), "x.png")
-	if err := syscall.Mkfifo(pipe, 0o644); err != nil {
-		t.Skip("no named pipes here:", err)
-	}
-	for name, read := range map[string]func() bool{
+	pipe := pipetest.Make(t, filepath.Join(t.TempDir(), "x.png"))
+	pipetest.Refused(t, map[string]func() bool{
 		"isCheckpoint":   func() bool { return !isCheckpoint(pipe) },
 		"decodePNG":      func() bool { _, err := decodePNG(pipe); return err != nil },
 		"LoadClassifier": func() bool { _, err := LoadClassifier(pipe); return err != nil },
@@ -29,16 +25,5 @@ func TestInputPipesRefused(t *testing.T) {
 			_, err := Run(Config{Dataset: "mnist", Samples: pipe, DataDir: t.TempDir()})
 			return err != nil
 		},
-	} {
-		done := make(chan bool, 1)
-		go func() { done <- read() }()
-		select {
-		case ok := <-done:
-			if !ok {
-				t.Errorf("%s: the pipe was taken for a file", name)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: still reading the pipe after 5 s", name)
-		}
-	}
+	})
 }
