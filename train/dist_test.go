@@ -184,10 +184,10 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 		{"rank 1's config is bad",
 			func(rank int, c *Config) {
 				if rank == 1 {
-					c.SaveEvery = 0
+					c.LR = -1
 				}
 			},
-			[]string{"1 of the 2 MPI ranks could not start", "-save-every 0 must be positive"}, false, false},
+			[]string{"1 of the 2 MPI ranks could not start", "-lr -1 must be a positive"}, false, false},
 		{"rank 0's -resume file is not there",
 			func(rank int, c *Config) {
 				if rank == 0 {
@@ -308,16 +308,20 @@ func TestDataParallelResumeFromRankZero(t *testing.T) {
 
 // TestDataParallelPlanIsRankZeros: a rank given another -steps (or save
 // interval) than rank 0 trains rank 0's plan: it made another number of
-// steps, and the others waited in the all-reduce for ever.
+// steps, and the others waited in the all-reduce for ever. A rank's own
+// plan, not used, is not refused either.
 func TestDataParallelPlanIsRankZeros(t *testing.T) {
 	c := tinyConfig(t.TempDir())
-	c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 8, 6, 3
-	errs, hung := rankErrorsEach(c, 2, func(rank int, c *Config) {
+	c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 6, 6, 3
+	errs, hung := rankErrorsEach(c, 3, func(rank int, c *Config) {
 		if rank == 1 {
 			c.Steps, c.SaveEvery, c.Set = 9, 2, map[string]bool{"steps": true, "save-every": true}
 		}
+		if rank == 2 { // not used, so not refused (every rank was told it was)
+			c.Steps, c.SaveEvery, c.Keep = 0, 0, -1
+		}
 	}, time.Minute)
-	if hung || errs[0] != nil || errs[1] != nil {
+	if hung || errs[0] != nil || errs[1] != nil || errs[2] != nil {
 		t.Fatalf("hung %v, errors %v", hung, errs)
 	}
 	if s := lastState(t, c.CkptDir); s.Step != 6 {

@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	// Under data parallelism a rank's bad config is told to the others in
 	// the first agreement (they waited for it for ever).
 	dp, err := newDataParallel(cfg)
-	if verr := cfg.Validate(); verr != nil {
+	if verr := cfg.planless(dp).Validate(); verr != nil {
 		err = verr
 	}
 	if err != nil && dp == nil {
@@ -186,6 +186,16 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 	r.dev = dev
 	return r.train(ctx, cfg, dp)
+}
+
+// planless is c as a rank other than 0 of dp checks it: the run's plan
+// (-steps, -save-every, -keep) is rank 0's (share), so this rank's own is
+// neither used nor refused (resumeState checks the plan it takes).
+func (c Config) planless(dp *dataParallel) Config {
+	if dp != nil && dp.rank != 0 {
+		c.Steps, c.SaveEvery, c.Keep = max(c.LRWarmup+1, 1), 1, 0
+	}
+	return c
 }
 
 // takeFolder makes cfg.CkptDir this process's: made where it is not
