@@ -14,9 +14,11 @@
 //     that reaches outside its allocation (or into another device's) is
 //     CUDA_ERROR_ILLEGAL_ADDRESS, sticky as on a GPU: every later call of
 //     the context fails too;
-//   - stream capture in global mode: an allocation, a free, a synchronous
-//     copy, a launch on the legacy stream or a synchronisation while a
-//     capture runs fails and invalidates the capture; a captured launch
+//   - stream capture in global or thread-local mode: an allocation, a
+//     free, a synchronous copy, a launch on the legacy stream or a
+//     synchronisation while a capture runs — in global mode any, in
+//     thread-local mode one the calling thread began — fails and
+//     invalidates the capture; a captured launch
 //     keeps its parameters' values as they were when it was recorded;
 //   - modules must be CUBIN (ELF for EM_CUDA) or NUL-terminated PTX naming
 //     the kernel; block and grid sizes within the hardware's limits;
@@ -34,6 +36,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 
 typedef int CUresult;
 typedef int CUdevice;
@@ -113,6 +116,8 @@ typedef std::function<CUresult()> fake_op;
 struct fake_stream {
 	fake_ctx* ctx;
 	bool capturing = false, invalid = false;
+	int mode = 0;               // the capture's: 0 global, 1 thread-local
+	std::thread::id captureBy;  // the thread that began it
 	std::string invalidWhy;
 	std::vector<fake_op> ops;
 };
@@ -161,17 +166,18 @@ static int fake_devices() {
 	return fake_ndev;
 }
 
-// fake_capture_running is the stream whose capture (global mode) runs in
-// any context, or null.
+// fake_capture_running is the stream whose capture forbids the calling
+// thread's unsafe calls — one in global mode in any context, or one in
+// thread-local mode this thread began — or null.
 static fake_stream* fake_capture_running() {
 	for (auto* c : fake_ctxs)
 		for (auto* s : c->streams)
-			if (s->capturing) return s;
+			if (s->capturing && (s->mode == 0 || s->captureBy == std::this_thread::get_id())) return s;
 	return nullptr;
 }
 
-// fake_unsafe fails a call that a capture in global mode forbids, and
-// invalidates that capture.
+// fake_unsafe fails a call that a running capture forbids, and invalidates
+// that capture.
 static CUresult fake_unsafe(const char* call, CUresult code) {
 	fake_stream* s = fake_capture_running();
 	if (!s) return CUDA_SUCCESS;
@@ -685,9 +691,11 @@ CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
 	if (CUresult r = fake_ctx_ok()) return r;
 	if (!s) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; // the legacy stream cannot be captured
 	if (!fake_cur->streams.count(s)) return CUDA_ERROR_INVALID_HANDLE;
-	if (mode != 0) return CUDA_ERROR_INVALID_VALUE; // only global mode is emulated
+	if (mode != 0 && mode != 1) return CUDA_ERROR_INVALID_VALUE; // global and thread-local are emulated, not relaxed
 	if (s->capturing) return CUDA_ERROR_ILLEGAL_STATE;
 	s->capturing = true;
+	s->mode = mode;
+	s->captureBy = std::this_thread::get_id();
 	s->invalid = false;
 	s->invalidWhy.clear();
 	s->ops.clear();

@@ -175,6 +175,26 @@ func TestFakeGPUs(t *testing.T) {
 	if !strings.Contains(b.Describe, "fake GPU 1") || !strings.Contains(b.Describe, "cuda:1 of 2") {
 		t.Fatalf("GPU 1 is %q", b.Describe)
 	}
+	// A capture on one GPU forbids nothing to the other's worker thread (in
+	// global capture mode, every thread's allocations failed while any
+	// capture ran); its own thread's allocation still fails.
+	var errA, errB error
+	gr, err := a.Capture(func() error {
+		var buf Buffer
+		if buf, errB = b.Alloc(4); errB == nil {
+			b.Free(buf)
+		}
+		if buf, errA = a.Alloc(4); errA == nil {
+			a.Free(buf)
+		}
+		return nil
+	})
+	if err == nil {
+		gr.Close()
+	}
+	if errB != nil || errA == nil {
+		t.Fatalf("during GPU 0's capture: GPU 1's allocation %v, GPU 0's %v", errB, errA)
+	}
 	x := upload(t, a, []float32{1, 2, 3, 4})
 	y := upload(t, b, make([]float32, 4))
 	if err := b.SiLU(y, x); err == nil || !strings.Contains(err.Error(), "is memory of GPU 0, used on GPU 1") {

@@ -7,10 +7,14 @@ import (
 	"fmt"
 )
 
-// cuStreamCaptureModeGlobal is CU_STREAM_CAPTURE_MODE_GLOBAL: a call that
-// could touch the capture from elsewhere (a synchronous copy, an
-// allocation) fails instead of going unrecorded.
-const cuStreamCaptureModeGlobal = 0
+// cuStreamCaptureModeThreadLocal is CU_STREAM_CAPTURE_MODE_THREAD_LOCAL: a
+// call of the capturing thread that could touch the capture (a synchronous
+// copy, an allocation) fails instead of going unrecorded. Every call of a
+// device is made on its worker thread, so this guards the capture as
+// global mode would, without forbidding those calls to the other devices
+// of the process (global mode forbids them in every thread while any
+// capture runs).
+const cuStreamCaptureModeThreadLocal = 1
 
 // driverGraph is an instantiated CUDA graph.
 type driverGraph struct {
@@ -61,7 +65,7 @@ func (d *driverBackend) setStreams(s uintptr) error {
 }
 
 // capture records f's launches, products, copies and convolutions on a
-// stream of its own (stream capture, global mode) and instantiates them as
+// stream of its own (stream capture, thread-local mode) and instantiates them as
 // a CUDA graph; afterwards everything goes to the default stream again.
 func (d *driverBackend) capture(f func() error) (replayer, error) {
 	var out replayer
@@ -82,7 +86,7 @@ func (d *driverBackend) capture(f func() error) (replayer, error) {
 		if err := d.setStreams(s); err != nil {
 			return errors.Join(err, d.setStreams(0))
 		}
-		if err := l.check("cuStreamBeginCapture", l.beginCapture(s, cuStreamCaptureModeGlobal)); err != nil {
+		if err := l.check("cuStreamBeginCapture", l.beginCapture(s, cuStreamCaptureModeThreadLocal)); err != nil {
 			return errors.Join(err, d.setStreams(0))
 		}
 		d.stream = s
