@@ -27,11 +27,12 @@ import (
 // every rank, before anything is trained; a rank whose GPU fails to open
 // under -device cuda fails with its own error and the other is told.
 //
-// In the emulation (NCSN_SLOW=1: about 10 s on 2 cores), and on GPUs: two
-// where there are two, else both ranks on one; there kernel by kernel, as
-// two devices of one process would meet in each other's CUDA graph
-// captures (the capture mode is global to the process; the fake GPU
-// refuses such a meeting as a driver does, so it runs kernel by kernel too).
+// In the emulation (NCSN_SLOW=1: about 10 s on 2 cores), on two fake GPUs
+// with CUDA graphs (each capture forbids only its own thread's unsafe
+// calls, not the other rank's: TestFakeGPUs), and on GPUs: two where there are two, else both ranks on one; there kernel
+// by kernel, as two devices of one context would meet in each other's
+// captures (work on the legacy stream while a stream of the context
+// captures invalidates the capture).
 func TestDataParallelOnDevice(t *testing.T) {
 	bs := deviceBackends(t, true)
 	saved := deviceCount
@@ -39,6 +40,12 @@ func TestDataParallelOnDevice(t *testing.T) {
 	for _, bk := range bs {
 		t.Run(bk.Name, func(t *testing.T) {
 			gpus := 0
+			if bk.Name == "fakegpu" {
+				if err := cuda.SetFakeGPUs(2); err != nil {
+					t.Fatal(err)
+				}
+				defer cuda.SetFakeGPUs(1)
+			}
 			if bk.Name == "gpu" {
 				n, err := cuda.DeviceCount()
 				if err != nil {
@@ -66,11 +73,14 @@ func TestDataParallelOnDevice(t *testing.T) {
 					}
 					return d, err
 				}
-				d, err := bk.Open()
-				if d != nil && bk.Name == "fakegpu" {
-					d.Graphs = false // as on a GPU: the fake driver's captures are global too
+				if bk.Name == "fakegpu" {
+					d, err := cuda.OpenFakeGPU(i)
+					if d != nil {
+						d.Graphs, d.GraphsAsked = true, true // a capture that fails fails the test
+					}
+					return d, err
 				}
-				return d, err
+				return bk.Open()
 			}
 			dir := t.TempDir()
 			cfg := func(d string, steps int) Config {

@@ -86,7 +86,11 @@ func (c *algoCache) get(g Conv3) (Conv3Choice, bool) {
 // wins: where the file already holds one for g (another process measured
 // it since this one read the file), put returns that one, for the caller
 // to take instead of its own, so that both runs use the same algorithms.
-func (c *algoCache) put(g Conv3, ch Conv3Choice) (Conv3Choice, error) {
+// Two exceptions: an entry equal to refused — the one this run read and
+// could not use (written by an older build, say) — is replaced by ch (it
+// stayed, and failed every later run); and where both are tuned graph
+// plans, the directions the file's entry has none for take ch's.
+func (c *algoCache) put(g Conv3, ch Conv3Choice, refused *Conv3Choice) (Conv3Choice, error) {
 	key := conv3CacheKey(g)
 	if c.path == "" {
 		c.choices[key] = ch
@@ -104,8 +108,8 @@ func (c *algoCache) put(g Conv3, ch Conv3Choice) (Conv3Choice, error) {
 		defer l.Unlock()
 	}
 	merged := loadAlgoCache(c.path).choices
-	if first, ok := merged[key]; ok {
-		ch = first
+	if first, ok := merged[key]; ok && (refused == nil || !sameChoice(first, *refused)) {
+		ch = firstChoice(first, ch)
 	}
 	for k, v := range c.choices {
 		if _, ok := merged[k]; !ok {
@@ -119,4 +123,27 @@ func (c *algoCache) put(g Conv3, ch Conv3Choice) (Conv3Choice, error) {
 		return ch, err
 	}
 	return ch, fsutil.WriteFileAtomic(c.path, append(b, '\n'))
+}
+
+// sameChoice says whether a and b choose the same algorithms and plans.
+func sameChoice(a, b Conv3Choice) bool {
+	return a.Forward == b.Forward && a.Data == b.Data && a.Filter == b.Filter &&
+		(a.Graph == nil) == (b.Graph == nil) && (a.Graph == nil || *a.Graph == *b.Graph)
+}
+
+// firstChoice is what put keeps where the file holds first and this run
+// chose mine: first, with the graph plans' directions it has none for
+// ("") taken from mine.
+func firstChoice(first, mine Conv3Choice) Conv3Choice {
+	if first.Graph == nil || mine.Graph == nil {
+		return first
+	}
+	g := *first.Graph
+	for dir, pos := range g {
+		if pos == "" {
+			g[dir] = mine.Graph[dir]
+		}
+	}
+	first.Graph = &g
+	return first
 }

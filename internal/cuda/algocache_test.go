@@ -29,10 +29,10 @@ func TestAlgoCache(t *testing.T) {
 	c2 := Conv3Choice{Forward: [2]int32{1, 1}}
 	// Another process writes g2 between our load and our put: both stay.
 	b := loadAlgoCache(p)
-	if got, err := b.put(g2, c2); err != nil || got != c2 {
+	if got, err := b.put(g2, c2, nil); err != nil || got != c2 {
 		t.Fatal(got, err)
 	}
-	if got, err := a.put(g1, c1); err != nil || got != c1 {
+	if got, err := a.put(g1, c1, nil); err != nil || got != c1 {
 		t.Fatal(got, err)
 	}
 	r := loadAlgoCache(p)
@@ -47,10 +47,10 @@ func TestAlgoCache(t *testing.T) {
 	g3 := Conv3{C: 8, O: 8, B: 2, H: 4, W: 4, Stride: 1}
 	first, second := loadAlgoCache(p), loadAlgoCache(p)
 	c3 := Conv3Choice{Forward: [2]int32{2, 3}}
-	if got, err := first.put(g3, c3); err != nil || got != c3 {
+	if got, err := first.put(g3, c3, nil); err != nil || got != c3 {
 		t.Fatal(got, err)
 	}
-	if got, err := second.put(g3, c1); err != nil || got != c3 {
+	if got, err := second.put(g3, c1, nil); err != nil || got != c3 {
 		t.Fatalf("the second measurement of a geometry: told %v (%v), want the first's %v", got, err, c3)
 	}
 	if got, _ := loadAlgoCache(p).get(g3); got != c3 {
@@ -58,6 +58,36 @@ func TestAlgoCache(t *testing.T) {
 	}
 	if got, _ := second.get(g2); got != c2 {
 		t.Fatalf("the second run's cache after its put: g2 %v, want %v", got, c2)
+	}
+	// A run that could not use the file's choice (written by an older
+	// build, say) replaces it: it stayed, and failed every later run.
+	if got, err := second.put(g3, c1, &c3); err != nil || got != c1 {
+		t.Fatalf("replacing the refused choice: told %v (%v), want %v", got, err, c1)
+	}
+	if got, _ := loadAlgoCache(p).get(g3); got != c1 {
+		t.Fatalf("the file holds %v for g3, want %v, which replaced the refused one", got, c1)
+	}
+	// Unless another run replaced it first: then that one is everyone's.
+	if got, err := first.put(g3, c2, &c3); err != nil || got != c1 {
+		t.Fatalf("a second replacement of the refused choice: told %v (%v), want the first replacement %v", got, err, c1)
+	}
+	// Tuned graph plans: the directions the file's entry has none for take
+	// this run's; the others stay the first run's.
+	g4 := Conv3{C: 4, O: 4, B: 2, H: 4, W: 4, Stride: 1}
+	a4 := Conv3Choice{Graph: &[3]string{"ours:A0", "", "nchw:A2"}}
+	b4 := Conv3Choice{Graph: &[3]string{"ours:A1", "ours:A3", "ours:A0"}}
+	if _, err := first.put(g4, a4, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := [3]string{"ours:A0", "ours:A3", "nchw:A2"}
+	if got, err := second.put(g4, b4, nil); err != nil || got.Graph == nil || *got.Graph != want {
+		t.Fatalf("graph plans: told %v (%v), want %v", got.Graph, err, want)
+	}
+	if got, _ := loadAlgoCache(p).get(g4); got.Graph == nil || *got.Graph != want {
+		t.Fatalf("the file holds %v for g4, want %v", got.Graph, want)
+	}
+	if !sameChoice(a4, Conv3Choice{Graph: &[3]string{"ours:A0", "", "nchw:A2"}}) || sameChoice(a4, b4) || sameChoice(a4, Conv3Choice{}) {
+		t.Fatal("sameChoice compares the plans' positions")
 	}
 	// A damaged file, or one holding null, is an empty cache, and the next
 	// put replaces it.
@@ -69,7 +99,7 @@ func TestAlgoCache(t *testing.T) {
 		if len(d.choices) != 0 {
 			t.Fatalf("%q gave %v", bad, d.choices)
 		}
-		if _, err := d.put(g1, c1); err != nil {
+		if _, err := d.put(g1, c1, nil); err != nil {
 			t.Fatalf("after %q: %v", bad, err)
 		}
 		if got, ok := loadAlgoCache(p).get(g1); !ok || got != c1 {
@@ -102,7 +132,7 @@ func TestAlgoCacheConcurrentPuts(t *testing.T) {
 			go func() {
 				defer done.Done()
 				start.Wait()
-				got[i], errs[i] = caches[i].put(g, Conv3Choice{Forward: [2]int32{int32(i), 1}})
+				got[i], errs[i] = caches[i].put(g, Conv3Choice{Forward: [2]int32{int32(i), 1}}, nil)
 			}()
 		}
 		start.Done()

@@ -99,8 +99,12 @@ type cudnnLib struct {
 }
 
 // cudnnSublibraries are cuDNN 9's parts, which its front library opens by
-// name when first needed: loaded first from the folder it was found in,
-// so that a folder unknown to the dynamic loader still works.
+// name when first needed: where the front library was found in a folder of
+// libraryDirs, unknown to the dynamic loader, they are loaded from that
+// same folder before any use (a loader that finds the front library by its
+// name finds them likewise), so that a second cuDNN 9 elsewhere on the
+// machine cannot give the front library another install's parts
+// (CUDNN_STATUS_SUBLIBRARY_VERSION_MISMATCH).
 var cudnnSublibraries = []string{"libcudnn_graph.so.9", "libcudnn_engines_precompiled.so.9",
 	"libcudnn_engines_runtime_compiled.so.9", "libcudnn_heuristic.so.9", "libcudnn_ops.so.9",
 	"libcudnn_cnn.so.9", "libcudnn_adv.so.9"}
@@ -109,18 +113,14 @@ func loadCudnn(from *libs) (*cudnnLib, error) {
 	if from != nil {
 		return bindCudnn(from.h, from.name)
 	}
-	for _, dir := range libraryDirs() {
-		if _, err := os.Stat(filepath.Join(dir, cudnnNames[0])); err != nil {
-			continue
-		}
-		for _, s := range cudnnSublibraries {
-			purego.Dlopen(filepath.Join(dir, s), purego.RTLD_NOW|purego.RTLD_GLOBAL) // best effort
-		}
-		break
-	}
 	h, name, err := dlopenAny("cuDNN", cudnnNames)
 	if err != nil {
 		return nil, err
+	}
+	if filepath.IsAbs(name) {
+		for _, s := range cudnnSublibraries {
+			purego.Dlopen(filepath.Join(filepath.Dir(name), s), purego.RTLD_NOW|purego.RTLD_GLOBAL) // best effort
+		}
 	}
 	return bindCudnn(h, name)
 }
@@ -198,6 +198,10 @@ type dnnConv struct {
 	// (NCSN_CUDNN_GRAPH_TUNE; graph[dir] is the first of them until
 	// dnnWarmUp keeps the fastest), nil where there is no choice to make.
 	cands [3][]*dnnGraphPlan
+	// refused is the tuning cache's entry for the geometry where a
+	// direction's kept plan could not be made (dnnWarmUp's choices replace
+	// it in the cache).
+	refused *Conv3Choice
 }
 
 // free destroys c's descriptors (those made; on the device's thread).
@@ -589,9 +593,10 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 		}
 		c.graphTried = true
 		var kept *[3]string // the tuned choices of an earlier run
+		var keptEntry Conv3Choice
 		if s.tune > 1 {
 			if ch, ok := s.cache.get(g); ok {
-				kept = ch.Graph
+				kept, keptEntry = ch.Graph, ch
 			}
 		}
 		for dir, name := range []string{"forward", "data", "filter"} {
@@ -612,6 +617,7 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 					continue
 				}
 				c.describe += fmt.Sprintf("; %s: the tuned choice %s was refused: %v", name, kept[dir], err)
+				c.refused = &keptEntry
 			}
 			var ps []*dnnGraphPlan
 			var err, oursErr error
@@ -669,7 +675,10 @@ func graphDescribe(direction string, p *dnnGraphPlan) string {
 	if len(p.skipped) > 0 {
 		s += " after " + strings.Join(p.skipped, ", ")
 	}
-	if p.kept {
+	switch {
+	case p.other:
+		s += " instead, as another run tuned it at the same time"
+	case p.kept:
 		s += " (tuned by an earlier run)"
 	}
 	return s
@@ -704,7 +713,13 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 		if p == nil {
 			continue
 		}
-		if runErr := s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); runErr != nil {
+		// Waited for: a fault of the plan's kernels (a layout it gets wrong)
+		// is told here, naming it, not by a later call.
+		runErr := s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws)
+		if runErr == nil {
+			runErr = d.Synchronize()
+		}
+		if runErr != nil {
 			c.graph[dir] = nil
 			s.b.do(func() error { s.b.graphFree(p); return nil })
 			instead := fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, runErr)
@@ -730,17 +745,64 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 		}
 	}
 	if tuned {
-		var ch [3]string
+		var mine [3]string
 		for dir, p := range c.graph {
 			if p != nil {
-				ch[dir] = map[bool]string{true: "ours:", false: "nchw:"}[p.ours] + p.pos
+				mine[dir] = p.choice()
 			}
 		}
-		if _, err := s.cache.put(g, Conv3Choice{Graph: &ch}); err != nil {
+		kept, err := s.cache.put(g, Conv3Choice{Graph: &mine}, c.refused)
+		switch {
+		case err != nil:
 			c.describe += " (the tuned choices not kept: " + err.Error() + ")"
+		case kept.Graph != nil && *kept.Graph != mine:
+			d.dnnTakeKept(g, c, *kept.Graph, w)
 		}
 	}
 	return nil
+}
+
+// dnnTakeKept replaces the plans c tuned with those of another run that
+// tuned g at the same time and kept its choices first, so that both
+// compute the same bits (as dnnMeasure takes another run's Find), each
+// given its first run (w a scratch filter); a direction whose kept plan
+// cannot be made, does not fit the workspace or fails its first run keeps
+// this run's, and its description says why.
+func (d *Device) dnnTakeKept(g Conv3, c *dnnConv, kept [3]string, w Buffer) {
+	s := d.dnn
+	for dir, name := range []string{"forward", "data", "filter"} {
+		p := c.graph[dir]
+		if kept[dir] == "" || p != nil && p.choice() == kept[dir] {
+			continue
+		}
+		layout, pos, _ := strings.Cut(kept[dir], ":")
+		var q *dnnGraphPlan
+		err := s.b.do(func() error {
+			ps, err := s.b.graphPlans(dir, g, s.tf32, layout == "ours", 1, pos)
+			if err == nil {
+				q = ps[0]
+			}
+			return err
+		})
+		if err == nil {
+			if err = s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err == nil {
+				err = d.Synchronize()
+			}
+			if err != nil {
+				s.b.do(func() error { s.b.graphFree(q); return nil })
+			}
+		}
+		if err != nil {
+			c.describe += fmt.Sprintf("; %s: another run's tuned choice %s was refused (%v): this run's kept", name, kept[dir], err)
+			continue
+		}
+		if p != nil {
+			s.b.do(func() error { s.b.graphFree(p); return nil })
+		}
+		q.kept, q.other = true, true
+		c.graph[dir] = q
+		c.describe += graphDescribe(name, q)
+	}
 }
 
 // dnnOnCopies plans direction dir of g on the graph API with NCHW copies
@@ -763,20 +825,30 @@ func (d *Device) dnnOnCopies(dir int, g Conv3, w Buffer) (q *dnnGraphPlan, why s
 		free()
 		return nil, "", err
 	}
-	if err := s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err != nil {
+	err = s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws)
+	if err == nil {
+		err = d.Synchronize()
+	}
+	if err != nil {
 		free()
 		return nil, "its first run: " + err.Error(), nil
 	}
 	return q, "", nil
 }
 
-// dnnTuneRuns is how many runs of each candidate a tuning times, after one
-// untimed.
-const dnnTuneRuns = 5
+// A tuning times each candidate, after one untimed run, over batches of
+// dnnTuneRuns runs (each batch waited for) until dnnTuneTime has passed or
+// dnnTuneMaxRuns have run: a small convolution's runs of some µs are
+// timed over many, so that the host's clock and the wait weigh little.
+const (
+	dnnTuneRuns    = 5
+	dnnTuneTime    = 2 * time.Millisecond
+	dnnTuneMaxRuns = 100
+)
 
 // dnnTune gives each of a direction's candidate plans its first run (on the
 // NCHW copies' workspaces and the scratch filter w, as dnnWarmUp), times
-// dnnTuneRuns more of those that ran, and returns the fastest, the others
+// more runs of those that ran, and returns the fastest, the others
 // freed (nil where none ran: the direction keeps the legacy algorithm).
 // Timings vary from run to run, and so may the choice: dnnWarmUp keeps it
 // in the cache for every later run, as Find's.
@@ -790,18 +862,24 @@ func (d *Device) dnnTune(name string, cands []*dnnGraphPlan, w Buffer, describe 
 		if err == nil {
 			err = d.Synchronize()
 		}
-		start := time.Now()
-		for k := 0; k < dnnTuneRuns && err == nil; k++ {
-			err = s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws)
-		}
-		if err == nil {
-			err = d.Synchronize()
+		start, runs := time.Now(), 0
+		for err == nil {
+			for k := 0; k < dnnTuneRuns && err == nil; k++ {
+				err = s.b.graphRun(p, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws)
+				runs++
+			}
+			if err == nil {
+				err = d.Synchronize()
+			}
+			if time.Since(start) >= dnnTuneTime || runs >= dnnTuneMaxRuns {
+				break
+			}
 		}
 		if err != nil {
 			failed = append(failed, fmt.Sprintf("e%d %s: %v", p.engine, p.pos, err))
 			continue
 		}
-		t := time.Since(start).Seconds() * 1e3 / dnnTuneRuns
+		t := time.Since(start).Seconds() * 1e3 / float64(runs)
 		times = append(times, fmt.Sprintf("e%d %s %.3f ms", p.engine, p.pos, t))
 		if best < 0 || t < bestT {
 			best, bestT = i, t
@@ -842,13 +920,15 @@ func (d *Device) dnnMeasure(g Conv3, c *dnnConv) error {
 	c.measured = true
 	heuristic := c.choice() // before a refused kept choice changes part of c
 	var note string
+	var refused *Conv3Choice // replaced in the cache by this run's
 	if ch, ok := s.cache.get(g); ok {
 		err := s.b.dnnApply(c, ch, s.tf32)
 		if err == nil {
 			c.describe = c.choices(g) + " (kept from an earlier run)"
 			return nil
 		}
-		note = fmt.Sprintf(" (the kept choice was refused: %v)", err)
+		note = fmt.Sprintf(" (the kept choice was refused: %v; this run's replaces it)", err)
+		refused = &ch
 	}
 	full, err := d.dnnFind(g, c)
 	switch {
@@ -860,15 +940,21 @@ func (d *Device) dnnMeasure(g Conv3, c *dnnConv) error {
 	case !full:
 		c.describe += " (not kept: measured with less than 1 GiB of workspace free)"
 	default:
-		kept, err := s.cache.put(g, c.choice())
+		mine := c.choice()
+		kept, err := s.cache.put(g, mine, refused)
 		switch {
 		case err != nil:
 			c.describe += " (not kept: " + err.Error() + ")"
-		case kept != c.choice():
+		case !sameChoice(kept, mine):
 			// Another run measured this geometry first: the same algorithms
-			// for both.
+			// for both, where this run can take them (else its own, as
+			// without a cache).
 			if err := s.b.dnnApply(c, kept, s.tf32); err != nil {
-				return fmt.Errorf("cuda: taking another run's kept choice for C=%d O=%d B=%d %d×%d stride %d: %w", g.C, g.O, g.B, g.H, g.W, g.Stride, err)
+				if aerr := s.b.dnnApply(c, mine, s.tf32); aerr != nil {
+					return fmt.Errorf("cuda: C=%d O=%d B=%d %d×%d stride %d: another run's kept choice was refused (%v), and then this run's own (%w)", g.C, g.O, g.B, g.H, g.W, g.Stride, err, aerr)
+				}
+				c.describe = c.choices(g) + fmt.Sprintf(" (another run's kept choice was refused: %v)", err)
+				break
 			}
 			c.describe = c.choices(g) + " (kept by another run that measured it first)"
 		}

@@ -155,8 +155,17 @@ type dnnGraphPlan struct {
 	// keeps a choice.
 	pos   string
 	kept  bool                  // taken from the tuning cache (a choice an earlier run timed)
+	other bool                  // and that run tuned it while this one did (dnnTakeKept)
 	descs []uintptr             // the descriptors it was built from (nil: another candidate's plan holds them)
 	packs map[[4]DevPtr]uintptr // variant packs by (x, w, y, workspace)
+}
+
+// choice names p's configuration as the tuning cache keeps it ("ours:A3").
+func (p *dnnGraphPlan) choice() string {
+	if p.ours {
+		return "ours:" + p.pos
+	}
+	return "nchw:" + p.pos
 }
 
 // The unique ids of the three tensors of every plan: x, w, y in the
@@ -447,6 +456,9 @@ func graphNotesAllowed(notes []int32, tf32 bool) bool {
 // graphRun executes p on the tensors x, w, y (its direction's roles, in the
 // order of dnnGraphUIDs) with the workspace ws.
 func (d *driverBackend) graphRun(p *dnnGraphPlan, x, w, y DevPtr, ws Buffer) error {
+	if p.ws > 0 && uint64(ws.N)*4 < p.ws { // the pack holds no size: cuDNN would write past it
+		return fmt.Errorf("cuda: cuDNN graph API: engine %d needs %d B of workspace, and %d B are there", p.engine, p.ws, uint64(ws.N)*4)
+	}
 	return d.do(func() error {
 		l := d.dnnGraph
 		key := [4]DevPtr{x, w, y, ws.Ptr}

@@ -3,9 +3,11 @@
 package cuda
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -268,6 +270,37 @@ func TestFakeGPUKeepsChoices(t *testing.T) {
 	if !strings.Contains(plans[1], "forward algo 2 (math 3") {
 		t.Fatalf("the kept forward choice is not Find's fastest FMA algorithm: %q", plans[1])
 	}
+	// A kept choice this build refuses (math type 0, as builds before
+	// 28904f0 wrote it) is measured again and replaced in the file: it
+	// stayed, and every later run failed ("taking another run's kept
+	// choice ... is not one for exact float32").
+	files, _ := filepath.Glob(filepath.Join(fakeAlgoDir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v", files)
+	}
+	c := loadAlgoCache(files[0])
+	bad := c.choices[conv3CacheKey(g)]
+	bad.Forward[1] = 0
+	c.choices[conv3CacheKey(g)] = bad
+	b, _ := json.Marshal(c.choices)
+	if err := os.WriteFile(files[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plans = nil
+	for range 2 {
+		d, _ := openFake(t)
+		if err := d.PlanConv3(g); err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, d.ConvPlans()...)
+		d.Close()
+	}
+	if len(plans) != 2 || !strings.Contains(plans[0], "the kept choice was refused") || !strings.HasSuffix(plans[1], "(kept from an earlier run)") {
+		t.Fatalf("after a refused kept choice: plans %q", plans)
+	}
+	if got, _ := loadAlgoCache(files[0]).get(g); got.Forward[1] != 3 {
+		t.Fatalf("the file holds %v", got)
+	}
 }
 
 // TestFakeGPUGraphTune: with NCSN_CUDNN_GRAPH_TUNE=3 each direction's
@@ -361,6 +394,77 @@ func TestFakeGPUGraphTune(t *testing.T) {
 	}
 }
 
+// TestFakeGPUGraphTuneTakesFirst: a device that tunes a geometry while
+// another run does, and finds that run's choices in the cache when it
+// keeps its own, takes that run's plans (it kept its own, and a resume
+// from either run computed other bits than the run had): here the other
+// run's choices are configurations this device never timed.
+func TestFakeGPUGraphTuneTakesFirst(t *testing.T) {
+	t.Setenv(CudnnEnv, "graph")
+	t.Setenv(TF32Env, "1") // three usable configurations per direction
+	t.Setenv(GraphTuneEnv, "3")
+	fakeAlgoDir = t.TempDir()
+	defer func() { fakeAlgoDir = "" }()
+	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
+	d, _ := openFake(t)
+	if err := d.PlanConv3(g); err != nil {
+		t.Fatal(err)
+	}
+	plan := d.ConvPlans()[0]
+	d.Close()
+	// Each direction's last timed candidate: "…, the fastest of e67 A0
+	// 0.010 ms, e71 A1 0.012 ms, e68 A2 0.011 ms".
+	timed := regexp.MustCompile(`(forward|data|filter): graph API engine \d+ [^;]*?the fastest of (?:e\d+ \w+ [\d.]+ ms, )*e(\d+) (\w+) [\d.]+ ms`)
+	m := timed.FindAllStringSubmatch(plan, -1)
+	if len(m) != 3 {
+		t.Fatalf("plan %q", plan)
+	}
+	var last [3]string
+	for i, mm := range m {
+		last[i] = "ours:" + mm[3]
+	}
+	files, _ := filepath.Glob(filepath.Join(fakeAlgoDir, "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v", files)
+	}
+	os.Remove(files[0])
+	t.Setenv(GraphTuneEnv, "2") // the same cache file; the first two timed
+	d, _ = openFake(t)          // its cache read now: empty
+	other := &algoCache{path: files[0], choices: map[string]Conv3Choice{}}
+	if _, err := other.put(g, Conv3Choice{Graph: &last}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	xs, ws, dys := randn(r, 2*2*16, 1), randn(r, 3*2*9, 1), randn(r, 3*2*16, 1)
+	wantY, wantDx := naiveConv3(2, 3, 2, 4, 4, 1, xs, ws, dys)
+	wantDw := naiveConv3W(2, 3, 2, 4, 4, 1, xs, dys)
+	x, w, dy, bias := upload(t, d, xs), upload(t, d, ws), upload(t, d, dys), upload(t, d, make([]float32, 3))
+	y, dx, dw, db, col := alloc(t, d, len(dys)), alloc(t, d, len(xs)), alloc(t, d, len(ws)), alloc(t, d, 3), alloc(t, d, g.ColSize())
+	g.Col = col
+	if err := d.Conv3Forward(g, y, x, w, bias); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Conv3Backward(g, dx, dw, db, x, w, dy, col); err != nil {
+		t.Fatal(err)
+	}
+	near(t, "y", download(t, d, y), wantY, 1e-5)
+	near(t, "∂x", download(t, d, dx), wantDx, 1e-5)
+	near(t, "∂w", download(t, d, dw), wantDw, 1e-5)
+	plan = d.ConvPlans()[0]
+	t.Logf("plan %s", plan)
+	if n := strings.Count(plan, "instead, as another run tuned it at the same time"); n != 3 {
+		t.Fatalf("the other run's choices %v were not taken: %q", last, plan)
+	}
+	for i, name := range []string{"forward", "data", "filter"} {
+		if !strings.Contains(plan, name+": graph API engine "+m[i][2]+" ") {
+			t.Fatalf("%s: not engine %s: %q", name, m[i][2], plan)
+		}
+	}
+	if got, _ := loadAlgoCache(files[0]).get(g); got.Graph == nil || *got.Graph != last {
+		t.Fatalf("the file holds %v, want the other run's %v", got.Graph, last)
+	}
+}
+
 // TestFakeGPUGraphAPI: with NCSN_CUDNN=graph the convolutions run on the
 // fake cuDNN's graph API, also replayed in a CUDA graph, and Close
 // destroys every descriptor, plan and variant pack; the fake refuses the
@@ -385,6 +489,13 @@ func TestFakeGPUGraphAPI(t *testing.T) {
 	}
 	if p := d.ConvPlans(); len(p) != 1 || !strings.Contains(p[0], "forward: graph API engine 106") || !strings.Contains(p[0], "filter: graph API engine 307 (0 B)") {
 		t.Fatalf("plans %q", p)
+	}
+	for _, c := range b.dnnConvs { // a workspace shorter than the plan's is refused: cuDNN would write past it
+		if p := c.graph[0]; p == nil || p.ws == 0 {
+			t.Fatalf("no forward plan with a workspace: %+v", c.graph)
+		} else if err := b.graphRun(p, x.Ptr, w.Ptr, y.Ptr, Buffer{Ptr: d.dnn.ws.Ptr, N: int(p.ws/4) - 1}); err == nil || !strings.Contains(err.Error(), "needs") {
+			t.Fatalf("a short workspace: %v", err)
+		}
 	}
 	gr, err := d.Capture(func() error {
 		if err := d.Conv3Forward(g, y, x, w, bias); err != nil {

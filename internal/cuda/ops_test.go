@@ -296,6 +296,7 @@ func TestConvAndLinear(t *testing.T) {
 	devs := convBackends(t)
 	for _, geom := range []struct{ c, o, b, h, w, stride int }{
 		{3, 4, 2, 6, 5, 1}, {3, 4, 2, 6, 5, 2}, {32, 64, 8, 16, 16, 1}, {32, 64, 8, 16, 16, 2},
+		{3, 4, 1, 6, 5, 1}, {3, 4, 1, 6, 5, 2}, // one image: on our layout the image stride equals the channel stride
 	} {
 		c, o, b, h, w, stride := geom.c, geom.o, geom.b, geom.h, geom.w, geom.stride
 		oh, ow := Conv3Out(h, w, stride)
@@ -327,7 +328,7 @@ func TestConvAndLinear(t *testing.T) {
 			}
 		}
 		for name, d := range devs {
-			t.Run(fmt.Sprintf("%s/%dx%dx%d-stride%d", name, c, o, h, stride), func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s/%dx%d-b%d-%dx%d-stride%d", name, c, o, b, h, w, stride), func(t *testing.T) {
 				g := Conv3{C: c, O: o, B: b, H: h, W: w, Stride: stride}
 				g.Col = alloc(t, d, g.ColSize())
 				bx, bw, bb, bdy := upload(t, d, x), upload(t, d, wt), upload(t, d, bias), upload(t, d, dy)
