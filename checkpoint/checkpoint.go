@@ -389,6 +389,9 @@ func Load(path string) (*State, error) {
 	}
 	defer f.Close()
 	s, err := Decode(f)
+	if err != nil && filepath.Base(path) == latestName {
+		return nil, fmt.Errorf("%s: %w: it is its folder's pointer to the newest checkpoint; give the folder (%s) or a ckpt-*.ckpt file", path, ErrCorrupt, filepath.Dir(path))
+	}
 	if err != nil && safetensors.Looks(path) {
 		return nil, fmt.Errorf("%s: %w: it is a safetensors file; import it into a checkpoint folder first (go run ./cmd/export -import %s -out DIR)", path, ErrCorrupt, path)
 	}
@@ -426,6 +429,10 @@ func Save(dir string, s *State) (string, error) {
 // a second writer out: the trainer holds it while it runs, and an import
 // into the folder takes it too.
 const LockName = "lock"
+
+// LogName is the run's training log in its folder, one row per step (the
+// trainer writes it; cmd/plot draws it).
+const LogName = "train.csv"
 
 // Prune deletes the oldest checkpoints of dir beyond the newest keep (keep ≤ 0
 // keeps all) and returns those it deleted. The one `latest` names is never
@@ -512,7 +519,7 @@ func StepOf(name string) (int, bool) {
 
 // Latest returns the path `latest` in dir points to, or ErrNone.
 func Latest(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, latestName))
+	b, err := readPointer(filepath.Join(dir, latestName))
 	if errors.Is(err, os.ErrNotExist) {
 		if all, _ := List(dir); len(all) > 0 {
 			return all[len(all)-1], nil
@@ -615,3 +622,19 @@ func (e notThere) Error() string {
 }
 
 func (e notThere) Unwrap() error { return e.err }
+
+// readPointer reads the pointer file at path: a regular file (a named pipe
+// waited for a writer for ever) of a name's length (/dev/zero through a
+// link ran out of memory).
+func readPointer(path string) ([]byte, error) {
+	f, err := fsutil.OpenRegular(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4097))
+	if err == nil && len(b) > 4096 {
+		err = fmt.Errorf("%w: %s is %d bytes or more: not a pointer to a checkpoint", ErrCorrupt, path, len(b))
+	}
+	return b, err
+}

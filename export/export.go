@@ -261,6 +261,11 @@ func Import(c Config) (_ string, err error) {
 	if existing, _ := checkpoint.List(c.OutDir); len(existing) > 0 {
 		return "", fmt.Errorf("%w: %s already holds checkpoints (%s); import into an empty folder", ErrConfig, c.OutDir, filepath.Base(existing[len(existing)-1]))
 	}
+	// Another run's log: a run resumed from the import would cut it down to
+	// the imported step, and then add its own rows to the other run's.
+	if _, err := os.Lstat(filepath.Join(c.OutDir, checkpoint.LogName)); err == nil {
+		return "", fmt.Errorf("%w: %s holds another run's training log (%s); import into an empty folder, or move the log away", ErrConfig, c.OutDir, checkpoint.LogName)
+	}
 	path, err := checkpoint.Save(c.OutDir, st)
 	if err != nil {
 		return "", err

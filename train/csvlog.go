@@ -10,10 +10,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
-const csvName = "train.csv"
+const csvName = checkpoint.LogName
 
 // csvLog appends one row per step to the run's CSV: the loss, the speed, the
 // training time, and the mean loss of the images at each noise level (NCSN)
@@ -52,7 +53,7 @@ func openCSV(dir string, buckets []string, step int) (*csvLog, error) {
 // empty file gets its header back, and a file that is not a training log is
 // refused.
 func truncateCSV(path string, header []string, step int) error {
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -89,7 +90,7 @@ func truncateCSV(path string, header []string, step int) error {
 // logRows is the number of lines after the first in dir's training log (0
 // where there is none).
 func logRows(dir string) int {
-	b, err := os.ReadFile(filepath.Join(dir, csvName))
+	b, err := fsutil.ReadRegular(filepath.Join(dir, csvName))
 	if err != nil {
 		return 0
 	}
@@ -99,7 +100,7 @@ func logRows(dir string) int {
 // logAfter reports whether every complete row of dir's training log is of
 // a step after step (the rows a run resumed from that step wrote).
 func logAfter(dir string, step int) bool {
-	b, err := os.ReadFile(filepath.Join(dir, csvName))
+	b, err := fsutil.ReadRegular(filepath.Join(dir, csvName))
 	if err != nil {
 		return false
 	}

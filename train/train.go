@@ -822,7 +822,7 @@ func setLaterAside(cfg Config, step int) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	csv := filepath.Join(cfg.CkptDir, csvName)
-	if b, err := os.ReadFile(csv); err == nil {
+	if b, err := fsutil.ReadRegular(csv); err == nil {
 		if err := fsutil.WriteAtomic(filepath.Join(dir, csvName), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 			return fmt.Errorf("train: archiving the later checkpoints: %w", err)
 		}
