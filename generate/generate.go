@@ -258,6 +258,9 @@ type Result struct {
 	// one per sample; the grid then has one row per class.
 	Labels []int
 	Cols   int // grid columns (0: ⌈√n⌉)
+	// film is the sampling film (Config.GIF), written with the samples
+	// once they are known not to have diverged.
+	film *film
 }
 
 // beforeWrite runs between the drawing and the writing of Run's outputs
@@ -479,6 +482,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	x := make([]float64, c.N*st.Model.Dim())
 	t0 := time.Now()
 	var evals int
+	var film *film
 	ds, onDevice := scorer.(*model.DeviceScorer)
 	switch {
 	case onDevice && c.Sampler == "ald" && cons == nil && labels == nil && c.GIF == "" && perEval == 1:
@@ -489,11 +493,11 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 		if onDevice && c.GIF != "" && cons == nil && labels == nil && perEval == 1 {
 			fmt.Fprintf(c.Log, "note: -gif: annealed Langevin records its frames on the CPU (the network still runs on the GPU), with the CPU's random numbers: the samples differ from this command's without -gif\n")
 		}
-		if evals, err = annealed(st, c, sc, x, r, cons); err != nil {
+		if evals, film, err = annealed(st, c, sc, x, r, cons); err != nil {
 			return nil, err
 		}
 	default:
-		if evals, err = continuous(proc, st, c, sc, x, r, cons); err != nil {
+		if evals, film, err = continuous(proc, st, c, sc, x, r, cons); err != nil {
 			return nil, err
 		}
 	}
@@ -514,7 +518,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	secs := time.Since(t0).Seconds()
 	fmt.Fprintf(c.Log, "sampler %s: %d network evaluations, %.1f s\n", c.Sampler, evals, secs)
 	res := &Result{Step: st.Step, Images: x, Channels: st.Model.Channels, Height: st.Model.Height, Width: st.Model.Width,
-		Seconds: secs, Sampler: c.Sampler, Evals: evals, Tiles: tiles, Labels: labels}
+		Seconds: secs, Sampler: c.Sampler, Evals: evals, Tiles: tiles, Labels: labels, film: film}
 	if ag, ok := main.(*sample.Autoguided); ok {
 		res.Autoguide, res.AutoguideWeight = c.Autoguide, ag.Weight
 	}
@@ -525,8 +529,8 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 }
 
 // annealed runs annealed Langevin dynamics from x₀ ~ U[0,1], as NCSN does,
-// writing the film if asked; it returns the network evaluations.
-func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand, cons sample.Constraint) (int, error) {
+// filming it if asked; it returns the network evaluations and the film.
+func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand, cons sample.Constraint) (int, *film, error) {
 	if c.StepsPerLevel == 0 {
 		c.StepsPerLevel = st.SampleSteps
 		if c.StepsPerLevel == 0 {
@@ -572,7 +576,7 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 		film.add(x, c.N, 100)
 	}
 	if err := sample.AnnealedLangevin(sc, x, a, r); err != nil {
-		return evals, err
+		return evals, nil, err
 	}
 	if bar != nil {
 		bar.Finish()
@@ -583,19 +587,15 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 			clamped[i] = min(1, max(0, v))
 		}
 		film.add(clamped, c.N, 300)
-		note := fsutil.Replacing(c.GIF)
-		if err := film.write(c.GIF); err != nil {
-			return evals, err
-		}
-		fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(film.g.Image), note)
 	}
-	return evals, nil
+	return evals, film, nil
 }
 
-// continuous runs a sampler of a continuous-time process from its prior.
-func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand, cons sample.Constraint) (int, error) {
+// continuous runs a sampler of a continuous-time process from its prior,
+// filming it if asked.
+func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, x []float64, r *rand.Rand, cons sample.Constraint) (int, *film, error) {
 	if c.GIF != "" && c.Sampler == "ode" {
-		return 0, fmt.Errorf("%w: -gif films the samplers with fixed steps (ald, em, pc, ddpm, ddim, heun); the adaptive ode solver has none", ErrConfig)
+		return 0, nil, fmt.Errorf("%w: -gif films the samplers with fixed steps (ald, em, pc, ddpm, ddim, heun); the adaptive ode solver has none", ErrConfig)
 	}
 	steps := c.Steps
 	if c.Sampler == "ode" {
@@ -635,15 +635,7 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 		}
 	}
 	evals, err := runContinuous(c.Sampler, sc, x, cc, r)
-	if err != nil || film == nil {
-		return evals, err
-	}
-	note := fsutil.Replacing(c.GIF)
-	if err := film.write(c.GIF); err != nil {
-		return evals, err
-	}
-	fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(film.g.Image), note)
-	return evals, nil
+	return evals, film, err
 }
 
 // filmFrames is about how many frames -gif takes of a continuous sampler.
@@ -677,6 +669,13 @@ func newBar(total int, w io.Writer) *progressbar.ProgressBar {
 
 func (r *Result) write(c Config) error {
 	n := len(r.Images) / (r.Channels * r.Height * r.Width)
+	if r.film != nil && c.GIF != "" {
+		note := fsutil.Replacing(c.GIF)
+		if err := r.film.write(c.GIF); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(r.film.g.Image), note)
+	}
 	if c.Out != "" {
 		all := append(append([]float64(nil), r.Tiles...), r.Images...)
 		k := len(all) / (r.Channels * r.Height * r.Width)

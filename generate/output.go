@@ -3,6 +3,7 @@ package generate
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -24,6 +25,9 @@ func (c Config) checkOutputs() error {
 	if err := fsutil.CheckOutFile("-gif", c.GIF, ".gif", fsutil.GIFMagic); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	if err := c.notAnInput(); err != nil {
+		return err
+	}
 	if c.OutDir == "" {
 		return nil
 	}
@@ -39,6 +43,30 @@ func (c Config) checkOutputs() error {
 		}
 	}
 	return earlierSamples(c.OutDir)
+}
+
+// notAnInput refuses an -out or -gif that is the file of an input
+// (-inpaint, -mask, -colorize; links and other names of it too): the
+// samples replaced the image they were drawn from.
+func (c Config) notAnInput() error {
+	for _, out := range []struct{ flag, path string }{{"-out", c.Out}, {"-gif", c.GIF}} {
+		if out.path == "" {
+			continue
+		}
+		o, err := os.Stat(out.path)
+		if err != nil {
+			continue // not there yet: no input
+		}
+		for _, in := range []struct{ flag, path string }{{"-inpaint", c.Inpaint}, {"-mask", c.Mask}, {"-colorize", c.Colorize}} {
+			if in.path == "" {
+				continue
+			}
+			if i, err := os.Stat(in.path); err == nil && os.SameFile(i, o) {
+				return fmt.Errorf("%w: %s %s is the %s image: the samples would replace it; give %s another name", ErrConfig, out.flag, out.path, in.flag, out.flag)
+			}
+		}
+	}
+	return nil
 }
 
 // outsideImages refuses an output inside the image folder that the model

@@ -60,7 +60,15 @@ func TestOutputs(t *testing.T) {
 		{"grid among the samples", Config{Out: filepath.Join(dir, "new", "sample-00000.png"), OutDir: filepath.Join(dir, "new")}, "where a sample would replace the grid"},
 		{"grid among the samples, other case", Config{Out: filepath.Join(dir, "new", "Sample-00001.PNG"), OutDir: filepath.Join(dir, "new", ".")}, "where a sample would replace the grid"},
 		{"nothing", Config{Out: ""}, "nothing to write"},
+		// An output that is an input: the samples replaced the image.
+		{"-out the -inpaint image", Config{Out: write("in.png", fsutil.PNGMagic), Inpaint: filepath.Join(dir, "in.png"), Mask: "bottom"}, "-out " + dir + "/in.png is the -inpaint image"},
+		{"-out the -mask", Config{Out: write("m.png", fsutil.PNGMagic), Inpaint: "test:0", Mask: filepath.Join(dir, "m.png")}, "is the -mask image"},
+		{"-gif the -colorize image", Config{Out: "", GIF: write("c.gif", fsutil.GIFMagic), Colorize: filepath.Join(dir, "c.gif")}, "-gif " + dir + "/c.gif is the -colorize image"},
+		{"-out a hard link to the -inpaint image", Config{Out: filepath.Join(dir, "link.png"), Inpaint: filepath.Join(dir, "in.png"), Mask: "bottom"}, "is the -inpaint image"},
 	} {
+		if tc.name == "-out a hard link to the -inpaint image" {
+			os.Link(filepath.Join(dir, "in.png"), tc.c.Out)
+		}
 		if tc.name == "a folder" {
 			os.Mkdir(tc.c.Out, 0o755)
 			tc.want = "is a folder"
@@ -121,6 +129,28 @@ func TestDivergedAndHuge(t *testing.T) {
 	}
 	if _, err := Draw(st, Config{N: 2, Sampler: "pc", Steps: 2}); err == nil || !strings.Contains(err.Error(), "diverged") {
 		t.Fatalf("NaN weights: %v", err)
+	}
+	// A run that diverges writes no film either: an earlier -gif stays, and
+	// no folder is made for a new one (the film was written as it ended,
+	// before the samples were checked).
+	// (Here annealed Langevin with a step of 1e300.)
+	ncsn, _ := tinyRun(t, "ncsn")
+	dir := t.TempDir()
+	film := filepath.Join(dir, "film.gif")
+	if _, err := Run(Config{Ckpt: ncsn, GIF: film, N: 2, Sampler: "ald", StepsPerLevel: 2}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(film)
+	for _, gif := range []string{film, filepath.Join(dir, "new", "film.gif")} {
+		if _, err := Run(Config{Ckpt: ncsn, GIF: gif, N: 2, Sampler: "ald", StepsPerLevel: 2, Eps: 1e300}); err == nil || !strings.Contains(err.Error(), "diverged") {
+			t.Fatalf("-eps 1e300, -gif %s: %v", gif, err)
+		}
+	}
+	if after, _ := os.ReadFile(film); !bytes.Equal(before, after) {
+		t.Fatal("a run that diverged replaced the earlier -gif")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a run that diverged made the -gif's folder: %v", err)
 	}
 }
 
