@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"image/gif"
 	"image/png"
 	"math"
@@ -335,6 +336,10 @@ func TestContinuousFilm(t *testing.T) {
 		c.GIF = filepath.Join(dir, fmt.Sprintf("%s-%d.gif", tc.sampler, tc.steps))
 		filmed, err := Draw(st, c)
 		if err != nil {
+			t.Fatal(err)
+		}
+		c.Log = io.Discard
+		if err := filmed.write(c); err != nil { // Draw writes nothing, the film with the samples
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(plain.Images, filmed.Images) {
