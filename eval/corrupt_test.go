@@ -303,6 +303,14 @@ func TestGridTilesEdges(t *testing.T) {
 		}
 		return img
 	}
+	// A 2×2 grid whose last row holds a black sample, then a white one:
+	// both count (the black one was dropped as the unused end).
+	blackThenWhite := image.NewGray(image.Rect(0, 0, 62, 62))
+	for y := 2 + 30; y < 2+30+28; y++ {
+		for x := 2 + 30; x < 2+30+28; x++ {
+			blackThenWhite.Pix[y*62+x] = 255
+		}
+	}
 	bad := &data.Dataset{Channels: 2, Height: 28, Width: 28}
 	flat := &data.Dataset{Channels: 1, Height: 28, Width: 0}
 	for _, tc := range []struct {
@@ -325,6 +333,7 @@ func TestGridTilesEdges(t *testing.T) {
 		{"zero size", image.NewGray(image.Rect(0, 0, 0, 0)), mnistShape, 0, 0, "not a grid"},
 		{"border only", image.NewGray(image.Rect(0, 0, 2, 2)), mnistShape, 0, 0, "not a grid"},
 		{"offset blank", image.NewGray(image.Rect(5, 7, 5+62, 7+62)), mnistShape, 2, 0, ""}, // the blank last row is dropped
+		{"black sample before the last", blackThenWhite, mnistShape, 4, 0, ""},
 		{"one tile", image.NewGray(image.Rect(0, 0, 32, 32)), mnistShape, 0, 0, "holds 0 images"},
 		{"two channels", decode("mnist-grid"), bad, 0, 0, "2-channel"},
 		{"zero width", decode("mnist-grid"), flat, 0, 0, "0×28 images"},

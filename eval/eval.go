@@ -636,7 +636,10 @@ func imagePixels(img image.Image, path string, test *data.Dataset) ([]float32, e
 }
 
 // gridTiles cuts a grid written by cmd/sample (2-pixel borders) into its
-// images; all-black tiles (the unused end of the last row) are dropped.
+// images; the all-black tiles that end the last row (its unused end) are
+// dropped, not a black sample before a sample (every blank tile of the
+// last row was dropped: a collapsed model's black samples went uncounted
+// there). A black sample last in the grid is taken for an unused tile.
 func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int, error) {
 	if err := checkSampleShape(test); err != nil {
 		return nil, 0, err
@@ -649,25 +652,19 @@ func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int
 	}
 	cols, rows := (b.Dx()-pad)/tw, (b.Dy()-pad)/th
 	out := make([]float32, 0, cols*rows*test.Dim())
-	n := 0
+	n, used := 0, 0 // tiles, and tiles up to the last that is not blank
 	for ty := 0; ty < rows; ty++ {
 		for tx := 0; tx < cols; tx++ {
 			r := image.Rect(b.Min.X+pad+tx*tw, b.Min.Y+pad+ty*th, b.Min.X+pad+tx*tw+test.Width, b.Min.Y+pad+ty*th+test.Height)
 			p := pixels(img, r, test.Channels)
-			blank := true
-			for _, v := range p {
-				if v != 0 {
-					blank = false
-					break
-				}
-			}
-			if blank && ty == rows-1 {
-				continue
-			}
 			out = append(out, p...)
 			n++
+			if ty < rows-1 || slices.ContainsFunc(p, func(v float32) bool { return v != 0 }) {
+				used = n
+			}
 		}
 	}
+	n, out = used, out[:used*test.Dim()]
 	if n < 2 {
 		return nil, 0, fmt.Errorf("%w: %s holds %d images; need at least 2", ErrConfig, path, n)
 	}
