@@ -421,6 +421,11 @@ func prepare(st *checkpoint.State, c Config) (Config, sde.Process, sample.Constr
 	if (c.Churn != 0 || c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) && c.Sampler != "heun" {
 		return c, nil, nil, nil, fmt.Errorf("%w: -churn, -churn-min, -churn-max and -churn-noise are heun's; this run samples with %s", ErrConfig, c.Sampler)
 	}
+	if c.Sampler == "heun" && c.Churn == 0 && (c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) {
+		// They shape the churn's noise: without churn there is none, and
+		// they were ignored.
+		return c, nil, nil, nil, fmt.Errorf("%w: -churn-min, -churn-max and -churn-noise shape heun's churn, and this run has none (-churn 0): give -churn", ErrConfig)
+	}
 	if err := c.fitsSampler(); err != nil {
 		return c, nil, nil, nil, err
 	}

@@ -372,3 +372,21 @@ func gifFrames(t *testing.T, path string) int {
 	}
 	return len(g.Image)
 }
+
+// TestChurnShapeWithoutChurn: -churn-min, -churn-max and -churn-noise with
+// heun at -churn 0 (given, or the checkpoint's) are an error: they shape a
+// churn there is none of, and were ignored (the same samples, byte for
+// byte).
+func TestChurnShapeWithoutChurn(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	for name, c := range map[string]Config{
+		"-churn-noise": {ChurnNoise: 0.5},
+		"-churn-min":   {ChurnMin: 0.5},
+		"-churn-max":   {ChurnMax: 0.1},
+	} {
+		c.Ckpt, c.Out, c.N, c.Sampler, c.Steps, c.ChurnSet = ck, filepath.Join(t.TempDir(), "g.png"), 2, "heun", 3, true
+		if _, err := Run(c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "this run has none (-churn 0)") {
+			t.Errorf("%s at -churn 0: %v", name, err)
+		}
+	}
+}

@@ -82,6 +82,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "eval: -autoguide-weight 0 must be a number from 1 (no guidance) to 100")
 		return 2
 	}
+	if c.Class == "" && (set["guidance"] || set["classifier"]) {
+		// Both were ignored (the classifier's flag only where samples are
+		// drawn: a classifier's -samples is refused with it elsewhere).
+		fmt.Fprintln(stderr, "eval: -guidance and -classifier go with -class")
+		return 2
+	}
 	if c.Class == "" {
 		c.Guidance = 0
 	}

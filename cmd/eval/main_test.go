@@ -18,6 +18,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"x"}, 2, "unexpected argument"},
 		{[]string{"-samples", "x", "-autoguide", "y", "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
 		{[]string{"-samples", "x", "-grey"}, 2, "-size, -grey and -nn-out go with -dataset folder:PATH"},
+		{[]string{"-samples", "x", "-guidance", "3"}, 2, "-guidance and -classifier go with -class"}, // was ignored
+		{[]string{"-samples", "x", "-classifier", "y"}, 2, "-guidance and -classifier go with -class"},
 		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-n", "3"}, 1, "-n is for drawing samples from a checkpoint"},
 		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-autoguide", "self"}, 1, "-autoguide is for drawing samples from a checkpoint, and -samples ../../eval/testdata/png-garbage.png holds images"},
 	} {
