@@ -334,6 +334,7 @@ func TestGridTilesEdges(t *testing.T) {
 		{"border only", image.NewGray(image.Rect(0, 0, 2, 2)), mnistShape, 0, 0, "not a grid"},
 		{"offset blank", image.NewGray(image.Rect(5, 7, 5+62, 7+62)), mnistShape, 2, 0, ""}, // the blank last row is dropped
 		{"black sample before the last", blackThenWhite, mnistShape, 4, 0, ""},
+		{"one image", image.NewGray(image.Rect(0, 0, 28, 28)), mnistShape, 0, 0, "is one 28×28 image; -samples takes a grid of them"},
 		{"one tile", image.NewGray(image.Rect(0, 0, 32, 32)), mnistShape, 0, 0, "holds 0 images"},
 		{"two channels", decode("mnist-grid"), bad, 0, 0, "2-channel"},
 		{"zero width", decode("mnist-grid"), flat, 0, 0, "0×28 images"},

@@ -647,6 +647,9 @@ func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int
 	const pad = 2
 	b := img.Bounds()
 	tw, th := test.Width+pad, test.Height+pad
+	if b.Dx() == test.Width && b.Dy() == test.Height {
+		return nil, 0, fmt.Errorf("%w: %s is one %d×%d image; -samples takes a grid of them (cmd/sample -out), a folder of them (cmd/sample -out-dir) or a checkpoint", ErrConfig, path, test.Width, test.Height)
+	}
 	if b.Dx() < pad+tw || b.Dy() < pad+th || (b.Dx()-pad)%tw != 0 || (b.Dy()-pad)%th != 0 {
 		return nil, 0, fmt.Errorf("%w: %s is %v, not a grid of %d×%d tiles with %d-pixel borders", ErrConfig, path, b.Size(), test.Width, test.Height, pad)
 	}

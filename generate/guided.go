@@ -1,7 +1,9 @@
 package generate
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -177,7 +179,11 @@ func guideFor(st *checkpoint.State, c Config) (model.Config, model.Params, strin
 	}
 	gst, path, err := checkpoint.LoadFrom(c.Autoguide)
 	if err != nil {
-		return model.Config{}, nil, "", fmt.Errorf("generate: -autoguide: %w", err)
+		hint := ""
+		if errors.Is(err, os.ErrNotExist) {
+			hint = fmt.Sprintf(" (-autoguide takes a checkpoint, %s or %s)", AutoguideSelf, AutoguideNone)
+		}
+		return model.Config{}, nil, "", fmt.Errorf("generate: -autoguide: %w%s", err, hint)
 	}
 	m, gm := st.Model, gst.Model
 	switch {

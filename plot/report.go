@@ -4,6 +4,7 @@
 package plot
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -286,6 +287,10 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 		}
 		if err != nil {
 			return nil, err
+		}
+		if ald := st.SampleSampler == "ald" || st.SampleSampler == "" && st.Process.Name == "ncsn"; T != 0 && !ald {
+			// Draw's error named cmd/sample's flags, which plot has not.
+			return nil, fmt.Errorf("plot: -steps-per-level is for checkpoints sampled by annealed Langevin dynamics, and %s is sampled by %s (its own steps): drop the flag", f, cmp.Or(st.SampleSampler, "its process's default sampler"))
 		}
 		fmt.Fprintf(log, "sampling %d images from %s (step %d)\n", n, f, st.Step)
 		// T is annealed Langevin dynamics': Draw refuses it for other samplers.

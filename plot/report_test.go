@@ -160,3 +160,21 @@ func TestProgressSkipsPruned(t *testing.T) {
 		t.Fatalf("all removed: %v", err)
 	}
 }
+
+// TestProgressStepsPerLevel: -steps-per-level on a run sampled by another
+// sampler than annealed Langevin dynamics is refused in plot's own words
+// (the error named cmd/sample's -eps and -steps, which plot has not).
+func TestProgressStepsPerLevel(t *testing.T) {
+	d := &data.Dataset{Name: "mnist", N: 8, Channels: 1, Height: 8, Width: 8, Labels: make([]uint8, 8), Images: make([]float32, 8*64)}
+	dir := t.TempDir()
+	c := train.Config{Dataset: "mnist", Preset: "test", SDE: "ve",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 1, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, SaveEvery: 1, CkptDir: dir, Data: d}
+	if _, err := train.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	err := Progress(dir, filepath.Join(dir, "progress.png"), 1, 0, 3, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "plot: -steps-per-level is for checkpoints sampled by annealed Langevin dynamics") || strings.Contains(err.Error(), "-eps") {
+		t.Fatalf("-steps-per-level 3 on a VE run: %v", err)
+	}
+}
