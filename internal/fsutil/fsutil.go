@@ -183,7 +183,12 @@ func writeTemp(dir, name string, fill func(w io.Writer) error) (_ string, err er
 	f, err := os.CreateTemp(dir, tempPattern(name))
 	if err != nil {
 		ownTemps.Unlock()
-		return "", err
+		// Named by its folder: the temporary's hidden name is nobody's.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return "", fmt.Errorf("cannot create a file in %s: %w", dir, err)
 	}
 	tmp := f.Name()
 	ownTemps.m[tmp] = true

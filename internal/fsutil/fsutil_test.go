@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -143,5 +144,18 @@ func TestSetAbortRemovesNewDir(t *testing.T) {
 	s.Abort()
 	if _, err := os.Stat(root); err != nil {
 		t.Fatalf("a folder that was there: %v", err)
+	}
+}
+
+// TestWriteAtomicNamesTheFolder: where no file can be made in the folder
+// (here Linux's /proc, which takes none even from root), the error names
+// the folder, not the hidden temporary file that was never made.
+func TestWriteAtomicNamesTheFolder(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs Linux's /proc for a folder that takes no files")
+	}
+	err := WriteAtomic("/proc/z.safetensors", func(io.Writer) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "cannot create a file in /proc") || strings.Contains(err.Error(), ".tmp") {
+		t.Fatalf("%v", err)
 	}
 }
