@@ -140,6 +140,19 @@ func ReadIDXPair(name, imgPath, labPath string) (*Dataset, error) {
 // Names are the datasets Load knows.
 var Names = []string{"mnist", "fashion", "cifar10"}
 
+// ShapeOf is the image shape of a dataset of Names — its Channels, Height
+// and Width, and no images — known before its files are there; nil for
+// another name.
+func ShapeOf(name string) *Dataset {
+	switch name {
+	case "mnist", "fashion":
+		return &Dataset{Name: name, Channels: 1, Height: 28, Width: 28}
+	case "cifar10":
+		return &Dataset{Name: name, Channels: 3, Height: 32, Width: 32}
+	}
+	return nil
+}
+
 // Load returns the "train" or "test" split of a dataset by name.
 func Load(name string, o Options, split string) (*Dataset, error) {
 	switch name {

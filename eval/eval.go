@@ -241,6 +241,13 @@ func Run(c Config) (*Result, error) {
 		if pngs, err = readPNGs(c); err != nil {
 			return nil, err
 		}
+		// Their size, before the test set is fetched (CIFAR-10's 163 MB
+		// were, to say that MNIST's samples are not its size).
+		if shape := data.ShapeOf(c.Dataset); shape != nil {
+			if _, _, err := pngs.pixels(shape); err != nil {
+				return nil, err
+			}
+		}
 	}
 	o := data.Options{Dir: c.DataDir, Log: c.Log}
 	test, err := load(o, "test")

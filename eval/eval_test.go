@@ -148,3 +148,36 @@ func TestStaleLatestIsACheckpointFolder(t *testing.T) {
 		t.Fatalf("loading the stale folder: %v", err)
 	}
 }
+
+// TestSampleSizeBeforeData: samples of another size than the dataset's are
+// refused before its test set is fetched (cmd/eval -dataset cifar10 with
+// MNIST's samples fetched CIFAR-10's 163 MB first); the data folder stays
+// empty.
+func TestSampleSizeBeforeData(t *testing.T) {
+	dir := t.TempDir()
+	vals := make([]float64, 4*28*28)
+	for i := range vals {
+		vals[i] = 0.5
+	}
+	img, err := sample.Grid(vals, 4, 1, 28, 28)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "mnist-grid.png")
+	f, _ := os.Create(p)
+	png.Encode(f, img)
+	f.Close()
+	empty := filepath.Join(dir, "cifar10")
+	_, err = Run(Config{Dataset: "cifar10", Samples: p, DataDir: empty})
+	if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "not a grid of 32×32 tiles") {
+		t.Fatalf("MNIST's grid as CIFAR-10's samples: %v", err)
+	}
+	if _, err := os.Stat(empty); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the data folder was made: %v", err)
+	}
+	for _, name := range data.Names {
+		if s := data.ShapeOf(name); s == nil || s.Channels*s.Height*s.Width == 0 {
+			t.Errorf("%s: no shape", name)
+		}
+	}
+}
