@@ -176,6 +176,13 @@ func (c Config) validateDraw() error {
 	if c.Sampler != "" && !slices.Contains(Samplers, c.Sampler) {
 		return fmt.Errorf("%w: unknown -sampler %q (%s)", ErrConfig, c.Sampler, strings.Join(Samplers, ", "))
 	}
+	if c.Class != "" && c.Class != "all" {
+		// Its form, before the classifier is looked for (which then knows
+		// how many classes there are).
+		if _, err := parseClasses(c.Class, math.MaxInt32); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

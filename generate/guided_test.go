@@ -128,6 +128,7 @@ func TestClassGuidanceErrors(t *testing.T) {
 		{Config{Class: "3", Classifier: clf}, "out of range"},
 		{Config{Class: "-1", Classifier: clf}, "out of range"},
 		{Config{Class: "seven", Classifier: clf}, "not a class number"},
+		{Config{Class: "seven", Classifier: filepath.Join(t.TempDir(), "missing")}, "not a class number"}, // its form before the classifier
 		{Config{Class: "1", Classifier: fashion}, "trained on fashion"},
 		{Config{Class: "1", Classifier: vpClf}, "does not fit the model's noise"},
 		{Config{Class: "1", Classifier: ck}, "score model, not a classifier"},
