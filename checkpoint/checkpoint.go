@@ -526,6 +526,9 @@ func Latest(dir string) (string, error) {
 		}
 		return "", fmt.Errorf("%w in %s", ErrNone, dir)
 	}
+	if errors.Is(err, ErrCorrupt) {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
@@ -634,7 +637,7 @@ func readPointer(path string) ([]byte, error) {
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, 4097))
 	if err == nil && len(b) > 4096 {
-		err = fmt.Errorf("%w: %s is %d bytes or more: not a pointer to a checkpoint", ErrCorrupt, path, len(b))
+		err = fmt.Errorf("%w: %s is over 4096 bytes: not a pointer to a checkpoint", ErrCorrupt, path)
 	}
 	return b, err
 }

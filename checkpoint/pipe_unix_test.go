@@ -35,7 +35,7 @@ func TestLatestNotAFile(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, latestName))
 	os.WriteFile(filepath.Join(dir, latestName), []byte(strings.Repeat("x", 5000)), 0o644)
-	if _, err := Latest(dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "not a pointer") {
+	if _, err := Latest(dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "is over 4096 bytes: not a pointer") || strings.Count(err.Error(), "checkpoint:") != 1 {
 		t.Fatalf("a latest of 5000 bytes: %v", err)
 	}
 	// Given as a checkpoint file, latest is said to be the pointer.

@@ -232,6 +232,9 @@ func Run(c Config) (*Result, error) {
 	// to train where it is not cached): the drawing's settings, or the
 	// images' files.
 	var pngs *pngSamples
+	var imgs []float32
+	var n int
+	var shape *data.Dataset // of imgs, read before the test set
 	if drawing {
 		if err := c.checkDraw(); err != nil {
 			return nil, err
@@ -243,8 +246,8 @@ func Run(c Config) (*Result, error) {
 		}
 		// Their size, before the test set is fetched (CIFAR-10's 163 MB
 		// were, to say that MNIST's samples are not its size).
-		if shape := data.ShapeOf(c.Dataset); shape != nil {
-			if _, _, err := pngs.pixels(shape); err != nil {
+		if shape = data.ShapeOf(c.Dataset); shape != nil {
+			if imgs, n, err = pngs.pixels(shape); err != nil {
 				return nil, err
 			}
 		}
@@ -254,9 +257,7 @@ func Run(c Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var imgs []float32
-	var n int
-	if pngs != nil {
+	if pngs != nil && (shape == nil || shape.Channels != test.Channels || shape.Height != test.Height || shape.Width != test.Width) {
 		if imgs, n, err = pngs.pixels(test); err != nil {
 			return nil, err
 		}

@@ -69,6 +69,8 @@ type Config struct {
 	// annealed Langevin dynamics after each noise level and the denoising
 	// step, for the continuous samplers with fixed steps after about every
 	// twelfth of their steps and the last (the adaptive ode solver has none).
+	// Run writes it with the samples; Draw records it in its Result, for
+	// Result.WriteFilm.
 	GIF string
 	// Inpaint ("test:N" or an image file of the model's size) with Mask (a
 	// PNG, white = keep, or one of MaskNames: the part to fill in) draws
@@ -442,7 +444,8 @@ func prepare(st *checkpoint.State, c Config) (Config, sde.Process, sample.Constr
 	return c, proc, cons, tiles, nil
 }
 
-// Draw samples from a loaded checkpoint without writing anything.
+// Draw samples from a loaded checkpoint without writing anything (with
+// c.GIF, the film is in the Result: WriteFilm writes it).
 func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
@@ -679,11 +682,20 @@ func newBar(total int, w io.Writer) *progressbar.ProgressBar {
 		progressbar.OptionThrottle(200*time.Millisecond))
 }
 
+// WriteFilm writes the sampling film that Draw recorded (Config.GIF) into
+// the GIF file path, atomically; an error where none was recorded.
+func (r *Result) WriteFilm(path string) error {
+	if r.film == nil {
+		return fmt.Errorf("%w: no film was recorded (Config.GIF, with a sampler of fixed steps)", ErrConfig)
+	}
+	return r.film.write(path)
+}
+
 func (r *Result) write(c Config) error {
 	n := len(r.Images) / (r.Channels * r.Height * r.Width)
 	if r.film != nil && c.GIF != "" {
 		note := fsutil.Replacing(c.GIF)
-		if err := r.film.write(c.GIF); err != nil {
+		if err := r.WriteFilm(c.GIF); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(r.film.g.Image), note)

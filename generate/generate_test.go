@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"image/gif"
 	"image/png"
-	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -338,9 +337,14 @@ func TestContinuousFilm(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Log = io.Discard
-		if err := filmed.write(c); err != nil { // Draw writes nothing, the film with the samples
+		if _, err := os.Stat(c.GIF); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("Draw wrote %s: %v", c.GIF, err)
+		}
+		if err := filmed.WriteFilm(c.GIF); err != nil { // Draw writes nothing: the film is in its Result
 			t.Fatal(err)
+		}
+		if err := plain.WriteFilm(c.GIF); !errors.Is(err, ErrConfig) {
+			t.Fatalf("a Result without a film: %v", err)
 		}
 		if !reflect.DeepEqual(plain.Images, filmed.Images) {
 			t.Errorf("%s: filming changed the samples", tc.sampler)

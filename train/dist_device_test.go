@@ -29,10 +29,11 @@ import (
 //
 // In the emulation (NCSN_SLOW=1: about 10 s on 2 cores), on two fake GPUs
 // with CUDA graphs (each capture forbids only its own thread's unsafe
-// calls, not the other rank's: TestFakeGPUs), and on GPUs: two where there are two, else both ranks on one; there kernel
-// by kernel, as two devices of one context would meet in each other's
-// captures (work on the legacy stream while a stream of the context
-// captures invalidates the capture).
+// calls, not the other rank's: TestFakeGPUs), and on GPUs: two with CUDA
+// graphs where there are two, else both ranks on one, kernel by kernel, as
+// two devices of one context would meet in each other's captures (work on
+// the legacy stream while a stream of the context captures invalidates
+// the capture).
 func TestDataParallelOnDevice(t *testing.T) {
 	bs := deviceBackends(t, true)
 	saved := deviceCount
@@ -69,7 +70,9 @@ func TestDataParallelOnDevice(t *testing.T) {
 				if bk.Name == "gpu" {
 					d, err := cuda.OpenIndex(i % gpus)
 					if d != nil {
-						d.Graphs = false
+						// Two GPUs: each its context, and graphs on; one: kernel by kernel.
+						d.Graphs = gpus >= 2
+						d.GraphsAsked = d.Graphs
 					}
 					return d, err
 				}

@@ -58,7 +58,7 @@ func loadAlgoCache(path string) *algoCache {
 	if path == "" {
 		return c
 	}
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path)
 	if err != nil {
 		return c
 	}

@@ -117,7 +117,7 @@ func loadCudnn(from *libs) (*cudnnLib, error) {
 	if err != nil {
 		return nil, err
 	}
-	if filepath.IsAbs(name) {
+	if strings.ContainsRune(name, '/') { // found in a folder (NCSN_CUDA_LIBS may be relative), not by the loader
 		for _, s := range cudnnSublibraries {
 			purego.Dlopen(filepath.Join(filepath.Dir(name), s), purego.RTLD_NOW|purego.RTLD_GLOBAL) // best effort
 		}
@@ -744,7 +744,10 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 			c.describe = strings.Replace(c.describe, graphDescribe(name, p), instead, 1)
 		}
 	}
-	if tuned {
+	// A refused tuned entry is replaced even where nothing was timed (one
+	// usable configuration, or the legacy algorithm): it stayed, and every
+	// later run planned it again.
+	if tuned || c.refused != nil {
 		var mine [3]string
 		for dir, p := range c.graph {
 			if p != nil {
@@ -756,7 +759,9 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 		case err != nil:
 			c.describe += " (the tuned choices not kept: " + err.Error() + ")"
 		case kept.Graph != nil && *kept.Graph != mine:
-			d.dnnTakeKept(g, c, *kept.Graph, w)
+			if err := d.dnnTakeKept(g, c, *kept.Graph, w); err != nil {
+				return err // the workspace is gone: the next dnnPrepare grows it again
+			}
 		}
 	}
 	return nil
@@ -766,9 +771,11 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 // tuned g at the same time and kept its choices first, so that both
 // compute the same bits (as dnnMeasure takes another run's Find), each
 // given its first run (w a scratch filter); a direction whose kept plan
-// cannot be made, does not fit the workspace or fails its first run keeps
-// this run's, and its description says why.
-func (d *Device) dnnTakeKept(g Conv3, c *dnnConv, kept [3]string, w Buffer) {
+// cannot be made or fails its first run keeps this run's, and its
+// description says why. The workspace grows to a kept plan that needs more
+// (the other run may have timed more candidates); an error only where it
+// could not.
+func (d *Device) dnnTakeKept(g Conv3, c *dnnConv, kept [3]string, w Buffer) error {
 	s := d.dnn
 	for dir, name := range []string{"forward", "data", "filter"} {
 		p := c.graph[dir]
@@ -785,6 +792,10 @@ func (d *Device) dnnTakeKept(g Conv3, c *dnnConv, kept [3]string, w Buffer) {
 			return err
 		})
 		if err == nil {
+			if gerr := d.grow(&s.ws, int((max(q.ws, 4)+3)/4)); gerr != nil {
+				s.b.do(func() error { s.b.graphFree(q); return nil })
+				return gerr
+			}
 			if err = s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err == nil {
 				err = d.Synchronize()
 			}
@@ -803,6 +814,7 @@ func (d *Device) dnnTakeKept(g Conv3, c *dnnConv, kept [3]string, w Buffer) {
 		c.graph[dir] = q
 		c.describe += graphDescribe(name, q)
 	}
+	return nil
 }
 
 // dnnOnCopies plans direction dir of g on the graph API with NCHW copies
@@ -843,7 +855,7 @@ func (d *Device) dnnOnCopies(dir int, g Conv3, w Buffer) (q *dnnGraphPlan, why s
 const (
 	dnnTuneRuns    = 5
 	dnnTuneTime    = 2 * time.Millisecond
-	dnnTuneMaxRuns = 100
+	dnnTuneMaxRuns = 400
 )
 
 // dnnTune gives each of a direction's candidate plans its first run (on the

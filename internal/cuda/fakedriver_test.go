@@ -771,3 +771,45 @@ func naiveConv3W(c, o, b, h, w, stride int, x, dy []float32) []float64 {
 	}
 	return dw
 }
+
+// TestFakeGPUGraphTuneRefusedKept: a tuned choice in the cache that cannot
+// be planned (here positions no heuristics list has) is tuned again and
+// replaced in the file (it stayed: every later run planned it again), and
+// the next device takes the new one.
+func TestFakeGPUGraphTuneRefusedKept(t *testing.T) {
+	t.Setenv(CudnnEnv, "graph")
+	t.Setenv(TF32Env, "1")
+	t.Setenv(GraphTuneEnv, "3")
+	fakeAlgoDir = t.TempDir()
+	defer func() { fakeAlgoDir = "" }()
+	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
+	d, _ := openFake(t)
+	if err := d.PlanConv3(g); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	files, _ := filepath.Glob(filepath.Join(fakeAlgoDir, "*graph*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v", files)
+	}
+	bad := [3]string{"ours:A99", "ours:A99", "ours:A99"}
+	b, _ := json.Marshal(map[string]Conv3Choice{conv3CacheKey(g): {Graph: &bad}})
+	if err := os.WriteFile(files[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var plans []string
+	for range 2 {
+		d, _ := openFake(t)
+		if err := d.PlanConv3(g); err != nil {
+			t.Fatal(err)
+		}
+		plans = append(plans, d.ConvPlans()[0])
+		d.Close()
+	}
+	if strings.Count(plans[0], "the tuned choice ours:A99 was refused") != 3 || strings.Count(plans[1], "(tuned by an earlier run)") != 3 {
+		t.Fatalf("plans %q", plans)
+	}
+	if got, _ := loadAlgoCache(files[0]).get(g); got.Graph == nil || *got.Graph == bad {
+		t.Fatalf("the file holds %v", got.Graph)
+	}
+}

@@ -47,7 +47,7 @@ func TryLock(path string) (*Lock, error) {
 		// The holder writes its name just after locking: give it a moment.
 		holder := "another process"
 		for try := 0; try < 20; try++ {
-			if b, rerr := os.ReadFile(path); rerr == nil && len(strings.TrimSpace(string(b))) > 0 {
+			if b, rerr := ReadRegular(path); rerr == nil && len(strings.TrimSpace(string(b))) > 0 {
 				holder = strings.TrimSpace(string(b))
 				break
 			}
