@@ -202,6 +202,9 @@ type dnnConv struct {
 	// direction's kept plan could not be made (dnnWarmUp's choices replace
 	// it in the cache).
 	refused *Conv3Choice
+	// keptFrom is that entry where a direction's plan was taken from it
+	// (a kept plan whose first run fails refuses it).
+	keptFrom *Conv3Choice
 }
 
 // free destroys c's descriptors (those made; on the device's thread).
@@ -593,10 +596,10 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 		}
 		c.graphTried = true
 		var kept *[3]string // the tuned choices of an earlier run
-		var keptEntry Conv3Choice
+		keptEntry := new(Conv3Choice)
 		if s.tune > 1 {
 			if ch, ok := s.cache.get(g); ok {
-				kept, keptEntry = ch.Graph, ch
+				kept, *keptEntry = ch.Graph, ch
 			}
 		}
 		for dir, name := range []string{"forward", "data", "filter"} {
@@ -613,11 +616,12 @@ func (d *Device) dnnPrepare(g Conv3) (*dnnConv, error) {
 				if err == nil {
 					ps[0].kept = true
 					c.graph[dir] = ps[0]
+					c.keptFrom = keptEntry
 					c.describe += graphDescribe(name, ps[0])
 					continue
 				}
 				c.describe += fmt.Sprintf("; %s: the tuned choice %s was refused: %v", name, kept[dir], err)
-				c.refused = &keptEntry
+				c.refused = keptEntry
 			}
 			var ps []*dnnGraphPlan
 			var err, oursErr error
@@ -720,6 +724,9 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 			runErr = d.Synchronize()
 		}
 		if runErr != nil {
+			if p.kept {
+				c.refused = c.keptFrom // replaced in the cache by what this run takes instead
+			}
 			c.graph[dir] = nil
 			s.b.do(func() error { s.b.graphFree(p); return nil })
 			instead := fmt.Sprintf("; %s: legacy (the graph API plan's first run: %v)", name, runErr)
@@ -771,10 +778,10 @@ func (d *Device) dnnWarmUp(g Conv3, c *dnnConv) error {
 // tuned g at the same time and kept its choices first, so that both
 // compute the same bits (as dnnMeasure takes another run's Find), each
 // given its first run (w a scratch filter); a direction whose kept plan
-// cannot be made or fails its first run keeps this run's, and its
-// description says why. The workspace grows to a kept plan that needs more
-// (the other run may have timed more candidates); an error only where it
-// could not.
+// cannot be made, fails its first run or needs more workspace than can be
+// had keeps this run's, and its description says why. The workspace grows
+// to a kept plan that needs more (the other run may have timed more
+// candidates); an error only where it cannot be had back as it was.
 func (d *Device) dnnTakeKept(g Conv3, c *dnnConv, kept [3]string, w Buffer) error {
 	s := d.dnn
 	for dir, name := range []string{"forward", "data", "filter"} {
@@ -792,9 +799,15 @@ func (d *Device) dnnTakeKept(g Conv3, c *dnnConv, kept [3]string, w Buffer) erro
 			return err
 		})
 		if err == nil {
-			if gerr := d.grow(&s.ws, int((max(q.ws, 4)+3)/4)); gerr != nil {
+			if old := s.ws.N; d.grow(&s.ws, int((max(q.ws, 4)+3)/4)) != nil {
+				// No memory for it: this run's plan, on the workspace of
+				// before (just freed: an error only where it is not had back).
 				s.b.do(func() error { s.b.graphFree(q); return nil })
-				return gerr
+				if gerr := d.grow(&s.ws, old); gerr != nil {
+					return gerr
+				}
+				c.describe += fmt.Sprintf("; %s: another run's tuned choice %s needs %d B of workspace, which could not be had: this run's kept", name, kept[dir], q.ws)
+				continue
 			}
 			if err = s.b.graphRun(q, s.tX.Ptr, w.Ptr, s.tY.Ptr, s.ws); err == nil {
 				err = d.Synchronize()

@@ -813,3 +813,39 @@ func TestFakeGPUGraphTuneRefusedKept(t *testing.T) {
 		t.Fatalf("the file holds %v", got.Graph)
 	}
 }
+
+// TestFakeGPUGraphTuneKeptFailsFirstRun: a kept tuned plan that is made but
+// fails its first run gives way (here to the NCHW copies' plan), and the
+// cache's entry is replaced by what the run took (it stayed, and every
+// later run made the failing plan again).
+func TestFakeGPUGraphTuneKeptFailsFirstRun(t *testing.T) {
+	t.Setenv(CudnnEnv, "graph")
+	t.Setenv(TF32Env, "1")
+	t.Setenv(GraphTuneEnv, "3")
+	fakeAlgoDir = t.TempDir()
+	defer func() { fakeAlgoDir = "" }()
+	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
+	d, _ := openFake(t)
+	if err := d.PlanConv3(g); err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	files, _ := filepath.Glob(filepath.Join(fakeAlgoDir, "*graph*.json"))
+	if len(files) != 1 {
+		t.Fatalf("cache files %v", files)
+	}
+	before, _ := loadAlgoCache(files[0]).get(g)
+	d, _ = openFake(t)
+	fakeFailGraphRuns(1) // the kept forward plan's first run
+	err := d.PlanConv3(g)
+	fakeFailGraphRuns(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := d.ConvPlans()[0]
+	d.Close()
+	after, _ := loadAlgoCache(files[0]).get(g)
+	if before.Graph == nil || after.Graph == nil || after.Graph[0] == before.Graph[0] || !strings.HasPrefix(after.Graph[0], "nchw:") || after.Graph[1] != before.Graph[1] {
+		t.Fatalf("entry %v, then %v; plan %q", before.Graph, after.Graph, plan)
+	}
+}
