@@ -777,24 +777,10 @@ func naiveConv3W(c, o, b, h, w, stride int, x, dy []float32) []float64 {
 // replaced in the file (it stayed: every later run planned it again), and
 // the next device takes the new one.
 func TestFakeGPUGraphTuneRefusedKept(t *testing.T) {
-	t.Setenv(CudnnEnv, "graph")
-	t.Setenv(TF32Env, "1")
-	t.Setenv(GraphTuneEnv, "3")
-	fakeAlgoDir = t.TempDir()
-	defer func() { fakeAlgoDir = "" }()
-	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
-	d, _ := openFake(t)
-	if err := d.PlanConv3(g); err != nil {
-		t.Fatal(err)
-	}
-	d.Close()
-	files, _ := filepath.Glob(filepath.Join(fakeAlgoDir, "*graph*.json"))
-	if len(files) != 1 {
-		t.Fatalf("cache files %v", files)
-	}
+	g, cache := tunedOnce(t)
 	bad := [3]string{"ours:A99", "ours:A99", "ours:A99"}
 	b, _ := json.Marshal(map[string]Conv3Choice{conv3CacheKey(g): {Graph: &bad}})
-	if err := os.WriteFile(files[0], b, 0o644); err != nil {
+	if err := os.WriteFile(cache, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var plans []string
@@ -809,7 +795,7 @@ func TestFakeGPUGraphTuneRefusedKept(t *testing.T) {
 	if strings.Count(plans[0], "the tuned choice ours:A99 was refused") != 3 || strings.Count(plans[1], "(tuned by an earlier run)") != 3 {
 		t.Fatalf("plans %q", plans)
 	}
-	if got, _ := loadAlgoCache(files[0]).get(g); got.Graph == nil || *got.Graph == bad {
+	if got, _ := loadAlgoCache(cache).get(g); got.Graph == nil || *got.Graph == bad {
 		t.Fatalf("the file holds %v", got.Graph)
 	}
 }
@@ -819,11 +805,34 @@ func TestFakeGPUGraphTuneRefusedKept(t *testing.T) {
 // cache's entry is replaced by what the run took (it stayed, and every
 // later run made the failing plan again).
 func TestFakeGPUGraphTuneKeptFailsFirstRun(t *testing.T) {
+	g, cache := tunedOnce(t)
+	before, _ := loadAlgoCache(cache).get(g)
+	d, _ := openFake(t)
+	fakeFailGraphRuns(1) // the kept forward plan's first run
+	err := d.PlanConv3(g)
+	fakeFailGraphRuns(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := d.ConvPlans()[0]
+	d.Close()
+	after, _ := loadAlgoCache(cache).get(g)
+	if before.Graph == nil || after.Graph == nil || after.Graph[0] == before.Graph[0] || !strings.HasPrefix(after.Graph[0], "nchw:") || after.Graph[1] != before.Graph[1] {
+		t.Fatalf("entry %v, then %v; plan %q", before.Graph, after.Graph, plan)
+	}
+}
+
+// tunedOnce tunes one geometry's graph plans (NCSN_CUDNN_GRAPH_TUNE=3, in
+// TF32, each direction three candidates) on a fake GPU whose choices are
+// kept in a folder of the test's; it returns the geometry and that cache
+// file. The settings stay for the rest of the test.
+func tunedOnce(t *testing.T) (Conv3, string) {
+	t.Helper()
 	t.Setenv(CudnnEnv, "graph")
 	t.Setenv(TF32Env, "1")
 	t.Setenv(GraphTuneEnv, "3")
 	fakeAlgoDir = t.TempDir()
-	defer func() { fakeAlgoDir = "" }()
+	t.Cleanup(func() { fakeAlgoDir = "" })
 	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
 	d, _ := openFake(t)
 	if err := d.PlanConv3(g); err != nil {
@@ -834,18 +843,5 @@ func TestFakeGPUGraphTuneKeptFailsFirstRun(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("cache files %v", files)
 	}
-	before, _ := loadAlgoCache(files[0]).get(g)
-	d, _ = openFake(t)
-	fakeFailGraphRuns(1) // the kept forward plan's first run
-	err := d.PlanConv3(g)
-	fakeFailGraphRuns(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := d.ConvPlans()[0]
-	d.Close()
-	after, _ := loadAlgoCache(files[0]).get(g)
-	if before.Graph == nil || after.Graph == nil || after.Graph[0] == before.Graph[0] || !strings.HasPrefix(after.Graph[0], "nchw:") || after.Graph[1] != before.Graph[1] {
-		t.Fatalf("entry %v, then %v; plan %q", before.Graph, after.Graph, plan)
-	}
+	return g, files[0]
 }
