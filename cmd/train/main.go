@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -235,7 +234,21 @@ func run(args []string, stderr io.Writer) int {
 		}
 		cfg.Comm = comm
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...) // signals_unix.go
+	// The first stop signal (signals_unix.go) saves and stops; a second
+	// quits at once, for a run stuck in that stop.
+	notice := func(s os.Signal) {
+		if cfg.Comm == nil || cfg.Comm.Rank() == 0 {
+			if cfg.Bar {
+				fmt.Fprintln(stderr) // below the progress bar
+			}
+			again := "a second signal"
+			if s == os.Interrupt {
+				again = "Ctrl-C again"
+			}
+			fmt.Fprintf(stderr, "train: %v: finishing the step and saving a checkpoint (%s quits at once, without saving)\n", s, again)
+		}
+	}
+	ctx, stop := cli.StopContext(context.Background(), notice, stopSignals...)
 	defer stop()
 	_, err = train.Run(ctx, cfg)
 	if err == nil && cfg.Comm != nil {

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,7 +32,8 @@ func TestMain(m *testing.M) {
 // TestSignalsSave: Ctrl-C, SIGTERM, a closed terminal (SIGHUP), a closed
 // pipe (SIGPIPE) and SIGUSR1 (which mpirun forwards to its ranks as it is)
 // each stop a training run with a checkpoint of the step it reached and
-// exit status 130; a later run resumes from it.
+// exit status 130; a later run resumes from it. A trainer started with
+// SIGHUP ignored (nohup) goes on through one, and then stops on Ctrl-C.
 func TestSignalsSave(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains in child processes")
@@ -53,13 +55,29 @@ func TestSignalsSave(t *testing.T) {
 		}
 	}
 	cache := t.TempDir()
+	type signalCase struct {
+		name  string
+		sig   syscall.Signal
+		nohup bool // started with SIGHUP ignored, and sent one first
+	}
+	cases := []signalCase{{name: "nohup, then SIGINT", sig: syscall.SIGINT, nohup: true}}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE, syscall.SIGUSR1} {
-		t.Run(sig.String(), func(t *testing.T) {
+		cases = append(cases, signalCase{name: sig.String(), sig: sig})
+	}
+	for _, c := range cases {
+		sig := c.sig
+		t.Run(c.name, func(t *testing.T) {
+			if sig == syscall.SIGINT && signal.Ignored(sig) {
+				t.Skip("SIGINT is ignored in this test process (started as a script's background job?), so in the trainer too")
+			}
 			dir := filepath.Join(t.TempDir(), "run")
 			args := []string{"-dataset", "folder:" + pics, "-grey", "-base", "4", "-mult", "1,2", "-batch", "4",
 				"-steps", "1000000", "-save-every", "1000000", "-ckpt-dir", dir, "-data-dir", cache}
 			// This binary as the trainer, after NCSN_TEST_EXEC's emulator if any.
 			argv := append(strings.Fields(os.Getenv("NCSN_TEST_EXEC")), os.Args[0], "-test.run", "^$")
+			if c.nohup {
+				argv = append([]string{"sh", "-c", `trap '' HUP; exec "$@"`, "sh"}, argv...)
+			}
 			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Env = append(os.Environ(), "TRAIN_CHILD_ARGS="+strings.Join(args, "\n"))
 			var out bytes.Buffer
@@ -70,14 +88,23 @@ func TestSignalsSave(t *testing.T) {
 			stop := func() string { cmd.Process.Kill(); cmd.Wait(); return out.String() }
 			// Signal once a few steps are in train.csv (the handler is in
 			// place before the first step).
-			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			rows := func() int {
 				b, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
-				if bytes.Count(b, []byte("\n")) > 3 {
-					break
+				return bytes.Count(b, []byte("\n"))
+			}
+			waitRows := func(n int) {
+				for deadline := time.Now().Add(60 * time.Second); rows() < n; time.Sleep(50 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("not %d rows in train.csv after 60 s:\n%s", n, stop())
+					}
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("no steps after 60 s:\n%s", stop())
+			}
+			waitRows(4)
+			if c.nohup { // the SIGHUP of a closed terminal does not stop it
+				if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+					t.Fatalf("%v\n%s", err, stop())
 				}
+				waitRows(rows() + 3)
 			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatalf("%v\n%s", err, stop())
@@ -90,8 +117,8 @@ func TestSignalsSave(t *testing.T) {
 			// One checkpoint, of the last step train.csv records.
 			ckpts, _ := filepath.Glob(filepath.Join(dir, "ckpt-*.ckpt"))
 			b, _ := os.ReadFile(filepath.Join(dir, "train.csv"))
-			rows := strings.Split(strings.TrimSpace(string(b)), "\n")
-			last, _, _ := strings.Cut(rows[len(rows)-1], ",")
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			last, _, _ := strings.Cut(lines[len(lines)-1], ",")
 			step, _ := strconv.Atoi(last)
 			if len(ckpts) != 1 || filepath.Base(ckpts[0]) != fmt.Sprintf("ckpt-%08d.ckpt", step) || step < 3 {
 				t.Fatalf("%v: checkpoints %v, train.csv ends at step %d:\n%s", sig, ckpts, step, out.String())

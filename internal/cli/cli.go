@@ -1,6 +1,6 @@
 // Package cli holds what the commands share in reading their command line
 // (Parse: one-line flag errors) and in their process (KeepOnClosedPipe,
-// RemoveTempsOnStop).
+// RemoveTempsOnStop, StopContext).
 package cli
 
 import (

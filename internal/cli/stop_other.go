@@ -13,3 +13,6 @@ func raise(os.Signal) {}
 // exitCode is what a Ctrl-C ended process reports on Windows
 // (STATUS_CONTROL_C_EXIT).
 func exitCode(os.Signal) int { return 0xC000013A }
+
+// isPipe is false: no SIGPIPE reaches a process here.
+func isPipe(os.Signal) bool { return false }

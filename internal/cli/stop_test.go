@@ -4,10 +4,13 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -40,6 +43,7 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		})
 		os.Exit(0)
 	}
+	skipWhereCtrlCIgnored(t)
 	for _, c := range []struct {
 		sig    syscall.Signal
 		remove string
@@ -93,4 +97,89 @@ func writingChild(t *testing.T, cmd *exec.Cmd, dir, remove, sleep string) *exec.
 		t.Fatalf("child said %q, %v", l, err)
 	}
 	return cmd
+}
+
+// TestStopContext: the first stop signal cancels the context (after the
+// notice); a SIGPIPE after it is passed over; a second signal, while the
+// command is stuck writing its file, removes the temporary and ends the
+// process by that signal, leaving the file in place as it was. A signal
+// ignored when the process started stays ignored: nohup's SIGHUP is not
+// taken for a first signal.
+func TestStopContext(t *testing.T) {
+	if dir := os.Getenv("CLI_STOPCTX_CHILD"); dir != "" {
+		ctx, stop := StopContext(context.Background(), func(s os.Signal) { fmt.Printf("notice %v\n", s) },
+			syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+		defer stop()
+		os.WriteFile(filepath.Join(dir, "kept.png"), []byte("earlier"), 0o644)
+		fmt.Println("ready")
+		<-ctx.Done()
+		fsutil.WriteAtomic(filepath.Join(dir, "kept.png"), func(w io.Writer) error {
+			w.Write([]byte("half"))
+			fmt.Println("stuck")
+			time.Sleep(20 * time.Second) // a stop that hangs
+			return nil
+		})
+		os.Exit(0)
+	}
+	skipWhereCtrlCIgnored(t)
+	for _, c := range []struct {
+		name          string
+		hupIgnored    bool
+		first, second syscall.Signal
+	}{
+		{"ctrl-c twice", false, syscall.SIGINT, syscall.SIGINT},
+		{"pipe, then ctrl-c", false, syscall.SIGPIPE, syscall.SIGINT},
+		{"nohup", true, syscall.SIGTERM, syscall.SIGTERM},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestStopContext$")
+			if c.hupIgnored {
+				cmd = exec.Command("sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestStopContext$'`, os.Args[0])
+			}
+			cmd.Env = append(os.Environ(), "CLI_STOPCTX_CHILD="+dir)
+			out, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			r := bufio.NewReader(out)
+			expect := func(want string) {
+				t.Helper()
+				if l, err := r.ReadString('\n'); err != nil || l != want+"\n" {
+					t.Fatalf("child said %q, %v; want %q", l, err, want)
+				}
+			}
+			expect("ready")
+			if c.hupIgnored {
+				cmd.Process.Signal(syscall.SIGHUP) // passed over: the notice names the next signal
+			}
+			cmd.Process.Signal(c.first)
+			expect("notice " + c.first.String())
+			expect("stuck")
+			cmd.Process.Signal(syscall.SIGPIPE) // passed over after a first signal
+			cmd.Process.Signal(c.second)
+			err := cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != c.second {
+				t.Fatalf("the child ended with %v, not by %v", err, c.second)
+			}
+			if temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(temps) != 0 {
+				t.Errorf("temporaries left: %v", temps)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "kept.png")); string(b) != "earlier" {
+				t.Errorf("the earlier file became %q", b)
+			}
+		})
+	}
+}
+
+// skipWhereCtrlCIgnored skips a test that sends SIGINT to a child process
+// where this process was started with SIGINT ignored (a background job of a
+// shell script): its children inherit the ignore, and StopContext and
+// RemoveTempsOnStop rightly keep it.
+func skipWhereCtrlCIgnored(t *testing.T) {
+	if signal.Ignored(syscall.SIGINT) {
+		t.Skip("SIGINT is ignored in this test process (started as a script's background job?), so in its children too")
+	}
 }

@@ -23,3 +23,6 @@ func exitCode(s os.Signal) int {
 	}
 	return 1
 }
+
+// isPipe says whether s is SIGPIPE.
+func isPipe(s os.Signal) bool { return s == syscall.SIGPIPE }
