@@ -117,7 +117,7 @@ func loadCudnn(from *libs) (*cudnnLib, error) {
 	if err != nil {
 		return nil, err
 	}
-	if strings.ContainsRune(name, '/') { // found in a folder (NCSN_CUDA_LIBS may be relative), not by the loader
+	if strings.ContainsRune(name, '/') { // found in a folder, not by the loader
 		for _, s := range cudnnSublibraries {
 			purego.Dlopen(filepath.Join(filepath.Dir(name), s), purego.RTLD_NOW|purego.RTLD_GLOBAL) // best effort
 		}

@@ -89,9 +89,15 @@ const LibraryDirsEnv = "NCSN_CUDA_LIBS"
 func libraryDirs() []string {
 	var dirs []string
 	for _, d := range filepath.SplitList(os.Getenv(LibraryDirsEnv)) {
-		if d != "" {
-			dirs = append(dirs, d)
+		if d == "" {
+			continue
 		}
+		// Made absolute: "." joined with a name is the bare name, which
+		// the dynamic loader looks up on its own path, not here.
+		if a, err := filepath.Abs(d); err == nil {
+			d = a
+		}
+		dirs = append(dirs, d)
 	}
 	for _, v := range []string{"CUDA_HOME", "CUDA_PATH"} {
 		if h := os.Getenv(v); h != "" {
