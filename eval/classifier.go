@@ -1,8 +1,13 @@
 // Package eval measures sample quality: a classifier the project trains
 // itself (LeNet-style, on package nn's operators), its confidence and class
-// histogram on samples, and the Fréchet distance between its penultimate
-// features of the samples and of the test set; and, for continuous-time
-// models, bits per dimension of test images by the probability-flow ODE.
+// histogram on samples (and, for samples drawn of given classes, the
+// fraction it gives those classes), and the Fréchet distance between its
+// penultimate features of the samples and of the test set; for a folder of
+// images, which has no labels, each sample's nearest training image and a
+// Fréchet distance of 8×8 thumbnails (folder.go); for continuous-time
+// models, bits per dimension of test images by the probability-flow ODE
+// (bpd.go); and a noise-conditional classifier's accuracy on noised test
+// images per noise level (noisy.go).
 package eval
 
 import (

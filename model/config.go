@@ -10,6 +10,12 @@
 // c_noise = ln σ / 4. Training graphs (with
 // gradients) and sampling graphs (its own batch size, no gradients) are built
 // separately from the same Params.
+//
+// The same U-Net's encoder, with Config.Classes set, is a noise-conditional
+// classifier p(y | x, σ) for classifier guidance (ClassGradient: ∇ₓ log p).
+// Scorer evaluates scores for samplers; VJPScorer adds vector–Jacobian
+// products, for the divergence that likelihoods need; the Device* forms run
+// the same graphs on a GPU (package nn's DeviceRun).
 package model
 
 import (

@@ -13,6 +13,10 @@
 // 3×3 convolutions and GroupNorm+SiLU hand their loops to internal/kernel;
 // the portable code here (im2col + BLAS, scalar loops) is the reference the
 // kernels are tested against and the path everywhere else.
+//
+// DeviceRun runs graphs of these operators, training graphs included, on a
+// GPU (package internal/cuda) or its CPU emulation, every value in device
+// memory.
 package nn
 
 import (

@@ -2,8 +2,9 @@
 // place where σ, β and t are turned into one another: NCSN's discrete ladder
 // of noise levels, the continuous variance-exploding (VE), variance-preserving
 // (VP, DDPM's forward process in the limit) and sub-VP SDEs of Song et al.
-// (2021), NCSNv2's rules for choosing σ from the data, and the geometric
-// ladders themselves.
+// (2021), NCSNv2's rules for choosing σ from the data, the geometric
+// ladders themselves, the times samplers stop at (SamplingEps), and EDM's
+// preconditioning and log-normal training σ (precond.go).
 //
 // Every process has a linear drift, dx = a(t)·x dt + g(t) dw on t ∈ [0, 1],
 // so its marginal given the data is Gaussian: x_t | x₀ ~ N(m(t)·x₀, s(t)²I).

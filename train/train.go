@@ -499,6 +499,7 @@ func (r *run) readyData(cfg Config) (ds *data.Dataset, err error) {
 		}
 		if r.cfg.SDE == "ve" { // technique 1 only: σ_max
 			r.cfg.SigmaMax = v.SigmaMax
+			fmt.Fprintf(r.log, "the VE process takes σ₁ = %.4f as its σ_max (L and ε are for NCSN's ladder: -sde ncsn)\n", v.SigmaMax)
 		} else {
 			if r.sigmas, err = v.Sigmas(); err != nil {
 				return nil, err
@@ -609,6 +610,8 @@ func start(cfg Config) (*run, error) {
 		what += " (EDM preconditioning)"
 	}
 	switch {
+	case cfg.SDE == "ve" && cfg.SigmasFromData: // σ_max comes with the data
+		what += fmt.Sprintf(" on the VE process, σ σ₁ → %g", cfg.SigmaMin)
 	case cfg.SDE == "ve":
 		what += fmt.Sprintf(" on the VE process, σ %g → %g", cfg.SigmaMax, cfg.SigmaMin)
 		if cfg.SigmaDist == SigmaDistLogNormal {

@@ -727,6 +727,27 @@ func TestSigmasFromData(t *testing.T) {
 	if !strings.Contains(log.String(), "σ from the data (NCSNv2)") {
 		t.Fatalf("values not printed: %q", log.String())
 	}
+
+	// On the VE process σ₁ is its σ_max, and nothing else is taken; the
+	// run's first line names no σ_max of before (it said σ 5 →).
+	dir = t.TempDir()
+	c = tinyConfig(dir)
+	if err := c.UseSDE("ve"); err != nil {
+		t.Fatal(err)
+	}
+	c.SigmasFromData, c.Steps, c.SigmaMax = true, 2, 5
+	log.Reset()
+	c.Log = &log
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	st = final(t, dir)
+	if st.Process.SigmaMax != dmax || st.Sigmas != nil {
+		t.Fatalf("VE: σ_max %g, sigmas %v; max distance %g", st.Process.SigmaMax, st.Sigmas, dmax)
+	}
+	if l := log.String(); !strings.Contains(l, "takes σ₁ = ") || !strings.Contains(l, "on the VE process, σ σ₁ → ") || strings.Contains(l, "σ 5 →") {
+		t.Fatalf("VE: the log does not say which σ_max it takes:\n%s", l)
+	}
 }
 
 // TestContinuousProcesses: each continuous SDE trains (t ~ U(ε, 1), images

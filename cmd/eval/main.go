@@ -4,7 +4,10 @@
 // JSON line, then a table. With -bpd it measures instead the bits per
 // dimension of test images under a continuous-time checkpoint. Given a
 // noise-conditional classifier's checkpoint, it reports the classifier's
-// accuracy on noised test images per noise level.
+// accuracy on noised test images per noise level. For a folder dataset
+// (-dataset folder:PATH), which has no labels, it reports instead how far
+// each sample is from its nearest training image, with a picture of the
+// pairs (-nn-out), and a Fréchet distance of 8×8 thumbnails.
 //
 //	go run ./cmd/eval -dataset mnist -samples PATH [-n 256]
 //	go run ./cmd/eval -dataset mnist -samples CHECKPOINT -bpd [-n 256]

@@ -8,13 +8,18 @@
 // graph there).
 //
 // Device holds buffers of float32 in device memory and runs the network's
-// operators on them (ops.go): 3×3 convolutions on cuDNN (cudnn.go, on
-// NCHW copies of the channel-major tensors, with the algorithms cuDNN's Find
-// measures fastest, kept per GPU in the user's cache folder: algocache.go)
-// or as im2col and a cuBLAS
+// operators on them (ops.go): 3×3 convolutions on cuDNN — in exact float32
+// on its legacy API (cudnn.go, on NCHW copies of the channel-major tensors,
+// with the algorithms cuDNN's Find measures fastest, kept per GPU in the
+// user's cache folder: algocache.go), in TF32 on its graph API
+// (cudnn_graph.go, on our channel-major tensors as they are, else on the
+// copies; NCSN_CUDNN_GRAPH_TUNE times several configurations and keeps the
+// fastest in the same cache) — or, without cuDNN, as im2col and a cuBLAS
 // product, 1×1 convolutions and linear layers as products, GroupNorm+SiLU,
 // the σ bias, upsampling, concatenation, the DSM loss, with their
-// gradients; Adam, the EMA, Langevin steps and Philox normal numbers.
+// gradients; Adam, the EMA, Langevin steps and Philox normal numbers. A
+// step's launches can be captured once as a CUDA graph and replayed
+// (graph.go).
 //
 // Every kernel is tested against a float64 reference on every backend the
 // machine has: the GPU where a driver and a device are found, and wherever
@@ -30,7 +35,8 @@
 // compiles kernels.cu with NVRTC wherever libnvrtc loads (Debian's
 // libnvrtc11.2 needs no GPU). The driver, cuBLAS and cuDNN calls run on
 // the fake GPU too (OpenFakeGPU, fakedriver.go): fakecuda.h, their
-// functions as cuda.h, cublas_api.h and cudnn_cnn.h declare them, built
+// functions as cuda.h, cublas_api.h, cudnn_cnn.h and cudnn_graph.h declare
+// them (stream capture and graphs included), built
 // with the emulation into one library that the driver code loads in their
 // place, refusing what a driver would (a call off the context's thread,
 // memory outside an allocation, what a stream capture forbids). Backends
