@@ -47,6 +47,22 @@ func (dp *dataParallel) agree(err error, what string) error {
 	return err
 }
 
+// anyRank reports whether flag is set on any rank (flag itself in a run of
+// one process).
+func (dp *dataParallel) anyRank(flag bool) (bool, error) {
+	if dp == nil {
+		return flag, nil
+	}
+	b := []float32{0}
+	if flag {
+		b[0] = 1
+	}
+	if err := dp.comm.AllReduceSum(b); err != nil {
+		return false, fmt.Errorf("train: %w", err)
+	}
+	return b[0] > 0, nil
+}
+
 // tellFailure is a failing rank's part in the all-reduce the others make
 // next (reduce): it asks them to stop with an error, not to wait for it.
 func (dp *dataParallel) tellFailure(batch int) {

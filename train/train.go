@@ -372,6 +372,20 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Res
 		return nil, err
 	}
 	defer g.close()
+	// A stop signal while the data loaded (σ from the data takes a minute)
+	// stops the run before it touches its folder: -fresh -wipe deleted the
+	// earlier run, and a fresh run saved an untrained checkpoint whose
+	// settings a corrected command then contradicted.
+	stop, err := dp.anyRank(ctx.Err() != nil)
+	if err != nil {
+		return nil, err
+	}
+	if stop {
+		if dp == nil || dp.rank == 0 {
+			fmt.Fprintf(r.log, "interrupted before the first step: nothing moved, deleted or saved in %s\n", cfg.CkptDir)
+		}
+		return &Result{Step: r.step}, ErrInterrupted
+	}
 	logw, err := r.claim(cfg)
 	if err = dp.agree(err, "start (rank 0 could not prepare its checkpoint folder)"); err != nil {
 		logw.close()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -565,8 +566,7 @@ func names(es []os.DirEntry) []string {
 // to resume it; with -fresh -wipe "the same command" deleted the run it had
 // just saved, and with -resume it was refused.
 func TestInterruptedSaysHowToResume(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	defer func() { wrapObjective = nil }()
 	for _, c := range []struct {
 		mod  func(*Config)
 		want string
@@ -589,6 +589,7 @@ func TestInterruptedSaysHowToResume(t *testing.T) {
 		}
 		var log bytes.Buffer
 		cfg.Log = &log
+		ctx := cancelAtStep(1)
 		if _, err := Run(ctx, cfg); !errors.Is(err, ErrInterrupted) || !strings.Contains(log.String(), "; "+c.want) {
 			t.Errorf("%v; log %q, want %q", err, log.String(), c.want)
 		}
@@ -597,15 +598,104 @@ func TestInterruptedSaysHowToResume(t *testing.T) {
 
 func TestInterruptSaves(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	_, err := Run(ctx, tinyConfig(dir))
+	ctx := cancelAtStep(2)
+	defer func() { wrapObjective = nil }()
+	c := tinyConfig(dir)
+	c.Steps, c.SaveEvery = 10, 100
+	_, err := Run(ctx, c)
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := checkpoint.Latest(dir); err != nil {
-		t.Fatalf("nothing saved: %v", err)
+	if p, err := checkpoint.Latest(dir); err != nil || filepath.Base(p) != checkpoint.FileName(2) {
+		t.Fatalf("not the step reached saved: %s, %v", p, err)
 	}
+}
+
+// cancelAtStep sets wrapObjective to cancel the context it returns in the
+// objective's run of the given step of the session (reset it after).
+func cancelAtStep(step int) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	wrapObjective = func(r *run, g objective) objective {
+		return &cancellingObjective{objective: g, after: step, cancel: cancel}
+	}
+	return ctx
+}
+
+// cancellingObjective cancels the run's context in its run number after.
+type cancellingObjective struct {
+	objective
+	after, n int
+	cancel   func()
+}
+
+func (c *cancellingObjective) run(x, z []float32, labels []int, means, sigmas []float64) (float64, []float64, error) {
+	if c.n++; c.n == c.after {
+		c.cancel()
+	}
+	return c.objective.run(x, z, labels, means, sigmas)
+}
+
+// TestInterruptBeforeTheFirstStep: a run stopped while its data loads
+// leaves its folder as it was — -fresh -wipe deleted the earlier run
+// there, and saved an untrained checkpoint — and a fresh run in an empty
+// folder saves nothing.
+func TestInterruptBeforeTheFirstStep(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps = 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	before := folderState(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, mod := range []func(*Config){
+		func(c *Config) {},
+		func(c *Config) { c.Fresh = true },
+		func(c *Config) { c.Fresh, c.Wipe = true, true },
+		func(c *Config) { c.Steps = 4 },
+	} {
+		c := tinyConfig(dir)
+		c.Steps = 3
+		mod(&c)
+		var log bytes.Buffer
+		c.Log = &log
+		if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("%+v: got %v", c, err)
+		}
+		if after := folderState(t, dir); !reflect.DeepEqual(after, before) {
+			t.Fatalf("fresh %v wipe %v: the folder changed:\n%v\nto\n%v\n%s", c.Fresh, c.Wipe, before, after, log.String())
+		}
+		if !strings.Contains(log.String(), "interrupted before the first step") {
+			t.Errorf("the log does not say so:\n%s", log.String())
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "new")
+	c = tinyConfig(empty)
+	if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("a new folder: got %v", err)
+	}
+	if ckpts, _ := filepath.Glob(filepath.Join(empty, "ckpt-*")); len(ckpts) != 0 {
+		t.Errorf("a run stopped before its first step saved %v", ckpts)
+	}
+}
+
+// folderState is each file's name and contents under dir.
+func folderState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		m[p] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -1328,13 +1418,15 @@ func TestBareResumeTakesTheRunsOwn(t *testing.T) {
 	dir = t.TempDir()
 	c = tinyConfig(dir)
 	c.Preset, c.Set = "default", map[string]bool{"steps": true}
-	if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) {
+	defer func() { wrapObjective = nil }()
+	if _, err := Run(cancelAtStep(1), c); !errors.Is(err, ErrInterrupted) {
 		t.Fatal(err)
 	}
+	wrapObjective = nil
 	var log bytes.Buffer
 	c = tinyConfig(dir)
 	c.Preset, c.Set, c.Log = "default", map[string]bool{}, &log
-	if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) || strings.Contains(log.String(), "preset's") || !strings.Contains(log.String(), "at step 0 of 6") {
+	if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) || strings.Contains(log.String(), "preset's") || !strings.Contains(log.String(), "at step 1 of 6") {
 		t.Fatalf("%v; log %q", err, log.String())
 	}
 }
