@@ -17,8 +17,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
@@ -561,7 +563,11 @@ func Latest(dir string) (string, error) {
 // between the two writes; Save writes the checkpoint whole first) — with a
 // note saying so ("" otherwise). A `latest` written after the newest
 // checkpoint (a user's edit, to go back to an earlier one) is followed, as
-// is one naming a file of the user's (not one FileName gives).
+// is one naming a file of the user's (not one FileName gives). The newest
+// is taken only where it is a file of the same run — the same network,
+// data, process and seed (sameRun) —, and a later file that is not (a
+// checkpoint copied in from another run, another file given its name) is
+// passed over with a note: it became the run.
 func Current(dir string) (path, note string, err error) {
 	latest, err := Latest(dir)
 	if err != nil {
@@ -581,8 +587,80 @@ func Current(dir string) (path, note string, err error) {
 	if err1 != nil || err2 != nil || !lf.ModTime().Before(nf.ModTime()) {
 		return latest, "", nil
 	}
+	if why := sameRun(latest, newest); why != "" {
+		return latest, fmt.Sprintf("%s names %s and is followed; %s is newer, but %s: passed over",
+			filepath.Join(dir, latestName), filepath.Base(latest), filepath.Base(newest), why), nil
+	}
 	return newest, fmt.Sprintf("%s names %s, but %s is newer and was saved after it (its rewrite failed, as when the disk fills between the two writes)",
 		filepath.Join(dir, latestName), filepath.Base(latest), filepath.Base(newest)), nil
+}
+
+// sameRun is "" where the checkpoint at newer can be the continuation of the
+// one at older — a regular file, of the same network, dataset, process and
+// seed, at a later step —, else why not. A newer file whose header cannot be
+// read is not (it would only fail to load); where older's cannot, newer is
+// taken as before.
+func sameRun(older, newer string) string {
+	hn, why := peekHeader(newer)
+	if why != "" {
+		return "it " + why
+	}
+	ho, why := peekHeader(older)
+	if why != "" {
+		return ""
+	}
+	seed := func(h *header) string {
+		var t struct {
+			Seed *uint64 `json:"seed"`
+		}
+		if json.Unmarshal(h.Train, &t) != nil || t.Seed == nil {
+			return "?"
+		}
+		return strconv.FormatUint(*t.Seed, 10)
+	}
+	switch {
+	case hn.Step <= ho.Step:
+		return fmt.Sprintf("it holds step %d, not after %d", hn.Step, ho.Step)
+	case !reflect.DeepEqual(hn.Model, ho.Model):
+		return "its network is another"
+	case hn.Dataset != ho.Dataset:
+		return fmt.Sprintf("it was trained on %s, not %s", hn.Dataset, ho.Dataset)
+	case !reflect.DeepEqual(hn.Process, ho.Process) || !slices.Equal(hn.Sigmas, ho.Sigmas):
+		return "its diffusion process is another"
+	case seed(hn) != seed(ho):
+		return fmt.Sprintf("its seed is %s, not %s", seed(hn), seed(ho))
+	}
+	return ""
+}
+
+// peekHeader reads the header of the checkpoint at path (not its tensors,
+// nor its checksum), or says why it cannot ("is not a checkpoint").
+func peekHeader(path string) (*header, string) {
+	f, err := fsutil.OpenRegular(path)
+	if errors.Is(err, fsutil.ErrNotRegular) {
+		return nil, "is not a regular file"
+	}
+	if err != nil {
+		return nil, "cannot be read"
+	}
+	defer f.Close()
+	var pre [20]byte
+	if _, err := io.ReadFull(f, pre[:]); err != nil || !bytes.Equal(pre[:8], magic[:]) {
+		return nil, "is not a checkpoint"
+	}
+	hl := binary.LittleEndian.Uint64(pre[12:20])
+	if fi, err := f.Stat(); err != nil || hl > uint64(fi.Size()) {
+		return nil, "is not a checkpoint (its header is longer than the file)"
+	}
+	b := make([]byte, hl)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, "is cut short"
+	}
+	var h header
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, "has a damaged header"
+	}
+	return &h, ""
 }
 
 // LoadFrom loads the checkpoint that a -ckpt argument names (Resolve: a

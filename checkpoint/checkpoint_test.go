@@ -393,6 +393,82 @@ func TestCurrent(t *testing.T) {
 	}
 }
 
+// TestCurrentPassesOverOtherRuns: a later file that cannot be the run's —
+// a checkpoint copied in from a run of another seed, network or dataset,
+// a safetensors file or a folder given a checkpoint's name — is passed over
+// with a note, where it became the run (a run of seed 7 resumed as seed 1's).
+func TestCurrentPassesOverOtherRuns(t *testing.T) {
+	for _, c := range []struct {
+		name, why string
+		make      func(t *testing.T, p string)
+	}{
+		{"seed", "its seed is 7, not 1", func(t *testing.T, p string) {
+			s := tinyState(t, 30)
+			s.Train = []byte(`{"batch":4,"seed":7}`)
+			saveAs(t, p, s)
+		}},
+		{"network", "its network is another", func(t *testing.T, p string) {
+			s := tinyState(t, 30)
+			s.Train = []byte(`{"batch":4,"seed":1}`)
+			s.Model.Base = 8
+			s.Weights, _ = model.Init(s.Model, rand.New(rand.NewPCG(1, 1)))
+			s.EMA, s.M, s.V = s.Weights.Clone(), nil, nil
+			for _, w := range s.Weights {
+				s.M, s.V = append(s.M, make([]float32, len(w.Data))), append(s.V, make([]float32, len(w.Data)))
+			}
+			saveAs(t, p, s)
+		}},
+		{"dataset", "it was trained on fashion, not mnist", func(t *testing.T, p string) {
+			s := tinyState(t, 30)
+			s.Train, s.Dataset = []byte(`{"batch":4,"seed":1}`), "fashion"
+			saveAs(t, p, s)
+		}},
+		{"safetensors", "it is not a checkpoint", func(t *testing.T, p string) {
+			os.WriteFile(p, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}"), 0o644)
+		}},
+		{"folder", "it is not a regular file", func(t *testing.T, p string) { os.Mkdir(p, 0o755) }},
+		{"same run", "", func(t *testing.T, p string) {
+			s := tinyState(t, 30)
+			s.Train = []byte(`{"batch":4,"seed":1}`)
+			saveAs(t, p, s)
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := tinyState(t, 20)
+			s.Train = []byte(`{"batch":4,"seed":1}`)
+			if _, err := Save(dir, s); err != nil {
+				t.Fatal(err)
+			}
+			old := time.Now().Add(-time.Hour)
+			os.Chtimes(filepath.Join(dir, "latest"), old, old)
+			c.make(t, filepath.Join(dir, FileName(30)))
+			p, note, err := Current(dir)
+			if c.why == "" {
+				if err != nil || filepath.Base(p) != FileName(30) || !strings.Contains(note, "saved after it") {
+					t.Fatalf("the run's own newer file not taken: %q %q %v", p, note, err)
+				}
+				return
+			}
+			if err != nil || filepath.Base(p) != FileName(20) || !strings.Contains(note, FileName(30)+" is newer, but "+c.why+": passed over") {
+				t.Fatalf("%q %q %v", p, note, err)
+			}
+		})
+	}
+}
+
+// saveAs writes s as a checkpoint file at p.
+func saveAs(t *testing.T, p string, s *State) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := Encode(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPruneKeepsLatest: pruning never deletes the checkpoint `latest` names,
 // even when it is not among the newest files, and reports failures.
 func TestPruneKeepsLatest(t *testing.T) {

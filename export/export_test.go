@@ -130,13 +130,24 @@ func TestRoundTrip(t *testing.T) {
 		// -force never replaces what is not an earlier export: the
 		// checkpoint read, the run's latest (it replaced them before).
 		ckpt := filepath.Join(dir, "run", checkpoint.FileName(st.Step))
-		for _, out := range []string{ckpt, filepath.Join(dir, "run", "latest")} {
+		for out, want := range map[string]string{ckpt: "is named as a run's checkpoint", filepath.Join(dir, "run", "latest"): "is not a safetensors file"} {
 			before, _ := os.ReadFile(out)
-			if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: out, Force: true}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is not a safetensors file") {
+			if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: out, Force: true}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("%s: -force -out %s: %v", name, out, err)
 			}
 			if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
 				t.Fatalf("%s: %s changed", name, out)
+			}
+		}
+		// Nor is a file made with a checkpoint's name, or the log's: every
+		// command took it for the run's newest checkpoint, and failed on it.
+		for _, base := range []string{checkpoint.FileName(st.Step + 99), checkpoint.LogName} {
+			out := filepath.Join(dir, "run", base)
+			if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: out}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is named as a run's checkpoint or log") {
+				t.Fatalf("%s: -out %s: %v", name, out, err)
+			}
+			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%s: -out %s was written", name, out)
 			}
 		}
 		// A trainer's folder, even before its first checkpoint, is refused.

@@ -579,7 +579,7 @@ func start(cfg Config) (*run, error) {
 		case err == nil:
 			path = p
 			if note != "" {
-				fmt.Fprintf(cfg.Log, "note: %s: resuming from it\n", note)
+				fmt.Fprintf(cfg.Log, "note: %s; resuming from %s\n", note, filepath.Base(p))
 			}
 		case !errors.Is(err, checkpoint.ErrNone):
 			return nil, err
@@ -798,7 +798,7 @@ func resume(cfg Config, path string) (*run, error) {
 		if all, _ := checkpoint.List(cfg.CkptDir); len(all) < 2 {
 			return nil, fmt.Errorf("%w; it is the run's only checkpoint: -fresh starts over (moving it into an archive folder)", err)
 		}
-		return nil, fmt.Errorf("%w; to resume from the checkpoint before it, move %s out of %s and delete %s (which names it)", err, filepath.Base(path), cfg.CkptDir, filepath.Join(cfg.CkptDir, "latest"))
+		return nil, fmt.Errorf("%w; to resume from the checkpoint before it, move %s out of %s, and delete %s where it names it", err, filepath.Base(path), cfg.CkptDir, filepath.Join(cfg.CkptDir, "latest"))
 	}
 	if err != nil {
 		return nil, err
