@@ -1046,7 +1046,7 @@ func TestCorruptNewestSaysHow(t *testing.T) {
 	os.WriteFile(newest, b, 0o644)
 	c.Steps = 6
 	_, err := Run(context.Background(), c)
-	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "move "+checkpoint.FileName(4)+" out of "+dir+" and delete "+filepath.Join(dir, "latest")) {
+	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), "move "+checkpoint.FileName(4)+" out of "+dir+", and delete "+filepath.Join(dir, "latest")+" where it names it") {
 		t.Fatalf("a corrupt newest checkpoint: %v", err)
 	}
 	os.Rename(newest, filepath.Join(t.TempDir(), "aside.ckpt"))
