@@ -870,15 +870,32 @@ func wouldOverwrite(dir, path string, step int) error {
 		return nil
 	}
 	last := all[len(all)-1]
-	from, _ := filepath.Abs(filepath.Dir(path))
-	into, _ := filepath.Abs(dir)
 	switch {
-	case from != into:
+	case !sameDir(filepath.Dir(path), dir):
 		return fmt.Errorf("%w: -ckpt-dir %s already holds another run (%d checkpoints, the last %s); resuming %s there would overwrite them: give an empty or new -ckpt-dir", ErrConfig, dir, len(all), filepath.Base(last), path)
 	case filepath.Base(last) > checkpoint.FileName(step):
 		return fmt.Errorf("%w: -resume %s: %s holds later checkpoints (to %s) that this run would overwrite: copy the checkpoint into an empty -ckpt-dir to branch from it", ErrConfig, path, dir, filepath.Base(last))
 	}
 	return nil
+}
+
+// sameDir reports whether a and b are one folder: the same absolute path,
+// or the same folder reached through symbolic links.
+func sameDir(a, b string) bool {
+	if x, y := absPath(a), absPath(b); x == y {
+		return true
+	}
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// absPath is p made absolute where it can be.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // resumeState continues the run of st (read from path) under cfg.
@@ -896,6 +913,10 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	if cfg.Resume != "" {
 		fresh = "drop the flag to continue the run as it was"
 	}
+	// A -resume into another folder is a branch: it may change the
+	// optimiser's -lr and -max-grad-norm (after a divergence, the way on
+	// from the last good checkpoint); the run's own folder keeps them.
+	branch := cfg.Resume != "" && path == cfg.Resume && !sameDir(filepath.Dir(path), cfg.CkptDir)
 	if st.Dataset != cfg.Dataset && cfg.Set != nil && !cfg.Set["dataset"] {
 		// -dataset not given: the run's own (a bare resume of a Fashion-MNIST
 		// run was refused as "not mnist", with -fresh, which would archive it,
@@ -925,8 +946,14 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.Batch, saved.Batch
 		case "seed":
 			a, b = cfg.Seed, saved.Seed
-		case "lr":
+		case "lr", "max-grad-norm":
+			if branch {
+				continue
+			}
 			a, b = cfg.LR, saved.LR
+			if f == "max-grad-norm" {
+				a, b = cfg.MaxGradNorm, saved.MaxGradNorm
+			}
 		case "lr-warmup":
 			a, b = cfg.LRWarmup, saved.LRWarmup
 		case "lr-decay":
@@ -947,8 +974,6 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cmp.Or(cfg.Model.Precond, "ncsnv2"), cmp.Or(saved.Model.Precond, "ncsnv2")
 		case "sigma-data":
 			a, b = cfg.Model.SigmaData, saved.Model.SigmaData
-		case "max-grad-norm":
-			a, b = cfg.MaxGradNorm, saved.MaxGradNorm
 		case "sde":
 			a, b = cmp.Or(cfg.SDE, "ncsn"), cmp.Or(saved.SDE, "ncsn")
 		case "sigma-dist":
@@ -979,7 +1004,11 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			if _, ok := a.(bool); ok {
 				sep = "=" // -flag=false is how a bool flag is given
 			}
-			return nil, fmt.Errorf("%w: %s was trained with -%s%s%v; -%s%s%v contradicts it (%s)", ErrMismatch, path, f, sep, b, f, sep, a, fresh)
+			how := fresh
+			if f == "lr" || f == "max-grad-norm" {
+				how += "; -resume FILE into a new -ckpt-dir branches from a checkpoint with another -" + f
+			}
+			return nil, fmt.Errorf("%w: %s was trained with -%s%s%v; -%s%s%v contradicts it (%s)", ErrMismatch, path, f, sep, b, f, sep, a, how)
 		}
 	}
 	// Everything that shapes the computation comes from the checkpoint; only
@@ -992,6 +1021,15 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		return cfg.Set[flag] || cfg.Set == nil && cfg.Preset == saved.Preset
 	}
 	keep.Steps, keep.SaveEvery, keep.Keep = cfg.Steps, cfg.SaveEvery, cfg.Keep
+	var branched []string
+	if branch && cfg.Set["lr"] && cfg.LR != saved.LR {
+		keep.LR = cfg.LR
+		branched = append(branched, fmt.Sprintf("-lr %g (was %g)", cfg.LR, saved.LR))
+	}
+	if branch && cfg.Set["max-grad-norm"] && cfg.MaxGradNorm != saved.MaxGradNorm {
+		keep.MaxGradNorm = cfg.MaxGradNorm
+		branched = append(branched, fmt.Sprintf("-max-grad-norm %g (was %g)", cfg.MaxGradNorm, saved.MaxGradNorm))
+	}
 	if !given("steps") {
 		keep.Steps = saved.Steps
 	}
@@ -1029,6 +1067,9 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	r.rng = rand.New(r.pcg)
 	r.elapsed = extra.ElapsedSeconds
 	fmt.Fprintf(r.log, "resuming from %s at step %d of %d\n", path, st.Step, keep.Steps)
+	if len(branched) > 0 {
+		fmt.Fprintf(r.log, "a branch in %s: %s; its steps from here differ from the run it leaves\n", keep.CkptDir, strings.Join(branched, ", "))
+	}
 	if note := replanNote(saved, keep, st); note != "" {
 		fmt.Fprintf(r.log, "note: -steps %d instead of the run's %d: %s\n", keep.Steps, saved.Steps, note)
 	}
@@ -1376,15 +1417,17 @@ func (r *run) checkFinite(loss, norm float64, per []float64, lvl []int, tt, sig 
 	if !math.IsNaN(loss) && !math.IsInf(loss, 0) {
 		what = fmt.Sprintf("the gradient norm is %g (largest image loss %g)", norm, per[img])
 	}
-	last := "no checkpoint was saved"
+	// A resume takes the run's -lr and -max-grad-norm; a branch into a new
+	// folder may change them (the hint named flags a resume refused).
+	last := "no checkpoint was saved (-fresh with a lower -lr, or with -max-grad-norm, starts again)"
 	if r.ckpt != "" {
-		last = "the last checkpoint is " + r.ckpt
+		last = fmt.Sprintf("the last checkpoint is %s (-resume %s -ckpt-dir NEW with a lower -lr, or with -max-grad-norm, branches from it)", r.ckpt, r.ckpt)
 	}
 	where := fmt.Sprintf("at t = %.4g (σ = %.4g)", tt[img], sig[img])
 	if r.sigmas != nil {
 		where = fmt.Sprintf("at noise level %d of %d (σ = %.4g)", lvl[img]+1, len(r.sigmas), sig[img])
 	}
-	return fmt.Errorf("%w: step %d: %s %s; stopped before applying it: %s (try a lower -lr, or -max-grad-norm)",
+	return fmt.Errorf("%w: step %d: %s %s; stopped before applying it: %s",
 		ErrNonFinite, r.step+1, what, where, last)
 }
 

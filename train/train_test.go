@@ -3,7 +3,9 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -633,6 +635,65 @@ func (c *cancellingObjective) run(x, z []float32, labels []int, means, sigmas []
 		c.cancel()
 	}
 	return c.objective.run(x, z, labels, means, sigmas)
+}
+
+// TestBranchChangesOptimiser: -resume FILE into a new folder may change
+// -lr and -max-grad-norm (a branch: said, and saved with its checkpoints);
+// a resume in the run's own folder, bare or by -resume, may not; a
+// -resume through a link to the run's own folder is its own folder (it was
+// refused as "another run").
+func TestBranchChangesOptimiser(t *testing.T) {
+	dir := t.TempDir()
+	a := tinyConfig(filepath.Join(dir, "a"))
+	a.Steps = 4
+	if _, err := Run(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	from := filepath.Join(dir, "a", checkpoint.FileName(4))
+	set := map[string]bool{"lr": true, "max-grad-norm": true, "steps": true}
+
+	b := tinyConfig(filepath.Join(dir, "b"))
+	b.Resume, b.Steps, b.LR, b.MaxGradNorm, b.Set = from, 6, a.LR/10, 1, set
+	var log bytes.Buffer
+	b.Log = &log
+	if _, err := Run(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), fmt.Sprintf("a branch in %s: -lr %g (was %g), -max-grad-norm 1 (was 0)", b.CkptDir, b.LR, a.LR)) {
+		t.Errorf("the branch is not said:\n%s", log.String())
+	}
+	var saved Config
+	if err := json.Unmarshal(final(t, b.CkptDir).Train, &saved); err != nil || saved.LR != b.LR || saved.MaxGradNorm != 1 {
+		t.Fatalf("the branch's checkpoint holds lr %g, max-grad-norm %g (%v)", saved.LR, saved.MaxGradNorm, err)
+	}
+	// Resumed bare there, it keeps the branch's values.
+	b2 := tinyConfig(b.CkptDir)
+	b2.Steps, b2.Set = 7, map[string]bool{"steps": true}
+	if _, err := Run(context.Background(), b2); err != nil {
+		t.Fatalf("the branch resumed: %v", err)
+	}
+
+	for name, c := range map[string]Config{
+		"bare": func() Config { c := tinyConfig(a.CkptDir); c.Steps, c.LR, c.Set = 6, a.LR/10, set; return c }(),
+		"-resume": func() Config {
+			c := tinyConfig(a.CkptDir)
+			c.Resume, c.Steps, c.LR, c.Set = from, 6, a.LR/10, set
+			return c
+		}(),
+	} {
+		if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "into a new -ckpt-dir branches") {
+			t.Errorf("%s in the run's own folder with another -lr: %v", name, err)
+		}
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(a.CkptDir, link); err != nil {
+		t.Fatal(err)
+	}
+	c := tinyConfig(a.CkptDir)
+	c.Resume, c.Steps, c.Set = filepath.Join(link, checkpoint.FileName(4)), 5, map[string]bool{"steps": true}
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Errorf("-resume through a link to the run's own folder: %v", err)
+	}
 }
 
 // TestInterruptBeforeTheFirstStep: a run stopped while its data loads
