@@ -164,6 +164,21 @@ var Datasets = []string{"mnist", "fashion", "cifar10"}
 // float32 precision (σ = 1e300 trains, and samples NaN).
 const MaxSigma = 1e4
 
+// Resuming reports whether Run would resume a run with cfg: -resume, or a
+// checkpoint in CkptDir without -fresh (a damaged one too: Run then says
+// so). A command checks its flags' combinations only for a fresh run; a
+// resume compares each flag given with its checkpoint's value.
+func Resuming(cfg Config) bool {
+	if cfg.Resume != "" {
+		return true
+	}
+	if cfg.Fresh {
+		return false
+	}
+	_, err := checkpoint.Latest(cfg.CkptDir)
+	return !errors.Is(err, checkpoint.ErrNone)
+}
+
 // Preset returns the configuration of a named preset for a dataset.
 //
 //   - default (mnist, fashion): the network of ../shared/bench/torch_ref.py at

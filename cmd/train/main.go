@@ -167,12 +167,17 @@ func run(args []string, stderr io.Writer) int {
 	if cfg.Set["sigmas-from-data"] {
 		cfg.SigmasFromData = *fromData
 	}
-	if cfg.SigmasFromData && (cfg.Set["sigma-max"] || cfg.Set["levels"]) {
+	// The flags' combinations are checked for a fresh run, whose settings
+	// they are; a resume takes the run's from its checkpoint, and compares
+	// each one given with it (a ladder run resumed with its own -levels was
+	// refused by the default preset's continuous -sde).
+	freshRun := !train.Resuming(cfg)
+	if freshRun && cfg.SigmasFromData && (cfg.Set["sigma-max"] || cfg.Set["levels"]) {
 		fmt.Fprintln(stderr, "train: -sigmas-from-data chooses σ₁ and L itself; it does not go with -sigma-max or -levels")
 		return 2
 	}
 	continuous := cfg.SDE != "" && cfg.SDE != "ncsn"
-	if cfg.Set["levels"] && continuous {
+	if freshRun && cfg.Set["levels"] && continuous {
 		hint := ""
 		if !cfg.Set["sde"] {
 			hint = " (the preset's; -sde ncsn or -preset ladder train a ladder)"
@@ -180,7 +185,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "train: -levels sets NCSN's ladder; -sde %s is continuous in time%s\n", cfg.SDE, hint)
 		return 2
 	}
-	if cfg.Set["sigma-max"] && continuous && cfg.SDE != "ve" {
+	if freshRun && cfg.Set["sigma-max"] && continuous && cfg.SDE != "ve" {
 		fmt.Fprintf(stderr, "train: -sigma-max is for -sde ncsn or ve; -sde %s has no σ\n", cfg.SDE)
 		return 2
 	}
@@ -191,7 +196,7 @@ func run(args []string, stderr io.Writer) int {
 		cfg.Levels = *levels
 	}
 	cfg.MaxGradNorm = *maxGradNorm
-	if cfg.Set["sigma-dist"] && cfg.SDE != "ve" {
+	if freshRun && cfg.Set["sigma-dist"] && cfg.SDE != "ve" {
 		fmt.Fprintf(stderr, "train: -sigma-dist is how the VE process draws its σ's; this run trains -sde %s\n", cmp.Or(cfg.SDE, "ncsn"))
 		return 2
 	}
@@ -204,7 +209,7 @@ func run(args []string, stderr io.Writer) int {
 			cfg.PMean, cfg.PStd = cfg.LogNormal()
 		}
 	}
-	if (cfg.Set["p-mean"] || cfg.Set["p-std"]) && cfg.SigmaDist != train.SigmaDistLogNormal {
+	if freshRun && (cfg.Set["p-mean"] || cfg.Set["p-std"]) && cfg.SigmaDist != train.SigmaDistLogNormal {
 		fmt.Fprintln(stderr, "train: -p-mean and -p-std shape the log-normal σ's; this run's σ's are not log-normal (-sigma-dist lognormal with -sde ve -precond edm)")
 		return 2
 	}

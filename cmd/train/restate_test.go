@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRestatedFlagsOnResume: a resume that gives a flag of its own run is
+// checked against the checkpoint, not against the combinations of the
+// preset the command line defaults to: a ladder run resumed with its own
+// -levels was refused as "-sde ve is continuous in time". Another value is
+// still refused, as contradicting the checkpoint.
+func TestRestatedFlagsOnResume(t *testing.T) {
+	pics := filepath.Join(t.TempDir(), "pics")
+	if err := os.MkdirAll(pics, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		im := image.NewGray(image.Rect(0, 0, 32, 32))
+		for p := range im.Pix {
+			im.Pix[p] = uint8(p*5 + i*41)
+		}
+		var b bytes.Buffer
+		png.Encode(&b, im)
+		if err := os.WriteFile(filepath.Join(pics, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "run")
+	base := []string{"-dataset", "folder:" + pics, "-grey", "-base", "4", "-mult", "1,2", "-batch", "4", "-ckpt-dir", dir, "-data-dir", t.TempDir()}
+	var out bytes.Buffer
+	if code := run(append(base, "-sigmas-from-data=false", "-sde", "ncsn", "-levels", "12", "-steps", "2"), &out); code != 0 {
+		t.Fatalf("the ladder run: exit %d:\n%s", code, out.String())
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-levels", "12", "-steps", "3"}, 0, "resuming from"},
+		{[]string{"-levels", "10", "-steps", "4"}, 1, "was trained with -levels 12; -levels 10 contradicts it"},
+		{[]string{"-sigma-dist", "lognormal", "-steps", "4"}, 1, "-sigma-dist lognormal"},
+	} {
+		out.Reset()
+		if code := run(append(append([]string{}, base...), c.args...), &out); code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: exit %d, want %d and %q:\n%s", c.args, code, c.code, c.want, out.String())
+		}
+	}
+}
