@@ -536,7 +536,11 @@ func Latest(dir string) (string, error) {
 	}
 	name := strings.TrimSpace(string(b))
 	if name == "" || name == "." || name == ".." || name == latestName || name == LockName || strings.ContainsAny(name, "/\\\x00") {
-		return "", fmt.Errorf("%w: %s does not name a checkpoint file", ErrCorrupt, filepath.Join(dir, latestName))
+		hint := ""
+		if all, _ := List(dir); len(all) > 0 {
+			hint = fmt.Sprintf(" (delete it to take the newest there, %s)", filepath.Base(all[len(all)-1]))
+		}
+		return "", fmt.Errorf("%w: %s does not name a checkpoint file%s", ErrCorrupt, filepath.Join(dir, latestName), hint)
 	}
 	p := filepath.Join(dir, name)
 	fi, err := os.Stat(p)

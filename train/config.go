@@ -524,7 +524,13 @@ func (c Config) Validate() error {
 	if m.Precond == model.PrecondEDM && m.SigmaData == 0 {
 		m.SigmaData = 1 // chosen from the training set when the run starts
 	}
-	return m.Validate()
+	if err := m.Validate(); err != nil {
+		// Named by the flags that shape the network (the error said
+		// "cannot be halved 5 times" of -mult's six levels).
+		mult := strings.Trim(strings.ReplaceAll(fmt.Sprint(m.Mult), " ", ","), "[]")
+		return fmt.Errorf("%w (-base %d -mult %s)", err, m.Base, mult)
+	}
+	return nil
 }
 
 // badDevice says what is wrong with a -device that is not "cpu" (nil: "",

@@ -800,6 +800,9 @@ func resume(cfg Config, path string) (*run, error) {
 		}
 		return nil, fmt.Errorf("%w; to resume from the checkpoint before it, move %s out of %s, and delete %s where it names it", err, filepath.Base(path), cfg.CkptDir, filepath.Join(cfg.CkptDir, "latest"))
 	}
+	if err != nil && cfg.Resume != "" {
+		return nil, fmt.Errorf("train: -resume: %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -1317,6 +1320,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 		secs := time.Since(t0).Seconds()
 		ips := float64((r.step-firstStep)*cfg.Batch) / secs
 		if err := logw.row(r.step, loss, ips, r.elapsed+secs, gper, glvl); err != nil {
+			if r.ckpt != "" { // the disk filled: say where the run stands
+				err = fmt.Errorf("%w; its last checkpoint is %s; %s", err, r.ckpt, r.hint)
+			}
 			return nil, err
 		}
 		if bar != nil {
