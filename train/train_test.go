@@ -725,7 +725,18 @@ func TestInterruptBeforeTheFirstStep(t *testing.T) {
 			t.Fatalf("%+v: got %v", c, err)
 		}
 		if after := folderState(t, dir); !reflect.DeepEqual(after, before) {
-			t.Fatalf("fresh %v wipe %v: the folder changed:\n%v\nto\n%v\n%s", c.Fresh, c.Wipe, before, after, log.String())
+			var diff []string
+			for p, b := range before {
+				if a, ok := after[p]; !ok || a != b {
+					diff = append(diff, fmt.Sprintf("%s (there after: %v)", p, ok))
+				}
+			}
+			for p := range after {
+				if _, ok := before[p]; !ok {
+					diff = append(diff, p+" (new)")
+				}
+			}
+			t.Fatalf("fresh %v wipe %v: the folder changed: %v\n%s", c.Fresh, c.Wipe, diff, log.String())
 		}
 		if !strings.Contains(log.String(), "interrupted before the first step") {
 			t.Errorf("the log does not say so:\n%s", log.String())
@@ -741,12 +752,13 @@ func TestInterruptBeforeTheFirstStep(t *testing.T) {
 	}
 }
 
-// folderState is each file's name and contents under dir.
+// folderState is each file's name and contents under dir, but the lock
+// file's (each run that takes the folder writes its pid and time there).
 func folderState(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	m := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || d.Name() == checkpoint.LockName {
 			return err
 		}
 		b, err := os.ReadFile(p)
