@@ -120,6 +120,42 @@ func rankErrors(cfg Config, n int) []error {
 	return errs
 }
 
+// rankContext, where set, gives each in-process rank its context.
+var rankContext func(rank int) context.Context
+
+// TestDataParallelInterruptBeforeTheFirstStep: a stop signal that reaches
+// one rank while the data loads stops every rank before the first step,
+// none waiting for another, and rank 0 leaves its folder as it was.
+func TestDataParallelInterruptBeforeTheFirstStep(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Model.Base, c.Batch, c.Steps = 16, 8, 2
+	runRanks(t, c, 2)
+	before := folderState(t, dir)
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	rankContext = func(rank int) context.Context {
+		if rank == 1 {
+			return cancelled
+		}
+		return context.Background()
+	}
+	defer func() { rankContext = nil }()
+	c.Steps, c.Fresh, c.Wipe = 4, true, true
+	errs, hung := rankErrorsEach(c, 2, nil, time.Minute)
+	if hung {
+		t.Fatalf("a rank still ran after a minute: %v", errs)
+	}
+	for i, err := range errs {
+		if !errors.Is(err, ErrInterrupted) {
+			t.Errorf("rank %d: %v, want ErrInterrupted", i, err)
+		}
+	}
+	if after := folderState(t, dir); !reflect.DeepEqual(after, before) {
+		t.Errorf("-fresh -wipe stopped before its first step changed the folder")
+	}
+}
+
 // rankErrorsEach trains cfg, changed for each rank by each (nil: not),
 // over n in-process ranks, and returns each one's error; hung is true
 // where some rank had not returned after limit (0: no limit).
@@ -134,10 +170,14 @@ func rankErrorsEach(cfg Config, n int, each func(rank int, c *Config), limit tim
 		if each != nil {
 			each(i, &c)
 		}
+		ctx := context.Background()
+		if rankContext != nil {
+			ctx = rankContext(i)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := Run(context.Background(), c)
+			_, err := Run(ctx, c)
 			mu.Lock()
 			errs[i] = err
 			mu.Unlock()
