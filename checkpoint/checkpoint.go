@@ -436,6 +436,15 @@ const LockName = "lock"
 // trainer writes it; cmd/plot draws it).
 const LogName = "train.csv"
 
+// IsRunFileName reports whether name (a base name) is one a run's folder
+// gives its own files: a checkpoint's (FileName), latest, LockName or
+// LogName. Another file given such a name in a run's folder is taken for
+// the run's own.
+func IsRunFileName(name string) bool {
+	_, ckpt := StepOf(name)
+	return ckpt || name == latestName || name == LockName || name == LogName
+}
+
 // Prune deletes the oldest checkpoints of dir beyond the newest keep (keep ≤ 0
 // keeps all) and returns those it deleted. The one `latest` names is never
 // deleted.

@@ -95,10 +95,10 @@ func Export(c Config) error {
 	if c.Ckpt == "" {
 		return fmt.Errorf("%w: -ckpt is empty; give a checkpoint file or a run's folder", ErrConfig)
 	}
-	if _, ok := checkpoint.StepOf(filepath.Base(c.Out)); ok || filepath.Base(c.Out) == checkpoint.LogName {
-		// In a run's folder every command took it for the run's newest
-		// checkpoint (or log), and failed on it.
-		return fmt.Errorf("%w: -out %s is named as a run's checkpoint or log; give the safetensors file another name (like model.safetensors)", ErrConfig, c.Out)
+	if checkpoint.IsRunFileName(filepath.Base(c.Out)) {
+		// In a run's folder every command took it for the run's own (its
+		// newest checkpoint, latest, its log), and failed on it.
+		return fmt.Errorf("%w: -out %s is named as a run's own file (a checkpoint, latest, lock or train.csv); give the safetensors file another name (like model.safetensors)", ErrConfig, c.Out)
 	}
 	if err := noClobber(c.Out, c.Force); err != nil {
 		return err

@@ -130,7 +130,7 @@ func TestRoundTrip(t *testing.T) {
 		// -force never replaces what is not an earlier export: the
 		// checkpoint read, the run's latest (it replaced them before).
 		ckpt := filepath.Join(dir, "run", checkpoint.FileName(st.Step))
-		for out, want := range map[string]string{ckpt: "is named as a run's checkpoint", filepath.Join(dir, "run", "latest"): "is not a safetensors file"} {
+		for out, want := range map[string]string{ckpt: "is named as a run's own file", filepath.Join(dir, "run", "latest"): "is named as a run's own file"} {
 			before, _ := os.ReadFile(out)
 			if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: out, Force: true}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), want) {
 				t.Fatalf("%s: -force -out %s: %v", name, out, err)
@@ -141,9 +141,9 @@ func TestRoundTrip(t *testing.T) {
 		}
 		// Nor is a file made with a checkpoint's name, or the log's: every
 		// command took it for the run's newest checkpoint, and failed on it.
-		for _, base := range []string{checkpoint.FileName(st.Step + 99), checkpoint.LogName} {
-			out := filepath.Join(dir, "run", base)
-			if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: out}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is named as a run's checkpoint or log") {
+		for _, base := range []string{checkpoint.FileName(st.Step + 99), checkpoint.LogName, "latest", checkpoint.LockName} {
+			out := filepath.Join(t.TempDir(), base) // where they are not yet: a folder that lost its latest
+			if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: out}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is named as a run's own file") {
 				t.Fatalf("%s: -out %s: %v", name, out, err)
 			}
 			if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {

@@ -1228,9 +1228,11 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 	if err := r.keepGuide(g); err != nil { // resumed at the guide's step (a device's download can fail)
 		return nil, err
 	}
+	stopped := false // by a signal here, or on another rank
 	for r.step < cfg.Steps {
 		stop := ctx.Err() != nil
 		if stop && r.dp == nil {
+			stopped = true
 			break
 		}
 		others = true
@@ -1270,6 +1272,7 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 				return nil, pullErr
 			}
 			if stop { // every rank stops before the same step
+				stopped = true
 				break
 			}
 			if onDevice {
@@ -1355,12 +1358,19 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 		return nil, err
 	}
 	secs := time.Since(t0).Seconds()
+	if stopped && r.step == 0 {
+		// Stopped as the folder was claimed, before any step: an
+		// untrained checkpoint would only fix settings that a corrected
+		// command then contradicts.
+		fmt.Fprintf(r.log, "interrupted before the first step: nothing saved in %s\n", cfg.CkptDir)
+		return res, ErrInterrupted
+	}
 	if r.step != lastSaved || res.Checkpoint == "" {
 		if res.Checkpoint, err = r.save(r.elapsed + secs); err != nil {
 			return nil, err
 		}
 	}
-	if ctx.Err() != nil && r.step < cfg.Steps {
+	if stopped {
 		fmt.Fprintf(r.log, "interrupted at step %d of %d; saved %s; %s\n", r.step, cfg.Steps, res.Checkpoint, r.hint)
 		return res, ErrInterrupted
 	}

@@ -752,6 +752,42 @@ func TestInterruptBeforeTheFirstStep(t *testing.T) {
 	}
 }
 
+// TestInterruptAsTheFolderIsClaimed: a stop signal that comes after the
+// check before the folder is claimed, but before the first step, saves no
+// untrained checkpoint (it did, fixing settings that a corrected command
+// then contradicted).
+func TestInterruptAsTheFolderIsClaimed(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps = 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c.Steps, c.Fresh, c.Wipe = 3, true, true
+	var log bytes.Buffer
+	c.Log = &log
+	if _, err := Run(&laterCancelled{Context: context.Background()}, c); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("got %v", err)
+	}
+	if ckpts, _ := filepath.Glob(filepath.Join(dir, "ckpt-*")); len(ckpts) != 0 || !strings.Contains(log.String(), "interrupted before the first step: nothing saved") {
+		t.Fatalf("checkpoints %v:\n%s", ckpts, log.String())
+	}
+}
+
+// laterCancelled is a context cancelled from the second time its Err is
+// asked for.
+type laterCancelled struct {
+	context.Context
+	asked int
+}
+
+func (c *laterCancelled) Err() error {
+	if c.asked++; c.asked > 1 {
+		return context.Canceled
+	}
+	return nil
+}
+
 // folderState is each file's name and contents under dir, but the lock
 // file's (each run that takes the folder writes its pid and time there).
 func folderState(t *testing.T, dir string) map[string]string {

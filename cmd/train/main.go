@@ -108,6 +108,12 @@ func run(args []string, stderr io.Writer) int {
 	if *classifier && !cfg.Set["ckpt-dir"] {
 		cfg.CkptDir = "checkpoints/classifier"
 	}
+	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
+	// The flags' combinations are checked for a fresh run, whose settings
+	// they are; a resume takes the run's from its checkpoint, and compares
+	// each one given with it (a ladder run resumed with its own -levels was
+	// refused by the default preset's continuous -sde).
+	freshRun := !train.Resuming(cfg)
 	if cfg.Set["steps"] {
 		cfg.Steps = *steps
 	}
@@ -138,9 +144,14 @@ func run(args []string, stderr io.Writer) int {
 		}
 	}
 	if cfg.Set["sigma-data"] {
-		if cfg.Model.Precond != "edm" {
+		if freshRun && cfg.Model.Precond != "edm" {
 			fmt.Fprintln(stderr, "train: -sigma-data goes with -precond edm")
 			return 2
+		}
+		// Resumed, the run's own preconditioning: -sigma-data is then
+		// compared with its checkpoint's (0 where it is not EDM's).
+		if !cfg.Set["precond"] {
+			cfg.Model.Precond = "edm"
 		}
 		cfg.Model.SigmaData = *sigmaData
 	}
@@ -162,16 +173,10 @@ func run(args []string, stderr io.Writer) int {
 	if cfg.Set["save-every"] {
 		cfg.SaveEvery = *saveEvery
 	}
-	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
 	cfg.Device = *device
 	if cfg.Set["sigmas-from-data"] {
 		cfg.SigmasFromData = *fromData
 	}
-	// The flags' combinations are checked for a fresh run, whose settings
-	// they are; a resume takes the run's from its checkpoint, and compares
-	// each one given with it (a ladder run resumed with its own -levels was
-	// refused by the default preset's continuous -sde).
-	freshRun := !train.Resuming(cfg)
 	if freshRun && cfg.SigmasFromData && (cfg.Set["sigma-max"] || cfg.Set["levels"]) {
 		fmt.Fprintln(stderr, "train: -sigmas-from-data chooses σ₁ and L itself; it does not go with -sigma-max or -levels")
 		return 2

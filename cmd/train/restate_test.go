@@ -32,6 +32,19 @@ func TestRestatedFlagsOnResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// An EDM run resumed with its own -sigma-data, without -precond edm
+	// (the smoke preset's is ncsnv2).
+	edm := filepath.Join(t.TempDir(), "edm")
+	smoke := []string{"-dataset", "folder:" + pics, "-grey", "-preset", "smoke", "-batch", "4", "-ckpt-dir", edm, "-data-dir", t.TempDir()}
+	var eout bytes.Buffer
+	if code := run(append(smoke, "-precond", "edm", "-sigma-data", "0.5", "-steps", "2"), &eout); code != 0 {
+		t.Fatalf("the EDM run: exit %d:\n%s", code, eout.String())
+	}
+	eout.Reset()
+	if code := run(append(smoke, "-sigma-data", "0.5", "-steps", "3"), &eout); code != 0 || !strings.Contains(eout.String(), "resuming from") {
+		t.Errorf("the EDM run resumed with its own -sigma-data: exit %d:\n%s", code, eout.String())
+	}
+
 	dir := filepath.Join(t.TempDir(), "run")
 	base := []string{"-dataset", "folder:" + pics, "-grey", "-base", "4", "-mult", "1,2", "-batch", "4", "-ckpt-dir", dir, "-data-dir", t.TempDir()}
 	var out bytes.Buffer

@@ -39,9 +39,14 @@ func RemoveTempsOnStop() {
 // clean stop (a stalled disk, a rank that waits for a dead one) is stopped
 // by another Ctrl-C, not only by kill -9. Files already in place are kept.
 //
-// SIGPIPE (a closed output pipe) is only ever a first signal: after any
-// first one, later SIGPIPEs are passed over, since the command's own
-// messages to the closed pipe raise them while it stops. Signals the process
+// A signal within RepeatWindow of the first is taken for a copy of it, not
+// a second: one stop often arrives twice — a closed terminal's SIGHUP from
+// the kernel and again from the shell, `timeout`'s SIGTERM to the process
+// and to its group, make's forwarding — and ending the process then lost
+// the checkpoint the first was saving. SIGPIPE (a closed output pipe) is
+// only ever a first signal: after any first one, later SIGPIPEs are passed
+// over, since the command's own messages to the closed pipe raise them
+// while it stops. Signals the process
 // was started with ignored (nohup's SIGHUP, the SIGINT of a shell script's
 // background job) stay ignored. stop ends all this (the signals get their
 // default action again, unless the command catches them elsewhere) and
@@ -56,20 +61,20 @@ func StopContext(parent context.Context, notice func(os.Signal), sigs ...os.Sign
 	signal.Notify(c, sigs...)
 	done := make(chan struct{})
 	go func() {
-		first := true
+		var first time.Time
 		for {
 			select {
 			case <-done:
 				return
 			case s := <-c:
 				switch {
-				case first:
-					first = false
+				case first.IsZero():
+					first = time.Now()
 					if notice != nil {
 						notice(s)
 					}
 					cancel()
-				case !isPipe(s):
+				case !isPipe(s) && time.Since(first) >= RepeatWindow:
 					endBy(s)
 				}
 			}
@@ -81,6 +86,10 @@ func StopContext(parent context.Context, notice func(os.Signal), sigs ...os.Sign
 		cancel()
 	}
 }
+
+// RepeatWindow is how long after StopContext's first signal another is
+// taken for a copy of it.
+const RepeatWindow = time.Second
 
 // notIgnored is sigs less those the process was started with ignored:
 // signal.Notify would undo the ignore.

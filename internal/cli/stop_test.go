@@ -100,11 +100,12 @@ func writingChild(t *testing.T, cmd *exec.Cmd, dir, remove, sleep string) *exec.
 }
 
 // TestStopContext: the first stop signal cancels the context (after the
-// notice); a SIGPIPE after it is passed over; a second signal, while the
-// command is stuck writing its file, removes the temporary and ends the
-// process by that signal, leaving the file in place as it was. A signal
-// ignored when the process started stays ignored: nohup's SIGHUP is not
-// taken for a first signal.
+// notice); a copy of it sent at once (a closed terminal's SIGHUP comes from
+// the kernel and from the shell) and a SIGPIPE are passed over; a second
+// signal after RepeatWindow, while the command is stuck writing its file,
+// removes the temporary and ends the process by that signal, leaving the
+// file in place as it was. A signal ignored when the process started stays
+// ignored: nohup's SIGHUP is not taken for a first signal.
 func TestStopContext(t *testing.T) {
 	if dir := os.Getenv("CLI_STOPCTX_CHILD"); dir != "" {
 		ctx, stop := StopContext(context.Background(), func(s os.Signal) { fmt.Printf("notice %v\n", s) },
@@ -154,12 +155,30 @@ func TestStopContext(t *testing.T) {
 			if c.hupIgnored {
 				cmd.Process.Signal(syscall.SIGHUP) // passed over: the notice names the next signal
 			}
+			sent := time.Now()
 			cmd.Process.Signal(c.first)
 			expect("notice " + c.first.String())
+			// A copy, once the first has been taken (sent together, the
+			// kernel merges them): it ended the process, losing the save.
+			copied := time.Since(sent) < RepeatWindow/2
+			if copied {
+				cmd.Process.Signal(c.first)
+			}
 			expect("stuck")
+			ended := make(chan error, 1)
+			go func() { ended <- cmd.Wait() }()
+			select {
+			case err := <-ended:
+				t.Fatalf("the child ended on a copy of the first signal: %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			if !copied {
+				t.Log("the first signal's notice came late: no copy sent")
+			}
+			time.Sleep(time.Until(sent.Add(RepeatWindow + 100*time.Millisecond)))
 			cmd.Process.Signal(syscall.SIGPIPE) // passed over after a first signal
 			cmd.Process.Signal(c.second)
-			err := cmd.Wait()
+			err := <-ended
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != c.second {
 				t.Fatalf("the child ended with %v, not by %v", err, c.second)
