@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
+	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -17,21 +18,7 @@ import (
 // -levels was refused as "-sde ve is continuous in time". Another value is
 // still refused, as contradicting the checkpoint.
 func TestRestatedFlagsOnResume(t *testing.T) {
-	pics := filepath.Join(t.TempDir(), "pics")
-	if err := os.MkdirAll(pics, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 4 {
-		im := image.NewGray(image.Rect(0, 0, 32, 32))
-		for p := range im.Pix {
-			im.Pix[p] = uint8(p*5 + i*41)
-		}
-		var b bytes.Buffer
-		png.Encode(&b, im)
-		if err := os.WriteFile(filepath.Join(pics, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pics := greyPictures(t, 4)
 	// An EDM run resumed with its own -sigma-data, without -precond edm
 	// (the smoke preset's is ncsnv2).
 	edm := filepath.Join(t.TempDir(), "edm")
@@ -65,4 +52,27 @@ func TestRestatedFlagsOnResume(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d and %q:\n%s", c.args, code, c.code, c.want, out.String())
 		}
 	}
+}
+
+// greyPictures writes n different 32×32 grey PNGs into a new folder (a
+// folder dataset) and returns its path.
+func greyPictures(t *testing.T, n int) string {
+	t.Helper()
+	pics := filepath.Join(t.TempDir(), "pics")
+	if err := os.MkdirAll(pics, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		im := image.NewGray(image.Rect(0, 0, 32, 32))
+		for p := range im.Pix {
+			im.Pix[p] = uint8(p*7 + i*31)
+		}
+		im.Set(i, i, color.Gray{255})
+		var b bytes.Buffer
+		png.Encode(&b, im)
+		if err := os.WriteFile(filepath.Join(pics, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pics
 }

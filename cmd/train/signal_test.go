@@ -6,9 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -38,22 +35,7 @@ func TestSignalsSave(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains in child processes")
 	}
-	pics := filepath.Join(t.TempDir(), "pics")
-	if err := os.MkdirAll(pics, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 8 {
-		im := image.NewGray(image.Rect(0, 0, 32, 32))
-		for p := range im.Pix {
-			im.Pix[p] = uint8(p*7 + i*31)
-		}
-		im.Set(i, i, color.Gray{255})
-		var b bytes.Buffer
-		png.Encode(&b, im)
-		if err := os.WriteFile(filepath.Join(pics, fmt.Sprintf("%d.png", i)), b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pics := greyPictures(t, 8)
 	cache := t.TempDir()
 	type signalCase struct {
 		name  string
