@@ -149,7 +149,13 @@ func run(args []string, stderr io.Writer) int {
 			return 2
 		}
 		// Resumed, the run's own preconditioning: -sigma-data is then
-		// compared with its checkpoint's (0 where it is not EDM's).
+		// compared with its checkpoint's (0 where it is not EDM's). Not
+		// where no run of these flags can be EDM's.
+		edmable := !*classifier && (cfg.SDE == "" || cfg.SDE == "ncsn" || cfg.SDE == "ve")
+		if !edmable && cfg.Model.Precond != "edm" {
+			fmt.Fprintln(stderr, "train: -sigma-data goes with -precond edm, which trains score models on -sde ncsn or ve")
+			return 2
+		}
 		if !cfg.Set["precond"] {
 			cfg.Model.Precond = "edm"
 		}
@@ -255,7 +261,7 @@ func run(args []string, stderr io.Writer) int {
 			if s == os.Interrupt {
 				again = "Ctrl-C again"
 			}
-			fmt.Fprintf(stderr, "train: %v: finishing the step and saving a checkpoint (%s quits at once, without saving)\n", s, again)
+			fmt.Fprintf(stderr, "train: %v: finishing the step and saving a checkpoint (%s, a second or more later, quits at once, without saving)\n", s, again)
 		}
 	}
 	ctx, stop := cli.StopContext(context.Background(), notice, stopSignals...)

@@ -32,6 +32,20 @@ func TestRestatedFlagsOnResume(t *testing.T) {
 		t.Errorf("the EDM run resumed with its own -sigma-data: exit %d:\n%s", code, eout.String())
 	}
 
+	// A VP run cannot be EDM's: -sigma-data on its resume is refused as it
+	// was, naming -precond edm (not as a bad config of a -precond edm that
+	// was never given).
+	vp := filepath.Join(t.TempDir(), "vp")
+	vpArgs := []string{"-dataset", "folder:" + pics, "-grey", "-preset", "smoke", "-batch", "4", "-sde", "vp", "-ckpt-dir", vp, "-data-dir", t.TempDir()}
+	eout.Reset()
+	if code := run(append(vpArgs, "-steps", "2"), &eout); code != 0 {
+		t.Fatalf("the VP run: exit %d:\n%s", code, eout.String())
+	}
+	eout.Reset()
+	if code := run(append(vpArgs, "-sigma-data", "0.5", "-steps", "3"), &eout); code != 2 || !strings.Contains(eout.String(), "-sigma-data goes with -precond edm") {
+		t.Errorf("a VP run resumed with -sigma-data: exit %d:\n%s", code, eout.String())
+	}
+
 	dir := filepath.Join(t.TempDir(), "run")
 	base := []string{"-dataset", "folder:" + pics, "-grey", "-base", "4", "-mult", "1,2", "-batch", "4", "-ckpt-dir", dir, "-data-dir", t.TempDir()}
 	var out bytes.Buffer

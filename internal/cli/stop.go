@@ -39,7 +39,8 @@ func RemoveTempsOnStop() {
 // clean stop (a stalled disk, a rank that waits for a dead one) is stopped
 // by another Ctrl-C, not only by kill -9. Files already in place are kept.
 //
-// A signal within RepeatWindow of the first is taken for a copy of it, not
+// A signal within RepeatWindow of the first (of its notice's end) is taken
+// for a copy of it, not
 // a second: one stop often arrives twice — a closed terminal's SIGHUP from
 // the kernel and again from the shell, `timeout`'s SIGTERM to the process
 // and to its group, make's forwarding — and ending the process then lost
@@ -69,11 +70,11 @@ func StopContext(parent context.Context, notice func(os.Signal), sigs ...os.Sign
 			case s := <-c:
 				switch {
 				case first.IsZero():
-					first = time.Now()
 					if notice != nil {
 						notice(s)
 					}
 					cancel()
+					first = time.Now() // after the notice, whose write may block
 				case !isPipe(s) && time.Since(first) >= RepeatWindow:
 					endBy(s)
 				}

@@ -158,6 +158,7 @@ func TestStopContext(t *testing.T) {
 			sent := time.Now()
 			cmd.Process.Signal(c.first)
 			expect("notice " + c.first.String())
+			noticed := time.Now() // the child's window began before
 			// A copy, once the first has been taken (sent together, the
 			// kernel merges them): it ended the process, losing the save.
 			copied := time.Since(sent) < RepeatWindow/2
@@ -175,7 +176,7 @@ func TestStopContext(t *testing.T) {
 			if !copied {
 				t.Log("the first signal's notice came late: no copy sent")
 			}
-			time.Sleep(time.Until(sent.Add(RepeatWindow + 100*time.Millisecond)))
+			time.Sleep(time.Until(noticed.Add(RepeatWindow + 100*time.Millisecond)))
 			cmd.Process.Signal(syscall.SIGPIPE) // passed over after a first signal
 			cmd.Process.Signal(c.second)
 			err := <-ended
