@@ -43,14 +43,14 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		})
 		os.Exit(0)
 	}
-	skipWhereCtrlCIgnored(t)
+	ctrlC := ctrlCBack(t)
 	for _, c := range []struct {
 		sig    syscall.Signal
 		remove string
 		left   int
 	}{{syscall.SIGINT, "1", 0}, {syscall.SIGTERM, "1", 0}, {syscall.SIGINT, "0", 2}} {
 		dir := t.TempDir()
-		cmd := writingChild(t, exec.Command(os.Args[0], "-test.run=^TestRemoveTempsOnStop$"), dir, c.remove, "20s")
+		cmd := writingChild(t, command(ctrlC, os.Args[0], "-test.run=^TestRemoveTempsOnStop$"), dir, c.remove, "20s")
 		cmd.Process.Signal(c.sig)
 		err := cmd.Wait()
 		var ee *exec.ExitError
@@ -73,7 +73,7 @@ func TestRemoveTempsOnStop(t *testing.T) {
 	// Started with SIGHUP ignored (nohup), the command goes on through one
 	// and writes its file (Notify would have undone the ignore).
 	dir := t.TempDir()
-	cmd := writingChild(t, exec.Command("sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestRemoveTempsOnStop$'`, os.Args[0]), dir, "1", "300ms")
+	cmd := writingChild(t, command(ctrlC, "sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestRemoveTempsOnStop$'`, os.Args[0]), dir, "1", "300ms")
 	cmd.Process.Signal(syscall.SIGHUP)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("SIGHUP ignored at the start ended the command: %v", err)
@@ -122,7 +122,7 @@ func TestStopContext(t *testing.T) {
 		})
 		os.Exit(0)
 	}
-	skipWhereCtrlCIgnored(t)
+	ctrlC := ctrlCBack(t)
 	for _, c := range []struct {
 		name          string
 		hupIgnored    bool
@@ -134,9 +134,9 @@ func TestStopContext(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestStopContext$")
+			cmd := command(ctrlC, os.Args[0], "-test.run=^TestStopContext$")
 			if c.hupIgnored {
-				cmd = exec.Command("sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestStopContext$'`, os.Args[0])
+				cmd = command(ctrlC, "sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestStopContext$'`, os.Args[0])
 			}
 			cmd.Env = append(os.Environ(), "CLI_STOPCTX_CHILD="+dir)
 			out, _ := cmd.StdoutPipe()
@@ -194,12 +194,25 @@ func TestStopContext(t *testing.T) {
 	}
 }
 
-// skipWhereCtrlCIgnored skips a test that sends SIGINT to a child process
-// where this process was started with SIGINT ignored (a background job of a
-// shell script): its children inherit the ignore, and StopContext and
-// RemoveTempsOnStop rightly keep it.
-func skipWhereCtrlCIgnored(t *testing.T) {
-	if signal.Ignored(syscall.SIGINT) {
-		t.Skip("SIGINT is ignored in this test process (started as a script's background job?), so in its children too")
+// ctrlCBack is what gives a child process SIGINT's default action back
+// where this test process was started with SIGINT ignored (a background job
+// of a shell script), which its children inherit and StopContext and
+// RemoveTempsOnStop rightly keep: perl, which can reset it (a shell cannot).
+// nil where SIGINT is not ignored; the test is skipped where there is no
+// perl.
+func ctrlCBack(t *testing.T) []string {
+	if !signal.Ignored(syscall.SIGINT) {
+		return nil
 	}
+	perl, err := exec.LookPath("perl")
+	if err != nil {
+		t.Skip("SIGINT is ignored in this test process (started as a script's background job?), so in its children too, and no perl resets it")
+	}
+	return []string{perl, "-e", `$SIG{INT} = "DEFAULT"; exec @ARGV or die "exec: $!"`}
+}
+
+// command is exec.Command of argv after prefix.
+func command(prefix []string, argv ...string) *exec.Cmd {
+	argv = append(append([]string{}, prefix...), argv...)
+	return exec.Command(argv[0], argv[1:]...)
 }
