@@ -578,7 +578,8 @@ func Latest(dir string) (string, error) {
 // checkpoint (a user's edit, to go back to an earlier one) is followed, as
 // is one naming a file of the user's (not one FileName gives). The newest
 // is taken only where it is a file of the same run — the same network,
-// data, process and seed (sameRun) —, and a later file that is not (a
+// data, process, seed and training config but for what a resume may change
+// (sameRun, RunMayChange) —, and a later file that is not (a
 // checkpoint copied in from another run, another file given its name) is
 // passed over with a note: it became the run.
 func Current(dir string) (path, note string, err error) {
@@ -609,8 +610,9 @@ func Current(dir string) (path, note string, err error) {
 }
 
 // sameRun is "" where the checkpoint at newer can be the continuation of the
-// one at older — a regular file, of the same network, dataset, process and
-// seed, at a later step —, else why not. A newer file whose header cannot be
+// one at older — a regular file, of the same network, dataset, process,
+// seed and training config (but for RunMayChange), at a later step —, else
+// why not. A newer file whose header cannot be
 // read is not (it would only fail to load); where older's cannot, newer is
 // taken as before.
 func sameRun(older, newer string) string {
@@ -643,7 +645,92 @@ func sameRun(older, newer string) string {
 	case seed(hn) != seed(ho):
 		return fmt.Sprintf("its seed is %s, not %s", seed(hn), seed(ho))
 	}
+	return trainingDiffers(hn.Train, ho.Train)
+}
+
+// RunMayChange lists the keys of a checkpoint's training config (State.Train)
+// that may differ between two checkpoints of one run: what a resume in the
+// run's own folder may change (the step count to reach and whether it was
+// chosen, the save interval, how many checkpoints are kept, whether it runs
+// under MPI, the count and digest of a folder dataset that changed since)
+// and the time trained so far. Every other key is the run's own.
+var RunMayChange = []string{"steps", "steps_chosen", "save_every", "keep", "data_parallel", "source_images", "source_digest", "elapsed_seconds"}
+
+// trainingDiffers is "" where the training configs newer and older (JSON
+// objects) agree in every key but RunMayChange's, else the first that does
+// not, as "its training config has lr 0.001, not 0.002". A key one of them
+// lacks counts as its zero value (omitempty). Configs that are not JSON
+// objects are not compared.
+func trainingDiffers(newer, older json.RawMessage) string {
+	var n, o map[string]json.RawMessage
+	if json.Unmarshal(newer, &n) != nil || json.Unmarshal(older, &o) != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(n)+len(o))
+	for k := range n {
+		keys = append(keys, k)
+	}
+	for k := range o {
+		if _, ok := n[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.Contains(RunMayChange, k) {
+			continue
+		}
+		a, b := jsonValue(n[k]), jsonValue(o[k])
+		if !reflect.DeepEqual(a, b) {
+			return fmt.Sprintf("its training config has %s %s, not %s", k, compactJSON(n[k]), compactJSON(o[k]))
+		}
+	}
 	return ""
+}
+
+// jsonValue decodes raw into Go values, a missing or zero value (null, 0,
+// "", false, [] or {}) as nil.
+func jsonValue(raw json.RawMessage) any {
+	var v any
+	if len(raw) == 0 || json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	switch x := v.(type) {
+	case float64:
+		if x == 0 {
+			return nil
+		}
+	case string:
+		if x == "" {
+			return nil
+		}
+	case bool:
+		if !x {
+			return nil
+		}
+	case []any:
+		if len(x) == 0 {
+			return nil
+		}
+	case map[string]any:
+		if len(x) == 0 {
+			return nil
+		}
+	}
+	return v
+}
+
+// compactJSON is raw without white space, cut at 40 bytes, or "none".
+func compactJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if len(raw) == 0 || json.Compact(&b, raw) != nil {
+		return "none"
+	}
+	s := b.String()
+	if len(s) > 40 {
+		s = s[:37] + "..."
+	}
+	return s
 }
 
 // peekHeader reads the header of the checkpoint at path (not its tensors,

@@ -427,6 +427,21 @@ func TestCurrentPassesOverOtherRuns(t *testing.T) {
 			os.WriteFile(p, []byte("\x10\x00\x00\x00\x00\x00\x00\x00{\"__metadata__\":{}}"), 0o644)
 		}},
 		{"folder", "it is not a regular file", func(t *testing.T, p string) { os.Mkdir(p, 0o755) }},
+		{"batch", "its training config has batch 8, not 4", func(t *testing.T, p string) {
+			s := tinyState(t, 30)
+			s.Train = []byte(`{"batch":8,"seed":1}`)
+			saveAs(t, p, s)
+		}},
+		{"a setting the older lacks", `its training config has lr_warmup 500, not none`, func(t *testing.T, p string) {
+			s := tinyState(t, 30)
+			s.Train = []byte(`{"batch":4,"seed":1,"lr_warmup":500}`)
+			saveAs(t, p, s)
+		}},
+		{"same run, another plan", "", func(t *testing.T, p string) {
+			s := tinyState(t, 30)
+			s.Train = []byte(`{"batch":4,"seed":1,"steps":90,"save_every":5,"keep":2,"elapsed_seconds":12.5,"lr_decay":""}`)
+			saveAs(t, p, s)
+		}},
 		{"same run", "", func(t *testing.T, p string) {
 			s := tinyState(t, 30)
 			s.Train = []byte(`{"batch":4,"seed":1}`)

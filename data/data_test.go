@@ -3,6 +3,7 @@ package data
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
@@ -218,7 +219,10 @@ func TestMaxPairwiseDistance(t *testing.T) {
 	for i := range ds.Images {
 		ds.Images[i] = float32(r.Float64())
 	}
-	got, gi, gj := MaxPairwiseDistance(ds, nil)
+	got, gi, gj, err := MaxPairwiseDistance(context.Background(), ds, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var want float64
 	for i := 0; i < ds.N; i++ {
 		for j := i + 1; j < ds.N; j++ {
@@ -227,6 +231,13 @@ func TestMaxPairwiseDistance(t *testing.T) {
 	}
 	if got != want || math.Sqrt(exactD2(ds, gi, gj)) != want {
 		t.Fatalf("max distance %g (pair %d,%d), brute force %g", got, gi, gj, want)
+	}
+	// Cancelled after the first block row: it stops there.
+	ctx, cancel := context.WithCancel(context.Background())
+	rows := 0
+	_, _, _, err = MaxPairwiseDistance(ctx, ds, func(done, total int) { rows = done; cancel() })
+	if !errors.Is(err, context.Canceled) || rows != 1 {
+		t.Fatalf("cancelled after row 1 of 2: %v after %d rows", err, rows)
 	}
 }
 

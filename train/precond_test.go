@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -88,6 +90,21 @@ func TestEDMRun(t *testing.T) {
 	cr.Steps, cr.Model.SigmaData, cr.Set = 9, 0.3, map[string]bool{"sigma-data": true}
 	if _, err := Run(context.Background(), cr); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-sigma-data") {
 		t.Fatalf("other σ_data on resume: %v", err)
+	}
+	// Restated as the log printed it (4 decimals), σ_data from the data is
+	// the run's own: it goes on with the exact value.
+	printed, _ := strconv.ParseFloat(fmt.Sprintf("%.4f", sa.Model.SigmaData), 64)
+	if printed == sa.Model.SigmaData {
+		t.Fatalf("σ_data %g has no more than 4 decimals: the test needs another", printed)
+	}
+	cr = edmConfig(a)
+	log.Reset()
+	cr.Steps, cr.Model.SigmaData, cr.Set, cr.Log = 7, printed, map[string]bool{"sigma-data": true}, &log
+	if _, err := Run(context.Background(), cr); err != nil || !strings.Contains(log.String(), "as printed; it goes on with its own") {
+		t.Fatalf("σ_data restated as printed: %v\n%s", err, log.String())
+	}
+	if got := final(t, a).Model.SigmaData; got != sa.Model.SigmaData {
+		t.Fatalf("σ_data %g after the resume, was %g", got, sa.Model.SigmaData)
 	}
 }
 

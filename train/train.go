@@ -364,14 +364,21 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Res
 	// deletes) the earlier run's files (a -fresh -wipe with a mistyped
 	// -dataset, or a network too large for the GPU, deleted them, then
 	// failed), and no rank waits for one that failed.
-	ds, g, err := r.ready(cfg)
+	ds, g, err := r.ready(ctx, cfg)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = nil // σ from the data, cut short by a stop signal: said below
+	}
 	if err = dp.agree(err, "start"); err != nil {
 		if g != nil {
 			g.close()
 		}
 		return nil, err
 	}
-	defer g.close()
+	defer func() {
+		if g != nil {
+			g.close()
+		}
+	}()
 	// A stop signal while the data loaded (σ from the data takes a minute)
 	// stops the run before it touches its folder: -fresh -wipe deleted the
 	// earlier run, and a fresh run saved an untrained checkpoint whose
@@ -380,7 +387,7 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Res
 	if err != nil {
 		return nil, err
 	}
-	if stop {
+	if stop || g == nil {
 		if dp == nil || dp.rank == 0 {
 			fmt.Fprintf(r.log, "interrupted before the first step: nothing moved, deleted or saved in %s\n", cfg.CkptDir)
 		}
@@ -401,9 +408,10 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Res
 }
 
 // ready loads the data, checks it against the run, and builds the
-// objective the loop steps (nil with the error where it cannot).
-func (r *run) ready(cfg Config) (ds *data.Dataset, g objective, err error) {
-	if ds, err = r.readyData(cfg); err != nil {
+// objective the loop steps (nil with the error where it cannot; ctx's error
+// where it was cancelled while the noise scales were computed from the data).
+func (r *run) ready(ctx context.Context, cfg Config) (ds *data.Dataset, g objective, err error) {
+	if ds, err = r.readyData(ctx, cfg); err != nil {
 		return nil, nil, err
 	}
 	if r.proc, err = r.cfg.Process(r.sigmas); err != nil {
@@ -486,7 +494,7 @@ func (r *run) claim(cfg Config) (*csvLog, error) {
 
 // readyData loads the run's data and checks it fits the run (and, at step
 // 0, sets what comes from the data: σ schedules, EDM's σ_data).
-func (r *run) readyData(cfg Config) (ds *data.Dataset, err error) {
+func (r *run) readyData(ctx context.Context, cfg Config) (ds *data.Dataset, err error) {
 	ds = cfg.Data
 	if ds == nil {
 		if ds, err = loadDataset(r); err != nil {
@@ -507,7 +515,7 @@ func (r *run) readyData(cfg Config) (ds *data.Dataset, err error) {
 		return nil, fmt.Errorf("%w: %s has %d images, fewer than the batch of %d", ErrConfig, ds.Name, ds.N, r.cfg.Batch)
 	}
 	if r.step == 0 && r.cfg.SigmasFromData {
-		v, err := ScheduleFromData(ds, r.cfg.SigmaMin, 5, r.log)
+		v, err := ScheduleFromData(ctx, ds, r.cfg.SigmaMin, 5, r.log)
 		if err != nil {
 			return nil, err
 		}
@@ -1001,6 +1009,12 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			a, b = cfg.GuideAt, saved.GuideAt
 		case "sigmas-from-data":
 			a, b = cfg.SigmasFromData, saved.SigmasFromData
+		}
+		if x, ok := a.(float64); ok && a != b && (f == "sigma-data" || f == "sigma-max") && fmt.Sprintf("%.4f", x) == fmt.Sprintf("%.4f", b) {
+			// σ_data and σ_max taken from the data are printed to 4
+			// decimals: restated as printed, they are the run's own.
+			fmt.Fprintf(cfg.Log, "note: -%s %g is the run's %g as printed; it goes on with its own\n", f, x, b)
+			continue
 		}
 		if a != b {
 			sep := " "
@@ -1498,8 +1512,9 @@ func firstDistance(ds *data.Dataset, n int) float64 {
 
 // ScheduleFromData applies NCSNv2's rules to a training set: σ₁ is its
 // largest pairwise distance (computed exactly), then γ, L and ε for T steps
-// per level. The values are printed to log.
-func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) (sde.V2, error) {
+// per level. The values are printed to log. A cancelled ctx stops the
+// distance pass within a fraction of a second, with ctx's error.
+func ScheduleFromData(ctx context.Context, ds *data.Dataset, sigmaMin float64, T int, log io.Writer) (sde.V2, error) {
 	// σ₁ is at least the largest distance of the first image to the next
 	// few; where even that needs more levels than a ladder may have, the
 	// exact pass (a minute on 60,000 images) is not begun.
@@ -1510,7 +1525,10 @@ func ScheduleFromData(ds *data.Dataset, sigmaMin float64, T int, log io.Writer) 
 	}
 	fmt.Fprintf(log, "computing the largest pairwise distance of %d images (exact, %d×%d products)...\n", ds.N, ds.N, ds.N)
 	t0 := time.Now()
-	dmax, i, j := data.MaxPairwiseDistance(ds, nil)
+	dmax, i, j, err := data.MaxPairwiseDistance(ctx, ds, nil)
+	if err != nil {
+		return sde.V2{}, err
+	}
 	if !(dmax > sigmaMin) {
 		return sde.V2{}, fmt.Errorf("%w: %s: the noise scales come from the data's spread, and its %d images lie within %g of each other (σ₁), not above σ_L = %g: it needs at least two different images", ErrConfig, ds.Name, ds.N, dmax, sigmaMin)
 	}

@@ -750,6 +750,18 @@ func TestInterruptBeforeTheFirstStep(t *testing.T) {
 	if ckpts, _ := filepath.Glob(filepath.Join(empty, "ckpt-*")); len(ckpts) != 0 {
 		t.Errorf("a run stopped before its first step saved %v", ckpts)
 	}
+	// -sigmas-from-data's distance pass (20 s on MNIST) stops at the signal
+	// (the first Ctrl-C waited for it to end).
+	c = tinyConfig(empty)
+	c.SigmasFromData, c.SigmaMin = true, 0.01
+	var log bytes.Buffer
+	c.Log = &log
+	if _, err := Run(ctx, c); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("-sigmas-from-data: got %v", err)
+	}
+	if strings.Contains(log.String(), "σ from the data") || !strings.Contains(log.String(), "interrupted before the first step") {
+		t.Errorf("-sigmas-from-data: the distance pass was not cut short:\n%s", log.String())
+	}
 }
 
 // TestInterruptAsTheFolderIsClaimed: a stop signal that comes after the
@@ -915,7 +927,7 @@ func TestSigmasFromData(t *testing.T) {
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	dmax, _, _ := data.MaxPairwiseDistance(c.Data, nil)
+	dmax, _, _, _ := data.MaxPairwiseDistance(context.Background(), c.Data, nil)
 	st := final(t, dir)
 	if st.Sigmas[0] != dmax || st.Sigmas[len(st.Sigmas)-1] != c.SigmaMin || len(st.Sigmas) < 3 {
 		t.Fatalf("sigmas %v, max distance %g", st.Sigmas, dmax)
@@ -1179,7 +1191,7 @@ func TestScheduleFromSameImages(t *testing.T) {
 		for i := range ds.Images {
 			ds.Images[i] = float32(i % 4)
 		}
-		_, err := ScheduleFromData(ds, 0.01, 5, io.Discard)
+		_, err := ScheduleFromData(context.Background(), ds, 0.01, 5, io.Discard)
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "folder:/pics: the noise scales come from the data's spread") || !strings.Contains(err.Error(), "at least two different images") {
 			t.Errorf("%d images: %v", n, err)
 		}
@@ -1195,14 +1207,14 @@ func TestScheduleTooManyLevelsEarly(t *testing.T) {
 		ds.Images[i] = float32(i)
 	}
 	var log bytes.Buffer
-	_, err := ScheduleFromData(ds, 1e-300, 5, &log)
+	_, err := ScheduleFromData(context.Background(), ds, 1e-300, 5, &log)
 	if !errors.Is(err, sde.ErrSchedule) || !strings.Contains(err.Error(), "give a larger σ_L") || !strings.Contains(err.Error(), "folder:/pics's first image") {
 		t.Fatalf("σ_L 1e-300: %v", err)
 	}
 	if strings.Contains(log.String(), "computing the largest pairwise distance") {
 		t.Fatalf("the exact pass was begun: %q", log.String())
 	}
-	if _, err := ScheduleFromData(ds, 0.01, 5, io.Discard); err != nil {
+	if _, err := ScheduleFromData(context.Background(), ds, 0.01, 5, io.Discard); err != nil {
 		t.Fatalf("σ_L 0.01: %v", err)
 	}
 }
@@ -1238,6 +1250,50 @@ func TestLatestNotRewritten(t *testing.T) {
 		t.Fatalf("log:\n%s", log.String())
 	}
 	sameState(t, final(t, want), final(t, dir))
+}
+
+// TestLatestNotRewrittenAfterANewPlan: the newest checkpoint of a run
+// resumed with another -steps, -save-every and -keep (checkpoint.RunMayChange
+// names train's own JSON keys) is still taken as the run's own where
+// `latest`'s rewrite failed; one of a run with another -lr, copied in, is
+// not: it is passed over, naming the setting.
+func TestLatestNotRewrittenAfterANewPlan(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps, c.SaveEvery = 2, 2
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c.Steps, c.SaveEvery, c.Keep, c.Set = 4, 1, 5, map[string]bool{"steps": true, "save-every": true, "keep": true}
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	setLatest := func() {
+		latest := filepath.Join(dir, "latest")
+		os.WriteFile(latest, []byte(checkpoint.FileName(2)+"\n"), 0o644)
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(latest, old, old)
+	}
+	setLatest()
+	p, note, err := checkpoint.Current(dir)
+	if err != nil || filepath.Base(p) != checkpoint.FileName(4) || !strings.Contains(note, "saved after it") {
+		t.Fatalf("the run's own step 4, saved under another plan, not taken: %q %q %v", p, note, err)
+	}
+	o := tinyConfig(other)
+	o.Steps, o.SaveEvery, o.LR = 6, 6, 2e-3
+	if _, err := Run(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(other, checkpoint.FileName(6)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, checkpoint.FileName(6)), b, 0o644)
+	setLatest()
+	p, note, err = checkpoint.Current(dir)
+	if err != nil || filepath.Base(p) != checkpoint.FileName(2) || !strings.Contains(note, "its training config has lr 0.002, not 0.001: passed over") {
+		t.Fatalf("another -lr's checkpoint taken as the run's: %q %q %v", p, note, err)
+	}
 }
 
 // TestLatestEditedBack: a `latest` edited by hand to go back to an earlier

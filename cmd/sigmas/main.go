@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -70,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	if _, err := train.ScheduleFromData(ds, *sigmaMin, *T, stdout); err != nil {
+	if _, err := train.ScheduleFromData(context.Background(), ds, *sigmaMin, *T, stdout); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
