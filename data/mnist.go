@@ -21,6 +21,24 @@ type Dataset struct {
 // Dim is the number of values per image.
 func (d *Dataset) Dim() int { return d.Channels * d.Height * d.Width }
 
+// Check reports a Dataset whose fields disagree: a non-positive count or
+// shape, Images not exactly N images of Dim values, Labels neither absent
+// nor one per image. What Load and LoadFolder return passes; a Dataset
+// built by hand may not.
+func (d *Dataset) Check() error {
+	switch {
+	case d == nil:
+		return errors.New("data: no dataset")
+	case d.N < 1 || d.Channels < 1 || d.Height < 1 || d.Width < 1:
+		return fmt.Errorf("data: %s: %d images of %d×%d×%d values", d.Name, d.N, d.Channels, d.Height, d.Width)
+	case len(d.Images) != d.N*d.Dim():
+		return fmt.Errorf("data: %s: %d values for %d images of %d", d.Name, len(d.Images), d.N, d.Dim())
+	case d.Labels != nil && len(d.Labels) != d.N:
+		return fmt.Errorf("data: %s: %d labels for %d images", d.Name, len(d.Labels), d.N)
+	}
+	return nil
+}
+
 // Image returns image i.
 func (d *Dataset) Image(i int) []float32 { return d.Images[i*d.Dim() : (i+1)*d.Dim()] }
 

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/ncsn-go/ncsn/nn"
 	G "gorgonia.org/gorgonia"
@@ -12,8 +13,10 @@ import (
 // ClassGradient evaluates a noise-conditional classifier's log-probability
 // of given classes and its gradient with respect to the images,
 // ∇ₓ log p(y | x, σ), by gorgonia.Grad through the classifier's graph: the
-// term that classifier guidance adds to a score.
+// term that classifier guidance adds to a score. Calls from several
+// goroutines take turns.
 type ClassGradient struct {
+	mu sync.Mutex // one evaluation at a time: the graph and buffers are shared
 	classGraph
 	vm  G.VM
 	in  []float32
@@ -104,6 +107,8 @@ func (c *ClassGradient) Close() error { return c.vm.Close() }
 // ((N,C,H,W) order) into dst, and returns each image's log p(labels[i] | xᵢ, σ)
 // into logp (len N; nil to skip).
 func (c *ClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	d, b, k := c.Dim(), c.net.Batch, c.Classes()
 	if err := c.check(x, labels, dst, logp); err != nil {
 		return err

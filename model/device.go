@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/nn"
@@ -11,7 +12,9 @@ import (
 // DeviceScorer evaluates s_θ(x, σ) on a device (package cuda): the same
 // graph as Scorer's, its operators run by nn.DeviceRun, the weights
 // uploaded once, each batch's images and σ features uploaded per call.
+// Calls from several goroutines take turns.
 type DeviceScorer struct {
+	mu      sync.Mutex // one evaluation at a time
 	net     *ScoreNet
 	run     *nn.DeviceRun
 	in, out []float32
@@ -64,6 +67,8 @@ func (s *DeviceScorer) Close() error {
 
 // Score writes s_θ(x, σ) into dst; x holds whole images in (N,C,H,W) order.
 func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if len(x)%d != 0 || len(dst) != len(x) {
@@ -133,8 +138,10 @@ func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sig
 // DeviceVJPScorer is VJPScorer on a device: the score network, the probe's
 // dot product and gorgonia.Grad's gradient by the images, all run by
 // nn.DeviceRun's kernels; each batch's images, σ features and probe go up,
-// its scores and vector–Jacobian products come back.
+// its scores and vector–Jacobian products come back. Calls from several
+// goroutines take turns.
 type DeviceVJPScorer struct {
+	mu sync.Mutex // one evaluation at a time
 	vjpGraph
 	run           *nn.DeviceRun
 	in, out, dxv  []float32
@@ -169,6 +176,8 @@ func (s *DeviceVJPScorer) Close() error {
 // ScoreVJP writes s_θ(x, σ) into score and vᵀ∂s_θ/∂x into vjp, as
 // VJPScorer.ScoreVJP does.
 func (s *DeviceVJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if len(x)%d != 0 || len(v) != len(x) || len(score) != len(x) || len(vjp) != len(x) {
@@ -202,7 +211,9 @@ func (s *DeviceVJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []f
 // cross-entropy against one-hot labels and gorgonia.Grad's gradient by the
 // images, all run by nn.DeviceRun's kernels; each batch's images, σ
 // features and labels go up, its gradients and log-probabilities come back.
+// Calls from several goroutines take turns.
 type DeviceClassGradient struct {
+	mu sync.Mutex // one evaluation at a time
 	classGraph
 	run     *nn.DeviceRun
 	in, dx  []float32
@@ -235,6 +246,8 @@ func (c *DeviceClassGradient) Close() error {
 // Gradient writes ∇ₓ log p(labels[i] | xᵢ, σ) into dst and log p(labels[i] |
 // xᵢ, σ) into logp (nil to skip), as ClassGradient.Gradient does.
 func (c *DeviceClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := c.check(x, labels, dst, logp); err != nil {
 		return err
 	}

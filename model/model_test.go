@@ -1,8 +1,11 @@
 package model
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"testing"
 
 	G "gorgonia.org/gorgonia"
@@ -224,5 +227,59 @@ func TestScorerChunks(t *testing.T) {
 		if math.Abs(outs[0][i]-outs[1][i]) > 1e-5*(1+math.Abs(outs[0][i])) {
 			t.Fatalf("score[%d]: batch 5 gives %g, batch 2 gives %g", i, outs[0][i], outs[1][i])
 		}
+	}
+}
+
+// TestScorerConcurrent: one Scorer used from several goroutines gives each
+// call the answer it gives alone (they shared the graph's buffers: wrong
+// scores with a nil error, or "input is <nil>"); σ = +Inf is refused.
+func TestScorerConcurrent(t *testing.T) {
+	cfg := tiny()
+	r := rand.New(rand.NewPCG(4, 5))
+	params, _ := Init(cfg, r)
+	s, err := NewScorer(cfg, params, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const workers, calls = 4, 6
+	xs := make([][]float64, workers)
+	want := make([][]float64, workers)
+	for w := range xs {
+		xs[w] = make([]float64, 3*cfg.Dim())
+		for i := range xs[w] {
+			xs[w][i] = r.Float64()
+		}
+		want[w] = make([]float64, len(xs[w]))
+		if err := s.Score(xs[w], 0.2+0.1*float64(w), want[w]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, workers*calls)
+	var wg sync.WaitGroup
+	for w := range xs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got := make([]float64, len(xs[w]))
+			for range calls {
+				if err := s.Score(xs[w], 0.2+0.1*float64(w), got); err != nil {
+					errs <- err
+					return
+				}
+				if !slices.Equal(got, want[w]) {
+					errs <- fmt.Errorf("goroutine %d: another answer than alone", w)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := s.Score(xs[0], math.Inf(1), want[0]); err == nil {
+		t.Error("σ = +Inf accepted")
 	}
 }

@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"math"
+	"sync"
 
 	"github.com/ncsn-go/ncsn/nn"
 
@@ -10,8 +12,10 @@ import (
 )
 
 // Scorer evaluates s_θ(x, σ) for any number of images through an inference
-// graph of a fixed batch size: no gradient nodes, its own buffers.
+// graph of a fixed batch size: no gradient nodes, its own buffers. It is
+// safe for concurrent use: calls from several goroutines take turns.
 type Scorer struct {
+	mu      sync.Mutex // one evaluation at a time: the graph and buffers are shared
 	net     *ScoreNet
 	vm      G.VM
 	in, out []float32
@@ -47,10 +51,16 @@ func NewScorer(cfg Config, params Params, batch int) (*Scorer, error) {
 func (s *Scorer) Dim() int { return s.net.Config.Dim() }
 
 // Close releases the graph's machine.
-func (s *Scorer) Close() error { return s.vm.Close() }
+func (s *Scorer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vm.Close()
+}
 
 // Score writes s_θ(x, σ) into dst; x holds whole images in (N,C,H,W) order.
 func (s *Scorer) Score(x []float64, sigma float64, dst []float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	d := s.Dim()
 	if len(x)%d != 0 || len(dst) != len(x) {
 		return fmt.Errorf("model: score of %d values into %d, images have %d", len(x), len(dst), d)
@@ -77,8 +87,8 @@ func (s *Scorer) Score(x []float64, sigma float64, dst []float64) error {
 // chunk's first image and its number of images. sig is the per-image σ
 // buffer (Batch values).
 func (n *ScoreNet) chunks(x []float64, sigma float64, in []float32, sig []float64, run func(start, m int) error) error {
-	if !(sigma > 0) {
-		return fmt.Errorf("model: σ must be positive, got %g", sigma)
+	if !(sigma > 0) || math.IsInf(sigma, 1) {
+		return fmt.Errorf("model: σ must be positive and finite, got %g", sigma)
 	}
 	for i := range sig {
 		sig[i] = sigma

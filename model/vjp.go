@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/ncsn-go/ncsn/nn"
 	G "gorgonia.org/gorgonia"
@@ -12,8 +13,10 @@ import (
 // product vᵀ∂s_θ/∂x: the gradient of Σ v⊙s_θ(x, σ) with respect to the
 // images, by gorgonia.Grad. With a random probe v, vᵀ(∂s/∂x)v is
 // Hutchinson's unbiased estimate of the divergence ∇ₓ·s_θ that likelihoods
-// through the probability-flow ODE need.
+// through the probability-flow ODE need. Calls from several goroutines take
+// turns.
 type VJPScorer struct {
+	mu sync.Mutex // one evaluation at a time: the graph and buffers are shared
 	vjpGraph
 	vm            G.VM
 	in            []float32
@@ -85,6 +88,8 @@ func (s *VJPScorer) Close() error { return s.vm.Close() }
 // image (each image's product involves only its own scores); x, v, score and
 // vjp hold whole images in (N,C,H,W) order.
 func (s *VJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	d, b := s.Dim(), s.net.Batch
 	if len(x)%d != 0 || len(v) != len(x) || len(score) != len(x) || len(vjp) != len(x) {
 		return fmt.Errorf("model: score and VJP of %d values (probe %d, outputs %d and %d), images have %d", len(x), len(v), len(score), len(vjp), d)

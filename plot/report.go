@@ -259,8 +259,16 @@ func CheckProgress(dir, out string) error {
 // ProgressFile is the PNG of Curves' progress picture.
 const ProgressFile = "progress.png"
 
-// Progress writes ProgressImage into the PNG file out.
+// Progress writes ProgressImage into the PNG file out, a name ending in
+// .png where no file is or an earlier PNG (replaced); anything else there
+// is refused before any sampling.
 func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
+	if out == "" {
+		return errors.New("plot: no output file given")
+	}
+	if err := fsutil.CheckOutFile("plot: out", out, ".png", fsutil.PNGMagic); err != nil {
+		return err
+	}
 	img, err := ProgressImage(dir, n, seed, T, log)
 	if err != nil {
 		return err
@@ -271,8 +279,16 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 // ProgressImage samples n images (same seed) from every checkpoint in dir
 // and puts them side by side, oldest first, in one picture. A checkpoint
 // that a running trainer prunes before it is read is left out, and the log
-// says so.
+// says so (log may be nil). T, annealed Langevin dynamics' steps per level
+// (cmd/sample's -steps-per-level), is only for checkpoints it samples; 0
+// takes each checkpoint's own.
 func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.Image, error) {
+	if log == nil {
+		log = io.Discard
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("plot: %d images per checkpoint: give at least 1", n)
+	}
 	files, err := listCheckpoints(dir)
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("plot: no checkpoints in %s", dir)

@@ -137,6 +137,26 @@ func TestProgressSkipsPruned(t *testing.T) {
 	if _, err := train.Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
+	// What is not an earlier PNG is never replaced (the library call wrote
+	// its picture over a checkpoint, or a user's notes); a nil log is none.
+	notes := filepath.Join(dir, "notes.txt")
+	os.WriteFile(notes, []byte("mine"), 0o644)
+	for _, out := range []string{filepath.Join(dir, checkpoint.FileName(2)), notes, filepath.Join(dir, "notes.png")} {
+		before, _ := os.ReadFile(out)
+		if out == filepath.Join(dir, "notes.png") {
+			os.WriteFile(out, []byte("not a picture"), 0o644)
+			before = []byte("not a picture")
+		}
+		if err := Progress(dir, out, 1, 0, 0, nil); err == nil || !strings.HasPrefix(err.Error(), "plot: ") {
+			t.Errorf("out %s: %v", out, err)
+		}
+		if after, _ := os.ReadFile(out); !bytes.Equal(after, before) {
+			t.Errorf("out %s was changed", out)
+		}
+	}
+	if err := Progress(dir, filepath.Join(dir, "nil-log.png"), 1, 0, 0, nil); err != nil {
+		t.Fatalf("nil log: %v", err)
+	}
 	gone := filepath.Join(dir, checkpoint.FileName(1))
 	prune := []string{gone}
 	defer func(l func(string) ([]string, error)) { listCheckpoints = l }(listCheckpoints)

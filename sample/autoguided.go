@@ -1,6 +1,9 @@
 package sample
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+)
 
 // Autoguided is autoguidance (Karras et al. 2024, "Guiding a diffusion model
 // with a bad version of itself"): the score of a model pushed away from a
@@ -15,10 +18,12 @@ import "fmt"
 // the data: w > 1 sharpens the samples (the paper finds it keeps their
 // variety better than classifier guidance; on MNIST here a larger w still
 // trades variety for confidence: BENCHMARKS.md). w = 1 is Main alone and
-// never evaluates Guide; otherwise each score evaluates both models.
+// never evaluates Guide; otherwise each score evaluates both models. Calls
+// from several goroutines take turns.
 type Autoguided struct {
 	Main, Guide Score
 	Weight      float64
+	mu          sync.Mutex
 	buf         []float64
 }
 
@@ -27,6 +32,11 @@ func (a *Autoguided) Score(x []float64, sigma float64, dst []float64) error {
 	if len(dst) != len(x) {
 		return fmt.Errorf("%w: autoguided score of %d values into %d", ErrConfig, len(x), len(dst))
 	}
+	if nilScore(a.Main) || a.Weight != 1 && nilScore(a.Guide) {
+		return fmt.Errorf("%w: autoguided score without its main or guiding model", ErrConfig)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if err := a.Main.Score(x, sigma, dst); err != nil {
 		return err
 	}

@@ -33,9 +33,11 @@ func (k Known) Validate(dim int) error {
 	return nil
 }
 
+func (k Known) size() int { return len(k.Mask) }
+
 func (k Known) Impose(x []float64, mean, std float64, r *rand.Rand) {
 	d := len(k.Mask)
-	for b := 0; b+d <= len(x); b += d {
+	for b := 0; d > 0 && b+d <= len(x); b += d {
 		for j, keep := range k.Mask {
 			if keep {
 				x[b+j] = mean*k.Value[j] + std*r.NormFloat64()
@@ -46,7 +48,7 @@ func (k Known) Impose(x []float64, mean, std float64, r *rand.Rand) {
 
 func (k Known) Exact(x []float64) {
 	d := len(k.Mask)
-	for b := 0; b+d <= len(x); b += d {
+	for b := 0; d > 0 && b+d <= len(x); b += d {
 		for j, keep := range k.Mask {
 			if keep {
 				x[b+j] = k.Value[j]
@@ -78,8 +80,13 @@ func (g Grey) Validate(dim int) error {
 	return nil
 }
 
+func (g Grey) size() int { return 3 * len(g.Grey) }
+
 func (g Grey) set(x []float64, target func(j int) float64) {
 	hw := len(g.Grey)
+	if hw == 0 {
+		return
+	}
 	for b := 0; b+3*hw <= len(x); b += 3 * hw {
 		for j := 0; j < hw; j++ {
 			r, gr, bl := x[b+j], x[b+hw+j], x[b+2*hw+j]
@@ -100,7 +107,7 @@ func (g Grey) Exact(x []float64) {
 		return
 	}
 	hw := len(g.Grey)
-	for b := 0; b+3*hw <= len(x); b += 3 * hw {
+	for b := 0; hw > 0 && b+3*hw <= len(x); b += 3 * hw {
 		for j := 0; j < hw; j++ {
 			c := [3]*float64{&x[b+j], &x[b+hw+j], &x[b+2*hw+j]}
 			// Clamp, then spread what the clamping took from the grey level
@@ -127,4 +134,32 @@ func (g Grey) Exact(x []float64) {
 			}
 		}
 	}
+}
+
+// checkConstraint checks, for the sampler name, that a Known or Grey
+// constraint c fits a batch of n values of samples of dim values (0: of
+// the constraint's own size): one that is empty, or of another size, or
+// whose known values do not match its mask, is refused (an empty one hung
+// the sampler, and one of another size was imposed at the wrong places).
+// Other constraints are their own business.
+func checkConstraint(name string, c Constraint, dim, n int) error {
+	sz, ok := c.(interface{ size() int })
+	if c == nil || !ok {
+		return nil
+	}
+	d := sz.size()
+	switch {
+	case d == 0:
+		return fmt.Errorf("%w: %s: an empty constraint (no mask, or no grey image)", ErrConfig, name)
+	case dim > 0 && dim != d:
+		return fmt.Errorf("%w: %s: a constraint for samples of %d values, and samples of %d (Dim)", ErrConfig, name, d, dim)
+	case n%d != 0:
+		return fmt.Errorf("%w: %s: a constraint for samples of %d values, and %d values, not a whole batch of them", ErrConfig, name, d, n)
+	}
+	if v, ok := c.(interface{ Validate(int) error }); ok {
+		if err := v.Validate(d); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }

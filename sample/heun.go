@@ -27,7 +27,7 @@ import (
 // colourisation) needs that noise: the deterministic sampler refuses one.
 func Heun(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 	const name = "heun"
-	c, err := c.check(name, x, true, c.Churn > 0, r)
+	c, err := c.check(name, s, x, true, c.Churn > 0, r)
 	if err != nil {
 		return 0, err
 	}

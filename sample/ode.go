@@ -37,7 +37,7 @@ func flow(sc *scorer) func(t float64, x, dx []float64) error {
 // (denoiseAtEps).
 func ProbabilityFlowRK4(s Score, x []float64, c Continuous) (ODEStats, error) {
 	var st ODEStats
-	c, err := c.check("rk4", x, true, false, nil)
+	c, err := c.check("rk4", s, x, true, false, nil)
 	if err != nil {
 		return st, err
 	}
@@ -134,7 +134,7 @@ var (
 // (denoiseAtEps).
 func ProbabilityFlowRK45(s Score, x []float64, c Continuous) (ODEStats, error) {
 	var st ODEStats
-	c, err := c.check("rk45", x, false, false, nil)
+	c, err := c.check("rk45", s, x, false, false, nil)
 	if err != nil {
 		return st, err
 	}

@@ -46,14 +46,20 @@ func (f ScoreFunc) Score(x []float64, sigma float64, dst []float64) error { retu
 // Langevin runs T steps of x ← x + τ s(x, σ) + √(2τ) z in place, z ~ N(0, I).
 // With noise false it is plain gradient ascent on log p.
 func Langevin(s Score, x []float64, sigma, tau float64, steps int, noise bool, r *rand.Rand) error {
-	if !(tau > 0) || steps < 0 {
+	if !(tau > 0) || math.IsInf(tau, 0) || steps < 0 {
 		return fmt.Errorf("%w: step size %g, %d steps", ErrConfig, tau, steps)
+	}
+	if nilScore(s) {
+		return fmt.Errorf("%w: langevin: no score function", ErrConfig)
+	}
+	if noise && r == nil {
+		return fmt.Errorf("%w: langevin: no random generator", ErrConfig)
 	}
 	g := make([]float64, len(x))
 	sd := math.Sqrt(2 * tau)
 	for t := 0; t < steps; t++ {
 		if err := s.Score(x, sigma, g); err != nil {
-			return err
+			return fmt.Errorf("sample: score at σ = %g: %w", sigma, err)
 		}
 		for i := range x {
 			x[i] += tau * g[i]
@@ -105,8 +111,8 @@ func (a Annealed) Validate() error {
 	if a.StepsPerLevel < 1 {
 		return fmt.Errorf("%w: %d steps per level", ErrConfig, a.StepsPerLevel)
 	}
-	if !(a.Eps > 0) {
-		return fmt.Errorf("%w: ε = %g must be positive", ErrConfig, a.Eps)
+	if !(a.Eps > 0) || math.IsInf(a.Eps, 0) {
+		return fmt.Errorf("%w: ε = %g must be positive and finite", ErrConfig, a.Eps)
 	}
 	return nil
 }
@@ -123,6 +129,15 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
+	if err := checkConstraint("ald", a.Constraint, 0, len(x)); err != nil {
+		return err
+	}
+	if nilScore(s) {
+		return fmt.Errorf("%w: ald: no score function", ErrConfig)
+	}
+	if r == nil {
+		return fmt.Errorf("%w: ald: no random generator", ErrConfig)
+	}
 	g := make([]float64, len(x))
 	sL := a.Sigmas[len(a.Sigmas)-1]
 	total := len(a.Sigmas) * a.StepsPerLevel
@@ -135,7 +150,7 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 		sd := math.Sqrt(alpha)
 		for t := 0; t < a.StepsPerLevel; t++ {
 			if err := s.Score(x, sigma, g); err != nil {
-				return err
+				return fmt.Errorf("sample: score at σ = %g: %w", sigma, err)
 			}
 			for j := range x {
 				x[j] += alpha/2*g[j] + sd*r.NormFloat64()
@@ -154,7 +169,7 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 	}
 	if a.Denoise {
 		if err := s.Score(x, sL, g); err != nil {
-			return err
+			return fmt.Errorf("sample: score at σ = %g (denoising): %w", sL, err)
 		}
 		for j := range x {
 			x[j] += sL * sL * g[j]

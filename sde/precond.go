@@ -56,8 +56,13 @@ const (
 // EDMTrainingSigma maps a standard normal draw z to a training noise level of
 // EDM's log-normal distribution ln σ ~ N(pMean, pStd²) (EDM's own: EDMPMean,
 // EDMPStd), carried to data of root mean square sigmaData by scaling σ with
-// sigmaData/0.5 (images in [0, 1] have half the spread of EDM's [−1, 1]):
-// σ = (sigmaData/0.5)·exp(pMean + pStd·z).
+// sigmaData/0.5: σ = (sigmaData/0.5)·exp(pMean + pStd·z). The scale keeps
+// σ in proportion to the data's own root mean square, the σ_data of EDM's
+// preconditioning. It is not the exact carrying of [−1, 1] to [0, 1],
+// which is a factor 0.5 for every dataset: the root mean square of data in
+// [0, 1] keeps its mean (MNIST's 0.3347 gives 0.67; CIFAR-10's, about 0.53,
+// gives about 1.07). The MNIST presets chose their P_mean (−0.8) on this
+// scale by experiment (BENCHMARKS.md).
 func EDMTrainingSigma(z, sigmaData, pMean, pStd float64) float64 {
 	return sigmaData / edmSigmaData * math.Exp(pMean+pStd*z)
 }

@@ -186,7 +186,8 @@ func New(s Spec) (Process, error) {
 // VE is the variance-exploding SDE dx = g(t) dw with σ(t) =
 // σ_min(σ_max/σ_min)^t, so g(t)² = d[σ²]/dt = 2σ(t)² ln(σ_max/σ_min). Its
 // marginal is the data plus N(0, σ(t)²I) (score_sde's approximation: the
-// exact variance is σ(t)² − σ(0)²).
+// exact variance is σ(t)² − σ(0)²). Build it with New: a literal has no
+// smallest time ε, which the samplers refuse.
 type VE struct {
 	SigmaMin, SigmaMax float64
 	eps                float64
@@ -249,7 +250,8 @@ func (n *NCSN) Spec() Spec {
 
 // VP is the variance-preserving SDE dx = −½β(t)x dt + √β(t) dw with β(t) =
 // β_min + t(β_max − β_min): m(t) = exp(−½∫β), s(t)² = 1 − m(t)². Its
-// discretisation is DDPM's chain with β_i = β(t)·dt.
+// discretisation is DDPM's chain with β_i = β(t)·dt. Build it with New: a
+// literal has no smallest time ε, which the samplers refuse.
 type VP struct {
 	BetaMin, BetaMax float64
 	eps              float64

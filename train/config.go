@@ -122,9 +122,14 @@ type Config struct {
 	Wipe   bool   `json:"-"` // with Fresh: delete earlier checkpoints instead
 	Resume string `json:"-"` // resume from this file
 	// Set names the settings the user gave explicitly (flag names); on resume
-	// they must agree with the checkpoint's, and Steps, SaveEvery and Keep
-	// not named come from the checkpoint (all three are taken as given when
-	// Set is nil and Preset is the checkpoint's).
+	// they must agree with the checkpoint's (ErrMismatch otherwise), and
+	// Steps, SaveEvery and Keep not named come from the checkpoint. A nil
+	// Set (a Go caller's Config) gives every setting: each that shapes the
+	// computation must agree with the checkpoint's — all but the Preset's
+	// name, a zero Model.SigmaData and, for a run that took them from its
+	// data, SigmaMax and Levels —, LR and MaxGradNorm may differ only in a
+	// branch (Resume into another CkptDir), and Steps, SaveEvery and Keep
+	// are taken as given when Preset is the checkpoint's.
 	Set map[string]bool `json:"-"`
 	// Log receives progress lines; Bar draws a progress bar on it.
 	Log io.Writer `json:"-"`

@@ -501,6 +501,9 @@ func (r *run) readyData(ctx context.Context, cfg Config) (ds *data.Dataset, err 
 			return nil, err
 		}
 	}
+	if err := ds.Check(); err != nil { // a library caller's Config.Data (it panicked, or trained on values past its length)
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if r.cfg.Classifier {
 		if ds.Labels == nil {
 			return nil, fmt.Errorf("%w: -classifier needs labelled images; %s has none", ErrConfig, ds.Name)
@@ -943,8 +946,28 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		}
 		return nil, fmt.Errorf("%w: %s was trained on %s, not %s (use -fresh to start over, or another -ckpt-dir)", ErrMismatch, path, st.Dataset, cfg.Dataset)
 	}
+	// A Go caller (Set nil) gives every setting in its Config: each is
+	// compared (they were all passed over, and the run went on with the
+	// checkpoint's), but the preset's name and what a zero value leaves to
+	// the data (σ_data 0; σ_max and L of a run that took them from it).
+	compares := func(f string) bool {
+		if cfg.Set != nil {
+			return cfg.Set[f]
+		}
+		switch f {
+		case "preset", "dataset":
+			return false
+		case "sigma-data":
+			return cfg.Model.SigmaData != 0
+		case "sigma-max", "levels":
+			return !saved.SigmasFromData
+		case "p-mean", "p-std": // only of log-normal σ's (-sigma-dist compares the rest)
+			return cfg.SigmaDist == SigmaDistLogNormal
+		}
+		return true
+	}
 	for _, f := range resumeFlags {
-		if !cfg.Set[f] {
+		if !compares(f) {
 			continue
 		}
 		var a, b any
@@ -1039,11 +1062,11 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	}
 	keep.Steps, keep.SaveEvery, keep.Keep = cfg.Steps, cfg.SaveEvery, cfg.Keep
 	var branched []string
-	if branch && cfg.Set["lr"] && cfg.LR != saved.LR {
+	if branch && compares("lr") && cfg.LR != saved.LR {
 		keep.LR = cfg.LR
 		branched = append(branched, fmt.Sprintf("-lr %g (was %g)", cfg.LR, saved.LR))
 	}
-	if branch && cfg.Set["max-grad-norm"] && cfg.MaxGradNorm != saved.MaxGradNorm {
+	if branch && compares("max-grad-norm") && cfg.MaxGradNorm != saved.MaxGradNorm {
 		keep.MaxGradNorm = cfg.MaxGradNorm
 		branched = append(branched, fmt.Sprintf("-max-grad-norm %g (was %g)", cfg.MaxGradNorm, saved.MaxGradNorm))
 	}

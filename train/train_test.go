@@ -387,6 +387,33 @@ func TestResumeMismatch(t *testing.T) {
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-batch 5") {
 		t.Fatalf("other batch: %v", err)
 	}
+	// A Go caller (Set nil) gives every setting of its Config: another
+	// batch, seed or learning rate is refused likewise (the run went on
+	// with the checkpoint's, saying nothing).
+	for name, mod := range map[string]func(*Config){
+		"batch": func(c *Config) { c.Batch = 7 },
+		"seed":  func(c *Config) { c.Seed = 8 },
+		"lr":    func(c *Config) { c.LR = 1e-2 },
+		"ema":   func(c *Config) { c.EMADecay = 0.5 },
+		"base":  func(c *Config) { c.Model.Base = 8 },
+	} {
+		c = tinyConfig(dir)
+		c.Steps = 9
+		mod(&c)
+		if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-"+name+" ") {
+			t.Fatalf("Go caller, other %s: %v", name, err)
+		}
+	}
+	// ... but its branch (Resume into another folder) takes its learning rate.
+	c = tinyConfig(t.TempDir())
+	c.Steps, c.LR, c.Resume = 9, 1e-2, filepath.Join(dir, checkpoint.FileName(6))
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatalf("Go caller's branch with another lr: %v", err)
+	}
+	var extra trainExtra
+	if err := json.Unmarshal(final(t, c.CkptDir).Train, &extra); err != nil || extra.LR != 1e-2 {
+		t.Fatalf("the branch's lr: %g (%v)", extra.LR, err)
+	}
 	c = tinyConfig(dir)
 	c.Steps, c.Set = 9, map[string]bool{"mult": true}
 	c.Model.Mult = append(append([]int(nil), c.Model.Mult...), 2)
@@ -843,6 +870,24 @@ func TestConfigErrors(t *testing.T) {
 		mod(&c)
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("config accepted")
+		}
+	}
+	// A library caller's Config.Data whose fields disagree is refused (it
+	// panicked, or trained on the values past the slice's length).
+	for name, mod := range map[string]func(*data.Dataset){
+		"short":         func(d *data.Dataset) { d.Images = d.Images[:10] },
+		"short, longer": func(d *data.Dataset) { d.Images = d.Images[:len(d.Images)-64] },
+		"labels":        func(d *data.Dataset) { d.Labels = make([]uint8, 3) },
+		"no shape":      func(d *data.Dataset) { d.Channels = 0 },
+	} {
+		dir := t.TempDir()
+		c := tinyConfig(dir)
+		mod(c.Data)
+		if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "data: ") {
+			t.Errorf("Config.Data %s: %v", name, err)
+		}
+		if ckpts, _ := checkpoint.List(dir); len(ckpts) != 0 {
+			t.Errorf("Config.Data %s: saved %v", name, ckpts)
 		}
 	}
 	if _, err := Preset("huge", "mnist"); err == nil {

@@ -1,0 +1,99 @@
+package sample
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/ncsn-go/ncsn/sde"
+)
+
+// TestMisuseRefused: a library caller's mistakes come back as ErrConfig,
+// never as a hang or a panic: an empty constraint (the samplers looped for
+// ever on its zero sample size), one of another size than the samples (it
+// was imposed at the wrong places), known values shorter than the mask (an
+// index panic), a nil score or random generator.
+func TestMisuseRefused(t *testing.T) {
+	ve, err := sde.New(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	score := ScoreFunc(func(x []float64, sigma float64, dst []float64) error {
+		for i, v := range x {
+			dst[i] = -v / (1 + sigma*sigma)
+		}
+		return nil
+	})
+	samplers := map[string]func(s Score, x []float64, c Constraint, dim int, r *rand.Rand) error{
+		"em": func(s Score, x []float64, k Constraint, dim int, r *rand.Rand) error {
+			_, err := EulerMaruyama(s, x, Continuous{Process: ve, Steps: 3, Dim: dim, Constraint: k}, r)
+			return err
+		},
+		"pc": func(s Score, x []float64, k Constraint, dim int, r *rand.Rand) error {
+			_, err := PredictorCorrector(s, x, Continuous{Process: ve, Steps: 3, Dim: dim, Constraint: k}, r)
+			return err
+		},
+		"heun": func(s Score, x []float64, k Constraint, dim int, r *rand.Rand) error {
+			_, err := Heun(s, x, Continuous{Process: ve, Steps: 3, Dim: dim, Churn: 1, Constraint: k}, r)
+			return err
+		},
+		"ald": func(s Score, x []float64, k Constraint, dim int, r *rand.Rand) error {
+			return AnnealedLangevin(s, x, Annealed{Sigmas: []float64{1, 0.1}, StepsPerLevel: 2, Eps: DefaultEps, Constraint: k}, r)
+		},
+	}
+	cases := []struct {
+		name  string
+		s     Score
+		k     Constraint
+		n     int // values
+		dim   int
+		noRNG bool
+	}{
+		{"empty mask", score, Known{}, 4, 0, false},
+		{"empty grey", score, Grey{}, 6, 0, false},
+		{"no known values", score, Known{Mask: []bool{true, false}}, 4, 0, false},
+		{"mask of another size than Dim", score, Known{Mask: []bool{true, false}, Value: []float64{1, 0}}, 4, 1, false},
+		{"mask not dividing the batch", score, Known{Mask: []bool{true, false, true}, Value: []float64{1, 0, 1}}, 4, 0, false},
+		{"grey image of another size", score, Grey{Grey: []float64{0.5}}, 4, 4, false},
+		{"nil score", nil, nil, 4, 0, false},
+		{"nil ScoreFunc", ScoreFunc(nil), nil, 4, 0, false},
+		{"nil random generator", score, nil, 4, 0, true},
+	}
+	for _, c := range cases {
+		for name, run := range samplers {
+			if c.k != nil && c.dim > 0 && name == "ald" {
+				continue // ald has no Dim
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			if c.noRNG {
+				r = nil
+			}
+			done := make(chan error, 1)
+			go func() {
+				defer func() {
+					if p := recover(); p != nil {
+						done <- errors.New("panic")
+					}
+				}()
+				done <- run(c.s, make([]float64, c.n), c.k, c.dim, r)
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, ErrConfig) {
+					t.Errorf("%s, %s: got %v, want ErrConfig", c.name, name, err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("%s, %s: still running after 20 s", c.name, name)
+			}
+		}
+	}
+	// The right constraint still works with and without Dim.
+	k := Known{Mask: []bool{true, false}, Value: []float64{0.5, 0}}
+	for _, dim := range []int{0, 2} {
+		x := make([]float64, 4)
+		if _, err := EulerMaruyama(score, x, Continuous{Process: ve, Steps: 3, Dim: dim, Constraint: k}, rand.New(rand.NewPCG(1, 2))); err != nil || x[0] != 0.5 || x[2] != 0.5 {
+			t.Fatalf("Dim %d: %v %v", dim, x, err)
+		}
+	}
+}
