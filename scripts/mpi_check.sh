@@ -7,7 +7,8 @@
 # the in-process tests; and cmd/train built with both tags (-tags mpi,gpu):
 # 2 ranks on the CPU emulation of the GPU kernels (NCSN_CUDA_EMULATE=1) and on
 # two fake GPUs, one each (=driver), against 1 rank there and 2 on the CPU, and 2 ranks without
-# a GPU (all on the CPU).
+# a GPU (all on the CPU); and a resume whose second rank has no copy of the
+# run's folder.
 # Needs Open MPI (Debian: libopenmpi-dev openmpi-bin) and MNIST in data/mnist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,3 +28,11 @@ NCSN_REQUIRE_MPI=1 NCSN_MPI_TRAIN="$PWD/$out/train-mpi" NCSN_MPI_TRAIN_GPU="$PWD
 rm -rf "$out/gpu-ranks"
 "${mpirun[@]}" -np 2 "$out/train-mpi-gpu" -dataset mnist -preset smoke -batch 16 -steps 2 -ckpt-dir "$out/gpu-ranks" 2>&1 |
   grep -E '^(no GPU|device:|data-parallel|done)'
+# A rank without the run's folder (as on another machine: each rank here in a
+# folder of its own) takes the run as rank 0 has it: a resume restating the
+# ladder run's own -levels is not refused there ("-sde ve is continuous").
+ranks="$PWD/$out/ranks"
+rm -rf "$ranks" && mkdir -p "$ranks/r0" "$ranks/r1"
+(cd "$ranks/r0" && "$ranks/../train-mpi" -dataset mnist -data-dir "$OLDPWD/data/mnist" -preset smoke -sde ncsn -levels 12 -steps 2 -ckpt-dir ck 2>&1 | grep -E '^done')
+"${mpirun[@]}" -np 2 sh -c "cd '$ranks'/r\$OMPI_COMM_WORLD_RANK && exec '$ranks/../train-mpi' -dataset mnist -data-dir '$PWD/data/mnist' -preset smoke -levels 12 -steps 4 -ckpt-dir ck" 2>&1 |
+  grep -E '^(resuming|done)'

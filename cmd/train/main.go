@@ -113,7 +113,11 @@ func run(args []string, stderr io.Writer) int {
 	// they are; a resume takes the run's from its checkpoint, and compares
 	// each one given with it (a ladder run resumed with its own -levels was
 	// refused by the default preset's continuous -sde).
-	freshRun := !train.Resuming(cfg)
+	// Under mpirun the run is rank 0's, fresh or resumed: another rank
+	// (on another machine, without the run's folder) took it for fresh
+	// and refused a flag that restates the run's own. Rank 0 checks the
+	// same flags for all.
+	freshRun := !train.Resuming(cfg) && !(mpi.Built && mpi.LaunchRank() > 0)
 	if cfg.Set["steps"] {
 		cfg.Steps = *steps
 	}

@@ -10,7 +10,11 @@
 // step, and it was last released in 2020; seven calls are little code.
 package mpi
 
-import "errors"
+import (
+	"errors"
+	"os"
+	"strconv"
+)
 
 // Comm is a communicator over the ranks of one job.
 type Comm interface {
@@ -36,6 +40,19 @@ func LocalRank(c Comm) int {
 		return l.LocalRank()
 	}
 	return c.Rank()
+}
+
+// LaunchRank is the rank the launcher gave this process, read before MPI
+// starts from the variables mpirun and its kin set (Open MPI's
+// OMPI_COMM_WORLD_RANK, PMIx's PMIX_RANK, MPICH's PMI_RANK), or −1 where
+// none is set (not started by a launcher).
+func LaunchRank() int {
+	for _, v := range []string{"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"} {
+		if r, err := strconv.Atoi(os.Getenv(v)); err == nil && r >= 0 {
+			return r
+		}
+	}
+	return -1
 }
 
 // ErrNoMPI is returned by Init in a build without the mpi tag.
