@@ -27,7 +27,9 @@ type Gaussian struct {
 	Cov  *mat.SymDense
 }
 
-// Mixture is Σ_k Weights[k] N(Comps[k]).
+// Mixture is Σ_k Weights[k] N(Comps[k]). Build it with NewMixture (or the
+// constructors that call it): a literal has no dimension, and its methods
+// return errors, NaN or nil.
 type Mixture struct {
 	Weights []float64
 	Comps   []Gaussian
@@ -85,9 +87,15 @@ func (m *Mixture) level(mean, std float64) ([]noised, error) {
 	if !(mean > 0) || math.IsInf(mean, 0) || !(std >= 0) || math.IsInf(std, 0) {
 		return nil, fmt.Errorf("%w: scaling m = %g, s = %g (need m > 0, s ≥ 0, both finite)", ErrSpec, mean, std)
 	}
+	if m.dim == 0 {
+		return nil, fmt.Errorf("%w: a mixture not built by NewMixture", ErrSpec)
+	}
 	key := scaling{mean, std}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.cache == nil {
+		m.cache = map[scaling][]noised{}
+	}
 	if l, ok := m.cache[key]; ok {
 		return l, nil
 	}
@@ -178,13 +186,13 @@ func (m *Mixture) Score(x []float64, sigma float64, dst []float64) error {
 // independent) for a batch of points into dst: the responsibilities times
 // each component's −(m²Σ_k + s²I)⁻¹(x − m μ_k). With m = 1 it is Score.
 func (m *Mixture) ScaledScore(x []float64, mean, std float64, dst []float64) error {
-	d := m.dim
-	if len(x)%d != 0 || len(dst) != len(x) {
-		return fmt.Errorf("toy: %d values into %d for dimension %d", len(x), len(dst), d)
-	}
 	l, err := m.level(mean, std)
 	if err != nil {
 		return err
+	}
+	d := m.dim
+	if len(x)%d != 0 || len(dst) != len(x) {
+		return fmt.Errorf("toy: %d values into %d for dimension %d", len(x), len(dst), d)
 	}
 	K := len(m.Comps)
 	terms := make([]float64, K)
@@ -235,7 +243,10 @@ func (d Diffused) Score(x []float64, sigma float64, dst []float64) error {
 // Assign returns, for each point, the index of the component most
 // likely to have produced it (at σ = 0).
 func (m *Mixture) Assign(x []float64) []int {
-	l, _ := m.level(1, 0)
+	l, err := m.level(1, 0)
+	if err != nil {
+		return nil
+	}
 	d := m.dim
 	terms := make([]float64, len(m.Comps))
 	diff := make([]float64, d)
@@ -255,7 +266,10 @@ func (m *Mixture) Assign(x []float64) []int {
 
 // Sample draws n points, back to back.
 func (m *Mixture) Sample(n int, r *rand.Rand) []float64 {
-	l, _ := m.level(1, 0)
+	l, err := m.level(1, 0)
+	if err != nil {
+		return nil
+	}
 	d := m.dim
 	x := make([]float64, n*d)
 	z := make([]float64, d)

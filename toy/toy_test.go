@@ -274,3 +274,22 @@ func TestPermutationEnergyTest(t *testing.T) {
 		})
 	}
 }
+
+// TestMixtureLiteral: a Mixture written as a literal (its fields are
+// exported) has no dimension: its methods say so instead of dividing by
+// zero.
+func TestMixtureLiteral(t *testing.T) {
+	m := &Mixture{Weights: []float64{1}, Comps: []Gaussian{{Mean: []float64{0}, Cov: mat.NewSymDense(1, []float64{1})}}}
+	if err := m.Score([]float64{0.5}, 1, make([]float64, 1)); !errors.Is(err, ErrSpec) {
+		t.Errorf("Score: %v", err)
+	}
+	if x := m.Sample(3, rand.New(rand.NewPCG(1, 1))); x != nil {
+		t.Errorf("Sample: %v", x)
+	}
+	if a := m.Assign([]float64{0.5}); a != nil {
+		t.Errorf("Assign: %v", a)
+	}
+	if l := m.LogDensity([]float64{0.5}, 1); !math.IsNaN(l) {
+		t.Errorf("LogDensity: %g", l)
+	}
+}
