@@ -40,18 +40,17 @@ func RemoveTempsOnStop() {
 // by another Ctrl-C, not only by kill -9. Files already in place are kept.
 //
 // A signal within RepeatWindow of the first (of its notice's end) is taken
-// for a copy of it, not
-// a second: one stop often arrives twice — a closed terminal's SIGHUP from
-// the kernel and again from the shell, `timeout`'s SIGTERM to the process
-// and to its group, make's forwarding — and ending the process then lost
-// the checkpoint the first was saving. SIGPIPE (a closed output pipe) is
-// only ever a first signal: after any first one, later SIGPIPEs are passed
-// over, since the command's own messages to the closed pipe raise them
-// while it stops. Signals the process
-// was started with ignored (nohup's SIGHUP, the SIGINT of a shell script's
-// background job) stay ignored. stop ends all this (the signals get their
-// default action again, unless the command catches them elsewhere) and
-// cancels the context; call it when the command is done.
+// for a copy of it, not a second: one stop often arrives twice — a closed
+// terminal's SIGHUP from the kernel and again from the shell, `timeout`'s
+// SIGTERM to the process and to its group, make's forwarding — and ending
+// the process then lost the checkpoint the first was saving. SIGPIPE (a
+// closed output pipe) is only ever a first signal: after any first one,
+// later SIGPIPEs are passed over, since the command's own messages to the
+// closed pipe raise them while it stops. Signals the process was started
+// with ignored (nohup's SIGHUP, the SIGINT of a shell script's background
+// job) stay ignored. stop ends all this (the signals get their default
+// action again, unless the command catches them elsewhere) and cancels the
+// context; call it when the command is done.
 func StopContext(parent context.Context, notice func(os.Signal), sigs ...os.Signal) (ctx context.Context, stop context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
 	sigs = notIgnored(sigs)
