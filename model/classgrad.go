@@ -101,7 +101,11 @@ func (c *classGraph) check(x []float64, labels []int, dst, logp []float64) error
 }
 
 // Close releases the graph's machine.
-func (c *ClassGradient) Close() error { return c.vm.Close() }
+func (c *ClassGradient) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.vm.Close()
+}
 
 // Gradient writes ∇ₓ log p(labels[i] | xᵢ, σ) for every image xᵢ of x
 // ((N,C,H,W) order) into dst, and returns each image's log p(labels[i] | xᵢ, σ)
@@ -109,6 +113,11 @@ func (c *ClassGradient) Close() error { return c.vm.Close() }
 func (c *ClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.gradient(x, labels, sigma, dst, logp)
+}
+
+// gradient is Gradient, c.mu held.
+func (c *ClassGradient) gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
 	d, b, k := c.Dim(), c.net.Batch, c.Classes()
 	if err := c.check(x, labels, dst, logp); err != nil {
 		return err
@@ -157,6 +166,8 @@ func oneHot[T float32 | float64](oh []T, labels []int, b, k int) {
 // Probs returns the class probabilities p(· | xᵢ, σ) of every image of x,
 // N rows of Classes values.
 func (c *ClassGradient) Probs(x []float64, sigma float64) ([]float64, error) {
+	c.mu.Lock() // over the reading of the probabilities the graph left
+	defer c.mu.Unlock()
 	d, k := c.Dim(), c.Classes()
 	if len(x)%d != 0 {
 		return nil, fmt.Errorf("model: %d values are not whole images of %d", len(x), d)
@@ -168,7 +179,7 @@ func (c *ClassGradient) Probs(x []float64, sigma float64) ([]float64, error) {
 	b := c.net.Batch
 	for start := 0; start < n; start += b {
 		m := min(b, n-start)
-		if err := c.Gradient(x[start*d:(start+m)*d], labels[start:start+m], sigma, dst[start*d:(start+m)*d], nil); err != nil {
+		if err := c.gradient(x[start*d:(start+m)*d], labels[start:start+m], sigma, dst[start*d:(start+m)*d], nil); err != nil {
 			return nil, err
 		}
 		copy(out[start*k:(start+m)*k], c.ce.Probs[:m*k])

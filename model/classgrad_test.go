@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -147,5 +148,47 @@ func TestClassGradientMatchesFiniteDifferences(t *testing.T) {
 	}
 	if err := c32.Gradient(x, []int{0, 3, 1}, sigma, g32, nil); err == nil {
 		t.Fatal("class 3 of 3 accepted")
+	}
+}
+
+// TestClassGradientConcurrent: Probs from several goroutines at once gives
+// each the probabilities it gives alone (it read the graph's after the
+// lock was let go, and another call had overwritten them).
+func TestClassGradientConcurrent(t *testing.T) {
+	cfg := tinyClassifier()
+	r := rand.New(rand.NewPCG(7, 8))
+	params, _ := Init(cfg, r)
+	c, err := NewClassGradient(cfg, params, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const workers, calls = 4, 100
+	xs, want := make([][]float64, workers), make([][]float64, workers)
+	for w := range xs {
+		xs[w] = make([]float64, 2*cfg.Dim())
+		for i := range xs[w] {
+			xs[w][i] = r.Float64()
+		}
+		if want[w], err = c.Probs(xs[w], 0.3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := make(chan int, workers)
+	for w := range xs {
+		go func() {
+			for range calls {
+				if got, err := c.Probs(xs[w], 0.3); err != nil || !slices.Equal(got, want[w]) {
+					bad <- w
+					return
+				}
+			}
+			bad <- -1
+		}()
+	}
+	for range xs {
+		if w := <-bad; w >= 0 {
+			t.Errorf("goroutine %d: other probabilities than alone", w)
+		}
 	}
 }

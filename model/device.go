@@ -61,6 +61,8 @@ func (s *DeviceScorer) Profile() string { return s.run.Profile() }
 
 // Close frees the device memory.
 func (s *DeviceScorer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.run.Close()
 	return nil
 }
@@ -100,6 +102,8 @@ func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
 // device memory) into out, without leaving the device but for σ's
 // features.
 func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sigma float64, out cuda.Buffer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if n < 1 || x.N < n*d || out.N < n*d {
@@ -169,6 +173,8 @@ func (s *DeviceVJPScorer) Dim() int { return s.net.Config.Dim() }
 
 // Close frees the device memory.
 func (s *DeviceVJPScorer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.run.Close()
 	return nil
 }
@@ -239,6 +245,8 @@ func NewDeviceClassGradient(dev *cuda.Device, cfg Config, params Params, batch i
 
 // Close frees the device memory.
 func (c *DeviceClassGradient) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.run.Close()
 	return nil
 }
@@ -294,6 +302,8 @@ func (c *DeviceClassGradient) runChunk(labels []int) error {
 // Probs returns the class probabilities p(· | xᵢ, σ) of every image of x,
 // N rows of Classes values, as ClassGradient.Probs does.
 func (c *DeviceClassGradient) Probs(x []float64, sigma float64) ([]float64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	d, k := c.Dim(), c.Classes()
 	if len(x)%d != 0 {
 		return nil, fmt.Errorf("model: %d values are not whole images of %d", len(x), d)

@@ -82,7 +82,11 @@ func newVJPScorer(cfg Config, params Params, batch int, dtype tensor.Dtype) (*VJ
 func (s *VJPScorer) Dim() int { return s.net.Config.Dim() }
 
 // Close releases the graph's machine.
-func (s *VJPScorer) Close() error { return s.vm.Close() }
+func (s *VJPScorer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vm.Close()
+}
 
 // ScoreVJP writes s_θ(x, σ) into score and vᵀ∂s_θ/∂x into vjp, image by
 // image (each image's product involves only its own scores); x, v, score and

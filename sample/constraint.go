@@ -157,9 +157,7 @@ func checkConstraint(name string, c Constraint, dim, n int) error {
 		return fmt.Errorf("%w: %s: a constraint for samples of %d values, and %d values, not a whole batch of them", ErrConfig, name, d, n)
 	}
 	if v, ok := c.(interface{ Validate(int) error }); ok {
-		if err := v.Validate(d); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
+		return v.Validate(d) // "sample: bad config: inpainting: …"
 	}
 	return nil
 }

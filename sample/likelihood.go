@@ -47,7 +47,7 @@ func LogLikelihood(s ScoreVJP, x []float64, c Likelihood, r *rand.Rand) ([]float
 		return nil, st, fmt.Errorf("%w: likelihood: no process", ErrConfig)
 	case !(sde.SamplingEps(c.Process) > 0 && sde.SamplingEps(c.Process) < 1):
 		return nil, st, fmt.Errorf("%w: likelihood: the %s process's smallest time %g is not in (0, 1) (build processes with sde.New)", ErrConfig, c.Process.Name(), sde.SamplingEps(c.Process))
-	case s == nil:
+	case nilScore(s):
 		return nil, st, fmt.Errorf("%w: likelihood: no score function", ErrConfig)
 	case c.Dim < 1 || len(x) == 0 || len(x)%c.Dim != 0:
 		return nil, st, fmt.Errorf("%w: likelihood: %d values are not points of dimension %d", ErrConfig, len(x), c.Dim)

@@ -58,6 +58,7 @@ func TestMisuseRefused(t *testing.T) {
 		{"grey image of another size", score, Grey{Grey: []float64{0.5}}, 4, 4, false},
 		{"nil score", nil, nil, 4, 0, false},
 		{"nil ScoreFunc", ScoreFunc(nil), nil, 4, 0, false},
+		{"nil pointer", (*Guided)(nil), nil, 4, 0, false},
 		{"nil random generator", score, nil, 4, 0, true},
 	}
 	for _, c := range cases {

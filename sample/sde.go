@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 
 	"github.com/ncsn-go/ncsn/sde"
 )
@@ -132,10 +133,17 @@ func (c Continuous) check(name string, s Score, x []float64, steps, noise bool, 
 	return c, nil
 }
 
-// nilScore reports a nil score function (a nil ScoreFunc too).
-func nilScore(s Score) bool {
-	f, isFunc := s.(ScoreFunc)
-	return s == nil || isFunc && f == nil
+// nilScore reports a nil score function: a nil interface, or one holding a
+// nil pointer or function (a nil *model.Scorer, a nil ScoreFunc).
+func nilScore(s any) bool {
+	if s == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(s); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Interface, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 // nilProcess reports a nil process, typed nil pointers of package sde included.

@@ -129,7 +129,9 @@ type Config struct {
 	// name, a zero Model.SigmaData and, for a run that took them from its
 	// data, SigmaMax and Levels —, LR and MaxGradNorm may differ only in a
 	// branch (Resume into another CkptDir), and Steps, SaveEvery and Keep
-	// are taken as given when Preset is the checkpoint's.
+	// are taken as given when Preset is the checkpoint's. An empty Set (no
+	// setting given) resumes with every setting of the checkpoint, as a
+	// bare cmd/train does.
 	Set map[string]bool `json:"-"`
 	// Log receives progress lines; Bar draws a progress bar on it.
 	Log io.Writer `json:"-"`

@@ -1033,9 +1033,11 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		case "sigmas-from-data":
 			a, b = cfg.SigmasFromData, saved.SigmasFromData
 		}
-		if x, ok := a.(float64); ok && a != b && (f == "sigma-data" || f == "sigma-max") && fmt.Sprintf("%.4f", x) == fmt.Sprintf("%.4f", b) {
+		if x, ok := a.(float64); ok && a != b && (f == "sigma-data" || f == "sigma-max" && saved.SigmasFromData) && fmt.Sprintf("%.4f", x) == fmt.Sprintf("%.4f", b) {
 			// σ_data and σ_max taken from the data are printed to 4
-			// decimals: restated as printed, they are the run's own.
+			// decimals: restated as printed, they are the run's own (a
+			// σ_data given is compared as printed too: the run goes on
+			// with its own either way).
 			fmt.Fprintf(cfg.Log, "note: -%s %g is the run's %g as printed; it goes on with its own\n", f, x, b)
 			continue
 		}

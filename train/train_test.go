@@ -404,6 +404,12 @@ func TestResumeMismatch(t *testing.T) {
 			t.Fatalf("Go caller, other %s: %v", name, err)
 		}
 	}
+	// A σ_max given (not from the data) is compared exactly, not as printed.
+	c = tinyConfig(dir)
+	c.Steps, c.SigmaMax, c.Set = 9, 1.00001, map[string]bool{"sigma-max": true}
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "-sigma-max 1;") {
+		t.Fatalf("-sigma-max 1.00001 on a run of -sigma-max 1: %v", err)
+	}
 	// ... but its branch (Resume into another folder) takes its learning rate.
 	c = tinyConfig(t.TempDir())
 	c.Steps, c.LR, c.Resume = 9, 1e-2, filepath.Join(dir, checkpoint.FileName(6))
