@@ -12,6 +12,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/sde"
@@ -21,7 +22,7 @@ import (
 type BPDResult struct {
 	N       int     `json:"n"`
 	BPD     float64 `json:"bpd"`    // mean bits per dimension
-	BPDSE   float64 `json:"bpd_se"` // its standard error over the images
+	BPDSE   float64 `json:"bpd_se"` // its standard error over the images (0 for one image: none)
 	Evals   int     `json:"evals"`  // network evaluations (each a score and a VJP over all n images)
 	Seconds float64 `json:"seconds"`
 	Dataset string  `json:"dataset"`
@@ -62,9 +63,12 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval: -bpd needs a checkpoint as -samples: %w", err)
 	}
+	if fsutil.HasMagic(path, fsutil.PNGMagic) {
+		return nil, fmt.Errorf("%w: -bpd needs a checkpoint of a continuous-time model as -samples, and %s is a PNG", ErrConfig, c.Samples)
+	}
 	st, err := checkpoint.Load(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("eval: -bpd needs a checkpoint as -samples: %w", err)
 	}
 	if st.Dataset != c.Dataset {
 		return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
@@ -144,6 +148,10 @@ func (r *BPDResult) JSON() string {
 func (r *BPDResult) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%-34s %s (%s SDE)\n", "model", r.Source, r.Process)
 	fmt.Fprintf(w, "%-34s %d %s test images\n", "n", r.N, r.Dataset)
-	fmt.Fprintf(w, "%-34s %.3f ± %.3f\n", "bits per dimension", r.BPD, r.BPDSE)
+	if r.N < 2 { // one image has no spread to take a standard error from
+		fmt.Fprintf(w, "%-34s %.3f (one image: no standard error)\n", "bits per dimension", r.BPD)
+	} else {
+		fmt.Fprintf(w, "%-34s %.3f ± %.3f\n", "bits per dimension", r.BPD, r.BPDSE)
+	}
 	fmt.Fprintf(w, "%-34s %d, %.1f s\n", "network evaluations", r.Evals, r.Seconds)
 }

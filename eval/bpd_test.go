@@ -46,6 +46,18 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	noData := t.TempDir() // an empty data folder: any attempt to load would fail differently
+	grid := filepath.Join(t.TempDir(), "grid.png")
+	var gb bytes.Buffer
+	png.Encode(&gb, image.NewGray(image.Rect(0, 0, 8, 8)))
+	os.WriteFile(grid, gb.Bytes(), 0o644)
+	// cmd/eval takes the dataset from the checkpoint (a CIFAR-10 model's
+	// -bpd was refused as "trained on cifar10, not mnist" without -dataset).
+	if name, ok := CheckpointDataset(ve); !ok || name != "mnist" {
+		t.Errorf("CheckpointDataset of a run: %q %v", name, ok)
+	}
+	if _, ok := CheckpointDataset(grid); ok {
+		t.Error("CheckpointDataset of a PNG: ok")
+	}
 	for _, tc := range []struct {
 		name string
 		c    Config
@@ -54,6 +66,7 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{"ncsn", Config{Dataset: "mnist", Samples: dir, N: 4, DataDir: noData}, "needs a model trained in continuous time"},
 		{"dataset", Config{Dataset: "fashion", Samples: dir, N: 4, DataDir: noData}, "trained on mnist, not fashion"},
 		{"missing", Config{Dataset: "mnist", Samples: dir + "/none", N: 4, DataDir: noData}, "needs a checkpoint"},
+		{"png", Config{Dataset: "mnist", Samples: grid, N: 4, DataDir: noData}, "-bpd needs a checkpoint of a continuous-time model as -samples, and " + grid + " is a PNG"},
 		{"n", Config{Dataset: "mnist", Samples: dir, N: 0, DataDir: noData}, "-n 0"},
 		{"tol", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: -1, DataDir: noData}, "-tol -1 must be positive"},
 		{"folder", Config{Dataset: "folder:" + dir, Samples: dir, N: 4, DataDir: noData}, "-bpd scores a dataset's test images, and -dataset folder:"},

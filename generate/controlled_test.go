@@ -179,7 +179,7 @@ func TestControlledErrors(t *testing.T) {
 		{ncsn, Config{Inpaint: "test:x", Mask: "top"}, "want test:N"},
 		{ncsn, Config{Colorize: ok}, "-colorize needs a colour model"},
 		{ncsn, Config{Inpaint: ok, Colorize: ok, Mask: "top"}, "one at a time"},
-		{vp, Config{Inpaint: ok, Mask: "top", Sampler: "ddim"}, "deterministic"},
+		{vp, Config{Inpaint: ok, Mask: "top", Sampler: "ddim"}, "deterministic; -inpaint and -colorize need a stochastic one (for this vp model: em, pc or ddpm)"},
 		{vp, Config{Inpaint: ok, Mask: "top", Sampler: "ode"}, "deterministic"},
 		{ncsn, Config{Inpaint: ok, Mask: "top", Sampler: "heun"}, "needs a model trained in continuous time"},
 		{ve, Config{Inpaint: ok, Mask: "top", Sampler: "heun"}, "heun with -churn"},

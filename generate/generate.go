@@ -245,6 +245,19 @@ func fitting(p sde.Process) string {
 	return "em, pc or ode"
 }
 
+// stochastic names the samplers of a process that can impose a constraint.
+func stochastic(process string) string {
+	switch process {
+	case "ncsn":
+		return "ald"
+	case "ve":
+		return "em, pc, or heun with -churn"
+	case "vp":
+		return "em, pc or ddpm"
+	}
+	return "em or pc"
+}
+
 // Result describes what was drawn.
 type Result struct {
 	Checkpoint              string
@@ -425,7 +438,7 @@ func prepare(st *checkpoint.State, c Config) (Config, sde.Process, sample.Constr
 		return c, nil, nil, nil, err
 	}
 	if cons != nil && (c.Sampler == "ode" || c.Sampler == "ddim" || (c.Sampler == "heun" && c.Churn == 0)) {
-		return c, nil, nil, nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need ald, em, pc, ddpm or heun with -churn", ErrConfig, c.Sampler)
+		return c, nil, nil, nil, fmt.Errorf("%w: -sampler %s is deterministic; -inpaint and -colorize need a stochastic one (for this %s model: %s)", ErrConfig, c.Sampler, st.Process.Name, stochastic(st.Process.Name))
 	}
 	if (c.Churn != 0 || c.ChurnMin != 0 || c.ChurnMax != 0 || c.ChurnNoise != 0) && c.Sampler != "heun" {
 		return c, nil, nil, nil, fmt.Errorf("%w: -churn, -churn-min, -churn-max and -churn-noise are heun's; this run samples with %s", ErrConfig, c.Sampler)

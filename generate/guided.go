@@ -103,7 +103,7 @@ func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, [
 	}
 	path, err := checkpoint.Resolve(where)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("generate: -class needs a noise-conditional classifier (train one: go run ./cmd/train -dataset %s -classifier): %w", st.Dataset, err)
+		return nil, "", nil, fmt.Errorf("generate: -class needs a noise-conditional classifier (train one: %s): %w", classifierCommand(st), err)
 	}
 	cst, err := checkpoint.Load(path)
 	if err != nil {
@@ -112,20 +112,40 @@ func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, [
 	m, cm := st.Model, cst.Model
 	switch {
 	case !cm.IsClassifier():
-		return nil, "", nil, fmt.Errorf("%w: -classifier %s is a score model, not a classifier (train one with cmd/train -classifier)", ErrConfig, path)
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s is a score model, not a classifier (train one: %s)", ErrConfig, path, classifierCommand(st))
 	case cst.Dataset != st.Dataset:
 		return nil, "", nil, fmt.Errorf("%w: -classifier %s was trained on %s, the model on %s", ErrConfig, path, cst.Dataset, st.Dataset)
 	case cm.Channels != m.Channels || cm.Height != m.Height || cm.Width != m.Width:
 		return nil, "", nil, fmt.Errorf("%w: -classifier %s takes %d×%d×%d images, the model draws %d×%d×%d", ErrConfig, path, cm.Channels, cm.Height, cm.Width, m.Channels, m.Height, m.Width)
 	}
 	if err := sde.Compatible(cst.Process, st.Process); err != nil {
-		return nil, "", nil, fmt.Errorf("%w: -classifier %s does not fit the model's noise: %v (train it with the model's -sde)", ErrConfig, path, err)
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s does not fit the model's noise: %v (train one for it: %s)", ErrConfig, path, err, classifierCommand(st))
 	}
 	classes, err := parseClasses(c.Class, cm.Classes)
 	if err != nil {
 		return nil, "", nil, err
 	}
 	return cst, path, classes, nil
+}
+
+// classifierCommand is the cmd/train command of a classifier for the model
+// st: its dataset, its process and the σ range the classifier must cover
+// (a VP model's hint trained a classifier on the default VE process, which
+// -class then refused).
+func classifierCommand(st *checkpoint.State) string {
+	cmd := "go run ./cmd/train -dataset " + st.Dataset + " -classifier"
+	switch p := st.Process; p.Name {
+	case "ve":
+		cmd += fmt.Sprintf(" -sde ve -sigma-max %v", p.SigmaMax) // exact: it must cover the model's
+	case "ncsn":
+		if len(p.Sigmas) > 0 {
+			cmd += fmt.Sprintf(" -sde ncsn -sigma-max %v", p.Sigmas[0])
+		}
+	case "":
+	default:
+		cmd += " -sde " + p.Name
+	}
+	return cmd
 }
 
 // Autoguide's two names that are not files: the checkpoint's own guide

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sde"
 	"github.com/ncsn-go/ncsn/train"
 )
 
@@ -147,5 +149,25 @@ func TestClassGuidanceErrors(t *testing.T) {
 	_, err := Draw(loadLatest(t, clf), Config{N: 2, StepsPerLevel: 1})
 	if err == nil || !strings.Contains(err.Error(), "noise-conditional classifier, not a score model") {
 		t.Errorf("sampling from a classifier: %v", err)
+	}
+}
+
+// TestClassifierCommand: the hint names a classifier that fits the model:
+// its process and, for σ processes, a σ_max that covers the model's exactly
+// (a VP model's hint trained one on the default VE process, which -class
+// then refused).
+func TestClassifierCommand(t *testing.T) {
+	for _, c := range []struct {
+		spec sde.Spec
+		want string
+	}{
+		{sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}, "go run ./cmd/train -dataset mnist -classifier -sde vp"},
+		{sde.Spec{Name: "subvp", BetaMin: 0.1, BetaMax: 20}, "go run ./cmd/train -dataset mnist -classifier -sde subvp"},
+		{sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 13.756341}, "go run ./cmd/train -dataset mnist -classifier -sde ve -sigma-max 13.756341"},
+		{sde.Spec{Name: "ncsn", Sigmas: []float64{5, 1, 0.01}}, "go run ./cmd/train -dataset mnist -classifier -sde ncsn -sigma-max 5"},
+	} {
+		if got := classifierCommand(&checkpoint.State{Dataset: "mnist", Process: c.spec}); got != c.want {
+			t.Errorf("%s: %q, want %q", c.spec.Name, got, c.want)
+		}
 	}
 }

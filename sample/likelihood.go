@@ -1,6 +1,7 @@
 package sample
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -115,6 +116,9 @@ func LogLikelihood(s ScoreVJP, x []float64, c Likelihood, r *rand.Rand) ([]float
 	copy(y, x)
 	steps, rejected, err := dopri5(f, y, p.Eps(), 1, tol, tol)
 	st = ODEStats{Evals: evals, Steps: steps, Rejected: rejected}
+	if errors.Is(err, ErrDiverged) {
+		return nil, st, err
+	}
 	if err != nil {
 		return nil, st, fmt.Errorf("sample: likelihood: %w", err)
 	}
@@ -172,7 +176,7 @@ func dopri5(f func(t float64, y, dy []float64) error, y []float64, t0, t1, rtol,
 		}
 		errNorm := math.Sqrt(e2 / float64(n))
 		if math.IsNaN(errNorm) {
-			return steps, rejected, fmt.Errorf("rk45: the error estimate is not a number at t = %g", t)
+			return steps, rejected, fmt.Errorf("%w: rk45's error estimate is not a number at t = %g (the score is not finite there)", ErrDiverged, t)
 		}
 		if errNorm <= 1 {
 			if dir*(t+h-t1) >= 0 {

@@ -2,7 +2,9 @@ package sample
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +98,25 @@ func TestMisuseRefused(t *testing.T) {
 		if _, err := EulerMaruyama(score, x, Continuous{Process: ve, Steps: 3, Dim: dim, Constraint: k}, rand.New(rand.NewPCG(1, 2))); err != nil || x[0] != 0.5 || x[2] != 0.5 {
 			t.Fatalf("Dim %d: %v %v", dim, x, err)
 		}
+	}
+}
+
+// TestODEDivergedSaysSo: a score that is not finite stops the ODE solver
+// and the likelihood with ErrDiverged, said as the other samplers'
+// divergence is ("rk45: the error estimate is not a number" before).
+func TestODEDivergedSaysSo(t *testing.T) {
+	ve, err := sde.New(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nan := ScoreFunc(func(x []float64, sigma float64, dst []float64) error {
+		for i := range dst {
+			dst[i] = math.NaN()
+		}
+		return nil
+	})
+	_, err = ProbabilityFlowRK45(nan, make([]float64, 4), Continuous{Process: ve})
+	if !errors.Is(err, ErrDiverged) || !strings.HasPrefix(err.Error(), "sample: the sampler diverged: ") {
+		t.Errorf("rk45: %v", err)
 	}
 }

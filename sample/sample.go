@@ -27,6 +27,10 @@ import (
 // ErrConfig is wrapped by every sampler configuration error.
 var ErrConfig = errors.New("sample: bad config")
 
+// ErrDiverged says a sampler or likelihood met values that are not finite
+// (a diverged or damaged model) and stopped.
+var ErrDiverged = errors.New("sample: the sampler diverged")
+
 // Score is a score function s(x, σ) ≈ ∇ₓ log p_σ(x), where p_σ is the law of
 // the noised data whose noise scale is σ: the data density convolved with
 // N(0, σ²I) for NCSN and VE; for a process with marginal N(m(t)x₀, s(t)²I),

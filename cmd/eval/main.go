@@ -38,7 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c eval.Config
-	fs.StringVar(&c.Dataset, "dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH (nearest training images and a thumbnail Fréchet distance instead of a classifier)")
+	fs.StringVar(&c.Dataset, "dataset", "", "dataset: mnist, fashion, cifar10, or folder:PATH (nearest training images and a thumbnail Fréchet distance instead of a classifier) (default: the checkpoint's where -samples names one, else mnist)")
 	fs.StringVar(&c.DataDir, "data-dir", "", "data directory (default ./data/<dataset>); the classifier is cached there")
 	fs.StringVar(&c.Samples, "samples", "", "a checkpoint file or folder, a folder of PNGs, or a grid PNG")
 	fs.IntVar(&c.N, "n", 256, "samples to draw when -samples is a checkpoint")
@@ -76,6 +76,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.ChurnSet, c.NSet = set["churn"], set["n"]
+	if set["dataset"] && c.Dataset == "" {
+		fmt.Fprintln(stderr, "eval: -dataset is empty: give mnist, fashion, cifar10 or folder:PATH")
+		return 2
+	}
+	if c.Dataset == "" {
+		// A checkpoint's own dataset (a CIFAR-10 model's -bpd was refused
+		// as "trained on cifar10, not mnist" without -dataset).
+		if ds, ok := eval.CheckpointDataset(c.Samples); ok {
+			c.Dataset = ds
+			if ds != "mnist" {
+				fmt.Fprintf(stderr, "eval: -dataset %s, the checkpoint's\n", ds)
+			}
+		} else {
+			c.Dataset = "mnist"
+		}
+	}
 	weightSet := set["autoguide-weight"]
 	if _, folder := data.IsFolder(c.Dataset); !folder && (set["size"] || set["grey"] || set["nn-out"]) {
 		fmt.Fprintln(stderr, "eval: -size, -grey and -nn-out go with -dataset folder:PATH")

@@ -16,6 +16,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-dataset", "svhn", "-samples", "x"}, 1, "unknown dataset"},
 		{[]string{"-dataset", "mnist"}, 1, "no -samples"},
 		{[]string{"x"}, 2, "unexpected argument"},
+		{[]string{"-dataset", "", "-samples", "x"}, 2, "-dataset is empty"},
 		{[]string{"-samples", "x", "-autoguide", "y", "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
 		{[]string{"-samples", "x", "-grey"}, 2, "-size, -grey and -nn-out go with -dataset folder:PATH"},
 		{[]string{"-samples", "x", "-guidance", "3"}, 2, "-guidance and -classifier go with -class"}, // was ignored

@@ -62,6 +62,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "plot: -out must name a folder")
 		return 2
 	}
+	if fi, err := os.Stat(*dir); err == nil && !fi.IsDir() {
+		// A checkpoint's path, say: the log is its folder's.
+		fmt.Fprintf(stderr, "plot: -run %s is a file; give the run's folder (%s), which holds its train.csv\n", *dir, filepath.Dir(*dir))
+		return 2
+	}
 	var progressImage func() (image.Image, error) // drawn before any file is written
 	if *progress {
 		if err := plot.CheckProgress(*dir, filepath.Join(*out, plot.ProgressFile)); err != nil {

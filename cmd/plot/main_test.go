@@ -2,12 +2,16 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestBadFlags(t *testing.T) {
 	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "ckpt-00000300.ckpt")
+	os.WriteFile(ckpt, []byte("x"), 0o644)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -15,6 +19,7 @@ func TestBadFlags(t *testing.T) {
 	}{
 		{[]string{"-nope"}, 2, "not defined"},
 		{[]string{"-run", dir}, 1, "train.csv"},
+		{[]string{"-run", ckpt}, 2, "is a file; give the run's folder (" + dir + ")"},
 		{[]string{"x"}, 2, "unexpected argument"},
 		{[]string{"-smooth", "-5"}, 2, "-smooth -5 must be ≥ 0"},
 		{[]string{"-n", "5"}, 2, "-n and -steps-per-level go with -progress"},
