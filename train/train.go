@@ -475,6 +475,11 @@ func (r *run) claim(cfg Config) (*csvLog, error) {
 		}
 	}
 	fmt.Fprint(r.log, r.fresh)
+	// A resume in the run's own folder without its log (deleted, or an
+	// import): said, since cmd/plot's curves then start mid-run.
+	if _, err := os.Lstat(filepath.Join(cfg.CkptDir, csvName)); r.step > 0 && errors.Is(err, fs.ErrNotExist) && sameDir(filepath.Dir(r.ckpt), cfg.CkptDir) {
+		fmt.Fprintf(r.log, "note: %s has no training log (train.csv): a new one begins at step %d, and cmd/plot's curves with it\n", cfg.CkptDir, r.step)
+	}
 	logw, err := openCSV(cfg.CkptDir, r.bucketNames(), r.step)
 	if err != nil {
 		if wipe != "" {

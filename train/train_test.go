@@ -1429,6 +1429,14 @@ func TestDamagedLog(t *testing.T) {
 			t.Errorf("%q became %q", bad, b)
 		}
 	}
+	// A deleted log is said (the resume began a new one without a word,
+	// and cmd/plot's curves then started mid-run).
+	os.Remove(log)
+	var out bytes.Buffer
+	c.Steps, c.Log = c.Steps+1, &out
+	if _, err := Run(context.Background(), c); err != nil || !strings.Contains(out.String(), "has no training log (train.csv): a new one begins at step") {
+		t.Fatalf("a deleted log: %v\n%s", err, out.String())
+	}
 }
 
 // lossColumn is the step and loss of each row of dir's training log.
