@@ -38,7 +38,10 @@ const Version = 2
 // versionNoGuide is the format of a state without a guide.
 const versionNoGuide = 1
 
-var magic = [8]byte{'N', 'C', 'S', 'N', 'C', 'K', 'P', 'T'}
+// Magic is the 8 bytes every checkpoint file begins with.
+const Magic = "NCSNCKPT"
+
+var magic = [8]byte([]byte(Magic))
 
 // ErrCorrupt is wrapped by every error about an unreadable checkpoint.
 var ErrCorrupt = errors.New("checkpoint: corrupt or truncated file")

@@ -13,6 +13,7 @@
 package export
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -234,6 +235,9 @@ func Import(c Config) (_ string, err error) {
 	}
 	f, err := safetensors.Decode(in)
 	in.Close()
+	if err != nil && fsutil.HasMagic(c.Import, checkpoint.Magic) {
+		return "", fmt.Errorf("%w: -import %s is one of our checkpoints already, not a safetensors file: give it to -ckpt or -resume as it is", ErrConfig, c.Import)
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", c.Import, err)
 	}
@@ -324,8 +328,16 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		if err != nil {
 			return nil, fmt.Errorf("export: -config: %w", err)
 		}
-		if err := json.Unmarshal(b, &st.Model); err != nil {
-			return nil, fmt.Errorf("%w: -config %s: %v", ErrConfig, c.ModelConfig, err)
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields() // a misspelt key was dropped, leaving "image shape 0×0×0"
+		if err := dec.Decode(&st.Model); err != nil {
+			return nil, fmt.Errorf("%w: -config %s: %v (the keys are model.Config's: channels, height, width, base, mult, emb_dim, fourier_scale)", ErrConfig, c.ModelConfig, err)
+		}
+		// A file without metadata is the reference's network, which has
+		// neither EDM's preconditioning nor a classifier's head (an edm
+		// -config made other scores from the same weights).
+		if st.Model.Precond != "" || st.Model.SigmaData != 0 || st.Model.Classes != 0 {
+			return nil, fmt.Errorf("%w: -config %s: precond, sigma_data and classes describe networks the PyTorch reference cannot hold (its head is F/σ)", ErrConfig, c.ModelConfig)
 		}
 	case meta[MetaModel] != "":
 		if err := json.Unmarshal([]byte(meta[MetaModel]), &st.Model); err != nil {
@@ -336,11 +348,22 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 			return nil, err
 		}
 	}
+	// The channels first: a CIFAR-10 file imported as MNIST's failed as
+	// "28×28 images cannot be halved 3 times".
+	if _, folder := data.IsFolder(st.Dataset); !folder && st.Model.Channels > 0 && st.Model.Channels != tc.Model.Channels {
+		hint := ""
+		if meta[MetaDataset] == "" && c.Dataset == "" {
+			hint = " (give -dataset: cifar10 for 3 channels, mnist or fashion for 1)"
+		}
+		return nil, fmt.Errorf("%w: the network takes %d channel(s) and %s has %d%s", ErrMismatch, st.Model.Channels, st.Dataset, tc.Model.Channels, hint)
+	}
 	if err := st.Model.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMismatch, err)
 	}
-	if _, folder := data.IsFolder(st.Dataset); !folder && st.Model.Channels != tc.Model.Channels {
-		return nil, fmt.Errorf("%w: the network takes %d channel(s) and %s has %d", ErrMismatch, st.Model.Channels, st.Dataset, tc.Model.Channels)
+	if _, folder := data.IsFolder(st.Dataset); !folder && (st.Model.Height != tc.Model.Height || st.Model.Width != tc.Model.Width) {
+		// A 32×32 -config with MNIST drew 32×32 "MNIST" images, and its
+		// training was refused only later.
+		return nil, fmt.Errorf("%w: the network takes %d×%d images and %s's are %d×%d", ErrMismatch, st.Model.Height, st.Model.Width, st.Dataset, tc.Model.Height, tc.Model.Width)
 	}
 	if js := meta[MetaProcess]; js != "" {
 		if err := json.Unmarshal([]byte(js), &st.Process); err != nil {

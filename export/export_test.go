@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -362,11 +363,49 @@ func TestImportErrors(t *testing.T) {
 			t.Errorf("%s: %v, want ErrMismatch with %q", name, err, c.want)
 		}
 	}
+	// -config, for files without metadata: only what the reference network
+	// can hold, with known keys, of the dataset's image shape; a file of
+	// another channel count names -dataset.
+	cfgDir := t.TempDir()
+	writeCfg := func(js string) string {
+		p := filepath.Join(cfgDir, fmt.Sprintf("c%d.json", len(js)))
+		os.WriteFile(p, []byte(js), 0o644)
+		return p
+	}
+	plain := `{"channels":1,"height":28,"width":28,"base":2,"mult":[1,2,2],"emb_dim":16,"fourier_scale":16`
+	if _, err := FromFile(&bare, Config{ModelConfig: writeCfg(plain + "}")}); err != nil {
+		t.Fatalf("a plain -config: %v", err)
+	}
+	for js, want := range map[string]string{
+		plain + `,"precond":"edm","sigma_data":0.33}`: "the PyTorch reference cannot hold",
+		plain + `,"chanels":1}`:                       `unknown field "chanels"`,
+		strings.Replace(plain, `"height":28,"width":28`, `"height":32,"width":32`, 1) + "}": "the network takes 32×32 images and mnist's are 28×28",
+	} {
+		if _, err := FromFile(&bare, Config{ModelConfig: writeCfg(js)}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-config %s: %v, want %q", js, err, want)
+		}
+	}
+	colour := state(t, configs()["cifar"], 2)
+	cf, err := ToFile(colour, colour.EMA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf.Metadata = nil
+	if _, err := FromFile(cf, Config{}); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "give -dataset: cifar10 for 3 channels") {
+		t.Errorf("a colour file without -dataset: %v", err)
+	}
 	dir := t.TempDir()
 	notST := filepath.Join(dir, "x.safetensors")
 	os.WriteFile(notST, []byte("\x89PNG\r\n\x1a\n...."), 0o644)
 	if _, err := Import(Config{Import: notST, OutDir: dir}); !errors.Is(err, safetensors.ErrFormat) || !strings.HasPrefix(err.Error(), notST+": safetensors:") {
 		t.Fatalf("a PNG: %v", err)
+	}
+	ck, err := checkpoint.Save(t.TempDir(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(Config{Import: ck, OutDir: filepath.Join(dir, "out")}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is one of our checkpoints already") {
+		t.Fatalf("a checkpoint given to -import: %v", err)
 	}
 }
 
