@@ -342,19 +342,31 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 		return err
 	}
 	defer f.Close()
-	cfg, _, err := image.DecodeConfig(f)
+	cfg, format, err := image.DecodeConfig(f)
 	if err != nil {
 		return err
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width > 1<<14 || cfg.Height > 1<<14 {
 		return fmt.Errorf("%d×%d pixels is outside 1 to 16384 on a side", cfg.Width, cfg.Height)
 	}
+	if fi, err := f.Stat(); err == nil && fi.Size() < leastEncodedBytes(format, cfg.Width, cfg.Height) {
+		// A 65-byte PNG declaring 16384² 16-bit pixels made the decoder
+		// allocate 2 GiB before it found the data missing; four such files
+		// took 4 GB.
+		return fmt.Errorf("declares %d×%d pixels, more than its %d bytes of %s can hold (damaged or cut short)", cfg.Width, cfg.Height, fi.Size(), format)
+	}
 	bpp := int64(4)
 	switch cfg.ColorModel {
 	case color.RGBA64Model, color.NRGBA64Model:
 		bpp = 8
 	}
-	defer budget.give(budget.take(int64(cfg.Width) * int64(cfg.Height) * bpp))
+	took := budget.take(int64(cfg.Width) * int64(cfg.Height) * bpp)
+	defer func() {
+		if took >= 256<<20 {
+			runtime.GC() // the large decode's garbage goes before the next one's takes its place
+		}
+		budget.give(took)
+	}()
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -378,6 +390,25 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 		}
 	}
 	return nil
+}
+
+// leastEncodedBytes is a lower bound on the size of a file of format holding
+// w×h pixels, from its compression's largest ratio: deflate's 1032:1 on PNG
+// rows of at least one bit a pixel; at least 2 bits for every 8×8 JPEG
+// block; one LZW code of at least 2 bits for at most 4096 GIF pixels. A
+// file smaller than that declares pixels it does not hold. Taken at half,
+// to be safe: no real file comes near.
+func leastEncodedBytes(format string, w, h int) int64 {
+	px := int64(w) * int64(h)
+	switch format {
+	case "png":
+		return px / 8 / 1032 / 2
+	case "jpeg":
+		return px / 64 * 2 / 8 / 2
+	case "gif":
+		return px / 4096 * 2 / 8 / 2
+	}
+	return 0
 }
 
 // decodeBytes bounds the decoded pixels the folder's workers hold at once.

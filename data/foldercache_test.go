@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"hash/crc32"
+	"image"
+	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,5 +57,40 @@ func TestDecodeBudget(t *testing.T) {
 	}
 	if n := b.take(90); n != 90 {
 		t.Fatalf("took %d", n)
+	}
+}
+
+// TestDeclaredPixelsBeyondTheFile: an image file that declares more pixels
+// than its bytes can hold (a 65-byte PNG of 16384² 16-bit pixels) is
+// skipped before it is decoded (the decoder allocated 2 GiB for each, and
+// four such files took 4 GB); a real image of the same format is not.
+func TestDeclaredPixelsBeyondTheFile(t *testing.T) {
+	dir := t.TempDir()
+	// Signature, then an IHDR chunk: 16384 × 16384, 16-bit RGBA.
+	ihdr := binary.BigEndian.AppendUint32(nil, 16384)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, 16384)
+	ihdr = append(ihdr, 16, 6, 0, 0, 0)
+	chunk := binary.BigEndian.AppendUint32(nil, uint32(len(ihdr)))
+	chunk = append(chunk, "IHDR"...)
+	chunk = append(chunk, ihdr...)
+	chunk = binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
+	bomb := filepath.Join(dir, "bomb.png")
+	os.WriteFile(bomb, append([]byte("\x89PNG\r\n\x1a\n"), chunk...), 0o644)
+	err := decodeOne(bomb, 8, false, make([]uint8, 3*64), newDecodeBudget(decodeBytes))
+	if err == nil || !strings.Contains(err.Error(), "declares 16384×16384 pixels, more than its") {
+		t.Fatalf("got %v", err)
+	}
+	for _, format := range []string{"png", "jpeg", "gif"} {
+		// The smallest real files of a large side: far above the bound.
+		if least := leastEncodedBytes(format, 4000, 3000); least > 12e6/100 {
+			t.Errorf("%s: %d bytes asked of 4000×3000 pixels", format, least)
+		}
+	}
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, 4000, 3000))) // all black: deflate's best case
+	real := filepath.Join(dir, "black.png")
+	os.WriteFile(real, b.Bytes(), 0o644)
+	if err := decodeOne(real, 8, true, make([]uint8, 64), newDecodeBudget(decodeBytes)); err != nil {
+		t.Fatalf("a black 4000×3000 PNG of %d bytes: %v", b.Len(), err)
 	}
 }

@@ -555,6 +555,26 @@ func (p *pngSamples) pixels(test *data.Dataset) ([]float32, int, error) {
 	return out, len(p.imgs), nil
 }
 
+// grey reports whether every sample has R = G = B at every pixel, and
+// some pixel is neither black nor white (a colour model's collapsed,
+// black samples are not grey ones).
+func (p *pngSamples) grey() bool {
+	shade := false
+	for _, img := range p.imgs {
+		b := img.Bounds()
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				r, g, bl, _ := img.At(x, y).RGBA()
+				if r != g || g != bl {
+					return false
+				}
+				shade = shade || r != 0 && r != 0xffff
+			}
+		}
+	}
+	return shade
+}
+
 func readHead(path string, n int) ([]byte, error) {
 	f, err := fsutil.OpenRegular(path)
 	if err != nil {
@@ -638,7 +658,11 @@ func imagePixels(img image.Image, path string, test *data.Dataset) ([]float32, e
 		return nil, err
 	}
 	if img.Bounds().Dx() != test.Width || img.Bounds().Dy() != test.Height {
-		return nil, fmt.Errorf("%w: %s is %v, the test images are %d×%d", ErrConfig, path, img.Bounds().Size(), test.Width, test.Height)
+		hint := ""
+		if _, folder := data.IsFolder(test.Name); folder {
+			hint = " (give -size for a folder model's samples)"
+		}
+		return nil, fmt.Errorf("%w: %s is %v, the test images are %d×%d%s", ErrConfig, path, img.Bounds().Size(), test.Width, test.Height, hint)
 	}
 	return pixels(img, img.Bounds(), test.Channels), nil
 }

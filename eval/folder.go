@@ -30,14 +30,16 @@ type FolderResult struct {
 	Images  int    `json:"training_images"`
 	// Root-mean-square pixel distance (values in [0, 1]) from each sample to
 	// its nearest training image: mean, median and smallest; and the same
-	// for up to n training images to their nearest other training image,
-	// the yardstick: samples much nearer their neighbours than training
-	// images are to each other are copies.
-	NNMean    float64 `json:"nn_rms_mean"`
-	NNMedian  float64 `json:"nn_rms_median"`
-	NNMin     float64 `json:"nn_rms_min"`
-	TrainNN   float64 `json:"train_nn_rms_median"`
-	CloseFrac float64 `json:"frac_closer_than_train_min"` // samples nearer their neighbour than any training image is to its own
+	// for TrainPairs training images (max(n, 256), or all) to their
+	// nearest other training image, the yardstick: samples much nearer
+	// their neighbours than training images are to each other are copies.
+	NNMean     float64 `json:"nn_rms_mean"`
+	NNMedian   float64 `json:"nn_rms_median"`
+	NNMin      float64 `json:"nn_rms_min"`
+	TrainNN    float64 `json:"train_nn_rms_median"`
+	CloseFrac  float64 `json:"frac_closer_than_train_min"` // samples nearer their neighbour than any of the TrainPairs training images is to its own
+	TrainPairs int     `json:"train_nn_images"`
+	TrainMin   float64 `json:"train_nn_rms_min"`
 	// Fréchet distance between 8×8 thumbnails (area averages, per channel)
 	// of the samples and of the training set, and its floor: n training
 	// images against the whole set.
@@ -61,7 +63,10 @@ func (r *FolderResult) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "samples                       %d (%s)\n", r.N, r.Source)
 	fmt.Fprintf(w, "training images               %d (%s)\n", r.Images, r.Dataset)
 	fmt.Fprintf(w, "nearest training image, RMS   mean %.4f, median %.4f, min %.4f\n", r.NNMean, r.NNMedian, r.NNMin)
-	fmt.Fprintf(w, "training images to each other median %.4f (samples nearer than the closest training pair: %.1f%%)\n", r.TrainNN, 100*r.CloseFrac)
+	fmt.Fprintf(w, "training images to each other median %.4f over %d of them (samples nearer than their closest pair: %.1f%%)\n", r.TrainNN, r.TrainPairs, 100*r.CloseFrac)
+	if r.TrainMin == 0 {
+		fmt.Fprintln(w, "                              (the training set holds identical images: no sample can be nearer than that pair)")
+	}
 	fmt.Fprintf(w, "Fréchet distance, 8×8 thumbs  %.3f (floor at this n: %.3f)\n", r.FD, r.FDFloor)
 	if r.NNImage != "" {
 		fmt.Fprintf(w, "samples beside their nearest  %s\n", r.NNImage)
@@ -134,6 +139,11 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 		if pngs, err = readPNGs(c); err != nil {
 			return nil, err
 		}
+		if !grey && pngs.grey() {
+			// A grey model's samples scored against colour thumbnails: a
+			// Fréchet distance of 74 where -grey gave 24.
+			return nil, fmt.Errorf("%w: the samples -samples %s holds are grey, and the folder is read in colour: give -grey (and -size) as the model was trained", ErrConfig, c.Samples)
+		}
 	}
 	if size == 0 {
 		size = 32
@@ -188,13 +198,18 @@ func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*Fold
 	for i := 0; i < n; i++ {
 		nn[i], dist[i] = nearest(imgs[i*d:(i+1)*d], train, -1)
 	}
-	// The yardstick: up to n training images to their nearest other one.
+	// The yardstick: training images to their nearest other one — at
+	// least 256 of them (all, in a smaller set), whatever n: taken over n
+	// alone, 4 samples' yardstick came from 4 training images, and half of
+	// the samples of a model that copied nothing were "nearer than the
+	// closest pair".
 	r := rand.New(rand.NewPCG(seed, 0x6e6e))
-	m := min(n, train.N)
+	m := min(max(n, yardstickImages), train.N)
 	own := make([]float64, m)
 	for k, j := range r.Perm(train.N)[:m] {
 		_, own[k] = nearest(train.Image(j), train, j)
 	}
+	res.TrainPairs = m
 	trainMin := slices.Min(own)
 	close := 0
 	for _, v := range dist {
@@ -204,7 +219,7 @@ func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*Fold
 		}
 	}
 	res.NNMedian, res.NNMin = median(dist), slices.Min(dist)
-	res.TrainNN, res.CloseFrac = median(own), float64(close)/float64(n)
+	res.TrainNN, res.TrainMin, res.CloseFrac = median(own), trainMin, float64(close)/float64(n)
 	// Thumbnails: the set's moments against the samples' and against n
 	// random training images'.
 	all := thumbs(train.Images, train.N, train)
@@ -215,6 +230,7 @@ func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*Fold
 	if res.FD, err = Frechet(muS, covS, muT, covT); err != nil {
 		return nil, nil, err
 	}
+	m = min(n, train.N) // the floor: as many training images as samples
 	sub := make([]float64, 0, m*fd)
 	for _, j := range r.Perm(train.N)[:m] {
 		sub = append(sub, all[j*fd:(j+1)*fd]...)
@@ -225,6 +241,10 @@ func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*Fold
 	}
 	return res, nn, nil
 }
+
+// yardstickImages is the least number of training images whose distances
+// to their nearest other one make the yardstick.
+const yardstickImages = 256
 
 // nearest is the training image nearest x (skipping index skip) and the RMS
 // distance to it.

@@ -84,7 +84,7 @@ func TestFolderEndToEnd(t *testing.T) {
 	if _, err := train.Run(context.Background(), cfg(32, 6, "steps")); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "has changed since this run began (20 images then, 23 now)") {
+	if !strings.Contains(log.String(), "has changed since the checkpoint resumed from was saved (20 images then, 23 now)") {
 		t.Errorf("resume on a changed folder did not say so:\n%s", log.String())
 	}
 	other := cfg(64, 8, "size")
@@ -141,6 +141,25 @@ func TestFolderEndToEnd(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(samples, "s0.png")); !bytes.Equal(b, s0) {
 		t.Error("a sample was replaced")
+	}
+	// Grey samples against the folder read in colour: refused, naming -grey
+	// (they were scored against colour thumbnails).
+	greys := filepath.Join(dir, "greys")
+	os.Mkdir(greys, 0o755)
+	for i := range 2 {
+		g := image.NewGray(image.Rect(0, 0, 32, 32))
+		for j := range g.Pix {
+			g.Pix[j] = uint8(40*i + j%200)
+		}
+		var b bytes.Buffer
+		png.Encode(&b, g)
+		os.WriteFile(filepath.Join(greys, fmt.Sprintf("g%d.png", i)), b.Bytes(), 0o644)
+	}
+	if _, err := Folder(Config{Dataset: data.FolderPrefix + pics, DataDir: filepath.Join(dir, "cache"), Samples: greys, NNOut: ""}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "are grey, and the folder is read in colour: give -grey") {
+		t.Errorf("grey samples, colour folder: %v", err)
+	}
+	if _, err := Folder(Config{Dataset: data.FolderPrefix + pics, DataDir: filepath.Join(dir, "cache"), Samples: greys, NNOut: "", Grey: true}); err != nil {
+		t.Errorf("grey samples, -grey: %v", err)
 	}
 	for _, g := range []generate.Config{
 		{Out: filepath.Join(pics, "grid.png")}, {OutDir: filepath.Join(pics, "samples")}, {GIF: filepath.Join(pics, "sub", "a.gif")},
@@ -202,5 +221,22 @@ func TestFolderStats(t *testing.T) {
 	}
 	if !(rn.NNMin > 3*r.TrainNN) || rn.CloseFrac != 0 || !(rn.FD > 10*rn.FDFloor) {
 		t.Fatalf("noise: %+v (copies %+v)", rn, r)
+	}
+	// The yardstick is every training image here (12, fewer than 256),
+	// whatever n (it was n of them: 4), and a set with two identical images
+	// says so.
+	if r.TrainPairs != 12 || rn.TrainPairs != 12 {
+		t.Fatalf("yardstick over %d and %d training images, want all 12", r.TrainPairs, rn.TrainPairs)
+	}
+	dup := *ds
+	dup.Images = append([]float32(nil), ds.Images...)
+	copy(dup.Image(1), ds.Image(0))
+	rd, _, err := FolderStats(noise, 4, &dup, 0)
+	var tb strings.Builder
+	if err == nil {
+		rd.WriteTable(&tb)
+	}
+	if err != nil || rd.TrainMin != 0 || !strings.Contains(tb.String(), "the training set holds identical images") {
+		t.Fatalf("a training set with two identical images: %v\n%s", err, tb.String())
 	}
 }

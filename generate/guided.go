@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
@@ -97,6 +98,10 @@ func guide(st *checkpoint.State, c Config, dev *cuda.Device, sc sample.Score, ba
 // checks that it fits the model st, and returns it with its path and the
 // classes of -class.
 func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, []int, error) {
+	if _, folder := data.IsFolder(st.Dataset); folder {
+		// Its hint named a -classifier run that cmd/train then refused.
+		return nil, "", nil, fmt.Errorf("%w: -class needs a classifier of the model's labelled classes, and this model's folder dataset has no labels", ErrConfig)
+	}
 	where := c.Classifier
 	if where == "" {
 		where = DefaultClassifier

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"context"
+	"errors"
 	"image/png"
 	"math/rand/v2"
 	"os"
@@ -169,5 +170,9 @@ func TestClassifierCommand(t *testing.T) {
 		if got := classifierCommand(&checkpoint.State{Dataset: "mnist", Process: c.spec}); got != c.want {
 			t.Errorf("%s: %q, want %q", c.spec.Name, got, c.want)
 		}
+	}
+	// A folder model has no labels: -class is refused at once.
+	if _, _, _, err := classifierFor(&checkpoint.State{Dataset: data.FolderPrefix + "/x"}, Config{Class: "3"}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "folder dataset has no labels") {
+		t.Errorf("-class on a folder model: %v", err)
 	}
 }

@@ -579,7 +579,7 @@ func loadDataset(r *run) (*data.Dataset, error) {
 		return nil, err
 	}
 	if r.step > 0 && cfg.SourceDigest != "" && info.Digest != cfg.SourceDigest {
-		fmt.Fprintf(r.log, "note: %s has changed since this run began (%d images then, %d now); training continues on the images it holds now\n",
+		fmt.Fprintf(r.log, "note: %s has changed since the checkpoint resumed from was saved (%d images then, %d now); training continues on the images it holds now\n",
 			info.Path, cfg.SourceImages, info.Images)
 	}
 	r.cfg.SourceImages, r.cfg.SourceDigest = info.Images, info.Digest
@@ -641,7 +641,7 @@ func start(cfg Config) (*run, error) {
 	}
 	switch {
 	case cfg.SDE == "ve" && cfg.SigmasFromData: // σ_max comes with the data
-		what += fmt.Sprintf(" on the VE process, σ σ₁ → %g", cfg.SigmaMin)
+		what += fmt.Sprintf(" on the VE process, σ from σ₁ (the data's, above) → %g", cfg.SigmaMin)
 	case cfg.SDE == "ve":
 		what += fmt.Sprintf(" on the VE process, σ %g → %g", cfg.SigmaMax, cfg.SigmaMin)
 		if cfg.SigmaDist == SigmaDistLogNormal {

@@ -1007,7 +1007,7 @@ func TestSigmasFromData(t *testing.T) {
 	if st.Process.SigmaMax != dmax || st.Sigmas != nil {
 		t.Fatalf("VE: σ_max %g, sigmas %v; max distance %g", st.Process.SigmaMax, st.Sigmas, dmax)
 	}
-	if l := log.String(); !strings.Contains(l, "takes σ₁ = ") || !strings.Contains(l, "on the VE process, σ σ₁ → ") || strings.Contains(l, "σ 5 →") {
+	if l := log.String(); !strings.Contains(l, "takes σ₁ = ") || !strings.Contains(l, "on the VE process, σ from σ₁ (the data's, above) → ") || strings.Contains(l, "σ 5 →") {
 		t.Fatalf("VE: the log does not say which σ_max it takes:\n%s", l)
 	}
 }

@@ -85,9 +85,27 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "train: -size 0: give 32 or 64 (or leave -size out for 32)")
 		return 2
 	}
+	// Whether this command resumes a run (its own checkpoints decide then,
+	// not the preset): under mpirun rank 0's folder decides, and another
+	// rank (on another machine, without the folder) goes by rank 0's
+	// checks.
+	resuming := func() bool {
+		c := cfg
+		c.CkptDir, c.Fresh, c.Resume = *ckptDir, *fresh, *resume
+		if *classifier && !cfg.Set["ckpt-dir"] {
+			c.CkptDir = "checkpoints/classifier"
+		}
+		return train.Resuming(c) || mpi.Built && mpi.LaunchRank() > 0
+	}
 	if err := cfg.UseImages(*size, *grey, *flip); err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+		if cfg.Set["dataset"] || !resuming() {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		// A resume without -dataset that restates its folder run's -size,
+		// -grey or -flip: compared with the checkpoint (it was refused as
+		// "for folder datasets" by the default dataset's preset).
+		cfg.ImageSize, cfg.Grey, cfg.Flip = *size, *grey, *flip
 	}
 	if cfg.Set["sde"] || cfg.SDE == "" { // the presets but the VE ones (MNIST's, Fashion-MNIST's) train NCSN's ladder
 		if err := cfg.UseSDE(cmp.Or(*process, "ncsn")); err != nil {
@@ -117,7 +135,7 @@ func run(args []string, stderr io.Writer) int {
 	// (on another machine, without the run's folder) took it for fresh
 	// and refused a flag that restates the run's own. Rank 0 checks the
 	// same flags for all.
-	freshRun := !train.Resuming(cfg) && !(mpi.Built && mpi.LaunchRank() > 0)
+	freshRun := !resuming()
 	if cfg.Set["steps"] {
 		cfg.Steps = *steps
 	}

@@ -66,6 +66,24 @@ func TestRestatedFlagsOnResume(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d and %q:\n%s", c.args, code, c.code, c.want, out.String())
 		}
 	}
+	// Without -dataset (the run's own is taken), its folder flags are
+	// compared too: they were refused as "for folder datasets" by the
+	// default dataset's preset.
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-grey", "-steps", "5"}, 0, "resuming from"},
+		{[]string{"-size", "32", "-steps", "6"}, 0, "resuming from"},
+		{[]string{"-flip", "-steps", "7"}, 1, "was trained with -flip=false; -flip=true contradicts it"},
+	} {
+		out.Reset()
+		args := append([]string{"-ckpt-dir", dir, "-data-dir", t.TempDir()}, c.args...)
+		if code := run(args, &out); code != c.code || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: exit %d, want %d and %q:\n%s", args, code, c.code, c.want, out.String())
+		}
+	}
 }
 
 // greyPictures writes n different 32×32 grey PNGs into a new folder (a
