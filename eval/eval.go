@@ -711,6 +711,12 @@ func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%-34s %s\n", "samples", r.Source)
 	fmt.Fprintf(w, "%-34s %d\n", "n", r.N)
 	fmt.Fprintf(w, "%-34s %.2f   (floor: %d real training images vs test: %.2f)\n", "Fréchet distance (classifier feats)", r.FID, r.N, r.FIDFloor)
+	if r.N <= Features {
+		// Below the features' count the sample covariance is singular: the
+		// distance is mostly small-sample bias (16 noise samples scored
+		// below their own floor).
+		fmt.Fprintf(w, "%-34s n = %d is not above the %d features: compare Fréchet distances only at n ≥ 256, against their floor\n", "", r.N, Features)
+	}
 	fmt.Fprintf(w, "%-34s %.3f\n", "mean top-class confidence", r.MeanConf)
 	fmt.Fprintf(w, "%-34s %.1f%%\n", "confidence ≥ 0.9", 100*r.ConfGE09)
 	fmt.Fprintf(w, "%-34s %.3f bits (uniform: 3.322)\n", "class entropy", r.ClassEntropy)

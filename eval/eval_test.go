@@ -181,3 +181,19 @@ func TestSampleSizeBeforeData(t *testing.T) {
 		}
 	}
 }
+
+// TestSmallNSaysSo: a Fréchet distance from no more samples than features
+// says it is mostly small-sample bias (16 noise samples scored below their
+// own floor without a word); at 256 it says nothing.
+func TestSmallNSaysSo(t *testing.T) {
+	for _, n := range []int{16, 256} {
+		var b strings.Builder
+		(&Result{N: n}).WriteTable(&b)
+		var f strings.Builder
+		(&FolderResult{N: n, ThumbDim: 192}).WriteTable(&f)
+		said := strings.Contains(b.String(), "is not above the 128 features") && strings.Contains(f.String(), "is not above the thumbnails' 192 values")
+		if said != (n == 16) {
+			t.Errorf("n = %d: said %v:\n%s%s", n, said, b.String(), f.String())
+		}
+	}
+}

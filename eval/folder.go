@@ -43,9 +43,10 @@ type FolderResult struct {
 	// Fréchet distance between 8×8 thumbnails (area averages, per channel)
 	// of the samples and of the training set, and its floor: n training
 	// images against the whole set.
-	FD      float64 `json:"fd_thumb8"`
-	FDFloor float64 `json:"fd_thumb8_floor"`
-	NNImage string  `json:"nn_image,omitempty"`
+	ThumbDim int     `json:"thumb_dim"` // values per thumbnail: 64 grey, 192 colour
+	FD       float64 `json:"fd_thumb8"`
+	FDFloor  float64 `json:"fd_thumb8_floor"`
+	NNImage  string  `json:"nn_image,omitempty"`
 	// How the samples were drawn, when from a checkpoint.
 	Sampler       string   `json:"sampler,omitempty"`
 	Evals         int      `json:"evals,omitempty"`
@@ -68,6 +69,9 @@ func (r *FolderResult) WriteTable(w io.Writer) {
 		fmt.Fprintln(w, "                              (the training set holds identical images: no sample can be nearer than that pair)")
 	}
 	fmt.Fprintf(w, "Fréchet distance, 8×8 thumbs  %.3f (floor at this n: %.3f)\n", r.FD, r.FDFloor)
+	if r.N <= r.ThumbDim {
+		fmt.Fprintf(w, "                              n = %d is not above the thumbnails' %d values: the distance is mostly small-sample bias\n", r.N, r.ThumbDim)
+	}
 	if r.NNImage != "" {
 		fmt.Fprintf(w, "samples beside their nearest  %s\n", r.NNImage)
 	}
@@ -224,6 +228,7 @@ func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*Fold
 	// random training images'.
 	all := thumbs(train.Images, train.N, train)
 	fd := len(all) / train.N
+	res.ThumbDim = fd
 	muT, covT := Moments(all, fd)
 	muS, covS := Moments(thumbs(imgs, n, train), fd)
 	var err error

@@ -155,7 +155,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 		return nil
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("DSM loss (moving average over %d steps)", smooth)
+	p.Title.Text = fmt.Sprintf("DSM loss (moving average over %s)", stepsText(smooth))
 	p.X.Label.Text, p.Y.Label.Text = "step", "loss"
 	if err := line(p, cols[1], color.RGBA{20, 60, 160, 255}, ""); err != nil {
 		return nil, err
@@ -165,22 +165,34 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 		return nil, err
 	}
 	p = plot.New()
-	p.Title.Text = fmt.Sprintf("loss per noise level (moving average over %d steps)", smooth)
+	p.Title.Text = fmt.Sprintf("loss per noise level (moving average over %s)", stepsText(smooth))
 	// The training loss's terms as the run weighted them: ½‖σ s + z‖², or
 	// with EDM's preconditioning that times (σ/c_out)².
-	p.X.Label.Text, p.Y.Label.Text = "step", "mean training loss of the images at that σ"
+	p.X.Label.Text, p.Y.Label.Text = "step", "mean training loss of the images at that noise level"
 	levels := head[4:]
 	cmap := moreland.SmoothBlueRed()
 	cmap.SetMin(0)
 	cmap.SetMax(1)
+	// Every level is drawn; at most about 10 are named (a 208-level ladder's
+	// legend ran off the picture and pressed the curves flat).
+	every := (len(levels) + maxLegend - 1) / maxLegend
+	named := 0
 	for i := range levels {
 		c, _ := cmap.At(float64(i) / math.Max(1, float64(len(levels)-1)))
-		if err := line(p, cols[4+i], c, strings.NewReplacer("loss_sigma_", "σ = ", "loss_t_", "t ≥ ").Replace(levels[i])); err != nil {
+		label := ""
+		if i%every == 0 || i == len(levels)-1 {
+			label = strings.NewReplacer("loss_sigma_", "σ = ", "loss_t_", "t ≥ ").Replace(levels[i])
+			named++
+		}
+		if err := line(p, cols[4+i], c, label); err != nil {
 			return nil, err
 		}
 	}
-	// Room above the curves for the legend, one line per level.
-	clip *= 1 + 0.045*float64(len(levels))
+	if named < len(levels) {
+		p.Title.Text += fmt.Sprintf(", %d of %d levels named", named, len(levels))
+	}
+	// Room above the curves for the legend, one line per level named.
+	clip *= 1 + 0.045*float64(named)
 	finish(p)
 	p.Legend.Top = true
 	if err := save("loss_per_level.png", p); err != nil {
@@ -226,6 +238,17 @@ func smoothXY(x, y []float64, k int) plotter.XYs {
 		out = append(out, plotter.XY{X: x[i], Y: sum / float64(len(win))})
 	}
 	return out
+}
+
+// maxLegend is about the most levels loss_per_level.png names.
+const maxLegend = 10
+
+// stepsText is "1 step" or "n steps".
+func stepsText(n int) string {
+	if n == 1 {
+		return "1 step"
+	}
+	return fmt.Sprintf("%d steps", n)
 }
 
 // listCheckpoints is checkpoint.List (a test stands a trainer's pruning in).
