@@ -736,6 +736,20 @@ func compactJSON(raw json.RawMessage) string {
 	return s
 }
 
+// DatasetOf is the dataset of the checkpoint a -ckpt argument names (a
+// file, or a folder's current checkpoint), read from its header alone.
+func DatasetOf(path string) (string, error) {
+	p, err := Resolve(path)
+	if err != nil {
+		return "", err
+	}
+	h, why := peekHeader(p)
+	if why != "" {
+		return "", fmt.Errorf("%w: %s %s", ErrCorrupt, p, why)
+	}
+	return h.Dataset, nil
+}
+
 // peekHeader reads the header of the checkpoint at path (not its tensors,
 // nor its checksum), or says why it cannot ("is not a checkpoint").
 func peekHeader(path string) (*header, string) {

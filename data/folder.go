@@ -394,19 +394,18 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 
 // leastEncodedBytes is a lower bound on the size of a file of format holding
 // w×h pixels, from its compression's largest ratio: deflate's 1032:1 on PNG
-// rows of at least one bit a pixel; at least 2 bits for every 8×8 JPEG
-// block; one LZW code of at least 2 bits for at most 4096 GIF pixels. A
-// file smaller than that declares pixels it does not hold. Taken at half,
-// to be safe: no real file comes near.
+// rows of at least one bit a pixel, taken at half; at least one bit for
+// every 8×8 JPEG block (a progressive grey JPEG's DC scan; its AC scans can
+// cost next to nothing), taken at a quarter. A file smaller than that
+// declares pixels it does not hold. GIF is not bounded: its declared size
+// is the logical screen's, which a legal file's frames need not fill.
 func leastEncodedBytes(format string, w, h int) int64 {
 	px := int64(w) * int64(h)
 	switch format {
 	case "png":
 		return px / 8 / 1032 / 2
 	case "jpeg":
-		return px / 64 * 2 / 8 / 2
-	case "gif":
-		return px / 4096 * 2 / 8 / 2
+		return px / 64 / 8 / 4
 	}
 	return 0
 }

@@ -132,7 +132,7 @@ func isCheckpoint(path string) bool {
 		return true
 	}
 	head, err := readHead(path, 8)
-	return err == nil && string(head) == "NCSNCKPT"
+	return err == nil && string(head) == checkpoint.Magic
 }
 
 // drawingFlags names the flags set in c that only drawing samples from a

@@ -64,7 +64,7 @@ func (r *FolderResult) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "samples                       %d (%s)\n", r.N, r.Source)
 	fmt.Fprintf(w, "training images               %d (%s)\n", r.Images, r.Dataset)
 	fmt.Fprintf(w, "nearest training image, RMS   mean %.4f, median %.4f, min %.4f\n", r.NNMean, r.NNMedian, r.NNMin)
-	fmt.Fprintf(w, "training images to each other median %.4f over %d of them (samples nearer than their closest pair: %.1f%%)\n", r.TrainNN, r.TrainPairs, 100*r.CloseFrac)
+	fmt.Fprintf(w, "training images to each other median %.4f over %d of them (samples nearer a training image than the closest training pair: %.1f%%)\n", r.TrainNN, r.TrainPairs, 100*r.CloseFrac)
 	if r.TrainMin == 0 {
 		fmt.Fprintln(w, "                              (the training set holds identical images: no sample can be nearer than that pair)")
 	}

@@ -32,18 +32,8 @@ func HoldsClassifier(path string) bool {
 // CheckpointDataset is the dataset of the checkpoint that path names (a
 // file, or a run's folder), and false where path names none.
 func CheckpointDataset(path string) (string, bool) {
-	p, err := checkpoint.Resolve(path)
-	if err != nil {
-		return "", false
-	}
-	if fi, err := os.Stat(p); err != nil || fi.IsDir() {
-		return "", false
-	}
-	st, err := checkpoint.Load(p)
-	if err != nil || st.Dataset == "" {
-		return "", false
-	}
-	return st.Dataset, true
+	ds, err := checkpoint.DatasetOf(path)
+	return ds, err == nil && ds != ""
 }
 
 // NoisyLevel is a noise-conditional classifier's accuracy on noised test

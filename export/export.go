@@ -333,6 +333,9 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		if err := dec.Decode(&st.Model); err != nil {
 			return nil, fmt.Errorf("%w: -config %s: %v (the keys are model.Config's: channels, height, width, base, mult, emb_dim, fourier_scale)", ErrConfig, c.ModelConfig, err)
 		}
+		if dec.More() {
+			return nil, fmt.Errorf("%w: -config %s: more after the configuration's JSON object", ErrConfig, c.ModelConfig)
+		}
 		// A file without metadata is the reference's network, which has
 		// neither EDM's preconditioning nor a classifier's head (an edm
 		// -config made other scores from the same weights).

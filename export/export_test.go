@@ -379,6 +379,7 @@ func TestImportErrors(t *testing.T) {
 	for js, want := range map[string]string{
 		plain + `,"precond":"edm","sigma_data":0.33}`: "the PyTorch reference cannot hold",
 		plain + `,"chanels":1}`:                       `unknown field "chanels"`,
+		plain + `} {}`:                                `more after the configuration's JSON object`,
 		strings.Replace(plain, `"height":28,"width":28`, `"height":32,"width":32`, 1) + "}": "the network takes 32×32 images and mnist's are 28×28",
 	} {
 		if _, err := FromFile(&bare, Config{ModelConfig: writeCfg(js)}); err == nil || !strings.Contains(err.Error(), want) {

@@ -251,7 +251,7 @@ func stochastic(process string) string {
 	case "ncsn":
 		return "ald"
 	case "ve":
-		return "em, pc, or heun with -churn"
+		return "em, pc or heun with -churn"
 	case "vp":
 		return "em, pc or ddpm"
 	}

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -108,7 +109,7 @@ func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, [
 	}
 	path, err := checkpoint.Resolve(where)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("generate: -class needs a noise-conditional classifier (train one: %s): %w", classifierCommand(st), err)
+		return nil, "", nil, fmt.Errorf("generate: -class needs a noise-conditional classifier (train one: %s): %w", classifierCommand(st, where), err)
 	}
 	cst, err := checkpoint.Load(path)
 	if err != nil {
@@ -117,14 +118,14 @@ func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, [
 	m, cm := st.Model, cst.Model
 	switch {
 	case !cm.IsClassifier():
-		return nil, "", nil, fmt.Errorf("%w: -classifier %s is a score model, not a classifier (train one: %s)", ErrConfig, path, classifierCommand(st))
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s is a score model, not a classifier (train one: %s)", ErrConfig, path, classifierCommand(st, otherClassifierDir(st)))
 	case cst.Dataset != st.Dataset:
 		return nil, "", nil, fmt.Errorf("%w: -classifier %s was trained on %s, the model on %s", ErrConfig, path, cst.Dataset, st.Dataset)
 	case cm.Channels != m.Channels || cm.Height != m.Height || cm.Width != m.Width:
 		return nil, "", nil, fmt.Errorf("%w: -classifier %s takes %d×%d×%d images, the model draws %d×%d×%d", ErrConfig, path, cm.Channels, cm.Height, cm.Width, m.Channels, m.Height, m.Width)
 	}
 	if err := sde.Compatible(cst.Process, st.Process); err != nil {
-		return nil, "", nil, fmt.Errorf("%w: -classifier %s does not fit the model's noise: %v (train one for it: %s)", ErrConfig, path, err, classifierCommand(st))
+		return nil, "", nil, fmt.Errorf("%w: -classifier %s does not fit the model's noise: %v (train one for it: %s)", ErrConfig, path, err, classifierCommand(st, otherClassifierDir(st)))
 	}
 	classes, err := parseClasses(c.Class, cm.Classes)
 	if err != nil {
@@ -133,11 +134,19 @@ func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, [
 	return cst, path, classes, nil
 }
 
+// otherClassifierDir is a folder for a new classifier of the model st,
+// beside the default one (which holds another classifier).
+func otherClassifierDir(st *checkpoint.State) string {
+	return DefaultClassifier + "-" + cmp.Or(st.Process.Name, "model")
+}
+
 // classifierCommand is the cmd/train command of a classifier for the model
-// st: its dataset, its process and the σ range the classifier must cover
-// (a VP model's hint trained a classifier on the default VE process, which
-// -class then refused).
-func classifierCommand(st *checkpoint.State) string {
+// st, in dir: its dataset, its process and the σ range the classifier must
+// cover (a VP model's hint trained a classifier on the default VE process,
+// which -class then refused), and, outside the default folder, the
+// -classifier to give then (the command resumed the unfit classifier there,
+// and was refused).
+func classifierCommand(st *checkpoint.State, dir string) string {
 	cmd := "go run ./cmd/train -dataset " + st.Dataset + " -classifier"
 	switch p := st.Process; p.Name {
 	case "ve":
@@ -149,6 +158,9 @@ func classifierCommand(st *checkpoint.State) string {
 	case "":
 	default:
 		cmd += " -sde " + p.Name
+	}
+	if dir != DefaultClassifier {
+		cmd += " -ckpt-dir " + dir + ", then -classifier " + dir
 	}
 	return cmd
 }

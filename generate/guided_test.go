@@ -167,9 +167,16 @@ func TestClassifierCommand(t *testing.T) {
 		{sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 13.756341}, "go run ./cmd/train -dataset mnist -classifier -sde ve -sigma-max 13.756341"},
 		{sde.Spec{Name: "ncsn", Sigmas: []float64{5, 1, 0.01}}, "go run ./cmd/train -dataset mnist -classifier -sde ncsn -sigma-max 5"},
 	} {
-		if got := classifierCommand(&checkpoint.State{Dataset: "mnist", Process: c.spec}); got != c.want {
+		if got := classifierCommand(&checkpoint.State{Dataset: "mnist", Process: c.spec}, DefaultClassifier); got != c.want {
 			t.Errorf("%s: %q, want %q", c.spec.Name, got, c.want)
 		}
+	}
+	// Where the default folder holds another classifier, the command trains
+	// into a folder of its own and says to give it (it resumed the unfit
+	// one, and cmd/train refused).
+	vp := &checkpoint.State{Dataset: "mnist", Process: sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20}}
+	if got, want := classifierCommand(vp, otherClassifierDir(vp)), "go run ./cmd/train -dataset mnist -classifier -sde vp -ckpt-dir checkpoints/classifier-vp, then -classifier checkpoints/classifier-vp"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 	// A folder model has no labels: -class is refused at once.
 	if _, _, _, err := classifierFor(&checkpoint.State{Dataset: data.FolderPrefix + "/x"}, Config{Class: "3"}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "folder dataset has no labels") {

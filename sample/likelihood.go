@@ -117,7 +117,7 @@ func LogLikelihood(s ScoreVJP, x []float64, c Likelihood, r *rand.Rand) ([]float
 	steps, rejected, err := dopri5(f, y, p.Eps(), 1, tol, tol)
 	st = ODEStats{Evals: evals, Steps: steps, Rejected: rejected}
 	if errors.Is(err, ErrDiverged) {
-		return nil, st, err
+		return nil, st, fmt.Errorf("%w, in the likelihood's integral", err)
 	}
 	if err != nil {
 		return nil, st, fmt.Errorf("sample: likelihood: %w", err)
@@ -176,7 +176,7 @@ func dopri5(f func(t float64, y, dy []float64) error, y []float64, t0, t1, rtol,
 		}
 		errNorm := math.Sqrt(e2 / float64(n))
 		if math.IsNaN(errNorm) {
-			return steps, rejected, fmt.Errorf("%w: rk45's error estimate is not a number at t = %g (the score is not finite there)", ErrDiverged, t)
+			return steps, rejected, fmt.Errorf("%w: the ODE solver's error estimate is not a number at t = %g (the network's output is not finite there)", ErrDiverged, t)
 		}
 		if errNorm <= 1 {
 			if dir*(t+h-t1) >= 0 {

@@ -116,7 +116,24 @@ func TestODEDivergedSaysSo(t *testing.T) {
 		return nil
 	})
 	_, err = ProbabilityFlowRK45(nan, make([]float64, 4), Continuous{Process: ve})
-	if !errors.Is(err, ErrDiverged) || !strings.HasPrefix(err.Error(), "sample: the sampler diverged: ") {
+	if !errors.Is(err, ErrDiverged) || !strings.HasPrefix(err.Error(), "sample: diverged: the ODE solver's error estimate is not a number at t = 1") {
 		t.Errorf("rk45: %v", err)
 	}
+	nanVJP := scoreVJPFunc(func(x []float64, sigma float64, v, score, vjp []float64) error {
+		for i := range score {
+			score[i], vjp[i] = math.NaN(), math.NaN()
+		}
+		return nil
+	})
+	_, _, err = LogLikelihood(nanVJP, make([]float64, 4), Likelihood{Process: ve, Dim: 2, Exact: true}, nil)
+	if !errors.Is(err, ErrDiverged) || !strings.HasSuffix(err.Error(), ", in the likelihood's integral") {
+		t.Errorf("likelihood: %v", err)
+	}
+}
+
+// scoreVJPFunc adapts a function to ScoreVJP.
+type scoreVJPFunc func(x []float64, sigma float64, v, score, vjp []float64) error
+
+func (f scoreVJPFunc) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64) error {
+	return f(x, sigma, v, score, vjp)
 }

@@ -27,9 +27,11 @@ import (
 // ErrConfig is wrapped by every sampler configuration error.
 var ErrConfig = errors.New("sample: bad config")
 
-// ErrDiverged says a sampler or likelihood met values that are not finite
-// (a diverged or damaged model) and stopped.
-var ErrDiverged = errors.New("sample: the sampler diverged")
+// ErrDiverged is returned where the ODE solver of ProbabilityFlowRK45 and
+// LogLikelihood meets values that are not finite (a diverged or damaged
+// model) and stops. The other samplers return what they computed; their
+// callers check it (generate: "the sampler diverged").
+var ErrDiverged = errors.New("sample: diverged")
 
 // Score is a score function s(x, σ) ≈ ∇ₓ log p_σ(x), where p_σ is the law of
 // the noised data whose noise scale is σ: the data density convolved with

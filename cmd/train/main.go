@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/train"
@@ -25,6 +27,9 @@ import (
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stderr)) }
+
+// classifierDir is -classifier's default -ckpt-dir.
+const classifierDir = "checkpoints/classifier"
 
 func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -89,16 +94,26 @@ func run(args []string, stderr io.Writer) int {
 	// not the preset): under mpirun rank 0's folder decides, and another
 	// rank (on another machine, without the folder) goes by rank 0's
 	// checks.
+	runDir := *ckptDir
+	if *classifier && !cfg.Set["ckpt-dir"] {
+		runDir = classifierDir
+	}
 	resuming := func() bool {
 		c := cfg
-		c.CkptDir, c.Fresh, c.Resume = *ckptDir, *fresh, *resume
-		if *classifier && !cfg.Set["ckpt-dir"] {
-			c.CkptDir = "checkpoints/classifier"
-		}
+		c.CkptDir, c.Fresh, c.Resume = runDir, *fresh, *resume
 		return train.Resuming(c) || mpi.Built && mpi.LaunchRank() > 0
 	}
+	// The dataset of the checkpoint a resume takes ("" where none is read).
+	resumedDataset := func() string {
+		p := *resume
+		if p == "" {
+			p = runDir
+		}
+		ds, _ := checkpoint.DatasetOf(p)
+		return ds
+	}
 	if err := cfg.UseImages(*size, *grey, *flip); err != nil {
-		if cfg.Set["dataset"] || !resuming() {
+		if _, folder := data.IsFolder(resumedDataset()); cfg.Set["dataset"] || !resuming() || !folder {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
@@ -122,10 +137,7 @@ func run(args []string, stderr io.Writer) int {
 	if cfg.Set["data-dir"] {
 		cfg.DataDir = *dataDir
 	}
-	cfg.CkptDir = *ckptDir
-	if *classifier && !cfg.Set["ckpt-dir"] {
-		cfg.CkptDir = "checkpoints/classifier"
-	}
+	cfg.CkptDir = runDir
 	cfg.Seed, cfg.Keep, cfg.Fresh, cfg.Wipe, cfg.Resume = *seed, *keep, *fresh, *wipe, *resume
 	// The flags' combinations are checked for a fresh run, whose settings
 	// they are; a resume takes the run's from its checkpoint, and compares

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -10,6 +11,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ncsn-go/ncsn/data"
+	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/train"
 )
 
 // TestRestatedFlagsOnResume: a resume that gives a flag of its own run is
@@ -83,6 +88,21 @@ func TestRestatedFlagsOnResume(t *testing.T) {
 		if code := run(args, &out); code != c.code || !strings.Contains(out.String(), c.want) {
 			t.Errorf("%v: exit %d, want %d and %q:\n%s", args, code, c.code, c.want, out.String())
 		}
+	}
+	// A run of a built-in dataset given -grey is refused as before: the
+	// flag is for folder datasets (not "was trained with -grey=false",
+	// whose -fresh would not help).
+	mnist := filepath.Join(t.TempDir(), "mnist")
+	c := train.Config{Dataset: "mnist", Preset: "test",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 1, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1, CkptDir: mnist,
+		Data: &data.Dataset{Name: "mnist", N: 4, Channels: 1, Height: 8, Width: 8, Images: make([]float32, 4*64)}}
+	if _, err := train.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"-ckpt-dir", mnist, "-grey", "-steps", "2"}, &out); code != 2 || !strings.Contains(out.String(), "-size, -grey and -flip are for folder datasets") {
+		t.Errorf("an MNIST run resumed with -grey: exit %d:\n%s", code, out.String())
 	}
 }
 
