@@ -129,6 +129,10 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 			return nil, err
 		}
 		st := c.loaded
+		if c.Size != 0 && c.Size != st.Model.Height || c.Grey && st.Model.Channels != 1 {
+			// They were passed over for the checkpoint's.
+			return nil, fmt.Errorf("%w: -size %d, -grey %v: %s draws %d×%d images in %d channel(s); drop the flags (a checkpoint's samples take its own)", ErrConfig, c.Size, c.Grey, c.Samples, st.Model.Height, st.Model.Width, st.Model.Channels)
+		}
 		size, grey = st.Model.Height, st.Model.Channels == 1
 		if st.Dataset != c.Dataset {
 			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.Samples, st.Dataset, c.Dataset)

@@ -113,6 +113,14 @@ func TestFolderEndToEnd(t *testing.T) {
 	if fi, err := os.Stat(nnPath); err != nil || fi.Size() == 0 {
 		t.Fatalf("nearest-neighbour picture: %v", err)
 	}
+	// -size or -grey that contradict the checkpoint's images are refused
+	// (they were passed over).
+	for _, bad := range []Config{{Size: 64}, {Grey: true}} {
+		bad.Dataset, bad.DataDir, bad.Samples, bad.N, bad.StepsPerLevel = data.FolderPrefix+pics, filepath.Join(dir, "cache"), filepath.Join(dir, "run1"), 4, 1
+		if _, err := Folder(bad); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "drop the flags") {
+			t.Errorf("-size %d -grey %v on a 32×32 colour checkpoint: %v", bad.Size, bad.Grey, err)
+		}
+	}
 	// Nothing is written into the image folder: a picture or samples there
 	// would join the training images (cmd/eval's default -nn-out, run from
 	// inside it, did).
