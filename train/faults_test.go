@@ -289,8 +289,28 @@ func TestArithPathRecorded(t *testing.T) {
 	if len(notes) != 1 || !strings.Contains(notes[0], ArithPath()) {
 		t.Fatalf("notes %q in %q", notes, log.String())
 	}
-	if s := final(t, dir); s.Step != 6 || s.Arith != ArithPath() {
-		t.Fatalf("continued to step %d on %q", s.Step, s.Arith)
+	// The checkpoints then say the run was mixed (they said this path only,
+	// and a resume on it, after one on another path, said nothing).
+	mixed := "mixed: elsewhere+other, then " + ArithPath()
+	if s := final(t, dir); s.Step != 6 || s.Arith != mixed {
+		t.Fatalf("continued to step %d on %q, want %q", s.Step, s.Arith, mixed)
+	}
+	log.Reset()
+	c.Steps = 8
+	if _, err := Run(context.Background(), c); err != nil || !strings.Contains(log.String(), "computed on the "+mixed+" arithmetic path") {
+		t.Fatalf("a resume on this path after a mixed run: %v\n%s", err, log.String())
+	}
+	if s := final(t, dir); s.Arith != mixed {
+		t.Fatalf("recorded %q, want %q", s.Arith, mixed)
+	}
+	for _, c := range []struct{ was, now, want string }{
+		{"a", "b", "mixed: a, then b"},
+		{"mixed: a, then b", "a", "mixed: a, then b, then a"},
+		{"mixed: a, then b, then a, then b", "c", "mixed: a, then …, then b, then c"},
+	} {
+		if got := mixedArith(c.was, c.now); got != c.want {
+			t.Errorf("mixedArith(%q, %q) = %q, want %q", c.was, c.now, got, c.want)
+		}
 	}
 }
 

@@ -446,8 +446,26 @@ func (r *run) ready(ctx context.Context, cfg Config) (ds *data.Dataset, g object
 		// changed to the CPU's path, and a CPU run resumed on one was not.
 		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",
 			r.ckpt, r.ckptArith, r.arith)
+		// Its checkpoints say so from now on: a run that crossed to another
+		// path and came back recorded only the last, and its next resume
+		// said nothing.
+		r.arith = mixedArith(r.ckptArith, r.arith)
 	}
 	return ds, g, nil
+}
+
+// mixedArith names the arithmetic of a run computed on the path was (itself
+// perhaps mixed), then on now: "mixed: A, then B" (at most four named).
+func mixedArith(was, now string) string {
+	const prefix, then = "mixed: ", ", then "
+	paths := strings.Split(strings.TrimPrefix(was, prefix), then)
+	if paths[len(paths)-1] != now {
+		paths = append(paths, now)
+	}
+	if len(paths) > 4 {
+		paths = append([]string{paths[0], "…"}, paths[len(paths)-2:]...)
+	}
+	return prefix + strings.Join(paths, then)
 }
 
 // wrapObjective, where set, wraps each objective ready builds (tests make a
@@ -1151,9 +1169,9 @@ func replanNote(saved, keep Config, st *checkpoint.State) string {
 			parts = append(parts, "no autoguidance guide is kept (too few steps for one)")
 		case k == 0 || st.Step > k && st.GuideStep > 0:
 			parts = append(parts, fmt.Sprintf("the guide stays the EMA of step %d", st.GuideStep))
-		case st.Step < k && st.GuideStep > 0:
+		case st.Step <= k && st.GuideStep > 0: // at k: kept as the run starts (it was said nothing)
 			parts = append(parts, fmt.Sprintf("autoguidance's guide will be the EMA of step %d, replacing that of step %d", k, st.GuideStep))
-		case st.Step < k:
+		case st.Step <= k:
 			parts = append(parts, fmt.Sprintf("autoguidance's guide will be the EMA of step %d (was to be %d)", k, old))
 		case st.Step > k:
 			parts = append(parts, fmt.Sprintf("the new plan's guide step %d is behind, so the run keeps no autoguidance guide and its samples go unguided", k))

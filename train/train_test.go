@@ -1671,6 +1671,7 @@ func TestReplanNote(t *testing.T) {
 		{"cosine", func(c *Config) { c.LRDecay = "cosine" }, 40, 30, 0, "the cosine decay now ends at step 40 (learning rate at step 30: 0.000146, was 0)"},
 		{"guide moves", func(c *Config) { c.GuideAt = 0.5 }, 60, 10, 0, "autoguidance's guide will be the EMA of step 30 (was to be 15)"},
 		{"guide stays", func(c *Config) { c.GuideAt = 0.5 }, 60, 40, 15, "the guide stays the EMA of step 15"},
+		{"guide replaced at its step", func(c *Config) { c.GuideAt = 0.5 }, 60, 30, 15, "autoguidance's guide will be the EMA of step 30, replacing that of step 15"},
 		{"guide lost", func(c *Config) { c.Steps, c.GuideAt = 300, 1.0/3 }, 60, 55, 0, "the new plan's guide step 20 is behind, so the run keeps no autoguidance guide"},
 		{"too few", func(c *Config) { c.GuideAt = 0.5 }, 1, 0, 0, "no autoguidance guide is kept (too few steps for one)"},
 	} {
