@@ -365,7 +365,7 @@ func TestResumeWithTF32IsNoted(t *testing.T) {
 	if !strings.Contains(log.String(), "was computed on the "+before+" arithmetic path and this run computes on "+after) {
 		t.Fatalf("no note of the change to TF32: %q", log.String())
 	}
-	if s := final(t, c.CkptDir); s.Step != 3 || s.Arith != after {
+	if s := final(t, c.CkptDir); s.Step != 3 || s.Arith != "mixed: "+before+", then "+after {
 		t.Fatalf("step %d, path %q", s.Step, s.Arith)
 	}
 }
