@@ -122,30 +122,39 @@ type tensorInfo struct {
 	Shape []int  `json:"shape"`
 }
 
-// Encode writes s in the checkpoint format.
-func Encode(w io.Writer, s *State) error {
+// checked returns s's header and format version, or what makes s
+// unwritable: Encode and Save refuse it before writing anything.
+func (s *State) checked() (header, uint32, error) {
+	if s == nil {
+		return header{}, 0, errors.New("checkpoint: no state to write")
+	}
 	if len(s.EMA) != len(s.Weights) || len(s.M) != len(s.Weights) || len(s.V) != len(s.Weights) {
-		return fmt.Errorf("checkpoint: %d weights, %d EMA, %d/%d moments", len(s.Weights), len(s.EMA), len(s.M), len(s.V))
+		return header{}, 0, fmt.Errorf("checkpoint: %d weights, %d EMA, %d/%d moments", len(s.Weights), len(s.EMA), len(s.M), len(s.V))
 	}
 	for i, p := range s.Weights {
+		for _, x := range [][]float32{s.EMA[i].Data, s.M[i], s.V[i]} {
+			if len(x) != len(p.Data) {
+				return header{}, 0, fmt.Errorf("checkpoint: tensor %s has parts of different sizes", p.Name)
+			}
+		}
 		if k := firstNonFinite(p.Data); k >= 0 {
-			return fmt.Errorf("%w: %s[%d] = %g", ErrNonFinite, p.Name, k, p.Data[k])
+			return header{}, 0, fmt.Errorf("%w: %s[%d] = %g", ErrNonFinite, p.Name, k, p.Data[k])
 		}
 		if k := firstNonFinite(s.EMA[i].Data); k >= 0 {
-			return fmt.Errorf("%w: EMA %s[%d] = %g", ErrNonFinite, p.Name, k, s.EMA[i].Data[k])
+			return header{}, 0, fmt.Errorf("%w: EMA %s[%d] = %g", ErrNonFinite, p.Name, k, s.EMA[i].Data[k])
 		}
 	}
 	version := versionNoGuide
 	if s.Guide != nil {
 		if len(s.Guide) != len(s.Weights) || s.GuideStep <= 0 {
-			return fmt.Errorf("checkpoint: %d weights, %d guide tensors at step %d", len(s.Weights), len(s.Guide), s.GuideStep)
+			return header{}, 0, fmt.Errorf("checkpoint: %d weights, %d guide tensors at step %d", len(s.Weights), len(s.Guide), s.GuideStep)
 		}
 		for i, p := range s.Guide {
 			if len(p.Data) != len(s.Weights[i].Data) {
-				return fmt.Errorf("checkpoint: guide tensor %s has %d values, the weights %d", p.Name, len(p.Data), len(s.Weights[i].Data))
+				return header{}, 0, fmt.Errorf("checkpoint: guide tensor %s has %d values, the weights %d", p.Name, len(p.Data), len(s.Weights[i].Data))
 			}
 			if k := firstNonFinite(p.Data); k >= 0 {
-				return fmt.Errorf("%w: guide %s[%d] = %g", ErrNonFinite, p.Name, k, p.Data[k])
+				return header{}, 0, fmt.Errorf("%w: guide %s[%d] = %g", ErrNonFinite, p.Name, k, p.Data[k])
 			}
 		}
 		version = Version
@@ -156,10 +165,19 @@ func Encode(w io.Writer, s *State) error {
 	}
 	// Never write what Decode would refuse.
 	if err := h.check(); err != nil {
-		return fmt.Errorf("checkpoint: refusing to write an unreadable state: %w", err)
+		return header{}, 0, fmt.Errorf("checkpoint: refusing to write an unreadable state: %w", err)
 	}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
+	}
+	return h, uint32(version), nil
+}
+
+// Encode writes s in the checkpoint format.
+func Encode(w io.Writer, s *State) error {
+	h, version, err := s.checked()
+	if err != nil {
+		return err
 	}
 	js, err := json.Marshal(h)
 	if err != nil {
@@ -169,7 +187,7 @@ func Encode(w io.Writer, s *State) error {
 	mw := io.MultiWriter(w, sum)
 	var pre bytes.Buffer
 	pre.Write(magic[:])
-	binary.Write(&pre, binary.LittleEndian, uint32(version))
+	binary.Write(&pre, binary.LittleEndian, version)
 	binary.Write(&pre, binary.LittleEndian, uint64(len(js)))
 	pre.Write(js)
 	if _, err := mw.Write(pre.Bytes()); err != nil {
@@ -192,9 +210,6 @@ func Encode(w io.Writer, s *State) error {
 	}
 	for i := range s.Weights {
 		for _, x := range [][]float32{s.Weights[i].Data, s.EMA[i].Data, s.M[i], s.V[i]} {
-			if len(x) != len(s.Weights[i].Data) {
-				return fmt.Errorf("checkpoint: tensor %s has parts of different sizes", s.Weights[i].Name)
-			}
 			if err := put(x); err != nil {
 				return err
 			}
@@ -417,9 +432,13 @@ func FileName(step int) string { return fmt.Sprintf("ckpt-%08d.ckpt", step) }
 const latestName = "latest"
 
 // Save writes s into dir as FileName(s.Step) atomically and then points
-// `latest` at it. A failed save (a full disk, say) leaves the folder as it was:
+// `latest` at it, making dir if need be. A state Encode refuses is refused
+// before dir is made. A failed save (a full disk, say) leaves the folder as it was:
 // `latest` still names the previous checkpoint, and no partial file remains.
 func Save(dir string, s *State) (string, error) {
+	if _, _, err := s.checked(); err != nil { // before the folder is made
+		return "", err
+	}
 	path := filepath.Join(dir, FileName(s.Step))
 	if err := fsutil.WriteAtomic(path, func(w io.Writer) error { return Encode(w, s) }); err != nil {
 		return "", fmt.Errorf("checkpoint: writing %s: %w", path, err)
@@ -459,8 +478,11 @@ func Prune(dir string, keep int) (removed []string, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: listing %s: %w", dir, err)
 	}
+	if len(all) <= keep {
+		return nil, nil
+	}
 	latest, err := Latest(dir)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrNone) { // none: the newest keep stay
 		return nil, err
 	}
 	var errs []error

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -353,6 +355,43 @@ func TestNonFiniteNotSaved(t *testing.T) {
 				t.Fatalf("%d entries left in the folder", len(ents))
 			}
 		})
+	}
+}
+
+// TestRefusedBeforeTheFolder: a state Save refuses (none, a NaN, parts of
+// different sizes) makes no folder; Encode refuses the same; pruning a
+// folder with no checkpoint removes nothing and is no error.
+func TestRefusedBeforeTheFolder(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    func() *State
+	}{
+		{"nil", func() *State { return nil }},
+		{"nan", func() *State {
+			s := tinyState(t, 1)
+			s.M[0][0] = float32(math.NaN())
+			s.Weights[1].Data[0] = float32(math.NaN())
+			return s
+		}},
+		{"short-moment", func() *State { s := tinyState(t, 1); s.V[2] = s.V[2][:1]; return s }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "run")
+			if _, err := Save(dir, tc.s()); err == nil {
+				t.Fatal("saved")
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("folder: %v", err)
+			}
+			if err := Encode(io.Discard, tc.s()); err == nil {
+				t.Fatal("encoded")
+			}
+		})
+	}
+	for _, dir := range []string{t.TempDir(), filepath.Join(t.TempDir(), "missing")} {
+		if removed, err := Prune(dir, 2); err != nil || len(removed) != 0 {
+			t.Fatalf("Prune(%s): %v, %v", dir, removed, err)
+		}
 	}
 }
 

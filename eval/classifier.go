@@ -182,7 +182,9 @@ func TrainClassifier(name string, tr, te *data.Dataset, epochs int, seed uint64,
 		}
 		opt.Begin()
 		for i, w := range c.Weights {
-			opt.Update(i, w, grads[i].Value().Data().([]float32))
+			if err := opt.Update(i, w, grads[i].Value().Data().([]float32)); err != nil {
+				return nil, err
+			}
 		}
 		if log != nil && (s+1)%200 == 0 {
 			fmt.Fprintf(log, "classifier %s: step %d/%d loss %.4f\n", name, s+1, steps, loss.Value().Data().(float32))

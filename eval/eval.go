@@ -339,8 +339,14 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 			res.ClassEntropy -= q * math.Log2(q)
 		}
 	}
-	mt, ct := Moments(testFeats, Features)
-	ms, cs := Moments(feats, Features)
+	mt, ct, err := Moments(testFeats, Features)
+	if err != nil {
+		return nil, err
+	}
+	ms, cs, err := Moments(feats, Features)
+	if err != nil {
+		return nil, err
+	}
 	if res.FID, err = Frechet(ms, cs, mt, ct); err != nil {
 		return nil, err
 	}
@@ -359,7 +365,10 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 	if err != nil {
 		return nil, err
 	}
-	mf, cf := Moments(subFeats, Features)
+	mf, cf, err := Moments(subFeats, Features)
+	if err != nil {
+		return nil, err
+	}
 	if res.FIDFloor, err = Frechet(mf, cf, mt, ct); err != nil {
 		return nil, err
 	}

@@ -14,9 +14,19 @@ func TestFrechetIdentical(t *testing.T) {
 	for i := range f {
 		f[i] = r.NormFloat64() + float64(i%4)
 	}
-	mu, cov := Moments(f, 4)
+	mu, cov, err := Moments(f, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := Frechet(mu, cov, mu, cov)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Fewer rows than dimensions: singular, and still a covariance.
+	if mu, cov, err = Moments(f[:3*4], 4); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Frechet(mu, cov, mu, cov); err != nil {
 		t.Fatal(err)
 	}
 	if math.Abs(d) > 1e-9 {
@@ -66,13 +76,58 @@ func TestFrechetNeverNegative(t *testing.T) {
 		for i := range f {
 			f[i] = r.NormFloat64() * float64(1+i%dim) * 100
 		}
-		mu, cov := Moments(f, dim)
+		mu, cov, err := Moments(f, dim)
+		if err != nil {
+			t.Fatal(err)
+		}
 		d, err := Frechet(mu, cov, mu, cov)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if d < 0 || d > 1e-6 {
 			t.Fatalf("set %d (%d dimensions) against itself: %g", k, dim, d)
+		}
+	}
+}
+
+// TestFrechetRefuses: what is no set of features or no Gaussian is an
+// error, not a figure (a covariance of −I gave 0, a NaN mean NaN, one row
+// a NaN covariance, all with nil errors).
+func TestFrechetRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    []float64
+		d    int
+	}{
+		{"one row", []float64{1, 2}, 2},
+		{"part of a row", []float64{1, 2, 3}, 2},
+		{"no dimension", []float64{1, 2}, 0},
+		{"NaN", []float64{1, 2, math.NaN(), 4}, 2},
+		{"Inf", []float64{1, 2, 3, math.Inf(1)}, 2},
+	} {
+		if _, _, err := Moments(tc.f, tc.d); err == nil {
+			t.Errorf("Moments of %s: no error", tc.name)
+		}
+	}
+	id := mat.NewSymDense(2, []float64{1, 0, 0, 1})
+	neg := mat.NewSymDense(2, []float64{-1, 0, 0, -1})
+	indef := mat.NewSymDense(2, []float64{1, 2, 2, 1})
+	nan := mat.NewSymDense(2, []float64{1, math.NaN(), math.NaN(), 1})
+	zero := []float64{0, 0}
+	for _, tc := range []struct {
+		name     string
+		mu1, mu2 []float64
+		c1, c2   *mat.SymDense
+	}{
+		{"negative first", zero, zero, neg, id},
+		{"negative second", zero, zero, id, neg},
+		{"indefinite", zero, zero, indef, id},
+		{"NaN covariance", zero, zero, id, nan},
+		{"NaN mean", []float64{math.NaN(), 0}, zero, id, id},
+		{"nil covariance", zero, zero, id, nil},
+	} {
+		if d, err := Frechet(tc.mu1, tc.c1, tc.mu2, tc.c2); err == nil {
+			t.Errorf("%s: %g, no error", tc.name, d)
 		}
 	}
 }

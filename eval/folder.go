@@ -233,9 +233,14 @@ func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*Fold
 	all := thumbs(train.Images, train.N, train)
 	fd := len(all) / train.N
 	res.ThumbDim = fd
-	muT, covT := Moments(all, fd)
-	muS, covS := Moments(thumbs(imgs, n, train), fd)
-	var err error
+	muT, covT, err := Moments(all, fd)
+	if err != nil {
+		return nil, nil, err
+	}
+	muS, covS, err := Moments(thumbs(imgs, n, train), fd)
+	if err != nil {
+		return nil, nil, err
+	}
 	if res.FD, err = Frechet(muS, covS, muT, covT); err != nil {
 		return nil, nil, err
 	}
@@ -244,7 +249,10 @@ func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*Fold
 	for _, j := range r.Perm(train.N)[:m] {
 		sub = append(sub, all[j*fd:(j+1)*fd]...)
 	}
-	muF, covF := Moments(sub, fd)
+	muF, covF, err := Moments(sub, fd)
+	if err != nil {
+		return nil, nil, err
+	}
 	if res.FDFloor, err = Frechet(muF, covF, muT, covT); err != nil {
 		return nil, nil, err
 	}

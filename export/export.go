@@ -152,6 +152,9 @@ func noClobber(path string, force bool) error {
 // ToFile lays out weights (of st's model) under the reference network's
 // names, with st's configuration in the metadata.
 func ToFile(st *checkpoint.State, weights model.Params) (*safetensors.File, error) {
+	if st == nil {
+		return nil, errors.New("export: no checkpoint state")
+	}
 	names, err := model.TorchNames(st.Model)
 	if err != nil {
 		return nil, err

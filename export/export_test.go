@@ -287,6 +287,9 @@ func TestImportErrors(t *testing.T) {
 			t.Errorf("process %s: the training config made (-sde %q): %v", imp.Process.Name, tc.SDE, err)
 		}
 	}
+	if _, err := ToFile(nil, st.EMA); err == nil {
+		t.Fatal("a nil state exported")
+	}
 	odd := st.Model
 	odd.Base = 4 // 4+8 channels into a decoder block: 12 is not a multiple of min(8, 12)
 	if _, err := ToFile(&checkpoint.State{Model: odd}, nil); !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "GroupNorm") {

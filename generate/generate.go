@@ -521,18 +521,19 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 		if onDevice && c.GIF != "" && cons == nil && labels == nil && perEval == 1 {
 			fmt.Fprintf(c.Log, "note: -gif: annealed Langevin records its frames on the CPU (the network still runs on the GPU), with the CPU's random numbers: the samples differ from this command's without -gif\n")
 		}
-		if evals, film, err = annealed(st, c, sc, x, r, cons); err != nil {
-			return nil, err
-		}
+		evals, film, err = annealed(st, c, sc, x, r, cons)
 	default:
-		if evals, film, err = continuous(proc, st, c, sc, x, r, cons); err != nil {
-			return nil, err
-		}
+		evals, film, err = continuous(proc, st, c, sc, x, r, cons)
+	}
+	// A sampler whose result is not finite says so (sample.ErrDiverged): the
+	// count below says it in this package's words, the same for every path.
+	if err != nil && !(errors.Is(err, sample.ErrDiverged) && slices.ContainsFunc(x, notFinite)) {
+		return nil, err
 	}
 	evals *= perEval // autoguidance: two networks per score
 	bad := 0
 	for i, v := range x {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if notFinite(v) {
 			bad++
 		}
 		x[i] = min(1, max(0, v))
@@ -757,3 +758,5 @@ func (r *Result) write(c Config) error {
 	}
 	return nil
 }
+
+func notFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }

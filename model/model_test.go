@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -180,6 +181,10 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("LayoutSize accepted %+v", tc.c)
 			}
 		})
+	}
+	good := Config{Channels: 1, Height: 28, Width: 28, Base: 4, Mult: []int{1}, EmbDim: 8}
+	if _, err := Init(good, nil); !errors.Is(err, ErrConfig) {
+		t.Errorf("Init without a generator: %v", err)
 	}
 }
 

@@ -151,6 +151,9 @@ func layout(cfg Config, alloc bool) (Params, error) {
 // linear layers (uniform in ±1/√fan_in), GroupNorm γ=1 and β=0, Fourier
 // frequencies N(0, FourierScale²).
 func Init(cfg Config, r *rand.Rand) (Params, error) {
+	if r == nil {
+		return nil, fmt.Errorf("%w: no random generator to initialise the weights", ErrConfig)
+	}
 	ps, err := Layout(cfg)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,10 @@
 // the weights that sampling uses.
 package optim
 
-import "math"
+import (
+	"fmt"
+	"math"
+)
 
 // Adam is the Adam optimizer (Kingma & Ba) with its moments held here, not
 // inside Gorgonia, so that a checkpoint can save them and a resumed run
@@ -29,11 +32,18 @@ func New(lr float64, sizes []int) *Adam {
 func (a *Adam) Begin() { a.T++ }
 
 // Update applies one step to tensor i given its gradient.
-func (a *Adam) Update(i int, w, g []float32) { a.UpdateScaled(i, w, g, 1) }
+func (a *Adam) Update(i int, w, g []float32) error { return a.UpdateScaled(i, w, g, 1) }
 
 // UpdateScaled applies one step to tensor i given its gradient times scale
-// (gradient clipping; scale 1 is exactly Update).
-func (a *Adam) UpdateScaled(i int, w, g []float32, scale float64) {
+// (gradient clipping; scale 1 is exactly Update). w, g and the moments of
+// tensor i must be of one length; nothing changes where they are not.
+func (a *Adam) UpdateScaled(i int, w, g []float32, scale float64) error {
+	if i < 0 || i >= len(a.M) || i >= len(a.V) {
+		return fmt.Errorf("optim: tensor %d of %d", i, min(len(a.M), len(a.V)))
+	}
+	if len(w) != len(g) || len(a.M[i]) != len(g) || len(a.V[i]) != len(g) {
+		return fmt.Errorf("optim: tensor %d: %d weights, %d gradients, %d/%d moments", i, len(w), len(g), len(a.M[i]), len(a.V[i]))
+	}
 	b1, b2 := a.Beta1, a.Beta2
 	c1 := 1 - math.Pow(b1, float64(a.T))
 	c2 := 1 - math.Pow(b2, float64(a.T))
@@ -46,4 +56,5 @@ func (a *Adam) UpdateScaled(i int, w, g []float32, scale float64) {
 		m[j], v[j] = float32(mj), float32(vj)
 		w[j] -= float32(step * mj / (math.Sqrt(vj/c2) + a.Eps))
 	}
+	return nil
 }

@@ -1,5 +1,7 @@
 package optim
 
+import "fmt"
+
 // EMADecay is the decay of the weights' moving average after t optimiser
 // steps: with warmup, min(decay, (1+t)/(10+t)) (TensorFlow's
 // ExponentialMovingAverage with num_updates), which keeps the early average
@@ -14,8 +16,13 @@ func EMADecay(decay float64, t int, warmup bool) float32 {
 }
 
 // UpdateEMA moves the average ema towards the weights w: ema ← d·ema + (1−d)·w.
-func UpdateEMA(ema, w []float32, d float32) {
+// The two must be of one length; nothing changes where they are not.
+func UpdateEMA(ema, w []float32, d float32) error {
+	if len(ema) != len(w) {
+		return fmt.Errorf("optim: an average of %d values for %d weights", len(ema), len(w))
+	}
 	for j, v := range w {
 		ema[j] = d*ema[j] + (1-d)*v
 	}
+	return nil
 }

@@ -3,6 +3,7 @@ package optim
 import (
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -79,5 +80,35 @@ func TestScheduledLR(t *testing.T) {
 		if got := ScheduledLR(2, c.step, c.warmup, c.total, c.decay); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("ScheduledLR(2, %d, %d, %d, %q) = %g, want %g", c.step, c.warmup, c.total, c.decay, got, c.want)
 		}
+	}
+}
+
+// TestMismatchRefused: tensors of different lengths, or a tensor the
+// optimiser does not hold, are an error and change nothing (they panicked,
+// or updated a prefix).
+func TestMismatchRefused(t *testing.T) {
+	o := New(1e-3, []int{3})
+	o.Begin()
+	w, g := []float32{1, 2, 3}, []float32{1, 1, 1}
+	for _, tc := range []struct {
+		name string
+		i    int
+		w, g []float32
+	}{
+		{"short gradient", 0, w, g[:2]},
+		{"long weights", 0, append(slices.Clone(w), 4), append(slices.Clone(g), 1)},
+		{"no such tensor", 1, w, g},
+		{"negative index", -1, w, g},
+	} {
+		if err := o.Update(tc.i, tc.w, tc.g); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+	if !slices.Equal(w, []float32{1, 2, 3}) || !slices.Equal(o.M[0], make([]float32, 3)) {
+		t.Fatalf("changed: w %v, m %v", w, o.M[0])
+	}
+	ema := []float32{0, 0}
+	if err := UpdateEMA(ema, w, 0.5); err == nil || !slices.Equal(ema, []float32{0, 0}) {
+		t.Fatalf("EMA of 2 for 3 weights: %v, %v", err, ema)
 	}
 }

@@ -73,6 +73,9 @@ type entry struct {
 
 // Encode writes f as F32 tensors in the order given.
 func Encode(w io.Writer, f *File) error {
+	if f == nil {
+		return errors.New("safetensors: no file to write")
+	}
 	hdr := map[string]any{}
 	if len(f.Metadata) > 0 {
 		hdr["__metadata__"] = f.Metadata

@@ -192,12 +192,13 @@ func TestWriteTestdata(t *testing.T) {
 
 func TestEncodeRefuses(t *testing.T) {
 	for _, f := range []*File{
+		nil,
 		{Tensors: []Tensor{{Name: "w", Shape: []int{3}, Data: []float32{1, 2}}}},
 		{Tensors: []Tensor{{Name: "w", Shape: []int{1}, Data: []float32{1}}, {Name: "w", Shape: []int{1}, Data: []float32{1}}}},
 		{Tensors: []Tensor{{Name: "__metadata__", Shape: []int{1}, Data: []float32{1}}}},
 	} {
 		if err := Encode(&bytes.Buffer{}, f); err == nil {
-			t.Errorf("%+v encoded", f.Tensors)
+			t.Errorf("%+v encoded", f)
 		}
 	}
 }

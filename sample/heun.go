@@ -99,5 +99,5 @@ func Heun(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 			c.AfterStep(i, n, x)
 		}
 	}
-	return sc.evals, nil
+	return sc.evals, finite(name, x)
 }

@@ -137,3 +137,72 @@ type scoreVJPFunc func(x []float64, sigma float64, v, score, vjp []float64) erro
 func (f scoreVJPFunc) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64) error {
 	return f(x, sigma, v, score, vjp)
 }
+
+// TestEverySamplerSaysDiverged: a sampler whose result is not finite returns
+// ErrDiverged naming itself and the count (it returned NaN samples with a nil
+// error; only generate checked), and a finite result is no error.
+func TestEverySamplerSaysDiverged(t *testing.T) {
+	vp, err := sde.New(sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ve, err := sde.New(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Infinite where x > 0.5 (the first half of x starts there): finite
+	// elsewhere, so the ODE solver's error estimate stays a number.
+	half := func(big float64) Score {
+		return ScoreFunc(func(x []float64, sigma float64, dst []float64) error {
+			for i := range dst {
+				dst[i] = -x[i]
+				if i < len(x)/2 {
+					dst[i] = big
+				}
+			}
+			return nil
+		})
+	}
+	r := func() *rand.Rand { return rand.New(rand.NewPCG(3, 4)) }
+	for _, tc := range []struct {
+		name string
+		run  func(s Score, x []float64) error
+	}{
+		{"langevin", func(s Score, x []float64) error { return Langevin(s, x, 1, 0.1, 3, true, r()) }},
+		{"ald", func(s Score, x []float64) error {
+			return AnnealedLangevin(s, x, Annealed{Sigmas: []float64{1, 0.1}, StepsPerLevel: 2, Eps: DefaultEps}, r())
+		}},
+		{"euler-maruyama", func(s Score, x []float64) error {
+			_, err := EulerMaruyama(s, x, Continuous{Process: vp, Steps: 30}, r())
+			return err
+		}},
+		{"predictor-corrector", func(s Score, x []float64) error {
+			_, err := PredictorCorrector(s, x, Continuous{Process: vp, Steps: 30}, r())
+			return err
+		}},
+		{"ancestral", func(s Score, x []float64) error {
+			_, err := Ancestral(s, x, Continuous{Process: vp, Steps: 30}, r())
+			return err
+		}},
+		{"ddim", func(s Score, x []float64) error { _, err := DDIM(s, x, Continuous{Process: vp, Steps: 30}); return err }},
+		{"heun", func(s Score, x []float64) error {
+			_, err := Heun(s, x, Continuous{Process: ve, Steps: 5}, r())
+			return err
+		}},
+		{"rk4", func(s Score, x []float64) error {
+			_, err := ProbabilityFlowRK4(s, x, Continuous{Process: ve, Steps: 5})
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x := make([]float64, 8)
+			err := tc.run(half(math.Inf(1)), x)
+			if !errors.Is(err, ErrDiverged) || !strings.Contains(err.Error(), tc.name+": ") || !strings.Contains(err.Error(), " of 8 sample values are NaN or infinite") {
+				t.Errorf("infinite score: %v (x %v)", err, x)
+			}
+			if err := tc.run(half(1), make([]float64, 8)); err != nil {
+				t.Errorf("finite score: %v", err)
+			}
+		})
+	}
+}

@@ -85,9 +85,11 @@ func ProbabilityFlowRK4(s Score, x []float64, c Continuous) (ODEStats, error) {
 		st.Steps++
 	}
 	if c.Denoise {
-		return done(denoiseAtEps(sc, x, k1))
+		if err := denoiseAtEps(sc, x, k1); err != nil {
+			return done(err)
+		}
 	}
-	return done(nil)
+	return done(finite("rk4", x))
 }
 
 // denoiseAtEps is score_sde's noise removal after the probability-flow ODE
@@ -150,6 +152,9 @@ func ProbabilityFlowRK45(s Score, x []float64, c Continuous) (ODEStats, error) {
 	}
 	if c.Denoise {
 		err = denoiseAtEps(sc, x, make([]float64, len(x)))
+	}
+	if err == nil {
+		err = finite("rk45", x)
 	}
 	st.Evals = sc.evals
 	return st, err

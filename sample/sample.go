@@ -27,11 +27,27 @@ import (
 // ErrConfig is wrapped by every sampler configuration error.
 var ErrConfig = errors.New("sample: bad config")
 
-// ErrDiverged is returned where the ODE solver of ProbabilityFlowRK45 and
-// LogLikelihood meets values that are not finite (a diverged or damaged
-// model) and stops. The other samplers return what they computed; their
-// callers check it (generate: "the sampler diverged").
+// ErrDiverged is returned where a sampler's result holds values that are not
+// finite (a diverged or damaged model, a step too large): every sampler checks
+// its result, and the ODE solver of ProbabilityFlowRK45 and LogLikelihood
+// stops where its error estimate is not a number. x then holds what was
+// computed.
 var ErrDiverged = errors.New("sample: diverged")
+
+// finite is nil, or ErrDiverged for a sampler whose result x holds values
+// that are not finite.
+func finite(name string, x []float64) error {
+	bad := 0
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			bad++
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%w: %s: %d of %d sample values are NaN or infinite", ErrDiverged, name, bad, len(x))
+	}
+	return nil
+}
 
 // Score is a score function s(x, σ) ≈ ∇ₓ log p_σ(x), where p_σ is the law of
 // the noised data whose noise scale is σ: the data density convolved with
@@ -74,7 +90,7 @@ func Langevin(s Score, x []float64, sigma, tau float64, steps int, noise bool, r
 			}
 		}
 	}
-	return nil
+	return finite("langevin", x)
 }
 
 // Annealed configures annealed Langevin dynamics.
@@ -188,5 +204,5 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 	if a.Constraint != nil {
 		a.Constraint.Exact(x)
 	}
-	return nil
+	return finite("ald", x)
 }

@@ -309,7 +309,7 @@ func EulerMaruyama(s Score, x []float64, c Continuous, r *rand.Rand) (int, error
 		}
 		c.constrain(x, i, c.Steps, ts[i+1], r)
 	}
-	return sc.evals, nil
+	return sc.evals, finite("euler-maruyama", x)
 }
 
 // PredictorCorrector: reverse-diffusion predictor (via Process.Discretize) +
@@ -395,7 +395,7 @@ func PredictorCorrector(s Score, x []float64, c Continuous, r *rand.Rand) (int, 
 		}
 		c.constrain(x, i, c.Steps, ts[i+1], r)
 	}
-	return sc.evals, nil
+	return sc.evals, finite(name, x)
 }
 
 // Ancestral is DDPM's ancestral sampling for VP (score_sde's
@@ -437,7 +437,7 @@ func Ancestral(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 		}
 		c.constrain(x, i, c.Steps, ts[i+1], r)
 	}
-	return sc.evals, nil
+	return sc.evals, finite(name, x)
 }
 
 // DDIM (η = 0) for VP: ε̂ = −std_t s(x, std_t); x̂₀ = (x − std_t ε̂)/m_t;
@@ -473,5 +473,5 @@ func DDIM(s Score, x []float64, c Continuous) (int, error) {
 			c.AfterStep(i, c.Steps, x)
 		}
 	}
-	return sc.evals, nil
+	return sc.evals, finite(name, x)
 }

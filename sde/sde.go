@@ -106,8 +106,11 @@ func SamplingEps(p Process) float64 {
 
 // SamplingTimes is the samplers' grid t_0 = 1 > … > t_{N−1} = ε of
 // score_sde's linspace(1, ε, N), ε = SamplingEps(p), and t_N = 0 (n+1
-// times).
+// times); nil for n < 1.
 func SamplingTimes(p Process, n int) []float64 {
+	if n < 1 {
+		return nil
+	}
 	ts := make([]float64, n+1)
 	ts[0] = 1
 	if n > 1 {

@@ -230,5 +230,10 @@ func TestSamplingEps(t *testing.T) {
 		if ts[0] != 1 || ts[9] != tc.want || ts[10] != 0 {
 			t.Errorf("%+v: grid %v", tc.spec, ts)
 		}
+		for _, n := range []int{0, -1} { // -1 panicked
+			if ts := SamplingTimes(p, n); ts != nil {
+				t.Errorf("%+v: %d steps: %v", tc.spec, n, ts)
+			}
+		}
 	}
 }

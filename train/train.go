@@ -1371,10 +1371,14 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 				if p.Fixed {
 					continue
 				}
-				r.opt.UpdateScaled(i, p.Data, gradient(g, gradIndex(r.weights, i)), scale)
+				if err := r.opt.UpdateScaled(i, p.Data, gradient(g, gradIndex(r.weights, i)), scale); err != nil {
+					return nil, fmt.Errorf("train: %s: %w", p.Name, err)
+				}
 			}
 			for i, p := range r.weights {
-				optim.UpdateEMA(r.ema[i].Data, p.Data, dec)
+				if err := optim.UpdateEMA(r.ema[i].Data, p.Data, dec); err != nil {
+					return nil, fmt.Errorf("train: %s: %w", p.Name, err)
+				}
 			}
 		}
 		r.step++
