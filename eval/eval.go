@@ -502,6 +502,9 @@ func readPNGs(c Config) (*pngSamples, error) {
 		return nil, fmt.Errorf("eval: %w", err)
 	}
 	if !fi.IsDir() {
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: -samples %s is %v (neither a checkpoint nor a PNG)", ErrConfig, c.Samples, fsutil.ErrNotRegular)
+		}
 		if fi.Size() == 0 {
 			return nil, fmt.Errorf("%w: -samples %s is an empty file (neither a checkpoint nor a PNG)", ErrConfig, c.Samples)
 		}

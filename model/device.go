@@ -12,9 +12,11 @@ import (
 // DeviceScorer evaluates s_θ(x, σ) on a device (package cuda): the same
 // graph as Scorer's, its operators run by nn.DeviceRun, the weights
 // uploaded once, each batch's images and σ features uploaded per call.
-// Calls from several goroutines take turns.
+// Calls from several goroutines take turns, with every other user of the
+// device (cuda.Device.Hold).
 type DeviceScorer struct {
 	mu      sync.Mutex // one evaluation at a time
+	dev     *cuda.Device
 	net     *ScoreNet
 	run     *nn.DeviceRun
 	in, out []float32
@@ -36,11 +38,12 @@ func NewDeviceScorer(dev *cuda.Device, cfg Config, params Params, batch int) (*D
 		return nil, err
 	}
 	d := cfg.Dim()
-	return &DeviceScorer{net: net, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d), sig: make([]float64, batch)}, nil
+	return &DeviceScorer{dev: dev, net: net, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d), sig: make([]float64, batch)}, nil
 }
 
 // uploaded plans net's graph on dev and uploads its weights.
 func uploaded(dev *cuda.Device, net *ScoreNet) (*nn.DeviceRun, error) {
+	defer dev.Hold()()
 	run, err := nn.NewDeviceRun(dev, net.Graph)
 	if err != nil {
 		return nil, err
@@ -63,6 +66,7 @@ func (s *DeviceScorer) Profile() string { return s.run.Profile() }
 func (s *DeviceScorer) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dev.Hold()() // other users of the device take turns too
 	s.run.Close()
 	return nil
 }
@@ -71,6 +75,7 @@ func (s *DeviceScorer) Close() error {
 func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dev.Hold()() // other users of the device take turns too
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if len(x)%d != 0 || len(dst) != len(x) {
@@ -102,8 +107,12 @@ func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
 // device memory) into out, without leaving the device but for σ's
 // features.
 func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sigma float64, out cuda.Buffer) error {
+	if dev != s.dev {
+		return fmt.Errorf("model: device score on another device than the scorer's")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dev.Hold()() // other users of the device take turns too
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if n < 1 || x.N < n*d || out.N < n*d {
@@ -145,7 +154,8 @@ func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sig
 // its scores and vector–Jacobian products come back. Calls from several
 // goroutines take turns.
 type DeviceVJPScorer struct {
-	mu sync.Mutex // one evaluation at a time
+	mu  sync.Mutex // one evaluation at a time
+	dev *cuda.Device
 	vjpGraph
 	run           *nn.DeviceRun
 	in, out, dxv  []float32
@@ -164,7 +174,7 @@ func NewDeviceVJPScorer(dev *cuda.Device, cfg Config, params Params, batch int) 
 		return nil, err
 	}
 	d := cfg.Dim()
-	return &DeviceVJPScorer{vjpGraph: v, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d),
+	return &DeviceVJPScorer{dev: dev, vjpGraph: v, run: run, in: make([]float32, batch*d), out: make([]float32, batch*d),
 		dxv: make([]float32, batch*d), sig: make([]float64, batch), vin: make([]float64, batch*d), tmp: make([]float64, batch*d)}, nil
 }
 
@@ -175,6 +185,7 @@ func (s *DeviceVJPScorer) Dim() int { return s.net.Config.Dim() }
 func (s *DeviceVJPScorer) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dev.Hold()() // other users of the device take turns too
 	s.run.Close()
 	return nil
 }
@@ -184,6 +195,7 @@ func (s *DeviceVJPScorer) Close() error {
 func (s *DeviceVJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.dev.Hold()() // other users of the device take turns too
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if len(x)%d != 0 || len(v) != len(x) || len(score) != len(x) || len(vjp) != len(x) {
@@ -219,7 +231,8 @@ func (s *DeviceVJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []f
 // features and labels go up, its gradients and log-probabilities come back.
 // Calls from several goroutines take turns.
 type DeviceClassGradient struct {
-	mu sync.Mutex // one evaluation at a time
+	mu  sync.Mutex // one evaluation at a time
+	dev *cuda.Device
 	classGraph
 	run     *nn.DeviceRun
 	in, dx  []float32
@@ -239,7 +252,7 @@ func NewDeviceClassGradient(dev *cuda.Device, cfg Config, params Params, batch i
 		return nil, err
 	}
 	d := cfg.Dim()
-	return &DeviceClassGradient{classGraph: g, run: run, in: make([]float32, batch*d), dx: make([]float32, batch*d),
+	return &DeviceClassGradient{dev: dev, classGraph: g, run: run, in: make([]float32, batch*d), dx: make([]float32, batch*d),
 		per: make([]float32, batch), sig: make([]float64, batch), dy: make([]float64, batch*d)}, nil
 }
 
@@ -247,6 +260,7 @@ func NewDeviceClassGradient(dev *cuda.Device, cfg Config, params Params, batch i
 func (c *DeviceClassGradient) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.dev.Hold()() // other users of the device take turns too
 	c.run.Close()
 	return nil
 }
@@ -256,6 +270,7 @@ func (c *DeviceClassGradient) Close() error {
 func (c *DeviceClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.dev.Hold()() // other users of the device take turns too
 	if err := c.check(x, labels, dst, logp); err != nil {
 		return err
 	}
@@ -304,6 +319,7 @@ func (c *DeviceClassGradient) runChunk(labels []int) error {
 func (c *DeviceClassGradient) Probs(x []float64, sigma float64) ([]float64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	defer c.dev.Hold()() // other users of the device take turns too
 	d, k := c.Dim(), c.Classes()
 	if len(x)%d != 0 {
 		return nil, fmt.Errorf("model: %d values are not whole images of %d", len(x), d)

@@ -5,9 +5,11 @@ package model
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -561,6 +563,71 @@ func TestDeviceScorerGraphs(t *testing.T) {
 					t.Fatalf("call %d, value %d: %g one by one, %g from the graph", i, j, plain[i][j], graphed[i][j])
 				}
 			}
+		}
+	})
+}
+
+// TestDeviceScorersShareADevice: two scorers of one device, each used from
+// its own goroutine, give the scores one of them gives alone (the second
+// goroutine's calls went to a thread without the CUDA context while the
+// first's ran: "invalid device context", or wrote over its kernel
+// parameters); a device score asked on another device is refused.
+func TestDeviceScorersShareADevice(t *testing.T) {
+	eachDevice(t, func(t *testing.T, dev *cuda.Device) {
+		cfg := Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+		r := rand.New(rand.NewPCG(9, 9))
+		params, err := Init(cfg, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float64, 3*cfg.Dim())
+		for i := range x {
+			x[i] = r.Float64()
+		}
+		var ss [2]*DeviceScorer
+		for i := range ss {
+			if ss[i], err = NewDeviceScorer(dev, cfg, params, 3); err != nil {
+				t.Fatal(err)
+			}
+			defer ss[i].Close()
+		}
+		want := make([]float64, len(x))
+		if err := ss[0].Score(x, 0.3, want); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 2)
+		for w := range ss {
+			go func() {
+				got := make([]float64, len(x))
+				for k := 0; k < 10; k++ {
+					if err := ss[w].Score(x, 0.3, got); err != nil {
+						errs <- fmt.Errorf("scorer %d, call %d: %w", w, k, err)
+						return
+					}
+					if !slices.Equal(got, want) {
+						errs <- fmt.Errorf("scorer %d, call %d: other scores", w, k)
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range ss {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+		other, err := cuda.OpenEmulator()
+		if err != nil {
+			t.Skip(err)
+		}
+		defer other.Close()
+		b, err := other.Alloc(len(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ss[0].ScoreOnDevice(other, b, 3, 0.3, b); err == nil {
+			t.Error("a device score on another device")
 		}
 	})
 }

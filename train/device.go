@@ -34,9 +34,7 @@ type deviceObjective struct {
 	w, gr      []cuda.Buffer // the trainable weights and their gradients (the graph's buffers)
 	m, v, ema  []cuda.Buffer
 	set        *cuda.ParamSet // all of them at once, for the norm and the update
-	sq         cuda.Buffer    // Σ(gradient²) over all the gradients
-	sqHost     []float32
-	trainables []int // the trainer's parameter index of each trainable weight
+	trainables []int          // the trainer's parameter index of each trainable weight
 }
 
 // deviceGraph is a training graph that deviceObjective runs: dsmGraph or
@@ -121,10 +119,6 @@ func newDeviceObjective(dev *cuda.Device, g deviceGraph, params, ema model.Param
 	if d.set, err = dev.NewParamSet(d.w, d.gr, d.m, d.v, d.ema); err != nil {
 		return nil, err
 	}
-	if d.sq, err = dev.Alloc(1); err != nil {
-		return nil, err
-	}
-	d.sqHost = make([]float32, 1)
 	return d, nil
 }
 
@@ -195,16 +189,15 @@ func (d *deviceObjective) pushGrads() error {
 
 // norm is the Euclidean norm of all the gradients of the last run.
 func (d *deviceObjective) norm() (float64, error) {
-	err := d.dev.Batch(func() error {
-		if err := d.dev.GradSumSquares(d.sq, d.set); err != nil {
-			return err
-		}
-		return d.dev.Download(d.sqHost, d.sq)
+	var sq float64
+	err := d.dev.Batch(func() (err error) {
+		sq, err = d.dev.GradSumSquares(d.set)
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
-	return math.Sqrt(float64(d.sqHost[0])), nil
+	return math.Sqrt(sq), nil
 }
 
 // update is one Adam step of opt's hyper-parameters at its step count
@@ -237,7 +230,6 @@ func (d *deviceObjective) close() {
 			d.dev.Free(b)
 		}
 	}
-	d.dev.Free(d.sq)
 	d.dev.FreeParamSet(d.set)
 	d.dr.Close()
 	d.g.close()

@@ -658,10 +658,12 @@ func start(cfg Config) (*run, error) {
 		what += " (EDM preconditioning)"
 	}
 	switch {
-	case cfg.SDE == "ve" && cfg.SigmasFromData: // σ_max comes with the data
-		what += fmt.Sprintf(" on the VE process, σ from σ₁ (the data's, above) → %g", cfg.SigmaMin)
 	case cfg.SDE == "ve":
-		what += fmt.Sprintf(" on the VE process, σ %g → %g", cfg.SigmaMax, cfg.SigmaMin)
+		if cfg.SigmasFromData { // σ_max comes with the data
+			what += fmt.Sprintf(" on the VE process, σ from σ₁ (the data's, above) → %g", cfg.SigmaMin)
+		} else {
+			what += fmt.Sprintf(" on the VE process, σ %g → %g", cfg.SigmaMax, cfg.SigmaMin)
+		}
 		if cfg.SigmaDist == SigmaDistLogNormal {
 			pMean, pStd := cfg.LogNormal()
 			what += fmt.Sprintf(" (log-normal σ's, P_mean %g, P_std %g)", pMean, pStd)

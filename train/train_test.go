@@ -998,12 +998,16 @@ func TestSigmasFromData(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.SigmasFromData, c.Steps, c.SigmaMax = true, 2, 5
+	c.SigmaDist, c.Model.Precond, c.Model.SigmaData = SigmaDistLogNormal, model.PrecondEDM, 0.5 // said on the first line (it was not, with σ from the data)
 	log.Reset()
 	c.Log = &log
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	st = final(t, dir)
+	if !strings.Contains(log.String(), "(the data's, above) → 0.01 (log-normal σ's, P_mean ") {
+		t.Fatalf("VE: the first line does not say the σ's are log-normal:\n%s", log.String())
+	}
 	if st.Process.SigmaMax != dmax || st.Sigmas != nil {
 		t.Fatalf("VE: σ_max %g, sigmas %v; max distance %g", st.Process.SigmaMax, st.Sigmas, dmax)
 	}

@@ -59,7 +59,8 @@ const (
 // Device runs the kernels of Source on one backend. Its methods are not
 // safe for concurrent use.
 type Device struct {
-	b backend
+	b    backend
+	turn sync.Mutex // Hold's
 	// Describe is the start-up line: the GPU, its memory, the driver and
 	// the libraries.
 	Describe string
@@ -95,6 +96,16 @@ func (d *Device) Close() {
 		d.closeDnn()
 		d.b.close()
 	})
+}
+
+// Hold waits for the device's turn and returns its release. A Device is
+// used by one goroutine at a time — its kernel parameters' memory and the
+// thread that owns the context are its own, and a goroutine's calls while
+// another's Batch runs would go to the wrong thread — so users on several
+// goroutines (two scorers of one GPU, say) hold it around each use.
+func (d *Device) Hold() (release func()) {
+	d.turn.Lock()
+	return d.turn.Unlock
 }
 
 // Batch runs f, which calls the device's methods, as one unit of work on

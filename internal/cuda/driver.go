@@ -370,11 +370,19 @@ func openIndex(index int, from *libs) (*Device, error) {
 		}
 		name := make([]byte, 256)
 		var mem uint64
-		l.deviceName(&name[0], int32(len(name)), d.dev)
+		// The name, memory and driver version only describe the GPU; its
+		// compute capability chooses the kernels' architecture.
+		if l.deviceName(&name[0], int32(len(name)), d.dev) != 0 {
+			copy(name, "(unnamed GPU)\x00")
+		}
 		l.totalMem(&mem, d.dev)
 		l.driverVersion(&ver)
-		l.attribute(&major, attrCCMajor, d.dev)
-		l.attribute(&minor, attrCCMinor, d.dev)
+		if err := l.check("cuDeviceGetAttribute(compute capability major)", l.attribute(&major, attrCCMajor, d.dev)); err != nil {
+			return err
+		}
+		if err := l.check("cuDeviceGetAttribute(compute capability minor)", l.attribute(&minor, attrCCMinor, d.dev)); err != nil {
+			return err
+		}
 		var ctx uintptr
 		if err := l.check("cuDevicePrimaryCtxRetain", l.ctxRetain(&ctx, d.dev)); err != nil {
 			return err

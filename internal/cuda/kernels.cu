@@ -124,9 +124,9 @@ extern "C" __global__ void ncsn_adam_ema_chunks(const float* tab, double scale, 
 }
 
 // ncsn_sumsq_chunks writes each chunk's Σ g² of the gradients of a
-// parameter set (in double, stored as float) to part[chunk]: one block of
-// GN_THREADS per chunk.
-extern "C" __global__ void ncsn_sumsq_chunks(float* part, const float* tab) {
+// parameter set (in double: a float overflows beyond 3.4e38, a norm of
+// 1.8e19) to part[chunk]: one block of GN_THREADS per chunk.
+extern "C" __global__ void ncsn_sumsq_chunks(double* part, const float* tab) {
 	__shared__ double acc[GN_THREADS];
 	const u64* c = (const u64*)tab + (u64)blockIdx.x * CHUNK_WORDS;
 	const float* g = (const float*)c[1];
@@ -135,7 +135,7 @@ extern "C" __global__ void ncsn_sumsq_chunks(float* part, const float* tab) {
 	for (u64 k = threadIdx.x; k < n; k += blockDim.x) a += (double)g[lo + k] * g[lo + k];
 	acc[threadIdx.x] = a;
 	block_sum(acc);
-	if (threadIdx.x == 0) part[blockIdx.x] = (float)acc[0];
+	if (threadIdx.x == 0) part[blockIdx.x] = acc[0];
 }
 
 // ncsn_langevin is one step of annealed Langevin dynamics on x in place:
@@ -500,11 +500,11 @@ extern "C" __global__ void ncsn_from_graph(float* dst, const float* src, int C, 
 
 // ncsn_sum writes the sum (in double) of the m values of part to out[0]:
 // one block.
-extern "C" __global__ void ncsn_sum(float* out, const float* part, int m) {
+extern "C" __global__ void ncsn_sum(double* out, const double* part, int m) {
 	__shared__ double acc[GN_THREADS];
 	double a = 0;
 	for (int k = threadIdx.x; k < m; k += blockDim.x) a += part[k];
 	acc[threadIdx.x] = a;
 	block_sum(acc);
-	if (threadIdx.x == 0) out[0] = (float)acc[0];
+	if (threadIdx.x == 0) out[0] = acc[0];
 }

@@ -29,7 +29,8 @@ type AdamStep struct {
 // squares, are one launch for all of them rather than one per tensor.
 type ParamSet struct {
 	tab    Buffer // the chunks' table (chunkWords 64-bit words each)
-	part   Buffer // each chunk's Σ g²
+	part   Buffer // each chunk's Σ g², a float64 in two values each
+	sum    Buffer // their sum, likewise
 	chunks int
 }
 
@@ -55,8 +56,13 @@ func (d *Device) NewParamSet(w, g, m, v, ema []Buffer) (*ParamSet, error) {
 	if p.tab, err = d.Alloc(2 * len(tab)); err != nil {
 		return nil, err
 	}
-	if p.part, err = d.Alloc(p.chunks); err != nil {
+	if p.part, err = d.Alloc(2 * p.chunks); err != nil {
 		d.Free(p.tab)
+		return nil, err
+	}
+	if p.sum, err = d.Alloc(2); err != nil {
+		d.Free(p.tab)
+		d.Free(p.part)
 		return nil, err
 	}
 	if err := d.Upload(p.tab, unsafe.Slice((*float32)(unsafe.Pointer(&tab[0])), 2*len(tab))); err != nil {
@@ -71,7 +77,8 @@ func (d *Device) FreeParamSet(p *ParamSet) {
 	if p != nil {
 		d.Free(p.tab)
 		d.Free(p.part)
-		p.tab, p.part = Buffer{}, Buffer{}
+		d.Free(p.sum)
+		p.tab, p.part, p.sum = Buffer{}, Buffer{}, Buffer{}
 	}
 }
 
@@ -90,20 +97,28 @@ func (d *Device) AdamEMA(p *ParamSet, s AdamStep, dec float32) error {
 	return d.b.launch("ncsn_adam_ema_chunks", [3]uint32{uint32(p.chunks), 1, 1}, [3]uint32{threads, 1, 1}, args)
 }
 
-// GradSumSquares writes Σ g² over every gradient of the set to out[0].
-func (d *Device) GradSumSquares(out Buffer, p *ParamSet) error {
-	if out.N < 1 {
-		return fmt.Errorf("cuda: the gradients' sum of squares into a buffer of %d values", out.N)
+// GradSumSquares is Σ g² over every gradient of the set, summed in float64
+// (as the CPU's gradient norm: in float32 a norm beyond 1.8e19 overflowed).
+func (d *Device) GradSumSquares(p *ParamSet) (float64, error) {
+	if p.chunks == 0 {
+		return 0, nil
 	}
 	args, err := pack(d.b.argSpace(), []any{p.part, p.tab})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := d.b.launch("ncsn_sumsq_chunks", [3]uint32{uint32(p.chunks), 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, args); err != nil {
-		return err
+		return 0, err
 	}
-	if args, err = pack(d.b.argSpace(), []any{out, p.part, p.chunks}); err != nil {
-		return err
+	if args, err = pack(d.b.argSpace(), []any{p.sum, p.part, p.chunks}); err != nil {
+		return 0, err
 	}
-	return d.b.launch("ncsn_sum", [3]uint32{1, 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, args)
+	if err := d.b.launch("ncsn_sum", [3]uint32{1, 1, 1}, [3]uint32{d.reduceThreads(), 1, 1}, args); err != nil {
+		return 0, err
+	}
+	var host [2]float32 // the double's two halves, little-endian
+	if err := d.Download(host[:], p.sum); err != nil {
+		return 0, err
+	}
+	return math.Float64frombits(uint64(math.Float32bits(host[0])) | uint64(math.Float32bits(host[1]))<<32), nil
 }
