@@ -392,10 +392,15 @@ func openIndex(index int, from *libs) (*Device, error) {
 			return err
 		}
 		// Machine code for this GPU first; where NVRTC cannot make it or
-		// the driver refuses it, PTX for the driver to compile.
+		// the driver refuses it, PTX for the driver to compile; where NVRTC
+		// is older than the GPU, PTX of the newest architecture it knows.
 		var how string
 		var loadErrs []string
-		for _, arch := range []string{fmt.Sprintf("sm_%d%d", major, minor), fmt.Sprintf("compute_%d%d", major, minor)} {
+		archs := []string{fmt.Sprintf("sm_%d%d", major, minor), fmt.Sprintf("compute_%d%d", major, minor)}
+		if a, ok := newestArchBelow(int(major*10 + minor)); ok {
+			archs = append(archs, fmt.Sprintf("compute_%d", a))
+		}
+		for _, arch := range archs {
 			img, h, err := kernelImage(arch)
 			if err != nil {
 				loadErrs = append(loadErrs, err.Error())

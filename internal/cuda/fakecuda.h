@@ -64,6 +64,7 @@ enum {
 	CUDA_ERROR_INVALID_DEVICE = 101,
 	CUDA_ERROR_INVALID_IMAGE = 200,
 	CUDA_ERROR_INVALID_CONTEXT = 201,
+	CUDA_ERROR_NO_BINARY_FOR_GPU = 209,
 	CUDA_ERROR_INVALID_HANDLE = 400,
 	CUDA_ERROR_ILLEGAL_STATE = 401,
 	CUDA_ERROR_NOT_FOUND = 500,
@@ -152,6 +153,10 @@ static bool fake_take() {
 }
 
 extern "C" int emu_params(const char* name, unsigned long long* sizes, int* pointers);
+
+// fake_cc is the devices' compute capability, major×10 + minor
+// (fake_set_cc): 8.0 unless a test says otherwise.
+static int fake_cc = 80;
 
 static int fake_devices() {
 	if (fake_ndev < 0) {
@@ -338,8 +343,8 @@ CUresult cuDeviceGetAttribute(int* v, CUdevice_attribute a, CUdevice d) {
 	if (CUresult r = fake_dev_ok(d)) return r;
 	if (!v) return CUDA_ERROR_INVALID_VALUE;
 	switch (a) {
-	case 75: *v = 8; return CUDA_SUCCESS; // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
-	case 76: *v = 0; return CUDA_SUCCESS; // …_MINOR
+	case 75: *v = fake_cc / 10; return CUDA_SUCCESS; // CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR
+	case 76: *v = fake_cc % 10; return CUDA_SUCCESS; // …_MINOR
 	}
 	return CUDA_ERROR_INVALID_VALUE;
 }
@@ -532,6 +537,9 @@ CUresult cuModuleLoadData(CUmodule* m, const void* image) {
 	} else {
 		img = (const char*)b; // PTX: text up to its NUL
 		if (img.find(".entry") == std::string::npos) return CUDA_ERROR_INVALID_IMAGE;
+		// A driver compiles PTX for its GPU's architecture or an older one.
+		size_t t = img.find(".target sm_");
+		if (t == std::string::npos || atoi(img.c_str() + t + 11) > fake_cc) return CUDA_ERROR_NO_BINARY_FOR_GPU;
 	}
 	if (!fake_take()) return CUDA_ERROR_OUT_OF_MEMORY;
 	fake_module* mod = new fake_module{fake_cur, img, {}};
@@ -777,6 +785,13 @@ int fake_set_devices(int n) {
 		fake_ctxs.back()->dev = i;
 	}
 	return 0;
+}
+
+// fake_set_cc makes the devices' compute capability major.minor (cc =
+// major×10 + minor).
+void fake_set_cc(int cc) {
+	std::lock_guard<std::mutex> l(fake_mu);
+	fake_cc = cc;
 }
 
 // fake_fail_allocs_after makes every cuMemAlloc after the next n fail

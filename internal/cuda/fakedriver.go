@@ -36,12 +36,13 @@ var (
 	fakeOnce sync.Once
 	fakeLibs *libs
 	fakeErr  error
-	// The library's fake_report, fake_state, fake_set_devices,
+	// The library's fake_report, fake_state, fake_set_devices, fake_set_cc,
 	// fake_fail_allocs_after, fake_dnn_descriptors, fake_fail_graph_runs,
 	// fake_short_heuristics_count and fake_graph_packed_only.
 	fakeReport         func() string
 	fakeState          func() string
 	fakeSetDevices     func(n int32) int32
+	fakeSetCC          func(cc int32)
 	fakeFailAllocs     func(n int64)
 	fakeDnnDescriptors func() int64
 	fakeFailGraphRuns  func(n int64)
@@ -70,6 +71,7 @@ func loadFakeDriver() (*libs, error) {
 		purego.RegisterLibFunc(&fakeReport, h, "fake_report")
 		purego.RegisterLibFunc(&fakeState, h, "fake_state")
 		purego.RegisterLibFunc(&fakeSetDevices, h, "fake_set_devices")
+		purego.RegisterLibFunc(&fakeSetCC, h, "fake_set_cc")
 		purego.RegisterLibFunc(&fakeFailAllocs, h, "fake_fail_allocs_after")
 		purego.RegisterLibFunc(&fakeDnnDescriptors, h, "fake_dnn_descriptors")
 		purego.RegisterLibFunc(&fakeFailGraphRuns, h, "fake_fail_graph_runs")

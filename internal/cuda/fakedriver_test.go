@@ -845,3 +845,40 @@ func tunedOnce(t *testing.T) (Conv3, string) {
 	}
 	return g, files[0]
 }
+
+// TestFakeGPUNewerThanNVRTC: a GPU whose architecture NVRTC does not know
+// (compute capability 12.7 here) gets PTX of the newest architecture NVRTC
+// knows, which its driver compiles (it failed to open: NVRTC could make
+// neither sm_127 nor compute_127); one older than every architecture NVRTC
+// knows is an error naming what was tried.
+func TestFakeGPUNewerThanNVRTC(t *testing.T) {
+	first, _ := openFake(t) // built, or skipped
+	first.Close()
+	defer fakeSetCC(80)
+	fakeSetCC(127)
+	a, ok := newestArchBelow(127)
+	if !ok {
+		t.Skip("this NVRTC cannot list its architectures (before 11.2)")
+	}
+	d, err := OpenFakeGPU(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if want := fmt.Sprintf("for compute_%d", a); !strings.Contains(d.Describe, want) {
+		t.Fatalf("description %q, want %q", d.Describe, want)
+	}
+	x := upload(t, d, []float32{-2, -1, 0, 1, 2, 3})
+	y := upload(t, d, make([]float32, 6))
+	if err := d.SiLU(y, x); err != nil {
+		t.Fatal(err)
+	}
+	if got := download(t, d, y)[4]; got < 1.76 || got > 1.77 {
+		t.Fatalf("silu(2) = %v", got)
+	}
+	d.Close()
+	fakeSetCC(10)
+	if _, err := OpenFakeGPU(0); err == nil || !strings.Contains(err.Error(), "sm_10") || !strings.Contains(err.Error(), "compute_10") {
+		t.Fatalf("a GPU older than NVRTC's architectures: %v", err)
+	}
+}

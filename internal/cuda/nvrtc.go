@@ -28,6 +28,8 @@ type nvrtcLib struct {
 	log          func(prog uintptr, out *byte) int32
 	destroy      func(prog *uintptr) int32
 	errString    func(res int32) string
+	numArchs     func(n *int32) int32    // nil before NVRTC 11.2
+	archs        func(out *int32) int32  // likewise
 	major, minor int32
 }
 
@@ -56,6 +58,10 @@ func loadNVRTC() (*nvrtcLib, error) {
 			}
 			purego.RegisterLibFunc(fn, h, sym)
 		}
+		if _, err := purego.Dlsym(h, "nvrtcGetSupportedArchs"); err == nil {
+			purego.RegisterLibFunc(&l.numArchs, h, "nvrtcGetNumSupportedArchs")
+			purego.RegisterLibFunc(&l.archs, h, "nvrtcGetSupportedArchs")
+		}
 		if _, err := purego.Dlsym(h, "nvrtcGetCUBIN"); err == nil {
 			purego.RegisterLibFunc(&l.cubinSize, h, "nvrtcGetCUBINSize")
 			purego.RegisterLibFunc(&l.cubin, h, "nvrtcGetCUBIN")
@@ -64,6 +70,32 @@ func loadNVRTC() (*nvrtcLib, error) {
 		nvrtc = l
 	})
 	return nvrtc, nvrtcErr
+}
+
+// newestArchBelow is the newest architecture NVRTC compiles for that is
+// older than cc (major×10 + minor: 90 for sm_90), and whether there is
+// one: PTX made for it runs on the newer GPU (the driver compiles it), where
+// NVRTC is older than the GPU and knows no code for it.
+func newestArchBelow(cc int) (int, bool) {
+	l, err := loadNVRTC()
+	if err != nil || l.numArchs == nil {
+		return 0, false
+	}
+	var n int32
+	if l.numArchs(&n) != 0 || n < 1 || n > 1024 {
+		return 0, false
+	}
+	all := make([]int32, n)
+	if l.archs(&all[0]) != 0 {
+		return 0, false
+	}
+	best := 0
+	for _, a := range all {
+		if int(a) < cc {
+			best = max(best, int(a))
+		}
+	}
+	return best, best > 0
 }
 
 // NVRTCVersion names the NVRTC library found ("" and the reason if none).
