@@ -28,8 +28,8 @@ type nvrtcLib struct {
 	log          func(prog uintptr, out *byte) int32
 	destroy      func(prog *uintptr) int32
 	errString    func(res int32) string
-	numArchs     func(n *int32) int32    // nil before NVRTC 11.2
-	archs        func(out *int32) int32  // likewise
+	numArchs     func(n *int32) int32   // nil before NVRTC 11.2
+	archs        func(out *int32) int32 // likewise
 	major, minor int32
 }
 
