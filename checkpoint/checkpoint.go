@@ -810,7 +810,29 @@ func LoadFrom(path string) (*State, string, error) {
 		return nil, "", err
 	}
 	st, err := Load(p)
+	if errors.Is(err, ErrCorrupt) && p != path { // a folder's current checkpoint
+		if prev := before(path, p); prev != "" {
+			err = fmt.Errorf("%w; the run's checkpoint before it can be given instead: %s", err, prev)
+		}
+	}
 	return st, p, err
+}
+
+// before is the newest of dir's checkpoints older than the one at p ("" if
+// none).
+func before(dir, p string) string {
+	step, ok := StepOf(filepath.Base(p))
+	all, err := List(dir)
+	if !ok || err != nil {
+		return ""
+	}
+	prev := ""
+	for _, q := range all { // oldest first
+		if s, _ := StepOf(filepath.Base(q)); s < step {
+			prev = q
+		}
+	}
+	return prev
 }
 
 // Resolve turns a -ckpt argument (a file, or a folder holding checkpoints:

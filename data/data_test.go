@@ -163,6 +163,27 @@ func TestEnsureSources(t *testing.T) {
 		t.Fatalf("damaged local file still in place: %v", err)
 	}
 
+	// Another dataset's official file of the same name (MNIST's in a
+	// Fashion-MNIST folder) is not damaged: refused, naming it, and left
+	// where it is (it was moved aside as corrupt, and fetched over).
+	other := []byte("another dataset's official file")
+	sum := md5.Sum(other)
+	mnistFiles["other"] = [2]fileSpec{{Name: "x-images.gz", GzMD5: hex.EncodeToString(sum[:])}}
+	defer delete(mnistFiles, "other")
+	dir4 := t.TempDir()
+	theirs := filepath.Join(dir4, "x-images.gz")
+	os.WriteFile(theirs, other, 0o644)
+	_, err = ensure(Options{Dir: dir4, NoRegistry: true}, spec, sources{Mirrors: []string{srv.URL + "/ok"}})
+	if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "is MNIST's official x-images.gz, not the file wanted here") {
+		t.Fatalf("another dataset's file: %v", err)
+	}
+	if b, _ := os.ReadFile(theirs); !bytes.Equal(b, other) {
+		t.Fatal("another dataset's file was replaced")
+	}
+	if aside, _ := filepath.Glob(theirs + ".corrupt-*"); len(aside) != 0 {
+		t.Fatalf("another dataset's file moved aside: %v", aside)
+	}
+
 	// Nothing reachable: one error listing every source tried.
 	_, err = ensure(Options{Dir: t.TempDir(), NoRegistry: true}, spec, sources{Mirrors: []string{"http://127.0.0.1:1"}})
 	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "127.0.0.1:1") || !strings.Contains(err.Error(), "not there") {

@@ -95,12 +95,39 @@ func checkLocal(o Options, p, want string) (ok bool, note string, err error) {
 	if got == want {
 		return true, "", nil
 	}
+	if other := officialFile(got); other != "" {
+		// Not damaged: another file of the same form (the folders of MNIST
+		// and Fashion-MNIST hold files of the same names). Left as it is.
+		return false, "", fmt.Errorf("%w: %s is %s, not the file wanted here: the folder %s holds another dataset's files (each dataset needs a folder of its own); nothing was moved", ErrChecksum, p, other, filepath.Dir(p))
+	}
 	aside, err := moveAside(p, time.Now())
 	if err != nil {
 		return false, "", fmt.Errorf("%w: %s has MD5 %s, not the official %s, and moving it aside failed: %w", ErrChecksum, p, got, want, err)
 	}
 	o.logf("%s has MD5 %s, not the official %s: moved it to %s; fetching a fresh copy", p, got, want, aside)
 	return false, fmt.Sprintf("%s: MD5 %s, not the official %s; moved to %s", p, got, want, aside), nil
+}
+
+// officialFile names the official MNIST or Fashion-MNIST file (.gz or
+// decompressed) whose MD5 is sum ("MNIST's t10k-images-idx3-ubyte.gz"), or
+// is "".
+func officialFile(sum string) string {
+	for _, set := range []struct {
+		name  string
+		files map[string][2]fileSpec
+	}{{"MNIST", mnistFiles}, {"Fashion-MNIST", fashionFiles}} {
+		for _, pair := range set.files {
+			for _, f := range pair {
+				switch sum {
+				case f.GzMD5:
+					return fmt.Sprintf("%s's official %s", set.name, f.Name)
+				case f.RawMD5:
+					return fmt.Sprintf("%s's official %s", set.name, strings.TrimSuffix(f.Name, ".gz"))
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // moveAside renames p to p.corrupt-<UTC time> (with a -2, -3... suffix if

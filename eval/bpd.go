@@ -48,8 +48,8 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 	if _, ok := data.IsFolder(c.Dataset); ok {
 		return nil, fmt.Errorf("%w: -bpd scores a dataset's test images, and -dataset %s has none (mnist, fashion or cifar10)", ErrConfig, c.Dataset)
 	}
-	if c.Tol < 0 || c.Tol >= 1 || math.IsNaN(c.Tol) {
-		return nil, fmt.Errorf("%w: -tol %g must be positive and below 1, the solver's relative error (0: the default)", ErrConfig, c.Tol)
+	if c.Tol != 0 && !(c.Tol >= sample.MinTol && c.Tol < 1) {
+		return nil, fmt.Errorf("%w: -tol %g must be from %g to below 1, the solver's relative error (0: the default; float64's rounding cannot meet less)", ErrConfig, c.Tol, sample.MinTol)
 	}
 	// -tol is the ODE's, -device the network's (the ODE's arithmetic runs
 	// on the CPU).

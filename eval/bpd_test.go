@@ -68,10 +68,11 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{"missing", Config{Dataset: "mnist", Samples: dir + "/none", N: 4, DataDir: noData}, "needs a checkpoint"},
 		{"png", Config{Dataset: "mnist", Samples: grid, N: 4, DataDir: noData}, "-bpd needs a checkpoint of a continuous-time model as -samples, and " + grid + " is a PNG"},
 		{"n", Config{Dataset: "mnist", Samples: dir, N: 0, DataDir: noData}, "-n 0"},
-		{"tol", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: -1, DataDir: noData}, "-tol -1 must be positive"},
+		{"tol", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: -1, DataDir: noData}, "-tol -1 must be from 1e-10 to below 1"},
+		{"tol tiny", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: 1e-300, DataDir: noData}, "-tol 1e-300 must be from 1e-10"},
 		{"folder", Config{Dataset: "folder:" + dir, Samples: dir, N: 4, DataDir: noData}, "-bpd scores a dataset's test images, and -dataset folder:"},
-		{"tol inf", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: math.Inf(1), DataDir: noData}, "-tol +Inf must be positive and below 1"},
-		{"tol 1e12", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: 1e12, DataDir: noData}, "-tol 1e+12 must be positive and below 1"},
+		{"tol inf", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: math.Inf(1), DataDir: noData}, "-tol +Inf must be from 1e-10 to below 1"},
+		{"tol 1e12", Config{Dataset: "mnist", Samples: dir, N: 4, Tol: 1e12, DataDir: noData}, "-tol 1e+12 must be from 1e-10 to below 1"},
 		// Without the GPU build -device cuda is an error before the test set
 		// is read (as is a device that does not exist).
 		{"device", Config{Dataset: "mnist", Samples: ve, N: 4, Device: "cuda", DataDir: noData}, "-device cuda: built without GPU support; build with -tags gpu"},

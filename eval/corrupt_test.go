@@ -237,11 +237,14 @@ func TestTrainClassifierShape(t *testing.T) {
 	}
 }
 
-// TestClassifierShapeMismatch: a cached classifier for other images is
-// refused, not used.
+// TestClassifierShapeMismatch: a cached classifier for other images, or
+// another dataset's of the same shape (MNIST's in a Fashion-MNIST folder:
+// it scored Fashion-MNIST samples), is refused, not used.
 func TestClassifierShapeMismatch(t *testing.T) {
 	dir := t.TempDir()
-	if err := zeroClassifier(3, 32, 32).Save(filepath.Join(dir, "classifier-v1.gob")); err != nil {
+	clf := zeroClassifier(3, 32, 32)
+	clf.Dataset = "cifar10"
+	if err := clf.Save(filepath.Join(dir, "classifier-v1.gob")); err != nil {
 		t.Fatal(err)
 	}
 	noTrain := func() (*data.Dataset, error) { return nil, errors.New("no training here") }
@@ -249,9 +252,18 @@ func TestClassifierShapeMismatch(t *testing.T) {
 	if !errors.Is(err, ErrCache) || !strings.Contains(err.Error(), "3×32×32") {
 		t.Fatalf("error %v", err)
 	}
-	clf, err := classifier(Config{Dataset: "cifar10", DataDir: dir}, cifarShape, noTrain)
+	clf, err = classifier(Config{Dataset: "cifar10", DataDir: dir}, cifarShape, noTrain)
 	if err != nil || clf.Channels != 3 {
 		t.Fatalf("matching classifier: %v", err)
+	}
+	mnist := zeroClassifier(1, 28, 28)
+	mnist.Dataset = "mnist"
+	if err := mnist.Save(filepath.Join(dir, "classifier-v1.gob")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = classifier(Config{Dataset: "fashion", DataDir: dir}, mnistShape, noTrain)
+	if !errors.Is(err, ErrCache) || !strings.Contains(err.Error(), "the mnist classifier, not fashion's") {
+		t.Fatalf("MNIST's classifier for Fashion-MNIST: %v", err)
 	}
 }
 
@@ -311,6 +323,12 @@ func TestGridTilesEdges(t *testing.T) {
 			blackThenWhite.Pix[y*62+x] = 255
 		}
 	}
+	// A picture whose size fits a grid but whose gaps are white (cmd/plot's
+	// progress strip was cut across them and scored as 68 samples).
+	whiteGaps := image.NewGray(image.Rect(0, 0, 62, 62))
+	for i := range whiteGaps.Pix {
+		whiteGaps.Pix[i] = 255
+	}
 	bad := &data.Dataset{Channels: 2, Height: 28, Width: 28}
 	flat := &data.Dataset{Channels: 1, Height: 28, Width: 0}
 	for _, tc := range []struct {
@@ -337,6 +355,7 @@ func TestGridTilesEdges(t *testing.T) {
 		{"one image", image.NewGray(image.Rect(0, 0, 28, 28)), mnistShape, 0, 0, "is one 28×28 image; -samples takes a grid of them"},
 		{"one tile", image.NewGray(image.Rect(0, 0, 32, 32)), mnistShape, 0, 0, "holds 0 images"},
 		{"two channels", decode("mnist-grid"), bad, 0, 0, "2-channel"},
+		{"white gaps", whiteGaps, mnistShape, 0, 0, "is not a grid of cmd/sample's: its border at (0, 0) is not black"},
 		{"zero width", decode("mnist-grid"), flat, 0, 0, "0×28 images"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -68,10 +68,13 @@ type Config struct {
 	// Folder datasets (Folder): the image size and colour when the samples
 	// are PNGs rather than a checkpoint, and where to write the picture of
 	// samples beside their nearest training images ("": none).
-	Size  int
-	Grey  bool
-	NNOut string
-	Log   io.Writer
+	Size int
+	Grey bool
+	// GreySet says Grey was given (-grey=false too), to be compared with a
+	// checkpoint's images.
+	GreySet bool
+	NNOut   string
+	Log     io.Writer
 	// loaded is the checkpoint -samples names, once Run has read it (from
 	// loadedPath).
 	loaded     *checkpoint.State
@@ -379,8 +382,12 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, error)) (*Classifier, error) {
 	path := filepath.Join(c.DataDir, "classifier-v1.gob")
 	clf, err := LoadClassifier(path)
-	if err == nil && (clf.Channels != test.Channels || clf.Height != test.Height || clf.Width != test.Width) {
+	switch {
+	case err != nil:
+	case clf.Channels != test.Channels || clf.Height != test.Height || clf.Width != test.Width:
 		err = fmt.Errorf("%w: %s is for %d×%d×%d images, %s images are %d×%d×%d", ErrCache, path, clf.Channels, clf.Height, clf.Width, c.Dataset, test.Channels, test.Height, test.Width)
+	case clf.Dataset != c.Dataset: // MNIST's and Fashion-MNIST's images are of one shape
+		return nil, fmt.Errorf("%w: %s is the %s classifier, not %s's: -data-dir %s is another dataset's folder", ErrCache, path, clf.Dataset, c.Dataset, c.DataDir)
 	}
 	if err == nil {
 		return clf, nil
@@ -514,7 +521,7 @@ func readPNGs(c Config) (*pngSamples, error) {
 		}
 		return &pngSamples{imgs: []image.Image{img}, names: []string{c.Samples}, grid: true}, nil
 	}
-	files, err := fsutil.Glob(c.Samples, "*.png")
+	files, err := fsutil.Glob(c.Samples, "*.[pP][nN][gG]") // S0.PNG too, as a folder dataset reads it
 	if err != nil {
 		return nil, fmt.Errorf("eval: -samples %s: %w", c.Samples, err)
 	}
@@ -553,6 +560,13 @@ func (p *pngSamples) first(img image.Image) image.Rectangle {
 // pixels are the images' values, (N,C,H,W) in [0,1], checked against the
 // test set's shape.
 func (p *pngSamples) pixels(test *data.Dataset) ([]float32, int, error) {
+	if test.Channels == 1 {
+		// One channel is read from R alone: a colour image's G and B
+		// would be passed over.
+		if i, x, y, ok := p.colour(); ok {
+			return nil, 0, fmt.Errorf("%w: %s is in colour (R, G and B differ at (%d, %d)), and the %s images are grey: samples of a grey model have R = G = B", ErrConfig, p.names[i], x, y, test.Name)
+		}
+	}
 	if p.grid {
 		return gridTiles(p.imgs[0], p.names[0], test)
 	}
@@ -567,24 +581,41 @@ func (p *pngSamples) pixels(test *data.Dataset) ([]float32, int, error) {
 	return out, len(p.imgs), nil
 }
 
-// grey reports whether every sample has R = G = B at every pixel, and
-// some pixel is neither black nor white (a colour model's collapsed,
-// black samples are not grey ones).
-func (p *pngSamples) grey() bool {
-	shade := false
-	for _, img := range p.imgs {
+// colour finds a pixel whose R, G and B differ: the image's index and the
+// pixel, and whether there is one.
+func (p *pngSamples) colour() (int, int, int, bool) {
+	for i, img := range p.imgs {
 		b := img.Bounds()
 		for y := b.Min.Y; y < b.Max.Y; y++ {
 			for x := b.Min.X; x < b.Max.X; x++ {
 				r, g, bl, _ := img.At(x, y).RGBA()
 				if r != g || g != bl {
-					return false
+					return i, x, y, true
 				}
-				shade = shade || r != 0 && r != 0xffff
 			}
 		}
 	}
-	return shade
+	return 0, 0, 0, false
+}
+
+// grey reports whether every sample has R = G = B at every pixel, and
+// some pixel is neither black nor white (a colour model's collapsed,
+// black samples are not grey ones).
+func (p *pngSamples) grey() bool {
+	if _, _, _, ok := p.colour(); ok {
+		return false
+	}
+	for _, img := range p.imgs {
+		b := img.Bounds()
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				if r, _, _, _ := img.At(x, y).RGBA(); r != 0 && r != 0xffff {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func readHead(path string, n int) ([]byte, error) {
@@ -698,6 +729,19 @@ func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int
 		return nil, 0, fmt.Errorf("%w: %s is %v, not a grid of %d×%d tiles with %d-pixel borders", ErrConfig, path, b.Size(), test.Width, test.Height, pad)
 	}
 	cols, rows := (b.Dx()-pad)/tw, (b.Dy()-pad)/th
+	// cmd/sample's borders are black: a picture of other tiles whose size
+	// happens to fit (cmd/plot's progress strip, with white gaps) would be
+	// cut across them.
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			if (x-b.Min.X)%tw >= pad && (y-b.Min.Y)%th >= pad {
+				continue // inside a tile
+			}
+			if r, g, bl, _ := img.At(x, y).RGBA(); r|g|bl != 0 {
+				return nil, 0, fmt.Errorf("%w: %s is not a grid of cmd/sample's: its border at (%d, %d) is not black", ErrConfig, path, x-b.Min.X, y-b.Min.Y)
+			}
+		}
+	}
 	out := make([]float32, 0, cols*rows*test.Dim())
 	n, used := 0, 0 // tiles, and tiles up to the last that is not blank
 	for ty := 0; ty < rows; ty++ {

@@ -84,6 +84,18 @@ func TestPNGFolder(t *testing.T) {
 	if _, _, err := loadSamples(Config{Samples: filepath.Join(dir, "none")}, shape); err == nil {
 		t.Fatal("missing path accepted")
 	}
+	os.Remove(big)
+	// An upper-case extension is a PNG too (S0.PNG was passed over).
+	os.Rename(filepath.Join(dir, "sa.png"), filepath.Join(dir, "SA.PNG"))
+	if _, n, err := loadSamples(Config{Samples: dir}, shape); err != nil || n != 3 {
+		t.Fatalf("with SA.PNG: %d images, %v", n, err)
+	}
+	// Colour samples against grey images are refused (they were read by
+	// their red channel alone).
+	grey := &data.Dataset{Name: "mnist", Channels: 1, Height: 2, Width: 2}
+	if _, _, err := loadSamples(Config{Samples: dir}, grey); err == nil || !strings.Contains(err.Error(), "is in colour") {
+		t.Fatalf("colour samples for grey images: %v", err)
+	}
 }
 
 // TestSampleSecondsKept: samples drawn in under 0.05 s still report

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
@@ -129,9 +130,16 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 			return nil, err
 		}
 		st := c.loaded
-		if c.Size != 0 && c.Size != st.Model.Height || c.Grey && st.Model.Channels != 1 {
+		var given []string // those that contradict the checkpoint's images
+		if c.Size != 0 && c.Size != st.Model.Height {
+			given = append(given, fmt.Sprintf("-size %d", c.Size))
+		}
+		if (c.Grey || c.GreySet) && c.Grey != (st.Model.Channels == 1) {
+			given = append(given, fmt.Sprintf("-grey=%v", c.Grey))
+		}
+		if len(given) > 0 {
 			// They were passed over for the checkpoint's.
-			return nil, fmt.Errorf("%w: -size %d, -grey %v: %s draws %d×%d images in %d channel(s); drop the flags (a checkpoint's samples take its own)", ErrConfig, c.Size, c.Grey, c.Samples, st.Model.Height, st.Model.Width, st.Model.Channels)
+			return nil, fmt.Errorf("%w: %s: %s draws %d×%d images in %d channel(s); drop %s (a checkpoint's samples take its own)", ErrConfig, strings.Join(given, ", "), c.Samples, st.Model.Height, st.Model.Width, st.Model.Channels, map[bool]string{true: "the flags", false: "the flag"}[len(given) > 1])
 		}
 		size, grey = st.Model.Height, st.Model.Channels == 1
 		if st.Dataset != c.Dataset {

@@ -115,9 +115,17 @@ func TestFolderEndToEnd(t *testing.T) {
 	}
 	// -size or -grey that contradict the checkpoint's images are refused
 	// (they were passed over).
-	for _, bad := range []Config{{Size: 64}, {Grey: true}} {
+	for _, tc := range []struct {
+		bad  Config
+		want string
+	}{
+		{Config{Size: 64}, "-size 64: "},
+		{Config{Grey: true}, "-grey=true: "},
+		{Config{Size: 64, Grey: true, GreySet: true}, "-size 64, -grey=true: "},
+	} {
+		bad := tc.bad
 		bad.Dataset, bad.DataDir, bad.Samples, bad.N, bad.StepsPerLevel = data.FolderPrefix+pics, filepath.Join(dir, "cache"), filepath.Join(dir, "run1"), 4, 1
-		if _, err := Folder(bad); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "drop the flags") {
+		if _, err := Folder(bad); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "drop the flag") {
 			t.Errorf("-size %d -grey %v on a 32×32 colour checkpoint: %v", bad.Size, bad.Grey, err)
 		}
 	}

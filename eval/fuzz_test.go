@@ -192,11 +192,29 @@ func samplePNGSeeds(tb testing.TB) map[string][]byte {
 	mn := gridSize(2, 28) // a 2×2 grid of MNIST tiles
 	pal := image.NewPaletted(image.Rect(0, 0, mn, mn), color.Palette{color.Black, color.Gray{Y: 128}, color.White})
 	g16 := image.NewGray16(image.Rect(0, 0, mn, mn))
+	// Tiles of MNIST's grid inside black 2-pixel borders, as sample.Grid
+	// draws them.
+	inTile := func(x, y int) bool { return x%30 >= 2 && y%30 >= 2 }
 	for i := range pal.Pix {
-		pal.Pix[i] = uint8(1 + i%2)
+		if inTile(i%mn, i/mn) {
+			pal.Pix[i] = uint8(1 + i%2)
+		}
 	}
-	for i := range g16.Pix {
-		g16.Pix[i] = 0x80
+	for i := 0; i < len(g16.Pix); i += 2 {
+		if inTile(i/2%mn, i/2/mn) {
+			g16.Pix[i], g16.Pix[i+1] = 0x80, 0x80
+		}
+	}
+	var greyAlpha []byte // its rows: grey 200 in the tiles, opaque
+	for y := 0; y < mn; y++ {
+		greyAlpha = append(greyAlpha, 0)
+		for x := 0; x < mn; x++ {
+			v := byte(0)
+			if inTile(x, y) {
+				v = 200
+			}
+			greyAlpha = append(greyAlpha, v, 255)
+		}
 	}
 	grid := gridPNG(tb, mnistShape, 4)
 	return map[string][]byte{
@@ -204,7 +222,7 @@ func samplePNGSeeds(tb testing.TB) map[string][]byte {
 		"cifar10-grid":    gridPNG(tb, cifarShape, 3),
 		"paletted":        encodePNG(tb, pal),
 		"gray16":          encodePNG(tb, g16),
-		"grey-alpha":      rawPNG(uint32(mn), uint32(mn), 8, 4, greyAlphaRows(mn, mn, 200)),
+		"grey-alpha":      rawPNG(uint32(mn), uint32(mn), 8, 4, greyAlpha),
 		"one-pixel":       encodePNG(tb, image.NewGray(image.Rect(0, 0, 1, 1))),
 		"not-a-multiple":  encodePNG(tb, image.NewGray(image.Rect(0, 0, mn+1, mn-3))),
 		"bomb":            rawPNG(100000, 100000, 8, 0, []byte{0, 0}),

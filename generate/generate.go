@@ -139,8 +139,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: batch %d", ErrConfig, c.Batch)
 	case c.SNR < 0 || math.IsNaN(c.SNR):
 		return fmt.Errorf("%w: -snr %g must be positive", ErrConfig, c.SNR)
-	case c.Tol < 0 || c.Tol >= 1 || math.IsNaN(c.Tol):
-		return fmt.Errorf("%w: -tol %g must be positive and below 1 (the solver's relative error)", ErrConfig, c.Tol)
+	case c.Tol != 0 && !(c.Tol >= sample.MinTol && c.Tol < 1):
+		return fmt.Errorf("%w: -tol %g must be from %g to below 1 (the solver's relative error; float64's rounding cannot meet less)", ErrConfig, c.Tol, sample.MinTol)
 	}
 	return c.validateDraw()
 }

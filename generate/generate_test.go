@@ -259,7 +259,8 @@ func TestOtherSamplersFlags(t *testing.T) {
 		{"ncsn", Config{SNR: 0.2}, "-snr is pc's"},
 		{"ve", Config{Sampler: "em", SNR: 0.2}, "-snr is pc's (its corrector's signal-to-noise ratio); this run samples with em"},
 		{"ve", Config{Sampler: "pc", Tol: 1e-3}, "-tol is ode's (its solver's tolerance); this run samples with pc"},
-		{"ve", Config{Sampler: "ode", Tol: math.Inf(1)}, "-tol +Inf must be positive and below 1"},
+		{"ve", Config{Sampler: "ode", Tol: math.Inf(1)}, "-tol +Inf must be from 1e-10 to below 1"},
+		{"ve", Config{Sampler: "ode", Tol: 1e-300}, "-tol 1e-300 must be from 1e-10 to below 1"}, // ran for hours
 	} {
 		tc.cfg.Ckpt, tc.cfg.Out, tc.cfg.N = dirs[tc.process], filepath.Join(t.TempDir(), "g.png"), 2
 		_, err := Run(tc.cfg)

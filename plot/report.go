@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/plotutil"
@@ -37,6 +38,9 @@ import (
 // checked) as progress.png — all or none (a failure leaves the earlier
 // ones as they were); it returns the files written.
 func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, error)) ([]string, error) {
+	if err := outsideImages(filepath.Dir(csvPath), outDir); err != nil {
+		return nil, err
+	}
 	f, err := fsutil.OpenRegular(csvPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("plot: %s is not there (-run names a run's folder, where cmd/train writes its train.csv)", csvPath)
@@ -262,11 +266,14 @@ var CurveFiles = []string{"loss.png", "loss_per_level.png", "speed.png"}
 // dir into out: no checkpoints, a classifier's run, an output that would
 // replace what is not an earlier PNG.
 func CheckProgress(dir, out string) error {
-	latest, err := checkpoint.Latest(dir)
+	_, err := checkpoint.Latest(dir)
 	if err != nil {
 		return fmt.Errorf("plot: -progress: %w", err)
 	}
-	st, err := checkpoint.Load(latest)
+	st, _, err := checkpoint.LoadFrom(dir)
+	if errors.Is(err, checkpoint.ErrCorrupt) { // the others' pictures can still be drawn
+		st, err = anyReadable(dir)
+	}
 	if err != nil {
 		return fmt.Errorf("plot: -progress: %w", err)
 	}
@@ -275,6 +282,34 @@ func CheckProgress(dir, out string) error {
 	}
 	if err := fsutil.CheckOutFile("-out", out, ".png", fsutil.PNGMagic); err != nil {
 		return fmt.Errorf("plot: %w", err)
+	}
+	return nil
+}
+
+// anyReadable is the newest checkpoint of dir that loads.
+func anyReadable(dir string) (*checkpoint.State, error) {
+	all, err := checkpoint.List(dir)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(all) - 1; i >= 0; i-- {
+		if st, err := checkpoint.Load(all[i]); err == nil {
+			return st, nil
+		}
+	}
+	return nil, fmt.Errorf("no checkpoint of %s can be read", dir)
+}
+
+// outsideImages refuses an output inside the image folder that the run in
+// dir trains on (a folder dataset's), where nothing is written: the plots
+// would join its training images.
+func outsideImages(dir, out string) error {
+	ds, err := checkpoint.DatasetOf(dir)
+	if err != nil {
+		return nil // no checkpoint yet: no dataset to go by
+	}
+	if folder, ok := data.IsFolder(ds); ok && folder != "" && data.Within(folder, out) {
+		return fmt.Errorf("plot: -out %s is inside the image folder %s, which the run trains on and where nothing is written (the plots would join its training images); give one outside it", out, folder)
 	}
 	return nil
 }
@@ -290,6 +325,9 @@ func Progress(dir, out string, n int, seed uint64, T int, log io.Writer) error {
 		return errors.New("plot: no output file given")
 	}
 	if err := fsutil.CheckOutFile("plot: out", out, ".png", fsutil.PNGMagic); err != nil {
+		return err
+	}
+	if err := outsideImages(dir, out); err != nil {
 		return err
 	}
 	img, err := ProgressImage(dir, n, seed, T, log)
@@ -317,11 +355,19 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 		return nil, fmt.Errorf("plot: no checkpoints in %s", dir)
 	}
 	var grids []image.Image
+	skipped := 0
+	samplers, order := map[string][]int{}, []string(nil) // the steps each sampler drew
 	for _, f := range files {
 		st, err := checkpoint.Load(f)
 		if errors.Is(err, fs.ErrNotExist) {
 			// Pruned by a trainer still at work since the listing.
 			fmt.Fprintf(log, "skipping %s: removed since the checkpoints were listed (a trainer pruning them)\n", f)
+			continue
+		}
+		if errors.Is(err, checkpoint.ErrCorrupt) {
+			// One damaged checkpoint stopped the whole picture.
+			fmt.Fprintf(log, "skipping %v\n", err)
+			skipped++
 			continue
 		}
 		if err != nil {
@@ -333,19 +379,39 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 		}
 		fmt.Fprintf(log, "sampling %d images from %s (step %d)\n", n, f, st.Step)
 		// T is annealed Langevin dynamics': Draw refuses it for other samplers.
-		cfg := generate.Config{N: n, Seed: seed, Denoise: true, StepsPerLevel: T}
+		cfg := generate.Config{N: n, Seed: seed, Denoise: true, StepsPerLevel: T, Log: log} // the sampler of each, named
 		res, err := generate.Draw(st, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
+		how := res.Sampler
+		if res.Autoguide != "" {
+			how += fmt.Sprintf(" autoguided (%s, w %g)", res.Autoguide, res.AutoguideWeight)
+		}
+		if samplers[how] == nil {
+			order = append(order, how)
+		}
+		samplers[how] = append(samplers[how], st.Step)
 		g, err := sample.Grid(res.Images, n, res.Channels, res.Height, res.Width)
 		if err != nil {
 			return nil, err
 		}
 		grids = append(grids, g)
 	}
+	if len(grids) == 0 && skipped > 0 {
+		return nil, fmt.Errorf("plot: no checkpoint of %s could be read", dir)
+	}
 	if len(grids) == 0 {
 		return nil, fmt.Errorf("plot: every checkpoint of %s was removed while -progress read them", dir)
+	}
+	if len(order) > 1 {
+		// A checkpoint before the guide step has no guide: its samples
+		// come from another sampler than the later ones'.
+		var parts []string
+		for _, how := range order {
+			parts = append(parts, fmt.Sprintf("steps %v by %s", samplers[how], how))
+		}
+		fmt.Fprintf(log, "note: the picture's grids come from different samplers: %s\n", strings.Join(parts, "; "))
 	}
 	w, h := grids[0].Bounds().Dx(), grids[0].Bounds().Dy()
 	canvas := image.NewRGBA(image.Rect(0, 0, len(grids)*(w+6), h))

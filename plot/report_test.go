@@ -17,6 +17,7 @@ import (
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/train"
 )
 
@@ -196,5 +197,95 @@ func TestProgressStepsPerLevel(t *testing.T) {
 	err := Progress(dir, filepath.Join(dir, "progress.png"), 1, 0, 3, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "plot: -steps-per-level is for checkpoints sampled by annealed Langevin dynamics") || strings.Contains(err.Error(), "-eps") {
 		t.Fatalf("-steps-per-level 3 on a VE run: %v", err)
+	}
+}
+
+// TestOutsideTheImageFolder: the plots of a run on a folder dataset are
+// never written inside its image folder (cmd/plot -out there wrote
+// loss.png and the rest among the training images, which a resume then
+// trained on).
+func TestOutsideTheImageFolder(t *testing.T) {
+	d := &data.Dataset{Name: "mnist", N: 8, Channels: 1, Height: 8, Width: 8, Labels: make([]uint8, 8), Images: make([]float32, 8*64)}
+	dir := t.TempDir()
+	c := train.Config{Dataset: "mnist", Preset: "test",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 2, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1, CkptDir: dir, Data: d}
+	if _, err := train.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	imgs := t.TempDir()
+	st, err := checkpoint.Load(filepath.Join(dir, checkpoint.FileName(2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Dataset = data.FolderPrefix + imgs
+	if _, err := checkpoint.Save(dir, st); err != nil {
+		t.Fatal(err)
+	}
+	csv := filepath.Join(dir, checkpoint.LogName)
+	for _, out := range []string{imgs, filepath.Join(imgs, "plots")} {
+		if _, err := Curves(csv, out, 0, nil); err == nil || !strings.Contains(err.Error(), "inside the image folder") {
+			t.Errorf("Curves into %s: %v", out, err)
+		}
+	}
+	if err := Progress(dir, filepath.Join(imgs, "p.png"), 1, 0, 0, nil); err == nil || !strings.Contains(err.Error(), "inside the image folder") {
+		t.Errorf("Progress: %v", err)
+	}
+	if left, _ := os.ReadDir(imgs); len(left) != 0 {
+		t.Fatalf("%d files written among the images", len(left))
+	}
+	if _, err := Curves(csv, filepath.Join(dir, "plots"), 0, nil); err != nil {
+		t.Fatalf("outside: %v", err)
+	}
+}
+
+// TestProgressDamagedAndMixed: a damaged checkpoint is left out of the
+// progress picture with a line saying so (it stopped the whole picture,
+// CheckProgress included, when it was the newest); a picture whose grids
+// come from different samplers (the checkpoints before the guide step are
+// drawn unguided) says so.
+func TestProgressDamagedAndMixed(t *testing.T) {
+	d := &data.Dataset{Name: "mnist", N: 8, Channels: 1, Height: 8, Width: 8, Labels: make([]uint8, 8), Images: make([]float32, 8*64)}
+	for i := range d.Images {
+		d.Images[i] = float32(i%5) / 5
+	}
+	dir := t.TempDir()
+	c := train.Config{Dataset: "mnist", Preset: "test",
+		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 4, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMin: 0.05, SaveEvery: 1, Keep: 10, CkptDir: dir, Data: d}
+	if err := c.UseSDE("ve"); err != nil {
+		t.Fatal(err)
+	}
+	c.SigmaMax, c.GuideAt, c.SampleSampler, c.SampleSteps, c.SampleAutoguide = 1, 0.5, "heun", 2, 2
+	if _, err := train.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	newest := filepath.Join(dir, checkpoint.FileName(4))
+	b, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	os.WriteFile(newest, b, 0o644)
+	if err := CheckProgress(dir, filepath.Join(t.TempDir(), "progress.png")); err != nil {
+		t.Fatalf("CheckProgress with the newest damaged: %v", err)
+	}
+	if _, _, err := checkpoint.LoadFrom(dir); err == nil || !strings.Contains(err.Error(), "the run's checkpoint before it can be given instead: "+filepath.Join(dir, checkpoint.FileName(3))) {
+		t.Fatalf("LoadFrom of the run: %v", err)
+	}
+	var log strings.Builder
+	img, err := ProgressImage(dir, 1, 0, 0, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "skipping "+newest) || !strings.Contains(log.String(), "note: the picture's grids come from different samplers: steps [1] by heun; steps [2 3] by heun autoguided") {
+		t.Fatalf("log:\n%s", log.String())
+	}
+	one, err := sample.Grid(make([]float64, 64), 1, 1, 8, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := img.Bounds().Dx(); w != 3*(one.Bounds().Dx()+6) {
+		t.Fatalf("%d pixels wide: not three grids", w)
 	}
 }

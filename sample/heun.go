@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/ncsn-go/ncsn/sde"
 )
@@ -53,6 +54,10 @@ func Heun(s Score, x []float64, c Continuous, r *rand.Rand) (int, error) {
 	sig, err := sde.KarrasSigmas(c.Process.PriorStd(), lo, c.Steps, sde.KarrasRho)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %s: %v", ErrConfig, name, err)
+	}
+	if c.Churn > 0 && !slices.ContainsFunc(sig[:c.Steps], func(s float64) bool { return s >= c.ChurnMin && s <= c.ChurnMax }) {
+		// Otherwise the deterministic sampler, under the stochastic one's name.
+		return 0, fmt.Errorf("%w: %s: no step's σ (%.4g down to %.4g) lies in the churn's range [%g, %g]: the churn would change nothing", ErrConfig, name, sig[0], sig[c.Steps-1], c.ChurnMin, c.ChurnMax)
 	}
 	sc := newScorer(s, c)
 	n := c.Steps

@@ -52,8 +52,8 @@ func LogLikelihood(s ScoreVJP, x []float64, c Likelihood, r *rand.Rand) ([]float
 		return nil, st, fmt.Errorf("%w: likelihood: no score function", ErrConfig)
 	case c.Dim < 1 || len(x) == 0 || len(x)%c.Dim != 0:
 		return nil, st, fmt.Errorf("%w: likelihood: %d values are not points of dimension %d", ErrConfig, len(x), c.Dim)
-	case c.Tol < 0 || math.IsNaN(c.Tol):
-		return nil, st, fmt.Errorf("%w: likelihood: tolerance %g", ErrConfig, c.Tol)
+	case c.Tol != 0 && !(c.Tol >= MinTol) || math.IsInf(c.Tol, 0):
+		return nil, st, fmt.Errorf("%w: likelihood: tolerance %g (need ≥ %g)", ErrConfig, c.Tol, MinTol)
 	case !c.Exact && r == nil:
 		return nil, st, fmt.Errorf("%w: likelihood: Hutchinson's estimator needs a random source", ErrConfig)
 	}
@@ -195,6 +195,9 @@ func dopri5(f func(t float64, y, dy []float64) error, y []float64, t0, t1, rtol,
 			fac = math.Min(5, math.Max(0.2, 0.9*math.Pow(errNorm, -0.2)))
 		}
 		h *= fac
+		if errNorm > 1 && math.Abs(h) <= 1e-14*math.Max(1, math.Abs(t)) { // a rejected step, and the next is nothing
+			return steps, rejected, fmt.Errorf("rk45: the step shrank to %g at t = %g: the tolerance cannot be met there", h, t)
+		}
 		if steps+rejected > 100000 {
 			return steps, rejected, fmt.Errorf("rk45 took over 100000 steps (t = %g)", t)
 		}

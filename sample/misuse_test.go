@@ -206,3 +206,42 @@ func TestEverySamplerSaysDiverged(t *testing.T) {
 		})
 	}
 }
+
+// TestToleranceFloor: RK45 refuses a tolerance float64 cannot meet, before
+// any evaluation (-tol 1e-300 ran for hours, its steps shrinking towards
+// nothing); MinTol itself runs.
+func TestToleranceFloor(t *testing.T) {
+	ve, err := sde.New(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	score := ScoreFunc(func(x []float64, sigma float64, dst []float64) error {
+		calls++
+		for i := range dst {
+			dst[i] = -x[i] / (1 + sigma*sigma)
+		}
+		return nil
+	})
+	vjp := scoreVJPFunc(func(x []float64, sigma float64, v, s, out []float64) error {
+		calls++
+		for i := range s {
+			s[i], out[i] = -x[i]/(1+sigma*sigma), -v[i]/(1+sigma*sigma)
+		}
+		return nil
+	})
+	for _, tol := range []float64{1e-300, MinTol / 2, -1, math.Inf(1)} {
+		if _, err := ProbabilityFlowRK45(score, make([]float64, 4), Continuous{Process: ve, Tol: tol}); !errors.Is(err, ErrConfig) {
+			t.Errorf("rk45 at %g: %v", tol, err)
+		}
+		if _, _, err := LogLikelihood(vjp, make([]float64, 4), Likelihood{Process: ve, Dim: 2, Exact: true, Tol: tol}, nil); !errors.Is(err, ErrConfig) {
+			t.Errorf("likelihood at %g: %v", tol, err)
+		}
+	}
+	if calls != 0 {
+		t.Fatalf("%d evaluations before the refusals", calls)
+	}
+	if _, err := ProbabilityFlowRK45(score, []float64{0.5, -1, 2, 0}, Continuous{Process: ve, Tol: MinTol}); err != nil {
+		t.Fatalf("rk45 at MinTol: %v", err)
+	}
+}

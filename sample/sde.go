@@ -79,6 +79,12 @@ const (
 	DefaultTol = 1e-5
 )
 
+// MinTol is the smallest tolerance RK45 (ProbabilityFlowRK45,
+// LogLikelihood) takes: below it float64's rounding (2.2e-16 of each value)
+// comes near the error asked for, and the solver's steps shrink towards
+// nothing (-tol 1e-300 ran for hours).
+const MinTol = 1e-10
+
 // check validates c for a sampler (name) on x and fills in the defaults;
 // steps says whether the sampler uses Steps, noise whether it needs r.
 func (c Continuous) check(name string, s Score, x []float64, steps, noise bool, r *rand.Rand) (Continuous, error) {
@@ -124,8 +130,8 @@ func (c Continuous) check(name string, s Score, x []float64, steps, noise bool, 
 	if c.Tol == 0 {
 		c.Tol = DefaultTol
 	}
-	if !(c.Tol > 0) || math.IsInf(c.Tol, 0) {
-		return c, fmt.Errorf("%w: %s: tolerance %g (need > 0)", ErrConfig, name, c.Tol)
+	if !(c.Tol >= MinTol) || math.IsInf(c.Tol, 0) {
+		return c, fmt.Errorf("%w: %s: tolerance %g (need ≥ %g)", ErrConfig, name, c.Tol, MinTol)
 	}
 	if noise && r == nil {
 		return c, fmt.Errorf("%w: %s: no random generator", ErrConfig, name)

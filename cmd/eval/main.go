@@ -75,7 +75,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	c.ChurnSet, c.NSet = set["churn"], set["n"]
+	c.ChurnSet, c.NSet, c.GreySet = set["churn"], set["n"], set["grey"]
+	if err := cli.ChurnZeros(set, c.ChurnMax, c.ChurnNoise); err != nil {
+		fmt.Fprintln(stderr, "eval:", err)
+		return 2
+	}
 	if set["dataset"] && c.Dataset == "" {
 		fmt.Fprintln(stderr, "eval: -dataset is empty: give mnist, fashion, cifar10 or folder:PATH")
 		return 2

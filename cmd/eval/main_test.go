@@ -13,6 +13,8 @@ func TestBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"-nope"}, 2, "not defined"},
+		{[]string{"-churn-noise", "0", "-samples", "x"}, 2, "-churn-noise 0 must be > 0"},
+		{[]string{"-churn-max", "0", "-samples", "x"}, 2, "-churn-max 0 would churn at no σ"},
 		{[]string{"-dataset", "svhn", "-samples", "x"}, 1, "unknown dataset"},
 		{[]string{"-dataset", "mnist"}, 1, "no -samples"},
 		{[]string{"x"}, 2, "unexpected argument"},

@@ -28,6 +28,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-ckpt", bad, "-autoguide", bad, "-autoguide-weight", "0.5"}, 1, "from 1 (no guidance) to 100"},
 		{[]string{"-ckpt", bad, "-autoguide", bad, "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
 		{[]string{"-ckpt", bad, "-autoguide-weight", "0"}, 2, "-autoguide-weight 0 must be"},
+		// 0 meant the default (no limit; a scale of 1), silently.
+		{[]string{"-ckpt", bad, "-churn", "5", "-churn-max", "0"}, 2, "-churn-max 0 would churn at no σ"},
+		{[]string{"-ckpt", bad, "-churn", "5", "-churn-noise", "0"}, 2, "-churn-noise 0 must be > 0"},
 	} {
 		var out bytes.Buffer
 		if code := run(tc.args, &out); code != tc.code || !strings.Contains(out.String(), tc.want) {

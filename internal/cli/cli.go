@@ -34,3 +34,17 @@ func Parse(fs *flag.FlagSet, args []string) error {
 	}
 	return err
 }
+
+// ChurnZeros refuses -churn-max 0 and -churn-noise 0 given on the command
+// line (set: the flags given), which cmd/sample and cmd/eval share: to the
+// library a 0 there means "not given" (no limit; a noise scale of 1), not
+// what the flag says.
+func ChurnZeros(set map[string]bool, churnMax, churnNoise float64) error {
+	switch {
+	case set["churn-max"] && churnMax == 0:
+		return errors.New("-churn-max 0 would churn at no σ (the churn comes at σ ≤ -churn-max); -churn 0 turns the churn off")
+	case set["churn-noise"] && churnNoise == 0:
+		return errors.New("-churn-noise 0 must be > 0 (the scale of the churn's noise, 1 by default); -churn 0 turns the churn off")
+	}
+	return nil
+}
