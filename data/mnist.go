@@ -83,10 +83,12 @@ var fashionFiles = map[string][2]fileSpec{
 	},
 }
 
-// FashionMirrors are the official hosts of the Fashion-MNIST files.
+// FashionMirrors are the official hosts of the Fashion-MNIST files. The
+// S3 website serves no HTTPS (as torchvision, over HTTP: the MD5 decides
+// what is kept).
 var FashionMirrors = []string{
-	"https://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
 	"https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion",
+	"http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
 }
 
 // FashionSystemDir is where Debian's dataset-fashion-mnist package installs

@@ -520,7 +520,7 @@ func (r *run) claim(cfg Config) (*csvLog, error) {
 func (r *run) readyData(ctx context.Context, cfg Config) (ds *data.Dataset, err error) {
 	ds = cfg.Data
 	if ds == nil {
-		if ds, err = loadDataset(r); err != nil {
+		if ds, err = loadDataset(ctx, r); err != nil {
 			return nil, err
 		}
 	}
@@ -586,11 +586,13 @@ func flipRows(img []float32, w int) {
 	}
 }
 
-func loadDataset(r *run) (*data.Dataset, error) {
+func loadDataset(ctx context.Context, r *run) (*data.Dataset, error) {
 	cfg := r.cfg
 	path, ok := data.IsFolder(cfg.Dataset)
 	if !ok {
-		return data.Load(cfg.Dataset, data.Options{Dir: cfg.DataDir, Log: cfg.Log}, "train")
+		// A stop signal stops a download at once (it went on to the next
+		// source, or to the end of a slow one).
+		return data.Load(cfg.Dataset, data.Options{Dir: cfg.DataDir, Log: cfg.Log, Context: ctx}, "train")
 	}
 	ds, info, err := data.LoadFolder(data.FolderOptions{Path: path, Size: cfg.ImageSize, Grey: cfg.Grey, CacheDir: cfg.DataDir, Log: cfg.Log, Bar: cfg.Bar})
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Glob returns the entries of the folder dir whose names match pattern
@@ -73,12 +74,53 @@ func WriteAtomic(path string, fill func(w io.Writer) error) error {
 
 // ownTemps are the temporary files this process is writing (WriteAtomic's
 // and the Sets' not yet renamed into place), for RemoveOwnTemps.
-// dirs are the folders NewDir made, each with the names it spares.
+// dirs are the folders NewDir made, each with the names it spares; tempDirs
+// the temporary folders of TempDir.
 var ownTemps = struct {
 	sync.Mutex
-	m    map[string]bool
-	dirs map[string]ownDir
-}{m: map[string]bool{}, dirs: map[string]ownDir{}}
+	m        map[string]bool
+	dirs     map[string]ownDir
+	tempDirs map[string]bool
+}{m: map[string]bool{}, dirs: map[string]ownDir{}, tempDirs: map[string]bool{}}
+
+// TempDir makes a new temporary folder in parent (os.MkdirTemp's pattern)
+// and returns it with the function that removes it and all it holds;
+// RemoveOwnTemps removes it too, for a process ended by a signal.
+func TempDir(parent, pattern string) (string, func(), error) {
+	ownTemps.Lock()
+	defer ownTemps.Unlock()
+	d, err := os.MkdirTemp(parent, pattern)
+	if err != nil {
+		return "", nil, err
+	}
+	ownTemps.tempDirs[d] = true
+	return d, func() {
+		ownTemps.Lock()
+		defer ownTemps.Unlock()
+		if ownTemps.tempDirs[d] {
+			os.RemoveAll(d)
+			delete(ownTemps.tempDirs, d)
+		}
+	}, nil
+}
+
+// RemoveStaleTemps deletes what the patterns (Glob's) match in dir and was
+// last modified before age ago — temporary files and folders that a
+// process killed part way left there — where other processes may be
+// writing, without a lock: theirs are younger. It returns how many it
+// removed.
+func RemoveStaleTemps(dir string, age time.Duration, patterns ...string) int {
+	n := 0
+	for _, pat := range patterns {
+		m, _ := Glob(dir, pat)
+		for _, p := range m {
+			if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > age && os.RemoveAll(p) == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
 
 // ownDir is a folder NewDir made: the files it may hold and still go, and
 // the topmost of the folders made with it (its missing parents).
@@ -171,6 +213,10 @@ func RemoveOwnTemps() int {
 	for p, d := range ownTemps.dirs {
 		removeIfSpare(p, d)
 		delete(ownTemps.dirs, p)
+	}
+	for d := range ownTemps.tempDirs {
+		os.RemoveAll(d)
+		delete(ownTemps.tempDirs, d)
 	}
 	return n
 }
@@ -330,6 +376,10 @@ func (s *Set) Abort() {
 
 // tempPattern is the name of WriteAtomic's temporary file for a target name.
 func tempPattern(name string) string { return "." + name + ".tmp-*" }
+
+// TempPattern is the Glob pattern of WriteAtomic's temporary
+// files for a target name (for RemoveStaleTemps).
+func TempPattern(name string) string { return tempPattern(name) }
 
 // RemoveTemps deletes the temporary files that writes of the named targets in
 // dir left behind when their process died mid-write, and returns how many it

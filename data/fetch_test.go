@@ -1,0 +1,139 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestFetchEdges: a slow download goes on as long as bytes come, and one
+// whose bytes stop fails after Timeout (the timeout was the whole
+// transfer's: a link below 165 kB/s never fetched MNIST); a stop (the
+// context) ends a fetch at once without trying the next source; a server
+// that sends without end is cut off; a server's gzip encoding does not
+// decompress the .gz; a .gz compressed anew is taken on its decompressed
+// bytes; stale temporary files of killed fetches go, fresh ones stay.
+func TestFetchEdges(t *testing.T) {
+	good, err := os.ReadFile("testdata/good-images.idx.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile("testdata/good-images.idx")
+	spec := fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+	var hits atomic.Int32
+	release := make(chan struct{})
+	defer close(release)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		f := w.(http.Flusher)
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/slow/"): // all of it, a few bytes at a time
+			for i := 0; i < len(good); i += len(good)/8 + 1 {
+				w.Write(good[i:min(len(good), i+len(good)/8+1)])
+				f.Flush()
+				time.Sleep(60 * time.Millisecond)
+			}
+		case strings.HasPrefix(r.URL.Path, "/stall/"): // a little, then nothing
+			w.Write(good[:10])
+			f.Flush()
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		case strings.HasPrefix(r.URL.Path, "/endless/"):
+			chunk := make([]byte, 1<<12)
+			for r.Context().Err() == nil {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		case strings.HasPrefix(r.URL.Path, "/encoded/"):
+			w.Header().Set("Content-Encoding", "gzip")
+			w.Write(good)
+		}
+	}))
+	defer srv.Close()
+	fetch := func(o Options, mirrors ...string) (string, error) {
+		o.NoRegistry = true
+		return ensure(o, spec, sources{Mirrors: mirrors})
+	}
+
+	// 8 pieces 60 ms apart: 480 ms in all, never 200 ms without bytes.
+	if _, err := fetch(Options{Dir: t.TempDir(), Timeout: 200 * time.Millisecond}, srv.URL+"/slow"); err != nil {
+		t.Fatalf("slow but steady: %v", err)
+	}
+	t0 := time.Now()
+	if _, err := fetch(Options{Dir: t.TempDir(), Timeout: 200 * time.Millisecond}, srv.URL+"/stall"); err == nil || !strings.Contains(err.Error(), "no data for 200ms") {
+		t.Fatalf("stalled: %v", err)
+	} else if time.Since(t0) > 5*time.Second {
+		t.Fatalf("stalled: %v to fail", time.Since(t0))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(150*time.Millisecond, cancel)
+	hits.Store(0)
+	dir := t.TempDir()
+	t0 = time.Now()
+	_, err = fetch(Options{Dir: dir, Context: ctx}, srv.URL+"/stall", srv.URL+"/slow")
+	if !errors.Is(err, context.Canceled) || time.Since(t0) > 5*time.Second || hits.Load() != 1 {
+		t.Fatalf("stopped: %v after %v, %d requests (the next source tried?)", err, time.Since(t0), hits.Load())
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("a stopped fetch left %d files", len(left))
+	}
+
+	defer func(m int64) { maxIDXFileBytes = m }(maxIDXFileBytes)
+	maxIDXFileBytes = 1 << 20
+	if _, err := fetch(Options{Dir: t.TempDir()}, srv.URL+"/endless"); err == nil || !strings.Contains(err.Error(), "over 1048576 bytes") {
+		t.Fatalf("endless: %v", err)
+	}
+
+	if p, err := fetch(Options{Dir: t.TempDir()}, srv.URL+"/encoded"); err != nil || md5hex(mustRead(t, p)) != spec.GzMD5 {
+		t.Fatalf("gzip-encoded response: %v", err)
+	}
+
+	// A .gz compressed anew (another header) is the official bytes.
+	dir = t.TempDir()
+	os.WriteFile(filepath.Join(dir, spec.Name), gzipBytes(raw), 0o644)
+	if md5hex(gzipBytes(raw)) == spec.GzMD5 {
+		t.Fatal("the test's .gz is the official one")
+	}
+	if p, err := fetch(Options{Dir: dir, Mirrors: []string{}}); err != nil || p != filepath.Join(dir, spec.Name) {
+		t.Fatalf(".gz compressed anew: %q, %v", p, err)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(dir, "*.corrupt-*")); len(aside) != 0 {
+		t.Fatalf("moved aside: %v", aside)
+	}
+
+	// Temporary files: a killed fetch's, an hour old, go; a running one's stay.
+	old, fresh := filepath.Join(dir, ".x-images.gz.tmp-1"), filepath.Join(dir, ".x-images.gz.tmp-2")
+	os.WriteFile(old, []byte("part"), 0o644)
+	os.WriteFile(fresh, []byte("part"), 0o644)
+	hour := time.Now().Add(-time.Hour)
+	os.Chtimes(old, hour, hour)
+	if _, err := fetch(Options{Dir: dir, Mirrors: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a stale temporary file stayed: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temporary file went: %v", err)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
