@@ -772,6 +772,20 @@ func DatasetOf(path string) (string, error) {
 	return h.Dataset, nil
 }
 
+// ModelOf is the network of the checkpoint a -ckpt argument names, read
+// from its header alone.
+func ModelOf(path string) (model.Config, error) {
+	p, err := Resolve(path)
+	if err != nil {
+		return model.Config{}, err
+	}
+	h, why := peekHeader(p)
+	if why != "" {
+		return model.Config{}, fmt.Errorf("%w: %s %s", ErrCorrupt, p, why)
+	}
+	return h.Model, nil
+}
+
 // peekHeader reads the header of the checkpoint at path (not its tensors,
 // nor its checksum), or says why it cannot ("is not a checkpoint").
 func peekHeader(path string) (*header, string) {

@@ -138,6 +138,17 @@ func isCheckpoint(path string) bool {
 	return err == nil && string(head) == checkpoint.Magic
 }
 
+// pngNote says so where -samples, a run's folder, holds PNGs too: they are
+// not what is scored.
+func pngNote(c Config) {
+	if fi, err := os.Stat(c.Samples); err != nil || !fi.IsDir() {
+		return
+	}
+	if pngs, _ := fsutil.Glob(c.Samples, "*.[pP][nN][gG]"); len(pngs) > 0 && c.Log != nil {
+		fmt.Fprintf(c.Log, "note: %s holds checkpoints, so new samples are drawn from its newest; the PNGs there (%d) are not scored (give a folder of PNGs alone for those)\n", c.Samples, len(pngs))
+	}
+}
+
 // drawingFlags names the flags set in c that only drawing samples from a
 // checkpoint uses (cmd/eval's names), other than those in keep.
 func (c Config) drawingFlags(keep ...string) []string {
@@ -199,7 +210,7 @@ func Run(c Config) (*Result, error) {
 		}
 	}
 	if !slices.Contains(data.Names, c.Dataset) {
-		return nil, fmt.Errorf("%w: unknown dataset %q (mnist, fashion or cifar10)", ErrConfig, c.Dataset)
+		return nil, fmt.Errorf("%w: unknown dataset %q (mnist, fashion, cifar10 or folder:PATH)", ErrConfig, c.Dataset)
 	}
 	load := func(o data.Options, split string) (*data.Dataset, error) { return data.Load(c.Dataset, o, split) }
 	if c.Samples == "" {
@@ -220,6 +231,7 @@ func Run(c Config) (*Result, error) {
 		if c.loaded.Dataset != c.Dataset {
 			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.loadedPath, c.loaded.Dataset, c.Dataset)
 		}
+		pngNote(c)
 		// So is the device: a missing GPU is found before minutes of
 		// downloads and classifier training.
 		if c.opened, err = generate.OpenDevice(c.Device, c.Log); err != nil {
@@ -467,7 +479,8 @@ func drawOrRead(c Config, test *data.Dataset) ([]float32, int, *generate.Result,
 				return nil, 0, nil, err
 			}
 		}
-		if st.Dataset != c.Dataset {
+		_, stFolder := data.IsFolder(st.Dataset)
+		if _, folder := data.IsFolder(c.Dataset); st.Dataset != c.Dataset && !(stFolder && folder) { // another folder: Folder's note
 			return nil, 0, nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, path, st.Dataset, c.Dataset)
 		}
 		what := fmt.Sprintf("%d samples", c.N)
@@ -705,7 +718,7 @@ func imagePixels(img image.Image, path string, test *data.Dataset) ([]float32, e
 		if _, folder := data.IsFolder(test.Name); folder {
 			hint = " (give -size for a folder model's samples)"
 		}
-		return nil, fmt.Errorf("%w: %s is %v, the test images are %d×%d%s", ErrConfig, path, img.Bounds().Size(), test.Width, test.Height, hint)
+		return nil, fmt.Errorf("%w: %s is %d×%d, the test images are %d×%d%s", ErrConfig, path, img.Bounds().Dx(), img.Bounds().Dy(), test.Width, test.Height, hint)
 	}
 	return pixels(img, img.Bounds(), test.Channels), nil
 }
@@ -726,7 +739,7 @@ func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int
 		return nil, 0, fmt.Errorf("%w: %s is one %d×%d image; -samples takes a grid of them (cmd/sample -out), a folder of them (cmd/sample -out-dir) or a checkpoint", ErrConfig, path, test.Width, test.Height)
 	}
 	if b.Dx() < pad+tw || b.Dy() < pad+th || (b.Dx()-pad)%tw != 0 || (b.Dy()-pad)%th != 0 {
-		return nil, 0, fmt.Errorf("%w: %s is %v, not a grid of %d×%d tiles with %d-pixel borders", ErrConfig, path, b.Size(), test.Width, test.Height, pad)
+		return nil, 0, fmt.Errorf("%w: %s is %d×%d, not a grid of %d×%d tiles with %d-pixel borders", ErrConfig, path, b.Dx(), b.Dy(), test.Width, test.Height, pad)
 	}
 	cols, rows := (b.Dx()-pad)/tw, (b.Dy()-pad)/th
 	// cmd/sample's borders are black: a picture of other tiles whose size
@@ -766,7 +779,7 @@ func gridTiles(img image.Image, path string, test *data.Dataset) ([]float32, int
 func (r *Result) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%-34s %s\n", "samples", r.Source)
 	fmt.Fprintf(w, "%-34s %d\n", "n", r.N)
-	fmt.Fprintf(w, "%-34s %.2f   (floor: %d real training images vs test: %.2f)\n", "Fréchet distance (classifier feats)", r.FID, r.N, r.FIDFloor)
+	fmt.Fprintf(w, "%-34s %.2f   (floor: %d real training images vs test: %.2f)\n", "Fréchet distance (classifier)", r.FID, r.N, r.FIDFloor)
 	if r.N <= Features {
 		// Below the features' count the sample covariance is singular: the
 		// distance is mostly small-sample bias (16 noise samples scored

@@ -209,3 +209,19 @@ func TestSmallNSaysSo(t *testing.T) {
 		}
 	}
 }
+
+// TestPNGNote: a run's folder given to -samples that holds PNGs too says
+// they are not scored (new samples were drawn with no word of them).
+func TestPNGNote(t *testing.T) {
+	dir := t.TempDir()
+	var log strings.Builder
+	pngNote(Config{Samples: dir, Log: &log})
+	if log.Len() != 0 {
+		t.Fatalf("no PNGs: %q", log.String())
+	}
+	os.WriteFile(filepath.Join(dir, "grid.PNG"), []byte("x"), 0o644)
+	pngNote(Config{Samples: dir, Log: &log})
+	if !strings.Contains(log.String(), "the PNGs there (1) are not scored") {
+		t.Fatalf("log %q", log.String())
+	}
+}

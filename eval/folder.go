@@ -2,11 +2,13 @@ package eval
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -95,6 +97,9 @@ func Folder(c Config) (*FolderResult, error) {
 		return nil, fmt.Errorf("%w: -dataset: %v", ErrConfig, err)
 	}
 	c.Dataset = data.FolderPrefix + abs
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: the image folder %s is not there (moved? give -dataset folder:PATH where the images are now)", ErrConfig, abs)
+	}
 	if c.DataDir == "" {
 		c.DataDir = data.DefaultCacheDir
 	}
@@ -129,6 +134,7 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 		if c.loaded, c.loadedPath, err = checkpoint.LoadFrom(c.Samples); err != nil {
 			return nil, err
 		}
+		pngNote(c)
 		st := c.loaded
 		var given []string // those that contradict the checkpoint's images
 		if c.Size != 0 && c.Size != st.Model.Height {
@@ -142,8 +148,14 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 			return nil, fmt.Errorf("%w: %s: %s draws %d×%d images in %d channel(s); drop %s (a checkpoint's samples take its own)", ErrConfig, strings.Join(given, ", "), c.Samples, st.Model.Height, st.Model.Width, st.Model.Channels, map[bool]string{true: "the flags", false: "the flag"}[len(given) > 1])
 		}
 		size, grey = st.Model.Height, st.Model.Channels == 1
-		if st.Dataset != c.Dataset {
+		if _, folder := data.IsFolder(st.Dataset); !folder {
 			return nil, fmt.Errorf("%w: %s was trained on %s, not %s", ErrConfig, c.Samples, st.Dataset, c.Dataset)
+		}
+		if st.Dataset != c.Dataset {
+			// Another folder, given by -dataset (the images moved, or
+			// another set to compare with): it was refused, and a moved
+			// folder left the model unscorable.
+			fmt.Fprintf(c.Log, "note: %s was trained on %s; its samples are scored against %s, as -dataset says\n", c.Samples, st.Dataset, c.Dataset)
 		}
 		if err := c.checkDraw(); err != nil { // before the folder is read
 			return nil, err

@@ -188,6 +188,25 @@ func TestFolderEndToEnd(t *testing.T) {
 	if n, _ := filepath.Glob(filepath.Join(pics, "*")); len(n) != 25 { // 23 pictures, broken.png and readme.txt
 		t.Errorf("the image folder holds %d files after the refused writes: %v", len(n), n)
 	}
+	// The image folder moved: its old path says how to go on, and the new
+	// one given by -dataset scores the model (it was refused as "trained on
+	// folder:OLD, not folder:NEW": no way to score it).
+	moved := pics + "-moved"
+	if err := os.Rename(pics, moved); err != nil {
+		t.Fatal(err)
+	}
+	mc := Config{Dataset: data.FolderPrefix + pics, DataDir: filepath.Join(dir, "cache"), Samples: filepath.Join(dir, "run1"), N: 4, StepsPerLevel: 1}
+	if _, err := Folder(mc); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is not there (moved? give -dataset folder:PATH") {
+		t.Errorf("the checkpoint's folder moved away: %v", err)
+	}
+	var note strings.Builder
+	mc.Dataset, mc.Log = data.FolderPrefix+moved, &note
+	if _, err := Folder(mc); err != nil || !strings.Contains(note.String(), "was trained on "+data.FolderPrefix+pics+"; its samples are scored against "+data.FolderPrefix+moved) {
+		t.Errorf("the folder where it is now: %v\n%s", err, note.String())
+	}
+	if err := os.Rename(moved, pics); err != nil {
+		t.Fatal(err)
+	}
 	// 64×64: four levels.
 	c64 := cfg(64, 2)
 	c64.CkptDir = filepath.Join(dir, "run64")

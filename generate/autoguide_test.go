@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -142,12 +143,17 @@ func TestOwnGuide(t *testing.T) {
 	if a, b := draw(saved, Config{}), draw(st, Config{}); !slices.Equal(a.Images, b.Images) || a.AutoguideWeight != 3 {
 		t.Fatal("the saved checkpoint draws other samples than the state it was saved from")
 	}
+	early := plain
+	early.Train = json.RawMessage(`{"guide_at":0.5,"steps":40}`)
 	for _, c := range []struct {
 		st   *checkpoint.State
 		cfg  Config
 		want string
 	}{
 		{&plain, Config{Autoguide: AutoguideSelf}, "keeps no guide"},
+		// A run with a guide, saved before its guide step: "train with
+		// -guide-at" was no help.
+		{&early, Config{Autoguide: AutoguideSelf}, "was saved before the run kept its guide (at 0.5 of its"},
 		{st, Config{Autoguide: AutoguideNone, AutoguideWeight: 2}, "-autoguide none turns it off"},
 		{st, Config{Sampler: "pc", AutoguideWeight: 2}, "recommends no autoguidance for -sampler pc"},
 	} {

@@ -131,14 +131,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -ckpt must name a checkpoint file or a folder of them", ErrConfig)
 	case c.N < 1:
 		return fmt.Errorf("%w: -n %d must be positive", ErrConfig, c.N)
-	case c.Eps < 0 || math.IsNaN(c.Eps):
-		return fmt.Errorf("%w: -eps %g must be positive", ErrConfig, c.Eps)
+	case !(c.Eps >= 0) || math.IsInf(c.Eps, 0):
+		return fmt.Errorf("%w: -eps %g must be a positive finite number (0: the default)", ErrConfig, c.Eps)
 	case c.Out == "" && c.OutDir == "" && c.GIF == "":
 		return fmt.Errorf("%w: nothing to write: give -out, -out-dir or -gif", ErrConfig)
 	case c.Batch < 0:
 		return fmt.Errorf("%w: batch %d", ErrConfig, c.Batch)
-	case c.SNR < 0 || math.IsNaN(c.SNR):
-		return fmt.Errorf("%w: -snr %g must be positive", ErrConfig, c.SNR)
+	case !(c.SNR >= 0) || math.IsInf(c.SNR, 0):
+		return fmt.Errorf("%w: -snr %g must be a positive finite number (0: the default)", ErrConfig, c.SNR)
 	case c.Tol != 0 && !(c.Tol >= sample.MinTol && c.Tol < 1):
 		return fmt.Errorf("%w: -tol %g must be from %g to below 1 (the solver's relative error; float64's rounding cannot meet less)", ErrConfig, c.Tol, sample.MinTol)
 	}
@@ -384,7 +384,7 @@ func Check(st *checkpoint.State, c Config) error {
 // -class) that would take more than maxSampleBytes.
 func fitsMemory(st *checkpoint.State, perClass, n int) error {
 	if need := float64(n) * float64(st.Model.Dim()) * 8; need > maxSampleBytes {
-		return fmt.Errorf("%w: -n %d: %d images of %d values would take %.0f GiB of memory (at most %d GiB); draw them in several runs with other -seed", ErrConfig, perClass, n, st.Model.Dim(), need/(1<<30), maxSampleBytes>>30)
+		return fmt.Errorf("%w: -n %d: %d images of %d values would take %.0f GiB of memory (at most %d GiB): ask for fewer (cmd/sample: several runs with other -seed give more)", ErrConfig, perClass, n, st.Model.Dim(), need/(1<<30), maxSampleBytes>>30)
 	}
 	return nil
 }

@@ -261,6 +261,8 @@ func TestOtherSamplersFlags(t *testing.T) {
 		{"ve", Config{Sampler: "pc", Tol: 1e-3}, "-tol is ode's (its solver's tolerance); this run samples with pc"},
 		{"ve", Config{Sampler: "ode", Tol: math.Inf(1)}, "-tol +Inf must be from 1e-10 to below 1"},
 		{"ve", Config{Sampler: "ode", Tol: 1e-300}, "-tol 1e-300 must be from 1e-10 to below 1"}, // ran for hours
+		{"ncsn", Config{Eps: math.Inf(1)}, "-eps +Inf must be a positive finite number"},         // "ε = +Inf" of sample
+		{"ve", Config{Sampler: "pc", SNR: math.Inf(1)}, "-snr +Inf must be a positive finite number"},
 	} {
 		tc.cfg.Ckpt, tc.cfg.Out, tc.cfg.N = dirs[tc.process], filepath.Join(t.TempDir(), "g.png"), 2
 		_, err := Run(tc.cfg)

@@ -2,8 +2,10 @@ package generate
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -44,7 +46,12 @@ func parseClasses(s string, classes int) ([]int, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: -class %q: %q is not a class number (give N, N,M,… or all)", ErrConfig, s, f)
 		}
-		if k < 0 || k >= classes {
+		switch {
+		case k < 0:
+			return nil, fmt.Errorf("%w: -class %d: classes are numbered from 0", ErrConfig, k)
+		case k >= classes && classes == math.MaxInt32: // the syntax check, before the classifier is known
+			return nil, fmt.Errorf("%w: -class %d is no class number", ErrConfig, k)
+		case k >= classes:
 			return nil, fmt.Errorf("%w: -class %d out of range: the classifier knows %d classes (0 to %d)", ErrConfig, k, classes, classes-1)
 		}
 		out = append(out, k)
@@ -210,6 +217,14 @@ func guideFor(st *checkpoint.State, c Config) (model.Config, model.Params, strin
 	switch c.Autoguide {
 	case AutoguideSelf:
 		if st.Guide == nil {
+			var tc struct {
+				GuideAt float64 `json:"guide_at"`
+				Steps   int     `json:"steps"`
+			}
+			if json.Unmarshal(st.Train, &tc) == nil && tc.GuideAt > 0 {
+				// A run with a guide, saved before its guide step.
+				return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide self: this checkpoint of step %d was saved before the run kept its guide (at %.4g of its %d steps): give a later checkpoint, or -autoguide none", ErrConfig, st.Step, tc.GuideAt, tc.Steps)
+			}
 			return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide self: the checkpoint keeps no guide of its own (train with -guide-at, or give a weaker checkpoint)", ErrConfig)
 		}
 		return st.Model, st.Guide, fmt.Sprintf("the checkpoint's own EMA of step %d", st.GuideStep), nil

@@ -129,7 +129,7 @@ func TestClassGuidanceErrors(t *testing.T) {
 		want string
 	}{
 		{Config{Class: "3", Classifier: clf}, "out of range"},
-		{Config{Class: "-1", Classifier: clf}, "out of range"},
+		{Config{Class: "-1", Classifier: clf}, "classes are numbered from 0"},
 		{Config{Class: "seven", Classifier: clf}, "not a class number"},
 		{Config{Class: "seven", Classifier: filepath.Join(t.TempDir(), "missing")}, "not a class number"}, // its form before the classifier
 		{Config{Class: "1", Classifier: fashion}, "trained on fashion"},

@@ -41,6 +41,11 @@ func (c Config) checkOutputs() error {
 		if m, _ := filepath.Match("sample-*.png", base); m && data.Within(in, c.OutDir) && data.Within(c.OutDir, in) {
 			return fmt.Errorf("%w: -out %s is in -out-dir under its samples' names (sample-NNNNN.png), where a sample would replace the grid: give the grid another name", ErrConfig, c.Out)
 		}
+		if data.Within(in, c.OutDir) && data.Within(c.OutDir, in) {
+			// cmd/eval -samples DIR would take the grid for a sample (and
+			// refuse the folder: images of two sizes).
+			return fmt.Errorf("%w: -out %s is in -out-dir %s, among the samples: give the grid a place outside it", ErrConfig, c.Out, c.OutDir)
+		}
 	}
 	return earlierSamples(c.OutDir)
 }

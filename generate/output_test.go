@@ -59,6 +59,8 @@ func TestOutputs(t *testing.T) {
 		{"out-dir a file", Config{Out: "", OutDir: file}, "is a file, not a folder"},
 		{"grid among the samples", Config{Out: filepath.Join(dir, "new", "sample-00000.png"), OutDir: filepath.Join(dir, "new")}, "where a sample would replace the grid"},
 		{"grid among the samples, other case", Config{Out: filepath.Join(dir, "new", "Sample-00001.PNG"), OutDir: filepath.Join(dir, "new", ".")}, "where a sample would replace the grid"},
+		// cmd/eval -samples of the folder then refused it: images of two sizes.
+		{"grid in the samples' folder", Config{Out: filepath.Join(dir, "new", "grid.png"), OutDir: filepath.Join(dir, "new")}, "is in -out-dir " + filepath.Join(dir, "new") + ", among the samples"},
 		{"nothing", Config{Out: ""}, "nothing to write"},
 		// An output that is an input: the samples replaced the image.
 		{"-out the -inpaint image", Config{Out: write("in.png", fsutil.PNGMagic), Inpaint: filepath.Join(dir, "in.png"), Mask: "bottom"}, "-out " + dir + "/in.png is the -inpaint image"},

@@ -95,6 +95,11 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	if smooth < 1 {
 		smooth = max(1, len(cols[0])/100)
 	}
+	smooth = min(smooth, len(cols[0])) // beyond the log's rows: a mean of them all
+	loss := "DSM loss"
+	if m, err := checkpoint.ModelOf(filepath.Dir(csvPath)); err == nil && m.IsClassifier() {
+		loss = "cross-entropy" // a noise-conditional classifier's run
+	}
 	names := CurveFiles
 	if progress != nil {
 		names = append(slices.Clip(names), ProgressFile)
@@ -159,7 +164,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 		return nil
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("DSM loss (moving average over %s)", stepsText(smooth))
+	p.Title.Text = fmt.Sprintf("%s (moving average over %s)", loss, stepsText(smooth))
 	p.X.Label.Text, p.Y.Label.Text = "step", "loss"
 	if err := line(p, cols[1], color.RGBA{20, 60, 160, 255}, ""); err != nil {
 		return nil, err
