@@ -143,12 +143,12 @@ func checkLocal(o Options, p, want, rawWant string) (ok bool, note string, err e
 		// and Fashion-MNIST hold files of the same names). Left as it is.
 		return false, "", fmt.Errorf("%w: %s is %s, not the file wanted here: the folder %s holds another dataset's files (each dataset needs a folder of its own); nothing was moved", ErrChecksum, p, other, filepath.Dir(p))
 	}
-	aside, err := moveAside(p, time.Now())
+	aside, err := moveAsideFn(p, time.Now())
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, "", nil // another process moved it aside first
 	}
 	if err != nil {
-		return false, "", fmt.Errorf("%w: %s has MD5 %s, not the official %s, and moving it aside failed: %w", ErrChecksum, p, got, want, err)
+		return false, "", fmt.Errorf("%w: %s has MD5 %s, not the official %s, and %w: %w", ErrChecksum, p, got, want, errNotMoved, err)
 	}
 	o.logf("%s has MD5 %s, not the official %s: moved it to %s; fetching a fresh copy", p, got, want, aside)
 	return false, fmt.Sprintf("%s: MD5 %s, not the official %s; moved to %s", p, got, want, aside), nil
@@ -174,6 +174,9 @@ func gzRawMD5(p string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// errNotMoved is wrapped where a damaged file could not be moved aside.
+var errNotMoved = errors.New("moving it aside failed")
+
 // officialFile names the official MNIST or Fashion-MNIST file (.gz or
 // decompressed) whose MD5 is sum ("MNIST's t10k-images-idx3-ubyte.gz"), or
 // is "".
@@ -195,6 +198,10 @@ func officialFile(sum string) string {
 	}
 	return ""
 }
+
+// moveAsideFn is moveAside (a test makes it fail, as a read-only folder
+// does for a user, not for root).
+var moveAsideFn = moveAside
 
 // moveAside renames p to p.corrupt-<UTC time> (with a -2, -3... suffix if
 // that name is taken) and returns the new path.
@@ -225,11 +232,20 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 	gzPath := filepath.Join(o.Dir, spec.Name)
 	rawPath := strings.TrimSuffix(gzPath, ".gz")
 	var tried []string
+	var localErr error
 	fsutil.RemoveStaleTemps(o.Dir, staleAge, fsutil.TempPattern(spec.Name), fsutil.TempPattern(filepath.Base(rawPath)))
 	for _, c := range []struct{ path, want, raw string }{{gzPath, spec.GzMD5, spec.RawMD5}, {rawPath, spec.RawMD5, ""}} {
 		ok, note, err := checkLocal(o, c.path, c.want, c.raw)
 		if err != nil {
-			return "", err
+			if !errors.Is(err, errNotMoved) {
+				return "", err // another dataset's file
+			}
+			// A damaged file that cannot be moved aside (a read-only
+			// folder): a good copy beside it still serves.
+			if localErr == nil {
+				localErr = err
+			}
+			continue
 		}
 		if ok {
 			return c.path, nil
@@ -237,6 +253,9 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 		if note != "" {
 			tried = append(tried, note)
 		}
+	}
+	if localErr != nil {
+		return "", fmt.Errorf("%w (replace the file, or give a data folder this process can write)", localErr)
 	}
 	if len(tried) == 0 {
 		tried = append(tried, fmt.Sprintf("%s: not there", gzPath))

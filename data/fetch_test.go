@@ -137,3 +137,27 @@ func mustRead(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// TestDamagedStuck: a damaged .gz that cannot be moved aside (a read-only
+// folder) leaves a good decompressed copy beside it usable (the error
+// stopped the load), and without one the error says what to do.
+func TestDamagedStuck(t *testing.T) {
+	good, err := os.ReadFile("testdata/good-images.idx.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile("testdata/good-images.idx")
+	spec := fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+	defer func(f func(string, time.Time) (string, error)) { moveAsideFn = f }(moveAsideFn)
+	moveAsideFn = func(string, time.Time) (string, error) { return "", errors.New("read-only file system") }
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x-images.gz"), good[:20], 0o644)
+	o := Options{Dir: dir, Mirrors: []string{}, NoRegistry: true}
+	if _, err := ensure(o, spec, sources{}); err == nil || !strings.Contains(err.Error(), "read-only file system (replace the file, or give a data folder this process can write)") {
+		t.Fatalf("no good copy: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "x-images"), raw, 0o644)
+	if p, err := ensure(o, spec, sources{}); err != nil || p != filepath.Join(dir, "x-images") {
+		t.Fatalf("a good copy beside it: %q, %v", p, err)
+	}
+}
