@@ -205,11 +205,11 @@ type stage struct {
 
 func newStage(dst string) (*stage, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	d, remove, err := fsutil.TempDir(filepath.Dir(dst), ".cifar-staging-*")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	return &stage{dir: d, dst: dst, cleanup: remove}, nil
 }
@@ -227,11 +227,11 @@ func (s *stage) commit() error {
 		}
 	}
 	if err := os.MkdirAll(s.dst, 0o755); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", errLocalWrite, err)
 	}
 	for _, f := range cifarFiles {
 		if err := os.Rename(filepath.Join(s.dir, f.Name), filepath.Join(s.dst, f.Name)); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errLocalWrite, err)
 		}
 	}
 	return nil
@@ -308,12 +308,12 @@ func untarCIFAR(r io.Reader, into string) error {
 		}
 		f, err := os.Create(filepath.Join(into, base))
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errLocalWrite, err)
 		}
 		// The MD5 decides in the end; the limit only keeps a hostile
 		// archive from filling the disk first.
 		const limit = maxCIFARRecs * cifarRecord
-		k, err := io.Copy(f, io.LimitReader(body, limit+1))
+		k, err := io.Copy(localWriter{f}, io.LimitReader(body, limit+1))
 		if err == nil && k > limit {
 			err = fmt.Errorf("%w: %s is over %d bytes", ErrFormat, name, limit)
 		}
@@ -394,7 +394,10 @@ func rebuildFromNPM(r io.Reader, into string) error {
 		return fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	return npmBatches(zr, cifarBatch, func(name string, b []byte) error {
-		return fsutil.WriteFileAtomic(filepath.Join(into, name), b)
+		if err := fsutil.WriteFileAtomic(filepath.Join(into, name), b); err != nil {
+			return fmt.Errorf("%w: %w", errLocalWrite, err)
+		}
+		return nil
 	})
 }
 

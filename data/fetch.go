@@ -77,15 +77,30 @@ func (o Options) idle() time.Duration {
 // filled the disk before the timeout.
 var maxIDXFileBytes int64 = 64 << 20 // a variable: tests make it small
 
-// staleAge is how old a temporary file of the data folder must be for a
-// later run to take it for one a killed process left: a live download
-// writes to its own at least every Timeout.
+// staleAge is how old (at least; twice Timeout where that is more) a
+// temporary file of the data folder must be for a later run to take it for
+// one a killed process left: a live download writes to its own at least
+// every Timeout.
 const staleAge = 15 * time.Minute
 
-// local reports whether err is the data folder's (no room, read-only, no
-// permission), which another source would meet too.
-func local(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EROFS) || errors.Is(err, fs.ErrPermission)
+// errLocalWrite is wrapped by the errors of writing into the data folder
+// (no room, read-only, no permission), which another source would meet
+// too; a network's refusal (a firewall's EPERM) or a source's unreadable
+// file is not one.
+var errLocalWrite = errors.New("writing into the data folder")
+
+// local reports whether err is one of writing into the data folder.
+func local(err error) bool { return errors.Is(err, errLocalWrite) }
+
+// localWriter tags its writer's errors as the data folder's.
+type localWriter struct{ w io.Writer }
+
+func (l localWriter) Write(p []byte) (int, error) {
+	n, err := l.w.Write(p)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", errLocalWrite, err)
+	}
+	return n, err
 }
 
 func (o Options) logf(format string, a ...any) {
@@ -132,13 +147,14 @@ func checkLocal(o Options, p, want, rawWant string) (ok bool, note string, err e
 	if err != nil {
 		return false, "", fmt.Errorf("data: reading %s: %w", p, err)
 	}
-	if got == want || rawWant != "" && gzRawMD5(p) == rawWant {
+	if got == want || rawWant != "" && (got == rawWant || gzRawMD5(p) == rawWant) {
 		// The official bytes, or (rawWant) a .gz of them compressed anew
-		// (Debian's copies, a gzip run by hand): they were moved aside as
-		// corrupt.
+		// (Debian's copies, a gzip run by hand) or not compressed at all
+		// under the .gz name (a browser's download): they were moved aside
+		// as corrupt. The IDX reader takes either.
 		return true, "", nil
 	}
-	if other := officialFile(got); other != "" {
+	if other, set := officialFile(got); other != "" && set != setOf(want) {
 		// Not damaged: another file of the same form (the folders of MNIST
 		// and Fashion-MNIST hold files of the same names). Left as it is.
 		return false, "", fmt.Errorf("%w: %s is %s, not the file wanted here: the folder %s holds another dataset's files (each dataset needs a folder of its own); nothing was moved", ErrChecksum, p, other, filepath.Dir(p))
@@ -180,23 +196,37 @@ var errNotMoved = errors.New("moving it aside failed")
 // officialFile names the official MNIST or Fashion-MNIST file (.gz or
 // decompressed) whose MD5 is sum ("MNIST's t10k-images-idx3-ubyte.gz"), or
 // is "".
-func officialFile(sum string) string {
-	for _, set := range []struct {
-		name  string
-		files map[string][2]fileSpec
-	}{{"MNIST", mnistFiles}, {"Fashion-MNIST", fashionFiles}} {
-		for _, pair := range set.files {
+func officialFile(sum string) (desc, set string) {
+	for _, s := range idxSets() {
+		for _, pair := range s.files {
 			for _, f := range pair {
 				switch sum {
 				case f.GzMD5:
-					return fmt.Sprintf("%s's official %s", set.name, f.Name)
+					return fmt.Sprintf("%s's official %s", s.name, f.Name), s.name
 				case f.RawMD5:
-					return fmt.Sprintf("%s's official %s", set.name, strings.TrimSuffix(f.Name, ".gz"))
+					return fmt.Sprintf("%s's official %s", s.name, strings.TrimSuffix(f.Name, ".gz")), s.name
 				}
 			}
 		}
 	}
-	return ""
+	return "", ""
+}
+
+// setOf names the dataset of which sum is an official file's MD5 ("": none).
+func setOf(sum string) string {
+	_, set := officialFile(sum)
+	return set
+}
+
+// idxSets are the datasets of IDX files, by name.
+func idxSets() []struct {
+	name  string
+	files map[string][2]fileSpec
+} {
+	return []struct {
+		name  string
+		files map[string][2]fileSpec
+	}{{"MNIST", mnistFiles}, {"Fashion-MNIST", fashionFiles}}
 }
 
 // moveAsideFn is moveAside (a test makes it fail, as a read-only folder
@@ -233,7 +263,7 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 	rawPath := strings.TrimSuffix(gzPath, ".gz")
 	var tried []string
 	var localErr error
-	fsutil.RemoveStaleTemps(o.Dir, staleAge, fsutil.TempPattern(spec.Name), fsutil.TempPattern(filepath.Base(rawPath)))
+	fsutil.RemoveStaleTemps(o.Dir, max(staleAge, 2*o.idle()), fsutil.TempPattern(spec.Name), fsutil.TempPattern(filepath.Base(rawPath)))
 	for _, c := range []struct{ path, want, raw string }{{gzPath, spec.GzMD5, spec.RawMD5}, {rawPath, spec.RawMD5, ""}} {
 		ok, note, err := checkLocal(o, c.path, c.want, c.raw)
 		if err != nil {
@@ -402,9 +432,11 @@ func (b *idleBody) Close() error {
 // copyVerified streams r into dst atomically, keeping it only if its MD5 is
 // wantMD5 and (max > 0) it holds at most max bytes.
 func copyVerified(r io.Reader, dst, wantMD5 string, max int64) error {
-	return fsutil.WriteAtomic(dst, func(w io.Writer) error {
+	filled := false // the errors of WriteAtomic itself (making, renaming the file) are the folder's
+	err := fsutil.WriteAtomic(dst, func(w io.Writer) error {
+		filled = true
 		h := md5.New()
-		n, err := io.Copy(io.MultiWriter(w, h), r)
+		n, err := io.Copy(io.MultiWriter(localWriter{w}, h), r)
 		if err != nil {
 			return err
 		}
@@ -416,6 +448,10 @@ func copyVerified(r io.Reader, dst, wantMD5 string, max int64) error {
 		}
 		return nil
 	})
+	if err != nil && (!filled || errors.Is(err, syscall.ENOSPC) && !errors.Is(err, errLocalWrite)) {
+		err = fmt.Errorf("%w: %w", errLocalWrite, err) // making the file, or syncing it
+	}
+	return err
 }
 
 func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {

@@ -3,12 +3,14 @@ package data
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -159,5 +161,60 @@ func TestDamagedStuck(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "x-images"), raw, 0o644)
 	if p, err := ensure(o, spec, sources{}); err != nil || p != filepath.Join(dir, "x-images") {
 		t.Fatalf("a good copy beside it: %q, %v", p, err)
+	}
+}
+
+// epermTransport fails every request as a firewall dropping outgoing
+// connections does (EPERM from connect).
+type epermTransport struct{}
+
+func (epermTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.EPERM)}
+}
+
+// TestWhoseTrouble: a network's refusal (EPERM from a firewall) goes on to
+// the next source (it was taken for the data folder's trouble and stopped
+// the search before the system copy); the data folder's own trouble stops
+// it at once; raw bytes under the .gz name are taken; the dataset's own
+// file under another of its names is damage (moved aside, fetched again),
+// not "another dataset's".
+func TestWhoseTrouble(t *testing.T) {
+	good, err := os.ReadFile("testdata/good-images.idx.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile("testdata/good-images.idx")
+	spec := fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+	sys := t.TempDir()
+	os.WriteFile(filepath.Join(sys, spec.Name), gzipBytes(raw), 0o644)
+	defer func(rt http.RoundTripper) { fetchTransport = rt }(fetchTransport)
+	fetchTransport = epermTransport{}
+	p, err := ensure(Options{Dir: t.TempDir(), NoRegistry: true}, spec, sources{Mirrors: []string{"http://mirror.invalid"}, SystemDirs: []string{sys}})
+	if err != nil || filepath.Base(p) != "x-images" {
+		t.Fatalf("EPERM from the network, then the system copy: %q, %v", p, err)
+	}
+	notDir := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(notDir, nil, 0o644)
+	_, err = ensure(Options{Dir: notDir, NoRegistry: true}, spec, sources{Mirrors: []string{"http://mirror.invalid"}, SystemDirs: []string{sys}})
+	if err == nil || !strings.Contains(err.Error(), "cannot write x-images.gz into "+notDir) {
+		t.Fatalf("a data folder that cannot be written: %v", err)
+	}
+
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, spec.Name), raw, 0o644) // a browser undid the gzip
+	if p, err := ensure(Options{Dir: dir, Mirrors: []string{}, NoRegistry: true}, spec, sources{}); err != nil || p != filepath.Join(dir, spec.Name) {
+		t.Fatalf("raw bytes under the .gz name: %q, %v", p, err)
+	}
+
+	mine := []byte("the same dataset's other file")
+	mnistFiles["mine"] = [2]fileSpec{spec, {Name: "y-labels.gz", GzMD5: md5hex(mine)}}
+	defer delete(mnistFiles, "mine")
+	dir = t.TempDir()
+	os.WriteFile(filepath.Join(dir, spec.Name), mine, 0o644)
+	if _, err := ensure(Options{Dir: dir, Mirrors: []string{}, NoRegistry: true}, spec, sources{}); errors.Is(err, ErrChecksum) && strings.Contains(err.Error(), "another dataset's") {
+		t.Fatalf("the dataset's own other file: %v", err)
+	}
+	if aside, _ := filepath.Glob(filepath.Join(dir, "*.corrupt-*")); len(aside) != 1 {
+		t.Fatalf("the dataset's own other file was not moved aside: %v", aside)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
+	"github.com/ncsn-go/ncsn/model"
 )
 
 // FolderResult is what cmd/eval prints for a model of a folder of images,
@@ -126,6 +127,19 @@ func Folder(c Config) (*FolderResult, error) {
 	return folderEval(c, abs)
 }
 
+// contradicting names -size and -grey where they contradict the images of
+// the network m (-grey=false too, where it was given).
+func (c Config) contradicting(m model.Config) []string {
+	var given []string
+	if c.Size != 0 && c.Size != m.Height {
+		given = append(given, fmt.Sprintf("-size %d", c.Size))
+	}
+	if (c.Grey || c.GreySet) && c.Grey != (m.Channels == 1) {
+		given = append(given, fmt.Sprintf("-grey=%v", c.Grey))
+	}
+	return given
+}
+
 // folderEval scores samples of a model of a folder dataset.
 func folderEval(c Config, path string) (*FolderResult, error) {
 	size, grey := c.Size, c.Grey
@@ -136,14 +150,7 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 		}
 		pngNote(c)
 		st := c.loaded
-		var given []string // those that contradict the checkpoint's images
-		if c.Size != 0 && c.Size != st.Model.Height {
-			given = append(given, fmt.Sprintf("-size %d", c.Size))
-		}
-		if (c.Grey || c.GreySet) && c.Grey != (st.Model.Channels == 1) {
-			given = append(given, fmt.Sprintf("-grey=%v", c.Grey))
-		}
-		if len(given) > 0 {
+		if given := c.contradicting(st.Model); len(given) > 0 {
 			// They were passed over for the checkpoint's.
 			return nil, fmt.Errorf("%w: %s: %s draws %d×%d images in %d channel(s); drop %s (a checkpoint's samples take its own)", ErrConfig, strings.Join(given, ", "), c.Samples, st.Model.Height, st.Model.Width, st.Model.Channels, map[bool]string{true: "the flags", false: "the flag"}[len(given) > 1])
 		}

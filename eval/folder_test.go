@@ -16,6 +16,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/train"
 )
 
@@ -273,5 +274,30 @@ func TestFolderStats(t *testing.T) {
 	}
 	if err != nil || rd.TrainMin != 0 || !strings.Contains(tb.String(), "the training set holds identical images") {
 		t.Fatalf("a training set with two identical images: %v\n%s", err, tb.String())
+	}
+}
+
+// TestContradicting: -size and -grey are compared with a folder model's
+// images, -grey=false too where it was given (it was passed over for a grey
+// model).
+func TestContradicting(t *testing.T) {
+	grey := model.Config{Channels: 1, Height: 32, Width: 32}
+	colour := model.Config{Channels: 3, Height: 32, Width: 32}
+	for _, tc := range []struct {
+		c    Config
+		m    model.Config
+		want string
+	}{
+		{Config{}, grey, ""},
+		{Config{Grey: false, GreySet: true}, grey, "-grey=false"},
+		{Config{Grey: false, GreySet: true}, colour, ""},
+		{Config{Grey: true}, colour, "-grey=true"},
+		{Config{Grey: true, GreySet: true}, grey, ""},
+		{Config{Size: 64}, grey, "-size 64"},
+		{Config{Size: 32, Grey: true}, colour, "-grey=true"},
+	} {
+		if got := strings.Join(tc.c.contradicting(tc.m), ", "); got != tc.want {
+			t.Errorf("%+v against %d channels: %q, want %q", tc.c, tc.m.Channels, got, tc.want)
+		}
 	}
 }

@@ -604,11 +604,12 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 	if film != nil {
 		film.add(x, c.N, 100)
 	}
-	if err := sample.AnnealedLangevin(sc, x, a, r); err != nil {
-		return evals, nil, err
-	}
+	err := sample.AnnealedLangevin(sc, x, a, r)
 	if bar != nil {
-		bar.Finish()
+		bar.Finish() // cleared also where it failed: the error's line stands alone
+	}
+	if err != nil {
+		return evals, nil, err
 	}
 	if film != nil {
 		clamped := make([]float64, len(x))

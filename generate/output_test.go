@@ -151,6 +151,15 @@ func TestDivergedAndHuge(t *testing.T) {
 	if after, _ := os.ReadFile(film); !bytes.Equal(before, after) {
 		t.Fatal("a run that diverged replaced the earlier -gif")
 	}
+	// The progress bar is cleared before the error's line (it was left
+	// on the line, the error glued to it).
+	var log bytes.Buffer
+	if _, err := Run(Config{Ckpt: ncsn, Out: filepath.Join(dir, "g.png"), N: 2, Sampler: "ald", StepsPerLevel: 2, Eps: 1e300, Bar: true, Log: &log}); err == nil {
+		t.Fatal("no divergence")
+	}
+	if parts := strings.Split(log.String(), "\r"); strings.TrimSpace(parts[len(parts)-1]) != "" {
+		t.Fatalf("the bar is left on the line: %q", parts[len(parts)-1])
+	}
 	if _, err := os.Stat(filepath.Join(dir, "new")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a run that diverged made the -gif's folder: %v", err)
 	}

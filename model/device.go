@@ -12,8 +12,8 @@ import (
 // DeviceScorer evaluates s_θ(x, σ) on a device (package cuda): the same
 // graph as Scorer's, its operators run by nn.DeviceRun, the weights
 // uploaded once, each batch's images and σ features uploaded per call.
-// Calls from several goroutines take turns, with every other user of the
-// device (cuda.Device.Hold).
+// Calls from several goroutines take turns, with the other scorers of the
+// device too (cuda.Device.Hold).
 type DeviceScorer struct {
 	mu      sync.Mutex // one evaluation at a time
 	dev     *cuda.Device

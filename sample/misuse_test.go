@@ -245,3 +245,19 @@ func TestToleranceFloor(t *testing.T) {
 		t.Fatalf("rk45 at MinTol: %v", err)
 	}
 }
+
+// TestStepShrinks: where the solution has a singularity the solver's
+// rejected steps shrink towards nothing; it stops there, saying so (it
+// went on to its 100000-step cap).
+func TestStepShrinks(t *testing.T) {
+	f := func(t float64, y, dy []float64) error {
+		for i := range dy {
+			dy[i] = 1 / ((t - 0.5) * (t - 0.5))
+		}
+		return nil
+	}
+	steps, rejected, err := dopri5(f, []float64{0}, 1, 1e-4, 1e-6, 1e-6)
+	if err == nil || !strings.Contains(err.Error(), "the step shrank to") || steps+rejected > 10000 {
+		t.Fatalf("%d steps, %d rejected: %v", steps, rejected, err)
+	}
+}

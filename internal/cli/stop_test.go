@@ -34,6 +34,8 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		os.WriteFile(filepath.Join(made, ".lock"), nil, 0o644)
 		set, _ := fsutil.NewSet(dir)
 		set.Write("a.png", func(w io.Writer) error { _, err := w.Write([]byte("a")); return err })
+		staging, _, _ := fsutil.TempDir(dir, ".staging-*") // a fetch's (CIFAR-10's batches)
+		os.WriteFile(filepath.Join(staging, "part.bin"), []byte("part"), 0o644)
 		fsutil.WriteAtomic(filepath.Join(dir, "kept.png"), func(w io.Writer) error {
 			w.Write([]byte("half"))
 			os.Stdout.WriteString("writing\n")
@@ -60,6 +62,9 @@ func TestRemoveTempsOnStop(t *testing.T) {
 		temps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*"))
 		if len(temps) != c.left {
 			t.Errorf("%v (remove %s): %d temporaries left, want %d: %v", c.sig, c.remove, len(temps), c.left, temps)
+		}
+		if staging, _ := filepath.Glob(filepath.Join(dir, ".staging-*")); len(staging) != min(c.left, 1) {
+			t.Errorf("%v (remove %s): temporary folders left: %v", c.sig, c.remove, staging)
 		}
 		if b, _ := os.ReadFile(filepath.Join(dir, "kept.png")); string(b) != "earlier" {
 			t.Errorf("%v: the earlier file became %q", c.sig, b)

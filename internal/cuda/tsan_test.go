@@ -21,6 +21,11 @@ static float* buf(size_t n, float base) {
 	for (size_t i = 0; i < n; i++) p[i] = base + 0.01f * (float)(i % 97);
 	return p;
 }
+static double* dbuf(size_t n) { // the float64 partial sums of ncsn_sum and ncsn_sumsq_chunks
+	double* p = (double*)malloc(n * sizeof(double));
+	for (size_t i = 0; i < n; i++) p[i] = 0.25 + 0.01 * (double)(i % 97);
+	return p;
+}
 template <class... A>
 static void run(const char* k, unsigned grid, unsigned block, A... a) {
 	void* slots[] = {(void*)&a...};
@@ -44,7 +49,7 @@ int main(int argc, char** argv) {
 		run("ncsn_residual_loss", B, b, buf(B, 0), buf(C * B * HW, 0), x, buf(B, 0.7f), dy, C, B, HW);
 		float* m = buf(R * N, 0.1f);
 		run("ncsn_row_sums", R, b, buf(R, 0), m, R, N);
-		run("ncsn_sum", 1, b, buf(1, 0), m, R * N);
+		run("ncsn_sum", 1, b, dbuf(1), dbuf(R * N), R * N);
 #ifdef CHUNK_WORDS // (kernels.cu's; the harness serves emu_faults.cu too)
 		// Three chunks of one gradient (a ParamSet's table, CHUNK_WORDS
 		// words each: the gradient's address, the first index, the length).
@@ -55,7 +60,7 @@ int main(int argc, char** argv) {
 			tab[c * CHUNK_WORDS + 5] = lo[c];
 			tab[c * CHUNK_WORDS + 6] = len[c];
 		}
-		run("ncsn_sumsq_chunks", 3, b, buf(3, 0), (float*)tab);
+		run("ncsn_sumsq_chunks", 3, b, dbuf(3), (float*)tab);
 #endif
 	}
 	return 0;
