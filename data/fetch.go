@@ -268,7 +268,7 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 		ok, note, err := checkLocal(o, c.path, c.want, c.raw)
 		if err != nil {
 			if !errors.Is(err, errNotMoved) {
-				return "", err // another dataset's file
+				return "", err // another dataset's file, or one that cannot be read
 			}
 			// A damaged file that cannot be moved aside (a read-only
 			// folder): a good copy beside it still serves.
