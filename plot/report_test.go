@@ -127,9 +127,10 @@ func TestCheckProgress(t *testing.T) {
 	}
 }
 
-// TestProgressSkipsPruned: a checkpoint removed between the listing and its
-// reading (a trainer pruning) is left out and the log says so.
-func TestProgressSkipsPruned(t *testing.T) {
+// twoStepRun is the folder of a tiny NCSN run of two steps, a checkpoint
+// after each.
+func twoStepRun(t *testing.T) string {
+	t.Helper()
 	d := &data.Dataset{Name: "mnist", N: 8, Channels: 1, Height: 8, Width: 8, Labels: make([]uint8, 8), Images: make([]float32, 8*64)}
 	dir := t.TempDir()
 	c := train.Config{Dataset: "mnist", Preset: "test",
@@ -138,6 +139,13 @@ func TestProgressSkipsPruned(t *testing.T) {
 	if _, err := train.Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// TestProgressSkipsPruned: a checkpoint removed between the listing and its
+// reading (a trainer pruning) is left out and the log says so.
+func TestProgressSkipsPruned(t *testing.T) {
+	dir := twoStepRun(t)
 	// What is not an earlier PNG is never replaced (the library call wrote
 	// its picture over a checkpoint, or a user's notes); a nil log is none.
 	notes := filepath.Join(dir, "notes.txt")
@@ -205,14 +213,7 @@ func TestProgressStepsPerLevel(t *testing.T) {
 // loss.png and the rest among the training images, which a resume then
 // trained on).
 func TestOutsideTheImageFolder(t *testing.T) {
-	d := &data.Dataset{Name: "mnist", N: 8, Channels: 1, Height: 8, Width: 8, Labels: make([]uint8, 8), Images: make([]float32, 8*64)}
-	dir := t.TempDir()
-	c := train.Config{Dataset: "mnist", Preset: "test",
-		Model: model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
-		Steps: 2, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1, CkptDir: dir, Data: d}
-	if _, err := train.Run(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
+	dir := twoStepRun(t)
 	imgs := t.TempDir()
 	st, err := checkpoint.Load(filepath.Join(dir, checkpoint.FileName(2)))
 	if err != nil {
