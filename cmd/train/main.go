@@ -295,7 +295,9 @@ func run(args []string, stderr io.Writer) int {
 			if s == os.Interrupt {
 				again = "Ctrl-C again"
 			}
-			fmt.Fprintf(stderr, "train: %v: finishing the step and saving a checkpoint (%s, a second or more later, quits at once, without saving)\n", s, again)
+			// Before the first step (the data still loading) there is no
+			// step to finish: the run's last line says what was done.
+			fmt.Fprintf(stderr, "train: %v: stopping; a step under way is finished and saved as a checkpoint (%s, a second or more later, quits at once, without saving)\n", s, again)
 		}
 	}
 	ctx, stop := cli.StopContext(context.Background(), notice, stopSignals...)
