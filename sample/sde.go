@@ -190,8 +190,8 @@ func chain(name string, c Continuous, ts []float64) (f, G []float64, err error) 
 			if n := leastChainSteps(c.Process, c.Steps); n > 0 {
 				least = fmt.Sprintf("; it needs at least %d (-steps %d)", n, n)
 			}
-			return nil, nil, fmt.Errorf("%w: %s: %d steps are too few for the %s process: its discrete step at t = %.4g is undefined (1+f = %g, G = %g)%s",
-				ErrConfig, name, c.Steps, c.Process.Name(), ts[i], 1+f[i], G[i], least)
+			return nil, nil, fmt.Errorf("%w: %s: %d steps are too few for the %s process: its discrete step at t = %.4g is undefined (a step of the grid too long for the chain)%s",
+				ErrConfig, name, c.Steps, c.Process.Name(), ts[i], least)
 		}
 	}
 	return f, G, nil
