@@ -97,12 +97,7 @@ func md5hex(b []byte) string {
 // it is; a missing one is downloaded, checked and landed; a bad download is
 // not kept; a local file with the wrong checksum is moved aside, never used.
 func TestEnsureSources(t *testing.T) {
-	good, err := os.ReadFile("testdata/good-images.idx.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := os.ReadFile("testdata/good-images.idx")
-	spec := fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+	good, raw, spec := goodFile(t)
 	serve := good
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/x-images.gz") {

@@ -23,12 +23,7 @@ import (
 // decompress the .gz; a .gz compressed anew is taken on its decompressed
 // bytes; stale temporary files of killed fetches go, fresh ones stay.
 func TestFetchEdges(t *testing.T) {
-	good, err := os.ReadFile("testdata/good-images.idx.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := os.ReadFile("testdata/good-images.idx")
-	spec := fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+	good, raw, spec := goodFile(t)
 	var hits atomic.Int32
 	release := make(chan struct{})
 	defer close(release)
@@ -83,7 +78,7 @@ func TestFetchEdges(t *testing.T) {
 	hits.Store(0)
 	dir := t.TempDir()
 	t0 = time.Now()
-	_, err = fetch(Options{Dir: dir, Context: ctx}, srv.URL+"/stall", srv.URL+"/slow")
+	_, err := fetch(Options{Dir: dir, Context: ctx}, srv.URL+"/stall", srv.URL+"/slow")
 	if !errors.Is(err, context.Canceled) || time.Since(t0) > 5*time.Second || hits.Load() != 1 {
 		t.Fatalf("stopped: %v after %v, %d requests (the next source tried?)", err, time.Since(t0), hits.Load())
 	}
@@ -131,6 +126,14 @@ func TestFetchEdges(t *testing.T) {
 	}
 }
 
+// goodFile is testdata's good image file, gzipped and raw, and a spec of
+// it as an official file named x-images.gz.
+func goodFile(t *testing.T) (good, raw []byte, spec fileSpec) {
+	t.Helper()
+	good, raw = mustRead(t, "testdata/good-images.idx.gz"), mustRead(t, "testdata/good-images.idx")
+	return good, raw, fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+}
+
 func mustRead(t *testing.T, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
@@ -144,12 +147,7 @@ func mustRead(t *testing.T, p string) []byte {
 // folder) leaves a good decompressed copy beside it usable (the error
 // stopped the load), and without one the error says what to do.
 func TestDamagedStuck(t *testing.T) {
-	good, err := os.ReadFile("testdata/good-images.idx.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := os.ReadFile("testdata/good-images.idx")
-	spec := fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+	good, raw, spec := goodFile(t)
 	defer func(f func(string, time.Time) (string, error)) { moveAsideFn = f }(moveAsideFn)
 	moveAsideFn = func(string, time.Time) (string, error) { return "", errors.New("read-only file system") }
 	dir := t.TempDir()
@@ -179,12 +177,7 @@ func (epermTransport) RoundTrip(*http.Request) (*http.Response, error) {
 // file under another of its names is damage (moved aside, fetched again),
 // not "another dataset's".
 func TestWhoseTrouble(t *testing.T) {
-	good, err := os.ReadFile("testdata/good-images.idx.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := os.ReadFile("testdata/good-images.idx")
-	spec := fileSpec{Name: "x-images.gz", GzMD5: md5hex(good), RawMD5: md5hex(raw)}
+	_, raw, spec := goodFile(t)
 	sys := t.TempDir()
 	os.WriteFile(filepath.Join(sys, spec.Name), gzipBytes(raw), 0o644)
 	defer func(rt http.RoundTripper) { fetchTransport = rt }(fetchTransport)

@@ -30,6 +30,19 @@ func openFake(t *testing.T) (*Device, *driverBackend) {
 	return d, d.b.(*driverBackend)
 }
 
+// runsSiLU runs a kernel on d and checks one value it gives.
+func runsSiLU(t *testing.T, d *Device) {
+	t.Helper()
+	x := upload(t, d, []float32{-2, -1, 0, 1, 2, 3})
+	y := upload(t, d, make([]float32, 6))
+	if err := d.SiLU(y, x); err != nil {
+		t.Fatal(err)
+	}
+	if got := download(t, d, y)[4]; got < 1.76 || got > 1.77 {
+		t.Fatalf("silu(2) = %v", got)
+	}
+}
+
 // TestFakeGPURuns: the device's driver code runs a kernel, a product and
 // cuDNN's convolutions on the fake GPU, and Close leaves the context
 // holding nothing it made (the graphs go with the context).
@@ -43,14 +56,7 @@ func TestFakeGPURuns(t *testing.T) {
 	if d.UsesIm2col() {
 		t.Fatal("the fake GPU's cuDNN was not taken")
 	}
-	x := upload(t, d, []float32{-2, -1, 0, 1, 2, 3})
-	y := upload(t, d, make([]float32, 6))
-	if err := d.SiLU(y, x); err != nil {
-		t.Fatal(err)
-	}
-	if got := download(t, d, y)[4]; got < 1.76 || got > 1.77 {
-		t.Fatalf("silu(2) = %v", got)
-	}
+	runsSiLU(t, d)
 	g := Conv3{C: 2, O: 3, B: 2, H: 4, W: 4, Stride: 1}
 	in := upload(t, d, make([]float32, 2*2*16))
 	w := upload(t, d, make([]float32, 3*2*9))
@@ -868,14 +874,7 @@ func TestFakeGPUNewerThanNVRTC(t *testing.T) {
 	if want := fmt.Sprintf("for compute_%d", a); !strings.Contains(d.Describe, want) {
 		t.Fatalf("description %q, want %q", d.Describe, want)
 	}
-	x := upload(t, d, []float32{-2, -1, 0, 1, 2, 3})
-	y := upload(t, d, make([]float32, 6))
-	if err := d.SiLU(y, x); err != nil {
-		t.Fatal(err)
-	}
-	if got := download(t, d, y)[4]; got < 1.76 || got > 1.77 {
-		t.Fatalf("silu(2) = %v", got)
-	}
+	runsSiLU(t, d)
 	d.Close()
 	fakeSetCC(10)
 	if _, err := OpenFakeGPU(0); err == nil || !strings.Contains(err.Error(), "sm_10") || !strings.Contains(err.Error(), "compute_10") {
