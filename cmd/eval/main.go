@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.ChurnSet, c.NSet, c.GreySet = set["churn"], set["n"], set["grey"]
-	if err := cli.ChurnZeros(set, c.ChurnMax, c.ChurnNoise); err != nil {
+	if err := cli.ZerosGiven(fs); err != nil {
 		fmt.Fprintln(stderr, "eval:", err)
 		return 2
 	}
@@ -96,13 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			c.Dataset = "mnist"
 		}
 	}
-	weightSet := set["autoguide-weight"]
 	if _, folder := data.IsFolder(c.Dataset); !folder && (set["size"] || set["grey"] || set["nn-out"]) {
 		fmt.Fprintln(stderr, "eval: -size, -grey and -nn-out go with -dataset folder:PATH")
-		return 2
-	}
-	if weightSet && c.AutoguideWeight == 0 { // 0 is "unset" to generate
-		fmt.Fprintln(stderr, "eval: -autoguide-weight 0 must be a number from 1 (no guidance) to 100")
 		return 2
 	}
 	if c.Class == "" && (set["guidance"] || set["classifier"]) {

@@ -15,6 +15,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-nope"}, 2, "not defined"},
 		{[]string{"-churn-noise", "0", "-samples", "x"}, 2, "-churn-noise 0 must be > 0"},
 		{[]string{"-churn-max", "0", "-samples", "x"}, 2, "-churn-max 0 would churn at no σ"},
+		{[]string{"-tol", "0", "-bpd", "-samples", "x"}, 2, "-tol 0 must be from 1e-10"}, // was the default, silently
+		{[]string{"-snr", "0", "-samples", "x"}, 2, "-snr 0 must be > 0"},
 		{[]string{"-dataset", "svhn", "-samples", "x"}, 1, "unknown dataset"},
 		{[]string{"-dataset", "mnist"}, 1, "no -samples"},
 		{[]string{"x"}, 2, "unexpected argument"},

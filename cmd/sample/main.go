@@ -70,12 +70,8 @@ func run(args []string, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.ChurnSet, c.DenoiseSet = set["churn"], set["denoise"]
-	if err := cli.ChurnZeros(set, c.ChurnMax, c.ChurnNoise); err != nil {
+	if err := cli.ZerosGiven(fs); err != nil {
 		fmt.Fprintln(stderr, "sample:", err)
-		return 2
-	}
-	if set["autoguide-weight"] && c.AutoguideWeight == 0 { // 0 is "unset" to generate
-		fmt.Fprintln(stderr, "sample: -autoguide-weight 0 must be a number from 1 (no guidance) to 100")
 		return 2
 	}
 	if c.Class != "" && !set["n"] {

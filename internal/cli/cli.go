@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // Parse parses args into fs, whose output is the command's error stream.
@@ -35,16 +36,34 @@ func Parse(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
-// ChurnZeros refuses -churn-max 0 and -churn-noise 0 given on the command
-// line (set: the flags given), which cmd/sample and cmd/eval share: to the
-// library a 0 there means "not given" (no limit; a noise scale of 1), not
-// what the flag says.
-func ChurnZeros(set map[string]bool, churnMax, churnNoise float64) error {
-	switch {
-	case set["churn-max"] && churnMax == 0:
-		return errors.New("-churn-max 0 would churn at no σ (the churn comes at σ ≤ -churn-max); -churn 0 turns the churn off")
-	case set["churn-noise"] && churnNoise == 0:
-		return errors.New("-churn-noise 0 must be > 0 (the scale of the churn's noise, 1 by default); -churn 0 turns the churn off")
-	}
-	return nil
+// unsetZeros are the sampling flags of cmd/sample and cmd/eval whose 0 the
+// library takes for "not given" (the default), with what to say where a 0 is
+// given on the command line.
+var unsetZeros = []struct{ flag, why string }{
+	{"eps", "-eps 0 must be > 0 (the Langevin step size; leave -eps out for the checkpoint's)"},
+	{"steps-per-level", "-steps-per-level 0 must be ≥ 1 (leave it out for the checkpoint's)"},
+	{"steps", "-steps 0 must be ≥ 1 (leave it out for the sampler's default)"},
+	{"snr", "-snr 0 must be > 0 (the corrector's signal-to-noise ratio, 0.16 by default); -sampler em is pc without its corrector"},
+	{"tol", "-tol 0 must be from 1e-10 to below 1 (leave it out for 1e-5)"},
+	{"churn-max", "-churn-max 0 would churn at no σ (the churn comes at σ ≤ -churn-max); -churn 0 turns the churn off"},
+	{"churn-noise", "-churn-noise 0 must be > 0 (the scale of the churn's noise, 1 by default); -churn 0 turns the churn off"},
+	{"autoguide-weight", "-autoguide-weight 0 must be a number from 1 (no guidance) to 100"},
+}
+
+// ZerosGiven refuses a 0 given on fs's command line to the sampling flags
+// whose 0 means "not given" to the library (-eps, -steps, -snr, -tol, …): the
+// run would take the default while the command line says 0. Call it after
+// Parse; flags that fs lacks are passed over.
+func ZerosGiven(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		for _, z := range unsetZeros {
+			if err == nil && f.Name == z.flag {
+				if v, e := strconv.ParseFloat(f.Value.String(), 64); e == nil && v == 0 {
+					err = errors.New(z.why)
+				}
+			}
+		}
+	})
+	return err
 }

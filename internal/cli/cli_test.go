@@ -38,3 +38,32 @@ func TestParse(t *testing.T) {
 }
 
 var errOther = errors.New("any other error")
+
+func TestZerosGiven(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "": no error
+	}{
+		{nil, ""},
+		{[]string{"-eps", "2e-5", "-steps", "10", "-churn-min", "0"}, ""}, // -churn-min 0 is a true lower bound
+		{[]string{"-eps", "0"}, "-eps 0 must be > 0"},
+		{[]string{"-eps", "-0"}, "-eps 0 must be > 0"},
+		{[]string{"-steps", "0"}, "-steps 0 must be ≥ 1"},
+		{[]string{"-tol", "0.0"}, "-tol 0 must be from"},
+		{[]string{"-steps", "5", "-churn-noise", "0"}, "-churn-noise 0 must be > 0"},
+	} {
+		fs := flag.NewFlagSet("tool", flag.ContinueOnError)
+		fs.Float64("eps", 0, "")
+		fs.Int("steps", 0, "")
+		fs.Float64("tol", 0, "")
+		fs.Float64("churn-min", 0, "")
+		fs.Float64("churn-noise", 0, "")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := ZerosGiven(fs)
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
