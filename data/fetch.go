@@ -144,6 +144,9 @@ func checkLocal(o Options, p, want, rawWant string) (ok bool, note string, err e
 		return false, "", nil
 	}
 	got, err := md5File(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, "", nil // another process moved it aside meanwhile
+	}
 	if err != nil {
 		return false, "", fmt.Errorf("data: reading %s: %w", p, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -234,5 +235,45 @@ func TestCIFARFolders(t *testing.T) {
 	}
 	if got := npmError("something else\n"); got != "something else" {
 		t.Fatalf("other output: %q", got)
+	}
+}
+
+// TestMoveAsideTogether: processes that find one damaged file at once all
+// go on to fetch (before, every one but the first to move it aside failed
+// with "rename …: no such file or directory"); the file is moved aside
+// once, not lost.
+func TestMoveAsideTogether(t *testing.T) {
+	_, _, spec := goodFile(t)
+	for round := 0; round < 20; round++ {
+		dir := t.TempDir()
+		p := filepath.Join(dir, spec.Name)
+		os.WriteFile(p, []byte("damaged"), 0o644)
+		start := make(chan struct{})
+		errs := make(chan error, 8)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				_, _, err := checkLocal(Options{Dir: dir}, p, spec.GzMD5, spec.RawMD5)
+				errs <- err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		aside, _ := filepath.Glob(p + ".corrupt-*")
+		if len(aside) != 1 {
+			t.Fatalf("round %d: moved aside as %v, want one file", round, aside)
+		}
+		if b, err := os.ReadFile(aside[0]); err != nil || string(b) != "damaged" {
+			t.Fatalf("round %d: %s holds %q, %v", round, aside[0], b, err)
+		}
 	}
 }
