@@ -147,6 +147,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 		return nil
 	}
 	finish := func(p *plot.Plot) {
+		p.X.Tick.Marker = stepTicks{}
 		p.Y.Min, p.Y.Max = 0, clip
 		clip = 0
 	}
@@ -425,4 +426,24 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 		draw.Draw(canvas, image.Rect(i*(w+6), 0, i*(w+6)+w, h), g, g.Bounds().Min, draw.Src)
 	}
 	return canvas, nil
+}
+
+// stepTicks marks the step axis at whole steps only, written as integers:
+// gonum's default ticks wrote "25.00" on a short run's axis and put marks
+// between steps.
+type stepTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (stepTicks) Ticks(min, max float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(min, max) {
+		if t.Value != math.Trunc(t.Value) {
+			continue
+		}
+		if t.Label != "" {
+			t.Label = strconv.FormatFloat(t.Value, 'f', 0, 64)
+		}
+		out = append(out, t)
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -288,5 +289,28 @@ func TestProgressDamagedAndMixed(t *testing.T) {
 	}
 	if w := img.Bounds().Dx(); w != 3*(one.Bounds().Dx()+6) {
 		t.Fatalf("%d pixels wide: not three grids", w)
+	}
+}
+
+// TestStepTicks: the step axis is marked at whole steps, written as
+// integers (a 25-step run's axis read "25.00", with marks between steps).
+func TestStepTicks(t *testing.T) {
+	for _, r := range [][2]float64{{1, 2}, {1, 25}, {0, 7}, {10, 20}, {1, 120000}} {
+		labelled := 0
+		for _, tk := range (stepTicks{}).Ticks(r[0], r[1]) {
+			if tk.Value != math.Trunc(tk.Value) {
+				t.Errorf("%v: a mark at step %g", r, tk.Value)
+			}
+			if tk.Label == "" {
+				continue
+			}
+			labelled++
+			if tk.Label != strconv.Itoa(int(tk.Value)) {
+				t.Errorf("%v: step %g labelled %q", r, tk.Value, tk.Label)
+			}
+		}
+		if labelled < 2 {
+			t.Errorf("%v: %d labelled marks", r, labelled)
+		}
 	}
 }
