@@ -20,6 +20,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
@@ -168,6 +169,7 @@ func TrainClassifier(name string, tr, te *data.Dataset, epochs int, seed uint64,
 	imgs := make([]float32, batch*d)
 	yv := y.Value().Data().([]float32)
 	steps := epochs * tr.N / batch
+	start := time.Now()
 	for s := 0; s < steps; s++ {
 		clear(yv)
 		for i := 0; i < batch; i++ {
@@ -187,7 +189,8 @@ func TrainClassifier(name string, tr, te *data.Dataset, epochs int, seed uint64,
 			}
 		}
 		if log != nil && (s+1)%200 == 0 {
-			fmt.Fprintf(log, "classifier %s: step %d/%d loss %.4f\n", name, s+1, steps, loss.Value().Data().(float32))
+			left := time.Since(start) * time.Duration(steps-s-1) / time.Duration(s+1)
+			fmt.Fprintf(log, "classifier %s: step %d/%d loss %.4f, about %s left\n", name, s+1, steps, loss.Value().Data().(float32), left.Round(time.Second))
 		}
 	}
 	probs, _, err := c.Predict(te.Images, te.N)
