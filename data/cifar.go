@@ -147,23 +147,38 @@ func batchesDir(dir string) string {
 // with its official MD5.
 func ensureCIFAR(o Options) error {
 	dst := batchesDir(o.Dir)
-	missing := 0
 	var tried []string
-	for _, f := range cifarFiles {
-		p := filepath.Join(dst, f.Name)
-		ok, note, err := checkLocal(o, p, f.MD5, "")
-		if err != nil {
+	check := func() (missing int, err error) {
+		for _, f := range cifarFiles {
+			p := filepath.Join(dst, f.Name)
+			ok, note, err := checkLocal(o, p, f.MD5, "")
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				missing++
+			}
+			if note != "" {
+				tried = append(tried, note)
+			}
+		}
+		return missing, nil
+	}
+	missing, err := check()
+	if err != nil || missing == 0 {
+		return err
+	}
+	// One fetch into a folder at a time: a second process waits for the
+	// first's files (both downloaded the 176 MB archive).
+	unlock, waited, err := fetchLock(o, dst)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if waited {
+		if missing, err = check(); err != nil || missing == 0 {
 			return err
 		}
-		if !ok {
-			missing++
-		}
-		if note != "" {
-			tried = append(tried, note)
-		}
-	}
-	if missing == 0 {
-		return nil
 	}
 	tried = append([]string{fmt.Sprintf("%s: %d of %d files not there or not the official ones", dst, missing, len(cifarFiles))}, tried...)
 	mirrors := []string{CIFARArchive}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -13,7 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // batch makes n records whose pixels encode (image, channel, position).
@@ -151,12 +155,11 @@ func TestPNGRebuild(t *testing.T) {
 	}
 }
 
-// TestCIFARArchive serves a generated archive over HTTP with the official
-// checksums swapped for the generated files' own: the stream is unpacked,
-// verified and moved into place; a damaged archive leaves nothing behind.
-func TestCIFARArchive(t *testing.T) {
+// fakeCIFARArchive makes a small archive of CIFAR-10's form and swaps the
+// official checksums for its own until the test ends.
+func fakeCIFARArchive(t *testing.T) *bytes.Buffer {
 	saved, savedMD5 := cifarFiles, cifarArchiveMD5
-	defer func() { cifarFiles, cifarArchiveMD5 = saved, savedMD5 }()
+	t.Cleanup(func() { cifarFiles, cifarArchiveMD5 = saved, savedMD5 })
 	contents := map[string][]byte{}
 	var specs []struct{ Name, MD5 string }
 	for i, f := range saved {
@@ -180,6 +183,66 @@ func TestCIFARArchive(t *testing.T) {
 	tw.Close()
 	zw.Close()
 	cifarArchiveMD5 = md5hex(tgz.Bytes())
+	return &tgz
+}
+
+// TestCIFARFetchOnce: processes fetching CIFAR-10 into one folder at once
+// download it once; the others wait for its files (each downloaded the
+// 176 MB archive).
+func TestCIFARFetchOnce(t *testing.T) {
+	tgz := fakeCIFARArchive(t)
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		time.Sleep(300 * time.Millisecond)
+		w.Write(tgz.Bytes())
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	logs := make([]bytes.Buffer, 3)
+	errs := make([]error, 3)
+	for i := range logs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = LoadCIFAR10(Options{Dir: dir, Mirrors: []string{srv.URL}, NoRegistry: true, Log: &logs[i]}, "test")
+		}()
+	}
+	wg.Wait()
+	waited := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("process %d: %v", i, err)
+		}
+		if strings.Contains(logs[i].String(), "is fetching into "+filepath.Join(dir, cifarFolder)+": waiting for it") {
+			waited++
+		}
+	}
+	if n := gets.Load(); n != 1 || waited == 0 {
+		t.Fatalf("%d downloads, %d waited; want 1 and at least 1", n, waited)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("the data folder holds %d entries, want only %s", len(ents), cifarFolder)
+	}
+	// A stop signal ends the wait.
+	unlock, _, err := fetchLock(Options{}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, _, err := fetchLock(Options{Context: ctx}, dir); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting past a stop: %v", err)
+	}
+}
+
+// TestCIFARArchive serves a generated archive over HTTP with the official
+// checksums swapped for the generated files' own: the stream is unpacked,
+// verified and moved into place; a damaged archive leaves nothing behind.
+func TestCIFARArchive(t *testing.T) {
+	tgz := fakeCIFARArchive(t)
 	serve := tgz.Bytes()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(serve) }))
 	defer srv.Close()
