@@ -408,6 +408,12 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		if err := tc.UseSDE(name); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
+		if name == "ve" {
+			// The reference was trained at σ 1 → 0.01: VE's own default
+			// (σ_max 25, 50 for CIFAR-10) started the samplers at noise
+			// the network never saw.
+			tc.SigmaMax, tc.SigmaMin = refSigmaMax, refSigmaMin
+		}
 		if name == "ncsn" {
 			if st.Sigmas, err = sde.Geometric(tc.SigmaMax, tc.SigmaMin, tc.Levels); err != nil {
 				return nil, err
@@ -483,25 +489,49 @@ func weightsFrom(f *safetensors.File, cfg model.Config) (model.Params, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps, err := model.Layout(cfg)
+	// Every name and shape is checked before the network's values are
+	// allocated: a configuration (from the file's metadata, -config, or
+	// tensors of no bytes) may ask for far more than the file holds, and
+	// ran out of memory.
+	shapes, err := model.Shapes(cfg)
 	if err != nil {
 		return nil, err
 	}
 	used := map[string]bool{}
+	tensors := make([]*safetensors.Tensor, len(names))
 	for i, n := range names {
-		p := ps[i]
 		t, ok := f.Get(n.Key)
 		if !ok {
 			return nil, fmt.Errorf("%w: tensor %s (our %s) is missing", ErrMismatch, n.Key, n.Name)
 		}
 		used[n.Key] = true
-		want := p.Shape
+		want := shapes[i].Shape
 		if n.Transposed {
-			want = []int{p.Shape[1], p.Shape[0]}
+			want = []int{want[1], want[0]}
 		}
 		if !sameShape(t.Shape, want) {
 			return nil, fmt.Errorf("%w: tensor %s is %v, the network (base %d, mult %v, emb %d, %d channels) wants %v",
 				ErrMismatch, n.Key, t.Shape, cfg.Base, cfg.Mult, cfg.EmbDim, cfg.Channels, want)
+		}
+		tensors[i] = t
+	}
+	for _, t := range f.Tensors {
+		if !used[t.Name] {
+			return nil, fmt.Errorf("%w: tensor %s %v is not part of the network", ErrMismatch, t.Name, t.Shape)
+		}
+	}
+	ps, err := model.Layout(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range names {
+		p, t := ps[i], tensors[i]
+		want := p.Shape
+		if n.Transposed {
+			want = []int{p.Shape[1], p.Shape[0]}
+		}
+		if len(t.Data) != len(p.Data) {
+			return nil, fmt.Errorf("%w: tensor %s holds %d values, its shape %v needs %d", ErrMismatch, n.Key, len(t.Data), t.Shape, len(p.Data))
 		}
 		if n.Transposed {
 			copy(p.Data, transpose(t.Data, want[0], want[1]))
@@ -509,11 +539,6 @@ func weightsFrom(f *safetensors.File, cfg model.Config) (model.Params, error) {
 			copy(p.Data, t.Data)
 		}
 		p.Fixed = n.Name == "emb.freq"
-	}
-	for _, t := range f.Tensors {
-		if !used[t.Name] {
-			return nil, fmt.Errorf("%w: tensor %s %v is not part of the network", ErrMismatch, t.Name, t.Shape)
-		}
 	}
 	return ps, nil
 }

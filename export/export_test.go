@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -365,6 +366,26 @@ func TestImportErrors(t *testing.T) {
 		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want ErrMismatch with %q", name, err, c.want)
 		}
+	}
+	// Metadata asking for a network far larger than the file: refused
+	// before its values are allocated (base 1024 took 9.6 GB and crashed).
+	big := mutate(func(f *safetensors.File) {
+		f.Metadata = map[string]string{MetaModel: `{"channels":1,"height":28,"width":28,"base":128,"mult":[4,4],"emb_dim":16,"fourier_scale":16}`}
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = FromFile(big, Config{})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "tensor inc.weight is [2 1 3 3]") {
+		t.Errorf("a network larger than the file: %v", err)
+	}
+	if mb := (after.TotalAlloc - before.TotalAlloc) >> 20; mb > 16 {
+		t.Errorf("a network larger than the file: %d MB allocated before the refusal", mb)
+	}
+	// -sde ve for a file without metadata: the reference's σ 1 → 0.01, not
+	// VE's default σ_max 25, at which it never was trained.
+	if ve, err := FromFile(&bare, Config{SDE: "ve"}); err != nil || ve.Process.SigmaMax != refSigmaMax || ve.Process.SigmaMin != refSigmaMin {
+		t.Errorf("-sde ve: %+v, %v", ve.Process, err)
 	}
 	// -config, for files without metadata: only what the reference network
 	// can hold, with known keys, of the dataset's image shape; a file of

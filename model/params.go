@@ -59,6 +59,13 @@ func Layout(cfg Config) (Params, error) {
 	return layout(cfg, true)
 }
 
+// Shapes lists what Layout does without the values (Data nil): for
+// checking a configuration, as one read from a file, before allocating
+// what it asks for.
+func Shapes(cfg Config) (Params, error) {
+	return layout(cfg, false)
+}
+
 // LayoutSize is the number of values of all the parameters of cfg, computed
 // without allocating them (readers check a file's length against it first).
 func LayoutSize(cfg Config) (int, error) {

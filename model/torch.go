@@ -22,7 +22,7 @@ func TorchNames(cfg Config) ([]TorchParam, error) {
 	if cfg.IsClassifier() {
 		return nil, fmt.Errorf("%w: the PyTorch reference has no classifier (this network has %d classes)", ErrConfig, cfg.Classes)
 	}
-	ps, err := Layout(cfg)
+	ps, err := Shapes(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func TorchNames(cfg Config) ([]TorchParam, error) {
 // the reference network's min(8, C) groups do not divide C (we take the
 // largest divisor below 8 there; PyTorch refuses to build it).
 func TorchGroupsDiffer(cfg Config) (int, bool) {
-	ps, err := Layout(cfg)
+	ps, err := Shapes(cfg)
 	if err != nil {
 		return 0, false
 	}
