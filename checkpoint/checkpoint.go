@@ -330,6 +330,9 @@ func (h *header) check() error {
 			return fmt.Errorf("%w: noise level %g", ErrCorrupt, s)
 		}
 	}
+	if err := CheckLadder(h.Sigmas, h.Process); err != nil {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
 	if h.Process == nil && len(h.Sigmas) == 0 {
 		return fmt.Errorf("%w: no noise levels", ErrCorrupt)
 	}
@@ -893,4 +896,23 @@ func readPointer(path string) ([]byte, error) {
 		err = fmt.Errorf("%w: %s is over 4096 bytes: not a pointer to a checkpoint", ErrCorrupt, path)
 	}
 	return b, err
+}
+
+// CheckLadder checks an NCSN ladder as a State holds it (Sigmas, beside
+// its process, when that is not nil): at least two levels, positive,
+// finite and decreasing, and the process's own levels where it is an ncsn
+// one that has them. No ladder at all is no error. Samplers refused such a
+// ladder only once a checkpoint holding it was used.
+func CheckLadder(sigmas []float64, process *sde.Spec) error {
+	if len(sigmas) == 0 {
+		return nil
+	}
+	if _, err := sde.New(sde.Spec{Name: "ncsn", Sigmas: sigmas}); err != nil {
+		return err
+	}
+	if process != nil && process.Name == "ncsn" && len(process.Sigmas) > 0 && !slices.Equal(process.Sigmas, sigmas) {
+		return fmt.Errorf("the %d noise levels differ from the process's %d (σ %g → %g against %g → %g)",
+			len(sigmas), len(process.Sigmas), sigmas[0], sigmas[len(sigmas)-1], process.Sigmas[0], process.Sigmas[len(process.Sigmas)-1])
+	}
+	return nil
 }

@@ -207,6 +207,14 @@ func TestCorrupt(t *testing.T) {
 		{"no-sigmas", withHeader(t, good, func(h map[string]any) { h["sigmas"] = []float64{} }), "no noise levels"},
 		{"bad-process", withHeader(t, good, func(h map[string]any) { h["process"] = map[string]any{"name": "vp", "beta_min": -1} }), "β_min = -1"},
 		{"negative-sigma", withHeader(t, good, func(h map[string]any) { h["sigmas"] = []float64{1, -1} }), "noise level -1"},
+		{"rising-sigmas", withHeader(t, good, func(h map[string]any) {
+			h["process"] = map[string]any{"name": "ve", "sigma_min": 0.01, "sigma_max": 25}
+			h["sigmas"] = []float64{0.1, 1}
+		}), "must decrease"},
+		{"other-ladder", withHeader(t, good, func(h map[string]any) {
+			h["process"] = map[string]any{"name": "ncsn", "sigmas": []float64{1, 0.1}}
+			h["sigmas"] = []float64{2, 0.1}
+		}), "differ from the process's"},
 		{"negative-step", withHeader(t, good, func(h map[string]any) { h["step"] = -4 }), "step -4"},
 		{"negative-churn", withHeader(t, good, func(h map[string]any) { h["sample_churn"] = -2 }), "churn -2"},
 		{"long-sampler", withHeader(t, good, func(h map[string]any) { h["sample_sampler"] = strings.Repeat("x", 40) }), "sampler"},

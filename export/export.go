@@ -96,6 +96,10 @@ func Export(c Config) error {
 	if c.Ckpt == "" {
 		return fmt.Errorf("%w: -ckpt is empty; give a checkpoint file or a run's folder", ErrConfig)
 	}
+	if strings.HasSuffix(c.Out, "/") || strings.HasSuffix(c.Out, string(filepath.Separator)) {
+		// It made the folder, then failed renaming the file onto it.
+		return fmt.Errorf("%w: -out %s names a folder; give a file name (like %s)", ErrConfig, c.Out, filepath.Join(c.Out, "model.safetensors"))
+	}
 	if checkpoint.IsRunFileName(filepath.Base(c.Out)) {
 		// In a run's folder every command took it for the run's own (its
 		// newest checkpoint, latest, its log), and failed on it.
@@ -250,7 +254,7 @@ func Import(c Config) (_ string, err error) {
 	}
 	_, statErr := os.Stat(c.OutDir)
 	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
-		return "", fmt.Errorf("export: %w", err)
+		return "", fmt.Errorf("export: -out %s: %w", c.OutDir, err)
 	}
 	// A trainer's folder is its own while it runs, checkpoint or not.
 	lock, err := fsutil.TryLock(filepath.Join(c.OutDir, checkpoint.LockName))
@@ -277,6 +281,12 @@ func Import(c Config) (_ string, err error) {
 	// the imported step, and then add its own rows to the other run's.
 	if _, err := os.Lstat(filepath.Join(c.OutDir, checkpoint.LogName)); err == nil {
 		return "", fmt.Errorf("%w: %s holds another run's training log (%s); import into an empty folder, or move the log away", ErrConfig, c.OutDir, checkpoint.LogName)
+	}
+	// The folder has no checkpoint: a latest there is not one's pointer (a
+	// user's file, or a run's left after its checkpoints were removed), and
+	// Save would replace it.
+	if _, err := os.Lstat(filepath.Join(c.OutDir, "latest")); err == nil {
+		return "", fmt.Errorf("%w: %s holds a file latest but no checkpoint; import into an empty folder, or move it away", ErrConfig, c.OutDir)
 	}
 	path, err := checkpoint.Save(c.OutDir, st)
 	if err != nil {
@@ -377,6 +387,11 @@ func FromFile(f *safetensors.File, c Config) (*checkpoint.State, error) {
 		}
 		if js := meta[MetaSigmas]; js != "" {
 			if err := json.Unmarshal([]byte(js), &st.Sigmas); err != nil {
+				return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSigmas, err)
+			}
+			// Checked here, naming the key: such a ladder was imported and
+			// refused only by the samplers, or as a "corrupt" checkpoint.
+			if err := checkpoint.CheckLadder(st.Sigmas, &st.Process); err != nil {
 				return nil, fmt.Errorf("%w: metadata %s: %v", ErrMismatch, MetaSigmas, err)
 			}
 		}

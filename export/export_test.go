@@ -141,6 +141,15 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("%s: %s changed", name, out)
 			}
 		}
+		// An -out ending in a separator: refused before any folder is
+		// made (it made the folder, then failed renaming onto it).
+		slash := filepath.Join(dir, "nd") + "/"
+		if err := Export(Config{Ckpt: filepath.Join(dir, "run"), Out: slash}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "names a folder") {
+			t.Fatalf("%s: -out %s: %v", name, slash, err)
+		}
+		if _, err := os.Stat(slash); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: -out %s made the folder", name, slash)
+		}
 		// Nor is a file made with a checkpoint's name, or the log's: every
 		// command took it for the run's newest checkpoint, and failed on it.
 		for _, base := range []string{checkpoint.FileName(st.Step + 99), checkpoint.LogName, "latest", checkpoint.LockName} {
@@ -177,6 +186,19 @@ func TestRoundTrip(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(filepath.Join(logged, checkpoint.LogName)); string(b) != other {
 			t.Fatalf("%s: the other run's log is now %q", name, b)
+		}
+		// A user's files named latest and lock are neither replaced (they
+		// were, silently).
+		for _, own := range []string{"latest", checkpoint.LockName} {
+			mine := filepath.Join(dir, "mine-"+own)
+			os.MkdirAll(mine, 0o755)
+			os.WriteFile(filepath.Join(mine, own), []byte("my notes\n"), 0o644)
+			if _, err := Import(Config{Import: file, OutDir: mine}); err == nil || !strings.Contains(err.Error(), own) {
+				t.Fatalf("%s: importing into a folder with a user's %s: %v", name, own, err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(mine, own)); string(b) != "my notes\n" {
+				t.Fatalf("%s: the user's %s is now %q", name, own, b)
+			}
 		}
 		// A failed import leaves no folder behind (a NaN weight: refused).
 		{
@@ -356,6 +378,18 @@ func TestImportErrors(t *testing.T) {
 			f.Metadata = maps.Clone(good.Metadata)
 			f.Metadata[MetaDataset] = "cifar10"
 		}), "the network takes 1 channel(s) and cifar10 has 3"},
+		"increasing σ's": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSigmas] = `[0.01,1,5]`
+		}), "metadata ncsn.sigmas: sde: bad schedule: ncsn noise levels must decrease and be positive: σ_2 = 1"},
+		"a negative σ": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSigmas] = `[5,-1]`
+		}), "metadata ncsn.sigmas: sde: bad schedule: ncsn noise levels must decrease and be positive: σ_2 = -1"},
+		"σ's not the process's": {mutate(func(f *safetensors.File) {
+			f.Metadata = maps.Clone(good.Metadata)
+			f.Metadata[MetaSigmas] = `[5,1]`
+		}), "metadata ncsn.sigmas: the 2 noise levels differ from the process's"},
 		"long sampler": {mutate(func(f *safetensors.File) {
 			f.Metadata = maps.Clone(good.Metadata)
 			f.Metadata[MetaSample] = `{"eps":0,"steps":3,"sampler":"` + strings.Repeat("x", 17) + `"}`

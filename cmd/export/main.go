@@ -13,9 +13,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/export"
 	"github.com/ncsn-go/ncsn/internal/cli"
+	"github.com/ncsn-go/ncsn/sde"
 )
 
 func main() {
@@ -58,6 +61,22 @@ func run(args []string, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "export: -%s does not go with %s\n", f, mode)
 			return 2
 		}
+	}
+	// Names checked here, as cmd/train and cmd/sigmas do: a command-line
+	// mistake (exit 2), not a failure of the import.
+	if _, folder := data.IsFolder(c.Dataset); set["dataset"] && !folder && !slices.Contains(data.Names, c.Dataset) {
+		fmt.Fprintf(stderr, "export: -dataset %q: unknown dataset (mnist, fashion, cifar10 or folder:PATH)\n", c.Dataset)
+		return 2
+	}
+	if set["sde"] {
+		if _, err := sde.Default(c.SDE); err != nil {
+			fmt.Fprintf(stderr, "export: -sde %q: unknown process (ncsn, ve, vp or subvp)\n", c.SDE)
+			return 2
+		}
+	}
+	if c.Weights != "ema" && c.Weights != "raw" {
+		fmt.Fprintf(stderr, "export: -weights %q must be ema or raw\n", c.Weights)
+		return 2
 	}
 	c.Log = stderr
 	var err error

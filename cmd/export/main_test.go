@@ -24,7 +24,11 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-force=x"}, 2, "invalid"},
 		{[]string{"-ckpt", bad}, 1, "-out is needed"},
 		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors")}, 1, bad},
-		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-weights", "best"}, 1, "-weights \"best\""},
+		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-weights", "best"}, 2, "-weights \"best\" must be ema or raw"},
+		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-weights", ""}, 2, "-weights \"\" must be ema or raw"}, // was ema, silently
+		{[]string{"-import", png, "-out", filepath.Join(dir, "imp"), "-dataset", "foo"}, 2, "-dataset \"foo\": unknown dataset"},
+		{[]string{"-import", png, "-out", filepath.Join(dir, "imp"), "-sde", "foo"}, 2, "export: -sde \"foo\": unknown process"},
+		{[]string{"-ckpt", bad, "-out", dir + "/nd/"}, 1, "names a folder; give a file name"},
 		{[]string{"-ckpt", bad, "-out", png}, 1, png + " exists"},
 		{[]string{"-import", png, "-out", filepath.Join(dir, "imp")}, 1, png + ": safetensors: malformed file"},
 		{[]string{"-import", filepath.Join(dir, "none"), "-out", filepath.Join(dir, "imp")}, 1, "none"},

@@ -55,6 +55,14 @@ func TryLock(path string) (*Lock, error) {
 		}
 		return nil, &LockedError{Path: path, Holder: holder}
 	}
+	// A file of that name that is not a lock's (a user's notes named lock)
+	// is not ours to overwrite.
+	head := make([]byte, 64)
+	if n, _ := f.ReadAt(head, 0); n > 0 && !strings.HasPrefix(string(head[:n]), "pid ") {
+		unlockFile(f)
+		f.Close()
+		return nil, fmt.Errorf("%s exists and is not a lock file (it begins %q): not overwritten; move it away", path, strings.TrimSpace(string(head[:min(n, 24)])))
+	}
 	host, _ := os.Hostname()
 	info := fmt.Sprintf("pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
 	if err := f.Truncate(0); err == nil {

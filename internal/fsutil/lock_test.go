@@ -89,6 +89,26 @@ func TestLockInProcess(t *testing.T) {
 	}
 }
 
+// TestLockNotOurs: a file of the lock's name that is not a lock (a user's
+// notes) is refused, not truncated; an empty one is taken.
+func TestLockNotOurs(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	os.WriteFile(path, []byte("my notes\n"), 0o644)
+	if l, err := TryLock(path); err == nil || !strings.Contains(err.Error(), `is not a lock file (it begins "my notes")`) {
+		l.Unlock()
+		t.Fatalf("a user's file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "my notes\n" {
+		t.Fatalf("the user's file now holds %q", b)
+	}
+	os.WriteFile(path, nil, 0o644)
+	l, err := TryLock(path)
+	if err != nil {
+		t.Fatalf("an empty file: %v", err)
+	}
+	l.Unlock()
+}
+
 // TestWaitLock: WaitLock gives up with ErrLocked while the lock stays held,
 // and takes it once the holder lets go.
 func TestWaitLock(t *testing.T) {
