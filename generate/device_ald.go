@@ -40,6 +40,10 @@ func annealedOnDevice(dev *cuda.Device, sc *model.DeviceScorer, st *checkpoint.S
 	for i, v := range x {
 		xf[i] = float32(v)
 	}
+	// The device is this loop's until it ends: another user's calls while
+	// its Batch runs went to a thread without the context, and shared the
+	// kernels' parameter memory (a crash under the emulation).
+	defer dev.Hold()()
 	bx, err := dev.Alloc(len(x))
 	if err != nil {
 		return 0, err
@@ -59,7 +63,7 @@ func annealedOnDevice(dev *cuda.Device, sc *model.DeviceScorer, st *checkpoint.S
 		alpha := a.StepSize(i)
 		err := dev.Batch(func() error { // a level's steps: one unit of work on the GPU's thread
 			for t := 0; t < a.StepsPerLevel; t++ {
-				if err := sc.ScoreOnDevice(dev, bx, c.N, sigma, bs); err != nil {
+				if err := sc.ScoreOnHeldDevice(dev, bx, c.N, sigma, bs); err != nil {
 					return err
 				}
 				if err := dev.Langevin(bx, bs, alpha, c.Seed, uint64(evals)*stride); err != nil {
@@ -76,7 +80,7 @@ func annealedOnDevice(dev *cuda.Device, sc *model.DeviceScorer, st *checkpoint.S
 	}
 	if a.Denoise {
 		sL := a.Sigmas[len(a.Sigmas)-1]
-		if err := sc.ScoreOnDevice(dev, bx, c.N, sL, bs); err != nil {
+		if err := sc.ScoreOnHeldDevice(dev, bx, c.N, sL, bs); err != nil {
 			return evals, err
 		}
 		if err := dev.Axpy(bx, bs, sL*sL); err != nil {

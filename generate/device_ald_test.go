@@ -254,3 +254,69 @@ func TestDrawOutOfDeviceMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceALDSharesADevice: the device's annealed Langevin run and a
+// device scorer used from another goroutine on the same device both give
+// what each gives alone (the run took no turn: the scorer's calls went to
+// a thread without the context while its Batch ran — "invalid device
+// context" on the fake GPU — or wrote over its kernel parameters, a crash
+// in the emulation).
+func TestDeviceALDSharesADevice(t *testing.T) {
+	bs := slowBackends(t)
+	ck, _ := tinyRun(t, "ncsn")
+	st := loadLatest(t, ck)
+	for _, b := range bs {
+		t.Run(b.Name, func(t *testing.T) {
+			dev, err := b.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			c := Config{N: 3, Seed: 5, StepsPerLevel: 2, Denoise: true, Opened: dev}
+			alone, err := Draw(st, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := model.NewDeviceScorer(dev, st.Model, st.EMA, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			x := make([]float64, 3*st.Model.Dim())
+			for i := range x {
+				x[i] = 0.5
+			}
+			want := make([]float64, len(x))
+			if err := sc.Score(x, 0.5, want); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			var got *Result
+			var drawErr error
+			go func() { defer close(done); got, drawErr = Draw(st, c) }()
+			dst := make([]float64, len(x))
+			for calls := 0; ; calls++ {
+				select {
+				case <-done:
+					if drawErr != nil {
+						t.Fatalf("the draw beside the scorer: %v", drawErr)
+					}
+					if !slices.Equal(got.Images, alone.Images) {
+						t.Fatal("the draw beside the scorer gave other samples")
+					}
+					t.Logf("%d scores during the draw", calls)
+					return
+				default:
+				}
+				if err := sc.Score(x, 0.5, dst); err != nil {
+					<-done
+					t.Fatalf("the scorer during the draw: %v", err)
+				}
+				if !slices.Equal(dst, want) {
+					<-done
+					t.Fatal("the scorer during the draw gave other scores")
+				}
+			}
+		})
+	}
+}

@@ -64,18 +64,18 @@ func (s *DeviceScorer) Profile() string { return s.run.Profile() }
 
 // Close frees the device memory.
 func (s *DeviceScorer) Close() error {
+	defer s.dev.Hold()() // other users of the device take turns too; the turn first
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.dev.Hold()() // other users of the device take turns too
 	s.run.Close()
 	return nil
 }
 
 // Score writes s_θ(x, σ) into dst; x holds whole images in (N,C,H,W) order.
 func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
+	defer s.dev.Hold()() // other users of the device take turns too; the turn first
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.dev.Hold()() // other users of the device take turns too
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if len(x)%d != 0 || len(dst) != len(x) {
@@ -105,14 +105,27 @@ func (s *DeviceScorer) Score(x []float64, sigma float64, dst []float64) error {
 
 // ScoreOnDevice writes s_θ(x, σ) for the n images of x (N,C,H,W order,
 // device memory) into out, without leaving the device but for σ's
-// features.
+// features. It takes the device's turn (cuda.Device.Hold) for the call.
 func (s *DeviceScorer) ScoreOnDevice(dev *cuda.Device, x cuda.Buffer, n int, sigma float64, out cuda.Buffer) error {
+	if dev != s.dev {
+		return fmt.Errorf("model: device score on another device than the scorer's")
+	}
+	defer s.dev.Hold()() // other users of the device take turns too
+	return s.ScoreOnHeldDevice(dev, x, n, sigma, out)
+}
+
+// ScoreOnHeldDevice is ScoreOnDevice for a caller that holds the device's
+// turn itself (cuda.Device.Hold) across its own work on x and out — a
+// sampler's whole loop — and so keeps the device's other users out of
+// that work too (ScoreOnDevice's Hold would wait for ever there: the turn
+// is not taken twice). Every method of the device scorers takes the
+// device's turn before its own lock, the order this one's caller keeps.
+func (s *DeviceScorer) ScoreOnHeldDevice(dev *cuda.Device, x cuda.Buffer, n int, sigma float64, out cuda.Buffer) error {
 	if dev != s.dev {
 		return fmt.Errorf("model: device score on another device than the scorer's")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.dev.Hold()() // other users of the device take turns too
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if n < 1 || x.N < n*d || out.N < n*d {
@@ -183,9 +196,9 @@ func (s *DeviceVJPScorer) Dim() int { return s.net.Config.Dim() }
 
 // Close frees the device memory.
 func (s *DeviceVJPScorer) Close() error {
+	defer s.dev.Hold()() // other users of the device take turns too; the turn first
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.dev.Hold()() // other users of the device take turns too
 	s.run.Close()
 	return nil
 }
@@ -193,9 +206,9 @@ func (s *DeviceVJPScorer) Close() error {
 // ScoreVJP writes s_θ(x, σ) into score and vᵀ∂s_θ/∂x into vjp, as
 // VJPScorer.ScoreVJP does.
 func (s *DeviceVJPScorer) ScoreVJP(x []float64, sigma float64, v, score, vjp []float64) error {
+	defer s.dev.Hold()() // other users of the device take turns too; the turn first
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.dev.Hold()() // other users of the device take turns too
 	cfg := s.net.Config
 	d, b, hw := cfg.Dim(), s.net.Batch, cfg.Height*cfg.Width
 	if len(x)%d != 0 || len(v) != len(x) || len(score) != len(x) || len(vjp) != len(x) {
@@ -258,9 +271,9 @@ func NewDeviceClassGradient(dev *cuda.Device, cfg Config, params Params, batch i
 
 // Close frees the device memory.
 func (c *DeviceClassGradient) Close() error {
+	defer c.dev.Hold()() // other users of the device take turns too; the turn first
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	defer c.dev.Hold()() // other users of the device take turns too
 	c.run.Close()
 	return nil
 }
@@ -268,9 +281,9 @@ func (c *DeviceClassGradient) Close() error {
 // Gradient writes ∇ₓ log p(labels[i] | xᵢ, σ) into dst and log p(labels[i] |
 // xᵢ, σ) into logp (nil to skip), as ClassGradient.Gradient does.
 func (c *DeviceClassGradient) Gradient(x []float64, labels []int, sigma float64, dst, logp []float64) error {
+	defer c.dev.Hold()() // other users of the device take turns too; the turn first
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	defer c.dev.Hold()() // other users of the device take turns too
 	if err := c.check(x, labels, dst, logp); err != nil {
 		return err
 	}
@@ -317,9 +330,9 @@ func (c *DeviceClassGradient) runChunk(labels []int) error {
 // Probs returns the class probabilities p(· | xᵢ, σ) of every image of x,
 // N rows of Classes values, as ClassGradient.Probs does.
 func (c *DeviceClassGradient) Probs(x []float64, sigma float64) ([]float64, error) {
+	defer c.dev.Hold()() // other users of the device take turns too; the turn first
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	defer c.dev.Hold()() // other users of the device take turns too
 	d, k := c.Dim(), c.Classes()
 	if len(x)%d != 0 {
 		return nil, fmt.Errorf("model: %d values are not whole images of %d", len(x), d)

@@ -73,6 +73,11 @@ func newClassifierObjective(dev *cuda.Device, cfg model.Config, params, ema mode
 // order, fixed parameters included, as optim keeps them). It owns g, closed
 // with it (or at once, on an error).
 func newDeviceObjective(dev *cuda.Device, g deviceGraph, params, ema model.Params, m, v [][]float32) (d *deviceObjective, err error) {
+	// Every method takes the device's turn (cuda.Device.Hold): another
+	// user of the device in this process — a library caller's scorer —
+	// would otherwise call it from its own thread while a Batch runs, and
+	// share the kernels' parameter memory.
+	defer dev.Hold()()
 	net, gradNodes, loss := g.parts()
 	run, err := nn.NewDeviceRun(dev, net.Graph)
 	if err != nil {
@@ -83,7 +88,7 @@ func newDeviceObjective(dev *cuda.Device, g deviceGraph, params, ema model.Param
 	made := d // the returns below set d to nil with their error
 	defer func() {
 		if err != nil {
-			made.close()
+			made.closeHeld()
 		}
 	}()
 	for i, p := range params {
@@ -123,6 +128,7 @@ func newDeviceObjective(dev *cuda.Device, g deviceGraph, params, ema model.Param
 }
 
 func (d *deviceObjective) run(x, z []float32, labels []int, means, sigmas []float64) (float64, []float64, error) {
+	defer d.dev.Hold()()
 	inputs, err := d.g.feed(x, z, labels, means, sigmas)
 	if err != nil {
 		return 0, nil, err
@@ -166,6 +172,7 @@ func (d *deviceObjective) grads() [][]float32 {
 // data-parallel all-reduce averages them over the ranks; pushGrads sends
 // the average back for norm and update.
 func (d *deviceObjective) pullGrads() error {
+	defer d.dev.Hold()()
 	return d.dev.Batch(func() error {
 		for k, n := range d.gradNodes {
 			if err := d.dr.Download(n, d.host[k]); err != nil {
@@ -177,6 +184,7 @@ func (d *deviceObjective) pullGrads() error {
 }
 
 func (d *deviceObjective) pushGrads() error {
+	defer d.dev.Hold()()
 	return d.dev.Batch(func() error {
 		for k, b := range d.gr {
 			if err := d.dev.Upload(b, d.host[k]); err != nil {
@@ -189,6 +197,7 @@ func (d *deviceObjective) pushGrads() error {
 
 // norm is the Euclidean norm of all the gradients of the last run.
 func (d *deviceObjective) norm() (float64, error) {
+	defer d.dev.Hold()()
 	var sq float64
 	err := d.dev.Batch(func() (err error) {
 		sq, err = d.dev.GradSumSquares(d.set)
@@ -204,6 +213,7 @@ func (d *deviceObjective) norm() (float64, error) {
 // (after Begin) on every trainable weight, the gradients times scale, then
 // the EMA with decay dec — on the device, as optim computes them.
 func (d *deviceObjective) update(opt *optim.Adam, scale float64, dec float32) error {
+	defer d.dev.Hold()()
 	s := cuda.AdamStep{T: opt.T, LR: opt.LR, Beta1: opt.Beta1, Beta2: opt.Beta2, Eps: opt.Eps, Scale: scale}
 	return d.dev.Batch(func() error { return d.dev.AdamEMA(d.set, s, dec) })
 }
@@ -211,6 +221,7 @@ func (d *deviceObjective) update(opt *optim.Adam, scale float64, dec float32) er
 // sync copies the weights, their average and Adam's moments from the
 // device into the trainer's state (before a checkpoint is written).
 func (d *deviceObjective) sync(params, ema model.Params, m, v [][]float32) error {
+	defer d.dev.Hold()()
 	for k, i := range d.trainables {
 		for _, pair := range []struct {
 			dst []float32
@@ -225,6 +236,12 @@ func (d *deviceObjective) sync(params, ema model.Params, m, v [][]float32) error
 }
 
 func (d *deviceObjective) close() {
+	defer d.dev.Hold()()
+	d.closeHeld()
+}
+
+// closeHeld is close for a caller holding the device's turn.
+func (d *deviceObjective) closeHeld() {
 	for _, bs := range [][]cuda.Buffer{d.m, d.v, d.ema} {
 		for _, b := range bs {
 			d.dev.Free(b)

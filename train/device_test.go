@@ -7,8 +7,10 @@ import (
 	"context"
 	"io"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/cuda"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/optim"
 )
 
 // TestTrainOnDevice: a run whose graph, Adam and EMA run on the device
@@ -449,4 +452,94 @@ func fakeBackend(t *testing.T, bs []cuda.Backend) cuda.Backend {
 	}
 	t.Skip("no fake GPU")
 	return cuda.Backend{}
+}
+
+// TestDeviceObjectiveSharesADevice: the training step on the device and a
+// device scorer used from another goroutine on the same device both give
+// what each gives alone (the objective took no turn: the scorer's calls
+// went to a thread without the context while its Batch ran, or wrote over
+// its kernel parameters).
+func TestDeviceObjectiveSharesADevice(t *testing.T) {
+	for _, b := range deviceBackends(t, true) {
+		t.Run(b.Name, func(t *testing.T) {
+			dev, err := b.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+			cfg := model.Config{Channels: 1, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4}
+			r := rand.New(rand.NewPCG(3, 4))
+			params, err := model.Init(cfg, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const batch = 4
+			x, z, mean, sig := benchBatch(r, batch, cfg.Dim())
+			steps := func() (losses []float64, err error) {
+				ema := params.Clone()
+				m, v := make([][]float32, len(params)), make([][]float32, len(params))
+				sizes := make([]int, len(params))
+				for i, p := range params {
+					m[i], v[i], sizes[i] = make([]float32, len(p.Data)), make([]float32, len(p.Data)), len(p.Data)
+				}
+				d, err := newDSMObjective(dev, cfg, params.Clone(), ema, m, v, batch)
+				if err != nil {
+					return nil, err
+				}
+				defer d.close()
+				opt := optim.New(1e-3, sizes)
+				for range 4 {
+					loss, _, err := d.run(x, z, nil, mean, sig)
+					if err != nil {
+						return nil, err
+					}
+					if _, err := d.norm(); err != nil {
+						return nil, err
+					}
+					opt.Begin()
+					if err := d.update(opt, 1, 0.9); err != nil {
+						return nil, err
+					}
+					losses = append(losses, loss)
+				}
+				return losses, nil
+			}
+			alone, err := steps()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := model.NewDeviceScorer(dev, cfg, params, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			xs := make([]float64, 3*cfg.Dim())
+			for i := range xs {
+				xs[i] = 0.5
+			}
+			want := make([]float64, len(xs))
+			if err := sc.Score(xs, 0.5, want); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			var got []float64
+			var stepErr error
+			go func() { defer close(done); got, stepErr = steps() }()
+			dst := make([]float64, len(xs))
+			for {
+				select {
+				case <-done:
+					if stepErr != nil || !slices.Equal(got, alone) {
+						t.Fatalf("the steps beside the scorer: losses %v, alone %v, %v", got, alone, stepErr)
+					}
+					return
+				default:
+				}
+				if err := sc.Score(xs, 0.5, dst); err != nil || !slices.Equal(dst, want) {
+					<-done
+					t.Fatalf("the scorer during the steps: other scores, or %v", err)
+				}
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -267,6 +268,9 @@ func (d *driverBackend) do(f func() error) error {
 	if d.onWorker {
 		return f()
 	}
+	if d.closed { // set on the worker before close(d.work): a send now panicked
+		return errClosed
+	}
 	done := make(chan error, 1)
 	d.work <- func() {
 		d.onWorker = true
@@ -278,6 +282,9 @@ func (d *driverBackend) do(f func() error) error {
 }
 
 func (d *driverBackend) batch(f func() error) error { return d.do(f) }
+
+// errClosed is the error of a device's calls after its Close.
+var errClosed = errors.New("cuda: the device is closed")
 
 // Open is OpenIndex(0): the first GPU the driver sees.
 func Open() (*Device, error) { return OpenIndex(0) }

@@ -4,6 +4,7 @@ package cuda
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -28,6 +29,24 @@ func openFake(t *testing.T) (*Device, *driverBackend) {
 	}
 	t.Cleanup(d.Close)
 	return d, d.b.(*driverBackend)
+}
+
+// TestFakeGPUAfterClose: a device's calls after Close are errors (Alloc
+// panicked: "send on closed channel").
+func TestFakeGPUAfterClose(t *testing.T) {
+	d, _ := openFake(t)
+	b, err := d.Alloc(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	if _, err := d.Alloc(4); !errors.Is(err, errClosed) {
+		t.Fatalf("Alloc after Close: %v", err)
+	}
+	if err := d.Upload(b, make([]float32, 4)); !errors.Is(err, errClosed) {
+		t.Fatalf("Upload after Close: %v", err)
+	}
+	d.Free(b) // nothing to free: the context took it
 }
 
 // runsSiLU runs a kernel on d and checks one value it gives.
