@@ -83,6 +83,12 @@ func Pick(name string, log io.Writer) (*Device, error) {
 		if name != "" {
 			return nil, fmt.Errorf("-device %s: %w", name, err)
 		}
+		if !errors.Is(err, ErrNoLibrary) && !errors.Is(err, ErrNoDevice) {
+			// A GPU that is there but did not open, or a setting's typo
+			// (NCSN_CUDA_GRAPH=yes): the run went to the CPU, many times
+			// slower, saying there was no GPU.
+			return nil, fmt.Errorf("the GPU: %w (-device cpu runs on the CPU)", err)
+		}
 		fmt.Fprintf(log, "no GPU (%v): running on the CPU\n", err)
 		return nil, nil
 	}

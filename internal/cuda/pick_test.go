@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 )
@@ -90,5 +91,30 @@ func TestPickRefusesUnknownSettings(t *testing.T) {
 			}
 		}
 		t.Setenv(c.env, "")
+	}
+}
+
+// TestPickDefaultNotForEveryError: with no -device, only a missing library
+// or GPU falls back to the CPU; a setting's typo on a machine with a GPU (the
+// fake one here) is an error (it ran on the CPU, "no GPU (…)").
+func TestPickDefaultNotForEveryError(t *testing.T) {
+	if !Built {
+		t.Skip("the GPU build's fallback (-tags gpu)")
+	}
+	t.Setenv(EmulateEnv, "driver")
+	t.Setenv(GraphEnv, "yes")
+	var log strings.Builder
+	d, err := Pick("", &log)
+	if d != nil {
+		d.Close()
+	}
+	if errors.Is(err, ErrNoLibrary) || errors.Is(err, ErrNoDevice) {
+		if os.Getenv("NCSN_REQUIRE_NVRTC") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip("no fake GPU: ", err)
+	}
+	if err == nil || !strings.Contains(err.Error(), "NCSN_CUDA_GRAPH") || !strings.Contains(err.Error(), "-device cpu runs on the CPU") || strings.Contains(log.String(), "running on the CPU") {
+		t.Fatalf("a typo in %s: %v; log %q", GraphEnv, err, log.String())
 	}
 }
