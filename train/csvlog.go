@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -70,6 +71,15 @@ func truncateCSV(path string, header []string, step int) error {
 	}
 	if rows[0][0] != "step" {
 		return fmt.Errorf("train: %s does not begin with the training log's header (step,loss,…): not this run's log; move it aside to go on with a new one", path)
+	}
+	if !slices.Equal(rows[0], header) {
+		if len(rows) == 1 && !torn {
+			// Only the header of a run killed in its first step, whose
+			// noise levels were others: this run's rows went under it, and
+			// its next resume was refused ("wrong number of fields").
+			return writeRows(path, [][]string{header})
+		}
+		return fmt.Errorf("train: %s has the columns %s; this run logs %s: another run's log; move it aside to go on with a new one", path, strings.Join(rows[0], ","), strings.Join(header, ","))
 	}
 	keep := rows[:0]
 	for i, row := range rows {

@@ -1433,6 +1433,33 @@ func TestDamagedLog(t *testing.T) {
 			t.Errorf("%q became %q", bad, b)
 		}
 	}
+	// Only the header of another run (killed in its first step) whose noise
+	// levels were others: a new run writes its own header (its rows went
+	// under the old one, and its resume was refused), and a log of rows
+	// under other columns is refused, not appended to.
+	other := t.TempDir()
+	const stale = "step,loss,images_per_s,elapsed_s,loss_t_0.0,loss_t_0.5\n"
+	os.WriteFile(filepath.Join(other, csvName), []byte(stale), 0o644)
+	oc := tinyConfig(other)
+	oc.Steps, oc.SaveEvery = 2, 2
+	if _, err := Run(context.Background(), oc); err != nil {
+		t.Fatal(err)
+	}
+	oc.Steps = 3
+	if _, err := Run(context.Background(), oc); err != nil {
+		t.Fatalf("resuming after a stale header: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(other, csvName)); bytes.HasPrefix(b, []byte(stale)) || bytes.Count(b, []byte("\n")) != 4 {
+		t.Fatalf("the log after a stale header:\n%s", b)
+	}
+	b, _ := os.ReadFile(filepath.Join(other, csvName))
+	head, rest, _ := bytes.Cut(b, []byte("\n"))
+	renamed := bytes.Replace(head, []byte("loss_"), []byte("lost_"), 1)
+	os.WriteFile(filepath.Join(other, csvName), append(append(renamed, '\n'), rest...), 0o644)
+	oc.Steps = 4
+	if _, err := Run(context.Background(), oc); err == nil || !strings.Contains(err.Error(), "another run's log; move it aside") {
+		t.Errorf("rows under other columns: %v", err)
+	}
 	// A deleted log is said (the resume began a new one without a word,
 	// and cmd/plot's curves then started mid-run).
 	os.Remove(log)
