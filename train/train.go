@@ -595,6 +595,11 @@ func loadDataset(ctx context.Context, r *run) (*data.Dataset, error) {
 		return data.Load(cfg.Dataset, data.Options{Dir: cfg.DataDir, Log: cfg.Log, Context: ctx}, "train")
 	}
 	ds, info, err := data.LoadFolder(data.FolderOptions{Path: path, Size: cfg.ImageSize, Grey: cfg.Grey, CacheDir: cfg.DataDir, Log: cfg.Log, Bar: cfg.Bar})
+	if errors.Is(err, fs.ErrNotExist) && r.step > 0 {
+		if _, serr := os.Stat(path); serr != nil {
+			return nil, fmt.Errorf("%w (the run's image folder is not there: moved? give -dataset folder:PATH where the images are now)", err)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -966,6 +971,15 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		if !cfg.Set["data-dir"] { // and its data folder (data/mnist was filled with Fashion-MNIST's files)
 			cfg.DataDir = DefaultDataDir(st.Dataset)
 		}
+	}
+	_, wasFolder := data.IsFolder(st.Dataset)
+	if _, isFolder := data.IsFolder(cfg.Dataset); wasFolder && isFolder && st.Dataset != cfg.Dataset && (cfg.Set == nil || cfg.Set["dataset"]) {
+		// The images moved (another path, mount or machine): the run was
+		// refused, with -fresh, which archives it, as the way on. What the
+		// folder holds now is compared with the checkpoint's (loadDataset's
+		// note where it changed).
+		fmt.Fprintf(cfg.Log, "note: %s was trained on %s; it goes on with the images of %s\n", path, st.Dataset, cfg.Dataset)
+		st.Dataset, saved.Dataset = cfg.Dataset, cfg.Dataset
 	}
 	if st.Dataset != cfg.Dataset {
 		if cfg.Resume != "" {

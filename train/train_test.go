@@ -1716,3 +1716,35 @@ func TestReplanNote(t *testing.T) {
 		}
 	}
 }
+
+// TestFolderMovedResumes: a folder run whose images moved resumes with
+// -dataset folder:NEWPATH, saying so, and records the new path (it was
+// refused, with -fresh — which archives the run — as the way on); a
+// -dataset of another kind is still refused.
+func TestFolderMovedResumes(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Dataset, c.Steps = "folder:/old/pics", 3
+	c.Data.Name = c.Dataset
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c.Dataset, c.Steps, c.Log = "folder:/new/pics", 6, &out
+	c.Data.Name = c.Dataset
+	c.Set = map[string]bool{"dataset": true, "steps": true}
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatalf("-dataset folder:NEW: %v", err)
+	}
+	if !strings.Contains(out.String(), "was trained on folder:/old/pics; it goes on with the images of folder:/new/pics") {
+		t.Fatalf("no note of the move:\n%s", out.String())
+	}
+	if s := final(t, dir); s.Step != 6 || s.Dataset != "folder:/new/pics" {
+		t.Fatalf("step %d of %s", s.Step, s.Dataset)
+	}
+	c.Dataset, c.Steps = "mnist", 9
+	c.Data.Name = c.Dataset
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "trained on folder:/new/pics, not mnist") {
+		t.Fatalf("a folder run resumed as mnist: %v", err)
+	}
+}
