@@ -165,7 +165,8 @@ func (s *State) checked() (header, uint32, error) {
 	}
 	// Never write what Decode would refuse.
 	if err := h.check(); err != nil {
-		return header{}, 0, fmt.Errorf("checkpoint: refusing to write an unreadable state: %w", err)
+		// Not "corrupt or truncated file": nothing was read.
+		return header{}, 0, fmt.Errorf("checkpoint: refusing to write an unreadable state: %s", strings.TrimPrefix(err.Error(), ErrCorrupt.Error()+": "))
 	}
 	for _, p := range s.Weights {
 		h.Tensors = append(h.Tensors, tensorInfo{p.Name, p.Shape})
@@ -339,7 +340,7 @@ func (h *header) check() error {
 	if _, err := sde.New(h.process()); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || h.T > MaxSampleSteps || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || len(h.Sampler) > 16 {
+	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || h.T > MaxSampleSteps || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || h.Sampler != "" && !slices.Contains(Samplers, h.Sampler) {
 		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g churn %g sampler %.20q", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps, h.Churn, h.Sampler)
 	}
 	if h.GuideStep < 0 || h.GuideStep > h.Step || !(h.Guided == 0 || h.Guided >= 1 && h.Guided <= 100) || h.Guided > 0 && h.GuideStep == 0 {
@@ -423,6 +424,10 @@ func Load(path string) (*State, error) {
 	}
 	return s, nil
 }
+
+// Samplers are the names of the samplers a checkpoint may recommend (State.SampleSampler;
+// package generate runs each).
+var Samplers = []string{"ald", "em", "pc", "ode", "ddpm", "ddim", "heun"}
 
 // MaxSampleSteps bounds the sampling steps a checkpoint recommends (its T),
 // as generate.MaxSteps bounds -steps: a file naming 10¹² ran out of memory

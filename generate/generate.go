@@ -189,7 +189,7 @@ func (c Config) validateDraw() error {
 }
 
 // Samplers are the sampler names Config.Sampler takes.
-var Samplers = []string{"ald", "em", "pc", "ode", "ddpm", "ddim", "heun"}
+var Samplers = checkpoint.Samplers
 
 // DefaultSteps are the discretisation steps of each sampler when -steps is
 // not given.

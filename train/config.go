@@ -519,6 +519,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -guide-at %g must be a fraction of -steps in (0, 1), or 0 for no guide", ErrConfig, c.GuideAt)
 	case c.GuideAt > 0 && c.Classifier:
 		return fmt.Errorf("%w: -guide-at keeps a score model's guide; a classifier has none", ErrConfig)
+	case c.SampleSampler != "" && !slices.Contains(checkpoint.Samplers, c.SampleSampler):
+		// Checked before the run: the first save refused it, and the
+		// steps before it were lost.
+		return fmt.Errorf("%w: recommended sampler %q: not one of %s", ErrConfig, c.SampleSampler, strings.Join(checkpoint.Samplers, ", "))
+	case c.SampleSteps < 0 || c.SampleSteps > checkpoint.MaxSampleSteps:
+		return fmt.Errorf("%w: recommended sampling steps %d must be from 0 (the sampler's default) to %d", ErrConfig, c.SampleSteps, checkpoint.MaxSampleSteps)
+	case !(c.SampleEps >= 0) || math.IsInf(c.SampleEps, 0) || !(c.SampleChurn >= 0) || math.IsInf(c.SampleChurn, 0):
+		return fmt.Errorf("%w: recommended sampling ε %g and S_churn %g must be finite numbers ≥ 0", ErrConfig, c.SampleEps, c.SampleChurn)
 	case c.SampleAutoguide != 0 && (c.GuideAt == 0 || !(c.SampleAutoguide >= 1 && c.SampleAutoguide <= 100)):
 		return fmt.Errorf("%w: recommended autoguidance weight %g needs a guide (-guide-at) and a weight from 1 to 100", ErrConfig, c.SampleAutoguide)
 	}

@@ -878,6 +878,22 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("config accepted")
 		}
 	}
+	// The sampling a run recommends is checked before it trains (the first
+	// save refused it, and every step before was lost).
+	for name, mod := range map[string]func(*Config){
+		"sampler": func(c *Config) { c.SampleSampler = "bogus" },
+		"steps":   func(c *Config) { c.SampleSteps = -5 },
+		"churn":   func(c *Config) { c.SampleSampler, c.SampleChurn = "heun", -1 },
+		"eps":     func(c *Config) { c.SampleEps = math.NaN() },
+	} {
+		var out bytes.Buffer
+		c := tinyConfig(t.TempDir())
+		c.Log = &out
+		mod(&c)
+		if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "recommended sampl") || strings.Contains(out.String(), "step ") {
+			t.Errorf("recommended %s: %v\n%s", name, err, out.String())
+		}
+	}
 	// A library caller's Config.Data whose fields disagree is refused (it
 	// panicked, or trained on the values past the slice's length).
 	for name, mod := range map[string]func(*data.Dataset){
