@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -835,6 +836,12 @@ func timeLeft(secs float64) string {
 // user may not contradict them.
 var resumeFlags = []string{"dataset", "preset", "batch", "seed", "lr", "lr-warmup", "lr-decay", "ema", "ema-warmup", "sigma-max", "levels", "base", "mult", "precond", "sigma-data", "max-grad-norm", "sde", "sigma-dist", "p-mean", "p-std", "size", "grey", "flip", "guide-at", "sigmas-from-data"}
 
+// libraryOnly are the settings that shape the computation but have no
+// flag (a Go caller's Config sets them), by the Config field they are: a
+// resume without Set compares them too (they were passed over, and the run
+// went on with the checkpoint's).
+var libraryOnly = map[string]string{"sigma-min": "SigmaMin", "beta-min": "BetaMin", "beta-max": "BetaMax", "emb-dim": "Model.EmbDim", "fourier-scale": "Model.FourierScale"}
+
 func resume(cfg Config, path string) (*run, error) {
 	st, err := checkpoint.Load(path)
 	if errors.Is(err, checkpoint.ErrCorrupt) && cfg.Resume == "" {
@@ -1007,7 +1014,7 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		}
 		return true
 	}
-	for _, f := range resumeFlags {
+	for _, f := range append(slices.Clone(resumeFlags), slices.Sorted(maps.Keys(libraryOnly))...) {
 		if !compares(f) {
 			continue
 		}
@@ -1015,6 +1022,23 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		switch f {
 		case "dataset":
 			continue
+		case "sigma-min":
+			if cfg.SDE != "" && cfg.SDE != "ncsn" && cfg.SDE != "ve" {
+				continue
+			}
+			a, b = cfg.SigmaMin, saved.SigmaMin
+		case "beta-min", "beta-max":
+			if cfg.SDE != "vp" && cfg.SDE != "subvp" {
+				continue
+			}
+			a, b = cfg.BetaMin, saved.BetaMin
+			if f == "beta-max" {
+				a, b = cfg.BetaMax, saved.BetaMax
+			}
+		case "emb-dim":
+			a, b = cfg.Model.EmbDim, saved.Model.EmbDim
+		case "fourier-scale":
+			a, b = cfg.Model.FourierScale, saved.Model.FourierScale
 		case "preset":
 			a, b = cfg.Preset, saved.Preset
 		case "batch":
@@ -1090,6 +1114,9 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			how := fresh
 			if f == "lr" || f == "max-grad-norm" {
 				how += "; -resume FILE into a new -ckpt-dir branches from a checkpoint with another -" + f
+			}
+			if field, ok := libraryOnly[f]; ok { // no flag: a Go caller's Config
+				return nil, fmt.Errorf("%w: %s was trained with %s %v; %v contradicts it (%s)", ErrMismatch, path, field, b, a, how)
 			}
 			return nil, fmt.Errorf("%w: %s was trained with -%s%s%v; -%s%s%v contradicts it (%s)", ErrMismatch, path, f, sep, b, f, sep, a, how)
 		}

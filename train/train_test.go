@@ -404,6 +404,19 @@ func TestResumeMismatch(t *testing.T) {
 			t.Fatalf("Go caller, other %s: %v", name, err)
 		}
 	}
+	// ... and the settings that have no flag (they were passed over).
+	for field, mod := range map[string]func(*Config){
+		"SigmaMin 0.05":        func(c *Config) { c.SigmaMin = 0.01 },
+		"Model.EmbDim 8":       func(c *Config) { c.Model.EmbDim = 16 },
+		"Model.FourierScale 4": func(c *Config) { c.Model.FourierScale = 1 },
+	} {
+		c = tinyConfig(dir)
+		c.Steps = 9
+		mod(&c)
+		if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "was trained with "+field+";") {
+			t.Fatalf("Go caller, other %s: %v", field, err)
+		}
+	}
 	// A σ_max given (not from the data) is compared exactly, not as printed.
 	c = tinyConfig(dir)
 	c.Steps, c.SigmaMax, c.Set = 9, 1.00001, map[string]bool{"sigma-max": true}
