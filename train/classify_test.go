@@ -111,6 +111,10 @@ func TestClassifierErrors(t *testing.T) {
 	if _, err := Run(context.Background(), s); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "holds a noise-conditional classifier") {
 		t.Fatalf("score model into a classifier's folder: %v", err)
 	}
+	s.Set = map[string]bool{"steps": true} // a bare resume: -classifier left out
+	if _, err := Run(context.Background(), s); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "add -classifier to go on with it") {
+		t.Fatalf("a bare resume of a classifier's run: %v", err)
+	}
 	c = tinyConfig(t.TempDir()) // images without labels
 	c.UseClassifier()
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "labelled") {

@@ -960,7 +960,11 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	saved := extra.Config
 	if saved.Classifier != cfg.Classifier {
 		what := map[bool]string{true: "a noise-conditional classifier", false: "a score model"}
-		return nil, fmt.Errorf("%w: %s holds %s, and this run trains %s (use another -ckpt-dir)", ErrMismatch, path, what[saved.Classifier], what[cfg.Classifier])
+		how := "use another -ckpt-dir"
+		if saved.Classifier && cfg.Set != nil && !cfg.Set["classifier"] {
+			how = "add -classifier to go on with it, or use another -ckpt-dir" // a bare resume
+		}
+		return nil, fmt.Errorf("%w: %s holds %s, and this run trains %s (%s)", ErrMismatch, path, what[saved.Classifier], what[cfg.Classifier], how)
 	}
 	fresh := "use -fresh to start over" // with -resume (which -fresh refuses): drop the flag
 	if cfg.Resume != "" {
