@@ -55,6 +55,7 @@ type Result struct {
 
 // run is the live state of a training run.
 type run struct {
+	bar     *progressbar.ProgressBar // the loop's, on a terminal (nil: none)
 	cfg     Config
 	sigmas  []float64   // NCSN's levels; nil for a continuous process
 	proc    sde.Process // set when the loop starts
@@ -1265,6 +1266,14 @@ func (r *run) state(elapsed float64) (*checkpoint.State, error) {
 	return st, nil
 }
 
+// clearBar clears the progress bar's line before a note, which was
+// written onto its end; the bar comes back at its next step.
+func (r *run) clearBar() {
+	if r.bar != nil {
+		r.bar.Clear()
+	}
+}
+
 func (r *run) save(elapsed float64) (string, error) {
 	if r.dp != nil && r.dp.rank != 0 {
 		return "", nil
@@ -1281,9 +1290,11 @@ func (r *run) save(elapsed float64) (string, error) {
 	// A failed prune loses nothing: say so and go on.
 	removed, err := checkpoint.Prune(r.cfg.CkptDir, r.cfg.Keep)
 	if err != nil {
+		r.clearBar()
 		fmt.Fprintf(r.log, "warning: %v\n", err)
 	}
 	if len(removed) > 0 && !r.prunedSaid {
+		r.clearBar()
 		r.prunedSaid = true
 		names := make([]string, len(removed))
 		for i, p := range removed {
@@ -1317,6 +1328,8 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 			progressbar.OptionSetRenderBlankState(true), progressbar.OptionThrottle(200*time.Millisecond),
 			progressbar.OptionClearOnFinish())
 		bar.Set(r.step)
+		r.bar = bar
+		defer func() { r.bar = nil }()
 	}
 	t0 := time.Now()
 	firstStep := r.step

@@ -1171,6 +1171,18 @@ func TestResumeKeepsItsPlan(t *testing.T) {
 	if len(all) != 2 || strings.Count(log.String(), "note: keeping the newest 2 checkpoints (-keep 2; 0 keeps all): removed "+checkpoint.FileName(1)+", ") != 1 {
 		t.Fatalf("-keep 2: %d checkpoints, log:\n%s", len(all), log.String())
 	}
+	// On a terminal the note starts a line of its own (it was written onto
+	// the end of the progress bar's).
+	log.Reset()
+	d.Steps, d.Bar, d.Set["bar"] = 10, true, true
+	if _, err := Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	at := strings.Index(out, "note: keeping the newest 2")
+	if at < 0 || !strings.Contains(out[:at], "%") || !strings.ContainsAny(out[at-1:at], "\r\n") {
+		t.Fatalf("the note beside the progress bar: %q", out)
+	}
 }
 
 // TestResumeNeverOverwrites: -resume refuses a -ckpt-dir holding another
