@@ -114,7 +114,7 @@ type Config struct {
 	// its machine, wrapping around the GPUs there. Checkpoints are the same
 	// files either way.
 	Device string `json:"-"`
-	// Keep is how many checkpoints are kept (≤ 0 keeps all); saved, so that
+	// Keep is how many checkpoints are kept (0 keeps all); saved, so that
 	// a resume without -keep prunes as the run did (files written before it
 	// was saved read as 0: keep all).
 	Keep   int    `json:"keep"`
@@ -495,6 +495,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -device %s: %v; build with -tags gpu (go run -tags gpu ./cmd/train ...)", ErrConfig, c.Device, cuda.ErrNotBuilt)
 	case c.Classifier != c.Model.IsClassifier():
 		return fmt.Errorf("%w: a classifier run needs a network with classes (UseClassifier)", ErrConfig)
+	case !slices.Contains([]string{"", "ncsn", "ve", "vp", "subvp"}, c.SDE):
+		// Before the combinations below (with EDM's preconditioning it
+		// said "-sde bogus scales the image").
+		return fmt.Errorf("%w: -sde %q: unknown process (ncsn, ve, vp or subvp)", ErrConfig, c.SDE)
 	case c.SigmasFromData && c.SDE != "" && c.SDE != "ncsn" && c.SDE != "ve":
 		return fmt.Errorf("%w: -sigmas-from-data chooses NCSN's ladder or VE's σ_max; it does not go with -sde %s", ErrConfig, c.SDE)
 	case c.Model.Precond == model.PrecondEDM && c.Classifier:

@@ -928,7 +928,7 @@ func wouldOverwrite(dir, path string, step int) error {
 	case !sameDir(filepath.Dir(path), dir):
 		return fmt.Errorf("%w: -ckpt-dir %s already holds another run (%d checkpoints, the last %s); resuming %s there would overwrite them: give an empty or new -ckpt-dir", ErrConfig, dir, len(all), filepath.Base(last), path)
 	case filepath.Base(last) > checkpoint.FileName(step):
-		return fmt.Errorf("%w: -resume %s: %s holds later checkpoints (to %s) that this run would overwrite: copy the checkpoint into an empty -ckpt-dir to branch from it", ErrConfig, path, dir, filepath.Base(last))
+		return fmt.Errorf("%w: -resume %s: %s holds later checkpoints (to %s) that this run would overwrite: -resume %[2]s -ckpt-dir NEW branches from it into a new folder", ErrConfig, path, dir, filepath.Base(last))
 	}
 	return nil
 }

@@ -882,7 +882,8 @@ func TestConfigErrors(t *testing.T) {
 		func(c *Config) { c.GuideAt = 1 },
 		func(c *Config) { c.GuideAt = -0.5 },
 		func(c *Config) { c.GuideAt = math.NaN() },
-		func(c *Config) { c.SampleAutoguide = 2 },                   // no guide kept
+		func(c *Config) { c.SampleAutoguide = 2 }, // no guide kept
+		func(c *Config) { c.SDE = "VE" },
 		func(c *Config) { c.GuideAt, c.SampleAutoguide = 0.5, 0.5 }, // w below 1
 	} {
 		c := tinyConfig(t.TempDir())
@@ -890,6 +891,13 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := Run(context.Background(), c); err == nil {
 			t.Errorf("config accepted")
 		}
+	}
+	// An unknown process is named as one, whatever else the preset sets
+	// (with EDM's preconditioning it said "-sde bogus scales the image").
+	edm, _ := Preset("default", "mnist")
+	edm.SDE, edm.CkptDir = "bogus", t.TempDir()
+	if err := edm.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), `-sde "bogus": unknown process`) {
+		t.Errorf("-sde bogus: %v", err)
 	}
 	// The sampling a run recommends is checked before it trains (the first
 	// save refused it, and every step before was lost).
@@ -1211,7 +1219,7 @@ func TestResumeNeverOverwrites(t *testing.T) {
 	if err := resume(b, 2, 6); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "already holds another run (2 checkpoints, the last ckpt-00000004.ckpt)") {
 		t.Fatalf("into another run's folder: %v", err)
 	}
-	if err := resume(a, 2, 6); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "holds later checkpoints (to ckpt-00000004.ckpt)") {
+	if err := resume(a, 2, 6); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "holds later checkpoints (to ckpt-00000004.ckpt)") || !strings.Contains(err.Error(), "-ckpt-dir NEW branches from it") {
 		t.Fatalf("an earlier checkpoint of its own folder: %v", err)
 	}
 	if after, _ := os.ReadFile(filepath.Join(b, checkpoint.FileName(4))); !bytes.Equal(before, after) {
