@@ -194,7 +194,9 @@ func Decode(r io.Reader) (*File, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrFormat, err)
 	}
-	if rest := strings.TrimRight(string(js[dec.InputOffset():]), " "); rest != "" {
+	// JSON's whitespace may follow (the format pads with spaces; serde_json,
+	// which the reference reads with, takes any).
+	if rest := strings.TrimRight(string(js[dec.InputOffset():]), " \t\r\n"); rest != "" {
 		return nil, fmt.Errorf("%w: header: %d bytes after the JSON object", ErrFormat, len(rest))
 	}
 	if err := noDuplicateKeys(js); err != nil {
@@ -214,10 +216,22 @@ func Decode(r io.Reader) (*File, error) {
 			}
 			continue
 		}
+		// The keys exactly as the format spells them (encoding/json took
+		// "DTYPE" and "Shape" too), each once.
+		var keys map[string]json.RawMessage
+		if err := json.Unmarshal(v, &keys); err != nil {
+			return nil, fmt.Errorf("%w: tensor %q: %v", ErrFormat, name, err)
+		}
+		for k := range keys {
+			if k != "dtype" && k != "shape" && k != "data_offsets" {
+				return nil, fmt.Errorf("%w: tensor %q: key %q is not dtype, shape or data_offsets", ErrFormat, name, k)
+			}
+		}
+		if err := noDuplicateKeys(v); err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", name, err)
+		}
 		var e entry
-		d := json.NewDecoder(bytes.NewReader(v))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&e); err != nil {
+		if err := json.Unmarshal(v, &e); err != nil {
 			return nil, fmt.Errorf("%w: tensor %q: %v", ErrFormat, name, err)
 		}
 		size, ok := dtypeSize[e.DType]

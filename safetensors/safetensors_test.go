@@ -155,6 +155,9 @@ func corrupt() map[string]struct {
 		"trailing-data":   {raw(good, make([]byte, 9)), "bytes after the last tensor"},
 		"bad-metadata":    {raw(`{"__metadata__":{"a":1}}`, nil), "__metadata__"},
 		"metadata-string": {raw(`{"__metadata__":"x"}`, nil), "__metadata__"},
+		// encoding/json matched the keys in any case.
+		"key-case":      {raw(`{"w":{"DTYPE":"F32","Shape":[2],"Data_Offsets":[0,8]}}`, d8), `"w": key "DTYPE" is not dtype`},
+		"duplicate-key": {raw(`{"w":{"dtype":"F32","shape":[2],"shape":[1],"data_offsets":[0,8]}}`, d8), `names "shape" twice`},
 	}
 	return m
 }
@@ -229,4 +232,15 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decoding: %v", err)
 		}
 	})
+}
+
+// TestHeaderWhitespace: JSON's whitespace after the header's object is
+// taken, as the reference's serde_json takes it (only spaces were).
+func TestHeaderWhitespace(t *testing.T) {
+	for _, pad := range []string{"  ", "\n\n", " \t\r\n"} {
+		f, err := Decode(bytes.NewReader(raw(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`+pad, make([]byte, 4))))
+		if err != nil || len(f.Tensors) != 1 {
+			t.Errorf("padded with %q: %v", pad, err)
+		}
+	}
 }
