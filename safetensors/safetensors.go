@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -209,7 +210,8 @@ func Decode(r io.Reader) (*File, error) {
 		e          entry
 	}
 	var spans []span
-	for name, v := range raw {
+	for _, name := range slices.Sorted(maps.Keys(raw)) { // in one order: the same error for the same file
+		v := raw[name]
 		if name == "__metadata__" {
 			if err := json.Unmarshal(v, &f.Metadata); err != nil {
 				return nil, fmt.Errorf("%w: __metadata__ must map strings to strings: %v", ErrFormat, err)
@@ -222,7 +224,7 @@ func Decode(r io.Reader) (*File, error) {
 		if err := json.Unmarshal(v, &keys); err != nil {
 			return nil, fmt.Errorf("%w: tensor %q: %v", ErrFormat, name, err)
 		}
-		for k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(keys)) {
 			if k != "dtype" && k != "shape" && k != "data_offsets" {
 				return nil, fmt.Errorf("%w: tensor %q: key %q is not dtype, shape or data_offsets", ErrFormat, name, k)
 			}
