@@ -548,6 +548,13 @@ func weightsFrom(f *safetensors.File, cfg model.Config) (model.Params, error) {
 		if len(t.Data) != len(p.Data) {
 			return nil, fmt.Errorf("%w: tensor %s holds %d values, its shape %v needs %d", ErrMismatch, n.Key, len(t.Data), t.Shape, len(p.Data))
 		}
+		for j, v := range t.Data {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				// Named by the file's key (the checkpoint's refusal named
+				// ours, out.c.b, at its save).
+				return nil, fmt.Errorf("%w: tensor %s holds %g at index %d (NaN, infinite, or beyond float32's range in the file's %s)", ErrMismatch, n.Key, v, j, t.DType)
+			}
+		}
 		if n.Transposed {
 			copy(p.Data, transpose(t.Data, want[0], want[1]))
 		} else {
