@@ -685,6 +685,9 @@ func start(cfg Config) (*run, error) {
 	guide := ""
 	if k := cfg.guideStep(); k > 0 {
 		guide = fmt.Sprintf(", the EMA of step %d kept as autoguidance's guide", k)
+	} else if cfg.GuideAt > 0 {
+		// It was left out without a word.
+		guide = fmt.Sprintf(", no guide kept (-guide-at %g of %d steps comes at no step from the first to the one before the last)", cfg.GuideAt, cfg.Steps)
 	}
 	r.fresh = fmt.Sprintf("starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
 		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
@@ -852,6 +855,9 @@ func resume(cfg Config, path string) (*run, error) {
 		return nil, fmt.Errorf("%w; to resume from the checkpoint before it, move %s out of %s, and delete %s where it names it", err, filepath.Base(path), cfg.CkptDir, filepath.Join(cfg.CkptDir, "latest"))
 	}
 	if err != nil && cfg.Resume != "" {
+		if fi, serr := os.Stat(cfg.Resume); serr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%w: -resume %s is a folder; it takes a checkpoint file (-ckpt-dir %s resumes that run's newest)", ErrConfig, cfg.Resume, cfg.Resume)
+		}
 		return nil, fmt.Errorf("train: -resume: %w", err)
 	}
 	if err != nil {

@@ -250,6 +250,13 @@ func TestGuideKept(t *testing.T) {
 	if !strings.Contains(log.String(), "the EMA of step 3 kept as autoguidance's guide") {
 		t.Fatalf("first line: %q", strings.SplitN(log.String(), "\n", 2)[0])
 	}
+	// A fraction that comes at no step says so (it was left out silently).
+	log.Reset()
+	tiny := guided(t.TempDir(), 6)
+	tiny.GuideAt, tiny.SampleAutoguide, tiny.Log = 0.01, 0, &log
+	if _, err := Run(context.Background(), tiny); err != nil || !strings.Contains(log.String(), "no guide kept (-guide-at 0.01 of 6 steps comes at no step") {
+		t.Fatalf("-guide-at 0.01 of 6 steps: %v, first line %q", err, strings.SplitN(log.String(), "\n", 2)[0])
+	}
 	load := func(dir string, step int) *checkpoint.State {
 		t.Helper()
 		st, err := checkpoint.Load(filepath.Join(dir, checkpoint.FileName(step)))
@@ -1795,5 +1802,21 @@ func TestFolderMovedResumes(t *testing.T) {
 	c.Data.Name = c.Dataset
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "trained on folder:/new/pics, not mnist") {
 		t.Fatalf("a folder run resumed as mnist: %v", err)
+	}
+}
+
+// TestResumeAFolder: -resume given a run's folder says to give a file, or
+// -ckpt-dir (it said "checkpoint: open DIR: not a regular file").
+func TestResumeAFolder(t *testing.T) {
+	dir := t.TempDir()
+	c := tinyConfig(dir)
+	c.Steps = 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	c = tinyConfig(t.TempDir())
+	c.Resume, c.Steps = dir, 6
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-resume "+dir+" is a folder; it takes a checkpoint file (-ckpt-dir "+dir+" resumes") {
+		t.Fatalf("-resume DIR: %v", err)
 	}
 }
