@@ -468,6 +468,43 @@ func TestImportErrors(t *testing.T) {
 	}
 }
 
+// TestScoreNetCopy: scripts/scorenet.py, which scripts/torch_safetensors.py
+// loads files into by default (README's snippet needed ../shared, outside
+// the repository), defines gn, ResBlock and ScoreNet as the reference
+// ../shared/bench/torch_ref.py does, line for line. Without the reference
+// it skips (fails under NCSN_REQUIRE_TORCH=1, as in CI).
+func TestScoreNetCopy(t *testing.T) {
+	ref, _ := filepath.Abs(filepath.Join("..", "..", "shared", "bench", "torch_ref.py"))
+	want, err := os.ReadFile(ref)
+	if err != nil {
+		if os.Getenv("NCSN_REQUIRE_TORCH") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	got, err := os.ReadFile(filepath.Join("..", "scripts", "scorenet.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The definitions: from gn's to the end of ScoreNet's (the reference
+	// goes on with its trainer).
+	defs := func(b []byte) string {
+		s := string(b)
+		i := strings.Index(s, "def gn(c):")
+		if i < 0 {
+			return ""
+		}
+		s = s[i:]
+		if j := strings.Index(s, "\n\n\ndef sigmas_geometric"); j >= 0 {
+			s = s[:j]
+		}
+		return strings.TrimSpace(s)
+	}
+	if g, w := defs(got), defs(want); g == "" || g != w {
+		t.Fatalf("scripts/scorenet.py's network is not %s's (%d and %d bytes of definitions): copy gn, ResBlock and ScoreNet from it", ref, len(g), len(w))
+	}
+}
+
 // torchPython finds python3 with torch and the reference network, or skips
 // (fails under NCSN_REQUIRE_TORCH=1, as in CI).
 func torchPython(t *testing.T) (python, ref string) {
@@ -510,8 +547,11 @@ func torchScores(t *testing.T, python, ref, file string, x, sig []float64, extra
 	}
 	write(filepath.Join(dir, "x.f32"), x)
 	write(filepath.Join(dir, "sigma.f32"), sig)
-	args := append([]string{filepath.Join("..", "scripts", "torch_safetensors.py"), file, "--ref", ref,
-		"--x", filepath.Join(dir, "x.f32"), "--sigma", filepath.Join(dir, "sigma.f32"), "--out", filepath.Join(dir, "out.f32")}, extra...)
+	args := []string{filepath.Join("..", "scripts", "torch_safetensors.py"), file}
+	if ref != "" { // "": the script's own copy, scripts/scorenet.py
+		args = append(args, "--ref", ref)
+	}
+	args = append(append(args, "--x", filepath.Join(dir, "x.f32"), "--sigma", filepath.Join(dir, "sigma.f32"), "--out", filepath.Join(dir, "out.f32")), extra...)
 	if out, err := exec.Command(python, args...).CombinedOutput(); err != nil {
 		t.Fatalf("PyTorch: %v\n%s", err, out)
 	}
@@ -544,7 +584,7 @@ func compare(t *testing.T, name string, d int, sig, got, want []float64) {
 // NCSN_REQUIRE_TORCH=1 so that it cannot be skipped there. With
 // NCSN_TORCH_CKPT set it checks that checkpoint's EMA weights as well.
 func TestAgainstPyTorch(t *testing.T) {
-	python, ref := torchPython(t)
+	python, _ := torchPython(t) // the network: scripts/scorenet.py (TestScoreNetCopy)
 	cases := map[string]*checkpoint.State{}
 	for name, cfg := range configs() {
 		cases[name] = state(t, cfg, 3)
@@ -570,7 +610,9 @@ func TestAgainstPyTorch(t *testing.T) {
 		}
 		os.WriteFile(file, buf.Bytes(), 0o644)
 		x, sig := inputs(st.Model, 6)
-		compare(t, name, st.Model.Dim(), sig, torchScores(t, python, ref, file, x, sig), scores(t, st.Model, st.EMA, x, sig))
+		// Loaded by the script's own copy of the network, as README's
+		// snippet does (TestScoreNetCopy: the reference's, line for line).
+		compare(t, name, st.Model.Dim(), sig, torchScores(t, python, "", file, x, sig), scores(t, st.Model, st.EMA, x, sig))
 	}
 }
 

@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """Load a safetensors file written by `go run ./cmd/export` into the PyTorch
-reference network (ScoreNet of ../shared/bench/torch_ref.py), strict=True.
+reference network (ScoreNet of ../shared/bench/torch_ref.py, whose copy
+scripts/scorenet.py is used unless ref names another), strict=True.
 
 The format is read by hand with NumPy (Python's safetensors package is not
 needed): an 8-byte little-endian header length, a JSON header, raw data.
 
     import torch_safetensors as ts
-    net, meta = ts.load_scorenet('model.safetensors', ref='path/to/torch_ref.py')
+    net, meta = ts.load_scorenet('model.safetensors')   # or ref='path/to/torch_ref.py'
     scores = net(x, sigma)          # x: (N, C, H, W) in [0, 1], sigma: (N,)
 
 Command line (what the Go test and CI use): score raw little-endian float32
 inputs and write the scores the same way:
 
-    torch_safetensors.py MODEL.safetensors --ref torch_ref.py --x x.f32 --sigma sigma.f32 --out scores.f32
+    torch_safetensors.py MODEL.safetensors [--ref torch_ref.py] --x x.f32 --sigma sigma.f32 --out scores.f32
 """
 import argparse, importlib.util, json, os, struct, sys
 import numpy as np
@@ -63,7 +64,11 @@ def import_ref(ref):
     return mod
 
 
-def load_scorenet(path, ref):
+# SCORENET is the copy of the reference's network beside this file.
+SCORENET = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'scorenet.py')
+
+
+def load_scorenet(path, ref=SCORENET):
     """Builds the reference ScoreNet from the file's metadata and loads it strictly."""
     import torch
     tensors, meta = read_safetensors(path)
@@ -79,7 +84,7 @@ def main():
     ap.add_argument('--new', help='C,base,mult,emb (e.g. 1,2,1:2:2,16): write a freshly initialised, perturbed '
                     'reference ScoreNet to MODEL without our metadata, as PyTorch users would, then score with it')
     ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--ref', default=os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'bench', 'torch_ref.py'))
+    ap.add_argument('--ref', default=SCORENET, help='the file defining ScoreNet (default: scripts/scorenet.py, the copy of ../shared/bench/torch_ref.py\'s)')
     ap.add_argument('--x', required=True, help='inputs, float32 little-endian (N, C, H, W)')
     ap.add_argument('--sigma', required=True, help='noise levels, float32 little-endian (N,)')
     ap.add_argument('--out', required=True)
