@@ -76,6 +76,9 @@ type sourceFile struct {
 }
 
 type folderHeader struct {
+	// Decoder is folderDecoder when the cache was made: a cache of
+	// another decoder's pixels is made again.
+	Decoder int          `json:"decoder"`
 	Source  string       `json:"source"`
 	Size    int          `json:"size"`
 	Grey    bool         `json:"grey"`
@@ -85,6 +88,12 @@ type folderHeader struct {
 }
 
 const folderMagic = "NCSNIMG1"
+
+// folderDecoder numbers what decodeOne makes of a file: raise it whenever
+// that changes (which files it refuses, how it crops, resizes or blends), so
+// that caches of the earlier pixels are not served (they were, with no
+// version to tell them apart). 2: a GIF's first frame on its screen.
+const folderDecoder = 2
 
 // DefaultCacheDir is where LoadFolder caches a folder's decoded images
 // unless told otherwise (relative to the working folder).
@@ -141,14 +150,17 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	if !fi.IsDir() {
 		return nil, nil, fmt.Errorf("data: folder %s is not a directory", o.Path)
 	}
-	files, err := listImages(abs)
+	files, unread, err := listImages(abs)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, d := range unread {
+		fmt.Fprintf(o.Log, "warning: skipping the folder %s: %v\n", d.path, d.err)
 	}
 	if len(files) == 0 {
 		return nil, nil, fmt.Errorf("data: folder %s has no .png, .jpg, .jpeg or .gif files", o.Path)
 	}
-	hdr := folderHeader{Source: abs, Size: o.Size, Grey: o.Grey, Files: files}
+	hdr := folderHeader{Decoder: folderDecoder, Source: abs, Size: o.Size, Grey: o.Grey, Files: files}
 	digest := fileDigest(files)
 	// The commands fill in the default themselves: it counts as not given.
 	given := o.CacheDir != "" && filepath.Clean(o.CacheDir) != DefaultCacheDir
@@ -175,17 +187,26 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	info := &FolderInfo{Path: abs, Digest: digest, Cache: cache}
 	if ds, h, err := readFolderCache(cache); err == nil && sameSource(h, &hdr) {
 		info.Images, info.Skipped, info.Cached = ds.N, len(h.Skipped), true
-		fmt.Fprintf(o.Log, "folder %s: %d images from the cache %s\n", abs, ds.N, cache)
+		skipped := ""
+		if len(h.Skipped) > 0 { // said only when the cache was made, before
+			skipped = fmt.Sprintf("; %d of its files did not decode when the cache was made (%s first)", len(h.Skipped), h.Skipped[0])
+		}
+		fmt.Fprintf(o.Log, "folder %s: %d images from the cache %s%s\n", abs, ds.N, cache, skipped)
 		return ds, info, nil
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(o.Log, "warning: ignoring the cache %s (%v); decoding the folder again\n", cache, err)
 	}
-	ds, skipped, err := decodeFolder(abs, files, o)
+	ds, skipped, unreadable, err := decodeFolder(abs, files, o)
 	if err != nil {
 		return nil, nil, err
 	}
 	hdr.Skipped, hdr.Images = skipped, ds.N
-	if err := writeFolderCache(cache, &hdr, ds); err != nil {
+	if unreadable > 0 {
+		// A file that could not be read (its permissions, the disk) may be
+		// readable next time, with the same size and time: cached as
+		// skipped, it stayed out of every later run without a word.
+		fmt.Fprintf(o.Log, "note: the decoded folder is not cached: %d of its files could not be read (they are tried again next time)\n", unreadable)
+	} else if err := writeFolderCache(cache, &hdr, ds); err != nil {
 		fmt.Fprintf(o.Log, "warning: could not cache the decoded folder: %v\n", err)
 	}
 	info.Images, info.Skipped = ds.N, len(skipped)
@@ -196,13 +217,20 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 // .jpeg or .gif, in any subfolder but hidden ones, following symbolic links
 // to files (and a root that is a link), not links to folders (which could
 // loop).
-func listImages(root string) ([]sourceFile, error) {
+func listImages(root string) ([]sourceFile, []unreadDir, error) {
 	var files []sourceFile
+	var unread []unreadDir
 	given := root // named in errors
 	if r, err := filepath.EvalSymlinks(root); err == nil {
 		root = r
 	}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil && d != nil && d.IsDir() && p != root {
+			// A subfolder that cannot be read (a drive's lost+found) is
+			// passed over with a warning: it stopped the whole load.
+			unread = append(unread, unreadDir{p, err})
+			return filepath.SkipDir
+		}
 		if err != nil {
 			return err
 		}
@@ -237,9 +265,15 @@ func listImages(root string) ([]sourceFile, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("data: folder %s: %w", given, err)
+		return nil, nil, fmt.Errorf("data: folder %s: %w", given, err)
 	}
-	return files, nil
+	return files, unread, nil
+}
+
+// unreadDir is a subfolder listImages could not read, and why.
+type unreadDir struct {
+	path string
+	err  error
 }
 
 func fileDigest(files []sourceFile) string {
@@ -265,13 +299,23 @@ func safeName(s string) string {
 	return string(b)
 }
 
+// sameSource reports whether a cache's header is of the folder b lists.
+// The files' names are compared as JSON keeps them: a name that is not
+// UTF-8 comes back from the cache with U+FFFD in it, and never matched, so
+// the folder was decoded again on every run.
 func sameSource(a, b *folderHeader) bool {
-	return a.Source == b.Source && a.Size == b.Size && a.Grey == b.Grey && slices.Equal(a.Files, b.Files)
+	return a.Decoder == b.Decoder && a.Source == b.Source && a.Size == b.Size && a.Grey == b.Grey &&
+		slices.EqualFunc(a.Files, b.Files, func(x, y sourceFile) bool {
+			x.Path, y.Path = strings.ToValidUTF8(x.Path, "\uFFFD"), strings.ToValidUTF8(y.Path, "\uFFFD")
+			return x == y
+		})
 }
 
 // decodeFolder decodes, crops and resizes every file on all cores, in the
-// files' order; files that fail are skipped with a warning each.
-func decodeFolder(root string, files []sourceFile, o FolderOptions) (*Dataset, []string, error) {
+// files' order; files that fail are skipped with a warning each, and
+// unreadable counts those that failed in the file system (not in their
+// bytes).
+func decodeFolder(root string, files []sourceFile, o FolderOptions) (ds *Dataset, skipped []string, unreadable int, err error) {
 	c := 3
 	if o.Grey {
 		c = 1
@@ -307,11 +351,13 @@ func decodeFolder(root string, files []sourceFile, o FolderOptions) (*Dataset, [
 	}
 	close(next)
 	wg.Wait()
-	var skipped []string
 	n := 0
 	for i := range files {
 		if !ok[i] {
 			skipped = append(skipped, files[i].Path)
+			if pe := (*fs.PathError)(nil); errors.As(errs[i], &pe) {
+				unreadable++
+			}
 			fmt.Fprintf(o.Log, "warning: skipping %s: %v\n", filepath.Join(root, files[i].Path), errs[i])
 			continue
 		}
@@ -324,9 +370,9 @@ func decodeFolder(root string, files []sourceFile, o FolderOptions) (*Dataset, [
 		fmt.Fprintf(o.Log, "folder %s: %d images decoded\n", root, n)
 	}
 	if n == 0 {
-		return nil, skipped, fmt.Errorf("data: folder %s: none of its %d image files could be decoded", root, len(files))
+		return nil, skipped, unreadable, fmt.Errorf("data: folder %s: none of its %d image files could be decoded", root, len(files))
 	}
-	return fromBytes(FolderPrefix+root, pix[:n*dim], n, c, s), skipped, nil
+	return fromBytes(FolderPrefix+root, pix[:n*dim], n, c, s), skipped, unreadable, nil
 }
 
 // decodeOne writes the image at path, centre-cropped and resized, into dst
@@ -373,6 +419,14 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 	img, _, err := image.Decode(f)
 	if err != nil {
 		return err
+	}
+	if screen := image.Rect(0, 0, cfg.Width, cfg.Height); format == "gif" && img.Bounds() != screen {
+		// A GIF's first frame may cover part of its screen only: the rest
+		// is transparent (the frame alone was cropped and stretched to the
+		// whole image). The budget counted the screen's pixels.
+		canvas := image.NewNRGBA(screen)
+		draw.Draw(canvas, img.Bounds().Intersect(screen), img, img.Bounds().Intersect(screen).Min, draw.Src)
+		img = canvas
 	}
 	b := img.Bounds()
 	side := min(b.Dx(), b.Dy())

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"hash/crc32"
 	"image"
+	"image/color"
+	"image/gif"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -92,5 +94,56 @@ func TestDeclaredPixelsBeyondTheFile(t *testing.T) {
 	os.WriteFile(real, b.Bytes(), 0o644)
 	if err := decodeOne(real, 8, true, make([]uint8, 64), newDecodeBudget(decodeBytes)); err != nil {
 		t.Fatalf("a black 4000×3000 PNG of %d bytes: %v", b.Len(), err)
+	}
+}
+
+// TestFolderCacheKeys: a GIF whose first frame covers part of its screen is
+// that frame on a transparent screen (the frame alone was cropped and
+// stretched over the whole image); a cache of another decoder's pixels is
+// made again (there was no version to tell); a file name that is not UTF-8
+// does not keep the cache from being used (it never matched); a cached
+// folder with skipped files says so on every run (only the first did).
+func TestFolderCacheKeys(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	orange := color.RGBA{250, 120, 0, 255}
+	frame := image.NewPaletted(image.Rect(30, 30, 40, 40), color.Palette{color.Transparent, orange})
+	for i := range frame.Pix {
+		frame.Pix[i] = 1
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, &gif.GIF{Image: []*image.Paletted{frame}, Delay: []int{0}, Config: image.Config{ColorModel: frame.Palette, Width: 40, Height: 40}}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "corner.gif"), buf.Bytes(), 0o644)
+	os.WriteFile(filepath.Join(dir, "caf\xe9.png"), []byte("not a png"), 0o644)
+	load := func() (*Dataset, *FolderInfo, string) {
+		var log bytes.Buffer
+		ds, info, err := LoadFolder(FolderOptions{Path: dir, Size: 32, CacheDir: cache, Log: &log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds, info, log.String()
+	}
+	ds, info, _ := load()
+	img := ds.Image(0) // (3, 32, 32): the top left black, the bottom right orange
+	if ds.N != 1 || info.Cached || img[0] > 0.01 || img[31*32+31] < 0.9 || img[2*1024+31*32+31] > 0.1 {
+		t.Fatalf("%d images (cached %v); top left R %.2f, bottom right R %.2f B %.2f", ds.N, info.Cached, img[0], img[31*32+31], img[2*1024+31*32+31])
+	}
+	_, info, log := load()
+	if !info.Cached || !strings.Contains(log, "1 of its files did not decode when the cache was made (caf") {
+		t.Fatalf("the second load: cached %v\n%s", info.Cached, log)
+	}
+	// The cache as an earlier decoder made it.
+	p := info.Cache
+	old, h, err := readFolderCache(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Decoder = 1
+	if err := writeFolderCache(p, h, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, info, _ := load(); info.Cached {
+		t.Fatal("a cache of another decoder's pixels was used")
 	}
 }
