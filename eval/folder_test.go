@@ -225,7 +225,7 @@ func TestFolderEndToEnd(t *testing.T) {
 	cs, _ := train.Preset("smoke", data.FolderPrefix+small)
 	cs.UseImages(32, true, false)
 	cs.DataDir, cs.CkptDir, cs.Log = filepath.Join(dir, "cache"), filepath.Join(dir, "runs"), &log
-	if _, err := train.Run(context.Background(), cs); err == nil || !strings.Contains(err.Error(), "has 3 images, fewer than the batch of 16") {
+	if _, err := train.Run(context.Background(), cs); err == nil || !strings.Contains(err.Error(), "has 3 images, fewer than the batch of 16 (give a smaller -batch, or more images)") {
 		t.Fatalf("3 images, batch 16: %v", err)
 	}
 }

@@ -540,7 +540,11 @@ func (r *run) readyData(ctx context.Context, cfg Config) (ds *data.Dataset, err 
 		}
 	}
 	if ds.N < r.cfg.Batch {
-		return nil, fmt.Errorf("%w: %s has %d images, fewer than the batch of %d", ErrConfig, ds.Name, ds.N, r.cfg.Batch)
+		how := "give a smaller -batch, or more images"
+		if r.step > 0 { // a resume keeps its batch
+			how = "the run's batch, which a resume keeps: put images back, or start a new run (-fresh, or another -ckpt-dir) with a smaller -batch"
+		}
+		return nil, fmt.Errorf("%w: %s has %d images, fewer than the batch of %d (%s)", ErrConfig, ds.Name, ds.N, r.cfg.Batch, how)
 	}
 	if r.step == 0 && r.cfg.SigmasFromData {
 		v, err := ScheduleFromData(ctx, ds, r.cfg.SigmaMin, 5, r.log)
