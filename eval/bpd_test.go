@@ -199,3 +199,26 @@ func TestDrawingFlagsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBitsPerDimArithmetic: the uniform density on [0, 1)^D (log p = 0)
+// is 8 bits a dimension — each pixel one of 256 equally likely values — and
+// the uniform density on [0, 1/2)^D (log p = D ln 2) 7; dequantisation puts
+// pixel k's noise in its own bin [k/256, (k+1)/256).
+func TestBitsPerDimArithmetic(t *testing.T) {
+	for _, c := range []struct {
+		logp float64
+		d    int
+		want float64
+	}{{0, 784, 8}, {784 * math.Ln2, 784, 7}, {-3072 * math.Ln2, 3072, 9}} {
+		if got := bitsPerDim(c.logp, c.d); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("log p %g over %d values: %g bits/dim, want %g", c.logp, c.d, got, c.want)
+		}
+	}
+	for k := 0; k < 256; k++ {
+		p := float32(k) / 255 // as the datasets hold pixel k
+		lo, hi := dequantise(p, 0), dequantise(p, 0.999)
+		if lo != float64(k)/256 || !(hi < float64(k+1)/256) || !(hi > lo) {
+			t.Fatalf("pixel %d: [%g, %g], want [%g, %g)", k, lo, hi, float64(k)/256, float64(k+1)/256)
+		}
+	}
+}
