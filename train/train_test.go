@@ -74,6 +74,46 @@ func TestGraphLossMatchesReference(t *testing.T) {
 	}
 }
 
+// TestGraphSeesNoisedImages: the training graph scores x̃ = m·x + σz, each
+// image with its own mean and σ — the scores it gives are the scorer's at
+// x̃ computed here (the loss test compared the graph with its own output,
+// so a wrong x̃ passed).
+func TestGraphSeesNoisedImages(t *testing.T) {
+	cfg := tinyConfig(t.TempDir()).Model
+	means, sig := []float64{1, 0.8, 0.5}, []float64{1, 0.3, 0.05}
+	r := rand.New(rand.NewPCG(4, 4))
+	params, _ := model.Init(cfg, r)
+	_, _, scores, z := runLossGraph(t, cfg, means, sig)
+	// runLossGraph's images: the same generator, after the weights.
+	x := make([]float32, len(z))
+	for i := range x {
+		x[i], _ = float32(r.Float64()), r.NormFloat64()
+	}
+	sc, err := model.NewScorer(cfg, params, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	d := cfg.Dim()
+	for k := range sig {
+		xt, want := make([]float64, d), make([]float64, d)
+		for j := range xt {
+			xt[j] = means[k]*float64(x[k*d+j]) + sig[k]*float64(z[k*d+j])
+		}
+		if err := sc.Score(xt, sig[k], want); err != nil {
+			t.Fatal(err)
+		}
+		var num, den float64
+		for j := range want {
+			e := float64(scores[k*d+j]) - want[j]
+			num, den = num+e*e, den+want[j]*want[j]
+		}
+		if rel := math.Sqrt(num / den); !(rel < 1e-5) {
+			t.Errorf("image %d (m %g, σ %g): the graph's scores differ from the scorer's at m·x + σz by %.3g (relative L2)", k, means[k], sig[k], rel)
+		}
+	}
+}
+
 // runLossGraph runs the DSM training graph of a network of cfg (random
 // weights) on 3 random 8×8 images noised with the given means and σs; it
 // returns the mean and per-image losses, the network's scores and the noise.
