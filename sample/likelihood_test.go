@@ -105,3 +105,46 @@ func TestLogLikelihoodMatchesExact(t *testing.T) {
 		t.Fatal("Hutchinson without a random source accepted")
 	}
 }
+
+// TestLogLikelihoodOtherProcesses: the same on the VE and sub-VP SDEs (only
+// VP was checked), on the ring of 8 modes around 0 (VE to σ_max 200), where the prior's
+// mismatch is small: the exact divergence gives log p_ε at every point to
+// the bound below.
+func TestLogLikelihoodOtherProcesses(t *testing.T) {
+	mix := toy.Ring8()
+	for _, tc := range []struct {
+		spec  sde.Spec
+		bound float64
+	}{
+		{sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 200}, 2e-3},
+		{sde.Spec{Name: "subvp", BetaMin: 0.1, BetaMax: 40}, 1e-3},
+	} {
+		t.Run(tc.spec.Name, func(t *testing.T) {
+			p, err := sde.New(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(3, 4))
+			const n = 32
+			m, s := p.Marginal(p.Eps())
+			x := mix.Sample(n, r)
+			for i := range x {
+				x[i] = m*x[i] + s*r.NormFloat64()
+			}
+			logp, st, err := LogLikelihood(fdVJP{toy.Diffused{Mixture: mix, Process: p}}, x, Likelihood{Process: p, Dim: 2, Tol: 1e-6, Exact: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var worst, sum float64
+			for i := range logp {
+				e := logp[i] - mix.ScaledLogDensity(x[2*i:2*i+2], m, s)
+				sum += e
+				worst = math.Max(worst, math.Abs(e))
+			}
+			t.Logf("%d evaluations: mean error %.2g, worst %.2g nats", st.Evals, sum/n, worst)
+			if worst > tc.bound {
+				t.Fatalf("worst error %g nats, bound %g", worst, tc.bound)
+			}
+		})
+	}
+}
