@@ -339,8 +339,10 @@ func EulerMaruyama(s Score, x []float64, c Continuous, r *rand.Rand) (int, error
 // the variance by about 1 + 4/Dim — 0.5% for an MNIST image, but samples
 // of 1 or 2 values diverge (on a 1-D Gaussian of standard deviation 0.2,
 // samples of standard deviation 60 to 4,800: TestCorrectorNormsLesson). For
-// low-dimensional data leave Dim 0 (the whole batch is one sample: score_sde's
-// batch norms) or use EulerMaruyama.
+// low-dimensional data leave Dim 0 (the whole batch is one sample, with
+// one ε from the norms of all of it, √Σ‖z_b‖²/√Σ‖s_b‖² — close to
+// score_sde's mean‖z_b‖/mean‖s_b‖ where the samples' norms are alike, not
+// equal to it) or use EulerMaruyama.
 //
 // It makes N·(Corrector+1) evaluations; with Denoise the last predictor step
 // adds no noise. A VP grid too coarse for DDPM's chain (β_i ≥ 1) is an error.
