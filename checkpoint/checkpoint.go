@@ -340,7 +340,7 @@ func (h *header) check() error {
 	if _, err := sde.New(h.process()); err != nil {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
-	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || h.T > MaxSampleSteps || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || h.Sampler != "" && !slices.Contains(Samplers, h.Sampler) {
+	if h.Step < 0 || h.AdamT < 0 || h.T < 0 || h.T > MaxSampleSteps || !(h.Eps >= 0) || math.IsInf(h.Eps, 0) || !(h.Churn >= 0) || math.IsInf(h.Churn, 0) || len(h.Sampler) > 16 {
 		return fmt.Errorf("%w: step %d, optimizer step %d, sampling T %d ε %g churn %g sampler %.20q", ErrCorrupt, h.Step, h.AdamT, h.T, h.Eps, h.Churn, h.Sampler)
 	}
 	if h.GuideStep < 0 || h.GuideStep > h.Step || !(h.Guided == 0 || h.Guided >= 1 && h.Guided <= 100) || h.Guided > 0 && h.GuideStep == 0 {
@@ -426,7 +426,9 @@ func Load(path string) (*State, error) {
 }
 
 // Samplers are the names of the samplers a checkpoint may recommend (State.SampleSampler;
-// package generate runs each).
+// package generate runs each). A file naming another (a Go caller's, of 16
+// bytes at most) is read, not refused: its run resumes, and generate passes
+// the name over.
 var Samplers = []string{"ald", "em", "pc", "ode", "ddpm", "ddim", "heun"}
 
 // MaxSampleSteps bounds the sampling steps a checkpoint recommends (its T),

@@ -629,3 +629,19 @@ func TestListOnlyTheRunsFiles(t *testing.T) {
 		t.Fatalf("run1 holds %d checkpoints after run[1]'s pruning", len(all))
 	}
 }
+
+// TestOtherSamplerNameRead: a checkpoint recommending a sampler name of
+// another build (a Go caller's, 16 bytes at most) is read: refusing it made
+// every checkpoint of such a run "corrupt".
+func TestOtherSamplerNameRead(t *testing.T) {
+	s := tinyState(t, 5)
+	s.SampleSampler = "ALD"
+	var b bytes.Buffer
+	if err := Encode(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(&b)
+	if err != nil || got.SampleSampler != "ALD" {
+		t.Fatalf("%v, %+v", err, got)
+	}
+}

@@ -405,6 +405,12 @@ func prepare(st *checkpoint.State, c Config) (Config, sde.Process, sample.Constr
 	}
 	if c.Sampler == "" {
 		c.Sampler = st.SampleSampler // "" still: the process's default
+		if c.Sampler != "" && !slices.Contains(Samplers, c.Sampler) {
+			// A Go caller's name: it was taken for the sampler asked for,
+			// and refused with heun's flags' message.
+			fmt.Fprintf(c.logw(), "note: the checkpoint recommends a sampler this build does not have (%q): the process's default runs\n", c.Sampler)
+			c.Sampler = ""
+		}
 	}
 	if c.Sampler, err = samplerFor(c.Sampler, proc); err != nil {
 		return c, nil, nil, nil, err

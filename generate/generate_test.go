@@ -397,3 +397,18 @@ func TestChurnShapeWithoutChurn(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownRecommendedSampler: a checkpoint recommending a sampler this
+// build does not have (a Go caller's name) draws with the process's default,
+// saying so (the name was taken for the sampler asked for, and refused with
+// a message about heun's flags).
+func TestUnknownRecommendedSampler(t *testing.T) {
+	ck, _ := tinyRun(t, "ncsn")
+	st := loadLatest(t, ck)
+	st.SampleSampler = "ALD"
+	var log bytes.Buffer
+	res, err := Draw(st, Config{N: 2, Seed: 1, StepsPerLevel: 1, Log: &log})
+	if err != nil || res == nil || !strings.Contains(log.String(), `the checkpoint recommends a sampler this build does not have ("ALD")`) {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+}

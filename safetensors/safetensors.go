@@ -230,7 +230,7 @@ func Decode(r io.Reader) (*File, error) {
 			}
 		}
 		if err := noDuplicateKeys(v); err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
+			return nil, fmt.Errorf("%w: tensor %q: %s", ErrFormat, name, strings.TrimPrefix(strings.Replace(err.Error(), "header names", "names", 1), ErrFormat.Error()+": "))
 		}
 		var e entry
 		if err := json.Unmarshal(v, &e); err != nil {

@@ -994,8 +994,14 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 			cfg.DataDir = DefaultDataDir(st.Dataset)
 		}
 	}
-	_, wasFolder := data.IsFolder(st.Dataset)
-	if _, isFolder := data.IsFolder(cfg.Dataset); wasFolder && isFolder && st.Dataset != cfg.Dataset && (cfg.Set == nil || cfg.Set["dataset"]) {
+	oldPath, wasFolder := data.IsFolder(st.Dataset)
+	_, isFolder := data.IsFolder(cfg.Dataset)
+	moved := cfg.Set["dataset"] // on the command line: given for this
+	if cfg.Set == nil {         // a Go caller always gives one: only where the old folder is gone
+		_, err := os.Stat(oldPath)
+		moved = err != nil
+	}
+	if wasFolder && isFolder && st.Dataset != cfg.Dataset && moved {
 		// The images moved (another path, mount or machine): the run was
 		// refused, with -fresh, which archives it, as the way on. What the
 		// folder holds now is compared with the checkpoint's (loadDataset's
@@ -1131,7 +1137,7 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 				how += "; -resume FILE into a new -ckpt-dir branches from a checkpoint with another -" + f
 			}
 			if field, ok := libraryOnly[f]; ok { // no flag: a Go caller's Config
-				return nil, fmt.Errorf("%w: %s was trained with %s %v; %v contradicts it (%s)", ErrMismatch, path, field, b, a, how)
+				return nil, fmt.Errorf("%w: %s was trained with %s %v; %v contradicts it (Config.Fresh starts over, or another CkptDir)", ErrMismatch, path, field, b, a)
 			}
 			return nil, fmt.Errorf("%w: %s was trained with -%s%s%v; -%s%s%v contradicts it (%s)", ErrMismatch, path, f, sep, b, f, sep, a, how)
 		}

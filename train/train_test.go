@@ -1843,6 +1843,25 @@ func TestFolderMovedResumes(t *testing.T) {
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "trained on folder:/new/pics, not mnist") {
 		t.Fatalf("a folder run resumed as mnist: %v", err)
 	}
+	// A Go caller, which always gives a Dataset, goes on with another
+	// folder only where the run's is gone: another folder beside it is
+	// another dataset.
+	there := t.TempDir()
+	d := tinyConfig(t.TempDir())
+	d.Dataset, d.Steps = "folder:"+there, 3
+	d.Data.Name = d.Dataset
+	if _, err := Run(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	d.Dataset, d.Steps = "folder:"+t.TempDir(), 6
+	d.Data.Name = d.Dataset
+	if _, err := Run(context.Background(), d); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "was trained on folder:"+there) {
+		t.Fatalf("a Go caller's other folder, the run's still there: %v", err)
+	}
+	os.Remove(there)
+	if _, err := Run(context.Background(), d); err != nil {
+		t.Fatalf("a Go caller's other folder, the run's gone: %v", err)
+	}
 }
 
 // TestResumeAFolder: -resume given a run's folder says to give a file, or

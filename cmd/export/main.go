@@ -68,7 +68,7 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "export: -dataset %q: unknown dataset (mnist, fashion, cifar10 or folder:PATH)\n", c.Dataset)
 		return 2
 	}
-	if set["sde"] {
+	if set["sde"] && c.SDE != "" { // "": the default, ncsn
 		if _, err := sde.Default(c.SDE); err != nil {
 			fmt.Fprintf(stderr, "export: -sde %q: unknown process (ncsn, ve, vp or subvp)\n", c.SDE)
 			return 2

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -252,7 +253,7 @@ type driverBackend struct {
 	live      map[DevPtr]bool
 	retained  bool // the primary context's reference is held
 	closeOnce sync.Once
-	closed    bool // after close: graphs left are gone with the context
+	closed    atomic.Bool // after close: graphs left are gone with the context
 	// onWorker is true while the worker thread runs a function handed to
 	// it (written only there; the hand-over orders it with the reads).
 	onWorker bool
@@ -268,7 +269,7 @@ func (d *driverBackend) do(f func() error) error {
 	if d.onWorker {
 		return f()
 	}
-	if d.closed { // set on the worker before close(d.work): a send now panicked
+	if d.closed.Load() { // set on the worker before close(d.work): a send now panicked
 		return errClosed
 	}
 	done := make(chan error, 1)
@@ -586,7 +587,7 @@ func (d *Device) Synchronize() error {
 func (d *driverBackend) close() {
 	d.closeOnce.Do(func() {
 		d.do(func() error {
-			d.closed = true
+			d.closed.Store(true)
 			if !d.retained {
 				return nil // opening failed before the context: nothing was made
 			}

@@ -27,7 +27,7 @@ func (g *driverGraph) replay() error {
 }
 
 func (g *driverGraph) destroy() {
-	if g.d.closed { // the device's context took the graph with it
+	if g.d.closed.Load() { // the device's context took the graph with it
 		return
 	}
 	g.d.do(func() error {

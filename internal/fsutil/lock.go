@@ -57,8 +57,10 @@ func TryLock(path string) (*Lock, error) {
 	}
 	// A file of that name that is not a lock's (a user's notes named lock)
 	// is not ours to overwrite.
+	// One of only NUL bytes or spaces is a lock's whose rewrite a crash cut
+	// short (a file system can leave it zero-filled).
 	head := make([]byte, 64)
-	if n, _ := f.ReadAt(head, 0); n > 0 && !strings.HasPrefix(string(head[:n]), "pid ") {
+	if n, _ := f.ReadAt(head, 0); n > 0 && !strings.HasPrefix(string(head[:n]), "pid ") && strings.Trim(string(head[:n]), "\x00 \t\r\n") != "" {
 		unlockFile(f)
 		f.Close()
 		return nil, fmt.Errorf("%s exists and is not a lock file (it begins %q): not overwritten; move it away", path, strings.TrimSpace(string(head[:min(n, 24)])))

@@ -90,7 +90,8 @@ func TestLockInProcess(t *testing.T) {
 }
 
 // TestLockNotOurs: a file of the lock's name that is not a lock (a user's
-// notes) is refused, not truncated; an empty one is taken.
+// notes) is refused, not truncated; an empty one is taken, and one a crash
+// left zero-filled.
 func TestLockNotOurs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lock")
 	os.WriteFile(path, []byte("my notes\n"), 0o644)
@@ -101,12 +102,14 @@ func TestLockNotOurs(t *testing.T) {
 	if b, _ := os.ReadFile(path); string(b) != "my notes\n" {
 		t.Fatalf("the user's file now holds %q", b)
 	}
-	os.WriteFile(path, nil, 0o644)
-	l, err := TryLock(path)
-	if err != nil {
-		t.Fatalf("an empty file: %v", err)
+	for _, left := range []string{"", "\x00\x00\x00\x00\x00\x00\x00\x00", " \n"} { // empty; zero-filled by a crash
+		os.WriteFile(path, []byte(left), 0o644)
+		l, err := TryLock(path)
+		if err != nil {
+			t.Fatalf("a file of %q: %v", left, err)
+		}
+		l.Unlock()
 	}
-	l.Unlock()
 }
 
 // TestWaitLock: WaitLock gives up with ErrLocked while the lock stays held,
