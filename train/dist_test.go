@@ -123,6 +123,9 @@ func rankErrors(cfg Config, n int) []error {
 // rankContext, where set, gives each in-process rank its context.
 var rankContext func(rank int) context.Context
 
+// rankReturned, where set, is called as each in-process rank's Run returns.
+var rankReturned func(rank int)
+
 // TestDataParallelInterruptBeforeTheFirstStep: a stop signal that reaches
 // one rank while the data loads stops every rank before the first step,
 // none waiting for another, and rank 0 leaves its folder as it was.
@@ -178,6 +181,9 @@ func rankErrorsEach(cfg Config, n int, each func(rank int, c *Config), limit tim
 		go func() {
 			defer wg.Done()
 			_, err := Run(ctx, c)
+			if rankReturned != nil {
+				rankReturned(i)
+			}
 			mu.Lock()
 			errs[i] = err
 			mu.Unlock()
@@ -656,5 +662,54 @@ func TestSameBitsOnAnyCoreCount(t *testing.T) {
 				t.Errorf("%d cores: gradient %d differs from one core's", procs, j)
 			}
 		}
+	}
+}
+
+// TestDataParallelRanksWaitForTheLastSave: at a stop every rank returns
+// only once rank 0's checkpoint is saved (the others returned at once, and
+// mpirun then stopped rank 0 a second later, part-way through a slow save:
+// no checkpoint); so too where another rank failed.
+func TestDataParallelRanksWaitForTheLastSave(t *testing.T) {
+	for _, how := range []string{"stop", "failure"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			c := tinyConfig(dir)
+			c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 8, 50, 100
+			ctx1, cancel1 := context.WithCancel(context.Background())
+			defer cancel1()
+			rankContext = func(rank int) context.Context {
+				if rank == 1 {
+					return ctx1
+				}
+				return context.Background()
+			}
+			wrapObjective = func(r *run, g objective) objective {
+				if r.dp.rank != 1 {
+					return g
+				}
+				if how == "stop" {
+					return &cancellingObjective{objective: g, after: 3, cancel: cancel1}
+				}
+				return &failingObjective{objective: g, after: 3}
+			}
+			savingHook = func(*run) { time.Sleep(300 * time.Millisecond) }
+			var atReturn []string // rank 0's checkpoints as rank 1 returned
+			rankReturned = func(rank int) {
+				if rank == 1 {
+					atReturn, _ = checkpoint.List(dir)
+				}
+			}
+			defer func() { rankContext, wrapObjective, savingHook, rankReturned = nil, nil, nil, nil }()
+			errs, hung := rankErrorsEach(c, 2, nil, time.Minute)
+			if hung {
+				t.Fatalf("a rank still ran after a minute: %v", errs)
+			}
+			if errs[0] == nil || errs[1] == nil {
+				t.Fatalf("errors %v", errs)
+			}
+			if len(atReturn) != 1 {
+				t.Fatalf("rank 1 returned with rank 0's checkpoints %v: before its last save (errors %v)", atReturn, errs)
+			}
+		})
 	}
 }

@@ -470,6 +470,10 @@ func mixedArith(was, now string) string {
 	return prefix + strings.Join(paths, then)
 }
 
+// savingHook, where set, is called as rank 0 (or the one process) begins
+// each save (tests make a save slow).
+var savingHook func(r *run)
+
 // wrapObjective, where set, wraps each objective ready builds (tests make a
 // rank's steps fail).
 var wrapObjective func(r *run, g objective) objective
@@ -1294,6 +1298,9 @@ func (r *run) save(elapsed float64) (string, error) {
 	if r.dp != nil && r.dp.rank != 0 {
 		return "", nil
 	}
+	if savingHook != nil {
+		savingHook(r)
+	}
 	st, err := r.state(elapsed)
 	if err != nil {
 		return "", err
@@ -1363,6 +1370,12 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 			if err != nil && others {
 				r.dp.tellFailure(cfg.Batch)
 			}
+			// Every rank meets here as it ends, however it ends, so that
+			// none leaves before rank 0's last save: a rank that left
+			// first (at a stop, or its own failure) had mpirun stop rank 0
+			// a second later part-way through that save (SIGTERM, taken
+			// for a second stop signal: no checkpoint).
+			err = r.dp.agree(err, "end the run with rank 0's last checkpoint")
 		}()
 	}
 	if err := r.keepGuide(g); err != nil { // resumed at the guide's step (a device's download can fail)
