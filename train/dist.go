@@ -106,18 +106,21 @@ func imageRNG(seed uint64, step, i int) *rand.Rand {
 // or resumed) as r, or failed with err; the others receive its state and
 // resume from it.
 func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
+	// The payload is a byte saying whether σ_data is yet to come from the
+	// data (1) or is rank 0's (0), then rank 0's state.
 	var payload []byte
 	if dp.rank == 0 {
 		if err == nil {
 			var st *checkpoint.State
 			if st, err = r.state(r.elapsed); err == nil {
+				fromData := byte(0)
 				if st.Step == 0 && st.Model.Precond == model.PrecondEDM && st.Model.SigmaData == 0 {
 					// σ_data comes from the data when the loop starts, on every
 					// rank alike; the state file needs a valid one meanwhile.
-					st.Model.SigmaData = 1
+					st.Model.SigmaData, fromData = 1, 1
 				}
-				var b bytes.Buffer
-				if err = checkpoint.Encode(&b, st); err == nil {
+				b := bytes.NewBuffer([]byte{fromData})
+				if err = checkpoint.Encode(b, st); err == nil {
 					payload = b.Bytes()
 				}
 			}
@@ -136,7 +139,8 @@ func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
 	if len(payload) == 0 {
 		return nil, errors.New("train: rank 0 could not start the run (its error is in its log)")
 	}
-	st, err := checkpoint.Decode(bytes.NewReader(payload))
+	fromData := payload[0] == 1
+	st, err := checkpoint.Decode(bytes.NewReader(payload[1:]))
 	if err != nil {
 		return nil, fmt.Errorf("train: rank 0's state: %w", err)
 	}
@@ -154,8 +158,11 @@ func (dp *dataParallel) share(r *run, err error, cfg Config) (*run, error) {
 	}
 	if st.Step == 0 {
 		r.ckpt = "" // a fresh run, as on rank 0
-		if st.Model.Precond == model.PrecondEDM {
-			r.cfg.Model.SigmaData = cfg.Model.SigmaData // as rank 0: 0 = from the data
+		if fromData {
+			// As rank 0: from the data. (This rank's own flag was taken:
+			// a -sigma-data given to rank 0 alone left the others to take
+			// the data's, and train another model, silently.)
+			r.cfg.Model.SigmaData = 0
 		}
 	}
 	return r, nil

@@ -713,3 +713,30 @@ func TestDataParallelRanksWaitForTheLastSave(t *testing.T) {
 		})
 	}
 }
+
+// TestDataParallelSigmaDataIsRankZeros: EDM's σ_data given to rank 0 alone
+// is every rank's (the others took it from the data, and trained another
+// model without a word): the run ends with the bits of one where every rank
+// was given it.
+func TestDataParallelSigmaDataIsRankZeros(t *testing.T) {
+	cfg := func(dir string) Config {
+		c := tinyConfig(dir)
+		c.Model.Base, c.Batch, c.Steps, c.SaveEvery = 16, 8, 4, 100
+		c.Model.Precond, c.Model.SigmaData = model.PrecondEDM, 0.9
+		return c
+	}
+	all, zero := cfg(t.TempDir()), cfg(t.TempDir())
+	runRanks(t, all, 2)
+	errs, hung := rankErrorsEach(zero, 2, func(rank int, c *Config) {
+		if rank == 1 { // not given: 0, from the data
+			c.Model.SigmaData, c.Set = 0, map[string]bool{}
+		}
+	}, time.Minute)
+	if hung || errs[0] != nil || errs[1] != nil {
+		t.Fatalf("hung %v, errors %v", hung, errs)
+	}
+	a, b := lastState(t, all.CkptDir), lastState(t, zero.CkptDir)
+	if a.Model.SigmaData != 0.9 || b.Model.SigmaData != 0.9 || !reflect.DeepEqual(a.Weights, b.Weights) {
+		t.Fatalf("σ_data %g and %g; the weights differ: %v", a.Model.SigmaData, b.Model.SigmaData, !reflect.DeepEqual(a.Weights, b.Weights))
+	}
+}
