@@ -2,12 +2,16 @@ package train
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/mpi"
 	"github.com/ncsn-go/ncsn/model"
 )
@@ -222,4 +226,40 @@ func (dp *dataParallel) reduce(grads [][]float32, batch, step int, loss float64,
 		gper[j], glvl[j], gtt[j], gsig[j] = float64(b[n+j]), int(b[n+batch+j]), float64(b[n+2*batch+j]), float64(b[n+3*batch+j])
 	}
 	return float64(b[n+4*batch]) / float64(dp.size), gper, glvl, gtt, gsig, b[n+4*batch+1] > 0, nil
+}
+
+// sameData refuses, on every rank, a run whose ranks hold other data than
+// rank 0: another folder of images (each rank reads its own, by its own
+// path), other noise levels or σ_data taken from it. Ranks whose images
+// differed trained another model than the log said, without a word. A
+// folder's images (or a Go caller's Config.Data) are compared by their
+// values' hash, not by their files' times, which a copy to another machine
+// changes; the official datasets' files are checked against their MD5s on
+// every rank already.
+func (dp *dataParallel) sameData(r *run, ds *data.Dataset, cfg Config) error {
+	if dp == nil {
+		return nil
+	}
+	mine := fmt.Sprintf("%d images of %d×%d×%d, σ_max %g, %d levels, σ_data %g", ds.N, ds.Channels, ds.Height, ds.Width, r.cfg.SigmaMax, len(r.sigmas), r.cfg.Model.SigmaData)
+	if _, folder := data.IsFolder(cfg.Dataset); folder || cfg.Data != nil {
+		h := sha256.New()
+		buf := make([]byte, 4*4096)
+		for i := 0; i < len(ds.Images); i += 4096 {
+			part := ds.Images[i:min(i+4096, len(ds.Images))]
+			for j, v := range part {
+				binary.LittleEndian.PutUint32(buf[4*j:], math.Float32bits(v))
+			}
+			h.Write(buf[:4*len(part)])
+		}
+		mine += fmt.Sprintf(", values %x", h.Sum(nil)[:8])
+	}
+	theirs, err := mpi.BroadcastBytes(dp.comm, []byte(mine), 0)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	var own error
+	if string(theirs) != mine {
+		own = fmt.Errorf("%w: rank %d's data is not rank 0's: %s here, %s on rank 0 (each rank reads its own -dataset and -data-dir: give every one the same images)", ErrConfig, dp.rank, mine, theirs)
+	}
+	return dp.agree(own, "start with rank 0's data")
 }

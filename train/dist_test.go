@@ -740,3 +740,28 @@ func TestDataParallelSigmaDataIsRankZeros(t *testing.T) {
 		t.Fatalf("σ_data %g and %g; the weights differ: %v", a.Model.SigmaData, b.Model.SigmaData, !reflect.DeepEqual(a.Weights, b.Weights))
 	}
 }
+
+// TestDataParallelSameData: ranks whose images differ (each reads its own
+// folder, by its own path) are refused on every rank before the first step
+// (they trained another model than the log said, without a word); the
+// same images, each rank its own copy, are not.
+func TestDataParallelSameData(t *testing.T) {
+	c := tinyConfig(t.TempDir())
+	c.Model.Base, c.Batch, c.Steps = 16, 8, 2
+	errs, hung := rankErrorsEach(c, 2, func(rank int, c *Config) {
+		c.Data = tinyData() // a copy each
+		if rank == 1 {
+			c.Data.Images[5] += 0.25
+		}
+	}, time.Minute)
+	if hung {
+		t.Fatalf("hung: %v", errs)
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "rank 1's data is not rank 0's") || errs[0] == nil || !strings.Contains(errs[0].Error(), "could not start with rank 0's data") {
+		t.Fatalf("other images on rank 1: %v", errs)
+	}
+	if all, _ := checkpoint.List(c.CkptDir); len(all) != 0 {
+		t.Fatalf("saved %v", all)
+	}
+	runRanks(t, c, 2) // each rank Config.Data's own copy of the same images
+}

@@ -395,6 +395,9 @@ func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Res
 		}
 		return &Result{Step: r.step}, ErrInterrupted
 	}
+	if err := dp.sameData(r, ds, cfg); err != nil {
+		return nil, err
+	}
 	logw, err := r.claim(cfg)
 	if err = dp.agree(err, "start (rank 0 could not prepare its checkpoint folder)"); err != nil {
 		logw.close()
