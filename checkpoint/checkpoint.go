@@ -689,7 +689,7 @@ func sameRun(older, newer string) string {
 // chosen, the save interval, how many checkpoints are kept, whether it runs
 // under MPI, the count and digest of a folder dataset that changed since)
 // and the time trained so far. Every other key is the run's own.
-var RunMayChange = []string{"steps", "steps_chosen", "save_every", "keep", "data_parallel", "source_images", "source_digest", "elapsed_seconds"}
+var RunMayChange = []string{"steps", "steps_chosen", "save_every", "keep", "data_parallel", "ranks", "source_images", "source_digest", "elapsed_seconds"}
 
 // trainingDiffers is "" where the training configs newer and older (JSON
 // objects) agree in every key but RunMayChange's, else the first that does

@@ -99,6 +99,10 @@ type Config struct {
 	// DataParallel: trained over MPI ranks (Comm), each image of a batch
 	// drawn from its own stream derived from (seed, step, image).
 	DataParallel bool `json:"data_parallel,omitempty"`
+	// Ranks is how many MPI ranks the run's last session had (0: one
+	// process): a resume on another number sums the gradients in another
+	// order, and says its bits will differ.
+	Ranks int `json:"ranks,omitempty"`
 	// Classifier trains a noise-conditional classifier p(y | x̃, σ) on the
 	// dataset's labels instead of a score network (Model.Classes > 0): the
 	// same noise levels or times, the cross-entropy loss. Classifier

@@ -765,3 +765,31 @@ func TestDataParallelSameData(t *testing.T) {
 	}
 	runRanks(t, c, 2) // each rank Config.Data's own copy of the same images
 }
+
+// TestDataParallelOtherRankCount: a resume on another number of ranks says
+// its bits will differ (the gradients are summed in another order; README
+// promised an exact resume for any number); on the same number it says
+// nothing.
+func TestDataParallelOtherRankCount(t *testing.T) {
+	c := tinyConfig(t.TempDir())
+	c.Model.Base, c.Batch, c.Steps = 16, 6, 2
+	runRanks(t, c, 2)
+	for _, tc := range []struct {
+		ranks, steps int
+		note         bool
+	}{{2, 3, false}, {3, 4, true}} {
+		var log bytes.Buffer
+		c.Steps = tc.steps
+		errs, hung := rankErrorsEach(c, tc.ranks, func(rank int, c *Config) {
+			if rank == 0 {
+				c.Log = &log
+			}
+		}, time.Minute)
+		if hung || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+			t.Fatalf("%d ranks: hung %v, %v", tc.ranks, hung, errs)
+		}
+		if got := strings.Contains(log.String(), "MPI ranks and this run has 3: the same batches"); got != tc.note {
+			t.Errorf("%d ranks: note %v, want %v:\n%s", tc.ranks, got, tc.note, log.String())
+		}
+	}
+}

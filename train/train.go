@@ -138,7 +138,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	_, statErr := os.Stat(cfg.CkptDir)
 	created := errors.Is(statErr, os.ErrNotExist)
 	if dp != nil {
-		cfg.DataParallel = true
+		cfg.DataParallel, cfg.Ranks = true, dp.size
 		if dp.rank != 0 { // rank 0 alone writes and reports
 			cfg.Log, cfg.Bar = io.Discard, false
 			return runRank(ctx, cfg, dp, err)
@@ -350,7 +350,7 @@ var deviceCount = cuda.DeviceCount
 func (r *run) train(ctx context.Context, cfg Config, dp *dataParallel) (res *Result, err error) {
 	r.dp = dp
 	if dp != nil {
-		r.cfg.DataParallel = true
+		r.cfg.DataParallel, r.cfg.Ranks = true, dp.size
 		fmt.Fprintf(r.log, "data-parallel over %d MPI ranks: %d images of each batch of %d per rank\n", dp.size, dp.local, r.cfg.Batch)
 	}
 	if r.dev == nil { // on a device its line above says how it computes
@@ -1186,7 +1186,12 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 		fmt.Fprintf(cfg.Log, "note: %s was trained %s MPI and this run is %s: it continues with other random draws than an uninterrupted run would make\n",
 			path, map[bool]string{true: "under", false: "without"}[saved.DataParallel], map[bool]string{true: "under MPI", false: "one process"}[cfg.DataParallel])
 	}
-	keep.DataParallel = cfg.DataParallel
+	if saved.DataParallel && cfg.DataParallel && saved.Ranks > 0 && saved.Ranks != cfg.Ranks && st.Step > 0 {
+		// The same batches, summed in another order: the exact resume
+		// README promised held for the same number only, without a word.
+		fmt.Fprintf(cfg.Log, "note: %s was trained on %d MPI ranks and this run has %d: the same batches, with the gradients summed in another order, so its bits will differ from an uninterrupted run's (float rounding)\n", path, saved.Ranks, cfg.Ranks)
+	}
+	keep.DataParallel, keep.Ranks = cfg.DataParallel, cfg.Ranks
 	keep.Model = st.Model
 	// The plan the run goes on with — the checkpoint's, with this command's
 	// step count, save interval and keep — must be a valid one (a file with
