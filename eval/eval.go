@@ -432,10 +432,18 @@ func (c Config) drawConfig() generate.Config {
 		Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device, Opened: c.opened}
 }
 
-// checkN refuses a drawing of fewer than 2 samples.
+// checkN refuses a drawing of fewer than 2 samples in all: with -class,
+// -n is per class (-class 7 -n 1 drew its one sample, and trained the
+// classifier, before the scores refused it).
 func (c Config) checkN() error {
-	if c.N < 2 && (c.Class == "" || c.N < 1) { // with -class, -n is per class
-		return fmt.Errorf("%w: -n %d: need at least 2 samples", ErrConfig, c.N)
+	classes := 1
+	if c.Class == "all" {
+		classes = 2 // at least
+	} else if c.Class != "" {
+		classes = len(strings.Split(c.Class, ","))
+	}
+	if c.N < 1 || c.N*classes < 2 {
+		return fmt.Errorf("%w: -n %d: need at least 2 samples in all (with -class, -n is per class)", ErrConfig, c.N)
 	}
 	return nil
 }
