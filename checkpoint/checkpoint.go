@@ -368,6 +368,18 @@ func (s *State) DropGuide() {
 	s.Guide, s.GuideStep, s.SampleAutoguide = nil, 0, 0
 }
 
+// GuideStep is the step at which a run of steps steps keeps its EMA as
+// autoguidance's guide for the fraction at (train's -guide-at): 0 (none)
+// without one, and where it would not come before the last step (the guide
+// would be the model itself).
+func GuideStep(at float64, steps int) int {
+	k := int(math.Round(at * float64(steps)))
+	if at <= 0 || k < 1 || k >= steps {
+		return 0
+	}
+	return k
+}
+
 // Unguided is the Heun sampler that costs as many network evaluations as
 // an autoguided one of steps and S_churn (which evaluates two networks per
 // step): twice the steps, and S_churn scaled with them.

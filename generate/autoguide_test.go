@@ -145,6 +145,16 @@ func TestOwnGuide(t *testing.T) {
 	}
 	early := plain
 	early.Train = json.RawMessage(`{"guide_at":0.5,"steps":40}`)
+	// Past the guide step without a guide (resumed with a smaller -steps),
+	// and a fraction that comes at no step: there is no later checkpoint to
+	// give (it said to give one).
+	passed, never := plain, plain
+	passed.Train, passed.Step = json.RawMessage(`{"guide_at":0.5,"steps":250}`), 250
+	never.Train = json.RawMessage(`{"guide_at":0.99,"steps":20}`)
+	own := t.TempDir() // the model's own weights as the guide
+	if _, err := checkpoint.Save(own, &plain); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		st   *checkpoint.State
 		cfg  Config
@@ -153,7 +163,10 @@ func TestOwnGuide(t *testing.T) {
 		{&plain, Config{Autoguide: AutoguideSelf}, "keeps no guide"},
 		// A run with a guide, saved before its guide step: "train with
 		// -guide-at" was no help.
-		{&early, Config{Autoguide: AutoguideSelf}, "was saved before the run kept its guide (at 0.5 of its"},
+		{&early, Config{Autoguide: AutoguideSelf}, "was saved before the run kept its guide (at step 20, 0.5 of its 40 steps)"},
+		{&passed, Config{Autoguide: AutoguideSelf}, "the run kept no guide (-guide-at 0.5 of its 250 steps came at no step"},
+		{&never, Config{Autoguide: AutoguideSelf}, "the run kept no guide (-guide-at 0.99 of its 20 steps"},
+		{&plain, Config{Autoguide: own}, "holds the model's own weights"},
 		{st, Config{Autoguide: AutoguideNone, AutoguideWeight: 2}, "-autoguide none turns it off"},
 		{st, Config{Sampler: "pc", AutoguideWeight: 2}, "recommends no autoguidance for -sampler pc"},
 	} {

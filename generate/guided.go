@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -222,8 +224,13 @@ func guideFor(st *checkpoint.State, c Config) (model.Config, model.Params, strin
 				Steps   int     `json:"steps"`
 			}
 			if json.Unmarshal(st.Train, &tc) == nil && tc.GuideAt > 0 {
-				// A run with a guide, saved before its guide step.
-				return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide self: this checkpoint of step %d was saved before the run kept its guide (at %.4g of its %d steps): give a later checkpoint, or -autoguide none", ErrConfig, st.Step, tc.GuideAt, tc.Steps)
+				if k := checkpoint.GuideStep(tc.GuideAt, tc.Steps); k > 0 && st.Step < k {
+					// A run with a guide, saved before its guide step.
+					return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide self: this checkpoint of step %d was saved before the run kept its guide (at step %d, %.4g of its %d steps): give a later checkpoint, or -autoguide none", ErrConfig, st.Step, k, tc.GuideAt, tc.Steps)
+				}
+				// Past it, or no step of the run is one: there is no
+				// later checkpoint to give (it said to give one).
+				return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide self: the run kept no guide (-guide-at %.4g of its %d steps came at no step it kept one at: resumed with a smaller -steps, or a fraction that rounds to no step); give a weaker checkpoint, or -autoguide none", ErrConfig, tc.GuideAt, tc.Steps)
 			}
 			return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide self: the checkpoint keeps no guide of its own (train with -guide-at, or give a weaker checkpoint)", ErrConfig)
 		}
@@ -249,5 +256,24 @@ func guideFor(st *checkpoint.State, c Config) (model.Config, model.Params, strin
 	if err := sde.Compatible(gst.Process, st.Process); err != nil {
 		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s does not fit the model's noise: %v", ErrConfig, path, err)
 	}
+	if sameWeights(gm, gst.EMA, m, st.EMA) {
+		// The model itself (its own checkpoint, or a copy): the same
+		// samples as unguided, at twice the cost, without a word.
+		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s holds the model's own weights: guided away from itself nothing changes; give an earlier checkpoint or a smaller network, %s, or %s", ErrConfig, path, AutoguideSelf, AutoguideNone)
+	}
 	return gm, gst.EMA, fmt.Sprintf("%s (step %d)", path, gst.Step), nil
+}
+
+// sameWeights reports whether two networks are one: the same configuration
+// and the same values.
+func sameWeights(a model.Config, pa model.Params, b model.Config, pb model.Params) bool {
+	if !reflect.DeepEqual(a, b) || len(pa) != len(pb) {
+		return false
+	}
+	for i := range pa {
+		if !slices.Equal(pa[i].Data, pb[i].Data) {
+			return false
+		}
+	}
+	return true
 }

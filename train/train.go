@@ -86,16 +86,9 @@ type run struct {
 	guideStep int
 }
 
-// guideStep is the step at which a run keeps its EMA as the guide: 0 (none)
-// without GuideAt, and where it would not come before the last step (the
-// guide would be the model itself).
-func (c Config) guideStep() int {
-	k := int(math.Round(c.GuideAt * float64(c.Steps)))
-	if c.GuideAt <= 0 || k < 1 || k >= c.Steps {
-		return 0
-	}
-	return k
-}
+// guideStep is the step at which a run keeps its EMA as the guide
+// (checkpoint.GuideStep).
+func (c Config) guideStep() int { return checkpoint.GuideStep(c.GuideAt, c.Steps) }
 
 // keepGuide keeps the EMA as the guide when the run is at the guide's step
 // of its current -steps. A run resumed with more steps thus moves its guide
