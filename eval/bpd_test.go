@@ -119,7 +119,7 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{Config{Samples: dir, N: 4, Sampler: "foo"}, `unknown -sampler "foo"`},
 		{Config{Samples: dir, N: 4, Sampler: "ddim"}, "needs a model trained in continuous time"},
 		{Config{Samples: dir, N: 0}, "-n 0: need at least 2 samples"},
-		{Config{Samples: ve, N: 1, Class: "7", Classifier: filepath.Join(dir, "none")}, "-n 1: need at least 2 samples in all"}, // refused only once drawn
+		{Config{Samples: ve, N: 1, Class: "7", Classifier: filepath.Join(dir, "none")}, "-n 1: need at least 2 samples in all"},          // refused only once drawn
 		{Config{Samples: ve, N: 1, Class: "3,7", Classifier: filepath.Join(dir, "none")}, "-class needs a noise-conditional classifier"}, // 2 in all: on to the next check
 		{Config{Samples: ve, N: 4, Sampler: "pc", Churn: 2, ChurnSet: true}, "-churn, -churn-min, -churn-max and -churn-noise are heun's"},
 		{Config{Samples: ve, N: 4, Class: "3", Classifier: filepath.Join(dir, "none")}, "-class needs a noise-conditional classifier"},
