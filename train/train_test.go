@@ -290,7 +290,13 @@ func TestGuideKept(t *testing.T) {
 	if !strings.Contains(log.String(), "the EMA of step 3 kept as autoguidance's guide") {
 		t.Fatalf("first line: %q", strings.SplitN(log.String(), "\n", 2)[0])
 	}
-	// A fraction that comes at no step says so (it was left out silently).
+	// Given, such a fraction is refused (the sampler ran unguided).
+	given := guided(t.TempDir(), 6)
+	given.GuideAt, given.SampleAutoguide, given.Set = 0.01, 0, map[string]bool{"guide-at": true}
+	if _, err := Run(context.Background(), given); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-guide-at 0.01 of 6 steps comes at no step before the last: give a fraction from 0.167 to 0.833") {
+		t.Fatalf("-guide-at 0.01 given: %v", err)
+	}
+	// A preset's fraction that comes at no step says so (it was left out silently).
 	log.Reset()
 	tiny := guided(t.TempDir(), 6)
 	tiny.GuideAt, tiny.SampleAutoguide, tiny.Log = 0.01, 0, &log
