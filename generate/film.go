@@ -8,6 +8,7 @@ import (
 	"image/draw"
 	"image/gif"
 	"io"
+	"math"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/sample"
@@ -16,12 +17,13 @@ import (
 // film collects grid frames for an animated GIF.
 type film struct {
 	c, h, w int
+	cols    int // per row (0: ⌈√n⌉)
 	g       gif.GIF
 	pal     color.Palette
 }
 
-func newFilm(c, h, w int) *film {
-	f := &film{c: c, h: h, w: w}
+func newFilm(c, h, w, cols int) *film {
+	f := &film{c: c, h: h, w: w, cols: cols}
 	if c == 1 {
 		f.pal = make(color.Palette, 256)
 		for i := range f.pal {
@@ -35,7 +37,11 @@ func newFilm(c, h, w int) *film {
 
 // add records the current samples (clamped to [0,1]) for delay/100 s.
 func (f *film) add(x []float64, n, delay int) {
-	img, err := sample.Grid(clamped(x), n, f.c, f.h, f.w)
+	cols := f.cols
+	if cols == 0 {
+		cols = int(math.Ceil(math.Sqrt(float64(n))))
+	}
+	img, err := sample.GridCols(clamped(x), n, cols, f.c, f.h, f.w)
 	if err != nil {
 		return
 	}

@@ -115,6 +115,9 @@ type Config struct {
 	Opened *cuda.Device
 	Log    io.Writer
 	Bar    bool
+	// filmCols is the -gif film's columns (0: ⌈√N⌉): a class's row, as in
+	// the grid (the film wrapped the classes across rows).
+	filmCols int
 }
 
 func (c Config) logw() io.Writer {
@@ -512,6 +515,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if err := fitsMemory(st, perClass, c.N); err != nil {
 		return nil, err
 	}
+	if labels != nil {
+		c.filmCols = perClass
+	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
 	x := make([]float64, c.N*st.Model.Dim())
 	t0 := time.Now()
@@ -594,7 +600,7 @@ func annealed(st *checkpoint.State, c Config, sc sample.Score, x []float64, r *r
 	}
 	var film *film
 	if c.GIF != "" {
-		film = newFilm(st.Model.Channels, st.Model.Height, st.Model.Width)
+		film = newFilm(st.Model.Channels, st.Model.Height, st.Model.Width, c.filmCols)
 	}
 	a.AfterLevel = func(level int, x []float64) {
 		if bar == nil {
@@ -658,7 +664,7 @@ func continuous(p sde.Process, st *checkpoint.State, c Config, sc sample.Score, 
 	var film *film
 	if c.GIF != "" {
 		// About filmFrames frames from the prior to the last step.
-		film = newFilm(st.Model.Channels, st.Model.Height, st.Model.Width)
+		film = newFilm(st.Model.Channels, st.Model.Height, st.Model.Width, c.filmCols)
 		film.add(x, c.N, 100)
 		every := max(1, (steps+filmFrames-1)/filmFrames)
 		cc.AfterStep = func(i, n int, x []float64) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/model"
+	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/train"
 )
 
@@ -410,5 +411,22 @@ func TestUnknownRecommendedSampler(t *testing.T) {
 	res, err := Draw(st, Config{N: 2, Seed: 1, StepsPerLevel: 1, Log: &log})
 	if err != nil || res == nil || !strings.Contains(log.String(), `the checkpoint recommends a sampler this build does not have ("ALD")`) {
 		t.Fatalf("%v\n%s", err, log.String())
+	}
+}
+
+// TestFilmKeepsClassRows: with -class the film's frames have one class a
+// row, as the grid does (they wrapped the classes across a square grid).
+func TestFilmKeepsClassRows(t *testing.T) {
+	x := make([]float64, 15*16)
+	f := newFilm(1, 4, 4, 5) // 3 classes of 5
+	f.add(x, 15, 10)
+	want, _ := sample.GridCols(x, 15, 5, 1, 4, 4)
+	if got := f.g.Image[0].Bounds(); got != want.Bounds() {
+		t.Fatalf("frame %v, the grid %v", got, want.Bounds())
+	}
+	square := newFilm(1, 4, 4, 0)
+	square.add(x, 15, 10)
+	if sq, _ := sample.Grid(x, 15, 1, 4, 4); square.g.Image[0].Bounds() != sq.Bounds() {
+		t.Fatalf("a film without classes: %v, the grid %v", square.g.Image[0].Bounds(), sq.Bounds())
 	}
 }

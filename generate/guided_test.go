@@ -3,6 +3,7 @@ package generate
 import (
 	"context"
 	"errors"
+	"image/gif"
 	"image/png"
 	"math/rand/v2"
 	"os"
@@ -97,11 +98,22 @@ func TestClassGuidance(t *testing.T) {
 			t.Fatalf("%s: -class all gave labels %v", c.process, all.Labels)
 		}
 	}
-	// The grid: one row per class.
+	// The grid: one row per class; and so the film's frames (they wrapped
+	// the classes across a square grid).
 	ck, _ := tinyRun(t, "ncsn")
 	out := filepath.Join(t.TempDir(), "g.png")
-	if _, err := Run(Config{Ckpt: ck, Out: out, N: 4, StepsPerLevel: 1, Class: "0,1,2", Guidance: 1, Classifier: tinyClassifier(t, "ncsn", "mnist")}); err != nil {
+	film := filepath.Join(t.TempDir(), "g.gif")
+	if _, err := Run(Config{Ckpt: ck, Out: out, GIF: film, N: 4, StepsPerLevel: 1, Class: "0,1,2", Guidance: 1, Classifier: tinyClassifier(t, "ncsn", "mnist")}); err != nil {
 		t.Fatal(err)
+	}
+	if g, err := os.Open(film); err != nil {
+		t.Fatal(err)
+	} else {
+		cfg, err := gif.DecodeConfig(g)
+		g.Close()
+		if err != nil || cfg.Width != 4*10+2 || cfg.Height != 3*10+2 {
+			t.Fatalf("film %d×%d (%v), want 4 columns and 3 rows of 8×8 tiles", cfg.Width, cfg.Height, err)
+		}
 	}
 	f, err := os.Open(out)
 	if err != nil {
