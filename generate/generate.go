@@ -83,7 +83,7 @@ type Config struct {
 	DataDir string
 	// Class asks for class-conditional samples by classifier guidance: one
 	// class, a comma-separated list, or "all"; then N samples of each
-	// class are drawn, one grid row per class. Guidance is the weight w of
+	// class are drawn, one grid row per class (one class: a square grid). Guidance is the weight w of
 	// ∇ₓ log p(y | x, σ) added to the score (1 is Bayes' rule; the
 	// commands' default is DefaultGuidance; 0 draws unguided samples, and is
 	// the only value without a class). Classifier is the
@@ -515,7 +515,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if err := fitsMemory(st, perClass, c.N); err != nil {
 		return nil, err
 	}
-	if labels != nil {
+	if labels != nil && c.N > perClass { // a row a class; one class is a square grid (-n 64 was one strip of 64)
 		c.filmCols = perClass
 	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
@@ -563,9 +563,7 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if ag, ok := main.(*sample.Autoguided); ok {
 		res.Autoguide, res.AutoguideWeight = c.Autoguide, ag.Weight
 	}
-	if labels != nil {
-		res.Cols = perClass
-	}
+	res.Cols = c.filmCols
 	return res, nil
 }
 

@@ -127,6 +127,20 @@ func TestClassGuidance(t *testing.T) {
 	if b := img.Bounds(); b.Dx() != 2*10+2 || b.Dy() != 3*10+2 {
 		t.Fatalf("grid %v, want 2 columns and 3 rows of 8×8 tiles", b)
 	}
+	// One class: a square grid (-class 7 -n 64 was a strip of 64).
+	one := filepath.Join(t.TempDir(), "one.png")
+	if _, err := Run(Config{Ckpt: ck, Out: one, N: 4, StepsPerLevel: 1, Class: "1", Guidance: 1, Classifier: tinyClassifier(t, "ncsn", "mnist")}); err != nil {
+		t.Fatal(err)
+	}
+	if g, err := os.Open(one); err != nil {
+		t.Fatal(err)
+	} else {
+		cfg, err := png.DecodeConfig(g)
+		g.Close()
+		if err != nil || cfg.Width != 2*10+2 || cfg.Height != 2*10+2 {
+			t.Fatalf("one class of 4: %d×%d (%v), want 2 columns and 2 rows", cfg.Width, cfg.Height, err)
+		}
+	}
 }
 
 func TestClassGuidanceErrors(t *testing.T) {
