@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 
@@ -58,7 +59,8 @@ type NoisyResult struct {
 
 // NoisyAccuracy measures the classifier checkpoint c.Samples on the first
 // c.N images of the test split, each noised (seed c.Seed) at every level of
-// its NCSN ladder (ten of them, evenly spread, when it has more) or, for a
+// its NCSN ladder (ten of them, evenly spread from the first to the last,
+// when it has more) or, for a
 // continuous process, at t = ε, 0.1, …, 1. With c.Device the classifier runs
 // on the device (a GPU).
 func NoisyAccuracy(c Config) (*NoisyResult, error) {
@@ -112,9 +114,9 @@ func NoisyAccuracy(c Config) (*NoisyResult, error) {
 	return &NoisyResult{Checkpoint: path, Step: st.Step, Dataset: st.Dataset, Process: st.Process.Name, N: n, Levels: levels}, nil
 }
 
-// noisyLevels are the levels of an NCSN ladder (ten of them, evenly spread,
-// and the last, when it has more) or, for a continuous process, t = ε, 0.1,
-// …, 1.
+// noisyLevels are the levels of an NCSN ladder (ten of them, evenly spread
+// from the first to the last, when it has more) or, for a continuous
+// process, t = ε, 0.1, …, 1.
 func noisyLevels(spec sde.Spec) ([]NoisyLevel, error) {
 	proc, err := sde.New(spec)
 	if err != nil {
@@ -122,12 +124,15 @@ func noisyLevels(spec sde.Spec) ([]NoisyLevel, error) {
 	}
 	var levels []NoisyLevel
 	if sig := spec.Sigmas; len(sig) > 0 {
-		step := max(1, (len(sig)+9)/10)
-		for i := 0; i < len(sig); i += step {
+		// Ten indices evenly from the first to the last (a stride of
+		// ⌈L/10⌉ gave seven of a 12-level ladder).
+		n := min(10, len(sig))
+		for k := 0; k < n; k++ {
+			i := 0
+			if n > 1 {
+				i = int(math.Round(float64(k) * float64(len(sig)-1) / float64(n-1)))
+			}
 			levels = append(levels, NoisyLevel{Sigma: sig[i], Mean: 1})
-		}
-		if last := sig[len(sig)-1]; levels[len(levels)-1].Sigma != last {
-			levels = append(levels, NoisyLevel{Sigma: last, Mean: 1})
 		}
 		return levels, nil
 	}

@@ -21,10 +21,17 @@ func TestNoisyLevels(t *testing.T) {
 	if err != nil || len(lv) != 10 || lv[0].Sigma != 1 || lv[9].Sigma != 0.01 {
 		t.Fatalf("10 levels: %+v %v", lv, err)
 	}
-	long, _ := sde.Geometric(50, 0.01, 232)
-	lv, _ = noisyLevels(sde.Spec{Name: "ncsn", Sigmas: long})
-	if len(lv) < 10 || len(lv) > 12 || lv[0].Sigma != 50 || lv[len(lv)-1].Sigma != 0.01 {
-		t.Fatalf("232 levels → %d: first %g last %g", len(lv), lv[0].Sigma, lv[len(lv)-1].Sigma)
+	for _, l := range []int{12, 232, 3} { // 12: MNIST's ladder, of which a stride gave seven
+		long, _ := sde.Geometric(50, 0.01, l)
+		lv, _ = noisyLevels(sde.Spec{Name: "ncsn", Sigmas: long})
+		if len(lv) != min(10, l) || lv[0].Sigma != 50 || lv[len(lv)-1].Sigma != 0.01 {
+			t.Fatalf("%d levels → %d: first %g last %g", l, len(lv), lv[0].Sigma, lv[len(lv)-1].Sigma)
+		}
+		for i := 1; i < len(lv); i++ {
+			if !(lv[i].Sigma < lv[i-1].Sigma) {
+				t.Fatalf("%d levels: %g after %g", l, lv[i].Sigma, lv[i-1].Sigma)
+			}
+		}
 	}
 	lv, _ = noisyLevels(sde.Spec{Name: "vp", BetaMin: 0.1, BetaMax: 20})
 	if len(lv) != 11 || lv[0].T <= 0 || lv[10].T != 1 || !(lv[10].Mean < 0.01) || lv[0].Mean < 0.999 {

@@ -122,7 +122,7 @@ func classifierFor(st *checkpoint.State, c Config) (*checkpoint.State, string, [
 	}
 	cst, err := checkpoint.Load(path)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", nil, fmt.Errorf("generate: -classifier: %w", err)
 	}
 	m, cm := st.Model, cst.Model
 	switch {

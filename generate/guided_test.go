@@ -150,10 +150,19 @@ func TestClassGuidanceErrors(t *testing.T) {
 	vpClf := tinyClassifier(t, "vp", "mnist")
 	fashion := tinyClassifier(t, "ncsn", "fashion")
 	inPath := filepath.Join(t.TempDir(), "none.png")
+	cut := filepath.Join(t.TempDir(), "cut.ckpt") // a classifier's checkpoint cut short
+	if p, err := checkpoint.Resolve(clf); err != nil {
+		t.Fatal(err)
+	} else if b, err := os.ReadFile(p); err != nil {
+		t.Fatal(err)
+	} else {
+		os.WriteFile(cut, b[:len(b)/2], 0o644)
+	}
 	for _, c := range []struct {
 		cfg  Config
 		want string
 	}{
+		{Config{Class: "1", Classifier: cut}, "generate: -classifier: " + cut}, // the flag was not named
 		{Config{Class: "3", Classifier: clf}, "out of range"},
 		{Config{Class: "-1", Classifier: clf}, "classes are numbered from 0"},
 		{Config{Class: "seven", Classifier: clf}, "not a class number"},

@@ -17,6 +17,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-churn-max", "0", "-samples", "x"}, 2, "-churn-max 0 would churn at no σ"},
 		{[]string{"-tol", "0", "-bpd", "-samples", "x"}, 2, "-tol 0 must be from 1e-10"}, // was the default, silently
 		{[]string{"-snr", "0", "-samples", "x"}, 2, "-snr 0 must be > 0"},
+		{[]string{"-class", "", "-samples", "x"}, 2, "-class is empty"},
 		{[]string{"-dataset", "svhn", "-samples", "x"}, 1, "unknown dataset"},
 		{[]string{"-dataset", "mnist"}, 1, "no -samples"},
 		{[]string{"x"}, 2, "unexpected argument"},

@@ -74,6 +74,12 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sample:", err)
 		return 2
 	}
+	for _, f := range []string{"class", "autoguide", "classifier"} {
+		if set[f] && fs.Lookup(f).Value.String() == "" { // it meant the default, silently
+			fmt.Fprintf(stderr, "sample: -%s is empty: leave it out for its default\n", f)
+			return 2
+		}
+	}
 	if c.Class != "" && !set["n"] {
 		c.N = 8
 	}

@@ -32,6 +32,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-ckpt", bad, "-churn", "5", "-churn-max", "0"}, 2, "-churn-max 0 would churn at no σ"},
 		{[]string{"-ckpt", bad, "-churn", "5", "-churn-noise", "0"}, 2, "-churn-noise 0 must be > 0"},
 		{[]string{"-ckpt", bad, "-eps", "0"}, 2, "-eps 0 must be > 0"},
+		{[]string{"-ckpt", bad, "-class", ""}, 2, "-class is empty"}, // 64 unguided samples, silently
+		{[]string{"-ckpt", bad, "-autoguide", ""}, 2, "-autoguide is empty"},
 		{[]string{"-ckpt", bad, "-sampler", "pc", "-snr", "0"}, 2, "-sampler em is pc without its corrector"},
 		{[]string{"-ckpt", bad, "-sampler", "ode", "-tol", "0"}, 2, "-tol 0 must be from 1e-10"},
 		{[]string{"-ckpt", bad, "-sampler", "em", "-steps", "0"}, 2, "-steps 0 must be ≥ 1"},
