@@ -365,7 +365,11 @@ func decodeFolder(root string, files []sourceFile, o FolderOptions) (ds *Dataset
 		n++
 	}
 	if len(skipped) > 0 {
-		fmt.Fprintf(o.Log, "folder %s: %d images decoded, %d files skipped\n", root, n, len(skipped))
+		files := "files"
+		if len(skipped) == 1 {
+			files = "file"
+		}
+		fmt.Fprintf(o.Log, "folder %s: %d images decoded, %d %s skipped\n", root, n, len(skipped), files)
 	} else {
 		fmt.Fprintf(o.Log, "folder %s: %d images decoded\n", root, n)
 	}

@@ -75,7 +75,7 @@ func TestFolderEndToEnd(t *testing.T) {
 	if _, err := train.Run(context.Background(), cfg(32, 4)); err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	for _, w := range []string{"20 images decoded, 1 files skipped", "skipping " + filepath.Join(pics, "broken.png"), "σ from the data"} {
+	for _, w := range []string{"20 images decoded, 1 file skipped", "skipping " + filepath.Join(pics, "broken.png"), "σ from the data"} {
 		if !strings.Contains(log.String(), w) {
 			t.Errorf("training log lacks %q:\n%s", w, log.String())
 		}
