@@ -439,8 +439,8 @@ func Load(path string) (*State, error) {
 
 // Samplers are the names of the samplers a checkpoint may recommend (State.SampleSampler;
 // package generate runs each). A file naming another (a Go caller's, of 16
-// bytes at most) is read, not refused: its run resumes, and generate passes
-// the name over.
+// bytes at most) is read, not refused: generate passes the name over, and a
+// resume goes on without it.
 var Samplers = []string{"ald", "em", "pc", "ode", "ddpm", "ddim", "heun"}
 
 // MaxSampleSteps bounds the sampling steps a checkpoint recommends (its T),

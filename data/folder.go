@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/schollz/progressbar/v3"
@@ -306,9 +307,28 @@ func safeName(s string) string {
 func sameSource(a, b *folderHeader) bool {
 	return a.Decoder == b.Decoder && a.Source == b.Source && a.Size == b.Size && a.Grey == b.Grey &&
 		slices.EqualFunc(a.Files, b.Files, func(x, y sourceFile) bool {
-			x.Path, y.Path = strings.ToValidUTF8(x.Path, "\uFFFD"), strings.ToValidUTF8(y.Path, "\uFFFD")
+			x.Path, y.Path = asJSONKeeps(x.Path), asJSONKeeps(y.Path)
 			return x == y
 		})
+}
+
+// asJSONKeeps is s with each byte that is not UTF-8 replaced by U+FFFD, as
+// encoding/json writes it (strings.ToValidUTF8 replaces a run of them by one).
+func asJSONKeeps(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 // decodeFolder decodes, crops and resizes every file on all cores, in the
@@ -387,11 +407,20 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 			err = fmt.Errorf("decoder failed: %v", r)
 		}
 	}()
-	f, err := fsutil.OpenRegular(path)
+	file, err := fsutil.OpenRegular(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer file.Close()
+	// The decoders lose a read error's kind ("image: unknown format" for an
+	// EIO on the first read): it is kept here, and returned for theirs, so
+	// that a file the disk could not read is not cached as undecodable.
+	f := &readErrors{File: file}
+	defer func() {
+		if err != nil && f.err != nil {
+			err = f.err
+		}
+	}()
 	cfg, format, err := image.DecodeConfig(f)
 	if err != nil {
 		return err
@@ -569,4 +598,18 @@ func readFolderCache(path string) (*Dataset, *folderHeader, error) {
 		return nil, nil, fmt.Errorf("%w: %d pixel bytes for %d images of %d×%d×%d", ErrFormat, len(pix), h.Images, c, h.Size, h.Size)
 	}
 	return fromBytes(FolderPrefix+h.Source, pix, h.Images, c, h.Size), &h, nil
+}
+
+// readErrors is a file that keeps its first read error other than EOF.
+type readErrors struct {
+	*os.File
+	err error
+}
+
+func (r *readErrors) Read(p []byte) (int, error) {
+	n, err := r.File.Read(p)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }

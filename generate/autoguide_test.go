@@ -155,6 +155,17 @@ func TestOwnGuide(t *testing.T) {
 	if _, err := checkpoint.Save(own, &plain); err != nil {
 		t.Fatal(err)
 	}
+	// With -raw the model samples its trained weights: a guide whose EMA
+	// is those is the model; its own checkpoint, whose EMA differs, is not.
+	rawSelf, rawOwn := plain, t.TempDir()
+	asGuide := plain
+	asGuide.EMA = plain.Weights.Clone()
+	if _, err := checkpoint.Save(rawOwn, &asGuide); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Draw(&plain, Config{N: 2, Autoguide: own, Raw: true, Sampler: "em", Steps: 2}); err != nil {
+		t.Fatalf("-raw, guided by its own checkpoint's EMA: %v", err)
+	}
 	for _, c := range []struct {
 		st   *checkpoint.State
 		cfg  Config
@@ -167,6 +178,7 @@ func TestOwnGuide(t *testing.T) {
 		{&passed, Config{Autoguide: AutoguideSelf}, "the run kept no guide (-guide-at 0.5 of its 250 steps came at no step"},
 		{&never, Config{Autoguide: AutoguideSelf}, "the run kept no guide (-guide-at 0.99 of its 20 steps"},
 		{&plain, Config{Autoguide: own}, "holds the model's own weights"},
+		{&rawSelf, Config{Autoguide: rawOwn, Raw: true}, "holds the model's own weights"}, // -raw samples the trained weights
 		{st, Config{Autoguide: AutoguideNone, AutoguideWeight: 2}, "-autoguide none turns it off"},
 		{st, Config{Sampler: "pc", AutoguideWeight: 2}, "recommends no autoguidance for -sampler pc"},
 	} {

@@ -256,7 +256,11 @@ func guideFor(st *checkpoint.State, c Config) (model.Config, model.Params, strin
 	if err := sde.Compatible(gst.Process, st.Process); err != nil {
 		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s does not fit the model's noise: %v", ErrConfig, path, err)
 	}
-	if sameWeights(gm, gst.EMA, m, st.EMA) {
+	mine := st.EMA // the weights the model samples with
+	if c.Raw {
+		mine = st.Weights
+	}
+	if sameWeights(gm, gst.EMA, m, mine) {
 		// The model itself (its own checkpoint, or a copy): the same
 		// samples as unguided, at twice the cost, without a word.
 		return model.Config{}, nil, "", fmt.Errorf("%w: -autoguide %s holds the model's own weights: guided away from itself nothing changes; give an earlier checkpoint or a smaller network, %s, or %s", ErrConfig, path, AutoguideSelf, AutoguideNone)

@@ -525,10 +525,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: -p-std %g must be in (0, 10] (EDM's: 1.2)", ErrConfig, c.PStd)
 	case !(c.GuideAt >= 0 && c.GuideAt < 1):
 		return fmt.Errorf("%w: -guide-at %g must be a fraction of -steps in (0, 1), or 0 for no guide", ErrConfig, c.GuideAt)
-	case c.Set["guide-at"] && c.GuideAt > 0 && c.guideStep() == 0 && c.Steps > 1:
-		// Given, it kept no guide: the sampler then ran unguided, with
-		// only a note in the first line.
-		return fmt.Errorf("%w: -guide-at %g of %d steps comes at no step before the last: give a fraction from %.3g to %.3g", ErrConfig, c.GuideAt, c.Steps, 1/float64(c.Steps), float64(c.Steps-1)/float64(c.Steps))
 	case c.GuideAt > 0 && c.Classifier:
 		return fmt.Errorf("%w: -guide-at keeps a score model's guide; a classifier has none", ErrConfig)
 	case c.SampleSampler != "" && !slices.Contains(checkpoint.Samplers, c.SampleSampler):

@@ -241,7 +241,9 @@ func (dp *dataParallel) sameData(r *run, ds *data.Dataset, cfg Config) error {
 		return nil
 	}
 	mine := fmt.Sprintf("%d images of %d×%d×%d, σ_max %g, %d levels, σ_data %g", ds.N, ds.Channels, ds.Height, ds.Width, r.cfg.SigmaMax, len(r.sigmas), r.cfg.Model.SigmaData)
-	if _, folder := data.IsFolder(cfg.Dataset); folder || cfg.Data != nil {
+	// The run's dataset, not the command's: a bare resume's command names
+	// the default (and the check was passed over).
+	if _, folder := data.IsFolder(r.cfg.Dataset); folder || cfg.Data != nil {
 		h := sha256.New()
 		buf := make([]byte, 4*4096)
 		for i := 0; i < len(ds.Images); i += 4096 {
@@ -251,6 +253,7 @@ func (dp *dataParallel) sameData(r *run, ds *data.Dataset, cfg Config) error {
 			}
 			h.Write(buf[:4*len(part)])
 		}
+		h.Write(ds.Labels) // a classifier's, or guidance's: other labels train another model too
 		mine += fmt.Sprintf(", values %x", h.Sum(nil)[:8])
 	}
 	theirs, err := mpi.BroadcastBytes(dp.comm, []byte(mine), 0)

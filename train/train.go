@@ -1186,6 +1186,12 @@ func resumeState(cfg Config, st *checkpoint.State, path string) (*run, error) {
 	}
 	keep.DataParallel, keep.Ranks = cfg.DataParallel, cfg.Ranks
 	keep.Model = st.Model
+	if keep.SampleSampler != "" && !slices.Contains(checkpoint.Samplers, keep.SampleSampler) {
+		// Another build's name (a Go caller's): the checkpoint is read, and
+		// the run goes on without the recommendation (Validate refused it).
+		fmt.Fprintf(cfg.Log, "note: %s recommends a sampler this build does not have (%q): the run goes on recommending none\n", path, keep.SampleSampler)
+		keep.SampleSampler, keep.SampleSteps, keep.SampleChurn, keep.SampleAutoguide = "", 0, 0, 0
+	}
 	// The plan the run goes on with — the checkpoint's, with this command's
 	// step count, save interval and keep — must be a valid one (a file with
 	// a good checksum, or imported metadata, resumed lr −1 or EMA decay 7
@@ -1368,6 +1374,9 @@ func (r *run) loop(ctx context.Context, ds *data.Dataset, g objective, logw *csv
 		r.dp.n = r.weights.Count()
 		others = true
 		defer func() {
+			if p := recover(); p != nil {
+				panic(p) // as it was: the meeting below would not be the others' next call
+			}
 			if err != nil && others {
 				r.dp.tellFailure(cfg.Batch)
 			}

@@ -290,12 +290,6 @@ func TestGuideKept(t *testing.T) {
 	if !strings.Contains(log.String(), "the EMA of step 3 kept as autoguidance's guide") {
 		t.Fatalf("first line: %q", strings.SplitN(log.String(), "\n", 2)[0])
 	}
-	// Given, such a fraction is refused (the sampler ran unguided).
-	given := guided(t.TempDir(), 6)
-	given.GuideAt, given.SampleAutoguide, given.Set = 0.01, 0, map[string]bool{"guide-at": true}
-	if _, err := Run(context.Background(), given); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-guide-at 0.01 of 6 steps comes at no step before the last: give a fraction from 0.167 to 0.833") {
-		t.Fatalf("-guide-at 0.01 given: %v", err)
-	}
 	// A preset's fraction that comes at no step says so (it was left out silently).
 	log.Reset()
 	tiny := guided(t.TempDir(), 6)
@@ -1883,5 +1877,31 @@ func TestResumeAFolder(t *testing.T) {
 	c.Resume, c.Steps = dir, 6
 	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "-resume "+dir+" is a folder; it takes a checkpoint file (-ckpt-dir "+dir+" resumes") {
 		t.Fatalf("-resume DIR: %v", err)
+	}
+}
+
+// TestResumeOtherSamplerName: a checkpoint recommending a sampler of
+// another build (a Go caller's name) resumes without the recommendation,
+// saying so (Validate refused the run's plan).
+func TestResumeOtherSamplerName(t *testing.T) {
+	c := tinyConfig(t.TempDir())
+	c.Steps = 3
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	st := final(t, c.CkptDir)
+	var tc map[string]any
+	json.Unmarshal(st.Train, &tc)
+	tc["sample_sampler"] = "ALD"
+	st.Train, _ = json.Marshal(tc)
+	st.SampleSampler = "ALD"
+	other := t.TempDir()
+	if _, err := checkpoint.Save(other, st); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	c.CkptDir, c.Steps, c.Log = other, 5, &log
+	if _, err := Run(context.Background(), c); err != nil || !strings.Contains(log.String(), `recommends a sampler this build does not have ("ALD"): the run goes on recommending none`) {
+		t.Fatalf("%v\n%s", err, log.String())
 	}
 }

@@ -270,6 +270,13 @@ func run(args []string, stderr io.Writer) int {
 	}
 	if cfg.Set["guide-at"] {
 		cfg.KeepGuide(*guideAt)
+		if n := cfg.Steps; freshRun && *guideAt > 0 && *guideAt < 1 && n > 1 && checkpoint.GuideStep(*guideAt, n) == 0 {
+			// Given, it kept no guide: sampling then ran unguided, with
+			// only a word in the first line. (A fresh run's: a resume's
+			// plan is its checkpoint's.)
+			fmt.Fprintf(stderr, "train: -guide-at %g of %d steps comes at no step before the last: give a fraction from %.6g to %.6g\n", *guideAt, n, 1/float64(n), float64(n-1)/float64(n))
+			return 2
+		}
 	}
 	cfg.Log = stderr
 	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
