@@ -3,8 +3,9 @@ package generate
 import (
 	"context"
 	"errors"
-	"image/gif"
-	"image/png"
+	"image"
+	_ "image/gif" // imageSize reads the film
+	_ "image/png"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -106,41 +107,35 @@ func TestClassGuidance(t *testing.T) {
 	if _, err := Run(Config{Ckpt: ck, Out: out, GIF: film, N: 2, StepsPerLevel: 1, Class: "0,1,2", Guidance: 1, Classifier: tinyClassifier(t, "ncsn", "mnist")}); err != nil {
 		t.Fatal(err)
 	}
-	if g, err := os.Open(film); err != nil {
-		t.Fatal(err)
-	} else {
-		cfg, err := gif.DecodeConfig(g)
-		g.Close()
-		if err != nil || cfg.Width != 2*10+2 || cfg.Height != 3*10+2 { // a square grid of 6: 3 columns
-			t.Fatalf("film %d×%d (%v), want 2 columns and 3 rows of 8×8 tiles", cfg.Width, cfg.Height, err)
-		}
+	if w, h := imageSize(t, film); w != 2*10+2 || h != 3*10+2 { // a square grid of 6: 3 columns
+		t.Fatalf("film %d×%d, want 2 columns and 3 rows of 8×8 tiles", w, h)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := img.Bounds(); b.Dx() != 2*10+2 || b.Dy() != 3*10+2 {
-		t.Fatalf("grid %v, want 2 columns and 3 rows of 8×8 tiles", b)
+	if w, h := imageSize(t, out); w != 2*10+2 || h != 3*10+2 {
+		t.Fatalf("grid %d×%d, want 2 columns and 3 rows of 8×8 tiles", w, h)
 	}
 	// One class: a square grid (-class 7 -n 64 was a strip of 64).
 	one := filepath.Join(t.TempDir(), "one.png")
 	if _, err := Run(Config{Ckpt: ck, Out: one, N: 4, StepsPerLevel: 1, Class: "1", Guidance: 1, Classifier: tinyClassifier(t, "ncsn", "mnist")}); err != nil {
 		t.Fatal(err)
 	}
-	if g, err := os.Open(one); err != nil {
-		t.Fatal(err)
-	} else {
-		cfg, err := png.DecodeConfig(g)
-		g.Close()
-		if err != nil || cfg.Width != 2*10+2 || cfg.Height != 2*10+2 {
-			t.Fatalf("one class of 4: %d×%d (%v), want 2 columns and 2 rows", cfg.Width, cfg.Height, err)
-		}
+	if w, h := imageSize(t, one); w != 2*10+2 || h != 2*10+2 {
+		t.Fatalf("one class of 4: %d×%d, want 2 columns and 2 rows", w, h)
 	}
+}
+
+// imageSize is the width and height of the PNG or GIF at path.
+func imageSize(t *testing.T, path string) (int, int) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return cfg.Width, cfg.Height
 }
 
 func TestClassGuidanceErrors(t *testing.T) {
