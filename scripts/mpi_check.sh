@@ -36,3 +36,12 @@ rm -rf "$ranks" && mkdir -p "$ranks/r0" "$ranks/r1"
 (cd "$ranks/r0" && "$ranks/../train-mpi" -dataset mnist -data-dir "$OLDPWD/data/mnist" -preset smoke -sde ncsn -levels 12 -steps 2 -ckpt-dir ck 2>&1 | grep -E '^done')
 "${mpirun[@]}" -np 2 sh -c "cd '$ranks'/r\$OMPI_COMM_WORLD_RANK && exec '$ranks/../train-mpi' -dataset mnist -data-dir '$PWD/data/mnist' -preset smoke -levels 12 -steps 4 -ckpt-dir ck" 2>&1 |
   grep -E '^(resuming|done)'
+# A rank's error says whose it is (mpirun interleaves every rank's lines):
+# rank 1's -lr contradicts rank 0's run.
+rm -rf "$out/bad-rank"
+if "${mpirun[@]}" -np 2 sh -c "x=''; [ \"\$OMPI_COMM_WORLD_RANK\" = 1 ] && x='-lr 0.5'; exec '$PWD/$out/train-mpi' -dataset mnist -preset smoke -steps 2 -ckpt-dir '$PWD/$out/bad-rank' \$x" > "$out/bad-rank.log" 2>&1; then
+  echo "mpi_check: rank 1's contradicting -lr was not refused" >&2
+  exit 1
+fi
+grep -E '^rank [01] of 2: train: ' "$out/bad-rank.log" | cut -c1-80
+grep -q '^rank 1 of 2: train: .*-lr 0.5 contradicts' "$out/bad-rank.log"

@@ -317,6 +317,11 @@ func run(args []string, stderr io.Writer) int {
 		if errors.Is(err, train.ErrInterrupted) {
 			return 130
 		}
+		if cfg.Comm != nil && cfg.Comm.Size() > 1 {
+			// mpirun interleaves every rank's lines: say whose this is.
+			fmt.Fprintf(stderr, "rank %d of %d: %v\n", cfg.Comm.Rank(), cfg.Comm.Size(), err)
+			return 1
+		}
 		fmt.Fprintln(stderr, err) // library errors carry their package prefix
 		return 1
 	}
