@@ -80,14 +80,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "eval:", err)
 		return 2
 	}
-	for _, f := range []string{"class", "autoguide", "classifier"} {
-		if set[f] && fs.Lookup(f).Value.String() == "" { // it meant the default, silently
-			fmt.Fprintf(stderr, "eval: -%s is empty: leave it out for its default\n", f)
-			return 2
-		}
-	}
 	if set["dataset"] && c.Dataset == "" {
 		fmt.Fprintln(stderr, "eval: -dataset is empty: give mnist, fashion, cifar10 or folder:PATH")
+		return 2
+	}
+	// -class "" and the like meant the default, silently; -nn-out "" writes none.
+	if err := cli.EmptyGiven(fs, "nn-out"); err != nil {
+		fmt.Fprintln(stderr, "eval:", err)
 		return 2
 	}
 	if c.Dataset == "" {

@@ -25,7 +25,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-ckpt", bad}, 1, "-out is needed"},
 		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors")}, 1, bad},
 		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-weights", "best"}, 2, "-weights \"best\" must be ema or raw"},
-		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-weights", ""}, 2, "-weights \"\" must be ema or raw"}, // was ema, silently
+		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "m.safetensors"), "-weights", ""}, 2, "-weights is empty"}, // was ema, silently
 		{[]string{"-import", png, "-out", filepath.Join(dir, "imp"), "-dataset", "foo"}, 2, "-dataset \"foo\": unknown dataset"},
 		{[]string{"-import", png, "-out", filepath.Join(dir, "imp"), "-sde", "foo"}, 2, "export: -sde \"foo\": unknown process"},
 		{[]string{"-ckpt", bad, "-out", dir + "/nd/"}, 1, "names a folder; give a file name"},

@@ -43,6 +43,10 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plot: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if err := cli.EmptyGiven(fs); err != nil { // "" would mean the default, silently
+		fmt.Fprintln(stderr, "plot:", err)
+		return 2
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {

@@ -24,7 +24,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-smooth", "-5"}, 2, "-smooth -5 must be ≥ 0"},
 		{[]string{"-n", "5"}, 2, "-n and -steps-per-level go with -progress"},
 		{[]string{"-progress", "-n", "-1"}, 2, "-n -1 must be positive"},
-		{[]string{"-out", ""}, 2, "-out must name a folder"},
+		{[]string{"-out", ""}, 2, "-out is empty"},
 	} {
 		var errb bytes.Buffer
 		if code := run(tc.args, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {

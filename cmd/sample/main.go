@@ -74,11 +74,11 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "sample:", err)
 		return 2
 	}
-	for _, f := range []string{"class", "autoguide", "classifier"} {
-		if set[f] && fs.Lookup(f).Value.String() == "" { // it meant the default, silently
-			fmt.Fprintf(stderr, "sample: -%s is empty: leave it out for its default\n", f)
-			return 2
-		}
+	// -sampler "" ran the recommended sampler, -inpaint "$UNSET" plain
+	// samples, silently; -out, -out-dir and -gif empty write none.
+	if err := cli.EmptyGiven(fs, "out", "out-dir", "gif"); err != nil {
+		fmt.Fprintln(stderr, "sample:", err)
+		return 2
 	}
 	if c.Class != "" && !set["n"] {
 		c.N = 8

@@ -18,7 +18,7 @@ func TestBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"-n", "x"}, 2, "invalid value"},
-		{[]string{"-ckpt", ""}, 1, "-ckpt must name a checkpoint"},
+		{[]string{"-ckpt", ""}, 2, "-ckpt is empty"},
 		{[]string{"-data-dir", dir}, 2, "-data-dir goes with -inpaint test:N"},
 		{[]string{"-ckpt", filepath.Join(dir, "none")}, 1, "none"},
 		{[]string{"-ckpt", bad, "-out", filepath.Join(dir, "g.png")}, 1, bad},
@@ -34,6 +34,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-ckpt", bad, "-eps", "0"}, 2, "-eps 0 must be > 0"},
 		{[]string{"-ckpt", bad, "-class", ""}, 2, "-class is empty"}, // 64 unguided samples, silently
 		{[]string{"-ckpt", bad, "-autoguide", ""}, 2, "-autoguide is empty"},
+		{[]string{"-ckpt", bad, "-sampler", ""}, 2, "-sampler is empty"},        // the recommended sampler, silently
+		{[]string{"-ckpt", bad, "-colorize", ""}, 2, "-colorize is empty"},      // plain samples, silently
+		{[]string{"-ckpt", bad, "-inpaint", ""}, 2, "-inpaint is empty"},        // plain samples, silently
+		{[]string{"-ckpt", bad, "-out", "", "-gif", ""}, 1, "nothing to write"}, // both mean none
 		{[]string{"-ckpt", bad, "-sampler", "pc", "-snr", "0"}, 2, "-sampler em is pc without its corrector"},
 		{[]string{"-ckpt", bad, "-sampler", "ode", "-tol", "0"}, 2, "-tol 0 must be from 1e-10"},
 		{[]string{"-ckpt", bad, "-sampler", "em", "-steps", "0"}, 2, "-steps 0 must be ≥ 1"},

@@ -38,6 +38,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "toy: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if err := cli.EmptyGiven(fs); err != nil { // "" would mean the default, silently
+		fmt.Fprintln(stderr, "toy:", err)
+		return 2
+	}
 	if *out == "" {
 		fmt.Fprintln(stderr, "toy: -out must name a folder")
 		return 2

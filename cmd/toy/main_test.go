@@ -27,7 +27,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-nope"}, 2, "not defined"},
 		{[]string{"-points", "5", "-out", t.TempDir()}, 1, "-points 5"},
 		{[]string{"-points", "100000000000", "-out", t.TempDir()}, 1, "need 100 to 1000000"},
-		{[]string{"-out", ""}, 2, "-out must name a folder"},
+		{[]string{"-out", ""}, 2, "-out is empty"},
 		{[]string{"x"}, 2, "unexpected argument"},
 		{[]string{"-out", notes(t)}, 1, "density_score.png exists and is not a PNG written before: not replaced"},
 	} {

@@ -79,6 +79,10 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "train: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if err := cli.EmptyGiven(fs); err != nil { // "" would mean the default, silently
+		fmt.Fprintln(stderr, "train:", err)
+		return 2
+	}
 	cfg, err := train.Preset(*preset, *dataset)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 )
 
@@ -63,6 +64,25 @@ func ZerosGiven(fs *flag.FlagSet) error {
 					err = errors.New(z.why)
 				}
 			}
+		}
+	})
+	return err
+}
+
+// EmptyGiven refuses a string flag given empty on fs's command line
+// (`-sampler ""`, `-inpaint "$UNSET"`): the library takes "" for "not
+// given", so the run would quietly take the default — or do nothing of what
+// the flag asks. The flags named in none mean "none" when empty (`-out ""`:
+// no grid) and are passed over. Call it after Parse.
+func EmptyGiven(fs *flag.FlagSet, none ...string) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		g, ok := f.Value.(flag.Getter)
+		if !ok || err != nil {
+			return
+		}
+		if s, isString := g.Get().(string); isString && s == "" && !slices.Contains(none, f.Name) {
+			err = fmt.Errorf("-%s is empty: give it a value, or leave it out for its default", f.Name)
 		}
 	})
 	return err

@@ -67,3 +67,29 @@ func TestZerosGiven(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptyGiven(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "": no error
+	}{
+		{nil, ""},
+		{[]string{"-sampler", "heun", "-out", ""}, ""}, // -out "" means no grid
+		{[]string{"-sampler", ""}, "-sampler is empty"},
+		{[]string{"-out", "", "-inpaint", ""}, "-inpaint is empty"},
+		{[]string{"-n", "0", "-inpaint", "x"}, ""}, // not a string flag
+	} {
+		fs := flag.NewFlagSet("tool", flag.ContinueOnError)
+		fs.String("sampler", "", "")
+		fs.String("inpaint", "", "")
+		fs.String("out", "grid.png", "")
+		fs.Int("n", 0, "")
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := EmptyGiven(fs, "out")
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
