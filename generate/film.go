@@ -63,8 +63,11 @@ func clamped(x []float64) []float64 {
 	return out
 }
 
+// encode writes the film as an animated GIF.
+func (f *film) encode(w io.Writer) error { return gif.EncodeAll(w, &f.g) }
+
 func (f *film) write(path string) error {
-	if err := fsutil.WriteAtomic(path, func(w io.Writer) error { return gif.EncodeAll(w, &f.g) }); err != nil {
+	if err := fsutil.WriteAtomic(path, f.encode); err != nil {
 		return fmt.Errorf("generate: writing %s: %w", path, err)
 	}
 	return nil

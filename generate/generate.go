@@ -380,7 +380,38 @@ func Check(st *checkpoint.State, c Config) error {
 			return err
 		}
 	}
+	c.filmCols = filmColumns(c.N, n, c.Class != "")
+	if err := filmFits(c, st, n); err != nil {
+		return err
+	}
 	return fitsMemory(st, c.N, n)
+}
+
+// filmColumns is the -gif film's columns for n samples, perClass of each
+// class where classed: a row a class; one class, or none, a square grid
+// (0: ⌈√n⌉; -class 7 -n 64 was one strip of 64).
+func filmColumns(perClass, n int, classed bool) int {
+	if classed && n > perClass {
+		return perClass
+	}
+	return 0
+}
+
+// maxGIFSide is the most pixels a GIF has on a side (a 16-bit field).
+const maxGIFSide = 65535
+
+// filmFits refuses, before the drawing, a -gif film of n samples (c.filmCols
+// a row) too wide or tall for a GIF: found after the drawing, it failed the
+// run and lost its grid too.
+func filmFits(c Config, st *checkpoint.State, n int) error {
+	if c.GIF == "" {
+		return nil
+	}
+	w, h := sample.GridSize(n, c.filmCols, st.Model.Height, st.Model.Width)
+	if w > maxGIFSide || h > maxGIFSide {
+		return fmt.Errorf("%w: -gif %s: the film of %d samples would be %d×%d pixels; a GIF is at most %d on a side: ask for fewer samples, or leave out -gif", ErrConfig, c.GIF, n, w, h, maxGIFSide)
+	}
+	return nil
 }
 
 // fitsMemory refuses n samples of st's model (perClass of each class of
@@ -515,8 +546,9 @@ func Draw(st *checkpoint.State, c Config) (*Result, error) {
 	if err := fitsMemory(st, perClass, c.N); err != nil {
 		return nil, err
 	}
-	if labels != nil && c.N > perClass { // a row a class; one class is a square grid (-n 64 was one strip of 64)
-		c.filmCols = perClass
+	c.filmCols = filmColumns(perClass, c.N, labels != nil)
+	if err := filmFits(c, st, c.N); err != nil {
+		return nil, err
 	}
 	r := rand.New(rand.NewPCG(c.Seed, 0x73616d70))
 	x := make([]float64, c.N*st.Model.Dim())
@@ -718,12 +750,26 @@ func (r *Result) WriteFilm(path string) error {
 
 func (r *Result) write(c Config) error {
 	n := len(r.Images) / (r.Channels * r.Height * r.Width)
+	// All or none: the film, the grid and the samples land together, so a
+	// full disk or a failure half-way leaves every earlier output as it was
+	// (the film and grid of a failed run replaced them), and no partial
+	// -out-dir set that a metric could take for the whole.
+	set := fsutil.NewFiles()
+	if c.OutDir != "" {
+		var err error
+		if set, err = fsutil.NewSet(c.OutDir); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
+	}
+	defer set.Abort()
+	var wrote []string
+	kept := "none of the outputs written, the earlier ones kept"
 	if r.film != nil && c.GIF != "" {
 		note := fsutil.Replacing(c.GIF)
-		if err := r.WriteFilm(c.GIF); err != nil {
-			return err
+		if err := set.WriteFile(c.GIF, r.film.encode); err != nil {
+			return fmt.Errorf("generate: writing %s (%s): %w", c.GIF, kept, err)
 		}
-		fmt.Fprintf(c.Log, "wrote %s (%d frames%s)\n", c.GIF, len(r.film.g.Image), note)
+		wrote = append(wrote, fmt.Sprintf("wrote %s (%d frames%s)", c.GIF, len(r.film.g.Image), note))
 	}
 	if c.Out != "" {
 		all := append(append([]float64(nil), r.Tiles...), r.Images...)
@@ -737,19 +783,12 @@ func (r *Result) write(c Config) error {
 			return err
 		}
 		note := fsutil.Replacing(c.Out)
-		if err := fsutil.WriteAtomic(c.Out, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
-			return fmt.Errorf("generate: writing %s: %w", c.Out, err)
+		if err := set.WriteFile(c.Out, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
+			return fmt.Errorf("generate: writing %s (%s): %w", c.Out, kept, err)
 		}
-		fmt.Fprintf(c.Log, "wrote %s (%d samples, %.0f s%s)\n", c.Out, n, r.Seconds, note)
+		wrote = append(wrote, fmt.Sprintf("wrote %s (%d samples, %.0f s%s)", c.Out, n, r.Seconds, note))
 	}
 	if c.OutDir != "" {
-		// All or none: a full disk or a failure half-way leaves no partial
-		// set that a metric could take for the whole.
-		set, err := fsutil.NewSet(c.OutDir)
-		if err != nil {
-			return fmt.Errorf("generate: %w", err)
-		}
-		defer set.Abort()
 		d := r.Channels * r.Height * r.Width
 		for i := 0; i < n; i++ {
 			img, err := sample.Grid(r.Images[i*d:(i+1)*d], 1, r.Channels, r.Height, r.Width)
@@ -759,13 +798,16 @@ func (r *Result) write(c Config) error {
 			img = crop(img, r.Width, r.Height)
 			name := fmt.Sprintf("sample-%05d.png", i)
 			if err := set.Write(name, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
-				return fmt.Errorf("generate: writing %s (none of the %d samples written to -out-dir): %w", filepath.Join(c.OutDir, name), n, err)
+				return fmt.Errorf("generate: writing %s (%s): %w", filepath.Join(c.OutDir, name), kept, err)
 			}
 		}
-		if _, err := set.Commit(); err != nil {
-			return fmt.Errorf("generate: -out-dir %s: none of the %d samples written: %w", c.OutDir, n, err)
-		}
-		fmt.Fprintf(c.Log, "wrote %d PNGs to %s\n", n, c.OutDir)
+		wrote = append(wrote, fmt.Sprintf("wrote %d PNGs to %s", n, c.OutDir))
+	}
+	if _, err := set.Commit(); err != nil {
+		return fmt.Errorf("generate: %s: %w", kept, err)
+	}
+	for _, line := range wrote {
+		fmt.Fprintln(c.Log, line)
 	}
 	return nil
 }

@@ -176,6 +176,21 @@ func TestClassGuidanceErrors(t *testing.T) {
 			t.Errorf("%+v: %v, want a one-line error with %q", c.cfg, err, c.want)
 		}
 	}
+	// A film a GIF cannot hold (a row of 6554 8×8 samples of a class: 65542
+	// pixels wide; MNIST's 2185) is refused before the drawing, which it
+	// failed after, losing the grid too; one sample fewer fits.
+	wide := Config{Class: "0,1", Classifier: clf, N: 6554, StepsPerLevel: 1, GIF: filepath.Join(t.TempDir(), "film.gif")}
+	for name, check := range map[string]func(Config) error{
+		"Check": func(c Config) error { return Check(st, c) },
+		"Draw":  func(c Config) error { _, err := Draw(st, c); return err },
+	} {
+		if err := check(wide); err == nil || !strings.Contains(err.Error(), "would be 65542×22 pixels; a GIF is at most 65535 on a side") {
+			t.Errorf("%s: a film too wide for a GIF: %v", name, err)
+		}
+	}
+	if err := filmFits(Config{GIF: "f.gif", filmCols: filmColumns(6553, 13106, true)}, st, 13106); err != nil {
+		t.Errorf("a film 65532 pixels wide: %v", err)
+	}
 	// A classifier's checkpoint is not a score model.
 	_, err := Draw(loadLatest(t, clf), Config{N: 2, StepsPerLevel: 1})
 	if err == nil || !strings.Contains(err.Error(), "noise-conditional classifier, not a score model") {

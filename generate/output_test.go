@@ -265,3 +265,43 @@ func TestOutDirClaimed(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputsAllOrNone: a run whose writing fails half-way (here a folder
+// put where a sample goes, after the checks; a full disk did the same)
+// leaves the earlier -gif and -out as they were: they were replaced first,
+// then the run failed (exit 1). A run that writes them all says so after.
+func TestOutputsAllOrNone(t *testing.T) {
+	ck, _ := tinyRun(t, "ve")
+	dir := t.TempDir()
+	grid, film, samples := filepath.Join(dir, "grid.png"), filepath.Join(dir, "film.gif"), filepath.Join(dir, "samples")
+	var log bytes.Buffer
+	c := Config{Ckpt: ck, Out: grid, GIF: film, N: 3, Sampler: "em", Steps: 2, Log: &log, Device: "cpu"}
+	if _, err := Run(c); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "wrote "+film) || !strings.Contains(log.String(), "wrote "+grid) {
+		t.Fatalf("the first run's log: %s", log.String())
+	}
+	before := map[string][]byte{}
+	for _, p := range []string{grid, film} {
+		before[p], _ = os.ReadFile(p)
+	}
+	defer func(f func(Config)) { beforeWrite = f }(beforeWrite)
+	beforeWrite = func(c Config) { os.Mkdir(filepath.Join(c.OutDir, "sample-00001.png"), 0o755) }
+	log.Reset()
+	c.OutDir, c.Seed = samples, 7 // other samples: a replaced file would differ
+	if _, err := Run(c); err == nil || !strings.Contains(err.Error(), "none of the outputs written, the earlier ones kept") {
+		t.Fatalf("the failing run: %v", err)
+	}
+	for p, b := range before {
+		if now, _ := os.ReadFile(p); !bytes.Equal(now, b) {
+			t.Errorf("%s was replaced by a run that failed", p)
+		}
+	}
+	if strings.Contains(log.String(), "wrote ") {
+		t.Errorf("the failed run said it wrote: %s", log.String())
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".*")); len(m) > 0 {
+		t.Errorf("temporaries left: %v", m)
+	}
+}

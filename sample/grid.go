@@ -16,6 +16,19 @@ func Grid(images []float64, n, c, h, w int) (image.Image, error) {
 	return GridCols(images, n, int(math.Ceil(math.Sqrt(float64(n)))), c, h, w)
 }
 
+// GridSize is the width and height in pixels of GridCols' grid of n h×w
+// images, cols a row (0: ⌈√n⌉, as Grid).
+func GridSize(n, cols, h, w int) (width, height int) {
+	if cols < 1 {
+		cols = int(math.Ceil(math.Sqrt(float64(n))))
+	}
+	rows := (n + cols - 1) / cols
+	return cols*(w+gridPad) + gridPad, rows*(h+gridPad) + gridPad
+}
+
+// gridPad is the border between a grid's images, in pixels.
+const gridPad = 2
+
 // GridCols is Grid with cols images per row.
 func GridCols(images []float64, n, cols, c, h, w int) (image.Image, error) {
 	if n < 1 || len(images) != n*c*h*w {
@@ -27,9 +40,7 @@ func GridCols(images []float64, n, cols, c, h, w int) (image.Image, error) {
 	if cols < 1 {
 		return nil, fmt.Errorf("sample: %d columns", cols)
 	}
-	rows := (n + cols - 1) / cols
-	const pad = 2
-	W, H := cols*(w+pad)+pad, rows*(h+pad)+pad
+	W, H := GridSize(n, cols, h, w)
 	var img image.Image
 	var set func(x, y int, v []float64)
 	if c == 1 {
@@ -52,7 +63,7 @@ func GridCols(images []float64, n, cols, c, h, w int) (image.Image, error) {
 	v := make([]float64, c)
 	hw := h * w
 	for k := 0; k < n; k++ {
-		ox, oy := pad+(k%cols)*(w+pad), pad+(k/cols)*(h+pad)
+		ox, oy := gridPad+(k%cols)*(w+gridPad), gridPad+(k/cols)*(h+gridPad)
 		im := images[k*c*hw : (k+1)*c*hw]
 		for y := 0; y < h; y++ {
 			for x := 0; x < w; x++ {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -279,7 +280,7 @@ func syncDir(dir string) {
 type Set struct {
 	dir        string
 	tmps, dsts []string
-	removeDir  func() // NewDir's: the folder goes again if the set never lands
+	made       map[string]func() // NewDir's, by folder: each goes again if the set never lands
 	committed  bool
 }
 
@@ -291,17 +292,37 @@ func NewSet(dir string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Set{dir: dir, removeDir: remove}, nil
+	return &Set{dir: dir, made: map[string]func(){dir: remove}}, nil
 }
+
+// NewFiles starts a set of files in any folders (WriteFile): a command's
+// outputs, all or none.
+func NewFiles() *Set { return &Set{made: map[string]func(){}} }
 
 // Write writes the output of fill as the set's file name (a name of a
 // file of dir, which Commit replaces: a folder or link there fails it).
 func (s *Set) Write(name string, fill func(w io.Writer) error) error {
-	tmp, err := writeTemp(s.dir, name, fill)
+	return s.WriteFile(filepath.Join(s.dir, name), fill)
+}
+
+// WriteFile writes the output of fill as the set's file path, in any
+// folder (its temporary beside it), which Commit replaces with the others.
+// A folder that is not there is made (NewDir), and Abort before a Commit
+// removes it again.
+func (s *Set) WriteFile(path string, fill func(w io.Writer) error) error {
+	dir := filepath.Dir(path)
+	if _, seen := s.made[dir]; !seen {
+		remove, err := NewDir(dir)
+		if err != nil {
+			return err
+		}
+		s.made[dir] = remove
+	}
+	tmp, err := writeTemp(dir, filepath.Base(path), fill)
 	if err != nil {
 		return err
 	}
-	s.tmps, s.dsts = append(s.tmps, tmp), append(s.dsts, filepath.Join(s.dir, name))
+	s.tmps, s.dsts = append(s.tmps, tmp), append(s.dsts, path)
 	return nil
 }
 
@@ -336,7 +357,7 @@ func (s *Set) Commit() ([]string, error) {
 			if !fi.Mode().IsRegular() {
 				return fail(i, fmt.Errorf("%s is not a file: not replaced", dst))
 			}
-			old = filepath.Join(s.dir, "."+filepath.Base(dst)+".old-"+strings.TrimPrefix(filepath.Base(tmp), "."+filepath.Base(dst)+".tmp-"))
+			old = filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".old-"+strings.TrimPrefix(filepath.Base(tmp), "."+filepath.Base(dst)+".tmp-"))
 			if err := os.Rename(dst, old); err != nil {
 				return fail(i, fmt.Errorf("moving aside %s: %w", dst, err))
 			}
@@ -355,22 +376,32 @@ func (s *Set) Commit() ([]string, error) {
 			os.Remove(m.old)
 		}
 	}
-	syncDir(s.dir)
+	synced := map[string]bool{}
+	for _, dst := range s.dsts {
+		if dir := filepath.Dir(dst); !synced[dir] {
+			syncDir(dir)
+			synced[dir] = true
+		}
+	}
 	s.tmps = nil
 	s.committed = true
 	return s.dsts, nil
 }
 
-// Abort removes the set's temporary files, and dir where NewSet made it
-// and it holds nothing else; after Commit it does nothing.
+// Abort removes the set's temporary files, and the folders NewSet and
+// WriteFile made where they hold nothing else; after Commit it does nothing.
 func (s *Set) Abort() {
 	for _, tmp := range s.tmps {
 		os.Remove(tmp)
 		untrackTemp(tmp)
 	}
 	s.tmps = nil
-	if s.removeDir != nil && !s.committed {
-		s.removeDir()
+	if !s.committed {
+		dirs := slices.Sorted(maps.Keys(s.made))
+		for _, d := range slices.Backward(dirs) { // a folder made inside another goes first
+			s.made[d]()
+		}
+		s.made = nil
 	}
 }
 

@@ -159,3 +159,56 @@ func TestWriteAtomicNamesTheFolder(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestFilesInFolders: a set over several folders (cmd/sample's -gif, -out
+// and -out-dir) lands whole or not at all, and the folders it made go again.
+func TestFilesInFolders(t *testing.T) {
+	root := t.TempDir()
+	put := func(s string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	a, b := filepath.Join(root, "a.gif"), filepath.Join(root, "new", "deeper", "b.png")
+	os.WriteFile(a, []byte("old a"), 0o644)
+	s := NewFiles()
+	if err := s.WriteFile(a, put("new a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteFile(b, put("new b")); err != nil {
+		t.Fatal(err)
+	}
+	// The third's place is a folder: the Commit fails after a and b.
+	c := filepath.Join(root, "c.png")
+	os.Mkdir(c, 0o755)
+	if err := s.WriteFile(c, put("new c")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Commit(); err == nil {
+		t.Fatal("the commit over a folder succeeded")
+	}
+	s.Abort()
+	if got, _ := os.ReadFile(a); string(got) != "old a" {
+		t.Errorf("a after the failed commit: %q, want the earlier file", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "new")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the folders the failed set made are still there: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, ".*")); len(m) > 0 {
+		t.Errorf("left behind: %v", m)
+	}
+	os.Remove(c)
+	s = NewFiles()
+	for _, p := range []string{a, b, c} {
+		if err := s.WriteFile(p, put("new "+filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Abort()
+	for _, p := range []string{a, b, c} {
+		if got, _ := os.ReadFile(p); string(got) != "new "+filepath.Base(p) {
+			t.Errorf("%s: %q", p, got)
+		}
+	}
+}
