@@ -453,13 +453,10 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 	if err != nil {
 		return err
 	}
-	if screen := image.Rect(0, 0, cfg.Width, cfg.Height); format == "gif" && img.Bounds() != screen {
-		// A GIF's first frame may cover part of its screen only: the rest
-		// is transparent (the frame alone was cropped and stretched to the
-		// whole image). The budget counted the screen's pixels.
-		canvas := image.NewNRGBA(screen)
-		draw.Draw(canvas, img.Bounds().Intersect(screen), img, img.Bounds().Intersect(screen).Min, draw.Src)
-		img = canvas
+	if format == "gif" {
+		// The frame alone was cropped and stretched to the whole image. The
+		// budget counted the screen's pixels.
+		img = OnScreen(img, cfg.Width, cfg.Height)
 	}
 	b := img.Bounds()
 	side := min(b.Dx(), b.Dy())
@@ -477,6 +474,20 @@ func decodeOne(path string, s int, grey bool, dst []uint8, budget *decodeBudget)
 		}
 	}
 	return nil
+}
+
+// OnScreen places a GIF's first frame, as image.Decode returns it, on the
+// file's logical screen of w×h pixels (image.DecodeConfig's size): a frame
+// may cover part of the screen only, the rest being transparent. Other
+// images are returned as they are.
+func OnScreen(img image.Image, w, h int) image.Image {
+	screen := image.Rect(0, 0, w, h)
+	if img.Bounds() == screen {
+		return img
+	}
+	canvas := image.NewNRGBA(screen)
+	draw.Draw(canvas, img.Bounds().Intersect(screen), img, img.Bounds().Intersect(screen).Min, draw.Src)
+	return canvas
 }
 
 // leastEncodedBytes is a lower bound on the size of a file of format holding

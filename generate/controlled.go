@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	_ "image/jpeg" // inputs may be JPEG too
@@ -121,7 +122,10 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 	defer f.Close()
 	// The declared size first: a small PNG that declares 60000×60000
 	// pixels ran the decoder out of memory.
-	if cfg, _, err := image.DecodeConfig(f); err != nil {
+	cfg, format, err := image.DecodeConfig(f)
+	if errors.Is(err, image.ErrFormat) {
+		return nil, fmt.Errorf("%w: %s %s is not a PNG, JPEG or GIF image", ErrConfig, flag, spec)
+	} else if err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
 	} else if cfg.Width != m.Width || cfg.Height != m.Height {
 		return nil, fmt.Errorf("%w: %s %s is %d×%d; the model draws %d×%d images", ErrConfig, flag, spec, cfg.Width, cfg.Height, m.Width, m.Height)
@@ -133,6 +137,9 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
 	}
+	if format == "gif" { // its first frame may cover part of its screen only
+		img = data.OnScreen(img, cfg.Width, cfg.Height)
+	}
 	b := img.Bounds()
 	if b.Dx() != m.Width || b.Dy() != m.Height {
 		return nil, fmt.Errorf("%w: %s %s is %d×%d; the model draws %d×%d images", ErrConfig, flag, spec, b.Dx(), b.Dy(), m.Width, m.Height)
@@ -142,7 +149,12 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 	colour := false
 	for y := 0; y < m.Height; y++ {
 		for x := 0; x < m.Width; x++ {
-			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			r, g, bl, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			if a != 0xffff {
+				// Taken as it was, a transparent pixel was black whatever
+				// its colour: a black stroke on a transparent page vanished.
+				return nil, fmt.Errorf("%w: %s %s has transparent pixels (at %d,%d): flatten it onto its background first", ErrConfig, flag, spec, x, y)
+			}
 			rf, gf, bf := float64(r)/0xffff, float64(g)/0xffff, float64(bl)/0xffff
 			if rf != gf || gf != bf {
 				colour = true
@@ -221,16 +233,24 @@ func pngMask(path string, h, w int) ([]bool, error) {
 		return nil, fmt.Errorf("%w: -mask %s is %d×%d; the model draws %d×%d images", ErrConfig, path, b.Dx(), b.Dy(), w, h)
 	}
 	keep := make([]bool, h*w)
-	any := false
+	holes := 0
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			r, g, bl, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			if a != 0xffff { // a hole whatever its colour, as the input's black
+				return nil, fmt.Errorf("%w: -mask %s has transparent pixels (at %d,%d): give white (keep) and black (fill in) only", ErrConfig, path, x, y)
+			}
 			keep[y*w+x] = (r+g+bl)/3 >= 0x8000
-			any = any || !keep[y*w+x]
+			if !keep[y*w+x] {
+				holes++
+			}
 		}
 	}
-	if !any {
+	switch holes {
+	case 0:
 		return nil, fmt.Errorf("%w: -mask %s is white everywhere: nothing to fill in", ErrConfig, path)
+	case h * w:
+		return nil, fmt.Errorf("%w: -mask %s is black everywhere: nothing of the input is kept (for plain samples leave out -inpaint and -mask)", ErrConfig, path)
 	}
 	return keep, nil
 }

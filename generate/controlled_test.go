@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/gif"
 	"image/png"
 	"math"
 	"os"
@@ -128,6 +129,9 @@ func TestControlledErrors(t *testing.T) {
 	writePNG(t, ok, image.NewGray(image.Rect(0, 0, 8, 8)))
 	colour := filepath.Join(dir, "colour.png")
 	c8 := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := 3; i < len(c8.Pix); i += 4 {
+		c8.Pix[i] = 255 // opaque black
+	}
 	c8.Set(1, 1, color.RGBA{200, 10, 10, 255})
 	writePNG(t, colour, c8)
 	white := filepath.Join(dir, "white.png")
@@ -158,6 +162,29 @@ func TestControlledErrors(t *testing.T) {
 		binary.Write(&b, binary.BigEndian, crc.Sum32())
 	}
 	os.WriteFile(bomb, b.Bytes(), 0o644)
+	// A black stroke on a transparent white page: taken as it was, it was
+	// all black (the stroke gone); as a mask, every pixel a hole.
+	page := filepath.Join(dir, "page.png")
+	p8 := image.NewNRGBA(image.Rect(0, 0, 8, 8))
+	for i := 0; i < len(p8.Pix); i += 4 {
+		p8.Pix[i], p8.Pix[i+1], p8.Pix[i+2] = 255, 255, 255
+	}
+	p8.Set(3, 3, color.NRGBA{0, 0, 0, 255})
+	writePNG(t, page, p8)
+	black := filepath.Join(dir, "black.png")
+	writePNG(t, black, image.NewGray(image.Rect(0, 0, 8, 8)))
+	bmp := filepath.Join(dir, "x.bmp")
+	os.WriteFile(bmp, []byte("BM\x3a\x00\x00\x00 not a PNG"), 0o644)
+	// A GIF of an 8×8 screen whose first frame covers its top-left 4×4: it
+	// was refused as 4×4.
+	part := filepath.Join(dir, "part.gif")
+	var g bytes.Buffer
+	frame := image.NewPaletted(image.Rect(0, 0, 4, 4), color.Palette{color.Gray{0}, color.Gray{255}})
+	if err := gif.EncodeAll(&g, &gif.GIF{Image: []*image.Paletted{frame}, Delay: []int{0},
+		Config: image.Config{ColorModel: frame.Palette, Width: 8, Height: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(part, g.Bytes(), 0o644)
 	ncsn, _ := tinyRun(t, "ncsn")
 	vp, _ := tinyRun(t, "vp")
 	ve, _ := tinyRun(t, "ve")
@@ -175,6 +202,11 @@ func TestControlledErrors(t *testing.T) {
 		{ncsn, Config{Inpaint: ok, Mask: bomb}, "-mask " + bomb + " is 60000×60000"},
 		{ncsn, Config{Inpaint: ok, Mask: "diagonal"}, "not one of top, bottom"},
 		{ncsn, Config{Inpaint: ok, Mask: white}, "white everywhere"},
+		{ncsn, Config{Inpaint: ok, Mask: black}, "black everywhere: nothing of the input is kept"}, // plain samples, silently
+		{ncsn, Config{Inpaint: page, Mask: "top"}, "-inpaint " + page + " has transparent pixels (at 0,0): flatten it"},
+		{ncsn, Config{Inpaint: ok, Mask: page}, "-mask " + page + " has transparent pixels (at 0,0)"},
+		{ncsn, Config{Inpaint: bmp, Mask: "top"}, "-inpaint " + bmp + " is not a PNG, JPEG or GIF image"},
+		{ncsn, Config{Inpaint: part, Mask: "top"}, "-inpaint " + part + " has transparent pixels (at 4,0)"},
 		{ncsn, Config{Inpaint: colour, Mask: "top"}, "is a colour image; this model draws grey ones"},
 		{ncsn, Config{Inpaint: "test:x", Mask: "top"}, "want test:N"},
 		{ncsn, Config{Colorize: ok}, "-colorize needs a colour model"},
