@@ -46,6 +46,10 @@ var magic = [8]byte([]byte(Magic))
 // ErrCorrupt is wrapped by every error about an unreadable checkpoint.
 var ErrCorrupt = errors.New("checkpoint: corrupt or truncated file")
 
+// ErrMixed is returned by Latest when a folder has no `latest` and its
+// newest checkpoint is not of the run of the one before it.
+var ErrMixed = errors.New("checkpoint: checkpoints of two runs")
+
 // ErrNone is returned by Latest when a folder holds no checkpoint.
 var ErrNone = errors.New("checkpoint: no checkpoint")
 
@@ -579,10 +583,21 @@ func StepOf(name string) (int, bool) {
 func Latest(dir string) (string, error) {
 	b, err := readPointer(filepath.Join(dir, latestName))
 	if errors.Is(err, os.ErrNotExist) {
-		if all, _ := List(dir); len(all) > 0 {
-			return all[len(all)-1], nil
+		all, _ := List(dir)
+		if len(all) == 0 {
+			return "", fmt.Errorf("%w in %s", ErrNone, dir)
 		}
-		return "", fmt.Errorf("%w in %s", ErrNone, dir)
+		newest := all[len(all)-1]
+		if len(all) > 1 {
+			// A checkpoint copied in from another run became the run
+			// (sampled, resumed, its own checkpoints pruned) where
+			// `latest` had been deleted.
+			if why := OtherRun(all[len(all)-2], newest); why != "" {
+				return "", fmt.Errorf("%w: %s has no %s, and its newest checkpoint %s is not of the run of %s before it (%s): write the name of the one to go on from into %s", ErrMixed,
+					dir, latestName, filepath.Base(newest), filepath.Base(all[len(all)-2]), why, filepath.Join(dir, latestName))
+			}
+		}
+		return newest, nil
 	}
 	if errors.Is(err, ErrCorrupt) {
 		return "", err
@@ -591,7 +606,7 @@ func Latest(dir string) (string, error) {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	name := strings.TrimSpace(string(b))
-	if name == "" || name == "." || name == ".." || name == latestName || name == LockName || strings.ContainsAny(name, "/\\\x00") {
+	if name == "" || name == "." || name == ".." || name == latestName || name == LockName || name == LogName || strings.ContainsAny(name, "/\\\x00") {
 		hint := ""
 		if all, _ := List(dir); len(all) > 0 {
 			hint = fmt.Sprintf(" (delete it to take the newest there, %s)", filepath.Base(all[len(all)-1]))
@@ -652,8 +667,10 @@ func Current(dir string) (path, note string, err error) {
 		return latest, fmt.Sprintf("%s names %s and is followed; %s is newer, but %s: passed over",
 			filepath.Join(dir, latestName), filepath.Base(latest), filepath.Base(newest), why), nil
 	}
-	return newest, fmt.Sprintf("%s names %s, but %s is newer and was saved after it (its rewrite failed, as when the disk fills between the two writes)",
-		filepath.Join(dir, latestName), filepath.Base(latest), filepath.Base(newest)), nil
+	// Told apart by the files' times only: a copy that did not keep them
+	// (scp -r without -p) can make an edit look older than the checkpoint.
+	return newest, fmt.Sprintf("%s names %s, but %s is newer and was saved after it (its rewrite failed, as when the disk fills between the two writes; if you wrote %s to go back, a copy of the folder that did not keep the files' times hid that: write it again)",
+		filepath.Join(dir, latestName), filepath.Base(latest), filepath.Base(newest), latestName), nil
 }
 
 // sameRun is "" where the checkpoint at newer can be the continuation of the
@@ -671,6 +688,31 @@ func sameRun(older, newer string) string {
 	if why != "" {
 		return ""
 	}
+	if hn.Step <= ho.Step {
+		return fmt.Sprintf("it holds step %d, not after %d", hn.Step, ho.Step)
+	}
+	return runDiffers(ho, hn)
+}
+
+// OtherRun is "" where the checkpoints at a and b may be of one run, at any
+// steps — the same network, dataset, process, seed and training config but
+// for RunMayChange —, else why b is not, as "its seed is 7, not 0". Where
+// either header cannot be read it is "" (loading it will say why).
+func OtherRun(a, b string) string {
+	ha, why := peekHeader(a)
+	if why != "" {
+		return ""
+	}
+	hb, why := peekHeader(b)
+	if why != "" {
+		return ""
+	}
+	return runDiffers(ha, hb)
+}
+
+// runDiffers is "" where the headers older and newer are of one run (but
+// for their steps), else why newer is not.
+func runDiffers(ho, hn *header) string {
 	seed := func(h *header) string {
 		var t struct {
 			Seed *uint64 `json:"seed"`
@@ -681,8 +723,6 @@ func sameRun(older, newer string) string {
 		return strconv.FormatUint(*t.Seed, 10)
 	}
 	switch {
-	case hn.Step <= ho.Step:
-		return fmt.Sprintf("it holds step %d, not after %d", hn.Step, ho.Step)
 	case !reflect.DeepEqual(hn.Model, ho.Model):
 		return "its network is another"
 	case hn.Dataset != ho.Dataset:

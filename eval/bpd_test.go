@@ -129,6 +129,7 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{Config{Samples: notPNG}, "notes.png"},
 		{Config{Samples: emptyFile}, "is an empty file"},
 		{Config{Samples: t.TempDir()}, "holds 0 PNGs; need at least 2"},
+		{Config{Samples: runBeforeItsFirstSave(t)}, "holds 0 PNGs; need at least 2 (it holds a train.csv but no checkpoint yet"},
 		{Config{Samples: mixed}, "samples are images of one size"},
 	} {
 		tc.c.Dataset, tc.c.DataDir = "mnist", dataFile
@@ -158,7 +159,7 @@ func TestDrawingFlagsRefused(t *testing.T) {
 		want string
 	}{
 		{"grid, sampler", func(c Config) error { _, err := Run(c); return err },
-			Config{Dataset: "mnist", Samples: grid, Sampler: "heun", Steps: 10}, "-sampler, -steps are for drawing samples from a checkpoint, and -samples " + grid + " holds images"},
+			Config{Dataset: "mnist", Samples: grid, Sampler: "heun", Steps: 10}, "-sampler, -steps are for drawing samples from a checkpoint, and -samples " + grid + " is not one (nor a folder of them)"},
 		{"PNG folder, autoguide", func(c Config) error { _, err := Run(c); return err },
 			Config{Dataset: "mnist", Samples: dir, Autoguide: "self"}, "-autoguide is for drawing"},
 		{"-n given", func(c Config) error { _, err := Run(c); return err },
@@ -223,4 +224,13 @@ func TestBitsPerDimArithmetic(t *testing.T) {
 			t.Fatalf("pixel %d: [%g, %g], want [%g, %g)", k, lo, hi, float64(k)/256, float64(k+1)/256)
 		}
 	}
+}
+
+// runBeforeItsFirstSave is a run's folder as a run killed before its first
+// save leaves it: its lock and training log, no checkpoint.
+func runBeforeItsFirstSave(t *testing.T) string {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "lock"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "train.csv"), []byte("step,loss\n1,2\n"), 0o644)
+	return dir
 }

@@ -192,7 +192,7 @@ func (c Config) onlyDrawing(what string, drawing bool, keep ...string) error {
 	if what != "" {
 		return fmt.Errorf("%w: %s %s for drawing samples from a score model's checkpoint, and %s draws none", ErrConfig, strings.Join(flags, ", "), are, what)
 	}
-	return fmt.Errorf("%w: %s %s for drawing samples from a checkpoint, and -samples %s holds images", ErrConfig, strings.Join(flags, ", "), are, c.Samples)
+	return fmt.Errorf("%w: %s %s for drawing samples from a checkpoint, and -samples %s is not one (nor a folder of them)", ErrConfig, strings.Join(flags, ", "), are, c.Samples)
 }
 
 // Run scores the samples against the dataset's test set.
@@ -548,7 +548,12 @@ func readPNGs(c Config) (*pngSamples, error) {
 	}
 	sort.Strings(files)
 	if len(files) < 2 {
-		return nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2", ErrConfig, c.Samples, len(files))
+		run := ""
+		if _, err := os.Stat(filepath.Join(c.Samples, checkpoint.LogName)); err == nil {
+			// A run's folder before its first save: no checkpoint yet.
+			run = fmt.Sprintf(" (it holds a %s but no checkpoint yet: its run has not saved one)", checkpoint.LogName)
+		}
+		return nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2%s", ErrConfig, c.Samples, len(files), run)
 	}
 	p := &pngSamples{names: files}
 	var pixels int

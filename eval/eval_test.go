@@ -124,7 +124,7 @@ func TestSampleSecondsKept(t *testing.T) {
 
 // TestSafetensorsAsSamples: cmd/export's safetensors file given as
 // -samples says how to import it (it was read as a PNG: "png: invalid
-// format", or with -n "holds images").
+// format", or with -n "is not one").
 func TestSafetensorsAsSamples(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "m.safetensors")
 	hdr := `{"__metadata__":{}}`

@@ -87,7 +87,12 @@ func truncateCSV(path string, header []string, step int) error {
 			keep = append(keep, row)
 			continue
 		}
-		if s, err := strconv.Atoi(row[0]); err == nil && s <= step {
+		s, err := strconv.Atoi(row[0])
+		if err != nil || s < 1 {
+			// Dropped as "after the step", a hand-edited row was lost.
+			return fmt.Errorf("train: %s: row %d has step %q, not a step number: move the log aside, or mend the row, to go on", path, i+1, row[0])
+		}
+		if s <= step {
 			keep = append(keep, row)
 		}
 	}
@@ -107,8 +112,9 @@ func logRows(dir string) int {
 	return bytes.Count(bytes.TrimRight(b, "\n"), []byte("\n"))
 }
 
-// logAfter reports whether every complete row of dir's training log is of
-// a step after step (the rows a run resumed from that step wrote).
+// logAfter reports whether dir's training log holds the rows a run resumed
+// from step wrote: every complete row of a step after step, the first of
+// step+1 (a log of another branch, from a later step, was cut).
 func logAfter(dir string, step int) bool {
 	b, err := fsutil.ReadRegular(filepath.Join(dir, csvName))
 	if err != nil {
@@ -116,9 +122,9 @@ func logAfter(dir string, step int) bool {
 	}
 	b = b[:bytes.LastIndexByte(b, '\n')+1] // a row cut short is not counted
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	for _, line := range lines[1:] {
+	for i, line := range lines[1:] {
 		field, _, _ := strings.Cut(line, ",")
-		if s, err := strconv.Atoi(field); err != nil || s <= step {
+		if s, err := strconv.Atoi(field); err != nil || s <= step || i == 0 && s != step+1 {
 			return false
 		}
 	}

@@ -911,15 +911,21 @@ func setLaterAside(cfg Config, step int) error {
 	if err := moveInto(dir, later); err != nil {
 		return fmt.Errorf("train: archiving the later checkpoints: %w", err)
 	}
-	fmt.Fprintf(cfg.Log, "note: %s holds %d checkpoints after step %d, where latest points (to %s): moved them, with a copy of %s, to %s; this run goes on from step %d\n",
-		cfg.CkptDir, len(later), step, filepath.Base(later[len(later)-1]), csvName, dir, step)
+	which := filepath.Base(later[0])
+	if len(later) > 1 {
+		which += " to " + filepath.Base(later[len(later)-1])
+	}
+	fmt.Fprintf(cfg.Log, "note: %s holds %d checkpoints after step %d, where latest points (%s): moved them, with a copy of %s, to %s; this run goes on from step %d\n",
+		cfg.CkptDir, len(later), step, which, csvName, dir, step)
 	return nil
 }
 
 // wouldOverwrite refuses a -resume whose run would write over checkpoints
 // in dir that are not its own past: any checkpoint there when the file
-// comes from another folder, and those after its step when it is one of
-// dir's own (its later checkpoints and train.csv rows would be replaced).
+// comes from another folder, those after its step when it is one of dir's
+// own (its later checkpoints and train.csv rows would be replaced), and
+// all of them when the file, though in dir, is of another run (copied in:
+// the two runs' rows mixed in train.csv, and pruning deleted dir's run).
 func wouldOverwrite(dir, path string, step int) error {
 	all, err := checkpoint.List(dir)
 	if err != nil {
@@ -934,13 +940,28 @@ func wouldOverwrite(dir, path string, step int) error {
 		return nil
 	}
 	last := all[len(all)-1]
+	lastStep, _ := checkpoint.StepOf(filepath.Base(last))
 	switch {
 	case !sameDir(filepath.Dir(path), dir):
 		return fmt.Errorf("%w: -ckpt-dir %s already holds another run (%d checkpoints, the last %s); resuming %s there would overwrite them: give an empty or new -ckpt-dir", ErrConfig, dir, len(all), filepath.Base(last), path)
-	case filepath.Base(last) > checkpoint.FileName(step):
+	case lastStep > step: // by number: names compared as text put step 10⁸ before 99999999
 		return fmt.Errorf("%w: -resume %s: %s holds later checkpoints (to %s) that this run would overwrite: -resume %[2]s -ckpt-dir NEW branches from it into a new folder", ErrConfig, path, dir, filepath.Base(last))
 	}
+	if lf, pf := statOrNil(last), statOrNil(path); lf == nil || pf == nil || !os.SameFile(lf, pf) {
+		if why := checkpoint.OtherRun(last, path); why != "" {
+			return fmt.Errorf("%w: -resume %s is not of the run in %s (against its last checkpoint, %s: %s); resuming it there would mix the two runs' logs and prune that run's checkpoints: -resume %[2]s -ckpt-dir NEW branches from it into a new folder", ErrConfig, path, dir, filepath.Base(last), why)
+		}
+	}
 	return nil
+}
+
+// statOrNil is os.Stat's FileInfo of p, nil where it fails.
+func statOrNil(p string) os.FileInfo {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	return fi
 }
 
 // sameDir reports whether a and b are one folder: the same absolute path,

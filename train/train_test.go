@@ -1278,6 +1278,44 @@ func TestResumeNeverOverwrites(t *testing.T) {
 	if err := resume(c, 2, 4); err != nil {
 		t.Fatalf("into a new folder: %v", err)
 	}
+	// Another run's checkpoint copied into the folder: it became the run,
+	// the two runs' rows mixed in train.csv, and a's own were pruned.
+	other, err := checkpoint.Load(filepath.Join(b, checkpoint.FileName(4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Step = 8 // after a's last
+	saved, err := checkpoint.Save(t.TempDir(), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	colleague := filepath.Join(a, "colleague.ckpt")
+	if b, err := os.ReadFile(saved); err != nil || os.WriteFile(colleague, b, 0o644) != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig(a)
+	cfg.Steps, cfg.SaveEvery, cfg.Resume = 10, 2, colleague
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is not of the run in "+a+" (against its last checkpoint, ckpt-00000006.ckpt: its seed is 9, not 3)") {
+		t.Fatalf("another run's checkpoint copied in: %v", err)
+	}
+	// Steps of nine digits: ckpt-100000000.ckpt is after ckpt-99999999.ckpt
+	// (as text, before: it was overwritten).
+	d := t.TempDir()
+	st, err := checkpoint.Load(filepath.Join(a, checkpoint.FileName(4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []int{99999999, 100000000} {
+		st.Step = step
+		if _, err := checkpoint.Save(d, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg = tinyConfig(d)
+	cfg.Steps, cfg.SaveEvery, cfg.Resume = 100000001, 1, filepath.Join(d, checkpoint.FileName(99999999))
+	if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "holds later checkpoints (to ckpt-100000000.ckpt)") {
+		t.Fatalf("an earlier checkpoint at step 10⁸: %v", err)
+	}
 }
 
 // TestFailedRunLeavesNoFolder: a run that fails before writing anything
@@ -1477,7 +1515,7 @@ func TestLatestEditedBack(t *testing.T) {
 	if _, err := Run(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "holds 3 checkpoints after step 4, where latest points (to "+checkpoint.FileName(10)+")") {
+	if !strings.Contains(log.String(), "holds 3 checkpoints after step 4, where latest points ("+checkpoint.FileName(6)+" to "+checkpoint.FileName(10)+")") {
 		t.Fatalf("log:\n%s", log.String())
 	}
 	kept, _ := checkpoint.List(dir)
@@ -1556,6 +1594,26 @@ func TestDamagedLog(t *testing.T) {
 	if _, err := Run(context.Background(), oc); err == nil || !strings.Contains(err.Error(), "another run's log; move it aside") {
 		t.Errorf("rows under other columns: %v", err)
 	}
+	// A row mended by hand whose step is not a number is refused, not
+	// dropped with the rows after the checkpoint.
+	os.Remove(log)
+	c.Steps++
+	if _, err := Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(log)
+	rows := bytes.SplitAfter(good, []byte("\n"))
+	rows[1] = append([]byte("one"), rows[1][bytes.IndexByte(rows[1], ','):]...)
+	edited := bytes.Join(rows, nil)
+	os.WriteFile(log, edited, 0o644)
+	c.Steps++
+	if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), `row 2 has step "one", not a step number`) {
+		t.Errorf("a row with a step that is not a number: %v", err)
+	}
+	if b, _ := os.ReadFile(log); !bytes.Equal(b, edited) {
+		t.Error("the refused resume changed the log")
+	}
+	os.WriteFile(log, good, 0o644)
 	// A deleted log is said (the resume began a new one without a word,
 	// and cmd/plot's curves then started mid-run).
 	os.Remove(log)
@@ -1671,6 +1729,18 @@ func TestLogWithoutCheckpointKept(t *testing.T) {
 	}
 	if got, want := lossColumn(t, branch), lossColumn(t, other); !slices.Equal(got, want[2:]) {
 		t.Errorf("the branch's log %v, want %v", got, want[2:])
+	}
+	// Another branch's log (from step 3: its first row is 4), no
+	// checkpoint: a -resume from step 2 is refused (it was cut to nothing).
+	later := t.TempDir()
+	kept := lines[0] + lines[4]
+	os.WriteFile(filepath.Join(later, csvName), []byte(kept), 0o644)
+	c.CkptDir = later
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "of 1 rows and no checkpoint") {
+		t.Fatalf("-resume into a folder holding another branch's log: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(later, csvName)); string(b) != kept {
+		t.Fatal("the refused resume changed the other branch's log")
 	}
 }
 
@@ -1903,5 +1973,45 @@ func TestResumeOtherSamplerName(t *testing.T) {
 	c.CkptDir, c.Steps, c.Log = other, 5, &log
 	if _, err := Run(context.Background(), c); err != nil || !strings.Contains(log.String(), `recommends a sampler this build does not have ("ALD"): the run goes on recommending none`) {
 		t.Fatalf("%v\n%s", err, log.String())
+	}
+}
+
+// TestForeignNewestWithoutLatest: where `latest` is gone, a checkpoint of
+// another run named after the run's last (copied in) is not taken for the
+// run's newest: it was resumed, sampled and the run's own pruned. The
+// refusal says what to write; written, the run goes on.
+func TestForeignNewestWithoutLatest(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	for _, dir := range []string{a, b} {
+		cfg := tinyConfig(dir)
+		cfg.Steps, cfg.SaveEvery = 4, 2
+		if dir == b {
+			cfg.Seed, cfg.Steps = 9, 6
+		}
+		if _, err := Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(a, "latest"))
+	if raw, err := os.ReadFile(filepath.Join(b, checkpoint.FileName(6))); err != nil || os.WriteFile(filepath.Join(a, checkpoint.FileName(6)), raw, 0o644) != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig(a)
+	cfg.Steps, cfg.SaveEvery = 8, 2
+	_, err := Run(context.Background(), cfg)
+	if !errors.Is(err, checkpoint.ErrMixed) || !strings.Contains(err.Error(), "its newest checkpoint ckpt-00000006.ckpt is not of the run of ckpt-00000004.ckpt before it (its seed is 9, not 3): write the name of the one to go on from into "+filepath.Join(a, "latest")) {
+		t.Fatalf("a foreign newest checkpoint, no latest: %v", err)
+	}
+	if _, err := checkpoint.Latest(a); !errors.Is(err, checkpoint.ErrMixed) {
+		t.Fatalf("Latest (what cmd/sample reads): %v", err)
+	}
+	os.WriteFile(filepath.Join(a, "latest"), []byte(checkpoint.FileName(4)+"\n"), 0o644)
+	var log bytes.Buffer
+	cfg.Log = &log
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatalf("with latest written: %v", err)
+	}
+	if !strings.Contains(log.String(), "resuming from") || !strings.Contains(log.String(), checkpoint.FileName(4)) {
+		t.Fatalf("with latest written, the log: %s", log.String())
 	}
 }

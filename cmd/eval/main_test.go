@@ -27,7 +27,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-samples", "x", "-guidance", "3"}, 2, "-guidance and -classifier go with -class"}, // was ignored
 		{[]string{"-samples", "x", "-classifier", "y"}, 2, "-guidance and -classifier go with -class"},
 		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-n", "3"}, 1, "-n is for drawing samples from a checkpoint"},
-		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-autoguide", "self"}, 1, "-autoguide is for drawing samples from a checkpoint, and -samples ../../eval/testdata/png-garbage.png holds images"},
+		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-autoguide", "self"}, 1, "-autoguide is for drawing samples from a checkpoint, and -samples ../../eval/testdata/png-garbage.png is not one (nor a folder of them)"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(tc.args, &out, &errb); code != tc.code || !strings.Contains(errb.String(), tc.want) {
