@@ -12,6 +12,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/english"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
@@ -117,7 +118,7 @@ func BitsPerDim(c Config) (*BPDResult, error) {
 		return nil, err
 	}
 	defer sc.Close()
-	fmt.Fprintf(c.Log, "log-likelihood of %d %s test images under %s (step %d, %s SDE)\n", n, c.Dataset, path, st.Step, proc.Name())
+	fmt.Fprintf(c.Log, "log-likelihood of %s under %s (step %d, %s SDE)\n", english.Count(n, c.Dataset+" test image"), path, st.Step, proc.Name())
 	t0 := time.Now()
 	logp, stats, err := sample.LogLikelihood(sc, x, sample.Likelihood{Process: proc, Dim: d, Tol: c.Tol}, r)
 	if err != nil {
@@ -147,7 +148,7 @@ func (r *BPDResult) JSON() string {
 // WriteTable prints the result for people.
 func (r *BPDResult) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "%-34s %s (%s SDE)\n", "model", r.Source, r.Process)
-	fmt.Fprintf(w, "%-34s %d %s test images\n", "n", r.N, r.Dataset)
+	fmt.Fprintf(w, "%-34s %s\n", "n", english.Count(r.N, r.Dataset+" test image"))
 	if r.N < 2 { // one image has no spread to take a standard error from
 		fmt.Fprintf(w, "%-34s %.3f (one image: no standard error)\n", "bits per dimension", r.BPD)
 	} else {

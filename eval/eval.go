@@ -48,6 +48,11 @@ type Config struct {
 	// As cmd/sample's -churn, -churn-min, -churn-max and -churn-noise.
 	Churn, ChurnMin, ChurnMax, ChurnNoise float64
 	ChurnSet                              bool // -churn was given (0 included)
+	// Raw draws from the trained weights instead of their moving average
+	// (cmd/sample's -raw); NoDenoise leaves out the final denoising step
+	// (-denoise=false); DenoiseSet says -denoise was given (=true too), to
+	// be refused where nothing is drawn.
+	Raw, NoDenoise, DenoiseSet bool
 	// Class, Guidance and Classifier draw class-conditional samples as
 	// cmd/sample's -class, -guidance and -classifier do (N of each class);
 	// the result then says how many the evaluation classifier assigns to
@@ -162,6 +167,7 @@ func (c Config) drawingFlags(keep ...string) []string {
 		{"-churn-min", c.ChurnMin != 0}, {"-churn-max", c.ChurnMax != 0}, {"-churn-noise", c.ChurnNoise != 0},
 		{"-class", c.Class != ""}, {"-classifier", c.Classifier != ""}, {"-autoguide", c.Autoguide != ""},
 		{"-autoguide-weight", c.AutoguideWeight != 0}, {"-device", c.Device != "" && c.Device != "cpu"},
+		{"-raw", c.Raw}, {"-denoise", c.NoDenoise || c.DenoiseSet},
 	} {
 		if f.set && !slices.Contains(keep, f.name) {
 			out = append(out, f.name)
@@ -191,6 +197,11 @@ func (c Config) onlyDrawing(what string, drawing bool, keep ...string) error {
 	}
 	if what != "" {
 		return fmt.Errorf("%w: %s %s for drawing samples from a score model's checkpoint, and %s draws none", ErrConfig, strings.Join(flags, ", "), are, what)
+	}
+	if fi, err := os.Stat(c.Samples); err == nil && fi.IsDir() {
+		if pngs, _ := fsutil.Glob(c.Samples, "*.[pP][nN][gG]"); len(pngs) == 0 {
+			return fmt.Errorf("%w: %s %s for drawing samples from a checkpoint, and -samples %s holds none (cmd/train saves them in its -ckpt-dir: train first), nor PNGs", ErrConfig, strings.Join(flags, ", "), are, c.Samples)
+		}
 	}
 	return fmt.Errorf("%w: %s %s for drawing samples from a checkpoint, and -samples %s is not one (nor a folder of them)", ErrConfig, strings.Join(flags, ", "), are, c.Samples)
 }
@@ -427,7 +438,7 @@ func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, 
 
 // drawConfig is the sampler's configuration of c.
 func (c Config) drawConfig() generate.Config {
-	return generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: true,
+	return generate.Config{N: c.N, Seed: c.Seed, Eps: c.Eps, StepsPerLevel: c.StepsPerLevel, Denoise: !c.NoDenoise, DenoiseSet: c.DenoiseSet, Raw: c.Raw,
 		Sampler: c.Sampler, Steps: c.Steps, SNR: c.SNR, Tol: c.Tol, Churn: c.Churn, ChurnMin: c.ChurnMin, ChurnMax: c.ChurnMax, ChurnNoise: c.ChurnNoise, ChurnSet: c.ChurnSet, Log: c.Log,
 		Class: c.Class, Guidance: c.Guidance, Classifier: c.Classifier, Autoguide: c.Autoguide, AutoguideWeight: c.AutoguideWeight, Device: c.Device, Opened: c.opened}
 }

@@ -225,3 +225,15 @@ func TestPNGNote(t *testing.T) {
 		t.Fatalf("log %q", log.String())
 	}
 }
+
+// TestDrawConfigPassesRawAndDenoise: -raw and -denoise=false reach the
+// sampler (cmd/eval had neither, so its scores of README's -raw and
+// no-denoise figures could not be made); the zero Config denoises.
+func TestDrawConfigPassesRawAndDenoise(t *testing.T) {
+	if g := (Config{}).drawConfig(); !g.Denoise || g.Raw || g.DenoiseSet {
+		t.Errorf("the zero Config draws with %+v", g)
+	}
+	if g := (Config{Raw: true, NoDenoise: true, DenoiseSet: true}).drawConfig(); g.Denoise || !g.Raw || !g.DenoiseSet {
+		t.Errorf("-raw -denoise=false draws with %+v", g)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/internal/blas"
 	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/internal/english"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/model"
@@ -786,7 +787,7 @@ func (r *Result) write(c Config) error {
 		if err := set.WriteFile(c.Out, func(w io.Writer) error { return sample.WritePNG(w, img) }); err != nil {
 			return fmt.Errorf("generate: writing %s (%s): %w", c.Out, kept, err)
 		}
-		wrote = append(wrote, fmt.Sprintf("wrote %s (%d samples, %.0f s%s)", c.Out, n, r.Seconds, note))
+		wrote = append(wrote, fmt.Sprintf("wrote %s (%s, %.0f s%s)", c.Out, english.Count(n, "sample"), r.Seconds, note))
 	}
 	if c.OutDir != "" {
 		d := r.Channels * r.Height * r.Width

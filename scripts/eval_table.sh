@@ -20,7 +20,17 @@ echo "| flags | evaluations | seconds (n) | conf ≥ 0.9 | mean conf | class ent
 echo "|---|---|---|---|---|---|---|---|"
 for flags in "$@"; do
   # shellcheck disable=SC2086 # each argument is a list of flags
-  js=$(/tmp/ncsn-eval-table -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" $flags 2>/dev/null | awk 'NR == 1')
+  log=$(mktemp)
+  # cmd/eval's first line is its JSON; a failure says why (it printed
+  # nothing but the header).
+  # shellcheck disable=SC2086
+  if ! js=$(/tmp/ncsn-eval-table -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" $flags 2>"$log" | awk 'NR == 1') || [ -z "$js" ]; then
+    echo "eval_table.sh: $flags: cmd/eval failed:" >&2
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
   echo "{\"ckpt\":\"$ckpt\",\"flags\":\"$flags\",\"seed\":${SEED:-0},\"result\":$js}" >> "$out"
   python3 - "$flags" "$js" <<'PY'
 import json, sys

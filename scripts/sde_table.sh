@@ -14,8 +14,17 @@ go build -o /tmp/ncsn-eval ./cmd/eval
 row() { # family, checkpoint, then cmd/eval flags
   local fam=$1 ck=$2; shift 2
   [ "$ck" = "-" ] && return 0
-  local js
-  js=$(/tmp/ncsn-eval -dataset mnist -samples "$ck" -n "$n" "$@" 2>/dev/null | awk 'NR == 1')
+  local js log
+  log=$(mktemp)
+  # cmd/eval's first line is its JSON; a failure says why (it printed
+  # nothing but the header).
+  if ! js=$(/tmp/ncsn-eval -dataset mnist -samples "$ck" -n "$n" "$@" 2>"$log" | awk 'NR == 1') || [ -z "$js" ]; then
+    echo "sde_table.sh: $fam $*: cmd/eval failed:" >&2
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
   echo "{\"family\":\"$fam\",\"flags\":\"$*\",\"result\":$js}" >> "$out"
   python3 - "$fam" "$*" "$js" <<'PY'
 import json, sys

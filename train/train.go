@@ -22,6 +22,7 @@ import (
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/blas"
 	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/internal/english"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/kernel"
 	"github.com/ncsn-go/ncsn/internal/mpi"
@@ -693,8 +694,8 @@ func start(cfg Config) (*run, error) {
 		// It was left out without a word.
 		guide = fmt.Sprintf(", no guide kept (-guide-at %g of %d steps comes at no step from the first to the one before the last)", cfg.GuideAt, cfg.Steps)
 	}
-	r.fresh = fmt.Sprintf("starting a fresh run in %s: %s %s, %d steps of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
-		cfg.CkptDir, cfg.Dataset, what, cfg.Steps, cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
+	r.fresh = fmt.Sprintf("starting a fresh run in %s: %s %s, %s of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
+		cfg.CkptDir, cfg.Dataset, what, english.Count(cfg.Steps, "step"), cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
 	return r, nil
 }
 

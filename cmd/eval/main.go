@@ -62,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.Autoguide, "autoguide", "", "autoguidance when drawing: the weaker score model's checkpoint, self or none, as cmd/sample's -autoguide (default: the checkpoint's recommendation)")
 	fs.Float64Var(&c.AutoguideWeight, "autoguide-weight", 0, "autoguidance's weight w, as cmd/sample's")
 	fs.StringVar(&c.Device, "device", "", "where the network runs when drawing, under -bpd, or for a classifier's accuracy: cpu, or cuda / cuda:N (build with -tags gpu), as cmd/sample's")
+	fs.BoolVar(&c.Raw, "raw", false, "draw from the trained weights instead of their moving average (EMA), as cmd/sample's -raw")
+	denoise := fs.Bool("denoise", true, "the final denoising step when drawing, as cmd/sample's -denoise")
 	fs.BoolVar(&c.BPD, "bpd", false, "bits/dim of -n test images under the checkpoint -samples names (continuous-time models)")
 	if err := cli.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -76,6 +78,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c.ChurnSet, c.NSet, c.GreySet = set["churn"], set["n"], set["grey"]
+	c.NoDenoise, c.DenoiseSet = !*denoise, set["denoise"]
 	if err := cli.ZerosGiven(fs); err != nil {
 		fmt.Fprintln(stderr, "eval:", err)
 		return 2

@@ -27,6 +27,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-samples", "x", "-guidance", "3"}, 2, "-guidance and -classifier go with -class"}, // was ignored
 		{[]string{"-samples", "x", "-classifier", "y"}, 2, "-guidance and -classifier go with -class"},
 		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-n", "3"}, 1, "-n is for drawing samples from a checkpoint"},
+		{[]string{"-samples", "../../eval", "-n", "3"}, 1, "-n is for drawing samples from a checkpoint, and -samples ../../eval holds none (cmd/train saves them in its -ckpt-dir: train first), nor PNGs"}, // "holds images"
+		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-raw"}, 1, "-raw is for drawing samples from a checkpoint"},
+		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-denoise=false"}, 1, "-denoise is for drawing samples from a checkpoint"},
 		{[]string{"-samples", "../../eval/testdata/png-garbage.png", "-autoguide", "self"}, 1, "-autoguide is for drawing samples from a checkpoint, and -samples ../../eval/testdata/png-garbage.png is not one (nor a folder of them)"},
 	} {
 		var out, errb bytes.Buffer
