@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/safetensors"
@@ -722,15 +723,24 @@ func runDiffers(ho, hn *header) string {
 		}
 		return strconv.FormatUint(*t.Seed, 10)
 	}
+	// A folder's path may change within a run (its images moved, or read
+	// on another machine: the run resumes with -dataset folder:NEW); what
+	// the images hold is the run's source digest, which may change too.
+	_, newFolder := data.IsFolder(hn.Dataset)
+	_, oldFolder := data.IsFolder(ho.Dataset)
+	folders := newFolder && oldFolder
 	switch {
 	case !reflect.DeepEqual(hn.Model, ho.Model):
 		return "its network is another"
-	case hn.Dataset != ho.Dataset:
+	case hn.Dataset != ho.Dataset && !folders:
 		return fmt.Sprintf("it was trained on %s, not %s", hn.Dataset, ho.Dataset)
 	case !reflect.DeepEqual(hn.Process, ho.Process) || !slices.Equal(hn.Sigmas, ho.Sigmas):
 		return "its diffusion process is another"
 	case seed(hn) != seed(ho):
 		return fmt.Sprintf("its seed is %s, not %s", seed(hn), seed(ho))
+	}
+	if folders {
+		return trainingDiffers(hn.Train, ho.Train, "dataset")
 	}
 	return trainingDiffers(hn.Train, ho.Train)
 }
@@ -744,11 +754,11 @@ func runDiffers(ho, hn *header) string {
 var RunMayChange = []string{"steps", "steps_chosen", "save_every", "keep", "data_parallel", "ranks", "source_images", "source_digest", "elapsed_seconds"}
 
 // trainingDiffers is "" where the training configs newer and older (JSON
-// objects) agree in every key but RunMayChange's, else the first that does
+// objects) agree in every key but RunMayChange's and alsoMayChange's, else the first that does
 // not, as "its training config has lr 0.001, not 0.002". A key one of them
 // lacks counts as its zero value (omitempty). Configs that are not JSON
 // objects are not compared.
-func trainingDiffers(newer, older json.RawMessage) string {
+func trainingDiffers(newer, older json.RawMessage, alsoMayChange ...string) string {
 	var n, o map[string]json.RawMessage
 	if json.Unmarshal(newer, &n) != nil || json.Unmarshal(older, &o) != nil {
 		return ""
@@ -764,7 +774,7 @@ func trainingDiffers(newer, older json.RawMessage) string {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if slices.Contains(RunMayChange, k) {
+		if slices.Contains(RunMayChange, k) || slices.Contains(alsoMayChange, k) {
 			continue
 		}
 		a, b := jsonValue(n[k]), jsonValue(o[k])

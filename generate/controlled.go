@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -44,9 +45,12 @@ func constraint(st *checkpoint.State, c Config) (sample.Constraint, []float64, e
 		if m.Channels != 3 {
 			return nil, nil, fmt.Errorf("%w: -colorize needs a colour model; this one has %d channel", ErrConfig, m.Channels)
 		}
-		img, err := input(c.Colorize, "-colorize", st, c, 3)
+		img, clear, err := input(c.Colorize, "-colorize", st, c, 3)
 		if err != nil {
 			return nil, nil, err
+		}
+		if j := slices.Index(clear, true); j >= 0 { // every pixel's grey is kept
+			return nil, nil, transparent("-colorize", c.Colorize, j, m.Width)
 		}
 		g := sample.Grey{Grey: make([]float64, hw), Unit: true}
 		tile := make([]float64, d)
@@ -59,13 +63,21 @@ func constraint(st *checkpoint.State, c Config) (sample.Constraint, []float64, e
 	if c.Mask == "" {
 		return nil, nil, fmt.Errorf("%w: -inpaint needs -mask (a PNG, white = keep, or %s: the part to fill in)", ErrConfig, strings.Join(MaskNames, ", "))
 	}
-	img, err := input(c.Inpaint, "-inpaint", st, c, m.Channels)
+	img, clear, err := input(c.Inpaint, "-inpaint", st, c, m.Channels)
 	if err != nil {
 		return nil, nil, err
 	}
 	keep, err := mask(c.Mask, m.Height, m.Width, c.Seed)
 	if err != nil {
 		return nil, nil, err
+	}
+	for j := range clear {
+		// A transparent pixel read as black whatever its colour: a black
+		// stroke on a transparent page vanished. One the model fills in
+		// (an erased part) is no matter.
+		if clear[j] && keep[j] {
+			return nil, nil, transparent("-inpaint", c.Inpaint, j, m.Width)
+		}
 	}
 	k := sample.Known{Mask: make([]bool, d), Value: img}
 	tiles := make([]float64, 2*d)
@@ -82,17 +94,24 @@ func constraint(st *checkpoint.State, c Config) (sample.Constraint, []float64, e
 	return k, tiles, nil
 }
 
+// transparent is the error for the transparent pixel j of an input, in
+// rows of w.
+func transparent(flag, spec string, j, w int) error {
+	return fmt.Errorf("%w: %s %s has transparent pixels where the input is kept (at %d,%d): flatten it onto its background first", ErrConfig, flag, spec, j%w, j/w)
+}
+
 // input reads "test:N" (test image N of the model's dataset) or an image
-// file of the model's size, as c channels in [0, 1].
-func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]float64, error) {
+// file of the model's size, as c channels in [0, 1], and which of its
+// pixels are not opaque (nil for none), whose values are black.
+func input(spec, flag string, st *checkpoint.State, c Config, channels int) (_ []float64, clear []bool, _ error) {
 	m := st.Model
 	if n, ok := strings.CutPrefix(spec, "test:"); ok {
 		i, err := strconv.Atoi(n)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s %s: want test:N with N a number", ErrConfig, flag, spec)
+			return nil, nil, fmt.Errorf("%w: %s %s: want test:N with N a number", ErrConfig, flag, spec)
 		}
 		if _, folder := data.IsFolder(st.Dataset); folder {
-			return nil, fmt.Errorf("%w: %s test:N takes a test image of a built-in dataset; this model was trained on %s (give an image file)", ErrConfig, flag, st.Dataset)
+			return nil, nil, fmt.Errorf("%w: %s test:N takes a test image of a built-in dataset; this model was trained on %s (give an image file)", ErrConfig, flag, st.Dataset)
 		}
 		dir := c.DataDir
 		if dir == "" {
@@ -100,49 +119,49 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 		}
 		test, err := data.Load(st.Dataset, data.Options{Dir: dir, Log: c.Log}, "test")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if i < 0 || i >= test.N {
-			return nil, fmt.Errorf("%w: %s %s: the %s test set has images 0 to %d", ErrConfig, flag, spec, st.Dataset, test.N-1)
+			return nil, nil, fmt.Errorf("%w: %s %s: the %s test set has images 0 to %d", ErrConfig, flag, spec, st.Dataset, test.N-1)
 		}
 		if test.Channels != m.Channels && !(flag == "-colorize" && test.Channels == 3) || test.Height != m.Height || test.Width != m.Width {
-			return nil, fmt.Errorf("%w: %s %s: the %s test images are %d×%d×%d, the model's %d×%d×%d", ErrConfig, flag, spec, st.Dataset,
+			return nil, nil, fmt.Errorf("%w: %s %s: the %s test images are %d×%d×%d, the model's %d×%d×%d", ErrConfig, flag, spec, st.Dataset,
 				test.Channels, test.Height, test.Width, m.Channels, m.Height, m.Width)
 		}
 		out := make([]float64, test.Dim())
 		for j, v := range test.Image(i) {
 			out[j] = float64(v)
 		}
-		return out, nil
+		return out, nil, nil
 	}
 	f, err := fsutil.OpenRegular(spec)
 	if err != nil {
-		return nil, fmt.Errorf("generate: %s: %w", flag, err)
+		return nil, nil, fmt.Errorf("generate: %s: %w", flag, err)
 	}
 	defer f.Close()
 	// The declared size first: a small PNG that declares 60000×60000
 	// pixels ran the decoder out of memory.
 	cfg, format, err := image.DecodeConfig(f)
 	if errors.Is(err, image.ErrFormat) {
-		return nil, fmt.Errorf("%w: %s %s is not a PNG, JPEG or GIF image", ErrConfig, flag, spec)
+		return nil, nil, fmt.Errorf("%w: %s %s is not a PNG, JPEG or GIF image", ErrConfig, flag, spec)
 	} else if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
+		return nil, nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
 	} else if cfg.Width != m.Width || cfg.Height != m.Height {
-		return nil, fmt.Errorf("%w: %s %s is %d×%d; the model draws %d×%d images", ErrConfig, flag, spec, cfg.Width, cfg.Height, m.Width, m.Height)
+		return nil, nil, fmt.Errorf("%w: %s %s is %d×%d; the model draws %d×%d images", ErrConfig, flag, spec, cfg.Width, cfg.Height, m.Width, m.Height)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("generate: %s: %w", flag, err)
+		return nil, nil, fmt.Errorf("generate: %s: %w", flag, err)
 	}
 	img, _, err := image.Decode(f)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
+		return nil, nil, fmt.Errorf("%w: %s %s: %v", ErrConfig, flag, spec, err)
 	}
 	if format == "gif" { // its first frame may cover part of its screen only
 		img = data.OnScreen(img, cfg.Width, cfg.Height)
 	}
 	b := img.Bounds()
 	if b.Dx() != m.Width || b.Dy() != m.Height {
-		return nil, fmt.Errorf("%w: %s %s is %d×%d; the model draws %d×%d images", ErrConfig, flag, spec, b.Dx(), b.Dy(), m.Width, m.Height)
+		return nil, nil, fmt.Errorf("%w: %s %s is %d×%d; the model draws %d×%d images", ErrConfig, flag, spec, b.Dx(), b.Dy(), m.Width, m.Height)
 	}
 	hw := m.Height * m.Width
 	out := make([]float64, channels*hw)
@@ -151,9 +170,10 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 		for x := 0; x < m.Width; x++ {
 			r, g, bl, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
 			if a != 0xffff {
-				// Taken as it was, a transparent pixel was black whatever
-				// its colour: a black stroke on a transparent page vanished.
-				return nil, fmt.Errorf("%w: %s %s has transparent pixels (at %d,%d): flatten it onto its background first", ErrConfig, flag, spec, x, y)
+				if clear == nil {
+					clear = make([]bool, hw)
+				}
+				clear[y*m.Width+x] = true
 			}
 			rf, gf, bf := float64(r)/0xffff, float64(g)/0xffff, float64(bl)/0xffff
 			if rf != gf || gf != bf {
@@ -168,12 +188,12 @@ func input(spec, flag string, st *checkpoint.State, c Config, channels int) ([]f
 		}
 	}
 	if channels == 1 && colour && flag == "-inpaint" {
-		return nil, fmt.Errorf("%w: -inpaint %s is a colour image; this model draws grey ones", ErrConfig, spec)
+		return nil, nil, fmt.Errorf("%w: -inpaint %s is a colour image; this model draws grey ones", ErrConfig, spec)
 	}
 	if channels == 3 && !colour && flag == "-inpaint" {
 		fmt.Fprintf(c.logw(), "note: -inpaint %s is grey; its known pixels stay grey\n", spec)
 	}
-	return out, nil
+	return out, clear, nil
 }
 
 // mask reads a mask: a named part to fill in, or a PNG (white = keep).
@@ -236,10 +256,9 @@ func pngMask(path string, h, w int) ([]bool, error) {
 	holes := 0
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			r, g, bl, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			if a != 0xffff { // a hole whatever its colour, as the input's black
-				return nil, fmt.Errorf("%w: -mask %s has transparent pixels (at %d,%d): give white (keep) and black (fill in) only", ErrConfig, path, x, y)
-			}
+			// Premultiplied: a transparent pixel is black, a hole to fill
+			// in (an erased part), whatever its colour.
+			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
 			keep[y*w+x] = (r+g+bl)/3 >= 0x8000
 			if !keep[y*w+x] {
 				holes++

@@ -203,10 +203,9 @@ func TestControlledErrors(t *testing.T) {
 		{ncsn, Config{Inpaint: ok, Mask: "diagonal"}, "not one of top, bottom"},
 		{ncsn, Config{Inpaint: ok, Mask: white}, "white everywhere"},
 		{ncsn, Config{Inpaint: ok, Mask: black}, "black everywhere: nothing of the input is kept"}, // plain samples, silently
-		{ncsn, Config{Inpaint: page, Mask: "top"}, "-inpaint " + page + " has transparent pixels (at 0,0): flatten it"},
-		{ncsn, Config{Inpaint: ok, Mask: page}, "-mask " + page + " has transparent pixels (at 0,0)"},
+		{ncsn, Config{Inpaint: page, Mask: "top"}, "-inpaint " + page + " has transparent pixels where the input is kept (at 0,4): flatten it"},
 		{ncsn, Config{Inpaint: bmp, Mask: "top"}, "-inpaint " + bmp + " is not a PNG, JPEG or GIF image"},
-		{ncsn, Config{Inpaint: part, Mask: "top"}, "-inpaint " + part + " has transparent pixels (at 4,0)"},
+		{ncsn, Config{Inpaint: part, Mask: "top"}, "-inpaint " + part + " has transparent pixels where the input is kept (at 0,4)"},
 		{ncsn, Config{Inpaint: colour, Mask: "top"}, "is a colour image; this model draws grey ones"},
 		{ncsn, Config{Inpaint: "test:x", Mask: "top"}, "want test:N"},
 		{ncsn, Config{Colorize: ok}, "-colorize needs a colour model"},
@@ -222,6 +221,21 @@ func TestControlledErrors(t *testing.T) {
 		_, err := Draw(st, c.cfg)
 		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: %v, want one line with %q", c.cfg, err, c.want)
+		}
+	}
+	// Transparent where the model fills in (an erased bottom half, a
+	// mask's transparent holes) is no matter: drawn as before.
+	erased := filepath.Join(dir, "erased.png")
+	e8 := image.NewNRGBA(image.Rect(0, 0, 8, 8))
+	for i := 0; i < 32*4; i += 4 {
+		e8.Pix[i], e8.Pix[i+1], e8.Pix[i+2], e8.Pix[i+3] = 200, 200, 200, 255 // the top half opaque, the bottom transparent
+	}
+	writePNG(t, erased, e8)
+	st := loadLatest(t, ncsn)
+	for _, cfg := range []Config{{Inpaint: erased, Mask: "bottom"}, {Inpaint: ok, Mask: erased}} {
+		cfg.N, cfg.StepsPerLevel = 2, 1
+		if _, err := Draw(st, cfg); err != nil {
+			t.Errorf("-inpaint %s -mask %s: %v", cfg.Inpaint, cfg.Mask, err)
 		}
 	}
 }

@@ -802,7 +802,7 @@ func (r *Result) write(c Config) error {
 				return fmt.Errorf("generate: writing %s (%s): %w", filepath.Join(c.OutDir, name), kept, err)
 			}
 		}
-		wrote = append(wrote, fmt.Sprintf("wrote %d PNGs to %s", n, c.OutDir))
+		wrote = append(wrote, fmt.Sprintf("wrote %s to %s", english.Count(n, "PNG"), c.OutDir))
 	}
 	if _, err := set.Commit(); err != nil {
 		return fmt.Errorf("generate: %s: %w", kept, err)

@@ -17,6 +17,6 @@ func TestPipesRefused(t *testing.T) {
 	pipe := pipetest.Make(t, filepath.Join(t.TempDir(), "x.png"))
 	pipetest.Refused(t, map[string]func() bool{
 		"mask":  func() bool { _, err := mask(pipe, 8, 8, 1); return err != nil },
-		"input": func() bool { _, err := input(pipe, "-inpaint", &checkpoint.State{}, Config{}, 1); return err != nil },
+		"input": func() bool { _, _, err := input(pipe, "-inpaint", &checkpoint.State{}, Config{}, 1); return err != nil },
 	})
 }

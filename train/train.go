@@ -766,7 +766,7 @@ func setAside(cfg Config) (wipe string, n int, err error) {
 	if cfg.Fresh {
 		fmt.Fprintf(cfg.Log, "-fresh: moved the earlier run's %d files to %s\n", len(files), dir)
 	} else {
-		fmt.Fprintf(cfg.Log, "note: %s held a %s of %d rows and no checkpoint of its run: moved to %s\n", cfg.CkptDir, csvName, logRows(dir), dir)
+		fmt.Fprintf(cfg.Log, "note: %s held a %s of %s and no checkpoint of its run: moved to %s\n", cfg.CkptDir, csvName, english.Count(logRows(dir), "row"), dir)
 	}
 	return "", len(files), nil
 }
@@ -916,8 +916,8 @@ func setLaterAside(cfg Config, step int) error {
 	if len(later) > 1 {
 		which += " to " + filepath.Base(later[len(later)-1])
 	}
-	fmt.Fprintf(cfg.Log, "note: %s holds %d checkpoints after step %d, where latest points (%s): moved them, with a copy of %s, to %s; this run goes on from step %d\n",
-		cfg.CkptDir, len(later), step, which, csvName, dir, step)
+	fmt.Fprintf(cfg.Log, "note: %s holds %s after step %d, where latest points (%s): moved them, with a copy of %s, to %s; this run goes on from step %d\n",
+		cfg.CkptDir, english.Count(len(later), "checkpoint"), step, which, csvName, dir, step)
 	return nil
 }
 
@@ -936,7 +936,7 @@ func wouldOverwrite(dir, path string, step int) error {
 		// A log of this branch's own later steps (the same -resume killed
 		// before its first save) is cut back to the checkpoint as usual.
 		if rows := logRows(dir); rows > 0 && !logAfter(dir, step) {
-			return fmt.Errorf("%w: -ckpt-dir %s holds a %s of %d rows and no checkpoint; resuming %s there would cut it: move it aside or give an empty or new -ckpt-dir", ErrConfig, dir, csvName, rows, path)
+			return fmt.Errorf("%w: -ckpt-dir %s holds a %s of %s and no checkpoint; resuming %s there would cut it: move it aside or give an empty or new -ckpt-dir", ErrConfig, dir, csvName, english.Count(rows, "row"), path)
 		}
 		return nil
 	}

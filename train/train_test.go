@@ -1736,7 +1736,7 @@ func TestLogWithoutCheckpointKept(t *testing.T) {
 	kept := lines[0] + lines[4]
 	os.WriteFile(filepath.Join(later, csvName), []byte(kept), 0o644)
 	c.CkptDir = later
-	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "of 1 rows and no checkpoint") {
+	if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "of 1 row and no checkpoint") {
 		t.Fatalf("-resume into a folder holding another branch's log: %v", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(later, csvName)); string(b) != kept {
@@ -1907,6 +1907,12 @@ func TestFolderMovedResumes(t *testing.T) {
 	}
 	if s := final(t, dir); s.Step != 6 || s.Dataset != "folder:/new/pics" {
 		t.Fatalf("step %d of %s", s.Step, s.Dataset)
+	}
+	// The checkpoints before and after the move are of one run: without
+	// latest the newest is taken (it was "checkpoints of two runs").
+	os.Remove(filepath.Join(dir, "latest"))
+	if p, err := checkpoint.Latest(dir); err != nil || filepath.Base(p) != checkpoint.FileName(6) {
+		t.Fatalf("no latest, a moved folder run: %s, %v", p, err)
 	}
 	c.Dataset, c.Steps = "mnist", 9
 	c.Data.Name = c.Dataset

@@ -62,9 +62,6 @@ func run(args []string, stderr io.Writer) int {
 	case *T < 0:
 		fmt.Fprintf(stderr, "plot: -steps-per-level %d must be ≥ 0\n", *T)
 		return 2
-	case *out == "":
-		fmt.Fprintln(stderr, "plot: -out must name a folder")
-		return 2
 	}
 	if fi, err := os.Stat(*dir); err == nil && !fi.IsDir() {
 		// A checkpoint's path, say: the log is its folder's.

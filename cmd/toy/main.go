@@ -42,10 +42,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "toy:", err)
 		return 2
 	}
-	if *out == "" {
-		fmt.Fprintln(stderr, "toy: -out must name a folder")
-		return 2
-	}
 	rep, err := demo.Run(demo.Config{OutDir: *out, Seed: *seed, Points: *points, Log: stderr})
 	if err != nil {
 		fmt.Fprintln(stderr, "toy:", err)

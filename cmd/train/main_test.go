@@ -24,6 +24,10 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-wipe", "-ckpt-dir", dir}, 1, "-wipe only goes with -fresh"},
 		{[]string{"-resume", dir + "/none.ckpt", "-ckpt-dir", dir}, 1, "none.ckpt"},
 		{[]string{"extra"}, 2, "unexpected argument"},
+		// "" meant the default, silently (-sigma-dist "" named -p-mean).
+		{[]string{"-sde", "", "-ckpt-dir", dir}, 2, "-sde is empty: give it a value, or leave it out for its default"},
+		{[]string{"-sigma-dist", "", "-ckpt-dir", dir}, 2, "-sigma-dist is empty"},
+		{[]string{"-resume", "", "-ckpt-dir", dir}, 2, "-resume is empty"},
 		{[]string{"-mult", "1,x,2"}, 2, "-mult \"1,x,2\": want positive whole numbers"},
 		{[]string{"-mult", "1,0"}, 2, "-mult \"1,0\""},
 		{[]string{"-max-grad-norm", "-1", "-ckpt-dir", dir}, 1, "-max-grad-norm -1"},

@@ -211,8 +211,8 @@ func RemoveOwnTemps() int {
 		}
 		delete(ownTemps.m, p)
 	}
-	for p, d := range ownTemps.dirs {
-		removeIfSpare(p, d)
+	for _, p := range deepestFirst(slices.Collect(maps.Keys(ownTemps.dirs))) {
+		removeIfSpare(p, ownTemps.dirs[p]) // new/sub before new, which it empties
 		delete(ownTemps.dirs, p)
 	}
 	for d := range ownTemps.tempDirs {
@@ -220,6 +220,26 @@ func RemoveOwnTemps() int {
 		delete(ownTemps.tempDirs, d)
 	}
 	return n
+}
+
+// deepestFirst orders folders deepest first (by their absolute paths: a
+// relative and an absolute name of folders one inside the other compare
+// right), so that removing a folder made inside another leaves that one
+// empty for its turn.
+func deepestFirst(dirs []string) []string {
+	depth := func(p string) int {
+		if a, err := filepath.Abs(p); err == nil {
+			p = a
+		}
+		return strings.Count(filepath.Clean(p), string(filepath.Separator))
+	}
+	slices.SortStableFunc(dirs, func(a, b string) int {
+		if c := depth(b) - depth(a); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return dirs
 }
 
 // writeTemp writes the output of fill to a new temporary file for the
@@ -397,9 +417,8 @@ func (s *Set) Abort() {
 	}
 	s.tmps = nil
 	if !s.committed {
-		dirs := slices.Sorted(maps.Keys(s.made))
-		for _, d := range slices.Backward(dirs) { // a folder made inside another goes first
-			s.made[d]()
+		for _, d := range deepestFirst(slices.Collect(maps.Keys(s.made))) {
+			s.made[d]() // a folder made inside another first, which empties it
 		}
 		s.made = nil
 	}
