@@ -36,8 +36,9 @@ var ErrFormat = errors.New("safetensors: malformed file")
 // implementation's limit).
 const MaxHeader = 100 << 20
 
-// MaxData is the largest tensor buffer Decode accepts.
-const MaxData = 4 << 30
+// MaxData is the largest tensor buffer Decode accepts: 4 GiB, or what an
+// int holds on a 32-bit machine.
+const MaxData = min(4<<30, math.MaxInt)
 
 // Tensor is one named tensor, its values in row-major order.
 type Tensor struct {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
+	"github.com/ncsn-go/ncsn/internal/blas"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
@@ -339,4 +340,31 @@ func TestGradientClipping(t *testing.T) {
 		t.Fatalf("contradicting -max-grad-norm: %v", err)
 	}
 
+}
+
+// TestSameArith: a path names OpenBLAS's core and a non-x86-64 build (a
+// resume on another CPU's OpenBLAS kernels changed the bits unannounced);
+// a checkpoint named before that, by its SIMD set and library alone, is
+// taken as the same path where those agree.
+func TestSameArith(t *testing.T) {
+	if c := blas.Core(); c != "" && !strings.Contains(ArithPath(), "/"+c) {
+		t.Errorf("ArithPath %q does not name OpenBLAS's core %q", ArithPath(), c)
+	}
+	for _, tc := range []struct {
+		ckpt, now string
+		same      bool
+	}{
+		{"avx512+openblas/Cooperlake", "avx512+openblas/Cooperlake", true},
+		{"avx512+openblas/Cooperlake", "avx512+openblas/SkylakeX", false},
+		{"avx512+openblas", "avx512+openblas/SkylakeX", true}, // named before 2026-11-29
+		{"avx2+openblas", "avx512+openblas/SkylakeX", false},
+		{"portable+gonum", "portable+gonum (arm64)", true},
+		{"portable+gonum (arm64)", "portable+gonum", false},
+		{"avx512+openblas (amd64 v3)", "avx512+openblas", false},
+		{"mixed: avx2+openblas, then avx512+openblas", "avx512+openblas/Cooperlake", false},
+	} {
+		if got := sameArith(tc.ckpt, tc.now); got != tc.same {
+			t.Errorf("sameArith(%q, %q) = %v", tc.ckpt, tc.now, got)
+		}
+	}
 }

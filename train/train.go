@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,8 +112,53 @@ func (r *run) keepGuide(g objective) error {
 const lockName = checkpoint.LockName
 
 // ArithPath names the arithmetic path this process computes on: the
-// convolution kernels and the BLAS. Resumes are bit-exact only on one path.
-func ArithPath() string { return kernel.Path() + "+" + blas.Name() }
+// convolution kernels and the BLAS, with the CPU core OpenBLAS chose its
+// kernels for, and the architecture where it is not plain x86-64 (arm64,
+// or a GOAMD64=v3 build, fuses Go's multiply-adds): "avx512+openblas/
+// Cooperlake", "portable+gonum (arm64)". Resumes are bit-exact only on one
+// path.
+func ArithPath() string {
+	p := kernel.Path() + "+" + blas.Name()
+	if c := blas.Core(); c != "" {
+		p += "/" + c
+	}
+	if a := archLevel(); a != "" {
+		p += " (" + a + ")"
+	}
+	return p
+}
+
+// archLevel is the architecture and level this binary was built for where
+// its Go arithmetic may differ from plain x86-64's: "" for GOAMD64=v1.
+func archLevel() string {
+	if runtime.GOARCH != "amd64" {
+		return runtime.GOARCH
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "GOAMD64" && s.Value != "" && s.Value != "v1" {
+				return "amd64 " + s.Value
+			}
+		}
+	}
+	return ""
+}
+
+// sameArith reports whether a checkpoint computed on the path ckpt gives the
+// bits of one computed on now. A path named before its OpenBLAS core and
+// architecture were (2026-11-29: "avx512+openblas") is taken as now's where
+// the rest agrees.
+func sameArith(ckpt, now string) bool {
+	if ckpt == now {
+		return true
+	}
+	if strings.ContainsAny(ckpt, "/(") || strings.HasPrefix(ckpt, "mixed: ") {
+		return false
+	}
+	base, _, _ := strings.Cut(now, "/")
+	base, _, _ = strings.Cut(base, " (")
+	return ckpt == base
+}
 
 // Run trains until cfg.Steps, resuming from a checkpoint where there is one
 // (see Config), saving every cfg.SaveEvery steps, at the end, and when ctx is
@@ -440,7 +487,7 @@ func (r *run) ready(ctx context.Context, cfg Config) (ds *data.Dataset, g object
 	if wrapObjective != nil {
 		g = wrapObjective(r, g)
 	}
-	if r.ckptArith != "" && r.ckptArith != r.arith {
+	if r.ckptArith != "" && !sameArith(r.ckptArith, r.arith) {
 		// Said once the device is known: a resume on the GPU was told it
 		// changed to the CPU's path, and a CPU run resumed on one was not.
 		fmt.Fprintf(r.log, "note: %s was computed on the %s arithmetic path and this run computes on %s: it continues, but its bits will differ from an uninterrupted run's (float rounding)\n",

@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"github.com/ncsn-go/ncsn/internal/english"
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -33,6 +34,7 @@ const Env = "NCSN_BLAS"
 type library struct {
 	sgemm, dgemm uintptr // the Fortran sgemm_ and dgemm_; 0: gonum runs the products
 	name         string  // "openblas", "accelerate", "blas" (another, named by NCSN_BLAS) or "gonum"
+	core         string  // OpenBLAS's kernels' CPU core ("Cooperlake"); "" for the others
 	describe     string  // for the start-up line
 }
 
@@ -99,11 +101,29 @@ func open(goos, env string) library {
 		// and steal the cores from it; one OpenBLAS thread per call, with
 		// the calls split across goroutines here, keeps every core doing
 		// useful work.
+		threads := "its own threads in each block"
 		if st, err := symbol(h, "openblas_set_num_threads"); err == nil && st != 0 {
 			purego.SyscallN(st, 1)
+			l.name, threads = "openblas", "one thread per block" // libblas.so.3 may be OpenBLAS
+			// Its kernels are chosen for the CPU core, and their bits
+			// with them: recorded with checkpoints (a resume on another
+			// CPU went on with other bits, unannounced).
+			if cn, err := symbol(h, "openblas_get_corename"); err == nil && cn != 0 {
+				var corename func() string
+				purego.RegisterFunc(&corename, cn)
+				l.core = strings.Map(func(r rune) rune {
+					if r <= ' ' || r > '~' {
+						return -1
+					}
+					return r
+				}, corename())
+			}
 		}
 		label := map[string]string{"openblas": "OpenBLAS", "accelerate": "Accelerate", "blas": "BLAS"}[l.name]
-		l.describe = fmt.Sprintf("%s (%s, loaded at run time, one thread per block, blocks over %d cores)", label, path, runtime.GOMAXPROCS(0))
+		if l.core != "" {
+			label += " for " + l.core
+		}
+		l.describe = fmt.Sprintf("%s (%s, loaded at run time, %s, blocks over %s)", label, path, threads, english.Count(runtime.GOMAXPROCS(0), "core"))
 		return l
 	}
 	hint := map[string]string{"linux": "apt-get install libopenblas0, dnf install openblas, or set " + Env,
@@ -114,7 +134,7 @@ func open(goos, env string) library {
 	if env != "" {
 		hint = Env + "=" + env + " did not load"
 	}
-	return library{name: "gonum", describe: fmt.Sprintf("gonum (pure Go, slow path: no BLAS found; %s: %s)", hint, strings.Join(why, "; "))}
+	return library{name: "gonum", describe: fmt.Sprintf("gonum (pure Go, slower matrix products: no BLAS found; %s: %s)", hint, strings.Join(why, "; "))}
 }
 
 func firstLine(s string) string {
@@ -139,6 +159,14 @@ func load() {
 func Name() string {
 	once.Do(load)
 	return loaded.name
+}
+
+// Core is the CPU core OpenBLAS chose its kernels for ("Cooperlake",
+// "Haswell"), "" for the other implementations: another core's kernels
+// give other bits.
+func Core() string {
+	once.Do(load)
+	return loaded.core
 }
 
 // Backend says which implementation runs the products, for the start-up line.

@@ -5,10 +5,14 @@ package kernel
 import "golang.org/x/sys/cpu"
 
 var (
-	haveAVX512 = cpu.X86.HasAVX512F
+	// The ∂w kernels' VEXTRACTF32X8 is AVX512DQ's: a CPU with AVX512F alone
+	// (Xeon Phi) would stop on it.
+	haveAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ
 	// x/sys/cpu reports AVX2 only where the OS saves the YMM registers.
 	haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasPOPCNT
 )
+
+const kernelsBuilt = true
 
 //go:noescape
 func convFwd4x6(x, w, y *float32, c, cstride, wp, ystride int, tab *[4]uint16, bias *float32)

@@ -3,8 +3,9 @@
 package kernel
 
 const (
-	haveAVX512 = false
-	haveAVX2   = false
+	haveAVX512   = false
+	haveAVX2     = false
+	kernelsBuilt = false // the assembly is left out of this build
 )
 
 // Never called: Available is false without AVX-512 or AVX2.

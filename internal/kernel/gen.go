@@ -439,7 +439,7 @@ func avx2Dw(name string, no int, taps [][2]int, passes ...int) {
 
 // sigmoidY sets o = 1/(1+exp(−a)) on YMM registers (t, n, q clobbered): the
 // algorithm of gn_amd64.s's SIGMOID, with the power of two added to the
-// exponent bits (AVX2 has no VSCALEFPS) and VRCPPS plus one Newton step.
+// exponent bits (AVX2 has no VSCALEFPS) and the reciprocal by VDIVPS.
 func sigmoidY(a, o, t, n, q int) {
 	p("VXORPS Y%d, Y%d, Y%d", t, t, t)
 	p("VSUBPS Y%d, Y%d, Y%d", a, t, t)
@@ -462,9 +462,11 @@ func sigmoidY(a, o, t, n, q int) {
 	p("VPSLLD $23, Y%d, Y%d", n, n)
 	p("VPADDD Y%d, Y%d, Y%d", n, q, q)
 	p("VADDPS %s, Y%d, Y%d", sc("one"), q, q)
-	p("VRCPPS Y%d, Y%d", q, o)
-	p("VFNMADD213PS %s, Y%d, Y%d", sc("two"), o, q)
-	p("VMULPS Y%d, Y%d, Y%d", q, o, o)
+	// 1/q by a division, correctly rounded: VRCPPS's approximation differs
+	// between CPU makers and models, and a resume on another CPU took other
+	// bits (AVX-512's VRCP14PS is specified to the bit).
+	p("VMOVUPS %s, Y%d", sc("one"), o)
+	p("VDIVPS Y%d, Y%d, Y%d", q, o, o)
 }
 
 // tailMask sets Y<r> to the mask of the low n mod 8 lanes (CX = n; AX, DX

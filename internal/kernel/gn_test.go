@@ -30,8 +30,8 @@ func TestRowKernels(t *testing.T) {
 				t.Fatalf("n=%d: SumSq = %g, %g, want %g, %g", n, s, q, ws, wq)
 			}
 
-			y := make([]float32, n+1)
-			y[n] = 42 // beyond the row: must be left alone
+			y := nanFilled(n + 1) // every value written, none read
+			y[n] = 42             // beyond the row: must be left alone
 			SiLUAffine(x, y[:n], sc, sh)
 			for i, v := range x {
 				a := float64(v*sc + sh)
@@ -43,7 +43,7 @@ func TestRowKernels(t *testing.T) {
 				t.Fatalf("n=%d: SiLUAffine wrote past the row", n)
 			}
 
-			dx := make([]float32, n+1)
+			dx := nanFilled(n + 1)
 			dx[n] = 42
 			sa, sx := GNSiLUBack1(x, dy, dx[:n], sc, sh, g, mean, rstd)
 			var wa, wx float64
@@ -104,4 +104,14 @@ func TestSigmoidSweep(t *testing.T) {
 		}
 		t.Logf("worst silu error %.2g relative to max(1,|a|)", worst)
 	})
+}
+
+// nanFilled is n NaNs: an output buffer that a kernel reading it before
+// writing (adding into it, say) would leave NaN.
+func nanFilled(n int) []float32 {
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(math.NaN())
+	}
+	return out
 }

@@ -75,12 +75,27 @@ func choose(want string, sup []*set) (*set, string) {
 				return k, ""
 			}
 		}
-		return best, fmt.Sprintf("NCSN_SIMD=%s, but this CPU lacks it", want)
+		if kernelsBuilt {
+			return best, fmt.Sprintf("NCSN_SIMD=%s, but this CPU lacks it", want)
+		}
+		return best, fmt.Sprintf("NCSN_SIMD=%s, but %s", want, noKernels())
 	}
 	return best, fmt.Sprintf("NCSN_SIMD=%q is not avx512, avx2 or off; ignored", want)
 }
 
 var cur, curNote = choose(os.Getenv("NCSN_SIMD"), supported())
+
+// noKernels says why no set of kernels runs: the CPU lacks them, or the
+// build has none (-tags purego said the CPU lacked them).
+func noKernels() string {
+	switch {
+	case kernelsBuilt:
+		return "no AVX2 or AVX-512 on this CPU"
+	case runtime.GOARCH == "amd64":
+		return "this build has no kernels: -tags purego"
+	}
+	return "this build has no kernels for " + runtime.GOARCH
+}
 
 // Available reports whether a set of kernels runs here.
 func Available() bool { return cur != nil }
@@ -105,7 +120,7 @@ func Describe() string {
 	case len(supported()) > 0:
 		d = "3×3 convolutions: im2col + BLAS (NCSN_SIMD=off)"
 	default:
-		d = "3×3 convolutions: im2col + BLAS (no AVX2 or AVX-512 on this CPU)"
+		d = "3×3 convolutions: im2col + BLAS (" + noKernels() + ")"
 	}
 	if curNote != "" {
 		d += " (" + curNote + ")"
