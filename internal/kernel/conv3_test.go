@@ -94,6 +94,8 @@ func TestConv3MatchesNaive(t *testing.T) {
 			{C: 64, O: 32, B: 2, H: 14, W: 14},
 			{C: 3, O: 6, B: 1, H: 5, W: 11},
 			{C: 2, O: 3, B: 9, H: 1, W: 1},
+			{C: 3, O: 5, B: 2, H: 3, W: 100}, // rows wider than a 96-pixel block
+			{C: 2, O: 4, B: 1, H: 2, W: 200},
 		} {
 			poisonPool()
 			r := rand.New(rand.NewPCG(1, uint64(g.C*100+g.O)))
@@ -102,19 +104,13 @@ func TestConv3MatchesNaive(t *testing.T) {
 			bias := randn(r, g.O)
 			dy := randn(r, g.O*g.B*g.H*g.W)
 			wy, wdx, wdw := naiveConv(g.C, g.O, g.B, g.H, g.W, 1, x, w, bias, dy)
-			y := make([]float32, len(wy))
-			dx := make([]float32, len(x))
-			dw := make([]float32, len(w))
-			for i := range y { // stale values must be overwritten
-				y[i] = float32(math.NaN())
-			}
-			xp := make([]float32, g.PaddedLen())
+			// Stale values, the padding's among them, must be overwritten.
+			y, dx, dw := nanFilled(len(wy)), nanFilled(len(x)), nanFilled(len(w))
+			xp := nanFilled(g.PaddedLen())
 			g.ForwardPadded(x, w, bias, y, xp)
 			g.Backward(x, xp, w, dy, dx, dw)
 			// The separate passes give the same numbers, bit for bit.
-			y2 := make([]float32, len(y))
-			dx2 := make([]float32, len(x))
-			dw2 := make([]float32, len(w))
+			y2, dx2, dw2 := nanFilled(len(y)), nanFilled(len(x)), nanFilled(len(w))
 			g.Forward(x, w, bias, y2)
 			g.BackwardX(w, dy, dx2)
 			g.BackwardW(x, dy, dw2)
@@ -159,11 +155,35 @@ func TestConv3SameOnAnyCoreCount(t *testing.T) {
 			return
 		}
 		y1, dx1, dw1 := run(1)
-		y3, dx3, dw3 := run(3)
-		for _, p := range [][2][]float32{{y1, y3}, {dx1, dx3}, {dw1, dw3}} {
-			for i := range p[0] {
-				if p[0][i] != p[1][i] {
-					t.Fatalf("1 core and 3 cores differ at %d: %g vs %g", i, p[0][i], p[1][i])
+		for _, procs := range []int{3, 64} { // 64: more cores than work items
+			y3, dx3, dw3 := run(procs)
+			for _, p := range [][2][]float32{{y1, y3}, {dx1, dx3}, {dw1, dw3}} {
+				for i := range p[0] {
+					if p[0][i] != p[1][i] {
+						t.Fatalf("1 core and %d cores differ at %d: %g vs %g", procs, i, p[0][i], p[1][i])
+					}
+				}
+			}
+		}
+		// Stride 2 likewise.
+		g2 := Conv3S2{C: 8, O: 6, B: 5, H: 10, W: 10}
+		x2, dy2 := randn(r, g2.C*g2.B*g2.H*g2.W), randn(r, g2.O*g2.B*g2.H*g2.W/4)
+		run2 := func(procs int) (y, dx, dw []float32) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			y, dx, dw = make([]float32, len(dy2)), make([]float32, len(x2)), make([]float32, len(w))
+			xp := make([]float32, g2.PaddedLen())
+			g2.ForwardPadded(x2, w, bias, y, xp)
+			g2.Backward(x2, xp, w, dy2, dx, dw)
+			return
+		}
+		a1, b1, c1 := run2(1)
+		for _, procs := range []int{3, 64} {
+			a, b, c := run2(procs)
+			for _, p := range [][2][]float32{{a1, a}, {b1, b}, {c1, c}} {
+				for i := range p[0] {
+					if p[0][i] != p[1][i] {
+						t.Fatalf("stride 2: 1 core and %d cores differ at %d: %g vs %g", procs, i, p[0][i], p[1][i])
+					}
 				}
 			}
 		}
@@ -216,6 +236,27 @@ func TestSetsAgree(t *testing.T) {
 		for i := range dws[0] {
 			if d := math.Abs(float64(dws[0][i] - dws[1][i])); d > 1e-5*math.Sqrt(float64(g.B*g.H*g.W)) {
 				t.Fatalf("%+v: dw[%d] avx512 %g, avx2 %g", g, i, dws[0][i], dws[1][i])
+			}
+		}
+	}
+	// Stride 2 (the phases' stride-1 kernels): y and ∂x the same bits too.
+	for _, g := range []Conv3S2{{C: 16, O: 5, B: 3, H: 28, W: 28}, {C: 7, O: 32, B: 2, H: 6, W: 130}} {
+		r := rand.New(rand.NewPCG(6, uint64(g.C)))
+		x, w, bias := randn(r, g.C*g.B*g.H*g.W), randn(r, g.O*g.C*9), randn(r, g.O)
+		dy := randn(r, g.O*g.B*g.H*g.W/4)
+		var ys, dxs [2][]float32
+		for i, k := range []*set{avx512Set, avx2Set} {
+			cur = k
+			ys[i], dxs[i] = make([]float32, len(dy)), make([]float32, len(x))
+			xp := make([]float32, g.PaddedLen())
+			g.ForwardPadded(x, w, bias, ys[i], xp)
+			g.Backward(x, xp, w, dy, dxs[i], make([]float32, len(w)))
+		}
+		for _, p := range [][2][]float32{ys, dxs} {
+			for i := range p[0] {
+				if p[0][i] != p[1][i] {
+					t.Fatalf("stride 2 %+v: avx512 and avx2 differ at %d: %g vs %g", g, i, p[0][i], p[1][i])
+				}
 			}
 		}
 	}

@@ -14,6 +14,7 @@ func TestConv3S2MatchesNaive(t *testing.T) {
 			{C: 32, O: 32, B: 2, H: 14, W: 14},
 			{C: 3, O: 5, B: 4, H: 6, W: 10},
 			{C: 1, O: 1, B: 2, H: 2, W: 2},
+			{C: 2, O: 3, B: 1, H: 4, W: 200}, // phases wider than a 96-pixel block
 		} {
 			poisonPool()
 			r := rand.New(rand.NewPCG(11, uint64(g.C*100+g.O)))
@@ -22,16 +23,12 @@ func TestConv3S2MatchesNaive(t *testing.T) {
 			bias := randn(r, g.O)
 			dy := randn(r, g.O*g.B*g.H*g.W/4)
 			wy, wdx, wdw := naiveConv(g.C, g.O, g.B, g.H, g.W, 2, x, w, bias, dy)
-			y := make([]float32, len(wy))
-			dx := make([]float32, len(x))
-			dw := make([]float32, len(w))
-			for i := range dx { // stale values must be overwritten
-				dx[i] = float32(math.NaN())
-			}
-			xp := make([]float32, g.PaddedLen())
+			// Stale values, the padding's among them, must be overwritten.
+			y, dx, dw := nanFilled(len(wy)), nanFilled(len(x)), nanFilled(len(w))
+			xp := nanFilled(g.PaddedLen())
 			g.ForwardPadded(x, w, bias, y, xp)
 			g.Backward(x, xp, w, dy, dx, dw)
-			dw2 := make([]float32, len(w))
+			dw2 := nanFilled(len(w))
 			g.Backward(x, nil, w, dy, dx, dw2)
 			for i := range dw {
 				if dw[i] != dw2[i] {
