@@ -180,9 +180,13 @@ func TestMPIOnEmulatedDevices(t *testing.T) {
 	emulate := "1"
 	run := func(np int, sub string, steps int, device string) string {
 		t.Helper()
-		cmd := exec.Command(mpirun, "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "NCSN_CUDA_EMULATE", "-x", "NCSN_FAKE_GPUS", "-np", itoa(np),
+		args := []string{"--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-x", "NCSN_CUDA_EMULATE", "-x", "NCSN_FAKE_GPUS", "-np", itoa(np),
 			bin, "-dataset", "mnist", "-preset", "smoke", "-base", "16", "-batch", "16", "-save-every", "100", "-steps", itoa(steps),
-			"-device", device, "-ckpt-dir", filepath.Join(dir, sub))
+			"-ckpt-dir", filepath.Join(dir, sub)}
+		if device != "" { // "": the default (-device "" is refused)
+			args = append(args, "-device", device)
+		}
+		cmd := exec.Command(mpirun, args...)
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "NCSN_CUDA_EMULATE="+emulate, "NCSN_FAKE_GPUS=2")
 		out, err := cmd.CombinedOutput()
