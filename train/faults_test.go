@@ -358,9 +358,14 @@ func TestSameArith(t *testing.T) {
 		{"avx512+openblas/Cooperlake", "avx512+openblas/SkylakeX", false},
 		{"avx512+openblas", "avx512+openblas/SkylakeX", true}, // named before 2026-11-29
 		{"avx2+openblas", "avx512+openblas/SkylakeX", false},
-		{"portable+gonum", "portable+gonum (arm64)", true},
+		{"avx2+openblas", "avx2-div+openblas/Haswell", false}, // the AVX2 sigmoid's bits changed
+		{"avx2+gonum", "avx2-div+gonum", false},
+		{"avx512+blas", "avx512+openblas/Cooperlake", true}, // libblas.so.3, OpenBLAS
+		{"avx512+blas", "avx512+blas", true},
+		{"avx512+openblas", "avx512+openblas (amd64 v3+)", false},
+		{"portable+gonum", "portable+gonum (arm64)", false}, // named before: taken for x86-64's
 		{"portable+gonum (arm64)", "portable+gonum", false},
-		{"avx512+openblas (amd64 v3)", "avx512+openblas", false},
+		{"avx512+openblas (amd64 v3+)", "avx512+openblas", false},
 		{"mixed: avx2+openblas, then avx512+openblas", "avx512+openblas/Cooperlake", false},
 	} {
 		if got := sameArith(tc.ckpt, tc.now); got != tc.same {

@@ -129,15 +129,17 @@ func ArithPath() string {
 }
 
 // archLevel is the architecture and level this binary was built for where
-// its Go arithmetic may differ from plain x86-64's: "" for GOAMD64=v1.
+// its Go arithmetic may differ from plain x86-64's: "" for GOAMD64=v1 or
+// v2, "amd64 v3+" from v3, where Go fuses multiply-adds (v2 gave the same
+// bits as v1, v3 others).
 func archLevel() string {
 	if runtime.GOARCH != "amd64" {
 		return runtime.GOARCH
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
-			if s.Key == "GOAMD64" && s.Value != "" && s.Value != "v1" {
-				return "amd64 " + s.Value
+			if s.Key == "GOAMD64" && s.Value >= "v3" {
+				return "amd64 v3+"
 			}
 		}
 	}
@@ -147,7 +149,9 @@ func archLevel() string {
 // sameArith reports whether a checkpoint computed on the path ckpt gives the
 // bits of one computed on now. A path named before its OpenBLAS core and
 // architecture were (2026-11-29: "avx512+openblas") is taken as now's where
-// the rest agrees.
+// the rest agrees — "blas" as "openblas", the name a library that is
+// OpenBLAS under another file name had then. (The AVX2 set's bits changed
+// that day, and its name with them: "avx2" is not "avx2-div".)
 func sameArith(ckpt, now string) bool {
 	if ckpt == now {
 		return true
@@ -155,9 +159,13 @@ func sameArith(ckpt, now string) bool {
 	if strings.ContainsAny(ckpt, "/(") || strings.HasPrefix(ckpt, "mixed: ") {
 		return false
 	}
+	// Named before: by the SIMD set and library alone, of a plain x86-64
+	// build (the most likely; another build's note is the safer mistake).
+	if strings.Contains(now, " (") {
+		return false
+	}
 	base, _, _ := strings.Cut(now, "/")
-	base, _, _ = strings.Cut(base, " (")
-	return ckpt == base
+	return ckpt == base || strings.HasSuffix(ckpt, "+blas") && strings.TrimSuffix(ckpt, "+blas")+"+openblas" == base
 }
 
 // Run trains until cfg.Steps, resuming from a checkpoint where there is one

@@ -24,7 +24,8 @@ import (
 // partial sums in lanes of their own width, so ∂w's bits differ between
 // families (and the rounding of the sigmoid's reciprocal).
 type set struct {
-	name              string
+	name              string // NCSN_SIMD's
+	arith             string // Path's: a new name where the set's bits change
 	fwd, fwdLo, fwdHi fwdKernel
 	dw, dwLo          dwKernel
 	dwOut, dwLoOut    int // outputs per ∂w call (3×3, stride 2's taps)
@@ -36,10 +37,12 @@ type set struct {
 type dwKernel func(dy, x *float32, acc *float64, n, dystride, wp int)
 
 var (
-	avx512Set = &set{name: "avx512", fwd: convFwd4x6, fwdLo: convFwdLo, fwdHi: convFwdHi,
+	avx512Set = &set{name: "avx512", arith: "avx512", fwd: convFwd4x6, fwdLo: convFwdLo, fwdHi: convFwdHi,
 		dw: convDw2, dwLo: convDwLo, dwOut: 2, dwLoOut: 4, lanes: 16,
 		siluAffine: siluAffine, gnBack2: gnBack2}
-	avx2Set = &set{name: "avx2", fwd: convFwdA, fwdLo: convFwdLoA, fwdHi: convFwdHiA,
+	// avx2-div: its sigmoid divides since 2026-11-29 (VRCPPS before):
+	// checkpoints of "avx2" are of other bits.
+	avx2Set = &set{name: "avx2", arith: "avx2-div", fwd: convFwdA, fwdLo: convFwdLoA, fwdHi: convFwdHiA,
 		dw: convDwA, dwLo: convDwLoA, dwOut: 2, dwLoOut: 2, lanes: 8,
 		siluAffine: siluAffineA, gnBack2: gnBack2A}
 )
@@ -78,7 +81,7 @@ func choose(want string, sup []*set) (*set, string) {
 		if kernelsBuilt {
 			return best, fmt.Sprintf("NCSN_SIMD=%s, but this CPU lacks it", want)
 		}
-		return best, fmt.Sprintf("NCSN_SIMD=%s, but %s", want, noKernels())
+		return best, fmt.Sprintf("NCSN_SIMD=%s ignored", want) // Describe says why
 	}
 	return best, fmt.Sprintf("NCSN_SIMD=%q is not avx512, avx2 or off; ignored", want)
 }
@@ -100,11 +103,11 @@ func noKernels() string {
 // Available reports whether a set of kernels runs here.
 func Available() bool { return cur != nil }
 
-// Path is a short name of the convolution path: "avx512", "avx2" or
+// Path is a short name of the convolution path: "avx512", "avx2-div" or
 // "portable" (recorded with checkpoints, whose bits depend on it).
 func Path() string {
 	if cur != nil {
-		return cur.name
+		return cur.arith
 	}
 	return "portable"
 }
