@@ -69,8 +69,20 @@ func StopContext(parent context.Context, notice func(os.Signal), sigs ...os.Sign
 			case s := <-c:
 				switch {
 				case first.IsZero():
-					if notice != nil {
-						notice(s)
+					// The notice first, but not waited for beyond
+					// RepeatWindow: its write blocks on a stalled stderr
+					// (a full pipe, a terminal paused by Ctrl-S), and the
+					// stop, and a second signal, waited with it for ever.
+					noticed := make(chan struct{})
+					go func() {
+						if notice != nil {
+							notice(s)
+						}
+						close(noticed)
+					}()
+					select {
+					case <-noticed:
+					case <-time.After(RepeatWindow):
 					}
 					cancel()
 					first = time.Now() // after the notice, whose write may block

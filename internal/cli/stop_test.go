@@ -113,8 +113,12 @@ func writingChild(t *testing.T, cmd *exec.Cmd, dir, remove, sleep string) *exec.
 // ignored: nohup's SIGHUP is not taken for a first signal.
 func TestStopContext(t *testing.T) {
 	if dir := os.Getenv("CLI_STOPCTX_CHILD"); dir != "" {
-		ctx, stop := StopContext(context.Background(), func(s os.Signal) { fmt.Printf("notice %v\n", s) },
-			syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+		ctx, stop := StopContext(context.Background(), func(s os.Signal) {
+			fmt.Printf("notice %v\n", s)
+			if os.Getenv("CLI_STOPCTX_STALL") != "" {
+				select {} // its write blocks: a stalled stderr
+			}
+		}, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 		defer stop()
 		os.WriteFile(filepath.Join(dir, "kept.png"), []byte("earlier"), 0o644)
 		fmt.Println("ready")
@@ -132,10 +136,12 @@ func TestStopContext(t *testing.T) {
 		name          string
 		hupIgnored    bool
 		first, second syscall.Signal
+		stall         bool // the notice never returns (it stopped nothing, and the second signal was never read)
 	}{
-		{"ctrl-c twice", false, syscall.SIGINT, syscall.SIGINT},
-		{"pipe, then ctrl-c", false, syscall.SIGPIPE, syscall.SIGINT},
-		{"nohup", true, syscall.SIGTERM, syscall.SIGTERM},
+		{"ctrl-c twice", false, syscall.SIGINT, syscall.SIGINT, false},
+		{"pipe, then ctrl-c", false, syscall.SIGPIPE, syscall.SIGINT, false},
+		{"nohup", true, syscall.SIGTERM, syscall.SIGTERM, false},
+		{"stalled stderr", false, syscall.SIGINT, syscall.SIGTERM, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -144,6 +150,9 @@ func TestStopContext(t *testing.T) {
 				cmd = command(ctrlC, "sh", "-c", `trap '' HUP; exec "$0" -test.run='^TestStopContext$'`, os.Args[0])
 			}
 			cmd.Env = append(os.Environ(), "CLI_STOPCTX_CHILD="+dir)
+			if c.stall {
+				cmd.Env = append(cmd.Env, "CLI_STOPCTX_STALL=1")
+			}
 			out, _ := cmd.StdoutPipe()
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
@@ -171,6 +180,9 @@ func TestStopContext(t *testing.T) {
 				cmd.Process.Signal(c.first)
 			}
 			expect("stuck")
+			if c.stall { // the window began once the notice was given up on, with the stop
+				noticed = time.Now()
+			}
 			ended := make(chan error, 1)
 			go func() { ended <- cmd.Wait() }()
 			select {
