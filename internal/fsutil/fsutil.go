@@ -347,21 +347,38 @@ func (s *Set) WriteFile(path string, fill func(w io.Writer) error) error {
 }
 
 // Commit renames every written file into place and returns their paths.
-// An earlier file of a name is first moved aside (.NAME.old-…), and put
-// back should a later rename fail; then the renames made are undone too,
-// and the error names the file.
+// An earlier file of a name is first kept as a hard link (.NAME.old-…;
+// moved aside where the file system has none) and put back should a later
+// rename fail; then the renames made are undone too, and the error names
+// the file. Each rename replaces its name at once, so another process
+// writing the same names never finds one missing, and an undo touches
+// only this set's own files.
 func (s *Set) Commit() ([]string, error) {
 	// A stopping signal's RemoveOwnTemps waits for the renames: the set is
 	// then in place whole or not at all, never in part.
 	ownTemps.Lock()
 	defer ownTemps.Unlock()
-	type moved struct{ dst, old string } // old: where the earlier dst went ("": none)
+	// old: a link to the earlier dst ("": none), kept until the set is in;
+	// ours: the file put there, to undo only our own (another process may
+	// write the same names at once: moving the earlier file aside left a
+	// moment without one, and undoing removed the other's new file).
+	type moved struct {
+		dst, old string
+		ours     os.FileInfo
+	}
 	var done []moved
 	fail := func(i int, err error) ([]string, error) {
 		for k := len(done) - 1; k >= 0; k-- {
-			os.Remove(done[k].dst)
-			if done[k].old != "" {
-				os.Rename(done[k].old, done[k].dst)
+			d := done[k]
+			if cur, err := os.Lstat(d.dst); err == nil && os.SameFile(cur, d.ours) {
+				if d.old != "" {
+					os.Rename(d.old, d.dst) // the earlier file back, at once
+				} else {
+					os.Remove(d.dst)
+				}
+			}
+			if d.old != "" {
+				os.Remove(d.old) // where another's file is there now, or the rename failed
 			}
 		}
 		for _, tmp := range s.tmps[i:] {
@@ -378,18 +395,33 @@ func (s *Set) Commit() ([]string, error) {
 				return fail(i, fmt.Errorf("%s is not a file: not replaced", dst))
 			}
 			old = filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".old-"+strings.TrimPrefix(filepath.Base(tmp), "."+filepath.Base(dst)+".tmp-"))
-			if err := os.Rename(dst, old); err != nil {
-				return fail(i, fmt.Errorf("moving aside %s: %w", dst, err))
+			switch err := os.Link(dst, old); {
+			case errors.Is(err, fs.ErrNotExist):
+				old = "" // gone since (another writer's undo): nothing to keep
+			case err != nil:
+				// No hard links here: moved aside, as the one way to keep it.
+				if err := os.Rename(dst, old); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fail(i, fmt.Errorf("moving aside %s: %w", dst, err))
+				} else if err != nil {
+					old = ""
+				}
 			}
 		}
-		if err := os.Rename(tmp, dst); err != nil {
+		ours, err := os.Lstat(tmp)
+		if err == nil {
+			err = os.Rename(tmp, dst) // replaces dst at once: never a moment without one
+		}
+		if err != nil {
 			if old != "" {
-				os.Rename(old, dst)
+				if _, serr := os.Lstat(dst); errors.Is(serr, fs.ErrNotExist) {
+					os.Rename(old, dst)
+				}
+				os.Remove(old)
 			}
 			return fail(i, fmt.Errorf("renaming %s: %w", tmp, err))
 		}
 		delete(ownTemps.m, tmp)
-		done = append(done, moved{dst, old})
+		done = append(done, moved{dst, old, ours})
 	}
 	for _, m := range done {
 		if m.old != "" {

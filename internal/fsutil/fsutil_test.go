@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -240,5 +241,71 @@ func TestNestedNewFoldersGo(t *testing.T) {
 				t.Fatalf("%s: the folders the set made are still there: %v", how, err)
 			}
 		}
+	}
+}
+
+// TestTwoProcessesCommitOneSet: two processes writing sets of the same
+// names into one folder (two cmd/plot -out DIR at once) never leave a name
+// without its file, nor fail: the earlier file was moved aside for a
+// moment, and a failed commit's undo removed the other's new file (a lost
+// picture after both said they wrote it).
+func TestTwoProcessesCommitOneSet(t *testing.T) {
+	names := []string{"loss.png", "loss_per_level.png", "speed.png"}
+	if dir := os.Getenv("FSUTIL_COMMIT_CHILD"); dir != "" {
+		for i := range 300 {
+			s, err := NewSet(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range names {
+				s.Write(n, func(w io.Writer) error { _, err := io.WriteString(w, os.Getenv("FSUTIL_COMMIT_ID")); return err })
+			}
+			if _, err := s.Commit(); err != nil {
+				t.Fatalf("commit %d: %v", i, err)
+			}
+			for _, n := range names {
+				if _, err := os.Lstat(filepath.Join(dir, n)); err != nil {
+					t.Fatalf("after commit %d: %v", i, err)
+				}
+			}
+		}
+		return
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX renames")
+	}
+	dir := t.TempDir()
+	var cmds []*exec.Cmd
+	for _, id := range []string{"a", "b"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTwoProcessesCommitOneSet$")
+		cmd.Env = append(os.Environ(), "FSUTIL_COMMIT_CHILD="+dir, "FSUTIL_COMMIT_ID="+id)
+		cmds = append(cmds, cmd)
+	}
+	outs := make([][]byte, len(cmds))
+	errs := make(chan error, len(cmds))
+	for i, cmd := range cmds {
+		go func() {
+			var err error
+			outs[i], err = cmd.CombinedOutput()
+			errs <- err
+		}()
+	}
+	for range cmds {
+		if err := <-errs; err != nil {
+			t.Errorf("a writer failed: %v", err)
+		}
+	}
+	for i, o := range outs {
+		if strings.Contains(string(o), "FAIL") {
+			t.Errorf("writer %d:\n%s", i, o)
+		}
+	}
+	for _, n := range names {
+		if b, err := os.ReadFile(filepath.Join(dir, n)); err != nil || (string(b) != "a" && string(b) != "b") {
+			t.Errorf("%s: %q, %v", n, b, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
 	}
 }
