@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ncsn-go/ncsn/internal/fsutil"
@@ -559,9 +560,10 @@ func fromBytes(name string, pix []uint8, n, c, s int) *Dataset {
 // The cache file: magic, header length (uint32), JSON header, the 8-bit
 // pixels, and the SHA-256 of everything before it.
 func writeFolderCache(path string, h *folderHeader, ds *Dataset) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
+	// A process killed mid-write (kill -9) left its temporary, as large as
+	// the cache, for good; an hour on, its writer is surely gone. (The
+	// folder is made by WriteAtomic, and goes again if the write fails.)
+	fsutil.RemoveStaleTemps(filepath.Dir(path), time.Hour, fsutil.TempPattern(filepath.Base(path)))
 	js, err := json.Marshal(h)
 	if err != nil {
 		return err

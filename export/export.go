@@ -253,13 +253,18 @@ func Import(c Config) (_ string, err error) {
 		return "", fmt.Errorf("%s: %w", c.Import, err)
 	}
 	_, statErr := os.Stat(c.OutDir)
-	if err := os.MkdirAll(c.OutDir, 0o755); err != nil {
+	// NewDir: a stop signal's RemoveOwnTemps removes the folder it made,
+	// and the lock in it, as the deferred removal below does for a failure
+	// (Ctrl-C mid-save left the folder holding its lock).
+	dropMade, err := fsutil.NewDir(c.OutDir, checkpoint.LockName)
+	if err != nil {
 		return "", fmt.Errorf("export: -out %s: %w", c.OutDir, err)
 	}
+	defer dropMade() // last: it keeps a folder that holds the import, and removes the parents it made
 	// A trainer's folder is its own while it runs, checkpoint or not.
 	lock, err := fsutil.TryLock(filepath.Join(c.OutDir, checkpoint.LockName))
 	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
-		return "", fmt.Errorf("%w: %s is being trained by another process (%s); import into another folder", ErrConfig, c.OutDir, le.Holder)
+		return "", fmt.Errorf("%w: %s is in use by another process (%s): a trainer, or another import; import into another folder", ErrConfig, c.OutDir, le.Holder)
 	} else if err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}

@@ -168,7 +168,7 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Import(Config{Import: file, OutDir: busy}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "being trained by another process") {
+		if _, err := Import(Config{Import: file, OutDir: busy}); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "is in use by another process") {
 			t.Fatalf("%s: importing into a trainer's folder: %v", name, err)
 		}
 		l.Unlock()

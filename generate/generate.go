@@ -323,7 +323,7 @@ func Run(c Config) (*Result, error) {
 	if c.Raw {
 		which = "raw weights"
 	}
-	what := fmt.Sprintf("%d images", c.N)
+	what := english.Count(c.N, "image")
 	if c.Class != "" {
 		what = fmt.Sprintf("%d images of each class of -class %s", c.N, c.Class)
 	}

@@ -226,7 +226,7 @@ func TestDataParallelFailureStopsEveryRank(t *testing.T) {
 		held  bool     // another trainer holds the folder
 	}{
 		{"another trainer holds rank 0's folder", func(rank int, c *Config) {},
-			[]string{"is being trained by another process", "1 of the 2 MPI ranks could not start"}, false, true},
+			[]string{"is in use by another process", "1 of the 2 MPI ranks could not start"}, false, true},
 		{"rank 1's config is bad",
 			func(rank int, c *Config) {
 				if rank == 1 {

@@ -261,7 +261,7 @@ func takeFolder(cfg Config, created bool) (lock *fsutil.Lock, err error) {
 	}
 	lock, err = fsutil.TryLock(filepath.Join(cfg.CkptDir, lockName))
 	if le := (*fsutil.LockedError)(nil); errors.As(err, &le) {
-		return nil, fmt.Errorf("%w: %s is being trained by another process (%s); wait for it to end, or use another -ckpt-dir",
+		return nil, fmt.Errorf("%w: %s is in use by another process (%s); wait for it to end, or use another -ckpt-dir",
 			ErrBusy, cfg.CkptDir, le.Holder)
 	}
 	if err != nil {

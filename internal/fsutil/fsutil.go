@@ -52,9 +52,14 @@ func Glob(dir, pattern string) ([]string, error) {
 // WriteAtomic writes the output of fill to path atomically.
 func WriteAtomic(path string, fill func(w io.Writer) error) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// NewDir: a folder made for a write that fails, or that a stop signal
+	// cuts short (RemoveOwnTemps), goes again (an empty one was left); one
+	// that holds the file stays.
+	remove, err := NewDir(dir)
+	if err != nil {
 		return err
 	}
+	defer remove()
 	tmp, err := writeTemp(dir, filepath.Base(path), fill)
 	if err != nil {
 		return err

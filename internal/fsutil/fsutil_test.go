@@ -309,3 +309,23 @@ func TestTwoProcessesCommitOneSet(t *testing.T) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestWriteAtomicLeavesNoFolderOnFailure: the folders a failed write made
+// go again (cmd/export -out a/b.safetensors stopped mid-write left an empty
+// a/); those of a write that landed stay.
+func TestWriteAtomicLeavesNoFolderOnFailure(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, "a", "b", "x.bin")
+	if err := WriteAtomic(p, func(io.Writer) error { return errors.New("disk full") }); err == nil {
+		t.Fatal("the failed write said nothing")
+	}
+	if _, err := os.Stat(filepath.Join(root, "a")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed write's folders are there: %v", err)
+	}
+	if err := WriteFileAtomic(p, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(p); err != nil || string(b) != "x" {
+		t.Fatalf("%q, %v", b, err)
+	}
+}

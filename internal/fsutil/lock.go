@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -15,7 +16,7 @@ var ErrLocked = errors.New("locked by another process")
 // LockedError says who holds a lock that TryLock could not take.
 type LockedError struct {
 	Path   string
-	Holder string // as the holder wrote it: "pid N on HOST since TIME"
+	Holder string // as the holder wrote it: "pid N (PROGRAM) on HOST since TIME"
 }
 
 func (e *LockedError) Error() string { return e.Path + " is locked by " + e.Holder }
@@ -66,7 +67,8 @@ func TryLock(path string) (*Lock, error) {
 		return nil, fmt.Errorf("%s exists and is not a lock file (it begins %q): not overwritten; move it away", path, strings.TrimSpace(string(head[:min(n, 24)])))
 	}
 	host, _ := os.Hostname()
-	info := fmt.Sprintf("pid %d on %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	// The program too: a trainer's folder may be held by an import.
+	info := fmt.Sprintf("pid %d (%s) on %s since %s\n", os.Getpid(), filepath.Base(os.Args[0]), host, time.Now().UTC().Format(time.RFC3339))
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(info), 0) // best effort: only error messages read it
 	}

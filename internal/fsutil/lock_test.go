@@ -50,7 +50,7 @@ func TestLockTwoProcesses(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second lock: %v", err)
 	}
-	if want := fmt.Sprintf("pid %d on ", cmd.Process.Pid); !strings.Contains(err.Error(), want) {
+	if want := fmt.Sprintf("pid %d (", cmd.Process.Pid); !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not name the holder (%s)", err, want)
 	}
 	cmd.Process.Kill() // SIGKILL
@@ -73,7 +73,7 @@ func TestLockInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
-	if !strings.HasPrefix(string(b), fmt.Sprintf("pid %d on ", os.Getpid())) {
+	if !strings.HasPrefix(string(b), fmt.Sprintf("pid %d (fsutil.test) on ", os.Getpid())) {
 		t.Fatalf("lock file says %q", b)
 	}
 	if err := l.Unlock(); err != nil {
