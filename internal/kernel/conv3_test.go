@@ -140,49 +140,41 @@ func TestConv3MatchesNaive(t *testing.T) {
 // TestConv3SameOnAnyCoreCount: the work is split by output (forward) and by
 // (output pair, input channel) (∂w), never by a sum, so one core and two give
 // the same bits: a seed reproduces a run on any machine with the kernels.
+// conv3 is what TestConv3SameOnAnyCoreCount runs of Conv3 and Conv3S2.
+type conv3 interface {
+	PaddedLen() int
+	ForwardPadded(x, w, bias, y, xp []float32)
+	Backward(x, xp, w, dy, dx, dw []float32)
+}
+
 func TestConv3SameOnAnyCoreCount(t *testing.T) {
 	eachSet(t, func(t *testing.T) {
-		g := Conv3{C: 8, O: 6, B: 5, H: 9, W: 9}
 		r := rand.New(rand.NewPCG(7, 7))
-		x, w, bias := randn(r, g.C*g.B*g.H*g.W), randn(r, g.O*g.C*9), randn(r, g.O)
-		dy := randn(r, g.O*g.B*g.H*g.W)
-		run := func(procs int) (y, dx, dw []float32) {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			y, dx, dw = make([]float32, len(dy)), make([]float32, len(x)), make([]float32, len(w))
-			xp := make([]float32, g.PaddedLen())
-			g.ForwardPadded(x, w, bias, y, xp)
-			g.Backward(x, xp, w, dy, dx, dw)
-			return
-		}
-		y1, dx1, dw1 := run(1)
-		for _, procs := range []int{3, 64} { // 64: more cores than work items
-			y3, dx3, dw3 := run(procs)
-			for _, p := range [][2][]float32{{y1, y3}, {dx1, dx3}, {dw1, dw3}} {
-				for i := range p[0] {
-					if p[0][i] != p[1][i] {
-						t.Fatalf("1 core and %d cores differ at %d: %g vs %g", procs, i, p[0][i], p[1][i])
-					}
-				}
+		w, bias := randn(r, 6*8*9), randn(r, 6)
+		for _, c := range []struct {
+			name  string
+			g     conv3
+			x, dy []float32
+		}{
+			{"stride 1", Conv3{C: 8, O: 6, B: 5, H: 9, W: 9}, randn(r, 8*5*9*9), randn(r, 6*5*9*9)},
+			{"stride 2", Conv3S2{C: 8, O: 6, B: 5, H: 10, W: 10}, randn(r, 8*5*10*10), randn(r, 6*5*5*5)},
+		} {
+			run := func(procs int) [3][]float32 {
+				defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+				y, dx, dw := make([]float32, len(c.dy)), make([]float32, len(c.x)), make([]float32, len(w))
+				xp := make([]float32, c.g.PaddedLen())
+				c.g.ForwardPadded(c.x, w, bias, y, xp)
+				c.g.Backward(c.x, xp, w, c.dy, dx, dw)
+				return [3][]float32{y, dx, dw}
 			}
-		}
-		// Stride 2 likewise.
-		g2 := Conv3S2{C: 8, O: 6, B: 5, H: 10, W: 10}
-		x2, dy2 := randn(r, g2.C*g2.B*g2.H*g2.W), randn(r, g2.O*g2.B*g2.H*g2.W/4)
-		run2 := func(procs int) (y, dx, dw []float32) {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			y, dx, dw = make([]float32, len(dy2)), make([]float32, len(x2)), make([]float32, len(w))
-			xp := make([]float32, g2.PaddedLen())
-			g2.ForwardPadded(x2, w, bias, y, xp)
-			g2.Backward(x2, xp, w, dy2, dx, dw)
-			return
-		}
-		a1, b1, c1 := run2(1)
-		for _, procs := range []int{3, 64} {
-			a, b, c := run2(procs)
-			for _, p := range [][2][]float32{{a1, a}, {b1, b}, {c1, c}} {
-				for i := range p[0] {
-					if p[0][i] != p[1][i] {
-						t.Fatalf("stride 2: 1 core and %d cores differ at %d: %g vs %g", procs, i, p[0][i], p[1][i])
+			one := run(1)
+			for _, procs := range []int{3, 64} { // 64: more cores than work items
+				got := run(procs)
+				for k, what := range []string{"y", "dx", "dw"} {
+					for i := range one[k] {
+						if one[k][i] != got[k][i] {
+							t.Fatalf("%s: %s: 1 core and %d cores differ at %d: %g vs %g", c.name, what, procs, i, one[k][i], got[k][i])
+						}
 					}
 				}
 			}
