@@ -23,9 +23,13 @@ import (
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
+	"github.com/ncsn-go/ncsn/internal/english"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/internal/plotutil"
 	"github.com/ncsn-go/ncsn/sample"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
@@ -124,11 +128,13 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	// The first few percent of a run fall steeply; the axis shows the rest.
 	skip := cols[0][0] + 0.03*(cols[0][len(cols[0])-1]-cols[0][0])
 	clip := 0.0
+	drawn := 0 // lines on the picture being made
 	line := func(p *plot.Plot, y []float64, c color.Color, label string) error {
 		xy := smoothXY(cols[0], y, smooth)
 		if len(xy) == 0 {
 			return nil
 		}
+		drawn++
 		l, err := plotter.NewLine(xy)
 		if err != nil {
 			return err
@@ -146,10 +152,17 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 		}
 		return nil
 	}
-	finish := func(p *plot.Plot) {
+	// finish completes a picture; one with no line (every value missing, 0
+	// or below) is the error that empty says, not an empty frame.
+	finish := func(p *plot.Plot, empty string) error {
+		if drawn == 0 {
+			return fmt.Errorf("plot: %s: %s to draw", csvPath, empty)
+		}
 		p.X.Tick.Marker = stepTicks{}
+		p.Y.Tick.Marker = valueTicks{}
 		p.Y.Min, p.Y.Max = 0, clip
-		clip = 0
+		clip, drawn = 0, 0
+		return nil
 	}
 	save := func(name string, p *plot.Plot) error {
 		if err := set.Write(name, func(w io.Writer) (err error) {
@@ -170,7 +183,9 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	if err := line(p, cols[1], color.RGBA{20, 60, 160, 255}, ""); err != nil {
 		return nil, err
 	}
-	finish(p)
+	if err := finish(p, "the column "+head[1]+" has no value above 0"); err != nil {
+		return nil, err
+	}
 	if err := save("loss.png", p); err != nil {
 		return nil, err
 	}
@@ -180,15 +195,13 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	// with EDM's preconditioning that times (σ/c_out)².
 	p.X.Label.Text, p.Y.Label.Text = "step", "mean training loss of the images at that noise level"
 	levels := head[4:]
-	cmap := moreland.SmoothBlueRed()
-	cmap.SetMin(0)
-	cmap.SetMax(1)
+	colours := levelColours(levels)
 	// Every level is drawn; at most about 10 are named (a 208-level ladder's
 	// legend ran off the picture and pressed the curves flat).
 	every := (len(levels) + maxLegend - 1) / maxLegend
 	named := 0
 	for i := range levels {
-		c, _ := cmap.At(float64(i) / math.Max(1, float64(len(levels)-1)))
+		c := colours[i]
 		label := ""
 		if i%every == 0 || i == len(levels)-1 {
 			label = strings.NewReplacer("loss_sigma_", "σ = ", "loss_t_", "t ≥ ").Replace(levels[i])
@@ -203,7 +216,9 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	}
 	// Room above the curves for the legend, one line per level named.
 	clip *= 1 + 0.045*float64(named)
-	finish(p)
+	if err := finish(p, fmt.Sprintf("none of the %s per noise level (%s …) has a value above 0", english.Count(len(levels), "column"), levels[0])); err != nil {
+		return nil, err
+	}
 	p.Legend.Top = true
 	if err := save("loss_per_level.png", p); err != nil {
 		return nil, err
@@ -214,7 +229,9 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	if err := line(p, cols[2], color.RGBA{30, 130, 60, 255}, ""); err != nil {
 		return nil, err
 	}
-	finish(p)
+	if err := finish(p, "the column "+head[2]+" has no value above 0"); err != nil {
+		return nil, err
+	}
 	if err := save("speed.png", p); err != nil {
 		return nil, err
 	}
@@ -230,20 +247,27 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	return files, nil
 }
 
-// smoothXY is a trailing moving average over the non-missing values.
+// smoothXY is a trailing moving average over k steps: the point at step
+// x[i] is the mean of the values logged at steps x[i]−k+1 … x[i]. Missing
+// values (empty cells, NaN) and values ≤ 0 are left out; a window counting
+// values instead spanned several times k steps where a band's cells were
+// mostly empty.
 func smoothXY(x, y []float64, k int) plotter.XYs {
 	var out plotter.XYs
-	var win []float64
+	var win []plotter.XY // the values inside the window, oldest first
 	var sum float64
 	for i := range x {
 		if math.IsNaN(y[i]) || y[i] <= 0 {
 			continue
 		}
-		win = append(win, y[i])
+		win = append(win, plotter.XY{X: x[i], Y: y[i]})
 		sum += y[i]
-		if len(win) > k {
-			sum -= win[0]
+		for x[i]-win[0].X >= float64(k) {
+			sum -= win[0].Y
 			win = win[1:]
+		}
+		if len(win) == 1 {
+			sum = win[0].Y // no rounding left over from values gone
 		}
 		out = append(out, plotter.XY{X: x[i], Y: sum / float64(len(win))})
 	}
@@ -320,6 +344,11 @@ func outsideImages(dir, out string) error {
 	return nil
 }
 
+// MaxProgressN is the most samples per checkpoint ProgressImage draws: a
+// strip of 32×32 of them is as wide as 32 images already, and far more ran
+// into cmd/sample's memory bound, whose message names cmd/sample.
+const MaxProgressN = 1024
+
 // ProgressFile is the PNG of Curves' progress picture.
 const ProgressFile = "progress.png"
 
@@ -353,14 +382,15 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 	if log == nil {
 		log = io.Discard
 	}
-	if n < 1 {
-		return nil, fmt.Errorf("plot: %d images per checkpoint: give at least 1", n)
+	if n < 1 || n > MaxProgressN {
+		return nil, fmt.Errorf("plot: %d images per checkpoint: give 1 to %d", n, MaxProgressN)
 	}
 	files, err := listCheckpoints(dir)
 	if err != nil || len(files) == 0 {
 		return nil, fmt.Errorf("plot: no checkpoints in %s", dir)
 	}
 	var grids []image.Image
+	var steps []int // each grid's checkpoint step
 	skipped := 0
 	samplers, order := map[string][]int{}, []string(nil) // the steps each sampler drew
 	for _, f := range files {
@@ -383,7 +413,7 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 			// Draw's error named cmd/sample's flags, which plot has not.
 			return nil, fmt.Errorf("plot: -steps-per-level is for checkpoints sampled by annealed Langevin dynamics, and %s is sampled by %s (its own steps): drop the flag", f, cmp.Or(st.SampleSampler, "its process's default sampler"))
 		}
-		fmt.Fprintf(log, "sampling %d images from %s (step %d)\n", n, f, st.Step)
+		fmt.Fprintf(log, "sampling %s from %s (step %d)\n", english.Count(n, "image"), f, st.Step)
 		// T is annealed Langevin dynamics': Draw refuses it for other samplers.
 		cfg := generate.Config{N: n, Seed: seed, Denoise: true, StepsPerLevel: T, Log: log} // the sampler of each, named
 		res, err := generate.Draw(st, cfg)
@@ -403,6 +433,7 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 			return nil, err
 		}
 		grids = append(grids, g)
+		steps = append(steps, st.Step)
 	}
 	if len(grids) == 0 && skipped > 0 {
 		return nil, fmt.Errorf("plot: no checkpoint of %s could be read", dir)
@@ -419,31 +450,147 @@ func ProgressImage(dir string, n int, seed uint64, T int, log io.Writer) (image.
 		}
 		fmt.Fprintf(log, "note: the picture's grids come from different samplers: %s\n", strings.Join(parts, "; "))
 	}
-	w, h := grids[0].Bounds().Dx(), grids[0].Bounds().Dy()
-	canvas := image.NewRGBA(image.Rect(0, 0, len(grids)*(w+6), h))
+	return strips(grids, steps), nil
+}
+
+// strips puts the grids side by side, oldest first, each under a line
+// naming its checkpoint's step (a damaged checkpoint left out then shows
+// as a gap in the steps).
+func strips(grids []image.Image, steps []int) image.Image {
+	face := basicfont.Face7x13
+	const head, gap = 16, 6 // the label line's height, the space between strips
+	labels := make([]string, len(grids))
+	w, h := 0, 0
+	for i, g := range grids {
+		labels[i] = fmt.Sprintf("step %d", steps[i])
+		w = max(w, g.Bounds().Dx(), font.MeasureString(face, labels[i]).Ceil()+2)
+		h = max(h, g.Bounds().Dy())
+	}
+	canvas := image.NewRGBA(image.Rect(0, 0, len(grids)*(w+gap)-gap, head+h))
 	draw.Draw(canvas, canvas.Bounds(), image.White, image.Point{}, draw.Src)
 	for i, g := range grids {
-		draw.Draw(canvas, image.Rect(i*(w+6), 0, i*(w+6)+w, h), g, g.Bounds().Min, draw.Src)
+		x := i * (w + gap)
+		draw.Draw(canvas, image.Rect(x, head, x+g.Bounds().Dx(), head+g.Bounds().Dy()), g, g.Bounds().Min, draw.Src)
+		d := font.Drawer{Dst: canvas, Src: image.Black, Face: face, Dot: fixed.P(x+1, head-4)}
+		d.DrawString(labels[i])
 	}
-	return canvas, nil
+	return canvas
 }
 
 // stepTicks marks the step axis at whole steps only, written as integers:
 // gonum's default ticks wrote "25.00" on a short run's axis and put marks
-// between steps.
+// between steps, and never returned on an axis as narrow as two steps
+// near 2⁵² (a spin inside gonum's tick search).
 type stepTicks struct{}
 
-// Ticks implements plot.Ticker.
+// Ticks implements plot.Ticker: labelled marks every 1, 2 or 5 × 10^k
+// steps (at most 6 of them), unlabelled ones between.
 func (stepTicks) Ticks(min, max float64) []plot.Tick {
+	if !(min <= max) || math.IsInf(min, 0) || math.IsInf(max, 0) || math.Abs(min) >= 1<<53 || math.Abs(max) >= 1<<53 {
+		return nil
+	}
+	lo, hi := int64(math.Ceil(min)), int64(math.Floor(max))
+	major := int64(1)
+	for (hi-lo)/major > 5 { // 1, 2, 5, 10, 20, 50 …
+		if major/pow10Below(major) == 2 {
+			major = major / 2 * 5
+		} else {
+			major *= 2
+		}
+	}
+	minor := major / 5
+	if major/pow10Below(major) == 2 {
+		minor = major / 2
+	}
 	var out []plot.Tick
-	for _, t := range (plot.DefaultTicks{}).Ticks(min, max) {
-		if t.Value != math.Trunc(t.Value) {
-			continue
+	if minor >= 1 {
+		for v := ceilTo(lo, minor); v <= hi; v += minor {
+			if v%major != 0 {
+				out = append(out, plot.Tick{Value: float64(v)})
+			}
 		}
-		if t.Label != "" {
-			t.Label = strconv.FormatFloat(t.Value, 'f', 0, 64)
-		}
-		out = append(out, t)
+	}
+	for v := ceilTo(lo, major); v <= hi; v += major {
+		out = append(out, plot.Tick{Value: float64(v), Label: strconv.FormatInt(v, 10)})
 	}
 	return out
+}
+
+// pow10Below is the largest power of 10 not above n ≥ 1.
+func pow10Below(n int64) int64 {
+	p := int64(1)
+	for p <= n/10 {
+		p *= 10
+	}
+	return p
+}
+
+// ceilTo is the least multiple of m ≥ 1 not below v.
+func ceilTo(v, m int64) int64 {
+	q := v / m * m
+	if q < v {
+		q += m
+	}
+	return q
+}
+
+// valueTicks are gonum's default marks on a value axis, labelled with as
+// few decimals as tell them apart exactly ("0 / 250 / 500", not "0.00 /
+// 250.00 / 500.00").
+type valueTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (valueTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := (plot.DefaultTicks{}).Ticks(min, max)
+	for d := 0; d <= 6; d++ {
+		exact := true
+		for _, t := range ticks {
+			if t.Label == "" {
+				continue
+			}
+			v, _ := strconv.ParseFloat(strconv.FormatFloat(t.Value, 'f', d, 64), 64)
+			if math.Abs(v-t.Value) > 1e-9*math.Max(1, math.Abs(t.Value)) {
+				exact = false
+				break
+			}
+		}
+		if exact {
+			for i := range ticks {
+				if ticks[i].Label != "" {
+					ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', d, 64)
+				}
+			}
+			break
+		}
+	}
+	return ticks
+}
+
+// levelColours colours the per-level columns from blue, the least noise,
+// to red, the most, whichever way the columns run (a ladder's σ's go down,
+// the bands of t up).
+func levelColours(levels []string) []color.Color {
+	cmap := moreland.SmoothBlueRed()
+	cmap.SetMin(0)
+	cmap.SetMax(1)
+	down := len(levels) > 1 && levelOf(levels[0]) > levelOf(levels[len(levels)-1])
+	out := make([]color.Color, len(levels))
+	for i := range levels {
+		at := float64(i) / math.Max(1, float64(len(levels)-1))
+		if down {
+			at = 1 - at
+		}
+		out[i], _ = cmap.At(at)
+	}
+	return out
+}
+
+// levelOf is the noise level a per-level column names (loss_sigma_0.5:
+// 0.5, loss_t_0.3: 0.3), NaN where it names none.
+func levelOf(column string) float64 {
+	v, err := strconv.ParseFloat(column[strings.LastIndex(column, "_")+1:], 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"image"
+	"image/color"
 	"image/png"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +22,8 @@ import (
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sample"
 	"github.com/ncsn-go/ncsn/train"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
 )
 
 func TestCurves(t *testing.T) {
@@ -287,30 +291,128 @@ func TestProgressDamagedAndMixed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := img.Bounds().Dx(); w != 3*(one.Bounds().Dx()+6) {
-		t.Fatalf("%d pixels wide: not three grids", w)
+	// Three strips, each under its step's label (step 4 was damaged).
+	w := max(one.Bounds().Dx(), font.MeasureString(basicfont.Face7x13, "step 3").Ceil()+2)
+	if b := img.Bounds(); b.Dx() != 3*(w+6)-6 || b.Dy() != 16+one.Bounds().Dy() {
+		t.Fatalf("%v: not three labelled grids %d wide", b, w)
+	}
+	for i := range 3 {
+		dark := 0
+		for y := range 16 {
+			for x := i * (w + 6); x < i*(w+6)+w; x++ {
+				if r, _, _, _ := img.At(x, y).RGBA(); r < 0x8000 {
+					dark++
+				}
+			}
+		}
+		if dark < 20 {
+			t.Errorf("strip %d has no label above it (%d dark pixels)", i, dark)
+		}
 	}
 }
 
 // TestStepTicks: the step axis is marked at whole steps, written as
-// integers (a 25-step run's axis read "25.00", with marks between steps).
+// integers (a 25-step run's axis read "25.00", with marks between steps),
+// 2 to 6 of them labelled, on any axis of steps below 2⁵³ (one two steps
+// wide near 2⁵² hung gonum's tick search).
 func TestStepTicks(t *testing.T) {
-	for _, r := range [][2]float64{{1, 2}, {1, 25}, {0, 7}, {10, 20}, {1, 120000}} {
+	for _, r := range [][2]float64{{1, 2}, {1, 25}, {0, 7}, {10, 20}, {1, 120000}, {0, 1 << 52}, {4503599627370495, 4503599627370496}, {9007199254740989, 9007199254740991}, {1e15, 1e15 + 3}} {
 		labelled := 0
 		for _, tk := range (stepTicks{}).Ticks(r[0], r[1]) {
-			if tk.Value != math.Trunc(tk.Value) {
+			if tk.Value != math.Trunc(tk.Value) || tk.Value < r[0] || tk.Value > r[1] {
 				t.Errorf("%v: a mark at step %g", r, tk.Value)
 			}
 			if tk.Label == "" {
 				continue
 			}
 			labelled++
-			if tk.Label != strconv.Itoa(int(tk.Value)) {
+			if tk.Label != strconv.FormatInt(int64(tk.Value), 10) {
 				t.Errorf("%v: step %g labelled %q", r, tk.Value, tk.Label)
 			}
 		}
-		if labelled < 2 {
+		if labelled < 2 || labelled > 6 {
 			t.Errorf("%v: %d labelled marks", r, labelled)
+		}
+	}
+}
+
+// TestValueTicks: a value axis is labelled with no more decimals than its
+// marks need ("250", not "250.00").
+func TestValueTicks(t *testing.T) {
+	for _, tc := range []struct {
+		max  float64
+		want string
+	}{{500, "250"}, {0.3, "0.15"}, {0.0003, "0.00025"}} {
+		var labels []string
+		for _, tk := range (valueTicks{}).Ticks(0, tc.max) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		if !slices.Contains(labels, tc.want) || slices.Contains(labels, tc.want+"0") {
+			t.Errorf("0 to %g: labels %q, want %q among them", tc.max, labels, tc.want)
+		}
+	}
+}
+
+// TestSmoothOverSteps: the moving average spans k steps, not k values: a
+// band logged every 10th step, averaged over 10 steps, is its own values
+// (it was the mean of the last 10 values, 100 steps).
+func TestSmoothOverSteps(t *testing.T) {
+	var x, y []float64
+	for s := 1; s <= 200; s++ {
+		x = append(x, float64(s))
+		if s%10 == 0 {
+			y = append(y, float64(s))
+		} else {
+			y = append(y, math.NaN())
+		}
+	}
+	for _, p := range smoothXY(x, y, 10) {
+		if p.Y != p.X {
+			t.Fatalf("at step %g: %g, want %g", p.X, p.Y, p.X)
+		}
+	}
+	xy := smoothXY(x, y, 30) // steps 171 … 200 hold 180, 190, 200
+	if last := xy[len(xy)-1]; last.Y != 190 {
+		t.Fatalf("30 steps to 200: %g, want 190", last.Y)
+	}
+}
+
+// TestNothingToDraw: a log with no value above 0 in a picture's columns
+// is an error naming the file and column, not an empty frame.
+func TestNothingToDraw(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "train.csv")
+	h := "step,loss,images_per_s,elapsed_s,loss_t_0.0,loss_t_0.5\n"
+	for _, tc := range []struct{ rows, want string }{
+		{"1,0,5,1,1,\n2,0,5,2,1,\n3,0,5,3,,1\n", "the column loss has no value above 0"},
+		{"1,1,5,1,,\n2,1,5,2,,\n3,1,5,3,,\n", "none of the 2 columns per noise level (loss_t_0.0 …) has a value above 0"},
+		{"1,1,0,1,1,\n2,1,0,2,1,\n3,1,0,3,1,\n", "the column images_per_s has no value above 0"},
+		{"1,NaN,5,1,1,\n2,-1,5,2,1,\n3,,5,3,1,\n", "the column loss has no value above 0"},
+	} {
+		os.WriteFile(p, []byte(h+tc.rows), 0o644)
+		if _, err := Curves(p, filepath.Join(dir, "out"), 0, nil); err == nil || err.Error() != "plot: "+p+": "+tc.want+" to draw" {
+			t.Errorf("%q: %v", tc.rows, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+			t.Errorf("%q: the output folder was made", tc.rows)
+		}
+	}
+}
+
+// TestLevelColours: blue is the least noise and red the most, whether the
+// columns run down (a ladder's σ's) or up (the bands of t).
+func TestLevelColours(t *testing.T) {
+	red := func(c color.Color) bool { r, _, b, _ := c.RGBA(); return r > b }
+	for _, levels := range [][]string{{"loss_sigma_1", "loss_sigma_0.1", "loss_sigma_0.01"}, {"loss_t_0.0", "loss_t_0.5", "loss_t_0.9"}} {
+		c := levelColours(levels)
+		most, least := c[0], c[2]
+		if levels[0] == "loss_t_0.0" {
+			most, least = c[2], c[0]
+		}
+		if !red(most) || red(least) {
+			t.Errorf("%v: the most noise %v, the least %v", levels, most, least)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/cli"
 	"github.com/ncsn-go/ncsn/plot"
 )
@@ -56,11 +57,11 @@ func run(args []string, stderr io.Writer) int {
 	case (set["n"] || set["steps-per-level"]) && !*progress:
 		fmt.Fprintln(stderr, "plot: -n and -steps-per-level go with -progress")
 		return 2
-	case *n < 1:
-		fmt.Fprintf(stderr, "plot: -n %d must be positive\n", *n)
+	case *n < 1 || *n > plot.MaxProgressN:
+		fmt.Fprintf(stderr, "plot: -n %d must be from 1 to %d (samples per checkpoint)\n", *n, plot.MaxProgressN)
 		return 2
-	case *T < 0:
-		fmt.Fprintf(stderr, "plot: -steps-per-level %d must be ≥ 0\n", *T)
+	case *T < 0 || *T > generate.MaxSteps:
+		fmt.Fprintf(stderr, "plot: -steps-per-level %d must be from 1 to %d (0: each checkpoint's own)\n", *T, generate.MaxSteps)
 		return 2
 	}
 	if fi, err := os.Stat(*dir); err == nil && !fi.IsDir() {

@@ -23,7 +23,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"x"}, 2, "unexpected argument"},
 		{[]string{"-smooth", "-5"}, 2, "-smooth -5 must be ≥ 0"},
 		{[]string{"-n", "5"}, 2, "-n and -steps-per-level go with -progress"},
-		{[]string{"-progress", "-n", "-1"}, 2, "-n -1 must be positive"},
+		{[]string{"-progress", "-n", "-1"}, 2, "-n -1 must be from 1 to 1024"},
+		{[]string{"-progress", "-n", "100000000"}, 2, "-n 100000000 must be from 1 to 1024 (samples per checkpoint)"},
+		{[]string{"-progress", "-steps-per-level", "1000000000"}, 2, "-steps-per-level 1000000000 must be from 1 to 1000000 (0: each checkpoint's own)"},
 		{[]string{"-out", ""}, 2, "-out is empty"},
 	} {
 		var errb bytes.Buffer

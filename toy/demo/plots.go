@@ -249,6 +249,14 @@ func plotMixture1D(w io.Writer, n int, r *rand.Rand) error {
 	if err := sample.AnnealedLangevin(m, annealed, sample.Annealed{Sigmas: sig, StepsPerLevel: 100, Eps: 2e-5, Denoise: true}, r); err != nil {
 		return err
 	}
+	density := func(x float64) float64 { return math.Exp(m.LogDensity([]float64{x}, 0)) }
+	// Both panels share one height that holds the tallest bar and the
+	// true density's peak (the histogram's own range cut the red curve
+	// off at the top of the first panel).
+	top := 0.0
+	for i := 0; i <= 2000; i++ {
+		top = math.Max(top, density(-10+float64(i)/100))
+	}
 	var ps []*plot.Plot
 	for _, c := range []struct {
 		name string
@@ -260,15 +268,21 @@ func plotMixture1D(w io.Writer, n int, r *rand.Rand) error {
 			return err
 		}
 		h.Normalize(1)
+		for _, b := range h.Bins {
+			top = math.Max(top, b.Weight)
+		}
 		h.FillColor = color.RGBA{120, 160, 220, 255}
 		p.Add(h)
-		f := plotter.NewFunction(func(x float64) float64 { return math.Exp(m.LogDensity([]float64{x}, 0)) })
+		f := plotter.NewFunction(density)
 		f.Color = color.RGBA{200, 30, 30, 255}
 		f.Width = vg.Points(1.5)
 		f.Samples = 400
 		p.Add(f)
 		p.X.Min, p.X.Max = -10, 10
 		ps = append(ps, p)
+	}
+	for _, p := range ps {
+		p.Y.Min, p.Y.Max = 0, 1.05*top
 	}
 	return plotutil.WriteGrid(w, [][]*plot.Plot{ps}, 12*vg.Centimeter)
 }
