@@ -27,7 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	out := fs.String("out", "toy-out", "folder for the PNGs")
 	seed := fs.Uint64("seed", 1, "random seed")
-	points := fs.Int("points", 2000, "samples per sampler")
+	points := fs.Int("points", 2000, fmt.Sprintf("samples per sampler (%d to %d)", demo.MinPoints, demo.MaxPoints))
 	if err := cli.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -40,6 +40,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := cli.EmptyGiven(fs); err != nil { // "" would mean the default, silently
 		fmt.Fprintln(stderr, "toy:", err)
+		return 2
+	}
+	if *points < demo.MinPoints || *points > demo.MaxPoints { // a flag's error: exit 2, like the others
+		fmt.Fprintf(stderr, "toy: -points %d must be from %d to %d\n", *points, demo.MinPoints, demo.MaxPoints)
 		return 2
 	}
 	rep, err := demo.Run(demo.Config{OutDir: *out, Seed: *seed, Points: *points, Log: stderr})

@@ -25,8 +25,8 @@ func TestBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"-nope"}, 2, "not defined"},
-		{[]string{"-points", "5", "-out", t.TempDir()}, 1, "-points 5"},
-		{[]string{"-points", "100000000000", "-out", t.TempDir()}, 1, "need 100 to 1000000"},
+		{[]string{"-points", "5", "-out", t.TempDir()}, 2, "toy: -points 5 must be from 100 to 1000000"},
+		{[]string{"-points", "100000000000", "-out", t.TempDir()}, 2, "must be from 100 to 1000000"},
 		{[]string{"-out", ""}, 2, "-out is empty"},
 		{[]string{"x"}, 2, "unexpected argument"},
 		{[]string{"-out", notes(t)}, 1, "density_score.png exists and is not a PNG written before: not replaced"},

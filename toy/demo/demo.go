@@ -21,16 +21,20 @@ import (
 	"github.com/ncsn-go/ncsn/toy/objective"
 )
 
-// Config is one demo run.
 // MaxPoints bounds Config.Points: a billion 2-D points would not fit in
 // memory. A million per sampler take about half an hour on 2 cores (20,000
 // took 97 s), with a line as each of the samplers ends.
 const MaxPoints = 1_000_000
 
+// MinPoints is the fewest samples per sampler whose histograms and
+// statistics mean something.
+const MinPoints = 100
+
+// Config is one demo run.
 type Config struct {
 	OutDir string
 	Seed   uint64
-	Points int // samples per sampler (100 … MaxPoints)
+	Points int // samples per sampler (MinPoints … MaxPoints)
 	Log    io.Writer
 }
 
@@ -92,8 +96,8 @@ func Run(c Config) (*Report, error) {
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
-	if c.Points < 100 || c.Points > MaxPoints {
-		return nil, fmt.Errorf("demo: -points %d: need 100 to %d", c.Points, MaxPoints)
+	if c.Points < MinPoints || c.Points > MaxPoints {
+		return nil, fmt.Errorf("demo: -points %d: need %d to %d", c.Points, MinPoints, MaxPoints)
 	}
 	// Before any work: each picture may replace an earlier one, nothing else.
 	for _, name := range Pictures {
