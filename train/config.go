@@ -88,7 +88,7 @@ type Config struct {
 	SampleAutoguide float64 `json:"sample_autoguide,omitempty"`
 	// A folder of images (Dataset "folder:PATH"): the side the images are
 	// resized to (32 or 64), one grey channel instead of RGB, random
-	// horizontal flips; and the source the run started from (image count
+	// horizontal flips (CIFAR-10 takes them too); and the source the run started from (image count
 	// and a digest of the files' names, sizes and times), so that a resume
 	// can say the folder has changed.
 	ImageSize    int    `json:"image_size,omitempty"`
@@ -319,6 +319,7 @@ func Preset(name, dataset string) (Config, error) {
 		c.SigmaMax, c.SigmaMin, c.Levels = 50, 0.01, 232
 		c.Batch, c.LR, c.Steps, c.SaveEvery = 128, 1e-4, 300000, 5000
 		c.SampleSteps, c.SampleEps = 5, 2*6.2e-6
+		c.Flip = true // NCSNv2's random_flip
 	default:
 		return Config{}, fmt.Errorf("%w: unknown preset %q for %s (default, smoke, long for mnist and fashion, edm and ladder for mnist and fashion, or ncsnv2 for cifar10)", ErrConfig, name, dataset)
 	}
@@ -338,11 +339,20 @@ func (c *Config) KeepGuide(at float64) {
 
 // UseImages sets the image size (32 or 64), colour and flips of a folder
 // dataset, and the network to match: three resolution levels at 32, four
-// (channel multipliers 1, 2, 2, 2) at 64.
+// (channel multipliers 1, 2, 2, 2) at 64. CIFAR-10 takes flips too (the
+// ncsnv2 preset's, as NCSNv2's random_flip): flip true, or given (Set),
+// replaces the preset's.
 func (c *Config) UseImages(size int, grey, flip bool) error {
 	if _, ok := data.IsFolder(c.Dataset); !ok {
-		if size != 0 || grey || flip {
-			return fmt.Errorf("%w: -size, -grey and -flip are for folder datasets (-dataset folder:PATH)", ErrConfig)
+		if size != 0 || grey {
+			return fmt.Errorf("%w: -size and -grey are for folder datasets (-dataset folder:PATH)", ErrConfig)
+		}
+		if c.Dataset != "cifar10" && (flip || c.Set["flip"]) {
+			// A mirrored digit is another glyph or none.
+			return fmt.Errorf("%w: -flip is for CIFAR-10 and folder datasets, not %s", ErrConfig, c.Dataset)
+		}
+		if flip || c.Set["flip"] {
+			c.Flip = flip
 		}
 		return nil
 	}

@@ -378,3 +378,34 @@ func savedConfig(t *testing.T, dir string) Config {
 	}
 	return extra.Config
 }
+
+// TestCIFARFlips: the ncsnv2 preset flips its images, as NCSNv2's
+// random_flip (it did not, though README called it NCSNv2's settings);
+// CIFAR-10 takes -flip and -flip=false; the digits' datasets refuse it.
+func TestCIFARFlips(t *testing.T) {
+	c, err := Preset("ncsnv2", "cifar10")
+	if err != nil || !c.Flip {
+		t.Fatalf("ncsnv2: flip %v, %v", c.Flip, err)
+	}
+	c.Set = map[string]bool{"flip": true}
+	if err := c.UseImages(0, false, false); err != nil || c.Flip {
+		t.Fatalf("ncsnv2 -flip=false: flip %v, %v", c.Flip, err)
+	}
+	d, _ := Preset("default", "cifar10")
+	if d.Flip {
+		t.Fatal("the default CIFAR-10 preset flips")
+	}
+	if err := d.UseImages(0, false, true); err != nil || !d.Flip {
+		t.Fatalf("cifar10 -flip: flip %v, %v", d.Flip, err)
+	}
+	d.Set = nil
+	if err := d.UseImages(0, false, false); err != nil || !d.Flip {
+		t.Fatalf("no -flip given kept the flips: %v, %v", d.Flip, err)
+	}
+	for _, ds := range []string{"mnist", "fashion"} {
+		m, _ := Preset("default", ds)
+		if err := m.UseImages(0, false, true); !errors.Is(err, ErrConfig) {
+			t.Errorf("%s -flip: %v", ds, err)
+		}
+	}
+}

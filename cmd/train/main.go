@@ -40,7 +40,7 @@ func run(args []string, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>; for a folder, where its decoded cache goes: ./data/folders)")
 	size := fs.Int("size", 0, "folder datasets: image side, 32 or 64 (default 32)")
 	grey := fs.Bool("grey", false, "folder datasets: one grey channel instead of colour")
-	flip := fs.Bool("flip", false, "folder datasets: random horizontal flips")
+	flip := fs.Bool("flip", false, "random horizontal flips: folder datasets and CIFAR-10 (the ncsnv2 preset's default)")
 	ckptDir := fs.String("ckpt-dir", "checkpoints", "checkpoint directory")
 	steps := fs.Int("steps", 0, "total number of steps to reach (default: the preset's)")
 	batch := fs.Int("batch", 0, "batch size (default: the preset's)")
@@ -117,13 +117,16 @@ func run(args []string, stderr io.Writer) int {
 		return ds
 	}
 	if err := cfg.UseImages(*size, *grey, *flip); err != nil {
-		if _, folder := data.IsFolder(resumedDataset()); cfg.Set["dataset"] || !resuming() || !folder {
+		ds := resumedDataset()
+		_, folder := data.IsFolder(ds)
+		if cfg.Set["dataset"] || !resuming() || !folder && (ds != "cifar10" || *size != 0 || *grey) {
 			fmt.Fprintln(stderr, err)
 			return 2
 		}
 		// A resume without -dataset that restates its folder run's -size,
-		// -grey or -flip: compared with the checkpoint (it was refused as
-		// "for folder datasets" by the default dataset's preset).
+		// -grey or -flip, or a CIFAR-10 run's -flip: compared with the
+		// checkpoint (it was refused as "for folder datasets" by the
+		// default dataset's preset).
 		cfg.ImageSize, cfg.Grey, cfg.Flip = *size, *grey, *flip
 	}
 	if cfg.Set["sde"] || cfg.SDE == "" { // the presets but the VE ones (MNIST's, Fashion-MNIST's) train NCSN's ladder

@@ -56,6 +56,9 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-levels", "20", "-sigmas-from-data", "-ckpt-dir", dir}, 2, "does not go with -sigma-max or -levels"},
 		{[]string{"-levels", "20", "-sde", "ve", "-ckpt-dir", dir}, 2, "-sde ve is continuous in time"},
 		{[]string{"-sigma-max", "5", "-sde", "vp", "-ckpt-dir", dir}, 2, "-sde vp has no σ"},
+		{[]string{"-flip", "-ckpt-dir", dir}, 2, "-flip is for CIFAR-10 and folder datasets, not mnist"},
+		{[]string{"-flip=false", "-dataset", "fashion", "-ckpt-dir", dir}, 2, "-flip is for CIFAR-10 and folder datasets, not fashion"},
+		{[]string{"-size", "32", "-dataset", "cifar10", "-ckpt-dir", dir}, 2, "-size and -grey are for folder datasets"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out bytes.Buffer

@@ -101,8 +101,20 @@ func TestRestatedFlagsOnResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if code := run([]string{"-ckpt-dir", mnist, "-grey", "-steps", "2"}, &out); code != 2 || !strings.Contains(out.String(), "-size, -grey and -flip are for folder datasets") {
+	if code := run([]string{"-ckpt-dir", mnist, "-grey", "-steps", "2"}, &out); code != 2 || !strings.Contains(out.String(), "-size and -grey are for folder datasets") {
 		t.Errorf("an MNIST run resumed with -grey: exit %d:\n%s", code, out.String())
+	}
+	// A CIFAR-10 run resumed without -dataset, restating -flip: compared
+	// with the checkpoint, not refused as MNIST's flag.
+	cifar := filepath.Join(t.TempDir(), "cifar")
+	c.Dataset, c.CkptDir, c.Model.Channels = "cifar10", cifar, 3
+	c.Data = &data.Dataset{Name: "cifar10", N: 4, Channels: 3, Height: 8, Width: 8, Images: make([]float32, 4*3*64)}
+	if _, err := train.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"-ckpt-dir", cifar, "-flip", "-steps", "2"}, &out); code == 0 || strings.Contains(out.String(), "-flip is for") || !strings.Contains(out.String(), "flip") {
+		t.Errorf("a CIFAR-10 run without flips resumed with -flip: exit %d:\n%s", code, out.String())
 	}
 }
 
