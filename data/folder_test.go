@@ -189,6 +189,9 @@ func TestLoadFolderErrors(t *testing.T) {
 		{FolderOptions{Path: bad, Size: 32, CacheDir: dir}, "none of its 1 image files could be decoded"},
 		{FolderOptions{Path: empty, Size: 48}, "image size 48"},
 		{FolderOptions{Path: "", Size: 32}, "no path after \"folder:\""},
+		// The shell leaves a ~ after "folder:" as it is.
+		{FolderOptions{Path: "~/ncsn-no-such-pictures", Size: 32}, "folder ~/ncsn-no-such-pictures is not there: the shell leaves a ~ after \"folder:\" as it is; give the path from / or $HOME (folder:$HOME/ncsn-no-such-pictures)"},
+		{FolderOptions{Path: "~ncsn-no-such-user/pics", Size: 32}, "folder: stat"},
 	} {
 		_, _, err := LoadFolder(c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "data: ") {

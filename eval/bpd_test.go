@@ -129,6 +129,7 @@ func TestBitsPerDimRefusals(t *testing.T) {
 		{Config{Samples: notPNG}, "notes.png"},
 		{Config{Samples: emptyFile}, "is an empty file"},
 		{Config{Samples: t.TempDir()}, "holds 0 PNGs; need at least 2"},
+		{Config{Samples: onePNG(t)}, "holds 1 PNG; need at least 2"},
 		{Config{Samples: runBeforeItsFirstSave(t)}, "holds 0 PNGs; need at least 2 (it holds a train.csv but no checkpoint yet"},
 		{Config{Samples: mixed}, "samples are images of one size"},
 	} {
@@ -232,5 +233,14 @@ func runBeforeItsFirstSave(t *testing.T) string {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "lock"), nil, 0o644)
 	os.WriteFile(filepath.Join(dir, "train.csv"), []byte("step,loss\n1,2\n"), 0o644)
+	return dir
+}
+
+// onePNG is a new folder holding one 28×28 grey PNG.
+func onePNG(t *testing.T) string {
+	dir := t.TempDir()
+	var b bytes.Buffer
+	png.Encode(&b, image.NewGray(image.Rect(0, 0, 28, 28)))
+	os.WriteFile(filepath.Join(dir, "s.png"), b.Bytes(), 0o644)
 	return dir
 }

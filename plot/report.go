@@ -99,7 +99,21 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	if smooth < 1 {
 		smooth = max(1, len(cols[0])/100)
 	}
-	smooth = min(smooth, len(cols[0])) // beyond the log's rows: a mean of them all
+	// Beyond the log's span of steps the window is the mean of them all.
+	smooth = min(smooth, int(cols[0][len(cols[0])-1]-cols[0][0])+1)
+	// A picture with no value to draw is an error, said before any
+	// sampling (it was an empty frame, and exit status 0).
+	drawable := func(col []float64) bool {
+		return slices.ContainsFunc(col, func(v float64) bool { return v > 0 }) // NaN is not
+	}
+	for _, k := range []int{1, 2} {
+		if !drawable(cols[k]) {
+			return nil, fmt.Errorf("plot: %s: the column %s has no value above 0 to draw", csvPath, head[k])
+		}
+	}
+	if !slices.ContainsFunc(cols[4:], drawable) {
+		return nil, fmt.Errorf("plot: %s: none of the %s per noise level (%s …) has a value above 0 to draw", csvPath, english.Count(len(head)-4, "column"), head[4])
+	}
 	loss := "DSM loss"
 	if m, err := checkpoint.ModelOf(filepath.Dir(csvPath)); err == nil && m.IsClassifier() {
 		loss = "cross-entropy" // a noise-conditional classifier's run
@@ -127,14 +141,12 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	defer set.Abort()
 	// The first few percent of a run fall steeply; the axis shows the rest.
 	skip := cols[0][0] + 0.03*(cols[0][len(cols[0])-1]-cols[0][0])
-	clip := 0.0
-	drawn := 0 // lines on the picture being made
+	clip, top := 0.0, 0.0 // the picture's height: from the points after skip, else all
 	line := func(p *plot.Plot, y []float64, c color.Color, label string) error {
 		xy := smoothXY(cols[0], y, smooth)
 		if len(xy) == 0 {
 			return nil
 		}
-		drawn++
 		l, err := plotter.NewLine(xy)
 		if err != nil {
 			return err
@@ -149,20 +161,19 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 			if q.X >= skip {
 				clip = math.Max(clip, 1.05*q.Y)
 			}
+			top = math.Max(top, 1.05*q.Y)
 		}
 		return nil
 	}
-	// finish completes a picture; one with no line (every value missing, 0
-	// or below) is the error that empty says, not an empty frame.
-	finish := func(p *plot.Plot, empty string) error {
-		if drawn == 0 {
-			return fmt.Errorf("plot: %s: %s to draw", csvPath, empty)
+	// finish sets a picture's axes, room times as high as its curves.
+	finish := func(p *plot.Plot, room float64) {
+		if clip == 0 { // every value in the steep start: its frame was empty
+			clip = top
 		}
 		p.X.Tick.Marker = stepTicks{}
 		p.Y.Tick.Marker = valueTicks{}
-		p.Y.Min, p.Y.Max = 0, clip
-		clip, drawn = 0, 0
-		return nil
+		p.Y.Min, p.Y.Max = 0, clip*room
+		clip, top = 0, 0
 	}
 	save := func(name string, p *plot.Plot) error {
 		if err := set.Write(name, func(w io.Writer) (err error) {
@@ -183,9 +194,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	if err := line(p, cols[1], color.RGBA{20, 60, 160, 255}, ""); err != nil {
 		return nil, err
 	}
-	if err := finish(p, "the column "+head[1]+" has no value above 0"); err != nil {
-		return nil, err
-	}
+	finish(p, 1)
 	if err := save("loss.png", p); err != nil {
 		return nil, err
 	}
@@ -215,10 +224,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 		p.Title.Text += fmt.Sprintf(", %d of %d levels named", named, len(levels))
 	}
 	// Room above the curves for the legend, one line per level named.
-	clip *= 1 + 0.045*float64(named)
-	if err := finish(p, fmt.Sprintf("none of the %s per noise level (%s …) has a value above 0", english.Count(len(levels), "column"), levels[0])); err != nil {
-		return nil, err
-	}
+	finish(p, 1+0.045*float64(named))
 	p.Legend.Top = true
 	if err := save("loss_per_level.png", p); err != nil {
 		return nil, err
@@ -229,9 +235,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 	if err := line(p, cols[2], color.RGBA{30, 130, 60, 255}, ""); err != nil {
 		return nil, err
 	}
-	if err := finish(p, "the column "+head[2]+" has no value above 0"); err != nil {
-		return nil, err
-	}
+	finish(p, 1)
 	if err := save("speed.png", p); err != nil {
 		return nil, err
 	}
@@ -535,32 +539,53 @@ func ceilTo(v, m int64) int64 {
 }
 
 // valueTicks are gonum's default marks on a value axis, labelled with as
-// few decimals as tell them apart exactly ("0 / 250 / 500", not "0.00 /
-// 250.00 / 500.00").
+// few decimals (at most 6) as give each its value to a millionth of the
+// marks' spacing, the labels all different ("0 / 250 / 500", not "0.00 /
+// 250.00 / 500.00"); values of a million or more, or marks no such
+// labels tell apart, keep gonum's labels ("3e+40").
 type valueTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (valueTicks) Ticks(min, max float64) []plot.Tick {
 	ticks := (plot.DefaultTicks{}).Ticks(min, max)
+	var vals []float64
+	for _, t := range ticks {
+		if t.Label != "" {
+			vals = append(vals, t.Value)
+		}
+	}
+	if len(vals) < 2 {
+		return ticks
+	}
+	spacing := math.Inf(1)
+	for i := 1; i < len(vals); i++ {
+		spacing = math.Min(spacing, math.Abs(vals[i]-vals[i-1]))
+		if math.Abs(vals[i]) >= 1e6 || math.Abs(vals[i-1]) >= 1e6 {
+			return ticks
+		}
+	}
+	if !(spacing > 0) {
+		return ticks
+	}
 	for d := 0; d <= 6; d++ {
-		exact := true
-		for _, t := range ticks {
-			if t.Label == "" {
-				continue
-			}
-			v, _ := strconv.ParseFloat(strconv.FormatFloat(t.Value, 'f', d, 64), 64)
-			if math.Abs(v-t.Value) > 1e-9*math.Max(1, math.Abs(t.Value)) {
-				exact = false
+		labels := map[string]bool{}
+		good := true
+		for _, v := range vals {
+			l := strconv.FormatFloat(v, 'f', d, 64)
+			back, _ := strconv.ParseFloat(l, 64)
+			if math.Abs(back-v) > 1e-6*spacing || labels[l] {
+				good = false
 				break
 			}
+			labels[l] = true
 		}
-		if exact {
+		if good {
 			for i := range ticks {
 				if ticks[i].Label != "" {
 					ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', d, 64)
 				}
 			}
-			break
+			return ticks
 		}
 	}
 	return ticks

@@ -353,6 +353,23 @@ func TestValueTicks(t *testing.T) {
 			t.Errorf("0 to %g: labels %q, want %q among them", tc.max, labels, tc.want)
 		}
 	}
+	// Tiny and huge values keep labels that tell the marks apart and stay
+	// short (3e-10 read "0 / 0 / 0 / 0"; 3e40 had 41 digits).
+	for _, max := range []float64{3e-10, 3e40, 1e99} {
+		seen := map[string]bool{}
+		for _, tk := range (valueTicks{}).Ticks(0, max) {
+			if tk.Label == "" {
+				continue
+			}
+			if seen[tk.Label] || len(tk.Label) > 12 {
+				t.Errorf("0 to %g: label %q (twice, or too long)", max, tk.Label)
+			}
+			seen[tk.Label] = true
+		}
+		if len(seen) < 2 {
+			t.Errorf("0 to %g: labels %v", max, seen)
+		}
+	}
 }
 
 // TestSmoothOverSteps: the moving average spans k steps, not k values: a
@@ -392,8 +409,11 @@ func TestNothingToDraw(t *testing.T) {
 		{"1,NaN,5,1,1,\n2,-1,5,2,1,\n3,,5,3,1,\n", "the column loss has no value above 0"},
 	} {
 		os.WriteFile(p, []byte(h+tc.rows), 0o644)
-		if _, err := Curves(p, filepath.Join(dir, "out"), 0, nil); err == nil || err.Error() != "plot: "+p+": "+tc.want+" to draw" {
-			t.Errorf("%q: %v", tc.rows, err)
+		// Said before -progress samples every checkpoint.
+		sampled := false
+		progress := func() (image.Image, error) { sampled = true; return image.NewGray(image.Rect(0, 0, 1, 1)), nil }
+		if _, err := Curves(p, filepath.Join(dir, "out"), 0, progress); err == nil || err.Error() != "plot: "+p+": "+tc.want+" to draw" || sampled {
+			t.Errorf("%q: %v (sampled first: %v)", tc.rows, err, sampled)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
 			t.Errorf("%q: the output folder was made", tc.rows)
@@ -414,5 +434,44 @@ func TestLevelColours(t *testing.T) {
 		if !red(most) || red(least) {
 			t.Errorf("%v: the most noise %v, the least %v", levels, most, least)
 		}
+	}
+}
+
+// TestSteepStartDrawn: a loss whose values above 0 all fall in the first
+// 3% of the steps, which the height leaves out, is still drawn (its frame
+// was empty, from −1 to 1).
+func TestSteepStartDrawn(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "train.csv")
+	csv := "step,loss,images_per_s,elapsed_s,loss_t_0.0\n1,5,5,1,1\n2,5,5,2,1\n"
+	for s := 3; s <= 100; s++ {
+		csv += itoa(s) + ",0,5," + itoa(s) + ",1\n"
+	}
+	os.WriteFile(p, []byte(csv), 0o644)
+	files, err := Curves(p, filepath.Join(dir, "out"), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	curve := 0 // pixels of the loss curve's blue (20, 60, 160, drawn blended)
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if bl>>8 > r>>8+80 && bl>>8 > g>>8+50 {
+				curve++
+			}
+		}
+	}
+	if curve < 10 {
+		t.Fatalf("%s: %d pixels of the curve", files[0], curve)
 	}
 }
