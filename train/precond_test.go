@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ncsn-go/ncsn/data"
 	"github.com/ncsn-go/ncsn/model"
 	"github.com/ncsn-go/ncsn/sde"
 )
@@ -401,6 +402,18 @@ func TestCIFARFlips(t *testing.T) {
 	d.Set = nil
 	if err := d.UseImages(0, false, false); err != nil || !d.Flip {
 		t.Fatalf("no -flip given kept the flips: %v, %v", d.Flip, err)
+	}
+	// The start-up line says so.
+	var log strings.Builder
+	f := Config{Dataset: "cifar10", Preset: "test", Flip: true,
+		Model: model.Config{Channels: 3, Height: 8, Width: 8, Base: 4, Mult: []int{1, 2}, EmbDim: 8, FourierScale: 4},
+		Steps: 1, Batch: 2, LR: 1e-3, EMADecay: 0.9, SigmaMax: 1, SigmaMin: 0.05, Levels: 3, SaveEvery: 1, CkptDir: t.TempDir(), Log: &log,
+		Data: &data.Dataset{Name: "cifar10", N: 4, Channels: 3, Height: 8, Width: 8, Images: make([]float32, 4*3*64)}}
+	if _, err := Run(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "1 step of batch 2 (random horizontal flips), ") {
+		t.Fatalf("the start-up line does not say the flips:\n%s", log.String())
 	}
 	for _, ds := range []string{"mnist", "fashion"} {
 		m, _ := Preset("default", ds)

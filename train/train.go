@@ -749,8 +749,12 @@ func start(cfg Config) (*run, error) {
 		// It was left out without a word.
 		guide = fmt.Sprintf(", no guide kept (-guide-at %g of %d steps comes at no step from the first to the one before the last)", cfg.GuideAt, cfg.Steps)
 	}
-	r.fresh = fmt.Sprintf("starting a fresh run in %s: %s %s, %s of batch %d, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
-		cfg.CkptDir, cfg.Dataset, what, english.Count(cfg.Steps, "step"), cfg.Batch, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
+	flips := ""
+	if cfg.Flip {
+		flips = " (random horizontal flips)"
+	}
+	r.fresh = fmt.Sprintf("starting a fresh run in %s: %s %s, %s of batch %d%s, %d parameters, Adam lr %g%s, EMA %g%s%s\n",
+		cfg.CkptDir, cfg.Dataset, what, english.Count(cfg.Steps, "step"), cfg.Batch, flips, r.weights.Count(), cfg.LR, sched, cfg.EMADecay, emaNote(cfg), guide)
 	return r, nil
 }
 
