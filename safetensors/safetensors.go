@@ -268,12 +268,13 @@ func Decode(r io.Reader) (*File, error) {
 	})
 	end := 0
 	for _, s := range spans {
-		if s.begin != end {
-			what := "a hole before"
-			if s.begin < end {
-				what = "an overlap at"
-			}
-			return nil, fmt.Errorf("%w: tensor %q: %s byte %d of the data", ErrFormat, s.name, what, s.begin)
+		// Named by the bytes: a tensor left out of the header made a hole
+		// that was said as the next tensor's fault.
+		if s.begin > end {
+			return nil, fmt.Errorf("%w: bytes %d to %d of the data belong to no tensor (before tensor %q: one missing from the header?)", ErrFormat, end, s.begin, s.name)
+		}
+		if s.begin < end {
+			return nil, fmt.Errorf("%w: tensor %q begins at byte %d of the data, inside the tensor before it (which ends at %d)", ErrFormat, s.name, s.begin, end)
 		}
 		end = s.end
 	}

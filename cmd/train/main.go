@@ -36,7 +36,7 @@ func run(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dataset := fs.String("dataset", "mnist", "dataset: mnist, fashion, cifar10, or folder:PATH (your own PNG, JPEG and GIF images)")
 	preset := fs.String("preset", "default", "preset: default, long, edm or ladder (mnist, fashion), smoke, or ncsnv2 (cifar10)")
-	process := fs.String("sde", "", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time) (default: the preset's: ve for mnist's and fashion's default, long and edm, ncsn otherwise)")
+	process := fs.String("sde", "", "diffusion process: ncsn (discrete levels), ve, vp or subvp (continuous time) (default: the preset's: ve for mnist's and fashion's default, long, edm and smoke, ncsn otherwise)")
 	dataDir := fs.String("data-dir", "", "data directory (default ./data/<dataset>; for a folder, where its decoded cache goes: ./data/folders)")
 	size := fs.Int("size", 0, "folder datasets: image side, 32 or 64 (default 32)")
 	grey := fs.Bool("grey", false, "folder datasets: one grey channel instead of colour")
@@ -61,10 +61,10 @@ func run(args []string, stderr io.Writer) int {
 	resume := fs.String("resume", "", "resume from this checkpoint file")
 	maxGradNorm := fs.Float64("max-grad-norm", 0, "clip each step's gradients to this Euclidean norm (0: no clipping)")
 	sigmaMax := fs.Float64("sigma-max", 0, "largest noise level: σ₁ of NCSN's geometric ladder, or the VE SDE's σ_max (default: the preset's: 5 for MNIST's and Fashion-MNIST's default; score_sde's 25 with -sde ve, 50 on CIFAR-10)")
-	sigmaDist := fs.String("sigma-dist", "", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm) (default: the preset's, lognormal for mnist and fashion, else uniform)")
+	sigmaDist := fs.String("sigma-dist", "", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm) (default: the preset's, lognormal for mnist's and fashion's but ladder, else uniform)")
 	pMean := fs.Float64("p-mean", 0, "with -sigma-dist lognormal: the mean P_mean of ln σ before the σ_data/0.5 scaling (EDM's: −1.2; default: the preset's, −0.8 for mnist)")
 	pStd := fs.Float64("p-std", 0, "with -sigma-dist lognormal: the spread P_std of ln σ (default: the preset's, EDM's 1.2)")
-	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's, e.g. 10)")
+	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's: 12 for mnist's ladder, 10 for fashion's and cifar10's, 232 for ncsnv2)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	device := fs.String("device", "", "where the network trains (score model or classifier): cpu, or cuda (the first GPU; build with -tags gpu) or cuda:N (GPU N); default: the GPU if the build has it and one is found (under MPI: each rank the GPU of its rank on its machine)")
 	guideAt := fs.Float64("guide-at", 0, "keep the EMA weights of this fraction of -steps in every later checkpoint, as autoguidance's guide (cmd/sample -autoguide self); 0: keep none (default: the preset's, 1/3 for mnist, 0.5 for fashion)")
@@ -281,7 +281,7 @@ func run(args []string, stderr io.Writer) int {
 			// Given, it kept no guide: sampling then ran unguided, with
 			// only a word in the first line. (A fresh run's: a resume's
 			// plan is its checkpoint's.)
-			fmt.Fprintf(stderr, "train: -guide-at %g of %d steps comes at no step before the last: give a fraction from %.6g to %.6g\n", *guideAt, n, 1/float64(n), float64(n-1)/float64(n))
+			fmt.Fprintf(stderr, "train: -guide-at %g of %d steps comes at no step before the last: give a fraction from %.6g (step 1) to %.6g (step %d)\n", *guideAt, n, 1/float64(n), float64(n-1)/float64(n), n-1)
 			return 2
 		}
 	}

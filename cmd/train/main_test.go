@@ -20,7 +20,7 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"-preset", "huge"}, 2, "unknown preset"},
 		{[]string{"-steps", "0", "-ckpt-dir", dir}, 1, "-steps 0"},
 		// It kept no guide, and sampling ran unguided, with only a word.
-		{[]string{"-preset", "smoke", "-steps", "20", "-guide-at", "0.99", "-ckpt-dir", dir}, 2, "-guide-at 0.99 of 20 steps comes at no step before the last: give a fraction from 0.05 to 0.95"},
+		{[]string{"-preset", "smoke", "-steps", "20", "-guide-at", "0.99", "-ckpt-dir", dir}, 2, "-guide-at 0.99 of 20 steps comes at no step before the last: give a fraction from 0.05 (step 1) to 0.95 (step 19)"},
 		{[]string{"-wipe", "-ckpt-dir", dir}, 1, "-wipe only goes with -fresh"},
 		{[]string{"-resume", dir + "/none.ckpt", "-ckpt-dir", dir}, 1, "none.ckpt"},
 		{[]string{"extra"}, 2, "unexpected argument"},
