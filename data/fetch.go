@@ -161,7 +161,7 @@ func checkLocal(o Options, p, want, rawWant string) (ok bool, note string, err e
 	if other, set := officialFile(got); other != "" && set != setOf(want) {
 		// Not damaged: another file of the same form (the folders of MNIST
 		// and Fashion-MNIST hold files of the same names). Left as it is.
-		return false, "", fmt.Errorf("%w: %s is %s, not the file wanted here: the folder %s holds another dataset's files (each dataset needs a folder of its own); nothing was moved", ErrChecksum, p, other, filepath.Dir(p))
+		return false, "", fmt.Errorf("%w: %s is %s, not the file wanted here: the folder %s holds another dataset's files (each dataset needs a folder of its own); that file was left as it is", ErrChecksum, p, other, filepath.Dir(p))
 	}
 	aside, err := moveAsideFn(p, time.Now())
 	if errors.Is(err, fs.ErrNotExist) {

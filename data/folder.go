@@ -147,9 +147,13 @@ func LoadFolder(o FolderOptions) (*Dataset, *FolderInfo, error) {
 	}
 	fi, err := os.Stat(abs)
 	if err != nil {
-		if (o.Path == "~" || strings.HasPrefix(o.Path, "~/")) && errors.Is(err, fs.ErrNotExist) {
+		if strings.HasPrefix(o.Path, "~") && errors.Is(err, fs.ErrNotExist) {
 			// The shell expands ~ only at a word's start, not after "folder:".
-			return nil, nil, fmt.Errorf("data: folder %s is not there: the shell leaves a ~ after %q as it is; give the path from / or $HOME (%s$HOME%s)", o.Path, FolderPrefix, FolderPrefix, strings.TrimPrefix(o.Path, "~"))
+			hint := "give the path from /"
+			if o.Path == "~" || strings.HasPrefix(o.Path, "~/") {
+				hint += fmt.Sprintf(" or $HOME (%s$HOME%s)", FolderPrefix, strings.TrimPrefix(o.Path, "~"))
+			}
+			return nil, nil, fmt.Errorf("data: folder %s is not there: the shell leaves a ~ after %q as it is; %s", o.Path, FolderPrefix, hint)
 		}
 		return nil, nil, fmt.Errorf("data: folder: %w", err)
 	}

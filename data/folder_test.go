@@ -191,7 +191,7 @@ func TestLoadFolderErrors(t *testing.T) {
 		{FolderOptions{Path: "", Size: 32}, "no path after \"folder:\""},
 		// The shell leaves a ~ after "folder:" as it is.
 		{FolderOptions{Path: "~/ncsn-no-such-pictures", Size: 32}, "folder ~/ncsn-no-such-pictures is not there: the shell leaves a ~ after \"folder:\" as it is; give the path from / or $HOME (folder:$HOME/ncsn-no-such-pictures)"},
-		{FolderOptions{Path: "~ncsn-no-such-user/pics", Size: 32}, "folder: stat"},
+		{FolderOptions{Path: "~ncsn-no-such-user/pics", Size: 32}, "folder ~ncsn-no-such-user/pics is not there: the shell leaves a ~ after \"folder:\" as it is; give the path from /"},
 	} {
 		_, _, err := LoadFolder(c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "data: ") {

@@ -96,11 +96,7 @@ func Curves(csvPath, outDir string, smooth int, progress func() (image.Image, er
 			cols[k] = append(cols[k], x)
 		}
 	}
-	if smooth < 1 {
-		smooth = max(1, len(cols[0])/100)
-	}
-	// Beyond the log's span of steps the window is the mean of them all.
-	smooth = min(smooth, int(cols[0][len(cols[0])-1]-cols[0][0])+1)
+	smooth = smoothWindow(cols[0], smooth)
 	// A picture with no value to draw is an error, said before any
 	// sampling (it was an empty frame, and exit status 0).
 	drawable := func(col []float64) bool {
@@ -276,6 +272,17 @@ func smoothXY(x, y []float64, k int) plotter.XYs {
 		out = append(out, plotter.XY{X: x[i], Y: sum / float64(len(win))})
 	}
 	return out
+}
+
+// smoothWindow is the moving average's span in steps for the log's steps
+// (rising): smooth, or 1% of the rows where it is 0, and at most the
+// steps' span, beyond which it is the mean of them all (it was capped at
+// the row count, too few steps where the log has gaps).
+func smoothWindow(steps []float64, smooth int) int {
+	if smooth < 1 {
+		smooth = max(1, len(steps)/100)
+	}
+	return min(smooth, int(steps[len(steps)-1]-steps[0])+1)
 }
 
 // maxLegend is about the most levels loss_per_level.png names.
@@ -541,17 +548,20 @@ func ceilTo(v, m int64) int64 {
 // valueTicks are gonum's default marks on a value axis, labelled with as
 // few decimals (at most 6) as give each its value to a millionth of the
 // marks' spacing, the labels all different ("0 / 250 / 500", not "0.00 /
-// 250.00 / 500.00"); values of a million or more, or marks no such
-// labels tell apart, keep gonum's labels ("3e+40").
+// 250.00 / 500.00"); values of a million or more, or marks no such labels
+// tell apart, get as few significant figures as do ("1.2e+08": gonum's
+// own labels rounded them to one, "1e+08" for 1.2e8, twice "1e+23").
 type valueTicks struct{}
 
 // Ticks implements plot.Ticker.
 func (valueTicks) Ticks(min, max float64) []plot.Tick {
 	ticks := (plot.DefaultTicks{}).Ticks(min, max)
 	var vals []float64
+	big := false
 	for _, t := range ticks {
 		if t.Label != "" {
 			vals = append(vals, t.Value)
+			big = big || math.Abs(t.Value) >= 1e6
 		}
 	}
 	if len(vals) < 2 {
@@ -560,31 +570,38 @@ func (valueTicks) Ticks(min, max float64) []plot.Tick {
 	spacing := math.Inf(1)
 	for i := 1; i < len(vals); i++ {
 		spacing = math.Min(spacing, math.Abs(vals[i]-vals[i-1]))
-		if math.Abs(vals[i]) >= 1e6 || math.Abs(vals[i-1]) >= 1e6 {
-			return ticks
-		}
 	}
 	if !(spacing > 0) {
 		return ticks
 	}
-	for d := 0; d <= 6; d++ {
-		labels := map[string]bool{}
-		good := true
+	// label writes every labelled mark by format, where that tells each
+	// its value and the marks apart.
+	label := func(format func(float64) string) bool {
+		seen := map[string]bool{}
 		for _, v := range vals {
-			l := strconv.FormatFloat(v, 'f', d, 64)
+			l := format(v)
 			back, _ := strconv.ParseFloat(l, 64)
-			if math.Abs(back-v) > 1e-6*spacing || labels[l] {
-				good = false
-				break
+			if math.Abs(back-v) > 1e-6*spacing || seen[l] {
+				return false
 			}
-			labels[l] = true
+			seen[l] = true
 		}
-		if good {
-			for i := range ticks {
-				if ticks[i].Label != "" {
-					ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', d, 64)
-				}
+		for i := range ticks {
+			if ticks[i].Label != "" {
+				ticks[i].Label = format(ticks[i].Value)
 			}
+		}
+		return true
+	}
+	if !big {
+		for d := 0; d <= 6; d++ {
+			if label(func(v float64) string { return strconv.FormatFloat(v, 'f', d, 64) }) {
+				return ticks
+			}
+		}
+	}
+	for p := 1; p <= 17; p++ {
+		if label(func(v float64) string { return strconv.FormatFloat(v, 'g', p, 64) }) {
 			return ticks
 		}
 	}

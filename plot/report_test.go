@@ -355,7 +355,7 @@ func TestValueTicks(t *testing.T) {
 	}
 	// Tiny and huge values keep labels that tell the marks apart and stay
 	// short (3e-10 read "0 / 0 / 0 / 0"; 3e40 had 41 digits).
-	for _, max := range []float64{3e-10, 3e40, 1e99} {
+	for _, max := range []float64{3e-10, 3e40, 1e99, 1.21e8, 1.5e23} {
 		seen := map[string]bool{}
 		for _, tk := range (valueTicks{}).Ticks(0, max) {
 			if tk.Label == "" {
@@ -368,6 +368,30 @@ func TestValueTicks(t *testing.T) {
 		}
 		if len(seen) < 2 {
 			t.Errorf("0 to %g: labels %v", max, seen)
+		}
+	}
+	// A mark at 1.2e8 reads so (gonum's label was "1e+08").
+	var labels []string
+	for _, tk := range (valueTicks{}).Ticks(0, 1.26e8) { // a flat loss of 1.2e8, 5% above
+		if tk.Label != "" {
+			labels = append(labels, tk.Label)
+		}
+	}
+	if !slices.Contains(labels, "1.2e+08") {
+		t.Errorf("0 to 1.26e8: labels %q", labels)
+	}
+}
+
+// TestSmoothWindow: -smooth is a span of steps, capped at the log's span
+// (it was capped at its row count: 10 steps of a log every 100 steps).
+func TestSmoothWindow(t *testing.T) {
+	gaps := []float64{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000}
+	for _, tc := range []struct {
+		steps        []float64
+		smooth, want int
+	}{{gaps, 5000, 901}, {gaps, 300, 300}, {gaps, 0, 1}, {[]float64{1, 2, 3}, 0, 1}, {[]float64{1, 2, 3}, 7, 3}} {
+		if got := smoothWindow(tc.steps, tc.smooth); got != tc.want {
+			t.Errorf("%v, -smooth %d: %d, want %d", tc.steps, tc.smooth, got, tc.want)
 		}
 	}
 }

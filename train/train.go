@@ -747,7 +747,7 @@ func start(cfg Config) (*run, error) {
 		guide = fmt.Sprintf(", the EMA of step %d kept as autoguidance's guide", k)
 	} else if cfg.GuideAt > 0 {
 		// It was left out without a word.
-		guide = fmt.Sprintf(", no guide kept (-guide-at %.4g of %s comes at no step from the first to the one before the last)", cfg.GuideAt, english.Count(cfg.Steps, "step"))
+		guide = fmt.Sprintf(", no guide kept (-guide-at %.6g of %s comes at no step from the first to the one before the last)", cfg.GuideAt, english.Count(cfg.Steps, "step"))
 	}
 	flips := ""
 	if cfg.Flip {

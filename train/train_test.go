@@ -297,11 +297,11 @@ func TestGuideKept(t *testing.T) {
 	if _, err := Run(context.Background(), tiny); err != nil || !strings.Contains(log.String(), "no guide kept (-guide-at 0.01 of 6 steps comes at no step") {
 		t.Fatalf("-guide-at 0.01 of 6 steps: %v, first line %q", err, strings.SplitN(log.String(), "\n", 2)[0])
 	}
-	// One step: the fraction to 4 figures, "1 step" (it read "0.3333333333333333 of 1 steps").
+	// One step: the fraction to 6 figures, "1 step" (it read "0.3333333333333333 of 1 steps").
 	log.Reset()
 	single := guided(t.TempDir(), 1)
 	single.GuideAt, single.SampleAutoguide, single.Log = 1.0/3, 0, &log
-	if _, err := Run(context.Background(), single); err != nil || !strings.Contains(log.String(), "no guide kept (-guide-at 0.3333 of 1 step comes at no step") {
+	if _, err := Run(context.Background(), single); err != nil || !strings.Contains(log.String(), "no guide kept (-guide-at 0.333333 of 1 step comes at no step") {
 		t.Fatalf("-guide-at 1/3 of 1 step: %v, first line %q", err, strings.SplitN(log.String(), "\n", 2)[0])
 	}
 	load := func(dir string, step int) *checkpoint.State {

@@ -64,7 +64,7 @@ func run(args []string, stderr io.Writer) int {
 	sigmaDist := fs.String("sigma-dist", "", "-sde ve: how each image's σ is drawn: uniform (ln σ uniform from σ_min to σ_max) or lognormal (EDM's, scaled to σ_data; with -precond edm) (default: the preset's, lognormal for mnist's and fashion's but ladder, else uniform)")
 	pMean := fs.Float64("p-mean", 0, "with -sigma-dist lognormal: the mean P_mean of ln σ before the σ_data/0.5 scaling (EDM's: −1.2; default: the preset's, −0.8 for mnist)")
 	pStd := fs.Float64("p-std", 0, "with -sigma-dist lognormal: the spread P_std of ln σ (default: the preset's, EDM's 1.2)")
-	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's: 12 for mnist's ladder, 10 for fashion's and cifar10's, 232 for ncsnv2)")
+	levels := fs.Int("levels", 0, "number of noise levels L of NCSN's ladder, σ₁ down to σ_L = 0.01 (default: the preset's: 12 for -sde ncsn on mnist and fashion and for mnist's ladder, 10 for fashion's ladder and cifar10, 232 for ncsnv2; folder datasets: from the images)")
 	fromData := fs.Bool("sigmas-from-data", false, "choose σ₁, L and the sampling ε by NCSNv2's rules from the training set")
 	device := fs.String("device", "", "where the network trains (score model or classifier): cpu, or cuda (the first GPU; build with -tags gpu) or cuda:N (GPU N); default: the GPU if the build has it and one is found (under MPI: each rank the GPU of its rank on its machine)")
 	guideAt := fs.Float64("guide-at", 0, "keep the EMA weights of this fraction of -steps in every later checkpoint, as autoguidance's guide (cmd/sample -autoguide self); 0: keep none (default: the preset's, 1/3 for mnist, 0.5 for fashion)")
