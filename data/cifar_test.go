@@ -201,6 +201,8 @@ func TestCIFARFetchOnce(t *testing.T) {
 	}))
 	defer srv.Close()
 	dir := t.TempDir()
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where the fetch lock is
 	var wg sync.WaitGroup
 	logs := make([]bytes.Buffer, 3)
 	errs := make([]error, 3)
@@ -226,6 +228,10 @@ func TestCIFARFetchOnce(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("the data folder holds %d entries, want only %s", len(ents), cifarFolder)
+	}
+	// The lock's file goes with it (one a folder piled up in TMPDIR).
+	if locks, _ := filepath.Glob(filepath.Join(tmp, "ncsn-fetch-*.lock")); len(locks) != 0 {
+		t.Fatalf("lock files left: %v", locks)
 	}
 	// A stop signal ends the wait.
 	unlock, _, err := fetchLock(Options{}, dir)

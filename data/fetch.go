@@ -523,7 +523,8 @@ func tempDir() (string, error) {
 // another process holds it (saying so once); waited says whether it did, so
 // that the caller looks again for the files that process fetched. The lock
 // is a file of the temporary folder named by dir's path, not of dir: a
-// failed fetch leaves nothing in the data folder. Where no lock can be had
+// failed fetch leaves nothing in the data folder; unlock removes it (one a
+// folder piled up there). Where no lock can be had
 // (a temporary folder that is not writable), the fetch goes on without one.
 // Only a stop signal (o's context) is an error.
 func fetchLock(o Options, dir string) (unlock func(), waited bool, err error) {
@@ -536,7 +537,7 @@ func fetchLock(o Options, dir string) (unlock func(), waited bool, err error) {
 	for {
 		l, err := fsutil.TryLock(path)
 		if err == nil {
-			return func() { l.Unlock() }, waited, nil
+			return func() { l.UnlockRemove() }, waited, nil // one per folder piled up in the temporary folder
 		}
 		var held *fsutil.LockedError
 		if !errors.As(err, &held) {

@@ -29,17 +29,36 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 // the process dies, however it dies (kill -9 included), so a stale lock file
 // never blocks anyone. Readers that do not lock are not affected.
 type Lock struct {
-	f *os.File
+	f    *os.File
+	path string
 }
 
 // TryLock takes the lock on path (creating the file) without waiting. The
 // file then names the holder (process id, host, start time), which is what
 // the *LockedError of a second process reports.
 func TryLock(path string) (*Lock, error) {
+	for try := 0; ; try++ {
+		l, err := tryLockOnce(path)
+		if !errors.Is(err, errRemoved) || try == 100 {
+			return l, err
+		}
+	}
+}
+
+// errRemoved: the file locked was removed (UnlockRemove) since it was
+// opened; the file now at the path is the lock.
+var errRemoved = errors.New("lock file removed while it was being locked")
+
+// afterOpen runs between tryLockOnce's open and lock (a test stands a
+// holder's UnlockRemove in there).
+var afterOpen = func(path string) {}
+
+func tryLockOnce(path string) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
+	afterOpen(path)
 	if err := lockFile(f); err != nil {
 		f.Close()
 		if !errors.Is(err, errWouldBlock) {
@@ -55,6 +74,13 @@ func TryLock(path string) (*Lock, error) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		return nil, &LockedError{Path: path, Holder: holder}
+	}
+	if !stillAt(f, path) {
+		// Its holder removed it between our open and our lock: a third
+		// process may hold a new file of that name by now.
+		unlockFile(f)
+		f.Close()
+		return nil, errRemoved
 	}
 	// A file of that name that is not a lock's (a user's notes named lock)
 	// is not ours to overwrite.
@@ -72,7 +98,17 @@ func TryLock(path string) (*Lock, error) {
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(info), 0) // best effort: only error messages read it
 	}
-	return &Lock{f: f}, nil
+	return &Lock{f: f, path: path}, nil
+}
+
+// stillAt reports whether the open file f is the file at path.
+func stillAt(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, pi)
 }
 
 // WaitLock takes the lock on path as TryLock does, waiting up to wait while
@@ -89,8 +125,27 @@ func WaitLock(path string, wait time.Duration) (*Lock, error) {
 	}
 }
 
-// Unlock releases the lock. The file stays: removing it would let a third
-// process lock a new file while a second still waits on the old one.
+// UnlockRemove removes the lock file and releases the lock, for locks of a
+// moment whose files would pile up (one per folder fetched into, in the
+// temporary folder). A process that opened the file before the removal
+// finds, once it has the lock, that the file is gone, and takes the one
+// now at the path instead (TryLock).
+func (l *Lock) UnlockRemove() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	rerr := os.Remove(l.path)
+	if errors.Is(rerr, os.ErrNotExist) {
+		rerr = nil
+	}
+	if err := l.Unlock(); err != nil {
+		return err
+	}
+	return rerr
+}
+
+// Unlock releases the lock. The file stays (a run folder's lock names its
+// last holder); UnlockRemove removes it.
 func (l *Lock) Unlock() error {
 	if l == nil || l.f == nil {
 		return nil

@@ -133,3 +133,59 @@ func TestWaitLock(t *testing.T) {
 	}
 	l2.Unlock()
 }
+
+// TestUnlockRemove: a lock of a moment removes its file (one per folder
+// fetched into piled up in the temporary folder); a process that opened
+// the old file before the removal does not take it for the lock once the
+// path names another file (two would hold "the" lock).
+func TestUnlockRemove(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.lock")
+	l, err := TryLock(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.UnlockRemove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the lock file stayed: %v", err)
+	}
+	// Opened before its holder removed it, locked after: not the lock.
+	old, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	os.Remove(p)
+	l2, err := TryLock(p) // a third process: the new file at the path
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Unlock()
+	if stillAt(old, p) {
+		t.Fatal("a removed file passed for the one at its path")
+	}
+	if !stillAt(l2.f, p) {
+		t.Fatal("the file at the path did not pass")
+	}
+	if _, err := tryLockOnce(p); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second lock while the third process holds it: %v", err)
+	}
+	l2.Unlock()
+	// The file removed between TryLock's open and its lock: it takes the
+	// file now at the path, and only that.
+	q := filepath.Join(t.TempDir(), "y.lock")
+	removed := 0
+	afterOpen = func(path string) {
+		if removed == 0 {
+			os.Remove(path)
+		}
+		removed++
+	}
+	defer func() { afterOpen = func(string) {} }()
+	l3, err := TryLock(q)
+	if err != nil || removed != 2 || !stillAt(l3.f, q) {
+		t.Fatalf("a lock file removed as it was locked: %v, %d opens", err, removed)
+	}
+	l3.Unlock()
+}
