@@ -230,7 +230,7 @@ func TestCIFARFetchOnce(t *testing.T) {
 		t.Fatalf("the data folder holds %d entries, want only %s", len(ents), cifarFolder)
 	}
 	// The lock's file goes with it (one a folder piled up in TMPDIR).
-	if locks, _ := filepath.Glob(filepath.Join(tmp, "ncsn-fetch-*.lock")); len(locks) != 0 {
+	if locks, _ := filepath.Glob(filepath.Join(tmp, "ncsn-lock-*.lock")); len(locks) != 0 {
 		t.Fatalf("lock files left: %v", locks)
 	}
 	// A stop signal ends the wait.

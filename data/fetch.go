@@ -4,7 +4,6 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -519,38 +518,22 @@ func tempDir() (string, error) {
 	return d, nil
 }
 
-// fetchLock takes a lock on fetching into the folder dir, waiting while
-// another process holds it (saying so once); waited says whether it did, so
-// that the caller looks again for the files that process fetched. The lock
-// is a file of the temporary folder named by dir's path, not of dir: a
-// failed fetch leaves nothing in the data folder; unlock removes it (one a
-// folder piled up there). Where no lock can be had
-// (a temporary folder that is not writable), the fetch goes on without one.
-// Only a stop signal (o's context) is an error.
+// fetchLock takes a lock on fetching into the folder dir (fsutil.TurnLock),
+// waiting while another process holds it (saying so once); waited says
+// whether it did, so that the caller looks again for the files that process
+// fetched. Its file is in the temporary folder, not in dir: a failed fetch
+// leaves nothing in the data folder. Only a stop signal (o's context) is an
+// error.
 func fetchLock(o Options, dir string) (unlock func(), waited bool, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		abs = dir
 	}
-	sum := sha256.Sum256([]byte(abs))
-	path := filepath.Join(os.TempDir(), "ncsn-fetch-"+hex.EncodeToString(sum[:8])+".lock")
-	for {
-		l, err := fsutil.TryLock(path)
-		if err == nil {
-			return func() { l.UnlockRemove() }, waited, nil // one per folder piled up in the temporary folder
-		}
-		var held *fsutil.LockedError
-		if !errors.As(err, &held) {
-			return func() {}, false, nil
-		}
-		if !waited {
-			o.logf("another process (%s) is fetching into %s: waiting for it", held.Holder, dir)
-			waited = true
-		}
-		select {
-		case <-o.ctx().Done():
-			return nil, false, fmt.Errorf("data: waiting for another process's fetch into %s: %w", dir, o.ctx().Err())
-		case <-time.After(200 * time.Millisecond):
-		}
+	unlock, waited, err = fsutil.TurnLock(o.ctx(), abs, func(holder string) {
+		o.logf("another process (%s) is fetching into %s: waiting for it", holder, dir)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("data: waiting for another process's fetch into %s: %w", dir, err)
 	}
+	return unlock, waited, nil
 }

@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/ncsn-go/ncsn/checkpoint"
 	"github.com/ncsn-go/ncsn/data"
@@ -409,5 +412,46 @@ func TestDamagedCheckpointSamples(t *testing.T) {
 	_, err := Run(Config{Dataset: "mnist", Samples: p, DataDir: t.TempDir()})
 	if !errors.Is(err, checkpoint.ErrCorrupt) || !strings.Contains(err.Error(), p) {
 		t.Fatalf("error %v, want the path and checkpoint.ErrCorrupt", err)
+	}
+}
+
+// TestClassifierTrainedOnce: two evaluations at once on a data folder
+// without a cached classifier train it once; the second waits for the
+// first and reads its cache (each trained its own, for minutes).
+func TestClassifierTrainedOnce(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // where the lock is
+	dir := t.TempDir()
+	var trained atomic.Int32
+	tr := func() (*data.Dataset, error) {
+		trained.Add(1)
+		time.Sleep(300 * time.Millisecond) // the other comes while this one trains
+		return quadrants(200, 1), nil
+	}
+	logs := make([]strings.Builder, 2)
+	clfs := make([]*Classifier, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			clfs[i], errs[i] = classifier(Config{Dataset: "quadrants", DataDir: dir, Epochs: 1, Log: &logs[i]}, quadrants(100, 2), tr)
+		}()
+	}
+	wg.Wait()
+	waited := 0
+	for i := range 2 {
+		if errs[i] != nil {
+			t.Fatalf("evaluation %d: %v", i, errs[i])
+		}
+		if strings.Contains(logs[i].String(), "is training the quadrants classifier for "+filepath.Join(dir, "classifier-v1.gob")+": waiting for it") {
+			waited++
+		}
+	}
+	if n := trained.Load(); n != 1 || waited != 1 || clfs[0].Accuracy != clfs[1].Accuracy {
+		t.Fatalf("%d trainings, %d waited, accuracies %v and %v", n, waited, clfs[0].Accuracy, clfs[1].Accuracy)
+	}
+	if locks, _ := filepath.Glob(filepath.Join(os.TempDir(), "ncsn-lock-*.lock")); len(locks) != 0 {
+		t.Fatalf("lock files left: %v", locks)
 	}
 }

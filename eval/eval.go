@@ -3,6 +3,7 @@ package eval
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -414,22 +415,44 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 	return res, nil
 }
 
-// classifier loads the cached classifier, or trains and caches it.
+// classifier loads the cached classifier, or trains and caches it. One
+// process at a time trains a data folder's classifier: another waits for
+// it, then reads its cache (each trained its own for minutes).
 func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, error)) (*Classifier, error) {
 	path := filepath.Join(c.DataDir, "classifier-v1.gob")
-	clf, err := LoadClassifier(path)
-	switch {
-	case err != nil:
-	case clf.Channels != test.Channels || clf.Height != test.Height || clf.Width != test.Width:
-		err = fmt.Errorf("%w: %s is for %d×%d×%d images, %s images are %d×%d×%d", ErrCache, path, clf.Channels, clf.Height, clf.Width, c.Dataset, test.Channels, test.Height, test.Width)
-	case clf.Dataset != c.Dataset: // MNIST's and Fashion-MNIST's images are of one shape
-		return nil, fmt.Errorf("%w: %s is the %s classifier, not %s's: -data-dir %s is another dataset's folder", ErrCache, path, clf.Dataset, c.Dataset, c.DataDir)
+	cached := func() (*Classifier, error) {
+		clf, err := LoadClassifier(path)
+		switch {
+		case err != nil:
+		case clf.Channels != test.Channels || clf.Height != test.Height || clf.Width != test.Width:
+			err = fmt.Errorf("%w: %s is for %d×%d×%d images, %s images are %d×%d×%d", ErrCache, path, clf.Channels, clf.Height, clf.Width, c.Dataset, test.Channels, test.Height, test.Width)
+		case clf.Dataset != c.Dataset: // MNIST's and Fashion-MNIST's images are of one shape
+			return nil, fmt.Errorf("%w: %s is the %s classifier, not %s's: -data-dir %s is another dataset's folder", ErrCache, path, clf.Dataset, c.Dataset, c.DataDir)
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w (delete it to train a new one)", err)
+		}
+		return clf, err
 	}
-	if err == nil {
-		return clf, nil
-	}
+	clf, err := cached()
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%w (delete it to train a new one)", err)
+		return clf, err
+	}
+	abs, aerr := filepath.Abs(path)
+	if aerr != nil {
+		abs = path
+	}
+	unlock, waited, err := fsutil.TurnLock(context.Background(), abs, func(holder string) {
+		fmt.Fprintf(c.Log, "another process (%s) is training the %s classifier for %s: waiting for it\n", holder, c.Dataset, path)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if waited {
+		if clf, err := cached(); !errors.Is(err, os.ErrNotExist) {
+			return clf, err // its classifier (or why it cannot be read)
+		}
 	}
 	tr, err := trainSplit()
 	if err != nil {

@@ -1,6 +1,9 @@
 package fsutil
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -156,4 +159,36 @@ func (l *Lock) Unlock() error {
 	}
 	l.f = nil
 	return err
+}
+
+// TurnLock takes a lock of a moment on the work named by key (a folder's or
+// a file's absolute path: one fetch into a folder, one training of a cached
+// classifier), as a file of the temporary folder — none in the user's
+// folders — that its unlock removes. While another process holds it, it
+// waits, calling waiting once with the holder (the caller then looks again
+// for what that process made: waited); only ctx's end is an error. Where no
+// lock can be had (a temporary folder that takes no files) the work goes on
+// without one.
+func TurnLock(ctx context.Context, key string, waiting func(holder string)) (unlock func(), waited bool, err error) {
+	sum := sha256.Sum256([]byte(key))
+	path := filepath.Join(os.TempDir(), "ncsn-lock-"+hex.EncodeToString(sum[:8])+".lock")
+	for {
+		l, err := TryLock(path)
+		if err == nil {
+			return func() { l.UnlockRemove() }, waited, nil
+		}
+		var held *LockedError
+		if !errors.As(err, &held) {
+			return func() {}, false, nil
+		}
+		if !waited {
+			waiting(held.Holder)
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
