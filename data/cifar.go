@@ -192,15 +192,15 @@ func ensureCIFAR(o Options, names []string) error {
 	}
 	// One fetch into a folder at a time: a second process waits for the
 	// first's files (both downloaded the 176 MB archive).
-	unlock, waited, err := fetchLock(o, dst)
+	unlock, _, err := fetchLock(o, dst)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if waited {
-		if missing, err = check(); err != nil || len(missing) == 0 {
-			return err
-		}
+	// Looked at again under the lock, waited or not: a fetch that ended
+	// just before it was taken has put the files in place.
+	if missing, err = check(); err != nil || len(missing) == 0 {
+		return err
 	}
 	tried = append([]string{fmt.Sprintf("%s: %s: not there, or not the official bytes", dst, english.List(missing))}, tried...)
 	// The fetch puts every official file in place: the other split's files

@@ -525,11 +525,7 @@ func tempDir() (string, error) {
 // leaves nothing in the data folder. Only a stop signal (o's context) is an
 // error.
 func fetchLock(o Options, dir string) (unlock func(), waited bool, err error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		abs = dir
-	}
-	unlock, waited, err = fsutil.TurnLock(o.ctx(), abs, func(holder string) {
+	unlock, waited, err = fsutil.TurnLock(o.ctx(), fsutil.LockKey(dir), func(holder string) {
 		o.logf("another process (%s) is fetching into %s: waiting for it", holder, dir)
 	})
 	if err != nil {

@@ -415,6 +415,10 @@ func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset,
 	return res, nil
 }
 
+// beforeClassifierLock runs between classifier's look at the cache and its
+// lock (a test saves another process's classifier there).
+var beforeClassifierLock = func() {}
+
 // classifier loads the cached classifier, or trains and caches it. One
 // process at a time trains a data folder's classifier: another waits for
 // it, then reads its cache (each trained its own for minutes).
@@ -438,21 +442,18 @@ func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, 
 	if !errors.Is(err, os.ErrNotExist) {
 		return clf, err
 	}
-	abs, aerr := filepath.Abs(path)
-	if aerr != nil {
-		abs = path
-	}
-	unlock, waited, err := fsutil.TurnLock(context.Background(), abs, func(holder string) {
-		fmt.Fprintf(c.Log, "another process (%s) is training the %s classifier for %s: waiting for it\n", holder, c.Dataset, path)
+	beforeClassifierLock()
+	unlock, _, err := fsutil.TurnLock(context.Background(), fsutil.LockKey(path), func(holder string) {
+		fmt.Fprintf(c.Log, "another process (%s) is training a classifier for %s: waiting for it\n", holder, path)
 	})
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if waited {
-		if clf, err := cached(); !errors.Is(err, os.ErrNotExist) {
-			return clf, err // its classifier (or why it cannot be read)
-		}
+	// Looked at again under the lock, waited or not: a process that saved
+	// its classifier just before the lock was taken left it there.
+	if clf, err := cached(); !errors.Is(err, os.ErrNotExist) {
+		return clf, err // its classifier (or why it cannot be read)
 	}
 	tr, err := trainSplit()
 	if err != nil {

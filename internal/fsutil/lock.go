@@ -42,8 +42,11 @@ type Lock struct {
 func TryLock(path string) (*Lock, error) {
 	for try := 0; ; try++ {
 		l, err := tryLockOnce(path)
-		if !errors.Is(err, errRemoved) || try == 100 {
+		if !errors.Is(err, errRemoved) {
 			return l, err
+		}
+		if try == 100 {
+			return nil, fmt.Errorf("locking %s: %w", path, err)
 		}
 	}
 }
@@ -78,11 +81,14 @@ func tryLockOnce(path string) (*Lock, error) {
 		}
 		return nil, &LockedError{Path: path, Holder: holder}
 	}
-	if !stillAt(f, path) {
+	if at, err := stillAt(f, path); !at {
 		// Its holder removed it between our open and our lock: a third
 		// process may hold a new file of that name by now.
 		unlockFile(f)
 		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
 		return nil, errRemoved
 	}
 	// A file of that name that is not a lock's (a user's notes named lock)
@@ -104,14 +110,22 @@ func tryLockOnce(path string) (*Lock, error) {
 	return &Lock{f: f, path: path}, nil
 }
 
-// stillAt reports whether the open file f is the file at path.
-func stillAt(f *os.File, path string) bool {
+// stillAt reports whether the open file f is the file at path: false and
+// no error where none is there now, or another; an error where it cannot
+// tell.
+func stillAt(f *os.File, path string) (bool, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return false
+		return false, err
 	}
 	pi, err := os.Stat(path)
-	return err == nil && os.SameFile(fi, pi)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fi, pi), nil
 }
 
 // WaitLock takes the lock on path as TryLock does, waiting up to wait while
@@ -133,18 +147,24 @@ func WaitLock(path string, wait time.Duration) (*Lock, error) {
 // temporary folder). A process that opened the file before the removal
 // finds, once it has the lock, that the file is gone, and takes the one
 // now at the path instead (TryLock).
+//
+// Windows removes no file that is open: there the file goes once unlocked
+// and closed, where no other process has it open, and stays otherwise.
 func (l *Lock) UnlockRemove() error {
 	if l == nil || l.f == nil {
 		return nil
 	}
-	rerr := os.Remove(l.path)
-	if errors.Is(rerr, os.ErrNotExist) {
-		rerr = nil
-	}
+	ours, _ := stillAt(l.f, l.path) // not another's, made after ours was removed
+	removed := ours && os.Remove(l.path) == nil
 	if err := l.Unlock(); err != nil {
 		return err
 	}
-	return rerr
+	if ours && !removed {
+		// Open, it could not be removed (Windows); closed now, it can,
+		// unless a waiter has it open: then it stays, as Unlock leaves it.
+		os.Remove(l.path)
+	}
+	return nil
 }
 
 // Unlock releases the lock. The file stays (a run folder's lock names its
@@ -169,6 +189,10 @@ func (l *Lock) Unlock() error {
 // for what that process made: waited); only ctx's end is an error. Where no
 // lock can be had (a temporary folder that takes no files) the work goes on
 // without one.
+//
+// Only processes that share one temporary folder (TMPDIR) see each other's
+// locks: a batch system's per-job TMPDIR, or two machines sharing a data
+// folder, still do the work twice.
 func TurnLock(ctx context.Context, key string, waiting func(holder string)) (unlock func(), waited bool, err error) {
 	sum := sha256.Sum256([]byte(key))
 	path := filepath.Join(os.TempDir(), "ncsn-lock-"+hex.EncodeToString(sum[:8])+".lock")
@@ -179,7 +203,7 @@ func TurnLock(ctx context.Context, key string, waiting func(holder string)) (unl
 		}
 		var held *LockedError
 		if !errors.As(err, &held) {
-			return func() {}, false, nil
+			return func() {}, waited, nil
 		}
 		if !waited {
 			waiting(held.Holder)
@@ -191,4 +215,21 @@ func TurnLock(ctx context.Context, key string, waiting func(holder string)) (unl
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// LockKey is TurnLock's key for the file or folder path: its absolute path
+// with the links in it followed (two paths to one folder are one key).
+func LockKey(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	// The folder's links, where the file itself is not there yet.
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(dir, filepath.Base(abs))
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	return abs
 }

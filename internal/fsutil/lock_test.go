@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +151,22 @@ func TestUnlockRemove(t *testing.T) {
 	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the lock file stayed: %v", err)
 	}
+	// Another's file made at the path after ours was removed stays.
+	l, err = TryLock(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS == "windows" {
+		l.UnlockRemove()
+		return // no open file can be removed there: the rest cannot happen
+	}
+	os.Remove(p)
+	os.WriteFile(p, []byte("pid 1 (other) on host since then\n"), 0o644)
+	l.UnlockRemove()
+	if b, err := os.ReadFile(p); err != nil || !strings.HasPrefix(string(b), "pid 1 (other)") {
+		t.Fatalf("another's lock file was removed: %q, %v", b, err)
+	}
+	os.Remove(p)
 	// Opened before its holder removed it, locked after: not the lock.
 	old, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -162,11 +179,11 @@ func TestUnlockRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l2.Unlock()
-	if stillAt(old, p) {
-		t.Fatal("a removed file passed for the one at its path")
+	if at, err := stillAt(old, p); at || err != nil {
+		t.Fatalf("a removed file passed for the one at its path: %v", err)
 	}
-	if !stillAt(l2.f, p) {
-		t.Fatal("the file at the path did not pass")
+	if at, err := stillAt(l2.f, p); !at || err != nil {
+		t.Fatalf("the file at the path did not pass: %v", err)
 	}
 	if _, err := tryLockOnce(p); !errors.Is(err, ErrLocked) {
 		t.Fatalf("a second lock while the third process holds it: %v", err)
@@ -184,7 +201,11 @@ func TestUnlockRemove(t *testing.T) {
 	}
 	defer func() { afterOpen = func(string) {} }()
 	l3, err := TryLock(q)
-	if err != nil || removed != 2 || !stillAt(l3.f, q) {
+	at := false
+	if err == nil {
+		at, _ = stillAt(l3.f, q)
+	}
+	if err != nil || removed != 2 || !at {
 		t.Fatalf("a lock file removed as it was locked: %v, %d opens", err, removed)
 	}
 	l3.Unlock()
