@@ -210,3 +210,20 @@ func TestUnlockRemove(t *testing.T) {
 	}
 	l3.Unlock()
 }
+
+// TestLockKey: two paths to one folder, through a link, are one key, also
+// for a file not there yet.
+func TestLockKey(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "data")
+	os.Mkdir(real, 0o755)
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(real, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	for _, name := range []string{"", "classifier-v1.gob"} {
+		if a, b := LockKey(filepath.Join(real, name)), LockKey(filepath.Join(link, name)); a != b {
+			t.Errorf("%q: %s and %s", name, a, b)
+		}
+	}
+}
