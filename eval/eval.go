@@ -114,7 +114,7 @@ type Result struct {
 	// Class-conditional samples: the fraction the classifier assigns to the
 	// class asked for, overall and per class asked for.
 	Guidance   float64      `json:"guidance,omitempty"`
-	RightClass float64      `json:"right_class,omitempty"`
+	RightClass *float64     `json:"right_class,omitempty"` // nil without -class (0 is kept: it was dropped)
 	PerClass   []ClassRight `json:"per_class,omitempty"`
 }
 
@@ -881,7 +881,7 @@ func (r *Result) WriteTable(w io.Writer) {
 		}
 	}
 	if r.PerClass != nil {
-		fmt.Fprintf(w, "%-34s %.1f%% (guidance w = %g)\n", "assigned the class asked for", 100*r.RightClass, r.Guidance)
+		fmt.Fprintf(w, "%-34s %.1f%% (guidance w = %g)\n", "assigned the class asked for", 100**r.RightClass, r.Guidance)
 		for _, k := range r.PerClass {
 			fmt.Fprintf(w, "  class %d: %d/%d right, %d of them with confidence ≥ 0.9\n", k.Class, k.Right, k.N, k.RightConf)
 		}
@@ -914,7 +914,8 @@ func (r *Result) rightClass(clf *Classifier, imgs []float32, labels []int) error
 			}
 		}
 	}
-	r.RightClass = float64(right) / float64(len(labels))
+	share := float64(right) / float64(len(labels))
+	r.RightClass = &share
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"encoding/json"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -100,8 +101,20 @@ func TestRightClass(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []ClassRight{{Class: 7, N: 3, Right: 3, RightConf: 3}, {Class: 3, N: 2}, {Class: 0, N: 1}}
-	if !slices.Equal(r.PerClass, want) || r.RightClass != 0.5 {
-		t.Fatalf("per class %+v, right %g; want %+v and 0.5", r.PerClass, r.RightClass, want)
+	if !slices.Equal(r.PerClass, want) || r.RightClass == nil || *r.RightClass != 0.5 {
+		t.Fatalf("per class %+v, right %v; want %+v and 0.5", r.PerClass, r.RightClass, want)
+	}
+	// None right: 0 is in the JSON (it was left out, and the guidance
+	// table's script failed on the missing key).
+	r = &Result{}
+	if err := r.rightClass(c, make([]float32, 2*64), []int{3, 0}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(r); !strings.Contains(string(b), `"right_class":0`) {
+		t.Fatalf("none right: %s", b)
+	}
+	if b, _ := json.Marshal(&Result{}); strings.Contains(string(b), "right_class") {
+		t.Fatalf("no -class: %s", b)
 	}
 }
 

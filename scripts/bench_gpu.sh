@@ -27,7 +27,9 @@ nets=("$@")
 
 bin=${TRAIN_TEST:-}
 if [ -z "$bin" ]; then
-  bin=$(mktemp -d)/train.test
+  tmpd=$(mktemp -d)
+  trap 'rm -rf "$tmpd"' EXIT # 22 MB a run were left
+  bin=$tmpd/train.test
   CGO_ENABLED=0 go test -c -tags gpu -o "$bin" ./train
 fi
 py=""
@@ -42,7 +44,9 @@ metric() { # metric BENCHNAME UNIT < go bench output
 ours() { # ours NET TF32 [GRAPHS] → "train forward" images/s
   local out
   out=$(NCSN_BENCH_NET=$1 NCSN_TF32=$2 NCSN_CUDA_GRAPH=${3:-0} "$bin" -test.run '^$' -test.bench 'BenchmarkDevice(TrainStep|Score)$' -test.benchtime "$benchtime" -test.v 2>&1) || { echo "$out" >&2; return 1; }
-  [ "$2" = 1 ] || echo "$out" | grep -m1 'device:' | sed 's/^ *//' >&2
+  # No device line where nothing ran on a GPU: the reason is said below
+  # (grep's failure ended the function first, and the reason with it).
+  [ "$2" = 1 ] || echo "$out" | grep -m1 'device:' | sed 's/^ *//' >&2 || true
   local tr fw
   tr=$(echo "$out" | metric BenchmarkDeviceTrainStep images/s)
   fw=$(echo "$out" | metric BenchmarkDeviceScore images/s)

@@ -10,27 +10,19 @@
 # checkpoint was trained on. Seconds are figures only on an otherwise idle machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need 1 "$@"
 ckpt=$1 n=${2:-256}
 shift $(( $# < 2 ? $# : 2 ))
 [ $# -eq 0 ] && set -- ""
 out=${OUT:-checkpoints/eval_table.jsonl}
 mkdir -p "$(dirname "$out")"
-go build -o /tmp/ncsn-eval-table ./cmd/eval
+build eval
 echo "| flags | evaluations | seconds (n) | conf ≥ 0.9 | mean conf | class entropy | Fréchet distance (floor) | digits 0–9 |"
 echo "|---|---|---|---|---|---|---|---|"
 for flags in "$@"; do
   # shellcheck disable=SC2086 # each argument is a list of flags
-  log=$(mktemp)
-  # cmd/eval's first line is its JSON; a failure says why (it printed
-  # nothing but the header).
-  # shellcheck disable=SC2086
-  if ! js=$(/tmp/ncsn-eval-table -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" $flags 2>"$log" | awk 'NR == 1') || [ -z "$js" ]; then
-    echo "eval_table.sh: $flags: cmd/eval failed:" >&2
-    cat "$log" >&2
-    rm -f "$log"
-    exit 1
-  fi
-  rm -f "$log"
+  js=$(eval_json "$flags" -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" $flags)
   echo "{\"ckpt\":\"$ckpt\",\"flags\":\"$flags\",\"seed\":${SEED:-0},\"result\":$js}" >> "$out"
   python3 - "$flags" "$js" <<'PY'
 import json, sys

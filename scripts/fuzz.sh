@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the project for a fixed time each (default 20s):
 # the readers of IDX files, CIFAR-10 batches, the npm PNG rebuild, checkpoints,
-# the classifier cache and the PNGs given to cmd/eval. A crash fails the run
+# the classifier cache, the PNGs given to cmd/eval, safetensors files and the
+# train.csv given to cmd/plot. A crash fails the run
 # and Go writes the input that caused it to the package's testdata/fuzz/.
 # Usage: scripts/fuzz.sh [fuzztime, e.g. 20s or 10m] [package pattern]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-20s}
 filter=${2:-.}
-targets=$(grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed -E 's#^\./(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]+)#\1 \2#' | grep -E "$filter" | sort)
+filter=${filter#./} # a Go package path (./data) names the package too
+# (grep's "no match" ended the script before the message below)
+targets=$(grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed -E 's#^\./(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]+)#\1 \2#' | { grep -E "$filter" || true; } | sort)
 [ -n "$targets" ] || { echo "fuzz: no targets match $filter"; exit 1; }
 # Go 1.26's fuzz coordinator can end a run at the -fuzztime deadline with
 # "context deadline exceeded" and no failing input (golang/go#75804, fixed in

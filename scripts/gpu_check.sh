@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU checks of the gpu build, for a machine with an NVIDIA GPU and no Go
-# toolchain (DEVELOPERS.md: the device tool).
+# toolchain (README "GPU": how such a machine is reached and what it runs).
 #
 # Here:   scripts/gpu_check.sh pack    (make gpu-tests: stripped test binaries
 #         and commands, xz-packed, the PyTorch reference and 5000 CIFAR-10
@@ -157,7 +157,18 @@ fi
 export NCSN_CUDA_LIBS=$(echo "$libs" | xargs -r -n1 dirname | awk '!s[$0]++' | paste -sd:)
 echo "NCSN_CUDA_LIBS=$NCSN_CUDA_LIBS"
 
+if ! nvidia-smi -L >/dev/null 2>&1 && ! ldconfig -p | grep -q 'libcuda\.so'; then
+  # Every stage would skip, and the run end "done" with status 0.
+  echo "gpu_check: no GPU here (no nvidia-smi, no libcuda): run checks need an NVIDIA GPU"
+  exit 1
+fi
+
 stage "unpack"
+if [ ! -f gpu-pack/bin.tar.xz ]; then # an earlier pack's binaries in /tmp/gb were run instead
+  echo "gpu_check: no gpu-pack/bin.tar.xz: run scripts/gpu_check.sh pack (make gpu-tests) where Go is, and carry gpu-pack"
+  exit 1
+fi
+rm -rf /tmp/gb
 mkdir -p /tmp/gb && tar -C /tmp/gb -xJf gpu-pack/bin.tar.xz || python3 -c "import tarfile; tarfile.open('gpu-pack/bin.tar.xz').extractall('/tmp/gb')"
 B=/tmp/gb/bin; ls -la $B
 export NCSN_TEST_EMU=0 # the CPU emulation is CI's; here only the GPU

@@ -8,17 +8,19 @@
 # Usage: scripts/guidance_table.sh SCORE_CKPT CLASSIFIER_CKPT [n per class, default 26] [w ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need 2 "$@"
 score=$1 clf=$2 n=${3:-26}
 shift $(( $# < 3 ? $# : 3 ))
 ws=("$@")
 [ ${#ws[@]} -eq 0 ] && ws=(0 1 2 4)
 out=${OUT:-checkpoints/guidance_table.jsonl}
 mkdir -p "$(dirname "$out")"
-go build -o /tmp/ncsn-eval ./cmd/eval
+build eval
 echo "| w | samples | seconds | right class | per class (right of $n) | conf ≥ 0.9 | class entropy | Fréchet distance |"
 echo "|---|---|---|---|---|---|---|---|"
 for w in "${ws[@]}"; do
-  js=$(/tmp/ncsn-eval -dataset mnist -samples "$score" -classifier "$clf" -class all -guidance "$w" -n "$n" 2>/dev/null | awk 'NR == 1')
+  js=$(eval_json "w $w" -dataset mnist -samples "$score" -classifier "$clf" -class all -guidance "$w" -n "$n")
   echo "{\"w\":$w,\"result\":$js}" >> "$out"
   python3 - "$w" "$js" <<'PY'
 import json, sys

@@ -12,6 +12,10 @@
 # Needs Open MPI (Debian: libopenmpi-dev openmpi-bin) and MNIST in data/mnist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v mpirun >/dev/null || ! pkg-config --exists ompi-c 2>/dev/null; then
+  echo "mpi_check: needs Open MPI: apt-get install libopenmpi-dev openmpi-bin pkg-config" >&2
+  exit 1
+fi
 out=checkpoints/mpi
 mkdir -p "$out"
 mpirun=(mpirun --allow-run-as-root --oversubscribe --bind-to none)
@@ -24,7 +28,7 @@ go build -tags mpi,gpu -o "$out/train-mpi-gpu" ./cmd/train
 NCSN_REQUIRE_MPI=1 NCSN_MPI_TRAIN="$PWD/$out/train-mpi" NCSN_MPI_TRAIN_GPU="$PWD/$out/train-mpi-gpu" go test -count=1 -tags gpu \
   -run 'TestMPIEquivalence|TestMPIKilledAndResumed|TestMPIStopSignal|TestMPIOnEmulatedDevices|TestDataParallelInProcess|TestReduceAveragesGradients' -v ./train \
   | grep -E '_test.go|^(--- |ok|FAIL)'
-# Both tags, no GPU here and no emulation: every rank says so and trains on the CPU.
+# Both tags, no GPU here and no emulation: rank 0 says so, and every rank trains on the CPU.
 rm -rf "$out/gpu-ranks"
 "${mpirun[@]}" -np 2 "$out/train-mpi-gpu" -dataset mnist -preset smoke -batch 16 -steps 2 -ckpt-dir "$out/gpu-ranks" 2>&1 |
   grep -E '^(no GPU|device:|data-parallel|done)'

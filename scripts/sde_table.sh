@@ -4,27 +4,21 @@
 # bits/dim of n test images for the continuous families. Prints one markdown
 # row per setting (and keeps the JSON lines in $out).
 # Usage: scripts/sde_table.sh NCSN_CKPT VE_CKPT VP_CKPT SUBVP_CKPT [n, default 256]
-# (checkpoint files or folders; "-" skips a family).
+# (checkpoint files or folders; "-" skips a family). DATASET (default mnist)
+# is the data they were trained on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need 4 "$@"
 ncsn=$1 ve=$2 vp=$3 subvp=$4 n=${5:-256}
 out=${OUT:-checkpoints/sde_table.jsonl}
 mkdir -p "$(dirname "$out")"
-go build -o /tmp/ncsn-eval ./cmd/eval
+build eval
 row() { # family, checkpoint, then cmd/eval flags
   local fam=$1 ck=$2; shift 2
   [ "$ck" = "-" ] && return 0
-  local js log
-  log=$(mktemp)
-  # cmd/eval's first line is its JSON; a failure says why (it printed
-  # nothing but the header).
-  if ! js=$(/tmp/ncsn-eval -dataset mnist -samples "$ck" -n "$n" "$@" 2>"$log" | awk 'NR == 1') || [ -z "$js" ]; then
-    echo "sde_table.sh: $fam $*: cmd/eval failed:" >&2
-    cat "$log" >&2
-    rm -f "$log"
-    exit 1
-  fi
-  rm -f "$log"
+  local js
+  js=$(eval_json "$fam $*" -dataset "${DATASET:-mnist}" -samples "$ck" -n "$n" "$@")
   echo "{\"family\":\"$fam\",\"flags\":\"$*\",\"result\":$js}" >> "$out"
   python3 - "$fam" "$*" "$js" <<'PY'
 import json, sys

@@ -12,6 +12,8 @@
 # nothing else ran on the machine meanwhile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need 1 "$@"
 name=$1 n=${2:-256}
 shift $(( $# < 2 ? $# : 2 ))
 [ "${1:-}" = "--" ] && shift
@@ -25,14 +27,13 @@ for ((i = 0; i < ${#flags[@]}; i++)); do
 done
 dir=checkpoints/exp/$name
 out=${OUT:-checkpoints/exp/experiments.jsonl}
-mkdir -p "$(dirname "$out")"
-go build -o /tmp/ncsn-train ./cmd/train
-go build -o /tmp/ncsn-eval ./cmd/eval
+mkdir -p "$(dirname "$out")" "$(dirname "$dir")"
+build train eval
 t0=$(date +%s.%N)
-/tmp/ncsn-train -ckpt-dir "$dir" -fresh "${flags[@]}" > "$dir.log" 2>&1 || { tail -3 "$dir.log"; exit 1; }
+"$BIN/train" -ckpt-dir "$dir" -fresh "${flags[@]}" > "$dir.log" 2>&1 || { tail -3 "$dir.log"; exit 1; }
 secs=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.0f}')" "$t0" "$(date +%s.%N)")
 loss=$(tail -1 "$dir/train.csv" | cut -d, -f2)
-js=$(/tmp/ncsn-eval -dataset "$dataset" -samples "$dir" -n "$n" -seed "${SEED:-0}" 2>/dev/null | awk 'NR == 1')
+js=$(eval_json "$name" -dataset "$dataset" -samples "$dir" -n "$n" -seed "${SEED:-0}")
 echo "{\"name\":\"$name\",\"flags\":\"${flags[*]}\",\"train_seconds\":$secs,\"final_loss\":\"$loss\",\"seed\":${SEED:-0},\"result\":$js}" >> "$out"
 python3 - "$name" "${flags[*]}" "$secs" "$loss" "$js" <<'PY'
 import json, sys
