@@ -881,7 +881,17 @@ func (r *Result) WriteTable(w io.Writer) {
 		}
 	}
 	if r.PerClass != nil {
-		fmt.Fprintf(w, "%-34s %.1f%% (guidance w = %g)\n", "assigned the class asked for", 100**r.RightClass, r.Guidance)
+		share := 0.0
+		if r.RightClass != nil {
+			share = *r.RightClass
+		} else { // a result decoded from a line that left out a 0
+			right, n := 0, 0
+			for _, k := range r.PerClass {
+				right, n = right+k.Right, n+k.N
+			}
+			share = float64(right) / float64(max(n, 1))
+		}
+		fmt.Fprintf(w, "%-34s %.1f%% (guidance w = %g)\n", "assigned the class asked for", 100*share, r.Guidance)
 		for _, k := range r.PerClass {
 			fmt.Fprintf(w, "  class %d: %d/%d right, %d of them with confidence ≥ 0.9\n", k.Class, k.Right, k.N, k.RightConf)
 		}

@@ -116,6 +116,14 @@ func TestRightClass(t *testing.T) {
 	if b, _ := json.Marshal(&Result{}); strings.Contains(string(b), "right_class") {
 		t.Fatalf("no -class: %s", b)
 	}
+	// A line written before, which left the 0 out, still prints.
+	var old Result
+	json.Unmarshal([]byte(`{"n":2,"per_class":[{"class":3,"n":1},{"class":0,"n":1,"right":1}]}`), &old)
+	var table strings.Builder
+	old.WriteTable(&table)
+	if !strings.Contains(table.String(), "assigned the class asked for       50.0%") {
+		t.Fatalf("an older line's table:\n%s", table.String())
+	}
 }
 
 // TestDeviceCheckedFirst: a -device that cannot be opened is found before

@@ -22,7 +22,7 @@ echo "| flags | evaluations | seconds (n) | conf ≥ 0.9 | mean conf | class ent
 echo "|---|---|---|---|---|---|---|---|"
 for flags in "$@"; do
   # shellcheck disable=SC2086 # each argument is a list of flags
-  js=$(eval_json "$flags" -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" $flags)
+  js=$(eval_json "${flags:-the checkpoint’s own sampler}" -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" $flags)
   echo "{\"ckpt\":\"$ckpt\",\"flags\":\"$flags\",\"seed\":${SEED:-0},\"result\":$js}" >> "$out"
   python3 - "$flags" "$js" <<'PY'
 import json, sys

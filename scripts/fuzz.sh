@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${1:-20s}
 filter=${2:-.}
-filter=${filter#./} # a Go package path (./data) names the package too
+filter=${filter#./} # a Go package path (./data, ./data/...) names the package too
+filter=${filter%/...}
 # (grep's "no match" ended the script before the message below)
 targets=$(grep -rEo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' . | sed -E 's#^\./(.*)/[^/]*:func (Fuzz[A-Za-z0-9_]+)#\1 \2#' | { grep -E "$filter" || true; } | sort)
 [ -n "$targets" ] || { echo "fuzz: no targets match $filter"; exit 1; }

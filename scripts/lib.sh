@@ -9,7 +9,8 @@ need() {
   local n=$1
   shift
   if [ $# -lt "$n" ]; then
-    sed -n 's/^# Usage: /usage: /p' "$0" >&2
+    # $0 as started, from wherever it was; the script has cd'd to the root.
+    sed -n 's/^# Usage: /usage: /p' "scripts/${0##*/}" >&2
     exit 2
   fi
 }
@@ -33,14 +34,11 @@ build() {
 eval_json() {
   local label=$1
   shift
-  local log js
-  log=$(mktemp)
+  local log=$BIN/eval.log js # in $BIN: gone with it, also on a stop
   if ! js=$("$BIN/eval" "$@" 2>"$log" | awk 'NR == 1') || [ -z "$js" ] || [ "${js:0:1}" != "{" ]; then
-    echo "$(basename "$0"): $label: cmd/eval failed:" >&2
+    echo "$(basename "$0"): $label: cmd/eval failed${js:+ (its first line: $js)}:" >&2
     cat "$log" >&2
-    rm -f "$log"
     exit 1
   fi
-  rm -f "$log"
   printf '%s\n' "$js"
 }

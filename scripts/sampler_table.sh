@@ -16,16 +16,18 @@ ckpt=$1 n=${2:-256}
 shift $(( $# < 2 ? $# : 2 ))
 sets=("$@")
 [ ${#sets[@]} -eq 0 ] && sets=(100:4e-5)
+for s in "${sets[@]}"; do # all before the first row (a bad last one came hours in)
+  if [[ $s != *:* ]]; then # "2" became ε = 2
+    echo "sampler_table.sh: $s: give T:ε, e.g. 100:4e-5" >&2
+    exit 2
+  fi
+done
 out=${OUT:-checkpoints/sampler_table.jsonl}
 mkdir -p "$(dirname "$out")"
 build eval
 echo "| T | ε | evaluations | seconds | conf ≥ 0.9 | mean conf | class entropy | Fréchet distance (floor) |"
 echo "|---|---|---|---|---|---|---|---|"
 for s in "${sets[@]}"; do
-  if [[ $s != *:* ]]; then # "2" became ε = 2
-    echo "sampler_table.sh: $s: give T:ε, e.g. 100:4e-5" >&2
-    exit 2
-  fi
   t=${s%%:*} eps=${s#*:}
   js=$(eval_json "$s" -dataset "${DATASET:-mnist}" -samples "$ckpt" -n "$n" -seed "${SEED:-0}" -steps-per-level "$t" -eps "$eps")
   echo "{\"T\":$t,\"eps\":$eps,\"seed\":${SEED:-0},\"result\":$js}" >> "$out"

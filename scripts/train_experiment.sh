@@ -15,7 +15,12 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 need 1 "$@"
 name=$1 n=${2:-256}
-shift $(( $# < 2 ? $# : 2 ))
+if [ "$n" = "--" ]; then # NAME -- flags: n left at its default
+  n=256
+  shift
+else
+  shift $(( $# < 2 ? $# : 2 ))
+fi
 [ "${1:-}" = "--" ] && shift
 flags=("$@")
 dataset=mnist

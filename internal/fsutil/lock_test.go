@@ -215,14 +215,16 @@ func TestUnlockRemove(t *testing.T) {
 // for a file not there yet.
 func TestLockKey(t *testing.T) {
 	dir := t.TempDir()
-	real := filepath.Join(dir, "data")
-	os.Mkdir(real, 0o755)
+	folder := filepath.Join(dir, "data")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	link := filepath.Join(dir, "link")
-	if err := os.Symlink(real, link); err != nil {
+	if err := os.Symlink(folder, link); err != nil {
 		t.Skip("no symbolic links here:", err)
 	}
 	for _, name := range []string{"", "classifier-v1.gob"} {
-		if a, b := LockKey(filepath.Join(real, name)), LockKey(filepath.Join(link, name)); a != b {
+		if a, b := LockKey(filepath.Join(folder, name)), LockKey(filepath.Join(link, name)); a != b {
 			t.Errorf("%q: %s and %s", name, a, b)
 		}
 	}
