@@ -22,9 +22,10 @@ type Dataset struct {
 func (d *Dataset) Dim() int { return d.Channels * d.Height * d.Width }
 
 // Check reports a Dataset whose fields disagree: a non-positive count or
-// shape, Images not exactly N images of Dim values, Labels neither absent
-// nor one per image. What Load and LoadFolder return passes; a Dataset
-// built by hand may not.
+// shape, Images not exactly N images of Dim values, a value not in [0, 1]
+// (NaN included: it surfaced as an error about EDM's σ_data), Labels
+// neither absent nor one per image. What Load and LoadFolder return passes;
+// a Dataset built by hand may not.
 func (d *Dataset) Check() error {
 	switch {
 	case d == nil:
@@ -35,6 +36,11 @@ func (d *Dataset) Check() error {
 		return fmt.Errorf("data: %s: %d values for %d images of %d", d.Name, len(d.Images), d.N, d.Dim())
 	case d.Labels != nil && len(d.Labels) != d.N:
 		return fmt.Errorf("data: %s: %d labels for %d images", d.Name, len(d.Labels), d.N)
+	}
+	for i, v := range d.Images {
+		if !(v >= 0 && v <= 1) {
+			return fmt.Errorf("data: %s: image %d holds %g; values are in [0, 1]", d.Name, i/d.Dim(), v)
+		}
 	}
 	return nil
 }

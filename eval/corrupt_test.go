@@ -479,3 +479,21 @@ func TestClassifierSavedBeforeTheLock(t *testing.T) {
 		t.Fatalf("%v, accuracy %v (theirs %v)", err, clf.Accuracy, theirs.Accuracy)
 	}
 }
+
+// TestEvaluateMisuse: nil sets or classifier and too few samples are
+// ErrConfig (they panicked, or said "moments of 0 values").
+func TestEvaluateMisuse(t *testing.T) {
+	test, train := quadrants(10, 1), quadrants(10, 2)
+	clf := &Classifier{Channels: 1, Height: 8, Width: 8}
+	for name, err := range map[string]error{
+		"nil classifier": func() error { _, err := Evaluate(nil, make([]float32, 128), 2, test, train, 1); return err }(),
+		"nil test set":   func() error { _, err := Evaluate(clf, make([]float32, 128), 2, nil, train, 1); return err }(),
+		"no samples":     func() error { _, err := Evaluate(clf, nil, 0, test, train, 1); return err }(),
+		"short samples":  func() error { _, err := Evaluate(clf, make([]float32, 64), 2, test, train, 1); return err }(),
+		"folder, nil":    func() error { _, _, err := FolderStats(make([]float32, 128), 2, nil, 1); return err }(),
+	} {
+		if !errors.Is(err, ErrConfig) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

@@ -369,6 +369,12 @@ func classStats(probs []float64, n int) (hist []int, meanConf, confGE09, entropy
 // Evaluate scores n images (N,C,H,W) with the classifier against the test
 // set; the floor compares n random training images with the test set.
 func Evaluate(clf *Classifier, imgs []float32, n int, test, train *data.Dataset, seed uint64) (*Result, error) {
+	switch { // each panicked, or said "moments of 0 values"
+	case clf == nil || test == nil || train == nil:
+		return nil, fmt.Errorf("%w: Evaluate needs a classifier, the test set and the training set", ErrConfig)
+	case n < 2 || len(imgs) != n*test.Dim():
+		return nil, fmt.Errorf("%w: %d values for %d samples of %d (at least 2)", ErrConfig, len(imgs), n, test.Dim())
+	}
 	probs, feats, err := clf.Predict(imgs, n)
 	if err != nil {
 		return nil, err

@@ -220,6 +220,9 @@ func folderEval(c Config, path string) (*FolderResult, error) {
 // samples (N,C,H,W) against a training set; it also returns each sample's
 // nearest training image.
 func FolderStats(imgs []float32, n int, train *data.Dataset, seed uint64) (*FolderResult, []int, error) {
+	if train == nil {
+		return nil, nil, fmt.Errorf("%w: no training images", ErrConfig)
+	}
 	d := train.Dim()
 	if len(imgs) != n*d || n < 2 {
 		return nil, nil, fmt.Errorf("%w: %d values for %d samples of %d", ErrConfig, len(imgs), n, d)

@@ -20,7 +20,7 @@ func Grid(images []float64, n, c, h, w int) (image.Image, error) {
 // images, cols a row (0: ⌈√n⌉, as Grid).
 func GridSize(n, cols, h, w int) (width, height int) {
 	if cols < 1 {
-		cols = int(math.Ceil(math.Sqrt(float64(n))))
+		cols = max(1, int(math.Ceil(math.Sqrt(float64(n))))) // n 0: it divided by zero
 	}
 	rows := (n + cols - 1) / cols
 	return cols*(w+gridPad) + gridPad, rows*(h+gridPad) + gridPad
@@ -31,7 +31,7 @@ const gridPad = 2
 
 // GridCols is Grid with cols images per row.
 func GridCols(images []float64, n, cols, c, h, w int) (image.Image, error) {
-	if n < 1 || len(images) != n*c*h*w {
+	if n < 1 || h < 1 || w < 1 || len(images) != n*c*h*w { // −8×−8 passed as 64
 		return nil, fmt.Errorf("sample: %d values for %d images of %d×%d×%d", len(images), n, c, h, w)
 	}
 	if c != 1 && c != 3 {

@@ -1,7 +1,6 @@
 package sample
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -116,11 +115,8 @@ func LogLikelihood(s ScoreVJP, x []float64, c Likelihood, r *rand.Rand) ([]float
 	copy(y, x)
 	steps, rejected, err := dopri5(f, y, p.Eps(), 1, tol, tol)
 	st = ODEStats{Evals: evals, Steps: steps, Rejected: rejected}
-	if errors.Is(err, ErrDiverged) {
+	if err != nil { // prefixed already ("sample: score at …": it was said twice)
 		return nil, st, fmt.Errorf("%w, in the likelihood's integral", err)
-	}
-	if err != nil {
-		return nil, st, fmt.Errorf("sample: likelihood: %w", err)
 	}
 	logp := make([]float64, n)
 	for i := 0; i < n; i++ {
@@ -196,10 +192,10 @@ func dopri5(f func(t float64, y, dy []float64) error, y []float64, t0, t1, rtol,
 		}
 		h *= fac
 		if errNorm > 1 && math.Abs(h) <= 1e-14*math.Max(1, math.Abs(t)) { // a rejected step, and the next is nothing
-			return steps, rejected, fmt.Errorf("rk45: the step shrank to %g at t = %g: the tolerance cannot be met there", h, t)
+			return steps, rejected, fmt.Errorf("sample: rk45: the step shrank to %g at t = %g: the tolerance cannot be met there", h, t)
 		}
 		if steps+rejected > 100000 {
-			return steps, rejected, fmt.Errorf("rk45 took over 100000 steps (t = %g)", t)
+			return steps, rejected, fmt.Errorf("sample: rk45 took over 100000 steps (t = %g)", t)
 		}
 	}
 	return steps, rejected, nil

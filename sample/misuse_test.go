@@ -261,3 +261,37 @@ func TestStepShrinks(t *testing.T) {
 		t.Fatalf("%d steps, %d rejected: %v", steps, rejected, err)
 	}
 }
+
+// TestLibraryEdges (a library user's finds, 2026-11-29): Langevin and ALD
+// refuse empty input as the other samplers do (they returned nil); a score
+// function's error is prefixed once ("sample: sample: score …"); GridSize
+// of no images does not divide by zero, and Grid refuses negative sizes
+// (−8×−8 passed the length check as 64).
+func TestLibraryEdges(t *testing.T) {
+	score := ScoreFunc(func(x []float64, sigma float64, dst []float64) error { return nil })
+	r := rand.New(rand.NewPCG(1, 2))
+	if err := Langevin(score, nil, 1, 0.1, 3, true, r); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "langevin: no values") {
+		t.Errorf("langevin, no values: %v", err)
+	}
+	a := Annealed{Sigmas: []float64{1, 0.1}, StepsPerLevel: 2, Eps: 1e-5}
+	if err := AnnealedLangevin(score, nil, a, r); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "ald: no values") {
+		t.Errorf("ald, no values: %v", err)
+	}
+	if err := AnnealedLangevin(score, []float64{1}, Annealed{}, r); err == nil || !strings.Contains(err.Error(), "ald: no noise levels") {
+		t.Errorf("ald, no levels: %v", err)
+	}
+	ve, err := sde.New(sde.Spec{Name: "ve", SigmaMin: 0.01, SigmaMax: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := ScoreFunc(func([]float64, float64, []float64) error { return errors.New("boom") })
+	if _, err := ProbabilityFlowRK45(boom, []float64{0.5, 1}, Continuous{Process: ve, Tol: 1e-3}); err == nil || strings.Count(err.Error(), "sample: ") != 1 || !strings.HasSuffix(err.Error(), ": boom") {
+		t.Errorf("a score's error through rk45: %v", err)
+	}
+	if w, h := GridSize(0, 0, 8, 8); w < 1 || h < 1 {
+		t.Errorf("GridSize of no images: %d×%d", w, h)
+	}
+	if _, err := Grid(make([]float64, 64), 1, 1, -8, -8); err == nil {
+		t.Error("a grid of −8×−8 images taken")
+	}
+}

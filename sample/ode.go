@@ -1,9 +1,6 @@
 package sample
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/ncsn-go/ncsn/sde"
 )
 
@@ -145,10 +142,7 @@ func ProbabilityFlowRK45(s Score, x []float64, c Continuous) (ODEStats, error) {
 	st.Steps, st.Rejected, err = dopri5(flow(sc), x, 1, sde.SamplingEps(c.Process), c.Tol, c.Tol)
 	if err != nil {
 		st.Evals = sc.evals
-		if errors.Is(err, ErrDiverged) {
-			return st, err
-		}
-		return st, fmt.Errorf("sample: %w", err)
+		return st, err // prefixed already ("sample: sample: score at …" it read)
 	}
 	if c.Denoise {
 		err = denoiseAtEps(sc, x, make([]float64, len(x)))

@@ -69,7 +69,10 @@ func (f ScoreFunc) Score(x []float64, sigma float64, dst []float64) error { retu
 // With noise false it is plain gradient ascent on log p.
 func Langevin(s Score, x []float64, sigma, tau float64, steps int, noise bool, r *rand.Rand) error {
 	if !(tau > 0) || math.IsInf(tau, 0) || steps < 0 {
-		return fmt.Errorf("%w: step size %g, %d steps", ErrConfig, tau, steps)
+		return fmt.Errorf("%w: langevin: step size %g, %d steps", ErrConfig, tau, steps)
+	}
+	if len(x) == 0 { // as every other sampler (it returned nil)
+		return fmt.Errorf("%w: langevin: no values to sample", ErrConfig)
 	}
 	if nilScore(s) {
 		return fmt.Errorf("%w: langevin: no score function", ErrConfig)
@@ -120,26 +123,27 @@ const DefaultEps = 4e-5
 // Validate reports what is wrong with a, if anything.
 func (a Annealed) Validate() error {
 	if len(a.Sigmas) == 0 {
-		return fmt.Errorf("%w: no noise levels", ErrConfig)
+		return fmt.Errorf("%w: ald: no noise levels", ErrConfig)
 	}
 	for i, s := range a.Sigmas {
 		if !(s > 0) {
-			return fmt.Errorf("%w: σ_%d = %g", ErrConfig, i+1, s)
+			return fmt.Errorf("%w: ald: σ_%d = %g", ErrConfig, i+1, s)
 		}
 		if i > 0 && s >= a.Sigmas[i-1] {
-			return fmt.Errorf("%w: σ must decrease, σ_%d = %g after %g", ErrConfig, i+1, s, a.Sigmas[i-1])
+			return fmt.Errorf("%w: ald: σ must decrease, σ_%d = %g after %g", ErrConfig, i+1, s, a.Sigmas[i-1])
 		}
 	}
 	if a.StepsPerLevel < 1 {
-		return fmt.Errorf("%w: %d steps per level", ErrConfig, a.StepsPerLevel)
+		return fmt.Errorf("%w: ald: %d steps per level", ErrConfig, a.StepsPerLevel)
 	}
 	if !(a.Eps > 0) || math.IsInf(a.Eps, 0) {
-		return fmt.Errorf("%w: ε = %g must be positive and finite", ErrConfig, a.Eps)
+		return fmt.Errorf("%w: ald: ε = %g must be positive and finite", ErrConfig, a.Eps)
 	}
 	return nil
 }
 
-// StepSize is level i's step αᵢ = ε σᵢ²/σ_L².
+// StepSize is level i's step αᵢ = ε σᵢ²/σ_L², for 0 ≤ i < len(Sigmas) of
+// an Annealed that Validate passes.
 func (a Annealed) StepSize(i int) float64 {
 	return sde.AnnealedStepSize(a.Eps, a.Sigmas[i], a.Sigmas[len(a.Sigmas)-1])
 }
@@ -153,6 +157,9 @@ func AnnealedLangevin(s Score, x []float64, a Annealed, r *rand.Rand) error {
 	}
 	if err := checkConstraint("ald", a.Constraint, 0, len(x)); err != nil {
 		return err
+	}
+	if len(x) == 0 { // as every other sampler (it returned nil)
+		return fmt.Errorf("%w: ald: no values to sample", ErrConfig)
 	}
 	if nilScore(s) {
 		return fmt.Errorf("%w: ald: no score function", ErrConfig)

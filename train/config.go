@@ -550,7 +550,7 @@ func (c Config) Validate() error {
 	}
 	if c.SDE != "" && c.SDE != "ncsn" {
 		if _, err := c.Process(nil); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
 	}
 	m := c.Model
@@ -561,7 +561,7 @@ func (c Config) Validate() error {
 		// Named by the flags that shape the network (the error said
 		// "cannot be halved 5 times" of -mult's six levels).
 		mult := strings.Trim(strings.ReplaceAll(fmt.Sprint(m.Mult), " ", ","), "[]")
-		return fmt.Errorf("%w (-base %d -mult %s)", err, m.Base, mult)
+		return fmt.Errorf("%w: %w (-base %d -mult %s)", ErrConfig, err, m.Base, mult)
 	}
 	return nil
 }

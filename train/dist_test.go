@@ -751,7 +751,7 @@ func TestDataParallelSameData(t *testing.T) {
 	errs, hung := rankErrorsEach(c, 2, func(rank int, c *Config) {
 		c.Data = tinyData() // a copy each
 		if rank == 1 {
-			c.Data.Images[5] += 0.25
+			c.Data.Images[5] = 1 - c.Data.Images[5] // another image, in [0, 1]
 		}
 	}, time.Minute)
 	if hung {

@@ -422,3 +422,35 @@ func TestCIFARFlips(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigErrorsWrapErrConfig: a bad network or process in a Config is
+// ErrConfig, as the package says of every configuration error (they came
+// back bare); a hand-built dataset holding a value outside [0, 1] is
+// refused naming the image (NaN surfaced as an error about σ_data).
+func TestConfigErrorsWrapErrConfig(t *testing.T) {
+	c, err := Preset("smoke", "mnist")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Model.Base = 0
+	if err := c.Validate(); !errors.Is(err, ErrConfig) {
+		t.Errorf("base 0: %v", err)
+	}
+	v, _ := Preset("smoke", "mnist")
+	if err := v.UseSDE("vp"); err != nil {
+		t.Fatal(err)
+	}
+	v.BetaMax = -1
+	if err := v.Validate(); !errors.Is(err, ErrConfig) {
+		t.Errorf("β_max −1: %v", err)
+	}
+	d := &data.Dataset{Name: "mine", N: 2, Channels: 1, Height: 2, Width: 2, Images: make([]float32, 8)}
+	d.Images[5] = float32(math.NaN())
+	if err := d.Check(); err == nil || !strings.Contains(err.Error(), "data: mine: image 1 holds NaN; values are in [0, 1]") {
+		t.Errorf("NaN: %v", err)
+	}
+	d.Images[5] = 1.5
+	if err := d.Check(); err == nil {
+		t.Error("1.5 taken")
+	}
+}

@@ -35,7 +35,8 @@ import (
 )
 
 // ErrInterrupted is returned when the context ends a run; the state at that
-// point has been saved.
+// point has been saved where a step had run since the last save (a run
+// stopped before its first step saves nothing).
 var ErrInterrupted = errors.New("train: interrupted")
 
 // ErrMismatch is wrapped when a checkpoint does not fit the requested run.
