@@ -153,15 +153,17 @@ func batchesDir(dir string) string {
 
 // ensureCIFAR makes sure the official files names (a split's batches) are
 // in o.Dir/cifar-10-batches-bin with their official MD5s, fetching all of
-// the official files where one is not. The others are not looked at: the
-// test split needs no training batch, and batches.meta.txt (whose bytes
-// are cifarMetaTxt) is never read.
+// the official files where one is not. The others are looked at only then:
+// the test split needs no training batch, and batches.meta.txt (whose
+// bytes are cifarMetaTxt) is never read.
 func ensureCIFAR(o Options, names []string) error {
 	dst := batchesDir(o.Dir)
 	var tried []string
-	check := func() (missing []string, err error) {
+	// check looks at the split's own files (own) or the others, moving
+	// those that are not the official bytes aside, named in tried.
+	check := func(own bool) (missing []string, err error) {
 		for _, f := range cifarFiles {
-			if !slices.Contains(names, f.Name) {
+			if slices.Contains(names, f.Name) != own {
 				continue
 			}
 			p := filepath.Join(dst, f.Name)
@@ -178,7 +180,7 @@ func ensureCIFAR(o Options, names []string) error {
 		}
 		return missing, nil
 	}
-	missing, err := check()
+	missing, err := check(true)
 	if err != nil || len(missing) == 0 {
 		return err
 	}
@@ -192,29 +194,22 @@ func ensureCIFAR(o Options, names []string) error {
 	}
 	// One fetch into a folder at a time: a second process waits for the
 	// first's files (both downloaded the 176 MB archive).
-	unlock, _, err := fetchLock(o, dst)
+	unlock, err := fetchLock(o, dst)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	// Looked at again under the lock, waited or not: a fetch that ended
 	// just before it was taken has put the files in place.
-	if missing, err = check(); err != nil || len(missing) == 0 {
+	if missing, err = check(true); err != nil || len(missing) == 0 {
 		return err
 	}
 	tried = append([]string{fmt.Sprintf("%s: %s: not there, or not the official bytes", dst, english.List(missing))}, tried...)
 	// The fetch puts every official file in place: the other split's files
 	// that are not the official ones are moved aside first, named, as
 	// the split's own are (they were replaced without a copy).
-	for _, f := range cifarFiles {
-		if slices.Contains(names, f.Name) {
-			continue
-		}
-		if _, note, err := checkLocal(o, filepath.Join(dst, f.Name), f.MD5, ""); err != nil {
-			return err
-		} else if note != "" {
-			tried = append(tried, note)
-		}
+	if _, err := check(false); err != nil {
+		return err
 	}
 	mirrors := []string{CIFARArchive}
 	if o.Mirrors != nil {

@@ -234,14 +234,14 @@ func TestCIFARFetchOnce(t *testing.T) {
 		t.Fatalf("the temporary folder holds %d files, the lock's first (%s)", len(left), left[0].Name())
 	}
 	// A stop signal ends the wait.
-	unlock, _, err := fetchLock(Options{}, dir)
+	unlock, err := fetchLock(Options{}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if _, _, err := fetchLock(Options{Context: ctx}, dir); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := fetchLock(Options{Context: ctx}, dir); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("waiting past a stop: %v", err)
 	}
 }

@@ -519,17 +519,16 @@ func tempDir() (string, error) {
 }
 
 // fetchLock takes a lock on fetching into the folder dir (fsutil.TurnLock),
-// waiting while another process holds it (saying so once); waited says
-// whether it did, so that the caller looks again for the files that process
-// fetched. Its file is in the temporary folder, not in dir: a failed fetch
-// leaves nothing in the data folder. Only a stop signal (o's context) is an
-// error.
-func fetchLock(o Options, dir string) (unlock func(), waited bool, err error) {
-	unlock, waited, err = fsutil.TurnLock(o.ctx(), fsutil.LockKey(dir), func(holder string) {
+// waiting while another process holds it (saying so once); the caller then
+// looks again for the files. Its file is in the temporary folder, not in
+// dir: a failed fetch leaves nothing in the data folder. Only a stop signal
+// (o's context) is an error.
+func fetchLock(o Options, dir string) (unlock func(), err error) {
+	unlock, err = fsutil.TurnLock(o.ctx(), fsutil.LockKey(dir), func(holder string) {
 		o.logf("another process (%s) is fetching into %s: waiting for it", holder, dir)
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("data: waiting for another process's fetch into %s: %w", dir, err)
+		return nil, fmt.Errorf("data: waiting for another process's fetch into %s: %w", dir, err)
 	}
-	return unlock, waited, nil
+	return unlock, nil
 }

@@ -449,7 +449,7 @@ func classifier(c Config, test *data.Dataset, trainSplit func() (*data.Dataset, 
 		return clf, err
 	}
 	beforeClassifierLock()
-	unlock, _, err := fsutil.TurnLock(context.Background(), fsutil.LockKey(path), func(holder string) {
+	unlock, err := fsutil.TurnLock(context.Background(), fsutil.LockKey(path), func(holder string) {
 		fmt.Fprintf(c.Log, "another process (%s) is training a classifier for %s: waiting for it\n", holder, path)
 	})
 	if err != nil {

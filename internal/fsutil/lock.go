@@ -185,33 +185,34 @@ func (l *Lock) Unlock() error {
 // a file's absolute path: one fetch into a folder, one training of a cached
 // classifier), as a file of the temporary folder — none in the user's
 // folders — that its unlock removes. While another process holds it, it
-// waits, calling waiting once with the holder (the caller then looks again
-// for what that process made: waited); only ctx's end is an error. Where no
-// lock can be had (a temporary folder that takes no files) the work goes on
-// without one.
+// waits, calling waiting once with the holder; only ctx's end is an error.
+// The caller looks again, under the lock, for what another process made
+// (one that finished just before the lock was taken made it too). Where
+// no lock can be had (a temporary folder that takes no files) the work goes
+// on without one.
 //
 // Only processes that share one temporary folder (TMPDIR) see each other's
 // locks: a batch system's per-job TMPDIR, or two machines sharing a data
 // folder, still do the work twice.
-func TurnLock(ctx context.Context, key string, waiting func(holder string)) (unlock func(), waited bool, err error) {
+func TurnLock(ctx context.Context, key string, waiting func(holder string)) (unlock func(), err error) {
 	sum := sha256.Sum256([]byte(key))
 	path := filepath.Join(os.TempDir(), "ncsn-lock-"+hex.EncodeToString(sum[:8])+".lock")
-	for {
+	for said := false; ; {
 		l, err := TryLock(path)
 		if err == nil {
-			return func() { l.UnlockRemove() }, waited, nil
+			return func() { l.UnlockRemove() }, nil
 		}
 		var held *LockedError
 		if !errors.As(err, &held) {
-			return func() {}, waited, nil
+			return func() {}, nil
 		}
-		if !waited {
+		if !said {
 			waiting(held.Holder)
-			waited = true
+			said = true
 		}
 		select {
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
